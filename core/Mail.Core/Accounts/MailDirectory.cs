@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Mail.Core.Model;
+using Mail.Core.Ports;
+
+namespace Mail.Core.Accounts;
+
+/// <summary>
+/// Which domains are ours and which users exist in them, kept in the state store so the edge,
+/// the pipeline and the IMAP gateway agree, embedded or in the cloud.
+/// A user is named by the canonical address "local@domain" (local part lower-cased: local parts are
+/// case-sensitive by RFC 5321 but treating them so only loses mail).
+/// </summary>
+public sealed class MailDirectory(IStateStore state, int passwordIterations = PasswordHasher.DefaultIterations)
+{
+    private const string DomainPartition = "domain";
+    private const string UserPartition = "user";
+
+    public async Task AddDomainAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        var d = Address.NormalizeDomain(domain) ?? throw new ArgumentException($"Not a valid domain: {domain}", nameof(domain));
+        await state.PutAsync(DomainPartition, d, "{}", cancellationToken: cancellationToken);
+    }
+
+    public async Task<bool> IsLocalDomainAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        var d = Address.NormalizeDomain(domain);
+        return d is not null && await state.GetAsync(DomainPartition, d, cancellationToken) is not null;
+    }
+
+    public async Task<IReadOnlyList<string>> ListDomainsAsync(CancellationToken cancellationToken = default)
+    {
+        var list = new List<string>();
+        await foreach (var e in state.ListAsync(DomainPartition, cancellationToken)) list.Add(e.Key);
+        return list;
+    }
+
+    /// <summary>Adds or replaces a user. The domain must already be local.</summary>
+    public async Task<string> SetUserAsync(string address, string password, CancellationToken cancellationToken = default)
+    {
+        var user = Canonical(address) ?? throw new ArgumentException($"Not a valid address: {address}", nameof(address));
+        var domain = user[(user.LastIndexOf('@') + 1)..];
+        if (!await IsLocalDomainAsync(domain, cancellationToken))
+            throw new InvalidOperationException($"Domain {domain} is not a local domain; add it first.");
+        var record = new UserRecord(PasswordHasher.Hash(password, passwordIterations));
+        await state.PutAsync(UserPartition, user, JsonSerializer.Serialize(record), cancellationToken: cancellationToken);
+        return user;
+    }
+
+    public async Task<bool> UserExistsAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = Canonical(address);
+        return user is not null && await state.GetAsync(UserPartition, user, cancellationToken) is not null;
+    }
+
+    /// <summary>Returns the canonical user name when the password is right, else null.</summary>
+    public async Task<string?> AuthenticateAsync(string address, string password, CancellationToken cancellationToken = default)
+    {
+        var user = Canonical(address);
+        if (user is null) return null;
+        var entry = await state.GetAsync(UserPartition, user, cancellationToken);
+        if (entry is null) return null;
+        var record = JsonSerializer.Deserialize<UserRecord>(entry.Value);
+        return record is not null && PasswordHasher.Verify(password, record.PasswordHash) ? user : null;
+    }
+
+    public async Task<IReadOnlyList<string>> ListUsersAsync(CancellationToken cancellationToken = default)
+    {
+        var list = new List<string>();
+        await foreach (var e in state.ListAsync(UserPartition, cancellationToken)) list.Add(e.Key);
+        return list;
+    }
+
+    /// <summary>"Local@Example.COM." becomes "local@example.com"; null when not an address.</summary>
+    public static string? Canonical(string address) =>
+        Address.TryParse(address, out var a) ? $"{a.LocalPart.ToLowerInvariant()}@{a.Domain}" : null;
+
+    private sealed record UserRecord(string PasswordHash);
+}

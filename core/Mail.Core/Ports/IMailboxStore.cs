@@ -1,0 +1,128 @@
+namespace Mail.Core.Ports;
+
+/// <summary>
+/// Mailboxes and their message indexes, shaped for IMAP (RFC 9051, RFC 7162 CONDSTORE, RFC 4315 UIDPLUS):
+/// each mailbox has a UIDVALIDITY, a UIDNEXT and a HIGHESTMODSEQ; each message a UID that is never reused,
+/// flags, an internal date, a size and the MODSEQ of its last change. The raw bytes live in the
+/// <see cref="IMessageStore"/>; a record only references them.
+/// Users are addressed by their canonical login (lower-case "local@domain").
+/// Mailbox names use '/' as the hierarchy delimiter; "INBOX" is case-insensitive.
+/// Embedded: SQLite. Cloud: Azure Table storage.
+/// </summary>
+public interface IMailboxStore
+{
+    /// <summary>Creates the user's standard mailboxes when missing: INBOX, Sent, Drafts, Trash, Junk, Archive
+    /// with their SPECIAL-USE attributes (RFC 6154). Idempotent.</summary>
+    Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default);
+
+    /// <summary>Null when the mailbox does not exist.</summary>
+    Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates a mailbox with a fresh UIDVALIDITY. Throws <see cref="MailboxExistsException"/> when it exists.</summary>
+    Task<MailboxInfo> CreateMailboxAsync(string user, string mailbox, string? specialUse = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a mailbox and its message records (not the raw messages). Throws <see cref="MailboxNotFoundException"/>.</summary>
+    Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default);
+
+    /// <summary>Renames a mailbox and its children. Renaming INBOX moves its messages to the new mailbox (RFC 9051 6.3.6).</summary>
+    Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default);
+
+    Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Appends one message and assigns it the mailbox's next UID. Idempotent on <see cref="NewMessage.DeliveryKey"/>:
+    /// appending a key that is already present returns the existing record with <see cref="AppendResult.AlreadyPresent"/> set.
+    /// Safe under concurrent appenders to the same mailbox (UIDs stay unique and increasing).
+    /// </summary>
+    Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Message records in UID order. With <paramref name="changedSince"/>, only those whose MODSEQ is greater.</summary>
+    Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Changes flags on the given UIDs, giving each changed message a new MODSEQ.
+    /// With <paramref name="unchangedSince"/> (CONDSTORE), messages whose MODSEQ is greater are left alone and reported as failed.</summary>
+    Task<StoreResult> StoreFlagsAsync(string user, string mailbox, IReadOnlyCollection<long> uids, FlagChange change, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes messages flagged \Deleted (all of them, or only those among <paramref name="uids"/>); returns the removed UIDs.</summary>
+    Task<IReadOnlyList<long>> ExpungeAsync(string user, string mailbox, IReadOnlyCollection<long>? uids = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Copies messages to another mailbox of the same user; returns the UID mapping (COPYUID).</summary>
+    Task<CopyResult> CopyAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default);
+
+    /// <summary>Copy then expunge from the source, as one operation where the store allows (RFC 6851 MOVE).</summary>
+    Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default);
+
+    /// <summary>UIDs expunged from a mailbox with MODSEQ greater than <paramref name="sinceModSeq"/> (for QRESYNC/VANISHED and for IMAP sessions catching up).</summary>
+    Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default);
+}
+
+public sealed record MailboxInfo(
+    string User,
+    string Name,
+    long UidValidity,
+    long UidNext,
+    long HighestModSeq,
+    string? SpecialUse,
+    bool Subscribed,
+    int MessageCount,
+    int UnseenCount);
+
+/// <param name="DeliveryKey">Idempotency key, e.g. "queueId/recipient"; null for IMAP APPEND (never deduplicated).</param>
+public sealed record NewMessage(
+    string MessageRef,
+    long Size,
+    DateTimeOffset InternalDate,
+    IReadOnlyCollection<string> Flags,
+    string? DeliveryKey);
+
+public sealed record MessageRecord(
+    long Uid,
+    string MessageRef,
+    long Size,
+    DateTimeOffset InternalDate,
+    IReadOnlyCollection<string> Flags,
+    long ModSeq);
+
+public sealed record AppendResult(MessageRecord Message, long UidValidity, bool AlreadyPresent);
+
+public enum FlagChange { Replace, Add, Remove }
+
+/// <param name="Changed">Records after the change, for untagged FETCH responses.</param>
+/// <param name="Failed">UIDs refused by UNCHANGEDSINCE (the MODIFIED response code).</param>
+public sealed record StoreResult(IReadOnlyList<MessageRecord> Changed, IReadOnlyList<long> Failed, long HighestModSeq);
+
+/// <param name="UidMap">Source UID to destination UID.</param>
+public sealed record CopyResult(long DestinationUidValidity, IReadOnlyList<(long SourceUid, long DestinationUid)> UidMap);
+
+public class MailboxException(string message) : Exception(message);
+
+public sealed class MailboxNotFoundException(string mailbox) : MailboxException($"Mailbox does not exist: {mailbox}");
+
+public sealed class MailboxExistsException(string mailbox) : MailboxException($"Mailbox already exists: {mailbox}");
+
+/// <summary>IMAP system flags and well-known names.</summary>
+public static class MessageFlags
+{
+    public const string Seen = "\\Seen";
+    public const string Answered = "\\Answered";
+    public const string Flagged = "\\Flagged";
+    public const string Deleted = "\\Deleted";
+    public const string Draft = "\\Draft";
+}
+
+public static class SpecialUse
+{
+    public const string Sent = "\\Sent";
+    public const string Drafts = "\\Drafts";
+    public const string Trash = "\\Trash";
+    public const string Junk = "\\Junk";
+    public const string Archive = "\\Archive";
+
+    /// <summary>The mailboxes every user gets, in LIST order.</summary>
+    public static readonly IReadOnlyList<(string Name, string? Use)> Defaults =
+    [
+        ("INBOX", null), ("Sent", Sent), ("Drafts", Drafts), ("Trash", Trash), ("Junk", Junk), ("Archive", Archive),
+    ];
+}

@@ -1,0 +1,2 @@
+// Entry point of the embedded host; filled in by the host work.
+return 0;

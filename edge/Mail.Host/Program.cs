@@ -1,2 +1,161 @@
-// Entry point of the embedded host; filled in by the host work.
-return 0;
+using Mail.Configuration;
+using Mail.Core.Ports;
+using Mail.Host;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+return await Cli.RunAsync(args);
+
+namespace Mail.Host
+{
+    /// <summary>`mail` — the embedded mail system and its admin commands in one executable.</summary>
+    public static class Cli
+    {
+        public const string Usage = """
+            usage: mail [serve] [--data DIR] [--Section:Key=value ...]   run SMTP + IMAP + delivery (default)
+                   mail domain add DOMAIN [--data DIR]
+                   mail domain list [--data DIR]
+                   mail user add ADDRESS (--password PW | --password-stdin) [--data DIR]
+                   mail user list [--data DIR]
+                   mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
+                   mail queue [--data DIR]                                  like mailq
+            Settings: appsettings.json next to the binary, MAIL_* environment variables, --Key=value.
+            """;
+
+        public static async Task<int> RunAsync(string[] args)
+        {
+            var positional = new List<string>();
+            var configArgs = new List<string>();
+            string? password = null;
+            var passwordStdin = false;
+            var mailbox = "INBOX";
+            for (var i = 0; i < args.Length; i++)
+            {
+                var a = args[i];
+                string? Next() => i + 1 < args.Length ? args[++i] : null;
+                switch (a)
+                {
+                    case "--password":
+                        password = Next() ?? "";
+                        break;
+                    case "--password-stdin":
+                        passwordStdin = true;
+                        break;
+                    case "--mailbox":
+                        mailbox = Next() ?? "INBOX";
+                        break;
+                    case "--data":
+                        configArgs.Add("--data");
+                        configArgs.Add(Next() ?? "");
+                        break;
+                    case "-h" or "--help" or "help":
+                        Console.WriteLine(Usage);
+                        return 0;
+                    default:
+                        if (a.StartsWith("--", StringComparison.Ordinal) || a.StartsWith('/'))
+                        {
+                            configArgs.Add(a);
+                            // "--Key value" form: keep the value with its key.
+                            if (!a.Contains('=', StringComparison.Ordinal) && i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                                configArgs.Add(args[++i]);
+                        }
+                        else
+                        {
+                            positional.Add(a);
+                        }
+                        break;
+                }
+            }
+
+            try
+            {
+                var command = positional.Count == 0 ? "serve" : positional[0];
+                if (command == "serve") return await ServeAsync(configArgs);
+                var configuration = HostSettings.Build(configArgs);
+                await using var stores = MailStores.Open(configuration, DataLayout.Open(configuration));
+                var admin = new AdminCommands(stores, Console.Out);
+                string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
+                return (command, positional.ElementAtOrDefault(1)) switch
+                {
+                    ("domain", "add") => await admin.DomainAddAsync(Arg(2)),
+                    ("domain", "list") => await admin.DomainListAsync(),
+                    ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin)),
+                    ("user", "list") => await admin.UserListAsync(),
+                    ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
+                    ("queue", _) => await admin.QueueAsync(),
+                    _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
+                };
+            }
+            catch (UsageException e)
+            {
+                Console.Error.WriteLine($"mail: {e.Message}\n{Usage}");
+                return 64;
+            }
+            catch (Exception e) when (e is ConfigurationException or OptionsValidationException or SettingsException)
+            {
+                Console.Error.WriteLine($"mail: configuration error: {e.Message}");
+                return 2;
+            }
+            catch (InvalidOperationException e) when (e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Smtp:", StringComparison.Ordinal)
+                                                      || e.Message.Contains("Imap:", StringComparison.Ordinal))
+            {
+                // Binder conversion errors ("Failed to convert configuration value at 'Worker:Concurrency'")
+                // and listener bind failures ("Smtp:Listeners:0:Endpoint ... cannot be bound") name the setting.
+                Console.Error.WriteLine($"mail: configuration error: {e.Message}");
+                return 2;
+            }
+            catch (ArgumentException e) when (e.Message.StartsWith("Worker:", StringComparison.Ordinal))
+            {
+                Console.Error.WriteLine($"mail: configuration error: {e.Message}");
+                return 2;
+            }
+        }
+
+        private static string ReadPassword(string? password, bool fromStdin)
+        {
+            if (password is not null) return password;
+            if (!fromStdin && !Console.IsInputRedirected) Console.Error.Write("password: ");
+            return (Console.In.ReadLine() ?? "").TrimEnd('\r', '\n');
+        }
+
+        private static async Task<int> ServeAsync(List<string> configArgs)
+        {
+            var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+            {
+                DisableDefaults = true,
+                ContentRootPath = AppContext.BaseDirectory,
+            });
+            HostSettings.AddTo(builder.Configuration, configArgs);
+            builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            });
+            // The host logs start failures with a stack trace; ours are reported as one line below.
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+            var data = DataLayout.Open(builder.Configuration);
+            ServeSettings settings;
+            using (var loggers = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true)))
+                settings = ServeSettings.Load(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
+            await using var stores = MailStores.Open(builder.Configuration, data);
+            var dns = DnsSettings.BuildResolver(builder.Configuration);
+            builder.Services.AddSingleton(settings);
+            builder.Services.AddSingleton(stores);
+            builder.Services.AddSingleton<IDnsResolver>(dns);
+            builder.Services.AddSingleton(await EdgePolicy.BuildAsync(builder.Configuration, dns, stores));
+            // The inbound stage's checks, in order: SPF/DKIM/ARC/DMARC, header and body checks, spam score.
+            foreach (var check in InboundChecks.Build(builder.Configuration, dns, stores.State, settings.Smtp.HostName))
+                builder.Services.AddSingleton(check);
+            builder.Services.AddHostedService<MailService>();
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+            using var host = builder.Build();
+            await host.RunAsync();
+            return 0;
+        }
+    }
+
+    public sealed class UsageException(string message) : Exception(message);
+}

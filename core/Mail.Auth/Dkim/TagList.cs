@@ -1,0 +1,46 @@
+namespace Mail.Auth.Dkim;
+
+/// <summary>
+/// RFC 6376 3.2 tag=value lists (DKIM-Signature fields, DKIM key records, DMARC records).
+/// Whitespace around tags and values is dropped; inside values folding whitespace is kept except for the
+/// base64 tags, which callers strip. A duplicate tag makes the whole list invalid.
+/// </summary>
+public static class TagList
+{
+    /// <summary>Parses a tag list; returns null with an error when it is malformed.</summary>
+    public static Dictionary<string, string>? Parse(string text, out string? error)
+    {
+        error = null;
+        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var part in text.Split(';'))
+        {
+            var spec = part.Trim(' ', '\t', '\r', '\n');
+            if (spec.Length == 0) continue; // a trailing ';' is allowed
+            var eq = spec.IndexOf('=');
+            if (eq <= 0)
+            {
+                error = $"malformed tag \"{Shorten(spec)}\"";
+                return null;
+            }
+            var name = spec[..eq].Trim(' ', '\t', '\r', '\n');
+            if (name.Length == 0 || !char.IsAsciiLetter(name[0]) || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+            {
+                error = $"malformed tag name \"{Shorten(name)}\"";
+                return null;
+            }
+            var value = spec[(eq + 1)..].Trim(' ', '\t', '\r', '\n');
+            if (!tags.TryAdd(name, value))
+            {
+                error = $"duplicate tag \"{name}\"";
+                return null;
+            }
+        }
+        return tags;
+    }
+
+    /// <summary>Removes all folding whitespace (for b=, bh=, p= values).</summary>
+    public static string StripWhitespace(string value) =>
+        string.Concat(value.Where(c => c is not (' ' or '\t' or '\r' or '\n')));
+
+    private static string Shorten(string s) => s.Length > 40 ? s[..40] + "..." : s;
+}

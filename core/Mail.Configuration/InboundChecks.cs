@@ -1,0 +1,93 @@
+using Mail.Auth;
+using Mail.Auth.Dmarc;
+using Mail.Core.Ports;
+using Mail.Defences;
+using Mail.Pipeline.Inbound;
+using Microsoft.Extensions.Configuration;
+
+namespace Mail.Configuration;
+
+/// <summary>
+/// The inbound stage's checks, in the order they must run:
+/// sender authentication (SPF, DKIM, ARC, DMARC; section "Authentication"), then header and body checks
+/// (section "Defences", when configured), then the spam score, which reads everything before it (last).
+/// </summary>
+public static class InboundChecks
+{
+    public static IReadOnlyList<IInboundCheck> Build(IConfiguration configuration, IDnsResolver dns, IStateStore state, string defaultAuthServId, TimeProvider? time = null)
+    {
+        var checks = new List<IInboundCheck> { BuildAuthentication(configuration, dns, state, defaultAuthServId, time) };
+        var defences = DefencesSection(configuration);
+        if (defences is not null)
+        {
+            if (Wrap(defences.BuildContentChecks) is { } content) checks.Add(content);
+            if (Wrap(defences.BuildSpamScoreCheck) is { } score) checks.Add(score);
+        }
+        return checks;
+    }
+
+    public static AuthenticationCheck BuildAuthentication(IConfiguration configuration, IDnsResolver dns, IStateStore state, string defaultAuthServId, TimeProvider? time = null)
+    {
+        var section = configuration.GetSection("Authentication");
+        AuthenticationOptions options;
+        try
+        {
+            options = section.Get<AuthenticationOptions>() ?? new AuthenticationOptions();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new SettingsException($"Authentication: {e.Message}", e);
+        }
+        // The authserv-id names this receiving system in Authentication-Results; by default, our host name.
+        if (string.IsNullOrEmpty(options.AuthServId)) options = CloneWithAuthServId(options, defaultAuthServId);
+        try
+        {
+            return new AuthenticationCheck(dns, options, time: time, reports: new DmarcReportStore(state));
+        }
+        catch (ArgumentException e)
+        {
+            throw new SettingsException($"Authentication: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The "Defences" section, or null when absent.</summary>
+    public static DefencesSettings? DefencesSection(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(DefencesSettings.SectionName);
+        if (!section.Exists()) return null;
+        try
+        {
+            return section.Get<DefencesSettings>();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new SettingsException($"{DefencesSettings.SectionName}: {e.Message}", e);
+        }
+    }
+
+    private static AuthenticationOptions CloneWithAuthServId(AuthenticationOptions o, string id) => new()
+    {
+        AuthServId = id,
+        DmarcRejectDisposition = o.DmarcRejectDisposition,
+        DmarcQuarantineDisposition = o.DmarcQuarantineDisposition,
+        TrustedArcSealers = o.TrustedArcSealers,
+        JunkAmbiguousFrom = o.JunkAmbiguousFrom,
+        CheckAuthenticatedSubmissions = o.CheckAuthenticatedSubmissions,
+        PublicSuffixListPath = o.PublicSuffixListPath,
+        AddReceivedSpf = o.AddReceivedSpf,
+        Dkim = o.Dkim,
+    };
+
+    /// <summary>Runs a Defences builder, turning its configuration errors (which name the setting or the table file and line) into <see cref="SettingsException"/>.</summary>
+    public static T? Wrap<T>(Func<T?> build) where T : class
+    {
+        try
+        {
+            return build();
+        }
+        catch (Exception e) when (e is Mail.Defences.Restrictions.RestrictionConfigException or Mail.Defences.RegexpTables.RegexpTableException)
+        {
+            throw new SettingsException(e.Message, e);
+        }
+    }
+}

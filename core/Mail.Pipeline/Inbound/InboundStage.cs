@@ -1,0 +1,269 @@
+using System.Text;
+using Mail.Core.Accounts;
+using Mail.Core.Model;
+using Mail.Core.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MimeKit;
+
+namespace Mail.Pipeline.Inbound;
+
+/// <summary>
+/// Processes one accepted envelope: parse the stored message, run the checks, deliver a copy to each local
+/// recipient's mailbox and hand remote recipients to the outbound queue.
+/// Idempotent: the delivered copy has a deterministic id (<see cref="DeliveryId"/>) and the mailbox append a
+/// delivery key, so processing the same envelope again creates no duplicate.
+/// Dispositions: Inbox → INBOX; Junk → Junk; Quarantine → Junk as well, with an
+/// <c>X-Quarantine</c> header naming the reason (there is no separate quarantine area yet, and filing to Junk
+/// never bounces, so there is no backscatter); Discard → nothing is delivered or relayed.
+/// The original raw message is deleted by the worker (<see cref="DeleteOriginalAsync"/>) once every recipient was
+/// delivered locally; it is kept when the outbound queue references it, or when nothing was delivered (discard,
+/// unknown users): cleaning those up is a retention job that does not exist yet.
+/// </summary>
+public sealed class InboundStage(
+    IMessageStore messages,
+    IMailboxStore mailboxes,
+    MailDirectory directory,
+    IMessageQueue outbound,
+    IEnumerable<IInboundCheck> checks,
+    ILogger<InboundStage>? logger = null)
+{
+    public const string InboxMailbox = "INBOX";
+    public const string JunkMailbox = "Junk";
+
+    private readonly IReadOnlyList<IInboundCheck> _checks = [.. checks];
+    private readonly ILogger _log = logger ?? NullLogger<InboundStage>.Instance;
+
+    public async Task<InboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        // Sort recipients first: an envelope with only remote recipients never needs the parse.
+        var local = new List<(string User, Recipient Rcpt)>();
+        var remote = new List<Recipient>();
+        var unknown = new List<string>();
+        foreach (var r in envelope.Recipients)
+        {
+            var user = MailDirectory.Canonical(r.Address);
+            if (user is not null && await directory.UserExistsAsync(user, cancellationToken))
+            {
+                if (!local.Exists(l => l.User == user)) local.Add((user, r));
+            }
+            else if (user is not null && await directory.IsLocalDomainAsync(user[(user.LastIndexOf('@') + 1)..], cancellationToken))
+            {
+                unknown.Add(r.Address);
+                _log.LogWarning("{QueueId}: no such local user {Recipient}; not delivered", envelope.QueueId, r.Address);
+            }
+            else
+            {
+                remote.Add(r);
+            }
+        }
+
+        var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);
+        if (opened is null) return await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, cancellationToken);
+        await using var raw = opened;
+        MimeMessage parsed;
+        try
+        {
+            // persistent: MimeKit keeps bodies as slices of the store's stream instead of copying them to memory.
+            parsed = await MimeMessage.LoadAsync(ParserOptions.Default, raw, persistent: raw.CanSeek, cancellationToken);
+        }
+        catch (FormatException e)
+        {
+            throw new PermanentDeliveryException($"Message {envelope.MessageRef} of {envelope.QueueId} cannot be parsed: {e.Message}", e);
+        }
+        using var _ = parsed;
+
+        var context = new InboundContext(envelope, parsed);
+        foreach (var check in _checks)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await check.RunAsync(context, cancellationToken);
+        }
+        var verdict = context.Verdict;
+        if (verdict.Disposition == Disposition.Discard)
+        {
+            _log.LogInformation("{QueueId}: discarded ({Reason})", envelope.QueueId, verdict.Reason);
+            return new InboundResult(verdict.Disposition, verdict.Reason, [], [], unknown);
+        }
+
+        var mailbox = verdict.Disposition == Disposition.Inbox ? InboxMailbox : JunkMailbox;
+        var prepend = new List<Header>(context.PrependHeaders);
+        if (verdict.Disposition == Disposition.Quarantine)
+            prepend.Insert(0, new Header("X-Quarantine", verdict.Reason ?? "quarantined by policy"));
+
+        var delivered = new List<LocalDelivery>();
+        if (local.Count > 0)
+        {
+            HeaderBlock? headers = null;
+            foreach (var (user, _) in local)
+            {
+                var messageId = DeliveryId.MessageId(envelope.QueueId, user);
+                long size;
+                if (await messages.ExistsAsync(messageId, cancellationToken))
+                {
+                    // Written by an earlier attempt: reuse it, never rewrite a copy a mailbox may already reference.
+                    await using var existing = await messages.OpenReadAsync(messageId, cancellationToken)
+                        ?? throw new InvalidOperationException($"{messageId} vanished");
+                    size = existing.Length;
+                }
+                else
+                {
+                    if (headers is null)
+                    {
+                        var (headerStream, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
+                        try
+                        {
+                            headers = await HeaderBlock.ReadAsync(headerStream, cancellationToken);
+                        }
+                        finally
+                        {
+                            if (owned) await headerStream.DisposeAsync();
+                        }
+                    }
+                    size = await WriteCopyAsync(raw, envelope, user, messageId, headers, prepend, context.RemoveHeaders, cancellationToken);
+                }
+                var key = DeliveryId.Key(envelope.QueueId, user);
+                var message = new NewMessage(messageId, size, envelope.ReceivedAt, [], key);
+                AppendResult result;
+                try
+                {
+                    result = await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
+                }
+                catch (MailboxNotFoundException)
+                {
+                    // First delivery to a new user (or they deleted Junk): create the standard mailboxes.
+                    await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
+                    result = await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
+                }
+                delivered.Add(new LocalDelivery(user, mailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
+                _log.LogInformation("{QueueId}: delivered to {User} {Mailbox} uid {Uid}{Again}", envelope.QueueId, user, mailbox, result.Message.Uid,
+                    result.AlreadyPresent ? " (already present)" : "");
+            }
+        }
+
+        if (remote.Count > 0)
+        {
+            // No outbound stage yet: the envelope waits in the "outbound" queue, nothing is lost.
+            // A redelivered inbound envelope enqueues it again; the outbound stage must dedupe on QueueId + recipient.
+            await outbound.SendAsync(envelope with { Recipients = remote }, cancellationToken: cancellationToken);
+            _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", envelope.QueueId, remote.Count, outbound.Name);
+        }
+        return new InboundResult(verdict.Disposition, verdict.Reason, delivered, remote.Select(r => r.Address).ToList(), unknown);
+    }
+
+    /// <summary>
+    /// Deletes the raw message the edge stored, once the envelope is settled and every copy lives in a mailbox
+    /// (call only when <see cref="InboundResult.Delivered"/> is non-empty and <see cref="InboundResult.Remote"/> empty:
+    /// the outbound queue still references the original). A redelivery after this is recognised by
+    /// <see cref="ProcessAsync"/> from the delivered copies.
+    /// </summary>
+    public Task DeleteOriginalAsync(Envelope envelope, CancellationToken cancellationToken = default) =>
+        messages.DeleteAsync(envelope.MessageRef, cancellationToken);
+
+    /// <summary>The original is gone. That is expected only when an earlier attempt delivered everything and
+    /// deleted it (then the envelope came back: a redelivery). If every local copy exists, make sure each is
+    /// indexed (idempotent) and report success; anything else is a real loss and a permanent failure.</summary>
+    private async Task<InboundResult> RecoverWithoutOriginalAsync(Envelope envelope, List<string> localUsers, List<Recipient> remote, List<string> unknown, CancellationToken cancellationToken)
+    {
+        var missing = new PermanentDeliveryException($"Message {envelope.MessageRef} of {envelope.QueueId} is not in the message store");
+        if (localUsers.Count == 0 || remote.Count > 0) throw missing;
+        var delivered = new List<LocalDelivery>();
+        foreach (var user in localUsers)
+        {
+            var messageId = DeliveryId.MessageId(envelope.QueueId, user);
+            await using var copy = await messages.OpenReadAsync(messageId, cancellationToken);
+            if (copy is null) throw missing;
+            var message = new NewMessage(messageId, copy.Length, envelope.ReceivedAt, [], DeliveryId.Key(envelope.QueueId, user));
+            AppendResult result;
+            try
+            {
+                result = await mailboxes.AppendAsync(user, InboxMailbox, message, cancellationToken);
+            }
+            catch (MailboxNotFoundException)
+            {
+                await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
+                result = await mailboxes.AppendAsync(user, InboxMailbox, message, cancellationToken);
+            }
+            delivered.Add(new LocalDelivery(user, InboxMailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
+        }
+        _log.LogInformation("{QueueId}: redelivered after completion; all {Count} cop(ies) already delivered", envelope.QueueId, delivered.Count);
+        return new InboundResult(Disposition.Inbox, "redelivery of a delivered envelope", delivered, [], unknown);
+    }
+
+    /// <summary>The already open original, rewound (the checks are done with it), or a fresh stream when the store's
+    /// stream cannot seek. Reusing the open stream also keeps working if a concurrent redelivery deletes the original.</summary>
+    private async Task<(Stream Stream, bool Owned)> RewindOrReopenAsync(Stream raw, Envelope envelope, CancellationToken cancellationToken)
+    {
+        if (raw.CanSeek)
+        {
+            raw.Seek(0, SeekOrigin.Begin);
+            return (raw, false);
+        }
+        var fresh = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken)
+            ?? throw new PermanentDeliveryException($"Message {envelope.MessageRef} of {envelope.QueueId} is not in the message store");
+        return (fresh, true);
+    }
+
+    /// <summary>Return-Path + Delivered-To + the checks' headers + the original fields not removed, then the body copied as bytes.</summary>
+    private async Task<long> WriteCopyAsync(Stream raw, Envelope envelope, string user, string messageId, HeaderBlock headers, IReadOnlyList<Header> prepend,
+        IReadOnlyList<Func<Header, bool>> remove, CancellationToken cancellationToken)
+    {
+        await using var writer = await messages.CreateAsync(messageId, cancellationToken);
+        var top = new StringBuilder();
+        top.Append("Return-Path: <").Append(Clean(envelope.MailFrom)).Append(">\r\n");
+        top.Append("Delivered-To: ").Append(Clean(user)).Append("\r\n");
+        foreach (var h in prepend) top.Append(Format(h));
+        await writer.WriteAsync(Encoding.UTF8.GetBytes(top.ToString()), cancellationToken);
+        foreach (var field in headers.Fields)
+        {
+            if (remove.Count > 0 && Header.TryParse(field, 0, field.Length, out var parsed) && remove.Any(p => p(parsed))) continue;
+            await writer.WriteAsync(field, cancellationToken);
+        }
+        var (body, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
+        try
+        {
+            if (body.CanSeek)
+            {
+                body.Seek(headers.BodyOffset, SeekOrigin.Begin);
+            }
+            else
+            {
+                await SkipAsync(body, headers.BodyOffset, cancellationToken);
+            }
+            var buffer = new byte[64 * 1024];
+            int n;
+            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await writer.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+        }
+        finally
+        {
+            if (owned) await body.DisposeAsync();
+        }
+        var stored = await writer.CommitAsync(cancellationToken);
+        return stored.Size;
+    }
+
+    private static async Task SkipAsync(Stream s, long count, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[16 * 1024];
+        while (count > 0)
+        {
+            var n = await s.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), cancellationToken);
+            if (n == 0) throw new InvalidDataException("Message shorter than its header block");
+            count -= n;
+        }
+    }
+
+    /// <summary>A MimeKit header as "Field: value" with CRLF line endings (MimeKit folds with the platform newline).</summary>
+    internal static string Format(Header h)
+    {
+        var value = Encoding.UTF8.GetString(h.RawValue).Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal);
+        if (!value.EndsWith("\r\n", StringComparison.Ordinal)) value += "\r\n";
+        if (value.Length > 0 && value[0] is not (' ' or '\t')) value = " " + value;
+        return h.Field + ":" + value;
+    }
+
+    /// <summary>Envelope addresses come from the SMTP edge, which refuses control characters; this keeps a header
+    /// injection impossible even if some other producer does not.</summary>
+    private static string Clean(string s) => new(s.Where(c => !char.IsControl(c)).ToArray());
+}

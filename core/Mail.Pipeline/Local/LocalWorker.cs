@@ -1,0 +1,163 @@
+using Mail.Core.Ports;
+using Mail.Pipeline.Inbound;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mail.Pipeline.Local;
+
+/// <summary>Settings of the embedded worker (configuration section "Worker").</summary>
+public sealed class LocalWorkerOptions
+{
+    /// <summary>Envelopes processed at the same time. Their mailbox writes are group-committed, so more
+    /// concurrency means fewer fsyncs per message (8 measured best on a 2-core VM).</summary>
+    public int Concurrency { get; set; } = 8;
+
+    /// <summary>How long a received envelope stays locked; a crash mid-delivery makes it visible again after this
+    /// (the embedded spool also makes it visible at once on restart).</summary>
+    public TimeSpan LockDuration { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Attempts before an envelope is dead-lettered.</summary>
+    public int MaxAttempts { get; set; } = 8;
+
+    /// <summary>Delay before the 2nd attempt; doubles per attempt up to <see cref="MaxRetryDelay"/>.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Wait between polls when the queue is empty.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    public void Validate()
+    {
+        if (Concurrency < 1) throw new ArgumentException("Worker:Concurrency must be at least 1");
+        if (MaxAttempts < 1) throw new ArgumentException("Worker:MaxAttempts must be at least 1");
+        if (LockDuration <= TimeSpan.Zero) throw new ArgumentException("Worker:LockDuration must be positive");
+        if (RetryDelay < TimeSpan.Zero || MaxRetryDelay < RetryDelay) throw new ArgumentException("Worker:RetryDelay must be >= 0 and <= Worker:MaxRetryDelay");
+        if (PollInterval <= TimeSpan.Zero) throw new ArgumentException("Worker:PollInterval must be positive");
+    }
+}
+
+/// <summary>
+/// The embedded pipeline driver: receives envelopes from the inbound queue, runs the <see cref="InboundStage"/>,
+/// completes on success, abandons with exponential backoff on failure and dead-letters after
+/// <see cref="LocalWorkerOptions.MaxAttempts"/> (or at once for a <see cref="PermanentDeliveryException"/>).
+/// Cancelling <see cref="RunAsync"/> stops receiving; envelopes already being processed are finished (drain).
+/// </summary>
+public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, LocalWorkerOptions options, ILogger<LocalWorker>? logger = null)
+{
+    private readonly ILogger _log = logger ?? NullLogger<LocalWorker>.Instance;
+
+    /// <summary>Envelopes settled so far (completed or dead-lettered), for logs and tests.</summary>
+    public long Processed => Interlocked.Read(ref _processed);
+
+    private long _processed;
+
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        options.Validate();
+        var loops = Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None));
+        await Task.WhenAll(loops);
+    }
+
+    private async Task LoopAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            IReadOnlyList<Core.Ports.QueueLease> leases;
+            try
+            {
+                leases = await inbound.ReceiveAsync(1, options.LockDuration, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                _log.LogError(e, "Receiving from {Queue} failed", inbound.Name);
+                leases = [];
+            }
+            if (leases.Count == 0)
+            {
+                try
+                {
+                    await Task.Delay(options.PollInterval, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                continue;
+            }
+            // Settling uses CancellationToken.None: a message being processed is finished even during shutdown.
+            foreach (var lease in leases) await HandleAsync(lease);
+        }
+    }
+
+    /// <summary>Processes and settles one lease; never throws.</summary>
+    public async Task HandleAsync(Core.Ports.QueueLease lease)
+    {
+        var env = lease.Envelope;
+        try
+        {
+            var result = await stage.ProcessAsync(env, CancellationToken.None);
+            await inbound.CompleteAsync(lease, CancellationToken.None);
+            Interlocked.Increment(ref _processed);
+            if (result.Delivered.Count > 0 && result.Remote.Count == 0)
+            {
+                // After Complete, never before: until then a retry needs the original.
+                try
+                {
+                    await stage.DeleteOriginalAsync(env, CancellationToken.None);
+                }
+                catch (Exception e)
+                {
+                    _log.LogWarning(e, "{QueueId}: could not delete the original {MessageRef}", env.QueueId, env.MessageRef);
+                }
+            }
+        }
+        catch (PermanentDeliveryException e)
+        {
+            _log.LogError("{QueueId}: permanent failure, dead-lettered: {Reason}", env.QueueId, e.Message);
+            await SettleAsync(() => inbound.DeadLetterAsync(lease, e.Message, CancellationToken.None), env.QueueId);
+            Interlocked.Increment(ref _processed);
+        }
+        catch (Exception e)
+        {
+            if (lease.DeliveryCount >= options.MaxAttempts)
+            {
+                var reason = $"{options.MaxAttempts} attempts failed; last: {e.GetType().Name}: {e.Message}";
+                _log.LogError(e, "{QueueId}: dead-lettered after {Attempts} attempts", env.QueueId, lease.DeliveryCount);
+                await SettleAsync(() => inbound.DeadLetterAsync(lease, reason, CancellationToken.None), env.QueueId);
+                Interlocked.Increment(ref _processed);
+            }
+            else
+            {
+                var delay = Backoff(lease.DeliveryCount);
+                _log.LogWarning(e, "{QueueId}: attempt {Attempt} failed, retrying in {Delay}", env.QueueId, lease.DeliveryCount, delay);
+                await SettleAsync(() => inbound.AbandonAsync(lease, delay, CancellationToken.None), env.QueueId);
+            }
+        }
+    }
+
+    /// <summary>RetryDelay × 2^(attempt-1), capped at MaxRetryDelay.</summary>
+    public TimeSpan Backoff(int attempt)
+    {
+        var factor = Math.Pow(2, Math.Clamp(attempt - 1, 0, 30));
+        var ms = Math.Min(options.RetryDelay.TotalMilliseconds * factor, options.MaxRetryDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(ms);
+    }
+
+    private async Task SettleAsync(Func<Task> settle, string queueId)
+    {
+        try
+        {
+            await settle();
+        }
+        catch (Exception e)
+        {
+            // The lock will expire and the envelope come back: nothing is lost.
+            _log.LogError(e, "{QueueId}: could not settle the lease", queueId);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+namespace Mail.Storage.Azure;
+
+/// <summary>
+/// Runs a "create if not exists" call once per process, and again after a failure (a transient error must not
+/// be remembered forever, which a plain Lazy&lt;Task&gt; would do).
+/// </summary>
+internal sealed class CreateOnce(Func<CancellationToken, Task> create)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private volatile bool _done;
+
+    public async Task EnsureAsync(CancellationToken cancellationToken)
+    {
+        if (_done) return;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_done) return;
+            await create(cancellationToken);
+            _done = true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Mail.Core.Model;
+
+namespace Mail.Storage.Azure;
+
+/// <summary>
+/// The wire form of an <see cref="Envelope"/> on Azure queues: camelCase JSON, small by design (claim-check:
+/// the message itself is only referenced by <see cref="Envelope.MessageRef"/>). Queue adapters may add
+/// top-level properties of their own (<c>notBefore</c>, <c>deadLetterReason</c>); readers ignore unknown ones.
+/// </summary>
+public static class EnvelopeJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public const string NotBeforeProperty = "notBefore";
+    public const string DeadLetterReasonProperty = "deadLetterReason";
+
+    public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
+
+    public static Envelope Deserialize(string json) =>
+        JsonSerializer.Deserialize<Envelope>(json, Options) ?? throw new JsonException("Envelope JSON was null.");
+
+    /// <summary>Envelope plus adapter properties.</summary>
+    public static string Serialize(Envelope envelope, IEnumerable<KeyValuePair<string, string?>> extra)
+    {
+        var node = JsonSerializer.SerializeToNode(envelope, Options)!.AsObject();
+        foreach (var (k, v) in extra)
+            if (v is not null) node[k] = v;
+        return node.ToJsonString(Options);
+    }
+
+    /// <summary>Reads an envelope together with the adapter properties that travel beside it.</summary>
+    public static (Envelope Envelope, Func<string, string?> Property) DeserializeWithProperties(string json)
+    {
+        var node = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("Envelope JSON was null.");
+        var envelope = node.Deserialize<Envelope>(Options) ?? throw new JsonException("Envelope JSON was null.");
+        return (envelope, name => node.TryGetPropertyValue(name, out var v) && v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : null);
+    }
+}

@@ -1,0 +1,132 @@
+using System.Security.Cryptography;
+using Mail.Core.Ports;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>
+/// Raw messages as files, one per id, in one directory. A writer streams into a hidden temp file in the
+/// same directory (same file system, so the rename is atomic); commit fsyncs the file, renames it to the id
+/// and fsyncs the directory. Readers therefore only ever see complete messages.
+/// Committing an id that exists replaces it atomically (last commit wins; same content is a no-op in effect).
+/// </summary>
+public sealed class FileMessageStore : IMessageStore
+{
+    private const string TempPrefix = ".tmp-";
+    private readonly string _directory;
+
+    public FileMessageStore(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        _directory = Path.GetFullPath(directory);
+        Directory.CreateDirectory(_directory);
+        RemoveStaleTempFiles();
+    }
+
+    public string Root => _directory;
+
+    public Task<IMessageWriter> CreateAsync(string id, CancellationToken cancellationToken = default)
+    {
+        var final = PathOf(id);
+        var tmp = Path.Combine(_directory, TempPrefix + Guid.NewGuid().ToString("N"));
+        var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.None);
+        return Task.FromResult<IMessageWriter>(new Writer(this, id, final, tmp, stream));
+    }
+
+    public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)
+    {
+        var path = PathOf(id);
+        try
+        {
+            Stream s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 64 * 1024, FileOptions.SequentialScan);
+            return Task.FromResult<Stream?>(s);
+        }
+        catch (FileNotFoundException)
+        {
+            return Task.FromResult<Stream?>(null);
+        }
+    }
+
+    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(File.Exists(PathOf(id)));
+
+    public Task DeleteAsync(string id, CancellationToken cancellationToken = default)
+    {
+        File.Delete(PathOf(id));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless the id is a plain, safe file name.</summary>
+    public static void ValidateId(string id)
+    {
+        if (!IsValidId(id)) throw new ArgumentException($"Invalid message id '{id}': use 1-200 characters of A-Z a-z 0-9 . _ - + = @, not starting with '.'", nameof(id));
+    }
+
+    public static bool IsValidId(string? id)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length > 200 || id[0] == '.') return false;
+        foreach (var c in id)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '+' or '=' or '@')) return false;
+        }
+        return true;
+    }
+
+    private string PathOf(string id)
+    {
+        ValidateId(id);
+        return Path.Combine(_directory, id);
+    }
+
+    private void RemoveStaleTempFiles()
+    {
+        // A crash mid-write leaves a temp file nobody will commit. Only old ones are removed: another
+        // process (or instance) on the same directory may be writing a fresh one right now.
+        var cutoff = DateTime.UtcNow - TimeSpan.FromHours(1);
+        foreach (var f in System.IO.Directory.EnumerateFiles(_directory, TempPrefix + "*"))
+        {
+            if (File.GetLastWriteTimeUtc(f) < cutoff) DurableFile.TryDelete(f);
+        }
+    }
+
+    private sealed class Writer(FileMessageStore store, string id, string finalPath, string tempPath, FileStream stream) : IMessageWriter
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private bool _done;
+
+        public string Id => id;
+
+        public long Length { get; private set; }
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_done, this);
+            _hash.AppendData(data.Span);
+            await stream.WriteAsync(data, cancellationToken);
+            Length += data.Length;
+        }
+
+        public async Task<StoredMessage> CommitAsync(CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_done, this);
+            await stream.FlushAsync(cancellationToken);
+            // Data first (group-committed with other writers), then publish by rename, then make the rename durable:
+            // a crash can never leave a final name whose content is not on disk.
+            await GroupSync.Shared.SyncAsync(stream, null);
+            await stream.DisposeAsync();
+            File.Move(tempPath, finalPath, overwrite: true);
+            _done = true;
+            await GroupSync.Shared.SyncAsync(null, store._directory);
+            var sha = Convert.ToHexStringLower(_hash.GetHashAndReset());
+            _hash.Dispose();
+            return new StoredMessage(id, Length, sha);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_done) return;
+            _done = true;
+            _hash.Dispose();
+            await stream.DisposeAsync();
+            DurableFile.TryDelete(tempPath);
+        }
+    }
+}

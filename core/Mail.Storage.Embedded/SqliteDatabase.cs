@@ -1,0 +1,61 @@
+using Microsoft.Data.Sqlite;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>
+/// Opens connections to one SQLite file with the settings every store needs. Connections are pooled by
+/// Microsoft.Data.Sqlite, so opening one per operation is cheap and keeps the stores thread-safe.
+/// </summary>
+internal sealed class SqliteDatabase
+{
+    private readonly string _connectionString;
+
+    public SqliteDatabase(string databasePath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
+        var full = Path.GetFullPath(databasePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            // Microsoft.Data.Sqlite retries SQLITE_BUSY until this timeout: writers from other connections
+            // (or the `mail` CLI in another process) wait instead of failing.
+            DefaultTimeout = 30,
+        }.ToString();
+        using var c = new SqliteConnection(_connectionString);
+        c.Open();
+        // WAL lets readers (IMAP sessions, the CLI) run while the worker writes. It is persistent in the file.
+        Exec(c, "PRAGMA journal_mode=WAL;");
+    }
+
+    public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(cancellationToken);
+        // synchronous=FULL: in WAL mode NORMAL may lose the last commits on power loss. A mailbox append is
+        // what lets the worker complete (delete) the queued envelope, so it must be on disk first.
+        // The cost is one WAL fsync per write transaction.
+        Exec(c, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;");
+        return c;
+    }
+
+    public static void Exec(SqliteConnection c, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        cmd.ExecuteNonQuery();
+    }
+
+    public static SqliteCommand Command(SqliteConnection c, SqliteTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        foreach (var (n, v) in parameters) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
+        return cmd;
+    }
+}

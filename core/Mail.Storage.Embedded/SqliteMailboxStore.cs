@@ -1,0 +1,621 @@
+using Mail.Core.Ports;
+using Microsoft.Data.Sqlite;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>
+/// IMAP mailbox indexes in SQLite. Every operation runs in one transaction; writes start with
+/// BEGIN IMMEDIATE, which takes SQLite's write lock up front, so concurrent appenders (in this process or
+/// another) serialize cleanly and UIDs/MODSEQs stay unique and increasing.
+/// <list type="bullet">
+/// <item>UIDVALIDITY: unix seconds at creation, bumped to stay strictly increasing across the database
+/// (a deleted and re-created mailbox never repeats one).</item>
+/// <item>MODSEQ: per mailbox; every append, flag change and expunge takes the next value, so
+/// HIGHESTMODSEQ is the latest change. Expunged UIDs are logged with their MODSEQ for VANISHED.</item>
+/// <item>Delivery keys: per user, kept after expunge, so a redelivered envelope is never appended again
+/// even if the user already deleted or moved the first copy (MOVE carries the key along).</item>
+/// </list>
+/// May share its database file with <see cref="SqliteStateStore"/>.
+/// </summary>
+public sealed class SqliteMailboxStore : IMailboxStore
+{
+    private readonly SqliteDatabase _db;
+    private readonly TimeProvider _time;
+
+    public SqliteMailboxStore(string databasePath, TimeProvider? time = null)
+    {
+        _db = new SqliteDatabase(databasePath);
+        _time = time ?? TimeProvider.System;
+        using var c = _db.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        SqliteDatabase.Exec(c, """
+            CREATE TABLE IF NOT EXISTS mailbox (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              user TEXT NOT NULL,
+              name TEXT NOT NULL,
+              uid_validity INTEGER NOT NULL,
+              uid_next INTEGER NOT NULL,
+              highest_modseq INTEGER NOT NULL,
+              special_use TEXT NULL,
+              subscribed INTEGER NOT NULL,
+              UNIQUE (user, name)
+            );
+            CREATE TABLE IF NOT EXISTS message (
+              mailbox_id INTEGER NOT NULL,
+              uid INTEGER NOT NULL,
+              message_ref TEXT NOT NULL,
+              size INTEGER NOT NULL,
+              internal_date INTEGER NOT NULL,
+              flags TEXT NOT NULL,
+              seen INTEGER NOT NULL,
+              deleted INTEGER NOT NULL,
+              modseq INTEGER NOT NULL,
+              PRIMARY KEY (mailbox_id, uid)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS message_modseq ON message(mailbox_id, modseq);
+            CREATE TABLE IF NOT EXISTS expunged (
+              mailbox_id INTEGER NOT NULL,
+              uid INTEGER NOT NULL,
+              modseq INTEGER NOT NULL,
+              PRIMARY KEY (mailbox_id, uid)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS delivery (
+              user TEXT NOT NULL,
+              delivery_key TEXT NOT NULL,
+              mailbox_id INTEGER NOT NULL,
+              uid INTEGER NOT NULL,
+              message_ref TEXT NOT NULL,
+              size INTEGER NOT NULL,
+              internal_date INTEGER NOT NULL,
+              PRIMARY KEY (user, delivery_key)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS mailbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            """);
+    }
+
+    public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var u = User(user);
+            foreach (var (name, use) in SpecialUse.Defaults)
+            {
+                if (Find(c, tx, u, name) is null) Insert(c, tx, u, name, use);
+            }
+            return true;
+        });
+
+    public Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
+        Read(cancellationToken, (c, tx) =>
+        {
+            var u = User(user);
+            using var cmd = SqliteDatabase.Command(c, tx, SelectInfo + " WHERE m.user=$u ORDER BY CASE m.name WHEN 'INBOX' THEN 0 ELSE 1 END, m.name", ("$u", u));
+            using var r = cmd.ExecuteReader();
+            var list = new List<MailboxInfo>();
+            while (r.Read()) list.Add(ReadInfo(r, u));
+            return (IReadOnlyList<MailboxInfo>)list;
+        });
+
+    public Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) =>
+        Read(cancellationToken, (c, tx) => GetInfo(c, tx, User(user), NormalizeName(mailbox)));
+
+    public Task<MailboxInfo> CreateMailboxAsync(string user, string mailbox, string? specialUse = null, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var u = User(user);
+            var name = NormalizeName(mailbox);
+            if (Find(c, tx, u, name) is not null) throw new MailboxExistsException(name);
+            EnsureParents(c, tx, u, name);
+            Insert(c, tx, u, name, specialUse);
+            return GetInfo(c, tx, u, name)!;
+        });
+
+    public Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var u = User(user);
+            var name = NormalizeName(mailbox);
+            if (name == "INBOX") throw new MailboxException("INBOX cannot be deleted");
+            var box = Find(c, tx, u, name) ?? throw new MailboxNotFoundException(name);
+            Exec(c, tx, "DELETE FROM message WHERE mailbox_id=$id", ("$id", box.Id));
+            Exec(c, tx, "DELETE FROM expunged WHERE mailbox_id=$id", ("$id", box.Id));
+            Exec(c, tx, "DELETE FROM mailbox WHERE id=$id", ("$id", box.Id));
+            return true;
+        });
+
+    public Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var u = User(user);
+            var from = NormalizeName(oldName);
+            var to = NormalizeName(newName);
+            var box = Find(c, tx, u, from) ?? throw new MailboxNotFoundException(from);
+            if (Find(c, tx, u, to) is not null) throw new MailboxExistsException(to);
+            if (to.StartsWith(from + "/", StringComparison.Ordinal)) throw new MailboxException($"Cannot rename {from} into its own child {to}");
+            EnsureParents(c, tx, u, to);
+            if (from == "INBOX")
+            {
+                // RFC 9051 6.3.6: INBOX stays; its messages move to the new mailbox; INBOX children stay put.
+                var target = Insert(c, tx, u, to, null);
+                Exec(c, tx, "UPDATE mailbox SET uid_next=$n, highest_modseq=$h WHERE id=$id", ("$n", box.UidNext), ("$h", box.HighestModSeq), ("$id", target));
+                var modseq = box.HighestModSeq + 1;
+                Exec(c, tx, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) SELECT $id, uid, $ms FROM message WHERE mailbox_id=$id", ("$id", box.Id), ("$ms", modseq));
+                Exec(c, tx, "UPDATE message SET mailbox_id=$t WHERE mailbox_id=$id", ("$t", target), ("$id", box.Id));
+                Exec(c, tx, "UPDATE delivery SET mailbox_id=$t WHERE mailbox_id=$id", ("$t", target), ("$id", box.Id));
+                Exec(c, tx, "UPDATE mailbox SET highest_modseq=$ms WHERE id=$id", ("$ms", modseq), ("$id", box.Id));
+                return true;
+            }
+            var children = new List<(long Id, string Name)>();
+            using (var cmd = SqliteDatabase.Command(c, tx, "SELECT id, name FROM mailbox WHERE user=$u AND substr(name, 1, length($p))=$p", ("$u", u), ("$p", from + "/")))
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read()) children.Add((r.GetInt64(0), r.GetString(1)));
+            }
+            foreach (var (_, childName) in children)
+            {
+                var renamed = to + childName[from.Length..];
+                if (Find(c, tx, u, renamed) is not null) throw new MailboxExistsException(renamed);
+            }
+            Exec(c, tx, "UPDATE mailbox SET name=$n WHERE id=$id", ("$n", to), ("$id", box.Id));
+            foreach (var (id, childName) in children)
+                Exec(c, tx, "UPDATE mailbox SET name=$n WHERE id=$id", ("$n", to + childName[from.Length..]), ("$id", id));
+            return true;
+        });
+
+    public Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var name = NormalizeName(mailbox);
+            var n = Exec(c, tx, "UPDATE mailbox SET subscribed=$s WHERE user=$u AND name=$n", ("$s", subscribed ? 1 : 0), ("$u", User(user)), ("$n", name));
+            if (n == 0) throw new MailboxNotFoundException(name);
+            return true;
+        });
+
+    public Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var u = User(user);
+            var name = NormalizeName(mailbox);
+            if (message.DeliveryKey is not null)
+            {
+                var existing = FindDelivery(c, tx, u, message.DeliveryKey);
+                if (existing is not null) return existing;
+            }
+            var box = Find(c, tx, u, name) ?? throw new MailboxNotFoundException(name);
+            var uid = box.UidNext;
+            var modseq = box.HighestModSeq + 1;
+            var flags = NormalizeFlags(message.Flags);
+            var date = message.InternalDate.ToUnixTimeMilliseconds();
+            InsertMessage(c, tx, box.Id, uid, message.MessageRef, message.Size, date, flags, modseq);
+            Exec(c, tx, "UPDATE mailbox SET uid_next=$n, highest_modseq=$h WHERE id=$id", ("$n", uid + 1), ("$h", modseq), ("$id", box.Id));
+            if (message.DeliveryKey is not null)
+            {
+                Exec(c, tx, "INSERT INTO delivery(user, delivery_key, mailbox_id, uid, message_ref, size, internal_date) VALUES ($u, $k, $m, $uid, $r, $s, $d)",
+                    ("$u", u), ("$k", message.DeliveryKey), ("$m", box.Id), ("$uid", uid), ("$r", message.MessageRef), ("$s", message.Size), ("$d", date));
+            }
+            return new AppendResult(new MessageRecord(uid, message.MessageRef, message.Size, FromMs(date), flags, modseq), box.UidValidity, false);
+        });
+
+    public Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default) =>
+        Read(cancellationToken, (c, tx) =>
+        {
+            var name = NormalizeName(mailbox);
+            var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
+            using var cmd = SqliteDatabase.Command(c, tx, SelectMessage + " WHERE mailbox_id=$id AND modseq > $since ORDER BY uid", ("$id", box.Id), ("$since", changedSince ?? -1));
+            return (IReadOnlyList<MessageRecord>)ReadMessages(cmd);
+        });
+
+    public Task<StoreResult> StoreFlagsAsync(string user, string mailbox, IReadOnlyCollection<long> uids, FlagChange change, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var name = NormalizeName(mailbox);
+            var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
+            var given = NormalizeFlags(flags);
+            var changed = new List<MessageRecord>();
+            var failed = new List<long>();
+            var highest = box.HighestModSeq;
+            foreach (var m in Selected(c, tx, box.Id, uids))
+            {
+                if (unchangedSince is { } limit && m.ModSeq > limit)
+                {
+                    failed.Add(m.Uid);
+                    continue;
+                }
+                var next = change switch
+                {
+                    FlagChange.Replace => given,
+                    FlagChange.Add => NormalizeFlags(m.Flags.Concat(given)),
+                    FlagChange.Remove => m.Flags.Where(f => !given.Contains(f, StringComparer.OrdinalIgnoreCase)).ToArray(),
+                    _ => throw new ArgumentOutOfRangeException(nameof(change)),
+                };
+                if (SameFlags(next, m.Flags)) continue; // nothing changed: no new MODSEQ (RFC 7162 3.1.3)
+                highest++;
+                Exec(c, tx, "UPDATE message SET flags=$f, seen=$seen, deleted=$del, modseq=$ms WHERE mailbox_id=$id AND uid=$uid",
+                    ("$f", string.Join(' ', next)), ("$seen", Has(next, MessageFlags.Seen)), ("$del", Has(next, MessageFlags.Deleted)),
+                    ("$ms", highest), ("$id", box.Id), ("$uid", m.Uid));
+                changed.Add(m with { Flags = next, ModSeq = highest });
+            }
+            if (highest != box.HighestModSeq) Exec(c, tx, "UPDATE mailbox SET highest_modseq=$h WHERE id=$id", ("$h", highest), ("$id", box.Id));
+            return new StoreResult(changed, failed, highest);
+        });
+
+    public Task<IReadOnlyList<long>> ExpungeAsync(string user, string mailbox, IReadOnlyCollection<long>? uids = null, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) =>
+        {
+            var name = NormalizeName(mailbox);
+            var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
+            var gone = new List<long>();
+            var highest = box.HighestModSeq;
+            foreach (var m in uids is null ? All(c, tx, box.Id) : Selected(c, tx, box.Id, uids))
+            {
+                if (Has(m.Flags, MessageFlags.Deleted) == 0) continue;
+                highest++;
+                RemoveMessage(c, tx, box.Id, m.Uid, highest);
+                gone.Add(m.Uid);
+            }
+            if (highest != box.HighestModSeq) Exec(c, tx, "UPDATE mailbox SET highest_modseq=$h WHERE id=$id", ("$h", highest), ("$id", box.Id));
+            return (IReadOnlyList<long>)gone;
+        });
+
+    public Task<CopyResult> CopyAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) => CopyCore(c, tx, User(user), source, uids, destination, move: false));
+
+    public Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) => CopyCore(c, tx, User(user), source, uids, destination, move: true));
+
+    public Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default) =>
+        Read(cancellationToken, (c, tx) =>
+        {
+            var name = NormalizeName(mailbox);
+            var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
+            using var cmd = SqliteDatabase.Command(c, tx, "SELECT uid FROM expunged WHERE mailbox_id=$id AND modseq > $s ORDER BY uid", ("$id", box.Id), ("$s", sinceModSeq));
+            using var r = cmd.ExecuteReader();
+            var list = new List<long>();
+            while (r.Read()) list.Add(r.GetInt64(0));
+            return (IReadOnlyList<long>)list;
+        });
+
+    /// <summary>"inbox" and "Inbox/x" name INBOX and its children; other names are case-sensitive.
+    /// A trailing delimiter is dropped (IMAP CREATE "a/" creates "a"); empty levels are refused.</summary>
+    public static string NormalizeName(string mailbox)
+    {
+        ArgumentNullException.ThrowIfNull(mailbox);
+        var name = mailbox.EndsWith('/') ? mailbox[..^1] : mailbox;
+        if (name.Length == 0 || name.StartsWith('/') || name.Contains("//", StringComparison.Ordinal) || name.Any(char.IsControl))
+            throw new MailboxException($"Invalid mailbox name: '{mailbox}'");
+        if (name.Equals("INBOX", StringComparison.OrdinalIgnoreCase)) return "INBOX";
+        if (name.StartsWith("INBOX/", StringComparison.OrdinalIgnoreCase)) return "INBOX" + name[5..];
+        return name;
+    }
+
+    private CopyResult CopyCore(SqliteConnection c, SqliteTransaction tx, string u, string source, IReadOnlyCollection<long> uids, string destination, bool move)
+    {
+        var srcName = NormalizeName(source);
+        var dstName = NormalizeName(destination);
+        var src = Find(c, tx, u, srcName) ?? throw new MailboxNotFoundException(srcName);
+        var dst = Find(c, tx, u, dstName) ?? throw new MailboxNotFoundException(dstName);
+        var map = new List<(long, long)>();
+        var uidNext = dst.UidNext;
+        var dstModSeq = dst.HighestModSeq;
+        var srcModSeq = src.HighestModSeq;
+        foreach (var m in Selected(c, tx, src.Id, uids))
+        {
+            var newUid = uidNext++;
+            if (src.Id == dst.Id) dstModSeq = Math.Max(dstModSeq, srcModSeq);
+            dstModSeq++;
+            InsertMessage(c, tx, dst.Id, newUid, m.MessageRef, m.Size, m.InternalDate.ToUnixTimeMilliseconds(), m.Flags.ToArray(), dstModSeq);
+            if (move)
+            {
+                if (src.Id == dst.Id) srcModSeq = dstModSeq;
+                srcModSeq++;
+                if (src.Id == dst.Id) dstModSeq = srcModSeq;
+                RemoveMessage(c, tx, src.Id, m.Uid, srcModSeq);
+                Exec(c, tx, "UPDATE delivery SET mailbox_id=$d, uid=$nu WHERE mailbox_id=$s AND uid=$ou AND user=$u",
+                    ("$d", dst.Id), ("$nu", newUid), ("$s", src.Id), ("$ou", m.Uid), ("$u", u));
+            }
+            map.Add((m.Uid, newUid));
+        }
+        if (src.Id == dst.Id)
+        {
+            Exec(c, tx, "UPDATE mailbox SET uid_next=$n, highest_modseq=$h WHERE id=$id", ("$n", uidNext), ("$h", Math.Max(dstModSeq, srcModSeq)), ("$id", dst.Id));
+        }
+        else
+        {
+            Exec(c, tx, "UPDATE mailbox SET uid_next=$n, highest_modseq=$h WHERE id=$id", ("$n", uidNext), ("$h", dstModSeq), ("$id", dst.Id));
+            if (move) Exec(c, tx, "UPDATE mailbox SET highest_modseq=$h WHERE id=$id", ("$h", srcModSeq), ("$id", src.Id));
+        }
+        return new CopyResult(dst.UidValidity, map);
+    }
+
+    private AppendResult? FindDelivery(SqliteConnection c, SqliteTransaction tx, string u, string key)
+    {
+        long mailboxId, uid, size, date;
+        string messageRef;
+        using (var cmd = SqliteDatabase.Command(c, tx, "SELECT mailbox_id, uid, message_ref, size, internal_date FROM delivery WHERE user=$u AND delivery_key=$k", ("$u", u), ("$k", key)))
+        using (var r = cmd.ExecuteReader())
+        {
+            if (!r.Read()) return null;
+            (mailboxId, uid, messageRef, size, date) = (r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt64(3), r.GetInt64(4));
+        }
+        long uidValidity = 0;
+        using (var cmd = SqliteDatabase.Command(c, tx, "SELECT uid_validity FROM mailbox WHERE id=$id", ("$id", mailboxId)))
+        {
+            if (cmd.ExecuteScalar() is long v) uidValidity = v;
+        }
+        using (var cmd = SqliteDatabase.Command(c, tx, SelectMessage + " WHERE mailbox_id=$id AND uid=$uid", ("$id", mailboxId), ("$uid", uid)))
+        {
+            var current = ReadMessages(cmd);
+            if (current.Count == 1) return new AppendResult(current[0], uidValidity, true);
+        }
+        // The first copy was expunged since: report what was delivered, it is not delivered again.
+        return new AppendResult(new MessageRecord(uid, messageRef, size, FromMs(date), [], 0), uidValidity, true);
+    }
+
+    private long Insert(SqliteConnection c, SqliteTransaction tx, string u, string name, string? specialUse)
+    {
+        var validity = NextUidValidity(c, tx);
+        using var cmd = SqliteDatabase.Command(c, tx, """
+            INSERT INTO mailbox(user, name, uid_validity, uid_next, highest_modseq, special_use, subscribed)
+            VALUES ($u, $n, $v, 1, 0, $s, 1) RETURNING id
+            """, ("$u", u), ("$n", name), ("$v", validity), ("$s", specialUse));
+        return (long)cmd.ExecuteScalar()!;
+    }
+
+    private void EnsureParents(SqliteConnection c, SqliteTransaction tx, string u, string name)
+    {
+        // RFC 9051 CREATE/RENAME: superior hierarchical names are created when missing.
+        for (var i = name.IndexOf('/', StringComparison.Ordinal); i > 0; i = name.IndexOf('/', i + 1))
+        {
+            var parent = name[..i];
+            if (Find(c, tx, u, parent) is null) Insert(c, tx, u, parent, null);
+        }
+    }
+
+    private long NextUidValidity(SqliteConnection c, SqliteTransaction tx)
+    {
+        long last = 0;
+        using (var cmd = SqliteDatabase.Command(c, tx, "SELECT value FROM mailbox_meta WHERE key='uidvalidity'"))
+        {
+            if (cmd.ExecuteScalar() is long v) last = v;
+        }
+        var next = Math.Max(_time.GetUtcNow().ToUnixTimeSeconds(), last + 1);
+        Exec(c, tx, "INSERT INTO mailbox_meta(key, value) VALUES ('uidvalidity', $v) ON CONFLICT(key) DO UPDATE SET value=excluded.value", ("$v", next));
+        return next;
+    }
+
+    private static void InsertMessage(SqliteConnection c, SqliteTransaction tx, long mailboxId, long uid, string messageRef, long size, long date, IReadOnlyCollection<string> flags, long modseq) =>
+        Exec(c, tx, """
+            INSERT INTO message(mailbox_id, uid, message_ref, size, internal_date, flags, seen, deleted, modseq)
+            VALUES ($m, $uid, $r, $s, $d, $f, $seen, $del, $ms)
+            """, ("$m", mailboxId), ("$uid", uid), ("$r", messageRef), ("$s", size), ("$d", date), ("$f", string.Join(' ', flags)),
+            ("$seen", Has(flags, MessageFlags.Seen)), ("$del", Has(flags, MessageFlags.Deleted)), ("$ms", modseq));
+
+    private static void RemoveMessage(SqliteConnection c, SqliteTransaction tx, long mailboxId, long uid, long modseq)
+    {
+        Exec(c, tx, "DELETE FROM message WHERE mailbox_id=$m AND uid=$uid", ("$m", mailboxId), ("$uid", uid));
+        Exec(c, tx, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES ($m, $uid, $ms)", ("$m", mailboxId), ("$uid", uid), ("$ms", modseq));
+    }
+
+    private const string SelectMessage = "SELECT uid, message_ref, size, internal_date, flags, modseq FROM message";
+
+    private const string SelectInfo = """
+        SELECT m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.subscribed,
+               (SELECT count(*) FROM message x WHERE x.mailbox_id=m.id),
+               (SELECT count(*) FROM message x WHERE x.mailbox_id=m.id AND x.seen=0)
+        FROM mailbox m
+        """;
+
+    private static MailboxInfo? GetInfo(SqliteConnection c, SqliteTransaction tx, string u, string name)
+    {
+        using var cmd = SqliteDatabase.Command(c, tx, SelectInfo + " WHERE m.user=$u AND m.name=$n", ("$u", u), ("$n", name));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadInfo(r, u) : null;
+    }
+
+    private static MailboxInfo ReadInfo(SqliteDataReader r, string u) =>
+        new(u, r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4), r.GetInt64(5) != 0, r.GetInt32(6), r.GetInt32(7));
+
+    private sealed record Box(long Id, long UidValidity, long UidNext, long HighestModSeq);
+
+    private static Box? Find(SqliteConnection c, SqliteTransaction tx, string u, string name)
+    {
+        using var cmd = SqliteDatabase.Command(c, tx, "SELECT id, uid_validity, uid_next, highest_modseq FROM mailbox WHERE user=$u AND name=$n", ("$u", u), ("$n", name));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new Box(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)) : null;
+    }
+
+    private static List<MessageRecord> Selected(SqliteConnection c, SqliteTransaction tx, long mailboxId, IReadOnlyCollection<long> uids)
+    {
+        if (uids.Count == 0) return [];
+        using var cmd = SqliteDatabase.Command(c, tx, SelectMessage + " WHERE mailbox_id=$id AND uid IN (SELECT value FROM json_each($uids)) ORDER BY uid",
+            ("$id", mailboxId), ("$uids", "[" + string.Join(',', uids) + "]"));
+        return ReadMessages(cmd);
+    }
+
+    private static List<MessageRecord> All(SqliteConnection c, SqliteTransaction tx, long mailboxId)
+    {
+        using var cmd = SqliteDatabase.Command(c, tx, SelectMessage + " WHERE mailbox_id=$id ORDER BY uid", ("$id", mailboxId));
+        return ReadMessages(cmd);
+    }
+
+    private static List<MessageRecord> ReadMessages(SqliteCommand cmd)
+    {
+        using var r = cmd.ExecuteReader();
+        var list = new List<MessageRecord>();
+        while (r.Read())
+        {
+            var flags = r.GetString(4);
+            list.Add(new MessageRecord(r.GetInt64(0), r.GetString(1), r.GetInt64(2), FromMs(r.GetInt64(3)),
+                flags.Length == 0 ? [] : flags.Split(' '), r.GetInt64(5)));
+        }
+        return list;
+    }
+
+    private static readonly string[] s_systemFlags = [MessageFlags.Seen, MessageFlags.Answered, MessageFlags.Flagged, MessageFlags.Deleted, MessageFlags.Draft];
+
+    /// <summary>System flags in their canonical spelling, keywords as given, no duplicates (case-insensitive),
+    /// \Recent dropped (it is session state, never stored).</summary>
+    private static string[] NormalizeFlags(IEnumerable<string> flags)
+    {
+        var result = new List<string>();
+        foreach (var f in flags)
+        {
+            if (string.IsNullOrEmpty(f) || f.Any(ch => ch <= ' ' || ch == '(' || ch == ')')) throw new ArgumentException($"Invalid flag: '{f}'", nameof(flags));
+            if (f.Equals("\\Recent", StringComparison.OrdinalIgnoreCase)) continue;
+            var canonical = s_systemFlags.FirstOrDefault(s => s.Equals(f, StringComparison.OrdinalIgnoreCase)) ?? f;
+            if (!result.Contains(canonical, StringComparer.OrdinalIgnoreCase)) result.Add(canonical);
+        }
+        return [.. result];
+    }
+
+    private static bool SameFlags(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>
+        a.Count == b.Count && a.All(x => b.Contains(x, StringComparer.OrdinalIgnoreCase));
+
+    private static int Has(IEnumerable<string> flags, string flag) => flags.Contains(flag, StringComparer.OrdinalIgnoreCase) ? 1 : 0;
+
+    private static string User(string user)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(user);
+        return user.ToLowerInvariant();
+    }
+
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    private static int Exec(SqliteConnection c, SqliteTransaction tx, string sql, params (string, object?)[] parameters)
+    {
+        using var cmd = SqliteDatabase.Command(c, tx, sql, parameters);
+        return cmd.ExecuteNonQuery();
+    }
+
+    // The token first reads better at the call sites, where the work is a multi-line lambda.
+#pragma warning disable CA1068
+    /// <summary>
+    /// Runs a write in a transaction, group-committed: concurrent writes queue up, and whoever finds no batch
+    /// running becomes the leader and executes everything queued in ONE transaction (one WAL fsync with
+    /// synchronous=FULL), each write inside its own SAVEPOINT so a failing one (MailboxNotFound, ...) is rolled
+    /// back alone. The result is the same as running them one after another; the disk sees one commit per batch.
+    /// </summary>
+    private Task<T> Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var op = new PendingWrite<T>(work);
+        lock (_writeGate)
+        {
+            _pending.Add(op);
+            if (_leading) return op.Task;
+            _leading = true;
+        }
+        return LeadAsync(op);
+    }
+
+    private async Task<T> LeadAsync<T>(PendingWrite<T> own)
+    {
+        await DrainAsync(own);
+        return await own.Task;
+    }
+
+    /// <summary>Runs batches until the queue is empty, or, once <paramref name="own"/> is done, hands the rest to a
+    /// background leader so the caller is not kept serving others under sustained load.</summary>
+    private async Task DrainAsync(PendingWrite? own)
+    {
+        while (true)
+        {
+            List<PendingWrite> batch;
+            lock (_writeGate)
+            {
+                if (_pending.Count == 0)
+                {
+                    _leading = false;
+                    return;
+                }
+                if (own is not null && own.Done)
+                {
+                    _ = Task.Run(() => DrainAsync(null));
+                    return;
+                }
+                batch = _pending.Count <= MaxBatch ? [.. _pending] : _pending.GetRange(0, MaxBatch);
+                _pending.RemoveRange(0, batch.Count);
+            }
+            await RunBatchAsync(batch);
+        }
+    }
+
+    private const int MaxBatch = 256;
+    private readonly Lock _writeGate = new();
+    private readonly List<PendingWrite> _pending = [];
+    private bool _leading;
+
+    private async Task RunBatchAsync(List<PendingWrite> batch)
+    {
+        try
+        {
+            await using var c = await _db.OpenAsync(CancellationToken.None);
+            using var tx = c.BeginTransaction(deferred: false); // BEGIN IMMEDIATE
+            foreach (var op in batch)
+            {
+                SqliteDatabase.Exec(c, "SAVEPOINT w", tx);
+                try
+                {
+                    op.Run(c, tx);
+                    SqliteDatabase.Exec(c, "RELEASE w", tx);
+                }
+                catch (Exception e)
+                {
+                    op.Error = e;
+                    SqliteDatabase.Exec(c, "ROLLBACK TO w; RELEASE w", tx);
+                }
+            }
+            tx.Commit();
+        }
+        catch (Exception e)
+        {
+            // Nothing of this batch is committed: every write in it fails (the callers retry or report).
+            foreach (var op in batch) op.Fail(e);
+            return;
+        }
+        foreach (var op in batch) op.Finish();
+    }
+
+    private abstract class PendingWrite
+    {
+        public Exception? Error { get; set; }
+
+        public bool Done { get; protected set; }
+
+        public abstract void Run(SqliteConnection c, SqliteTransaction tx);
+
+        public abstract void Finish();
+
+        public abstract void Fail(Exception e);
+    }
+
+    private sealed class PendingWrite<T>(Func<SqliteConnection, SqliteTransaction, T> work) : PendingWrite
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T _result = default!;
+
+        public Task<T> Task => _done.Task;
+
+        public override void Run(SqliteConnection c, SqliteTransaction tx) => _result = work(c, tx);
+
+        public override void Finish()
+        {
+            Done = true;
+            if (Error is not null) _done.TrySetException(Error);
+            else _done.TrySetResult(_result);
+        }
+
+        public override void Fail(Exception e)
+        {
+            Done = true;
+            _done.TrySetException(e);
+        }
+    }
+
+    private async Task<T> Read<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        // A deferred transaction is one consistent WAL snapshot for the counts and rows read together.
+        using var tx = c.BeginTransaction(deferred: true);
+        return work(c, tx);
+    }
+#pragma warning restore CA1068
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Mail.Core.Ports;
+using Microsoft.Data.Sqlite;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>
+/// Keyed state in SQLite (table <c>state</c>). Versions are integers starting at 1, incremented on each write;
+/// expiry is unix milliseconds, checked against the <see cref="TimeProvider"/> on every read, so an expired
+/// row behaves as missing even before <see cref="PurgeExpiredAsync"/> removes it.
+/// May share its database file with <see cref="SqliteMailboxStore"/>.
+/// </summary>
+public sealed class SqliteStateStore : IStateStore
+{
+    private readonly SqliteDatabase _db;
+    private readonly TimeProvider _time;
+
+    public SqliteStateStore(string databasePath, TimeProvider? time = null)
+    {
+        _db = new SqliteDatabase(databasePath);
+        _time = time ?? TimeProvider.System;
+        using var c = _db.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        SqliteDatabase.Exec(c, """
+            CREATE TABLE IF NOT EXISTS state (
+              partition TEXT NOT NULL,
+              key TEXT NOT NULL,
+              value TEXT NOT NULL,
+              version INTEGER NOT NULL,
+              expires_at INTEGER NULL,
+              PRIMARY KEY (partition, key)
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS state_expiry ON state(expires_at) WHERE expires_at IS NOT NULL;
+            """);
+    }
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public async Task<StateEntry?> GetAsync(string partition, string key, CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var cmd = SqliteDatabase.Command(c, null,
+            "SELECT value, version, expires_at FROM state WHERE partition=$p AND key=$k AND (expires_at IS NULL OR expires_at > $now)",
+            ("$p", partition), ("$k", key), ("$now", Now));
+        using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        return new StateEntry(partition, key, r.GetString(0), r.GetInt64(1).ToString(CultureInfo.InvariantCulture), ReadExpiry(r, 2));
+    }
+
+    public async Task<bool> TryPutAsync(string partition, string key, string value, string? expectedVersion, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var tx = c.BeginTransaction(); // BEGIN IMMEDIATE
+        var now = Now;
+        int changed;
+        if (expectedVersion is null)
+        {
+            // An expired row counts as missing: replace it, restarting its version sequence after the old one.
+            using var cmd = SqliteDatabase.Command(c, tx, """
+                INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
+                ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
+                WHERE state.expires_at IS NOT NULL AND state.expires_at <= $now
+                """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()), ("$now", now));
+            changed = await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+        else
+        {
+            if (!long.TryParse(expectedVersion, NumberStyles.None, CultureInfo.InvariantCulture, out var version)) return false;
+            using var cmd = SqliteDatabase.Command(c, tx, """
+                UPDATE state SET value=$v, version=version+1, expires_at=$e
+                WHERE partition=$p AND key=$k AND version=$ver AND (expires_at IS NULL OR expires_at > $now)
+                """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()), ("$ver", version), ("$now", now));
+            changed = await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+        tx.Commit();
+        return changed > 0;
+    }
+
+    public async Task PutAsync(string partition, string key, string value, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var cmd = SqliteDatabase.Command(c, null, """
+            INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
+            ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
+            """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()));
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var cmd = SqliteDatabase.Command(c, null, "DELETE FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key));
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<long> IncrementAsync(string partition, string key, long delta, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var tx = c.BeginTransaction(); // BEGIN IMMEDIATE: read-modify-write without lost updates
+        var now = Now;
+        long current = 0;
+        var live = false;
+        using (var read = SqliteDatabase.Command(c, tx, "SELECT value, expires_at FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key)))
+        using (var r = await read.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await r.ReadAsync(cancellationToken) && (r.IsDBNull(1) || r.GetInt64(1) > now))
+            {
+                live = true;
+                // A non-numeric value (someone Put text under a counter key) restarts the counter at 0.
+                _ = long.TryParse(r.GetString(0), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out current);
+            }
+        }
+        var next = current + delta;
+        // A live counter keeps its window (fixed-window rate counting); a new or expired one starts a new window.
+        using var write = SqliteDatabase.Command(c, tx, live
+                ? "UPDATE state SET value=$v, version=version+1 WHERE partition=$p AND key=$k"
+                : """
+                  INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
+                  ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
+                  """,
+            ("$p", partition), ("$k", key), ("$v", next.ToString(CultureInfo.InvariantCulture)), ("$e", expiresAt.ToUnixTimeMilliseconds()));
+        await write.ExecuteNonQueryAsync(cancellationToken);
+        tx.Commit();
+        return next;
+    }
+
+    public async IAsyncEnumerable<StateEntry> ListAsync(string partition, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var cmd = SqliteDatabase.Command(c, null,
+            "SELECT key, value, version, expires_at FROM state WHERE partition=$p AND (expires_at IS NULL OR expires_at > $now) ORDER BY key",
+            ("$p", partition), ("$now", Now));
+        using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            yield return new StateEntry(partition, r.GetString(0), r.GetString(1), r.GetInt64(2).ToString(CultureInfo.InvariantCulture), ReadExpiry(r, 3));
+    }
+
+    public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var c = await _db.OpenAsync(cancellationToken);
+        using var cmd = SqliteDatabase.Command(c, null, "DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at <= $now", ("$now", now.ToUnixTimeMilliseconds()));
+        return await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static DateTimeOffset? ReadExpiry(SqliteDataReader r, int ordinal) =>
+        r.IsDBNull(ordinal) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(ordinal));
+}

@@ -1,0 +1,120 @@
+using System.Globalization;
+using Mail.Core.Accounts;
+using Mail.Core.Ports;
+using MimeKit;
+
+namespace Mail.Host;
+
+/// <summary>The admin surface of `mail`: domains, users, mailbox listing and the queue (mailq).
+/// Each command opens the data directory itself, so it works while `mail serve` runs on the same data.</summary>
+public sealed class AdminCommands(MailStores data, TextWriter output)
+{
+    public async Task<int> DomainAddAsync(string domain)
+    {
+        if (Core.Model.Address.NormalizeDomain(domain) is not { } d || d.StartsWith('['))
+            return Fail($"'{domain}' is not a domain name");
+        await data.Directory.AddDomainAsync(d);
+        output.WriteLine($"domain {d} added");
+        return 0;
+    }
+
+    public async Task<int> DomainListAsync()
+    {
+        foreach (var d in await data.Directory.ListDomainsAsync()) output.WriteLine(d);
+        return 0;
+    }
+
+    public async Task<int> UserAddAsync(string address, string password)
+    {
+        if (MailDirectory.Canonical(address) is null) return Fail($"'{address}' is not an address (local@domain)");
+        if (password.Length == 0) return Fail("the password must not be empty");
+        string user;
+        try
+        {
+            user = await data.Directory.SetUserAsync(address, password);
+        }
+        catch (InvalidOperationException e)
+        {
+            return Fail(e.Message);
+        }
+        await data.Mailboxes.EnsureUserMailboxesAsync(user);
+        output.WriteLine($"user {user} saved");
+        return 0;
+    }
+
+    public async Task<int> UserListAsync()
+    {
+        foreach (var u in await data.Directory.ListUsersAsync()) output.WriteLine(u);
+        return 0;
+    }
+
+    public async Task<int> MailboxListAsync(string address, string mailbox)
+    {
+        var user = MailDirectory.Canonical(address);
+        if (user is null) return Fail($"'{address}' is not an address (local@domain)");
+        if (!await data.Directory.UserExistsAsync(user)) return Fail($"no user {user}");
+        var info = await data.Mailboxes.GetMailboxAsync(user, mailbox);
+        if (info is null)
+        {
+            var names = (await data.Mailboxes.ListMailboxesAsync(user)).Select(m => m.Name);
+            return Fail($"{user} has no mailbox '{mailbox}' (has: {string.Join(", ", names)})");
+        }
+        output.WriteLine($"{user} {info.Name}: {info.MessageCount} message(s), {info.UnseenCount} unseen, UIDVALIDITY {info.UidValidity}, UIDNEXT {info.UidNext}");
+        output.WriteLine($"{"UID",6}  {"DATE",-20}  {"SIZE",8}  {"FLAGS",-18}  {"FROM",-30}  SUBJECT");
+        foreach (var m in await data.Mailboxes.ListMessagesAsync(user, info.Name))
+        {
+            var (from, subject, messageId) = await SummaryAsync(m.MessageRef);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{m.Uid,6}  {m.InternalDate.UtcDateTime,-20:yyyy-MM-dd HH:mm:ss}  {m.Size,8}  {string.Join(' ', m.Flags),-18}  {Cut(from, 30),-30}  {subject}  {messageId}"));
+        }
+        return 0;
+    }
+
+    public async Task<int> QueueAsync()
+    {
+        var count = 0;
+        foreach (var queue in new IMessageQueue[] { data.Inbound, data.Outbound })
+        {
+            await foreach (var e in queue.ListAsync())
+            {
+                if (count++ == 0) output.WriteLine($"{"QUEUE",-9} {"ID",-16} {"STATE",-13} {"VISIBLE AT",-20} {"TRIES",5}  SENDER -> RECIPIENTS");
+                var state = e.State switch
+                {
+                    QueueEntryState.Ready => "ready",
+                    QueueEntryState.Scheduled => "scheduled",
+                    QueueEntryState.InFlight => "in-flight",
+                    _ => "dead",
+                };
+                var at = e.VisibleAt is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "-";
+                var env = e.Envelope;
+                output.WriteLine($"{queue.Name,-9} {env.QueueId,-16} {state,-13} {at,-20} {e.DeliveryCount,5}  <{env.MailFrom}> -> {string.Join(", ", env.Recipients.Select(r => r.Address))}");
+                if (e.DeadLetterReason is not null) output.WriteLine($"{"",10}reason: {e.DeadLetterReason}");
+            }
+        }
+        output.WriteLine(count == 0 ? "Mail queue is empty" : $"-- {count} envelope(s)");
+        return 0;
+    }
+
+    private async Task<(string From, string Subject, string MessageId)> SummaryAsync(string messageRef)
+    {
+        await using var s = await data.Messages.OpenReadAsync(messageRef);
+        if (s is null) return ("?", "(raw message missing)", "");
+        try
+        {
+            var headers = await HeaderList.LoadAsync(s);
+            return (headers[HeaderId.From] ?? "", headers[HeaderId.Subject] ?? "", headers[HeaderId.MessageId] ?? "");
+        }
+        catch (FormatException)
+        {
+            return ("?", "(unparsable headers)", "");
+        }
+    }
+
+    private static string Cut(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine("mail: " + message);
+        return 1;
+    }
+}

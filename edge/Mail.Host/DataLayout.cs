@@ -1,0 +1,60 @@
+using Mail.Core.Accounts;
+using Mail.Storage.Embedded;
+using Microsoft.Extensions.Configuration;
+
+namespace Mail.Host;
+
+/// <summary>
+/// The embedded data directory ("DataDirectory", default ./data) and the stores inside it:
+/// <c>messages/</c> raw messages, <c>queue/inbound</c> and <c>queue/outbound</c> spools, <c>mail.db</c>
+/// (SQLite: users, domains, state and mailbox indexes), <c>tls/selfsigned.pfx</c>.
+/// Shared by `mail serve` and the admin commands, so both see the same data.
+/// </summary>
+public sealed class DataLayout
+{
+    private DataLayout(string root)
+    {
+        Root = root;
+        Messages = new FileMessageStore(Path.Combine(root, "messages"));
+        Inbound = new SpoolQueue(Path.Combine(root, "queue"), "inbound");
+        Outbound = new SpoolQueue(Path.Combine(root, "queue"), "outbound");
+        State = new SqliteStateStore(DatabasePath);
+        Mailboxes = new SqliteMailboxStore(DatabasePath);
+        Directory = new MailDirectory(State);
+    }
+
+    public string Root { get; }
+    public string DatabasePath => Path.Combine(Root, "mail.db");
+    public string SelfSignedCertificatePath => Path.Combine(Root, "tls", "selfsigned.pfx");
+    public FileMessageStore Messages { get; }
+    public SpoolQueue Inbound { get; }
+    public SpoolQueue Outbound { get; }
+    public SqliteStateStore State { get; }
+    public SqliteMailboxStore Mailboxes { get; }
+    public MailDirectory Directory { get; }
+
+    /// <summary>Opens (creating when missing) the data directory named by the "DataDirectory" setting.</summary>
+    /// <exception cref="ConfigurationException">The directory cannot be created or written, naming the setting.</exception>
+    public static DataLayout Open(IConfiguration configuration)
+    {
+        var configured = configuration["DataDirectory"];
+        if (string.IsNullOrWhiteSpace(configured)) configured = "./data";
+        string root;
+        try
+        {
+            root = Path.GetFullPath(configured);
+            System.IO.Directory.CreateDirectory(root);
+            var probe = Path.Combine(root, ".write-probe");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new ConfigurationException($"DataDirectory '{configured}' cannot be used: {e.Message}");
+        }
+        return new DataLayout(root);
+    }
+}
+
+/// <summary>A setting is wrong; the message names it. `mail` prints it and exits with code 2.</summary>
+public sealed class ConfigurationException(string message) : Exception(message);

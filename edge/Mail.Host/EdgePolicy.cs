@@ -1,0 +1,26 @@
+using Mail.Configuration;
+using Mail.Core.Ports;
+using Mail.Smtp;
+using Microsoft.Extensions.Configuration;
+
+namespace Mail.Host;
+
+/// <summary>
+/// The SMTP edge's restriction lists (section "Defences", Postfix vocabulary), or none when the section is absent:
+/// then the edge's own relay control (local domains and users, MyNetworks, AUTH) is all there is.
+/// </summary>
+public sealed record EdgePolicy(ISmtpSessionPolicy? Policy)
+{
+    public static async Task<EdgePolicy> BuildAsync(IConfiguration configuration, IDnsResolver dns, MailStores stores)
+    {
+        var defences = InboundChecks.DefencesSection(configuration);
+        if (defences is null) return new EdgePolicy((ISmtpSessionPolicy?)null);
+        // Postfix's default relay list ends in defer_unauth_destination: without our domains listed as
+        // destinations it would defer every recipient, so default them to the local domains.
+        if (defences.AuthorizedDestinations.Count == 0)
+            defences.AuthorizedDestinations.AddRange(await stores.Directory.ListDomainsAsync());
+        var policy = InboundChecks.Wrap(() => defences.BuildSmtpPolicy(dns, stores.State, TimeProvider.System,
+            (domain, ct) => new ValueTask<bool>(stores.Directory.IsLocalDomainAsync(domain, ct)), stores.Messages));
+        return new EdgePolicy(policy);
+    }
+}

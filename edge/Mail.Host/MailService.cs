@@ -1,0 +1,71 @@
+using Mail.Core.Ports;
+using Mail.Imap;
+using Mail.Pipeline.Inbound;
+using Mail.Pipeline.Local;
+using Mail.Smtp;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Host;
+
+/// <summary>
+/// `mail serve`: the whole system in one process. Starts the SMTP edge, the IMAP gateway and the local
+/// worker over the embedded stores. On SIGTERM/Ctrl+C: listeners stop first (SMTP sessions get 421), then the
+/// worker stops receiving and finishes what it holds.
+/// </summary>
+public sealed class MailService(ServeSettings settings, MailStores data, IEnumerable<IInboundCheck> checks, IDnsResolver dns, EdgePolicy edgePolicy, ILoggerFactory loggerFactory) : IHostedService
+{
+    private readonly ILogger _log = loggerFactory.CreateLogger("Mail.Host");
+    private readonly CancellationTokenSource _stopWorker = new();
+    private SmtpServer? _smtp;
+    private ImapServer? _imap;
+    private Task? _worker;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var (smtpOptions, imapOptions, workerOptions) = (settings.Smtp, settings.Imap, settings.Worker);
+        // Checks (SPF, DKIM, DMARC, ...) run in registration order: services.AddSingleton<IInboundCheck, X>() in Program.
+        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>());
+        var worker = new LocalWorker(data.Inbound, stage, workerOptions, loggerFactory.CreateLogger<LocalWorker>());
+        _smtp = new SmtpServer(smtpOptions, new SmtpServices
+        {
+            MessageStore = data.Messages,
+            InboundQueue = data.Inbound,
+            Directory = data.Directory,
+            State = data.State,
+            Dns = dns,
+            Policy = edgePolicy.Policy,
+        }, loggerFactory);
+        await _smtp.StartAsync(cancellationToken);
+        if (settings.ImapEnabled)
+        {
+            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory }, loggerFactory);
+            await _imap.StartAsync(cancellationToken);
+        }
+        // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
+        if (settings.WorkerEnabled) _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
+
+        var domains = await data.Directory.ListDomainsAsync(cancellationToken);
+        if (domains.Count == 0)
+        {
+            // Deliberately no default domain: accepting mail for a domain nobody chose would be a surprise.
+            _log.LogWarning("No local domain yet, so every recipient is refused. Add one and a user:\n" +
+                "  mail domain add example.org\n  mail user add alice@example.org --password-stdin\n(with --data DIR when DataDirectory is not the default)");
+        }
+        foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
+        if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
+        Console.WriteLine($"mail serve ready; mode {data.Mode}; queued {data.LocalQueueCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "n/a"}");
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_smtp is not null) await _smtp.StopAsync(cancellationToken);
+        if (_imap is not null) await _imap.StopAsync(cancellationToken);
+        await _stopWorker.CancelAsync();
+        if (_worker is not null) await _worker.WaitAsync(cancellationToken);
+        if (_smtp is not null) await _smtp.DisposeAsync();
+        if (_imap is not null) await _imap.DisposeAsync();
+        _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);
+    }
+}

@@ -1,0 +1,63 @@
+using Mail.Core.Accounts;
+using Mail.Core.Ports;
+using Mail.Storage.Azure;
+using Mail.Storage.Embedded;
+using Microsoft.Extensions.Configuration;
+
+namespace Mail.Host;
+
+/// <summary>
+/// The stores a running system works on, chosen by the "Mode" setting: <c>embedded</c> (default: the data
+/// directory's files, spools and SQLite) or <c>cloud</c> (section "Azure": Blob, Storage Queue or Service Bus, Table).
+/// In cloud mode this process is the thin edge: the Functions app consumes the inbound queue.
+/// </summary>
+public sealed class MailStores : IAsyncDisposable
+{
+    private readonly IAsyncDisposable? _owner;
+
+    private MailStores(IMessageStore messages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner)
+    {
+        (Messages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, inbound, outbound, state, mailboxes, mode, owner);
+        Directory = new MailDirectory(state);
+    }
+
+    public const string Embedded = "embedded";
+    public const string Cloud = "cloud";
+
+    public IMessageStore Messages { get; }
+    public IMessageQueue Inbound { get; }
+    public IMessageQueue Outbound { get; }
+    public IStateStore State { get; }
+    public IMailboxStore Mailboxes { get; }
+    public MailDirectory Directory { get; }
+    public string Mode { get; }
+
+    /// <summary>Envelopes waiting in the local inbound spool (embedded mode), for the startup line.</summary>
+    public int? LocalQueueCount => (Inbound as SpoolQueue)?.Count;
+
+    public static MailStores Open(IConfiguration configuration, DataLayout data)
+    {
+        var mode = (configuration["Mode"] ?? Embedded).Trim().ToLowerInvariant();
+        switch (mode)
+        {
+            case Embedded:
+                return new MailStores(data.Messages, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null);
+            case Cloud:
+                var options = new AzureStorageOptions();
+                configuration.GetSection("Azure").Bind(options);
+                try
+                {
+                    var azure = AzureAdapters.Create(options);
+                    return new MailStores(azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure);
+                }
+                catch (AzureConfigurationException e)
+                {
+                    throw new ConfigurationException(e.Message);
+                }
+            default:
+                throw new ConfigurationException($"Mode: '{configuration["Mode"]}' is not 'embedded' or 'cloud'");
+        }
+    }
+
+    public ValueTask DisposeAsync() => _owner?.DisposeAsync() ?? ValueTask.CompletedTask;
+}

@@ -1,0 +1,53 @@
+using Mail.Imap;
+using Mail.Pipeline.Local;
+using Mail.Smtp;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Host;
+
+/// <summary>Everything `mail serve` needs from configuration, bound and validated before anything starts,
+/// so a bad setting is one clear line naming it rather than a half-started server.</summary>
+public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Imap, bool ImapEnabled, LocalWorkerOptions Worker, bool WorkerEnabled)
+{
+    public static ServeSettings Load(IConfiguration configuration, DataLayout data, ILogger log)
+    {
+        var smtp = BindSmtp(configuration);
+        var imap = BindImap(configuration);
+        var imapEnabled = configuration.GetValue("Imap:Enabled", true);
+        var worker = new LocalWorkerOptions();
+        configuration.GetSection("Worker").Bind(worker);
+        worker.Validate();
+        var certificate = TlsCertificate.Load(configuration, data, smtp.HostName, log);
+        smtp.Certificate = certificate;
+        imap.Certificate = certificate;
+        smtp.Validate();
+        if (imapEnabled) imap.Validate();
+        return new ServeSettings(smtp, imap, imapEnabled, worker, configuration.GetValue("Worker:Enabled", !string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase)));
+    }
+
+    public static SmtpServerOptions BindSmtp(IConfiguration configuration)
+    {
+        var options = new SmtpServerOptions();
+        configuration.GetSection(SmtpServerOptions.SectionName).Bind(options);
+        if (options.Listeners.Count == 0)
+        {
+            options.Listeners.Add(new SmtpListenerOptions { Name = "mx", Endpoint = "127.0.0.1:2525", Role = SmtpListenerRole.Mx });
+            options.Listeners.Add(new SmtpListenerOptions { Name = "submission", Endpoint = "127.0.0.1:2587", Role = SmtpListenerRole.Submission });
+            options.Listeners.Add(new SmtpListenerOptions { Name = "submissions", Endpoint = "127.0.0.1:2465", Role = SmtpListenerRole.Submission, ImplicitTls = true });
+        }
+        return options;
+    }
+
+    public static ImapServerOptions BindImap(IConfiguration configuration)
+    {
+        var options = new ImapServerOptions();
+        configuration.GetSection("Imap").Bind(options);
+        if (options.Listeners.Count == 0)
+        {
+            options.Listeners.Add(new ImapListenerOptions { Name = "imap", Endpoint = "127.0.0.1:2143" });
+            options.Listeners.Add(new ImapListenerOptions { Name = "imaps", Endpoint = "127.0.0.1:2993", ImplicitTls = true });
+        }
+        return options;
+    }
+}

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using Mail.Imap.Protocol;
+using Mail.Imap.Session;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mail.Imap;
+
+/// <summary>
+/// The IMAP gateway (RFC 9051 IMAP4rev2 and RFC 3501 IMAP4rev1) over the mailbox and message stores.
+/// One listener per <see cref="ImapListenerOptions"/>; each connection runs an <see cref="ImapSession"/>.
+/// </summary>
+public sealed class ImapServer : IAsyncDisposable
+{
+    private readonly ImapServerOptions _options;
+    private readonly ImapServices _services;
+    private readonly ILogger _logger;
+    private readonly LoginThrottle _throttle;
+    private readonly Dictionary<string, IPEndPoint> _bound = [];
+    private readonly List<(TcpListener Listener, ImapListenerOptions Options)> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly ConcurrentDictionary<ImapSession, Task> _sessions = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private int _started;
+
+    public ImapServer(ImapServerOptions options, ImapServices services, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(services);
+        options.Validate();
+        _options = options;
+        _services = services;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
+        _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
+    }
+
+    /// <summary>Listener name to the endpoint actually bound (port 0 resolved).</summary>
+    public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _bound;
+
+    public Task StartAsync(CancellationToken ct = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("The IMAP server is already started.");
+        foreach (var l in _options.Listeners)
+        {
+            var ep = IPEndPoint.Parse(l.Endpoint);
+            var listener = new TcpListener(ep);
+            try
+            {
+                listener.Start(512);
+            }
+            catch (SocketException e)
+            {
+                foreach (var (started, _) in _listeners) started.Stop();
+                throw new InvalidOperationException($"Imap:Listeners:{l.Name}: cannot listen on {l.Endpoint}: {e.Message}", e);
+            }
+            _listeners.Add((listener, l));
+            _bound[l.Name] = (IPEndPoint)listener.LocalEndpoint;
+            _logger.LogInformation("IMAP listener {Name} on {Endpoint} (implicit TLS: {Tls})", l.Name, listener.LocalEndpoint, l.ImplicitTls);
+        }
+        foreach (var (listener, l) in _listeners) _acceptLoops.Add(AcceptLoopAsync(listener, l));
+        return Task.CompletedTask;
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener, ImapListenerOptions listenerOptions)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(_stopping.Token);
+            }
+            catch (OperationCanceledException) { return; }
+            catch (ObjectDisposedException) { return; }
+            catch (SocketException e)
+            {
+                _logger.LogWarning(e, "IMAP accept failed on {Name}", listenerOptions.Name);
+                continue;
+            }
+            if (_sessions.Count >= _options.MaxConnections)
+            {
+                _ = RefuseAsync(socket);
+                continue;
+            }
+            socket.NoDelay = true;
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _logger);
+            // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
+            var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _sessions[session] = RunSessionAsync(session, registered.Task);
+            registered.SetResult();
+        }
+    }
+
+    private async Task RunSessionAsync(ImapSession session, Task registered)
+    {
+        await registered;
+        try
+        {
+            await session.RunAsync(_stopping.Token);
+        }
+        catch (Exception e)
+        {
+            _logger.LogDebug(e, "IMAP session ended with an error");
+        }
+        finally
+        {
+            _sessions.TryRemove(session, out _);
+            await session.DisposeAsync();
+        }
+    }
+
+    private static async Task RefuseAsync(Socket socket)
+    {
+        try
+        {
+            await socket.SendAsync("* BYE Too many connections, try later\r\n"u8.ToArray());
+        }
+        catch (SocketException) { }
+        finally
+        {
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>Stops accepting, sends "* BYE" to every session and waits for them to end.</summary>
+    public async Task StopAsync(CancellationToken ct = default)
+    {
+        if (_stopping.IsCancellationRequested) return;
+        await _stopping.CancelAsync();
+        foreach (var (listener, _) in _listeners) listener.Stop();
+        try
+        {
+            await Task.WhenAll(_acceptLoops).WaitAsync(ct);
+            await Task.WhenAll(_sessions.Values.ToArray()).WaitAsync(TimeSpan.FromSeconds(10), ct);
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogWarning("IMAP sessions did not end within 10 s of shutdown");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stopping.Dispose();
+    }
+}

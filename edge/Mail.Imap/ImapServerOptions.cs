@@ -1,0 +1,85 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Mail.Imap;
+
+/// <summary>One listening socket: "143-style" (plain, STARTTLS offered) or "993-style" (implicit TLS).</summary>
+public sealed class ImapListenerOptions
+{
+    public string Name { get; set; } = "imap";
+
+    /// <summary>"address:port", e.g. "127.0.0.1:2143" or "[::1]:2993". Port 0 lets the OS choose.</summary>
+    public string Endpoint { get; set; } = "127.0.0.1:2143";
+
+    /// <summary>TLS from the first byte (port 993 style) instead of STARTTLS.</summary>
+    public bool ImplicitTls { get; set; }
+}
+
+public sealed class ImapServerOptions
+{
+    /// <summary>Name in the greeting.</summary>
+    public string HostName { get; set; } = "localhost";
+
+    public List<ImapListenerOptions> Listeners { get; set; } = [];
+
+    /// <summary>Certificate for STARTTLS and implicit TLS listeners; without one, STARTTLS is not offered.</summary>
+    public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>Embedded mode convenience: allow LOGIN / AUTHENTICATE PLAIN without TLS when the client is on loopback.</summary>
+    public bool AllowPlaintextLoginOnLoopback { get; set; } = true;
+
+    /// <summary>Largest literal a client may send (APPEND message size cap).</summary>
+    public long MaxLiteralSize { get; set; } = 50L * 1024 * 1024;
+
+    /// <summary>Longest command line (outside literals).</summary>
+    public int MaxLineLength { get; set; } = 64 * 1024;
+
+    /// <summary>Idle time allowed before LOGIN (RFC 9051 says nothing; kept short against idle probes).</summary>
+    public TimeSpan UnauthenticatedTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Autologout timer after authentication (RFC 9051 5.4: at least 30 minutes).</summary>
+    public TimeSpan AuthenticatedTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How often an IDLE session polls the mailbox store for deliveries by other processes.</summary>
+    public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Pause after each failed login (slows down password guessing).</summary>
+    public TimeSpan FailedLoginDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Failed logins per client address, or per user, within <see cref="FailedLoginWindow"/> before logins are refused.</summary>
+    public int MaxFailedLogins { get; set; } = 5;
+
+    /// <summary>Window over which failures are counted, and how long a client or user stays refused.</summary>
+    public TimeSpan FailedLoginWindow { get; set; } = TimeSpan.FromMinutes(15);
+
+    public int MaxConnections { get; set; } = 1000;
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("Imap:HostName must not be empty.");
+        if (Listeners.Count == 0) throw new InvalidOperationException("Imap:Listeners must name at least one listener.");
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var l in Listeners)
+        {
+            if (string.IsNullOrWhiteSpace(l.Name)) throw new InvalidOperationException("Imap:Listeners:Name must not be empty.");
+            if (!names.Add(l.Name)) throw new InvalidOperationException($"Imap:Listeners:Name '{l.Name}' is used twice.");
+            if (!IPEndPoint.TryParse(l.Endpoint ?? "", out _))
+                throw new InvalidOperationException($"Imap:Listeners:{l.Name}:Endpoint '{l.Endpoint}' is not an address:port.");
+            if (l.ImplicitTls && Certificate is null)
+                throw new InvalidOperationException($"Imap:Listeners:{l.Name}:ImplicitTls needs Imap:Certificate.");
+        }
+        if (Certificate is not null && !Certificate.HasPrivateKey)
+            throw new InvalidOperationException("Imap:Certificate has no private key.");
+        if (MaxLiteralSize < 1024) throw new InvalidOperationException("Imap:MaxLiteralSize must be at least 1024.");
+        if (MaxLineLength < 1024) throw new InvalidOperationException("Imap:MaxLineLength must be at least 1024.");
+        if (UnauthenticatedTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Imap:UnauthenticatedTimeout must be positive.");
+        if (AuthenticatedTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Imap:AuthenticatedTimeout must be positive.");
+        if (IdlePollInterval <= TimeSpan.Zero || IdlePollInterval > TimeSpan.FromSeconds(1))
+            throw new InvalidOperationException("Imap:IdlePollInterval must be between 0 and 1 second (IDLE must wake within a second).");
+        if (FailedLoginDelay < TimeSpan.Zero) throw new InvalidOperationException("Imap:FailedLoginDelay must not be negative.");
+        if (MaxFailedLogins < 1) throw new InvalidOperationException("Imap:MaxFailedLogins must be at least 1.");
+        if (FailedLoginWindow <= TimeSpan.Zero) throw new InvalidOperationException("Imap:FailedLoginWindow must be positive.");
+        if (MaxConnections < 1) throw new InvalidOperationException("Imap:MaxConnections must be at least 1.");
+    }
+}

@@ -1,0 +1,163 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+
+namespace Mail.Imap.Protocol;
+
+/// <summary>
+/// The byte level of one IMAP connection: CRLF lines and literals in, responses out, over pipes
+/// (no copy per line; back-pressure on writes). The stream can be swapped once for STARTTLS.
+/// </summary>
+internal sealed class ImapConnection : IAsyncDisposable
+{
+    private Stream _stream;
+    private PipeReader _reader;
+    private PipeWriter _writer;
+
+    public ImapConnection(Stream stream)
+    {
+        _stream = stream;
+        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+    }
+
+    public Stream Stream => _stream;
+
+    /// <summary>True when the client has sent bytes we have not read yet (pipelined after STARTTLS: refused).</summary>
+    public bool HasBufferedInput { get; private set; }
+
+    /// <summary>
+    /// One line without its CRLF (a bare LF is accepted too). Null at end of stream.
+    /// A line longer than <paramref name="maxLength"/> is discarded up to its end and reported as TooLong.
+    /// </summary>
+    public async ValueTask<LineResult> ReadLineAsync(int maxLength, CancellationToken ct)
+    {
+        var discarding = false;
+        while (true)
+        {
+            var result = await _reader.ReadAsync(ct);
+            var buffer = result.Buffer;
+            var lf = buffer.PositionOf((byte)'\n');
+            if (lf is { } pos)
+            {
+                var lineSeq = buffer.Slice(0, pos);
+                var next = buffer.GetPosition(1, pos);
+                string? text = null;
+                if (!discarding && lineSeq.Length <= maxLength)
+                {
+                    var len = lineSeq.Length;
+                    if (len > 0 && LastByte(lineSeq) == (byte)'\r') lineSeq = lineSeq.Slice(0, len - 1);
+                    text = Encoding.UTF8.GetString(lineSeq);
+                }
+                _reader.AdvanceTo(next);
+                HasBufferedInput = buffer.Slice(next).Length > 0;
+                return text is null ? LineResult.TooLong : new LineResult(text, false);
+            }
+            if (buffer.Length > maxLength)
+            {
+                discarding = true;
+                _reader.AdvanceTo(buffer.End);
+            }
+            else
+            {
+                _reader.AdvanceTo(buffer.Start, buffer.End);
+            }
+            if (result.IsCompleted) return LineResult.EndOfStream;
+        }
+    }
+
+    private static byte LastByte(ReadOnlySequence<byte> seq) => seq.Slice(seq.Length - 1).FirstSpan[0];
+
+    /// <summary>Exactly <paramref name="count"/> bytes (a literal); null when the stream ends first.</summary>
+    public async ValueTask<byte[]?> ReadBytesAsync(long count, CancellationToken ct)
+    {
+        var data = new byte[count];
+        long got = 0;
+        while (got < count)
+        {
+            var result = await _reader.ReadAsync(ct);
+            var buffer = result.Buffer;
+            var take = Math.Min(buffer.Length, count - got);
+            buffer.Slice(0, take).CopyTo(data.AsSpan((int)got));
+            got += take;
+            _reader.AdvanceTo(buffer.GetPosition(take));
+            if (got < count && result.IsCompleted) return null;
+        }
+        return data;
+    }
+
+    public void Write(string text)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        var span = _writer.GetSpan(max);
+        var n = Encoding.UTF8.GetBytes(text, span);
+        _writer.Advance(n);
+    }
+
+    public void WriteLine(string text)
+    {
+        Write(text);
+        Write("\r\n");
+    }
+
+    public void Write(ReadOnlySpan<byte> bytes) => _writer.Write(bytes);
+
+    /// <summary>Copies <paramref name="length"/> bytes of <paramref name="source"/> out, flushing as it goes so a
+    /// large body is never whole in memory.</summary>
+    public async Task CopyFromAsync(Stream source, long length, CancellationToken ct)
+    {
+        var remaining = length;
+        while (remaining > 0)
+        {
+            var mem = _writer.GetMemory((int)Math.Min(remaining, 64 * 1024));
+            var n = await source.ReadAsync(mem[..(int)Math.Min(mem.Length, remaining)], ct);
+            if (n == 0) break;
+            _writer.Advance(n);
+            remaining -= n;
+            if (_writer.UnflushedBytes >= 256 * 1024) await _writer.FlushAsync(ct);
+        }
+        // The literal announced its length: pad if the source came up short, rather than desynchronise the client.
+        while (remaining > 0)
+        {
+            var chunk = (int)Math.Min(remaining, 4096);
+            _writer.GetSpan(chunk)[..chunk].Fill((byte)' ');
+            _writer.Advance(chunk);
+            remaining -= chunk;
+        }
+    }
+
+    public async ValueTask FlushAsync(CancellationToken ct)
+    {
+        await _writer.FlushAsync(ct);
+    }
+
+    /// <summary>Flushes when much is buffered (keeps long FETCH responses streaming).</summary>
+    public ValueTask MaybeFlushAsync(CancellationToken ct) =>
+        _writer.UnflushedBytes >= 64 * 1024 ? FlushAsync(ct) : ValueTask.CompletedTask;
+
+    /// <summary>Replaces the transport (after the STARTTLS handshake) with fresh pipes over the new stream.</summary>
+    public async Task SwitchStreamAsync(Func<Stream, Task<Stream>> upgrade)
+    {
+        await _writer.FlushAsync();
+        await _reader.CompleteAsync();
+        await _writer.CompleteAsync();
+        _stream = await upgrade(_stream);
+        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
+        _writer = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
+        HasBufferedInput = false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _writer.CompleteAsync(); } catch (IOException) { } catch (ObjectDisposedException) { }
+        try { await _reader.CompleteAsync(); } catch (IOException) { } catch (ObjectDisposedException) { }
+        await _stream.DisposeAsync();
+    }
+}
+
+internal readonly record struct LineResult(string? Text, bool IsTooLong)
+{
+    public static LineResult TooLong => new(null, true);
+    public static LineResult EndOfStream => new(null, false);
+    public bool IsEnd => Text is null && !IsTooLong;
+}

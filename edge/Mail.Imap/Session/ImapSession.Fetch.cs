@@ -1,0 +1,353 @@
+using Mail.Core.Ports;
+using Mail.Imap.Messages;
+using Mail.Imap.Protocol;
+using MimeKit;
+
+namespace Mail.Imap.Session;
+
+internal sealed partial class ImapSession
+{
+    /// <summary>Indexes (0-based) into the selected mailbox named by a sequence set of sequence numbers or UIDs.</summary>
+    private List<int> Resolve(SequenceSet set, bool uid)
+    {
+        var sel = _selected!;
+        var result = new List<int>();
+        if (uid)
+        {
+            // Binary search per range: a client fetching one UID at a time in a big mailbox pays O(log n), not O(n).
+            var indexes = new SortedSet<int>();
+            foreach (var (lo, hi) in set.Ranges(sel.MaxUid))
+            {
+                var i = sel.Uids.BinarySearch(lo);
+                if (i < 0) i = ~i;
+                for (; i < sel.Uids.Count && sel.Uids[i] <= hi; i++) indexes.Add(i);
+            }
+            result.AddRange(indexes);
+            return result;
+        }
+        var count = sel.Uids.Count;
+        if (count == 0) return result;
+        if (set.MaxExplicit(count) > count) throw new ImapParseException($"Message sequence number out of range (mailbox has {count} messages)");
+        for (var i = 0; i < count; i++)
+            if (set.Contains(i + 1, count)) result.Add(i);
+        return result;
+    }
+
+    private async Task<string> FetchAsync(ArgReader r, bool uid, CancellationToken ct)
+    {
+        r.Space();
+        var set = SequenceSet.Parse(r.SequenceSetText());
+        r.Space();
+        var items = FetchItem.ParseList(r);
+        long? changedSince = null;
+        if (r.TrySpace())
+        {
+            r.Expect('(');
+            do
+            {
+                var m = r.Atom().ToUpperInvariant();
+                if (m != "CHANGEDSINCE") throw new ImapParseException($"Unknown FETCH modifier {m}");
+                r.Space();
+                changedSince = r.Number();
+            } while (r.TrySpace());
+            r.Expect(')');
+            _condStore = true;
+        }
+        r.ExpectEnd();
+        var sel = _selected!;
+        var indexes = Resolve(set, uid);
+        if (uid && !items.Any(i => i.Kind == FetchKind.Uid)) items.Insert(0, new FetchItem(FetchKind.Uid));
+        if (changedSince is not null && !items.Any(i => i.Kind == FetchKind.ModSeq)) items.Add(new FetchItem(FetchKind.ModSeq));
+        if (changedSince is not null) indexes.RemoveAll(i => sel.Records[sel.Uids[i]].ModSeq <= changedSince);
+
+        // A non-PEEK body fetch sets \Seen (RFC 9051 6.4.5); done up front in one store call.
+        var seenSet = new HashSet<long>();
+        if (!sel.ReadOnly && items.Any(i => i.Kind is FetchKind.Section or FetchKind.Binary && !i.Peek))
+        {
+            var unseen = indexes.Select(i => sel.Uids[i]).Where(u => !HasFlag(sel.Records[u], MessageFlags.Seen)).ToList();
+            if (unseen.Count > 0)
+            {
+                var result = await Mailboxes.StoreFlagsAsync(_user, sel.Name, unseen, FlagChange.Add, [MessageFlags.Seen], null, ct);
+                foreach (var c in result.Changed)
+                {
+                    sel.Records[c.Uid] = c;
+                    seenSet.Add(c.Uid);
+                }
+            }
+        }
+        if (seenSet.Count == 0 && items.All(i => i.Kind is FetchKind.Flags or FetchKind.Uid or FetchKind.InternalDate or FetchKind.Size or FetchKind.ModSeq or FetchKind.Envelope))
+        {
+            await WriteSummariesAsync(sel, indexes, items, ct);
+            return uid ? "OK UID FETCH completed" : "OK FETCH completed";
+        }
+        foreach (var i in indexes)
+        {
+            var record = sel.Records[sel.Uids[i]];
+            await WriteFetchAsync(i + 1, record, items, seenSet.Contains(record.Uid), ct);
+            await _conn.MaybeFlushAsync(ct);
+        }
+        return uid ? "OK UID FETCH completed" : "OK FETCH completed";
+    }
+
+    /// <summary>
+    /// The mail-client "sync" fetch (UID FLAGS RFC822.SIZE ENVELOPE over the whole mailbox): each message needs only
+    /// its header, so batches of them are read and formatted in parallel, then written in order.
+    /// </summary>
+    private async Task WriteSummariesAsync(SelectedMailbox sel, List<int> indexes, List<FetchItem> items, CancellationToken ct)
+    {
+        const int batch = 64;
+        var needsHeader = items.Any(i => i.Kind == FetchKind.Envelope);
+        var utf8 = Utf8Names;
+        for (var start = 0; start < indexes.Count; start += batch)
+        {
+            var slice = indexes.GetRange(start, Math.Min(batch, indexes.Count - start));
+            var lines = needsHeader
+                ? await Task.WhenAll(slice.Select(i => Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
+                : slice.Select(i => SummaryLine(i + 1, sel.Records[sel.Uids[i]], null)).ToArray();
+            foreach (var line in lines) _conn.Write(line);
+            await _conn.MaybeFlushAsync(ct);
+        }
+
+        async Task<string> SummaryAsync(int seq, MessageRecord record)
+        {
+            byte[] header;
+            await using (var stream = await _services.Messages.OpenReadAsync(record.MessageRef, ct))
+                header = stream is null ? [] : await HeaderBlock.ReadAsync(stream, 1024 * 1024, ct);
+            return SummaryLine(seq, record, Structure.Envelope(HeaderBlock.Parse(header), utf8));
+        }
+
+        string SummaryLine(int seq, MessageRecord record, string? envelope)
+        {
+            var parts = new List<string>(items.Count);
+            foreach (var item in items)
+            {
+                parts.Add(item.Kind switch
+                {
+                    FetchKind.Flags => "FLAGS " + Wire.FlagList(record.Flags),
+                    FetchKind.Uid => "UID " + Wire.Number(record.Uid),
+                    FetchKind.InternalDate => "INTERNALDATE \"" + ImapDate.FormatDateTime(record.InternalDate) + "\"",
+                    FetchKind.Size => "RFC822.SIZE " + Wire.Number(record.Size),
+                    FetchKind.ModSeq => $"MODSEQ ({record.ModSeq})",
+                    _ => "ENVELOPE " + envelope,
+                });
+            }
+            return $"* {seq} FETCH ({string.Join(' ', parts)})\r\n";
+        }
+    }
+
+    private async Task WriteFetchAsync(int seq, MessageRecord record, List<FetchItem> items, bool flagsChanged, CancellationToken ct)
+    {
+        var utf8 = Utf8Names;
+        using var access = new MessageAccess(_services.Messages, record);
+        _conn.Write($"* {seq} FETCH (");
+        var first = true;
+        foreach (var item in items)
+        {
+            if (!first) _conn.Write(" ");
+            first = false;
+            switch (item.Kind)
+            {
+                case FetchKind.Flags:
+                    _conn.Write("FLAGS " + Wire.FlagList(record.Flags));
+                    break;
+                case FetchKind.Uid:
+                    _conn.Write("UID " + Wire.Number(record.Uid));
+                    break;
+                case FetchKind.InternalDate:
+                    _conn.Write("INTERNALDATE \"" + ImapDate.FormatDateTime(record.InternalDate) + "\"");
+                    break;
+                case FetchKind.Size:
+                    _conn.Write("RFC822.SIZE " + Wire.Number(record.Size));
+                    break;
+                case FetchKind.ModSeq:
+                    _conn.Write($"MODSEQ ({record.ModSeq})");
+                    break;
+                case FetchKind.Envelope:
+                    _conn.Write("ENVELOPE " + Structure.Envelope(HeaderBlock.Parse(await access.HeaderAsync(ct)), utf8));
+                    break;
+                case FetchKind.BodyStructure:
+                    _conn.Write("BODYSTRUCTURE " + Structure.Body(await access.ParsedAsync(ct), extensible: true, utf8));
+                    break;
+                case FetchKind.Body:
+                    _conn.Write("BODY " + Structure.Body(await access.ParsedAsync(ct), extensible: false, utf8));
+                    break;
+                case FetchKind.Section:
+                    await WriteSectionAsync(access, item, ct);
+                    break;
+                case FetchKind.Binary:
+                case FetchKind.BinarySize:
+                    await WriteBinaryAsync(access, item, ct);
+                    break;
+            }
+        }
+        if (flagsChanged && !items.Any(i => i.Kind == FetchKind.Flags))
+            _conn.Write(" FLAGS " + Wire.FlagList(record.Flags));
+        _conn.Write(")\r\n");
+    }
+
+    private static (long Skip, long Length) Partial(FetchItem item, long total)
+    {
+        if (item.PartialStart is not { } start) return (0, total);
+        if (start >= total) return (total, 0);
+        return (start, Math.Min(item.PartialLength!.Value, total - start));
+    }
+
+    private string SectionLabel(FetchItem item) => item.PartialStart is { } s ? $"{item.Label}<{s}>" : item.Label;
+
+    private void WriteBytesLiteral(string label, FetchItem item, byte[] data, bool binary = false)
+    {
+        var (skip, length) = Partial(item, data.Length);
+        var span = data.AsSpan((int)skip, (int)length);
+        _conn.Write($"{label} {(binary && span.Contains((byte)0) ? "~" : "")}{{{length}}}\r\n");
+        _conn.Write(span);
+    }
+
+    private async Task WriteSectionAsync(MessageAccess access, FetchItem item, CancellationToken ct)
+    {
+        var label = SectionLabel(item);
+        if (item.Part.Length == 0 && item.Suffix.Length == 0)
+        {
+            // The whole message: streamed from the store, never whole in memory.
+            await using var stream = await access.OpenAsync(ct);
+            var total = stream.CanSeek ? stream.Length : access.Record.Size;
+            var (skip, length) = Partial(item, total);
+            _conn.Write($"{label} {{{length}}}\r\n");
+            if (skip > 0)
+            {
+                if (stream.CanSeek) stream.Position = skip;
+                else await SkipAsync(stream, skip, ct);
+            }
+            await _conn.CopyFromAsync(stream, length, ct);
+            return;
+        }
+        if (item.TopHeaderOnly)
+        {
+            var header = await access.HeaderAsync(ct);
+            var data = item.Suffix == "HEADER" ? header : HeaderBlock.Filter(header, item.Fields, item.Suffix.EndsWith(".NOT", StringComparison.Ordinal));
+            WriteBytesLiteral(label, item, data);
+            return;
+        }
+        var pm = await access.ParsedAsync(ct);
+        var target = Navigate(pm, item.Part);
+        if (target is null)
+        {
+            _conn.Write($"{label} NIL");
+            return;
+        }
+        long start, count;
+        switch (item.Suffix)
+        {
+            case "":
+                if (target is MimeMessage) (start, count) = (0, pm.Length);
+                else
+                {
+                    var off = pm.Of((MimeEntity)target);
+                    (start, count) = (off.HeadersEnd, off.ContentLength);
+                }
+                break;
+            case "MIME":
+                {
+                    if (target is not MimeEntity e) { _conn.Write($"{label} NIL"); return; }
+                    var off = pm.Of(e);
+                    (start, count) = (off.Begin, off.HeadersEnd - off.Begin);
+                    break;
+                }
+            default:
+                {
+                    var message = target as MimeMessage ?? (target as MessagePart)?.Message;
+                    if (message is null) { _conn.Write($"{label} NIL"); return; }
+                    var off = pm.Of(message);
+                    if (item.Suffix == "TEXT") (start, count) = (off.HeadersEnd, off.End - off.HeadersEnd);
+                    else
+                    {
+                        var header = await pm.ReadAsync(off.Begin, off.HeadersEnd - off.Begin, ct);
+                        var data = item.Suffix == "HEADER" ? header : HeaderBlock.Filter(header, item.Fields, item.Suffix.EndsWith(".NOT", StringComparison.Ordinal));
+                        WriteBytesLiteral(label, item, data);
+                        return;
+                    }
+                    break;
+                }
+        }
+        var (skip2, length2) = Partial(item, count);
+        _conn.Write($"{label} {{{length2}}}\r\n");
+        await _conn.CopyFromAsync(pm.At(start + skip2), length2, ct);
+    }
+
+    private static async Task SkipAsync(Stream stream, long count, CancellationToken ct)
+    {
+        var buf = new byte[8192];
+        while (count > 0)
+        {
+            var n = await stream.ReadAsync(buf.AsMemory(0, (int)Math.Min(buf.Length, count)), ct);
+            if (n == 0) return;
+            count -= n;
+        }
+    }
+
+    /// <summary>Follows a part path (RFC 9051 6.4.5): in a multipart the n-th child; a non-multipart body is part 1;
+    /// a message/rfc822 part's numbers continue into its embedded message. Null when there is no such part.</summary>
+    private static object? Navigate(ParsedMessage pm, int[] path)
+    {
+        object current = pm.Message;
+        foreach (var n in path)
+        {
+            var body = current switch
+            {
+                MimeMessage m => m.Body,
+                MessagePart { Message: { } inner } => inner.Body,
+                _ => current as MimeEntity,
+            };
+            if (current is MimeEntity and not MessagePart and not Multipart) return null; // leaf parts have no sub-parts
+            if (body is Multipart mp)
+            {
+                if (n > mp.Count) return null;
+                current = mp[n - 1];
+            }
+            else
+            {
+                if (n != 1 || body is null) return null;
+                current = body;
+            }
+        }
+        return current;
+    }
+
+    private async Task WriteBinaryAsync(MessageAccess access, FetchItem item, CancellationToken ct)
+    {
+        var label = SectionLabel(item);
+        byte[] data;
+        if (item.Part.Length == 0)
+        {
+            await using var stream = await access.OpenAsync(ct);
+            using var ms = new MemoryStream();
+            await stream.CopyToAsync(ms, ct);
+            data = ms.ToArray();
+        }
+        else
+        {
+            var pm = await access.ParsedAsync(ct);
+            var target = Navigate(pm, item.Part);
+            switch (target)
+            {
+                case MimePart part when part.Content is not null:
+                    {
+                        using var ms = new MemoryStream();
+                        await part.Content.DecodeToAsync(ms, ct);
+                        data = ms.ToArray();
+                        break;
+                    }
+                case MimeEntity e when e is not Multipart:
+                    {
+                        var off = pm.Of(e);
+                        data = await pm.ReadAsync(off.HeadersEnd, off.ContentLength, ct);
+                        break;
+                    }
+                default:
+                    _conn.Write(item.Kind == FetchKind.BinarySize ? $"{label} 0" : $"{label} NIL");
+                    return;
+            }
+        }
+        if (item.Kind == FetchKind.BinarySize) _conn.Write($"{label} {data.Length}");
+        else WriteBytesLiteral(label, item, data, binary: true);
+    }
+}

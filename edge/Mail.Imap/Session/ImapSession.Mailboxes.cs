@@ -1,0 +1,393 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Mail.Core.Ports;
+using Mail.Imap.Protocol;
+
+namespace Mail.Imap.Session;
+
+internal sealed partial class ImapSession
+{
+    private const string SystemFlags = @"\Answered \Flagged \Deleted \Seen \Draft";
+
+    private string ReadMailboxName(ArgReader r)
+    {
+        var wire = r.AString();
+        var name = MailboxName.Decode(wire, Utf8Names);
+        if (name.Length > 1 && name.EndsWith('/')) name = name.TrimEnd('/');
+        if (name.Length == 0) throw new ImapParseException("Empty mailbox name");
+        if (name.Length > 1024) throw new ImapParseException("Mailbox name too long");
+        if (name.Any(char.IsControl)) throw new ImapParseException("Control characters are not allowed in mailbox names");
+        return name;
+    }
+
+    private string Quote(string s) => Wire.String(s, Utf8Names);
+
+    private string MailboxOnWire(string name) => Quote(MailboxName.Encode(name, Utf8Names));
+
+    private async Task<string> SelectAsync(ArgReader r, string command, CancellationToken ct)
+    {
+        r.Space();
+        var name = ReadMailboxName(r);
+        if (r.TrySpace())
+        {
+            r.Expect('(');
+            do
+            {
+                var p = r.Atom().ToUpperInvariant();
+                if (p != "CONDSTORE") throw new ImapParseException($"Unknown SELECT parameter {p}");
+                _condStore = true;
+            } while (r.TrySpace());
+            r.Expect(')');
+        }
+        r.ExpectEnd();
+        if (_selected is not null)
+        {
+            _selected = null;
+            _state = SessionState.Authenticated;
+            _conn.WriteLine("* OK [CLOSED] Previous mailbox closed");
+        }
+        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
+        if (info is null) return "NO [NONEXISTENT] No such mailbox";
+        var records = await Mailboxes.ListMessagesAsync(_user, info.Name, null, ct);
+        var readOnly = command == "EXAMINE";
+        var sel = new SelectedMailbox(info.Name, readOnly, info.UidValidity) { UidNext = info.UidNext, HighestModSeq = info.HighestModSeq };
+        sel.Load(records);
+        var keywords = sel.Records.Values.SelectMany(m => m.Flags).Where(f => !f.StartsWith('\\')).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var flags = keywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', keywords);
+        _conn.WriteLine($"* FLAGS ({flags})");
+        _conn.WriteLine(readOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({SystemFlags} \\*)] Flags permitted");
+        _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
+        if (!_rev2)
+        {
+            _conn.WriteLine("* 0 RECENT");
+            var firstUnseen = sel.Uids.FindIndex(u => !HasFlag(sel.Records[u], MessageFlags.Seen));
+            if (firstUnseen >= 0) _conn.WriteLine($"* OK [UNSEEN {firstUnseen + 1}] First unseen");
+        }
+        _conn.WriteLine($"* OK [UIDVALIDITY {sel.UidValidity}] UIDs valid");
+        _conn.WriteLine($"* OK [UIDNEXT {info.UidNext}] Predicted next UID");
+        _conn.WriteLine(info.HighestModSeq > 0 ? $"* OK [HIGHESTMODSEQ {info.HighestModSeq}] Highest" : "* OK [NOMODSEQ] No modification sequences yet");
+        if (_rev2) _conn.WriteLine($"* LIST () \"/\" {MailboxOnWire(info.Name)}");
+        _selected = sel;
+        _state = SessionState.Selected;
+        return $"OK [{(readOnly ? "READ-ONLY" : "READ-WRITE")}] {command} completed";
+    }
+
+    private static bool HasFlag(MessageRecord m, string flag) => m.Flags.Contains(flag, StringComparer.OrdinalIgnoreCase);
+
+    private string Unselect(ArgReader r)
+    {
+        r.ExpectEnd();
+        _selected = null;
+        _state = SessionState.Authenticated;
+        return "OK UNSELECT completed";
+    }
+
+    private async Task<string> CloseAsync(ArgReader r, CancellationToken ct)
+    {
+        r.ExpectEnd();
+        var sel = _selected!;
+        _selected = null;
+        _state = SessionState.Authenticated;
+        // CLOSE expunges silently (no EXPUNGE responses), and only when the mailbox is writable.
+        if (!sel.ReadOnly) await Mailboxes.ExpungeAsync(_user, sel.Name, null, ct);
+        return "OK CLOSE completed";
+    }
+
+    private async Task<string> CreateAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var name = ReadMailboxName(r);
+        string? use = null;
+        if (r.TrySpace())
+        {
+            // RFC 6154 CREATE-SPECIAL-USE: CREATE name (USE (\Archive))
+            r.Expect('(');
+            if (!r.TryAtom("USE")) throw new ImapParseException("Unknown CREATE parameter");
+            r.Space();
+            var uses = r.FlagList();
+            r.Expect(')');
+            if (uses.Count > 1) return "NO [USEATTR] Only one special-use attribute per mailbox";
+            use = uses.FirstOrDefault();
+            if (use is not null && !new[] { SpecialUse.Sent, SpecialUse.Drafts, SpecialUse.Trash, SpecialUse.Junk, SpecialUse.Archive }.Contains(use, StringComparer.OrdinalIgnoreCase))
+                return $"NO [USEATTR] Unsupported special-use attribute {use}";
+        }
+        r.ExpectEnd();
+        if (name == "INBOX") return "NO [ALREADYEXISTS] INBOX always exists";
+        await Mailboxes.CreateMailboxAsync(_user, name, use, ct);
+        return "OK CREATE completed";
+    }
+
+    private async Task<string> DeleteAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var name = ReadMailboxName(r);
+        r.ExpectEnd();
+        if (name == "INBOX") return "NO [CANNOT] INBOX cannot be deleted";
+        if (_selected?.Name == name) return "NO [INUSE] Mailbox is selected; UNSELECT it first";
+        await Mailboxes.DeleteMailboxAsync(_user, name, ct);
+        return "OK DELETE completed";
+    }
+
+    private async Task<string> RenameAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var from = ReadMailboxName(r);
+        r.Space();
+        var to = ReadMailboxName(r);
+        r.ExpectEnd();
+        if (to == "INBOX") return "NO [ALREADYEXISTS] INBOX always exists";
+        if (await Mailboxes.GetMailboxAsync(_user, from, ct) is null) return "NO [NONEXISTENT] No such mailbox";
+        if (await Mailboxes.GetMailboxAsync(_user, to, ct) is not null) return "NO [ALREADYEXISTS] Target mailbox exists";
+        await Mailboxes.RenameMailboxAsync(_user, from, to, ct);
+        return "OK RENAME completed";
+    }
+
+    private async Task<string> SubscribeAsync(ArgReader r, bool subscribe, CancellationToken ct)
+    {
+        r.Space();
+        var name = ReadMailboxName(r);
+        r.ExpectEnd();
+        await Mailboxes.SetSubscribedAsync(_user, name, subscribe, ct);
+        return subscribe ? "OK SUBSCRIBE completed" : "OK UNSUBSCRIBE completed";
+    }
+
+    private async Task<string> ListAsync(ArgReader r, bool lsub, CancellationToken ct)
+    {
+        var command = lsub ? "LSUB" : "LIST";
+        r.Space();
+        bool selSubscribed = lsub, selSpecialUse = false, recursive = false;
+        if (!lsub && r.TryChar('('))
+        {
+            while (!r.TryChar(')'))
+            {
+                r.TrySpace();
+                var opt = r.Atom().ToUpperInvariant();
+                switch (opt)
+                {
+                    case "SUBSCRIBED": selSubscribed = true; break;
+                    case "SPECIAL-USE": selSpecialUse = true; break;
+                    case "RECURSIVEMATCH": recursive = true; break;
+                    case "REMOTE": break;
+                    default: throw new ImapParseException($"Unknown LIST selection option {opt}");
+                }
+            }
+            r.Space();
+        }
+        if (recursive && !selSubscribed) throw new ImapParseException("RECURSIVEMATCH needs another selection option");
+        var reference = MailboxName.Decode(r.AString(), Utf8Names);
+        r.Space();
+        var patterns = new List<string>();
+        if (!lsub && r.TryChar('('))
+        {
+            do patterns.Add(MailboxName.Decode(r.ListMailbox(), Utf8Names)); while (r.TrySpace());
+            r.Expect(')');
+        }
+        else patterns.Add(MailboxName.Decode(r.ListMailbox(), Utf8Names));
+        bool retSubscribed = false, retChildren = true, retSpecialUse = true;
+        List<string>? statusItems = null;
+        if (!lsub && r.TrySpace())
+        {
+            if (!r.TryAtom("RETURN")) throw new ImapParseException("Expected RETURN");
+            r.Space();
+            r.Expect('(');
+            while (!r.TryChar(')'))
+            {
+                r.TrySpace();
+                var opt = r.Atom().ToUpperInvariant();
+                switch (opt)
+                {
+                    case "SUBSCRIBED": retSubscribed = true; break;
+                    case "CHILDREN": retChildren = true; break;
+                    case "SPECIAL-USE": retSpecialUse = true; break;
+                    case "STATUS":
+                        r.Space();
+                        statusItems = ReadStatusItems(r);
+                        break;
+                    default: throw new ImapParseException($"Unknown LIST return option {opt}");
+                }
+            }
+        }
+        r.ExpectEnd();
+
+        if (patterns.Count == 1 && patterns[0].Length == 0)
+        {
+            // LIST "" "": the hierarchy delimiter and root.
+            _conn.WriteLine($"* {command} (\\Noselect) \"/\" \"\"");
+            return $"OK {command} completed";
+        }
+
+        var boxes = await Mailboxes.ListMailboxesAsync(_user, ct);
+        var byName = boxes.ToDictionary(b => b.Name, StringComparer.Ordinal);
+        var allNames = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var b in boxes)
+        {
+            allNames.Add(b.Name);
+            // Parents that exist only as part of a child's name.
+            var i = b.Name.IndexOf('/');
+            while (i > 0)
+            {
+                allNames.Add(b.Name[..i]);
+                i = b.Name.IndexOf('/', i + 1);
+            }
+        }
+        var regexes = patterns.Select(p => PatternRegex(reference + p)).ToList();
+        // INBOX first, as clients expect.
+        foreach (var name in allNames.OrderBy(n => n == "INBOX" ? 0 : 1).ThenBy(n => n, StringComparer.Ordinal))
+        {
+            if (!regexes.Any(re => re.IsMatch(name))) continue;
+            byName.TryGetValue(name, out var box);
+            var hasChildren = allNames.Any(n => n.Length > name.Length + 1 && n.StartsWith(name + "/", StringComparison.Ordinal));
+            if (selSubscribed && box?.Subscribed != true)
+            {
+                // RECURSIVEMATCH: a parent of a subscribed mailbox is listed with CHILDINFO.
+                if (recursive && boxes.Any(b => b.Subscribed && b.Name.StartsWith(name + "/", StringComparison.Ordinal)))
+                    _conn.WriteLine($"* {command} () \"/\" {MailboxOnWire(name)} (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+                continue;
+            }
+            if (selSpecialUse && box?.SpecialUse is null) continue;
+            var attrs = new List<string>();
+            if (box is null) attrs.Add(lsub ? "\\Noselect" : "\\NonExistent");
+            if (retChildren && !lsub) attrs.Add(hasChildren ? "\\HasChildren" : "\\HasNoChildren");
+            if ((selSubscribed || retSubscribed) && !lsub && box?.Subscribed == true) attrs.Add("\\Subscribed");
+            if (retSpecialUse && box?.SpecialUse is not null && !lsub) attrs.Add(box.SpecialUse);
+            _conn.WriteLine($"* {command} ({string.Join(' ', attrs)}) \"/\" {MailboxOnWire(name)}");
+            if (statusItems is not null && box is not null)
+                WriteStatus(box, statusItems, await MessagesIfNeeded(box, statusItems, ct));
+            await _conn.MaybeFlushAsync(ct);
+        }
+        return $"OK {command} completed";
+    }
+
+    /// <summary>'*' matches anything, '%' anything but the delimiter; INBOX matches case-insensitively.</summary>
+    private static Regex PatternRegex(string pattern)
+    {
+        var sb = new StringBuilder("^");
+        if (pattern.StartsWith("INBOX", StringComparison.OrdinalIgnoreCase) && (pattern.Length == 5 || pattern[5] is '/' or '*' or '%'))
+            pattern = "INBOX" + pattern[5..];
+        foreach (var c in pattern)
+        {
+            sb.Append(c switch
+            {
+                '*' => ".*",
+                '%' => "[^/]*",
+                _ => Regex.Escape(c.ToString()),
+            });
+        }
+        return new Regex(sb.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.Singleline);
+    }
+
+    private static readonly HashSet<string> KnownStatusItems = ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "HIGHESTMODSEQ", "SIZE", "DELETED"];
+
+    private static List<string> ReadStatusItems(ArgReader r)
+    {
+        r.Expect('(');
+        var items = new List<string>();
+        do
+        {
+            var item = r.Atom().ToUpperInvariant();
+            if (!KnownStatusItems.Contains(item)) throw new ImapParseException($"Unknown STATUS item {item}");
+            items.Add(item);
+        } while (r.TrySpace());
+        r.Expect(')');
+        return items;
+    }
+
+    private async Task<string> StatusAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var name = ReadMailboxName(r);
+        r.Space();
+        var items = ReadStatusItems(r);
+        r.ExpectEnd();
+        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
+        if (info is null) return "NO [NONEXISTENT] No such mailbox";
+        if (items.Contains("HIGHESTMODSEQ")) _condStore = true;
+        WriteStatus(info, items, await MessagesIfNeeded(info, items, ct));
+        return "OK STATUS completed";
+    }
+
+    private async Task<IReadOnlyList<MessageRecord>?> MessagesIfNeeded(MailboxInfo info, List<string> items, CancellationToken ct) =>
+        items.Contains("SIZE") || items.Contains("DELETED") ? await Mailboxes.ListMessagesAsync(_user, info.Name, null, ct) : null;
+
+    private void WriteStatus(MailboxInfo info, List<string> items, IReadOnlyList<MessageRecord>? messages)
+    {
+        var parts = items.Select(i => i + " " + i switch
+        {
+            "MESSAGES" => Wire.Number(info.MessageCount),
+            "UIDNEXT" => Wire.Number(info.UidNext),
+            "UIDVALIDITY" => Wire.Number(info.UidValidity),
+            "UNSEEN" => Wire.Number(info.UnseenCount),
+            "RECENT" => "0",
+            "HIGHESTMODSEQ" => Wire.Number(info.HighestModSeq),
+            "SIZE" => Wire.Number(messages!.Sum(m => m.Size)),
+            "DELETED" => Wire.Number(messages!.Count(m => HasFlag(m, MessageFlags.Deleted))),
+            _ => "0",
+        });
+        _conn.WriteLine($"* STATUS {MailboxOnWire(info.Name)} ({string.Join(' ', parts)})");
+    }
+
+    private async Task<string> AppendAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var name = ReadMailboxName(r);
+        r.Space();
+        var flags = new List<string>();
+        if (r.Peek == '(')
+        {
+            flags = r.FlagList();
+            r.Space();
+        }
+        var date = _services.Time.GetUtcNow();
+        if (r.Peek == '"')
+        {
+            var text = r.Quoted();
+            if (!ImapDate.TryParseDateTime(text, out date)) throw new ImapParseException($"Bad date-time \"{text}\"");
+            r.Space();
+        }
+        if (r.TryAtom("UTF8"))
+        {
+            // RFC 6855: APPEND ... UTF8 (~{n} literal8)
+            r.Space();
+            r.Expect('(');
+            var inner = r.Literal();
+            r.Expect(')');
+            r.ExpectEnd();
+            return await StoreAppendAsync(name, flags, date, inner, ct);
+        }
+        var data = r.Literal();
+        r.ExpectEnd();
+        return await StoreAppendAsync(name, flags, date, data, ct);
+    }
+
+    private async Task<string> StoreAppendAsync(string name, List<string> flags, DateTimeOffset date, byte[] data, CancellationToken ct)
+    {
+        ValidateFlags(flags);
+        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
+        if (info is null) return "NO [TRYCREATE] No such mailbox";
+        if (data.Length == 0) return "NO Empty message";
+        var id = "imap-" + Guid.NewGuid().ToString("N");
+        StoredMessage stored;
+        await using (var writer = await _services.Messages.CreateAsync(id, ct))
+        {
+            await writer.WriteAsync(data, ct);
+            stored = await writer.CommitAsync(ct);
+        }
+        var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, date, flags, null), ct);
+        return $"OK [APPENDUID {result.UidValidity} {result.Message.Uid}] APPEND completed";
+    }
+
+    private static void ValidateFlags(List<string> flags)
+    {
+        foreach (var f in flags)
+        {
+            if (f.StartsWith('\\') && !SystemFlags.Split(' ').Contains(f, StringComparer.OrdinalIgnoreCase) && !f.Equals("\\Recent", StringComparison.OrdinalIgnoreCase))
+                throw new ImapParseException($"Unknown system flag {f}");
+        }
+        flags.RemoveAll(f => f.Equals("\\Recent", StringComparison.OrdinalIgnoreCase));
+        for (var i = 0; i < flags.Count; i++)
+        {
+            var canonical = SystemFlags.Split(' ').FirstOrDefault(s => s.Equals(flags[i], StringComparison.OrdinalIgnoreCase));
+            if (canonical is not null) flags[i] = canonical;
+        }
+    }
+}

@@ -1,0 +1,273 @@
+using System.Text;
+using Mail.Core.Ports;
+using Mail.Imap.Messages;
+using Mail.Imap.Protocol;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace Mail.Imap.Session;
+
+internal sealed partial class ImapSession
+{
+    /// <summary>What a search key sees of one message; content is loaded only when a key needs it.</summary>
+    private sealed class SearchContext(int seq, MessageAccess access)
+    {
+        public int Seq { get; } = seq;
+        public MessageAccess Access { get; } = access;
+        public MessageRecord Record => Access.Record;
+        private HeaderList? _headers;
+
+        public async Task<HeaderList> HeadersAsync(CancellationToken ct) => _headers ??= HeaderBlock.Parse(await Access.HeaderAsync(ct));
+    }
+
+    private delegate ValueTask<bool> SearchKey(SearchContext c, CancellationToken ct);
+
+    private async Task<string> SearchAsync(ArgReader r, bool uid, string tag, CancellationToken ct)
+    {
+        r.Space();
+        List<string>? returns = null;
+        if (r.TryAtom("RETURN"))
+        {
+            r.Space();
+            r.Expect('(');
+            returns = [];
+            while (!r.TryChar(')'))
+            {
+                r.TrySpace();
+                var opt = r.Atom().ToUpperInvariant();
+                if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL")) throw new ImapParseException($"Unknown SEARCH return option {opt}");
+                returns.Add(opt);
+            }
+            if (returns.Count == 0) returns.Add("ALL");
+            r.Space();
+        }
+        if (r.TryAtom("CHARSET"))
+        {
+            r.Space();
+            var charset = r.AString();
+            if (!charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase))
+                return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
+            r.Space();
+        }
+        var usesModSeq = false;
+        var keys = new List<SearchKey>();
+        do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
+        r.ExpectEnd();
+        if (usesModSeq) _condStore = true;
+
+        var sel = _selected!;
+        var matches = new List<(int Seq, MessageRecord Record)>();
+        for (var i = 0; i < sel.Uids.Count; i++)
+        {
+            var record = sel.Records[sel.Uids[i]];
+            using var access = new MessageAccess(_services.Messages, record);
+            var ctx = new SearchContext(i + 1, access);
+            var all = true;
+            foreach (var k in keys)
+            {
+                if (!await k(ctx, ct)) { all = false; break; }
+            }
+            if (all) matches.Add((i + 1, record));
+        }
+        var numbers = matches.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
+        var modSeq = usesModSeq && matches.Count > 0 ? matches.Max(m => m.Record.ModSeq) : (long?)null;
+        if (returns is null && !_rev2)
+        {
+            var line = numbers.Count == 0 ? "* SEARCH" : "* SEARCH " + string.Join(' ', numbers);
+            if (modSeq is not null) line += $" (MODSEQ {modSeq})";
+            _conn.WriteLine(line);
+        }
+        else
+        {
+            returns ??= ["ALL"];
+            var sb = new StringBuilder($"* ESEARCH (TAG {Wire.String(tag, false)})");
+            if (uid) sb.Append(" UID");
+            if (numbers.Count > 0)
+            {
+                if (returns.Contains("MIN")) sb.Append(" MIN ").Append(numbers.Min());
+                if (returns.Contains("MAX")) sb.Append(" MAX ").Append(numbers.Max());
+                if (returns.Contains("ALL")) sb.Append(" ALL ").Append(SequenceSet.Format(numbers.Order()));
+            }
+            if (returns.Contains("COUNT")) sb.Append(" COUNT ").Append(numbers.Count);
+            if (modSeq is not null) sb.Append(" MODSEQ ").Append(modSeq);
+            _conn.WriteLine(sb.ToString());
+        }
+        return uid ? "OK UID SEARCH completed" : "OK SEARCH completed";
+    }
+
+    private SearchKey ParseSearchKey(ArgReader r, ref bool usesModSeq)
+    {
+        if (r.TryChar('('))
+        {
+            var inner = new List<SearchKey>();
+            do inner.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
+            r.Expect(')');
+            return async (c, ct) =>
+            {
+                foreach (var k in inner) if (!await k(c, ct)) return false;
+                return true;
+            };
+        }
+        if (char.IsAsciiDigit(r.Peek) || r.Peek is '*' or '$')
+        {
+            var set = SequenceSet.Parse(r.SequenceSetText());
+            var count = _selected!.Uids.Count;
+            return (c, _) => ValueTask.FromResult(set.Contains(c.Seq, count));
+        }
+        var key = r.Atom().ToUpperInvariant();
+        switch (key)
+        {
+            case "ALL": return (_, _) => ValueTask.FromResult(true);
+            case "ANSWERED": return Flag(MessageFlags.Answered, true);
+            case "DELETED": return Flag(MessageFlags.Deleted, true);
+            case "DRAFT": return Flag(MessageFlags.Draft, true);
+            case "FLAGGED": return Flag(MessageFlags.Flagged, true);
+            case "SEEN": return Flag(MessageFlags.Seen, true);
+            case "UNANSWERED": return Flag(MessageFlags.Answered, false);
+            case "UNDELETED": return Flag(MessageFlags.Deleted, false);
+            case "UNDRAFT": return Flag(MessageFlags.Draft, false);
+            case "UNFLAGGED": return Flag(MessageFlags.Flagged, false);
+            case "UNSEEN": return Flag(MessageFlags.Seen, false);
+            // \Recent is not kept (RFC 9051 dropped it): no message is recent, so NEW and RECENT match nothing.
+            case "NEW" or "RECENT": return (_, _) => ValueTask.FromResult(false);
+            case "OLD": return (_, _) => ValueTask.FromResult(true);
+            case "KEYWORD" or "UNKEYWORD":
+                {
+                    r.Space();
+                    var kw = r.Flag();
+                    return Flag(kw, key == "KEYWORD");
+                }
+            case "BCC" or "CC" or "FROM" or "TO" or "SUBJECT":
+                {
+                    r.Space();
+                    var value = r.AString();
+                    var field = key switch { "BCC" => "Bcc", "CC" => "Cc", "FROM" => "From", "TO" => "To", _ => "Subject" };
+                    return HeaderContains(field, value);
+                }
+            case "HEADER":
+                {
+                    r.Space();
+                    var field = r.AString();
+                    r.Space();
+                    var value = r.AString();
+                    return HeaderContains(field, value);
+                }
+            case "BODY" or "TEXT":
+                {
+                    r.Space();
+                    var value = r.AString();
+                    var text = key == "TEXT";
+                    return async (c, ct) => await BodyContainsAsync(c, value, text, ct);
+                }
+            case "BEFORE" or "ON" or "SINCE" or "SENTBEFORE" or "SENTON" or "SENTSINCE":
+                {
+                    r.Space();
+                    var s = r.AString();
+                    if (!ImapDate.TryParseDate(s, out var date)) throw new ImapParseException($"Bad date \"{s}\"");
+                    var sent = key.StartsWith("SENT", StringComparison.Ordinal);
+                    var cmp = key.EndsWith("BEFORE", StringComparison.Ordinal) ? -1 : key.EndsWith("ON", StringComparison.Ordinal) ? 0 : 1;
+                    return async (c, ct) =>
+                    {
+                        DateTime day;
+                        if (sent)
+                        {
+                            var h = await c.HeadersAsync(ct);
+                            var raw = h[HeaderId.Date];
+                            if (raw is null || !DateUtils.TryParse(raw, out var d)) return false;
+                            day = d.Date;
+                        }
+                        else day = c.Record.InternalDate.Date;
+                        return cmp switch { -1 => day < date, 0 => day == date, _ => day >= date };
+                    };
+                }
+            case "LARGER" or "SMALLER":
+                {
+                    r.Space();
+                    var n = r.Number();
+                    var larger = key == "LARGER";
+                    return (c, _) => ValueTask.FromResult(larger ? c.Record.Size > n : c.Record.Size < n);
+                }
+            case "UID":
+                {
+                    r.Space();
+                    var set = SequenceSet.Parse(r.SequenceSetText());
+                    var max = _selected!.MaxUid;
+                    return (c, _) => ValueTask.FromResult(set.Contains(c.Record.Uid, max));
+                }
+            case "NOT":
+                {
+                    r.Space();
+                    var inner = ParseSearchKey(r, ref usesModSeq);
+                    return async (c, ct) => !await inner(c, ct);
+                }
+            case "OR":
+                {
+                    r.Space();
+                    var a = ParseSearchKey(r, ref usesModSeq);
+                    r.Space();
+                    var b = ParseSearchKey(r, ref usesModSeq);
+                    return async (c, ct) => await a(c, ct) || await b(c, ct);
+                }
+            case "MODSEQ":
+                {
+                    r.Space();
+                    if (r.Peek == '"')
+                    {
+                        // entry-name entry-type-req: per-flag MODSEQs are not kept; the message MODSEQ answers for all.
+                        r.Quoted();
+                        r.Space();
+                        r.Atom();
+                        r.Space();
+                    }
+                    var n = r.Number();
+                    usesModSeq = true;
+                    return (c, _) => ValueTask.FromResult(c.Record.ModSeq >= n);
+                }
+            default:
+                throw new ImapParseException($"Unknown SEARCH key {key}");
+        }
+    }
+
+    private static SearchKey Flag(string flag, bool present) =>
+        (c, _) => ValueTask.FromResult(HasFlag(c.Record, flag) == present);
+
+    private static SearchKey HeaderContains(string field, string value) => async (c, ct) =>
+    {
+        var headers = await c.HeadersAsync(ct);
+        foreach (var h in headers)
+        {
+            if (!h.Field.Equals(field, StringComparison.OrdinalIgnoreCase)) continue;
+            if (value.Length == 0) return true; // HEADER name "" matches any message with that field
+            if (h.Value.Contains(value, StringComparison.OrdinalIgnoreCase)) return true;
+        }
+        return false;
+    };
+
+    private static async ValueTask<bool> BodyContainsAsync(SearchContext c, string value, bool includeHeaders, CancellationToken ct)
+    {
+        if (includeHeaders)
+        {
+            var headers = await c.HeadersAsync(ct);
+            if (headers.Any(h => h.Value.Contains(value, StringComparison.OrdinalIgnoreCase))) return true;
+        }
+        var pm = await c.Access.ParsedAsync(ct);
+        return EntityContains(pm.Message.Body, value, includeHeaders);
+    }
+
+    /// <summary>Decoded text of every text part, descending into attached messages (and their headers for TEXT).</summary>
+    private static bool EntityContains(MimeEntity? entity, string value, bool includeHeaders)
+    {
+        switch (entity)
+        {
+            case Multipart mp:
+                return mp.Any(child => EntityContains(child, value, includeHeaders));
+            case MessagePart { Message: { } inner }:
+                if (includeHeaders && inner.Headers.Any(h => h.Value.Contains(value, StringComparison.OrdinalIgnoreCase))) return true;
+                return EntityContains(inner.Body, value, includeHeaders);
+            case TextPart tp:
+                return tp.Text?.Contains(value, StringComparison.OrdinalIgnoreCase) == true;
+            default:
+                return false;
+        }
+    }
+}

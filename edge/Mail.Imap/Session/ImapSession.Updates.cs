@@ -1,0 +1,113 @@
+using Mail.Core.Ports;
+using Mail.Imap.Protocol;
+
+namespace Mail.Imap.Session;
+
+internal sealed partial class ImapSession
+{
+    /// <summary>
+    /// Brings the client's view of the selected mailbox up to date with the store: EXPUNGE for removed messages
+    /// (when allowed), FETCH for flags changed by others, EXISTS for new mail. Cheap when nothing changed: one
+    /// mailbox lookup comparing UIDNEXT, HIGHESTMODSEQ and the message count. Works across processes, since
+    /// deliveries and other sessions only meet in the store.
+    /// </summary>
+    private async Task RefreshAsync(bool allowExpunge, CancellationToken ct)
+    {
+        var sel = _selected;
+        if (sel is null) return;
+        var info = await Mailboxes.GetMailboxAsync(_user, sel.Name, ct);
+        if (info is null || info.UidValidity != sel.UidValidity) return;
+        if (info.UidNext == sel.UidNext && info.HighestModSeq == sel.HighestModSeq && info.MessageCount == sel.Uids.Count) return;
+        if (info.UidNext == sel.UidNext && info.MessageCount == sel.Uids.Count)
+        {
+            // Nothing appended and nothing expunged: only flags changed. Read just the changed records (CONDSTORE index).
+            foreach (var now in await Mailboxes.ListMessagesAsync(_user, sel.Name, sel.HighestModSeq, ct))
+            {
+                if (!sel.Records.TryGetValue(now.Uid, out var before)) continue;
+                if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
+                sel.Records[now.Uid] = now;
+                _conn.WriteLine($"* {sel.SequenceOf(now.Uid)} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
+            }
+            sel.HighestModSeq = info.HighestModSeq;
+            await _conn.MaybeFlushAsync(ct);
+            return;
+        }
+
+        var current = await Mailboxes.ListMessagesAsync(_user, sel.Name, null, ct);
+        var byUid = new Dictionary<long, MessageRecord>(current.Count);
+        foreach (var m in current) byUid[m.Uid] = m;
+        var deferred = false;
+        for (var i = sel.Uids.Count - 1; i >= 0; i--)
+        {
+            var uid = sel.Uids[i];
+            if (byUid.ContainsKey(uid)) continue;
+            if (!allowExpunge)
+            {
+                deferred = true;
+                continue;
+            }
+            // Highest sequence number first, so the numbers of the ones still to report do not shift.
+            _conn.WriteLine($"* {i + 1} EXPUNGE");
+            sel.Uids.RemoveAt(i);
+            sel.Records.Remove(uid);
+        }
+        for (var i = 0; i < sel.Uids.Count; i++)
+        {
+            var uid = sel.Uids[i];
+            if (!byUid.TryGetValue(uid, out var now) || !sel.Records.TryGetValue(uid, out var before)) continue;
+            if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
+            sel.Records[uid] = now;
+            _conn.WriteLine($"* {i + 1} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
+        }
+        var max = sel.MaxUid;
+        var added = 0;
+        foreach (var m in current)
+        {
+            if (m.Uid <= max || sel.Records.ContainsKey(m.Uid)) continue;
+            sel.Uids.Add(m.Uid);
+            sel.Records[m.Uid] = m;
+            added++;
+        }
+        if (added > 0) _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
+        sel.UidNext = info.UidNext;
+        sel.HighestModSeq = deferred ? sel.HighestModSeq : info.HighestModSeq;
+        await _conn.MaybeFlushAsync(ct);
+    }
+
+    private static bool SameFlags(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>
+        a.Count == b.Count && a.All(f => b.Contains(f, StringComparer.OrdinalIgnoreCase));
+
+    private string FlagsAndModSeq(MessageRecord m, bool includeUid)
+    {
+        var s = $"FLAGS {Wire.FlagList(m.Flags)}";
+        if (includeUid) s = $"UID {m.Uid} " + s;
+        if (_condStore) s += $" MODSEQ ({m.ModSeq})";
+        return s;
+    }
+
+    private async Task<string> IdleAsync(ArgReader r, CancellationTokenSource timeout)
+    {
+        r.ExpectEnd();
+        var ct = timeout.Token;
+        _conn.WriteLine("+ idling");
+        await _conn.FlushAsync(ct);
+        var done = _conn.ReadLineAsync(_options.MaxLineLength, ct).AsTask();
+        while (true)
+        {
+            // Deliveries may come from another process: poll the store rather than wait for an in-process signal.
+            var tick = Task.Delay(_options.IdlePollInterval, _services.Time, ct);
+            if (await Task.WhenAny(done, tick) == done) break;
+            await tick;
+            if (_state == SessionState.Selected)
+            {
+                await RefreshAsync(allowExpunge: true, ct);
+                await _conn.FlushAsync(ct);
+            }
+        }
+        var line = await done;
+        if (line.IsEnd) throw new IOException("Connection closed during IDLE");
+        if (line.IsTooLong || !string.Equals(line.Text, "DONE", StringComparison.OrdinalIgnoreCase))
+            return "BAD Expected DONE to end IDLE";
+        return "OK IDLE terminated";
+    }
+}

@@ -1,0 +1,541 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text;
+using Mail.Core.Accounts;
+using Mail.Core.Ports;
+using Mail.Imap.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Imap.Session;
+
+internal enum SessionState { NotAuthenticated, Authenticated, Selected, Logout }
+
+/// <summary>One IMAP connection: reads tagged commands, runs them against the stores, writes responses.</summary>
+internal sealed partial class ImapSession : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly bool _implicitTls;
+    private readonly ImapServerOptions _options;
+    private readonly ImapServices _services;
+    private readonly LoginThrottle _throttle;
+    private readonly ILogger _logger;
+    private readonly IPEndPoint _remote;
+    private ImapConnection _conn;
+    private bool _tls;
+    private SessionState _state = SessionState.NotAuthenticated;
+    private string _user = "";
+    private SelectedMailbox? _selected;
+    private bool _rev2;
+    private bool _condStore;
+    private bool _utf8Accept;
+    private CancellationToken _stopping;
+
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, ILogger logger)
+    {
+        _socket = socket;
+        _implicitTls = implicitTls;
+        _options = options;
+        _services = services;
+        _throttle = throttle;
+        _logger = logger;
+        _remote = (IPEndPoint)socket.RemoteEndPoint!;
+        _conn = new ImapConnection(new NetworkStream(socket, ownsSocket: true));
+    }
+
+    private IMailboxStore Mailboxes => _services.Mailboxes;
+
+    /// <summary>Mailbox names travel as UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT, else as modified UTF-7.</summary>
+    private bool Utf8Names => _rev2 || _utf8Accept;
+
+    private bool IsLoopback => IPAddress.IsLoopback(_remote.Address);
+
+    private bool LoginAllowed => _tls || (_options.AllowPlaintextLoginOnLoopback && IsLoopback);
+
+    private string Capabilities
+    {
+        get
+        {
+            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH BINARY STATUS=SIZE UTF8=ACCEPT");
+            if (_state == SessionState.NotAuthenticated)
+            {
+                if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
+                sb.Append(LoginAllowed ? " AUTH=PLAIN" : " LOGINDISABLED");
+            }
+            return sb.ToString();
+        }
+    }
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        _stopping = stopping;
+        try
+        {
+            if (_implicitTls)
+            {
+                using var hs = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                hs.CancelAfter(_options.UnauthenticatedTimeout);
+                await _conn.SwitchStreamAsync(s => HandshakeAsync(s, hs.Token));
+            }
+            _conn.WriteLine($"* OK [CAPABILITY {Capabilities}] {_options.HostName} IMAP server ready");
+            await _conn.FlushAsync(stopping);
+            while (_state != SessionState.Logout)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                timeout.CancelAfter(_state == SessionState.NotAuthenticated ? _options.UnauthenticatedTimeout : _options.AuthenticatedTimeout);
+                var command = await ReadCommandAsync(timeout.Token);
+                if (command is null) return;
+                if (command.Skip)
+                {
+                    await _conn.FlushAsync(stopping);
+                    continue;
+                }
+                await ExecuteAsync(command, timeout);
+                await _conn.FlushAsync(stopping);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            await SayByeAsync(stopping.IsCancellationRequested ? "* BYE Server shutting down" : "* BYE Autologout; idle for too long");
+        }
+        catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
+        {
+            _logger.LogDebug("IMAP connection from {Remote} closed: {Message}", _remote, e.Message);
+        }
+    }
+
+    private async Task SayByeAsync(string line)
+    {
+        try
+        {
+            _conn.WriteLine(line);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _conn.FlushAsync(cts.Token);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    private async Task<Stream> HandshakeAsync(Stream inner, CancellationToken ct)
+    {
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        {
+            ServerCertificate = _options.Certificate,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            ClientCertificateRequired = false,
+        }, ct);
+        _tls = true;
+        return ssl;
+    }
+
+    private sealed record CommandText(string Text, List<byte[]> Literals, bool Skip = false);
+
+    /// <summary>Reads one command: its line(s) with the literals between them, answering "+" for synchronizing literals.
+    /// Null at end of stream (or after a fatal protocol error has been answered with BYE).</summary>
+    private async Task<CommandText?> ReadCommandAsync(CancellationToken ct)
+    {
+        var sb = new StringBuilder();
+        var literals = new List<byte[]>();
+        while (true)
+        {
+            var line = await _conn.ReadLineAsync(_options.MaxLineLength, ct);
+            if (line.IsEnd) return null;
+            if (line.IsTooLong)
+            {
+                _conn.WriteLine($"* BAD Command line longer than {_options.MaxLineLength} octets");
+                return new CommandText("", literals, Skip: true);
+            }
+            var text = line.Text!;
+            if (text.Contains('\0'))
+            {
+                _conn.WriteLine($"{TagOf(sb + text)} BAD NUL is not allowed in a command line");
+                return new CommandText("", literals, Skip: true);
+            }
+            sb.Append(text);
+            if (sb.Length > _options.MaxLineLength)
+            {
+                _conn.WriteLine($"* BAD Command longer than {_options.MaxLineLength} octets");
+                return new CommandText("", literals, Skip: true);
+            }
+            if (!TryLiteralSuffix(text, out var size, out var nonSync, out var suffix)) break;
+            sb.Length -= suffix;
+            if (size > _options.MaxLiteralSize)
+            {
+                if (nonSync)
+                {
+                    // The client is sending the octets anyway; there is no way back into step with it.
+                    _conn.WriteLine($"* BYE [TOOBIG] Literal larger than {_options.MaxLiteralSize} octets");
+                    await _conn.FlushAsync(ct);
+                    return null;
+                }
+                _conn.WriteLine($"{TagOf(sb.ToString())} NO [TOOBIG] Literal larger than {_options.MaxLiteralSize} octets");
+                return new CommandText("", literals, Skip: true);
+            }
+            if (!nonSync)
+            {
+                _conn.WriteLine("+ Ready for literal data");
+                await _conn.FlushAsync(ct);
+            }
+            var data = await _conn.ReadBytesAsync(size, ct);
+            if (data is null) return null;
+            literals.Add(data);
+            sb.Append('\0');
+        }
+        return new CommandText(sb.ToString(), literals);
+    }
+
+    /// <summary>"{123}", "{123+}" (LITERAL+), "~{123}" (literal8) at the end of a line.</summary>
+    internal static bool TryLiteralSuffix(string line, out long size, out bool nonSync, out int suffixLength)
+    {
+        size = 0;
+        nonSync = false;
+        suffixLength = 0;
+        if (!line.EndsWith('}')) return false;
+        var open = line.LastIndexOf('{');
+        if (open < 0) return false;
+        var inner = line.AsSpan(open + 1, line.Length - open - 2);
+        if (inner.EndsWith("+")) { nonSync = true; inner = inner[..^1]; }
+        if (inner.Length == 0 || inner.Length > 18) return false;
+        foreach (var c in inner) if (!char.IsAsciiDigit(c)) return false;
+        size = long.Parse(inner, System.Globalization.CultureInfo.InvariantCulture);
+        suffixLength = line.Length - open;
+        if (open > 0 && line[open - 1] == '~') suffixLength++;
+        return true;
+    }
+
+    private static string TagOf(string text)
+    {
+        var sp = text.IndexOf(' ');
+        var tag = sp < 0 ? text : text[..sp];
+        return tag.Length > 0 && tag.All(c => ArgReader.IsAtomChar(c) && c != '+') ? tag : "*";
+    }
+
+    private static readonly HashSet<string> AnyState = ["CAPABILITY", "NOOP", "LOGOUT", "ID"];
+    private static readonly HashSet<string> NotAuthenticatedOnly = ["STARTTLS", "LOGIN", "AUTHENTICATE"];
+    private static readonly HashSet<string> AuthenticatedOrSelected =
+        ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE"];
+    private static readonly HashSet<string> SelectedOnly =
+        ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
+         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE"];
+
+    /// <summary>Commands during which EXPUNGE responses must not be sent (RFC 9051 7.5.1): sequence numbers would shift under the client.</summary>
+    private static readonly HashSet<string> NoExpungeDuring = ["FETCH", "STORE", "SEARCH"];
+
+    private async Task ExecuteAsync(CommandText command, CancellationTokenSource timeout)
+    {
+        var r = new ArgReader(command.Text, command.Literals);
+        string tag;
+        try
+        {
+            tag = r.Atom("]");
+            if (tag.Contains('+')) throw new ImapParseException("bad tag");
+        }
+        catch (ImapParseException)
+        {
+            _conn.WriteLine("* BAD Missing or invalid tag");
+            return;
+        }
+        string name;
+        try
+        {
+            r.Space();
+            name = r.Atom().ToUpperInvariant();
+            if (name == "UID")
+            {
+                r.Space();
+                name = "UID " + r.Atom().ToUpperInvariant();
+            }
+        }
+        catch (ImapParseException)
+        {
+            _conn.WriteLine($"{tag} BAD Missing command name");
+            return;
+        }
+        if (!AnyState.Contains(name) && !NotAuthenticatedOnly.Contains(name) && !AuthenticatedOrSelected.Contains(name) && !SelectedOnly.Contains(name))
+        {
+            _conn.WriteLine($"{tag} BAD Unknown command {Truncate(name)}");
+            return;
+        }
+        var allowed = AnyState.Contains(name)
+            || (NotAuthenticatedOnly.Contains(name) && _state == SessionState.NotAuthenticated)
+            || (AuthenticatedOrSelected.Contains(name) && _state is SessionState.Authenticated or SessionState.Selected)
+            || (SelectedOnly.Contains(name) && _state == SessionState.Selected);
+        if (!allowed)
+        {
+            _conn.WriteLine($"{tag} BAD {name} is not valid in the {StateName} state");
+            return;
+        }
+
+        var ct = timeout.Token;
+        string? completion;
+        try
+        {
+            completion = name switch
+            {
+                "CAPABILITY" => Capability(r),
+                "NOOP" or "CHECK" => Noop(r, name),
+                "LOGOUT" => Logout(r),
+                "ID" => Id(r),
+                "STARTTLS" => await StartTlsAsync(r, tag, ct),
+                "LOGIN" => await LoginAsync(r, ct),
+                "AUTHENTICATE" => await AuthenticateAsync(r, ct),
+                "ENABLE" => Enable(r),
+                "NAMESPACE" => Namespace(r),
+                "SELECT" or "EXAMINE" => await SelectAsync(r, name, ct),
+                "CREATE" => await CreateAsync(r, ct),
+                "DELETE" => await DeleteAsync(r, ct),
+                "RENAME" => await RenameAsync(r, ct),
+                "SUBSCRIBE" or "UNSUBSCRIBE" => await SubscribeAsync(r, name == "SUBSCRIBE", ct),
+                "LIST" or "LSUB" => await ListAsync(r, name == "LSUB", ct),
+                "STATUS" => await StatusAsync(r, ct),
+                "APPEND" => await AppendAsync(r, ct),
+                "IDLE" => await IdleAsync(r, timeout),
+                "CLOSE" => await CloseAsync(r, ct),
+                "UNSELECT" => Unselect(r),
+                "EXPUNGE" or "UID EXPUNGE" => await ExpungeAsync(r, name == "UID EXPUNGE", ct),
+                "FETCH" or "UID FETCH" => await FetchAsync(r, name == "UID FETCH", ct),
+                "STORE" or "UID STORE" => await StoreAsync(r, name == "UID STORE", ct),
+                "COPY" or "UID COPY" => await CopyAsync(r, name == "UID COPY", move: false, ct),
+                "MOVE" or "UID MOVE" => await CopyAsync(r, name == "UID MOVE", move: true, ct),
+                "SEARCH" or "UID SEARCH" => await SearchAsync(r, name == "UID SEARCH", tag, ct),
+                _ => throw new ImapParseException($"Unknown command {name}"),
+            };
+        }
+        catch (ImapParseException e)
+        {
+            _conn.WriteLine($"{tag} BAD {e.Message}");
+            return;
+        }
+        catch (MailboxNotFoundException e)
+        {
+            completion = $"NO [NONEXISTENT] {e.Message}";
+        }
+        catch (MailboxExistsException e)
+        {
+            completion = $"NO [ALREADYEXISTS] {e.Message}";
+        }
+        catch (MailboxException e)
+        {
+            completion = $"NO [CANNOT] {e.Message}";
+        }
+        catch (ArgumentException e)
+        {
+            completion = $"NO [CANNOT] {e.Message}";
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
+        {
+            _logger.LogError(e, "IMAP {Command} failed for {User}", name, _user);
+            completion = "NO [SERVERBUG] Internal error; the failure was logged";
+        }
+        if (completion is null) return; // the command wrote its own completion (STARTTLS)
+        if (_state == SessionState.Selected && name != "LOGOUT" && RefreshDue(name))
+            await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name), ct);
+        _conn.WriteLine($"{tag} {completion}");
+    }
+
+    private long _lastRefresh;
+
+    /// <summary>
+    /// NOOP and CHECK (how clients poll) always look for changes. Other commands look at most once per
+    /// <see cref="ImapServerOptions.IdlePollInterval"/>: a client fetching 1,000 messages one command at a time
+    /// should not pay a mailbox lookup for each, and it still hears of changes within that interval.
+    /// </summary>
+    private bool RefreshDue(string command)
+    {
+        var now = _services.Time.GetTimestamp();
+        if (command is not ("NOOP" or "CHECK") && _services.Time.GetElapsedTime(_lastRefresh, now) < _options.IdlePollInterval) return false;
+        _lastRefresh = now;
+        return true;
+    }
+
+    private static string Truncate(string s) => s.Length > 40 ? s[..40] + "..." : s;
+
+    private string StateName => _state switch
+    {
+        SessionState.NotAuthenticated => "not authenticated",
+        SessionState.Authenticated => "authenticated",
+        SessionState.Selected => "selected",
+        _ => "logout",
+    };
+
+    private string Capability(ArgReader r)
+    {
+        r.ExpectEnd();
+        _conn.WriteLine($"* CAPABILITY {Capabilities}");
+        return "OK CAPABILITY completed";
+    }
+
+    private static string Noop(ArgReader r, string name)
+    {
+        r.ExpectEnd();
+        return $"OK {name} completed";
+    }
+
+    private string Logout(ArgReader r)
+    {
+        r.ExpectEnd();
+        _conn.WriteLine("* BYE Logging out");
+        _state = SessionState.Logout;
+        return "OK LOGOUT completed";
+    }
+
+    private string Id(ArgReader r)
+    {
+        // RFC 2971: the client's fields are read (and ignored); we say who we are.
+        r.Space();
+        if (!r.TryAtom("NIL"))
+        {
+            r.Expect('(');
+            var first = true;
+            while (!r.TryChar(')'))
+            {
+                if (!first) r.Space();
+                first = false;
+                r.String();
+                r.Space();
+                r.NString();
+            }
+        }
+        r.ExpectEnd();
+        _conn.WriteLine("* ID (\"name\" \"Mail.Imap\" \"vendor\" \"Mail\")");
+        return "OK ID completed";
+    }
+
+    private string Enable(ArgReader r)
+    {
+        var enabled = new List<string>();
+        do
+        {
+            r.Space();
+            var cap = r.Atom().ToUpperInvariant();
+            switch (cap)
+            {
+                case "IMAP4REV2" when !_rev2:
+                    _rev2 = true;
+                    enabled.Add("IMAP4rev2");
+                    break;
+                case "CONDSTORE" when !_condStore:
+                    _condStore = true;
+                    enabled.Add("CONDSTORE");
+                    break;
+                case "UTF8=ACCEPT" when !_utf8Accept:
+                    _utf8Accept = true;
+                    enabled.Add("UTF8=ACCEPT");
+                    break;
+            }
+        } while (!r.AtEnd);
+        _conn.WriteLine(enabled.Count == 0 ? "* ENABLED" : "* ENABLED " + string.Join(' ', enabled));
+        return "OK ENABLE completed";
+    }
+
+    private string Namespace(ArgReader r)
+    {
+        r.ExpectEnd();
+        _conn.WriteLine("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+        return "OK NAMESPACE completed";
+    }
+
+    private async Task<string?> StartTlsAsync(ArgReader r, string tag, CancellationToken ct)
+    {
+        r.ExpectEnd();
+        if (_tls) return "BAD TLS is already active";
+        if (_options.Certificate is null) return "BAD STARTTLS is not available (no certificate configured)";
+        if (_conn.HasBufferedInput)
+        {
+            // Commands pipelined after STARTTLS would be read as if protected (CVE-2011-0411 style injection).
+            _conn.WriteLine($"{tag} BAD Data after STARTTLS; closing");
+            await _conn.FlushAsync(ct);
+            _state = SessionState.Logout;
+            return null;
+        }
+        _conn.WriteLine($"{tag} OK Begin TLS negotiation now");
+        await _conn.FlushAsync(ct);
+        await _conn.SwitchStreamAsync(s => HandshakeAsync(s, ct));
+        return null;
+    }
+
+    private async Task<string> LoginAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var user = r.AString();
+        r.Space();
+        var password = r.AString();
+        r.ExpectEnd();
+        if (!LoginAllowed) return "NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS";
+        return await SignInAsync(user, password, "LOGIN", ct);
+    }
+
+    private async Task<string> AuthenticateAsync(ArgReader r, CancellationToken ct)
+    {
+        r.Space();
+        var mechanism = r.Atom().ToUpperInvariant();
+        string? initial = null;
+        if (r.TrySpace()) initial = r.Atom("=");
+        r.ExpectEnd();
+        if (mechanism != "PLAIN") return "NO [CANNOT] Only the PLAIN mechanism is supported";
+        if (!LoginAllowed) return "NO [PRIVACYREQUIRED] Authentication is disabled before STARTTLS";
+        if (initial is null)
+        {
+            _conn.WriteLine("+ ");
+            await _conn.FlushAsync(ct);
+            var line = await _conn.ReadLineAsync(_options.MaxLineLength, ct);
+            if (line.IsEnd) throw new IOException("Connection closed during AUTHENTICATE");
+            if (line.IsTooLong) return "BAD Authentication response too long";
+            initial = line.Text!.Trim();
+            if (initial == "*") return "BAD Authentication cancelled";
+        }
+        byte[] decoded;
+        try
+        {
+            decoded = initial == "=" ? [] : Convert.FromBase64String(initial);
+        }
+        catch (FormatException)
+        {
+            return "BAD Authentication response is not base64";
+        }
+        var parts = Encoding.UTF8.GetString(decoded).Split('\0');
+        if (parts.Length != 3) return "BAD PLAIN response must be authzid NUL authcid NUL password";
+        if (parts[0].Length > 0 && !string.Equals(MailDirectory.Canonical(parts[0]), MailDirectory.Canonical(parts[1]), StringComparison.Ordinal))
+            return "NO [AUTHORIZATIONFAILED] Acting as another user is not allowed";
+        return await SignInAsync(parts[1], parts[2], "AUTHENTICATE", ct);
+    }
+
+    private async Task<string> SignInAsync(string name, string password, string command, CancellationToken ct)
+    {
+        var client = _remote.Address.ToString();
+        var canonical = MailDirectory.Canonical(name) ?? name.ToLowerInvariant();
+        if (_throttle.IsBlocked(client, canonical))
+        {
+            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
+            _logger.LogWarning("IMAP login for {User} from {Client} refused: too many failures", canonical, client);
+            return "NO [UNAVAILABLE] Too many failed logins; try again later";
+        }
+        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
+        if (user is null)
+        {
+            _throttle.RecordFailure(client, canonical);
+            _logger.LogInformation("IMAP login failed for {User} from {Client}", canonical, client);
+            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
+            return "NO [AUTHENTICATIONFAILED] Invalid credentials";
+        }
+        await Mailboxes.EnsureUserMailboxesAsync(user, ct);
+        _user = user;
+        _state = SessionState.Authenticated;
+        return $"OK [CAPABILITY {Capabilities}] {command} completed";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _conn.DisposeAsync();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or AuthenticationException)
+        {
+        }
+        _socket.Dispose();
+    }
+}

@@ -1,0 +1,160 @@
+using System.Net;
+using System.Text;
+using Mail.Core.Accounts;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Smtp.Session;
+
+// AUTH (RFC 4954) with SASL PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login), Submission listeners only.
+internal sealed partial class SmtpSession
+{
+    private static readonly Encoding s_strictUtf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
+
+    /// <summary>AUTH is offered on Submission listeners once TLS is up (or in the clear to loopback clients when allowed).</summary>
+    private bool AuthOffered =>
+        _listener.Role == SmtpListenerRole.Submission
+        && (Facts.Tls is not null || (_options.AllowPlaintextAuthOnLoopback && IPAddress.IsLoopback(Facts.ClientEndPoint.Address)));
+
+    private async ValueTask<bool> AuthAsync(string? argument)
+    {
+        if (_listener.Role != SmtpListenerRole.Submission)
+        {
+            Reply(503, "5.5.1", "Error: authentication not enabled on this port; use the submission port");
+            return true;
+        }
+        if (!_heloSeen || !Facts.Esmtp)
+        {
+            Reply(503, "5.5.1", "Send EHLO first");
+            return true;
+        }
+        if (Facts.AuthenticatedUser is not null)
+        {
+            Reply(503, "5.5.1", "Already authenticated");
+            return true;
+        }
+        if (_tx is not null)
+        {
+            Reply(503, "5.5.1", "AUTH not allowed during a mail transaction");
+            return true;
+        }
+        if (!AuthOffered)
+        {
+            Reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+            return true;
+        }
+        var parts = (argument ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length is < 1 or > 2)
+        {
+            Reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+            return true;
+        }
+        var mechanism = parts[0].ToUpperInvariant();
+        if (mechanism is not ("PLAIN" or "LOGIN"))
+        {
+            Reply(504, "5.5.4", "Unrecognized authentication type");
+            return true;
+        }
+        var initial = parts.Length == 2 ? parts[1] : null;
+        string authzid = "", user, password;
+        if (mechanism == "PLAIN")
+        {
+            // RFC 4616: [authzid] NUL authcid NUL passwd. Without an initial response the server sends an empty challenge.
+            var step = initial is null ? await ChallengeAsync("") : DecodeInitial(initial);
+            if (step.Response is not { } response) return step.KeepOpen;
+            var fields = response.Split('\0');
+            if (fields.Length != 3 || fields[1].Length == 0)
+            {
+                Reply(501, "5.5.2", "Invalid PLAIN response");
+                return true;
+            }
+            (authzid, user, password) = (fields[0], fields[1], fields[2]);
+        }
+        else
+        {
+            // LOGIN: "Username:" then "Password:"; an initial response is the user name.
+            var step = initial is null ? await ChallengeAsync("Username:") : DecodeInitial(initial);
+            if (step.Response is not { } name) return step.KeepOpen;
+            var pw = await ChallengeAsync("Password:");
+            if (pw.Response is not { } secret) return pw.KeepOpen;
+            (user, password) = (name, secret);
+        }
+
+        string? identity;
+        var started = _services.Time.GetTimestamp();
+        try
+        {
+            // The password hash is deliberately slow (PBKDF2): keep it off the I/O thread.
+            identity = await Task.Run(() => _services.Directory.AuthenticateAsync(user, password));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogError(ex, "Session {SessionId}: user directory unavailable for AUTH", Facts.SessionId);
+            Reply(454, "4.7.0", "Temporary authentication failure");
+            return true;
+        }
+        // We support no proxy authorization: an authzid, if given, must name the user itself.
+        if (identity is null || (authzid.Length > 0 && MailDirectory.Canonical(authzid) != identity))
+        {
+            _logger.LogWarning("Session {SessionId}: AUTH {Mechanism} failed for {User} from {Client}", Facts.SessionId, mechanism, user, Facts.ClientEndPoint.Address);
+            // Answer a fixed time after the credentials arrived, so an unknown user (no hash to check) and a wrong
+            // password (a slow hash) look alike, and guessing is slowed down.
+            var wait = _options.AuthFailureDelay - _services.Time.GetElapsedTime(started);
+            if (wait > TimeSpan.Zero) await Task.Delay(wait, _services.Time);
+            Reply(535, "5.7.8", "Authentication credentials invalid");
+            return true;
+        }
+        Facts.AuthenticatedUser = identity;
+        _logger.LogInformation("Session {SessionId}: authenticated as {User} ({Mechanism})", Facts.SessionId, identity, mechanism);
+        _reply.Write(235, "2.7.0", "Authentication successful");
+        return true;
+    }
+
+    /// <summary>The outcome of one SASL step: the decoded response, or null with whether the session goes on (the reply is written).</summary>
+    private readonly record struct SaslStep(string? Response, bool KeepOpen);
+
+    private SaslStep DecodeInitial(string initial)
+    {
+        // RFC 4954 4: "=" is an empty initial response.
+        if (initial == "=") return new("", true);
+        return Decode(initial);
+    }
+
+    private SaslStep Decode(string text)
+    {
+        var bytes = new byte[text.Length];
+        if (text.Length % 4 != 0 || !Convert.TryFromBase64String(text, bytes, out var n))
+        {
+            Reply(501, "5.5.2", "Cannot decode response");
+            return new(null, true);
+        }
+        try
+        {
+            return new(s_strictUtf8.GetString(bytes, 0, n), true);
+        }
+        catch (DecoderFallbackException)
+        {
+            Reply(501, "5.5.2", "Response is not UTF-8");
+            return new(null, true);
+        }
+    }
+
+    /// <summary>Sends "334 base64(challenge)" and reads the client's line; "*" cancels (RFC 4954 4: 501).</summary>
+    private async ValueTask<SaslStep> ChallengeAsync(string challenge)
+    {
+        _reply.Write(334, null, Convert.ToBase64String(Encoding.ASCII.GetBytes(challenge)));
+        var line = await ReadCommandAsync(raw: true);
+        if (line is not { } l) return new(null, false);
+        if (l.Verb == Protocol.SmtpVerb.Invalid)
+        {
+            Reply(501, "5.5.2", l.Error ?? "Cannot decode response");
+            return new(null, true);
+        }
+        var text = l.Argument ?? "";
+        if (text == "*")
+        {
+            Reply(501, "5.0.0", "Authentication cancelled");
+            return new(null, true);
+        }
+        return Decode(text);
+    }
+}

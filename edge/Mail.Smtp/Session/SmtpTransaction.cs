@@ -1,0 +1,64 @@
+using Mail.Core.Model;
+using Mail.Core.Ports;
+
+namespace Mail.Smtp.Session;
+
+/// <summary>One mail transaction: from MAIL to the end of data (or RSET).</summary>
+internal sealed class SmtpTransaction(string mailFrom, MailFromParameters parameters) : Protocol.IMessageSink
+{
+    public string MailFrom { get; } = mailFrom;
+    public MailFromParameters Parameters { get; } = parameters;
+    public List<Recipient> Recipients { get; } = [];
+
+    /// <summary>What the policy asked to record with this message (SmtpPolicyResult.Results); merged into the envelope.</summary>
+    public Dictionary<string, string> PolicyResults { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Set once the message is being written (DATA in progress, or BDAT chunks received).</summary>
+    public string? QueueId { get; set; }
+    public DateTimeOffset ReceivedAt { get; set; }
+    public IMessageWriter? Writer { get; set; }
+
+    /// <summary>True after the first BDAT: DATA is then refused (RFC 3030 section 3).</summary>
+    public bool Chunking { get; set; }
+
+    /// <summary>Writing to the message store failed; the data is read to its end and answered with 451.</summary>
+    public bool StoreFailed => StoreError is not null;
+
+    public Exception? StoreError { get; private set; }
+
+    /// <summary>
+    /// Writes message data to the store. A store failure must not look like a broken connection: it is noted,
+    /// writing stops, the data is read to its end, and the session answers 451 then.
+    /// </summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        if (StoreError is not null || Writer is null) return;
+        try
+        {
+            await Writer.WriteAsync(data);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            StoreError = ex;
+            await DiscardAsync();
+        }
+    }
+
+    /// <summary>Octets of client data received for this message (the Received: header not counted).</summary>
+    public long DataSize { get; set; }
+
+    public async ValueTask DiscardAsync()
+    {
+        if (Writer is { } w)
+        {
+            Writer = null;
+            try
+            {
+                await w.DisposeAsync();
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

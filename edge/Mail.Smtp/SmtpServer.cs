@@ -1,0 +1,229 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+using Mail.Smtp.Session;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mail.Smtp;
+
+/// <summary>
+/// The SMTP edge: binds the configured listeners, admits connections within the limits, and runs one
+/// <see cref="SmtpSession"/> per connection. StopAsync stops accepting and sends "421 4.3.2" to every session.
+/// </summary>
+public sealed class SmtpServer : IAsyncDisposable
+{
+    private readonly SmtpServerOptions _options;
+    private readonly SmtpServices _services;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<SmtpSession, byte> _sessions = new();
+    private readonly List<(SmtpListenerOptions Listener, Socket Socket)> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly Dictionary<string, IPEndPoint> _bound = new(StringComparer.OrdinalIgnoreCase);
+    private readonly CancellationTokenSource _stopAccepting = new();
+    private ConnectionLimiter? _limiter;
+    private ClientNetworks _myNetworks = new([]);
+    private RateLimiter? _rateLimiter;
+    private SslStreamCertificateContext? _certificate;
+    private long _sessionCounter;
+    private volatile bool _stopping;
+    private bool _started;
+    private bool _stopped;
+
+    public SmtpServer(SmtpServerOptions options, SmtpServices services, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(services);
+        _options = options;
+        _services = services;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<SmtpServer>();
+    }
+
+    /// <summary>Listener name → the endpoint actually bound (with the OS-chosen port when the configured port was 0).</summary>
+    public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _bound;
+
+    /// <summary>Open sessions right now.</summary>
+    public int ConnectionCount => _sessions.Count;
+
+    /// <summary>Validates the options and binds every listener. A listener that cannot bind fails the whole start, naming its setting.</summary>
+    public Task StartAsync(CancellationToken ct = default)
+    {
+        if (_started) throw new InvalidOperationException("The SMTP server is already started.");
+        _options.Validate();
+        _started = true;
+        _limiter = new ConnectionLimiter(_options.MaxConnections, _options.MaxConnectionsPerClient);
+        _myNetworks = new ClientNetworks(_options.MyNetworks);
+        if (_options.RateLimits.Any)
+        {
+            if (_services.State is null)
+                throw new Microsoft.Extensions.Options.OptionsValidationException(SmtpServerOptions.SectionName, typeof(SmtpServerOptions),
+                    ["Smtp:RateLimits are configured but no state store was given to the SMTP server (SmtpServices.State)."]);
+            _rateLimiter = new RateLimiter(_options.RateLimits, _services.State, _services.Time, _loggerFactory.CreateLogger<RateLimiter>());
+        }
+        if (_options.Certificate is { } cert) _certificate = SslStreamCertificateContext.Create(cert, additionalCertificates: null, offline: true);
+        try
+        {
+            for (var i = 0; i < _options.Listeners.Count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var listener = _options.Listeners[i];
+                SmtpServerOptions.TryParseEndpoint(listener.Endpoint, out var endpoint);
+                var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+                    socket.Bind(endpoint);
+                    socket.Listen(512);
+                }
+                catch (SocketException ex)
+                {
+                    socket.Dispose();
+                    throw new InvalidOperationException($"Smtp:Listeners:{i}:Endpoint {listener.Endpoint} cannot be bound: {ex.Message}", ex);
+                }
+                _listeners.Add((listener, socket));
+                _bound[listener.Name] = (IPEndPoint)socket.LocalEndPoint!;
+                _logger.LogInformation("SMTP listener {Name} ({Role}{Tls}) on {Endpoint}", listener.Name, listener.Role,
+                    listener.ImplicitTls ? ", implicit TLS" : "", socket.LocalEndPoint);
+            }
+        }
+        catch
+        {
+            foreach (var (_, s) in _listeners) s.Dispose();
+            _listeners.Clear();
+            _bound.Clear();
+            throw;
+        }
+        foreach (var (listener, socket) in _listeners) _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(listener, socket)));
+        return Task.CompletedTask;
+    }
+
+    private async Task AcceptLoopAsync(SmtpListenerOptions listener, Socket listenSocket)
+    {
+        var sessionLogger = _loggerFactory.CreateLogger<SmtpSession>();
+        while (!_stopping)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listenSocket.AcceptAsync(_stopAccepting.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || (_stopping && ex is SocketException))
+            {
+                break;
+            }
+            catch (SocketException ex)
+            {
+                // e.g. out of file descriptors: back off instead of spinning.
+                _logger.LogWarning(ex, "Accept failed on {Listener}", listener.Name);
+                await Task.Delay(100);
+                continue;
+            }
+            IPAddress client;
+            try
+            {
+                socket.NoDelay = true;
+                client = ((IPEndPoint)socket.RemoteEndPoint!).Address;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // The client left before we could look at it.
+                socket.Dispose();
+                continue;
+            }
+            var refusal = _stopping ? "Service shutting down" : _limiter!.TryAcquire(client);
+            if (refusal is not null)
+            {
+                _ = RefuseAsync(socket, listener, refusal);
+                continue;
+            }
+            var id = $"{listener.Name}-{Interlocked.Increment(ref _sessionCounter)}";
+            SmtpSession session;
+            try
+            {
+                session = new SmtpSession(socket, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+            {
+                // The client left before we could look at it.
+                _limiter!.Release(client);
+                socket.Dispose();
+                continue;
+            }
+            _sessions[session] = 0;
+            if (_stopping) session.RequestStop();
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await session.RunAsync();
+                }
+                finally
+                {
+                    _sessions.TryRemove(session, out _);
+                    _limiter!.Release(client);
+                }
+            });
+        }
+    }
+
+    /// <summary>421 at connect for a client over the connection limits (plaintext listeners only; a TLS port just closes).</summary>
+    private async Task RefuseAsync(Socket socket, SmtpListenerOptions listener, string reason)
+    {
+        try
+        {
+            if (!listener.ImplicitTls)
+            {
+                var code = _stopping ? "421 4.3.2" : "421 4.7.0";
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await socket.SendAsync(Encoding.ASCII.GetBytes($"{code} {_options.HostName} {reason}, try again later\r\n"), SocketFlags.None, timeout.Token);
+            }
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>Stops accepting, sends "421 4.3.2 Service shutting down" to every session at its next read, and waits
+    /// for them to close. When <paramref name="ct"/> fires first, the remaining connections are dropped.</summary>
+    public async Task StopAsync(CancellationToken ct = default)
+    {
+        if (!_started || _stopped) return;
+        _stopped = true;
+        _stopping = true;
+        await _stopAccepting.CancelAsync();
+        foreach (var (_, socket) in _listeners) socket.Dispose();
+        try
+        {
+            await Task.WhenAll(_acceptLoops).WaitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        foreach (var session in _sessions.Keys) session.RequestStop();
+        try
+        {
+            await Task.WhenAll(_sessions.Keys.Select(s => s.Completion)).WaitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            foreach (var session in _sessions.Keys) session.Abort();
+        }
+        _logger.LogInformation("SMTP server stopped");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await StopAsync(timeout.Token);
+        _stopAccepting.Dispose();
+    }
+}

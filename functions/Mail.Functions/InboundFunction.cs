@@ -1,0 +1,35 @@
+using Azure.Storage.Queues.Models;
+using Mail.Storage.Azure;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Functions;
+
+/// <summary>
+/// Storage Queue trigger on "inbound": one envelope → <see cref="InboundRunner"/> → mailboxes / outbound queue.
+/// Returning normally lets the host delete the message; throwing makes the host retry it after host.json's
+/// visibilityTimeout. On the last allowed delivery (or a permanent failure) the envelope is put on "inbound-poison"
+/// with the reason by us, so an operator sees why.
+/// </summary>
+public sealed class InboundFunction(InboundRunner runner, FunctionQueues queues, ILogger<InboundFunction> log)
+{
+    [Function("Inbound")]
+    public async Task Run([QueueTrigger(QueueNames.Inbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
+    {
+        if (!StorageQueueMessageQueue.TryParse(message.MessageText, out var envelope, out var notBefore, out _))
+        {
+            log.LogError("Queue message {Id} on {Queue} is not an envelope; set aside", message.MessageId, QueueNames.Inbound);
+            await queues.Inbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);
+            return;
+        }
+        if (notBefore is { } nb && nb > DateTimeOffset.UtcNow)
+        {
+            // Scheduled beyond the 7-day visibility cap: put it back hidden until due (the host deletes this copy).
+            await queues.Inbound.SendAsync(envelope, nb, cancellationToken);
+            return;
+        }
+        var outcome = await runner.RunAsync(envelope, (int)message.DequeueCount, cancellationToken);
+        if (outcome.DeadLetterReason is { } reason)
+            await queues.Inbound.SendToDeadLetterAsync(envelope, reason, cancellationToken);
+    }
+}

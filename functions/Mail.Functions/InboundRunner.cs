@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using Mail.Core.Model;
+using Mail.Pipeline.Inbound;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Functions;
+
+/// <summary>What to do with a delivered envelope after one run.</summary>
+/// <param name="DeadLetterReason">Null: done (settle it). Otherwise: set it aside with this reason.</param>
+public sealed record InboundOutcome(InboundResult? Result, string? DeadLetterReason);
+
+/// <summary>
+/// Runs the <see cref="InboundStage"/> for one envelope, the same way under the Storage Queue trigger and the
+/// Service Bus processor: continues the trace started at the edge (W3C traceparent from the envelope), turns a
+/// permanent failure or the last allowed attempt into a dead-letter outcome with the reason, and lets other
+/// exceptions escape so the transport redelivers (the stage is idempotent).
+/// </summary>
+public sealed class InboundRunner(InboundStage stage, FunctionsOptions options, ILogger<InboundRunner> log)
+{
+    public const string ActivityName = "Mail.Inbound";
+
+    public async Task<InboundOutcome> RunAsync(Envelope envelope, int deliveryCount, CancellationToken cancellationToken)
+    {
+        using var activity = StartActivity(ActivityName, envelope.TraceParent);
+        activity.SetTag("mail.queue_id", envelope.QueueId);
+        activity.SetTag("messaging.message.delivery_count", deliveryCount);
+        using var scope = log.BeginScope(new Dictionary<string, object> { ["QueueId"] = envelope.QueueId });
+        try
+        {
+            var result = await stage.ProcessAsync(envelope with { Attempt = Math.Max(envelope.Attempt, deliveryCount - 1) }, cancellationToken);
+            return new InboundOutcome(result, null);
+        }
+        catch (PermanentDeliveryException e)
+        {
+            log.LogError(e, "{QueueId}: permanent failure, dead-lettering", envelope.QueueId);
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            return new InboundOutcome(null, "permanent: " + e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && deliveryCount >= options.MaxDeliveries)
+        {
+            log.LogError(e, "{QueueId}: failed on delivery {Count} of {Max}, dead-lettering", envelope.QueueId, deliveryCount, options.MaxDeliveries);
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            return new InboundOutcome(null, $"failed {deliveryCount} times; last error {e.GetType().Name}: {e.Message}");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning(e, "{QueueId}: delivery {Count} of {Max} failed; will be retried", envelope.QueueId, deliveryCount, options.MaxDeliveries);
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// An activity whose parent is the edge's traceparent (when valid), so logs and telemetry of this run share the
+    /// trace id the SMTP session started. A plain Activity, not an ActivitySource one, so it exists even with no listener
+    /// (Application Insights takes operation ids from Activity.Current).
+    /// </summary>
+    public static Activity StartActivity(string name, string? traceParent)
+    {
+        var activity = new Activity(name);
+        if (traceParent is not null && ActivityContext.TryParse(traceParent, null, out _))
+            activity.SetParentId(traceParent);
+        return activity.Start();
+    }
+}

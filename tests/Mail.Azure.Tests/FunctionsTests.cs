@@ -1,0 +1,369 @@
+using System.Diagnostics;
+using System.Text;
+using Azure.Messaging.ServiceBus;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
+using Mail.Core.Accounts;
+using Mail.Core.Model;
+using Mail.Core.Ports;
+using Mail.Functions;
+using Mail.Pipeline.Inbound;
+using Mail.Storage.Azure;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mail.Azure.Tests;
+
+/// <summary>
+/// The Functions classes invoked as the host invokes them: the test plays the Functions host (receives the queue message
+/// with a visibility timeout, calls Run, deletes the message when Run returns, leaves it to reappear when Run throws),
+/// everything else is real: Blob, Queue and Table storage on Azurite and the real inbound stage.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private const string Bob = "bob@example.org";
+    private const string Carol = "carol@example.org";
+    private BlobMessageStore _messages = null!;
+    private TableMailboxStore _mailboxes = null!;
+    private TableStateStore _state = null!;
+    private MailDirectory _directory = null!;
+    private StorageQueueMessageQueue _inbound = null!;
+    private StorageQueueMessageQueue _outbound = null!;
+    private FaultyMailboxStore _faulty = null!;
+    private readonly List<IInboundCheck> _checks = [];
+
+    public async Task InitializeAsync()
+    {
+        _messages = new BlobMessageStore(azurite.Blobs.GetBlobContainerClient(AzuriteFixture.UniqueName("msgs")));
+        _mailboxes = new TableMailboxStore(azurite.Tables, AzuriteFixture.UniqueName("mbx"));
+        _faulty = new FaultyMailboxStore(_mailboxes);
+        _state = new TableStateStore(azurite.Tables.GetTableClient(AzuriteFixture.UniqueName("state")));
+        _directory = new MailDirectory(_state, passwordIterations: 1000);
+        await _directory.AddDomainAsync("example.org");
+        await _directory.SetUserAsync(Bob, "secret-1");
+        await _directory.SetUserAsync(Carol, "secret-2");
+        await _mailboxes.EnsureUserMailboxesAsync(Bob);
+        await _mailboxes.EnsureUserMailboxesAsync(Carol);
+        var name = AzuriteFixture.UniqueName("in");
+        _inbound = new StorageQueueMessageQueue(azurite.Queues.GetQueueClient(name));
+        _outbound = new StorageQueueMessageQueue(azurite.Queues.GetQueueClient(name + "out"));
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private InboundFunction Inbound(int maxDeliveries = 5)
+    {
+        var stage = new InboundStage(_messages, _faulty, _directory, _outbound, _checks);
+        var runner = new InboundRunner(stage, new FunctionsOptions { MaxDeliveries = maxDeliveries }, NullLogger<InboundRunner>.Instance);
+        return new InboundFunction(runner, new FunctionQueues(_inbound, _outbound), NullLogger<InboundFunction>.Instance);
+    }
+
+    /// <summary>What the edge does: the raw message into Blob storage, then the envelope onto the inbound queue.</summary>
+    private async Task<Envelope> AcceptAsync(string[] recipients, string? traceParent = null, bool storeMessage = true)
+    {
+        var queueId = "Q" + Guid.NewGuid().ToString("N")[..14].ToUpperInvariant();
+        var raw = Encoding.ASCII.GetBytes(
+            $"Received: from client.example.net\r\nFrom: alice@example.net\r\nTo: {string.Join(", ", recipients)}\r\nSubject: cloud {queueId}\r\nMessage-ID: <{queueId}@example.net>\r\n\r\nHello from the edge.\r\n");
+        if (storeMessage)
+        {
+            await using var w = await _messages.CreateAsync("in-" + queueId);
+            await w.WriteAsync(raw);
+            await w.CommitAsync();
+        }
+        var envelope = TestData.Envelope(queueId) with
+        {
+            MessageRef = "in-" + queueId,
+            Size = raw.Length,
+            Recipients = recipients.Select(r => new Recipient { Address = r }).ToList(),
+            TraceParent = traceParent,
+        };
+        await _inbound.SendAsync(envelope);
+        return envelope;
+    }
+
+    /// <summary>The host's receive: one message, hidden for <paramref name="visibility"/> while the function runs.</summary>
+    private static async Task<QueueMessage> HostReceiveAsync(QueueClient queue, TimeSpan visibility, TimeSpan? patience = null)
+    {
+        var deadline = DateTime.UtcNow + (patience ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            var got = (await queue.ReceiveMessagesAsync(1, visibility)).Value;
+            if (got.Length > 0) return got[0];
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"No message on {queue.Name}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>The host's contract: delete on success, leave it (to reappear) on an exception.</summary>
+    private static async Task HostInvokeAsync(QueueClient queue, QueueMessage message, Func<QueueMessage, Task> run)
+    {
+        await run(message);
+        await queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+    }
+
+    private async Task<string> ReadAsync(string id)
+    {
+        await using var s = await _messages.OpenReadAsync(id);
+        Assert.NotNull(s);
+        using var r = new StreamReader(s);
+        return await r.ReadToEndAsync();
+    }
+
+    [Fact]
+    public async Task Envelope_on_the_queue_is_delivered_to_the_mailbox_in_table_and_blob()
+    {
+        var env = await AcceptAsync([Bob]);
+        var fn = Inbound();
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => fn.Run(x, default));
+
+        var rec = Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+        var copy = await ReadAsync(rec.MessageRef);
+        Assert.StartsWith("Return-Path: <alice@example.net>\r\nDelivered-To: bob@example.org\r\n", copy, StringComparison.Ordinal);
+        Assert.Contains($"Subject: cloud {env.QueueId}", copy, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nHello from the edge.\r\n", copy, StringComparison.Ordinal);
+        Assert.Equal(copy.Length, rec.Size);
+        Assert.Empty((await _inbound.Queue.PeekMessagesAsync(32)).Value);
+        Assert.Empty((await _inbound.DeadLetterQueue.PeekMessagesAsync(32)).Value);
+    }
+
+    [Fact]
+    public async Task The_same_envelope_delivered_twice_lands_once()
+    {
+        var env = await AcceptAsync([Bob, Carol]);
+        var fn = Inbound();
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await fn.Run(m, default);
+        // At-least-once: the same queue message handed over again (e.g. the host lost its lease), and the edge
+        // sending the same envelope a second time.
+        await fn.Run(m, default);
+        await _inbound.SendAsync(env);
+        var again = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        Assert.NotEqual(m.MessageId, again.MessageId);
+        await HostInvokeAsync(_inbound.Queue, again, x => fn.Run(x, default));
+
+        Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+        Assert.Single(await _mailboxes.ListMessagesAsync(Carol, "INBOX"));
+    }
+
+    [Fact]
+    public async Task A_function_that_throws_midway_is_retried_by_redelivery_and_delivers_exactly_once()
+    {
+        await AcceptAsync([Bob, Carol]);
+        var fn = Inbound();
+        // First run: Bob's copy is appended, then the store fails for Carol — the function throws midway.
+        _faulty.FailNextAppendFor = Carol;
+        var first = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAsync<IOException>(() => HostInvokeAsync(_inbound.Queue, first, x => fn.Run(x, default)));
+        Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+        Assert.Empty(await _mailboxes.ListMessagesAsync(Carol, "INBOX"));
+
+        // The message was not deleted: it reappears after its visibility timeout, with a higher dequeue count.
+        var second = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        Assert.Equal(first.MessageId, second.MessageId);
+        Assert.Equal(2, second.DequeueCount);
+        await HostInvokeAsync(_inbound.Queue, second, x => fn.Run(x, default));
+
+        Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+        Assert.Single(await _mailboxes.ListMessagesAsync(Carol, "INBOX"));
+        Assert.Empty((await _inbound.Queue.PeekMessagesAsync(32)).Value);
+    }
+
+    [Fact]
+    public async Task The_last_allowed_delivery_dead_letters_with_the_reason_and_the_poison_function_records_it()
+    {
+        var env = await AcceptAsync([Bob]);
+        _faulty.FailAlwaysFor = Bob;
+        var fn = Inbound(maxDeliveries: 2);
+        var first = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAsync<IOException>(() => HostInvokeAsync(_inbound.Queue, first, x => fn.Run(x, default)));
+        var second = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, second, x => fn.Run(x, default)); // returns: dead-lettered by us
+
+        var poisonMessage = await HostReceiveAsync(_inbound.DeadLetterQueue, TimeSpan.FromSeconds(30));
+        var poisonLog = new PoisonLog(azurite.Tables.GetTableClient(AzuriteFixture.UniqueName("poison")));
+        var poisonFn = new PoisonFunction(poisonLog, _messages, NullLogger<PoisonFunction>.Instance);
+        await HostInvokeAsync(_inbound.DeadLetterQueue, poisonMessage, x => poisonFn.RunInbound(x, default));
+
+        var record = Assert.Single(await poisonLog.ListAsync(QueueNames.Inbound));
+        Assert.Equal(env.QueueId, record.QueueId);
+        Assert.Contains("failed 2 times", record.Reason, StringComparison.Ordinal);
+        Assert.Contains("disk on fire", record.Reason, StringComparison.Ordinal);
+        Assert.Equal(env.MessageRef, record.MessageRef);
+        Assert.True(record.MessageExists);
+        Assert.True(await _messages.ExistsAsync(env.MessageRef)); // the raw message is kept for the operator
+        Assert.Equal(env.QueueId, StorageQueueMessageQueue.Parse(record.Body).Envelope.QueueId);
+    }
+
+    [Fact]
+    public async Task A_missing_raw_message_is_a_permanent_failure_dead_lettered_at_once()
+    {
+        var env = await AcceptAsync([Bob], storeMessage: false);
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
+        var dead = Assert.Single(await _inbound.ListAsync().ToListAsync());
+        Assert.Equal(QueueEntryState.DeadLettered, dead.State);
+        Assert.Equal(env.QueueId, dead.Envelope.QueueId);
+        Assert.StartsWith("permanent:", dead.DeadLetterReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_an_envelope_goes_to_the_poison_queue_and_is_recorded()
+    {
+        await _inbound.SendAsync(TestData.Envelope()); // creates the queues
+        await _inbound.Queue.ClearMessagesAsync();
+        await _inbound.Queue.SendMessageAsync("hello, not json");
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
+        var poisonMessage = await HostReceiveAsync(_inbound.DeadLetterQueue, TimeSpan.FromSeconds(30));
+        var poisonLog = new PoisonLog(azurite.Tables.GetTableClient(AzuriteFixture.UniqueName("poison")));
+        await new PoisonFunction(poisonLog, _messages, NullLogger<PoisonFunction>.Instance).RunInbound(poisonMessage, default);
+        var record = Assert.Single(await poisonLog.ListAsync(QueueNames.Inbound));
+        Assert.Contains("Malformed", record.Reason, StringComparison.Ordinal);
+        Assert.Contains("hello, not json", record.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_trace_started_at_the_edge_continues_in_the_function()
+    {
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        var recorder = new TraceRecorder();
+        _checks.Add(recorder);
+        await AcceptAsync([Bob], traceParent: $"00-{traceId}-00f067aa0ba902b7-01");
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
+        Assert.Equal(traceId, recorder.TraceId);
+        Assert.Equal("00f067aa0ba902b7", recorder.ParentSpanId);
+        Assert.Equal(InboundRunner.ActivityName, recorder.OperationName);
+    }
+
+    [Fact]
+    public async Task Remote_recipients_reach_the_outbound_queue_and_the_outbound_trigger_parks_them_visibly()
+    {
+        var env = await AcceptAsync([Bob, "dave@remote.example"]);
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
+        Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+
+        var outMessage = await HostReceiveAsync(_outbound.Queue, TimeSpan.FromSeconds(30));
+        var outbound = new OutboundFunction(new FunctionQueues(_inbound, _outbound), NullLogger<OutboundFunction>.Instance);
+        await HostInvokeAsync(_outbound.Queue, outMessage, x => outbound.Run(x, default));
+        var parked = Assert.Single(await _outbound.ListAsync().ToListAsync());
+        Assert.Equal(QueueEntryState.DeadLettered, parked.State);
+        Assert.Equal(OutboundFunction.NotImplementedReason, parked.DeadLetterReason);
+        Assert.Equal(env.QueueId, parked.Envelope.QueueId);
+        Assert.Equal(["dave@remote.example"], parked.Envelope.Recipients.Select(r => r.Address));
+    }
+
+    [Fact]
+    public async Task An_envelope_not_yet_due_is_put_back_hidden_instead_of_processed()
+    {
+        var env = TestData.Envelope() with { Recipients = [new Recipient { Address = Bob }] };
+        await _inbound.SendAsync(TestData.Envelope()); // creates the queues
+        await _inbound.Queue.ClearMessagesAsync();
+        var due = DateTimeOffset.UtcNow.AddDays(10);
+        await _inbound.Queue.SendMessageAsync(EnvelopeJson.Serialize(env, [new(EnvelopeJson.NotBeforeProperty, due.ToString("O"))]));
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
+        Assert.Empty(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+        Assert.Empty((await _inbound.Queue.PeekMessagesAsync(32)).Value); // hidden, not visible
+        var props = (await _inbound.Queue.GetPropertiesAsync()).Value;
+        Assert.Equal(1, props.ApproximateMessagesCount); // but still there
+    }
+
+    [Fact]
+    public async Task Maintenance_purges_expired_state()
+    {
+        await _state.PutAsync("greylist", "old", "1", DateTimeOffset.UtcNow.AddMinutes(-1));
+        await _state.PutAsync("greylist", "new", "1", DateTimeOffset.UtcNow.AddMinutes(10));
+        var fn = new MaintenanceFunction(_state, TimeProvider.System, NullLogger<MaintenanceFunction>.Instance);
+        Assert.Equal(1, await fn.RunOnceAsync(default));
+        Assert.Equal(["new"], (await _state.ListAsync("greylist").ToListAsync()).Select(e => e.Key));
+    }
+
+    [Fact]
+    public async Task Service_bus_processor_runs_the_same_stage_and_settles_each_message()
+    {
+        var stage = new InboundStage(_messages, _faulty, _directory, _outbound, _checks);
+        var options = new FunctionsOptions { MaxDeliveries = 3 };
+        var runner = new InboundRunner(stage, options, NullLogger<InboundRunner>.Instance);
+        await using var adapters = AzureAdapters.Create(new AzureStorageOptions { ConnectionString = azurite.ConnectionString });
+        var processor = new ServiceBusInboundProcessor(adapters, new AzureStorageOptions(), runner, options, NullLogger<ServiceBusInboundProcessor>.Instance);
+        var receiver = new FakeReceiver("inbound");
+
+        // Success: delivered and completed.
+        var env = await AcceptAsync([Bob]);
+        var ok = Received.From(ServiceBusMessageQueue.ToMessage(env));
+        await processor.HandleAsync(new ProcessMessageEventArgs(ok, receiver, CancellationToken.None));
+        Assert.Same(ok, Assert.Single(receiver.Completed));
+        Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+
+        // Transient failure before the last delivery: abandoned for redelivery; on the last one: dead-lettered with the reason.
+        var failing = await AcceptAsync([Carol]);
+        _faulty.FailAlwaysFor = Carol;
+        var early = Received.From(ServiceBusMessageQueue.ToMessage(failing), deliveryCount: 1);
+        await processor.HandleAsync(new ProcessMessageEventArgs(early, receiver, CancellationToken.None));
+        Assert.Same(early, Assert.Single(receiver.Abandoned));
+        var last = Received.From(ServiceBusMessageQueue.ToMessage(failing), deliveryCount: 3);
+        await processor.HandleAsync(new ProcessMessageEventArgs(last, receiver, CancellationToken.None));
+        var (dead, reason, description) = Assert.Single(receiver.DeadLettered);
+        Assert.Same(last, dead);
+        Assert.Equal("InboundFailed", reason);
+        Assert.Contains("disk on fire", description, StringComparison.Ordinal);
+
+        // Not an envelope: dead-lettered at once.
+        var garbage = Received.From(new ServiceBusMessage("nope") { MessageId = "g" });
+        await processor.HandleAsync(new ProcessMessageEventArgs(garbage, receiver, CancellationToken.None));
+        Assert.Equal("MalformedEnvelope", receiver.DeadLettered[^1].Reason);
+        Assert.Single(receiver.Completed);
+    }
+
+    /// <summary>Fault injection around the real Table adapter: fails appends for one user.</summary>
+    private sealed class FaultyMailboxStore(IMailboxStore inner) : IMailboxStore
+    {
+        public string? FailNextAppendFor { get; set; }
+        public string? FailAlwaysFor { get; set; }
+
+        public Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default)
+        {
+            if (user == FailAlwaysFor) throw new IOException("disk on fire");
+            if (user == FailNextAppendFor)
+            {
+                FailNextAppendFor = null;
+                throw new IOException("transient table failure");
+            }
+            return inner.AppendAsync(user, mailbox, message, cancellationToken);
+        }
+
+        public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) => inner.EnsureUserMailboxesAsync(user, cancellationToken);
+        public Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default) => inner.ListMailboxesAsync(user, cancellationToken);
+        public Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) => inner.GetMailboxAsync(user, mailbox, cancellationToken);
+        public Task<MailboxInfo> CreateMailboxAsync(string user, string mailbox, string? specialUse = null, CancellationToken cancellationToken = default) => inner.CreateMailboxAsync(user, mailbox, specialUse, cancellationToken);
+        public Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) => inner.DeleteMailboxAsync(user, mailbox, cancellationToken);
+        public Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default) => inner.RenameMailboxAsync(user, oldName, newName, cancellationToken);
+        public Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default) => inner.SetSubscribedAsync(user, mailbox, subscribed, cancellationToken);
+        public Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default) => inner.ListMessagesAsync(user, mailbox, changedSince, cancellationToken);
+        public Task<StoreResult> StoreFlagsAsync(string user, string mailbox, IReadOnlyCollection<long> uids, FlagChange change, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken cancellationToken = default) => inner.StoreFlagsAsync(user, mailbox, uids, change, flags, unchangedSince, cancellationToken);
+        public Task<IReadOnlyList<long>> ExpungeAsync(string user, string mailbox, IReadOnlyCollection<long>? uids = null, CancellationToken cancellationToken = default) => inner.ExpungeAsync(user, mailbox, uids, cancellationToken);
+        public Task<CopyResult> CopyAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) => inner.CopyAsync(user, source, uids, destination, cancellationToken);
+        public Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) => inner.MoveAsync(user, source, uids, destination, cancellationToken);
+        public Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default) => inner.ListExpungedAsync(user, mailbox, sinceModSeq, cancellationToken);
+    }
+
+    /// <summary>An inbound check that only records the ambient trace while the stage runs.</summary>
+    private sealed class TraceRecorder : IInboundCheck
+    {
+        public string Name => "trace-recorder";
+        public string? TraceId { get; private set; }
+        public string? ParentSpanId { get; private set; }
+        public string? OperationName { get; private set; }
+
+        public Task RunAsync(InboundContext context, CancellationToken cancellationToken)
+        {
+            TraceId = Activity.Current?.TraceId.ToHexString();
+            ParentSpanId = Activity.Current?.ParentSpanId.ToHexString();
+            OperationName = Activity.Current?.OperationName;
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using System.Text;
+using Mail.Core.Model;
+using Mail.Storage.Embedded;
+using Mail.Testing;
+using Xunit.Abstractions;
+
+namespace Mail.Host.Tests;
+
+/// <summary>The embedded host as a real process: swaks in, the admin CLI out, signals, bad settings.</summary>
+[Collection("host")]
+public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
+{
+    private readonly TempData _data = new();
+
+    public void Dispose() => _data.Dispose();
+
+    private async Task AddAliceAsync()
+    {
+        await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
+    }
+
+    private static async Task<string> WaitForOutputAsync(Func<Task<string>> read, Func<string, bool> done, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            var text = await read();
+            if (done(text)) return text;
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached; last output:\n" + text);
+            await Task.Delay(300);
+        }
+    }
+
+    [Fact]
+    public async Task Message_sent_with_swaks_is_listed_in_the_mailbox_with_return_path_and_delivered_to()
+    {
+        Assert.True(ExternalProcess.IsOnPath("swaks"), "swaks is required (Debian package swaks)");
+        await AddAliceAsync();
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        var subject = "hello " + Guid.NewGuid().ToString("N")[..8];
+        var swaks = await ExternalProcess.RunAsync("swaks",
+            ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "Alice@Example.org", "--from", "bob@example.net", "--header", $"Subject: {subject}"]);
+        Assert.True(swaks.ExitCode == 0, swaks.StdOut + swaks.StdErr);
+        var queued = swaks.StdOut.Split('\n').Single(l => l.Contains("250 2.0.0 Ok: queued as", StringComparison.Ordinal));
+        var queueId = queued[(queued.LastIndexOf(' ') + 1)..].Trim();
+
+        var list = await WaitForOutputAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut,
+            o => o.Contains(subject, StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        Assert.Contains("1 message(s)", list, StringComparison.Ordinal);
+        Assert.Contains("bob@example.net", list, StringComparison.Ordinal);
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+
+        // The delivered copy, read straight from the data directory.
+        var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
+        var record = Assert.Single(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
+        var raw = await File.ReadAllTextAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+        Assert.StartsWith("Return-Path: <bob@example.net>\r\nDelivered-To: alice@example.org\r\nAuthentication-Results: localhost;", raw, StringComparison.Ordinal);
+        // The inbound checks' verdicts sit between the delivery headers and the edge's Received: header.
+        var headerNames = raw[..raw.IndexOf("\r\n\r\n", StringComparison.Ordinal)].Split("\r\n")
+            .Where(l => l.Length > 0 && !char.IsWhiteSpace(l[0])).Select(l => l[..l.IndexOf(':', StringComparison.Ordinal)]).Take(5).ToArray();
+        Assert.Equal(["Return-Path", "Delivered-To", "Authentication-Results", "Received-SPF", "Received"], headerNames);
+        Assert.Contains(queueId, raw, StringComparison.Ordinal);
+        Assert.Equal(raw.Length, record.Size);
+    }
+
+    [Fact]
+    public async Task Delivered_message_is_readable_over_imap_from_the_same_process()
+    {
+        await AddAliceAsync();
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        using (var smtp = new MailKit.Net.Smtp.SmtpClient())
+        {
+            await smtp.ConnectAsync("127.0.0.1", host.SmtpPort, MailKit.Security.SecureSocketOptions.None);
+            var message = new MimeKit.MimeMessage();
+            message.From.Add(MimeKit.MailboxAddress.Parse("bob@example.net"));
+            message.To.Add(MimeKit.MailboxAddress.Parse("alice@example.org"));
+            message.Subject = "over imap";
+            message.Body = new MimeKit.TextPart("plain") { Text = "read me" };
+            await smtp.SendAsync(message);
+            await smtp.DisconnectAsync(true);
+        }
+        using var imap = new MailKit.Net.Imap.ImapClient();
+        await imap.ConnectAsync("127.0.0.1", host.ImapPort, MailKit.Security.SecureSocketOptions.None);
+        await imap.AuthenticateAsync("alice@example.org", "secret");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var inbox = await imap.GetFolderAsync("INBOX");
+            await inbox.OpenAsync(MailKit.FolderAccess.ReadOnly);
+            if (inbox.Count == 1)
+            {
+                var got = await inbox.GetMessageAsync(0);
+                Assert.Equal("over imap", got.Subject);
+                Assert.Equal("<bob@example.net>", got.Headers["Return-Path"]);
+                Assert.Equal("read me", got.TextBody?.Trim());
+                break;
+            }
+            await inbox.CloseAsync();
+            Assert.True(DateTime.UtcNow < deadline, "message never appeared over IMAP");
+            await Task.Delay(200);
+        }
+        await imap.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Sigterm_stops_cleanly()
+    {
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        Assert.Equal(0, await host.TerminateAsync());
+        Assert.Contains("Stopped", host.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_on_an_empty_data_directory_explains_how_to_add_a_domain()
+    {
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        Assert.Contains("mail domain add", host.Output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(_data.Path, "tls", "selfsigned.pfx")));
+    }
+
+    [Theory]
+    [InlineData("--Worker:Concurrency=abc", "Worker:Concurrency")]
+    [InlineData("--Worker:Concurrency=0", "Worker:Concurrency")]
+    [InlineData("--Smtp:Listeners:0:Endpoint=nowhere", "Smtp:Listeners:0:Endpoint")]
+    [InlineData("--Tls:CertificatePath=/nonexistent/cert.pfx", "Tls:CertificatePath")]
+    [InlineData("--Dns:NameServers:0=not-an-address", "Dns:NameServers:0")]
+    [InlineData("--Dns:Timeout=soon", "Dns:Timeout")]
+    [InlineData("--Mode=hybrid", "Mode")]
+    [InlineData("--Mode=cloud", "Azure:BlobServiceUri")]
+    [InlineData("--Defences:HeaderChecks=/nonexistent/header_checks", "Defences:HeaderChecks")]
+    [InlineData("--Defences:Restrictions:smtpd_client_restrictions=reject_everything_please", "smtpd_client_restrictions")]
+    [InlineData("--Authentication:DmarcRejectDisposition=Discard", "DmarcRejectDisposition")]
+    public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
+    {
+        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("configuration error", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains(name, r.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Settings_come_from_MAIL_environment_variables_too()
+    {
+        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--Imap:Enabled=false"], timeout: TimeSpan.FromSeconds(60),
+            environment: new Dictionary<string, string>
+            {
+                ["MAIL_DataDirectory"] = _data.Path,
+                ["MAIL_Smtp__Listeners__0__Endpoint"] = "from-the-environment",
+            });
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("Smtp:Listeners:0:Endpoint 'from-the-environment'", r.StdErr, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(_data.Path, "mail.db")), "MAIL_DataDirectory was not used");
+    }
+
+    [Fact]
+    public async Task Unusable_data_directory_is_a_startup_error_naming_the_setting()
+    {
+        var file = Path.Combine(_data.Path, "a-file");
+        await File.WriteAllTextAsync(file, "x");
+        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--data", Path.Combine(file, "sub")], timeout: TimeSpan.FromSeconds(60));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("DataDirectory", r.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Admin_commands_add_and_list_and_refuse_bad_input()
+    {
+        await AddAliceAsync();
+        Assert.Equal("example.org", (await HostProcess.AdminOkAsync(_data.Path, "domain", "list")).StdOut.Trim());
+        var viaStdin = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "user", "add", "Bob@EXAMPLE.org", "--password-stdin", "--data", _data.Path], stdin: "pw2\n");
+        Assert.Equal(0, viaStdin.ExitCode);
+        Assert.Equal(["alice@example.org", "bob@example.org"], (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var empty = await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "bob@example.org", "--mailbox", "Junk");
+        Assert.Contains("Junk: 0 message(s)", empty.StdOut, StringComparison.Ordinal);
+
+        var foreign = await HostProcess.AdminAsync(_data.Path, "user", "add", "carol@elsewhere.example", "--password", "x");
+        Assert.Equal(1, foreign.ExitCode);
+        Assert.Contains("not a local domain", foreign.StdErr, StringComparison.Ordinal);
+        var noUser = await HostProcess.AdminAsync(_data.Path, "mailbox", "list", "nobody@example.org");
+        Assert.Equal(1, noUser.ExitCode);
+        Assert.Contains("no user", noUser.StdErr, StringComparison.Ordinal);
+        var unknown = await HostProcess.AdminAsync(_data.Path, "frobnicate");
+        Assert.Equal(64, unknown.ExitCode);
+        Assert.Contains("unknown command", unknown.StdErr, StringComparison.Ordinal);
+        Assert.Contains("Mail queue is empty", (await HostProcess.AdminOkAsync(_data.Path, "queue")).StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Same_envelope_queued_twice_is_delivered_once_and_a_poison_envelope_is_dead_lettered()
+    {
+        await AddAliceAsync();
+        // Queue directly into the data directory while no server runs, as a crashed edge or a redelivery would leave it.
+        var messages = new FileMessageStore(Path.Combine(_data.Path, "messages"));
+        await using (var w = await messages.CreateAsync("raw-1"))
+        {
+            await w.WriteAsync(Encoding.ASCII.GetBytes("From: bob@example.net\r\nSubject: twice\r\nMessage-ID: <twice@test>\r\n\r\nbody\r\n"));
+            await w.CommitAsync();
+        }
+        var envelope = new Envelope
+        {
+            QueueId = "REDELIVER1",
+            MessageRef = "raw-1",
+            ReceivedAt = DateTimeOffset.UtcNow,
+            Client = new ClientInfo { Address = "127.0.0.1", Helo = "test" },
+            MailFrom = "bob@example.net",
+            Recipients = [new Recipient { Address = "alice@example.org" }],
+        };
+        var inbound = new SpoolQueue(Path.Combine(_data.Path, "queue"), "inbound");
+        await inbound.SendAsync(envelope);
+        await inbound.SendAsync(envelope);
+        await inbound.SendAsync(envelope with { QueueId = "POISON1", MessageRef = "does-not-exist" });
+
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        var queue = await WaitForOutputAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "queue")).StdOut,
+            o => o.Contains("-- 1 envelope(s)", StringComparison.Ordinal) && o.Contains(" dead ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        Assert.Contains("POISON1", queue, StringComparison.Ordinal);
+        Assert.Contains("not in the message store", queue, StringComparison.Ordinal);
+        var list = (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut;
+        Assert.Contains("1 message(s)", list, StringComparison.Ordinal);
+        Assert.Single(list.Split('\n'), l => l.Contains("<twice@test>", StringComparison.Ordinal));
+        log.WriteLine(host.Output);
+    }
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Mail.Testing;
+
+namespace Mail.Host.Tests;
+
+/// <summary>
+/// `mail` as a real child process (dotnet mail.dll) on a data directory, with every listener on a free
+/// loopback port. Also runs the admin commands against the same data directory.
+/// </summary>
+public sealed class HostProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private HostProcess(Process process, string dataDirectory, int smtpPort, int imapPort)
+    {
+        _process = process;
+        DataDirectory = dataDirectory;
+        SmtpPort = smtpPort;
+        ImapPort = imapPort;
+    }
+
+    public string DataDirectory { get; }
+    public int SmtpPort { get; }
+    public int ImapPort { get; }
+    public IPEndPoint Smtp => new(IPAddress.Loopback, SmtpPort);
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    /// <summary>Path of the built host (edge/Mail.Host/bin/{Configuration}/net10.0/mail.dll), found from this test assembly's location.</summary>
+    public static string MailDll
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            // tests/Mail.Host.Tests/bin/Debug/net10.0 → configuration is the parent's name.
+            var configuration = dir.Parent?.Name ?? "Debug";
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cloud.sln"))) dir = dir.Parent;
+            if (dir is null) throw new InvalidOperationException("Cannot find the repository root (Cloud.sln) above " + AppContext.BaseDirectory);
+            var path = Path.Combine(dir.FullName, "edge", "Mail.Host", "bin", configuration, "net10.0", "mail.dll");
+            if (!File.Exists(path)) throw new InvalidOperationException($"{path} is missing: build edge/Mail.Host first");
+            return path;
+        }
+    }
+
+    public static async Task<HostProcess> StartAsync(string dataDirectory, params string[] extraArgs)
+    {
+        var smtp = FreePort.Tcp();
+        var imap = FreePort.Tcp();
+        var args = new List<string>
+        {
+            MailDll, "serve", "--data", dataDirectory,
+            // One MX listener and one IMAP listener, both on free ports; the other defaults are not needed here.
+            "--Smtp:Listeners:0:Name=mx", $"--Smtp:Listeners:0:Endpoint=127.0.0.1:{smtp}", "--Smtp:Listeners:0:Role=Mx",
+            $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}", $"--Smtp:Listeners:2:Endpoint=127.0.0.1:{FreePort.Tcp()}",
+            $"--Imap:Listeners:0:Endpoint=127.0.0.1:{imap}", $"--Imap:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}",
+            "--Worker:RetryDelay=00:00:01",
+        };
+        args.AddRange(extraArgs);
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
+        var host = new HostProcess(p, dataDirectory, smtp, imap);
+        p.OutputDataReceived += (_, e) => host.OnLine(e.Data);
+        p.ErrorDataReceived += (_, e) => host.OnLine(e.Data);
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        var exited = p.WaitForExitAsync();
+        var first = await Task.WhenAny(host._ready.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
+        if (first != host._ready.Task)
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("mail serve did not become ready:\n" + host.Output);
+        }
+        return host;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.AppendLine(line);
+        if (line.StartsWith("mail serve ready", StringComparison.Ordinal)) _ready.TrySetResult();
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, exactly like a crash or the OOM killer.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as systemd or `docker stop` would, and wait for the exit.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        var r = await ExternalProcess.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.Equal(0, r.ExitCode);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    /// <summary>Runs `mail ARGS --data DIR` and returns its result.</summary>
+    public static Task<ExternalProcess.Result> AdminAsync(string dataDirectory, params string[] args) =>
+        ExternalProcess.RunAsync("dotnet", [MailDll, .. args, "--data", dataDirectory], timeout: TimeSpan.FromSeconds(60));
+
+    public static async Task<ExternalProcess.Result> AdminOkAsync(string dataDirectory, params string[] args)
+    {
+        var r = await AdminAsync(dataDirectory, args);
+        Assert.True(r.ExitCode == 0, $"mail {string.Join(' ', args)} failed ({r.ExitCode}): {r.StdOut}{r.StdErr}");
+        return r;
+    }
+
+    /// <summary>Polls `mail queue` until it reports an empty queue (bounded).</summary>
+    public static async Task WaitForEmptyQueueAsync(string dataDirectory, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            var r = await AdminOkAsync(dataDirectory, "queue");
+            if (r.StdOut.Contains("Mail queue is empty", StringComparison.Ordinal)) return;
+            Assert.True(DateTime.UtcNow < deadline, "queue did not drain:\n" + r.StdOut);
+            await Task.Delay(300);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
+
+public sealed class TempData : IDisposable
+{
+    public TempData() => Directory.CreateDirectory(Path);
+
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mail-host-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text;
+using Mail.Imap.Messages;
+using Mail.Imap.Protocol;
+using Mail.Imap.Session;
+
+namespace Mail.Imap.Tests;
+
+/// <summary>Unit tests of the small pure pieces (RFC vectors).</summary>
+public sealed class UnitTests
+{
+    [Theory]
+    [InlineData("日本語", "&ZeVnLIqe-")] // RFC 3501 5.1.3 example
+    [InlineData("Entwürfe", "Entw&APw-rfe")]
+    [InlineData("A&B", "A&-B")]
+    [InlineData("plain", "plain")]
+    public void Modified_utf7_encodes_and_decodes(string name, string wire)
+    {
+        Assert.Equal(wire, MailboxName.Encode(name, utf8: false));
+        Assert.Equal(name, MailboxName.Decode(wire, utf8: false));
+        Assert.Equal(name, MailboxName.Encode(name, utf8: true)); // UTF-8 clients get the name as is
+    }
+
+    [Fact]
+    public void Bad_modified_utf7_is_a_parse_error() =>
+        Assert.Throws<ImapParseException>(() => MailboxName.Decode("&ZeVn", utf8: false));
+
+    [Theory]
+    [InlineData("1:3,7,9:*", 10, new long[] { 1, 2, 3, 7, 9, 10 })]
+    [InlineData("*", 4, new long[] { 4 })]
+    [InlineData("5:2", 9, new long[] { 2, 3, 4, 5 })]
+    public void Sequence_sets_resolve_star(string text, long max, long[] expected)
+    {
+        var set = SequenceSet.Parse(text);
+        Assert.Equal(expected, Enumerable.Range(1, (int)max).Select(i => (long)i).Where(n => set.Contains(n, max)));
+    }
+
+    [Fact]
+    public void Sequence_sets_format_compactly() => Assert.Equal("1:3,7,9:10", SequenceSet.Format([1, 2, 3, 7, 9, 10]));
+
+    [Theory]
+    [InlineData("1,,2")]
+    [InlineData("0")]
+    [InlineData("a")]
+    [InlineData("$")]
+    public void Bad_sequence_sets_are_parse_errors(string text) => Assert.Throws<ImapParseException>(() => SequenceSet.Parse(text));
+
+    [Theory]
+    [InlineData("a LOGIN {5}", 5L, false, 3)]
+    [InlineData("a APPEND INBOX {123+}", 123L, true, 6)]
+    [InlineData("a APPEND INBOX ~{7}", 7L, false, 4)]
+    public void Literal_suffixes(string line, long size, bool nonSync, int suffix)
+    {
+        Assert.True(ImapSession.TryLiteralSuffix(line, out var n, out var ns, out var len));
+        Assert.Equal((size, nonSync, suffix), (n, ns, len));
+    }
+
+    [Theory]
+    [InlineData("a NOOP")]
+    [InlineData("a LOGIN \"{5}\"")]
+    [InlineData("a X {}")]
+    [InlineData("a X {1a}")]
+    public void Not_literal_suffixes(string line) => Assert.False(ImapSession.TryLiteralSuffix(line, out _, out _, out _));
+
+    [Fact]
+    public void Dates_format_and_parse()
+    {
+        var d = new DateTimeOffset(1996, 7, 7, 2, 44, 25, TimeSpan.FromHours(-7));
+        Assert.Equal(" 7-Jul-1996 02:44:25 -0700", ImapDate.FormatDateTime(d));
+        Assert.True(ImapDate.TryParseDateTime("17-Jul-1996 02:44:25 -0700", out var p));
+        Assert.Equal(new DateTimeOffset(1996, 7, 17, 2, 44, 25, TimeSpan.FromHours(-7)), p);
+        Assert.False(ImapDate.TryParseDateTime("31-Feb-1996 02:44:25 -0700", out _));
+        Assert.False(ImapDate.TryParseDate("1-Foo-2020", out _));
+    }
+
+    [Fact]
+    public async Task Header_block_stops_at_the_empty_line_and_filters_fields()
+    {
+        var raw = "Subject: a\r\n folded\r\nFrom: x@y\r\nTo: z@w\r\n\r\nbody\r\n\r\nmore";
+        var header = await HeaderBlock.ReadAsync(new MemoryStream(Encoding.ASCII.GetBytes(raw)), 4096, CancellationToken.None);
+        Assert.Equal("Subject: a\r\n folded\r\nFrom: x@y\r\nTo: z@w\r\n\r\n", Encoding.ASCII.GetString(header));
+        Assert.Equal("Subject: a\r\n folded\r\nTo: z@w\r\n\r\n", Encoding.ASCII.GetString(HeaderBlock.Filter(header, ["to", "SUBJECT"], not: false)));
+        Assert.Equal("From: x@y\r\n\r\n", Encoding.ASCII.GetString(HeaderBlock.Filter(header, ["to", "SUBJECT"], not: true)));
+        var none = await HeaderBlock.ReadAsync(new MemoryStream(Encoding.ASCII.GetBytes("\r\nbody only")), 4096, CancellationToken.None);
+        Assert.Equal("\r\n", Encoding.ASCII.GetString(none));
+    }
+
+    [Fact]
+    public void Options_validation_names_the_setting()
+    {
+        var o = new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "x", Endpoint = "nonsense" }] };
+        Assert.Contains("Imap:Listeners:x:Endpoint", Assert.Throws<InvalidOperationException>(o.Validate).Message);
+        o = new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "s", Endpoint = "127.0.0.1:0", ImplicitTls = true }] };
+        Assert.Contains("Imap:Certificate", Assert.Throws<InvalidOperationException>(o.Validate).Message);
+        o = new ImapServerOptions { Listeners = [new ImapListenerOptions()], IdlePollInterval = TimeSpan.FromSeconds(5) };
+        Assert.Contains("Imap:IdlePollInterval", Assert.Throws<InvalidOperationException>(o.Validate).Message);
+        Assert.Contains("Imap:Listeners", Assert.Throws<InvalidOperationException>(new ImapServerOptions().Validate).Message);
+    }
+}

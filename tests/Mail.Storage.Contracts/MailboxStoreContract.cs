@@ -1,0 +1,305 @@
+using Mail.Core.Ports;
+using Xunit;
+
+namespace Mail.Storage.Contracts;
+
+/// <summary>The documented behaviour of <see cref="IMailboxStore"/> (IMAP semantics), for every adapter.
+/// Users are unique per test, so a store may be shared.</summary>
+public abstract class MailboxStoreContract
+{
+    protected abstract Task<IMailboxStore> CreateStoreAsync();
+
+    protected static string NewUser() => $"u{Guid.NewGuid():N}@example.org";
+
+    protected static NewMessage Msg(string? key = null, params string[] flags) =>
+        new("ref-" + Guid.NewGuid().ToString("N"), 100, new DateTimeOffset(2026, 11, 28, 10, 0, 0, TimeSpan.Zero), flags, key);
+
+
+    private async Task<(IMailboxStore Store, string User)> ReadyAsync()
+    {
+        var store = await CreateStoreAsync();
+        var user = NewUser();
+        await store.EnsureUserMailboxesAsync(user);
+        return (store, user);
+    }
+
+    [Fact]
+    public async Task Standard_mailboxes_are_created_once_with_special_use()
+    {
+        var (store, user) = await ReadyAsync();
+        var first = await store.ListMailboxesAsync(user);
+        Assert.Equal(SpecialUse.Defaults.Select(d => d.Name).Order(StringComparer.Ordinal), first.Select(m => m.Name).Order(StringComparer.Ordinal));
+        Assert.Equal("INBOX", first[0].Name);
+        foreach (var (name, use) in SpecialUse.Defaults)
+        {
+            var box = Assert.Single(first, m => m.Name == name);
+            Assert.Equal(use, box.SpecialUse);
+            Assert.Equal(1, box.UidNext);
+            Assert.Equal(0, box.MessageCount);
+            Assert.True(box.UidValidity > 0);
+        }
+        await store.EnsureUserMailboxesAsync(user);
+        var second = await store.ListMailboxesAsync(user);
+        Assert.Equal(first.Select(m => (m.Name, m.UidValidity)).OrderBy(x => x.Name, StringComparer.Ordinal),
+            second.Select(m => (m.Name, m.UidValidity)).OrderBy(x => x.Name, StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Inbox_is_case_insensitive_other_names_are_not()
+    {
+        var (store, user) = await ReadyAsync();
+        Assert.Equal("INBOX", (await store.GetMailboxAsync(user, "inbox"))!.Name);
+        Assert.Equal("INBOX", (await store.GetMailboxAsync(user, "InBoX"))!.Name);
+        Assert.Null(await store.GetMailboxAsync(user, "sent"));
+        Assert.Null(await store.GetMailboxAsync(user, "Nope"));
+        var r = await store.AppendAsync(user, "inbox", Msg());
+        Assert.Equal(1, r.Message.Uid);
+        Assert.Equal(1, (await store.GetMailboxAsync(user, "INBOX"))!.MessageCount);
+    }
+
+    [Fact]
+    public async Task Append_assigns_increasing_uids_and_modseqs_and_updates_counts()
+    {
+        var (store, user) = await ReadyAsync();
+        var before = (await store.GetMailboxAsync(user, "INBOX"))!;
+        var m1 = Msg();
+        var a1 = await store.AppendAsync(user, "INBOX", m1);
+        var a2 = await store.AppendAsync(user, "INBOX", Msg(null, MessageFlags.Seen));
+        Assert.Equal(1, a1.Message.Uid);
+        Assert.Equal(2, a2.Message.Uid);
+        Assert.False(a1.AlreadyPresent);
+        Assert.Equal(before.UidValidity, a1.UidValidity);
+        Assert.True(a2.Message.ModSeq > a1.Message.ModSeq);
+        Assert.Equal(m1.MessageRef, a1.Message.MessageRef);
+        Assert.Equal(m1.Size, a1.Message.Size);
+        Assert.Equal(m1.InternalDate, a1.Message.InternalDate);
+        var info = (await store.GetMailboxAsync(user, "INBOX"))!;
+        Assert.Equal(3, info.UidNext);
+        Assert.Equal(2, info.MessageCount);
+        Assert.Equal(1, info.UnseenCount);
+        Assert.Equal(a2.Message.ModSeq, info.HighestModSeq);
+        var list = await store.ListMessagesAsync(user, "INBOX");
+        Assert.Equal([1L, 2L], list.Select(m => m.Uid));
+        Assert.Contains(MessageFlags.Seen, list[1].Flags);
+    }
+
+    [Fact]
+    public async Task Append_with_the_same_delivery_key_is_idempotent_but_without_key_never_deduplicated()
+    {
+        var (store, user) = await ReadyAsync();
+        var first = await store.AppendAsync(user, "INBOX", Msg("Q1/alice@example.org"));
+        var again = await store.AppendAsync(user, "INBOX", Msg("Q1/alice@example.org"));
+        Assert.True(again.AlreadyPresent);
+        Assert.Equal(first.Message.Uid, again.Message.Uid);
+        Assert.Equal(first.Message.MessageRef, again.Message.MessageRef);
+        var plain = Msg();
+        await store.AppendAsync(user, "INBOX", plain);
+        await store.AppendAsync(user, "INBOX", plain);
+        Assert.Equal(3, (await store.ListMessagesAsync(user, "INBOX")).Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_get_unique_uids_and_concurrent_redeliveries_one_copy()
+    {
+        var (store, user) = await ReadyAsync();
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => store.AppendAsync(user, "INBOX", Msg())));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), results.Select(r => r.Message.Uid).Order());
+        var dup = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => store.AppendAsync(user, "INBOX", Msg("same-key"))));
+        Assert.Single(dup, d => !d.AlreadyPresent);
+        Assert.Single(dup.Select(d => d.Message.Uid).Distinct());
+        Assert.Equal(21, (await store.ListMessagesAsync(user, "INBOX")).Count);
+    }
+
+    [Fact]
+    public async Task A_failing_write_among_concurrent_ones_fails_alone()
+    {
+        var (store, user) = await ReadyAsync();
+        var good = Enumerable.Range(0, 12).Select(_ => store.AppendAsync(user, "INBOX", Msg())).ToList();
+        var bad = Enumerable.Range(0, 4).Select(_ => store.AppendAsync(user, "Missing", Msg())).ToList();
+        await Task.WhenAll(good);
+        foreach (var b in bad) await Assert.ThrowsAsync<MailboxNotFoundException>(() => b);
+        Assert.Equal(12, (await store.ListMessagesAsync(user, "INBOX")).Count);
+        Assert.Equal(13, (await store.GetMailboxAsync(user, "INBOX"))!.UidNext);
+    }
+
+    [Fact]
+    public async Task Append_to_a_missing_mailbox_throws()
+    {
+        var (store, user) = await ReadyAsync();
+        await Assert.ThrowsAsync<MailboxNotFoundException>(() => store.AppendAsync(user, "Nope", Msg()));
+    }
+
+    [Fact]
+    public async Task Flags_add_remove_replace_with_new_modseqs_and_changed_since()
+    {
+        var (store, user) = await ReadyAsync();
+        await store.AppendAsync(user, "INBOX", Msg());
+        var a2 = await store.AppendAsync(user, "INBOX", Msg());
+        var mark = a2.Message.ModSeq;
+        var added = await store.StoreFlagsAsync(user, "INBOX", [1], FlagChange.Add, [MessageFlags.Seen, "$Important"]);
+        var rec = Assert.Single(added.Changed);
+        Assert.Equal(1, rec.Uid);
+        Assert.True(rec.ModSeq > mark);
+        Assert.Equal(rec.ModSeq, added.HighestModSeq);
+        Assert.Contains(MessageFlags.Seen, rec.Flags);
+        Assert.Contains("$Important", rec.Flags);
+        var changed = await store.ListMessagesAsync(user, "INBOX", changedSince: mark);
+        Assert.Equal([1L], changed.Select(m => m.Uid));
+        var removed = await store.StoreFlagsAsync(user, "INBOX", [1], FlagChange.Remove, [MessageFlags.Seen]);
+        Assert.Equal(["$Important"], Assert.Single(removed.Changed).Flags);
+        var replaced = await store.StoreFlagsAsync(user, "INBOX", [1, 2], FlagChange.Replace, [MessageFlags.Flagged]);
+        Assert.All(replaced.Changed, m => Assert.Equal([MessageFlags.Flagged], m.Flags));
+        var info = (await store.GetMailboxAsync(user, "INBOX"))!;
+        Assert.Equal(replaced.HighestModSeq, info.HighestModSeq);
+        Assert.Equal(2, info.UnseenCount);
+    }
+
+    [Fact]
+    public async Task Unchanged_since_refuses_messages_modified_later()
+    {
+        var (store, user) = await ReadyAsync();
+        var a1 = await store.AppendAsync(user, "INBOX", Msg());
+        var a2 = await store.AppendAsync(user, "INBOX", Msg());
+        await store.StoreFlagsAsync(user, "INBOX", [2], FlagChange.Add, [MessageFlags.Answered]);
+        var result = await store.StoreFlagsAsync(user, "INBOX", [1, 2], FlagChange.Add, [MessageFlags.Seen], unchangedSince: a2.Message.ModSeq);
+        Assert.Equal([2L], result.Failed);
+        Assert.Equal([1L], result.Changed.Select(m => m.Uid));
+        var list = await store.ListMessagesAsync(user, "INBOX");
+        Assert.DoesNotContain(MessageFlags.Seen, list[1].Flags);
+        Assert.True(a1.Message.ModSeq < a2.Message.ModSeq);
+    }
+
+    [Fact]
+    public async Task Expunge_removes_only_deleted_logs_them_and_never_reuses_uids()
+    {
+        var (store, user) = await ReadyAsync();
+        for (var i = 0; i < 4; i++) await store.AppendAsync(user, "INBOX", Msg());
+        var mark = (await store.GetMailboxAsync(user, "INBOX"))!.HighestModSeq;
+        await store.StoreFlagsAsync(user, "INBOX", [2, 3, 4], FlagChange.Add, [MessageFlags.Deleted]);
+        Assert.Equal([3L], await store.ExpungeAsync(user, "INBOX", [1, 3]));
+        Assert.Equal([2L, 4L], (await store.ExpungeAsync(user, "INBOX")).Order());
+        Assert.Equal([1L], (await store.ListMessagesAsync(user, "INBOX")).Select(m => m.Uid));
+        Assert.Equal([2L, 3L, 4L], (await store.ListExpungedAsync(user, "INBOX", mark)).Order());
+        var info = (await store.GetMailboxAsync(user, "INBOX"))!;
+        Assert.Empty(await store.ListExpungedAsync(user, "INBOX", info.HighestModSeq));
+        var next = await store.AppendAsync(user, "INBOX", Msg());
+        Assert.Equal(5, next.Message.Uid);
+    }
+
+    [Fact]
+    public async Task Create_delete_and_recreate_gives_a_new_uidvalidity()
+    {
+        var (store, user) = await ReadyAsync();
+        var created = await store.CreateMailboxAsync(user, "Projects");
+        Assert.Equal("Projects", created.Name);
+        Assert.Equal(1, created.UidNext);
+        await Assert.ThrowsAsync<MailboxExistsException>(() => store.CreateMailboxAsync(user, "Projects"));
+        await Assert.ThrowsAsync<MailboxExistsException>(() => store.CreateMailboxAsync(user, "inbox"));
+        await store.AppendAsync(user, "Projects", Msg());
+        await store.DeleteMailboxAsync(user, "Projects");
+        Assert.Null(await store.GetMailboxAsync(user, "Projects"));
+        await Assert.ThrowsAsync<MailboxNotFoundException>(() => store.DeleteMailboxAsync(user, "Projects"));
+        var again = await store.CreateMailboxAsync(user, "Projects");
+        Assert.NotEqual(created.UidValidity, again.UidValidity);
+        Assert.Equal(0, again.MessageCount);
+    }
+
+    [Fact]
+    public async Task Create_with_special_use_and_subscription_flag()
+    {
+        var (store, user) = await ReadyAsync();
+        var box = await store.CreateMailboxAsync(user, "Old Sent", SpecialUse.Sent);
+        Assert.Equal(SpecialUse.Sent, box.SpecialUse);
+        await store.SetSubscribedAsync(user, "Old Sent", false);
+        Assert.False((await store.GetMailboxAsync(user, "Old Sent"))!.Subscribed);
+        await store.SetSubscribedAsync(user, "Old Sent", true);
+        Assert.True((await store.GetMailboxAsync(user, "Old Sent"))!.Subscribed);
+    }
+
+    [Fact]
+    public async Task Rename_moves_children_along()
+    {
+        var (store, user) = await ReadyAsync();
+        await store.CreateMailboxAsync(user, "Work");
+        await store.CreateMailboxAsync(user, "Work/2026");
+        await store.CreateMailboxAsync(user, "Workshop");
+        var a = await store.AppendAsync(user, "Work/2026", Msg());
+        var before = (await store.GetMailboxAsync(user, "Work/2026"))!;
+        await store.RenameMailboxAsync(user, "Work", "Job");
+        Assert.Null(await store.GetMailboxAsync(user, "Work"));
+        Assert.Null(await store.GetMailboxAsync(user, "Work/2026"));
+        Assert.NotNull(await store.GetMailboxAsync(user, "Job"));
+        Assert.NotNull(await store.GetMailboxAsync(user, "Workshop"));
+        var child = (await store.GetMailboxAsync(user, "Job/2026"))!;
+        Assert.Equal(before.UidValidity, child.UidValidity);
+        Assert.Equal(a.Message.MessageRef, Assert.Single(await store.ListMessagesAsync(user, "Job/2026")).MessageRef);
+        await Assert.ThrowsAsync<MailboxExistsException>(() => store.RenameMailboxAsync(user, "Job", "Workshop"));
+        await Assert.ThrowsAsync<MailboxNotFoundException>(() => store.RenameMailboxAsync(user, "Work", "Other"));
+    }
+
+    [Fact]
+    public async Task Renaming_inbox_moves_its_messages_and_leaves_it_empty()
+    {
+        var (store, user) = await ReadyAsync();
+        await store.AppendAsync(user, "INBOX", Msg());
+        await store.AppendAsync(user, "INBOX", Msg());
+        await store.RenameMailboxAsync(user, "INBOX", "Old Inbox");
+        var inbox = (await store.GetMailboxAsync(user, "INBOX"))!;
+        Assert.Equal(0, inbox.MessageCount);
+        Assert.Equal(2, (await store.ListMessagesAsync(user, "Old Inbox")).Count);
+        var next = await store.AppendAsync(user, "INBOX", Msg());
+        Assert.True(next.Message.Uid >= 3, "INBOX must not reuse UIDs under the same UIDVALIDITY");
+    }
+
+    [Fact]
+    public async Task Copy_keeps_flags_and_dates_and_reports_the_uid_map()
+    {
+        var (store, user) = await ReadyAsync();
+        await store.AppendAsync(user, "Archive", Msg());
+        var m1 = await store.AppendAsync(user, "INBOX", Msg(null, MessageFlags.Flagged));
+        var m2 = await store.AppendAsync(user, "INBOX", Msg());
+        var result = await store.CopyAsync(user, "INBOX", [m1.Message.Uid, m2.Message.Uid, 99], "Archive");
+        var archive = (await store.GetMailboxAsync(user, "Archive"))!;
+        Assert.Equal(archive.UidValidity, result.DestinationUidValidity);
+        Assert.Equal([(1L, 2L), (2L, 3L)], result.UidMap);
+        var copied = await store.ListMessagesAsync(user, "Archive");
+        Assert.Equal(3, copied.Count);
+        Assert.Contains(MessageFlags.Flagged, copied[1].Flags);
+        Assert.Equal(m1.Message.MessageRef, copied[1].MessageRef);
+        Assert.Equal(m1.Message.InternalDate, copied[1].InternalDate);
+        Assert.Equal(2, (await store.ListMessagesAsync(user, "INBOX")).Count);
+        await Assert.ThrowsAsync<MailboxNotFoundException>(() => store.CopyAsync(user, "INBOX", [1], "Nope"));
+    }
+
+    [Fact]
+    public async Task Move_removes_from_the_source_and_reports_vanished_uids()
+    {
+        var (store, user) = await ReadyAsync();
+        var m1 = await store.AppendAsync(user, "INBOX", Msg("key-1"));
+        await store.AppendAsync(user, "INBOX", Msg());
+        var mark = (await store.GetMailboxAsync(user, "INBOX"))!.HighestModSeq;
+        var result = await store.MoveAsync(user, "INBOX", [m1.Message.Uid], "Junk");
+        Assert.Equal([(1L, 1L)], result.UidMap);
+        Assert.Equal([2L], (await store.ListMessagesAsync(user, "INBOX")).Select(m => m.Uid));
+        Assert.Equal([1L], await store.ListExpungedAsync(user, "INBOX", mark));
+        Assert.Single(await store.ListMessagesAsync(user, "Junk"));
+        // The moved message keeps its delivery: a redelivery creates no second copy anywhere.
+        var redelivered = await store.AppendAsync(user, "INBOX", Msg("key-1"));
+        Assert.True(redelivered.AlreadyPresent);
+        Assert.Single(await store.ListMessagesAsync(user, "INBOX"));
+    }
+
+    [Fact]
+    public async Task Users_are_isolated()
+    {
+        var (store, user) = await ReadyAsync();
+        var other = NewUser();
+        await store.EnsureUserMailboxesAsync(other);
+        await store.AppendAsync(user, "INBOX", Msg("shared-key"));
+        var theirs = await store.AppendAsync(other, "INBOX", Msg("shared-key"));
+        Assert.False(theirs.AlreadyPresent);
+        Assert.Single(await store.ListMessagesAsync(other, "INBOX"));
+        await store.CreateMailboxAsync(user, "Mine");
+        Assert.Null(await store.GetMailboxAsync(other, "Mine"));
+    }
+}

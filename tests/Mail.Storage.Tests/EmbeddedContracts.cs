@@ -1,0 +1,60 @@
+using Mail.Core.Ports;
+using Mail.Storage.Contracts;
+using Mail.Storage.Embedded;
+
+namespace Mail.Storage.Tests;
+
+/// <summary>A temp directory per test class instance (xunit creates one instance per test).</summary>
+public sealed class TempDir : IDisposable
+{
+    public TempDir() => Directory.CreateDirectory(Path);
+
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mail-tests-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+public sealed class FileMessageStoreContractTests : MessageStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override Task<IMessageStore> CreateStoreAsync() => Task.FromResult<IMessageStore>(new FileMessageStore(System.IO.Path.Combine(_dir.Path, "messages")));
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed class SpoolQueueContractTests : MessageQueueContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override Task<IMessageQueue> CreateQueueAsync() => Task.FromResult<IMessageQueue>(new SpoolQueue(_dir.Path, "inbound"));
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed class SqliteStateStoreContractTests : StateStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override Task<IStateStore> CreateStoreAsync() => Task.FromResult<IStateStore>(new SqliteStateStore(System.IO.Path.Combine(_dir.Path, "mail.db")));
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed class SqliteMailboxStoreContractTests : MailboxStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override Task<IMailboxStore> CreateStoreAsync() => Task.FromResult<IMailboxStore>(new SqliteMailboxStore(System.IO.Path.Combine(_dir.Path, "mail.db")));
+
+    public void Dispose() => _dir.Dispose();
+}

@@ -1,0 +1,235 @@
+using System.Text;
+using Mail.Core.Ports;
+using Mail.Storage.Contracts;
+using Mail.Storage.Embedded;
+
+namespace Mail.Storage.Tests;
+
+/// <summary>A clock the test moves by hand.</summary>
+public sealed class ManualTime(DateTimeOffset start) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = start;
+
+    public override DateTimeOffset GetUtcNow() => Now;
+}
+
+public sealed class SpoolQueueTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly ManualTime _time = new(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero));
+
+    public void Dispose() => _dir.Dispose();
+
+    private SpoolQueue Open() => new(_dir.Path, "inbound", _time);
+
+    private static async Task<List<QueueEntry>> ListAsync(IMessageQueue q)
+    {
+        var list = new List<QueueEntry>();
+        await foreach (var e in q.ListAsync()) list.Add(e);
+        return list;
+    }
+
+    [Fact]
+    public async Task Envelope_file_exists_when_send_returns_and_no_temp_file_is_left()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope());
+        var files = Directory.GetFiles(Path.Combine(_dir.Path, "inbound"));
+        Assert.Single(files);
+        Assert.EndsWith(".env", files[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_restart_makes_in_flight_envelopes_receivable_again_and_keeps_schedules_and_counts()
+    {
+        var q = Open();
+        var inFlight = MessageQueueContract.SampleEnvelope("INFLIGHT");
+        var delayed = MessageQueueContract.SampleEnvelope("DELAYED");
+        var ready = MessageQueueContract.SampleEnvelope("READY");
+        await q.SendAsync(inFlight);
+        await q.SendAsync(delayed);
+        var leases = await q.ReceiveAsync(2, TimeSpan.FromHours(1));
+        Assert.Equal(["INFLIGHT", "DELAYED"], leases.Select(l => l.Envelope.QueueId));
+        await q.AbandonAsync(leases[1], TimeSpan.FromMinutes(30));
+        await q.SendAsync(ready);
+
+        // "Crash": a new instance on the same directory, the old one never settles anything.
+        var after = Open();
+        var got = await after.ReceiveAsync(10, TimeSpan.FromHours(1));
+        Assert.Equal(["INFLIGHT", "READY"], got.Select(l => l.Envelope.QueueId));
+        Assert.Equal(2, got[0].DeliveryCount);
+        Assert.Equal(1, got[1].DeliveryCount);
+        var scheduled = Assert.Single(await ListAsync(after), e => e.Envelope.QueueId == "DELAYED");
+        Assert.Equal(QueueEntryState.Scheduled, scheduled.State);
+        Assert.Equal(_time.Now.AddMinutes(30), scheduled.VisibleAt);
+        _time.Now = _time.Now.AddMinutes(31);
+        var late = Assert.Single(await after.ReceiveAsync(10, TimeSpan.FromHours(1)));
+        Assert.Equal("DELAYED", late.Envelope.QueueId);
+        Assert.Equal(2, late.DeliveryCount);
+    }
+
+    [Fact]
+    public async Task Lock_expiry_follows_the_clock()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope());
+        Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5)));
+        _time.Now = _time.Now.AddMinutes(4);
+        Assert.Empty(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5)));
+        _time.Now = _time.Now.AddMinutes(2);
+        Assert.Equal(2, Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5))).DeliveryCount);
+    }
+
+    [Fact]
+    public async Task Another_instance_sees_in_flight_and_dead_letters_from_disk()
+    {
+        var server = Open();
+        await server.SendAsync(MessageQueueContract.SampleEnvelope("A"));
+        await server.SendAsync(MessageQueueContract.SampleEnvelope("B"));
+        var leases = await server.ReceiveAsync(2, TimeSpan.FromMinutes(5));
+        await server.DeadLetterAsync(leases[1], "bad");
+        // What `mail queue` in another process does: a fresh instance, only ListAsync.
+        var cli = await ListAsync(Open());
+        Assert.Equal(QueueEntryState.InFlight, Assert.Single(cli, e => e.Envelope.QueueId == "A").State);
+        var dead = Assert.Single(cli, e => e.Envelope.QueueId == "B");
+        Assert.Equal((QueueEntryState.DeadLettered, "bad"), (dead.State, dead.DeadLetterReason));
+        Assert.Empty(await Open().ReceiveAsync(10, TimeSpan.FromMinutes(5)).ContinueWith(t => t.Result.Where(l => l.Envelope.QueueId == "B").ToList()));
+    }
+
+    [Fact]
+    public async Task Stale_lease_cannot_reschedule_an_envelope_someone_else_holds()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope());
+        var stale = Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(1)));
+        _time.Now = _time.Now.AddMinutes(2);
+        var current = Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(10)));
+        await q.AbandonAsync(stale, TimeSpan.Zero);
+        Assert.Empty(await q.ReceiveAsync(1, TimeSpan.FromMinutes(10)));
+        await q.CompleteAsync(current);
+        Assert.Empty(await ListAsync(q));
+    }
+
+    [Fact]
+    public void Invalid_queue_name_is_refused()
+    {
+        Assert.Throws<ArgumentException>(() => new SpoolQueue(_dir.Path, "../escape"));
+    }
+}
+
+public sealed class FileMessageStoreTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Theory]
+    [InlineData("../etc/passwd")]
+    [InlineData("a/b")]
+    [InlineData("a\\b")]
+    [InlineData(".hidden")]
+    [InlineData("")]
+    [InlineData("sp ace")]
+    public async Task Unsafe_ids_are_refused(string id)
+    {
+        var store = new FileMessageStore(_dir.Path);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.CreateAsync(id));
+        await Assert.ThrowsAsync<ArgumentException>(() => store.OpenReadAsync(id));
+    }
+
+    [Fact]
+    public async Task Only_the_committed_file_remains_and_readers_never_see_a_partial_one()
+    {
+        var store = new FileMessageStore(_dir.Path);
+        await using (var w = await store.CreateAsync("m1"))
+        {
+            await w.WriteAsync(Encoding.ASCII.GetBytes("abc"));
+            // The bytes so far live in a hidden temp file, not under the id.
+            Assert.False(File.Exists(Path.Combine(_dir.Path, "m1")));
+            Assert.Single(Directory.GetFiles(_dir.Path, ".tmp-*"));
+            await w.CommitAsync();
+        }
+        Assert.Equal(["m1"], Directory.GetFiles(_dir.Path).Select(Path.GetFileName));
+        Assert.Equal("abc", await File.ReadAllTextAsync(Path.Combine(_dir.Path, "m1")));
+    }
+
+    [Fact]
+    public async Task Stale_temp_files_from_a_crash_are_removed_on_open()
+    {
+        var stale = Path.Combine(_dir.Path, ".tmp-crashed");
+        await File.WriteAllTextAsync(stale, "half a message");
+        File.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddHours(-2));
+        var fresh = Path.Combine(_dir.Path, ".tmp-being-written");
+        await File.WriteAllTextAsync(fresh, "in progress elsewhere");
+        _ = new FileMessageStore(_dir.Path);
+        Assert.False(File.Exists(stale));
+        Assert.True(File.Exists(fresh));
+    }
+}
+
+public sealed class SqliteStoreTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Db => Path.Combine(_dir.Path, "mail.db");
+
+    [Fact]
+    public async Task Expiry_follows_the_time_provider()
+    {
+        var time = new ManualTime(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var store = new SqliteStateStore(Db, time);
+        await store.PutAsync("greylist", "t1", "x", time.Now.AddMinutes(5));
+        Assert.NotNull(await store.GetAsync("greylist", "t1"));
+        time.Now = time.Now.AddMinutes(5);
+        Assert.Null(await store.GetAsync("greylist", "t1"));
+        Assert.Equal(1, await store.PurgeExpiredAsync(time.Now));
+    }
+
+    [Fact]
+    public async Task Both_stores_share_one_file_and_survive_reopening()
+    {
+        var state = new SqliteStateStore(Db);
+        var mailboxes = new SqliteMailboxStore(Db);
+        await state.PutAsync("p", "k", "v");
+        await mailboxes.EnsureUserMailboxesAsync("a@example.org");
+        var appended = await mailboxes.AppendAsync("a@example.org", "INBOX", new NewMessage("r1", 10, DateTimeOffset.UtcNow, [], "key"));
+        // A second process or a restart constructs them again over the same file.
+        var state2 = new SqliteStateStore(Db);
+        var mailboxes2 = new SqliteMailboxStore(Db);
+        Assert.Equal("v", (await state2.GetAsync("p", "k"))!.Value);
+        var again = await mailboxes2.AppendAsync("a@example.org", "INBOX", new NewMessage("r2", 10, DateTimeOffset.UtcNow, [], "key"));
+        Assert.True(again.AlreadyPresent);
+        Assert.Equal(appended.Message.Uid, again.Message.Uid);
+    }
+
+    [Fact]
+    public async Task Uidvalidity_is_unique_even_within_one_second()
+    {
+        var time = new ManualTime(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var store = new SqliteMailboxStore(Db, time);
+        await store.EnsureUserMailboxesAsync("a@example.org");
+        var values = (await store.ListMailboxesAsync("a@example.org")).Select(m => m.UidValidity).ToList();
+        Assert.Equal(values.Count, values.Distinct().Count());
+        Assert.All(values, v => Assert.True(v >= time.Now.ToUnixTimeSeconds()));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("/leading")]
+    [InlineData("a//b")]
+    public async Task Invalid_mailbox_names_are_refused(string name)
+    {
+        var store = new SqliteMailboxStore(Db);
+        await Assert.ThrowsAsync<MailboxException>(() => store.CreateMailboxAsync("a@example.org", name));
+    }
+
+    [Fact]
+    public async Task Deleting_inbox_is_refused()
+    {
+        var store = new SqliteMailboxStore(Db);
+        await store.EnsureUserMailboxesAsync("a@example.org");
+        await Assert.ThrowsAsync<MailboxException>(() => store.DeleteMailboxAsync("a@example.org", "inbox"));
+    }
+}

@@ -16,13 +16,19 @@ public static class InboundChecks
 {
     public static IReadOnlyList<IInboundCheck> Build(IConfiguration configuration, IDnsResolver dns, IStateStore state, string defaultAuthServId, TimeProvider? time = null)
     {
-        var checks = new List<IInboundCheck> { BuildAuthentication(configuration, dns, state, defaultAuthServId, time) };
-        var defences = DefencesSection(configuration);
-        if (defences is not null)
-        {
-            if (Wrap(defences.BuildContentChecks) is { } content) checks.Add(content);
-            if (Wrap(defences.BuildSpamScoreCheck) is { } score) checks.Add(score);
-        }
+        return [BuildAuthentication(configuration, dns, state, defaultAuthServId, time), .. BuildContentChecks(configuration)];
+    }
+
+    /// <summary>The checks after sender authentication (section "Defences"; none without it): header/body checks,
+    /// the edge's access-table effects, then the spam score.</summary>
+    public static IReadOnlyList<IInboundCheck> BuildContentChecks(IConfiguration configuration)
+    {
+        var checks = new List<IInboundCheck>();
+        if (DefencesSection(configuration) is not { } defences) return checks;
+        if (Wrap(defences.BuildContentChecks) is { } content) checks.Add(content);
+        // HOLD / DISCARD / PREPEND decided by access tables or policy servers at the edge travel in the envelope.
+        checks.Add(new Mail.Defences.SmtpEdge.EdgeDecisionsCheck());
+        if (Wrap(defences.BuildSpamScoreCheck) is { } score) checks.Add(score);
         return checks;
     }
 

@@ -53,6 +53,14 @@ internal sealed class GroupSync
                 batch = _pending;
                 _pending = _spare;
             }
+            // Start writeback of every file of the batch before waiting on any: with delayed allocation, the
+            // blocks of all of them are then allocated in the same journal transaction, which the first fsync
+            // commits; the following fsyncs find their data written and their transaction committed. Synced one
+            // after the other without this, each file would cost its own journal commit.
+            foreach (var r in batch)
+            {
+                if (r.File is not null) DurableFile.StartWriteback(r.File);
+            }
             foreach (var r in batch)
             {
                 if (r.File is null) continue;

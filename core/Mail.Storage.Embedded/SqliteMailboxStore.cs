@@ -37,6 +37,8 @@ public sealed class SqliteMailboxStore : IMailboxStore
               highest_modseq INTEGER NOT NULL,
               special_use TEXT NULL,
               subscribed INTEGER NOT NULL,
+              message_count INTEGER NOT NULL DEFAULT 0,
+              unseen_count INTEGER NOT NULL DEFAULT 0,
               UNIQUE (user, name)
             );
             CREATE TABLE IF NOT EXISTS message (
@@ -70,6 +72,45 @@ public sealed class SqliteMailboxStore : IMailboxStore
             ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS mailbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
             """);
+        MaintainCounts(c);
+    }
+
+    /// <summary>
+    /// MESSAGES and UNSEEN live in the mailbox row, kept by triggers in the same transaction as every insert,
+    /// delete, \Seen change or move of a message row, so SELECT/STATUS/polls read one row instead of counting
+    /// 10,000. A database made before these columns existed gets them (and a recount) once, under the write lock
+    /// so two processes opening it at once do not both migrate.
+    /// </summary>
+    private static void MaintainCounts(SqliteConnection c)
+    {
+        using var tx = c.BeginTransaction(deferred: false);
+        var hasCounts = false;
+        using (var cmd = SqliteDatabase.Command(c, tx, "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name='unseen_count'"))
+            hasCounts = (long)cmd.ExecuteScalar()! > 0;
+        if (!hasCounts)
+        {
+            SqliteDatabase.Exec(c, """
+                ALTER TABLE mailbox ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE mailbox ADD COLUMN unseen_count INTEGER NOT NULL DEFAULT 0;
+                UPDATE mailbox SET
+                  message_count=(SELECT count(*) FROM message x WHERE x.mailbox_id=mailbox.id),
+                  unseen_count=(SELECT count(*) FROM message x WHERE x.mailbox_id=mailbox.id AND x.seen=0);
+                """, tx);
+        }
+        SqliteDatabase.Exec(c, """
+            CREATE TRIGGER IF NOT EXISTS message_count_insert AFTER INSERT ON message BEGIN
+              UPDATE mailbox SET message_count=message_count+1, unseen_count=unseen_count+(NEW.seen=0) WHERE id=NEW.mailbox_id;
+            END;
+            CREATE TRIGGER IF NOT EXISTS message_count_delete AFTER DELETE ON message BEGIN
+              UPDATE mailbox SET message_count=message_count-1, unseen_count=unseen_count-(OLD.seen=0) WHERE id=OLD.mailbox_id;
+            END;
+            CREATE TRIGGER IF NOT EXISTS message_count_update AFTER UPDATE OF seen, mailbox_id ON message
+            WHEN OLD.seen<>NEW.seen OR OLD.mailbox_id<>NEW.mailbox_id BEGIN
+              UPDATE mailbox SET message_count=message_count-1, unseen_count=unseen_count-(OLD.seen=0) WHERE id=OLD.mailbox_id;
+              UPDATE mailbox SET message_count=message_count+1, unseen_count=unseen_count+(NEW.seen=0) WHERE id=NEW.mailbox_id;
+            END;
+            """, tx);
+        tx.Commit();
     }
 
     public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
@@ -398,8 +439,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
 
     private const string SelectInfo = """
         SELECT m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.subscribed,
-               (SELECT count(*) FROM message x WHERE x.mailbox_id=m.id),
-               (SELECT count(*) FROM message x WHERE x.mailbox_id=m.id AND x.seen=0)
+               m.message_count, m.unseen_count
         FROM mailbox m
         """;
 

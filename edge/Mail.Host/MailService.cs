@@ -36,6 +36,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             State = data.State,
             Dns = dns,
             Policy = edgePolicy.Policy,
+            Spf = edgePolicy.Spf,
         }, loggerFactory);
         await _smtp.StartAsync(cancellationToken);
         if (settings.ImapEnabled)

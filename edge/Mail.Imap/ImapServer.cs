@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Mail.Imap.Protocol;
+using Mail.Imap.Messages;
 using Mail.Imap.Session;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -35,7 +36,16 @@ public sealed class ImapServer : IAsyncDisposable
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
         _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
+        _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
+        if (options.AuthCacheTtl > TimeSpan.Zero)
+        {
+            if (services.State is null) throw new InvalidOperationException("Imap:AuthCacheTtl needs the state store (ImapServices.State) to notice changed passwords.");
+            _authCache = new AuthCache(options.AuthCacheTtl, options.AuthCacheSize, services.Time);
+        }
     }
+
+    private readonly AuthCache? _authCache;
+    private readonly EnvelopeCache _envelopes;
 
     /// <summary>Listener name to the endpoint actually bound (port 0 resolved).</summary>
     public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _bound;
@@ -86,7 +96,7 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _logger);
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _logger);
             // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = RunSessionAsync(session, registered.Task);

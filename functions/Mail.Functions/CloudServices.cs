@@ -12,7 +12,7 @@ namespace Mail.Functions;
 /// Service registrations of the cloud pipeline, from configuration sections "Azure" (<see cref="AzureStorageOptions"/>)
 /// and "Functions" (<see cref="FunctionsOptions"/>). When Azure:ConnectionString is not set but the trigger connection
 /// "MailStorage" is a connection string, that one is used, so Azurite needs one setting.
-/// Inbound checks are whatever <see cref="IInboundCheck"/>s are registered (none here: the host wiring adds SPF, DKIM, DMARC).
+/// Inbound checks are whatever <see cref="IInboundCheck"/>s are registered (Program.cs adds SPF, DKIM, ARC, DMARC and the Defences checks).
 /// </summary>
 public static class CloudServices
 {

@@ -1,4 +1,7 @@
+using Mail.Configuration;
+using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Pipeline.Inbound;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,4 +13,14 @@ builder.Services
     .AddApplicationInsightsTelemetryWorkerService()
     .ConfigureFunctionsApplicationInsights();
 builder.Services.AddMailCloud(builder.Configuration);
+
+// The same inbound checks as the embedded host, from the same settings (Dns, Authentication, Defences):
+// SPF/DKIM/ARC/DMARC first, then header/body checks and the spam score.
+var configuration = builder.Configuration;
+var dns = DnsSettings.BuildResolver(configuration);
+var authServId = configuration["Smtp:HostName"] ?? Environment.MachineName;
+builder.Services.AddSingleton<IDnsResolver>(dns);
+builder.Services.AddSingleton<IInboundCheck>(sp => InboundChecks.BuildAuthentication(configuration, dns, sp.GetRequiredService<IStateStore>(), authServId));
+foreach (var check in InboundChecks.BuildContentChecks(configuration)) builder.Services.AddSingleton(check);
+
 builder.Build().Run();

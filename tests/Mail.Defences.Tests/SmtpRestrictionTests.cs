@@ -566,4 +566,31 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         Assert.False(results.ContainsKey("policy.hold"));
         Assert.Equal("X-For: alice", results["policy.prepend.1"]);
     }
+    [Fact]
+    public async Task Greylisting_keys_on_the_spf_domain_the_edge_verified_so_a_retry_from_another_network_passes()
+    {
+        _dns.AddTxt("bigsender.test", ["v=spf1 ip4:127.0.0.0/8 -all"]);
+        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 });
+        await using var server = await StartAsync(new() { ["smtpd_recipient_restrictions"] = "reject_unauth_destination, check_greylist" },
+            spf: new Mail.Spf.SpfChecker(resolver));
+        var ep = server.BoundEndpoints["mx"];
+
+        async Task<string> AttemptAsync(string from, string clientAddress)
+        {
+            using var c = new LineClient(ep, IPAddress.Parse(clientAddress));
+            Assert.StartsWith("220", await c.ReadAsync());
+            Assert.StartsWith("250", await c.SendAsync("EHLO out.example"));
+            return await DeliverAsync(c, from);
+        }
+
+        // SPF pass: the first attempt is deferred, the retry from another /24 of the same SPF record is not.
+        Assert.StartsWith("450", await AttemptAsync("news@bigsender.test", "127.0.1.5"));
+        // Without SPF (sender.test has no record) the triplet is keyed on the client's /24.
+        Assert.StartsWith("450", await AttemptAsync("a@sender.test", "127.0.1.5"));
+        _time.Advance(TimeSpan.FromMinutes(6));
+        Assert.StartsWith("250", await AttemptAsync("news@bigsender.test", "127.0.2.6"));
+        Assert.StartsWith("450", await AttemptAsync("a@sender.test", "127.0.2.6"));
+        var queued = Assert.Single(await QueuedAsync());
+        Assert.Equal("pass", queued.ConnectionResults["spf"]);
+    }
 }

@@ -1,3 +1,4 @@
+using Mail.Testing;
 using System.Collections.Concurrent;
 using Mail.Storage.Embedded;
 using MailKit;

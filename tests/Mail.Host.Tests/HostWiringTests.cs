@@ -22,6 +22,7 @@ public sealed class HostWiringTests : IDisposable
         await using var dns = await TestDnsServer.StartAsync();
         // The sender domain authorises exactly our loopback client, so SPF passes only if the host asks this server.
         dns.Add("example.net", DnsRecordType.TXT, "v=spf1 ip4:127.0.0.1 -all");
+        dns.Add("forged.test", DnsRecordType.TXT, "v=spf1 ip4:192.0.2.1 -all");
         var headerChecks = Path.Combine(_data.Path, "header_checks");
         await File.WriteAllTextAsync(headerChecks, "/^Subject:.*forbidden fruit/ REJECT content refused\n");
         await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
@@ -30,7 +31,8 @@ public sealed class HostWiringTests : IDisposable
         await using var host = await HostProcess.StartAsync(_data.Path,
             $"--Dns:NameServers:0={dns.EndPoint}", "--Dns:Retries=1",
             $"--Defences:HeaderChecks={headerChecks}",
-            "--Defences:Restrictions:smtpd_helo_restrictions=reject_invalid_helo_hostname");
+            "--Defences:Restrictions:smtpd_helo_restrictions=reject_invalid_helo_hostname",
+            "--Defences:Restrictions:smtpd_sender_restrictions=reject_spf_fail");
 
         // header_checks REJECT answers at end of data, while the client is still connected.
         var refused = await Swaks(host, "--header", "Subject: forbidden fruit");
@@ -42,6 +44,11 @@ public sealed class HostWiringTests : IDisposable
         var badHelo = await Swaks(host, "--helo", "bad..helo", "--header", "Subject: hello");
         Assert.NotEqual(0, badHelo.ExitCode);
         Assert.Contains("Helo command rejected", badHelo.StdOut, StringComparison.OrdinalIgnoreCase);
+
+        // reject_spf_fail: the edge checked SPF at MAIL FROM against the configured name server.
+        var forged = await Swaks(host, "--from", "ceo@forged.test", "--header", "Subject: wire money");
+        Assert.NotEqual(0, forged.ExitCode);
+        Assert.Contains("550 5.7.23", forged.StdOut, StringComparison.Ordinal);
 
         // Ordinary mail to our domain still passes the default relay list and is delivered with spf=pass.
         var ok = await Swaks(host, "--helo", "client.example.net", "--header", "Subject: welcome");
@@ -55,5 +62,6 @@ public sealed class HostWiringTests : IDisposable
     }
 
     private static Task<ExternalProcess.Result> Swaks(HostProcess host, params string[] extra) =>
-        ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "alice@example.org", "--from", "bob@example.net", .. extra]);
+        ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "alice@example.org",
+            .. extra.Contains("--from") ? extra : ["--from", "bob@example.net", .. extra]]);
 }

@@ -102,18 +102,27 @@ internal sealed partial class ImapSession
         {
             var slice = indexes.GetRange(start, Math.Min(batch, indexes.Count - start));
             var lines = needsHeader
-                ? await Task.WhenAll(slice.Select(i => Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
+                ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, sel.Records[sel.Uids[i]]) ?? Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
                 : slice.Select(i => SummaryLine(i + 1, sel.Records[sel.Uids[i]], null)).ToArray();
             foreach (var line in lines) _conn.Write(line);
             await _conn.MaybeFlushAsync(ct);
         }
 
+        Task<string>? CachedSummary(int seq, MessageRecord record) =>
+            _envelopes.TryGet(record.MessageRef, utf8, out var envelope) ? Task.FromResult(SummaryLine(seq, record, envelope)) : null;
+
         async Task<string> SummaryAsync(int seq, MessageRecord record)
         {
             byte[] header;
+            bool missing;
             await using (var stream = await _services.Messages.OpenReadAsync(record.MessageRef, ct))
+            {
+                missing = stream is null;
                 header = stream is null ? [] : await HeaderBlock.ReadAsync(stream, 1024 * 1024, ct);
-            return SummaryLine(seq, record, Structure.Envelope(HeaderBlock.Parse(header), utf8));
+            }
+            var envelope = Structure.Envelope(HeaderBlock.Parse(header), utf8);
+            if (!missing) _envelopes.Add(record.MessageRef, utf8, envelope);
+            return SummaryLine(seq, record, envelope);
         }
 
         string SummaryLine(int seq, MessageRecord record, string? envelope)

@@ -5,6 +5,7 @@ using System.Security.Authentication;
 using System.Text;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
+using Mail.Imap.Messages;
 using Mail.Imap.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -20,6 +21,8 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly ImapServerOptions _options;
     private readonly ImapServices _services;
     private readonly LoginThrottle _throttle;
+    private readonly AuthCache? _authCache;
+    private readonly EnvelopeCache _envelopes;
     private readonly ILogger _logger;
     private readonly IPEndPoint _remote;
     private ImapConnection _conn;
@@ -32,8 +35,10 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, ILogger logger)
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, ILogger logger)
     {
+        _envelopes = envelopes;
+        _authCache = authCache;
         _socket = socket;
         _implicitTls = implicitTls;
         _options = options;
@@ -513,7 +518,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
             _logger.LogWarning("IMAP login for {User} from {Client} refused: too many failures", canonical, client);
             return "NO [UNAVAILABLE] Too many failed logins; try again later";
         }
-        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
+        var user = await VerifyPasswordAsync(name, canonical, password, ct);
         if (user is null)
         {
             _throttle.RecordFailure(client, canonical);
@@ -526,6 +531,24 @@ internal sealed partial class ImapSession : IAsyncDisposable
         _state = SessionState.Authenticated;
         return $"OK [CAPABILITY {Capabilities}] {command} completed";
     }
+
+    /// <summary>The directory's (slow) check, or the login cache when it holds this password for the
+    /// credential record that is stored now.</summary>
+    private async Task<string?> VerifyPasswordAsync(string name, string canonical, string password, CancellationToken ct)
+    {
+        if (_authCache is null) return await _services.Directory.AuthenticateAsync(name, password, ct);
+        // The record is read BEFORE the slow check: if the password changes in between, the entry is added
+        // against the old record and never matches again.
+        var stored = await _services.State!.GetAsync(CredentialPartition, canonical, ct);
+        if (stored is not null && _authCache.Matches(canonical, password, stored.Value)) return canonical;
+        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
+        if (user is not null && stored is not null && user == canonical) _authCache.Add(canonical, password, stored.Value);
+        return user;
+    }
+
+    /// <summary>Where <see cref="MailDirectory"/> keeps user records (its private partition name; Mail.Core is frozen,
+    /// so it is repeated here and covered by a test that changes a password through the directory).</summary>
+    private const string CredentialPartition = "user";
 
     public async ValueTask DisposeAsync()
     {

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using Mail.Testing;
+using Xunit;
 
-namespace Mail.Host.Tests;
+namespace Mail.Testing;
 
 /// <summary>
 /// `mail` as a real child process (dotnet mail.dll) on a data directory, with every listener on a free

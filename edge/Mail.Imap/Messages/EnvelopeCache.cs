@@ -1,0 +1,29 @@
+using System.Collections.Concurrent;
+
+namespace Mail.Imap.Messages;
+
+/// <summary>
+/// Formatted ENVELOPEs by message reference. Stored messages are immutable (a reference never names other
+/// content), so an entry never goes stale; COPY/MOVE keep the reference, so copies share it. Bounded: once
+/// full, the cache is emptied and fills again (cheap, no bookkeeping per hit; a mailbox sync refills it).
+/// Mailbox names are not in an ENVELOPE, but 8-bit header text is rendered differently for UTF-8 clients,
+/// hence the two key spaces.
+/// </summary>
+internal sealed class EnvelopeCache(int maxEntries)
+{
+    private readonly ConcurrentDictionary<string, string> _entries = new(StringComparer.Ordinal);
+
+    public int Count => _entries.Count;
+
+    public bool TryGet(string messageRef, bool utf8, out string envelope) =>
+        _entries.TryGetValue(Key(messageRef, utf8), out envelope!);
+
+    public void Add(string messageRef, bool utf8, string envelope)
+    {
+        if (maxEntries <= 0) return;
+        if (_entries.Count >= maxEntries) _entries.Clear();
+        _entries[Key(messageRef, utf8)] = envelope;
+    }
+
+    private static string Key(string messageRef, bool utf8) => (utf8 ? "u\0" : "a\0") + messageRef;
+}

@@ -11,12 +11,15 @@ using Mail.Storage.Embedded;
 
 // IMAP gateway benchmark helper (used by bench/imap-vs-dovecot.sh):
 //   generate <dir> <count>                      write <count> .eml files (the same mailbox for both servers)
-//   serve <dataDir> <emlDir> <port> <user> <pw> import the .eml files into SQLite + file stores once, then serve IMAP on 127.0.0.1:<port>
+//   serve <dataDir> <emlDir> <port> <user> <pw> [<otherUser> <n>]
+//                                               import the .eml files into SQLite + file stores once (the first <n> also
+//                                               for <otherUser>, same password), then serve IMAP on 127.0.0.1:<port>
 //   measure <label> <port> <user> <pw> <bodies> time login, SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), <bodies> full bodies
 return args.FirstOrDefault() switch
 {
     "generate" => Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture)),
-    "serve" => await ServeAsync(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args[5]),
+    "serve" => await ServeAsync(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args[5],
+        args.Length > 7 ? args[6] : null, args.Length > 7 ? int.Parse(args[7], CultureInfo.InvariantCulture) : 0),
     "measure" => await MeasureAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture)),
     _ => Usage(),
 };
@@ -57,7 +60,7 @@ static int Generate(string dir, int count)
     return 0;
 }
 
-static async Task<int> ServeAsync(string dataDir, string emlDir, int port, string user, string password)
+static async Task<int> ServeAsync(string dataDir, string emlDir, int port, string user, string password, string? otherUser, int otherCount)
 {
     Directory.CreateDirectory(dataDir);
     var db = Path.Combine(dataDir, "mail.db");
@@ -65,30 +68,36 @@ static async Task<int> ServeAsync(string dataDir, string emlDir, int port, strin
     var directory = new MailDirectory(state);
     var domain = user[(user.IndexOf('@') + 1)..];
     if (!await directory.IsLocalDomainAsync(domain)) await directory.AddDomainAsync(domain);
-    if (!await directory.UserExistsAsync(user)) await directory.SetUserAsync(user, password);
     var mailboxes = new SqliteMailboxStore(db);
     var messages = new FileMessageStore(Path.Combine(dataDir, "messages"));
-    await mailboxes.EnsureUserMailboxesAsync(user);
-    var inbox = await mailboxes.GetMailboxAsync(user, "INBOX");
-    if (inbox!.MessageCount == 0)
+    var files = Directory.GetFiles(emlDir, "*.eml").Order(StringComparer.Ordinal).ToArray();
+    await ImportAsync(user, files);
+    if (otherUser is not null) await ImportAsync(otherUser, files.Take(otherCount));
+
+    async Task ImportAsync(string owner, IEnumerable<string> eml)
     {
+        if (!await directory.UserExistsAsync(owner)) await directory.SetUserAsync(owner, password);
+        await mailboxes.EnsureUserMailboxesAsync(owner);
+        var inbox = await mailboxes.GetMailboxAsync(owner, "INBOX");
+        if (inbox!.MessageCount > 0) return;
         var sw = Stopwatch.StartNew();
-        foreach (var file in Directory.GetFiles(emlDir, "*.eml").Order(StringComparer.Ordinal))
+        foreach (var file in eml)
         {
-            var id = "bench-" + Path.GetFileNameWithoutExtension(file);
+            var id = owner[..owner.IndexOf('@')] + "-" + Path.GetFileNameWithoutExtension(file);
             var bytes = await File.ReadAllBytesAsync(file);
             await using (var w = await messages.CreateAsync(id))
             {
                 await w.WriteAsync(bytes);
                 await w.CommitAsync();
             }
-            await mailboxes.AppendAsync(user, "INBOX", new NewMessage(id, bytes.Length, File.GetLastWriteTimeUtc(file), [], id));
+            await mailboxes.AppendAsync(owner, "INBOX", new NewMessage(id, bytes.Length, File.GetLastWriteTimeUtc(file), [], id));
         }
-        Console.WriteLine($"imported into gateway stores in {sw.Elapsed.TotalSeconds:F1} s");
+        Console.WriteLine($"imported {owner} into gateway stores in {sw.Elapsed.TotalSeconds:F1} s");
     }
     var server = new ImapServer(
-        new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "imap", Endpoint = $"127.0.0.1:{port}" }] },
-        new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory });
+        // The login cache is on, as auth_cache is in the bench's Dovecot config: both skip the password hash on repeat logins.
+        new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "imap", Endpoint = $"127.0.0.1:{port}" }], AuthCacheTtl = TimeSpan.FromHours(1) },
+        new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, State = state });
     await server.StartAsync();
     Console.WriteLine($"listening on {server.BoundEndpoints["imap"]}");
     // Runs until SIGTERM / Ctrl+C.

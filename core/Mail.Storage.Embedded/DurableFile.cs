@@ -26,7 +26,7 @@ internal static partial class DurableFile
     }
 
     /// <summary>Writes bytes to a temporary file, fsyncs it and renames it over <paramref name="path"/>.
-    /// The directory is not synced here: callers batch that through <see cref="DirectorySync"/>.</summary>
+    /// The directory is not synced here: callers batch that through <see cref="GroupSync"/>.</summary>
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content, bool sync)
     {
         var dir = Path.GetDirectoryName(path)!;
@@ -44,25 +44,6 @@ internal static partial class DurableFile
         {
             TryDelete(tmp);
             throw;
-        }
-    }
-
-    /// <summary>Asks Linux to start writing a file's dirty pages (sync_file_range SYNC_FILE_RANGE_WRITE), without
-    /// waiting and without any durability promise: a hint that lets one later fsync cover several files.
-    /// Elsewhere, or if the call fails, nothing happens; the fsync that follows is what guarantees durability.</summary>
-    public static void StartWriteback(FileStream file)
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        var handle = file.SafeFileHandle;
-        var added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            _ = SyncFileRange((int)handle.DangerousGetHandle(), 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */);
-        }
-        finally
-        {
-            if (added) handle.DangerousRelease();
         }
     }
 
@@ -86,16 +67,6 @@ internal static partial class DurableFile
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int Fsync(int fd);
 
-    [LibraryImport("libc", EntryPoint = "sync_file_range")]
-    private static partial int SyncFileRange(int fd, long offset, long nbytes, uint flags);
-
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
-}
-
-/// <summary>Directory fsyncs of one directory, group-committed through <see cref="GroupSync"/>: every caller waits
-/// for an fsync that started after its request, concurrent callers share one.</summary>
-internal sealed class DirectorySync(string directory)
-{
-    public Task SyncAsync() => GroupSync.Shared.SyncAsync(null, directory);
 }

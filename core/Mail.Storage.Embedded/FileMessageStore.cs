@@ -108,13 +108,13 @@ public sealed class FileMessageStore : IMessageStore
         {
             ObjectDisposedException.ThrowIf(_done, this);
             await stream.FlushAsync(cancellationToken);
-            // Data first (group-committed with other writers), then publish by rename, then make the rename durable:
-            // a crash can never leave a final name whose content is not on disk.
-            await GroupSync.Shared.SyncAsync(stream, null);
+            // Data first, then publish by rename, then make the rename durable (directory fsync shared with the
+            // other writers): a crash can never leave a final name whose content is not on disk.
+            stream.Flush(flushToDisk: true);
             await stream.DisposeAsync();
             File.Move(tempPath, finalPath, overwrite: true);
             _done = true;
-            await GroupSync.Shared.SyncAsync(null, store._directory);
+            await GroupSync.Shared.SyncDirectoryAsync(store._directory);
             var sha = Convert.ToHexStringLower(_hash.GetHashAndReset());
             _hash.Dispose();
             return new StoredMessage(id, Length, sha);

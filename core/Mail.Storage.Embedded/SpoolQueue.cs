@@ -37,7 +37,6 @@ public sealed class SpoolQueue : IMessageQueue
     private readonly string _dir;
     private readonly string _deadDir;
     private readonly TimeProvider _time;
-    private readonly DirectorySync _deadDirSync;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _generation;
@@ -51,7 +50,6 @@ public sealed class SpoolQueue : IMessageQueue
         _dir = Path.Combine(Path.GetFullPath(directory), name);
         _deadDir = Path.Combine(_dir, "dead");
         Directory.CreateDirectory(_deadDir);
-        _deadDirSync = new DirectorySync(_deadDir);
         Load();
     }
 
@@ -76,21 +74,22 @@ public sealed class SpoolQueue : IMessageQueue
         var bytes = JsonSerializer.SerializeToUtf8Bytes(new EnvelopeFile(envelope, visibleAt), s_json);
         // Written in place, not through temp + rename: the id is fresh (CreateNew), and a file torn by a crash
         // before its sync completed never got a 250 and does not parse, so Load and ListAsync skip it.
-        // This leaves one group-committed round (file, then directory) instead of two.
+        // One rename and one directory entry fewer per message than temp + rename.
         var path = Path.Combine(_dir, id + EnvelopeExt);
-        var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None);
         try
         {
-            fs.Write(bytes);
-            await GroupSync.Shared.SyncAsync(fs, _dir);
+            using (var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None))
+            {
+                fs.Write(bytes);
+                fs.Flush(flushToDisk: true);
+            }
+            await GroupSync.Shared.SyncDirectoryAsync(_dir);
         }
         catch
         {
-            await fs.DisposeAsync();
             DurableFile.TryDelete(path);
             throw;
         }
-        await fs.DisposeAsync();
         lock (_gate) _entries[id] = new Entry(id, envelope, visibleAt, 0) { Touched = true };
     }
 
@@ -150,7 +149,7 @@ public sealed class SpoolQueue : IMessageQueue
         if (!File.Exists(envPath)) return; // already settled
         var dead = new DeadFile(lease.Envelope, reason, lease.DeliveryCount, _time.GetUtcNow());
         DurableFile.WriteAtomic(Path.Combine(_deadDir, id + ".json"), JsonSerializer.SerializeToUtf8Bytes(dead, s_json), sync: true);
-        await _deadDirSync.SyncAsync();
+        await GroupSync.Shared.SyncDirectoryAsync(_deadDir);
         lock (_gate) _entries.Remove(id);
         File.Delete(envPath);
         File.Delete(Path.Combine(_dir, id + StateExt));

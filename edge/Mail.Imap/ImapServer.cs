@@ -37,6 +37,7 @@ public sealed class ImapServer : IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
         _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
+        _messageLists = new MessageListCache(options.MessageListCacheSize);
         if (options.AuthCacheTtl > TimeSpan.Zero)
         {
             if (services.State is null) throw new InvalidOperationException("Imap:AuthCacheTtl needs the state store (ImapServices.State) to notice changed passwords.");
@@ -46,6 +47,7 @@ public sealed class ImapServer : IAsyncDisposable
 
     private readonly AuthCache? _authCache;
     private readonly EnvelopeCache _envelopes;
+    private readonly MessageListCache _messageLists;
 
     /// <summary>Listener name to the endpoint actually bound (port 0 resolved).</summary>
     public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _bound;
@@ -96,7 +98,7 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _logger);
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _messageLists, _logger);
             // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = RunSessionAsync(session, registered.Task);

@@ -64,6 +64,10 @@ public sealed class ImapServerOptions
     /// stale); about 0.5 KiB each. Zero turns the cache off.</summary>
     public int EnvelopeCacheSize { get; set; } = 50_000;
 
+    /// <summary>Message records (about 0.2 KiB each) kept for SELECT of unchanged mailboxes, over all mailboxes;
+    /// a mailbox larger than this is never cached. Zero turns the cache off.</summary>
+    public int MessageListCacheSize { get; set; } = 200_000;
+
     /// <summary>Most users remembered by the login cache.</summary>
     public int AuthCacheSize { get; set; } = 10_000;
 
@@ -96,6 +100,7 @@ public sealed class ImapServerOptions
         if (MaxConnections < 1) throw new InvalidOperationException("Imap:MaxConnections must be at least 1.");
         if (AuthCacheTtl < TimeSpan.Zero) throw new InvalidOperationException("Imap:AuthCacheTtl must not be negative (zero turns the cache off).");
         if (EnvelopeCacheSize < 0) throw new InvalidOperationException("Imap:EnvelopeCacheSize must not be negative (zero turns the cache off).");
+        if (MessageListCacheSize < 0) throw new InvalidOperationException("Imap:MessageListCacheSize must not be negative (zero turns the cache off).");
         if (AuthCacheSize < 1) throw new InvalidOperationException("Imap:AuthCacheSize must be at least 1.");
     }
 }

@@ -1,3 +1,4 @@
+using Mail.Testing.Dns;
 using Mail.Core.Accounts;
 using Mail.Dns;
 using Mail.Pipeline.Inbound;
@@ -32,13 +33,13 @@ public sealed class EndToEndTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _key = await TestKeys.Rsa;
-        _dns = await Dnsmasq.StartAsync("example",
+        _dns = await Dnsmasq.StartAsync(["example"],
         [
-            ("good.example", "v=spf1 ip4:127.0.0.1 -all"),
-            ("sel._domainkey.good.example", _key.Record()),
-            ("_dmarc.good.example", "v=DMARC1; p=reject; rua=mailto:dmarc@good.example"),
-            ("bank.example", "v=spf1 ip4:192.0.2.1 -all"),
-            ("_dmarc.bank.example", "v=DMARC1; p=reject"),
+            Dnsmasq.TxtRecord("good.example", "v=spf1 ip4:127.0.0.1 -all"),
+            Dnsmasq.TxtRecord("sel._domainkey.good.example", _key.Record()),
+            Dnsmasq.TxtRecord("_dmarc.good.example", "v=DMARC1; p=reject; rua=mailto:dmarc@good.example"),
+            Dnsmasq.TxtRecord("bank.example", "v=spf1 ip4:192.0.2.1 -all"),
+            Dnsmasq.TxtRecord("_dmarc.bank.example", "v=DMARC1; p=reject"),
         ]);
 
         Directory.CreateDirectory(_root);

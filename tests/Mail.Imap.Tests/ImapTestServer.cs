@@ -31,6 +31,8 @@ public sealed class ImapTestServer : IAsyncDisposable
     public SqliteMailboxStore Mailboxes { get; }
     public FileMessageStore Messages { get; }
     public ImapServerOptions Options { get; }
+    public required MailDirectory Users { get; init; }
+    public required string DatabasePath { get; init; }
     public IPEndPoint Plain => Server.BoundEndpoints["imap"];
     public IPEndPoint Tls => Server.BoundEndpoints["imaps"];
     public int Port => Plain.Port;
@@ -60,9 +62,9 @@ public sealed class ImapTestServer : IAsyncDisposable
             IdlePollInterval = TimeSpan.FromMilliseconds(200),
         };
         configure?.Invoke(options);
-        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory });
+        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, State = state });
         await server.StartAsync();
-        return new ImapTestServer(dir, server, mailboxes, messages, options);
+        return new ImapTestServer(dir, server, mailboxes, messages, options) { Users = directory, DatabasePath = db };
     }
 
     /// <summary>Delivers a message the way the pipeline does: raw bytes into the message store, a record into the mailbox store.</summary>

@@ -40,6 +40,36 @@ public sealed class SpoolQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task An_envelope_file_torn_by_a_crash_during_send_is_skipped_and_the_others_load()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("KEPT"));
+        var kept = Directory.GetFiles(Path.Combine(_dir.Path, "inbound"), "*.env").Single();
+        // Envelopes are written in place (no temp + rename): a crash before the fsync can leave a prefix of one,
+        // or an empty file. That send never returned, so nothing was acknowledged for it.
+        var bytes = await File.ReadAllBytesAsync(kept);
+        await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "inbound", "0000torn.env"), bytes[..(bytes.Length / 2)]);
+        await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "inbound", "0000empty.env"), []);
+
+        var after = Open();
+        Assert.Equal(1, after.Count);
+        var got = await after.ReceiveAsync(10, TimeSpan.FromHours(1));
+        Assert.Equal(["KEPT"], got.Select(l => l.Envelope.QueueId));
+        Assert.Equal(["KEPT"], (await ListAsync(after)).Select(e => e.Envelope.QueueId));
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_each_leave_one_envelope_file_and_all_are_receivable_after_a_restart()
+    {
+        var q = Open();
+        // Many senders at once share directory fsyncs (group commit); every one must still complete and persist.
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => q.SendAsync(MessageQueueContract.SampleEnvelope($"C{i:D2}")))));
+        Assert.Equal(40, Directory.GetFiles(Path.Combine(_dir.Path, "inbound"), "*.env").Length);
+        var got = await Open().ReceiveAsync(100, TimeSpan.FromHours(1));
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => $"C{i:D2}").Order(), got.Select(l => l.Envelope.QueueId).Order());
+    }
+
+    [Fact]
     public async Task A_restart_makes_in_flight_envelopes_receivable_again_and_keeps_schedules_and_counts()
     {
         var q = Open();

@@ -23,6 +23,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly LoginThrottle _throttle;
     private readonly AuthCache? _authCache;
     private readonly EnvelopeCache _envelopes;
+    private readonly MessageListCache _messageLists;
     private readonly ILogger _logger;
     private readonly IPEndPoint _remote;
     private ImapConnection _conn;
@@ -35,8 +36,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, ILogger logger)
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, MessageListCache messageLists, ILogger logger)
     {
+        _messageLists = messageLists;
         _envelopes = envelopes;
         _authCache = authCache;
         _socket = socket;

@@ -2,9 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using Mail.Core.Ports;
 using Mail.Dns;
-using Mail.Testing;
 
-namespace Mail.Defences.Tests;
+namespace Mail.Testing.Dns;
 
 /// <summary>
 /// Debian's dnsmasq as a real DNS server on loopback, authoritative ("--local") for the zones given, with
@@ -63,6 +62,15 @@ public sealed class Dnsmasq : IAsyncDisposable
         }
         await server.DisposeAsync();
         throw new TimeoutException("dnsmasq did not answer within 5 seconds");
+    }
+
+    /// <summary>A <c>--txt-record</c> option: one TXT record of &lt;=255-octet character-strings. dnsmasq splits strings at
+    /// commas (and keeps quotes given outside a shell literally), so the text must not contain a comma.</summary>
+    public static string TxtRecord(string name, string text)
+    {
+        if (text.Contains(',', StringComparison.Ordinal)) throw new ArgumentException($"TXT text for {name} must not contain a comma", nameof(text));
+        var chunks = Enumerable.Range(0, (text.Length + 254) / 255).Select(i => text.Substring(i * 255, Math.Min(255, text.Length - i * 255)));
+        return $"--txt-record={name}," + string.Join(',', chunks);
     }
 
     public async ValueTask DisposeAsync()

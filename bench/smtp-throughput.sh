@@ -201,7 +201,7 @@ lines += ["",
     f"{rates['edge'][hi] / rates['sink'][hi]:.2f}× smtp-sink (target ≥ 0.5×). "
     f"With the worker delivering in the same process: {rates['mail'][hi] / rates['postfix'][hi]:.2f}× Postfix, {rates['mail'][hi] / rates['sink'][hi]:.2f}× smtp-sink.", "",
     "Same durability: Postfix's cleanup fsyncs the queue file before smtpd answers 250; the edge fsyncs the message file, "
-    "renames it, fsyncs the directory, then does the same for the envelope in the spool, before 250. "
+    "renames it, fsyncs the directory, then writes the envelope file in the spool, fsyncs it and the spool directory, before 250 (directory fsyncs group-committed across sessions). "
     "Postfix's discard transport makes its delivery free; the edge-only row is the comparable one, "
     "the last row shows the edge while this process also parses, copies and indexes each message (more fsyncs on the same disk and 2 cores).", "",
     f"Sanity (warm-up included): Postfix logged {doc['postfix_discarded_sent']} discarded deliveries; the edge-only run left {doc['edge_only_queued']} envelopes in its spool; "

@@ -46,6 +46,11 @@ public static class InboundChecks
         }
         // The authserv-id names this receiving system in Authentication-Results; by default, our host name.
         if (string.IsNullOrEmpty(options.AuthServId)) options = CloneWithAuthServId(options, defaultAuthServId);
+        // Without an explicit list, a copy fetched by `mail psl refresh` into the data directory beats the shipped one.
+        if (string.IsNullOrEmpty(options.PublicSuffixListPath)
+            && configuration["DataDirectory"] is { Length: > 0 } dataDirectory
+            && Path.Combine(dataDirectory, "public_suffix_list.dat") is var refreshed && File.Exists(refreshed))
+            options = CloneWithAuthServId(options, options.AuthServId!, refreshed);
         try
         {
             return new AuthenticationCheck(dns, options, time: time, reports: new DmarcReportStore(state));
@@ -71,7 +76,7 @@ public static class InboundChecks
         }
     }
 
-    private static AuthenticationOptions CloneWithAuthServId(AuthenticationOptions o, string id) => new()
+    private static AuthenticationOptions CloneWithAuthServId(AuthenticationOptions o, string id, string? publicSuffixListPath = null) => new()
     {
         AuthServId = id,
         DmarcRejectDisposition = o.DmarcRejectDisposition,
@@ -79,7 +84,7 @@ public static class InboundChecks
         TrustedArcSealers = o.TrustedArcSealers,
         JunkAmbiguousFrom = o.JunkAmbiguousFrom,
         CheckAuthenticatedSubmissions = o.CheckAuthenticatedSubmissions,
-        PublicSuffixListPath = o.PublicSuffixListPath,
+        PublicSuffixListPath = publicSuffixListPath ?? o.PublicSuffixListPath,
         AddReceivedSpf = o.AddReceivedSpf,
         Dkim = o.Dkim,
     };

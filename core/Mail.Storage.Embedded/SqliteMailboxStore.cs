@@ -435,7 +435,8 @@ public sealed class SqliteMailboxStore : IMailboxStore
         Exec(c, tx, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES ($m, $uid, $ms)", ("$m", mailboxId), ("$uid", uid), ("$ms", modseq));
     }
 
-    private const string SelectMessage = "SELECT uid, message_ref, size, internal_date, flags, modseq FROM message";
+    // nullif: most messages have no flags at all, and an SQL NULL costs the reader no string (SELECT reads every row).
+    private const string SelectMessage = "SELECT uid, message_ref, size, internal_date, nullif(flags, ''), modseq FROM message";
 
     private const string SelectInfo = """
         SELECT m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.subscribed,
@@ -480,11 +481,19 @@ public sealed class SqliteMailboxStore : IMailboxStore
     {
         using var r = cmd.ExecuteReader();
         var list = new List<MessageRecord>();
+        // Messages mostly share a few flag sets ("\Seen", "\Seen \Answered"): one array per distinct set, not per row.
+        // Safe to share: MessageRecord.Flags is read-only and every change makes a new record.
+        Dictionary<string, string[]>? sets = null;
         while (r.Read())
         {
-            var flags = r.GetString(4);
-            list.Add(new MessageRecord(r.GetInt64(0), r.GetString(1), r.GetInt64(2), FromMs(r.GetInt64(3)),
-                flags.Length == 0 ? [] : flags.Split(' '), r.GetInt64(5)));
+            string[] flags = [];
+            if (!r.IsDBNull(4))
+            {
+                var text = r.GetString(4);
+                sets ??= new Dictionary<string, string[]>(StringComparer.Ordinal);
+                if (!sets.TryGetValue(text, out flags!)) sets[text] = flags = text.Split(' ');
+            }
+            list.Add(new MessageRecord(r.GetInt64(0), r.GetString(1), r.GetInt64(2), FromMs(r.GetInt64(3)), flags, r.GetInt64(5)));
         }
         return list;
     }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
+using Mail.Pipeline.Inbound;
+using Mail.Pipeline.Quarantine;
 using MimeKit;
 
 namespace Mail.Host;
@@ -92,6 +94,50 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
             }
         }
         output.WriteLine(count == 0 ? "Mail queue is empty" : $"-- {count} envelope(s)");
+        return 0;
+    }
+
+    public async Task<int> QuarantineListAsync()
+    {
+        var entries = await new QuarantineStore(data.State).ListAsync();
+        if (entries.Count == 0)
+        {
+            output.WriteLine("Quarantine is empty");
+            return 0;
+        }
+        output.WriteLine($"{"ID",-16} {"DATE",-20} SENDER -> RECIPIENTS");
+        foreach (var e in entries.OrderBy(e => e.Date))
+        {
+            var (_, subject, _) = await SummaryAsync(e.MessageRef);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{e.QueueId,-16} {e.Date.UtcDateTime,-20:yyyy-MM-dd HH:mm:ss} <{e.MailFrom}> -> {string.Join(", ", e.Recipients)}"));
+            output.WriteLine($"{"",17}subject: {subject}");
+            output.WriteLine($"{"",17}reason: {e.Reason}");
+        }
+        output.WriteLine($"-- {entries.Count} message(s) held");
+        return 0;
+    }
+
+    /// <summary>Delivers a held message through the normal local delivery path (INBOX), then forgets it.</summary>
+    public async Task<int> QuarantineReleaseAsync(string queueId)
+    {
+        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, [], state: data.State);
+        var result = await stage.ReleaseAsync(queueId);
+        if (result is null) return Fail($"no quarantined message {queueId}");
+        foreach (var d in result.Delivered) output.WriteLine($"{queueId}: delivered to {d.User} {d.Mailbox} uid {d.Uid}");
+        if (result.Remote.Count > 0) output.WriteLine($"{queueId}: {result.Remote.Count} remote recipient(s) queued for relay");
+        foreach (var u in result.UnknownLocal) output.WriteLine($"{queueId}: no such user {u}; not delivered");
+        output.WriteLine($"{queueId} released");
+        return 0;
+    }
+
+    public async Task<int> QuarantineDeleteAsync(string queueId)
+    {
+        var quarantine = new QuarantineStore(data.State);
+        if (await quarantine.GetAsync(queueId) is not { } entry) return Fail($"no quarantined message {queueId}");
+        await data.Messages.DeleteAsync(entry.MessageRef);
+        await quarantine.DeleteAsync(queueId);
+        output.WriteLine($"{queueId} deleted");
         return 0;
     }
 

@@ -2,6 +2,7 @@ using Mail.Core.Ports;
 using Mail.Imap;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
+using Mail.Pipeline.Maintenance;
 using Mail.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -21,12 +22,13 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private SmtpServer? _smtp;
     private ImapServer? _imap;
     private Task? _worker;
+    private Task? _maintenance;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var (smtpOptions, imapOptions, workerOptions) = (settings.Smtp, settings.Imap, settings.Worker);
         // Checks (SPF, DKIM, DMARC, ...) run in registration order: services.AddSingleton<IInboundCheck, X>() in Program.
-        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>());
+        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>(), data.State);
         var worker = new LocalWorker(data.Inbound, stage, workerOptions, loggerFactory.CreateLogger<LocalWorker>());
         _smtp = new SmtpServer(smtpOptions, new SmtpServices
         {
@@ -41,11 +43,16 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         await _smtp.StartAsync(cancellationToken);
         if (settings.ImapEnabled)
         {
-            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory }, loggerFactory);
+            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, State = data.State }, loggerFactory);
             await _imap.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled) _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
+        if (settings.MaintenanceEnabled)
+        {
+            var maintenance = new MaintenanceStage(data.State, TimeProvider.System, loggerFactory.CreateLogger<MaintenanceStage>(), data.Messages, settings.QuarantineRetention);
+            _maintenance = Task.Run(() => maintenance.RunPeriodicallyAsync(settings.MaintenanceInterval, _stopWorker.Token), CancellationToken.None);
+        }
 
         var domains = await data.Directory.ListDomainsAsync(cancellationToken);
         if (domains.Count == 0)
@@ -65,6 +72,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
+        if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);

@@ -21,6 +21,10 @@ namespace Mail.Host
                    mail user list [--data DIR]
                    mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
                    mail queue [--data DIR]                                  like mailq
+                   mail quarantine list [--data DIR]                        messages held for an operator
+                   mail quarantine release QUEUEID [--data DIR]             deliver a held message to INBOX
+                   mail quarantine delete QUEUEID [--data DIR]
+                   mail psl refresh [--url URL] [--data DIR]               download the Public Suffix List into the data directory
             Settings: appsettings.json next to the binary, MAIL_* environment variables, --Key=value.
             """;
 
@@ -31,6 +35,7 @@ namespace Mail.Host
             string? password = null;
             var passwordStdin = false;
             var mailbox = "INBOX";
+            var url = PublicSuffixRefresh.DefaultUrl;
             for (var i = 0; i < args.Length; i++)
             {
                 var a = args[i];
@@ -42,6 +47,9 @@ namespace Mail.Host
                         break;
                     case "--password-stdin":
                         passwordStdin = true;
+                        break;
+                    case "--url":
+                        url = Next() ?? "";
                         break;
                     case "--mailbox":
                         mailbox = Next() ?? "INBOX";
@@ -74,6 +82,11 @@ namespace Mail.Host
                 var command = positional.Count == 0 ? "serve" : positional[0];
                 if (command == "serve") return await ServeAsync(configArgs);
                 var configuration = HostSettings.Build(configArgs);
+                // Needs only the data directory, not the stores (so it works in cloud mode without Azure).
+                if (command == "psl")
+                    return positional.ElementAtOrDefault(1) == "refresh"
+                        ? await new PublicSuffixRefresh(Console.Out, Console.Error).RunAsync(DataLayout.Open(configuration).Root, url)
+                        : throw new UsageException($"unknown command '{string.Join(' ', positional)}'");
                 await using var stores = MailStores.Open(configuration, DataLayout.Open(configuration));
                 var admin = new AdminCommands(stores, Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
@@ -85,6 +98,9 @@ namespace Mail.Host
                     ("user", "list") => await admin.UserListAsync(),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
                     ("queue", _) => await admin.QueueAsync(),
+                    ("quarantine", "list") => await admin.QuarantineListAsync(),
+                    ("quarantine", "release") => await admin.QuarantineReleaseAsync(Arg(2)),
+                    ("quarantine", "delete") => await admin.QuarantineDeleteAsync(Arg(2)),
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
             }
@@ -137,6 +153,8 @@ namespace Mail.Host
             // The host logs start failures with a stack trace; ours are reported as one line below.
             builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
             var data = DataLayout.Open(builder.Configuration);
+            // Later readers (the refreshed Public Suffix List) find the data directory even when it was the default.
+            builder.Configuration["DataDirectory"] = data.Root;
             ServeSettings settings;
             using (var loggers = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true)))
                 settings = ServeSettings.Load(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));

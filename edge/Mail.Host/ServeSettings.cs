@@ -23,8 +23,30 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         imap.Certificate = certificate;
         smtp.Validate();
         if (imapEnabled) imap.Validate();
-        return new ServeSettings(smtp, imap, imapEnabled, worker, configuration.GetValue("Worker:Enabled", !string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase)));
+        var embedded = !string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase);
+        var maintenanceInterval = configuration.GetValue("Maintenance:Interval", TimeSpan.FromMinutes(5));
+        if (maintenanceInterval <= TimeSpan.Zero)
+            throw new ConfigurationException($"Maintenance:Interval must be positive (got '{configuration["Maintenance:Interval"]}')");
+        var quarantineRetention = configuration.GetValue("Maintenance:QuarantineRetention", Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention);
+        if (quarantineRetention <= TimeSpan.Zero)
+            throw new ConfigurationException($"Maintenance:QuarantineRetention must be positive (got '{configuration["Maintenance:QuarantineRetention"]}')");
+        return new ServeSettings(smtp, imap, imapEnabled, worker, configuration.GetValue("Worker:Enabled", embedded))
+        {
+            // In cloud mode the Functions app's timer does maintenance; the edge need not.
+            MaintenanceEnabled = configuration.GetValue("Maintenance:Enabled", embedded),
+            MaintenanceInterval = maintenanceInterval,
+            QuarantineRetention = quarantineRetention,
+        };
     }
+
+    /// <summary>Run <see cref="Mail.Pipeline.Maintenance.MaintenanceStage"/> periodically ("Maintenance:Enabled", default true in embedded mode).</summary>
+    public bool MaintenanceEnabled { get; init; }
+
+    /// <summary>"Maintenance:Interval", default 5 minutes.</summary>
+    public TimeSpan MaintenanceInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>"Maintenance:QuarantineRetention", default 30 days: quarantined messages older than this are deleted.</summary>
+    public TimeSpan QuarantineRetention { get; init; } = Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention;
 
     public static SmtpServerOptions BindSmtp(IConfiguration configuration)
     {

@@ -51,7 +51,10 @@ public static class CloudServices
             sp.GetRequiredService<MailDirectory>(),
             sp.GetRequiredService<AzureAdapters>().OutboundQueue,
             sp.GetServices<IInboundCheck>(),
-            sp.GetService<ILogger<InboundStage>>()));
+            sp.GetService<ILogger<InboundStage>>(),
+            // With the state store a Quarantine verdict holds the message for an operator instead of filing it to Junk.
+            sp.GetRequiredService<IStateStore>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<InboundRunner>();
         services.AddSingleton(sp => new PoisonLog(clients.Tables.GetTableClient(functions.PoisonTable)));
         if (azure.QueueTransport == QueueTransports.ServiceBus)

@@ -13,8 +13,12 @@ public sealed class FunctionsOptions
     /// <summary>Table where <see cref="PoisonFunction"/> records dead-lettered envelopes for an operator.</summary>
     public string PoisonTable { get; set; } = "poison";
 
+    /// <summary>How long quarantined messages are kept before the maintenance timer deletes them.</summary>
+    public TimeSpan QuarantineRetention { get; set; } = Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention;
+
     public void Validate()
     {
+        if (QuarantineRetention <= TimeSpan.Zero) throw new ArgumentException("Functions:QuarantineRetention must be positive.");
         if (MaxDeliveries < 1) throw new ArgumentException("Functions:MaxDeliveries must be at least 1.");
         if (ServiceBusConcurrency < 1) throw new ArgumentException("Functions:ServiceBusConcurrency must be at least 1.");
         if (string.IsNullOrEmpty(PoisonTable) || !PoisonTable.All(char.IsAsciiLetterOrDigit) || !char.IsAsciiLetter(PoisonTable[0]))

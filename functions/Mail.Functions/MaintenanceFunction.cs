@@ -1,4 +1,5 @@
 using Mail.Core.Ports;
+using Mail.Pipeline.Maintenance;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 
@@ -6,11 +7,14 @@ namespace Mail.Functions;
 
 /// <summary>
 /// Timer trigger every 5 minutes: purges expired state (greylist triplets, rate counters — anything written with an
-/// expiry). Due retries need no requeue on Storage Queues: a retry is the message's visibility timeout (or its
+/// expiry) and quarantined messages older than the retention (setting Functions:QuarantineRetention, 30 days). Due retries need no requeue on Storage Queues: a retry is the message's visibility timeout (or its
 /// "notBefore", re-hidden by the trigger), so it comes back by itself; on Service Bus it is a scheduled message.
+/// The pass itself is <see cref="MaintenanceStage"/>, the same one `mail serve` runs in embedded mode.
 /// </summary>
-public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, ILogger<MaintenanceFunction> log)
+public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, ILogger<MaintenanceFunction> log, IMessageStore? messages = null, FunctionsOptions? options = null)
 {
+    private readonly MaintenanceStage _stage = new(state, time, messages: messages, quarantineRetention: options?.QuarantineRetention);
+
     public const string Schedule = "0 */5 * * * *";
 
     [Function("Maintenance")]
@@ -19,8 +23,9 @@ public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, IL
     /// <summary>One maintenance pass; returns how many state entries were purged.</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
-        var purged = await state.PurgeExpiredAsync(time.GetUtcNow(), cancellationToken);
-        log.LogInformation("Maintenance: purged {Count} expired state entries", purged);
-        return purged;
+        var report = await _stage.RunOnceAsync(cancellationToken);
+        log.LogInformation("Maintenance: purged {Count} expired state entries, deleted {Quarantined} expired quarantined messages",
+            report.ExpiredStatePurged, report.QuarantineDeleted);
+        return report.ExpiredStatePurged;
     }
 }

@@ -1,4 +1,8 @@
+using Mail.Core.Accounts;
+using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Pipeline.Inbound;
+using Mail.Pipeline.Quarantine;
 using Mail.Storage.Azure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -78,6 +82,62 @@ public sealed class FunctionsWiringTests(AzuriteFixture azurite)
         Assert.Equal(QueueNames.Inbound, queues.Inbound.Name);
         Assert.Equal(QueueNames.InboundPoison, queues.Inbound.DeadLetterQueue.Name);
         Assert.Equal(QueueNames.Outbound, queues.Outbound.Name);
+    }
+
+    [Fact]
+    public async Task A_quarantine_verdict_holds_the_message_for_an_operator_and_the_timer_applies_retention()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            [QueueNames.Connection] = azurite.ConnectionString,
+            ["Azure:MessageContainer"] = AzuriteFixture.UniqueName("msgs"),
+            ["Azure:MailboxTable"] = AzuriteFixture.UniqueName("mbx"),
+            ["Azure:StateTable"] = AzuriteFixture.UniqueName("state"),
+            ["Functions:QuarantineRetention"] = "00:00:01",
+        };
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        await using var services = new ServiceCollection().AddLogging().AddMailCloud(configuration)
+            .AddSingleton<IInboundCheck>(new HoldEverything()).BuildServiceProvider();
+        var directory = services.GetRequiredService<MailDirectory>();
+        await directory.AddDomainAsync("example.org");
+        await directory.SetUserAsync("bob@example.org", "secret");
+        var mailboxes = services.GetRequiredService<IMailboxStore>();
+        await mailboxes.EnsureUserMailboxesAsync("bob@example.org");
+        var messages = services.GetRequiredService<IMessageStore>();
+        var envelope = TestData.Envelope() with { MessageRef = "m" + Guid.NewGuid().ToString("N") };
+        await using (var writer = await messages.CreateAsync(envelope.MessageRef))
+        {
+            await writer.WriteAsync("From: alice@example.net\r\nSubject: held\r\n\r\nbody\r\n"u8.ToArray());
+            await writer.CommitAsync();
+        }
+
+        var result = await services.GetRequiredService<InboundStage>().ProcessAsync(envelope);
+
+        Assert.Equal(Disposition.Quarantine, result.Disposition);
+        Assert.Empty(await mailboxes.ListMessagesAsync("bob@example.org", "INBOX"));
+        Assert.Empty(await mailboxes.ListMessagesAsync("bob@example.org", "Junk"));
+        var quarantine = new QuarantineStore(services.GetRequiredService<IStateStore>());
+        var held = await quarantine.GetAsync(envelope.QueueId);
+        Assert.NotNull(held);
+        Assert.Equal("held by the test", held.Reason);
+
+        // Past the (one second) retention the maintenance timer deletes the entry and its raw message.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var maintenance = ActivatorUtilities.CreateInstance<MaintenanceFunction>(services);
+        await maintenance.RunOnceAsync(default);
+        Assert.Null(await quarantine.GetAsync(envelope.QueueId));
+        Assert.False(await messages.ExistsAsync(envelope.MessageRef));
+    }
+
+    private sealed class HoldEverything : IInboundCheck
+    {
+        public string Name => "hold";
+
+        public Task RunAsync(InboundContext context, CancellationToken cancellationToken)
+        {
+            context.Verdict.Require(Disposition.Quarantine, "held by the test");
+            return Task.CompletedTask;
+        }
     }
 
     [Fact]

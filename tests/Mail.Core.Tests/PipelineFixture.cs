@@ -34,6 +34,9 @@ public sealed class PipelineFixture : IDisposable
 
     public InboundStage Stage(params IInboundCheck[] checks) => new(Messages, Mailboxes, Directory_, Outbound, checks);
 
+    /// <summary>A stage with the state store, as `mail serve` builds it: Quarantine holds messages.</summary>
+    public InboundStage HoldingStage(params IInboundCheck[] checks) => new(Messages, Mailboxes, Directory_, Outbound, checks, state: State);
+
     public const string RawMessage =
         "Received: from mail.example.net by mx.example.org; Sat, 28 Nov 2026 12:00:00 +0000\r\n" +
         "From: Sender <sender@example.net>\r\n" +

@@ -4,6 +4,7 @@ using Mail.Core.Model;
 using Mail.Core.Ports;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Mail.Pipeline.Quarantine;
 using MimeKit;
 
 namespace Mail.Pipeline.Inbound;
@@ -13,9 +14,9 @@ namespace Mail.Pipeline.Inbound;
 /// recipient's mailbox and hand remote recipients to the outbound queue.
 /// Idempotent: the delivered copy has a deterministic id (<see cref="DeliveryId"/>) and the mailbox append a
 /// delivery key, so processing the same envelope again creates no duplicate.
-/// Dispositions: Inbox → INBOX; Junk → Junk; Quarantine → Junk as well, with an
-/// <c>X-Quarantine</c> header naming the reason (there is no separate quarantine area yet, and filing to Junk
-/// never bounces, so there is no backscatter); Discard → nothing is delivered or relayed.
+/// Dispositions: Inbox → INBOX; Junk → Junk; Quarantine → held for an operator in the <see cref="QuarantineStore"/>
+/// (given a state store; nothing is delivered or relayed until <see cref="ReleaseAsync"/>; without one, filed to Junk
+/// with an <c>X-Quarantine</c> header naming the reason); Discard → nothing is delivered or relayed.
 /// The original raw message is deleted by the worker (<see cref="DeleteOriginalAsync"/>) once every recipient was
 /// delivered locally; it is kept when the outbound queue references it, or when nothing was delivered (discard,
 /// unknown users): cleaning those up is a retention job that does not exist yet.
@@ -26,38 +27,22 @@ public sealed class InboundStage(
     MailDirectory directory,
     IMessageQueue outbound,
     IEnumerable<IInboundCheck> checks,
-    ILogger<InboundStage>? logger = null)
+    ILogger<InboundStage>? logger = null,
+    IStateStore? state = null,
+    TimeProvider? time = null)
 {
     public const string InboxMailbox = "INBOX";
     public const string JunkMailbox = "Junk";
 
     private readonly IReadOnlyList<IInboundCheck> _checks = [.. checks];
     private readonly ILogger _log = logger ?? NullLogger<InboundStage>.Instance;
+    private readonly QuarantineStore? _quarantine = state is null ? null : new QuarantineStore(state);
 
     public async Task<InboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         // Sort recipients first: an envelope with only remote recipients never needs the parse.
-        var local = new List<(string User, Recipient Rcpt)>();
-        var remote = new List<Recipient>();
-        var unknown = new List<string>();
-        foreach (var r in envelope.Recipients)
-        {
-            var user = MailDirectory.Canonical(r.Address);
-            if (user is not null && await directory.UserExistsAsync(user, cancellationToken))
-            {
-                if (!local.Exists(l => l.User == user)) local.Add((user, r));
-            }
-            else if (user is not null && await directory.IsLocalDomainAsync(user[(user.LastIndexOf('@') + 1)..], cancellationToken))
-            {
-                unknown.Add(r.Address);
-                _log.LogWarning("{QueueId}: no such local user {Recipient}; not delivered", envelope.QueueId, r.Address);
-            }
-            else
-            {
-                remote.Add(r);
-            }
-        }
+        var (local, remote, unknown) = await SortRecipientsAsync(envelope, cancellationToken);
 
         var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);
         if (opened is null) return await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, cancellationToken);
@@ -86,12 +71,79 @@ public sealed class InboundStage(
             _log.LogInformation("{QueueId}: discarded ({Reason})", envelope.QueueId, verdict.Reason);
             return new InboundResult(verdict.Disposition, verdict.Reason, [], [], unknown);
         }
+        if (verdict.Disposition == Disposition.Quarantine && _quarantine is not null)
+        {
+            // Held: the raw message stays (the worker deletes originals only after a delivery), the entry says why.
+            var reason = verdict.Reason ?? "quarantined by policy";
+            await _quarantine.PutAsync(envelope, reason, (time ?? TimeProvider.System).GetUtcNow(), cancellationToken);
+            _log.LogWarning("{QueueId}: quarantined ({Reason}); `mail quarantine release {QueueId}` delivers it", envelope.QueueId, reason, envelope.QueueId);
+            return new InboundResult(verdict.Disposition, reason, [], [], unknown);
+        }
 
         var mailbox = verdict.Disposition == Disposition.Inbox ? InboxMailbox : JunkMailbox;
         var prepend = new List<Header>(context.PrependHeaders);
         if (verdict.Disposition == Disposition.Quarantine)
             prepend.Insert(0, new Header("X-Quarantine", verdict.Reason ?? "quarantined by policy"));
+        return await DeliverAsync(envelope, raw, local, remote, unknown, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken);
+    }
 
+    /// <summary>
+    /// Delivers a quarantined message as if its checks had passed: local recipients' INBOX, remote ones to the
+    /// outbound queue; then drops the original (when fully delivered locally) and the entry. Idempotent like
+    /// <see cref="ProcessAsync"/>: a release interrupted and repeated creates no duplicate. Null when no such entry.
+    /// </summary>
+    public async Task<InboundResult?> ReleaseAsync(string queueId, CancellationToken cancellationToken = default)
+    {
+        if (_quarantine is null) throw new InvalidOperationException("This inbound stage has no state store, so it has no quarantine");
+        if (await _quarantine.GetAsync(queueId, cancellationToken) is not { } entry) return null;
+        var envelope = entry.Envelope;
+        var (local, remote, unknown) = await SortRecipientsAsync(envelope, cancellationToken);
+        InboundResult result;
+        var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);
+        if (opened is null)
+        {
+            result = await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, cancellationToken);
+        }
+        else
+        {
+            await using (opened)
+                result = await DeliverAsync(envelope, opened, local, remote, unknown, InboxMailbox, [new Header("X-Quarantine-Released", entry.Reason)], [],
+                    Disposition.Inbox, "released from quarantine", cancellationToken);
+            if (result.Delivered.Count > 0 && result.Remote.Count == 0) await DeleteOriginalAsync(envelope, cancellationToken);
+        }
+        await _quarantine.DeleteAsync(queueId, cancellationToken);
+        _log.LogInformation("{QueueId}: released from quarantine", queueId);
+        return result;
+    }
+
+    private async Task<(List<(string User, Recipient Rcpt)> Local, List<Recipient> Remote, List<string> Unknown)> SortRecipientsAsync(Envelope envelope, CancellationToken cancellationToken)
+    {
+        var local = new List<(string User, Recipient Rcpt)>();
+        var remote = new List<Recipient>();
+        var unknown = new List<string>();
+        foreach (var r in envelope.Recipients)
+        {
+            var user = MailDirectory.Canonical(r.Address);
+            if (user is not null && await directory.UserExistsAsync(user, cancellationToken))
+            {
+                if (!local.Exists(l => l.User == user)) local.Add((user, r));
+            }
+            else if (user is not null && await directory.IsLocalDomainAsync(user[(user.LastIndexOf('@') + 1)..], cancellationToken))
+            {
+                unknown.Add(r.Address);
+                _log.LogWarning("{QueueId}: no such local user {Recipient}; not delivered", envelope.QueueId, r.Address);
+            }
+            else
+            {
+                remote.Add(r);
+            }
+        }
+        return (local, remote, unknown);
+    }
+
+    private async Task<InboundResult> DeliverAsync(Envelope envelope, Stream raw, List<(string User, Recipient Rcpt)> local, List<Recipient> remote, List<string> unknown,
+        string mailbox, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove, Disposition disposition, string? reason, CancellationToken cancellationToken)
+    {
         var delivered = new List<LocalDelivery>();
         if (local.Count > 0)
         {
@@ -121,7 +173,7 @@ public sealed class InboundStage(
                             if (owned) await headerStream.DisposeAsync();
                         }
                     }
-                    size = await WriteCopyAsync(raw, envelope, user, messageId, headers, prepend, context.RemoveHeaders, cancellationToken);
+                    size = await WriteCopyAsync(raw, envelope, user, messageId, headers, prepend, remove, cancellationToken);
                 }
                 var key = DeliveryId.Key(envelope.QueueId, user);
                 var message = new NewMessage(messageId, size, envelope.ReceivedAt, [], key);
@@ -149,7 +201,7 @@ public sealed class InboundStage(
             await outbound.SendAsync(envelope with { Recipients = remote }, cancellationToken: cancellationToken);
             _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", envelope.QueueId, remote.Count, outbound.Name);
         }
-        return new InboundResult(verdict.Disposition, verdict.Reason, delivered, remote.Select(r => r.Address).ToList(), unknown);
+        return new InboundResult(disposition, reason, delivered, remote.Select(r => r.Address).ToList(), unknown);
     }
 
     /// <summary>

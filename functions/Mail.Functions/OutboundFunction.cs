@@ -12,7 +12,7 @@ namespace Mail.Functions;
 /// </summary>
 public sealed class OutboundFunction(FunctionQueues queues, ILogger<OutboundFunction> log)
 {
-    public const string NotImplementedReason = "outbound delivery stage not available in this version; envelope parked for an operator";
+    public const string ParkedReason = "outbound delivery stage not available in this version; envelope parked for an operator";
 
     [Function("Outbound")]
     public async Task Run([QueueTrigger(QueueNames.Outbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
@@ -22,7 +22,7 @@ public sealed class OutboundFunction(FunctionQueues queues, ILogger<OutboundFunc
             await queues.Outbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);
             return;
         }
-        log.LogWarning("{QueueId}: {Count} remote recipient(s) parked: {Reason}", envelope.QueueId, envelope.Recipients.Count, NotImplementedReason);
-        await queues.Outbound.SendToDeadLetterAsync(envelope, NotImplementedReason, cancellationToken);
+        log.LogWarning("{QueueId}: {Count} remote recipient(s) parked: {Reason}", envelope.QueueId, envelope.Recipients.Count, ParkedReason);
+        await queues.Outbound.SendToDeadLetterAsync(envelope, ParkedReason, cancellationToken);
     }
 }

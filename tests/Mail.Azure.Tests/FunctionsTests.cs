@@ -250,7 +250,7 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         await HostInvokeAsync(_outbound.Queue, outMessage, x => outbound.Run(x, default));
         var parked = Assert.Single(await _outbound.ListAsync().ToListAsync());
         Assert.Equal(QueueEntryState.DeadLettered, parked.State);
-        Assert.Equal(OutboundFunction.NotImplementedReason, parked.DeadLetterReason);
+        Assert.Equal(OutboundFunction.ParkedReason, parked.DeadLetterReason);
         Assert.Equal(env.QueueId, parked.Envelope.QueueId);
         Assert.Equal(["dave@remote.example"], parked.Envelope.Recipients.Select(r => r.Address));
     }

@@ -41,7 +41,7 @@ public sealed class InboundStage(
     public async Task<InboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        // Sort recipients first: an envelope with only remote recipients never needs the parse.
+        // Sort recipients first, so unknown local users are logged whatever the checks decide.
         var (local, remote, unknown) = await SortRecipientsAsync(envelope, cancellationToken);
 
         var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);

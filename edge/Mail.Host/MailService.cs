@@ -58,8 +58,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (domains.Count == 0)
         {
             // Deliberately no default domain: accepting mail for a domain nobody chose would be a surprise.
-            _log.LogWarning("No local domain yet, so every recipient is refused. Add one and a user:\n" +
-                "  mail domain add example.org\n  mail user add alice@example.org --password-stdin\n(with --data DIR when DataDirectory is not the default)");
+            _log.LogWarning("No local domain yet, so every recipient is refused. Add one and a user: `mail domain add example.org`, then `mail user add alice@example.org --password-stdin` (with --data DIR when DataDirectory is not the default)");
         }
         foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");

@@ -69,6 +69,7 @@ public sealed class DefencesSettings
     {
         /// <summary>Extra or changed "name=value" → points, on top of the defaults (see SpamScoreOptions.Weights).</summary>
         public Dictionary<string, double> Weights { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+        public double DnsblPointWeight { get; set; } = 1.0;
         public double JunkThreshold { get; set; } = 5.0;
         public double? QuarantineThreshold { get; set; } = 10.0;
         public double? DiscardThreshold { get; set; }
@@ -78,7 +79,7 @@ public sealed class DefencesSettings
     public Scoring.SpamScoreCheck? BuildSpamScoreCheck()
     {
         if (SpamScore is not { } s) return null;
-        var options = new Scoring.SpamScoreOptions { JunkThreshold = s.JunkThreshold, QuarantineThreshold = s.QuarantineThreshold, DiscardThreshold = s.DiscardThreshold };
+        var options = new Scoring.SpamScoreOptions { DnsblPointWeight = s.DnsblPointWeight, JunkThreshold = s.JunkThreshold, QuarantineThreshold = s.QuarantineThreshold, DiscardThreshold = s.DiscardThreshold };
         foreach (var (k, v) in s.Weights)
         {
             if (!k.Contains('=', StringComparison.Ordinal)) throw new RestrictionConfigException($"Defences:SpamScore:Weights: '{k}' is not name=value");

@@ -212,6 +212,31 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_dnsbl_score_below_the_threshold_travels_with_the_message_to_the_spam_score()
+    {
+        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 });
+        await using var server = await StartAsync([], new RestrictionPolicyOptions
+        {
+            DnsblScoring = new DnsblScoring(resolver, new DnsblScoringOptions { Sites = DnsblScoringOptions.ParseSites("zen.test*2"), Threshold = 3 }),
+        });
+        using (var listed = new LineClient(server.BoundEndpoints["mx"], Listed))
+        {
+            Assert.StartsWith("220", await listed.ReadAsync());
+            Assert.StartsWith("250", await listed.SendAsync("HELO client.test"));
+            Assert.StartsWith("250", await listed.SendAsync("MAIL FROM:<a@sender.test>"));
+            Assert.StartsWith("250", await listed.SendAsync("RCPT TO:<alice@example.test>"));
+            Assert.StartsWith("354", await listed.SendAsync("DATA"));
+            Assert.StartsWith("250", await listed.SendAsync("Subject: t\r\n\r\nbody\r\n."));
+        }
+        var envelope = Assert.Single(await QueuedAsync());
+        Assert.Equal("2", envelope.ConnectionResults[RestrictionPolicy.DnsblScoreResult]);
+
+        var context = new Mail.Pipeline.Inbound.InboundContext(envelope, new MimeMessage());
+        await new Mail.Defences.Scoring.SpamScoreCheck(new Mail.Defences.Scoring.SpamScoreOptions { DnsblPointWeight = 2.5 }).RunAsync(context, CancellationToken.None);
+        Assert.Contains(context.Verdict.Contributions, c => c.Rule == "dnsbl.score=2" && c.Points == 5.0);
+    }
+
+    [Fact]
     public async Task Greylisting_over_smtp_with_mailkit_defers_then_delivers_the_retry()
     {
         await using var server = await StartAsync(new() { ["smtpd_recipient_restrictions"] = "reject_unauth_destination, check_greylist" });

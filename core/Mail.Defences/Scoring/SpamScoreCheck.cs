@@ -25,6 +25,10 @@ public sealed class SpamScoreOptions
         ["dmarc=pass"] = -1.0,
     };
 
+    /// <summary>Points per point of the client's weighted DNSBL score (connection result "dnsbl.score", recorded at connect
+    /// when Defences:DnsblSites is configured and the client stayed below the reject threshold).</summary>
+    public double DnsblPointWeight { get; init; } = 1.0;
+
     /// <summary>Score at or above which the message goes to Junk.</summary>
     public double JunkThreshold { get; init; } = 5.0;
 
@@ -67,6 +71,9 @@ public sealed class SpamScoreCheck : IInboundCheck
             if (seen.Add(key) && _options.Weights.TryGetValue(key, out var points) && points != 0)
                 context.Verdict.Add(key, points);
         }
+        if (context.Envelope.ConnectionResults.TryGetValue(SmtpEdge.RestrictionPolicy.DnsblScoreResult, out var dnsbl)
+            && int.TryParse(dnsbl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var listed) && listed != 0 && _options.DnsblPointWeight != 0)
+            context.Verdict.Add($"dnsbl.score={listed}", listed * _options.DnsblPointWeight);
         var score = Math.Round(context.Verdict.Score, 2);
         var s = score.ToString("0.0#", CultureInfo.InvariantCulture);
         if (_options.DiscardThreshold is { } d && score >= d) context.Verdict.Require(Disposition.Discard, $"spam score {s} >= {d.ToString(CultureInfo.InvariantCulture)}");

@@ -86,17 +86,26 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
     private static SmtpPolicyResult With(SmtpPolicyResult r, Dictionary<string, string> effects) =>
         effects.Count == 0 ? r : r with { Results = effects };
 
+    /// <summary>Connection result holding the postscreen-style weighted DNSBL score of the client (an integer).</summary>
+    public const string DnsblScoreResult = "dnsbl.score";
+
     public async ValueTask<SmtpPolicyResult> OnConnectAsync(SmtpSessionFacts facts, CancellationToken cancellationToken)
     {
         if (!Applies(facts)) return SmtpPolicyResult.Continue;
         var address = Unmap(facts.ClientEndPoint.Address);
+        Dictionary<string, string>? dnsbl = null;
         if (_options.DnsblScoring is { } scoring)
         {
             var r = await scoring.CheckAsync(address, cancellationToken);
             if (r.Blocked) return SmtpPolicyResult.Reject(554, "5.7.1", r.ReplyText(address));
+            // Below the threshold the weighted score still counts: it travels with every message of the session
+            // into the pipeline's spam score (SpamScoreOptions.DnsblPointWeight).
+            dnsbl = new() { [DnsblScoreResult] = r.Score.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }
-        if (_options.DelayReject) return SmtpPolicyResult.Continue;
-        return await RunAsync(facts, null, null, [SmtpStage.Client], cancellationToken);
+        var result = _options.DelayReject ? SmtpPolicyResult.Continue : await RunAsync(facts, null, null, [SmtpStage.Client], cancellationToken);
+        if (dnsbl is null || result.Action == SmtpPolicyAction.Reject) return result;
+        foreach (var (k, v) in result.Results ?? new Dictionary<string, string>()) dnsbl[k] = v;
+        return result with { Results = dnsbl };
     }
 
     public async ValueTask<SmtpPolicyResult> OnHeloAsync(SmtpSessionFacts facts, CancellationToken cancellationToken)

@@ -190,5 +190,5 @@ public sealed class ConnectStageUnitTests
     [InlineData("2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::")]
     [InlineData("2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::")]
     public void Network_of_a_client(string client, int prefix, string expected) =>
-        Assert.Equal(System.Net.IPAddress.Parse(expected), Mail.Smtp.Session.ClientNetworks.Mask(System.Net.IPAddress.Parse(client), prefix));
+        Assert.Equal(System.Net.IPAddress.Parse(expected), Mail.Core.Model.NetworkPrefix.Mask(System.Net.IPAddress.Parse(client), prefix));
 }

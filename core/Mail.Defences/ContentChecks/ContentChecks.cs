@@ -163,13 +163,13 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
                 context.Verdict.Require(Disposition.Junk, $"{rule}: JUNK {a.Text}".TrimEnd());
                 break;
             case TableActionKind.Prepend:
-                if (TryHeader(a.Text, out var prepend)) context.PrependHeaders.Add(prepend);
+                if (ActionHeader.TryParse(a.Text, out var prepend)) context.PrependHeaders.Add(prepend);
                 break;
             case TableActionKind.Ignore:
                 if (hit.Header is { } ignored) context.RemoveHeaders.Add(Same(ignored));
                 break;
             case TableActionKind.Replace:
-                if (hit.Header is { } replaced && TryHeader(a.Text, out var replacement))
+                if (hit.Header is { } replaced && ActionHeader.TryParse(a.Text, out var replacement))
                 {
                     context.RemoveHeaders.Add(Same(replaced));
                     context.PrependHeaders.Add(replacement);
@@ -197,16 +197,5 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
         var field = h.Field;
         var value = h.Value;
         return x => x.Field.Equals(field, StringComparison.OrdinalIgnoreCase) && x.Value == value;
-    }
-
-    private static bool TryHeader(string text, out Header header)
-    {
-        header = null!;
-        var colon = text.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0) return false;
-        var name = text[..colon].Trim();
-        if (name.Length == 0 || name.Any(c => c <= ' ' || c > '~')) return false;
-        header = new Header(name, text[(colon + 1)..].Trim());
-        return true;
     }
 }

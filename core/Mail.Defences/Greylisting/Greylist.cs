@@ -90,18 +90,7 @@ public sealed class Greylist
     public string NetworkOf(IPAddress client)
     {
         var prefix = client.AddressFamily == AddressFamily.InterNetwork ? _options.Ipv4PrefixLength : _options.Ipv6PrefixLength;
-        return new IPNetwork(Mask(client, prefix), prefix).ToString();
-    }
-
-    internal static IPAddress Mask(IPAddress address, int prefix)
-    {
-        var bytes = address.GetAddressBytes();
-        for (var i = 0; i < bytes.Length; i++)
-        {
-            var bits = Math.Clamp(prefix - i * 8, 0, 8);
-            bytes[i] &= (byte)(0xFF << (8 - bits));
-        }
-        return new IPAddress(bytes);
+        return new IPNetwork(NetworkPrefix.Mask(client, prefix), prefix).ToString();
     }
 
     /// <summary>Lower case; "user+ext@d" → "user@d"; BATV "prvs=tag=user@d" → "user@d" (these change on every retry).</summary>

@@ -32,19 +32,7 @@ public sealed class EdgeDecisionsCheck : IInboundCheck
                 prepends.Add((n, value));
         }
         foreach (var (_, text) in prepends.OrderBy(p => p.Order))
-            if (TryHeader(text, out var header)) context.PrependHeaders.Add(header);
+            if (ActionHeader.TryParse(text, out var header)) context.PrependHeaders.Add(header);
         return Task.CompletedTask;
-    }
-
-    /// <summary>"Name: value" with a printable ASCII field name; anything else is ignored (the edge checked it already).</summary>
-    private static bool TryHeader(string text, out Header header)
-    {
-        header = null!;
-        var colon = text.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0) return false;
-        var name = text[..colon].Trim();
-        if (name.Length == 0 || name.Any(c => c <= ' ' || c > '~')) return false;
-        header = new Header(name, text[(colon + 1)..].Trim());
-        return true;
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Mail.Core.Model;
 
 namespace Mail.Smtp.Session;
 
@@ -47,19 +48,7 @@ internal sealed class ClientNetworks
         var prefix = max;
         if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out prefix) || prefix > max))
             return false;
-        network = new IPNetwork(Mask(address, prefix), prefix);
+        network = new IPNetwork(NetworkPrefix.Mask(address, prefix), prefix);
         return true;
-    }
-
-    /// <summary>The address with everything after the first <paramref name="prefix"/> bits set to zero.</summary>
-    public static IPAddress Mask(IPAddress address, int prefix)
-    {
-        var bytes = address.GetAddressBytes();
-        for (var i = 0; i < bytes.Length; i++)
-        {
-            var keep = Math.Clamp(prefix - i * 8, 0, 8);
-            bytes[i] &= (byte)(0xFF << (8 - keep));
-        }
-        return new IPAddress(bytes);
     }
 }

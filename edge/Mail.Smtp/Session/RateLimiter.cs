@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Mail.Core.Model;
 using Mail.Core.Ports;
 using Microsoft.Extensions.Logging;
 
@@ -51,7 +52,7 @@ internal sealed class RateLimiter(SmtpRateLimitOptions options, IStateStore stat
             if (perNetwork > 0)
             {
                 var prefix = client.AddressFamily == AddressFamily.InterNetwork ? options.IPv4NetworkPrefix : options.IPv6NetworkPrefix;
-                var network = $"{ClientNetworks.Mask(client, prefix)}/{prefix.ToString(CultureInfo.InvariantCulture)}";
+                var network = $"{NetworkPrefix.Mask(client, prefix)}/{prefix.ToString(CultureInfo.InvariantCulture)}";
                 var n = await state.IncrementAsync(Partition, $"{noun}/net/{network}/{suffix}", 1, expires);
                 if (n > perNetwork) refusal ??= $"Too many {noun} from your network {network}";
             }

@@ -177,17 +177,7 @@ public sealed class InboundStage(
                 }
                 var key = DeliveryId.Key(envelope.QueueId, user);
                 var message = new NewMessage(messageId, size, envelope.ReceivedAt, [], key);
-                AppendResult result;
-                try
-                {
-                    result = await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
-                }
-                catch (MailboxNotFoundException)
-                {
-                    // First delivery to a new user (or they deleted Junk): create the standard mailboxes.
-                    await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
-                    result = await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
-                }
+                var result = await AppendCreatingMailboxesAsync(user, mailbox, message, cancellationToken);
                 delivered.Add(new LocalDelivery(user, mailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
                 _log.LogInformation("{QueueId}: delivered to {User} {Mailbox} uid {Uid}{Again}", envelope.QueueId, user, mailbox, result.Message.Uid,
                     result.AlreadyPresent ? " (already present)" : "");
@@ -213,6 +203,20 @@ public sealed class InboundStage(
     public Task DeleteOriginalAsync(Envelope envelope, CancellationToken cancellationToken = default) =>
         messages.DeleteAsync(envelope.MessageRef, cancellationToken);
 
+    /// <summary>Appends; on the first delivery to a new user (or after they deleted Junk) creates the standard mailboxes first.</summary>
+    private async Task<AppendResult> AppendCreatingMailboxesAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
+        }
+        catch (MailboxNotFoundException)
+        {
+            await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
+            return await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
+        }
+    }
+
     /// <summary>The original is gone. That is expected only when an earlier attempt delivered everything and
     /// deleted it (then the envelope came back: a redelivery). If every local copy exists, make sure each is
     /// indexed (idempotent) and report success; anything else is a real loss and a permanent failure.</summary>
@@ -227,16 +231,7 @@ public sealed class InboundStage(
             await using var copy = await messages.OpenReadAsync(messageId, cancellationToken);
             if (copy is null) throw missing;
             var message = new NewMessage(messageId, copy.Length, envelope.ReceivedAt, [], DeliveryId.Key(envelope.QueueId, user));
-            AppendResult result;
-            try
-            {
-                result = await mailboxes.AppendAsync(user, InboxMailbox, message, cancellationToken);
-            }
-            catch (MailboxNotFoundException)
-            {
-                await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
-                result = await mailboxes.AppendAsync(user, InboxMailbox, message, cancellationToken);
-            }
+            var result = await AppendCreatingMailboxesAsync(user, InboxMailbox, message, cancellationToken);
             delivered.Add(new LocalDelivery(user, InboxMailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
         }
         _log.LogInformation("{QueueId}: redelivered after completion; all {Count} cop(ies) already delivered", envelope.QueueId, delivered.Count);

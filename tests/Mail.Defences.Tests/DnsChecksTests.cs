@@ -162,7 +162,7 @@ public sealed class ClientHostnameTests : IAsyncLifetime
     public async Task DisposeAsync() => await _dns.DisposeAsync();
 
     private Task<ClientHostnameResult> Resolve(string ip) =>
-        new ClientHostname(new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], UseCache = false, Timeout = TimeSpan.FromSeconds(1), Retries = 0 }))
+        new ClientHostname(new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], UseCache = false, Timeout = TimeSpan.FromSeconds(3), Retries = 1 }))
             .ResolveAsync(IPAddress.Parse(ip));
 
     [Theory]

@@ -38,7 +38,7 @@ public sealed class DnsRestrictionTests : IAsyncLifetime
         _dns.Add("mail.good.example.dbl.test", DnsRecordType.A, "127.0.1.2");
         _options = new RestrictionOptions
         {
-            Dns = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], UseCache = false, Timeout = TimeSpan.FromSeconds(1), Retries = 0 }),
+            Dns = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], UseCache = false, Timeout = TimeSpan.FromSeconds(3), Retries = 1 }),
             AuthorizedDestinations = ["example.com"],
         };
     }

@@ -98,7 +98,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         if (endOfData is not null) policyOptions = new RestrictionPolicyOptions { EndOfDataContentChecks = endOfData, MessageStore = store };
         var options = new RestrictionOptions
         {
-            Dns = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 }),
+            Dns = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(3), Retries = 1 }),
             Greylist = new Greylist(_state, new GreylistOptions { AutoWhitelistAfter = 0 }, _time),
             AuthorizedDestinations = ["example.test"],
             MyNetworks = [],
@@ -200,7 +200,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
     [Fact]
     public async Task Postscreen_scoring_replaces_the_greeting_for_listed_clients()
     {
-        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 });
+        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(3), Retries = 1 });
         await using var server = await StartAsync([], new RestrictionPolicyOptions
         {
             DnsblScoring = new DnsblScoring(resolver, new DnsblScoringOptions { Sites = DnsblScoringOptions.ParseSites("zen.test*2"), Threshold = 2 }),
@@ -214,7 +214,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
     [Fact]
     public async Task A_dnsbl_score_below_the_threshold_travels_with_the_message_to_the_spam_score()
     {
-        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 });
+        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(3), Retries = 1 });
         await using var server = await StartAsync([], new RestrictionPolicyOptions
         {
             DnsblScoring = new DnsblScoring(resolver, new DnsblScoringOptions { Sites = DnsblScoringOptions.ParseSites("zen.test*2"), Threshold = 3 }),
@@ -402,7 +402,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
     {
         _dns.AddTxt("forged.test", ["v=spf1 ip4:192.0.2.1 -all"]);
         _dns.AddTxt("spf-ok.test", ["v=spf1 ip4:127.0.0.0/8 -all"]);
-        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 });
+        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(3), Retries = 1 });
         await using var server = await StartAsync(new() { ["smtpd_sender_restrictions"] = "reject_spf_fail" }, spf: new Mail.Spf.SpfChecker(resolver));
         using (var c = new LineClient(server.BoundEndpoints["mx"]))
         {
@@ -543,18 +543,23 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         // Postfix's classic "smtpd_client_restrictions = sleep 1, reject_unauth_pipelining" with smtpd_delay_reject = no.
         // The sleep is a gate the test opens, so nothing here depends on how long anything takes.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sleeping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var slept = new List<TimeSpan>();
         await using var server = await StartAsync(new() { ["smtpd_client_restrictions"] = "sleep 1, reject_unauth_pipelining" },
             new RestrictionPolicyOptions { DelayReject = false },
             sleep: async (d, ct) =>
             {
                 lock (slept) slept.Add(d);
+                sleeping.TrySetResult();
                 await gate.Task.WaitAsync(ct);
             });
         using (var bot = new LineClient(server.BoundEndpoints["mx"]))
         {
+            // Talk only once the session is inside its sleep, so the octets are waiting when the sleep ends
+            // however slowly the server got there.
+            await sleeping.Task.WaitAsync(TimeSpan.FromSeconds(30));
             await bot.WriteAsync("EHLO bot.test\r\n");
-            // Let the octets reach the server's socket buffer before the sleep ends (a settle, not a timing assertion).
+            // Let the octets cross loopback into the server's socket buffer (a settle, not a timing assertion).
             await Task.Delay(200);
             gate.SetResult();
             var reply = await bot.ReadAsync();
@@ -595,7 +600,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
     public async Task Greylisting_keys_on_the_spf_domain_the_edge_verified_so_a_retry_from_another_network_passes()
     {
         _dns.AddTxt("bigsender.test", ["v=spf1 ip4:127.0.0.0/8 -all"]);
-        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(1), Retries = 0 });
+        var resolver = new DnsResolver(new DnsResolverOptions { NameServers = [_dns.EndPoint], Timeout = TimeSpan.FromSeconds(3), Retries = 1 });
         await using var server = await StartAsync(new() { ["smtpd_recipient_restrictions"] = "reject_unauth_destination, check_greylist" },
             spf: new Mail.Spf.SpfChecker(resolver));
         var ep = server.BoundEndpoints["mx"];

@@ -46,8 +46,19 @@ public sealed class SmtpFacts
     /// <summary>The domain SPF evaluated (MAIL FROM domain, or HELO for the null sender).</summary>
     public string? SpfDomain { get; set; }
 
-    /// <summary>The client sent this command before the server's previous reply where that is not allowed (RFC 2920).</summary>
-    public bool Pipelined { get; set; }
+    /// <summary>The client sent this command before the server's previous reply where that is not allowed (RFC 2920).
+    /// Read live through <see cref="PipelinedNow"/> when set, so "sleep N, reject_unauth_pipelining" sees what the client
+    /// sent during the sleep.</summary>
+    public bool Pipelined
+    {
+        get => _pipelined || (PipelinedNow?.Invoke() ?? false);
+        set => _pipelined = value;
+    }
+
+    private bool _pipelined;
+
+    /// <summary>The SMTP session's own improper-pipelining flag, asked each time a restriction needs it.</summary>
+    public Func<bool>? PipelinedNow { get; set; }
 
     /// <summary>"SMTP" or "ESMTP" (policy protocol protocol_name).</summary>
     public string ProtocolName { get; set; } = "ESMTP";

@@ -173,7 +173,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
             SpfResult = facts.ConnectionResults.GetValueOrDefault("spf"),
             SpfDomain = facts.ConnectionResults.GetValueOrDefault("spf.domain")
                         ?? (facts.MailFrom is { Length: > 0 } mf && Address.TryParse(mf, out var mfa) ? mfa.Domain : facts.Helo),
-            Pipelined = facts.Pipelined,
+            PipelinedNow = () => facts.Pipelined,
         };
         var explicitPermit = false;
         var effects = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -25,8 +25,35 @@ internal static partial class DurableFile
         }
     }
 
+    /// <summary>syncfs(2) of the file system holding <paramref name="directory"/>: every dirty page and inode on it is
+    /// written and the device cache flushed (Linux only; it reports write-back errors since Linux 5.8).</summary>
+    public static void SyncFileSystem(string directory)
+    {
+        var fd = Open(directory, 0 /* O_RDONLY */);
+        if (fd < 0) throw new IOException($"open({directory}) for syncfs failed: errno {Marshal.GetLastPInvokeError()}");
+        try
+        {
+            if (SyncFs(fd) != 0) throw new IOException($"syncfs({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ulong> s_devices = new(StringComparer.Ordinal);
+
+    /// <summary>The device (file system) a directory lives on, from statx(2); cached, directories do not move.</summary>
+    public static unsafe ulong DeviceOf(string directory) => s_devices.GetOrAdd(directory, static d =>
+    {
+        // struct statx is the same on every architecture: stx_dev_major at offset 136, stx_dev_minor at 140.
+        var buffer = stackalloc byte[256];
+        if (Statx(-100 /* AT_FDCWD */, d, 0, 0, buffer) != 0) throw new IOException($"statx({d}) failed: errno {Marshal.GetLastPInvokeError()}");
+        return ((ulong)*(uint*)(buffer + 136) << 32) | *(uint*)(buffer + 140);
+    });
+
     /// <summary>Writes bytes to a temporary file, fsyncs it and renames it over <paramref name="path"/>.
-    /// The directory is not synced here: callers batch that through <see cref="GroupSync"/>.</summary>
+    /// The directory is not synced here: callers batch that through <see cref="DurabilityBarrier"/>.</summary>
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content, bool sync)
     {
         var dir = Path.GetDirectoryName(path)!;
@@ -66,6 +93,12 @@ internal static partial class DurableFile
 
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int SyncFs(int fd);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);

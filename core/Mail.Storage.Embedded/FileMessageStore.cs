@@ -5,8 +5,11 @@ namespace Mail.Storage.Embedded;
 
 /// <summary>
 /// Raw messages as files, one per id, in one directory. A writer streams into a hidden temp file in the
-/// same directory (same file system, so the rename is atomic); commit fsyncs the file, renames it to the id
-/// and fsyncs the directory. Readers therefore only ever see complete messages.
+/// same directory (same file system, so the rename is atomic). Commit waits for the shared
+/// <see cref="DurabilityBarrier"/> twice: once for the data, then, after the rename to the id, once for the rename.
+/// Data before name, as fsync-then-rename would give, so a crash can never leave a final name whose content did not
+/// reach the disk (the pipeline reuses an existing copy on redelivery); but each barrier is one syncfs shared with
+/// every other session writing meanwhile instead of an fsync per file. Readers only ever see complete messages.
 /// Committing an id that exists replaces it atomically (last commit wins; same content is a no-op in effect).
 /// </summary>
 public sealed class FileMessageStore : IMessageStore
@@ -108,13 +111,19 @@ public sealed class FileMessageStore : IMessageStore
         {
             ObjectDisposedException.ThrowIf(_done, this);
             await stream.FlushAsync(cancellationToken);
-            // Data first, then publish by rename, then make the rename durable (directory fsync shared with the
-            // other writers): a crash can never leave a final name whose content is not on disk.
-            stream.Flush(flushToDisk: true);
-            await stream.DisposeAsync();
+            if (DurabilityBarrier.SyncsFileSystem)
+            {
+                await stream.DisposeAsync();
+                await DurabilityBarrier.Shared.WhenDurableAsync(store._directory);
+            }
+            else
+            {
+                stream.Flush(flushToDisk: true);
+                await stream.DisposeAsync();
+            }
             File.Move(tempPath, finalPath, overwrite: true);
             _done = true;
-            await GroupSync.Shared.SyncDirectoryAsync(store._directory);
+            await DurabilityBarrier.Shared.WhenDurableAsync(store._directory);
             var sha = Convert.ToHexStringLower(_hash.GetHashAndReset());
             _hash.Dispose();
             return new StoredMessage(id, Length, sha);

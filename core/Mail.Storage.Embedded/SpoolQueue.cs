@@ -1,48 +1,50 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 
 namespace Mail.Storage.Embedded;
 
 /// <summary>
-/// A durable queue as a spool directory (<c>directory/name/</c>), one file per envelope:
+/// A durable queue as a spool directory (<c>directory/name/</c>) holding an append-only journal:
 /// <list type="bullet">
-/// <item><c>ID.env</c>: the envelope and its first visibility time, written once under its final name (file fsync,
-/// then directory fsync, both group-committed) before <see cref="SendAsync"/> returns. It is never rewritten;
-/// only a crash during that first write can tear it, and such a file never got its SendAsync acknowledged,
-/// does not parse and is skipped.</item>
-/// <item><c>ID.state</c>: delivery count, visible-at and lock expiry, rewritten on receive/abandon WITHOUT fsync.
-/// It is advisory: if a machine crash loses it, the envelope is simply retried sooner with a lower count.
-/// A process crash (SIGKILL) loses nothing, the page cache survives it.</item>
-/// <item><c>dead/ID.json</c>: dead-lettered envelopes with the reason.</item>
+/// <item><c>NNNNNNNNNNNN.journal</c>: segments of records (<see cref="SpoolJournal"/>). <see cref="SendAsync"/>
+/// appends an envelope record and returns once the shared <see cref="DurabilityBarrier"/> has made it durable, so one
+/// sync covers every session queueing at that moment, and a message costs no file creation or deletion in the spool.
+/// Receive, abandon and complete append small state and settlement records WITHOUT a sync: they are advisory.
+/// If a machine crash loses one, the envelope is simply retried sooner, with a lower count, or again
+/// (at-least-once; consumers are idempotent). A process crash (SIGKILL) loses nothing, the page cache survives it.</item>
+/// <item><c>dead/ID.json</c>: dead-lettered envelopes with the reason, one file each (rare, and read by operators).</item>
 /// </list>
+/// Each instance appends to a segment of its own, created on its first write, so a second instance (the `mail` CLI
+/// inspecting a running server) never interleaves with the server's records. Replaying the segments in order
+/// gives the queue. When the segment being written grows past <see cref="DefaultSegmentSize"/> (or twice the live envelopes),
+/// the writer starts a new one, copies the envelopes still live in older segments into it, syncs, and deletes the
+/// older segments it knows: the journal stays about as big as the queue.
 /// Leases live in memory: a restart forgets them, so everything that was in flight becomes receivable again.
-/// One instance per spool directory per process (consumers share it); ListAsync reads the disk, so another
-/// process (the `mail queue` CLI) can inspect a running spool.
-/// Completion deletes the files without a directory fsync: after a machine crash a completed envelope may
-/// come back, which at-least-once delivery and idempotent consumers already allow.
+/// One server instance per spool directory; ListAsync replays the disk, so another process sees the live state.
 /// </summary>
 public sealed class SpoolQueue : IMessageQueue
 {
-    private const string EnvelopeExt = ".env";
-    private const string StateExt = ".state";
+    /// <summary>Bytes after which the writer starts a new segment and compacts the older ones.</summary>
+    public const long DefaultSegmentSize = 8 * 1024 * 1024;
 
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    private readonly long _segmentSize;
 
     private readonly string _dir;
     private readonly string _deadDir;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly HashSet<long> _knownSegments = [];
+    private SpoolJournal.Writer? _writer;
+    private long _liveBytes;
     private long _generation;
 
-    public SpoolQueue(string directory, string name, TimeProvider? time = null)
+    public SpoolQueue(string directory, string name, TimeProvider? time = null, long segmentSize = DefaultSegmentSize)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
+        _segmentSize = segmentSize;
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         if (!FileMessageStore.IsValidId(name)) throw new ArgumentException($"Invalid queue name '{name}'", nameof(name));
         Name = name;
@@ -67,30 +69,29 @@ public sealed class SpoolQueue : IMessageQueue
     public async Task SendAsync(Envelope envelope, DateTimeOffset? notBefore = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        // Version 7 GUIDs sort by creation time: file names give FIFO order on reload.
+        // Version 7 GUIDs sort by creation time: FIFO among envelopes that become visible together.
         var id = Guid.CreateVersion7().ToString("N");
         var now = _time.GetUtcNow();
         var visibleAt = notBefore is { } nb && nb > now ? nb : now;
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(new EnvelopeFile(envelope, visibleAt), s_json);
-        // Written in place, not through temp + rename: the id is fresh (CreateNew), and a file torn by a crash
-        // before its sync completed never got a 250 and does not parse, so Load and ListAsync skip it.
-        // One rename and one directory entry fewer per message than temp + rename.
-        var path = Path.Combine(_dir, id + EnvelopeExt);
+        var record = SpoolJournal.Encode(new SpoolRecord { Kind = SpoolRecord.Enqueued, Id = id, Envelope = envelope, VisibleAt = visibleAt });
+        lock (_gate)
+        {
+            var segment = Append(record);
+            _entries[id] = new Entry(id, envelope, visibleAt, 0, segment, record.Length) { Touched = true };
+            _liveBytes += record.Length;
+        }
         try
         {
-            using (var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0, FileOptions.None))
-            {
-                fs.Write(bytes);
-                fs.Flush(flushToDisk: true);
-            }
-            await GroupSync.Shared.SyncDirectoryAsync(_dir);
+            await DurabilityBarrier.Shared.WhenDurableAsync(_dir);
         }
         catch
         {
-            DurableFile.TryDelete(path);
+            // Not acknowledged: the envelope may or may not survive a crash; in this process it must not be delivered
+            // (the edge answers 451 and deletes the message).
+            lock (_gate) Forget(id, SpoolRecord.Completed);
             throw;
         }
-        lock (_gate) _entries[id] = new Entry(id, envelope, visibleAt, 0) { Touched = true };
+        await MaybeCompactAsync();
     }
 
     public Task<IReadOnlyList<QueueLease>> ReceiveAsync(int maxMessages, TimeSpan lockDuration, CancellationToken cancellationToken = default)
@@ -109,8 +110,7 @@ public sealed class SpoolQueue : IMessageQueue
                 e.LockGeneration = ++_generation;
                 e.Touched = true;
                 leases.Add(new QueueLease(e.Envelope, e.DeliveryCount, $"{e.Id}:{e.LockGeneration}"));
-                // Under the lock, so a slower writer can never overwrite a newer state with an older one.
-                WriteState(e.Id, new StateFile(e.DeliveryCount, e.VisibleAt, e.LockedUntil));
+                AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = e.Id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt, LockedUntil = e.LockedUntil });
             }
         }
         return Task.FromResult<IReadOnlyList<QueueLease>>(leases);
@@ -119,10 +119,7 @@ public sealed class SpoolQueue : IMessageQueue
     public Task CompleteAsync(QueueLease lease, CancellationToken cancellationToken = default)
     {
         var (id, _) = ParseToken(lease);
-        lock (_gate) _entries.Remove(id);
-        // The envelope file first: once it is gone the envelope cannot come back, whatever happens to .state.
-        File.Delete(Path.Combine(_dir, id + EnvelopeExt));
-        File.Delete(Path.Combine(_dir, id + StateExt));
+        lock (_gate) Forget(id, SpoolRecord.Completed);
         return Task.CompletedTask;
     }
 
@@ -136,7 +133,7 @@ public sealed class SpoolQueue : IMessageQueue
             {
                 e.VisibleAt = _time.GetUtcNow() + (delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
                 e.LockedUntil = null;
-                WriteState(id, new StateFile(e.DeliveryCount, e.VisibleAt, null));
+                AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt });
             }
         }
         return Task.CompletedTask;
@@ -145,47 +142,34 @@ public sealed class SpoolQueue : IMessageQueue
     public async Task DeadLetterAsync(QueueLease lease, string reason, CancellationToken cancellationToken = default)
     {
         var (id, _) = ParseToken(lease);
-        var envPath = Path.Combine(_dir, id + EnvelopeExt);
-        if (!File.Exists(envPath)) return; // already settled
+        lock (_gate)
+        {
+            if (!_entries.ContainsKey(id)) return; // already settled
+        }
         var dead = new DeadFile(lease.Envelope, reason, lease.DeliveryCount, _time.GetUtcNow());
-        DurableFile.WriteAtomic(Path.Combine(_deadDir, id + ".json"), JsonSerializer.SerializeToUtf8Bytes(dead, s_json), sync: true);
-        await GroupSync.Shared.SyncDirectoryAsync(_deadDir);
-        lock (_gate) _entries.Remove(id);
-        File.Delete(envPath);
-        File.Delete(Path.Combine(_dir, id + StateExt));
+        DurableFile.WriteAtomic(Path.Combine(_deadDir, id + ".json"), JsonSerializer.SerializeToUtf8Bytes(dead, SpoolJournal.Json), sync: !DurabilityBarrier.SyncsFileSystem);
+        await DurabilityBarrier.Shared.WhenDurableAsync(_deadDir);
+        // A crash before this record lands is finished by Load: an envelope with a dead letter is not live.
+        lock (_gate) Forget(id, SpoolRecord.DeadLettered);
     }
 
     public async IAsyncEnumerable<QueueEntry> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var now = _time.GetUtcNow();
-        foreach (var path in Directory.EnumerateFiles(_dir, "*" + EnvelopeExt).Order(StringComparer.Ordinal))
+        // The disk, not this instance's memory: the CLI lists a spool a running server owns.
+        var (onDisk, _) = Replay(_dir, _deadDir);
+        foreach (var file in onDisk.Values.OrderBy(e => e.Id, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var id = Path.GetFileNameWithoutExtension(path);
-            var file = ReadEnvelope(path);
-            if (file is null) continue;
-            Entry? live;
-            lock (_gate) live = _entries.GetValueOrDefault(id);
-            DateTimeOffset visibleAt;
-            DateTimeOffset? lockedUntil;
-            int count;
-            if (live is not null && live.Touched)
+            var (visibleAt, lockedUntil, count) = (file.VisibleAt, file.LockedUntil, file.DeliveryCount);
+            lock (_gate)
             {
-                lock (_gate) (visibleAt, lockedUntil, count) = (live.VisibleAt, live.LockedUntil, live.DeliveryCount);
+                if (_entries.TryGetValue(file.Id, out var live) && live.Touched) (visibleAt, lockedUntil, count) = (live.VisibleAt, live.LockedUntil, live.DeliveryCount);
             }
-            else
-            {
-                // Not received or abandoned by this instance: another process may own the spool (the CLI inspecting
-                // a running server), so its state file is the best knowledge.
-                var state = ReadState(id);
-                visibleAt = state?.VisibleAt ?? file.VisibleAt;
-                lockedUntil = state?.LockedUntil;
-                count = state?.DeliveryCount ?? 0;
-            }
-            var queueState = lockedUntil > now ? QueueEntryState.InFlight
+            var state = lockedUntil > now ? QueueEntryState.InFlight
                 : visibleAt > now ? QueueEntryState.Scheduled
                 : QueueEntryState.Ready;
-            yield return new QueueEntry(file.Envelope, queueState, visibleAt, count, null);
+            yield return new QueueEntry(file.Envelope, state, visibleAt, count, null);
         }
         foreach (var path in Directory.EnumerateFiles(_deadDir, "*.json").Order(StringComparer.Ordinal))
         {
@@ -193,7 +177,7 @@ public sealed class SpoolQueue : IMessageQueue
             DeadFile? dead;
             try
             {
-                dead = JsonSerializer.Deserialize<DeadFile>(await File.ReadAllBytesAsync(path, cancellationToken), s_json);
+                dead = JsonSerializer.Deserialize<DeadFile>(await File.ReadAllBytesAsync(path, cancellationToken), SpoolJournal.Json);
             }
             catch (Exception e) when (e is IOException or JsonException)
             {
@@ -206,68 +190,104 @@ public sealed class SpoolQueue : IMessageQueue
 
     private void Load()
     {
-        foreach (var path in Directory.EnumerateFiles(_dir, "*" + EnvelopeExt))
+        var (entries, segments) = Replay(_dir, _deadDir);
+        foreach (var e in entries.Values)
         {
-            var id = Path.GetFileNameWithoutExtension(path);
-            if (File.Exists(Path.Combine(_deadDir, id + ".json")))
-            {
-                // Crashed between writing the dead letter and removing the original: finish the move.
-                DurableFile.TryDelete(path);
-                DurableFile.TryDelete(Path.Combine(_dir, id + StateExt));
-                continue;
-            }
-            var file = ReadEnvelope(path);
-            if (file is null) continue;
-            var state = ReadState(id);
             // Lock expiry is ignored: this process holds no leases yet, so whatever was in flight is due now.
-            _entries[id] = new Entry(id, file.Envelope, state?.VisibleAt ?? file.VisibleAt, state?.DeliveryCount ?? 0);
+            _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes);
+            _liveBytes += e.Bytes;
         }
-        var cutoff = DateTime.UtcNow - TimeSpan.FromHours(1);
-        foreach (var tmp in Directory.EnumerateFiles(_dir, ".tmp-*").Concat(Directory.EnumerateFiles(_deadDir, ".tmp-*")))
-        {
-            if (File.GetLastWriteTimeUtc(tmp) < cutoff) DurableFile.TryDelete(tmp);
-        }
+        _knownSegments.UnionWith(segments);
     }
 
-    private static EnvelopeFile? ReadEnvelope(string path)
+    /// <summary>The live envelopes the segments on disk describe, and the segments read.</summary>
+    private static (Dictionary<string, ReplayedEntry> Entries, List<long> Segments) Replay(string dir, string deadDir)
+    {
+        var entries = new Dictionary<string, ReplayedEntry>(StringComparer.Ordinal);
+        var segments = SpoolJournal.Segments(dir);
+        foreach (var (segment, path) in segments)
+        {
+            foreach (var (r, bytes) in SpoolJournal.Read(path))
+            {
+                switch (r.Kind)
+                {
+                    case SpoolRecord.Enqueued when r.Envelope is not null && r.VisibleAt is { } visibleAt:
+                        // A copy made by compaction carries the state it had; the original may still be on disk
+                        // (a crash between the copy and the deletion), and the later segment wins.
+                        entries[r.Id] = new ReplayedEntry(r.Id, r.Envelope, visibleAt, r.DeliveryCount ?? 0, r.LockedUntil, segment, bytes);
+                        break;
+                    case SpoolRecord.State when entries.TryGetValue(r.Id, out var e):
+                        entries[r.Id] = e with { DeliveryCount = r.DeliveryCount ?? e.DeliveryCount, VisibleAt = r.VisibleAt ?? e.VisibleAt, LockedUntil = r.LockedUntil };
+                        break;
+                    case SpoolRecord.Completed or SpoolRecord.DeadLettered:
+                        entries.Remove(r.Id);
+                        break;
+                }
+            }
+        }
+        // Crashed between writing the dead letter and recording it: finish the move.
+        foreach (var id in entries.Keys.Where(id => File.Exists(Path.Combine(deadDir, id + ".json"))).ToList()) entries.Remove(id);
+        return (entries, segments.Select(s => s.Number).ToList());
+    }
+
+    /// <summary>Appends under the lock; returns the segment written.</summary>
+    private long Append(byte[] record)
+    {
+        _writer ??= SpoolJournal.Writer.Create(_dir, _knownSegments.Count == 0 ? 1 : _knownSegments.Max() + 1);
+        _knownSegments.Add(_writer.Number);
+        _writer.Append(record);
+        return _writer.Number;
+    }
+
+    private void AppendAdvisory(SpoolRecord record)
     {
         try
         {
-            return JsonSerializer.Deserialize<EnvelopeFile>(File.ReadAllBytes(path), s_json);
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-        // A corrupt envelope file is left in place for an operator rather than silently deleted.
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private StateFile? ReadState(string id)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<StateFile>(File.ReadAllBytes(Path.Combine(_dir, id + StateExt)), s_json);
-        }
-        catch (Exception e) when (e is IOException or JsonException)
-        {
-            return null;
-        }
-    }
-
-    private void WriteState(string id, StateFile state)
-    {
-        try
-        {
-            DurableFile.WriteAtomic(Path.Combine(_dir, id + StateExt), JsonSerializer.SerializeToUtf8Bytes(state, s_json), sync: false);
+            Append(SpoolJournal.Encode(record));
         }
         catch (IOException)
         {
             // Advisory only (see class remarks).
         }
+    }
+
+    private void Forget(string id, string kind)
+    {
+        if (!_entries.Remove(id, out var e)) return;
+        _liveBytes -= e.Bytes;
+        AppendAdvisory(new SpoolRecord { Kind = kind, Id = id });
+    }
+
+    /// <summary>
+    /// Starts a new segment once the current one is large, moving the live envelopes of older segments into it
+    /// (durably) before deleting those. Runs on a sender's thread, after its own envelope is durable.
+    /// </summary>
+    private async Task MaybeCompactAsync()
+    {
+        List<long> obsolete;
+        lock (_gate)
+        {
+            if (_writer is null || _writer.Length < Math.Max(_segmentSize, 2 * _liveBytes)) return;
+            var next = _writer.Number + 1;
+            _writer.Dispose();
+            _writer = SpoolJournal.Writer.Create(_dir, next);
+            _knownSegments.Add(next);
+            foreach (var e in _entries.Values.Where(e => e.Segment != next).OrderBy(e => e.Id, StringComparer.Ordinal))
+            {
+                var copy = SpoolJournal.Encode(new SpoolRecord
+                {
+                    Kind = SpoolRecord.Enqueued, Id = e.Id, Envelope = e.Envelope, VisibleAt = e.VisibleAt, DeliveryCount = e.DeliveryCount, LockedUntil = e.LockedUntil,
+                });
+                _writer.Append(copy);
+                _liveBytes += copy.Length - e.Bytes;
+                (e.Segment, e.Bytes) = (next, copy.Length);
+            }
+            obsolete = _knownSegments.Where(n => n != next).ToList();
+            _knownSegments.ExceptWith(obsolete);
+        }
+        // Copies first durable, then the originals go; a crash in between leaves both, and Replay keeps the later.
+        await DurabilityBarrier.Shared.WhenDurableAsync(_dir);
+        foreach (var n in obsolete) DurableFile.TryDelete(SpoolJournal.PathOf(_dir, n));
     }
 
     private static (string Id, long Generation) ParseToken(QueueLease lease)
@@ -280,7 +300,7 @@ public sealed class SpoolQueue : IMessageQueue
         return (id, gen);
     }
 
-    private sealed class Entry(string id, Envelope envelope, DateTimeOffset visibleAt, int deliveryCount)
+    private sealed class Entry(string id, Envelope envelope, DateTimeOffset visibleAt, int deliveryCount, long segment, int bytes)
     {
         public string Id { get; } = id;
         public Envelope Envelope { get; } = envelope;
@@ -288,13 +308,14 @@ public sealed class SpoolQueue : IMessageQueue
         public int DeliveryCount { get; set; } = deliveryCount;
         public DateTimeOffset? LockedUntil { get; set; }
         public long LockGeneration { get; set; }
+        /// <summary>The segment holding its envelope record, and that record's size.</summary>
+        public long Segment { get; set; } = segment;
+        public int Bytes { get; set; } = bytes;
         /// <summary>Received or rescheduled by this instance since it loaded (or sent) the envelope.</summary>
         public bool Touched { get; set; }
     }
 
-    private sealed record EnvelopeFile(Envelope Envelope, DateTimeOffset VisibleAt);
-
-    private sealed record StateFile(int DeliveryCount, DateTimeOffset VisibleAt, DateTimeOffset? LockedUntil);
+    private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes);
 
     private sealed record DeadFile(Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
 }

@@ -6,7 +6,8 @@ namespace Mail.Host;
 
 /// <summary>
 /// The embedded data directory ("DataDirectory", default ./data) and the stores inside it:
-/// <c>messages/</c> raw messages, <c>queue/inbound</c> and <c>queue/outbound</c> spools, <c>mail.db</c>
+/// <c>messages/</c> the copies delivered to mailboxes, <c>queue/messages</c> the originals the edge accepted (segments),
+/// <c>queue/inbound</c> and <c>queue/outbound</c> spools, <c>mail.db</c>
 /// (SQLite: users, domains, state and mailbox indexes), <c>tls/selfsigned.pfx</c>.
 /// Shared by `mail serve` and the admin commands, so both see the same data.
 /// </summary>
@@ -15,7 +16,8 @@ public sealed class DataLayout
     private DataLayout(string root)
     {
         Root = root;
-        Messages = new FileMessageStore(Path.Combine(root, "messages"));
+        Originals = new SegmentMessageStore(Path.Combine(root, "queue", "messages"));
+        Messages = new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals);
         Inbound = new SpoolQueue(Path.Combine(root, "queue"), "inbound");
         Outbound = new SpoolQueue(Path.Combine(root, "queue"), "outbound");
         State = new SqliteStateStore(DatabasePath);
@@ -26,7 +28,10 @@ public sealed class DataLayout
     public string Root { get; }
     public string DatabasePath => Path.Combine(Root, "mail.db");
     public string SelfSignedCertificatePath => Path.Combine(Root, "tls", "selfsigned.pfx");
-    public FileMessageStore Messages { get; }
+    /// <summary>Every message, wherever it lives: what the pipeline, the IMAP gateway and the CLI read.</summary>
+    public EmbeddedMessageStore Messages { get; }
+    /// <summary>Where the SMTP edge writes what it accepts.</summary>
+    public SegmentMessageStore Originals { get; }
     public SpoolQueue Inbound { get; }
     public SpoolQueue Outbound { get; }
     public SqliteStateStore State { get; }

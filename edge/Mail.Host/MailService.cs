@@ -32,7 +32,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         var worker = new LocalWorker(data.Inbound, stage, workerOptions, loggerFactory.CreateLogger<LocalWorker>());
         _smtp = new SmtpServer(smtpOptions, new SmtpServices
         {
-            MessageStore = data.Messages,
+            MessageStore = data.EdgeMessages,
             InboundQueue = data.Inbound,
             Directory = data.Directory,
             State = data.State,

@@ -15,9 +15,9 @@ public sealed class MailStores : IAsyncDisposable
 {
     private readonly IAsyncDisposable? _owner;
 
-    private MailStores(IMessageStore messages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner)
+    private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner)
     {
-        (Messages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, inbound, outbound, state, mailboxes, mode, owner);
+        (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
         Directory = new MailDirectory(state);
     }
 
@@ -25,6 +25,8 @@ public sealed class MailStores : IAsyncDisposable
     public const string Cloud = "cloud";
 
     public IMessageStore Messages { get; }
+    /// <summary>Where the SMTP edge writes the messages it accepts (embedded: the spool's segments; cloud: the same Blob container).</summary>
+    public IMessageStore EdgeMessages { get; }
     public IMessageQueue Inbound { get; }
     public IMessageQueue Outbound { get; }
     public IStateStore State { get; }
@@ -41,14 +43,14 @@ public sealed class MailStores : IAsyncDisposable
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null);
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null);
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
                 try
                 {
                     var azure = AzureAdapters.Create(options);
-                    return new MailStores(azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure);
+                    return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure);
                 }
                 catch (AzureConfigurationException e)
                 {

@@ -32,6 +32,39 @@ public sealed class FileMessageStoreContractTests : MessageStoreContract, IDispo
     public void Dispose() => _dir.Dispose();
 }
 
+public sealed class SegmentMessageStoreContractTests : MessageStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+    private SegmentMessageStore? _store;
+
+    protected override Task<IMessageStore> CreateStoreAsync() =>
+        Task.FromResult<IMessageStore>(_store = new SegmentMessageStore(System.IO.Path.Combine(_dir.Path, "originals")));
+
+    public void Dispose()
+    {
+        _store?.Dispose();
+        _dir.Dispose();
+    }
+}
+
+public sealed class EmbeddedMessageStoreContractTests : MessageStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+    private SegmentMessageStore? _originals;
+
+    protected override Task<IMessageStore> CreateStoreAsync()
+    {
+        _originals = new SegmentMessageStore(System.IO.Path.Combine(_dir.Path, "originals"));
+        return Task.FromResult<IMessageStore>(new EmbeddedMessageStore(new FileMessageStore(System.IO.Path.Combine(_dir.Path, "messages")), _originals));
+    }
+
+    public void Dispose()
+    {
+        _originals?.Dispose();
+        _dir.Dispose();
+    }
+}
+
 public sealed class SpoolQueueContractTests : MessageQueueContract, IDisposable
 {
     private readonly TempDir _dir = new();

@@ -29,44 +29,73 @@ public sealed class SpoolQueueTests : IDisposable
         return list;
     }
 
+    private string[] Segments() => Directory.GetFiles(Path.Combine(_dir.Path, "inbound"), "*.journal");
+
     [Fact]
-    public async Task Envelope_file_exists_when_send_returns_and_no_temp_file_is_left()
+    public async Task Sends_append_to_one_journal_segment_and_create_no_file_per_envelope()
     {
         var q = Open();
-        await q.SendAsync(MessageQueueContract.SampleEnvelope());
-        var files = Directory.GetFiles(Path.Combine(_dir.Path, "inbound"));
-        Assert.Single(files);
-        Assert.EndsWith(".env", files[0], StringComparison.Ordinal);
+        for (var i = 0; i < 5; i++) await q.SendAsync(MessageQueueContract.SampleEnvelope($"S{i}"));
+        Assert.Single(Segments());
+        Assert.Equal(["dead"], Directory.GetDirectories(Path.Combine(_dir.Path, "inbound")).Select(Path.GetFileName));
+        var got = await Open().ReceiveAsync(10, TimeSpan.FromHours(1));
+        Assert.Equal(["S0", "S1", "S2", "S3", "S4"], got.Select(l => l.Envelope.QueueId));
     }
 
     [Fact]
-    public async Task An_envelope_file_torn_by_a_crash_during_send_is_skipped_and_the_others_load()
+    public async Task A_record_torn_by_a_crash_ends_its_segment_and_everything_before_it_loads()
     {
         var q = Open();
         await q.SendAsync(MessageQueueContract.SampleEnvelope("KEPT"));
-        var kept = Directory.GetFiles(Path.Combine(_dir.Path, "inbound"), "*.env").Single();
-        // Envelopes are written in place (no temp + rename): a crash before the fsync can leave a prefix of one,
-        // or an empty file. That send never returned, so nothing was acknowledged for it.
-        var bytes = await File.ReadAllBytesAsync(kept);
-        await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "inbound", "0000torn.env"), bytes[..(bytes.Length / 2)]);
-        await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "inbound", "0000empty.env"), []);
+        var segment = Segments().Single();
+        var intact = await File.ReadAllBytesAsync(segment);
+        // A crash during a send can leave a prefix of its record (that send never returned, nothing was acknowledged),
+        // or a record whose checksum does not match what was written.
+        await File.WriteAllBytesAsync(segment, [.. intact, .. intact[..(intact.Length / 2)]]);
+        var corrupt = intact.ToArray();
+        corrupt[^3] ^= 0x20;
+        await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "inbound", "999999999999.journal"), corrupt);
 
         var after = Open();
         Assert.Equal(1, after.Count);
         var got = await after.ReceiveAsync(10, TimeSpan.FromHours(1));
         Assert.Equal(["KEPT"], got.Select(l => l.Envelope.QueueId));
         Assert.Equal(["KEPT"], (await ListAsync(after)).Select(e => e.Envelope.QueueId));
+        // The next instance writes a segment of its own after the damaged ones, and its records load.
+        await after.SendAsync(MessageQueueContract.SampleEnvelope("NEXT"));
+        Assert.Equal(["KEPT", "NEXT"], (await Open().ReceiveAsync(10, TimeSpan.FromHours(1))).Select(l => l.Envelope.QueueId).Order());
     }
 
     [Fact]
-    public async Task Concurrent_sends_each_leave_one_envelope_file_and_all_are_receivable_after_a_restart()
+    public async Task Concurrent_sends_all_persist_and_are_receivable_after_a_restart()
     {
         var q = Open();
-        // Many senders at once share directory fsyncs (group commit); every one must still complete and persist.
+        // Many senders at once share syncs (group commit); every one must still complete and persist.
         await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => q.SendAsync(MessageQueueContract.SampleEnvelope($"C{i:D2}")))));
-        Assert.Equal(40, Directory.GetFiles(Path.Combine(_dir.Path, "inbound"), "*.env").Length);
         var got = await Open().ReceiveAsync(100, TimeSpan.FromHours(1));
         Assert.Equal(Enumerable.Range(0, 40).Select(i => $"C{i:D2}").Order(), got.Select(l => l.Envelope.QueueId).Order());
+    }
+
+    [Fact]
+    public async Task Full_segments_are_compacted_into_the_live_envelopes_and_deleted()
+    {
+        var q = new SpoolQueue(_dir.Path, "inbound", _time, segmentSize: 16 * 1024);
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("WAITING"));
+        var waiting = Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromHours(1)));
+        await q.AbandonAsync(waiting, TimeSpan.FromMinutes(10));
+        for (var i = 0; i < 200; i++)
+        {
+            await q.SendAsync(MessageQueueContract.SampleEnvelope($"M{i:D3}"));
+            foreach (var l in await q.ReceiveAsync(1, TimeSpan.FromHours(1))) await q.CompleteAsync(l);
+        }
+        // 200 envelopes came and went through small segments: only about the live ones remain on disk.
+        Assert.True(Segments().Length <= 2, $"{Segments().Length} segments left");
+        Assert.True(Segments().Sum(f => new FileInfo(f).Length) < 3 * 16 * 1024);
+        var after = Open();
+        var listed = Assert.Single(await ListAsync(after));
+        Assert.Equal(("WAITING", QueueEntryState.Scheduled, 1), (listed.Envelope.QueueId, listed.State, listed.DeliveryCount));
+        _time.Now = _time.Now.AddMinutes(11);
+        Assert.Equal(2, Assert.Single(await after.ReceiveAsync(10, TimeSpan.FromHours(1))).DeliveryCount);
     }
 
     [Fact]

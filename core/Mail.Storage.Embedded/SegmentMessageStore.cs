@@ -1,0 +1,469 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Security.Cryptography;
+using System.Text;
+using Mail.Core.Ports;
+using Microsoft.Win32.SafeHandles;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>
+/// The raw messages the SMTP edge accepts, appended to segment files instead of one file each: the embedded
+/// counterpart of Postfix's queue files. Accepting a message then creates no inode and deletes none (on ext4 each
+/// creation searches the inode bitmaps, and recently deleted inodes make that search long), and the commit is one
+/// group-committed sync (<see cref="DurabilityBarrier"/>) shared with every session finishing at the same moment.
+/// <para>Layout of <c>directory/</c>:</para>
+/// <list type="bullet">
+/// <item><c>NNNNNNNNNNNN.seg</c>: records <c>[magic "SMR1"][commit sequence u64][length i64][id length u16][id]
+/// [data][CRC-32 of data u32][magic "SMRE"]</c>. A writer has a segment to itself while it streams a message, so data
+/// is never buffered whole; concurrent sessions write to different segments. Sequence and length are written into
+/// the header at commit; a record whose length, trailer or checksum does not hold (torn by a crash, or abandoned)
+/// ends the scan of its segment.</item>
+/// <item><c>NNNNNNNNNNNN.dead</c>: offsets of deleted records of that segment (appended, not synced: a deletion lost in a
+/// machine crash only leaves an original behind). When every record of a segment is dead, both files go.</item>
+/// <item><c>.owner</c>: held locked by the instance that may delete segment files (the server); another process
+/// (the `mail` CLI next to a running server) reads, writes and marks deletions, but never removes a segment.</item>
+/// </list>
+/// The index (id → segment, offset, length) lives in memory and is rebuilt by scanning the segments at startup;
+/// originals are deleted once delivered, so the segments stay small. When an id is committed twice, the higher
+/// commit sequence wins.
+/// </summary>
+public sealed class SegmentMessageStore : IMessageStore, IDisposable
+{
+    public const long DefaultSegmentSize = 64 * 1024 * 1024;
+
+    private const uint RecordMagic = 0x31524D53;  // "SMR1"
+    private const uint TrailerMagic = 0x45524D53; // "SMRE"
+    private const int FixedHeader = 4 + 8 + 8 + 2;
+    private const int Trailer = 8;
+    private const string SegmentExt = ".seg";
+    private const string DeadExt = ".dead";
+
+    private readonly string _directory;
+    private readonly long _segmentSize;
+    private readonly FileStream? _ownerLock;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Location> _index = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, Segment> _segments = [];
+    private readonly Stack<SegmentWriter> _idle = new();
+    private long _nextSegment = 1;
+    private ulong _sequence;
+
+    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
+        _directory = Path.GetFullPath(directory);
+        _segmentSize = segmentSize;
+        Directory.CreateDirectory(_directory);
+        _ownerLock = TryLockOwner(Path.Combine(_directory, ".owner"));
+        Load();
+    }
+
+    public string Root => _directory;
+
+    /// <summary>Whether this instance may remove segment files (no other process holds the spool).</summary>
+    public bool IsOwner => _ownerLock is not null;
+
+    /// <summary>Segment files on disk known to this instance (for tests and diagnostics).</summary>
+    public int SegmentCount
+    {
+        get
+        {
+            lock (_gate) return _segments.Count;
+        }
+    }
+
+    public Task<IMessageWriter> CreateAsync(string id, CancellationToken cancellationToken = default)
+    {
+        FileMessageStore.ValidateId(id);
+        SegmentWriter writer;
+        lock (_gate)
+        {
+            if (!_idle.TryPop(out writer!))
+            {
+                var number = _nextSegment++;
+                var segment = new Segment(number);
+                _segments[number] = segment;
+                writer = new SegmentWriter(segment, File.OpenHandle(PathOf(number, SegmentExt), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete));
+            }
+            writer.Segment.Writing = true;
+        }
+        return Task.FromResult<IMessageWriter>(new Writer(this, writer, id));
+    }
+
+    public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)
+    {
+        FileMessageStore.ValidateId(id);
+        Location location;
+        lock (_gate)
+        {
+            if (!_index.TryGetValue(id, out location)) return Task.FromResult<Stream?>(null);
+        }
+        try
+        {
+            var file = new FileStream(PathOf(location.Segment, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+            return Task.FromResult<Stream?>(new SliceStream(file, location.DataOffset, location.Length));
+        }
+        catch (FileNotFoundException)
+        {
+            return Task.FromResult<Stream?>(null);
+        }
+    }
+
+    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default)
+    {
+        FileMessageStore.ValidateId(id);
+        lock (_gate) return Task.FromResult(_index.ContainsKey(id));
+    }
+
+    public Task DeleteAsync(string id, CancellationToken cancellationToken = default)
+    {
+        FileMessageStore.ValidateId(id);
+        lock (_gate)
+        {
+            if (_index.Remove(id, out var location)) MarkDead(location);
+        }
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            while (_idle.TryPop(out var w)) w.Handle.Dispose();
+        }
+        _ownerLock?.Dispose();
+    }
+
+    private string PathOf(long number, string ext) => Path.Combine(_directory, number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ext);
+
+    private static FileStream? TryLockOwner(string path)
+    {
+        try
+        {
+            // FileShare.None is an exclusive advisory lock (flock) on Unix, held as long as the stream is open.
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Under the lock: one record fewer in its segment, remembered on disk; a finished, empty segment goes.</summary>
+    private void MarkDead(Location location)
+    {
+        var segment = _segments[location.Segment];
+        segment.Live--;
+        try
+        {
+            using var dead = new FileStream(PathOf(location.Segment, DeadExt), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
+            Span<byte> offset = stackalloc byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(offset, location.RecordOffset);
+            dead.Write(offset);
+        }
+        catch (IOException)
+        {
+            // Only an original left behind (see class remarks).
+        }
+        RemoveIfFinished(segment);
+    }
+
+    private void RemoveIfFinished(Segment segment)
+    {
+        if (!IsOwner || segment.Live > 0 || segment.Writing || !segment.Sealed) return;
+        DurableFile.TryDelete(PathOf(segment.Number, SegmentExt));
+        DurableFile.TryDelete(PathOf(segment.Number, DeadExt));
+        _segments.Remove(segment.Number);
+    }
+
+    /// <summary>Under the lock: a writer is done with its segment; it is reused until full, then sealed.</summary>
+    private void Release(SegmentWriter writer)
+    {
+        writer.Segment.Writing = false;
+        if (writer.Length < _segmentSize)
+        {
+            _idle.Push(writer);
+            return;
+        }
+        writer.Handle.Dispose();
+        writer.Segment.Sealed = true;
+        RemoveIfFinished(writer.Segment);
+    }
+
+    private void Load()
+    {
+        var numbers = new List<long>();
+        foreach (var path in Directory.EnumerateFiles(_directory, "*" + SegmentExt))
+        {
+            if (long.TryParse(Path.GetFileNameWithoutExtension(path), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)) numbers.Add(n);
+        }
+        numbers.Sort();
+        var sequences = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (var number in numbers)
+        {
+            // Segments found at startup are never written again: this instance appends to new ones.
+            var segment = new Segment(number) { Sealed = true };
+            _segments[number] = segment;
+            _nextSegment = Math.Max(_nextSegment, number + 1);
+            var dead = ReadDead(PathOf(number, DeadExt));
+            foreach (var r in Scan(PathOf(number, SegmentExt), number))
+            {
+                _sequence = Math.Max(_sequence, r.Sequence);
+                if (dead.Contains(r.Location.RecordOffset)) continue;
+                segment.Live++;
+                if (_index.TryGetValue(r.Id, out var older))
+                {
+                    if (sequences[r.Id] > r.Sequence)
+                    {
+                        segment.Live--;
+                        continue;
+                    }
+                    _segments[older.Segment].Live--;
+                }
+                _index[r.Id] = r.Location;
+                sequences[r.Id] = r.Sequence;
+            }
+        }
+        foreach (var segment in _segments.Values.ToList()) RemoveIfFinished(segment);
+    }
+
+    private static HashSet<long> ReadDead(string path)
+    {
+        var set = new HashSet<long>();
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            for (var i = 0; i + 8 <= bytes.Length; i += 8) set.Add(BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(i)));
+        }
+        catch (FileNotFoundException)
+        {
+        }
+        return set;
+    }
+
+    /// <summary>The intact records of a segment, in order; stops at the first that does not check out.</summary>
+    private static IEnumerable<(string Id, ulong Sequence, Location Location)> Scan(string path, long number)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024);
+        var header = new byte[FixedHeader];
+        var trailer = new byte[Trailer];
+        var buffer = new byte[64 * 1024];
+        long offset = 0;
+        while (true)
+        {
+            fs.Position = offset;
+            if (fs.ReadAtLeast(header, FixedHeader, throwOnEndOfStream: false) < FixedHeader) yield break;
+            if (BinaryPrimitives.ReadUInt32LittleEndian(header) != RecordMagic) yield break;
+            var sequence = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(4));
+            var length = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(12));
+            var idLength = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(20));
+            if (sequence == 0 || length < 0 || idLength is 0 or > 200) yield break;
+            var idBytes = new byte[idLength];
+            if (fs.ReadAtLeast(idBytes, idLength, throwOnEndOfStream: false) < idLength) yield break;
+            var id = Encoding.ASCII.GetString(idBytes);
+            if (!FileMessageStore.IsValidId(id)) yield break;
+            var dataOffset = offset + FixedHeader + idLength;
+            if (dataOffset + length + Trailer > fs.Length) yield break;
+            var crc = new Crc32();
+            for (var left = length; left > 0;)
+            {
+                var n = fs.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                if (n <= 0) yield break;
+                crc.Append(buffer.AsSpan(0, n));
+                left -= n;
+            }
+            fs.ReadExactly(trailer);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4)) != TrailerMagic
+                || BinaryPrimitives.ReadUInt32LittleEndian(trailer) != crc.GetCurrentHashAsUInt32()) yield break;
+            yield return (id, sequence, new Location(number, offset, dataOffset, length));
+            offset = dataOffset + length + Trailer;
+        }
+    }
+
+    private readonly record struct Location(long Segment, long RecordOffset, long DataOffset, long Length);
+
+    private sealed class Segment(long number)
+    {
+        public long Number { get; } = number;
+        public int Live { get; set; }
+        /// <summary>A writer of this instance is streaming a record into it.</summary>
+        public bool Writing { get; set; }
+        /// <summary>No writer of this instance will append to it again.</summary>
+        public bool Sealed { get; set; }
+    }
+
+    /// <summary>An open segment and its end; used by one message writer at a time.</summary>
+    private sealed class SegmentWriter(Segment segment, SafeFileHandle handle)
+    {
+        public Segment Segment { get; } = segment;
+        public SafeFileHandle Handle { get; } = handle;
+        public long Length { get; set; }
+    }
+
+    private sealed class Writer : IMessageWriter
+    {
+        private readonly SegmentMessageStore _store;
+        private readonly SegmentWriter _segment;
+        private readonly long _recordOffset;
+        private readonly long _dataOffset;
+        private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly Crc32 _crc = new();
+        private readonly byte[] _buffer = new byte[32 * 1024];
+        private int _buffered;
+        private long _written;
+        private bool _done;
+
+        public Writer(SegmentMessageStore store, SegmentWriter segment, string id)
+        {
+            (_store, _segment, Id) = (store, segment, id);
+            _recordOffset = segment.Length;
+            var header = new byte[FixedHeader + id.Length];
+            BinaryPrimitives.WriteUInt32LittleEndian(header, RecordMagic);
+            // Sequence 0 and length -1 until commit: an unfinished record never scans as valid.
+            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), -1);
+            BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(20), (ushort)id.Length);
+            Encoding.ASCII.GetBytes(id, header.AsSpan(FixedHeader));
+            RandomAccess.Write(segment.Handle, header, _recordOffset);
+            _dataOffset = _recordOffset + header.Length;
+        }
+
+        public string Id { get; }
+
+        public long Length { get; private set; }
+
+        public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_done, this);
+            var span = data.Span;
+            _sha.AppendData(span);
+            _crc.Append(span);
+            Length += span.Length;
+            while (span.Length > 0)
+            {
+                if (_buffered == 0 && span.Length >= _buffer.Length)
+                {
+                    Write(span);
+                    break;
+                }
+                var n = Math.Min(span.Length, _buffer.Length - _buffered);
+                span[..n].CopyTo(_buffer.AsSpan(_buffered));
+                _buffered += n;
+                span = span[n..];
+                if (_buffered == _buffer.Length) Flush();
+            }
+            return ValueTask.CompletedTask;
+        }
+
+        public async Task<StoredMessage> CommitAsync(CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_done, this);
+            Flush();
+            var trailer = new byte[Trailer];
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), TrailerMagic);
+            Write(trailer);
+            ulong sequence;
+            lock (_store._gate) sequence = ++_store._sequence;
+            var fields = new byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(fields, sequence);
+            BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
+            RandomAccess.Write(_segment.Handle, fields, _recordOffset + 4);
+            if (!DurabilityBarrier.SyncsFileSystem) RandomAccess.FlushToDisk(_segment.Handle);
+            // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
+            await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
+            _done = true;
+            var location = new Location(_segment.Segment.Number, _recordOffset, _dataOffset, Length);
+            lock (_store._gate)
+            {
+                _segment.Length = _dataOffset + _written;
+                _segment.Segment.Live++;
+                if (_store._index.Remove(Id, out var replaced)) _store.MarkDead(replaced);
+                _store._index[Id] = location;
+                _store.Release(_segment);
+            }
+            var sha = Convert.ToHexStringLower(_sha.GetHashAndReset());
+            _sha.Dispose();
+            return new StoredMessage(Id, Length, sha);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            if (_done) return ValueTask.CompletedTask;
+            _done = true;
+            _sha.Dispose();
+            // Abandoned: the next record starts where this one did (its header still says "unfinished").
+            lock (_store._gate) _store.Release(_segment);
+            return ValueTask.CompletedTask;
+        }
+
+        private void Flush()
+        {
+            if (_buffered == 0) return;
+            Write(_buffer.AsSpan(0, _buffered));
+            _buffered = 0;
+        }
+
+        private void Write(ReadOnlySpan<byte> bytes)
+        {
+            RandomAccess.Write(_segment.Handle, bytes, _dataOffset + _written);
+            _written += bytes.Length;
+        }
+    }
+
+    /// <summary>A read-only window on one record's data in a segment file.</summary>
+    private sealed class SliceStream(FileStream file, long start, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => _position;
+            set => _position = Math.Clamp(value, 0, length);
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = (int)Math.Min(buffer.Length, length - _position);
+            if (n <= 0) return 0;
+            n = RandomAccess.Read(file.SafeFileHandle, buffer[..n], start + _position);
+            _position += n;
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Task.FromResult(Read(buffer.AsSpan(offset, count)));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+
+        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            _ => length + offset,
+        };
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) file.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Mail.Core.Model;
+using Microsoft.Win32.SafeHandles;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>One record of a spool journal: an envelope queued, its advisory state, or its settlement.</summary>
+internal sealed record SpoolRecord
+{
+    public const string Enqueued = "E";
+    public const string State = "S";
+    public const string Completed = "C";
+    public const string DeadLettered = "D";
+
+    [JsonPropertyName("k")] public required string Kind { get; init; }
+    [JsonPropertyName("id")] public required string Id { get; init; }
+    [JsonPropertyName("env")] public Envelope? Envelope { get; init; }
+    [JsonPropertyName("vis")] public DateTimeOffset? VisibleAt { get; init; }
+    [JsonPropertyName("n")] public int? DeliveryCount { get; init; }
+    [JsonPropertyName("lock")] public DateTimeOffset? LockedUntil { get; init; }
+}
+
+/// <summary>
+/// The on-disk form of a spool: segment files <c>NNNNNNNNNNNN.journal</c> of framed records
+/// <c>[length u32 LE][CRC-32 of payload u32 LE][payload: UTF-8 JSON]</c>. Each record is written with one write(2)
+/// at the writer's end of file, so a crash can only tear the last record of a segment; a reader stops at the first
+/// frame whose length or checksum does not hold, and the writer of the next instance starts a new segment.
+/// </summary>
+internal static class SpoolJournal
+{
+    private const string Extension = ".journal";
+    private const int HeaderSize = 8;
+    private const int MaxRecord = 64 * 1024 * 1024;
+
+    public static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    public static string PathOf(string dir, long number) => Path.Combine(dir, number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + Extension);
+
+    /// <summary>The segments in a spool directory, oldest first.</summary>
+    public static List<(long Number, string Path)> Segments(string dir)
+    {
+        var list = new List<(long, string)>();
+        foreach (var path in Directory.EnumerateFiles(dir, "*" + Extension))
+        {
+            if (long.TryParse(Path.GetFileNameWithoutExtension(path), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)) list.Add((n, path));
+        }
+        list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return list;
+    }
+
+    public static byte[] Encode(SpoolRecord record)
+    {
+        var payload = JsonSerializer.SerializeToUtf8Bytes(record, Json);
+        var frame = new byte[HeaderSize + payload.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(4), Crc32.HashToUInt32(payload));
+        payload.CopyTo(frame.AsSpan(HeaderSize));
+        return frame;
+    }
+
+    /// <summary>The intact records of one segment with their framed sizes; stops at a torn or corrupt frame.</summary>
+    public static IEnumerable<(SpoolRecord Record, int Bytes)> Read(string path)
+    {
+        byte[] data;
+        try
+        {
+            // Shared with the writer of a running server (the CLI lists its spool): a torn last frame is just not yet complete.
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+            data = new byte[fs.Length];
+            fs.ReadExactly(data);
+        }
+        catch (FileNotFoundException)
+        {
+            yield break;
+        }
+        var offset = 0;
+        while (data.Length - offset >= HeaderSize)
+        {
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset));
+            if (length == 0 || length > MaxRecord || length > data.Length - offset - HeaderSize) yield break;
+            var payload = data.AsSpan(offset + HeaderSize, (int)length);
+            if (Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset + 4))) yield break;
+            SpoolRecord? record;
+            try
+            {
+                record = JsonSerializer.Deserialize<SpoolRecord>(payload, Json);
+            }
+            catch (JsonException)
+            {
+                yield break;
+            }
+            if (record is null || !FileMessageStore.IsValidId(record.Id)) yield break;
+            var bytes = HeaderSize + (int)length;
+            offset += bytes;
+            yield return (record, bytes);
+        }
+    }
+
+    /// <summary>Appends whole records to one new segment. Not thread-safe: the queue serializes calls.</summary>
+    public sealed class Writer : IDisposable
+    {
+        private readonly SafeFileHandle _handle;
+
+        private Writer(long number, SafeFileHandle handle) => (Number, _handle) = (number, handle);
+
+        public long Number { get; }
+
+        public long Length { get; private set; }
+
+        public static Writer Create(string dir, long number)
+        {
+            var handle = File.OpenHandle(PathOf(dir, number), FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+            return new Writer(number, handle);
+        }
+
+        /// <summary>One write(2) into the page cache; durability is the caller's barrier.</summary>
+        public void Append(byte[] record)
+        {
+            RandomAccess.Write(_handle, record, Length);
+            Length += record.Length;
+        }
+
+        public void Dispose() => _handle.Dispose();
+    }
+}

@@ -1,0 +1,186 @@
+using System.Text;
+using Mail.Core.Ports;
+using Mail.Storage.Embedded;
+
+namespace Mail.Storage.Tests;
+
+public sealed class SegmentMessageStoreTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly List<SegmentMessageStore> _open = [];
+
+    public void Dispose()
+    {
+        foreach (var s in _open) s.Dispose();
+        _dir.Dispose();
+    }
+
+    private string Dir => Path.Combine(_dir.Path, "originals");
+
+    private SegmentMessageStore Open(long segmentSize = SegmentMessageStore.DefaultSegmentSize)
+    {
+        var s = new SegmentMessageStore(Dir, segmentSize);
+        _open.Add(s);
+        return s;
+    }
+
+    /// <summary>"Crash": the instance is dropped without settling anything and its owner lock released.</summary>
+    private void Abandon(SegmentMessageStore s)
+    {
+        s.Dispose();
+        _open.Remove(s);
+    }
+
+    private static async Task<StoredMessage> PutAsync(IMessageStore store, string id, string text)
+    {
+        await using var w = await store.CreateAsync(id);
+        await w.WriteAsync(Encoding.ASCII.GetBytes(text));
+        return await w.CommitAsync();
+    }
+
+    private static async Task<string?> ReadAsync(IMessageStore store, string id)
+    {
+        await using var s = await store.OpenReadAsync(id);
+        if (s is null) return null;
+        using var r = new StreamReader(s, Encoding.ASCII);
+        return await r.ReadToEndAsync();
+    }
+
+    private string[] SegmentFiles() => Directory.GetFiles(Dir, "*.seg");
+
+    [Fact]
+    public async Task Committed_messages_survive_a_restart_and_deleted_ones_stay_deleted()
+    {
+        var s = Open();
+        await PutAsync(s, "A", "first message\r\n");
+        await PutAsync(s, "B", "second message\r\n");
+        await PutAsync(s, "C", "third\r\n");
+        await s.DeleteAsync("B");
+        Abandon(s);
+
+        var after = Open();
+        Assert.Equal("first message\r\n", await ReadAsync(after, "A"));
+        Assert.Null(await ReadAsync(after, "B"));
+        Assert.Equal("third\r\n", await ReadAsync(after, "C"));
+    }
+
+    [Fact]
+    public async Task Sequential_messages_share_one_segment_file_and_create_no_file_each()
+    {
+        var s = Open();
+        for (var i = 0; i < 50; i++) await PutAsync(s, $"M{i:D2}", new string('x', 1000));
+        Assert.Single(SegmentFiles());
+    }
+
+    [Fact]
+    public async Task Concurrent_writers_stream_into_separate_segments_and_all_read_back()
+    {
+        var s = Open();
+        var writers = new List<IMessageWriter>();
+        for (var i = 0; i < 5; i++) writers.Add(await s.CreateAsync($"W{i}"));
+        // Interleaved chunks: each writer owns its segment while it streams, so nothing is held whole in memory.
+        for (var chunk = 0; chunk < 3; chunk++)
+        {
+            for (var i = 0; i < 5; i++) await writers[i].WriteAsync(Encoding.ASCII.GetBytes($"w{i}c{chunk};"));
+        }
+        await Task.WhenAll(writers.Select(w => w.CommitAsync()));
+        foreach (var w in writers) await w.DisposeAsync();
+        Assert.Equal(5, SegmentFiles().Length);
+        Abandon(s);
+        var after = Open();
+        for (var i = 0; i < 5; i++) Assert.Equal($"w{i}c0;w{i}c1;w{i}c2;", await ReadAsync(after, $"W{i}"));
+    }
+
+    [Fact]
+    public async Task A_record_torn_by_a_crash_is_ignored_and_what_came_before_loads()
+    {
+        var s = Open();
+        await PutAsync(s, "KEPT", "kept\r\n");
+        await PutAsync(s, "TORN", "this one is torn by the crash\r\n");
+        Abandon(s);
+        var file = SegmentFiles().Single();
+        var bytes = await File.ReadAllBytesAsync(file);
+        await File.WriteAllBytesAsync(file, bytes[..^6]);
+
+        var after = Open();
+        Assert.Equal("kept\r\n", await ReadAsync(after, "KEPT"));
+        Assert.False(await after.ExistsAsync("TORN"));
+    }
+
+    [Fact]
+    public async Task A_record_whose_data_does_not_match_its_checksum_is_not_loaded()
+    {
+        var s = Open();
+        await PutAsync(s, "GOOD", "good\r\n");
+        await PutAsync(s, "BAD", "data the disk never wrote\r\n");
+        Abandon(s);
+        var file = SegmentFiles().Single();
+        var bytes = await File.ReadAllBytesAsync(file);
+        var at = Encoding.ASCII.GetString(bytes).IndexOf("never", StringComparison.Ordinal);
+        bytes[at] = 0; // as if that page never reached the disk
+        await File.WriteAllBytesAsync(file, bytes);
+
+        var after = Open();
+        Assert.True(await after.ExistsAsync("GOOD"));
+        Assert.False(await after.ExistsAsync("BAD"));
+    }
+
+    [Fact]
+    public async Task An_abandoned_write_is_overwritten_by_the_next_message_and_never_loads()
+    {
+        var s = Open();
+        await using (var w = await s.CreateAsync("ABANDONED"))
+        {
+            await w.WriteAsync(Encoding.ASCII.GetBytes(new string('a', 5000)));
+        }
+        await PutAsync(s, "NEXT", "next\r\n");
+        Assert.False(await s.ExistsAsync("ABANDONED"));
+        Abandon(s);
+        var after = Open();
+        Assert.False(await after.ExistsAsync("ABANDONED"));
+        Assert.Equal("next\r\n", await ReadAsync(after, "NEXT"));
+    }
+
+    [Fact]
+    public async Task A_full_segment_whose_messages_are_all_deleted_is_removed()
+    {
+        var s = Open(segmentSize: 4096);
+        for (var i = 0; i < 12; i++) await PutAsync(s, $"M{i:D2}", new string('y', 1000));
+        Assert.True(SegmentFiles().Length >= 3);
+        for (var i = 0; i < 12; i++) await s.DeleteAsync($"M{i:D2}");
+        // Only the segment still open for writing remains (it is reused until full).
+        Assert.True(SegmentFiles().Length <= 1, $"{SegmentFiles().Length} segments left");
+        Abandon(s);
+        var after = Open();
+        Assert.Empty(SegmentFiles());
+        Assert.Equal(0, after.SegmentCount);
+    }
+
+    [Fact]
+    public async Task Committing_an_id_again_replaces_it_across_a_restart()
+    {
+        var s = Open();
+        await PutAsync(s, "X", "old\r\n");
+        await PutAsync(s, "X", "new\r\n");
+        Assert.Equal("new\r\n", await ReadAsync(s, "X"));
+        Abandon(s);
+        Assert.Equal("new\r\n", await ReadAsync(Open(), "X"));
+    }
+
+    [Fact]
+    public async Task A_second_instance_while_one_runs_never_removes_segment_files()
+    {
+        var server = Open(segmentSize: 1024);
+        await PutAsync(server, "S1", new string('s', 2000));
+        // What the `mail` CLI does next to a running server: it reads and may delete, but is not the owner.
+        var cli = Open(segmentSize: 1024);
+        Assert.True(server.IsOwner);
+        Assert.False(cli.IsOwner);
+        await cli.DeleteAsync("S1");
+        Assert.Single(SegmentFiles());
+        // The deletion is on disk for the next start.
+        Abandon(server);
+        Abandon(cli);
+        Assert.False(await Open().ExistsAsync("S1"));
+    }
+}

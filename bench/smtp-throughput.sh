@@ -2,7 +2,7 @@
 # SMTP throughput: Postfix's smtp-source sends SIZE-byte messages over 1 and 20 parallel sessions to
 #   (a) smtp-sink      - the protocol ceiling (accepts and forgets, no disk),
 #   (b) Postfix        - a private instance in a temp dir (queue fsync'd before 250, then discarded),
-#   (c) mail serve     - this system's embedded mode (message + envelope fsync'd before 250, then delivered).
+#   (c) mail serve     - this system's embedded mode (message + envelope synced to disk before 250, then delivered).
 # Then the resident memory of `mail serve` with IDLE idle connections open.
 # Writes bench/results/smtp-throughput.{md,json,csv}. Needs root (Postfix), postfix, python3, dotnet.
 # Bounded: MSGS messages per run, every run under `timeout`.
@@ -140,7 +140,8 @@ IDLE_JSON=$(timeout 300 python3 "$HERE/idle-connections.py" "$MAIL_PORT" "$IDLE"
 echo "   $IDLE_JSON"
 for s in $SESSIONS; do RATE[edge,$s]=$(run_source "$MAIL_PORT" "$s"); echo "   $s session(s): ${RATE[edge,$s]} msg/s"; done
 stop_mail
-QUEUED=$(find "$WORK/mail-edge/queue/inbound" -maxdepth 1 -name '*.env' | wc -l)
+QUEUED=$(dotnet "$MAIL_DLL" queue --data "$WORK/mail-edge" | sed -n 's/^-- \([0-9]*\) envelope(s).*/\1/p')
+QUEUED=${QUEUED:-0}
 
 echo "== (d) mail serve, edge + local worker delivering to the mailbox at the same time"
 start_mail "$WORK/mail-full"
@@ -185,7 +186,7 @@ with open(os.path.join(out, "smtp-throughput.csv"), "w") as f:
         for s in sessions:
             f.write(f"{t},{s},{rates[t][s]}\n")
 names = {"sink": "smtp-sink (protocol ceiling, no disk)", "postfix": "Postfix 3.7 (queue file fsync'd before 250, then discard)",
-         "edge": "mail serve, edge only (message + envelope fsync'd before 250)", "mail": "mail serve, edge + worker delivering to INBOX meanwhile"}
+         "edge": "mail serve, edge only (message + envelope synced before 250)", "mail": "mail serve, edge + worker delivering to INBOX meanwhile"}
 lines = [
     "# SMTP throughput", "",
     f"{doc['date']} · {cpu} · {os.cpu_count()} cores · kernel {platform.release()} · "
@@ -200,8 +201,9 @@ lines += ["",
     f"At {hi} sessions, edge only: {rates['edge'][hi] / rates['postfix'][hi]:.2f}× Postfix (target ≥ 2×), "
     f"{rates['edge'][hi] / rates['sink'][hi]:.2f}× smtp-sink (target ≥ 0.5×). "
     f"With the worker delivering in the same process: {rates['mail'][hi] / rates['postfix'][hi]:.2f}× Postfix, {rates['mail'][hi] / rates['sink'][hi]:.2f}× smtp-sink.", "",
-    "Same durability: Postfix's cleanup fsyncs the queue file before smtpd answers 250; the edge fsyncs the message file, "
-    "renames it, fsyncs the directory, then writes the envelope file in the spool, fsyncs it and the spool directory, before 250 (directory fsyncs group-committed across sessions). "
+    "Same durability: Postfix's cleanup fsyncs the queue file before smtpd answers 250; the edge appends the message to a spool segment "
+    "(checksummed record) and waits for a syncfs, then appends the envelope to the spool journal and waits for another syncfs, before 250. "
+    "Each syncfs is group-committed: one call makes durable what every session wrote since the previous one (data, inodes, directory entries, device cache flush). "
     "Postfix's discard transport makes its delivery free; the edge-only row is the comparable one, "
     "the last row shows the edge while this process also parses, copies and indexes each message (more fsyncs on the same disk and 2 cores).", "",
     f"Sanity (warm-up included): Postfix logged {doc['postfix_discarded_sent']} discarded deliveries; the edge-only run left {doc['edge_only_queued']} envelopes in its spool; "

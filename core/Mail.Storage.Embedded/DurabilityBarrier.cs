@@ -61,11 +61,18 @@ internal sealed class DurabilityBarrier
                 if (outcome.ContainsKey(r.Directory)) continue;
                 outcome[r.Directory] = Sync(r.Directory, synced);
             }
-            foreach (var r in batch)
+            // One thread-pool work item resumes the whole batch (the continuations run inline there, one after
+            // another): one wake-up per sync instead of one per waiting session, which on a small machine costs
+            // more than the sync itself. Never inline on this thread: a continuation may block (SQLite, another sync).
+            var done = batch.Select(r => (r.Done, outcome[r.Directory])).ToArray();
+            ThreadPool.UnsafeQueueUserWorkItem(static d =>
             {
-                if (outcome[r.Directory] is { } error) r.Done.SetException(error);
-                else r.Done.SetResult();
-            }
+                foreach (var (tcs, error) in d)
+                {
+                    if (error is not null) tcs.SetException(error);
+                    else tcs.SetResult();
+                }
+            }, done, preferLocal: false);
             batch.Clear();
             lock (_gate) _spare = batch;
         }
@@ -111,6 +118,6 @@ internal sealed class DurabilityBarrier
     private sealed class Request(string directory)
     {
         public string Directory { get; } = directory;
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Done { get; } = new();
     }
 }

@@ -29,17 +29,17 @@ internal static partial class DurableFile
     /// written and the device cache flushed (Linux only; it reports write-back errors since Linux 5.8).</summary>
     public static void SyncFileSystem(string directory)
     {
-        var fd = Open(directory, 0 /* O_RDONLY */);
-        if (fd < 0) throw new IOException($"open({directory}) for syncfs failed: errno {Marshal.GetLastPInvokeError()}");
-        try
+        // One directory per file system stays open for the life of the process: no open(2) per sync.
+        var fd = s_syncHandles.GetOrAdd(DeviceOf(directory), static (_, d) =>
         {
-            if (SyncFs(fd) != 0) throw new IOException($"syncfs({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-        finally
-        {
-            _ = Close(fd);
-        }
+            var opened = Open(d, 0 /* O_RDONLY */);
+            if (opened < 0) throw new IOException($"open({d}) for syncfs failed: errno {Marshal.GetLastPInvokeError()}");
+            return opened;
+        }, directory);
+        if (SyncFs(fd) != 0) throw new IOException($"syncfs({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, int> s_syncHandles = new();
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ulong> s_devices = new(StringComparer.Ordinal);
 

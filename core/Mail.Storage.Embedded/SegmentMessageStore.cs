@@ -302,31 +302,40 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public long Length { get; set; }
     }
 
+    /// <summary>
+    /// Streams one record. The header, the data and the trailer go through one buffer that starts with the header:
+    /// a message that fits (most do) reaches the file with a single pwrite at commit, header fields already filled
+    /// in. A larger one writes the buffer out whenever it fills (header with "unfinished" placeholders first) and,
+    /// at commit, writes the sequence and length into the header in place.
+    /// </summary>
     private sealed class Writer : IMessageWriter
     {
+        private const int BufferSize = 64 * 1024;
+
         private readonly SegmentMessageStore _store;
         private readonly SegmentWriter _segment;
         private readonly long _recordOffset;
-        private readonly long _dataOffset;
+        private readonly int _headerLength;
         private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private readonly Crc32 _crc = new();
-        private readonly byte[] _buffer = new byte[32 * 1024];
+        // Pooled: a fresh 64 KiB array per message was zeroed by the runtime every time.
+        private readonly byte[] _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
         private int _buffered;
-        private long _written;
+        private long _flushed;
         private bool _done;
 
         public Writer(SegmentMessageStore store, SegmentWriter segment, string id)
         {
             (_store, _segment, Id) = (store, segment, id);
             _recordOffset = segment.Length;
-            var header = new byte[FixedHeader + id.Length];
-            BinaryPrimitives.WriteUInt32LittleEndian(header, RecordMagic);
+            _headerLength = FixedHeader + id.Length;
+            BinaryPrimitives.WriteUInt32LittleEndian(_buffer, RecordMagic);
             // Sequence 0 and length -1 until commit: an unfinished record never scans as valid.
-            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), -1);
-            BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(20), (ushort)id.Length);
-            Encoding.ASCII.GetBytes(id, header.AsSpan(FixedHeader));
-            RandomAccess.Write(segment.Handle, header, _recordOffset);
-            _dataOffset = _recordOffset + header.Length;
+            BinaryPrimitives.WriteUInt64LittleEndian(_buffer.AsSpan(4), 0);
+            BinaryPrimitives.WriteInt64LittleEndian(_buffer.AsSpan(12), -1);
+            BinaryPrimitives.WriteUInt16LittleEndian(_buffer.AsSpan(20), (ushort)id.Length);
+            Encoding.ASCII.GetBytes(id, _buffer.AsSpan(FixedHeader));
+            _buffered = _headerLength;
         }
 
         public string Id { get; }
@@ -342,11 +351,6 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             Length += span.Length;
             while (span.Length > 0)
             {
-                if (_buffered == 0 && span.Length >= _buffer.Length)
-                {
-                    Write(span);
-                    break;
-                }
                 var n = Math.Min(span.Length, _buffer.Length - _buffered);
                 span[..n].CopyTo(_buffer.AsSpan(_buffered));
                 _buffered += n;
@@ -359,30 +363,41 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public async Task<StoredMessage> CommitAsync(CancellationToken cancellationToken = default)
         {
             ObjectDisposedException.ThrowIf(_done, this);
-            Flush();
-            var trailer = new byte[Trailer];
-            BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
-            BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), TrailerMagic);
-            Write(trailer);
+            if (_buffer.Length - _buffered < Trailer) Flush();
+            BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(_buffered), _crc.GetCurrentHashAsUInt32());
+            BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(_buffered + 4), TrailerMagic);
+            _buffered += Trailer;
             ulong sequence;
             lock (_store._gate) sequence = ++_store._sequence;
-            var fields = new byte[16];
-            BinaryPrimitives.WriteUInt64LittleEndian(fields, sequence);
-            BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
-            RandomAccess.Write(_segment.Handle, fields, _recordOffset + 4);
+            if (_flushed == 0)
+            {
+                // Header still in the buffer: the whole record is one write.
+                BinaryPrimitives.WriteUInt64LittleEndian(_buffer.AsSpan(4), sequence);
+                BinaryPrimitives.WriteInt64LittleEndian(_buffer.AsSpan(12), Length);
+                Flush();
+            }
+            else
+            {
+                Flush();
+                var fields = new byte[16];
+                BinaryPrimitives.WriteUInt64LittleEndian(fields, sequence);
+                BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
+                RandomAccess.Write(_segment.Handle, fields, _recordOffset + 4);
+            }
             if (!DurabilityBarrier.SyncsFileSystem) RandomAccess.FlushToDisk(_segment.Handle);
             // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
             await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
             _done = true;
-            var location = new Location(_segment.Segment.Number, _recordOffset, _dataOffset, Length);
+            var location = new Location(_segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
             lock (_store._gate)
             {
-                _segment.Length = _dataOffset + _written;
+                _segment.Length = _recordOffset + _flushed;
                 _segment.Segment.Live++;
                 if (_store._index.Remove(Id, out var replaced)) _store.MarkDead(replaced);
                 _store._index[Id] = location;
                 _store.Release(_segment);
             }
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
             var sha = Convert.ToHexStringLower(_sha.GetHashAndReset());
             _sha.Dispose();
             return new StoredMessage(Id, Length, sha);
@@ -393,7 +408,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             if (_done) return ValueTask.CompletedTask;
             _done = true;
             _sha.Dispose();
-            // Abandoned: the next record starts where this one did (its header still says "unfinished").
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            // Abandoned: the next record starts where this one did (its header, if written, says "unfinished").
             lock (_store._gate) _store.Release(_segment);
             return ValueTask.CompletedTask;
         }
@@ -401,14 +417,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         private void Flush()
         {
             if (_buffered == 0) return;
-            Write(_buffer.AsSpan(0, _buffered));
+            RandomAccess.Write(_segment.Handle, _buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
+            _flushed += _buffered;
             _buffered = 0;
-        }
-
-        private void Write(ReadOnlySpan<byte> bytes)
-        {
-            RandomAccess.Write(_segment.Handle, bytes, _dataOffset + _written);
-            _written += bytes.Length;
         }
     }
 

@@ -40,6 +40,7 @@ public sealed class SpoolQueue : IMessageQueue
     private SpoolJournal.Writer? _writer;
     private long _liveBytes;
     private long _generation;
+    private long _order; // journal order: FIFO among envelopes visible at the same time
 
     public SpoolQueue(string directory, string name, TimeProvider? time = null, long segmentSize = DefaultSegmentSize)
     {
@@ -69,7 +70,6 @@ public sealed class SpoolQueue : IMessageQueue
     public async Task SendAsync(Envelope envelope, DateTimeOffset? notBefore = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        // Version 7 GUIDs sort by creation time: FIFO among envelopes that become visible together.
         var id = Guid.CreateVersion7().ToString("N");
         var now = _time.GetUtcNow();
         var visibleAt = notBefore is { } nb && nb > now ? nb : now;
@@ -77,7 +77,7 @@ public sealed class SpoolQueue : IMessageQueue
         lock (_gate)
         {
             var segment = Append(record);
-            _entries[id] = new Entry(id, envelope, visibleAt, 0, segment, record.Length) { Touched = true };
+            _entries[id] = new Entry(id, envelope, visibleAt, 0, segment, record.Length) { Touched = true, Order = ++_order };
             _liveBytes += record.Length;
         }
         try
@@ -103,7 +103,7 @@ public sealed class SpoolQueue : IMessageQueue
         lock (_gate)
         {
             foreach (var e in _entries.Values.Where(e => e.VisibleAt <= now && (e.LockedUntil is null || e.LockedUntil <= now))
-                         .OrderBy(e => e.VisibleAt).ThenBy(e => e.Id, StringComparer.Ordinal).Take(maxMessages))
+                         .OrderBy(e => e.VisibleAt).ThenBy(e => e.Order).Take(maxMessages))
             {
                 e.DeliveryCount++;
                 e.LockedUntil = now + lockDuration;
@@ -158,7 +158,7 @@ public sealed class SpoolQueue : IMessageQueue
         var now = _time.GetUtcNow();
         // The disk, not this instance's memory: the CLI lists a spool a running server owns.
         var (onDisk, _) = Replay(_dir, _deadDir);
-        foreach (var file in onDisk.Values.OrderBy(e => e.Id, StringComparer.Ordinal))
+        foreach (var file in onDisk.Values.OrderBy(e => e.Order))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var (visibleAt, lockedUntil, count) = (file.VisibleAt, file.LockedUntil, file.DeliveryCount);
@@ -191,10 +191,10 @@ public sealed class SpoolQueue : IMessageQueue
     private void Load()
     {
         var (entries, segments) = Replay(_dir, _deadDir);
-        foreach (var e in entries.Values)
+        foreach (var e in entries.Values.OrderBy(e => e.Order))
         {
             // Lock expiry is ignored: this process holds no leases yet, so whatever was in flight is due now.
-            _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes);
+            _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes) { Order = ++_order };
             _liveBytes += e.Bytes;
         }
         _knownSegments.UnionWith(segments);
@@ -205,6 +205,7 @@ public sealed class SpoolQueue : IMessageQueue
     {
         var entries = new Dictionary<string, ReplayedEntry>(StringComparer.Ordinal);
         var segments = SpoolJournal.Segments(dir);
+        long order = 0;
         foreach (var (segment, path) in segments)
         {
             foreach (var (r, bytes) in SpoolJournal.Read(path))
@@ -214,7 +215,7 @@ public sealed class SpoolQueue : IMessageQueue
                     case SpoolRecord.Enqueued when r.Envelope is not null && r.VisibleAt is { } visibleAt:
                         // A copy made by compaction carries the state it had; the original may still be on disk
                         // (a crash between the copy and the deletion), and the later segment wins.
-                        entries[r.Id] = new ReplayedEntry(r.Id, r.Envelope, visibleAt, r.DeliveryCount ?? 0, r.LockedUntil, segment, bytes);
+                        entries[r.Id] = new ReplayedEntry(r.Id, r.Envelope, visibleAt, r.DeliveryCount ?? 0, r.LockedUntil, segment, bytes, entries.TryGetValue(r.Id, out var first) ? first.Order : ++order);
                         break;
                     case SpoolRecord.State when entries.TryGetValue(r.Id, out var e):
                         entries[r.Id] = e with { DeliveryCount = r.DeliveryCount ?? e.DeliveryCount, VisibleAt = r.VisibleAt ?? e.VisibleAt, LockedUntil = r.LockedUntil };
@@ -272,7 +273,7 @@ public sealed class SpoolQueue : IMessageQueue
             _writer.Dispose();
             _writer = SpoolJournal.Writer.Create(_dir, next);
             _knownSegments.Add(next);
-            foreach (var e in _entries.Values.Where(e => e.Segment != next).OrderBy(e => e.Id, StringComparer.Ordinal))
+            foreach (var e in _entries.Values.Where(e => e.Segment != next).OrderBy(e => e.Order))
             {
                 var copy = SpoolJournal.Encode(new SpoolRecord
                 {
@@ -308,6 +309,7 @@ public sealed class SpoolQueue : IMessageQueue
         public int DeliveryCount { get; set; } = deliveryCount;
         public DateTimeOffset? LockedUntil { get; set; }
         public long LockGeneration { get; set; }
+        public long Order { get; init; }
         /// <summary>The segment holding its envelope record, and that record's size.</summary>
         public long Segment { get; set; } = segment;
         public int Bytes { get; set; } = bytes;
@@ -315,7 +317,7 @@ public sealed class SpoolQueue : IMessageQueue
         public bool Touched { get; set; }
     }
 
-    private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes);
+    private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes, long Order);
 
     private sealed record DeadFile(Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
 }

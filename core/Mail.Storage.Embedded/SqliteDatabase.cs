@@ -8,6 +8,8 @@ namespace Mail.Storage.Embedded;
 /// </summary>
 internal sealed class SqliteDatabase
 {
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> s_configured = new();
+
     private readonly string _connectionString;
 
     public SqliteDatabase(string databasePath)
@@ -35,10 +37,16 @@ internal sealed class SqliteDatabase
     {
         var c = new SqliteConnection(_connectionString);
         await c.OpenAsync(cancellationToken);
-        // synchronous=FULL: in WAL mode NORMAL may lose the last commits on power loss. A mailbox append is
-        // what lets the worker complete (delete) the queued envelope, so it must be on disk first.
-        // The cost is one WAL fsync per write transaction.
-        Exec(c, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;");
+        // Once per physical connection, not per use: the pool hands the same sqlite3 handle out again and again,
+        // and pragmas stay set on it (parsing them cost as much as the lookup an SMTP RCPT does).
+        if (c.Handle is { } handle && !s_configured.TryGetValue(handle, out _))
+        {
+            // synchronous=FULL: in WAL mode NORMAL may lose the last commits on power loss. A mailbox append is
+            // what lets the worker complete (delete) the queued envelope, so it must be on disk first.
+            // The cost is one WAL fsync per write transaction.
+            Exec(c, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;");
+            s_configured.AddOrUpdate(handle, s_configured);
+        }
         return c;
     }
 

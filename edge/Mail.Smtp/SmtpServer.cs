@@ -27,6 +27,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private ConnectionLimiter? _limiter;
     private ClientNetworks _myNetworks = new([]);
     private RateLimiter? _rateLimiter;
+    private RecipientDirectory? _recipients;
     private SslStreamCertificateContext? _certificate;
     private long _sessionCounter;
     private volatile bool _stopping;
@@ -57,6 +58,7 @@ public sealed class SmtpServer : IAsyncDisposable
         _started = true;
         _limiter = new ConnectionLimiter(_options.MaxConnections, _options.MaxConnectionsPerClient);
         _myNetworks = new ClientNetworks(_options.MyNetworks);
+        _recipients = new RecipientDirectory(_services.Directory, _options.DirectoryCacheTtl, _services.Time);
         if (_options.RateLimits.Any)
         {
             if (_services.State is null)
@@ -144,7 +146,7 @@ public sealed class SmtpServer : IAsyncDisposable
             SmtpSession session;
             try
             {
-                session = new SmtpSession(socket, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter);
+                session = new SmtpSession(socket, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
             {

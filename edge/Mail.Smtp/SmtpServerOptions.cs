@@ -147,6 +147,9 @@ public sealed class SmtpServerOptions
     /// result is "temperror". RFC 7208 4.6.4 suggests at least 20 seconds for the whole evaluation.</summary>
     public TimeSpan SpfTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>How long RCPT TO trusts an answer of the user directory (is this our domain / our user); 0 asks every time.</summary>
+    public TimeSpan DirectoryCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
+
     public SmtpRateLimitOptions RateLimits { get; set; } = new();
 
     /// <summary>Throws <see cref="OptionsValidationException"/> listing every bad setting by its configuration key.</summary>
@@ -198,6 +201,7 @@ public sealed class SmtpServerOptions
         }
         if (AuthFailureDelay < TimeSpan.Zero || AuthFailureDelay > TimeSpan.FromMinutes(1)) errors.Add("Smtp:AuthFailureDelay must be between 0 and 1 minute.");
         if (ReverseDnsTimeout <= TimeSpan.Zero) errors.Add("Smtp:ReverseDnsTimeout must be positive.");
+        if (DirectoryCacheTtl < TimeSpan.Zero || DirectoryCacheTtl > TimeSpan.FromHours(1)) errors.Add("Smtp:DirectoryCacheTtl must be between 0 and 1 hour.");
         if (SpfTimeout <= TimeSpan.Zero) errors.Add("Smtp:SpfTimeout must be positive.");
         if (RateLimits is null) errors.Add("Smtp:RateLimits must not be null.");
         else

@@ -65,6 +65,23 @@ public sealed class SegmentMessageStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_message_larger_than_the_write_buffer_streams_out_and_loads_after_a_restart()
+    {
+        var s = Open();
+        var big = string.Concat(Enumerable.Range(0, 20_000).Select(i => $"{i:D9}\r\n")); // 220,000 octets
+        await using (var w = await s.CreateAsync("BIG"))
+        {
+            foreach (var chunk in big.Chunk(7000)) await w.WriteAsync(Encoding.ASCII.GetBytes(chunk));
+            Assert.Equal(big.Length, (await w.CommitAsync()).Size);
+        }
+        await PutAsync(s, "AFTER", "after\r\n");
+        Abandon(s);
+        var after = Open();
+        Assert.Equal(big, await ReadAsync(after, "BIG"));
+        Assert.Equal("after\r\n", await ReadAsync(after, "AFTER"));
+    }
+
+    [Fact]
     public async Task Sequential_messages_share_one_segment_file_and_create_no_file_each()
     {
         var s = Open();

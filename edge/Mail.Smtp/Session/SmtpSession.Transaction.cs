@@ -282,7 +282,7 @@ internal sealed partial class SmtpSession
             // it is just a local part no user has, so it gets 550 5.1.1 like any unknown user.
             // Authenticated users and MyNetworks clients may relay (permit_sasl_authenticated, permit_mynetworks);
             // for our own domains the user must still exist.
-            if (!await _services.Directory.IsLocalDomainAsync(mailbox.Domain))
+            if (!await _recipients.IsLocalDomainAsync(mailbox.Domain))
             {
                 if (Facts.AuthenticatedUser is null && !Facts.InMyNetworks)
                 {
@@ -290,7 +290,7 @@ internal sealed partial class SmtpSession
                     return true;
                 }
             }
-            else if (!await _services.Directory.UserExistsAsync(mailbox.ToString()))
+            else if (!await _recipients.UserExistsAsync(mailbox.ToString()))
             {
                 Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: User unknown");
                 return true;

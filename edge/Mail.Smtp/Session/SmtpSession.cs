@@ -45,12 +45,14 @@ internal sealed partial class SmtpSession : ISmtpInput
     private bool _heloSeen;
     private readonly SessionLimits _limits;
     private readonly RateLimiter? _rateLimiter;
+    private readonly RecipientDirectory _recipients;
     private SmtpTransaction? _tx;
 
     public SmtpSession(Socket socket, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
-        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter)
+        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients)
     {
         _rateLimiter = rateLimiter;
+        _recipients = recipients;
         _socket = socket;
         _listener = listener;
         _options = options;

@@ -27,6 +27,11 @@ namespace Mail.Storage.Embedded;
 /// The index (id → segment, offset, length) lives in memory and is rebuilt by scanning the segments at startup;
 /// originals are deleted once delivered, so the segments stay small. When an id is committed twice, the higher
 /// commit sequence wins.
+/// <para>With <c>durableCommit: false</c> a commit publishes the record without waiting for the disk, unlike the
+/// <see cref="IMessageStore"/> contract: for the SMTP edge, whose next step (queueing the envelope in the spool
+/// journal) waits for the same group commit, which then covers message and envelope with one sync. A machine crash
+/// during that sync may keep the envelope and lose the message; such an envelope was never acknowledged, and the
+/// inbound spool drops it when it loads (<see cref="SpoolQueue"/>'s <c>keep</c> check).</para>
 /// </summary>
 public sealed class SegmentMessageStore : IMessageStore, IDisposable
 {
@@ -41,6 +46,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
 
     private readonly string _directory;
     private readonly long _segmentSize;
+    private readonly bool _durableCommit;
     private readonly FileStream? _ownerLock;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Location> _index = new(StringComparer.Ordinal);
@@ -49,8 +55,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private long _nextSegment = 1;
     private ulong _sequence;
 
-    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize)
+    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, bool durableCommit = true)
     {
+        _durableCommit = durableCommit;
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
         _directory = Path.GetFullPath(directory);
@@ -384,9 +391,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
                 BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
                 RandomAccess.Write(_segment.Handle, fields, _recordOffset + 4);
             }
-            if (!DurabilityBarrier.SyncsFileSystem) RandomAccess.FlushToDisk(_segment.Handle);
+            if (!DurabilityBarrier.SyncsFileSystem && _store._durableCommit) RandomAccess.FlushToDisk(_segment.Handle);
             // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
-            await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
+            if (_store._durableCommit) await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
             _done = true;
             var location = new Location(_segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
             lock (_store._gate)

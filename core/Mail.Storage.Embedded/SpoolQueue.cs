@@ -30,6 +30,8 @@ public sealed class SpoolQueue : IMessageQueue
     public const long DefaultSegmentSize = 8 * 1024 * 1024;
 
     private readonly long _segmentSize;
+    private readonly Func<Envelope, bool>? _keep;
+    private readonly HashSet<string> _dropped = new(StringComparer.Ordinal);
 
     private readonly string _dir;
     private readonly string _deadDir;
@@ -42,8 +44,12 @@ public sealed class SpoolQueue : IMessageQueue
     private long _generation;
     private long _order; // journal order: FIFO among envelopes visible at the same time
 
-    public SpoolQueue(string directory, string name, TimeProvider? time = null, long segmentSize = DefaultSegmentSize)
+    /// <param name="keep">Asked once per envelope found on disk at load; false drops it. The embedded inbound spool
+    /// drops envelopes whose message is not in the message store: with the edge's single group commit, a machine crash
+    /// can keep an envelope whose message never reached the disk, and such an envelope was never acknowledged.</param>
+    public SpoolQueue(string directory, string name, TimeProvider? time = null, long segmentSize = DefaultSegmentSize, Func<Envelope, bool>? keep = null)
     {
+        _keep = keep;
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
         _segmentSize = segmentSize;
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
@@ -57,6 +63,9 @@ public sealed class SpoolQueue : IMessageQueue
     }
 
     public string Name { get; }
+
+    /// <summary>Envelopes found at load that the <c>keep</c> check refused (see the constructor).</summary>
+    public int DroppedAtLoad => _dropped.Count;
 
     /// <summary>Envelopes known to this instance that are not settled (ready, scheduled or in flight).</summary>
     public int Count
@@ -157,9 +166,10 @@ public sealed class SpoolQueue : IMessageQueue
     {
         var now = _time.GetUtcNow();
         // The disk, not this instance's memory: the CLI lists a spool a running server owns.
-        var (onDisk, _) = Replay(_dir, _deadDir);
-        foreach (var file in onDisk.Values.OrderBy(e => e.Order))
+        var (onDisk, _) = Replay(_dir, _deadDir, keep: null);
+        foreach (var file in onDisk.Live.Values.OrderBy(e => e.Order))
         {
+            if (_dropped.Contains(file.Id)) continue;
             cancellationToken.ThrowIfCancellationRequested();
             var (visibleAt, lockedUntil, count) = (file.VisibleAt, file.LockedUntil, file.DeliveryCount);
             lock (_gate)
@@ -190,8 +200,9 @@ public sealed class SpoolQueue : IMessageQueue
 
     private void Load()
     {
-        var (entries, segments) = Replay(_dir, _deadDir);
-        foreach (var e in entries.Values.OrderBy(e => e.Order))
+        var (entries, segments) = Replay(_dir, _deadDir, _keep);
+        _dropped.UnionWith(entries.Dropped);
+        foreach (var e in entries.Live.Values.OrderBy(e => e.Order))
         {
             // Lock expiry is ignored: this process holds no leases yet, so whatever was in flight is due now.
             _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes) { Order = ++_order };
@@ -201,7 +212,7 @@ public sealed class SpoolQueue : IMessageQueue
     }
 
     /// <summary>The live envelopes the segments on disk describe, and the segments read.</summary>
-    private static (Dictionary<string, ReplayedEntry> Entries, List<long> Segments) Replay(string dir, string deadDir)
+    private static ((Dictionary<string, ReplayedEntry> Live, List<string> Dropped) Entries, List<long> Segments) Replay(string dir, string deadDir, Func<Envelope, bool>? keep)
     {
         var entries = new Dictionary<string, ReplayedEntry>(StringComparer.Ordinal);
         var segments = SpoolJournal.Segments(dir);
@@ -228,7 +239,16 @@ public sealed class SpoolQueue : IMessageQueue
         }
         // Crashed between writing the dead letter and recording it: finish the move.
         foreach (var id in entries.Keys.Where(id => File.Exists(Path.Combine(deadDir, id + ".json"))).ToList()) entries.Remove(id);
-        return (entries, segments.Select(s => s.Number).ToList());
+        var dropped = new List<string>();
+        if (keep is not null)
+        {
+            foreach (var e in entries.Values.Where(e => !keep(e.Envelope)).ToList())
+            {
+                entries.Remove(e.Id);
+                dropped.Add(e.Id);
+            }
+        }
+        return ((entries, dropped), segments.Select(s => s.Number).ToList());
     }
 
     /// <summary>Appends under the lock; returns the segment written.</summary>

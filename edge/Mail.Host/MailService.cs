@@ -62,6 +62,8 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         }
         foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
+        if (data.DroppedAtLoad > 0)
+            _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         Console.WriteLine($"mail serve ready; mode {data.Mode}; queued {data.LocalQueueCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "n/a"}");
     }
 

@@ -37,6 +37,9 @@ public sealed class MailStores : IAsyncDisposable
     /// <summary>Envelopes waiting in the local inbound spool (embedded mode), for the startup line.</summary>
     public int? LocalQueueCount => (Inbound as SpoolQueue)?.Count;
 
+    /// <summary>Inbound envelopes dropped at load because their message never reached the disk (embedded mode).</summary>
+    public int DroppedAtLoad => (Inbound as SpoolQueue)?.DroppedAtLoad ?? 0;
+
     public static MailStores Open(IConfiguration configuration, DataLayout data)
     {
         var mode = (configuration["Mode"] ?? Embedded).Trim().ToLowerInvariant();

@@ -67,6 +67,19 @@ public sealed class SpoolQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Envelopes_the_keep_check_refuses_at_load_are_dropped_and_not_listed()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("INTACT"));
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("TORN"));
+
+        var after = new SpoolQueue(_dir.Path, "inbound", _time, keep: e => e.QueueId != "TORN");
+        Assert.Equal((1, 1), (after.Count, after.DroppedAtLoad));
+        Assert.Equal(["INTACT"], (await ListAsync(after)).Select(e => e.Envelope.QueueId));
+        Assert.Equal(["INTACT"], (await after.ReceiveAsync(10, TimeSpan.FromHours(1))).Select(l => l.Envelope.QueueId));
+    }
+
+    [Fact]
     public async Task Concurrent_sends_all_persist_and_are_receivable_after_a_restart()
     {
         var q = Open();

@@ -23,6 +23,11 @@ internal sealed record SpoolRecord
     [JsonPropertyName("lock")] public DateTimeOffset? LockedUntil { get; init; }
 }
 
+/// <summary>Compile-time JSON for journal records: the reflection serializer was a noticeable part of queueing a message.</summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(SpoolRecord))]
+internal sealed partial class SpoolJsonContext : JsonSerializerContext;
+
 /// <summary>
 /// The on-disk form of a spool: segment files <c>NNNNNNNNNNNN.journal</c> of framed records
 /// <c>[length u32 LE][CRC-32 of payload u32 LE][payload: UTF-8 JSON]</c>. Each record is written with one write(2)
@@ -53,7 +58,7 @@ internal static class SpoolJournal
 
     public static byte[] Encode(SpoolRecord record)
     {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(record, Json);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(record, SpoolJsonContext.Default.SpoolRecord);
         var frame = new byte[HeaderSize + payload.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(4), Crc32.HashToUInt32(payload));
@@ -86,7 +91,7 @@ internal static class SpoolJournal
             SpoolRecord? record;
             try
             {
-                record = JsonSerializer.Deserialize<SpoolRecord>(payload, Json);
+                record = JsonSerializer.Deserialize(payload, SpoolJsonContext.Default.SpoolRecord);
             }
             catch (JsonException)
             {

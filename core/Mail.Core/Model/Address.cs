@@ -43,6 +43,9 @@ public readonly record struct Address(string LocalPart, string Domain)
         if (domain[0] == '[') return domain.EndsWith(']') ? domain.ToLowerInvariant() : null;
         var d = domain.EndsWith('.') ? domain[..^1] : domain;
         if (d.Length == 0 || d.Length > 253) return null;
+        // Nearly every domain is plain ASCII LDH: lower-casing is all IDNA would do, without the trip to ICU
+        // (which showed up in the SMTP edge's profile at every MAIL and RCPT).
+        if (IsPlainAsciiDomain(d)) return d.ToLowerInvariant();
         try
         {
             d = s_idn.GetAscii(d);
@@ -52,6 +55,27 @@ public readonly record struct Address(string LocalPart, string Domain)
             return null;
         }
         return d.ToLowerInvariant();
+    }
+
+    /// <summary>Letters, digits, '-' and '_' in non-empty labels of at most 63 not starting or ending with '-', none an A-label
+    /// ("xn--", which IDNA must check). Anything else goes the IDNA way.</summary>
+    private static bool IsPlainAsciiDomain(string d)
+    {
+        var labelStart = 0;
+        for (var i = 0; i <= d.Length; i++)
+        {
+            if (i < d.Length && d[i] != '.')
+            {
+                var c = d[i];
+                if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')) return false;
+                continue;
+            }
+            var length = i - labelStart;
+            if (length is 0 or > 63 || d[labelStart] == '-' || d[i - 1] == '-') return false;
+            if (length >= 4 && d.AsSpan(labelStart, 4).Equals("xn--", StringComparison.OrdinalIgnoreCase)) return false;
+            labelStart = i + 1;
+        }
+        return true;
     }
 
     private static readonly IdnMapping s_idn = new() { AllowUnassigned = false, UseStd3AsciiRules = false };

@@ -87,16 +87,31 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         SegmentWriter writer;
         lock (_gate)
         {
-            if (!_idle.TryPop(out writer!))
-            {
-                var number = _nextSegment++;
-                var segment = new Segment(number);
-                _segments[number] = segment;
-                writer = new SegmentWriter(segment, File.OpenHandle(PathOf(number, SegmentExt), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete));
-            }
+            if (!_idle.TryPop(out writer!)) writer = NewSegment();
             writer.Segment.Writing = true;
         }
         return Task.FromResult<IMessageWriter>(new Writer(this, writer, id));
+    }
+
+    /// <summary>Under the lock: a fresh segment file, skipping numbers another process created since this one loaded.</summary>
+    private SegmentWriter NewSegment()
+    {
+        while (true)
+        {
+            var number = _nextSegment++;
+            SafeFileHandle handle;
+            try
+            {
+                handle = File.OpenHandle(PathOf(number, SegmentExt), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+            }
+            catch (IOException) when (File.Exists(PathOf(number, SegmentExt)))
+            {
+                continue;
+            }
+            var segment = new Segment(number);
+            _segments[number] = segment;
+            return new SegmentWriter(segment, handle);
+        }
     }
 
     public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)

@@ -115,10 +115,21 @@ internal static class SpoolJournal
 
         public long Length { get; private set; }
 
-        public static Writer Create(string dir, long number)
+        /// <summary>A new segment numbered <paramref name="atLeast"/> or, when another instance (the CLI) took that
+        /// number meanwhile, the next free one.</summary>
+        public static Writer Create(string dir, long atLeast)
         {
-            var handle = File.OpenHandle(PathOf(dir, number), FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
-            return new Writer(number, handle);
+            for (var number = atLeast; ; number++)
+            {
+                try
+                {
+                    var handle = File.OpenHandle(PathOf(dir, number), FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+                    return new Writer(number, handle);
+                }
+                catch (IOException) when (File.Exists(PathOf(dir, number)) && number < atLeast + 1000)
+                {
+                }
+            }
         }
 
         /// <summary>One write(2) into the page cache; durability is the caller's barrier.</summary>

@@ -100,7 +100,14 @@ public sealed class SpoolQueue : IMessageQueue
             lock (_gate) Forget(id, SpoolRecord.Completed);
             throw;
         }
-        await MaybeCompactAsync();
+        try
+        {
+            await MaybeCompactAsync();
+        }
+        catch (IOException)
+        {
+            // The envelope is durable and queued; compaction is tried again at the next send.
+        }
     }
 
     public Task<IReadOnlyList<QueueLease>> ReceiveAsync(int maxMessages, TimeSpan lockDuration, CancellationToken cancellationToken = default)
@@ -289,9 +296,10 @@ public sealed class SpoolQueue : IMessageQueue
         lock (_gate)
         {
             if (_writer is null || _writer.Length < Math.Max(_segmentSize, 2 * _liveBytes)) return;
-            var next = _writer.Number + 1;
+            var fresh = SpoolJournal.Writer.Create(_dir, _writer.Number + 1);
             _writer.Dispose();
-            _writer = SpoolJournal.Writer.Create(_dir, next);
+            _writer = fresh;
+            var next = fresh.Number;
             _knownSegments.Add(next);
             foreach (var e in _entries.Values.Where(e => e.Segment != next).OrderBy(e => e.Order))
             {

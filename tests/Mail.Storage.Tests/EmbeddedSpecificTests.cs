@@ -80,6 +80,24 @@ public sealed class SpoolQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task A_segment_another_instance_wrote_meanwhile_is_neither_overwritten_nor_compacted_away()
+    {
+        var server = new SpoolQueue(_dir.Path, "inbound", _time, segmentSize: 4 * 1024);
+        await server.SendAsync(MessageQueueContract.SampleEnvelope("FIRST"));
+        // The CLI (`mail quarantine release`) queues into the same spool while the server runs: a segment of its own.
+        await Open().SendAsync(MessageQueueContract.SampleEnvelope("FROM-CLI"));
+        for (var i = 0; i < 30; i++)
+        {
+            await server.SendAsync(MessageQueueContract.SampleEnvelope($"S{i:D2}"));
+            foreach (var l in await server.ReceiveAsync(1, TimeSpan.FromHours(1))) await server.CompleteAsync(l);
+        }
+        // The server rotated past the CLI's segment number without failing a send, and left that segment alone.
+        var ids = (await Open().ReceiveAsync(100, TimeSpan.FromHours(1))).Select(l => l.Envelope.QueueId).ToList();
+        Assert.Contains("FROM-CLI", ids);
+        Assert.DoesNotContain("FIRST", ids);
+    }
+
+    [Fact]
     public async Task Concurrent_sends_all_persist_and_are_receivable_after_a_restart()
     {
         var q = Open();

@@ -6,27 +6,29 @@ using MailKit.Net.Imap;
 using MailKit.Security;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
-using Mail.Imap;
 using Mail.Storage.Embedded;
 
 // IMAP gateway benchmark helper (used by bench/imap-vs-dovecot.sh):
 //   generate <dir> <count>                      write <count> .eml files (the same mailbox for both servers)
-//   serve <dataDir> <emlDir> <port> <user> <pw> [<otherUser> <n>]
-//                                               import the .eml files into SQLite + file stores once (the first <n> also
-//                                               for <otherUser>, same password), then serve IMAP on 127.0.0.1:<port>
+//   import <dataDir> <emlDir> <user> [<otherUser> <n>]
+//                                               import the .eml files into the data directory of `mail` (SQLite
+//                                               mailbox index + one file per message, as delivery writes them; the
+//                                               first <n> also for <otherUser>) and make the domain local. The users'
+//                                               passwords are set with `mail user add ... --password-hash`.
 //   measure <label> <port> <user> <pw> <bodies> time login, SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), <bodies> full bodies
+//   measure-login <label> <port> <user> <pw>    time connect+login only
 return args.FirstOrDefault() switch
 {
     "generate" => Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture)),
-    "serve" => await ServeAsync(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture), args[4], args[5],
-        args.Length > 7 ? args[6] : null, args.Length > 7 ? int.Parse(args[7], CultureInfo.InvariantCulture) : 0),
+    "import" => await ImportAsync(args[1], args[2], args[3], args.Length > 5 ? args[4] : null, args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture) : 0),
     "measure" => await MeasureAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture)),
+    "measure-login" => await MeasureLoginAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ImapBench generate <dir> <count> | serve <dataDir> <emlDir> <port> <user> <pw> | measure <label> <port> <user> <pw> <bodies>");
+    Console.Error.WriteLine("usage: ImapBench generate <dir> <count> | import <dataDir> <emlDir> <user> [<otherUser> <n>] | measure <label> <port> <user> <pw> <bodies> | measure-login <label> <port> <user> <pw>");
     return 2;
 }
 
@@ -60,8 +62,9 @@ static int Generate(string dir, int count)
     return 0;
 }
 
-static async Task<int> ServeAsync(string dataDir, string emlDir, int port, string user, string password, string? otherUser, int otherCount)
+static async Task<int> ImportAsync(string dataDir, string emlDir, string user, string? otherUser, int otherCount)
 {
+    // The layout of `mail --data DIR` (edge/Mail.Host DataLayout): mail.db and messages/.
     Directory.CreateDirectory(dataDir);
     var db = Path.Combine(dataDir, "mail.db");
     var state = new SqliteStateStore(db);
@@ -71,12 +74,12 @@ static async Task<int> ServeAsync(string dataDir, string emlDir, int port, strin
     var mailboxes = new SqliteMailboxStore(db);
     var messages = new FileMessageStore(Path.Combine(dataDir, "messages"));
     var files = Directory.GetFiles(emlDir, "*.eml").Order(StringComparer.Ordinal).ToArray();
-    await ImportAsync(user, files);
-    if (otherUser is not null) await ImportAsync(otherUser, files.Take(otherCount));
+    await ImportUserAsync(user, files);
+    if (otherUser is not null) await ImportUserAsync(otherUser, files.Take(otherCount));
+    return 0;
 
-    async Task ImportAsync(string owner, IEnumerable<string> eml)
+    async Task ImportUserAsync(string owner, IEnumerable<string> eml)
     {
-        if (!await directory.UserExistsAsync(owner)) await directory.SetUserAsync(owner, password);
         await mailboxes.EnsureUserMailboxesAsync(owner);
         var inbox = await mailboxes.GetMailboxAsync(owner, "INBOX");
         if (inbox!.MessageCount > 0) return;
@@ -94,18 +97,17 @@ static async Task<int> ServeAsync(string dataDir, string emlDir, int port, strin
         }
         Console.WriteLine($"imported {owner} into gateway stores in {sw.Elapsed.TotalSeconds:F1} s");
     }
-    var server = new ImapServer(
-        // The login cache is on, as auth_cache is in the bench's Dovecot config: both skip the password hash on repeat logins.
-        new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "imap", Endpoint = $"127.0.0.1:{port}" }], AuthCacheTtl = TimeSpan.FromHours(1) },
-        new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, State = state });
-    await server.StartAsync();
-    Console.WriteLine($"listening on {server.BoundEndpoints["imap"]}");
-    // Runs until SIGTERM / Ctrl+C.
-    var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-    using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
-    using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
-    await stop.Task;
-    await server.StopAsync();
+}
+
+static async Task<int> MeasureLoginAsync(string label, int port, string user, string password)
+{
+    using var client = new ImapClient { Timeout = 600_000 };
+    var sw = Stopwatch.StartNew();
+    await client.ConnectAsync("127.0.0.1", port, SecureSocketOptions.None);
+    await client.AuthenticateAsync(user, password);
+    var ms = sw.Elapsed.TotalMilliseconds;
+    await client.DisconnectAsync(true);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}\tconnect+login\t{ms:F1}"));
     return 0;
 }
 

@@ -44,6 +44,25 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         return 0;
     }
 
+    /// <summary>`user add ADDRESS --password-hash HASH`: keeps a hash brought from Dovecot/Postfix as it is.</summary>
+    public async Task<int> UserAddWithHashAsync(string address, string passwordHash)
+    {
+        if (MailDirectory.Canonical(address) is null) return Fail($"'{address}' is not an address (local@domain)");
+        if (PasswordHasher.Validate(passwordHash.Trim()) is { } why) return Fail($"--password-hash: {why}");
+        string user;
+        try
+        {
+            user = await new PasswordHashImport(data.State, data.Directory).SetUserHashAsync(address, passwordHash);
+        }
+        catch (InvalidOperationException e)
+        {
+            return Fail(e.Message);
+        }
+        await data.Mailboxes.EnsureUserMailboxesAsync(user);
+        output.WriteLine($"user {user} saved (password hash as given)");
+        return 0;
+    }
+
     public async Task<int> UserListAsync()
     {
         foreach (var u in await data.Directory.ListUsersAsync()) output.WriteLine(u);

@@ -17,7 +17,8 @@ namespace Mail.Host
             usage: mail [serve] [--data DIR] [--Section:Key=value ...]   run SMTP + IMAP + delivery (default)
                    mail domain add DOMAIN [--data DIR]
                    mail domain list [--data DIR]
-                   mail user add ADDRESS (--password PW | --password-stdin) [--data DIR]
+                   mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--data DIR]
+                                        HASH: {SHA512-CRYPT}$6$..., $5$... (Dovecot/crypt) or pbkdf2-sha256$...
                    mail user list [--data DIR]
                    mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
                    mail queue [--data DIR]                                  like mailq
@@ -33,6 +34,7 @@ namespace Mail.Host
             var positional = new List<string>();
             var configArgs = new List<string>();
             string? password = null;
+            string? passwordHash = null;
             var passwordStdin = false;
             var mailbox = "INBOX";
             var url = PublicSuffixRefresh.DefaultUrl;
@@ -44,6 +46,9 @@ namespace Mail.Host
                 {
                     case "--password":
                         password = Next() ?? "";
+                        break;
+                    case "--password-hash":
+                        passwordHash = Next() ?? "";
                         break;
                     case "--password-stdin":
                         passwordStdin = true;
@@ -94,6 +99,9 @@ namespace Mail.Host
                 {
                     ("domain", "add") => await admin.DomainAddAsync(Arg(2)),
                     ("domain", "list") => await admin.DomainListAsync(),
+                    ("user", "add") when passwordHash is not null => password is null && !passwordStdin
+                        ? await admin.UserAddWithHashAsync(Arg(2), passwordHash)
+                        : throw new UsageException("--password-hash cannot be combined with --password or --password-stdin"),
                     ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin)),
                     ("user", "list") => await admin.UserListAsync(),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),

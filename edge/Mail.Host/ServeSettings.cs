@@ -14,6 +14,8 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     {
         var smtp = BindSmtp(configuration);
         var imap = BindImap(configuration);
+        // The IMAP gateway's on-disk FETCH cache (ENVELOPE, BODYSTRUCTURE) lives beside the data; safe to delete.
+        imap.CacheDirectory ??= Path.Combine(data.Root, "imap-cache");
         var imapEnabled = configuration.GetValue("Imap:Enabled", true);
         var worker = new LocalWorkerOptions();
         configuration.GetSection("Worker").Bind(worker);

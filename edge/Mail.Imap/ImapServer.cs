@@ -38,6 +38,8 @@ public sealed class ImapServer : IAsyncDisposable
         _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
         _messageLists = new MessageListCache(options.MessageListCacheSize);
+        if (options.PersistentCache && options.CacheDirectory is not null)
+            _diskCache = new PersistentFetchCache(options.CacheDirectory, options.PersistentCacheSize, _logger);
         if (options.AuthCacheTtl > TimeSpan.Zero)
         {
             if (services.State is null) throw new InvalidOperationException("Imap:AuthCacheTtl needs the state store (ImapServices.State) to notice changed passwords.");
@@ -48,6 +50,20 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly AuthCache? _authCache;
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
+    private readonly PersistentFetchCache? _diskCache;
+
+    /// <summary>ENVELOPEs and BODYSTRUCTUREs served from the on-disk cache since start (zero without one): shows a
+    /// cold FETCH was answered without parsing the messages.</summary>
+    public long PersistentCacheHits => _diskCache?.Hits ?? 0;
+
+    /// <summary>Entries written to the on-disk cache since start.</summary>
+    public long PersistentCacheWrites => _diskCache?.Written ?? 0;
+
+    /// <summary>Times the on-disk cache file was found unusable and built again.</summary>
+    public long PersistentCacheRebuilds => _diskCache?.Rebuilds ?? 0;
+
+    /// <summary>Waits until the on-disk cache holds everything computed so far (it is written behind the replies).</summary>
+    public Task FlushCacheAsync() => _diskCache?.FlushAsync() ?? Task.CompletedTask;
 
     /// <summary>Listener name to the endpoint actually bound (port 0 resolved).</summary>
     public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _bound;
@@ -98,7 +114,7 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _messageLists, _logger);
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _diskCache, _messageLists, _logger);
             // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = RunSessionAsync(session, registered.Task);
@@ -157,6 +173,7 @@ public sealed class ImapServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        if (_diskCache is not null) await _diskCache.DisposeAsync();
         _stopping.Dispose();
     }
 }

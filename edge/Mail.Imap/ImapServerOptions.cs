@@ -68,6 +68,19 @@ public sealed class ImapServerOptions
     /// a mailbox larger than this is never cached. Zero turns the cache off.</summary>
     public int MessageListCacheSize { get; set; } = 200_000;
 
+    /// <summary>Directory of the on-disk FETCH cache (file <c>fetch-cache.db</c>: formatted ENVELOPE, BODYSTRUCTURE and
+    /// BODY per message), kept across restarts like Dovecot's
+    /// dovecot.index.cache; on the gateway's local disk in both modes (embedded or cloud). Unset: no on-disk cache; the
+    /// host chooses it (for `mail serve`, &lt;DataDirectory&gt;/imap-cache). Safe to delete at any time (it is rebuilt).</summary>
+    public string? CacheDirectory { get; set; }
+
+    /// <summary>Turns the on-disk FETCH cache off even when <see cref="CacheDirectory"/> is set.</summary>
+    public bool PersistentCache { get; set; } = true;
+
+    /// <summary>Most entries kept in the on-disk cache (ENVELOPE about 0.3 KiB, BODYSTRUCTURE about 0.2 KiB for a
+    /// simple message); the oldest go first.</summary>
+    public int PersistentCacheSize { get; set; } = 1_000_000;
+
     /// <summary>Most users remembered by the login cache.</summary>
     public int AuthCacheSize { get; set; } = 10_000;
 
@@ -102,5 +115,23 @@ public sealed class ImapServerOptions
         if (EnvelopeCacheSize < 0) throw new InvalidOperationException("Imap:EnvelopeCacheSize must not be negative (zero turns the cache off).");
         if (MessageListCacheSize < 0) throw new InvalidOperationException("Imap:MessageListCacheSize must not be negative (zero turns the cache off).");
         if (AuthCacheSize < 1) throw new InvalidOperationException("Imap:AuthCacheSize must be at least 1.");
+        if (PersistentCacheSize < 1) throw new InvalidOperationException("Imap:PersistentCacheSize must be at least 1 (Imap:PersistentCache=false turns the cache off).");
+        if (PersistentCache && CacheDirectory is not null) ValidateCacheDirectory(CacheDirectory);
+    }
+
+    private static void ValidateCacheDirectory(string directory)
+    {
+        try
+        {
+            if (string.IsNullOrWhiteSpace(directory)) throw new ArgumentException("the path is empty");
+            Directory.CreateDirectory(directory);
+            var probe = Path.Combine(directory, ".write-probe");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new InvalidOperationException($"Imap:CacheDirectory '{directory}' cannot be used: {e.Message}", e);
+        }
     }
 }

@@ -37,9 +37,30 @@ public sealed class ImapTestServer : IAsyncDisposable
     public IPEndPoint Tls => Server.BoundEndpoints["imaps"];
     public int Port => Plain.Port;
 
-    public static async Task<ImapTestServer> StartAsync(Action<ImapServerOptions>? configure = null)
+    /// <summary>The temp directory holding mail.db, messages/ and (when configured) the on-disk cache.</summary>
+    public string DataPath => _dir;
+
+    /// <summary>The directory to give <see cref="ImapServerOptions.CacheDirectory"/> in a test.</summary>
+    public static string CacheDirectoryOf(string dataPath) => Path.Combine(dataPath, "imap-cache");
+
+    public static Task<ImapTestServer> StartAsync(Action<ImapServerOptions>? configure = null) => StartInAsync(null, configure, diskCache: false);
+
+    /// <summary>A gateway with its on-disk ENVELOPE cache in <see cref="CacheDirectoryOf"/> its data directory.</summary>
+    public static Task<ImapTestServer> StartWithDiskCacheAsync(Action<ImapServerOptions>? configure = null) => StartInAsync(null, configure, diskCache: true);
+
+    /// <summary>Stops this gateway (its data stays) and starts a new one over the same data: a server restart, the
+    /// in-memory caches empty. <paramref name="whileStopped"/> runs in between.</summary>
+    public async Task<ImapTestServer> RestartAsync(Action<ImapServerOptions>? configure = null, Action? whileStopped = null)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "imap-tests-" + Guid.NewGuid().ToString("N"));
+        await Server.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        whileStopped?.Invoke();
+        return await StartInAsync(_dir, configure, Options.CacheDirectory is not null);
+    }
+
+    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache)
+    {
+        var dir = existing ?? Path.Combine(Path.GetTempPath(), "imap-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var db = Path.Combine(dir, "mail.db");
         var state = new SqliteStateStore(db);
@@ -61,6 +82,7 @@ public sealed class ImapTestServer : IAsyncDisposable
             FailedLoginDelay = TimeSpan.FromMilliseconds(20),
             IdlePollInterval = TimeSpan.FromMilliseconds(200),
         };
+        if (diskCache) options.CacheDirectory = CacheDirectoryOf(dir);
         configure?.Invoke(options);
         var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, State = state });
         await server.StartAsync();

@@ -18,12 +18,15 @@ internal sealed class EnvelopeCache(int maxEntries)
     public bool TryGet(string messageRef, bool utf8, out string envelope) =>
         _entries.TryGetValue(Key(messageRef, utf8), out envelope!);
 
-    public void Add(string messageRef, bool utf8, string envelope)
+    public void Add(string messageRef, bool utf8, string envelope) => AddByKey(Key(messageRef, utf8), envelope);
+
+    public void AddByKey(string key, string envelope)
     {
         if (maxEntries <= 0) return;
         if (_entries.Count >= maxEntries) _entries.Clear();
-        _entries[Key(messageRef, utf8)] = envelope;
+        _entries[key] = envelope;
     }
 
-    private static string Key(string messageRef, bool utf8) => (utf8 ? "u\0" : "a\0") + messageRef;
+    /// <summary>The key of an entry, also used by <see cref="PersistentFetchCache"/>.</summary>
+    public static string Key(string messageRef, bool utf8) => (utf8 ? "u:" : "a:") + messageRef; // fixed-length prefix: unambiguous, and no NUL in SQLite text
 }

@@ -80,13 +80,45 @@ internal sealed partial class ImapSession
             await WriteSummariesAsync(sel, indexes, items, ct);
             return uid ? "OK UID FETCH completed" : "OK FETCH completed";
         }
-        foreach (var i in indexes)
+        // BODY/BODYSTRUCTURE need the whole MIME structure: from the on-disk cache when it has them, one query
+        // per 64 messages, else parsed (and then cached).
+        var structures = _diskCache is not null && items.Any(i => i.Kind is FetchKind.BodyStructure or FetchKind.Body)
+            ? new Dictionary<string, string>(StringComparer.Ordinal)
+            : null;
+        for (var n = 0; n < indexes.Count; n++)
         {
-            var record = sel.Records[sel.Uids[i]];
-            await WriteFetchAsync(i + 1, record, items, seenSet.Contains(record.Uid), ct);
+            if (structures is not null && n % 64 == 0) LoadStructures(indexes.GetRange(n, Math.Min(64, indexes.Count - n)));
+            var record = sel.Records[sel.Uids[indexes[n]]];
+            await WriteFetchAsync(indexes[n] + 1, record, items, seenSet.Contains(record.Uid), structures, ct);
             await _conn.MaybeFlushAsync(ct);
         }
         return uid ? "OK UID FETCH completed" : "OK FETCH completed";
+
+        void LoadStructures(List<int> chunk)
+        {
+            structures.Clear();
+            var keys = new List<string>(chunk.Count * 2);
+            foreach (var i in chunk)
+            {
+                var messageRef = sel.Records[sel.Uids[i]].MessageRef;
+                foreach (var item in items)
+                    if (item.Kind is FetchKind.BodyStructure or FetchKind.Body)
+                        keys.Add(StructureKey(messageRef, item.Kind == FetchKind.BodyStructure, Utf8Names));
+            }
+            foreach (var (key, value) in _diskCache!.GetMany(keys)) structures[key] = value;
+        }
+    }
+
+    /// <summary>On-disk cache key of a formatted BODYSTRUCTURE ("S") or BODY ("s"); envelope keys start with "u"/"a".</summary>
+    private static string StructureKey(string messageRef, bool extensible, bool utf8) => (extensible ? "S" : "s") + EnvelopeCache.Key(messageRef, utf8);
+
+    private async Task<string> StructureAsync(MessageAccess access, bool extensible, bool utf8, Dictionary<string, string>? cached, CancellationToken ct)
+    {
+        var key = StructureKey(access.Record.MessageRef, extensible, utf8);
+        if (cached is not null && cached.TryGetValue(key, out var hit)) return hit;
+        var structure = Structure.Body(await access.ParsedAsync(ct), extensible, utf8);
+        if (!access.Missing) _diskCache?.Add(key, structure);
+        return structure;
     }
 
     /// <summary>
@@ -101,15 +133,37 @@ internal sealed partial class ImapSession
         for (var start = 0; start < indexes.Count; start += batch)
         {
             var slice = indexes.GetRange(start, Math.Min(batch, indexes.Count - start));
+            // One on-disk cache query per batch: larger chunks (1,024) measured slower, as the first lines then
+            // wait for the whole chunk.
+            var fromDisk = needsHeader ? LoadFromDisk(slice) : null;
             var lines = needsHeader
-                ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, sel.Records[sel.Uids[i]]) ?? Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
+                ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, sel.Records[sel.Uids[i]], fromDisk) ?? Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
                 : slice.Select(i => SummaryLine(i + 1, sel.Records[sel.Uids[i]], null)).ToArray();
             foreach (var line in lines) _conn.Write(line);
             await _conn.MaybeFlushAsync(ct);
         }
 
-        Task<string>? CachedSummary(int seq, MessageRecord record) =>
-            _envelopes.TryGet(record.MessageRef, utf8, out var envelope) ? Task.FromResult(SummaryLine(seq, record, envelope)) : null;
+        // After a restart the in-memory cache is empty: one query to the on-disk cache for the batch's misses.
+        Dictionary<string, string>? LoadFromDisk(List<int> slice)
+        {
+            if (_diskCache is null) return null;
+            var missing = new List<string>();
+            foreach (var i in slice)
+            {
+                var messageRef = sel.Records[sel.Uids[i]].MessageRef;
+                if (!_envelopes.TryGet(messageRef, utf8, out _)) missing.Add(EnvelopeCache.Key(messageRef, utf8));
+            }
+            if (missing.Count == 0) return null;
+            var found = _diskCache.GetMany(missing);
+            foreach (var (key, envelope) in found) _envelopes.AddByKey(key, envelope);
+            return found;
+        }
+
+        Task<string>? CachedSummary(int seq, MessageRecord record, Dictionary<string, string>? fromDisk) =>
+            _envelopes.TryGet(record.MessageRef, utf8, out var envelope)
+            || (fromDisk is not null && fromDisk.TryGetValue(EnvelopeCache.Key(record.MessageRef, utf8), out envelope))
+                ? Task.FromResult(SummaryLine(seq, record, envelope))
+                : null;
 
         async Task<string> SummaryAsync(int seq, MessageRecord record)
         {
@@ -121,7 +175,11 @@ internal sealed partial class ImapSession
                 header = stream is null ? [] : await HeaderBlock.ReadAsync(stream, 1024 * 1024, ct);
             }
             var envelope = Structure.Envelope(HeaderBlock.Parse(header), utf8);
-            if (!missing) _envelopes.Add(record.MessageRef, utf8, envelope);
+            if (!missing)
+            {
+                _envelopes.Add(record.MessageRef, utf8, envelope);
+                _diskCache?.Add(EnvelopeCache.Key(record.MessageRef, utf8), envelope);
+            }
             return SummaryLine(seq, record, envelope);
         }
 
@@ -144,7 +202,7 @@ internal sealed partial class ImapSession
         }
     }
 
-    private async Task WriteFetchAsync(int seq, MessageRecord record, List<FetchItem> items, bool flagsChanged, CancellationToken ct)
+    private async Task WriteFetchAsync(int seq, MessageRecord record, List<FetchItem> items, bool flagsChanged, Dictionary<string, string>? structures, CancellationToken ct)
     {
         var utf8 = Utf8Names;
         using var access = new MessageAccess(_services.Messages, record);
@@ -175,10 +233,10 @@ internal sealed partial class ImapSession
                     _conn.Write("ENVELOPE " + Structure.Envelope(HeaderBlock.Parse(await access.HeaderAsync(ct)), utf8));
                     break;
                 case FetchKind.BodyStructure:
-                    _conn.Write("BODYSTRUCTURE " + Structure.Body(await access.ParsedAsync(ct), extensible: true, utf8));
+                    _conn.Write("BODYSTRUCTURE " + await StructureAsync(access, extensible: true, utf8, structures, ct));
                     break;
                 case FetchKind.Body:
-                    _conn.Write("BODY " + Structure.Body(await access.ParsedAsync(ct), extensible: false, utf8));
+                    _conn.Write("BODY " + await StructureAsync(access, extensible: false, utf8, structures, ct));
                     break;
                 case FetchKind.Section:
                     await WriteSectionAsync(access, item, ct);

@@ -20,7 +20,9 @@ namespace Mail.Storage.Embedded;
 /// the header at commit; a record whose length, trailer or checksum does not hold (torn by a crash, or abandoned)
 /// ends the scan of its segment.</item>
 /// <item><c>NNNNNNNNNNNN.dead</c>: offsets of deleted records of that segment (appended, not synced: a deletion lost in a
-/// machine crash only leaves an original behind). When every record of a segment is dead, both files go.</item>
+/// machine crash only leaves an original behind). When every record of a segment is dead, both files go. When less
+/// than half of a full segment is live (a few originals kept for outbound, a quarantine or a discard pin it), its live
+/// records are copied into fresh segments, synced, and the old files go: the disk holds at most about twice what is live.</item>
 /// <item><c>.owner</c>: held locked by the instance that may delete segment files (the server); another process
 /// (the `mail` CLI next to a running server) reads, writes and marks deletions, but never removes a segment.</item>
 /// </list>
@@ -139,14 +141,84 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         lock (_gate) return Task.FromResult(_index.ContainsKey(id));
     }
 
-    public Task DeleteAsync(string id, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(string id, CancellationToken cancellationToken = default)
     {
         FileMessageStore.ValidateId(id);
+        Segment? sparse = null;
         lock (_gate)
         {
-            if (_index.Remove(id, out var location)) MarkDead(location);
+            if (_index.Remove(id, out var location))
+            {
+                MarkDead(location);
+                sparse = ClaimForCompaction(location.Segment);
+            }
         }
-        return Task.CompletedTask;
+        if (sparse is not null) await CompactAsync(sparse);
+    }
+
+    /// <summary>
+    /// Under the lock: a sealed segment mostly dead (less than half of it live) but pinned by a few records
+    /// (originals kept for outbound, a quarantine, a discard) is claimed for <see cref="CompactAsync"/>.
+    /// </summary>
+    private Segment? ClaimForCompaction(long number)
+    {
+        if (!IsOwner || !_segments.TryGetValue(number, out var segment)) return null;
+        if (!segment.Sealed || segment.Writing || segment.Compacting || segment.Live == 0 || segment.LiveBytes * 2 >= segment.Size) return null;
+        segment.Compacting = true;
+        return segment;
+    }
+
+    /// <summary>
+    /// Copies the live records of a sparse segment into fresh ones, makes the copies durable, then points the index
+    /// at them and removes the old file. A crash in between leaves both copies on disk; the later commit sequence wins.
+    /// A record deleted or replaced while it was being copied keeps its new state; its copy is marked dead.
+    /// </summary>
+    private async Task CompactAsync(Segment segment)
+    {
+        List<(string Id, Location Old)> live;
+        lock (_gate) live = _index.Where(kv => kv.Value.Segment == segment.Number).Select(kv => (kv.Key, kv.Value)).ToList();
+        var copies = new List<(string Id, Location Old, Location New)>();
+        var durable = false;
+        try
+        {
+            foreach (var (id, old) in live)
+            {
+                using var source = new FileStream(PathOf(old.Segment, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+                await using var from = new SliceStream(source, old.DataOffset, old.Length);
+                var writer = (Writer)await CreateAsync(id);
+                await using (writer)
+                {
+                    var buffer = new byte[64 * 1024];
+                    int n;
+                    while ((n = await from.ReadAsync(buffer)) > 0) await writer.WriteAsync(buffer.AsMemory(0, n));
+                    copies.Add((id, old, await writer.CommitCopyAsync()));
+                }
+            }
+            await DurabilityBarrier.Shared.WhenDurableAsync(_directory);
+            durable = true;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                foreach (var (id, old, copy) in copies)
+                {
+                    // Copies that are not known to be on disk are never pointed at: the old records stay.
+                    if (durable && _index.TryGetValue(id, out var current) && current == old)
+                    {
+                        _index[id] = copy;
+                        segment.Live--;
+                        segment.LiveBytes -= old.RecordBytes;
+                    }
+                    else
+                    {
+                        MarkDead(copy);
+                    }
+                }
+                segment.Compacting = false;
+                RemoveIfFinished(segment);
+            }
+        }
     }
 
     public void Dispose()
@@ -178,6 +250,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     {
         var segment = _segments[location.Segment];
         segment.Live--;
+        segment.LiveBytes -= location.RecordBytes;
         try
         {
             using var dead = new FileStream(PathOf(location.Segment, DeadExt), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
@@ -211,6 +284,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         }
         writer.Handle.Dispose();
         writer.Segment.Sealed = true;
+        writer.Segment.Size = writer.Length;
         RemoveIfFinished(writer.Segment);
     }
 
@@ -226,7 +300,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         foreach (var number in numbers)
         {
             // Segments found at startup are never written again: this instance appends to new ones.
-            var segment = new Segment(number) { Sealed = true };
+            var segment = new Segment(number) { Sealed = true, Size = new FileInfo(PathOf(number, SegmentExt)).Length };
             _segments[number] = segment;
             _nextSegment = Math.Max(_nextSegment, number + 1);
             var dead = ReadDead(PathOf(number, DeadExt));
@@ -234,21 +308,27 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             {
                 _sequence = Math.Max(_sequence, r.Sequence);
                 if (dead.Contains(r.Location.RecordOffset)) continue;
-                segment.Live++;
                 if (_index.TryGetValue(r.Id, out var older))
                 {
-                    if (sequences[r.Id] > r.Sequence)
-                    {
-                        segment.Live--;
-                        continue;
-                    }
+                    if (sequences[r.Id] > r.Sequence) continue;
                     _segments[older.Segment].Live--;
+                    _segments[older.Segment].LiveBytes -= older.RecordBytes;
                 }
+                segment.Live++;
+                segment.LiveBytes += r.Location.RecordBytes;
                 _index[r.Id] = r.Location;
                 sequences[r.Id] = r.Sequence;
             }
         }
         foreach (var segment in _segments.Values.ToList()) RemoveIfFinished(segment);
+        // Segments left sparse by the previous run (pinned by a few long-lived originals) are compacted now,
+        // since no further deletion in them may come to trigger it.
+        foreach (var number in _segments.Keys.ToList())
+        {
+            Segment? sparse;
+            lock (_gate) sparse = ClaimForCompaction(number);
+            if (sparse is not null) CompactAsync(sparse).GetAwaiter().GetResult();
+        }
     }
 
     private static HashSet<long> ReadDead(string path)
@@ -304,12 +384,20 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         }
     }
 
-    private readonly record struct Location(long Segment, long RecordOffset, long DataOffset, long Length);
+    private readonly record struct Location(long Segment, long RecordOffset, long DataOffset, long Length)
+    {
+        /// <summary>The whole record: header, data, trailer.</summary>
+        public long RecordBytes => DataOffset - RecordOffset + Length + Trailer;
+    }
 
     private sealed class Segment(long number)
     {
         public long Number { get; } = number;
         public int Live { get; set; }
+        /// <summary>Bytes of the live records (framing included), and of the file once sealed.</summary>
+        public long LiveBytes { get; set; }
+        public long Size { get; set; }
+        public bool Compacting { get; set; }
         /// <summary>A writer of this instance is streaming a record into it.</summary>
         public bool Writing { get; set; }
         /// <summary>No writer of this instance will append to it again.</summary>
@@ -384,6 +472,35 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
 
         public async Task<StoredMessage> CommitAsync(CancellationToken cancellationToken = default)
         {
+            var location = WriteOut();
+            // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
+            if (_store._durableCommit) await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
+            _done = true;
+            lock (_store._gate)
+            {
+                Settle(location);
+                if (_store._index.Remove(Id, out var replaced)) _store.MarkDead(replaced);
+                _store._index[Id] = location;
+            }
+            var sha = Convert.ToHexStringLower(_sha.GetHashAndReset());
+            _sha.Dispose();
+            return new StoredMessage(Id, Length, sha);
+        }
+
+        /// <summary>For compaction: the record is written (not yet durable, not in the index); the caller syncs and
+        /// then decides what the index points at.</summary>
+        public Task<Location> CommitCopyAsync()
+        {
+            var location = WriteOut();
+            _done = true;
+            lock (_store._gate) Settle(location);
+            _sha.Dispose();
+            return Task.FromResult(location);
+        }
+
+        /// <summary>Trailer, header fields and the last bytes out to the file; returns where the record lives.</summary>
+        private Location WriteOut()
+        {
             ObjectDisposedException.ThrowIf(_done, this);
             if (_buffer.Length - _buffered < Trailer) Flush();
             BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(_buffered), _crc.GetCurrentHashAsUInt32());
@@ -407,22 +524,17 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
                 RandomAccess.Write(_segment.Handle, fields, _recordOffset + 4);
             }
             if (!DurabilityBarrier.SyncsFileSystem && _store._durableCommit) RandomAccess.FlushToDisk(_segment.Handle);
-            // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
-            if (_store._durableCommit) await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
-            _done = true;
-            var location = new Location(_segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
-            lock (_store._gate)
-            {
-                _segment.Length = _recordOffset + _flushed;
-                _segment.Segment.Live++;
-                if (_store._index.Remove(Id, out var replaced)) _store.MarkDead(replaced);
-                _store._index[Id] = location;
-                _store.Release(_segment);
-            }
+            return new Location(_segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
+        }
+
+        /// <summary>Under the lock: the record counts in its segment, the segment's end moves past it, the buffer goes back.</summary>
+        private void Settle(Location location)
+        {
+            _segment.Length = _recordOffset + _flushed;
+            _segment.Segment.Live++;
+            _segment.Segment.LiveBytes += location.RecordBytes;
+            _store.Release(_segment);
             System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
-            var sha = Convert.ToHexStringLower(_sha.GetHashAndReset());
-            _sha.Dispose();
-            return new StoredMessage(Id, Length, sha);
         }
 
         public ValueTask DisposeAsync()

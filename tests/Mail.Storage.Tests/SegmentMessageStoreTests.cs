@@ -174,6 +174,33 @@ public sealed class SegmentMessageStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Segments_pinned_by_a_few_long_lived_originals_are_compacted_into_fresh_ones()
+    {
+        var s = Open(segmentSize: 8 * 1024);
+        for (var i = 0; i < 40; i++) await PutAsync(s, $"M{i:D2}", $"message {i:D2} " + new string('z', 990));
+        var before = SegmentFiles().Length;
+        Assert.True(before >= 4, $"{before} segments");
+        // Every fifth message stays (kept for outbound, a quarantine...); the rest are delivered and deleted.
+        for (var i = 0; i < 40; i++)
+        {
+            if (i % 5 != 0) await s.DeleteAsync($"M{i:D2}");
+        }
+        Assert.True(SegmentFiles().Length < before, $"{SegmentFiles().Length} segments of {before} left");
+        for (var i = 0; i < 40; i += 5) Assert.Equal($"message {i:D2} " + new string('z', 990), await ReadAsync(s, $"M{i:D2}"));
+        Abandon(s);
+
+        var after = Open(segmentSize: 8 * 1024);
+        for (var i = 0; i < 40; i++)
+        {
+            if (i % 5 == 0) Assert.Equal($"message {i:D2} " + new string('z', 990), await ReadAsync(after, $"M{i:D2}"));
+            else Assert.False(await after.ExistsAsync($"M{i:D2}"));
+        }
+        var total = SegmentFiles().Sum(f => new FileInfo(f).Length);
+        // At most about twice what is live (8 records of ~1 KiB), plus the segment still open for writing.
+        Assert.True(total < 3 * 8 * 1040 + 8 * 1024, $"{total} bytes on disk for 8 kept messages");
+    }
+
+    [Fact]
     public async Task Committing_an_id_again_replaces_it_across_a_restart()
     {
         var s = Open();

@@ -52,7 +52,7 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         string user;
         try
         {
-            user = await new PasswordHashImport(data.State, data.Directory).SetUserHashAsync(address, passwordHash);
+            user = await data.Directory.SetUserPasswordHashAsync(address, passwordHash);
         }
         catch (InvalidOperationException e)
         {

@@ -90,49 +90,58 @@ public sealed class PasswordHashTests
         using var data = new TempData();
         var state = new SqliteStateStore(Path.Combine(data.Path, "mail.db"));
         var directory = new MailDirectory(state);
-        var import = new PasswordHashImport(state, directory);
         var made = await ExternalProcess.RunAsync("openssl", ["passwd", "-6", "-salt", "importsalt", "s3cret"]);
-        await Assert.ThrowsAsync<InvalidOperationException>(() => import.SetUserHashAsync("alice@example.org", made.StdOut));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => directory.SetUserPasswordHashAsync("alice@example.org", made.StdOut));
         await directory.AddDomainAsync("example.org");
-        await Assert.ThrowsAsync<ArgumentException>(() => import.SetUserHashAsync("alice@example.org", "s3cret"));
-        Assert.Equal("alice@example.org", await import.SetUserHashAsync("Alice@Example.org", "{SHA512-CRYPT}" + made.StdOut));
+        await Assert.ThrowsAsync<ArgumentException>(() => directory.SetUserPasswordHashAsync("alice@example.org", "s3cret"));
+        Assert.Equal("alice@example.org", await directory.SetUserPasswordHashAsync("Alice@Example.org", "{SHA512-CRYPT}" + made.StdOut));
         Assert.Equal("alice@example.org", await directory.AuthenticateAsync("alice@example.org", "s3cret"));
         Assert.Null(await directory.AuthenticateAsync("alice@example.org", "S3cret"));
     }
 
     [Fact]
-    public async Task UserRecordJson_reads_the_records_MailDirectory_and_the_import_write()
+    public async Task The_credential_is_the_stored_hash_and_changes_with_the_password()
     {
         using var data = new TempData();
         var state = new SqliteStateStore(Path.Combine(data.Path, "mail.db"));
         var directory = new MailDirectory(state, passwordIterations: 1000);
         await directory.AddDomainAsync("example.org");
         await directory.SetUserAsync("alice@example.org", "pw+/=\"\u00e9");
-        var written = (await state.GetAsync(UserRecordJson.Partition, "alice@example.org"))!.Value;
-        var hash = UserRecordJson.ReadPasswordHash(written);
-        Assert.NotNull(hash);
-        Assert.StartsWith("pbkdf2-sha256$1000$", hash, StringComparison.Ordinal);
-        Assert.True(PasswordHasher.Verify("pw+/=\"\u00e9", hash!));
-
-        await new PasswordHashImport(state, directory).SetUserHashAsync("bob@example.org", "{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1");
-        var imported = UserRecordJson.ReadPasswordHash((await state.GetAsync(UserRecordJson.Partition, "bob@example.org"))!.Value);
-        Assert.True(PasswordHasher.Verify("Hello world!", imported!));
+        var first = await directory.GetCredentialAsync("Alice@example.org");
+        Assert.NotNull(first);
+        Assert.Equal("alice@example.org", first.User);
+        Assert.StartsWith("pbkdf2-sha256$1000$", first.PasswordHash, StringComparison.Ordinal);
+        Assert.True(PasswordHasher.Verify("pw+/=\"\u00e9", first.PasswordHash));
+        await directory.SetUserAsync("alice@example.org", "pw+/=\"\u00e9");
+        Assert.NotEqual(first.PasswordHash, (await directory.GetCredentialAsync("alice@example.org"))!.PasswordHash);
+        Assert.Null(await directory.GetCredentialAsync("nobody@example.org"));
     }
 
     [Theory]
-    [InlineData("")]
     [InlineData("not json")]
     [InlineData("[]")]
     [InlineData("{}")]
     [InlineData("{\"PasswordHash\": 5}")]
     [InlineData("{\"Other\": {\"PasswordHash\": \"x\"}}")]
     [InlineData("{\"PasswordHash\": ")]
-    public void UserRecordJson_gives_null_for_records_without_a_hash(string record) =>
-        Assert.Null(UserRecordJson.ReadPasswordHash(record));
+    public async Task A_user_record_without_a_readable_hash_never_logs_in(string record)
+    {
+        using var data = new TempData();
+        var state = new SqliteStateStore(Path.Combine(data.Path, "mail.db"));
+        var directory = new MailDirectory(state);
+        await state.PutAsync("user", "alice@example.org", record);
+        Assert.Null(await directory.GetCredentialAsync("alice@example.org"));
+        Assert.Null(await directory.AuthenticateAsync("alice@example.org", "x"));
+    }
 
     [Fact]
-    public void UserRecordJson_skips_other_properties()
+    public async Task Records_written_before_and_with_other_properties_still_read()
     {
-        Assert.Equal("h", UserRecordJson.ReadPasswordHash("{\"Disabled\": {\"a\": [1, 2]}, \"PasswordHash\": \"h\"}"));
+        using var data = new TempData();
+        var state = new SqliteStateStore(Path.Combine(data.Path, "mail.db"));
+        var directory = new MailDirectory(state);
+        var hash = "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
+        await state.PutAsync("user", "bob@example.org", $"{{\"Disabled\": {{\"a\": [1, 2]}}, \"PasswordHash\": \"{hash}\"}}");
+        Assert.Equal("bob@example.org", await directory.AuthenticateAsync("bob@example.org", "Hello world!"));
     }
 }

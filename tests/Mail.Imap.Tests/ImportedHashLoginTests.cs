@@ -30,7 +30,7 @@ public sealed class ImportedHashLoginTests
         const string password = "moved from dovecot";
         var hash = await DovecotStyleHashAsync(password);
         Assert.StartsWith("{SHA512-CRYPT}$6$", hash, StringComparison.Ordinal);
-        await new PasswordHashImport(new SqliteStateStore(server.DatabasePath), server.Users).SetUserHashAsync(user, hash);
+        await server.Users.SetUserPasswordHashAsync(user, hash);
         await server.Mailboxes.EnsureUserMailboxesAsync(user);
 
         using (var client = new ImapClient { Timeout = 30_000 })

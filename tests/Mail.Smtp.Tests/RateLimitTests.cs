@@ -142,7 +142,7 @@ public sealed class RateLimitTests
         {
             HostName = "mx2.example.test",
             Listeners = [new SmtpListenerOptions { Name = "mx", Endpoint = "127.0.0.1:0" }],
-            RateLimits = { ConnectionsPerClient = 2 },
+            RateLimits = { ConnectionsPerClient = 2, Window = SmtpTestServer.TestRateWindow },
         };
         await using var second = new SmtpServer(options, new SmtpServices
         {

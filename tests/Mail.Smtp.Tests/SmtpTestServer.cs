@@ -17,6 +17,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
 {
     public const string Domain = "example.test";
 
+    public static readonly TimeSpan TestRateWindow = TimeSpan.FromDays(3650);
+
     private static readonly Lazy<X509Certificate2> s_certificate = new(() =>
         SelfSignedCertificate.LoadOrCreate(Path.Combine(Path.GetTempPath(), "mail-smtp-tests", "test-cert.pfx"), "mx.example.test"));
 
@@ -76,6 +78,9 @@ internal sealed class SmtpTestServer : IAsyncDisposable
             // Failed AUTH is slowed down; keep that short here (tests never assert timings).
             AuthFailureDelay = TimeSpan.FromMilliseconds(100),
         };
+        // Rate-limit windows are fixed: a window boundary between two connections of a test would reset the count.
+        // Tests count within one window; a ten-year window has no boundary during a run.
+        options.RateLimits.Window = TestRateWindow;
         configure?.Invoke(options);
         var seen = wrapQueue?.Invoke(queue) ?? queue;
         var server = new SmtpServer(options, new SmtpServices { MessageStore = wrapStore?.Invoke(store) ?? store, InboundQueue = seen, Directory = directory, Policy = policy, Dns = dns, State = state, Spf = spf });

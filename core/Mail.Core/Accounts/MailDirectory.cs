@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 
@@ -41,8 +42,29 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
         var domain = user[(user.LastIndexOf('@') + 1)..];
         if (!await IsLocalDomainAsync(domain, cancellationToken))
             throw new InvalidOperationException($"Domain {domain} is not a local domain; add it first.");
-        var record = new UserRecord(PasswordHasher.Hash(password, passwordIterations));
-        await state.PutAsync(UserPartition, user, JsonSerializer.Serialize(record), cancellationToken: cancellationToken);
+        return await PutUserAsync(user, PasswordHasher.Hash(password, passwordIterations), cancellationToken);
+    }
+
+    /// <summary>
+    /// Adds or replaces a user with a password hash brought from elsewhere (a Dovecot or Postfix passwd-file's
+    /// "{SHA512-CRYPT}$6$..."), stored as given once <see cref="PasswordHasher.Validate"/> accepts it: the user keeps
+    /// the password without anyone knowing it. Throws <see cref="ArgumentException"/> for a bad address or hash.
+    /// </summary>
+    public async Task<string> SetUserPasswordHashAsync(string address, string passwordHash, CancellationToken cancellationToken = default)
+    {
+        var user = Canonical(address) ?? throw new ArgumentException($"Not a valid address: {address}", nameof(address));
+        var hash = passwordHash.Trim();
+        if (PasswordHasher.Validate(hash) is { } why) throw new ArgumentException(why, nameof(passwordHash));
+        return await PutUserAsync(user, hash, cancellationToken);
+    }
+
+    private async Task<string> PutUserAsync(string user, string passwordHash, CancellationToken cancellationToken)
+    {
+        var domain = user[(user.LastIndexOf('@') + 1)..];
+        if (!await IsLocalDomainAsync(domain, cancellationToken))
+            throw new InvalidOperationException($"Domain {domain} is not a local domain; add it first.");
+        var record = JsonSerializer.Serialize(new UserRecord(passwordHash), AccountsJson.Default.UserRecord);
+        await state.PutAsync(UserPartition, user, record, cancellationToken: cancellationToken);
         return user;
     }
 
@@ -53,14 +75,27 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
     }
 
     /// <summary>Returns the canonical user name when the password is right, else null.</summary>
-    public async Task<string?> AuthenticateAsync(string address, string password, CancellationToken cancellationToken = default)
+    public async Task<string?> AuthenticateAsync(string address, string password, CancellationToken cancellationToken = default) =>
+        await GetCredentialAsync(address, cancellationToken) is { } c && PasswordHasher.Verify(password, c.PasswordHash) ? c.User : null;
+
+    /// <summary>What a login checks: the canonical user and the stored hash (which changes with every password change,
+    /// being salted, so a login cache keyed on it forgets old passwords). Null for no such user or an unreadable record.</summary>
+    public async Task<Credential?> GetCredentialAsync(string address, CancellationToken cancellationToken = default)
     {
         var user = Canonical(address);
         if (user is null) return null;
         var entry = await state.GetAsync(UserPartition, user, cancellationToken);
         if (entry is null) return null;
-        var record = JsonSerializer.Deserialize<UserRecord>(entry.Value);
-        return record is not null && PasswordHasher.Verify(password, record.PasswordHash) ? user : null;
+        UserRecord? record;
+        try
+        {
+            record = JsonSerializer.Deserialize(entry.Value, AccountsJson.Default.UserRecord);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+        return record?.PasswordHash is { Length: > 0 } hash ? new Credential(user, hash) : null;
     }
 
     public async Task<IReadOnlyList<string>> ListUsersAsync(CancellationToken cancellationToken = default)
@@ -74,5 +109,12 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
     public static string? Canonical(string address) =>
         Address.TryParse(address, out var a) ? $"{a.LocalPart.ToLowerInvariant()}@{a.Domain}" : null;
 
-    private sealed record UserRecord(string PasswordHash);
+    internal sealed record UserRecord(string PasswordHash);
 }
+
+/// <summary>A user's stored credential (see <see cref="MailDirectory.GetCredentialAsync"/>).</summary>
+public sealed record Credential(string User, string PasswordHash);
+
+/// <summary>Compile-time JSON for user records: the reflection serializer's first use cost a cold login 25-30 ms.</summary>
+[JsonSerializable(typeof(MailDirectory.UserRecord))]
+internal sealed partial class AccountsJson : JsonSerializerContext;

@@ -522,7 +522,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
             _logger.LogWarning("IMAP login for {User} from {Client} refused: too many failures", canonical, client);
             return "NO [UNAVAILABLE] Too many failed logins; try again later";
         }
-        var user = await VerifyPasswordAsync(name, canonical, password, ct);
+        var user = await VerifyPasswordAsync(name, password, ct);
         if (user is null)
         {
             _throttle.RecordFailure(client, canonical);
@@ -536,22 +536,16 @@ internal sealed partial class ImapSession : IAsyncDisposable
         return $"OK [CAPABILITY {Capabilities}] {command} completed";
     }
 
-    /// <summary>The (slow) password check against the stored credential record, or the login cache when it holds
-    /// this password for the record that is stored now. The record is read once and checked here with
-    /// <see cref="UserRecordJson"/> rather than through <see cref="MailDirectory.AuthenticateAsync"/>, which reads it
-    /// again and deserializes it with the reflection-based serializer (25-30 ms on a process's first login).</summary>
-    private async Task<string?> VerifyPasswordAsync(string name, string canonical, string password, CancellationToken ct)
+    /// <summary>The directory's (slow) password check, or the login cache when it holds this password for the
+    /// credential stored now (a changed password has a new salted hash, so old entries never match again).</summary>
+    private async Task<string?> VerifyPasswordAsync(string name, string password, CancellationToken ct)
     {
-        if (_services.State is null) return await _services.Directory.AuthenticateAsync(name, password, ct);
-        if (MailDirectory.Canonical(name) is null) return null;
-        // The record is read BEFORE the slow check: if the password changes in between, a cache entry is added
-        // against the old record and never matches again.
-        var stored = await _services.State.GetAsync(UserRecordJson.Partition, canonical, ct);
-        if (stored is null) return null;
-        if (_authCache is not null && _authCache.Matches(canonical, password, stored.Value)) return canonical;
-        if (UserRecordJson.ReadPasswordHash(stored.Value) is not { } hash || !PasswordHasher.Verify(password, hash)) return null;
-        _authCache?.Add(canonical, password, stored.Value);
-        return canonical;
+        // Read BEFORE the slow check: if the password changes in between, the entry is added against the old hash.
+        if (await _services.Directory.GetCredentialAsync(name, ct) is not { } credential) return null;
+        if (_authCache is not null && _authCache.Matches(credential.User, password, credential.PasswordHash)) return credential.User;
+        if (!PasswordHasher.Verify(password, credential.PasswordHash)) return null;
+        _authCache?.Add(credential.User, password, credential.PasswordHash);
+        return credential.User;
     }
 
     public async ValueTask DisposeAsync()

@@ -23,12 +23,13 @@ run() { # DLL LABEL
     --Smtp:MaxConnectionsPerClient=500 --Logging:LogLevel:Default=Warning >"$data.log" 2>&1 &
   pid=$!
   wait_port "$port"
-  timeout 120 smtp-source -d -s 5 -m 200 -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$port" >/dev/null 2>&1
+  timeout 300 smtp-source -d -s 20 -m "${WARM:-3000}" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$port" >/dev/null 2>&1
   c0=$(awk '{print $14+$15}' "/proc/$pid/stat"); t0=$(date +%s.%N)
   timeout 600 smtp-source -d -s "$SESSIONS" -m "$MSGS" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$port" >/dev/null 2>&1
   t1=$(date +%s.%N); c1=$(awk '{print $14+$15}' "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  queued=$(find "$data/queue/inbound" -maxdepth 1 -name '*.env' | wc -l)
+  # Older builds kept one .env file per envelope, newer ones a journal: ask the build itself.
+  queued=$(dotnet "$dll" queue --data "$data" | sed -n 's/^-- \([0-9]*\) envelope(s).*/\1/p'); queued=${queued:-0}
   python3 -c "print('$2', round($MSGS/($t1-$t0)), 'msg/s, server cpu/msg', round(($c1-$c0)*1000/$(getconf CLK_TCK)/$MSGS, 2), 'ms, envelopes', $queued, ', load', open('/proc/loadavg').read().split()[0])" | tee -a "$OUT"
   rm -rf "$data" "$data.log"
 }

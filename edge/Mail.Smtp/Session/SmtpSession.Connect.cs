@@ -107,19 +107,7 @@ internal sealed partial class SmtpSession
         {
             var left = delay - _services.Time.GetElapsedTime(deadline);
             if (left <= TimeSpan.Zero) return true;
-            _timedOut = false;
-            _timerArmed = true;
-            _timer.Change(left, Timeout.InfiniteTimeSpan);
-            ReadResult result;
-            try
-            {
-                result = await _reader.ReadAsync();
-            }
-            finally
-            {
-                _timerArmed = false;
-                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
+            var result = await ReadWithTimerAsync(left);
             if (result.Buffer.Length > 0)
             {
                 _logger.LogInformation("Session {SessionId}: PREGREET {Octets} octets from {Client}", Facts.SessionId, result.Buffer.Length, Facts.ClientEndPoint);

@@ -197,28 +197,16 @@ internal sealed partial class SmtpSession : ISmtpInput
         }
     }
 
-    /// <summary>Reads with a timeout; null when the session must end (timeout or shutdown: the 421 is already written).</summary>
     PipeReader ISmtpInput.Reader => _reader;
 
+    /// <summary>Reads with a timeout; null when the session must end (timeout or shutdown: the 421 is already written).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ReadResult?> ReadAsync(TimeSpan timeout)
     {
         while (true)
         {
             if (_stopping) return ShutdownReply();
-            _timedOut = false;
-            _timerArmed = true;
-            _timer.Change(timeout, Timeout.InfiniteTimeSpan);
-            ReadResult result;
-            try
-            {
-                result = await _reader.ReadAsync();
-            }
-            finally
-            {
-                _timerArmed = false;
-                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
+            var result = await ReadWithTimerAsync(timeout);
             if (!result.IsCanceled) return result;
             _reader.AdvanceTo(result.Buffer.Start);
             if (_stopping) return ShutdownReply();
@@ -228,6 +216,24 @@ internal sealed partial class SmtpSession : ISmtpInput
                 return null;
             }
             // A cancellation meant for an earlier read: read again.
+        }
+    }
+
+    /// <summary>One read that <see cref="OnTimer"/> cancels (setting <c>_timedOut</c>) when <paramref name="timeout"/> passes.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> ReadWithTimerAsync(TimeSpan timeout)
+    {
+        _timedOut = false;
+        _timerArmed = true;
+        _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+        try
+        {
+            return await _reader.ReadAsync();
+        }
+        finally
+        {
+            _timerArmed = false;
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
     }
 

@@ -80,6 +80,7 @@ internal sealed class DurabilityBarrier
 
     private static Exception? Sync(string directory, Dictionary<ulong, Exception?> synced)
     {
+        ulong? device = null;
         try
         {
             if (!SyncsFileSystem)
@@ -88,29 +89,15 @@ internal sealed class DurabilityBarrier
                 return null;
             }
             // Directories of one data root usually share a file system: one syncfs covers them all.
-            var device = DurableFile.DeviceOf(directory);
-            if (!synced.TryGetValue(device, out var result))
-            {
-                result = Try(() => DurableFile.SyncFileSystem(directory));
-                synced[device] = result;
-            }
-            return result;
-        }
-        catch (Exception e)
-        {
-            return e;
-        }
-    }
-
-    private static Exception? Try(Action action)
-    {
-        try
-        {
-            action();
+            device = DurableFile.DeviceOf(directory);
+            if (synced.TryGetValue(device.Value, out var earlier)) return earlier;
+            DurableFile.SyncFileSystem(directory);
+            synced[device.Value] = null;
             return null;
         }
         catch (Exception e)
         {
+            if (device is { } d) synced[d] = e;
             return e;
         }
     }

@@ -98,22 +98,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     /// <summary>Under the lock: a fresh segment file, skipping numbers another process created since this one loaded.</summary>
     private SegmentWriter NewSegment()
     {
-        while (true)
-        {
-            var number = _nextSegment++;
-            SafeFileHandle handle;
-            try
-            {
-                handle = File.OpenHandle(PathOf(number, SegmentExt), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-            }
-            catch (IOException) when (File.Exists(PathOf(number, SegmentExt)))
-            {
-                continue;
-            }
-            var segment = new Segment(number);
-            _segments[number] = segment;
-            return new SegmentWriter(segment, handle);
-        }
+        var (number, handle) = NumberedFiles.CreateNew(_directory, _nextSegment, SegmentExt, FileAccess.ReadWrite);
+        _nextSegment = number + 1;
+        var segment = new Segment(number);
+        _segments[number] = segment;
+        return new SegmentWriter(segment, handle);
     }
 
     public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)
@@ -230,7 +219,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         _ownerLock?.Dispose();
     }
 
-    private string PathOf(long number, string ext) => Path.Combine(_directory, number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + ext);
+    private string PathOf(long number, string ext) => NumberedFiles.PathOf(_directory, number, ext);
 
     private static FileStream? TryLockOwner(string path)
     {
@@ -290,14 +279,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
 
     private void Load()
     {
-        var numbers = new List<long>();
-        foreach (var path in Directory.EnumerateFiles(_directory, "*" + SegmentExt))
-        {
-            if (long.TryParse(Path.GetFileNameWithoutExtension(path), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)) numbers.Add(n);
-        }
-        numbers.Sort();
         var sequences = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        foreach (var number in numbers)
+        foreach (var (number, _) in NumberedFiles.List(_directory, SegmentExt))
         {
             // Segments found at startup are never written again: this instance appends to new ones.
             var segment = new Segment(number) { Sealed = true, Size = new FileInfo(PathOf(number, SegmentExt)).Length };

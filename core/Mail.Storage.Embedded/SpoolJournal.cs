@@ -42,19 +42,10 @@ internal static class SpoolJournal
 
     public static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    public static string PathOf(string dir, long number) => Path.Combine(dir, number.ToString("D12", System.Globalization.CultureInfo.InvariantCulture) + Extension);
+    public static string PathOf(string dir, long number) => NumberedFiles.PathOf(dir, number, Extension);
 
     /// <summary>The segments in a spool directory, oldest first.</summary>
-    public static List<(long Number, string Path)> Segments(string dir)
-    {
-        var list = new List<(long, string)>();
-        foreach (var path in Directory.EnumerateFiles(dir, "*" + Extension))
-        {
-            if (long.TryParse(Path.GetFileNameWithoutExtension(path), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)) list.Add((n, path));
-        }
-        list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
-        return list;
-    }
+    public static List<(long Number, string Path)> Segments(string dir) => NumberedFiles.List(dir, Extension);
 
     public static byte[] Encode(SpoolRecord record)
     {
@@ -115,21 +106,11 @@ internal static class SpoolJournal
 
         public long Length { get; private set; }
 
-        /// <summary>A new segment numbered <paramref name="atLeast"/> or, when another instance (the CLI) took that
-        /// number meanwhile, the next free one.</summary>
+        /// <summary>A new segment numbered <paramref name="atLeast"/> or the next free one.</summary>
         public static Writer Create(string dir, long atLeast)
         {
-            for (var number = atLeast; ; number++)
-            {
-                try
-                {
-                    var handle = File.OpenHandle(PathOf(dir, number), FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
-                    return new Writer(number, handle);
-                }
-                catch (IOException) when (File.Exists(PathOf(dir, number)) && number < atLeast + 1000)
-                {
-                }
-            }
+            var (number, handle) = NumberedFiles.CreateNew(dir, atLeast, Extension, FileAccess.Write);
+            return new Writer(number, handle);
         }
 
         /// <summary>One write(2) into the page cache; durability is the caller's barrier.</summary>

@@ -28,38 +28,33 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
 
     public async Task<int> UserAddAsync(string address, string password)
     {
-        if (MailDirectory.Canonical(address) is null) return Fail($"'{address}' is not an address (local@domain)");
+        if (MailDirectory.Canonical(address) is null) return NotAnAddress(address);
         if (password.Length == 0) return Fail("the password must not be empty");
-        string user;
-        try
-        {
-            user = await data.Directory.SetUserAsync(address, password);
-        }
-        catch (InvalidOperationException e)
-        {
-            return Fail(e.Message);
-        }
-        await data.Mailboxes.EnsureUserMailboxesAsync(user);
-        output.WriteLine($"user {user} saved");
-        return 0;
+        return await SaveUserAsync(() => data.Directory.SetUserAsync(address, password), "saved");
     }
 
     /// <summary>`user add ADDRESS --password-hash HASH`: keeps a hash brought from Dovecot/Postfix as it is.</summary>
     public async Task<int> UserAddWithHashAsync(string address, string passwordHash)
     {
-        if (MailDirectory.Canonical(address) is null) return Fail($"'{address}' is not an address (local@domain)");
+        if (MailDirectory.Canonical(address) is null) return NotAnAddress(address);
         if (PasswordHasher.Validate(passwordHash.Trim()) is { } why) return Fail($"--password-hash: {why}");
+        return await SaveUserAsync(() => data.Directory.SetUserPasswordHashAsync(address, passwordHash), "saved (password hash as given)");
+    }
+
+    /// <summary>Stores the user (refused when the domain is not local) and creates their standard mailboxes.</summary>
+    private async Task<int> SaveUserAsync(Func<Task<string>> save, string done)
+    {
         string user;
         try
         {
-            user = await data.Directory.SetUserPasswordHashAsync(address, passwordHash);
+            user = await save();
         }
         catch (InvalidOperationException e)
         {
             return Fail(e.Message);
         }
         await data.Mailboxes.EnsureUserMailboxesAsync(user);
-        output.WriteLine($"user {user} saved (password hash as given)");
+        output.WriteLine($"user {user} {done}");
         return 0;
     }
 
@@ -72,7 +67,7 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
     public async Task<int> MailboxListAsync(string address, string mailbox)
     {
         var user = MailDirectory.Canonical(address);
-        if (user is null) return Fail($"'{address}' is not an address (local@domain)");
+        if (user is null) return NotAnAddress(address);
         if (!await data.Directory.UserExistsAsync(user)) return Fail($"no user {user}");
         var info = await data.Mailboxes.GetMailboxAsync(user, mailbox);
         if (info is null)
@@ -176,6 +171,8 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
     }
 
     private static string Cut(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
+
+    private static int NotAnAddress(string address) => Fail($"'{address}' is not an address (local@domain)");
 
     private static int Fail(string message)
     {

@@ -13,16 +13,23 @@ namespace Mail.Host;
 /// </summary>
 public sealed class DataLayout
 {
+    private readonly Lazy<SegmentMessageStore> _originals;
+    private readonly Lazy<EmbeddedMessageStore> _messages;
+    private readonly Lazy<SpoolQueue> _inbound;
+    private readonly Lazy<SpoolQueue> _outbound;
+
     private DataLayout(string root)
     {
         Root = root;
+        // The message stores and spools are opened on first use: opening them scans their files, which an admin
+        // command about users or domains, or `mail serve` in cloud mode, has no reason to do.
         // The edge's commit does not wait for the disk: queueing the envelope waits for the same group commit, one
         // sync for both. An envelope a machine crash kept without its message was never acknowledged: dropped at load.
-        Originals = new SegmentMessageStore(Path.Combine(root, "queue", "messages"), durableCommit: false);
-        Messages = new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals);
-        Inbound = new SpoolQueue(Path.Combine(root, "queue"), "inbound",
-            keep: envelope => Messages.ExistsAsync(envelope.MessageRef).GetAwaiter().GetResult());
-        Outbound = new SpoolQueue(Path.Combine(root, "queue"), "outbound");
+        _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), durableCommit: false));
+        _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals));
+        _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
+            keep: envelope => Messages.ExistsAsync(envelope.MessageRef).GetAwaiter().GetResult()));
+        _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
         State = new SqliteStateStore(DatabasePath);
         Mailboxes = new SqliteMailboxStore(DatabasePath);
         Directory = new MailDirectory(State);
@@ -32,11 +39,11 @@ public sealed class DataLayout
     public string DatabasePath => Path.Combine(Root, "mail.db");
     public string SelfSignedCertificatePath => Path.Combine(Root, "tls", "selfsigned.pfx");
     /// <summary>Every message, wherever it lives: what the pipeline, the IMAP gateway and the CLI read.</summary>
-    public EmbeddedMessageStore Messages { get; }
+    public EmbeddedMessageStore Messages => _messages.Value;
     /// <summary>Where the SMTP edge writes what it accepts.</summary>
-    public SegmentMessageStore Originals { get; }
-    public SpoolQueue Inbound { get; }
-    public SpoolQueue Outbound { get; }
+    public SegmentMessageStore Originals => _originals.Value;
+    public SpoolQueue Inbound => _inbound.Value;
+    public SpoolQueue Outbound => _outbound.Value;
     public SqliteStateStore State { get; }
     public SqliteMailboxStore Mailboxes { get; }
     public MailDirectory Directory { get; }

@@ -173,8 +173,7 @@ public sealed class SpoolQueue : IMessageQueue
     {
         var now = _time.GetUtcNow();
         // The disk, not this instance's memory: the CLI lists a spool a running server owns.
-        var (onDisk, _) = Replay(_dir, _deadDir, keep: null);
-        foreach (var file in onDisk.Live.Values.OrderBy(e => e.Order))
+        foreach (var file in Replay(_dir, _deadDir, keep: null).Live.Values.OrderBy(e => e.Order))
         {
             if (_dropped.Contains(file.Id)) continue;
             cancellationToken.ThrowIfCancellationRequested();
@@ -207,19 +206,19 @@ public sealed class SpoolQueue : IMessageQueue
 
     private void Load()
     {
-        var (entries, segments) = Replay(_dir, _deadDir, _keep);
-        _dropped.UnionWith(entries.Dropped);
-        foreach (var e in entries.Live.Values.OrderBy(e => e.Order))
+        var replayed = Replay(_dir, _deadDir, _keep);
+        _dropped.UnionWith(replayed.Dropped);
+        foreach (var e in replayed.Live.Values.OrderBy(e => e.Order))
         {
             // Lock expiry is ignored: this process holds no leases yet, so whatever was in flight is due now.
             _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes) { Order = ++_order };
             _liveBytes += e.Bytes;
         }
-        _knownSegments.UnionWith(segments);
+        _knownSegments.UnionWith(replayed.Segments);
     }
 
-    /// <summary>The live envelopes the segments on disk describe, and the segments read.</summary>
-    private static ((Dictionary<string, ReplayedEntry> Live, List<string> Dropped) Entries, List<long> Segments) Replay(string dir, string deadDir, Func<Envelope, bool>? keep)
+    /// <summary>Reads every segment in order, and asks <paramref name="keep"/> about each envelope still live.</summary>
+    private static Replayed Replay(string dir, string deadDir, Func<Envelope, bool>? keep)
     {
         var entries = new Dictionary<string, ReplayedEntry>(StringComparer.Ordinal);
         var segments = SpoolJournal.Segments(dir);
@@ -255,7 +254,7 @@ public sealed class SpoolQueue : IMessageQueue
                 dropped.Add(e.Id);
             }
         }
-        return ((entries, dropped), segments.Select(s => s.Number).ToList());
+        return new Replayed(entries, dropped, segments.Select(s => s.Number).ToList());
     }
 
     /// <summary>Appends under the lock; returns the segment written.</summary>
@@ -344,6 +343,9 @@ public sealed class SpoolQueue : IMessageQueue
         /// <summary>Received or rescheduled by this instance since it loaded (or sent) the envelope.</summary>
         public bool Touched { get; set; }
     }
+
+    /// <summary>What the segments on disk say: the live envelopes, those the keep check refused, the segments read.</summary>
+    private sealed record Replayed(Dictionary<string, ReplayedEntry> Live, List<string> Dropped, List<long> Segments);
 
     private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes, long Order);
 

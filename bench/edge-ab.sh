@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A/B of two builds of `mail serve` (edge only, Worker:Enabled=false), interleaved so both see the same machine noise:
-#   bench/edge-ab.sh OLD/mail.dll NEW/mail.dll        # ROUNDS=4 MSGS=2000 SIZE=4096 SESSIONS=20
-# For each round and build: fresh data dir under /var/tmp, warm-up of 200 messages, then smtp-source -d with SESSIONS
+#   bench/edge-ab.sh OLD/mail.dll NEW/mail.dll        # ROUNDS=4 MSGS=10000 SIZE=4096 SESSIONS=20 WARM=20000
+# For each round and build: fresh data dir under /var/tmp, warm-up of WARM messages (until the JIT is done, see
+# smtp-throughput.sh), then smtp-source -d with SESSIONS
 # sessions; prints msg/s and the server's CPU per message (utime+stime from /proc), appends to results/edge-ab.txt.
 # Needs postfix's smtp-source, python3, dotnet. Bounded: fixed counts, every run under `timeout`.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 A=${1:?old mail.dll}; B=${2:?new mail.dll}
-ROUNDS=${ROUNDS:-4}; MSGS=${MSGS:-2000}; SIZE=${SIZE:-4096}; SESSIONS=${SESSIONS:-20}
+ROUNDS=${ROUNDS:-4}; MSGS=${MSGS:-10000}; SIZE=${SIZE:-4096}; SESSIONS=${SESSIONS:-20}
 OUT=$HERE/results/edge-ab.txt
 mkdir -p "$HERE/results"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -23,7 +24,7 @@ run() { # DLL LABEL
     --Smtp:MaxConnectionsPerClient=500 --Logging:LogLevel:Default=Warning >"$data.log" 2>&1 &
   pid=$!
   wait_port "$port"
-  timeout 300 smtp-source -d -s 20 -m "${WARM:-3000}" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$port" >/dev/null 2>&1
+  timeout 300 smtp-source -d -s 20 -m "${WARM:-20000}" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$port" >/dev/null 2>&1
   c0=$(awk '{print $14+$15}' "/proc/$pid/stat"); t0=$(date +%s.%N)
   timeout 600 smtp-source -d -s "$SESSIONS" -m "$MSGS" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$port" >/dev/null 2>&1
   t1=$(date +%s.%N); c1=$(awk '{print $14+$15}' "/proc/$pid/stat")

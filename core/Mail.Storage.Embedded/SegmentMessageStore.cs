@@ -18,7 +18,8 @@ namespace Mail.Storage.Embedded;
 /// [data][CRC-32 of data u32][magic "SMRE"]</c>. A writer has a segment to itself while it streams a message, so data
 /// is never buffered whole; concurrent sessions write to different segments. Sequence and length are written into
 /// the header at commit; a record whose length, trailer or checksum does not hold (torn by a crash, or abandoned)
-/// ends the scan of its segment.</item>
+/// ends the scan of its segment, as do the zeros kept written ahead of the end (<see cref="ZeroFilledTail"/>, cut off
+/// when the segment is sealed).</item>
 /// <item><c>NNNNNNNNNNNN.dead</c>: offsets of deleted records of that segment (appended, not synced: a deletion lost in a
 /// machine crash only leaves an original behind). When every record of a segment is dead, both files go. When less
 /// than half of a full segment is live (a few originals kept for outbound, a quarantine or a discard pin it), its live
@@ -102,7 +103,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         _nextSegment = number + 1;
         var segment = new Segment(number);
         _segments[number] = segment;
-        return new SegmentWriter(segment, handle);
+        return new SegmentWriter(segment, handle, new ZeroFilledTail(_segmentSize));
     }
 
     public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)
@@ -214,7 +215,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     {
         lock (_gate)
         {
-            while (_idle.TryPop(out var w)) w.Handle.Dispose();
+            while (_idle.TryPop(out var w))
+            {
+                ZeroFilledTail.Trim(w.Handle, w.Length);
+                w.Handle.Dispose();
+            }
         }
         _ownerLock?.Dispose();
     }
@@ -271,6 +276,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             _idle.Push(writer);
             return;
         }
+        ZeroFilledTail.Trim(writer.Handle, writer.Length);
         writer.Handle.Dispose();
         writer.Segment.Sealed = true;
         writer.Segment.Size = writer.Length;
@@ -283,12 +289,14 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         foreach (var (number, _) in NumberedFiles.List(_directory, SegmentExt))
         {
             // Segments found at startup are never written again: this instance appends to new ones.
-            var segment = new Segment(number) { Sealed = true, Size = new FileInfo(PathOf(number, SegmentExt)).Length };
+            var segment = new Segment(number) { Sealed = true };
             _segments[number] = segment;
             _nextSegment = Math.Max(_nextSegment, number + 1);
             var dead = ReadDead(PathOf(number, DeadExt));
             foreach (var r in Scan(PathOf(number, SegmentExt), number))
             {
+                // The end of the last intact record: a crash leaves zeros (ZeroFilledTail) or a torn record after it.
+                segment.Size = r.Location.RecordOffset + r.Location.RecordBytes;
                 _sequence = Math.Max(_sequence, r.Sequence);
                 if (dead.Contains(r.Location.RecordOffset)) continue;
                 if (_index.TryGetValue(r.Id, out var older))
@@ -388,10 +396,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     }
 
     /// <summary>An open segment and its end; used by one message writer at a time.</summary>
-    private sealed class SegmentWriter(Segment segment, SafeFileHandle handle)
+    private sealed class SegmentWriter(Segment segment, SafeFileHandle handle, ZeroFilledTail tail)
     {
         public Segment Segment { get; } = segment;
         public SafeFileHandle Handle { get; } = handle;
+        public ZeroFilledTail Tail { get; } = tail;
         public long Length { get; set; }
     }
 
@@ -534,6 +543,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         private void Flush()
         {
             if (_buffered == 0) return;
+            _segment.Tail.Prepare(_segment.Handle, _recordOffset + _flushed + _buffered);
             RandomAccess.Write(_segment.Handle, _buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
             _flushed += _buffered;
             _buffered = 0;

@@ -31,8 +31,9 @@ internal sealed partial class SpoolJsonContext : JsonSerializerContext;
 /// <summary>
 /// The on-disk form of a spool: segment files <c>NNNNNNNNNNNN.journal</c> of framed records
 /// <c>[length u32 LE][CRC-32 of payload u32 LE][payload: UTF-8 JSON]</c>. Each record is written with one write(2)
-/// at the writer's end of file, so a crash can only tear the last record of a segment; a reader stops at the first
-/// frame whose length or checksum does not hold, and the writer of the next instance starts a new segment.
+/// at the writer's end of records, so a crash can only tear the last record of a segment; a reader stops at the first
+/// frame whose length or checksum does not hold, or at the zeros written ahead of the end (<see cref="ZeroFilledTail"/>),
+/// and the writer of the next instance starts a new segment.
 /// </summary>
 internal static class SpoolJournal
 {
@@ -100,26 +101,33 @@ internal static class SpoolJournal
     {
         private readonly SafeFileHandle _handle;
 
-        private Writer(long number, SafeFileHandle handle) => (Number, _handle) = (number, handle);
+        private readonly ZeroFilledTail _tail;
+
+        private Writer(long number, SafeFileHandle handle, long segmentSize) => (Number, _handle, _tail) = (number, handle, new ZeroFilledTail(segmentSize));
 
         public long Number { get; }
 
         public long Length { get; private set; }
 
         /// <summary>A new segment numbered <paramref name="atLeast"/> or the next free one.</summary>
-        public static Writer Create(string dir, long atLeast)
+        public static Writer Create(string dir, long atLeast, long segmentSize)
         {
             var (number, handle) = NumberedFiles.CreateNew(dir, atLeast, Extension, FileAccess.Write);
-            return new Writer(number, handle);
+            return new Writer(number, handle, segmentSize);
         }
 
         /// <summary>One write(2) into the page cache; durability is the caller's barrier.</summary>
         public void Append(byte[] record)
         {
+            _tail.Prepare(_handle, Length + record.Length);
             RandomAccess.Write(_handle, record, Length);
             Length += record.Length;
         }
 
-        public void Dispose() => _handle.Dispose();
+        public void Dispose()
+        {
+            ZeroFilledTail.Trim(_handle, Length);
+            _handle.Dispose();
+        }
     }
 }

@@ -260,7 +260,7 @@ public sealed class SpoolQueue : IMessageQueue
     /// <summary>Appends under the lock; returns the segment written.</summary>
     private long Append(byte[] record)
     {
-        _writer ??= SpoolJournal.Writer.Create(_dir, _knownSegments.Count == 0 ? 1 : _knownSegments.Max() + 1);
+        _writer ??= SpoolJournal.Writer.Create(_dir, _knownSegments.Count == 0 ? 1 : _knownSegments.Max() + 1, _segmentSize);
         _knownSegments.Add(_writer.Number);
         _writer.Append(record);
         return _writer.Number;
@@ -295,7 +295,7 @@ public sealed class SpoolQueue : IMessageQueue
         lock (_gate)
         {
             if (_writer is null || _writer.Length < Math.Max(_segmentSize, 2 * _liveBytes)) return;
-            var fresh = SpoolJournal.Writer.Create(_dir, _writer.Number + 1);
+            var fresh = SpoolJournal.Writer.Create(_dir, _writer.Number + 1, _segmentSize);
             _writer.Dispose();
             _writer = fresh;
             var next = fresh.Number;

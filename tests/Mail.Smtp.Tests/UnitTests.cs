@@ -92,6 +92,36 @@ public sealed class UnitTests
         Assert.All(ids, id => Assert.Matches("^[0-9A-HJKMNP-TV-Z]{26}$", id));
         var same = Enumerable.Range(0, 1000).Select(_ => QueueId.New(t)).ToList();
         Assert.Equal(same.Count, same.Distinct().Count());
+        // ULID layout: the first ten characters are the millisecond time, 5 bits each.
+        const string alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        Assert.Equal(t.ToUnixTimeMilliseconds(), same[0][..10].Aggregate(0L, (ms, c) => ms * 32 + alphabet.IndexOf(c)));
+    }
+
+    [Fact]
+    public async Task Zero_byte_reads_wait_for_data_only_while_the_session_says_so()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, ((System.Net.IPEndPoint)listener.LocalEndpoint).Port);
+        using var server = await listener.AcceptTcpClientAsync();
+        var waitForData = false;
+        var input = new WaitForDataStream(server.GetStream(), () => waitForData);
+
+        // Inside a transaction: the zero-byte read returns at once although the client has sent nothing.
+        var immediate = input.ReadAsync(Memory<byte>.Empty).AsTask();
+        Assert.True(immediate.IsCompleted);
+        Assert.Equal(0, await immediate);
+
+        // Between transactions: it waits on the socket until the client sends.
+        waitForData = true;
+        var wait = input.ReadAsync(Memory<byte>.Empty).AsTask();
+        await Task.Delay(100);
+        Assert.False(wait.IsCompleted);
+        await client.GetStream().WriteAsync("MAIL FROM:<a@b>\r\n"u8.ToArray());
+        Assert.Equal(0, await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+        var buffer = new byte[64];
+        Assert.Equal("MAIL FROM:<a@b>\r\n", Encoding.ASCII.GetString(buffer, 0, await input.ReadAsync(buffer)));
     }
 
     [Fact]

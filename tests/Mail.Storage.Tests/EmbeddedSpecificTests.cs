@@ -48,10 +48,10 @@ public sealed class SpoolQueueTests : IDisposable
         var q = Open();
         await q.SendAsync(MessageQueueContract.SampleEnvelope("KEPT"));
         var segment = Segments().Single();
-        var intact = await File.ReadAllBytesAsync(segment);
-        // A crash during a send can leave a prefix of its record (that send never returned, nothing was acknowledged),
-        // or a record whose checksum does not match what was written.
-        await File.WriteAllBytesAsync(segment, [.. intact, .. intact[..(intact.Length / 2)]]);
+        var intact = RecordsOf(await File.ReadAllBytesAsync(segment));
+        // A crash during a send can leave a prefix of its record (that send never returned, nothing was acknowledged)
+        // before the zeros written ahead of the end, or a record whose checksum does not match what was written.
+        await File.WriteAllBytesAsync(segment, [.. intact, .. intact[..(intact.Length / 2)], .. new byte[4096]]);
         var corrupt = intact.ToArray();
         corrupt[^3] ^= 0x20;
         await File.WriteAllBytesAsync(Path.Combine(_dir.Path, "inbound", "999999999999.journal"), corrupt);
@@ -64,6 +64,21 @@ public sealed class SpoolQueueTests : IDisposable
         // The next instance writes a segment of its own after the damaged ones, and its records load.
         await after.SendAsync(MessageQueueContract.SampleEnvelope("NEXT"));
         Assert.Equal(["KEPT", "NEXT"], (await Open().ReceiveAsync(10, TimeSpan.FromHours(1))).Select(l => l.Envelope.QueueId).Order());
+    }
+
+    /// <summary>A segment's records without the zeros written ahead of them (a record ends with its JSON's "}").</summary>
+    private static byte[] RecordsOf(byte[] segment) => segment[..(Array.FindLastIndex(segment, b => b != 0) + 1)];
+
+    [Fact]
+    public async Task Zeros_written_ahead_of_the_records_read_as_the_end_of_the_journal_after_a_crash()
+    {
+        var q = Open();
+        for (var i = 0; i < 3; i++) await q.SendAsync(MessageQueueContract.SampleEnvelope($"Z{i}"));
+        var bytes = await File.ReadAllBytesAsync(Segments().Single());
+        // What a crash leaves: the records, then the zero-filled space the next appends would have overwritten.
+        Assert.True(bytes.Length > RecordsOf(bytes).Length, "no zeros written ahead of the records");
+        var after = Open();
+        Assert.Equal(["Z0", "Z1", "Z2"], (await after.ReceiveAsync(10, TimeSpan.FromHours(1))).Select(l => l.Envelope.QueueId));
     }
 
     [Fact]

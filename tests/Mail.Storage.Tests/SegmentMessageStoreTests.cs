@@ -196,8 +196,37 @@ public sealed class SegmentMessageStoreTests : IDisposable
             else Assert.False(await after.ExistsAsync($"M{i:D2}"));
         }
         var total = SegmentFiles().Sum(f => new FileInfo(f).Length);
-        // At most about twice what is live (8 records of ~1 KiB), plus the segment still open for writing.
-        Assert.True(total < 3 * 8 * 1040 + 8 * 1024, $"{total} bytes on disk for 8 kept messages");
+        // At most about twice what is live (8 records of ~1 KiB), plus the segment still open for writing and the
+        // zeros written ahead of its end (a segment's worth at this size).
+        Assert.True(total < 3 * 8 * 1040 + 2 * 8 * 1024, $"{total} bytes on disk for 8 kept messages");
+    }
+
+    [Fact]
+    public async Task Zeros_written_ahead_of_the_records_read_as_the_end_of_a_segment_after_a_crash()
+    {
+        var s = Open();
+        for (var i = 0; i < 3; i++) await PutAsync(s, $"Z{i}", $"message {i}\r\n");
+        var segment = Assert.Single(SegmentFiles());
+        // A crash now leaves the open segment with its records followed by the zeros appends would have overwritten.
+        var crashed = Path.Combine(_dir.Path, "crashed");
+        Directory.CreateDirectory(crashed);
+        File.Copy(segment, Path.Combine(crashed, Path.GetFileName(segment)));
+        Assert.True(new FileInfo(segment).Length > 3 * 64, "no zeros written ahead of the records");
+        using var after = new SegmentMessageStore(crashed);
+        for (var i = 0; i < 3; i++) Assert.Equal($"message {i}\r\n", await ReadAsync(after, $"Z{i}"));
+        await PutAsync(after, "NEXT", "next\r\n");
+        Assert.Equal("next\r\n", await ReadAsync(after, "NEXT"));
+    }
+
+    [Fact]
+    public async Task A_sealed_segment_keeps_no_zeros_beyond_its_records()
+    {
+        var s = Open(segmentSize: 4096);
+        for (var i = 0; i < 6; i++) await PutAsync(s, $"M{i}", new string('x', 1500));
+        var sealedSegment = SegmentFiles().Order().First();
+        var bytes = await File.ReadAllBytesAsync(sealedSegment);
+        // A record ends with its trailer magic "SMRE": the file ends exactly there.
+        Assert.Equal("SMRE"u8.ToArray(), bytes[^4..]);
     }
 
     [Fact]

@@ -69,7 +69,15 @@ public sealed class SmtpFacts
     public string? QueueId { get; set; }
 
     /// <summary>Identifies one transaction across its RCPT commands (policy protocol "instance", used by policy greylisting).</summary>
-    public string Instance { get; set; } = Guid.NewGuid().ToString("N")[..12];
+    /// <remarks>Made on first use only when the caller sets none: a Guid costs a read of the kernel's random pool, and
+    /// the edge sets its own for every policy check.</remarks>
+    public string Instance
+    {
+        get => _instance ??= Guid.NewGuid().ToString("N")[..12];
+        set => _instance = value;
+    }
+
+    private string? _instance;
 
     /// <summary>Whether the TLS layer is active (policy "encryption_protocol" and friends are left out).</summary>
     public bool Tls { get; set; }

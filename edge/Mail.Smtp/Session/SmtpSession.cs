@@ -146,8 +146,10 @@ internal sealed partial class SmtpSession : ISmtpInput
 
     private void CreatePipes()
     {
-        // Zero-byte reads: an idle connection holds no buffer (5,000 idle clients cost sockets, not memory).
-        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
+        // Zero-byte reads: an idle connection holds no buffer (5,000 idle clients cost sockets, not memory); only
+        // between transactions, where a client may stay silent (WaitForDataStream).
+        var input = new WaitForDataStream(_stream, () => _tx is null);
+        _reader = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
         _writer = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true));
         _reply = new SmtpReplyWriter(_writer);
     }

@@ -37,9 +37,12 @@ public sealed class ImapServer : IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
         _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
-        _messageLists = new MessageListCache(options.MessageListCacheSize);
         if (options.PersistentCache && options.CacheDirectory is not null)
+        {
             _diskCache = new PersistentFetchCache(options.CacheDirectory, options.PersistentCacheSize, _logger);
+            _listSnapshots = new MessageListSnapshot(options.CacheDirectory, _logger);
+        }
+        _messageLists = new MessageListCache(options.MessageListCacheSize, _listSnapshots);
         if (options.AuthCacheTtl > TimeSpan.Zero)
         {
             if (services.State is null) throw new InvalidOperationException("Imap:AuthCacheTtl needs the state store (ImapServices.State) to notice changed passwords.");
@@ -51,6 +54,10 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
     private readonly PersistentFetchCache? _diskCache;
+    private readonly MessageListSnapshot? _listSnapshots;
+
+    /// <summary>SELECTs answered from an on-disk message list snapshot since start (zero without a cache directory).</summary>
+    public long MessageListSnapshotHits => _listSnapshots?.Hits ?? 0;
 
     /// <summary>ENVELOPEs and BODYSTRUCTUREs served from the on-disk cache since start (zero without one): shows a
     /// cold FETCH was answered without parsing the messages.</summary>
@@ -63,14 +70,20 @@ public sealed class ImapServer : IAsyncDisposable
     public long PersistentCacheRebuilds => _diskCache?.Rebuilds ?? 0;
 
     /// <summary>Waits until the on-disk cache holds everything computed so far (it is written behind the replies).</summary>
-    public Task FlushCacheAsync() => _diskCache?.FlushAsync() ?? Task.CompletedTask;
+    public Task FlushCacheAsync() => Task.WhenAll(_diskCache?.FlushAsync() ?? Task.CompletedTask, _listSnapshots?.FlushAsync() ?? Task.CompletedTask);
+
+    /// <summary>Message list snapshots written to the cache directory since start.</summary>
+    public long MessageListSnapshotWrites => _listSnapshots?.Written ?? 0;
 
     /// <summary>Listener name to the endpoint actually bound (port 0 resolved).</summary>
     public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _bound;
 
-    public Task StartAsync(CancellationToken ct = default)
+    public async Task StartAsync(CancellationToken ct = default)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("The IMAP server is already started.");
+        // The user directory is opened before the first connection is accepted, as Dovecot's auth process is started
+        // by its master: the first login does not pay for the store's first read and the hash library's load.
+        await _services.Directory.OpenAsync(ct);
         foreach (var l in _options.Listeners)
         {
             var ep = IPEndPoint.Parse(l.Endpoint);
@@ -89,7 +102,6 @@ public sealed class ImapServer : IAsyncDisposable
             _logger.LogInformation("IMAP listener {Name} on {Endpoint} (implicit TLS: {Tls})", l.Name, listener.LocalEndpoint, l.ImplicitTls);
         }
         foreach (var (listener, l) in _listeners) _acceptLoops.Add(AcceptLoopAsync(listener, l));
-        return Task.CompletedTask;
     }
 
     private async Task AcceptLoopAsync(TcpListener listener, ImapListenerOptions listenerOptions)
@@ -173,6 +185,7 @@ public sealed class ImapServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        if (_listSnapshots is not null) await _listSnapshots.FlushAsync();
         if (_diskCache is not null) await _diskCache.DisposeAsync();
         _stopping.Dispose();
     }

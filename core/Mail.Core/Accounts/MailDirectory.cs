@@ -98,6 +98,17 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
         return record?.PasswordHash is { Length: > 0 } hash ? new Credential(user, hash) : null;
     }
 
+    /// <summary>What a server does once when it starts, as Dovecot's auth process does, so its first login does not
+    /// pay for it: a first read of the directory (the store's connection is opened and its schema loaded), the user
+    /// record's parser, and the native hash providers that password checks use. It reads one record, not the whole
+    /// directory: a large one in Table storage would otherwise be a full scan at every start.</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken = default)
+    {
+        _ = AccountsJson.Default.UserRecord;
+        PasswordHasher.LoadProviders();
+        await foreach (var _ in state.ListAsync(UserPartition, cancellationToken)) break;
+    }
+
     public async Task<IReadOnlyList<string>> ListUsersAsync(CancellationToken cancellationToken = default)
     {
         var list = new List<string>();

@@ -25,6 +25,17 @@ public static class PasswordHasher
         return string.Join('$', Scheme, iterations.ToString(CultureInfo.InvariantCulture), Convert.ToBase64String(salt), Convert.ToBase64String(hash));
     }
 
+    /// <summary>Loads the platform's SHA-256, SHA-512 and HMAC providers (OpenSSL on Linux) that <see cref="Verify"/>
+    /// uses, so a server pays the library's load and initialisation when it starts, not in its first login.</summary>
+    public static void LoadProviders()
+    {
+        Span<byte> digest = stackalloc byte[64];
+        SHA256.HashData(ReadOnlySpan<byte>.Empty, digest);
+        SHA512.HashData(ReadOnlySpan<byte>.Empty, digest);
+        HMACSHA256.HashData("k"u8, ReadOnlySpan<byte>.Empty, digest);
+        IncrementalHash.CreateHash(HashAlgorithmName.SHA512).Dispose();
+    }
+
     public static bool Verify(string password, string stored)
     {
         if (ImportedHash(stored) is { } crypt) return ShaCrypt.Verify(password, crypt);

@@ -52,7 +52,7 @@ internal sealed partial class ImapSession
         var readOnly = command == "EXAMINE";
         var sel = new SelectedMailbox(info.Name, readOnly, info.UidValidity) { UidNext = info.UidNext, HighestModSeq = info.HighestModSeq };
         sel.Load(records);
-        var keywords = sel.Records.Values.SelectMany(m => m.Flags).Where(f => !f.StartsWith('\\')).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var keywords = sel.Keywords();
         var flags = keywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', keywords);
         _conn.WriteLine($"* FLAGS ({flags})");
         _conn.WriteLine(readOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({SystemFlags} \\*)] Flags permitted");

@@ -9,9 +9,10 @@ namespace Mail.Imap.Session;
 /// change signature is the same: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and the message count. Every append, flag
 /// change, expunge, copy or move changes one of them, in this process or in another, and the signature is read
 /// from the store on every SELECT, so a stale list is never served. Bounded by the total number of messages held;
-/// when full, it is emptied and refills with the mailboxes in use.
+/// when full, it is emptied and refills with the mailboxes in use. Behind it, when configured, the on-disk
+/// <see cref="MessageListSnapshot"/> serves the first SELECT after a restart under the same signature check.
 /// </summary>
-internal sealed class MessageListCache(int maxMessages)
+internal sealed class MessageListCache(int maxMessages, MessageListSnapshot? snapshot = null)
 {
     private readonly ConcurrentDictionary<(string User, string Name), Entry> _entries = new();
     private long _held;
@@ -20,8 +21,13 @@ internal sealed class MessageListCache(int maxMessages)
     {
         var key = (info.User, info.Name);
         if (_entries.TryGetValue(key, out var e) && e.Matches(info)) return e.Records;
-        var records = await store.ListMessagesAsync(info.User, info.Name, null, ct);
-        if (maxMessages > 0 && records.Count <= maxMessages && Consistent(records, info))
+        var records = snapshot?.TryRead(info);
+        if (records is not null && !Consistent(records, info)) records = null; // the snapshot checked it; twice is cheap
+        var fromStore = records is null;
+        records ??= await store.ListMessagesAsync(info.User, info.Name, null, ct);
+        var consistent = Consistent(records, info);
+        if (fromStore && consistent && snapshot is not null) _ = snapshot.SaveAsync(info, records);
+        if (maxMessages > 0 && records.Count <= maxMessages && consistent)
         {
             if (Interlocked.Add(ref _held, records.Count) > maxMessages)
             {

@@ -23,11 +23,29 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     {
         Uids.Clear();
         Records.Clear();
-        foreach (var r in records.OrderBy(r => r.Uid))
+        Uids.Capacity = Math.Max(Uids.Capacity, records.Count);
+        Records.EnsureCapacity(records.Count);
+        // The store and the snapshot list messages in UID order already: sort only what is not.
+        var ascending = true;
+        for (var i = 1; i < records.Count && ascending; i++) ascending = records[i - 1].Uid < records[i].Uid;
+        foreach (var r in ascending ? records : records.OrderBy(r => r.Uid).ToList())
         {
             Uids.Add(r.Uid);
             Records[r.Uid] = r;
         }
+    }
+
+    /// <summary>The keywords (flags not starting with a backslash) set on any message, each once.</summary>
+    public List<string> Keywords()
+    {
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var keywords = new List<string>();
+        foreach (var uid in Uids)
+        {
+            foreach (var f in Records[uid].Flags)
+                if (!f.StartsWith('\\') && seen.Add(f)) keywords.Add(f);
+        }
+        return keywords;
     }
 
     /// <summary>Sequence number (1-based) of a UID, or 0.</summary>

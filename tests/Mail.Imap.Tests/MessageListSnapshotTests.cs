@@ -112,6 +112,31 @@ public sealed class MessageListSnapshotTests
     }
 
     [Fact]
+    public async Task Flag_sets_read_back_as_written_including_none_after_some()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "snapshot-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var snapshot = new MessageListSnapshot(dir, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            string[][] sets = [["\\Seen"], [], ["\\Seen", "$Label1"], [], ["\\Seen"]];
+            var records = Enumerable.Range(1, Count)
+                .Select(i => new Mail.Core.Ports.MessageRecord(i, $"ref{i}", 100 + i, DateTimeOffset.UnixEpoch.AddDays(i), sets[i % sets.Length], i))
+                .ToList();
+            var info = new Mail.Core.Ports.MailboxInfo("alice@example.test", "INBOX", 7, Count + 1, Count, null, true, Count, 0);
+            await snapshot.SaveAsync(info, records);
+            var read = snapshot.TryRead(info);
+            Assert.NotNull(read);
+            Assert.Equal(records.Select(r => (r.Uid, r.MessageRef, r.Size, r.InternalDate, string.Join(',', r.Flags), r.ModSeq)),
+                read.Select(r => (r.Uid, r.MessageRef, r.Size, r.InternalDate, string.Join(',', r.Flags), r.ModSeq)));
+            Assert.All(read.Where(r => r.Uid % sets.Length is 1 or 3), r => Assert.Empty(r.Flags));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public async Task A_damaged_snapshot_is_a_miss_not_an_error()
     {
         var server = await StartWithMailboxAsync();

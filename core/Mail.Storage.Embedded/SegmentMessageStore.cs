@@ -215,11 +215,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     {
         lock (_gate)
         {
-            while (_idle.TryPop(out var w))
-            {
-                ZeroFilledTail.Trim(w.Handle, w.Length);
-                w.Handle.Dispose();
-            }
+            while (_idle.TryPop(out var w)) w.Close();
         }
         _ownerLock?.Dispose();
     }
@@ -276,8 +272,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             _idle.Push(writer);
             return;
         }
-        ZeroFilledTail.Trim(writer.Handle, writer.Length);
-        writer.Handle.Dispose();
+        writer.Close();
         writer.Segment.Sealed = true;
         writer.Segment.Size = writer.Length;
         RemoveIfFinished(writer.Segment);
@@ -402,6 +397,13 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public SafeFileHandle Handle { get; } = handle;
         public ZeroFilledTail Tail { get; } = tail;
         public long Length { get; set; }
+
+        /// <summary>Done appending: the spare zeros go, then the handle.</summary>
+        public void Close()
+        {
+            ZeroFilledTail.Trim(Handle, Length);
+            Handle.Dispose();
+        }
     }
 
     /// <summary>

@@ -21,12 +21,15 @@ internal sealed class MessageListCache(int maxMessages, MessageListSnapshot? sna
     {
         var key = (info.User, info.Name);
         if (_entries.TryGetValue(key, out var e) && e.Matches(info)) return e.Records;
+        // A snapshot is returned only when it matches info, checked as Consistent checks a list (and more).
         var records = snapshot?.TryRead(info);
-        if (records is not null && !Consistent(records, info)) records = null; // the snapshot checked it; twice is cheap
-        var fromStore = records is null;
-        records ??= await store.ListMessagesAsync(info.User, info.Name, null, ct);
-        var consistent = Consistent(records, info);
-        if (fromStore && consistent && snapshot is not null) _ = snapshot.SaveAsync(info, records);
+        var consistent = records is not null;
+        if (records is null)
+        {
+            records = await store.ListMessagesAsync(info.User, info.Name, null, ct);
+            consistent = Consistent(records, info);
+            if (consistent && snapshot is not null) _ = snapshot.SaveAsync(info, records);
+        }
         if (maxMessages > 0 && records.Count <= maxMessages && consistent)
         {
             if (Interlocked.Add(ref _held, records.Count) > maxMessages)

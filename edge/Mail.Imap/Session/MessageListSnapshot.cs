@@ -111,16 +111,8 @@ internal sealed class MessageListSnapshot(string cacheDirectory, ILogger logger)
     {
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(user + "\0" + mailbox), hash);
-        Span<char> name = stackalloc char[32];
-        for (var i = 0; i < 16; i++)
-        {
-            name[2 * i] = Hex[hash[i] >> 4];
-            name[2 * i + 1] = Hex[hash[i] & 0xf];
-        }
-        return Path.Combine(_directory, string.Concat(name, ".list"));
+        return Path.Combine(_directory, Convert.ToHexStringLower(hash[..16]) + ".list");
     }
-
-    private const string Hex = "0123456789abcdef";
 
     private static void Encode(BinaryWriter w, MailboxInfo info, IReadOnlyList<MessageRecord> records)
     {

@@ -6,12 +6,25 @@ namespace Mail.Testing;
 /// <summary>Loopback ports for servers started by tests.</summary>
 public static class FreePort
 {
-    /// <summary>A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it).</summary>
+    // The kernel may hand the same ephemeral port to two bind(0) calls once the first listener is closed:
+    // CI once got one port for two listeners of the same host. A port is handed out once per test process.
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it), never one returned before.</summary>
     public static int Tcp()
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        for (var i = 0; i < 100; i++)
+        {
+            int port;
+            using (var l = new TcpListener(IPAddress.Loopback, 0))
+            {
+                l.Start();
+                port = ((IPEndPoint)l.LocalEndpoint).Port;
+            }
+            lock (HandedOut)
+                if (HandedOut.Add(port)) return port;
+        }
+        throw new InvalidOperationException("No unused free TCP port on loopback.");
     }
 
     /// <summary>A port free for both TCP and UDP on 127.0.0.1 (for DNS servers).</summary>

@@ -56,6 +56,24 @@ public sealed class HostProcess : IAsyncDisposable
 
     public static async Task<HostProcess> StartAsync(string dataDirectory, params string[] extraArgs)
     {
+        // A port that was free when picked can be taken by another process (or an outgoing connection's
+        // ephemeral port) before the host binds it; the host then stops with "cannot be bound". Pick again.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnFreePortsAsync(dataDirectory, extraArgs);
+            }
+            catch (PortTakenException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private sealed class PortTakenException(string message) : InvalidOperationException(message);
+
+    private static async Task<HostProcess> StartOnFreePortsAsync(string dataDirectory, string[] extraArgs)
+    {
         var smtp = FreePort.Tcp();
         var imap = FreePort.Tcp();
         var args = new List<string>
@@ -86,7 +104,10 @@ public sealed class HostProcess : IAsyncDisposable
         if (first != host._ready.Task)
         {
             if (!p.HasExited) p.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("mail serve did not become ready:\n" + host.Output);
+            var output = host.Output;
+            if (output.Contains("Address already in use", StringComparison.Ordinal))
+                throw new PortTakenException("mail serve could not bind a listener:\n" + output);
+            throw new InvalidOperationException("mail serve did not become ready:\n" + output);
         }
         return host;
     }

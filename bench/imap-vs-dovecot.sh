@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # IMAP gateway vs Dovecot: the same 10,000-message mailbox in both, the same MailKit client measuring
 # login, SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE) and 1,000 full bodies.
-# The gateway is `mail serve` (edge/Mail.Host) published as edge/Dockerfile publishes it (self-contained, composite
-# ReadyToRun), as a deployment would run it; both servers
+# The gateway is `mail serve` (edge/Mail.Host) published as edge/Dockerfile publishes it (Native AOT), as a
+# deployment would run it; both servers
 # verify the same SHA512-CRYPT password hash (imported into the gateway with `mail user add --password-hash`).
 # Needs: dotnet, dovecot (Debian dovecot-imapd), root (Dovecot runs with a temp config, mail owned by nobody).
 # Writes bench/results/imap-vs-dovecot.md.   Usage: bench/imap-vs-dovecot.sh [messages] [bodies]
-# READY_TO_RUN=0 runs the gateway from `dotnet build` output instead (JIT at start), for comparison.
+# BUILD=r2r runs a self-contained composite ReadyToRun publish instead, BUILD=jit the `dotnet build` output, for
+# comparison.
 set -euo pipefail
 COUNT=${1:-10000}
 BODIES=${2:-1000}
 RUNS=${RUNS:-5}        # measured warm passes per server (median reported)
 COLD_RUNS=${COLD_RUNS:-3}   # cold rounds of each kind (reboot / rebuilt; median reported)
-READY_TO_RUN=${READY_TO_RUN:-1}
+BUILD=${BUILD:-aot}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-"$ROOT/bench/results/imap-vs-dovecot.md"}   # OUT=/tmp/x.md for a trial run
 WORK=$(mktemp -d /tmp/imap-bench.XXXXXX)
@@ -41,18 +42,20 @@ wait_port() { for _ in $(seq 1 900); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev
 echo "== build"
 dotnet build "$ROOT/bench/ImapBench/ImapBench.csproj" -c Release -o "$WORK/bin" -nologo -v q >/dev/null
 BENCH="$WORK/bin/ImapBench"
-if [ "$READY_TO_RUN" = 1 ]; then
-  # Exactly what edge/Dockerfile ships: self-contained, the app and the framework precompiled together in one
-  # composite ReadyToRun image, so the generic code they share (async state machines, collections over the app's
-  # types) is precompiled too instead of being JIT-compiled by the first sessions after a start.
-  echo "== publish edge/Mail.Host as edge/Dockerfile does (self-contained, composite ReadyToRun)"
-  dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 --self-contained true \
-    -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -o "$WORK/mail" -nologo -v q >/dev/null
-  GATEWAY_BUILD="\`dotnet publish -c Release -r linux-x64 --self-contained true -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true\`"
-else
-  dotnet build "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -o "$WORK/mail" -nologo -v q >/dev/null
-  GATEWAY_BUILD="\`dotnet build -c Release\` (JIT, no ReadyToRun)"
-fi
+case "$BUILD" in
+  aot) # Exactly what edge/Dockerfile ships: one native executable, no JIT, no tiering.
+    echo "== publish edge/Mail.Host as edge/Dockerfile does (Native AOT)"
+    dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail" -nologo -v q >/dev/null
+    GATEWAY_BUILD="\`dotnet publish -c Release -r linux-x64\` (Native AOT, as edge/Dockerfile ships it)" ;;
+  r2r) # The previous shipping form: the app and the framework precompiled together, then tiered up by the JIT.
+    dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 --self-contained true -p:PublishAot=false \
+      -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -o "$WORK/mail" -nologo -v q >/dev/null
+    GATEWAY_BUILD="\`dotnet publish -c Release -r linux-x64 --self-contained true -p:PublishAot=false -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true\`" ;;
+  jit)
+    dotnet build "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -o "$WORK/mail" -nologo -v q >/dev/null
+    GATEWAY_BUILD="\`dotnet build -c Release\` (JIT, no ReadyToRun)" ;;
+  *) echo "BUILD must be aot, r2r or jit" >&2; exit 2 ;;
+esac
 MAIL="$WORK/mail/mail"
 
 echo "== generate $COUNT messages"

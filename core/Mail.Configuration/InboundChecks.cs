@@ -34,23 +34,7 @@ public static class InboundChecks
 
     public static AuthenticationCheck BuildAuthentication(IConfiguration configuration, IDnsResolver dns, IStateStore state, string defaultAuthServId, TimeProvider? time = null)
     {
-        var section = configuration.GetSection("Authentication");
-        AuthenticationOptions options;
-        try
-        {
-            options = section.Get<AuthenticationOptions>() ?? new AuthenticationOptions();
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new SettingsException($"Authentication: {e.Message}", e);
-        }
-        // The authserv-id names this receiving system in Authentication-Results; by default, our host name.
-        if (string.IsNullOrEmpty(options.AuthServId)) options = CloneWithAuthServId(options, defaultAuthServId);
-        // Without an explicit list, a copy fetched by `mail psl refresh` into the data directory beats the shipped one.
-        if (string.IsNullOrEmpty(options.PublicSuffixListPath)
-            && configuration["DataDirectory"] is { Length: > 0 } dataDirectory
-            && Path.Combine(dataDirectory, "public_suffix_list.dat") is var refreshed && File.Exists(refreshed))
-            options = CloneWithAuthServId(options, options.AuthServId!, refreshed);
+        var options = AuthenticationSection(configuration, defaultAuthServId);
         try
         {
             return new AuthenticationCheck(dns, options, time: time, reports: new DmarcReportStore(state));
@@ -59,6 +43,28 @@ public static class InboundChecks
         {
             throw new SettingsException($"Authentication: {e.Message}", e);
         }
+    }
+
+    /// <summary>The "Authentication" section, with the defaults that depend on the rest of the configuration.</summary>
+    public static AuthenticationOptions AuthenticationSection(IConfiguration configuration, string defaultAuthServId)
+    {
+        AuthenticationOptions options;
+        try
+        {
+            options = configuration.GetSection("Authentication").Get<AuthenticationOptions>() ?? new AuthenticationOptions();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new SettingsException($"Authentication: {e.Message}", e);
+        }
+        // The authserv-id names this receiving system in Authentication-Results; by default, our host name.
+        if (string.IsNullOrEmpty(options.AuthServId)) options.AuthServId = defaultAuthServId;
+        // Without an explicit list, a copy fetched by `mail psl refresh` into the data directory beats the shipped one.
+        if (string.IsNullOrEmpty(options.PublicSuffixListPath)
+            && configuration["DataDirectory"] is { Length: > 0 } dataDirectory
+            && Path.Combine(dataDirectory, "public_suffix_list.dat") is var refreshed && File.Exists(refreshed))
+            options.PublicSuffixListPath = refreshed;
+        return options;
     }
 
     /// <summary>The "Defences" section, or null when absent.</summary>
@@ -75,19 +81,6 @@ public static class InboundChecks
             throw new SettingsException($"{DefencesSettings.SectionName}: {e.Message}", e);
         }
     }
-
-    private static AuthenticationOptions CloneWithAuthServId(AuthenticationOptions o, string id, string? publicSuffixListPath = null) => new()
-    {
-        AuthServId = id,
-        DmarcRejectDisposition = o.DmarcRejectDisposition,
-        DmarcQuarantineDisposition = o.DmarcQuarantineDisposition,
-        TrustedArcSealers = o.TrustedArcSealers,
-        JunkAmbiguousFrom = o.JunkAmbiguousFrom,
-        CheckAuthenticatedSubmissions = o.CheckAuthenticatedSubmissions,
-        PublicSuffixListPath = publicSuffixListPath ?? o.PublicSuffixListPath,
-        AddReceivedSpf = o.AddReceivedSpf,
-        Dkim = o.Dkim,
-    };
 
     /// <summary>Runs a Defences builder, turning its configuration errors (which name the setting or the table file and line) into <see cref="SettingsException"/>.</summary>
     public static T? Wrap<T>(Func<T?> build) where T : class

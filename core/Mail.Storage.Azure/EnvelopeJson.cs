@@ -12,23 +12,21 @@ namespace Mail.Storage.Azure;
 /// </summary>
 public static class EnvelopeJson
 {
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    /// <summary>camelCase, nulls left out; compile-time contracts (<see cref="EnvelopeJsonContext"/>), no reflection.</summary>
+    public static JsonSerializerOptions Options => EnvelopeJsonContext.Default.Options;
 
     public const string NotBeforeProperty = "notBefore";
     public const string DeadLetterReasonProperty = "deadLetterReason";
 
-    public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, Options);
+    public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.Envelope);
 
     public static Envelope Deserialize(string json) =>
-        JsonSerializer.Deserialize<Envelope>(json, Options) ?? throw new JsonException("Envelope JSON was null.");
+        JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.");
 
     /// <summary>Envelope plus adapter properties.</summary>
     public static string Serialize(Envelope envelope, IEnumerable<KeyValuePair<string, string?>> extra)
     {
-        var node = JsonSerializer.SerializeToNode(envelope, Options)!.AsObject();
+        var node = JsonSerializer.SerializeToNode(envelope, EnvelopeJsonContext.Default.Envelope)!.AsObject();
         foreach (var (k, v) in extra)
             if (v is not null) node[k] = v;
         return node.ToJsonString(Options);
@@ -38,7 +36,12 @@ public static class EnvelopeJson
     public static (Envelope Envelope, Func<string, string?> Property) DeserializeWithProperties(string json)
     {
         var node = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("Envelope JSON was null.");
-        var envelope = node.Deserialize<Envelope>(Options) ?? throw new JsonException("Envelope JSON was null.");
+        var envelope = node.Deserialize(EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.");
         return (envelope, name => node.TryGetPropertyValue(name, out var v) && v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : null);
     }
 }
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(Envelope))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class EnvelopeJsonContext : JsonSerializerContext;

@@ -124,7 +124,7 @@ public sealed class StorageQueueMessageQueue : IMessageQueue
     public async Task SendRawToDeadLetterAsync(string messageText, string reason, CancellationToken cancellationToken = default)
     {
         await _created.EnsureAsync(cancellationToken);
-        var text = JsonSerializer.Serialize(new Dictionary<string, string> { ["raw"] = messageText, [EnvelopeJson.DeadLetterReasonProperty] = reason });
+        var text = JsonSerializer.Serialize(new Dictionary<string, string> { ["raw"] = messageText, [EnvelopeJson.DeadLetterReasonProperty] = reason }, EnvelopeJsonContext.Default.DictionaryStringString);
         await _deadLetter.SendMessageAsync(text, null, TimeSpan.FromSeconds(-1), cancellationToken);
     }
 

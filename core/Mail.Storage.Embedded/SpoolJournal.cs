@@ -26,6 +26,7 @@ internal sealed record SpoolRecord
 /// <summary>Compile-time JSON for journal records: the reflection serializer was a noticeable part of queueing a message.</summary>
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SpoolRecord))]
+[JsonSerializable(typeof(SpoolQueue.DeadFile))]
 internal sealed partial class SpoolJsonContext : JsonSerializerContext;
 
 /// <summary>
@@ -40,8 +41,6 @@ internal static class SpoolJournal
     private const string Extension = ".journal";
     private const int HeaderSize = 8;
     private const int MaxRecord = 64 * 1024 * 1024;
-
-    public static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     public static string PathOf(string dir, long number) => NumberedFiles.PathOf(dir, number, Extension);
 

@@ -163,7 +163,7 @@ public sealed class SpoolQueue : IMessageQueue
             if (!_entries.ContainsKey(id)) return; // already settled
         }
         var dead = new DeadFile(lease.Envelope, reason, lease.DeliveryCount, _time.GetUtcNow());
-        DurableFile.WriteAtomic(Path.Combine(_deadDir, id + ".json"), JsonSerializer.SerializeToUtf8Bytes(dead, SpoolJournal.Json), sync: !DurabilityBarrier.SyncsFileSystem);
+        DurableFile.WriteAtomic(Path.Combine(_deadDir, id + ".json"), JsonSerializer.SerializeToUtf8Bytes(dead, SpoolJsonContext.Default.DeadFile), sync: !DurabilityBarrier.SyncsFileSystem);
         await DurabilityBarrier.Shared.WhenDurableAsync(_deadDir);
         // A crash before this record lands is finished by Load: an envelope with a dead letter is not live.
         lock (_gate) Forget(id, SpoolRecord.DeadLettered);
@@ -193,7 +193,7 @@ public sealed class SpoolQueue : IMessageQueue
             DeadFile? dead;
             try
             {
-                dead = JsonSerializer.Deserialize<DeadFile>(await File.ReadAllBytesAsync(path, cancellationToken), SpoolJournal.Json);
+                dead = JsonSerializer.Deserialize(await File.ReadAllBytesAsync(path, cancellationToken), SpoolJsonContext.Default.DeadFile);
             }
             catch (Exception e) when (e is IOException or JsonException)
             {
@@ -349,5 +349,5 @@ public sealed class SpoolQueue : IMessageQueue
 
     private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes, long Order);
 
-    private sealed record DeadFile(Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
+    internal sealed record DeadFile(Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
 }

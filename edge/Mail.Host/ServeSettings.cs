@@ -17,8 +17,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         // The IMAP gateway's on-disk FETCH cache (ENVELOPE, BODYSTRUCTURE) lives beside the data; safe to delete.
         imap.CacheDirectory ??= Path.Combine(data.Root, "imap-cache");
         var imapEnabled = configuration.GetValue("Imap:Enabled", true);
-        var worker = new LocalWorkerOptions();
-        configuration.GetSection("Worker").Bind(worker);
+        var worker = BindWorker(configuration);
         worker.Validate();
         var certificate = TlsCertificate.Load(configuration, data, smtp.HostName, log);
         smtp.Certificate = certificate;
@@ -49,6 +48,13 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>"Maintenance:QuarantineRetention", default 30 days: quarantined messages older than this are deleted.</summary>
     public TimeSpan QuarantineRetention { get; init; } = Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention;
+
+    public static LocalWorkerOptions BindWorker(IConfiguration configuration)
+    {
+        var options = new LocalWorkerOptions();
+        configuration.GetSection("Worker").Bind(options);
+        return options;
+    }
 
     public static SmtpServerOptions BindSmtp(IConfiguration configuration)
     {

@@ -133,7 +133,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Authentication:DmarcRejectDisposition=Discard", "DmarcRejectDisposition")]
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
     {
-        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("configuration error", r.StdErr, StringComparison.Ordinal);
         Assert.Contains(name, r.StdErr, StringComparison.Ordinal);
@@ -142,7 +142,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [Fact]
     public async Task Settings_come_from_MAIL_environment_variables_too()
     {
-        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--Imap:Enabled=false"], timeout: TimeSpan.FromSeconds(60),
+        var r = await HostProcess.RunAsync(["serve", "--Imap:Enabled=false"], timeout: TimeSpan.FromSeconds(60),
             environment: new Dictionary<string, string>
             {
                 ["MAIL_DataDirectory"] = _data.Path,
@@ -158,7 +158,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     {
         var file = Path.Combine(_data.Path, "a-file");
         await File.WriteAllTextAsync(file, "x");
-        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--data", Path.Combine(file, "sub")], timeout: TimeSpan.FromSeconds(60));
+        var r = await HostProcess.RunAsync(["serve", "--data", Path.Combine(file, "sub")], timeout: TimeSpan.FromSeconds(60));
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("DataDirectory", r.StdErr, StringComparison.Ordinal);
     }
@@ -168,7 +168,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     {
         await AddAliceAsync();
         Assert.Equal("example.org", (await HostProcess.AdminOkAsync(_data.Path, "domain", "list")).StdOut.Trim());
-        var viaStdin = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "user", "add", "Bob@EXAMPLE.org", "--password-stdin", "--data", _data.Path], stdin: "pw2\n");
+        var viaStdin = await HostProcess.RunAsync(["user", "add", "Bob@EXAMPLE.org", "--password-stdin", "--data", _data.Path], stdin: "pw2\n");
         Assert.Equal(0, viaStdin.ExitCode);
         Assert.Equal(["alice@example.org", "bob@example.org"], (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         var empty = await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "bob@example.org", "--mailbox", "Junk");

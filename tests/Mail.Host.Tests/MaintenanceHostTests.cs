@@ -52,7 +52,7 @@ public sealed class MaintenanceHostTests : IDisposable
     [InlineData("soon")]
     public async Task Bad_interval_is_a_startup_error_naming_the_setting(string value)
     {
-        var r = await ExternalProcess.RunAsync("dotnet", [HostProcess.MailDll, "serve", "--data", _data.Path, $"--Maintenance:Interval={value}"],
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, $"--Maintenance:Interval={value}"],
             timeout: TimeSpan.FromSeconds(60));
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("Maintenance:Interval", r.StdErr, StringComparison.Ordinal);

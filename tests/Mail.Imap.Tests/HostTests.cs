@@ -77,8 +77,7 @@ public sealed class HostTests
         using var data = new TempData();
         var file = Path.Combine(data.Path, "a-file");
         await File.WriteAllTextAsync(file, "");
-        var r = await ExternalProcess.RunAsync("dotnet",
-            [HostProcess.MailDll, "serve", "--data", data.Path, $"--Imap:CacheDirectory={Path.Combine(file, "cache")}",
+        var r = await HostProcess.RunAsync(["serve", "--data", data.Path, $"--Imap:CacheDirectory={Path.Combine(file, "cache")}",
              "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Smtp:Listeners:1:Endpoint=127.0.0.1:0", "--Smtp:Listeners:2:Endpoint=127.0.0.1:0",
              "--Imap:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:1:Endpoint=127.0.0.1:0"]);
         Assert.Equal(2, r.ExitCode);

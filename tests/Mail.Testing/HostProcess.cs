@@ -54,6 +54,18 @@ public sealed class HostProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The `mail` executable to test: MAIL_EXECUTABLE (for example the Native AOT build edge/Dockerfile
+    /// ships, which test.sh runs the host tests against a second time), else `dotnet` <see cref="MailDll"/>.</summary>
+    public static (string FileName, string[] Prefix) MailCommand =>
+        Environment.GetEnvironmentVariable("MAIL_EXECUTABLE") is { Length: > 0 } exe ? (exe, []) : ("dotnet", [MailDll]);
+
+    /// <summary>Runs `mail ARGS` (no --data added) to its end.</summary>
+    public static Task<ExternalProcess.Result> RunAsync(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? environment = null)
+    {
+        var (file, prefix) = MailCommand;
+        return ExternalProcess.RunAsync(file, [.. prefix, .. args], stdin, timeout ?? TimeSpan.FromSeconds(60), environment);
+    }
+
     public static async Task<HostProcess> StartAsync(string dataDirectory, params string[] extraArgs)
     {
         // A port that was free when picked can be taken by another process (or an outgoing connection's
@@ -76,9 +88,10 @@ public sealed class HostProcess : IAsyncDisposable
     {
         var smtp = FreePort.Tcp();
         var imap = FreePort.Tcp();
-        var args = new List<string>
+        var (file, prefix) = MailCommand;
+        var args = new List<string>(prefix)
         {
-            MailDll, "serve", "--data", dataDirectory,
+            "serve", "--data", dataDirectory,
             // One MX listener and one IMAP listener, both on free ports; the other defaults are not needed here.
             "--Smtp:Listeners:0:Name=mx", $"--Smtp:Listeners:0:Endpoint=127.0.0.1:{smtp}", "--Smtp:Listeners:0:Role=Mx",
             $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}", $"--Smtp:Listeners:2:Endpoint=127.0.0.1:{FreePort.Tcp()}",
@@ -86,7 +99,7 @@ public sealed class HostProcess : IAsyncDisposable
             "--Worker:RetryDelay=00:00:01",
         };
         args.AddRange(extraArgs);
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -138,7 +151,7 @@ public sealed class HostProcess : IAsyncDisposable
 
     /// <summary>Runs `mail ARGS --data DIR` and returns its result.</summary>
     public static Task<ExternalProcess.Result> AdminAsync(string dataDirectory, params string[] args) =>
-        ExternalProcess.RunAsync("dotnet", [MailDll, .. args, "--data", dataDirectory], timeout: TimeSpan.FromSeconds(60));
+        RunAsync([.. args, "--data", dataDirectory]);
 
     public static async Task<ExternalProcess.Result> AdminOkAsync(string dataDirectory, params string[] args)
     {

@@ -48,23 +48,23 @@ public sealed record DkimResult
 public sealed record DkimOptions
 {
     /// <summary>RFC 8301: rsa-sha1 signatures must not be considered valid. When false they get "policy".</summary>
-    public bool AllowRsaSha1 { get; init; }
+    public bool AllowRsaSha1 { get; set; }
 
     /// <summary>RFC 8301: RSA keys under 1024 bits must not be considered valid ("policy").</summary>
-    public int MinimumRsaKeyBits { get; init; } = 1024;
+    public int MinimumRsaKeyBits { get; set; } = 1024;
 
     /// <summary>At most this many DKIM-Signature fields are verified per message (the rest are ignored: bounded work per message).</summary>
-    public int MaxSignatures { get; init; } = 10;
+    public int MaxSignatures { get; set; } = 10;
 
     /// <summary>
     /// What a signature with l= gets when the body has content after the signed length (someone appended text after
     /// signing, the classic l= abuse). Accept: pass, as RFC 6376 allows. Policy (default): "policy", so it does not
     /// count for DMARC.
     /// </summary>
-    public DkimBodyLengthPolicy BodyLengthPolicy { get; init; } = DkimBodyLengthPolicy.Policy;
+    public DkimBodyLengthPolicy BodyLengthPolicy { get; set; } = DkimBodyLengthPolicy.Policy;
 
     /// <summary>Tolerance on x= (expiry), for clock skew between signer and us.</summary>
-    public TimeSpan ClockSkew { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 public enum DkimBodyLengthPolicy

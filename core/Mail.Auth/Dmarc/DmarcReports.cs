@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Xml.Linq;
 using Mail.Core.Ports;
 
@@ -55,7 +56,7 @@ public sealed class DmarcReportStore(IStateStore state)
     public Task RecordAsync(DmarcReportEntry entry, CancellationToken cancellationToken = default)
     {
         var day = DateOnly.FromDateTime(entry.EvaluatedAt.UtcDateTime);
-        return state.PutAsync(Partition(entry.PolicyDomain, day), entry.QueueId, JsonSerializer.Serialize(entry),
+        return state.PutAsync(Partition(entry.PolicyDomain, day), entry.QueueId, JsonSerializer.Serialize(entry, DmarcReportJson.Default.DmarcReportEntry),
             entry.EvaluatedAt + Retention, cancellationToken);
     }
 
@@ -64,11 +65,15 @@ public sealed class DmarcReportStore(IStateStore state)
         var entries = new List<DmarcReportEntry>();
         await foreach (var e in state.ListAsync(Partition(policyDomain, day), cancellationToken))
         {
-            if (JsonSerializer.Deserialize<DmarcReportEntry>(e.Value) is { } entry) entries.Add(entry);
+            if (JsonSerializer.Deserialize(e.Value, DmarcReportJson.Default.DmarcReportEntry) is { } entry) entries.Add(entry);
         }
         return entries;
     }
 }
+
+/// <summary>Compile-time JSON (the default options, as entries were always written) so the AOT build needs no reflection.</summary>
+[JsonSerializable(typeof(DmarcReportEntry))]
+internal sealed partial class DmarcReportJson : JsonSerializerContext;
 
 /// <summary>The reporter's identity in report_metadata.</summary>
 public sealed record DmarcReporter(string OrgName, string Email, string? ExtraContactInfo = null);

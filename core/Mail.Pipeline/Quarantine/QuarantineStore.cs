@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 
@@ -19,20 +20,24 @@ public sealed class QuarantineStore(IStateStore state)
     {
         var entry = new QuarantineEntry(envelope.QueueId, reason, date, envelope.MessageRef, envelope.MailFrom,
             envelope.Recipients.Select(r => r.Address).ToList(), envelope);
-        return state.PutAsync(Partition, envelope.QueueId, JsonSerializer.Serialize(entry), cancellationToken: cancellationToken);
+        return state.PutAsync(Partition, envelope.QueueId, JsonSerializer.Serialize(entry, QuarantineJson.Default.QuarantineEntry), cancellationToken: cancellationToken);
     }
 
     public async Task<QuarantineEntry?> GetAsync(string queueId, CancellationToken cancellationToken = default) =>
-        await state.GetAsync(Partition, queueId, cancellationToken) is { } e ? JsonSerializer.Deserialize<QuarantineEntry>(e.Value) : null;
+        await state.GetAsync(Partition, queueId, cancellationToken) is { } e ? JsonSerializer.Deserialize(e.Value, QuarantineJson.Default.QuarantineEntry) : null;
 
     public async Task<IReadOnlyList<QuarantineEntry>> ListAsync(CancellationToken cancellationToken = default)
     {
         var list = new List<QuarantineEntry>();
         await foreach (var e in state.ListAsync(Partition, cancellationToken))
-            if (JsonSerializer.Deserialize<QuarantineEntry>(e.Value) is { } q) list.Add(q);
+            if (JsonSerializer.Deserialize(e.Value, QuarantineJson.Default.QuarantineEntry) is { } q) list.Add(q);
         return list;
     }
 
     public Task DeleteAsync(string queueId, CancellationToken cancellationToken = default) =>
         state.DeleteAsync(Partition, queueId, cancellationToken);
 }
+
+/// <summary>Compile-time JSON (the default options, as entries were always written) so the AOT build needs no reflection.</summary>
+[JsonSerializable(typeof(QuarantineEntry))]
+internal sealed partial class QuarantineJson : JsonSerializerContext;

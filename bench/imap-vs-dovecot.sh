@@ -147,6 +147,7 @@ stop_servers() {
   GW_PID=""; DC_PID=""
 }
 measure() { "$BENCH" measure "$1" "$2" "$USER_NAME" "$PASSWORD" "$BODIES" > "$3"; }
+measure_wire() { "$BENCH" measure-wire "$1" "$2" "$USER_NAME" "$PASSWORD" "$BODIES" > "$3"; }
 restart() { # $1 = keep | rebuild
   stop_servers
   if [ "$1" = rebuild ]; then
@@ -156,12 +157,14 @@ restart() { # $1 = keep | rebuild
   start_dovecot
   start_gateway
 }
-cold_round() { # $1 = file prefix, $2 = round number: both servers measured, the order alternating
+cold_round() { # $1 = file prefix, $2 = round number, $3 = measure | measure_wire: both servers, the order alternating
+  local m=${3:-measure}
   if [ $(($2 % 2)) -eq 1 ]; then
-    measure dovecot "$DC_PORT" "$WORK/$1-dovecot-$2.tsv"; measure gateway "$GW_PORT" "$WORK/$1-gateway-$2.tsv"
+    $m dovecot "$DC_PORT" "$WORK/$1-dovecot-$2.tsv"; $m gateway "$GW_PORT" "$WORK/$1-gateway-$2.tsv"
   else
-    measure gateway "$GW_PORT" "$WORK/$1-gateway-$2.tsv"; measure dovecot "$DC_PORT" "$WORK/$1-dovecot-$2.tsv"
+    $m gateway "$GW_PORT" "$WORK/$1-gateway-$2.tsv"; $m dovecot "$DC_PORT" "$WORK/$1-dovecot-$2.tsv"
   fi
+  [ "$m" = measure ] || return 0
   # For information: a cold login of a user with the gateway's own default hash (after the measured passes).
   "$BENCH" measure-login gateway "$GW_PORT" "$PBKDF2_USER" "$PASSWORD" > "$WORK/pbkdf2-$1-$2.tsv"
 }
@@ -188,12 +191,25 @@ for r in $(seq 1 "$COLD_RUNS"); do
   restart rebuild
   cold_round rebuilt "$r"
 done
+# The same rounds with the bare socket client (measure-wire): the servers' own time, without MailKit's parsing.
+for r in $(seq 1 "$COLD_RUNS"); do
+  echo "== cold (reboot) round $r, bare client"
+  restart keep
+  cold_round cold-wire "$r" measure_wire
+done
+for r in $(seq 1 "$COLD_RUNS"); do
+  echo "== rebuilt round $r, bare client"
+  restart rebuild
+  cold_round rebuilt-wire "$r" measure_wire
+done
 cat "$WORK/gateway.log"
 
 echo "== warm: $RUNS alternating passes on the running servers (the median is reported)"
 for r in $(seq 1 "$RUNS"); do
   measure dovecot "$DC_PORT" "$WORK/warm-dovecot-$r.tsv"
   measure gateway "$GW_PORT" "$WORK/warm-gateway-$r.tsv"
+  measure_wire dovecot "$DC_PORT" "$WORK/warm-wire-dovecot-$r.tsv"
+  measure_wire gateway "$GW_PORT" "$WORK/warm-wire-gateway-$r.tsv"
 done
 cat "$WORK"/*.tsv
 
@@ -251,6 +267,26 @@ pbkdf2_median() { # $1 = cold / rebuilt
   echo "and re-parses every message for ENVELOPE (its mailbox index is its store of record, not a cache, so it stays)."
   echo
   table rebuilt
+  echo
+  echo "## The servers' own time: the same steps with a bare socket client"
+  echo
+  echo "\`ImapBench measure-wire\` sends the same commands (LOGIN, EXAMINE, FETCH 1:*, UID FETCH BODY.PEEK[] each) and only"
+  echo "finds the end of each response, skipping literals; it runs every step once against a stand-in server inside its own"
+  echo "process first, so its own start-up is not counted. MailKit's parsing, most of FETCH 1:* above, is left out."
+  echo "Same rounds as above (cold and rebuilt rounds restart both servers first); median of $RUNS warm passes and"
+  echo "$COLD_RUNS cold and rebuilt rounds."
+  echo
+  echo "Warm:"
+  echo
+  table warm-wire
+  echo
+  echo "Cold (a reboot, indexes and caches kept):"
+  echo
+  table cold-wire
+  echo
+  echo "Rebuilt (Dovecot's index files and the gateway's cache directory deleted):"
+  echo
+  table rebuilt-wire
   echo
   echo "For information, gateway only: a cold login (auth cache empty) of a user with the gateway's own default hash,"
   echo "PBKDF2-SHA256 with 600,000 iterations (OWASP 2023; deliberately slow, not weakened for the benchmark):"

@@ -17,18 +17,23 @@ using Mail.Storage.Embedded;
 //                                               passwords are set with `mail user add ... --password-hash`.
 //   measure <label> <port> <user> <pw> <bodies> time login, SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), <bodies> full bodies
 //   measure-login <label> <port> <user> <pw>    time connect+login only
+//   measure-wire <label> <port> <user> <pw> <bodies>
+//                                               the same steps with a bare socket client that only finds the end of each
+//                                               response (literals skipped, nothing parsed): the server's time, without
+//                                               MailKit's parsing, which is most of FETCH 1:* and varies between runs
 return args.FirstOrDefault() switch
 {
     "generate" => Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture)),
     "import" => await ImportAsync(args[1], args[2], args[3], args.Length > 5 ? args[4] : null, args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture) : 0),
     "measure" => await MeasureAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture)),
+    "measure-wire" => await MeasureWireAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture)),
     "measure-login" => await MeasureLoginAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ImapBench generate <dir> <count> | import <dataDir> <emlDir> <user> [<otherUser> <n>] | measure <label> <port> <user> <pw> <bodies> | measure-login <label> <port> <user> <pw>");
+    Console.Error.WriteLine("usage: ImapBench generate <dir> <count> | import <dataDir> <emlDir> <user> [<otherUser> <n>] | measure <label> <port> <user> <pw> <bodies> | measure-login <label> <port> <user> <pw> | measure-wire <label> <port> <user> <pw> <bodies>");
     return 2;
 }
 
@@ -145,4 +150,147 @@ static async Task<int> MeasureAsync(string label, int port, string user, string 
     foreach (var (step, ms) in results)
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}\t{step}\t{ms:F1}"));
     return 0;
+}
+
+static async Task<int> MeasureWireAsync(string label, int port, string user, string password, int bodies)
+{
+    // The client's own first run (JIT, first socket) would be counted in the server's login: run every step once
+    // against a stand-in server inside this process first.
+    using (var standIn = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+    {
+        standIn.Start();
+        var serve = StandInAsync(standIn);
+        await MeasureWireStepsAsync(((System.Net.IPEndPoint)standIn.LocalEndpoint).Port, "u", "p", 1);
+        await serve;
+    }
+    foreach (var (step, ms) in await MeasureWireStepsAsync(port, user, password, bodies))
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}\t{step}\t{ms:F1}"));
+    return 0;
+}
+
+static async Task StandInAsync(System.Net.Sockets.TcpListener listener)
+{
+    using var client = await listener.AcceptTcpClientAsync();
+    var stream = client.GetStream();
+    using var reader = new StreamReader(stream, Encoding.ASCII);
+    await stream.WriteAsync("* OK stand-in\r\n"u8.ToArray());
+    while (await reader.ReadLineAsync() is { } line)
+    {
+        var tag = line[..line.IndexOf(' ', StringComparison.Ordinal)];
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"* 1 EXISTS\r\n* 1 FETCH (UID 1 BODY[] {{5}}\r\nhello)\r\n{tag} OK done\r\n"));
+        if (line.EndsWith("LOGOUT", StringComparison.Ordinal)) break;
+    }
+}
+
+static async Task<List<(string Step, double Ms)>> MeasureWireStepsAsync(int port, string user, string password, int bodies)
+{
+    var results = new List<(string Step, double Ms)>();
+    var sw = Stopwatch.StartNew();
+    using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+    await socket.ConnectAsync("127.0.0.1", port);
+    var wire = new Wire(socket);
+    await wire.ReadGreetingAsync();
+    var login = await wire.CommandAsync($"LOGIN \"{user}\" \"{password}\"");
+    if (!login.StartsWith("OK", StringComparison.Ordinal)) throw new InvalidOperationException($"LOGIN {login}");
+    results.Add(("connect+login", sw.Elapsed.TotalMilliseconds));
+
+    sw.Restart();
+    await wire.CommandAsync("EXAMINE INBOX");
+    var exists = wire.Exists;
+    results.Add(($"SELECT ({exists} messages)", sw.Elapsed.TotalMilliseconds));
+
+    sw.Restart();
+    await wire.CommandAsync("FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)");
+    results.Add(("FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)", sw.Elapsed.TotalMilliseconds));
+    if (wire.Uids.Count != exists) throw new InvalidOperationException($"FETCH returned {wire.Uids.Count} UIDs for {exists} messages");
+
+    var uids = wire.Uids.Take(bodies).ToList();
+    sw.Restart();
+    long octets = 0;
+    foreach (var uid in uids)
+    {
+        await wire.CommandAsync(string.Create(CultureInfo.InvariantCulture, $"UID FETCH {uid} BODY.PEEK[]"));
+        octets += wire.LiteralOctets;
+    }
+    results.Add(($"{uids.Count} full bodies (UID FETCH BODY.PEEK[] each, {octets / 1024} KiB)", sw.Elapsed.TotalMilliseconds));
+    await wire.CommandAsync("LOGOUT");
+    return results;
+}
+
+/// <summary>The least an IMAP client can do: send a tagged command, read lines and skip literals until the tagged
+/// reply. It notes EXISTS, UIDs of FETCH responses and the octets of literals, and nothing else.</summary>
+sealed class Wire(System.Net.Sockets.Socket socket)
+{
+    private readonly byte[] _buffer = new byte[256 * 1024];
+    private int _start, _end, _tag;
+
+    public int Exists { get; private set; }
+    public List<long> Uids { get; } = [];
+    public long LiteralOctets { get; private set; }
+
+    public async Task ReadGreetingAsync() => await ReadLineAsync();
+
+    /// <summary>Sends the command and returns the text after the tag of its reply ("OK ...").</summary>
+    public async Task<string> CommandAsync(string command)
+    {
+        var tag = "w" + (++_tag).ToString(CultureInfo.InvariantCulture);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"{tag} {command}\r\n"));
+        LiteralOctets = 0;
+        while (true)
+        {
+            var line = await ReadLineAsync();
+            if (line.StartsWith(tag + " ", StringComparison.Ordinal)) return line[(tag.Length + 1)..];
+            if (line.StartsWith("* ", StringComparison.Ordinal) && line.EndsWith(" EXISTS", StringComparison.Ordinal))
+                Exists = int.Parse(line.AsSpan(2, line.Length - 9), CultureInfo.InvariantCulture);
+            if (command.StartsWith("FETCH", StringComparison.Ordinal) && line.IndexOf("UID ", StringComparison.Ordinal) is var u and >= 0)
+            {
+                var digits = line.AsSpan(u + 4);
+                var n = 0;
+                while (n < digits.Length && char.IsAsciiDigit(digits[n])) n++;
+                Uids.Add(long.Parse(digits[..n], CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    /// <summary>One response line; a literal {n} at its end is skipped and the line goes on after it.</summary>
+    private async Task<string> ReadLineAsync()
+    {
+        var line = new StringBuilder();
+        while (true)
+        {
+            var lf = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+            if (lf < 0)
+            {
+                if (_start == _end) _start = _end = 0;
+                else if (_end == _buffer.Length)
+                {
+                    line.Append(Encoding.ASCII.GetString(_buffer, _start, _end - _start));
+                    _start = _end = 0;
+                }
+                var n = await socket.ReceiveAsync(_buffer.AsMemory(_end));
+                if (n == 0) throw new IOException("connection closed");
+                _end += n;
+                continue;
+            }
+            line.Append(Encoding.ASCII.GetString(_buffer, _start, lf - _start).TrimEnd('\r'));
+            _start = lf + 1;
+            var text = line.ToString();
+            if (!text.EndsWith('}') || text.LastIndexOf('{') is not (var open and >= 0)) return text;
+            var size = long.Parse(text.AsSpan(open + 1, text.Length - open - 2).TrimEnd('+'), CultureInfo.InvariantCulture);
+            LiteralOctets += size;
+            while (size > 0)
+            {
+                if (_start == _end)
+                {
+                    _start = 0;
+                    _end = await socket.ReceiveAsync(_buffer.AsMemory());
+                    if (_end == 0) throw new IOException("connection closed");
+                }
+                var take = (int)Math.Min(size, _end - _start);
+                _start += take;
+                size -= take;
+            }
+            line.Clear().Append(text.AsSpan(0, open)).Append("{literal}");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using Mail.Core.Caching;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -208,7 +208,7 @@ internal sealed class DnsCache(TimeProvider time, int maxEntries)
 
     private readonly record struct Entry(object Value, DateTimeOffset Expires);
 
-    private readonly ConcurrentDictionary<Key, Entry> _entries = new();
+    private readonly ClearingCache<Key, Entry> _entries = new(maxEntries);
 
     public int Count => _entries.Count;
 
@@ -230,12 +230,12 @@ internal sealed class DnsCache(TimeProvider time, int maxEntries)
     public void Set(Key key, object value, TimeSpan ttl)
     {
         var now = time.GetUtcNow();
-        if (_entries.Count >= maxEntries && !_entries.ContainsKey(key))
+        // Full: drop what has expired first; Set empties the cache only when that was not enough.
+        if (_entries.IsFull)
         {
             foreach (var (k, e) in _entries)
                 if (e.Expires <= now) _entries.TryRemove(new KeyValuePair<Key, Entry>(k, e));
-            if (_entries.Count >= maxEntries) _entries.Clear();
         }
-        _entries[key] = new Entry(value, now + ttl);
+        _entries.Set(key, new Entry(value, now + ttl));
     }
 }

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using Mail.Core.Caching;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.X509;
 using Org.BouncyCastle.Crypto;
@@ -65,7 +65,7 @@ public sealed record DkimKeyRecord
 
     // Decoding an RSA key is expensive (BouncyCastle validates the modulus: tens of milliseconds), while a busy MX
     // sees the same few keys all day. Decoded keys are public data; the cache is bounded by clearing it when full.
-    private static readonly ConcurrentDictionary<string, AsymmetricKeyParameter> s_decoded = new(StringComparer.Ordinal);
+    private static readonly ClearingCache<string, AsymmetricKeyParameter> s_decoded = new(MaxDecodedKeys, StringComparer.Ordinal);
     private const int MaxDecodedKeys = 4096;
 
     /// <summary>Decodes p= for k=; null with an error when the key cannot be used.</summary>
@@ -80,8 +80,7 @@ public sealed record DkimKeyRecord
         var key = Decode(out error);
         if (key is not null)
         {
-            if (s_decoded.Count >= MaxDecodedKeys) s_decoded.Clear();
-            s_decoded[cacheKey] = key;
+            s_decoded.Set(cacheKey, key);
         }
         return key;
     }

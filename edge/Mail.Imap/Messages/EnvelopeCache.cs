@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using Mail.Core.Caching;
 
 namespace Mail.Imap.Messages;
 
@@ -11,7 +11,7 @@ namespace Mail.Imap.Messages;
 /// </summary>
 internal sealed class EnvelopeCache(int maxEntries)
 {
-    private readonly ConcurrentDictionary<string, string> _entries = new(StringComparer.Ordinal);
+    private readonly ClearingCache<string, string> _entries = new(maxEntries, StringComparer.Ordinal);
 
     public int Count => _entries.Count;
 
@@ -20,12 +20,7 @@ internal sealed class EnvelopeCache(int maxEntries)
 
     public void Add(string messageRef, bool utf8, string envelope) => AddByKey(Key(messageRef, utf8), envelope);
 
-    public void AddByKey(string key, string envelope)
-    {
-        if (maxEntries <= 0) return;
-        if (_entries.Count >= maxEntries) _entries.Clear();
-        _entries[key] = envelope;
-    }
+    public void AddByKey(string key, string envelope) => _entries.Set(key, envelope);
 
     /// <summary>The key of an entry, also used by <see cref="PersistentFetchCache"/>.</summary>
     public static string Key(string messageRef, bool utf8) => (utf8 ? "u:" : "a:") + messageRef; // fixed-length prefix: unambiguous, and no NUL in SQLite text

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using Mail.Core.Caching;
 using Mail.Core.Accounts;
 
 namespace Mail.Smtp.Session;
@@ -13,8 +13,8 @@ internal sealed class RecipientDirectory(MailDirectory directory, TimeSpan ttl, 
 {
     private const int MaxEntries = 50_000;
 
-    private readonly ConcurrentDictionary<string, Answer> _domains = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Answer> _users = new(StringComparer.Ordinal);
+    private readonly ClearingCache<string, Answer> _domains = new(MaxEntries, StringComparer.Ordinal);
+    private readonly ClearingCache<string, Answer> _users = new(MaxEntries, StringComparer.Ordinal);
 
     public ValueTask<bool> IsLocalDomainAsync(string domain) =>
         LookupAsync(_domains, domain, static (d, key) => d.IsLocalDomainAsync(key));
@@ -22,14 +22,13 @@ internal sealed class RecipientDirectory(MailDirectory directory, TimeSpan ttl, 
     public ValueTask<bool> UserExistsAsync(string address) =>
         LookupAsync(_users, address, static (d, key) => d.UserExistsAsync(key));
 
-    private async ValueTask<bool> LookupAsync(ConcurrentDictionary<string, Answer> cache, string key, Func<MailDirectory, string, Task<bool>> ask)
+    private async ValueTask<bool> LookupAsync(ClearingCache<string, Answer> cache, string key, Func<MailDirectory, string, Task<bool>> ask)
     {
         if (ttl <= TimeSpan.Zero) return await ask(directory, key);
         var now = time.GetTimestamp();
         if (cache.TryGetValue(key, out var cached) && now < cached.ExpiresAt) return cached.Value;
         var value = await ask(directory, key);
-        if (cache.Count >= MaxEntries) cache.Clear();
-        cache[key] = new Answer(value, now + (long)(ttl.TotalSeconds * time.TimestampFrequency));
+        cache.Set(key, new Answer(value, now + (long)(ttl.TotalSeconds * time.TimestampFrequency)));
         return value;
     }
 

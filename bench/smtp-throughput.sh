@@ -50,9 +50,17 @@ run_source() {
 warm() { timeout 300 smtp-source -d -s 20 -m "$WARM" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$1" >/dev/null 2>&1; }
 
 declare -A RATE
-echo "== building mail (Release)"
-dotnet build "$ROOT/edge/Mail.Host" -c Release -nologo -v q >/dev/null
-MAIL_DLL=$ROOT/edge/Mail.Host/bin/Release/net10.0/mail.dll
+if [ "${BUILD:-aot}" = jit ]; then   # BUILD=jit: the `dotnet build` output, as `dotnet run` runs it
+  echo "== building mail (Release, JIT)"
+  dotnet build "$ROOT/edge/Mail.Host" -c Release -nologo -v q >/dev/null
+  MAIL=(dotnet "$ROOT/edge/Mail.Host/bin/Release/net10.0/mail.dll")
+  MAIL_BUILD="\`dotnet build -c Release\` (JIT)"
+else                                 # default: Native AOT, as edge/Dockerfile ships it
+  echo "== publishing mail (Native AOT, as edge/Dockerfile does)"
+  dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail-bin" -nologo -v q >/dev/null
+  MAIL=("$WORK/mail-bin/mail")
+  MAIL_BUILD="\`dotnet publish -c Release -r linux-x64\` (Native AOT, as edge/Dockerfile ships it)"
+fi
 
 echo "== (a) smtp-sink"
 SINK_PORT=$(free_port)
@@ -120,10 +128,10 @@ ulimit -n 20000
 # Per-message info logs to the console are off: the edge's cost is measured, not the terminal's.
 start_mail() {
   local data=$1; shift
-  dotnet "$MAIL_DLL" domain add bench.test --data "$data" >/dev/null
-  dotnet "$MAIL_DLL" user add bench@bench.test --password bench --data "$data" >/dev/null
+  "${MAIL[@]}" domain add bench.test --data "$data" >/dev/null
+  "${MAIL[@]}" user add bench@bench.test --password bench --data "$data" >/dev/null
   MAIL_PORT=$(free_port)
-  dotnet "$MAIL_DLL" serve --data "$data" \
+  "${MAIL[@]}" serve --data "$data" \
     "--Smtp:Listeners:0:Endpoint=127.0.0.1:$MAIL_PORT" "--Smtp:Listeners:1:Endpoint=127.0.0.1:$(free_port)" "--Smtp:Listeners:2:Endpoint=127.0.0.1:$(free_port)" \
     --Imap:Enabled=false --Smtp:MaxConnectionsPerClient=$((IDLE + 100)) --Smtp:MaxConnections=$((IDLE + 200)) \
     --Logging:LogLevel:Default=Warning "$@" >"$data.log" 2>&1 &
@@ -143,7 +151,7 @@ IDLE_JSON=$(timeout 300 python3 "$HERE/idle-connections.py" "$MAIL_PORT" "$IDLE"
 echo "   $IDLE_JSON"
 for s in $SESSIONS; do RATE[edge,$s]=$(run_source "$MAIL_PORT" "$s"); echo "   $s session(s): ${RATE[edge,$s]} msg/s"; done
 stop_mail
-QUEUED=$(dotnet "$MAIL_DLL" queue --data "$WORK/mail-edge" | sed -n 's/^-- \([0-9]*\) envelope(s).*/\1/p')
+QUEUED=$("${MAIL[@]}" queue --data "$WORK/mail-edge" | sed -n 's/^-- \([0-9]*\) envelope(s).*/\1/p')
 QUEUED=${QUEUED:-0}
 
 echo "== (d) mail serve, edge + local worker delivering to the mailbox at the same time"
@@ -152,14 +160,14 @@ for s in $SESSIONS; do RATE[mail,$s]=$(run_source "$MAIL_PORT" "$s"); echo "   $
 
 # Wait (bounded) for the worker to deliver everything, as a sanity check that 250 meant delivered.
 for _ in $(seq 1 600); do
-  dotnet "$MAIL_DLL" queue --data "$WORK/mail-full" | grep -q "Mail queue is empty" && break
+  "${MAIL[@]}" queue --data "$WORK/mail-full" | grep -q "Mail queue is empty" && break
   sleep 1
 done
-DELIVERED=$(dotnet "$MAIL_DLL" mailbox list bench@bench.test --data "$WORK/mail-full" | sed -n 's/.*INBOX: \([0-9]*\) message(s).*/\1/p')
+DELIVERED=$("${MAIL[@]}" mailbox list bench@bench.test --data "$WORK/mail-full" | sed -n 's/.*INBOX: \([0-9]*\) message(s).*/\1/p')
 stop_mail
 
 mkdir -p "$RESULTS"
-export MSGS SIZE SESSIONS IDLE IDLE_JSON POSTFIX_SENT DELIVERED TOTAL QUEUED
+export MSGS SIZE SESSIONS IDLE IDLE_JSON POSTFIX_SENT DELIVERED TOTAL QUEUED MAIL_BUILD
 export RATES=$(for k in "${!RATE[@]}"; do echo "$k=${RATE[$k]}"; done)
 python3 - "$RESULTS" <<'PY'
 import json, os, platform, subprocess, sys, datetime
@@ -181,6 +189,7 @@ doc = {
     "mail_delivered": int(os.environ["DELIVERED"] or 0), "mail_sent": int(os.environ["TOTAL"]),
     "edge_only_queued": int(os.environ["QUEUED"] or 0),
     "idle_connections": idle,
+    "mail_build": os.environ["MAIL_BUILD"],
 }
 json.dump(doc, open(os.path.join(out, "smtp-throughput.json"), "w"), indent=2)
 with open(os.path.join(out, "smtp-throughput.csv"), "w") as f:
@@ -194,6 +203,7 @@ lines = [
     "# SMTP throughput", "",
     f"{doc['date']} · {cpu} · {os.cpu_count()} cores · kernel {platform.release()} · "
     f"{doc['messages_per_run']} messages of {doc['message_bytes']} bytes per run after a warm-up (smtp-source -d, one recipient) · data on ext4 under /var/tmp", "",
+    f"`mail` built with {doc['mail_build']}.", "",
     "| target | " + " | ".join(f"{s} session(s) msg/s" for s in sessions) + " |",
     "|---|" + "---|" * len(sessions),
 ]

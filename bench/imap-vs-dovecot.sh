@@ -101,6 +101,31 @@ auth_mechanisms = plain login
 auth_cache_size = 10M
 auth_cache_ttl = 1 hour
 mail_location = maildir:$WORK/dovecot/mail/%u/Maildir
+# The same special-use mailboxes the gateway creates for every user (as Debian's 15-mailboxes.conf lists them), so
+# both advertise SPECIAL-USE and MailKit sends both the same LIST (SPECIAL-USE) after logging in.
+namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    special_use = \Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \Junk
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \Archive
+    auto = subscribe
+  }
+}
 passdb {
   driver = passwd-file
   args = scheme=SHA512-CRYPT $WORK/dovecot/passwd
@@ -245,6 +270,8 @@ pbkdf2_median() { # $1 = cold / rebuilt
   echo "(SQLite mailbox index + one file per message; IMAP only: Worker and Maintenance off)."
   echo "Both verify the same password hash: the {SHA512-CRYPT} hash (5,000 rounds) made by \`doveadm pw\` for Dovecot's"
   echo "passwd-file is imported into the gateway with \`mail user add --password-hash\`, so a cold login is equal work."
+  echo "Both have the same special-use mailboxes (Drafts, Sent, Trash, Junk, Archive), so MailKit sends both the same"
+  echo "commands after logging in (NAMESPACE, LIST INBOX, LIST (SPECIAL-USE))."
   echo "One client (MailKit, bench/ImapBench) on loopback, plain IMAP. Times in milliseconds; lower is better."
   echo
   echo "## Warm (median of $RUNS passes on running servers, after the cold rounds)"

@@ -115,7 +115,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     public async Task Serve_on_an_empty_data_directory_explains_how_to_add_a_domain()
     {
         await using var host = await HostProcess.StartAsync(_data.Path);
-        Assert.Contains("mail domain add", host.Output, StringComparison.Ordinal);
+        await host.WaitForOutputAsync("mail domain add", TimeSpan.FromSeconds(10));
         Assert.True(File.Exists(Path.Combine(_data.Path, "tls", "selfsigned.pfx")));
     }
 
@@ -223,7 +223,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("POISON1", queue, StringComparison.Ordinal);
         Assert.Contains("cannot be parsed", queue, StringComparison.Ordinal);
         Assert.DoesNotContain("TORN1", queue, StringComparison.Ordinal);
-        Assert.Contains("1 queued envelope(s) dropped", host.Output, StringComparison.Ordinal);
+        await host.WaitForOutputAsync("1 queued envelope(s) dropped", TimeSpan.FromSeconds(10));
         var list = (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut;
         Assert.Contains("1 message(s)", list, StringComparison.Ordinal);
         Assert.Single(list.Split('\n'), l => l.Contains("<twice@test>", StringComparison.Ordinal));

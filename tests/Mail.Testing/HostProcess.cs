@@ -132,6 +132,18 @@ public sealed class HostProcess : IAsyncDisposable
         if (line.StartsWith("mail serve ready", StringComparison.Ordinal)) _ready.TrySetResult();
     }
 
+    /// <summary>Waits until the process has printed <paramref name="text"/>: log lines written around "ready" reach
+    /// the console through the logger's queue, so they may come after it. Fails after <paramref name="within"/>.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"'{text}' was not printed within {within}:\n{Output}");
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, exactly like a crash or the OOM killer.</summary>
     public async Task KillAsync()
     {

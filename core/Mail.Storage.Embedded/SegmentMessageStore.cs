@@ -545,8 +545,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         private void Flush()
         {
             if (_buffered == 0) return;
-            _segment.Tail.Prepare(_segment.Handle, _recordOffset + _flushed + _buffered);
-            RandomAccess.Write(_segment.Handle, _buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
+            _segment.Tail.Append(_segment.Handle, _buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
             _flushed += _buffered;
             _buffered = 0;
         }

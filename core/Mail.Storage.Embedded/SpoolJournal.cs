@@ -118,8 +118,7 @@ internal static class SpoolJournal
         /// <summary>One write(2) into the page cache; durability is the caller's barrier.</summary>
         public void Append(byte[] record)
         {
-            _tail.Prepare(_handle, Length + record.Length);
-            RandomAccess.Write(_handle, record, Length);
+            _tail.Append(_handle, record, Length);
             Length += record.Length;
         }
 

@@ -22,11 +22,19 @@ internal sealed class ZeroFilledTail(long segmentSize)
     private readonly long _chunk = Math.Clamp(segmentSize / 4, 4096, MaxChunk);
     private long _filledTo;
 
+    /// <summary>Appends <paramref name="data"/> at <paramref name="offset"/>, the end of the records, into space
+    /// filled with zeros beforehand.</summary>
+    public void Append(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    {
+        Prepare(handle, offset + data.Length);
+        RandomAccess.Write(handle, data, offset);
+    }
+
     /// <summary>
-    /// Call before writing up to <paramref name="end"/>: once a write comes within half a chunk of the zeros' end,
+    /// Before a write up to <paramref name="end"/>: once a write comes within half a chunk of the zeros' end,
     /// another chunk is filled, so writes land in space filled (and usually synced) well before.
     /// </summary>
-    public void Prepare(SafeFileHandle handle, long end)
+    private void Prepare(SafeFileHandle handle, long end)
     {
         while (end + _chunk / 2 > _filledTo)
         {

@@ -20,18 +20,6 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
     }
 
-    private static async Task<string> WaitForOutputAsync(Func<Task<string>> read, Func<string, bool> done, TimeSpan within)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (true)
-        {
-            var text = await read();
-            if (done(text)) return text;
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached; last output:\n" + text);
-            await Task.Delay(300);
-        }
-    }
-
     [Fact]
     public async Task Message_sent_with_swaks_is_listed_in_the_mailbox_with_return_path_and_delivered_to()
     {
@@ -45,8 +33,8 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         var queued = swaks.StdOut.Split('\n').Single(l => l.Contains("250 2.0.0 Ok: queued as", StringComparison.Ordinal));
         var queueId = queued[(queued.LastIndexOf(' ') + 1)..].Trim();
 
-        var list = await WaitForOutputAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut,
-            o => o.Contains(subject, StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        var list = await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut,
+            o => o.Contains(subject, StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the message was not listed");
         Assert.Contains("1 message(s)", list, StringComparison.Ordinal);
         Assert.Contains("bob@example.net", list, StringComparison.Ordinal);
         await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
@@ -218,8 +206,9 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         await inbound.SendAsync(envelope with { QueueId = "TORN1", MessageRef = "does-not-exist" });
 
         await using var host = await HostProcess.StartAsync(_data.Path);
-        var queue = await WaitForOutputAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "queue")).StdOut,
-            o => o.Contains("-- 1 envelope(s)", StringComparison.Ordinal) && o.Contains(" dead ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        var queue = await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "queue")).StdOut,
+            o => o.Contains("-- 1 envelope(s)", StringComparison.Ordinal) && o.Contains(" dead ", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
+            "the poison envelope was not dead-lettered");
         Assert.Contains("POISON1", queue, StringComparison.Ordinal);
         Assert.Contains("cannot be parsed", queue, StringComparison.Ordinal);
         Assert.DoesNotContain("TORN1", queue, StringComparison.Ordinal);

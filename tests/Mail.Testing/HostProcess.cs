@@ -132,17 +132,24 @@ public sealed class HostProcess : IAsyncDisposable
         if (line.StartsWith("mail serve ready", StringComparison.Ordinal)) _ready.TrySetResult();
     }
 
-    /// <summary>Waits until the process has printed <paramref name="text"/>: log lines written around "ready" reach
-    /// the console through the logger's queue, so they may come after it. Fails after <paramref name="within"/>.</summary>
-    public async Task WaitForOutputAsync(string text, TimeSpan within)
+    /// <summary>Reads until <paramref name="done"/> holds for what was read and returns that; fails after
+    /// <paramref name="within"/> with <paramref name="failure"/> and the last text read.</summary>
+    public static async Task<string> PollAsync(Func<Task<string>> read, Func<string, bool> done, TimeSpan within, string failure)
     {
         var deadline = DateTime.UtcNow + within;
-        while (!Output.Contains(text, StringComparison.Ordinal))
+        while (true)
         {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"'{text}' was not printed within {within}:\n{Output}");
-            await Task.Delay(50);
+            var text = await read();
+            if (done(text)) return text;
+            Assert.True(DateTime.UtcNow < deadline, failure + ":\n" + text);
+            await Task.Delay(300);
         }
     }
+
+    /// <summary>Waits until the process has printed <paramref name="text"/>: log lines written around "ready" reach
+    /// the console through the logger's queue, so they may come after it. Fails after <paramref name="within"/>.</summary>
+    public Task WaitForOutputAsync(string text, TimeSpan within) =>
+        PollAsync(() => Task.FromResult(Output), o => o.Contains(text, StringComparison.Ordinal), within, $"'{text}' was not printed within {within}");
 
     /// <summary>SIGKILL: no shutdown code runs, exactly like a crash or the OOM killer.</summary>
     public async Task KillAsync()
@@ -173,17 +180,9 @@ public sealed class HostProcess : IAsyncDisposable
     }
 
     /// <summary>Polls `mail queue` until it reports an empty queue (bounded).</summary>
-    public static async Task WaitForEmptyQueueAsync(string dataDirectory, TimeSpan within)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (true)
-        {
-            var r = await AdminOkAsync(dataDirectory, "queue");
-            if (r.StdOut.Contains("Mail queue is empty", StringComparison.Ordinal)) return;
-            Assert.True(DateTime.UtcNow < deadline, "queue did not drain:\n" + r.StdOut);
-            await Task.Delay(300);
-        }
-    }
+    public static Task WaitForEmptyQueueAsync(string dataDirectory, TimeSpan within) =>
+        PollAsync(async () => (await AdminOkAsync(dataDirectory, "queue")).StdOut,
+            o => o.Contains("Mail queue is empty", StringComparison.Ordinal), within, "queue did not drain");
 
     public async ValueTask DisposeAsync()
     {

@@ -2,15 +2,26 @@ namespace Mail.Storage.Embedded;
 
 /// <summary>
 /// Group commit for everything the embedded stores write, on one dedicated thread shared by the process.
-/// A writer puts its bytes in the page cache (file data, a rename, a journal append) and then awaits
-/// <see cref="WhenDurableAsync"/>; the thread takes every pending request as one batch and makes it durable with
-/// one <c>syncfs(2)</c> per file system, which writes back all dirty data and metadata (file contents, inodes,
-/// directory entries) and flushes the device cache. Twenty SMTP sessions finishing messages at the same moment
-/// share one sync instead of doing forty fsyncs (message file, directory, spool entry...) of their own.
-/// A request only joins a batch that has not started, so the sync that acknowledges it began after its write.
-/// A dedicated thread rather than the thread pool, because the sync blocks and the pool runs the sessions.
-/// Where syncfs does not exist (not Linux) writers fsync their own files (<see cref="SyncsFileSystem"/> is false)
-/// and the batch only fsyncs directories (a no-op on Windows, whose file system journals renames).
+/// A writer puts its bytes in the page cache and then awaits <see cref="WhenDurableAsync()"/>; the thread takes every
+/// pending request as one batch and makes it durable at once. Twenty SMTP sessions finishing messages at the same
+/// moment share one sync instead of doing forty fsyncs of their own. A request only joins a batch that has not
+/// started, so the sync that acknowledges it began after its write.
+/// <para>What a batch syncs:</para>
+/// <list type="bullet">
+/// <item>The <see cref="AppendFile"/>s appended to since the last batch (they enlist themselves). Where an overwrite
+/// needs no metadata (<see cref="AppendFile.OverwritesInPlace"/>), their pages are written back together
+/// (<c>sync_file_range</c>) and one <c>fdatasync</c> of the last flushes the device cache for all of them: on the
+/// bench machine that took 190–200 µs for three messages and their envelopes against 250–275 µs for a
+/// <c>syncfs</c>, and a third less CPU, since syncfs hands its writeback to a kernel flusher thread and waits for it
+/// twice. A file created or grown since its last sync is fsynced instead (with its directory, once); on other file
+/// systems and other systems each file is.</item>
+/// <item>For <see cref="WhenDurableAsync(string)"/>: the whole file system under a directory, with one <c>syncfs(2)</c>,
+/// which writes back all dirty data and metadata (file contents, inodes, directory entries) and flushes the device
+/// cache: for stores that create, rename and delete files (mailbox messages, dead letters). Where syncfs does not
+/// exist (not Linux) writers fsync their own files (<see cref="SyncsFileSystem"/> is false) and the batch only fsyncs
+/// the directories (a no-op on Windows, whose file system journals renames).</item>
+/// </list>
+/// A dedicated thread rather than the thread pool, because the syncs block and the pool runs the sessions.
 /// </summary>
 internal sealed class DurabilityBarrier
 {
@@ -19,6 +30,8 @@ internal sealed class DurabilityBarrier
     private readonly object _gate = new();
     private List<Request> _pending = [];
     private List<Request> _spare = [];
+    private HashSet<AppendFile> _enlisted = [];
+    private HashSet<AppendFile> _spareFiles = [];
 
     private DurabilityBarrier()
     {
@@ -28,11 +41,27 @@ internal sealed class DurabilityBarrier
     /// <summary>True where one barrier covers file contents too; false where each writer must fsync its own files.</summary>
     public static bool SyncsFileSystem => OperatingSystem.IsLinux();
 
+    /// <summary>The next batch makes what was appended to <paramref name="file"/> durable. Its handle stays open until
+    /// then, even if its owner closes it meanwhile.</summary>
+    public void Enlist(AppendFile file)
+    {
+        lock (_gate)
+        {
+            if (!_enlisted.Add(file)) return;
+            var added = false;
+            file.Handle.DangerousAddRef(ref added);
+        }
+    }
+
+    /// <summary>Completes once everything appended to any <see cref="AppendFile"/> before this call is on stable storage.</summary>
+    public Task WhenDurableAsync() => Enqueue(new Request(null));
+
     /// <summary>Completes once everything written (data, creations, renames, deletions) under <paramref name="directory"/>
     /// before this call is on stable storage.</summary>
-    public Task WhenDurableAsync(string directory)
+    public Task WhenDurableAsync(string directory) => Enqueue(new Request(directory));
+
+    private Task Enqueue(Request request)
     {
-        var request = new Request(directory);
         lock (_gate)
         {
             _pending.Add(request);
@@ -48,23 +77,27 @@ internal sealed class DurabilityBarrier
         while (true)
         {
             List<Request> batch;
+            HashSet<AppendFile> files;
             lock (_gate)
             {
                 while (_pending.Count == 0) Monitor.Wait(_gate);
                 batch = _pending;
                 _pending = _spare;
+                files = _enlisted;
+                _enlisted = _spareFiles;
             }
+            var filesError = Sync(files);
             outcome.Clear();
             synced.Clear();
             foreach (var r in batch)
             {
-                if (outcome.ContainsKey(r.Directory)) continue;
+                if (r.Directory is null || outcome.ContainsKey(r.Directory)) continue;
                 outcome[r.Directory] = Sync(r.Directory, synced);
             }
             // One thread-pool work item resumes the whole batch (the continuations run inline there, one after
             // another): one wake-up per sync instead of one per waiting session, which on a small machine costs
             // more than the sync itself. Never inline on this thread: a continuation may block (SQLite, another sync).
-            var done = batch.Select(r => (r.Done, outcome[r.Directory])).ToArray();
+            var done = batch.Select(r => (r.Done, r.Directory is null ? filesError : outcome[r.Directory])).ToArray();
             ThreadPool.UnsafeQueueUserWorkItem(static d =>
             {
                 foreach (var (tcs, error) in d)
@@ -74,7 +107,67 @@ internal sealed class DurabilityBarrier
                 }
             }, done, preferLocal: false);
             batch.Clear();
-            lock (_gate) _spare = batch;
+            files.Clear();
+            lock (_gate) (_spare, _spareFiles) = (batch, files);
+        }
+    }
+
+    /// <summary>The enlisted files' appends to stable storage (see the class remarks); releases their handles.</summary>
+    private static Exception? Sync(HashSet<AppendFile> files)
+    {
+        if (files.Count == 0) return null;
+        try
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                foreach (var f in files) SyncMetadata(f);
+                return null;
+            }
+            AppendFile? last = null;
+            foreach (var f in files)
+            {
+                if (Overwrites(f)) DurableFile.StartWriteback(f.Handle);
+            }
+            foreach (var f in files)
+            {
+                if (last is not null) SyncAlone(last);
+                last = f;
+            }
+            // After every other file's pages reached the device: its flush covers them all.
+            if (Overwrites(last!)) DurableFile.DataSync(last!.Handle);
+            else SyncMetadata(last!);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+        finally
+        {
+            foreach (var f in files) f.Handle.DangerousRelease();
+        }
+
+        static bool Overwrites(AppendFile f) => f.OverwritesInPlace && !f.MetadataPending;
+
+        static void SyncAlone(AppendFile f)
+        {
+            if (Overwrites(f)) DurableFile.WaitWriteback(f.Handle);
+            else SyncMetadata(f);
+        }
+
+        static void SyncMetadata(AppendFile f)
+        {
+            var growth = f.Growth;
+            RandomAccess.FlushToDisk(f.Handle);
+            try
+            {
+                if (f.DirectoryPending) DurableFile.SyncDirectory(f.Directory);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // Removed with its directory (a data root deleted): nothing of it left to make durable.
+            }
+            f.MetadataSynced(growth);
         }
     }
 
@@ -102,9 +195,10 @@ internal sealed class DurabilityBarrier
         }
     }
 
-    private sealed class Request(string directory)
+    private sealed class Request(string? directory)
     {
-        public string Directory { get; } = directory;
+        /// <summary>Null: the enlisted append files only.</summary>
+        public string? Directory { get; } = directory;
         public TaskCompletionSource Done { get; } = new();
     }
 }

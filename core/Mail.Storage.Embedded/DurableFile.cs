@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Mail.Storage.Embedded;
 
@@ -14,7 +15,12 @@ internal static partial class DurableFile
     {
         if (OperatingSystem.IsWindows()) return;
         var fd = Open(directory, 0 /* O_RDONLY */);
-        if (fd < 0) throw new IOException($"open({directory}) for fsync failed: errno {Marshal.GetLastPInvokeError()}");
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == 2 /* ENOENT */) throw new DirectoryNotFoundException($"{directory} no longer exists");
+            throw new IOException($"open({directory}) for fsync failed: errno {errno}");
+        }
         try
         {
             if (Fsync(fd) != 0) throw new IOException($"fsync({directory}) failed: errno {Marshal.GetLastPInvokeError()}");
@@ -51,6 +57,39 @@ internal static partial class DurableFile
         if (Statx(-100 /* AT_FDCWD */, d, 0, 0, buffer) != 0) throw new IOException($"statx({d}) failed: errno {Marshal.GetLastPInvokeError()}");
         return ((ulong)*(uint*)(buffer + 136) << 32) | *(uint*)(buffer + 140);
     });
+
+    /// <summary>
+    /// Whether overwriting written blocks of this file changes no metadata that reading them back depends on: true for
+    /// ext2/3/4, XFS and tmpfs (from fstatfs(2)), false elsewhere, notably on copy-on-write file systems (Btrfs, ZFS,
+    /// bcachefs), which write every change to a new place and need an fsync to point at it.
+    /// </summary>
+    public static unsafe bool OverwritesInPlace(SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        // struct statfs begins with f_type (a long on 64-bit Linux).
+        var buffer = stackalloc long[32];
+        if (FStatFs((int)handle.DangerousGetHandle(), buffer) != 0) return false;
+        return buffer[0] is 0xEF53 /* ext2/3/4 */ or 0x58465342 /* XFS */ or 0x01021994 /* tmpfs */;
+    }
+
+    /// <summary>sync_file_range(2) SYNC_FILE_RANGE_WRITE: starts writing the file's dirty pages back, without waiting.</summary>
+    public static void StartWriteback(SafeFileHandle handle) => SyncFileRange(handle, 2 /* WRITE */);
+
+    /// <summary>sync_file_range(2) with WAIT_BEFORE | WRITE | WAIT_AFTER: every dirty page of the file has reached the
+    /// device when it returns. Neither metadata nor the device's volatile cache: see <see cref="DataSync"/>.</summary>
+    public static void WaitWriteback(SafeFileHandle handle) => SyncFileRange(handle, 1 | 2 | 4);
+
+    /// <summary>fdatasync(2): the file's data and the metadata needed to read it, then a flush of the device cache,
+    /// which also covers every write that completed before it, to any file of that device.</summary>
+    public static void DataSync(SafeFileHandle handle)
+    {
+        if (FDataSync((int)handle.DangerousGetHandle()) != 0) throw new IOException($"fdatasync failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    private static void SyncFileRange(SafeFileHandle handle, uint flags)
+    {
+        if (SyncFileRange((int)handle.DangerousGetHandle(), 0, 0, flags) != 0) throw new IOException($"sync_file_range failed: errno {Marshal.GetLastPInvokeError()}");
+    }
 
     /// <summary>Writes bytes to a temporary file, fsyncs it and renames it over <paramref name="path"/>.
     /// The directory is not synced here: callers batch that through <see cref="DurabilityBarrier"/>.</summary>
@@ -99,6 +138,15 @@ internal static partial class DurableFile
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int FDataSync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    private static partial int SyncFileRange(int fd, long offset, long count, uint flags);
+
+    [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static unsafe partial int FStatFs(int fd, long* buffer);
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);

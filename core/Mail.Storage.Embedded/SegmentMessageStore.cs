@@ -3,7 +3,6 @@ using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Text;
 using Mail.Core.Ports;
-using Microsoft.Win32.SafeHandles;
 
 namespace Mail.Storage.Embedded;
 
@@ -15,10 +14,10 @@ namespace Mail.Storage.Embedded;
 /// <para>Layout of <c>directory/</c>:</para>
 /// <list type="bullet">
 /// <item><c>NNNNNNNNNNNN.seg</c>: records <c>[magic "SMR1"][commit sequence u64][length i64][id length u16][id]
-/// [data][CRC-32 of data u32][magic "SMRE"]</c>. A writer has a segment to itself while it streams a message, so data
-/// is never buffered whole; concurrent sessions write to different segments. Sequence and length are written into
-/// the header at commit; a record whose length, trailer or checksum does not hold (torn by a crash, or abandoned)
-/// ends the scan of its segment, as do the zeros kept written ahead of the end (<see cref="ZeroFilledTail"/>, cut off
+/// [data][CRC-32 of data u32][magic "SMRE"]</c>. A message that fits its writer's buffer is appended whole, at commit,
+/// to the one shared segment; a larger one streams into a segment it has to itself, so data is never buffered whole
+/// (<see cref="Writer"/>). Sequence and length are in the header once committed; a record whose length, trailer or
+/// checksum does not hold (torn by a crash, or abandoned) ends the scan of its segment, as do the zeros kept written ahead of the end (<see cref="AppendFile"/>, cut off
 /// when the segment is sealed).</item>
 /// <item><c>NNNNNNNNNNNN.dead</c>: offsets of deleted records of that segment (appended, not synced: a deletion lost in a
 /// machine crash only leaves an original behind). When every record of a segment is dead, both files go. When less
@@ -32,7 +31,7 @@ namespace Mail.Storage.Embedded;
 /// commit sequence wins.
 /// <para>With <c>durableCommit: false</c> a commit publishes the record without waiting for the disk, unlike the
 /// <see cref="IMessageStore"/> contract: for the SMTP edge, whose next step (queueing the envelope in the spool
-/// journal) waits for the same group commit, which then covers message and envelope with one sync. A machine crash
+/// journal) waits for the same group commit, which then covers message and envelope (every append enlists its file). A machine crash
 /// during that sync may keep the envelope and lose the message; such an envelope was never acknowledged, and the
 /// inbound spool drops it when it loads (<see cref="SpoolQueue"/>'s <c>keep</c> check).</para>
 /// </summary>
@@ -55,6 +54,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private readonly Dictionary<string, Location> _index = new(StringComparer.Ordinal);
     private readonly Dictionary<long, Segment> _segments = [];
     private readonly Stack<SegmentWriter> _idle = new();
+    private SegmentWriter? _shared;
     private long _nextSegment = 1;
     private ulong _sequence;
 
@@ -87,23 +87,28 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     public Task<IMessageWriter> CreateAsync(string id, CancellationToken cancellationToken = default)
     {
         FileMessageStore.ValidateId(id);
-        SegmentWriter writer;
+        return Task.FromResult<IMessageWriter>(new Writer(this, id));
+    }
+
+    /// <summary>For a record too big for its writer's buffer: a segment the writer streams into alone.</summary>
+    private SegmentWriter TakePrivate()
+    {
         lock (_gate)
         {
-            if (!_idle.TryPop(out writer!)) writer = NewSegment();
+            if (!_idle.TryPop(out var writer)) writer = NewSegment();
             writer.Segment.Writing = true;
+            return writer;
         }
-        return Task.FromResult<IMessageWriter>(new Writer(this, writer, id));
     }
 
     /// <summary>Under the lock: a fresh segment file, skipping numbers another process created since this one loaded.</summary>
     private SegmentWriter NewSegment()
     {
-        var (number, handle) = NumberedFiles.CreateNew(_directory, _nextSegment, SegmentExt, FileAccess.ReadWrite);
-        _nextSegment = number + 1;
-        var segment = new Segment(number);
-        _segments[number] = segment;
-        return new SegmentWriter(segment, handle, new ZeroFilledTail(_segmentSize));
+        var file = AppendFile.Create(_directory, _nextSegment, SegmentExt, FileAccess.ReadWrite, _segmentSize);
+        _nextSegment = file.Number + 1;
+        var segment = new Segment(file.Number);
+        _segments[file.Number] = segment;
+        return new SegmentWriter(segment, file);
     }
 
     public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)
@@ -184,7 +189,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
                     copies.Add((id, old, await writer.CommitCopyAsync()));
                 }
             }
-            await DurabilityBarrier.Shared.WhenDurableAsync(_directory);
+            await DurabilityBarrier.Shared.WhenDurableAsync();
             durable = true;
         }
         finally
@@ -216,6 +221,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         lock (_gate)
         {
             while (_idle.TryPop(out var w)) w.Close();
+            _shared?.Close();
+            _shared = null;
         }
         _ownerLock?.Dispose();
     }
@@ -272,6 +279,12 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             _idle.Push(writer);
             return;
         }
+        Seal(writer);
+    }
+
+    /// <summary>Under the lock: a full segment is closed and never appended to again.</summary>
+    private void Seal(SegmentWriter writer)
+    {
         writer.Close();
         writer.Segment.Sealed = true;
         writer.Segment.Size = writer.Length;
@@ -290,7 +303,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             var dead = ReadDead(PathOf(number, DeadExt));
             foreach (var r in Scan(PathOf(number, SegmentExt), number))
             {
-                // The end of the last intact record: a crash leaves zeros (ZeroFilledTail) or a torn record after it.
+                // The end of the last intact record: a crash leaves zeros (AppendFile) or a torn record after it.
                 segment.Size = r.Location.RecordOffset + r.Location.RecordBytes;
                 _sequence = Math.Max(_sequence, r.Sequence);
                 if (dead.Contains(r.Location.RecordOffset)) continue;
@@ -390,48 +403,46 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public bool Sealed { get; set; }
     }
 
-    /// <summary>An open segment and its end; used by one message writer at a time.</summary>
-    private sealed class SegmentWriter(Segment segment, SafeFileHandle handle, ZeroFilledTail tail)
+    /// <summary>An open segment and its end: the shared one, or one a message writer streams into alone.</summary>
+    private sealed class SegmentWriter(Segment segment, AppendFile file)
     {
         public Segment Segment { get; } = segment;
-        public SafeFileHandle Handle { get; } = handle;
-        public ZeroFilledTail Tail { get; } = tail;
+        public AppendFile File { get; } = file;
         public long Length { get; set; }
 
         /// <summary>Done appending: the spare zeros go, then the handle.</summary>
-        public void Close()
-        {
-            ZeroFilledTail.Trim(Handle, Length);
-            Handle.Dispose();
-        }
+        public void Close() => File.Close(Length);
     }
 
     /// <summary>
-    /// Streams one record. The header, the data and the trailer go through one buffer that starts with the header:
-    /// a message that fits (most do) reaches the file with a single pwrite at commit, header fields already filled
-    /// in. A larger one writes the buffer out whenever it fills (header with "unfinished" placeholders first) and,
-    /// at commit, writes the sequence and length into the header in place.
+    /// Streams one record. The header, the data and the trailer go through one buffer that starts with the header.
+    /// A message that fits (most do) is appended at commit, header fields filled in, with a single pwrite to the
+    /// <em>shared</em> segment, where every writer's small records follow one another: a group commit then writes
+    /// one contiguous run of blocks instead of a few blocks in each of twenty files (on the bench VM that halved
+    /// the bytes and I/Os per message). The append happens under the store's lock, so records land in the order of
+    /// their offsets and a crash can only tear the last one. A larger message takes a segment of its own when the
+    /// buffer first fills, writes the buffer out whenever it fills (header with "unfinished" placeholders first)
+    /// and, at commit, writes the sequence and length into the header in place.
     /// </summary>
     private sealed class Writer : IMessageWriter
     {
         private const int BufferSize = 64 * 1024;
 
         private readonly SegmentMessageStore _store;
-        private readonly SegmentWriter _segment;
-        private readonly long _recordOffset;
         private readonly int _headerLength;
         private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private readonly Crc32 _crc = new();
         // Pooled: a fresh 64 KiB array per message was zeroed by the runtime every time.
         private readonly byte[] _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
+        private SegmentWriter? _private;
+        private long _recordOffset;
         private int _buffered;
         private long _flushed;
         private bool _done;
 
-        public Writer(SegmentMessageStore store, SegmentWriter segment, string id)
+        public Writer(SegmentMessageStore store, string id)
         {
-            (_store, _segment, Id) = (store, segment, id);
-            _recordOffset = segment.Length;
+            (_store, Id) = (store, id);
             _headerLength = FixedHeader + id.Length;
             BinaryPrimitives.WriteUInt32LittleEndian(_buffer, RecordMagic);
             // Sequence 0 and length -1 until commit: an unfinished record never scans as valid.
@@ -468,11 +479,21 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         {
             var location = WriteOut();
             // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
-            if (_store._durableCommit) await DurabilityBarrier.Shared.WhenDurableAsync(_store._directory);
-            _done = true;
+            if (_store._durableCommit)
+            {
+                try
+                {
+                    await DurabilityBarrier.Shared.WhenDurableAsync();
+                }
+                catch
+                {
+                    // Never acknowledged, so never indexed: the record is as good as deleted.
+                    lock (_store._gate) _store.MarkDead(location);
+                    throw;
+                }
+            }
             lock (_store._gate)
             {
-                Settle(location);
                 if (_store._index.Remove(Id, out var replaced)) _store.MarkDead(replaced);
                 _store._index[Id] = location;
             }
@@ -486,13 +507,14 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public Task<Location> CommitCopyAsync()
         {
             var location = WriteOut();
-            _done = true;
-            lock (_store._gate) Settle(location);
             _sha.Dispose();
             return Task.FromResult(location);
         }
 
-        /// <summary>Trailer, header fields and the last bytes out to the file; returns where the record lives.</summary>
+        /// <summary>
+        /// Trailer, header fields and the last bytes out to the file; the record counts in its segment and the
+        /// buffer goes back. Returns where the record lives.
+        /// </summary>
         private Location WriteOut()
         {
             ObjectDisposedException.ThrowIf(_done, this);
@@ -500,35 +522,63 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(_buffered), _crc.GetCurrentHashAsUInt32());
             BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(_buffered + 4), TrailerMagic);
             _buffered += Trailer;
-            ulong sequence;
-            lock (_store._gate) sequence = ++_store._sequence;
-            if (_flushed == 0)
-            {
-                // Header still in the buffer: the whole record is one write.
-                BinaryPrimitives.WriteUInt64LittleEndian(_buffer.AsSpan(4), sequence);
-                BinaryPrimitives.WriteInt64LittleEndian(_buffer.AsSpan(12), Length);
-                Flush();
-            }
-            else
-            {
-                Flush();
-                var fields = new byte[16];
-                BinaryPrimitives.WriteUInt64LittleEndian(fields, sequence);
-                BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
-                RandomAccess.Write(_segment.Handle, fields, _recordOffset + 4);
-            }
-            if (!DurabilityBarrier.SyncsFileSystem && _store._durableCommit) RandomAccess.FlushToDisk(_segment.Handle);
-            return new Location(_segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
+            var location = _private is null ? AppendShared() : FinishPrivate();
+            _done = true;
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            return location;
         }
 
-        /// <summary>Under the lock: the record counts in its segment, the segment's end moves past it, the buffer goes back.</summary>
-        private void Settle(Location location)
+        /// <summary>The whole record, header included, is in the buffer: one append to the shared segment.</summary>
+        private Location AppendShared()
         {
-            _segment.Length = _recordOffset + _flushed;
-            _segment.Segment.Live++;
-            _segment.Segment.LiveBytes += location.RecordBytes;
-            _store.Release(_segment);
-            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            var store = _store;
+            lock (store._gate)
+            {
+                var sequence = ++store._sequence;
+                BinaryPrimitives.WriteUInt64LittleEndian(_buffer.AsSpan(4), sequence);
+                BinaryPrimitives.WriteInt64LittleEndian(_buffer.AsSpan(12), Length);
+                var shared = store._shared ??= store._idle.TryPop(out var idle) ? idle : store.NewSegment();
+                var offset = shared.Length;
+                shared.File.Append(_buffer.AsSpan(0, _buffered), offset);
+                shared.Length = offset + _buffered;
+                var location = new Location(shared.Segment.Number, offset, offset + _headerLength, Length);
+                Count(shared.Segment, location);
+                if (shared.Length >= store._segmentSize)
+                {
+                    store._shared = null;
+                    store.Seal(shared);
+                }
+                return location;
+            }
+        }
+
+        /// <summary>The record was streamed into a segment of its own: the rest, then the header fields in place.</summary>
+        private Location FinishPrivate()
+        {
+            var segment = _private!;
+            Flush();
+            ulong sequence;
+            lock (_store._gate) sequence = ++_store._sequence;
+            var fields = new byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(fields, sequence);
+            BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
+            // In place, inside what was appended: the zeros are behind, and the barrier syncs the file's pages.
+            RandomAccess.Write(segment.File.Handle, fields, _recordOffset + 4);
+            DurabilityBarrier.Shared.Enlist(segment.File);
+            var location = new Location(segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
+            lock (_store._gate)
+            {
+                segment.Length = _recordOffset + _flushed;
+                Count(segment.Segment, location);
+                _store.Release(segment);
+            }
+            return location;
+        }
+
+        private static void Count(Segment segment, Location location)
+        {
+            segment.Live++;
+            segment.LiveBytes += location.RecordBytes;
         }
 
         public ValueTask DisposeAsync()
@@ -537,15 +587,25 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             _done = true;
             _sha.Dispose();
             System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
-            // Abandoned: the next record starts where this one did (its header, if written, says "unfinished").
-            lock (_store._gate) _store.Release(_segment);
+            // Abandoned: the next record of a private segment starts where this one did (its header, if written,
+            // says "unfinished"); nothing of it reached the shared segment.
+            if (_private is { } segment)
+            {
+                lock (_store._gate) _store.Release(segment);
+            }
             return ValueTask.CompletedTask;
         }
 
+        /// <summary>The buffer is full (or the record is being finished in a private segment): out to the file.</summary>
         private void Flush()
         {
             if (_buffered == 0) return;
-            _segment.Tail.Append(_segment.Handle, _buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
+            if (_private is null)
+            {
+                _private = _store.TakePrivate();
+                _recordOffset = _private.Length;
+            }
+            _private.File.Append(_buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
             _flushed += _buffered;
             _buffered = 0;
         }

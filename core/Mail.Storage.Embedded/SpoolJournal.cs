@@ -3,7 +3,6 @@ using System.IO.Hashing;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mail.Core.Model;
-using Microsoft.Win32.SafeHandles;
 
 namespace Mail.Storage.Embedded;
 
@@ -33,7 +32,7 @@ internal sealed partial class SpoolJsonContext : JsonSerializerContext;
 /// The on-disk form of a spool: segment files <c>NNNNNNNNNNNN.journal</c> of framed records
 /// <c>[length u32 LE][CRC-32 of payload u32 LE][payload: UTF-8 JSON]</c>. Each record is written with one write(2)
 /// at the writer's end of records, so a crash can only tear the last record of a segment; a reader stops at the first
-/// frame whose length or checksum does not hold, or at the zeros written ahead of the end (<see cref="ZeroFilledTail"/>),
+/// frame whose length or checksum does not hold, or at the zeros written ahead of the end (<see cref="AppendFile"/>),
 /// and the writer of the next instance starts a new segment.
 /// </summary>
 internal static class SpoolJournal
@@ -98,34 +97,25 @@ internal static class SpoolJournal
     /// <summary>Appends whole records to one new segment. Not thread-safe: the queue serializes calls.</summary>
     public sealed class Writer : IDisposable
     {
-        private readonly SafeFileHandle _handle;
+        private readonly AppendFile _file;
 
-        private readonly ZeroFilledTail _tail;
+        private Writer(AppendFile file) => _file = file;
 
-        private Writer(long number, SafeFileHandle handle, long segmentSize) => (Number, _handle, _tail) = (number, handle, new ZeroFilledTail(segmentSize));
-
-        public long Number { get; }
+        public long Number => _file.Number;
 
         public long Length { get; private set; }
 
         /// <summary>A new segment numbered <paramref name="atLeast"/> or the next free one.</summary>
-        public static Writer Create(string dir, long atLeast, long segmentSize)
-        {
-            var (number, handle) = NumberedFiles.CreateNew(dir, atLeast, Extension, FileAccess.Write);
-            return new Writer(number, handle, segmentSize);
-        }
+        public static Writer Create(string dir, long atLeast, long segmentSize) =>
+            new(AppendFile.Create(dir, atLeast, Extension, FileAccess.Write, segmentSize));
 
         /// <summary>One write(2) into the page cache; durability is the caller's barrier.</summary>
         public void Append(byte[] record)
         {
-            _tail.Append(_handle, record, Length);
+            _file.Append(record, Length);
             Length += record.Length;
         }
 
-        public void Dispose()
-        {
-            ZeroFilledTail.Trim(_handle, Length);
-            _handle.Dispose();
-        }
+        public void Dispose() => _file.Close(Length);
     }
 }

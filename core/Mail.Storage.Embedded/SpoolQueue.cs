@@ -91,7 +91,7 @@ public sealed class SpoolQueue : IMessageQueue
         }
         try
         {
-            await DurabilityBarrier.Shared.WhenDurableAsync(_dir);
+            await DurabilityBarrier.Shared.WhenDurableAsync();
         }
         catch
         {
@@ -292,9 +292,11 @@ public sealed class SpoolQueue : IMessageQueue
     private async Task MaybeCompactAsync()
     {
         List<long> obsolete;
+        // Without the lock first: every send asks, twenty sessions at a time, and the answer is almost always no.
+        if (!SegmentFull()) return;
         lock (_gate)
         {
-            if (_writer is null || _writer.Length < Math.Max(_segmentSize, 2 * _liveBytes)) return;
+            if (!SegmentFull() || _writer is null) return;
             var fresh = SpoolJournal.Writer.Create(_dir, _writer.Number + 1, _segmentSize);
             _writer.Dispose();
             _writer = fresh;
@@ -314,9 +316,11 @@ public sealed class SpoolQueue : IMessageQueue
             _knownSegments.ExceptWith(obsolete);
         }
         // Copies first durable, then the originals go; a crash in between leaves both, and Replay keeps the later.
-        await DurabilityBarrier.Shared.WhenDurableAsync(_dir);
+        await DurabilityBarrier.Shared.WhenDurableAsync();
         foreach (var n in obsolete) DurableFile.TryDelete(SpoolJournal.PathOf(_dir, n));
     }
+
+    private bool SegmentFull() => Volatile.Read(ref _writer) is { } w && w.Length >= Math.Max(_segmentSize, 2 * Volatile.Read(ref _liveBytes));
 
     private static (string Id, long Generation) ParseToken(QueueLease lease)
     {

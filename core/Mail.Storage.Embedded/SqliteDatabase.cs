@@ -1,3 +1,4 @@
+using Mail.Core.Threading;
 using Microsoft.Data.Sqlite;
 
 namespace Mail.Storage.Embedded;
@@ -35,6 +36,9 @@ internal sealed class SqliteDatabase
 
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
+        // Every query blocks (Microsoft.Data.Sqlite is synchronous underneath): never on a socket event thread,
+        // where inline socket completions would otherwise run it (see ThreadPoolHop).
+        await ThreadPoolHop.Yield();
         var c = new SqliteConnection(_connectionString);
         await c.OpenAsync(cancellationToken);
         // Once per physical connection, not per use: the pool hands the same sqlite3 handle out again and again,

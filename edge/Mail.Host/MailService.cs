@@ -64,7 +64,9 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
-        Console.WriteLine($"mail serve ready; mode {data.Mode}; queued {data.LocalQueueCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "n/a"}");
+        // What the runtime actually does: the operator's environment variable may have overridden the setting.
+        var inline = Environment.GetEnvironmentVariable(ServeSettings.InlineCompletionsVariable) == "1";
+        Console.WriteLine($"mail serve ready; mode {data.Mode}; queued {data.LocalQueueCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "n/a"}; socket completions {(inline ? "inline" : "pooled")}");
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

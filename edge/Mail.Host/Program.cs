@@ -166,6 +166,10 @@ namespace Mail.Host
             ServeSettings settings;
             using (var loggers = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true)))
                 settings = ServeSettings.Load(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
+            // Before the first socket exists (the Azure clients, the listeners): the runtime reads it once. When the
+            // variable is already set, the operator's choice stands.
+            if (settings.InlineSocketCompletions && Environment.GetEnvironmentVariable(ServeSettings.InlineCompletionsVariable) is null)
+                Environment.SetEnvironmentVariable(ServeSettings.InlineCompletionsVariable, "1");
             await using var stores = MailStores.Open(builder.Configuration, data);
             var dns = DnsSettings.BuildResolver(builder.Configuration);
             builder.Services.AddSingleton(settings);

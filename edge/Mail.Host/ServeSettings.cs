@@ -31,13 +31,36 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var quarantineRetention = configuration.GetValue("Maintenance:QuarantineRetention", Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention);
         if (quarantineRetention <= TimeSpan.Zero)
             throw new ConfigurationException($"Maintenance:QuarantineRetention must be positive (got '{configuration["Maintenance:QuarantineRetention"]}')");
-        return new ServeSettings(smtp, imap, imapEnabled, worker, configuration.GetValue("Worker:Enabled", embedded))
+        var workerEnabled = configuration.GetValue("Worker:Enabled", embedded);
+        return new ServeSettings(smtp, imap, imapEnabled, worker, workerEnabled)
         {
+            InlineSocketCompletions = InlineCompletions(configuration, imapEnabled, workerEnabled),
             // In cloud mode the Functions app's timer does maintenance; the edge need not.
             MaintenanceEnabled = configuration.GetValue("Maintenance:Enabled", embedded),
             MaintenanceInterval = maintenanceInterval,
             QuarantineRetention = quarantineRetention,
         };
+    }
+
+    /// <summary>
+    /// "Sockets:InlineCompletions": whether the code after a socket read runs on the runtime's socket event threads
+    /// (one per core) instead of being handed to a thread-pool thread. For an SMTP edge that hand-off was half of the
+    /// context switches per message (bench/README.md), and every SMTP step is short; what blocks (SQLite, the
+    /// password hash) moves to the pool itself (<see cref="Mail.Core.Threading.ThreadPoolHop"/>). The IMAP gateway and
+    /// the worker block in many more places (message files, MimeKit, the continuations of DNS answers), so "auto",
+    /// the default, turns it on only in a process that runs the SMTP edge alone (Imap:Enabled and Worker:Enabled false).
+    /// </summary>
+    public bool InlineSocketCompletions { get; init; }
+
+    /// <summary>The runtime's switch for inline socket completions, read once when the first socket is registered.</summary>
+    public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    private static bool InlineCompletions(IConfiguration configuration, bool imapEnabled, bool workerEnabled)
+    {
+        var value = configuration["Sockets:InlineCompletions"]?.Trim();
+        if (string.IsNullOrEmpty(value) || value.Equals("auto", StringComparison.OrdinalIgnoreCase)) return !imapEnabled && !workerEnabled;
+        if (bool.TryParse(value, out var on)) return on;
+        throw new ConfigurationException($"Sockets:InlineCompletions must be auto, true or false (got '{value}')");
     }
 
     /// <summary>Run <see cref="Mail.Pipeline.Maintenance.MaintenanceStage"/> periodically ("Maintenance:Enabled", default true in embedded mode).</summary>

@@ -119,6 +119,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Defences:HeaderChecks=/nonexistent/header_checks", "Defences:HeaderChecks")]
     [InlineData("--Defences:Restrictions:smtpd_client_restrictions=reject_everything_please", "smtpd_client_restrictions")]
     [InlineData("--Authentication:DmarcRejectDisposition=Discard", "DmarcRejectDisposition")]
+    [InlineData("--Sockets:InlineCompletions=sometimes", "Sockets:InlineCompletions")]
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
     {
         var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));

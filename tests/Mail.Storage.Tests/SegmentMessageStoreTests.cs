@@ -90,22 +90,43 @@ public sealed class SegmentMessageStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Concurrent_writers_stream_into_separate_segments_and_all_read_back()
+    public async Task Concurrent_small_messages_are_appended_to_one_shared_segment_and_all_read_back()
     {
         var s = Open();
         var writers = new List<IMessageWriter>();
         for (var i = 0; i < 5; i++) writers.Add(await s.CreateAsync($"W{i}"));
-        // Interleaved chunks: each writer owns its segment while it streams, so nothing is held whole in memory.
+        // Interleaved chunks: each message stays in its writer's buffer and is appended whole at commit.
         for (var chunk = 0; chunk < 3; chunk++)
         {
             for (var i = 0; i < 5; i++) await writers[i].WriteAsync(Encoding.ASCII.GetBytes($"w{i}c{chunk};"));
         }
         await Task.WhenAll(writers.Select(w => w.CommitAsync()));
         foreach (var w in writers) await w.DisposeAsync();
-        Assert.Equal(5, SegmentFiles().Length);
+        Assert.Single(SegmentFiles());
         Abandon(s);
         var after = Open();
         for (var i = 0; i < 5; i++) Assert.Equal($"w{i}c0;w{i}c1;w{i}c2;", await ReadAsync(after, $"W{i}"));
+    }
+
+    [Fact]
+    public async Task Concurrent_large_messages_stream_into_segments_of_their_own_beside_the_shared_one()
+    {
+        var s = Open();
+        var writers = new List<IMessageWriter>();
+        for (var i = 0; i < 3; i++) writers.Add(await s.CreateAsync($"BIG{i}"));
+        // 40 KiB chunks, interleaved: past its 64 KiB buffer each writer streams out, so nothing is held whole in memory.
+        for (var chunk = 0; chunk < 5; chunk++)
+        {
+            for (var i = 0; i < 3; i++) await writers[i].WriteAsync(Encoding.ASCII.GetBytes(new string((char)('a' + i), 40 * 1024)));
+            await PutAsync(s, $"SMALL{chunk}", $"small {chunk}\r\n");
+        }
+        await Task.WhenAll(writers.Select(w => w.CommitAsync()));
+        foreach (var w in writers) await w.DisposeAsync();
+        Assert.Equal(4, SegmentFiles().Length);
+        Abandon(s);
+        var after = Open();
+        for (var i = 0; i < 3; i++) Assert.Equal(new string((char)('a' + i), 5 * 40 * 1024), await ReadAsync(after, $"BIG{i}"));
+        for (var chunk = 0; chunk < 5; chunk++) Assert.Equal($"small {chunk}\r\n", await ReadAsync(after, $"SMALL{chunk}"));
     }
 
     [Fact]

@@ -27,6 +27,7 @@ public sealed class HostProcess : IAsyncDisposable
     public int SmtpPort { get; }
     public int ImapPort { get; }
     public IPEndPoint Smtp => new(IPAddress.Loopback, SmtpPort);
+    public int ProcessId => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 

@@ -47,9 +47,11 @@ internal sealed class DurabilityBarrier
     {
         lock (_gate)
         {
-            if (!_enlisted.Add(file)) return;
+            if (_enlisted.Contains(file)) return;
+            // Throws on a closed handle, and then nothing is enlisted: the release after the sync stays matched.
             var added = false;
             file.Handle.DangerousAddRef(ref added);
+            _enlisted.Add(file);
         }
     }
 

@@ -17,8 +17,8 @@ namespace Mail.Storage.Embedded;
 /// [data][CRC-32 of data u32][magic "SMRE"]</c>. A message that fits its writer's buffer is appended whole, at commit,
 /// to the one shared segment; a larger one streams into a segment it has to itself, so data is never buffered whole
 /// (<see cref="Writer"/>). Sequence and length are in the header once committed; a record whose length, trailer or
-/// checksum does not hold (torn by a crash, or abandoned) ends the scan of its segment, as do the zeros kept written ahead of the end (<see cref="AppendFile"/>, cut off
-/// when the segment is sealed).</item>
+/// checksum does not hold (torn by a crash, or abandoned) ends the scan of its segment, as do the zeros kept written
+/// ahead of the end (<see cref="AppendFile"/>, cut off when the segment is sealed).</item>
 /// <item><c>NNNNNNNNNNNN.dead</c>: offsets of deleted records of that segment (appended, not synced: a deletion lost in a
 /// machine crash only leaves an original behind). When every record of a segment is dead, both files go. When less
 /// than half of a full segment is live (a few originals kept for outbound, a quarantine or a discard pin it), its live
@@ -31,8 +31,8 @@ namespace Mail.Storage.Embedded;
 /// commit sequence wins.
 /// <para>With <c>durableCommit: false</c> a commit publishes the record without waiting for the disk, unlike the
 /// <see cref="IMessageStore"/> contract: for the SMTP edge, whose next step (queueing the envelope in the spool
-/// journal) waits for the same group commit, which then covers message and envelope (every append enlists its file). A machine crash
-/// during that sync may keep the envelope and lose the message; such an envelope was never acknowledged, and the
+/// journal) waits for the same group commit, which then covers message and envelope (every append enlists its file
+/// with the barrier). A machine crash during that sync may keep the envelope and lose the message; such an envelope was never acknowledged, and the
 /// inbound spool drops it when it loads (<see cref="SpoolQueue"/>'s <c>keep</c> check).</para>
 /// </summary>
 public sealed class SegmentMessageStore : IMessageStore, IDisposable

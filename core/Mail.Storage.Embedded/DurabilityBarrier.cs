@@ -89,6 +89,9 @@ internal sealed class DurabilityBarrier
                 _enlisted = _spareFiles;
             }
             var filesError = Sync(files);
+            // Appends are durable now: their writers (the SMTP edge's 250s) need not wait for a file system sync
+            // that the same batch does for someone else (the worker's mailbox files).
+            Resume(batch.Where(r => r.Directory is null).Select(r => (r.Done, filesError)).ToArray());
             outcome.Clear();
             synced.Clear();
             foreach (var r in batch)
@@ -96,22 +99,29 @@ internal sealed class DurabilityBarrier
                 if (r.Directory is null || outcome.ContainsKey(r.Directory)) continue;
                 outcome[r.Directory] = Sync(r.Directory, synced);
             }
-            // One thread-pool work item resumes the whole batch (the continuations run inline there, one after
-            // another): one wake-up per sync instead of one per waiting session, which on a small machine costs
-            // more than the sync itself. Never inline on this thread: a continuation may block (SQLite, another sync).
-            var done = batch.Select(r => (r.Done, r.Directory is null ? filesError : outcome[r.Directory])).ToArray();
-            ThreadPool.UnsafeQueueUserWorkItem(static d =>
-            {
-                foreach (var (tcs, error) in d)
-                {
-                    if (error is not null) tcs.SetException(error);
-                    else tcs.SetResult();
-                }
-            }, done, preferLocal: false);
+            Resume(batch.Where(r => r.Directory is not null).Select(r => (r.Done, outcome[r.Directory!])).ToArray());
             batch.Clear();
             files.Clear();
             lock (_gate) (_spare, _spareFiles) = (batch, files);
         }
+    }
+
+    /// <summary>
+    /// One thread-pool work item resumes the waiters (their continuations run inline there, one after another): one
+    /// wake-up per sync instead of one per waiting session, which on a small machine costs more than the sync itself.
+    /// Never inline on this thread: a continuation may block (SQLite, another sync).
+    /// </summary>
+    private static void Resume((TaskCompletionSource Done, Exception? Error)[] waiters)
+    {
+        if (waiters.Length == 0) return;
+        ThreadPool.UnsafeQueueUserWorkItem(static d =>
+        {
+            foreach (var (done, error) in d)
+            {
+                if (error is not null) done.SetException(error);
+                else done.SetResult();
+            }
+        }, waiters, preferLocal: false);
     }
 
     /// <summary>The enlisted files' appends to stable storage (see the class remarks); releases their handles.</summary>

@@ -69,6 +69,14 @@ internal sealed class AppendFile
     public void Append(ReadOnlySpan<byte> data, long offset)
     {
         Prepare(offset + data.Length);
+        Overwrite(data, offset);
+    }
+
+    /// <summary>Writes into space already filled (by the zeros ahead, or by an earlier append whose header is filled
+    /// in at commit) and enlists the file with the next group commit, which may not be the one that covered the
+    /// first write there.</summary>
+    public void Overwrite(ReadOnlySpan<byte> data, long offset)
+    {
         RandomAccess.Write(Handle, data, offset);
         DurabilityBarrier.Shared.Enlist(this);
     }

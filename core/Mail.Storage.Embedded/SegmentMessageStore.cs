@@ -562,9 +562,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             var fields = new byte[16];
             BinaryPrimitives.WriteUInt64LittleEndian(fields, sequence);
             BinaryPrimitives.WriteInt64LittleEndian(fields.AsSpan(8), Length);
-            // In place, inside what was appended: the zeros are behind, and the barrier syncs the file's pages.
-            RandomAccess.Write(segment.File.Handle, fields, _recordOffset + 4);
-            DurabilityBarrier.Shared.Enlist(segment.File);
+            segment.File.Overwrite(fields, _recordOffset + 4);
             var location = new Location(segment.Segment.Number, _recordOffset, _recordOffset + _headerLength, Length);
             lock (_store._gate)
             {

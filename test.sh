@@ -8,6 +8,7 @@ root=$(pwd)
 # 1. Debian packages the tests run for real (installed only when missing).
 declare -A need=(
   [/usr/bin/swaks]=swaks
+  [/usr/bin/curl]=curl               # README quick start: reads the message over IMAP (ReadmeQuickStartTests)
   [/usr/sbin/smtp-source]=postfix
   [/usr/lib/python3/dist-packages/dkim/__init__.py]=python3-dkim
   [/usr/lib/python3/dist-packages/spf.py]=python3-spf

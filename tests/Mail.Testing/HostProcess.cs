@@ -39,17 +39,25 @@ public sealed class HostProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The repository's root: the first directory above this test assembly that holds Cloud.sln.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cloud.sln"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (Cloud.sln) above " + AppContext.BaseDirectory);
+        }
+    }
+
     /// <summary>Path of the built host (edge/Mail.Host/bin/{Configuration}/net10.0/mail.dll), found from this test assembly's location.</summary>
     public static string MailDll
     {
         get
         {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
             // tests/Mail.Host.Tests/bin/Debug/net10.0 → configuration is the parent's name.
-            var configuration = dir.Parent?.Name ?? "Debug";
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cloud.sln"))) dir = dir.Parent;
-            if (dir is null) throw new InvalidOperationException("Cannot find the repository root (Cloud.sln) above " + AppContext.BaseDirectory);
-            var path = Path.Combine(dir.FullName, "edge", "Mail.Host", "bin", configuration, "net10.0", "mail.dll");
+            var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Name ?? "Debug";
+            var path = Path.Combine(RepositoryRoot, "edge", "Mail.Host", "bin", configuration, "net10.0", "mail.dll");
             if (!File.Exists(path)) throw new InvalidOperationException($"{path} is missing: build edge/Mail.Host first");
             return path;
         }
@@ -100,15 +108,20 @@ public sealed class HostProcess : IAsyncDisposable
             "--Worker:RetryDelay=00:00:01",
         };
         args.AddRange(extraArgs);
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var psi = new ProcessStartInfo(file);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start dotnet");
-        var host = new HostProcess(p, dataDirectory, smtp, imap);
+        return await LaunchAsync(psi, dataDirectory, smtp, imap);
+    }
+
+    /// <summary>Starts a process that runs `mail serve` in its own way (the README's quick start runs it from a shell
+    /// line) and waits for its ready line; its output is captured, and disposing kills it with its children.</summary>
+    public static async Task<HostProcess> LaunchAsync(ProcessStartInfo psi, string dataDirectory, int smtpPort, int imapPort)
+    {
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
+        var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {psi.FileName}");
+        var host = new HostProcess(p, dataDirectory, smtpPort, imapPort);
         p.OutputDataReceived += (_, e) => host.OnLine(e.Data);
         p.ErrorDataReceived += (_, e) => host.OnLine(e.Data);
         p.BeginOutputReadLine();

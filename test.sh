@@ -34,7 +34,8 @@ install_test_tools() {
   echo "installing: ${missing[*]}"
   local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { echo "test.sh: apt-get install ${missing[*]} failed" >&2; return 1; }
   for check in "${!capability[@]}"; do
     has "$check" || { echo "test.sh: still missing after installing ${capability[$check]}: $check" >&2; return 1; }
   done

@@ -90,14 +90,17 @@ public sealed record Failure(int ExitCode, string What, string Why, string? Sett
         return new(ExitCodes.Software, "internal error", $"{e.GetType().Name}: {e.Message}; run with --verbose for the stack trace", null);
     }
 
-    /// <summary>Azure storage down (status 0: no HTTP answer) or refusing (401/403: the key or the identity's role).</summary>
+    /// <summary>Azure storage down (status 0: no HTTP answer) or refusing (401/403: the key or the identity's role),
+    /// named with the setting that points at it.</summary>
     private static Failure AzureStorage(RequestFailedException e, IConfiguration? configuration)
     {
         var setting = AzureSetting(e, configuration);
         if (e.Status == 0)
             return new(ExitCodes.Unavailable, "Azure storage", e.InnerException is HttpRequestException h ? h.Message : FirstLine(e.Message), setting);
         var why = $"refused the request: {e.Status} {e.ErrorCode ?? e.GetRawResponse()?.ReasonPhrase ?? FirstLine(e.Message)}";
-        return new(e.Status is 401 or 403 ? ExitCodes.Unavailable : ExitCodes.Software, "Azure storage", why, setting);
+        // Refusing (401/403), throttling (429) or failing (5xx, after the SDK's retries) is the service's answer; any
+        // other status is a request this code should not have made.
+        return new(e.Status is 401 or 403 or 429 or >= 500 ? ExitCodes.Unavailable : ExitCodes.Software, "Azure storage", why, setting);
     }
 
     /// <summary>The connection string when one is set, else the service URI whose host:port the transport error names.</summary>

@@ -41,15 +41,17 @@ public sealed class FailureReportTests : IDisposable
         Assert.Contains("Connection refused", r.StdErr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Azure_storage_that_refuses_the_key_is_one_line_with_the_status()
+    [Theory]
+    [InlineData(403, "AuthenticationFailed")] // a wrong account key, or an identity without the role
+    [InlineData(503, "ServerBusy")]           // still failing after the SDK's retries
+    public async Task Azure_storage_that_refuses_is_one_line_with_the_status(int status, string code)
     {
-        await using var storage = await CannedHttpServer.StartAsync(403, "application/xml",
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message></Error>",
-            new Dictionary<string, string> { ["x-ms-error-code"] = "AuthenticationFailed" });
+        await using var storage = await CannedHttpServer.StartAsync(status, "application/xml",
+            $"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>refused by the test</Message></Error>",
+            new Dictionary<string, string> { ["x-ms-error-code"] = code });
         var r = await HostProcess.RunAsync(["domain", "add", "example.org", "--data", _data.Path, .. Cloud(storage.BaseUrl)]);
         AssertOneLine(r, Unavailable, "Azure:ConnectionString");
-        Assert.Contains("refused the request: 403", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains($"refused the request: {status}", r.StdErr, StringComparison.Ordinal);
         Assert.True(storage.Requests >= 1);
     }
 

@@ -33,12 +33,15 @@ public sealed class FailureReportTests : IDisposable
         Assert.Contains("Connection refused", r.StdErr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Serve_with_azure_storage_down_names_the_connection_string()
+    [Theory]
+    [InlineData("down", "Connection refused")]
+    [InlineData("refusing", "refused the request: 403")]
+    public async Task Serve_with_azure_storage_down_or_refusing_names_the_connection_string(string storage, string why)
     {
-        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, .. AnyPorts, .. Cloud(ClosedEndpoint())]);
+        await using var refusing = await CannedHttpServer.StartAsync(403, "application/xml", "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code></Error>");
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, .. AnyPorts, .. Cloud(storage == "down" ? ClosedEndpoint() : refusing.BaseUrl)]);
         AssertOneLine(r, Unavailable, "Azure:ConnectionString");
-        Assert.Contains("Connection refused", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains(why, r.StdErr, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,34 +1,49 @@
 #!/usr/bin/env bash
 # Runs every test of the project. On a fresh Debian machine with the .NET 10 SDK and Node.js it first
-# installs what the tests talk to: swaks, Postfix's tools, dkimpy, Dovecot, dnsmasq (Debian), Azurite (npm).
+# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq (Debian), Azurite (npm).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
 
-# 1. Debian packages the tests run for real (installed only when missing).
-declare -A need=(
-  [/usr/bin/swaks]=swaks
-  [/usr/bin/curl]=curl               # README quick start: reads the message over IMAP (ReadmeQuickStartTests)
-  [/usr/sbin/smtp-source]=postfix
-  [/usr/lib/python3/dist-packages/dkim/__init__.py]=python3-dkim
-  [/usr/lib/python3/dist-packages/spf.py]=python3-spf
-  [/usr/lib/python3/dist-packages/nacl]=python3-nacl
-  [/usr/lib/python3/dist-packages/cryptography]=python3-cryptography
-  [/usr/bin/taskset]=util-linux
-  [/usr/sbin/dovecot]=dovecot-imapd
-  [/usr/sbin/dnsmasq]=dnsmasq-base
-  [/usr/bin/dig]=bind9-dnsutils
-  [/usr/bin/gcc]=gcc               # Native AOT links the shipped executable with the C toolchain
-  [/usr/include/zlib.h]=zlib1g-dev
+# 1. What the tests run for real, checked by what it can do (a program present without its optional parts, such as
+#    swaks without Net::SSLeay, fails its check), each check with the Debian packages that give it. Missing ones are
+#    installed, then checked again. `./test.sh --deps-only` runs this step alone.
+# --- test tools (capability checks) ---
+export PATH="$PATH:/usr/sbin"
+declare -A capability=(
+  ["swaks --support 2>&1 | grep -q '=== TLS supported'"]="swaks libnet-ssleay-perl libio-socket-ssl-perl"
+  ["command -v smtp-sink && command -v smtp-source"]=postfix
+  ["/usr/bin/python3 -c 'import dkim'"]=python3-dkim
+  ["/usr/bin/python3 -c 'import spf'"]=python3-spf
+  ["/usr/bin/python3 -c 'import nacl.signing'"]=python3-nacl
+  ["/usr/bin/python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519'"]=python3-cryptography
+  ["python3 -c 'import smtplib, imaplib, ssl'"]=python3   # the python3 on PATH: smtplib and imaplib clients
+  ["taskset --version"]=util-linux
+  ["/usr/sbin/dovecot --version && /usr/bin/doveadm pw -s SHA512-CRYPT -p x"]=dovecot-imapd
+  ["/usr/sbin/dnsmasq --version"]=dnsmasq-base
+  ["dig -v"]=bind9-dnsutils
+  ["openssl version"]=openssl
+  ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)
+  ["gcc --version"]=gcc               # Native AOT links the shipped executable with the C toolchain
+  ["echo '#include <zlib.h>' | gcc -E -x c -"]=zlib1g-dev
 )
-missing=()
-for f in "${!need[@]}"; do [ -e "$f" ] || missing+=("${need[$f]}"); done
-if [ ${#missing[@]} -gt 0 ]; then
+has() { bash -c "$1" >/dev/null 2>&1; }
+install_test_tools() {
+  local missing=() check
+  for check in "${!capability[@]}"; do has "$check" || missing+=(${capability[$check]}); done
+  [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { echo "test.sh: apt-get install ${missing[*]} failed" >&2; return 1; }
+  for check in "${!capability[@]}"; do
+    has "$check" || { echo "test.sh: still missing after installing ${capability[$check]}: $check" >&2; return 1; }
+  done
+}
+install_test_tools
+[ "${1:-}" = "--deps-only" ] && exit 0
+# --- end test tools ---
 
 # 2. Azurite (Azure Storage emulator) from npm, into .tools/ (git-ignored). The tests start it themselves.
 if [ ! -x .tools/node_modules/.bin/azurite ]; then

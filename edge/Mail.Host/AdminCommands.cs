@@ -174,9 +174,10 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
 
     private static int NotAnAddress(string address) => Fail($"'{address}' is not an address (local@domain)");
 
+    /// <summary>The command's input is wrong (not an address, no such user): one line, EX_DATAERR.</summary>
     private static int Fail(string message)
     {
         Console.Error.WriteLine("mail: " + message);
-        return 1;
+        return ExitCodes.DataError;
     }
 }

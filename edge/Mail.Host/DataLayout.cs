@@ -49,7 +49,7 @@ public sealed class DataLayout
     public MailDirectory Directory { get; }
 
     /// <summary>Opens (creating when missing) the data directory named by the "DataDirectory" setting.</summary>
-    /// <exception cref="ConfigurationException">The directory cannot be created or written, naming the setting.</exception>
+    /// <exception cref="HostFailureException">The directory cannot be created or written (EX_IOERR), naming the setting.</exception>
     public static DataLayout Open(IConfiguration configuration)
     {
         var configured = configuration["DataDirectory"];
@@ -65,11 +65,11 @@ public sealed class DataLayout
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new ConfigurationException($"DataDirectory '{configured}' cannot be used: {e.Message}");
+            throw new HostFailureException(ExitCodes.IoError, $"data directory '{configured}'", $"cannot be written: {e.Message}", "DataDirectory", e);
         }
         return new DataLayout(root);
     }
 }
 
-/// <summary>A setting is wrong; the message names it. `mail` prints it and exits with code 2.</summary>
+/// <summary>A setting is wrong; the message names it. `mail` prints it and exits with EX_CONFIG (78).</summary>
 public sealed class ConfigurationException(string message) : Exception(message);

@@ -14,7 +14,8 @@ namespace Mail.Host;
 /// SPF-keyed greylisting can use it while the client is connected.</param>
 public sealed record EdgePolicy(ISmtpSessionPolicy? Policy, SpfChecker? Spf)
 {
-    public static async Task<EdgePolicy> BuildAsync(IConfiguration configuration, IDnsResolver dns, MailStores stores)
+    /// <param name="logger">Receives the restrictions' warnings (a policy server that is down) and rejects.</param>
+    public static async Task<EdgePolicy> BuildAsync(IConfiguration configuration, IDnsResolver dns, MailStores stores, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         var defences = InboundChecks.DefencesSection(configuration);
         if (defences is null) return new EdgePolicy(null, null);
@@ -23,7 +24,7 @@ public sealed record EdgePolicy(ISmtpSessionPolicy? Policy, SpfChecker? Spf)
         if (defences.AuthorizedDestinations.Count == 0)
             defences.AuthorizedDestinations.AddRange(await stores.Directory.ListDomainsAsync());
         var policy = InboundChecks.Wrap(() => defences.BuildSmtpPolicy(dns, stores.State, TimeProvider.System,
-            (domain, ct) => new ValueTask<bool>(stores.Directory.IsLocalDomainAsync(domain, ct)), stores.Messages));
+            (domain, ct) => new ValueTask<bool>(stores.Directory.IsLocalDomainAsync(domain, ct)), stores.Messages, logger));
         return new EdgePolicy(policy, new SpfChecker(dns, new SpfOptions { ReceiverName = configuration["Smtp:HostName"] ?? "localhost" }));
     }
 }

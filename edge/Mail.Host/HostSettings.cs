@@ -23,9 +23,9 @@ public static class HostSettings
             .AddCommandLine(args.ToArray(), s_switches)
             .Build();
 
-    public static void AddTo(IConfigurationBuilder builder, IEnumerable<string> args)
+    public static void AddTo(IConfigurationBuilder builder, IConfiguration built)
     {
         builder.Sources.Clear();
-        builder.AddConfiguration(Build(args));
+        builder.AddConfiguration(built);
     }
 }

@@ -59,6 +59,13 @@ public sealed class MailStores : IAsyncDisposable
                 {
                     throw new ConfigurationException(e.Message);
                 }
+                catch (Exception e) when (e is FormatException or ArgumentException or IndexOutOfRangeException)
+                {
+                    // The SDK's client constructors parse the connection string and the URIs (an IP-address endpoint
+                    // without the account name as its path fails with an index error).
+                    throw new HostFailureException(ExitCodes.Config, "Azure storage", $"cannot create the clients: {e.Message}",
+                        options.ConnectionString is not null ? "Azure:ConnectionString" : "Azure:BlobServiceUri, Azure:QueueServiceUri, Azure:TableServiceUri", e);
+                }
             default:
                 throw new ConfigurationException($"Mode: '{configuration["Mode"]}' is not 'embedded' or 'cloud'");
         }

@@ -1,10 +1,10 @@
 using Mail.Configuration;
 using Mail.Core.Ports;
 using Mail.Host;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 return await Cli.RunAsync(args);
 
@@ -27,6 +27,7 @@ namespace Mail.Host
                    mail quarantine delete QUEUEID [--data DIR]
                    mail psl refresh [--url URL] [--data DIR]               download the Public Suffix List into the data directory
             Settings: appsettings.json next to the binary, MAIL_* environment variables, --Key=value.
+            --verbose: on failure, the stack trace after the one-line error. Exit codes: docs/exit-codes.md.
             """;
 
         public static async Task<int> RunAsync(string[] args)
@@ -38,6 +39,7 @@ namespace Mail.Host
             var passwordStdin = false;
             var mailbox = "INBOX";
             var url = PublicSuffixRefresh.DefaultUrl;
+            var verbose = false;
             for (var i = 0; i < args.Length; i++)
             {
                 var a = args[i];
@@ -63,6 +65,9 @@ namespace Mail.Host
                         configArgs.Add("--data");
                         configArgs.Add(Next() ?? "");
                         break;
+                    case "--verbose" or "-v":
+                        verbose = true;
+                        break;
                     case "-h" or "--help" or "help":
                         Console.WriteLine(Usage);
                         return 0;
@@ -82,11 +87,12 @@ namespace Mail.Host
                 }
             }
 
+            IConfigurationRoot? configuration = null;
             try
             {
+                configuration = HostSettings.Build(configArgs);
                 var command = positional.Count == 0 ? "serve" : positional[0];
-                if (command == "serve") return await ServeAsync(configArgs);
-                var configuration = HostSettings.Build(configArgs);
+                if (command == "serve") return await ServeAsync(configuration);
                 // Needs only the data directory, not the stores (so it works in cloud mode without Azure).
                 if (command == "psl")
                     return positional.ElementAtOrDefault(1) == "refresh"
@@ -112,28 +118,12 @@ namespace Mail.Host
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
             }
-            catch (UsageException e)
+            catch (Exception e)
             {
-                Console.Error.WriteLine($"mail: {e.Message}\n{Usage}");
-                return 64;
-            }
-            catch (Exception e) when (e is ConfigurationException or OptionsValidationException or SettingsException)
-            {
-                Console.Error.WriteLine($"mail: configuration error: {e.Message}");
-                return 2;
-            }
-            catch (InvalidOperationException e) when (e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Smtp:", StringComparison.Ordinal)
-                                                      || e.Message.Contains("Imap:", StringComparison.Ordinal))
-            {
-                // Binder conversion errors ("Failed to convert configuration value at 'Worker:Concurrency'")
-                // and listener bind failures ("Smtp:Listeners:0:Endpoint ... cannot be bound") name the setting.
-                Console.Error.WriteLine($"mail: configuration error: {e.Message}");
-                return 2;
-            }
-            catch (ArgumentException e) when (e.Message.StartsWith("Worker:", StringComparison.Ordinal))
-            {
-                Console.Error.WriteLine($"mail: configuration error: {e.Message}");
-                return 2;
+                // Every failure, of a command or of `mail serve`, ends here: one line and a documented exit code.
+                var code = Failure.Report(e, configuration, Console.Error, verbose);
+                if (e is UsageException) Console.Error.WriteLine(Usage);
+                return code;
             }
         }
 
@@ -144,14 +134,14 @@ namespace Mail.Host
             return (Console.In.ReadLine() ?? "").TrimEnd('\r', '\n');
         }
 
-        private static async Task<int> ServeAsync(List<string> configArgs)
+        private static async Task<int> ServeAsync(IConfigurationRoot configuration)
         {
             var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
             {
                 DisableDefaults = true,
                 ContentRootPath = AppContext.BaseDirectory,
             });
-            HostSettings.AddTo(builder.Configuration, configArgs);
+            HostSettings.AddTo(builder.Configuration, configuration);
             builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
             builder.Logging.AddSimpleConsole(o =>
             {
@@ -163,9 +153,13 @@ namespace Mail.Host
             var data = DataLayout.Open(builder.Configuration);
             // Later readers (the refreshed Public Suffix List) find the data directory even when it was the default.
             builder.Configuration["DataDirectory"] = data.Root;
-            ServeSettings settings;
-            using (var loggers = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true)))
-                settings = ServeSettings.Load(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
+            // For what is built before the host (settings, the edge policy): the same console, for the process's life.
+            using var loggers = LoggerFactory.Create(l => l.AddConfiguration(builder.Configuration.GetSection("Logging")).AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            }));
+            var settings = ServeSettings.Load(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
             // Before the first socket exists (the Azure clients, the listeners): the runtime reads it once. When the
             // variable is already set, the operator's choice stands.
             if (settings.InlineSocketCompletions && Environment.GetEnvironmentVariable(ServeSettings.InlineCompletionsVariable) is null)
@@ -175,7 +169,7 @@ namespace Mail.Host
             builder.Services.AddSingleton(settings);
             builder.Services.AddSingleton(stores);
             builder.Services.AddSingleton<IDnsResolver>(dns);
-            builder.Services.AddSingleton(await EdgePolicy.BuildAsync(builder.Configuration, dns, stores));
+            builder.Services.AddSingleton(await EdgePolicy.BuildAsync(builder.Configuration, dns, stores, loggers.CreateLogger("Mail.Defences")));
             // The inbound stage's checks, in order: SPF/DKIM/ARC/DMARC, header and body checks, spam score.
             foreach (var check in InboundChecks.Build(builder.Configuration, dns, stores.State, settings.Smtp.HostName))
                 builder.Services.AddSingleton(check);

@@ -20,7 +20,7 @@ public sealed class PublicSuffixRefresh(TextWriter output, TextWriter error)
     public async Task<int> RunAsync(string dataDirectory, string url, CancellationToken ct = default)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
-            return Fail($"--url '{url}' is not an http(s) URL");
+            return Fail($"--url '{url}' is not an http(s) URL", ExitCodes.Usage);
         string text;
         try
         {
@@ -79,9 +79,10 @@ public sealed class PublicSuffixRefresh(TextWriter output, TextWriter error)
         return null;
     }
 
-    private int Fail(string message)
+    /// <summary>Whatever the server answered, or not, it is the download that failed: EX_UNAVAILABLE.</summary>
+    private int Fail(string message, int exitCode = ExitCodes.Unavailable)
     {
         error.WriteLine("mail: " + message);
-        return 1;
+        return exitCode;
     }
 }

@@ -24,12 +24,22 @@ public static class TlsCertificate
         try
         {
             var loaded = X509CertificateLoader.LoadPkcs12FromFile(path, configuration["Tls:CertificatePassword"], X509KeyStorageFlags.Exportable);
-            if (!loaded.HasPrivateKey) throw new ConfigurationException($"Tls:CertificatePath '{path}' has no private key.");
+            if (!loaded.HasPrivateKey) throw new HostFailureException(ExitCodes.Config, $"TLS certificate '{path}'", "has no private key", "Tls:CertificatePath");
             return loaded;
         }
-        catch (Exception e) when (e is IOException or CryptographicException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ConfigurationException($"Tls:CertificatePath '{path}' cannot be loaded: {e.Message}");
+            throw new HostFailureException(ExitCodes.Config, $"TLS certificate '{path}'", $"cannot be read: {e.Message}", "Tls:CertificatePath", e);
+        }
+        catch (CryptographicException e) when (e.InnerException is IOException or UnauthorizedAccessException)
+        {
+            // The loader wraps the file's own errors (not found, a directory, no permission).
+            throw new HostFailureException(ExitCodes.Config, $"TLS certificate '{path}'", $"cannot be read: {e.InnerException.Message}", "Tls:CertificatePath", e);
+        }
+        catch (CryptographicException e)
+        {
+            throw new HostFailureException(ExitCodes.Config, $"TLS certificate '{path}'", $"not a PKCS#12 (PFX) file, or the password is wrong: {e.Message}",
+                "Tls:CertificatePath, Tls:CertificatePassword", e);
         }
     }
 }

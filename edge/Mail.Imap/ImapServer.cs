@@ -84,8 +84,9 @@ public sealed class ImapServer : IAsyncDisposable
         // The user directory is opened before the first connection is accepted, as Dovecot's auth process is started
         // by its master: the first login does not pay for the store's first read and the hash library's load.
         await _services.Directory.OpenAsync(ct);
-        foreach (var l in _options.Listeners)
+        for (var i = 0; i < _options.Listeners.Count; i++)
         {
+            var l = _options.Listeners[i];
             var ep = IPEndPoint.Parse(l.Endpoint);
             var listener = new TcpListener(ep);
             try
@@ -95,7 +96,7 @@ public sealed class ImapServer : IAsyncDisposable
             catch (SocketException e)
             {
                 foreach (var (started, _) in _listeners) started.Stop();
-                throw new InvalidOperationException($"Imap:Listeners:{l.Name}: cannot listen on {l.Endpoint}: {e.Message}", e);
+                throw new Mail.Core.Listening.ListenerBindException($"IMAP listener {l.Name}", l.Endpoint, $"Imap:Listeners:{i}:Endpoint", e);
             }
             _listeners.Add((listener, l));
             _bound[l.Name] = (IPEndPoint)listener.LocalEndpoint;

@@ -84,7 +84,7 @@ public sealed class SmtpServer : IAsyncDisposable
                 catch (SocketException ex)
                 {
                     socket.Dispose();
-                    throw new InvalidOperationException($"Smtp:Listeners:{i}:Endpoint {listener.Endpoint} cannot be bound: {ex.Message}", ex);
+                    throw new Mail.Core.Listening.ListenerBindException($"SMTP listener {listener.Name}", listener.Endpoint, $"Smtp:Listeners:{i}:Endpoint", ex);
                 }
                 _listeners.Add((listener, socket));
                 _bound[listener.Name] = (IPEndPoint)socket.LocalEndPoint!;

@@ -123,8 +123,9 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
     {
         var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("configuration error", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal(78, r.ExitCode); // EX_CONFIG
+        Assert.StartsWith("mail: ", r.StdErr, StringComparison.Ordinal);
+        Assert.Single(r.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(name, r.StdErr, StringComparison.Ordinal);
     }
 
@@ -137,7 +138,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
                 ["MAIL_DataDirectory"] = _data.Path,
                 ["MAIL_Smtp__Listeners__0__Endpoint"] = "from-the-environment",
             });
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(78, r.ExitCode);
         Assert.Contains("Smtp:Listeners:0:Endpoint 'from-the-environment'", r.StdErr, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(_data.Path, "mail.db")), "MAIL_DataDirectory was not used");
     }
@@ -148,7 +149,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         var file = Path.Combine(_data.Path, "a-file");
         await File.WriteAllTextAsync(file, "x");
         var r = await HostProcess.RunAsync(["serve", "--data", Path.Combine(file, "sub")], timeout: TimeSpan.FromSeconds(60));
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(74, r.ExitCode); // EX_IOERR
         Assert.Contains("DataDirectory", r.StdErr, StringComparison.Ordinal);
     }
 
@@ -164,10 +165,10 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("Junk: 0 message(s)", empty.StdOut, StringComparison.Ordinal);
 
         var foreign = await HostProcess.AdminAsync(_data.Path, "user", "add", "carol@elsewhere.example", "--password", "x");
-        Assert.Equal(1, foreign.ExitCode);
+        Assert.Equal(65, foreign.ExitCode); // EX_DATAERR
         Assert.Contains("not a local domain", foreign.StdErr, StringComparison.Ordinal);
         var noUser = await HostProcess.AdminAsync(_data.Path, "mailbox", "list", "nobody@example.org");
-        Assert.Equal(1, noUser.ExitCode);
+        Assert.Equal(65, noUser.ExitCode);
         Assert.Contains("no user", noUser.StdErr, StringComparison.Ordinal);
         var unknown = await HostProcess.AdminAsync(_data.Path, "frobnicate");
         Assert.Equal(64, unknown.ExitCode);

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Text;
 using Mail.Testing;
 
 namespace Mail.Host.Tests;
@@ -20,8 +18,8 @@ public sealed class PublicSuffixRefreshTests : IDisposable
     {
         // A marker rule that the shipped list lacks proves the file came from this server.
         var body = ShippedList + "\n// test marker\nrefresh-marker.example\n";
-        await using var server = await OneShotHttp.StartAsync(200, "text/plain", body);
-        var r = await HostProcess.AdminAsync(_data.Path, "psl", "refresh", "--url", server.Url);
+        await using var server = await CannedHttpServer.StartAsync(200, "text/plain", body);
+        var r = await HostProcess.AdminAsync(_data.Path, "psl", "refresh", "--url", server.BaseUrl + "list/public_suffix_list.dat");
         Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
         var written = await File.ReadAllTextAsync(Path.Combine(_data.Path, "public_suffix_list.dat"));
         Assert.Contains("refresh-marker.example", written, StringComparison.Ordinal);
@@ -33,13 +31,13 @@ public sealed class PublicSuffixRefreshTests : IDisposable
     [InlineData(200, "text/plain", "")]
     [InlineData(200, "text/plain", "// just a comment\nfoo\nbar\n")]
     [InlineData(503, "text/plain", "come back later")]
-    public async Task Bad_answer_exits_1_and_leaves_the_old_file(int status, string contentType, string body)
+    public async Task Bad_answer_exits_69_and_leaves_the_old_file(int status, string contentType, string body)
     {
         var target = Path.Combine(_data.Path, "public_suffix_list.dat");
         await File.WriteAllTextAsync(target, "// old list\ncom\n");
-        await using var server = await OneShotHttp.StartAsync(status, contentType, body);
-        var r = await HostProcess.AdminAsync(_data.Path, "psl", "refresh", "--url", server.Url);
-        Assert.Equal(1, r.ExitCode);
+        await using var server = await CannedHttpServer.StartAsync(status, contentType, body);
+        var r = await HostProcess.AdminAsync(_data.Path, "psl", "refresh", "--url", server.BaseUrl + "list/public_suffix_list.dat");
+        Assert.Equal(69, r.ExitCode); // EX_UNAVAILABLE
         Assert.Contains("the list was not changed", r.StdErr, StringComparison.Ordinal);
         Assert.Equal("// old list\ncom\n", await File.ReadAllTextAsync(target));
         Assert.Single(Directory.GetFiles(_data.Path, "public_suffix_list.dat*"));
@@ -47,50 +45,4 @@ public sealed class PublicSuffixRefreshTests : IDisposable
 
     [Fact]
     public void Validate_accepts_the_shipped_list() => Assert.Null(PublicSuffixRefresh.Validate(ShippedList));
-
-    /// <summary>An HttpListener on a free loopback port answering every request with one fixed response.</summary>
-    private sealed class OneShotHttp : IAsyncDisposable
-    {
-        private readonly HttpListener _listener = new();
-        private Task _loop = Task.CompletedTask;
-
-        public string Url { get; private set; } = "";
-
-        public static Task<OneShotHttp> StartAsync(int status, string contentType, string body)
-        {
-            var s = new OneShotHttp();
-            s.Url = $"http://127.0.0.1:{FreePort.Tcp()}/list/public_suffix_list.dat";
-            s._listener.Prefixes.Add(s.Url[..(s.Url.IndexOf("/list", StringComparison.Ordinal) + 1)]);
-            s._listener.Start();
-            var bytes = Encoding.UTF8.GetBytes(body);
-            s._loop = Task.Run(async () =>
-            {
-                while (s._listener.IsListening)
-                {
-                    HttpListenerContext ctx;
-                    try
-                    {
-                        ctx = await s._listener.GetContextAsync();
-                    }
-                    catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-                    {
-                        return;
-                    }
-                    ctx.Response.StatusCode = status;
-                    ctx.Response.ContentType = contentType;
-                    ctx.Response.ContentLength64 = bytes.Length;
-                    await ctx.Response.OutputStream.WriteAsync(bytes);
-                    ctx.Response.Close();
-                }
-            });
-            return Task.FromResult(s);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _listener.Stop();
-            _listener.Close();
-            await _loop;
-        }
-    }
 }

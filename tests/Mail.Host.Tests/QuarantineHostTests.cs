@@ -48,7 +48,7 @@ public sealed class QuarantineHostTests : IDisposable
 
         // Releasing again is an error naming the id, and delivers nothing twice.
         var again = await HostProcess.AdminAsync(_data.Path, "quarantine", "release", queueId);
-        Assert.Equal(1, again.ExitCode);
+        Assert.Equal(65, again.ExitCode);
         Assert.Contains($"no quarantined message {queueId}", again.StdErr, StringComparison.Ordinal);
         Assert.Equal(2, (await mailboxes.ListMessagesAsync("alice@example.org", "INBOX")).Count);
     }
@@ -75,7 +75,7 @@ public sealed class QuarantineHostTests : IDisposable
         Assert.False(await OriginalExistsAsync(queueId));
         var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
         Assert.Empty(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
-        Assert.Equal(1, (await HostProcess.AdminAsync(_data.Path, "quarantine", "delete", queueId)).ExitCode);
+        Assert.Equal(65, (await HostProcess.AdminAsync(_data.Path, "quarantine", "delete", queueId)).ExitCode);
     }
 
     /// <summary>The edge keeps what it accepted, under the queue id, in the spool's segments.</summary>

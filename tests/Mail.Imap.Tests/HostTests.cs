@@ -29,10 +29,10 @@ public sealed class HostTests
         var hash = await DovecotHashAsync("from dovecot");
 
         var bad = await HostProcess.AdminAsync(data.Path, "user", "add", "erin@example.org", "--password-hash", "not-a-hash");
-        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal(65, bad.ExitCode);
         Assert.Contains("--password-hash", bad.StdErr, StringComparison.Ordinal);
         var truncated = await HostProcess.AdminAsync(data.Path, "user", "add", "erin@example.org", "--password-hash", hash[..^3]);
-        Assert.Equal(1, truncated.ExitCode);
+        Assert.Equal(65, truncated.ExitCode);
         Assert.Contains("--password-hash", truncated.StdErr, StringComparison.Ordinal);
         await HostProcess.AdminOkAsync(data.Path, "user", "add", "erin@example.org", "--password-hash", hash);
 
@@ -72,7 +72,7 @@ public sealed class HostTests
     }
 
     [Fact]
-    public async Task An_unusable_cache_directory_stops_mail_serve_with_exit_code_2_naming_the_setting()
+    public async Task An_unusable_cache_directory_stops_mail_serve_with_exit_code_78_naming_the_setting()
     {
         using var data = new TempData();
         var file = Path.Combine(data.Path, "a-file");
@@ -80,7 +80,7 @@ public sealed class HostTests
         var r = await HostProcess.RunAsync(["serve", "--data", data.Path, $"--Imap:CacheDirectory={Path.Combine(file, "cache")}",
              "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Smtp:Listeners:1:Endpoint=127.0.0.1:0", "--Smtp:Listeners:2:Endpoint=127.0.0.1:0",
              "--Imap:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:1:Endpoint=127.0.0.1:0"]);
-        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(78, r.ExitCode);
         Assert.Contains("Imap:CacheDirectory", r.StdErr + r.StdOut, StringComparison.Ordinal);
     }
 }

@@ -78,7 +78,7 @@ public sealed class HostProcess : IAsyncDisposable
     public static async Task<HostProcess> StartAsync(string dataDirectory, params string[] extraArgs)
     {
         // A port that was free when picked can be taken by another process (or an outgoing connection's
-        // ephemeral port) before the host binds it; the host then stops with "cannot be bound". Pick again.
+        // ephemeral port) before the host binds it; the host then stops with "Address already in use" (exit 74). Pick again.
         for (var attempt = 1; ; attempt++)
         {
             try

@@ -196,7 +196,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
                 }
                 var d = await restrictions.EvaluateAsync(stage, f, ct);
                 foreach (var w in d.Effects.Warnings)
-                    _options.Logger?.LogWarning("Session {SessionId} {Stage} from {Client}: {Warning}", facts.SessionId, stage, f.ClientAddress, w);
+                    _options.Logger?.LogWarning("Session {SessionId} {Stage} from {Client}: {Warning} (check {Setting})", facts.SessionId, stage, f.ClientAddress, w, RestrictionSet.SettingNames[stage]);
                 if (d.Outcome == RestrictionOutcome.Reject)
                     _options.Logger?.LogInformation("Session {SessionId} {Stage} from {Client}: reject: {Reply} ({DecidedBy})", facts.SessionId, stage, f.ClientAddress, d.Result.Reply, d.Result.DecidedBy);
                 SmtpPolicyResult? reject = d.Outcome == RestrictionOutcome.Reject

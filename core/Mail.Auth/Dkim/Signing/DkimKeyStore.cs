@@ -4,7 +4,6 @@ using System.Text.Json;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
-using Org.BouncyCastle.Crypto;
 
 namespace Mail.Auth.Dkim.Signing;
 
@@ -26,7 +25,7 @@ public sealed class DkimKeyStore
     private readonly TimeProvider _time;
     // Private keys never change under a name (a rotation makes new names), so a parsed key is kept for the life of
     // the process: an RSA PEM parse costs more than the signature.
-    private readonly ConcurrentDictionary<string, AsymmetricKeyParameter> _privateKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DkimSigningKey> _signingKeys = new(StringComparer.Ordinal);
 
     /// <param name="secrets">Null where private keys have no store (cloud without Dkim:KeyEncryptionKey): keys cannot be made.</param>
     /// <param name="retiredKeyPublished">How long a rotated-out key stays in DNS (setting Dkim:RetiredKeyDays), so
@@ -121,29 +120,29 @@ public sealed class DkimKeyStore
 
     /// <summary>The active keys of a domain with their private keys, for signing; empty when it has none (or is
     /// not a domain). A key whose private key is missing or unreadable is left out, not fatal.</summary>
-    public async Task<IReadOnlyList<(DkimKey Key, AsymmetricKeyParameter PrivateKey)>> GetSigningKeysAsync(string domain, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<DkimSigningKey>> GetSigningKeysAsync(string domain, CancellationToken cancellationToken = default)
     {
         var d = Address.NormalizeDomain(domain);
         if (d is null || _secrets is null) return [];
-        List<(DkimKey, AsymmetricKeyParameter)>? keys = null;
+        List<DkimSigningKey>? keys = null;
         await foreach (var entry in _state.ListAsync(PartitionPrefix + d, cancellationToken))
         {
             if (Parse(entry.Value) is not { IsActive: true } key) continue;
             var name = key.SecretName;
-            if (!_privateKeys.TryGetValue(name, out var privateKey))
+            if (!_signingKeys.TryGetValue(name, out var signingKey))
             {
                 if (await _secrets.GetAsync(name, cancellationToken) is not { } pem) continue;
                 try
                 {
-                    privateKey = DkimKeyMaterial.ReadPrivateKey(pem);
+                    signingKey = DkimSigningKey.FromPem(key, pem);
                 }
-                catch (FormatException)
+                catch (Exception e) when (e is FormatException or ArgumentException or System.Security.Cryptography.CryptographicException)
                 {
                     continue;
                 }
-                _privateKeys[name] = privateKey;
+                _signingKeys[name] = signingKey;
             }
-            (keys ??= []).Add((key, privateKey));
+            (keys ??= []).Add(signingKey);
         }
         return keys ?? [];
     }

@@ -34,9 +34,9 @@ public sealed class DkimMessageSigner(DkimKeyStore keys, TimeProvider? time = nu
 
         var fields = FieldsToSign(mime);
         var result = new StringBuilder();
-        foreach (var (key, privateKey) in signingKeys)
+        foreach (var key in signingKeys)
         {
-            var signer = new Signer(privateKey, key, _time)
+            var signer = new Signer(key, _time)
             {
                 HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
                 BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
@@ -83,10 +83,11 @@ public sealed class DkimMessageSigner(DkimKeyStore keys, TimeProvider? time = nu
         return format;
     }
 
-    private sealed class Signer(AsymmetricKeyParameter privateKey, DkimKey key, TimeProvider time)
-        : DkimSigner(privateKey, key.Domain, key.Selector,
-            key.Algorithm == DkimKeyAlgorithm.Rsa ? DkimSignatureAlgorithm.RsaSha256 : DkimSignatureAlgorithm.Ed25519Sha256)
+    private sealed class Signer(DkimSigningKey key, TimeProvider time)
+        : DkimSigner(key.PrivateKey, key.Key.Domain, key.Key.Selector, key.SignatureAlgorithm)
     {
         protected override long GetTimestamp() => time.GetUtcNow().ToUnixTimeSeconds();
+
+        protected override ISigner CreateSigningContext() => key.CreatePlatformSigner() ?? base.CreateSigningContext();
     }
 }

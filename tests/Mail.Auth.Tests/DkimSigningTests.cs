@@ -134,6 +134,8 @@ public sealed partial class DkimSigningTests : IClassFixture<DnsFixture>, IDispo
 
         Assert.Equal("", await SignHeadersAsync(Messages.Simple(fromDomain: "other.example")));
         Assert.Equal("", await SignHeadersAsync("To: bob@example.net\r\nSubject: no from\r\n\r\nhi\r\n"));
+        Assert.Equal("", await SignHeadersAsync(""));
+        Assert.Equal("", await SignHeadersAsync("\u0001\u0002 not a message at all"));
     }
 
     [Fact]

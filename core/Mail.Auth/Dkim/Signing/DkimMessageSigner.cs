@@ -26,8 +26,16 @@ public sealed class DkimMessageSigner(DkimKeyStore keys, TimeProvider? time = nu
 
     public async ValueTask<string> SignAsync(Stream message, CancellationToken cancellationToken)
     {
-        var parser = new MimeParser(message, MimeFormat.Entity, persistent: false);
-        var mime = await parser.ParseMessageAsync(cancellationToken);
+        MimeMessage mime;
+        try
+        {
+            mime = await new MimeParser(message, MimeFormat.Entity, persistent: false).ParseMessageAsync(cancellationToken);
+        }
+        catch (FormatException)
+        {
+            // Not a message MimeKit can read (no header block): it goes out unsigned rather than not at all.
+            return "";
+        }
         if (FromDomain(mime) is not { } domain) return "";
         var signingKeys = await keys.GetSigningKeysAsync(domain, cancellationToken);
         if (signingKeys.Count == 0) return "";

@@ -114,6 +114,31 @@ public sealed partial class DkimSigningTests : IClassFixture<DnsFixture>, IDispo
         Assert.Contains("c=relaxed/relaxed", header, StringComparison.Ordinal);
     }
 
+    /// <summary>Shapes where re-serializing a parsed message could drift from its bytes: what the signer hashes must be
+    /// what the receiver gets.</summary>
+    [Theory]
+    [InlineData("no body", "From: a@example.com\r\nSubject: s\r\n")]
+    [InlineData("empty body", "From: a@example.com\r\nSubject: s\r\n\r\n")]
+    [InlineData("no final CRLF", "From: a@example.com\r\nSubject: s\r\n\r\nlast line")]
+    [InlineData("trailing blank lines and spaces", "From: a@example.com\r\n\r\ntext \t \r\n \r\n\r\n\r\n")]
+    [InlineData("long line", "From: a@example.com\r\n\r\n{long}\r\n")]
+    [InlineData("attached message", "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" +
+        "Content-Type: message/rfc822\r\n\r\nFrom: inner@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--x\r\n" +
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgcICQ==\r\n--x--\r\n")]
+    [InlineData("header without space after colon", "From:a@example.com\r\nSubject:tight\r\nX-Empty:\r\n\r\nbody\r\n")]
+    public async Task Message_shapes_verify(string shape, string message)
+    {
+        Assert.NotNull(shape);
+        message = message.Replace("{long}", new string('x', 5000), StringComparison.Ordinal);
+        await _directory.AddDomainAsync("example.com");
+        var keys = await _keys.AddAsync("example.com");
+
+        var verdicts = await Dkimpy.VerifyAsync(await SignAsync(message), Dns([.. keys]));
+
+        Assert.Equal(2, verdicts.Count);
+        Assert.All(verdicts, v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_second_From_added_after_signing_breaks_the_signature()
     {

@@ -71,7 +71,13 @@ public sealed class FileSecretStore(string root) : ISecretStore
 
     public Task DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
-        File.Delete(PathOf(name));
+        try
+        {
+            File.Delete(PathOf(name));
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
         return Task.CompletedTask;
     }
 

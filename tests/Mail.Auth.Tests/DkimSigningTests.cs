@@ -71,6 +71,28 @@ public sealed partial class DkimSigningTests : IClassFixture<DnsFixture>, IDispo
     }
 
     [Fact]
+    public async Task Concurrent_signing_with_shared_keys_gives_valid_signatures()
+    {
+        // Its own domain: the DNS server is shared by the class's tests, and selectors follow the (fixed) clock.
+        await _directory.AddDomainAsync("parallel.example.com");
+        var keys = await _keys.AddAsync("parallel.example.com");
+        foreach (var key in keys) _dns.Server.AddTxt(key.DnsName, ZoneStrings(key.ZoneFileLine));
+        var signer = new DkimMessageSigner(_keys, _clock);
+        var messages = Enumerable.Range(0, 32).Select(i => Messages.Simple(fromDomain: "parallel.example.com", subject: "parallel " + i)).ToArray();
+
+        var signed = await Task.WhenAll(messages.Select(m => Task.Run(async () =>
+            await signer.SignAsync(new MemoryStream(Encoding.UTF8.GetBytes(m)), default) + m)));
+
+        var checker = new DkimChecker(_dns.NewResolver(), time: _clock);
+        foreach (var message in signed)
+        {
+            var results = await checker.VerifyAsync(Messages.Parse(message));
+            Assert.Equal(2, results.Count);
+            Assert.All(results, r => Assert.Equal(DkimResultCode.Pass, r.Code));
+        }
+    }
+
+    [Fact]
     public async Task A_relayed_message_keeps_its_senders_signature_and_gains_ours()
     {
         await _directory.AddDomainAsync("example.com");

@@ -8,7 +8,8 @@ namespace Mail.Host;
 /// The embedded data directory ("DataDirectory", default ./data) and the stores inside it:
 /// <c>messages/</c> the copies delivered to mailboxes, <c>queue/messages</c> the originals the edge accepted (segments),
 /// <c>queue/inbound</c> and <c>queue/outbound</c> spools, <c>mail.db</c>
-/// (SQLite: users, domains, state and mailbox indexes), <c>tls/selfsigned.pfx</c>.
+/// (SQLite: users, domains, state and mailbox indexes), <c>tls/selfsigned.pfx</c>,
+/// <c>dkim/DOMAIN/SELECTOR.pem</c> (DKIM private keys, mode 0600).
 /// Shared by `mail serve` and the admin commands, so both see the same data.
 /// </summary>
 public sealed class DataLayout
@@ -33,6 +34,7 @@ public sealed class DataLayout
         State = new SqliteStateStore(DatabasePath);
         Mailboxes = new SqliteMailboxStore(DatabasePath);
         Directory = new MailDirectory(State);
+        Secrets = new FileSecretStore(root);
     }
 
     public string Root { get; }
@@ -47,6 +49,8 @@ public sealed class DataLayout
     public SqliteStateStore State { get; }
     public SqliteMailboxStore Mailboxes { get; }
     public MailDirectory Directory { get; }
+    /// <summary>Private keys as files under the data directory (secret "dkim/example.com/202612r.pem" is that path).</summary>
+    public FileSecretStore Secrets { get; }
 
     /// <summary>Opens (creating when missing) the data directory named by the "DataDirectory" setting.</summary>
     /// <exception cref="HostFailureException">The directory cannot be created or written (EX_IOERR), naming the setting.</exception>

@@ -1,3 +1,4 @@
+using Mail.Configuration;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
@@ -15,9 +16,11 @@ public sealed class MailStores : IAsyncDisposable
 {
     private readonly IAsyncDisposable? _owner;
 
-    private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner)
+    private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner,
+        ISecretStore? secrets)
     {
         (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
+        Secrets = secrets;
         Directory = new MailDirectory(state);
     }
 
@@ -32,6 +35,9 @@ public sealed class MailStores : IAsyncDisposable
     public IStateStore State { get; }
     public IMailboxStore Mailboxes { get; }
     public MailDirectory Directory { get; }
+    /// <summary>Private keys (DKIM): embedded, 0600 files in the data directory; cloud, rows sealed under
+    /// Dkim:KeyEncryptionKey, or null when that is not set.</summary>
+    public ISecretStore? Secrets { get; }
     public string Mode { get; }
 
     /// <summary>Envelopes waiting in the local inbound spool (embedded mode), for the startup line.</summary>
@@ -46,14 +52,15 @@ public sealed class MailStores : IAsyncDisposable
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null);
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets);
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
                 try
                 {
                     var azure = AzureAdapters.Create(options);
-                    return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure);
+                    return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
+                        DkimSettings.SealedSecrets(configuration, azure.StateStore));
                 }
                 catch (AzureConfigurationException e)
                 {

@@ -26,6 +26,10 @@ namespace Mail.Host
                    mail quarantine release QUEUEID [--data DIR]             deliver a held message to INBOX
                    mail quarantine delete QUEUEID [--data DIR]
                    mail psl refresh [--url URL] [--data DIR]               download the Public Suffix List into the data directory
+                   mail dkim add DOMAIN [--selector SEL] [--algorithm rsa|ed25519] [--data DIR]
+                                        new signing key(s), RSA and Ed25519 by default; prints the DNS records
+                   mail dkim list [DOMAIN] [--data DIR]                     the DNS records to publish (and to remove)
+                   mail dkim rotate DOMAIN [--data DIR]                     new keys sign now; old ones stay published Dkim:RetiredKeyDays
             Settings: appsettings.json next to the binary, MAIL_* environment variables, --Key=value.
             --verbose: on failure, the stack trace after the one-line error. Exit codes: docs/exit-codes.md.
             """;
@@ -40,6 +44,8 @@ namespace Mail.Host
             var mailbox = "INBOX";
             var url = PublicSuffixRefresh.DefaultUrl;
             var verbose = false;
+            string? selector = null;
+            string? algorithm = null;
             for (var i = 0; i < args.Length; i++)
             {
                 var a = args[i];
@@ -57,6 +63,12 @@ namespace Mail.Host
                         break;
                     case "--url":
                         url = Next() ?? "";
+                        break;
+                    case "--selector":
+                        selector = Next() ?? "";
+                        break;
+                    case "--algorithm":
+                        algorithm = Next() ?? "";
                         break;
                     case "--mailbox":
                         mailbox = Next() ?? "INBOX";
@@ -100,6 +112,7 @@ namespace Mail.Host
                         : throw new UsageException($"unknown command '{string.Join(' ', positional)}'");
                 await using var stores = MailStores.Open(configuration, DataLayout.Open(configuration));
                 var admin = new AdminCommands(stores, Console.Out);
+                DkimCommands Dkim() => new(DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), Console.Out, Console.Error);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
                 return (command, positional.ElementAtOrDefault(1)) switch
                 {
@@ -115,6 +128,9 @@ namespace Mail.Host
                     ("quarantine", "list") => await admin.QuarantineListAsync(),
                     ("quarantine", "release") => await admin.QuarantineReleaseAsync(Arg(2)),
                     ("quarantine", "delete") => await admin.QuarantineDeleteAsync(Arg(2)),
+                    ("dkim", "add") => await Dkim().AddAsync(Arg(2), selector, algorithm),
+                    ("dkim", "list") => await Dkim().ListAsync(positional.ElementAtOrDefault(2)),
+                    ("dkim", "rotate") => await Dkim().RotateAsync(Arg(2)),
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
             }
@@ -173,6 +189,8 @@ namespace Mail.Host
             // The inbound stage's checks, in order: SPF/DKIM/ARC/DMARC, header and body checks, spam score.
             foreach (var check in InboundChecks.Build(builder.Configuration, dns, stores.State, settings.Smtp.HostName))
                 builder.Services.AddSingleton(check);
+            // The outbound stage's DKIM signer: our domains' keys (mail dkim add), none where keys have no store.
+            builder.Services.AddSingleton(DkimSettings.BuildSigner(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

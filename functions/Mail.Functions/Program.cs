@@ -22,5 +22,11 @@ var authServId = configuration["Smtp:HostName"] ?? Environment.MachineName;
 builder.Services.AddSingleton<IDnsResolver>(dns);
 builder.Services.AddSingleton<IInboundCheck>(sp => InboundChecks.BuildAuthentication(configuration, dns, sp.GetRequiredService<IStateStore>(), authServId));
 foreach (var check in InboundChecks.BuildContentChecks(configuration)) builder.Services.AddSingleton(check);
+// The outbound stage's DKIM signer: private keys sealed in Table storage under Dkim:KeyEncryptionKey (none without it).
+builder.Services.AddSingleton(sp =>
+{
+    var state = sp.GetRequiredService<IStateStore>();
+    return DkimSettings.BuildSigner(configuration, state, DkimSettings.SealedSecrets(configuration, state), sp.GetRequiredService<Mail.Core.Accounts.MailDirectory>());
+});
 
 builder.Build().Run();

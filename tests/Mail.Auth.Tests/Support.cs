@@ -86,9 +86,18 @@ public static class Dkimpy
     public static Task<string> ArcSignAsync(string message, string selector, string domain, Key key, string authServId) =>
         RunAsync(["arcsign", selector, domain, key.File, authServId], message);
 
-    private static async Task<string> RunAsync(IEnumerable<string> args, string? stdin = null)
+    /// <summary>dkimpy's verdict on every DKIM-Signature, top to bottom ("d=example.com s=202612r a=rsa-sha256 pass"),
+    /// with DNS answered from <paramref name="txt"/> (name without the root dot -> record text).</summary>
+    public static async Task<IReadOnlyList<string>> VerifyAsync(string message, IReadOnlyDictionary<string, string> txt)
     {
-        var r = await ExternalProcess.RunAsync(Python, [s_tool, .. args], stdin, TimeSpan.FromSeconds(60));
+        var env = new Dictionary<string, string> { ["DKIMTOOL_TXT"] = string.Join('|', txt.Select(kv => kv.Key + "=" + kv.Value)) };
+        var r = await RunAsync(["verify"], message, env);
+        return r.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
+    private static async Task<string> RunAsync(IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? environment = null)
+    {
+        var r = await ExternalProcess.RunAsync(Python, [s_tool, .. args], stdin, TimeSpan.FromSeconds(60), environment);
         if (r.ExitCode != 0) throw new InvalidOperationException($"dkimtool failed ({r.ExitCode}): {r.StdErr}");
         return r.StdOut;
     }

@@ -5,7 +5,8 @@
   keygen ed25519         -> line 1: private seed (base64), line 2: p= value
   sign SELECTOR DOMAIN KEYFILE ALG CANON [length] [identity=..] [headers=a:b]   (message on stdin, signed message on stdout)
   arcsign SELECTOR DOMAIN KEYFILE SRVID      (message on stdin; ARC set added on top)
-  verify                 (message on stdin; DNS from env DKIMTOOL_TXT="name=txt|name=txt"; prints True/False)
+  verify                 (message on stdin; DNS from env DKIMTOOL_TXT="name=txt|name=txt"; one line per
+                         DKIM-Signature, top to bottom: "d=DOMAIN s=SELECTOR a=ALGORITHM pass|fail")
 """
 import base64, os, sys
 import dkim
@@ -56,6 +57,21 @@ def arcsign(selector, domain, keyfile, srvid):
     sys.stdout.buffer.write(b"".join(sets) + msg)
 
 
+def verify():
+    msg = sys.stdin.buffer.read()
+    records = dict(kv.split("=", 1) for kv in os.environ.get("DKIMTOOL_TXT", "").split("|") if kv)
+    def dnsfunc(name, timeout=5):
+        return records.get(name.decode().rstrip("."), "").encode()
+    values = [v for n, v in dkim.DKIM(msg).headers if n.lower() == b"dkim-signature"]
+    for i, value in enumerate(values):
+        try:
+            verdict = "pass" if dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc) else "fail"
+        except dkim.DKIMException as e:
+            verdict = "permerror: %s" % e
+        tags = dkim.util.parse_tag_value(value)
+        print("d=%s s=%s a=%s %s" % (tags[b"d"].decode(), tags[b"s"].decode(), tags[b"a"].decode(), verdict))
+
+
 def corpus(selector, domain, keyfile, alg, count, size, outdir):
     """Writes COUNT signed messages of about SIZE bytes to OUTDIR (for the benchmark)."""
     import random
@@ -100,4 +116,4 @@ def verify_dir(indir, txt_env, seconds="5"):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"keygen": keygen, "sign": sign, "arcsign": arcsign, "corpus": corpus, "verify-dir": verify_dir}[cmd](*args)
+    {"keygen": keygen, "sign": sign, "verify": verify, "arcsign": arcsign, "corpus": corpus, "verify-dir": verify_dir}[cmd](*args)

@@ -1,0 +1,64 @@
+using System.Security.Cryptography;
+using MimeKit.Cryptography;
+using Org.BouncyCastle.Crypto;
+
+namespace Mail.Auth.Dkim.Signing;
+
+/// <summary>
+/// An active key ready to sign: its public facts, the private key as MimeKit takes it (BouncyCastle), and for RSA
+/// the same key in the platform's cryptography (OpenSSL on Linux), which signs about ten times faster than
+/// BouncyCastle's managed arithmetic (bench/DkimSignBench).
+/// </summary>
+public sealed class DkimSigningKey
+{
+    private readonly RSA? _rsa;
+    private readonly Lock _rsaLock = new();
+
+    private DkimSigningKey(DkimKey key, AsymmetricKeyParameter privateKey, RSA? rsa) => (Key, PrivateKey, _rsa) = (key, privateKey, rsa);
+
+    public DkimKey Key { get; }
+    public AsymmetricKeyParameter PrivateKey { get; }
+
+    public DkimSignatureAlgorithm SignatureAlgorithm =>
+        Key.Algorithm == DkimKeyAlgorithm.Rsa ? DkimSignatureAlgorithm.RsaSha256 : DkimSignatureAlgorithm.Ed25519Sha256;
+
+    /// <exception cref="FormatException">Not a PEM private key.</exception>
+    public static DkimSigningKey FromPem(DkimKey key, string pem)
+    {
+        var privateKey = DkimKeyMaterial.ReadPrivateKey(pem);
+        RSA? rsa = null;
+        if (key.Algorithm == DkimKeyAlgorithm.Rsa)
+        {
+            rsa = RSA.Create();
+            rsa.ImportFromPem(pem);
+        }
+        return new DkimSigningKey(key, privateKey, rsa);
+    }
+
+    /// <summary>MimeKit's signing context: the platform's RSA where there is one, else BouncyCastle's (null).</summary>
+    internal ISigner? CreatePlatformSigner() => _rsa is null ? null : new PlatformRsaSha256Signer(_rsa, _rsaLock);
+
+    /// <summary>rsa-sha256 (RSASSA-PKCS1-v1_5 over SHA-256, RFC 6376 3.3.1) as BouncyCastle's ISigner, which MimeKit
+    /// feeds the canonicalized header block. Signing only.</summary>
+    private sealed class PlatformRsaSha256Signer(RSA rsa, Lock rsaLock) : ISigner
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public string AlgorithmName => "SHA-256withRSA";
+        public void Init(bool forSigning, ICipherParameters parameters) => throw new NotSupportedException();
+        public void Update(byte input) => _hash.AppendData([input]);
+        public void BlockUpdate(byte[] input, int inOff, int inLen) => _hash.AppendData(input, inOff, inLen);
+        public void BlockUpdate(ReadOnlySpan<byte> input) => _hash.AppendData(input);
+        public int GetMaxSignatureSize() => rsa.KeySize / 8;
+
+        public byte[] GenerateSignature()
+        {
+            var digest = _hash.GetHashAndReset();
+            // An RSA object is not documented as safe for concurrent use; one signature takes about a millisecond.
+            lock (rsaLock) return rsa.SignHash(digest, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        }
+
+        public bool VerifySignature(byte[] signature) => throw new NotSupportedException();
+        public void Reset() => _hash.GetHashAndReset();
+    }
+}

@@ -105,6 +105,14 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
                 var env = e.Envelope;
                 output.WriteLine($"{queue.Name,-9} {env.QueueId,-16} {state,-13} {at,-20} {e.DeliveryCount,5}  <{env.MailFrom}> -> {string.Join(", ", env.Recipients.Select(r => r.Address))}");
                 if (e.DeadLetterReason is not null) output.WriteLine($"{"",10}reason: {e.DeadLetterReason}");
+                // Outbound: each recipient's own state and the last reply (Postfix mailq shows the reason per recipient).
+                foreach (var r in env.Recipients.Where(r => r.Delivery is not null))
+                {
+                    var d = r.Delivery!;
+                    var next = d.NextAttemptAt is { } n ? " next " + n.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "";
+                    var reply = d.LastReply is { } lr ? $" ({(lr.Code == 0 ? "" : lr.Code.ToString(CultureInfo.InvariantCulture) + " ")}{lr.EnhancedCode} {lr.Text}{(lr.Host is null ? "" : " from " + lr.Host)})" : "";
+                    output.WriteLine($"{"",10}<{r.Address}> {d.Status.ToString().ToLowerInvariant()}, {d.Attempts} attempt(s){next}{reply}");
+                }
             }
         }
         output.WriteLine(count == 0 ? "Mail queue is empty" : $"-- {count} envelope(s)");

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Net;
+using Mail.Storage.Embedded;
+using Mail.Testing;
+using Mail.Testing.Dns;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MimeKit;
+using Xunit.Abstractions;
+
+namespace Mail.Host.Tests;
+
+/// <summary>
+/// The outbound stage in the real `mail serve`: mail submitted on a submission port with AUTH leaves through MX
+/// routing found by a loopback DNS server, to Postfix's smtp-sink or a scripted peer on loopback
+/// (Outbound:RemotePort); per-recipient outcomes, DSNs back into the sender's mailbox, null MX.
+/// </summary>
+[Collection("host")]
+public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
+{
+    private readonly TempData _data = new();
+    private TestDnsServer _dns = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dns = await TestDnsServer.StartAsync();
+        await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _dns.DisposeAsync();
+        _data.Dispose();
+    }
+
+    private async Task<(HostProcess Host, int Submission)> StartAsync(int remotePort, params string[] extra)
+    {
+        var submission = FreePort.Tcp();
+        var host = await HostProcess.StartAsync(_data.Path, [
+            "--Smtp:Listeners:1:Name=submission", $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{submission}", "--Smtp:Listeners:1:Role=Submission",
+            "--Smtp:AllowPlaintextAuthOnLoopback=true", "--Smtp:HostName=mail.example.org",
+            $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1",
+            $"--Outbound:RemotePort={remotePort}", "--Outbound:MinimalBackoff=00:05:00", "--Outbound:PollInterval=00:00:00.050",
+            .. extra]);
+        return (host, submission);
+    }
+
+    private static async Task<string> SubmitAsync(int port, string subject, params string[] to)
+    {
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("alice@example.org"));
+        foreach (var t in to) message.To.Add(MailboxAddress.Parse(t));
+        message.Subject = subject;
+        message.Body = new TextPart("plain") { Text = "outbound test body\r\n" };
+        using var smtp = new SmtpClient();
+        await smtp.ConnectAsync("127.0.0.1", port, SecureSocketOptions.None);
+        await smtp.AuthenticateAsync("alice@example.org", "secret");
+        var reply = await smtp.SendAsync(message);
+        await smtp.DisconnectAsync(true);
+        return reply;
+    }
+
+    private static Process StartSmtpSink(int port, string dumpDirectory)
+    {
+        Assert.True(ExternalProcess.IsOnPath("smtp-sink") || File.Exists("/usr/sbin/smtp-sink"), "smtp-sink is required (Debian package postfix)");
+        var psi = new ProcessStartInfo(File.Exists("/usr/sbin/smtp-sink") ? "/usr/sbin/smtp-sink" : "smtp-sink") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-u", "postfix", "-d", Path.Combine(dumpDirectory, "%M."), $"127.0.0.1:{port}", "100" }) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    [Fact]
+    public async Task Submitted_mail_to_a_remote_domain_is_delivered_to_its_mx_found_in_dns_and_the_queue_empties()
+    {
+        var sinkPort = FreePort.Tcp();
+        var dumps = Path.Combine(_data.Path, "sink");
+        Directory.CreateDirectory(dumps);
+        // smtp-sink drops privileges to postfix; it must be able to write its dumps.
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(dumps, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupWrite
+                | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
+        using var sink = StartSmtpSink(sinkPort, dumps);
+        try
+        {
+            _dns.AddMx("example.net", 10, "mx.example.net");
+            _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+            var (host, submission) = await StartAsync(sinkPort);
+            await using var _ = host;
+            var subject = "to the sink " + Guid.NewGuid().ToString("N")[..8];
+            await SubmitAsync(submission, subject, "bob@example.net");
+
+            var dump = await HostProcess.PollAsync(() => Task.FromResult(string.Join("\n", Directory.EnumerateFiles(dumps, "*", SearchOption.AllDirectories).Select(File.ReadAllText))),
+                d => d.Contains(subject, StringComparison.Ordinal), TimeSpan.FromSeconds(30), "smtp-sink never received the message");
+            Assert.Contains("bob@example.net", dump, StringComparison.Ordinal);
+            await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(10));
+            var line = host.Output.Split('\n').First(l => l.Contains("status=sent", StringComparison.Ordinal));
+            log.WriteLine(line);
+            Assert.Matches(@"to=<bob@example\.net>, relay=mx\.example\.net\[127\.0\.0\.1\]:\d+, delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, status=sent \(250 ", line);
+            await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            sink.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
+    public async Task Each_recipient_gets_its_own_outcome_and_the_sender_gets_a_dsn_for_the_bounced_one()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["nobody@example.net"] = "550 5.1.1 <nobody@example.net>: Recipient address rejected: User unknown";
+        peer.RcptReplies["later@example.net"] = "450 4.2.0 <later@example.net>: Recipient address rejected: Greylisted";
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var subject = "three recipients " + Guid.NewGuid().ToString("N")[..8];
+        await SubmitAsync(submission, subject, "bob@example.net", "nobody@example.net", "later@example.net");
+
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        Assert.Contains("to=<bob@example.net>", host.Output.Split('\n').Single(l => l.Contains("status=sent", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("dsn=5.1.1, status=bounced", host.Output, StringComparison.Ordinal);
+        var delivered = Assert.Single(peer.Received);
+        Assert.Equal(["bob@example.net"], delivered.Recipients);
+        Assert.Contains(subject, delivered.Data, StringComparison.Ordinal);
+
+        // The queue keeps only the deferred recipient, with its reply; the other two are final.
+        var queue = (await HostProcess.AdminOkAsync(_data.Path, "queue")).StdOut;
+        log.WriteLine(queue);
+        Assert.Contains("<later@example.net> deferred, 1 attempt(s)", queue, StringComparison.Ordinal);
+        Assert.Contains("450 4.2.0", queue, StringComparison.Ordinal);
+        Assert.Contains("<nobody@example.net> bounced", queue, StringComparison.Ordinal);
+
+        // The bounce is in alice's own mailbox, an RFC 3464 report MimeKit reads back.
+        var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
+        var records = await HostProcess.PollAsync(async () => (await mailboxes.ListMessagesAsync("alice@example.org", "INBOX")).Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            n => n == "1", TimeSpan.FromSeconds(30), "no bounce in alice's INBOX");
+        var record = Assert.Single(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
+        var bounce = await MimeMessage.LoadAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+        var report = Assert.IsType<MultipartReport>(bounce.Body);
+        Assert.Equal("delivery-status", report.ReportType);
+        var status = Assert.Single(report.OfType<MessageDeliveryStatus>());
+        var group = Assert.Single(status.StatusGroups.Skip(1), g => g.Count > 0);
+        Assert.Equal("rfc822; nobody@example.net", group["Final-Recipient"]);
+        Assert.Equal("failed", group["Action"]);
+        Assert.Equal("5.1.1", group["Status"]);
+        Assert.StartsWith("smtp; 550 5.1.1", group["Diagnostic-Code"], StringComparison.Ordinal);
+        Assert.Contains(report, p => p.ContentType.IsMimeType("text", "rfc822-headers"));
+        Assert.Equal("<>", bounce.Headers["Return-Path"]);
+    }
+
+    [Fact]
+    public async Task A_domain_with_a_null_mx_bounces_at_once_with_5_1_10()
+    {
+        _dns.AddMx("nomail.example", 0, ".");
+        var (host, submission) = await StartAsync(FreePort.Tcp());
+        await using var _ = host;
+        await SubmitAsync(submission, "null mx", "someone@nomail.example");
+        await host.WaitForOutputAsync("status=bounced", TimeSpan.FromSeconds(30));
+        Assert.Contains("to=<someone@nomail.example>, relay=none", host.Output, StringComparison.Ordinal);
+        Assert.Contains("dsn=5.1.10, status=bounced", host.Output, StringComparison.Ordinal);
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Dns_failure_defers_and_never_bounces()
+    {
+        _dns.SetServFail("broken.example");
+        var (host, submission) = await StartAsync(FreePort.Tcp());
+        await using var _ = host;
+        await SubmitAsync(submission, "servfail", "someone@broken.example");
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        Assert.Contains("dsn=4.4.3, status=deferred", host.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("status=bounced", host.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_mx_pointing_back_at_this_host_is_a_mail_loop()
+    {
+        _dns.AddMx("loop.example", 10, "mail.example.org");
+        var (host, submission) = await StartAsync(FreePort.Tcp());
+        await using var _ = host;
+        await SubmitAsync(submission, "loop", "someone@loop.example");
+        await host.WaitForOutputAsync("status=bounced", TimeSpan.FromSeconds(30));
+        Assert.Contains("dsn=5.4.6, status=bounced", host.Output, StringComparison.Ordinal);
+    }
+}

@@ -62,6 +62,7 @@ public sealed class OutboundStage
     private readonly Router _router;
     private readonly SmtpDelivery _smtp;
     private readonly ConcurrentSlots _slots;
+    private readonly QueueControl? _control;
 
     /// <param name="submitNotice">Queues a DSN (null sender, one recipient: the original sender) the way inbound mail is
     /// handled without checks: into the sender's mailbox when local, else to the outbound queue.</param>
@@ -75,6 +76,7 @@ public sealed class OutboundStage
         _router = new Router(dns, options, identity.HostName, identity.IsOwnEndpoint);
         _smtp = new SmtpDelivery(options, identity.HostName);
         _slots = new ConcurrentSlots(options.DestinationConcurrency);
+        _control = state is null ? null : new QueueControl(state);
     }
 
     public async Task<OutboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
@@ -89,10 +91,16 @@ public sealed class OutboundStage
             if (!recipients[i].Status.IsFinal() && await RecordedAsync(envelope.QueueId, recipients[i], cancellationToken) is { } recorded)
                 recipients[i] = recipients[i] with { Delivery = recorded };
 
-        if (envelope.Held)
+        if (_control is not null && await _control.IsDeletedAsync(envelope.QueueId, cancellationToken))
+        {
+            // Postfix postsuper -d: gone without a bounce.
+            _log.LogInformation("{QueueId}: removed by an operator", envelope.QueueId);
+            return new OutboundResult(envelope, true, null);
+        }
+        if (envelope.Held || (_control is not null && await _control.IsHeldAsync(envelope.QueueId, cancellationToken)))
         {
             for (var i = 0; i < recipients.Length; i++)
-                if (!recipients[i].Status.IsFinal()) recipients[i] = recipients[i] with { Delivery = (recipients[i].Delivery ?? Fresh(expires)) with { Status = RecipientStatus.Held } };
+                if (!recipients[i].Status.IsFinal()) recipients[i] = recipients[i] with { Delivery = (recipients[i].Delivery ?? Fresh(expires)) with { Status = RecipientStatus.Held, NextAttemptAt = null } };
             return Result(envelope, recipients);
         }
 

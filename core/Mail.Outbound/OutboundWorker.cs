@@ -42,7 +42,8 @@ public static class OutboundSettlement
 /// <see cref="OutboundOptions.Concurrency"/> at a time, and settles each (<see cref="OutboundSettlement"/>). An envelope
 /// whose original is gone is dead-lettered with the reason; any other failure is retried after the minimal backoff.
 /// </summary>
-public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, OutboundOptions options, ILogger<OutboundWorker>? logger = null, TimeProvider? time = null)
+public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, OutboundOptions options, ILogger<OutboundWorker>? logger = null, TimeProvider? time = null,
+    QueueControl? control = null)
 {
     private readonly ILogger _log = logger ?? NullLogger<OutboundWorker>.Instance;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -52,8 +53,10 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
     {
         var loops = Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None)).ToList();
         var trim = Task.Run(() => TrimLoopAsync(stoppingToken), CancellationToken.None);
+        var commands = Task.Run(() => ControlLoopAsync(stoppingToken), CancellationToken.None);
         await Task.WhenAll(loops);
         await trim;
+        await commands;
     }
 
     private async Task TrimLoopAsync(CancellationToken stoppingToken)
@@ -69,6 +72,28 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
                 break;
             }
             await stage.TrimConnectionsAsync();
+        }
+    }
+
+    /// <summary>Operators' queue commands (<see cref="QueueControl"/>), applied every second.</summary>
+    private async Task ControlLoopAsync(CancellationToken stoppingToken)
+    {
+        if (control is null) return;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await control.ApplyAsync(queue, _log, stoppingToken);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                _log.LogError(e, "Applying queue commands failed");
+            }
         }
     }
 

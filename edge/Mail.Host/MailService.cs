@@ -55,7 +55,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         {
             _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
             var outbound = OutboundFor(data, settings, _smtp, dns, signer, loggerFactory);
-            var outboundWorker = new OutboundWorker(data.Outbound, outbound, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>());
+            var outboundWorker = new OutboundWorker(data.Outbound, outbound, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
             _outbound = Task.Run(() => outboundWorker.RunAsync(_stopWorker.Token), CancellationToken.None);
         }
         if (settings.MaintenanceEnabled)

@@ -184,4 +184,39 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
         await host.WaitForOutputAsync("status=bounced", TimeSpan.FromSeconds(30));
         Assert.Contains("dsn=5.4.6, status=bounced", host.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Queue_commands_hold_release_and_delete_a_deferred_envelope_in_the_running_server()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["later@example.net"] = "451 4.3.0 try again later";
+        peer.RcptReplies["gone@example.net"] = "451 4.3.0 try again later";
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var first = QueueIdOf(await SubmitAsync(submission, "held then released", "later@example.net"));
+        var second = QueueIdOf(await SubmitAsync(submission, "deleted", "gone@example.net"));
+        await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains("status=deferred", StringComparison.Ordinal)) >= 2,
+            TimeSpan.FromSeconds(30), "both were not deferred");
+
+        await HostProcess.AdminOkAsync(_data.Path, "queue", "hold", first);
+        await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "queue", "show", first)).StdOut,
+            o => o.Contains("<later@example.net> held", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "not held");
+
+        // The remote now accepts; a release delivers at once instead of at the next retry five minutes later.
+        peer.RcptReplies.TryRemove("later@example.net", out string? _);
+        await HostProcess.AdminOkAsync(_data.Path, "queue", "release", first);
+        await host.WaitForOutputAsync($"{first}: to=<later@example.net>, relay=mx.example.net", TimeSpan.FromSeconds(5));
+        await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Contains("to=<later@example.net>", StringComparison.Ordinal) && o.Contains("status=sent", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "not sent after release");
+        Assert.Single(peer.Received);
+
+        await HostProcess.AdminOkAsync(_data.Path, "queue", "delete", "ALL");
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+        Assert.Contains($"{second}: removed by an operator", host.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("status=bounced", host.Output, StringComparison.Ordinal);
+    }
+
+    private static string QueueIdOf(string reply) => reply.Trim().Split(' ')[^1];
 }

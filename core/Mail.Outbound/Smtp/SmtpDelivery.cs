@@ -145,9 +145,13 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                 await DropAsync(idle.Client);
             }
         }
-        var connected = await ConnectAsync(host, endpoint, route, route.Tls == TlsPolicy.None ? SecureSocketOptions.None
-            : route.Tls == TlsPolicy.May && !route.Relay ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.StartTls, cancellationToken);
-        if (connected.Failure is { Code: 0 } && route.Tls == TlsPolicy.May && !route.Relay && connected.Failure.EnhancedCode == "4.7.5")
+        var connected = await ConnectAsync(host, endpoint, route, route.Tls switch
+        {
+            TlsPolicy.None => SecureSocketOptions.None,
+            TlsPolicy.May => SecureSocketOptions.StartTlsWhenAvailable,
+            _ => SecureSocketOptions.StartTls,
+        }, cancellationToken);
+        if (connected.Failure is { Code: 0, EnhancedCode: "4.7.5" } && route.Tls == TlsPolicy.May)
         {
             // Postfix "may": a failed handshake falls back to plaintext on a new connection.
             connected = await ConnectAsync(host, endpoint, route, SecureSocketOptions.None, cancellationToken);
@@ -164,10 +168,10 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
             Timeout = (int)Math.Min(int.MaxValue, options.CommandTimeout.TotalMilliseconds),
             CheckCertificateRevocation = false,
         };
-        // Opportunistic and "encrypt" TLS accept any certificate (Postfix may/encrypt); a relay host's is verified
-        // unless the operator said otherwise.
+        // Opportunistic and "encrypt" TLS to MX hosts accept any certificate (Postfix may/encrypt); a relay host's
+        // (TLS required) is verified unless the operator said otherwise.
 #pragma warning disable CA5359 // Postfix "may" and "encrypt": TLS against passive eavesdropping, no authentication of the MX (DANE/MTA-STS do that).
-        if (!route.Relay || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
+        if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Mail.Host.Tests;
+namespace Mail.Testing;
 
 /// <summary>
 /// A scripted SMTP server on loopback for the cases real servers do not produce on demand: a reply chosen per

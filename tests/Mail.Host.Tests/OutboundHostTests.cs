@@ -218,5 +218,90 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.DoesNotContain("status=bounced", host.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Sigkill_during_delivery_then_restart_delivers_every_recipient()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        var silence = new TaskCompletionSource();
+        peer.HoldDataReply = silence.Task;
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        var subject = "crash " + Guid.NewGuid().ToString("N")[..8];
+        await using (host)
+        {
+            await SubmitAsync(submission, subject, "bob@example.net", "carol@example.net");
+            // The message data reached the peer, which never answers: the delivery is in progress when the host dies.
+            await HostProcess.PollAsync(() => Task.FromResult(peer.Held.ToString(System.Globalization.CultureInfo.InvariantCulture)), h => h == "1",
+                TimeSpan.FromSeconds(30), "the delivery never reached the data stage");
+            await host.KillAsync();
+        }
+        peer.HoldDataReply = null;
+        silence.SetResult();
+
+        var (again, _) = await StartAsync(peer.Port);
+        await using var _ = again;
+        await HostProcess.PollAsync(() => Task.FromResult(again.Output), o => o.Split('\n').Count(l => l.Contains("status=sent", StringComparison.Ordinal)) == 2,
+            TimeSpan.FromSeconds(30), "not every recipient was delivered after the restart");
+        var delivered = Assert.Single(peer.Received);
+        Assert.Equal(["bob@example.net", "carol@example.net"], delivered.Recipients.Order());
+        Assert.Contains(subject, delivered.Data, StringComparison.Ordinal);
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+    }
+
+    private const string DkimTool = """
+        import sys, dkim
+        mode, path = sys.argv[1], sys.argv[2]
+        msg = sys.stdin.buffer.read()
+        if mode == "sign":
+            sig = dkim.sign(msg, b"sel", b"remote.example", open(path, "rb").read(), canonicalize=(b"simple", b"simple"),
+                            include_headers=[b"from", b"to", b"subject", b"message-id"])
+            sys.stdout.buffer.write(sig + msg)
+        else:
+            txt = open(path, "rb").read().strip()
+            print("pass" if dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt) else "fail")
+        """;
+
+    [Fact]
+    public async Task A_relayed_message_goes_out_byte_for_byte_so_the_senders_dkim_signature_still_verifies_with_dkimpy()
+    {
+        var dir = Path.Combine(_data.Path, "dkim");
+        Directory.CreateDirectory(dir);
+        var key = Path.Combine(dir, "key.pem");
+        Assert.Equal(0, (await ExternalProcess.RunAsync("openssl", ["genrsa", "-out", key, "2048"])).ExitCode);
+        var der = Path.Combine(dir, "pub.der");
+        Assert.Equal(0, (await ExternalProcess.RunAsync("openssl", ["rsa", "-in", key, "-pubout", "-outform", "DER", "-out", der])).ExitCode);
+        var txt = Path.Combine(dir, "txt");
+        await File.WriteAllTextAsync(txt, "v=DKIM1; k=rsa; p=" + Convert.ToBase64String(await File.ReadAllBytesAsync(der)));
+        var tool = Path.Combine(dir, "dkimtool.py");
+        await File.WriteAllTextAsync(tool, DkimTool);
+
+        // A message with a dot-leading line and trailing spaces: the kind of bytes a re-encoding would change.
+        var original = "From: someone@remote.example\r\nTo: bob@example.net\r\nSubject: signed elsewhere\r\nMessage-ID: <dkim-relay@remote.example>\r\n\r\n"
+            + "First line  \r\n.leading dot\r\n\tindented\r\n";
+        var signed = await ExternalProcess.RunAsync("/usr/bin/python3", [tool, "sign", key], original);
+        Assert.True(signed.ExitCode == 0, signed.StdErr);
+        var signedFile = Path.Combine(dir, "signed.eml");
+        await File.WriteAllTextAsync(signedFile, signed.StdOut);
+
+        await using var peer = new ScriptedSmtpPeer();
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var swaks = await ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{submission}", "--auth", "PLAIN", "--auth-user", "alice@example.org",
+            "--auth-password", "secret", "--from", "alice@example.org", "--to", "bob@example.net", "--data", "@" + signedFile]);
+        Assert.True(swaks.ExitCode == 0, swaks.StdOut + swaks.StdErr);
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var delivered = Assert.Single(peer.Received).Data;
+        // Our Received: (added by the edge) in front, then the signed message exactly as submitted (swaks ends its DATA
+        // with one more CRLF of its own before the dot).
+        Assert.StartsWith("Received: ", delivered, StringComparison.Ordinal);
+        Assert.EndsWith(signed.StdOut.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal) + "\r\n", delivered, StringComparison.Ordinal);
+        var verify = await ExternalProcess.RunAsync("/usr/bin/python3", [tool, "verify", txt], delivered);
+        Assert.True(verify.StdOut.Trim() == "pass", verify.StdOut + verify.StdErr);
+    }
+
     private static string QueueIdOf(string reply) => reply.Trim().Split(' ')[^1];
 }

@@ -33,6 +33,13 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     /// <summary>Close the connection after the message data without replying.</summary>
     public bool DisconnectAfterData { get; set; }
 
+    /// <summary>When set, the reply to the message data waits for this task (a server that goes silent mid-delivery).</summary>
+    public Task? HoldDataReply { get; set; }
+
+    /// <summary>Messages whose data arrived and are waiting on <see cref="HoldDataReply"/>.</summary>
+    public int Held => Volatile.Read(ref _held);
+    private int _held;
+
     /// <summary>Accepted messages: the RCPT TO addresses that got 2xx and the data.</summary>
     public ConcurrentQueue<(string[] Recipients, string Data)> Received { get; } = new();
 
@@ -88,8 +95,15 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                     case "DATA":
                         await writer.WriteLineAsync("354 End data with <CR><LF>.<CR><LF>");
                         var data = new StringBuilder();
-                        while (await reader.ReadLineAsync() is { } d && d != ".") data.Append(d).Append("\r\n");
+                        // RFC 5321 4.5.2: a leading dot was doubled by the client.
+                        while (await reader.ReadLineAsync() is { } d && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
                         if (DisconnectAfterData) return;
+                        if (HoldDataReply is { } hold)
+                        {
+                            Interlocked.Increment(ref _held);
+                            await hold;
+                            return;
+                        }
                         Received.Enqueue((rcpts.ToArray(), data.ToString()));
                         await writer.WriteLineAsync(DataReply);
                         break;

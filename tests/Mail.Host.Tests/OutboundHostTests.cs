@@ -303,5 +303,47 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.True(verify.StdOut.Trim() == "pass", verify.StdOut + verify.StdErr);
     }
 
+    [Fact]
+    public async Task With_a_relay_host_everything_goes_through_it_over_starttls_with_auth()
+    {
+        // The relay: a second `mail serve` that receives for example.net and lets an authenticated account relay.
+        using var relayData = new TempData();
+        await HostProcess.AdminOkAsync(relayData.Path, "domain", "add", "example.net");
+        await HostProcess.AdminOkAsync(relayData.Path, "user", "add", "bob@example.net", "--password", "bobpw");
+        await HostProcess.AdminOkAsync(relayData.Path, "user", "add", "relay@example.net", "--password", "relaypw");
+        var relayPort = FreePort.Tcp();
+        await using var relay = await HostProcess.StartAsync(relayData.Path,
+            "--Smtp:Listeners:1:Name=submission", $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{relayPort}", "--Smtp:Listeners:1:Role=Submission",
+            "--Smtp:HostName=relay.example.net", "--Smtp:RequireSenderOwnership=false");
+
+        // No MX for example.net anywhere: only the relay host can deliver it.
+        var (host, submission) = await StartAsync(FreePort.Tcp(), $"--Outbound:RelayHost=[127.0.0.1]:{relayPort}", "--Outbound:RelayUser=relay@example.net",
+            "--Outbound:RelayPassword=relaypw", "--Outbound:RelayTlsAcceptAnyCertificate=true");
+        await using var _ = host;
+        var subject = "via relay " + Guid.NewGuid().ToString("N")[..8];
+        await SubmitAsync(submission, subject, "bob@example.net");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Contains($"to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:{relayPort}", host.Output, StringComparison.Ordinal);
+        var list = await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(relayData.Path, "mailbox", "list", "bob@example.net")).StdOut,
+            o => o.Contains(subject, StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the relay did not deliver to bob");
+        Assert.Contains("alice@example.org", list, StringComparison.Ordinal);
+        // The relay saw TLS and AUTH (its Received: says ESMTPSA).
+        var mailboxes = new SqliteMailboxStore(Path.Combine(relayData.Path, "mail.db"));
+        var record = Assert.Single(await mailboxes.ListMessagesAsync("bob@example.net", "INBOX"));
+        Assert.Contains("with ESMTPSA", await File.ReadAllTextAsync(Path.Combine(relayData.Path, "messages", record.MessageRef)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_relay_host_without_starttls_is_not_used_and_the_mail_is_deferred()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        var (host, submission) = await StartAsync(FreePort.Tcp(), $"--Outbound:RelayHost=[127.0.0.1]:{peer.Port}");
+        await using var _ = host;
+        await SubmitAsync(submission, "no tls", "bob@example.net");
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        Assert.Contains("dsn=4.7.4, status=deferred (TLS is required", host.Output, StringComparison.Ordinal);
+        Assert.Empty(peer.Received);
+    }
+
     private static string QueueIdOf(string reply) => reply.Trim().Split(' ')[^1];
 }

@@ -19,6 +19,8 @@ declare -A need=(
   [/usr/bin/dig]=bind9-dnsutils
   [/usr/bin/gcc]=gcc               # Native AOT links the shipped executable with the C toolchain
   [/usr/include/zlib.h]=zlib1g-dev
+  # outbound (helper "outbound"): smtp-sink (postfix, above) as a remote MX; openssl makes the DKIM key of the relay test
+  [/usr/bin/openssl]=openssl
 )
 missing=()
 for f in "${!need[@]}"; do [ -e "$f" ] || missing+=("${need[$f]}"); done

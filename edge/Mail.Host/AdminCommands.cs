@@ -159,6 +159,8 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         var ids = new List<string>();
         await foreach (var e in data.Outbound.ListAsync())
             if (e.State != QueueEntryState.DeadLettered && (target == "ALL" || e.Envelope.QueueId == target) && !ids.Contains(e.Envelope.QueueId)) ids.Add(e.Envelope.QueueId);
+        // Cloud: a scheduled retry is hidden by the queue service, so an explicit id is recorded even when not listed.
+        if (ids.Count == 0 && target != "ALL" && data.Mode == MailStores.Cloud) ids.Add(target);
         if (ids.Count == 0)
         {
             output.WriteLine(target == "ALL" ? "Outbound queue is empty" : $"mail: no outbound envelope {target}");

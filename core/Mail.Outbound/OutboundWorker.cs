@@ -51,10 +51,10 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
 
     public async Task RunAsync(CancellationToken stoppingToken)
     {
-        var loops = Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None)).ToList();
+        var loops = Mail.Core.Queues.QueuePoller.RunAsync(queue, options.Concurrency, s_lock, options.PollInterval, HandleAsync, _log, stoppingToken);
         var trim = Task.Run(() => TrimLoopAsync(stoppingToken), CancellationToken.None);
         var commands = Task.Run(() => ControlLoopAsync(stoppingToken), CancellationToken.None);
-        await Task.WhenAll(loops);
+        await loops;
         await trim;
         await commands;
     }
@@ -94,40 +94,6 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
             {
                 _log.LogError(e, "Applying queue commands failed");
             }
-        }
-    }
-
-    private async Task LoopAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            IReadOnlyList<QueueLease> leases;
-            try
-            {
-                leases = await queue.ReceiveAsync(1, s_lock, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                _log.LogError(e, "Receiving from {Queue} failed", queue.Name);
-                leases = [];
-            }
-            if (leases.Count == 0)
-            {
-                try
-                {
-                    await Task.Delay(options.PollInterval, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                continue;
-            }
-            foreach (var lease in leases) await HandleAsync(lease);
         }
     }
 

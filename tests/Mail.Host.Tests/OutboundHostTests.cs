@@ -345,5 +345,26 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Empty(peer.Received);
     }
 
+    [Fact]
+    public async Task Without_mx_the_domain_itself_is_the_mx_and_an_unreachable_first_mx_passes_the_turn_to_the_next()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        // implicit.example has no MX, only an address (RFC 5321 5.1).
+        _dns.Add("implicit.example", DnsRecordType.A, "127.0.0.1");
+        // two.example: the preferred MX refuses connections (nothing listens on 127.0.0.2), the second takes the mail.
+        _dns.AddMx("two.example", 10, "down.two.example");
+        _dns.Add("down.two.example", DnsRecordType.A, "127.0.0.2");
+        _dns.AddMx("two.example", 20, "up.two.example");
+        _dns.Add("up.two.example", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitAsync(submission, "implicit and backup", "someone@implicit.example", "other@two.example");
+        await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains("status=sent", StringComparison.Ordinal)) == 2,
+            TimeSpan.FromSeconds(30), "both were not sent");
+        Assert.Contains("to=<someone@implicit.example>, relay=implicit.example[127.0.0.1]", host.Output, StringComparison.Ordinal);
+        Assert.Contains("to=<other@two.example>, relay=up.two.example[127.0.0.1]", host.Output, StringComparison.Ordinal);
+        Assert.Equal(2, peer.Received.Count);
+    }
+
     private static string QueueIdOf(string reply) => reply.Trim().Split(' ')[^1];
 }

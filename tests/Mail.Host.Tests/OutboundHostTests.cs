@@ -366,5 +366,34 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Equal(2, peer.Received.Count);
     }
 
+    [Fact]
+    public async Task A_failed_tls_handshake_falls_back_to_plaintext_under_the_opportunistic_policy()
+    {
+        await using var peer = new ScriptedSmtpPeer { BrokenStartTls = true };
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitAsync(submission, "tls broken", "bob@example.net");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Single(peer.Received);
+        Assert.Equal(2, peer.Connections);
+    }
+
+    [Fact]
+    public async Task A_server_answering_garbage_defers_and_never_bounces()
+    {
+        await using var peer = new ScriptedSmtpPeer { Greeting = "HELLO? this is not SMTP" };
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitAsync(submission, "garbage", "bob@example.net");
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        Assert.Contains("to=<bob@example.net>", host.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("status=bounced", host.Output, StringComparison.Ordinal);
+        Assert.Empty(peer.Received);
+    }
+
     private static string QueueIdOf(string reply) => reply.Trim().Split(' ')[^1];
 }

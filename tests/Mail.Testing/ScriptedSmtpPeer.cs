@@ -33,6 +33,12 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     /// <summary>Close the connection after the message data without replying.</summary>
     public bool DisconnectAfterData { get; set; }
 
+    /// <summary>The first line sent on connect (default a 220 greeting); anything else tests a client's handling of garbage.</summary>
+    public string Greeting { get; set; } = "220 peer.test ESMTP scripted";
+
+    /// <summary>Advertise STARTTLS, then answer it with bytes that are no TLS handshake (a broken TLS stack).</summary>
+    public bool BrokenStartTls { get; set; }
+
     /// <summary>When set, the reply to the message data waits for this task (a server that goes silent mid-delivery).</summary>
     public Task? HoldDataReply { get; set; }
 
@@ -70,7 +76,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
         var stream = client.GetStream();
         var reader = new StreamReader(stream, Encoding.Latin1);
         var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
-        await writer.WriteLineAsync("220 peer.test ESMTP scripted");
+        await writer.WriteLineAsync(Greeting);
         var rcpts = new List<string>();
         try
         {
@@ -80,7 +86,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 switch (verb)
                 {
                     case "EHLO":
-                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls ? "250-STARTTLS\r\n" : "") + "250 8BITMIME\r\n");
                         break;
                     case "MAIL":
                         rcpts.Clear();
@@ -107,6 +113,10 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         Received.Enqueue((rcpts.ToArray(), data.ToString()));
                         await writer.WriteLineAsync(DataReply);
                         break;
+                    case "STARTTLS" when BrokenStartTls:
+                        await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
+                        await writer.WriteAsync("this is not a TLS server hello\r\n");
+                        return;
                     case "RSET" or "NOOP":
                         await writer.WriteLineAsync("250 2.0.0 Ok");
                         break;

@@ -20,8 +20,9 @@ public static class EnvelopeJson
 
     public static string Serialize(Envelope envelope) => JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.Envelope);
 
+    /// <exception cref="EnvelopeFormatException">The envelope was written by a newer build (its <c>formatVersion</c>).</exception>
     public static Envelope Deserialize(string json) =>
-        JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.");
+        (JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.")).EnsureReadable("queue message");
 
     /// <summary>Envelope plus adapter properties.</summary>
     public static string Serialize(Envelope envelope, IEnumerable<KeyValuePair<string, string?>> extra)
@@ -36,7 +37,7 @@ public static class EnvelopeJson
     public static (Envelope Envelope, Func<string, string?> Property) DeserializeWithProperties(string json)
     {
         var node = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("Envelope JSON was null.");
-        var envelope = node.Deserialize(EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.");
+        var envelope = (node.Deserialize(EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.")).EnsureReadable("queue message");
         return (envelope, name => node.TryGetPropertyValue(name, out var v) && v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : null);
     }
 }

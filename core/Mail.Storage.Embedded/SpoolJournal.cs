@@ -57,6 +57,7 @@ internal static class SpoolJournal
     }
 
     /// <summary>The intact records of one segment with their framed sizes; stops at a torn or corrupt frame.</summary>
+    /// <exception cref="EnvelopeFormatException">An intact record holds an envelope of a newer format than this build reads.</exception>
     public static IEnumerable<(SpoolRecord Record, int Bytes)> Read(string path)
     {
         byte[] data;
@@ -88,6 +89,8 @@ internal static class SpoolJournal
                 yield break;
             }
             if (record is null || !FileMessageStore.IsValidId(record.Id)) yield break;
+            // Intact but newer than this build: stop loudly instead of taking it for a torn tail and losing it.
+            record.Envelope?.EnsureReadable(path);
             var bytes = HeaderSize + (int)length;
             offset += bytes;
             yield return (record, bytes);

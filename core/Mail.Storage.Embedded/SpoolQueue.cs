@@ -155,6 +155,23 @@ public sealed class SpoolQueue : IMessageQueue
         return Task.CompletedTask;
     }
 
+    public Task<int> MakeDueAsync(string queueId, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        var count = 0;
+        lock (_gate)
+        {
+            foreach (var e in _entries.Values.Where(e => e.Envelope.QueueId == queueId && e.VisibleAt > now && (e.LockedUntil is null || e.LockedUntil <= now)))
+            {
+                e.VisibleAt = now;
+                e.Touched = true;
+                AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = e.Id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt });
+                count++;
+            }
+        }
+        return Task.FromResult(count);
+    }
+
     public async Task DeadLetterAsync(QueueLease lease, string reason, CancellationToken cancellationToken = default)
     {
         var (id, _) = ParseToken(lease);

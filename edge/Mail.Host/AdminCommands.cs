@@ -105,9 +105,70 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
                 var env = e.Envelope;
                 output.WriteLine($"{queue.Name,-9} {env.QueueId,-16} {state,-13} {at,-20} {e.DeliveryCount,5}  <{env.MailFrom}> -> {string.Join(", ", env.Recipients.Select(r => r.Address))}");
                 if (e.DeadLetterReason is not null) output.WriteLine($"{"",10}reason: {e.DeadLetterReason}");
+                // Outbound: each recipient's own state and the last reply (Postfix mailq shows the reason per recipient).
+                foreach (var r in env.Recipients.Where(r => r.Delivery is not null))
+                {
+                    var d = r.Delivery!;
+                    var next = d.NextAttemptAt is { } n ? " next " + n.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "";
+                    var reply = d.LastReply is { } lr ? $" ({(lr.Code == 0 ? "" : lr.Code.ToString(CultureInfo.InvariantCulture) + " ")}{lr.EnhancedCode} {lr.Text}{(lr.Host is null ? "" : " from " + lr.Host)})" : "";
+                    output.WriteLine($"{"",10}<{r.Address}> {d.Status.ToString().ToLowerInvariant()}, {d.Attempts} attempt(s){next}{reply}");
+                }
             }
         }
         output.WriteLine(count == 0 ? "Mail queue is empty" : $"-- {count} envelope(s)");
+        return 0;
+    }
+
+    /// <summary>`mail queue show ID`: the envelope, each recipient's state and last reply, and the message's header.</summary>
+    public async Task<int> QueueShowAsync(string queueId)
+    {
+        var found = false;
+        foreach (var queue in new IMessageQueue[] { data.Inbound, data.Outbound })
+        {
+            await foreach (var e in queue.ListAsync())
+            {
+                var env = e.Envelope;
+                if (env.QueueId != queueId) continue;
+                found = true;
+                output.WriteLine($"queue: {queue.Name} ({e.State.ToString().ToLowerInvariant()}{(e.VisibleAt is { } v ? ", due " + v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "")})");
+                output.WriteLine($"received: {env.ReceivedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} from {env.Client.Helo} [{env.Client.Address}]{(env.AuthenticatedUser is { } u ? " user " + u : "")}");
+                output.WriteLine($"sender: <{env.MailFrom}>  size: {env.Size}  message: {env.MessageRef}");
+                foreach (var r in env.Recipients)
+                {
+                    var d = r.Delivery;
+                    output.WriteLine($"  <{r.Address}> {r.Status.ToString().ToLowerInvariant()}{(d is null ? "" : $", {d.Attempts} attempt(s), expires {d.ExpiresAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}")}");
+                    if (d?.LastReply is { } lr) output.WriteLine($"      last reply: {(lr.Code == 0 ? "" : lr.Code.ToString(CultureInfo.InvariantCulture) + " ")}{lr.EnhancedCode} {lr.Text}{(lr.Host is null ? "" : $" ({lr.Host} {lr.Address})")}");
+                }
+                var (from, subject, _) = await SummaryAsync(env.MessageRef);
+                output.WriteLine($"From: {from}");
+                output.WriteLine($"Subject: {subject}");
+            }
+        }
+        if (!found)
+        {
+            output.WriteLine($"mail: no queued envelope {queueId}");
+            return 1;
+        }
+        return 0;
+    }
+
+    /// <summary>`mail queue hold|release|retry|delete ID|ALL`: recorded for the running server to apply (see QueueControl).</summary>
+    public async Task<int> QueueActionAsync(string verb, string target)
+    {
+        var action = Enum.Parse<Mail.Outbound.QueueAction>(verb, ignoreCase: true);
+        var ids = new List<string>();
+        await foreach (var e in data.Outbound.ListAsync())
+            if (e.State != QueueEntryState.DeadLettered && (target == "ALL" || e.Envelope.QueueId == target) && !ids.Contains(e.Envelope.QueueId)) ids.Add(e.Envelope.QueueId);
+        // Cloud: a scheduled retry is hidden by the queue service, so an explicit id is recorded even when not listed.
+        if (ids.Count == 0 && target != "ALL" && data.Mode == MailStores.Cloud) ids.Add(target);
+        if (ids.Count == 0)
+        {
+            output.WriteLine(target == "ALL" ? "Outbound queue is empty" : $"mail: no outbound envelope {target}");
+            return target == "ALL" ? 0 : 1;
+        }
+        var control = new Mail.Outbound.QueueControl(data.State);
+        foreach (var id in ids) await control.RequestAsync(id, action);
+        output.WriteLine($"{verb}: {ids.Count} envelope(s) ({string.Join(", ", ids)}); the running server applies it within a second");
         return 0;
     }
 

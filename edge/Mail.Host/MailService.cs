@@ -1,4 +1,6 @@
+using System.Net;
 using Mail.Core.Ports;
+using Mail.Outbound;
 using Mail.Imap;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
@@ -15,13 +17,15 @@ namespace Mail.Host;
 /// worker over the embedded stores. On SIGTERM/Ctrl+C: listeners stop first (SMTP sessions get 421), then the
 /// worker stops receiving and finishes what it holds.
 /// </summary>
-public sealed class MailService(ServeSettings settings, MailStores data, IEnumerable<IInboundCheck> checks, IDnsResolver dns, EdgePolicy edgePolicy, ILoggerFactory loggerFactory) : IHostedService
+public sealed class MailService(ServeSettings settings, MailStores data, IEnumerable<IInboundCheck> checks, IDnsResolver dns, EdgePolicy edgePolicy, ILoggerFactory loggerFactory,
+    IOutboundSigner? signer = null) : IHostedService
 {
     private readonly ILogger _log = loggerFactory.CreateLogger("Mail.Host");
     private readonly CancellationTokenSource _stopWorker = new();
     private SmtpServer? _smtp;
     private ImapServer? _imap;
     private Task? _worker;
+    private Task? _outbound;
     private Task? _maintenance;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -47,7 +51,13 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             await _imap.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
-        if (settings.WorkerEnabled) _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
+        if (settings.WorkerEnabled)
+        {
+            _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
+            var outbound = OutboundFor(data, settings, _smtp, dns, signer, loggerFactory);
+            var outboundWorker = new OutboundWorker(data.Outbound, outbound, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
+            _outbound = Task.Run(() => outboundWorker.RunAsync(_stopWorker.Token), CancellationToken.None);
+        }
         if (settings.MaintenanceEnabled)
         {
             var maintenance = new MaintenanceStage(data.State, TimeProvider.System, loggerFactory.CreateLogger<MaintenanceStage>(), data.Messages, settings.QuarantineRetention);
@@ -75,9 +85,30 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
+        if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
         if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);
+    }
+
+    /// <summary>
+    /// The outbound stage over this process's stores. Delivery status notifications go through an inbound stage without
+    /// checks: into the sender's mailbox when the sender is local, else back to the outbound queue.
+    /// </summary>
+    public static OutboundStage OutboundFor(MailStores data, ServeSettings settings, SmtpServer smtp, IDnsResolver dns, IOutboundSigner? signer, ILoggerFactory loggerFactory)
+    {
+        var notices = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, [], loggerFactory.CreateLogger<InboundStage>());
+        var own = smtp.BoundEndpoints.Values.ToList();
+        var identity = new OutboundIdentity(settings.Smtp.HostName,
+            ep => own.Any(o => o.Port == ep.Port && (o.Address.Equals(ep.Address) || (o.Address.Equals(IPAddress.Any) || o.Address.Equals(IPAddress.IPv6Any)))),
+            (domain, ct) => data.Directory.IsLocalDomainAsync(domain, ct));
+        return new OutboundStage(data.Messages, dns, settings.Outbound, identity, signer ?? NoOutboundSigner.Instance, data.State,
+            async (notice, ct) =>
+            {
+                var result = await notices.ProcessAsync(notice, ct);
+                if (result.Delivered.Count > 0 && result.Remote.Count == 0) await notices.DeleteOriginalAsync(notice, ct);
+            },
+            loggerFactory.CreateLogger<OutboundStage>());
     }
 }

@@ -21,7 +21,9 @@ namespace Mail.Host
                                         HASH: {SHA512-CRYPT}$6$..., $5$... (Dovecot/crypt) or pbkdf2-sha256$...
                    mail user list [--data DIR]
                    mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
-                   mail queue [--data DIR]                                  like mailq
+                   mail queue [--data DIR]                                  like mailq, with each outbound recipient's state
+                   mail queue show QUEUEID [--data DIR]                     one envelope: recipients, replies, header
+                   mail queue (hold|release|retry|delete) (QUEUEID|ALL) [--data DIR]   outbound: hold, release, deliver now, remove (no bounce)
                    mail quarantine list [--data DIR]                        messages held for an operator
                    mail quarantine release QUEUEID [--data DIR]             deliver a held message to INBOX
                    mail quarantine delete QUEUEID [--data DIR]
@@ -124,7 +126,9 @@ namespace Mail.Host
                     ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin)),
                     ("user", "list") => await admin.UserListAsync(),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
-                    ("queue", _) => await admin.QueueAsync(),
+                    ("queue", "show") => await admin.QueueShowAsync(Arg(2)),
+                    ("queue", "hold" or "release" or "retry" or "delete") => await admin.QueueActionAsync(positional[1], Arg(2)),
+                    ("queue", null) => await admin.QueueAsync(),
                     ("quarantine", "list") => await admin.QuarantineListAsync(),
                     ("quarantine", "release") => await admin.QuarantineReleaseAsync(Arg(2)),
                     ("quarantine", "delete") => await admin.QuarantineDeleteAsync(Arg(2)),

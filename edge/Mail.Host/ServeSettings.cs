@@ -19,6 +19,15 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var imapEnabled = configuration.GetValue("Imap:Enabled", true);
         var worker = BindWorker(configuration);
         worker.Validate();
+        var outbound = BindOutbound(configuration);
+        try
+        {
+            outbound.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationException(e.Message);
+        }
         var certificate = TlsCertificate.Load(configuration, data, smtp.HostName, log);
         smtp.Certificate = certificate;
         imap.Certificate = certificate;
@@ -39,6 +48,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             MaintenanceEnabled = configuration.GetValue("Maintenance:Enabled", embedded),
             MaintenanceInterval = maintenanceInterval,
             QuarantineRetention = quarantineRetention,
+            Outbound = outbound,
         };
     }
 
@@ -71,6 +81,16 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>"Maintenance:QuarantineRetention", default 30 days: quarantined messages older than this are deleted.</summary>
     public TimeSpan QuarantineRetention { get; init; } = Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention;
+
+    /// <summary>Section "Outbound": the outbound stage (routing, SMTP client, retries, relay host).</summary>
+    public Mail.Outbound.OutboundOptions Outbound { get; init; } = new();
+
+    public static Mail.Outbound.OutboundOptions BindOutbound(IConfiguration configuration)
+    {
+        var options = new Mail.Outbound.OutboundOptions();
+        configuration.GetSection(Mail.Outbound.OutboundOptions.SectionName).Bind(options);
+        return options;
+    }
 
     public static LocalWorkerOptions BindWorker(IConfiguration configuration)
     {

@@ -1,9 +1,11 @@
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
+using Mail.Outbound;
 using Mail.Pipeline.Inbound;
 using Mail.Storage.Azure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Functions;
@@ -24,13 +26,21 @@ public static class CloudServices
             azure.ConnectionString = cs;
         var functions = new FunctionsOptions();
         configuration.GetSection("Functions").Bind(functions);
-        return services.AddMailCloud(azure, functions);
+        var outbound = new OutboundOptions();
+        configuration.GetSection(OutboundOptions.SectionName).Bind(outbound);
+        // The outbound stage resolves MX records with the same Dns settings as the inbound checks (Program registers that
+        // resolver first; this one is for hosts that do not).
+        services.TryAddSingleton<IDnsResolver>(_ => Mail.Configuration.DnsSettings.BuildResolver(configuration));
+        return services.AddMailCloud(azure, functions, outbound, configuration["Smtp:HostName"] ?? Environment.MachineName);
     }
 
-    public static IServiceCollection AddMailCloud(this IServiceCollection services, AzureStorageOptions azure, FunctionsOptions functions)
+    public static IServiceCollection AddMailCloud(this IServiceCollection services, AzureStorageOptions azure, FunctionsOptions functions,
+        OutboundOptions? outbound = null, string? hostName = null)
     {
         azure.Validate();
         functions.Validate();
+        outbound ??= new OutboundOptions();
+        outbound.Validate();
         var clients = AzureClients.Create(azure);
         if (clients.Queues is null)
             throw new AzureConfigurationException("Azure:QueueServiceUri (or Azure:ConnectionString) is required: the Functions triggers read Storage Queues.");
@@ -56,9 +66,31 @@ public static class CloudServices
             sp.GetRequiredService<IStateStore>(),
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<InboundRunner>();
+        services.AddSingleton(sp => OutboundFor(sp, outbound, hostName ?? Environment.MachineName));
         services.AddSingleton(sp => new PoisonLog(clients.Tables.GetTableClient(functions.PoisonTable)));
         if (azure.QueueTransport == QueueTransports.ServiceBus)
             services.AddHostedService<ServiceBusInboundProcessor>();
         return services;
+    }
+
+    /// <summary>
+    /// The outbound stage over the cloud stores. The edge runs elsewhere, so no endpoint of this process is "us"; our
+    /// domains are the directory's. DSNs go through an inbound stage without checks: a local sender's into their
+    /// mailbox, others back to the outbound queue.
+    /// </summary>
+    public static OutboundStage OutboundFor(IServiceProvider sp, OutboundOptions options, string hostName)
+    {
+        var messages = sp.GetRequiredService<IMessageStore>();
+        var directory = sp.GetRequiredService<MailDirectory>();
+        var queue = sp.GetRequiredService<AzureAdapters>().OutboundQueue;
+        var notices = new InboundStage(messages, sp.GetRequiredService<IMailboxStore>(), directory, queue, [], sp.GetService<ILogger<InboundStage>>());
+        var identity = new OutboundIdentity(hostName, _ => false, (domain, ct) => directory.IsLocalDomainAsync(domain, ct));
+        return new OutboundStage(messages, sp.GetRequiredService<IDnsResolver>(), options, identity, sp.GetService<IOutboundSigner>(), sp.GetRequiredService<IStateStore>(),
+            async (notice, ct) =>
+            {
+                var result = await notices.ProcessAsync(notice, ct);
+                if (result.Delivered.Count > 0 && result.Remote.Count == 0) await notices.DeleteOriginalAsync(notice, ct);
+            },
+            sp.GetService<ILogger<OutboundStage>>(), sp.GetRequiredService<TimeProvider>());
     }
 }

@@ -10,8 +10,11 @@ namespace Mail.Functions;
 /// expiry) and quarantined messages older than the retention (setting Functions:QuarantineRetention, 30 days). Due retries need no requeue on Storage Queues: a retry is the message's visibility timeout (or its
 /// "notBefore", re-hidden by the trigger), so it comes back by itself; on Service Bus it is a scheduled message.
 /// The pass itself is <see cref="MaintenanceStage"/>, the same one `mail serve` runs in embedded mode.
+/// It also applies operators' outbound queue commands (`mail queue hold|release|retry|delete`, <see cref="Mail.Outbound.QueueControl"/>):
+/// hold and delete marks take effect when the envelope next runs; Storage Queues cannot make a scheduled message due early.
 /// </summary>
-public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, ILogger<MaintenanceFunction> log, IMessageStore? messages = null, FunctionsOptions? options = null)
+public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, ILogger<MaintenanceFunction> log, IMessageStore? messages = null, FunctionsOptions? options = null,
+    FunctionQueues? queues = null)
 {
     private readonly MaintenanceStage _stage = new(state, time, messages: messages, quarantineRetention: options?.QuarantineRetention);
 
@@ -24,6 +27,7 @@ public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, IL
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
         var report = await _stage.RunOnceAsync(cancellationToken);
+        if (queues is not null) await new Mail.Outbound.QueueControl(state).ApplyAsync(queues.Outbound, log, cancellationToken);
         log.LogInformation("Maintenance: purged {Count} expired state entries, deleted {Quarantined} expired quarantined messages",
             report.ExpiredStatePurged, report.QuarantineDeleted);
         return report.ExpiredStatePurged;

@@ -1,4 +1,6 @@
 using Azure.Storage.Queues.Models;
+using Mail.Core.Model;
+using Mail.Outbound;
 using Mail.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
@@ -6,23 +8,48 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Functions;
 
 /// <summary>
-/// Storage Queue trigger on "outbound". The outbound stage (DKIM sign, MX lookup, deliver, retry, DSN) does not exist
-/// yet, so this trigger parks each envelope on "outbound-poison" with a reason saying so (and <see cref="PoisonFunction"/>
-/// records it in the poison table): remote mail is kept, visible and never dropped, and can be re-sent once the stage exists.
+/// Storage Queue trigger on "outbound": runs the same <see cref="OutboundStage"/> as the embedded worker. A retry is a
+/// scheduled message: the updated envelope (each recipient's state) goes back on the queue hidden until its next
+/// attempt, then the host deletes this copy. When every recipient is final the original blob is deleted. Only what is
+/// truly poison is set aside: a body that is not an envelope, an envelope whose message is gone, or one that failed
+/// <see cref="FunctionsOptions.MaxDeliveries"/> runs in a row (the host then moves it and <see cref="PoisonFunction"/> records it).
 /// </summary>
-public sealed class OutboundFunction(FunctionQueues queues, ILogger<OutboundFunction> log)
+public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage, TimeProvider time, ILogger<OutboundFunction> log)
 {
-    public const string ParkedReason = "outbound delivery stage not available in this version; envelope parked for an operator";
-
     [Function("Outbound")]
     public async Task Run([QueueTrigger(QueueNames.Outbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
     {
-        if (!StorageQueueMessageQueue.TryParse(message.MessageText, out var envelope, out _, out _))
+        if (!StorageQueueMessageQueue.TryParse(message.MessageText, out var envelope, out var notBefore, out _))
         {
             await queues.Outbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);
             return;
         }
-        log.LogWarning("{QueueId}: {Count} remote recipient(s) parked: {Reason}", envelope.QueueId, envelope.Recipients.Count, ParkedReason);
-        await queues.Outbound.SendToDeadLetterAsync(envelope, ParkedReason, cancellationToken);
+        if (notBefore is { } nb && nb > time.GetUtcNow())
+        {
+            // Scheduled beyond the 7-day visibility cap: put it back hidden until due (the host deletes this copy).
+            await queues.Outbound.SendAsync(envelope, nb, cancellationToken);
+            return;
+        }
+        using var activity = InboundRunner.StartActivity("Mail.Outbound", envelope.TraceParent);
+        OutboundResult result;
+        try
+        {
+            result = await stage.ProcessAsync(envelope, cancellationToken);
+        }
+        catch (PermanentOutboundException e)
+        {
+            log.LogError("{QueueId}: set aside: {Reason}", envelope.QueueId, e.Message);
+            await queues.Outbound.SendToDeadLetterAsync(envelope, e.Message, cancellationToken);
+            return;
+        }
+        if (result.Done)
+        {
+            await stage.DeleteOriginalAsync(result.Envelope, cancellationToken);
+            return;
+        }
+        // Durably scheduled before the host deletes this copy; a crash in between runs it twice, and the stage's
+        // recorded final outcomes keep a recipient from getting it twice.
+        var next = result.NextAttemptAt ?? time.GetUtcNow() + OutboundSettlement.HeldRecheck;
+        await queues.Outbound.SendAsync(result.Envelope with { Attempt = envelope.Attempt + 1 }, next, cancellationToken);
     }
 }

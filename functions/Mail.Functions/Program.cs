@@ -12,14 +12,13 @@ var builder = FunctionsApplication.CreateBuilder(args);
 builder.Services
     .AddApplicationInsightsTelemetryWorkerService()
     .ConfigureFunctionsApplicationInsights();
-builder.Services.AddMailCloud(builder.Configuration);
-
 // The same inbound checks as the embedded host, from the same settings (Dns, Authentication, Defences):
-// SPF/DKIM/ARC/DMARC first, then header/body checks and the spam score.
+// SPF/DKIM/ARC/DMARC first, then header/body checks and the spam score. One resolver for them and the outbound stage.
 var configuration = builder.Configuration;
 var dns = DnsSettings.BuildResolver(configuration);
 var authServId = configuration["Smtp:HostName"] ?? Environment.MachineName;
 builder.Services.AddSingleton<IDnsResolver>(dns);
+builder.Services.AddMailCloud(builder.Configuration);
 builder.Services.AddSingleton<IInboundCheck>(sp => InboundChecks.BuildAuthentication(configuration, dns, sp.GetRequiredService<IStateStore>(), authServId));
 foreach (var check in InboundChecks.BuildContentChecks(configuration)) builder.Services.AddSingleton(check);
 // The outbound stage's DKIM signer: private keys sealed in Table storage under Dkim:KeyEncryptionKey (none without it).

@@ -8,6 +8,7 @@ using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Functions;
 using Mail.Pipeline.Inbound;
+using Mail.Testing;
 using Mail.Storage.Azure;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -238,21 +239,39 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Remote_recipients_reach_the_outbound_queue_and_the_outbound_trigger_parks_them_visibly()
+    public async Task Remote_recipients_are_delivered_by_the_outbound_trigger_with_retries_as_scheduled_messages_and_the_original_deleted()
     {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["dave@remote.example"] = "451 4.3.0 <dave@remote.example>: try again later";
         var env = await AcceptAsync([Bob, "dave@remote.example"]);
         var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
         await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
         Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
 
-        var outMessage = await HostReceiveAsync(_outbound.Queue, TimeSpan.FromSeconds(30));
-        var outbound = new OutboundFunction(new FunctionQueues(_inbound, _outbound), NullLogger<OutboundFunction>.Instance);
-        await HostInvokeAsync(_outbound.Queue, outMessage, x => outbound.Run(x, default));
-        var parked = Assert.Single(await _outbound.ListAsync().ToListAsync());
-        Assert.Equal(QueueEntryState.DeadLettered, parked.State);
-        Assert.Equal(OutboundFunction.ParkedReason, parked.DeadLetterReason);
-        Assert.Equal(env.QueueId, parked.Envelope.QueueId);
-        Assert.Equal(["dave@remote.example"], parked.Envelope.Recipients.Select(r => r.Address));
+        var options = new Mail.Outbound.OutboundOptions { MinimalBackoff = TimeSpan.FromSeconds(1), MaximalBackoff = TimeSpan.FromSeconds(1), MaximalQueueLifetime = TimeSpan.FromDays(3650) };
+        options.Transports["remote.example"] = $"[127.0.0.1]:{peer.Port}";
+        var identity = new Mail.Outbound.OutboundIdentity("mx.example.org", _ => false, (d, ct) => _directory.IsLocalDomainAsync(d, ct));
+        var stage = new Mail.Outbound.OutboundStage(_messages, new Mail.Dns.DnsResolver(new Mail.Dns.DnsResolverOptions()), options, identity, null, _state, (_, _) => Task.CompletedTask);
+        var outbound = new OutboundFunction(new FunctionQueues(_inbound, _outbound), stage, TimeProvider.System, NullLogger<OutboundFunction>.Instance);
+
+        // First run: a 4xx, so the envelope goes back on the queue hidden until its next attempt, with the reply.
+        await HostInvokeAsync(_outbound.Queue, await HostReceiveAsync(_outbound.Queue, TimeSpan.FromSeconds(30)), x => outbound.Run(x, default));
+        Assert.Empty(await _outbound.ListAsync().ToListAsync()); // hidden until due
+        var retry = await HostReceiveAsync(_outbound.Queue, TimeSpan.FromSeconds(30));
+        Assert.True(StorageQueueMessageQueue.TryParse(retry.MessageText, out var waiting, out _, out _));
+        var dave = Assert.Single(waiting.Recipients);
+        Assert.Equal(RecipientStatus.Deferred, dave.Status);
+        Assert.Equal("4.3.0", dave.Delivery!.LastReply!.EnhancedCode);
+        Assert.True(await _messages.ExistsAsync(env.MessageRef), "the original must stay while a recipient is not final");
+
+        // The retry, once due: delivered, nothing left, the original gone.
+        peer.RcptReplies.Clear();
+        await HostInvokeAsync(_outbound.Queue, retry, x => outbound.Run(x, default));
+        var got = Assert.Single(peer.Received);
+        Assert.Equal(["dave@remote.example"], got.Recipients);
+        Assert.Contains($"Subject: cloud {env.QueueId}", got.Data, StringComparison.Ordinal);
+        Assert.Empty(await _outbound.ListAsync().ToListAsync());
+        Assert.False(await _messages.ExistsAsync(env.MessageRef));
     }
 
     [Fact]

@@ -7,6 +7,15 @@ namespace Mail.Core.Model;
 /// </summary>
 public sealed record Envelope
 {
+    /// <summary>The envelope wire format this build writes. 1: no per-recipient delivery state (before the outbound
+    /// stage); 2: <see cref="Recipient.Delivery"/> and <see cref="Held"/>. A reader accepts any version up to this one
+    /// and refuses a newer one (<see cref="EnvelopeFormatException"/>): a newer build's fields would be lost silently.</summary>
+    public const int CurrentFormatVersion = 2;
+
+    /// <summary>Format version of the record this envelope was read from. Version 1 records carry none and read as the
+    /// current version: version 2 only added optional fields, so they mean the same.</summary>
+    public int FormatVersion { get; init; } = CurrentFormatVersion;
+
     /// <summary>Queue id given to the client in "250 2.0.0 Ok: queued as ID"; also the idempotency key.</summary>
     public required string QueueId { get; init; }
 
@@ -40,8 +49,20 @@ public sealed record Envelope
     /// <summary>How many times a pipeline stage has already tried this envelope (retries, outbound backoff).</summary>
     public int Attempt { get; init; }
 
+    /// <summary>Put on hold by an operator (`mail queue hold`): the outbound stage does not try it until released.</summary>
+    public bool Held { get; init; }
+
     public bool IsNullSender => MailFrom.Length == 0;
+
+    /// <summary>Throws <see cref="EnvelopeFormatException"/> when this envelope was read from a newer format than this build knows.</summary>
+    public Envelope EnsureReadable(string source) =>
+        FormatVersion > CurrentFormatVersion
+            ? throw new EnvelopeFormatException($"{source}: envelope {QueueId} has format version {FormatVersion}; this build reads versions up to {CurrentFormatVersion}. Run the newer build that wrote it (or a later one).")
+            : this;
 }
+
+/// <summary>An envelope record written by a newer build: refusing it is safer than dropping fields this build does not know.</summary>
+public sealed class EnvelopeFormatException(string message) : Exception(message);
 
 public sealed record ClientInfo
 {
@@ -81,4 +102,40 @@ public sealed record Recipient
     public IReadOnlyList<string>? Notify { get; init; }
     /// <summary>DSN ORCPT as given (addr-type;xtext-decoded address).</summary>
     public string? ORcpt { get; init; }
+
+    /// <summary>Outbound delivery state of this recipient; null until the outbound stage first tries it (pending).</summary>
+    public RecipientDelivery? Delivery { get; init; }
+
+    public RecipientStatus Status => Delivery?.Status ?? RecipientStatus.Pending;
 }
+
+/// <summary>Where one remote recipient stands (Postfix qmgr: active/deferred/hold; Stalwart: per-recipient status).</summary>
+public enum RecipientStatus
+{
+    Pending,
+    /// <summary>A temporary failure (4xx, no connection, DNS trouble): tried again at <see cref="RecipientDelivery.NextAttemptAt"/>.</summary>
+    Deferred,
+    /// <summary>Accepted by the remote server (2xx after DATA). Final.</summary>
+    Sent,
+    /// <summary>Permanently refused (5xx) or expired. Final; a DSN went to the sender unless they asked for none.</summary>
+    Bounced,
+    /// <summary>On hold by an operator.</summary>
+    Held,
+}
+
+/// <param name="Attempts">Delivery attempts made so far.</param>
+/// <param name="NextAttemptAt">When a deferred recipient is due again.</param>
+/// <param name="ExpiresAt">After this a still-deferred recipient bounces (Postfix maximal_queue_lifetime).</param>
+/// <param name="LastReply">The last reply from a remote server, or our own reason when none answered.</param>
+/// <param name="DelayNotified">A "delayed" DSN was sent for this recipient (at most one).</param>
+public sealed record RecipientDelivery(RecipientStatus Status, int Attempts, DateTimeOffset? NextAttemptAt, DateTimeOffset ExpiresAt, RemoteReply? LastReply, bool DelayNotified = false)
+{
+    public bool IsFinal => Status is RecipientStatus.Sent or RecipientStatus.Bounced;
+}
+
+/// <summary>An SMTP reply as the delivery log and DSNs report it.</summary>
+/// <param name="Code">Basic reply code (RFC 5321), e.g. 250, 450, 550; 0 when no server answered.</param>
+/// <param name="EnhancedCode">RFC 3463 status, e.g. "5.1.1".</param>
+/// <param name="Host">Remote host name, when one was reached.</param>
+/// <param name="Address">Remote address and port, "192.0.2.1:25".</param>
+public sealed record RemoteReply(int Code, string EnhancedCode, string Text, string? Host = null, string? Address = null);

@@ -29,6 +29,10 @@ public interface IMessageQueue
     /// <summary>Moves the envelope aside for an operator, with the reason; it is never dropped.</summary>
     Task DeadLetterAsync(QueueLease lease, string reason, CancellationToken cancellationToken = default);
 
+    /// <summary>Makes the waiting (not in-flight) envelopes with this queue id due now: an operator's "deliver now"
+    /// (Postfix `postqueue -i`). Returns how many; a queue that cannot reorder its messages returns 0 (the default).</summary>
+    Task<int> MakeDueAsync(string queueId, CancellationToken cancellationToken = default) => Task.FromResult(0);
+
     /// <summary>Everything waiting, in flight or dead-lettered, for `mailq`-style inspection.</summary>
     IAsyncEnumerable<QueueEntry> ListAsync(CancellationToken cancellationToken = default);
 }

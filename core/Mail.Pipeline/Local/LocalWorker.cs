@@ -52,46 +52,11 @@ public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, Local
 
     private long _processed;
 
-    public async Task RunAsync(CancellationToken stoppingToken)
+    public Task RunAsync(CancellationToken stoppingToken)
     {
         options.Validate();
-        var loops = Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None));
-        await Task.WhenAll(loops);
-    }
-
-    private async Task LoopAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            IReadOnlyList<Core.Ports.QueueLease> leases;
-            try
-            {
-                leases = await inbound.ReceiveAsync(1, options.LockDuration, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                _log.LogError(e, "Receiving from {Queue} failed", inbound.Name);
-                leases = [];
-            }
-            if (leases.Count == 0)
-            {
-                try
-                {
-                    await Task.Delay(options.PollInterval, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                continue;
-            }
-            // Settling uses CancellationToken.None: a message being processed is finished even during shutdown.
-            foreach (var lease in leases) await HandleAsync(lease);
-        }
+        // Settling uses CancellationToken.None (HandleAsync): a message being processed is finished even during shutdown.
+        return Core.Queues.QueuePoller.RunAsync(inbound, options.Concurrency, options.LockDuration, options.PollInterval, HandleAsync, _log, stoppingToken);
     }
 
     /// <summary>Processes and settles one lease; never throws.</summary>

@@ -1,0 +1,151 @@
+using System.Globalization;
+
+namespace Mail.Outbound;
+
+/// <summary>TLS policy toward one destination (Postfix smtp_tls_security_level).</summary>
+public enum TlsPolicy
+{
+    /// <summary>Never STARTTLS.</summary>
+    None,
+    /// <summary>STARTTLS when offered, any certificate; plaintext when not offered or the handshake fails (opportunistic).</summary>
+    May,
+    /// <summary>STARTTLS required (any certificate); a server without it defers the mail.</summary>
+    Encrypt,
+}
+
+/// <summary>
+/// Settings of the outbound stage (configuration section "Outbound"). Names and defaults follow Postfix's main.cf
+/// (minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime, default_destination_concurrency_limit,
+/// relayhost, transport_maps, smtp_tls_security_level).
+/// </summary>
+public sealed class OutboundOptions
+{
+    public const string SectionName = "Outbound";
+
+    /// <summary>Port used for delivery to MX hosts (25; tests and labs deliver to peers on loopback ports).</summary>
+    public int RemotePort { get; set; } = 25;
+
+    /// <summary>Postfix relayhost: "[host]:port" (no MX lookup) or "host:port" (MX lookup of host). Empty: deliver by MX.
+    /// With a relay host everything goes through it, with STARTTLS required and AUTH when <see cref="RelayUser"/> is set.</summary>
+    public string? RelayHost { get; set; }
+
+    public string? RelayUser { get; set; }
+
+    public string? RelayPassword { get; set; }
+
+    /// <summary>Accept any certificate from the relay host (a lab's self-signed one). Off: the certificate must be valid for its name.</summary>
+    public bool RelayTlsAcceptAnyCertificate { get; set; }
+
+    /// <summary>Postfix transport_maps: recipient domain → "[host]:port" or "host:port", overriding MX delivery for that domain.</summary>
+    public Dictionary<string, string> Transports { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Default TLS policy for MX delivery: None, May (default, opportunistic) or Encrypt.</summary>
+    public TlsPolicy TlsPolicy { get; set; } = TlsPolicy.May;
+
+    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → None, May or Encrypt.</summary>
+    public Dictionary<string, TlsPolicy> TlsPolicies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>First retry after this (minimal_backoff_time, 300 s); doubles per attempt.</summary>
+    public TimeSpan MinimalBackoff { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>Longest wait between attempts (maximal_backoff_time, 4000 s).</summary>
+    public TimeSpan MaximalBackoff { get; set; } = TimeSpan.FromSeconds(4000);
+
+    /// <summary>A recipient still deferred after this long bounces (maximal_queue_lifetime, 5 days).</summary>
+    public TimeSpan MaximalQueueLifetime { get; set; } = TimeSpan.FromDays(5);
+
+    /// <summary>Send a "delayed" DSN once a recipient has waited this long (delay_warning_time; zero, the default, sends none).</summary>
+    public TimeSpan DelayWarningTime { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Connections at the same time to one destination domain (default_destination_concurrency_limit, 20).</summary>
+    public int DestinationConcurrency { get; set; } = 20;
+
+    /// <summary>Envelopes the embedded outbound worker delivers at the same time.</summary>
+    public int Concurrency { get; set; } = 20;
+
+    /// <summary>MX hosts tried before a recipient is deferred (smtp_mx_address_limit counts addresses; Postfix tries 5 sessions).</summary>
+    public int MaxMxHosts { get; set; } = 5;
+
+    /// <summary>Addresses tried per MX host.</summary>
+    public int MaxAddressesPerHost { get; set; } = 2;
+
+    /// <summary>TCP connect timeout (smtp_connect_timeout, 30 s).</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Timeout of each read and write of the SMTP dialogue (RFC 5321 4.5.3.2: 5 minutes for the commands; the
+    /// client library has one timeout for all of them, so the DATA termination's 10 minutes is not distinguished).</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long an idle connection is kept for the next message to the same host.</summary>
+    public TimeSpan ConnectionReuseTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>More Received: header fields than this and the message bounces as a mail loop (hopcount_limit, 50).</summary>
+    public int HopCountLimit { get; set; } = 50;
+
+    /// <summary>Wait between polls of the outbound queue when nothing is due.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Throws naming the setting when a value cannot work.</summary>
+    public void Validate()
+    {
+        if (RemotePort is < 1 or > 65535) throw new ArgumentException($"Outbound:RemotePort must be 1-65535 (got {RemotePort})");
+        if (!string.IsNullOrWhiteSpace(RelayHost)) _ = NextHop.Parse(RelayHost, 25, "Outbound:RelayHost");
+        foreach (var (domain, hop) in Transports) _ = NextHop.Parse(hop, RemotePort, $"Outbound:Transports:{domain}");
+        if (MinimalBackoff <= TimeSpan.Zero || MaximalBackoff < MinimalBackoff)
+            throw new ArgumentException("Outbound:MinimalBackoff must be positive and not above Outbound:MaximalBackoff");
+        if (MaximalQueueLifetime <= TimeSpan.Zero) throw new ArgumentException("Outbound:MaximalQueueLifetime must be positive");
+        if (DelayWarningTime < TimeSpan.Zero) throw new ArgumentException("Outbound:DelayWarningTime must not be negative");
+        if (DestinationConcurrency < 1) throw new ArgumentException("Outbound:DestinationConcurrency must be at least 1");
+        if (Concurrency < 1) throw new ArgumentException("Outbound:Concurrency must be at least 1");
+        if (MaxMxHosts < 1 || MaxAddressesPerHost < 1) throw new ArgumentException("Outbound:MaxMxHosts and Outbound:MaxAddressesPerHost must be at least 1");
+        if (ConnectTimeout <= TimeSpan.Zero || CommandTimeout <= TimeSpan.Zero) throw new ArgumentException("Outbound:ConnectTimeout and Outbound:CommandTimeout must be positive");
+        if (HopCountLimit < 1) throw new ArgumentException("Outbound:HopCountLimit must be at least 1");
+        if (PollInterval <= TimeSpan.Zero) throw new ArgumentException("Outbound:PollInterval must be positive");
+    }
+
+    /// <summary>MinimalBackoff × 2^(attempts-1), capped at MaximalBackoff (Postfix's doubling backoff).</summary>
+    public TimeSpan Backoff(int attempts)
+    {
+        var factor = Math.Pow(2, Math.Clamp(attempts - 1, 0, 30));
+        return TimeSpan.FromMilliseconds(Math.Min(MinimalBackoff.TotalMilliseconds * factor, MaximalBackoff.TotalMilliseconds));
+    }
+
+    public TlsPolicy TlsPolicyFor(string domain) => TlsPolicies.TryGetValue(domain, out var p) ? p : TlsPolicy;
+}
+
+/// <summary>A configured next hop: "[host]:port" (this host, no MX lookup) or "host:port" (MX lookup of host, then its A/AAAA).</summary>
+public sealed record NextHop(string Host, int Port, bool LookupMx)
+{
+    public static NextHop Parse(string text, int defaultPort, string setting)
+    {
+        var t = text.Trim();
+        if (t.StartsWith("smtp:", StringComparison.OrdinalIgnoreCase)) t = t[5..];
+        string host;
+        var port = defaultPort;
+        var lookupMx = true;
+        string rest;
+        if (t.StartsWith('['))
+        {
+            var close = t.IndexOf(']', StringComparison.Ordinal);
+            if (close < 2) throw new ArgumentException($"{setting}: '{text}' is not [host]:port or host:port");
+            host = t[1..close];
+            rest = t[(close + 1)..];
+            lookupMx = false;
+        }
+        else
+        {
+            var colon = t.LastIndexOf(':');
+            host = colon < 0 ? t : t[..colon];
+            rest = colon < 0 ? "" : t[colon..];
+        }
+        if (rest.Length > 0)
+        {
+            if (rest[0] != ':' || !int.TryParse(rest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+                throw new ArgumentException($"{setting}: '{text}' has no valid port (expected [host]:port or host:port)");
+        }
+        if (host.Length == 0 || host.Any(char.IsWhiteSpace)) throw new ArgumentException($"{setting}: '{text}' names no host");
+        return new NextHop(host, port, lookupMx);
+    }
+
+    public override string ToString() => LookupMx ? $"{Host}:{Port}" : $"[{Host}]:{Port}";
+}

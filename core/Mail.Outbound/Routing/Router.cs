@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Sockets;
+using Mail.Core.Ports;
+
+namespace Mail.Outbound.Routing;
+
+/// <summary>
+/// Finds the next hop for a recipient domain, in Postfix's order: the transport map (Outbound:Transports), then the
+/// relay host (Outbound:RelayHost), then the domain's MX records (RFC 5321 5.1): preference order, random order among
+/// equal preferences, the domain's own A/AAAA as an implicit MX when it has none, an RFC 7505 null MX refused with
+/// 5.1.10. A DNS failure defers, never bounces. An MX that is this host (its name, or an address and port we listen on)
+/// is a mail loop (5.4.6).
+/// </summary>
+public sealed class Router(IDnsResolver dns, OutboundOptions options, string myHostName, Func<IPEndPoint, bool>? isOwnEndpoint = null)
+{
+    private readonly NextHop? _relay = string.IsNullOrWhiteSpace(options.RelayHost) ? null : NextHop.Parse(options.RelayHost, 25, "Outbound:RelayHost");
+
+    public async Task<Route> RouteAsync(string domain, CancellationToken cancellationToken)
+    {
+        if (options.Transports.TryGetValue(domain, out var transport))
+            return await HopAsync(NextHop.Parse(transport, options.RemotePort, $"Outbound:Transports:{domain}"), options.TlsPolicyFor(domain), cancellationToken);
+        if (_relay is not null)
+            return await HopAsync(_relay, TlsPolicy.Encrypt, cancellationToken);
+        return await MxAsync(domain, new NextHop(domain, options.RemotePort, true), options.TlsPolicyFor(domain), relay: false, cancellationToken);
+    }
+
+    private Task<Route> HopAsync(NextHop hop, TlsPolicy tls, CancellationToken cancellationToken) =>
+        hop.LookupMx
+            ? MxAsync(hop.Host, hop, tls, relay: true, cancellationToken)
+            : HostsAsync([hop.Host], hop.Port, tls, relay: true, cancellationToken);
+
+    private async Task<Route> MxAsync(string domain, NextHop hop, TlsPolicy tls, bool relay, CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(domain, out _)) return await HostsAsync([domain], hop.Port, tls, relay, cancellationToken);
+        var mx = await dns.MxAsync(domain, cancellationToken);
+        switch (mx.Status)
+        {
+            case DnsStatus.Failed:
+                return Route.Defer("4.4.3", $"Host or domain name lookup failed: MX for {domain}: {mx.Error ?? "no answer"}");
+            case DnsStatus.NxDomain:
+                return Route.Bounce("5.4.4", $"Host or domain name not found. Name service error for name={domain} type=MX: Host not found");
+            case DnsStatus.NoData:
+                // RFC 5321 5.1: no MX, so the domain itself is the implicit MX.
+                return await HostsAsync([domain], hop.Port, tls, relay, cancellationToken);
+        }
+        var records = mx.Records;
+        if (records.Count == 1 && records[0].Exchange is "" or ".")
+            return Route.Bounce("5.1.10", $"Recipient address rejected: {domain} does not accept mail (null MX, RFC 7505)");
+        var ordered = records.Where(r => r.Exchange is not ("" or "."))
+            .GroupBy(r => r.Preference).OrderBy(g => g.Key)
+            .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
+            .Select(r => r.Exchange)
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Take(options.MaxMxHosts)
+            .ToList();
+        return await HostsAsync(ordered, hop.Port, tls, relay, cancellationToken);
+    }
+
+    private async Task<Route> HostsAsync(IReadOnlyList<string> names, int port, TlsPolicy tls, bool relay, CancellationToken cancellationToken)
+    {
+        var hosts = new List<MxHost>();
+        string? failure = null;
+        foreach (var name in names)
+        {
+            if (string.Equals(name, myHostName, StringComparison.OrdinalIgnoreCase) && !relay)
+                return Route.Bounce("5.4.6", $"mail for {name} loops back to myself");
+            var addresses = await AddressesAsync(name, cancellationToken);
+            if (addresses.Error is { } error)
+            {
+                failure ??= error;
+                continue;
+            }
+            foreach (var a in addresses.List)
+                if (isOwnEndpoint?.Invoke(new IPEndPoint(a, port)) == true)
+                    return Route.Bounce("5.4.6", $"mail for {name} loops back to myself ({a}:{port})");
+            if (addresses.List.Count > 0) hosts.Add(new MxHost(name, addresses.List));
+        }
+        if (hosts.Count > 0) return new Route(RouteOutcome.Deliver, hosts, port, tls, relay, null);
+        if (failure is not null) return Route.Defer("4.4.3", failure);
+        return Route.Bounce("5.4.4", $"Host or domain name not found: no address for {string.Join(", ", names)}");
+    }
+
+    /// <summary>AAAA and A of one host, IPv6 first, at most MaxAddressesPerHost; an error when DNS failed for both and gave nothing.</summary>
+    private async Task<(IReadOnlyList<IPAddress> List, string? Error)> AddressesAsync(string name, CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(name, out var literal)) return ([literal], null);
+        var v6 = dns.AaaaAsync(name, cancellationToken);
+        var v4 = dns.AAsync(name, cancellationToken);
+        var (six, four) = (await v6, await v4);
+        var list = Interleave(six.Records.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6).ToList(), four.Records)
+            .Distinct().Take(options.MaxAddressesPerHost).ToList();
+        if (list.Count == 0 && (six.Status == DnsStatus.Failed || four.Status == DnsStatus.Failed))
+            return ([], $"Host or domain name lookup failed: address of {name}: {six.Error ?? four.Error}");
+        return (list, null);
+    }
+
+    /// <summary>IPv6, IPv4, IPv6, ...: with two addresses per host both families get a chance.</summary>
+    private static IEnumerable<IPAddress> Interleave(IReadOnlyList<IPAddress> six, IReadOnlyList<IPAddress> four)
+    {
+        for (var i = 0; i < Math.Max(six.Count, four.Count); i++)
+        {
+            if (i < six.Count) yield return six[i];
+            if (i < four.Count) yield return four[i];
+        }
+    }
+}

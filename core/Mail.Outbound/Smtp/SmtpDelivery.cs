@@ -1,0 +1,249 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Mail.Core.Model;
+using Envelope = Mail.Core.Model.Envelope;
+using Mail.Outbound.Routing;
+using MimeKit;
+
+namespace Mail.Outbound.Smtp;
+
+/// <summary>The reply for one recipient of one delivery attempt, with the host that gave it.</summary>
+public sealed record RecipientReply(Recipient Recipient, RemoteReply Reply);
+
+/// <summary>
+/// One delivery attempt of one message to one destination: tries the route's hosts and addresses in order until one
+/// takes the transaction (at most MaxMxHosts × MaxAddressesPerHost connections), and reports a reply per recipient.
+/// A host that cannot be reached, greets with 4xx, fails TLS or refuses MAIL FROM with 4xx passes the turn to the
+/// next; once a host answered the recipients, its replies stand (2xx sent, 5xx bounced, 4xx deferred).
+/// Idle connections are kept per address for <see cref="OutboundOptions.ConnectionReuseTime"/> and reused by the next
+/// message to the same place (RSET-free: MailKit ends each transaction cleanly).
+/// </summary>
+internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, ConcurrentBag<(OutboundSmtpClient Client, DateTime IdleSince)>> _idle = new();
+
+    public async Task<IReadOnlyList<RecipientReply>> DeliverAsync(Route route, Envelope envelope, IReadOnlyList<Recipient> recipients, Func<RawMessage> message,
+        CancellationToken cancellationToken)
+    {
+        RemoteReply? last = null;
+        foreach (var host in route.Hosts)
+        {
+            foreach (var address in host.Addresses)
+            {
+                var endpoint = new IPEndPoint(address, route.Port);
+                var where = endpoint.ToString();
+                var (client, reused) = await AcquireAsync(host.Name, endpoint, route, cancellationToken);
+                if (client.Failure is { } failure)
+                {
+                    last = failure;
+                    continue;
+                }
+                var result = await TransactAsync(client.Client!, host.Name, where, envelope, recipients, message(), cancellationToken);
+                if (result.PassTurn && reused)
+                {
+                    // A kept connection the server had already closed: try once more on a fresh one.
+                    (client, _) = await AcquireAsync(host.Name, endpoint, route, cancellationToken, fresh: true);
+                    if (client.Failure is { } again)
+                    {
+                        last = again;
+                        continue;
+                    }
+                    result = await TransactAsync(client.Client!, host.Name, where, envelope, recipients, message(), cancellationToken);
+                }
+                if (result.PassTurn)
+                {
+                    last = result.Failure;
+                    await DropAsync(client.Client!);
+                    continue;
+                }
+                if (client.Client!.IsConnected) Release(Key(endpoint, route), client.Client);
+                else await DropAsync(client.Client);
+                return result.Replies!;
+            }
+        }
+        var reply = last ?? SmtpReplies.Local("4.4.1", "no host to connect to");
+        // Only a server's own 5xx (greeting or MAIL FROM) bounces; anything we concluded ourselves defers.
+        return recipients.Select(r => new RecipientReply(r, reply)).ToList();
+    }
+
+    private sealed record Transaction(bool PassTurn, RemoteReply? Failure, IReadOnlyList<RecipientReply>? Replies);
+
+    private sealed record Connected(OutboundSmtpClient? Client, RemoteReply? Failure);
+
+    private async Task<Transaction> TransactAsync(OutboundSmtpClient client, string host, string where, Envelope envelope, IReadOnlyList<Recipient> recipients,
+        RawMessage message, CancellationToken cancellationToken)
+    {
+        if (client.MaxSize > 0 && (ulong)message.Size > (ulong)client.MaxSize)
+        {
+            // RFC 1870: the server said it will refuse it; sending would only waste both sides' time.
+            var tooBig = new RemoteReply(552, "5.3.4", $"Message size exceeds fixed limit (message {message.Size} octets, {host} accepts {client.MaxSize})", host, where);
+            return new Transaction(false, null, recipients.Select(r => new RecipientReply(r, tooBig)).ToList());
+        }
+        client.Begin(envelope, recipients);
+        var sender = envelope.IsNullSender ? new MailboxAddress("", "") : new MailboxAddress("", envelope.MailFrom);
+        var rcpts = recipients.Select(r => new MailboxAddress("", r.Address)).ToList();
+        string? finalText = null;
+        SmtpCommandException? commandFailure = null;
+        try
+        {
+            finalText = await client.SendAsync(FormatOptions.Default, message, sender, rcpts, cancellationToken);
+        }
+        catch (SmtpCommandException e)
+        {
+            commandFailure = e;
+        }
+        catch (Exception e) when (e is IOException or SmtpProtocolException or SocketException or ServiceNotConnectedException or TimeoutException or OperationCanceledException
+                                       && !cancellationToken.IsCancellationRequested)
+        {
+            // Lost mid-transaction (a disconnect after DATA, a timeout, garbage): nothing is known, so every recipient is
+            // tried again later. A server that did take the message may get it twice; RFC 5321 6.1 prefers that to loss.
+            var lost = SmtpReplies.Local("4.4.2", $"lost connection with {host}[{where}] while sending the message: {e.Message}", host, where);
+            if (client.RecipientReplies.Count == 0 && client.SenderRefused is null) return new Transaction(true, lost, null);
+            return new Transaction(false, null, recipients.Select(r => new RecipientReply(r,
+                client.RecipientReplies.TryGetValue(r.Address, out var rr) && (int)rr.StatusCode >= 300 ? SmtpReplies.FromServer((int)rr.StatusCode, rr.Response, host, where) : lost)).ToList());
+        }
+
+        if (client.SenderRefused is { } refused)
+        {
+            var reply = SmtpReplies.FromServer((int)refused.StatusCode, refused.Response, host, where);
+            // A 4xx to MAIL FROM is this host's trouble; another MX may take it.
+            if (!reply.IsPermanent()) return new Transaction(true, reply, null);
+            return new Transaction(false, null, recipients.Select(r => new RecipientReply(r, reply)).ToList());
+        }
+        var replies = new List<RecipientReply>(recipients.Count);
+        RemoteReply? dataReply = null;
+        if (commandFailure is null) dataReply = SmtpReplies.FromServer(250, finalText ?? "Ok", host, where);
+        else if (client.RecipientReplies.Values.Any(r => (int)r.StatusCode < 300))
+            dataReply = SmtpReplies.FromServer((int)commandFailure.StatusCode, commandFailure.Message, host, where);
+        foreach (var r in recipients)
+        {
+            if (!client.RecipientReplies.TryGetValue(r.Address, out var rcpt))
+            {
+                replies.Add(new RecipientReply(r, dataReply ?? SmtpReplies.FromServer((int)(commandFailure?.StatusCode ?? SmtpStatusCode.TransactionFailed), commandFailure?.Message ?? "no reply", host, where)));
+                continue;
+            }
+            replies.Add(new RecipientReply(r, (int)rcpt.StatusCode >= 300
+                ? SmtpReplies.FromServer((int)rcpt.StatusCode, rcpt.Response, host, where)
+                : dataReply!));
+        }
+        return new Transaction(false, null, replies);
+    }
+
+    private static string Key(IPEndPoint endpoint, Route route) => $"{endpoint}|{route.Tls}|{route.Relay}";
+
+    private async Task<(Connected, bool Reused)> AcquireAsync(string host, IPEndPoint endpoint, Route route, CancellationToken cancellationToken, bool fresh = false)
+    {
+        if (!fresh && _idle.TryGetValue(Key(endpoint, route), out var bag))
+        {
+            while (bag.TryTake(out var idle))
+            {
+                if (idle.Client.IsConnected && DateTime.UtcNow - idle.IdleSince < options.ConnectionReuseTime) return (new Connected(idle.Client, null), true);
+                await DropAsync(idle.Client);
+            }
+        }
+        var connected = await ConnectAsync(host, endpoint, route, route.Tls switch
+        {
+            TlsPolicy.None => SecureSocketOptions.None,
+            TlsPolicy.May => SecureSocketOptions.StartTlsWhenAvailable,
+            _ => SecureSocketOptions.StartTls,
+        }, cancellationToken);
+        if (connected.Failure is { Code: 0, EnhancedCode: "4.7.5" } && route.Tls == TlsPolicy.May)
+        {
+            // Postfix "may": a failed handshake falls back to plaintext on a new connection.
+            connected = await ConnectAsync(host, endpoint, route, SecureSocketOptions.None, cancellationToken);
+        }
+        return (connected, false);
+    }
+
+    private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, SecureSocketOptions security, CancellationToken cancellationToken)
+    {
+        var where = endpoint.ToString();
+        var client = new OutboundSmtpClient
+        {
+            LocalDomain = heloName,
+            Timeout = (int)Math.Min(int.MaxValue, options.CommandTimeout.TotalMilliseconds),
+            CheckCertificateRevocation = false,
+        };
+        // Opportunistic and "encrypt" TLS to MX hosts accept any certificate (Postfix may/encrypt); a relay host's
+        // (TLS required) is verified unless the operator said otherwise.
+#pragma warning disable CA5359 // Postfix "may" and "encrypt": TLS against passive eavesdropping, no authentication of the MX (DANE/MTA-STS do that).
+        if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
+#pragma warning restore CA5359
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(options.ConnectTimeout);
+                try
+                {
+                    await socket.ConnectAsync(endpoint, timeout.Token);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new TimeoutException($"connect to {host}[{where}]: timed out after {options.ConnectTimeout.TotalSeconds:0} s");
+                }
+            }
+            await client.ConnectAsync(socket, host, endpoint.Port, security, cancellationToken);
+            if (route.Relay && !string.IsNullOrEmpty(options.RelayUser))
+                await client.AuthenticateAsync(options.RelayUser, options.RelayPassword ?? "", cancellationToken);
+            return new Connected(client, null);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested || e is not OperationCanceledException)
+        {
+            socket.Dispose();
+            client.Dispose();
+            return new Connected(null, e switch
+            {
+                SmtpCommandException c => SmtpReplies.FromServer((int)c.StatusCode, c.Message, host, where),
+                AuthenticationException a => SmtpReplies.Local("4.7.0", $"SASL authentication with {host}[{where}] failed: {a.Message}", host, where),
+                SslHandshakeException s => SmtpReplies.Local("4.7.5", $"TLS handshake with {host}[{where}] failed: {s.Message}", host, where),
+                NotSupportedException n => SmtpReplies.Local("4.7.4", $"TLS is required, but was not offered by host {host}[{where}]", host, where),
+                SocketException s => SmtpReplies.Local("4.4.1", $"connect to {host}[{where}]: {s.Message}", host, where),
+                TimeoutException t => SmtpReplies.Local("4.4.1", t.Message, host, where),
+                _ => SmtpReplies.Local("4.4.2", $"conversation with {host}[{where}] failed: {e.Message}", host, where),
+            });
+        }
+    }
+
+    private void Release(string key, OutboundSmtpClient client) =>
+        _idle.GetOrAdd(key, _ => []).Add((client, DateTime.UtcNow));
+
+    private static async Task DropAsync(OutboundSmtpClient client)
+    {
+        try
+        {
+            if (client.IsConnected) await client.DisconnectAsync(quit: true, new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+        }
+        catch (Exception)
+        {
+            // Closing anyway.
+        }
+        client.Dispose();
+    }
+
+    /// <summary>Closes idle connections older than the reuse time (called between polls).</summary>
+    public async Task TrimAsync()
+    {
+        foreach (var bag in _idle.Values)
+        {
+            var keep = new List<(OutboundSmtpClient, DateTime)>();
+            while (bag.TryTake(out var idle))
+            {
+                if (idle.Client.IsConnected && DateTime.UtcNow - idle.IdleSince < options.ConnectionReuseTime) keep.Add(idle);
+                else await DropAsync(idle.Client);
+            }
+            foreach (var k in keep) bag.Add(k);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var bag in _idle.Values)
+            while (bag.TryTake(out var idle)) await DropAsync(idle.Client);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Mail.Testing;
+
+/// <summary>
+/// A scripted SMTP server on loopback for the cases real servers do not produce on demand: a reply chosen per
+/// recipient, a disconnect after DATA, silence. It speaks plain SMTP (EHLO with PIPELINING, no STARTTLS) and records
+/// every transaction it accepted.
+/// </summary>
+public sealed class ScriptedSmtpPeer : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    public ScriptedSmtpPeer()
+    {
+        _listener.Start();
+        _loop = Task.Run(AcceptLoopAsync);
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Reply to RCPT TO for an address (default "250 2.1.5 Ok").</summary>
+    public ConcurrentDictionary<string, string> RcptReplies { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Reply after the message data (default "250 2.0.0 Ok: queued").</summary>
+    public string DataReply { get; set; } = "250 2.0.0 Ok: queued as SCRIPTED";
+
+    /// <summary>Close the connection after the message data without replying.</summary>
+    public bool DisconnectAfterData { get; set; }
+
+    /// <summary>The first line sent on connect (default a 220 greeting); anything else tests a client's handling of garbage.</summary>
+    public string Greeting { get; set; } = "220 peer.test ESMTP scripted";
+
+    /// <summary>Advertise STARTTLS, then answer it with bytes that are no TLS handshake (a broken TLS stack).</summary>
+    public bool BrokenStartTls { get; set; }
+
+    /// <summary>When set, the reply to the message data waits for this task (a server that goes silent mid-delivery).</summary>
+    public Task? HoldDataReply { get; set; }
+
+    /// <summary>Messages whose data arrived and are waiting on <see cref="HoldDataReply"/>.</summary>
+    public int Held => Volatile.Read(ref _held);
+    private int _held;
+
+    /// <summary>Accepted messages: the RCPT TO addresses that got 2xx and the data.</summary>
+    public ConcurrentQueue<(string[] Recipients, string Data)> Received { get; } = new();
+
+    public int Connections => Volatile.Read(ref _connections);
+    private int _connections;
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+            Interlocked.Increment(ref _connections);
+            _ = Task.Run(() => SessionAsync(client));
+        }
+    }
+
+    private async Task SessionAsync(TcpClient client)
+    {
+        using var _ = client;
+        var stream = client.GetStream();
+        var reader = new StreamReader(stream, Encoding.Latin1);
+        var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
+        await writer.WriteLineAsync(Greeting);
+        var rcpts = new List<string>();
+        try
+        {
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                var verb = line.Split(' ', 2)[0].ToUpperInvariant();
+                switch (verb)
+                {
+                    case "EHLO":
+                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls ? "250-STARTTLS\r\n" : "") + "250 8BITMIME\r\n");
+                        break;
+                    case "MAIL":
+                        rcpts.Clear();
+                        await writer.WriteLineAsync("250 2.1.0 Ok");
+                        break;
+                    case "RCPT":
+                        var address = line[(line.IndexOf('<') + 1)..line.IndexOf('>')];
+                        var reply = RcptReplies.TryGetValue(address, out var r) ? r : "250 2.1.5 Ok";
+                        if (reply.StartsWith('2')) rcpts.Add(address);
+                        await writer.WriteLineAsync(reply);
+                        break;
+                    case "DATA":
+                        await writer.WriteLineAsync("354 End data with <CR><LF>.<CR><LF>");
+                        var data = new StringBuilder();
+                        // RFC 5321 4.5.2: a leading dot was doubled by the client.
+                        while (await reader.ReadLineAsync() is { } d && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
+                        if (DisconnectAfterData) return;
+                        if (HoldDataReply is { } hold)
+                        {
+                            Interlocked.Increment(ref _held);
+                            await hold;
+                            return;
+                        }
+                        Received.Enqueue((rcpts.ToArray(), data.ToString()));
+                        await writer.WriteLineAsync(DataReply);
+                        break;
+                    case "STARTTLS" when BrokenStartTls:
+                        await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
+                        await writer.WriteAsync("this is not a TLS server hello\r\n");
+                        return;
+                    case "RSET" or "NOOP":
+                        await writer.WriteLineAsync("250 2.0.0 Ok");
+                        break;
+                    case "QUIT":
+                        await writer.WriteLineAsync("221 2.0.0 Bye");
+                        return;
+                    default:
+                        await writer.WriteLineAsync("502 5.5.2 Error: command not recognized");
+                        break;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        try
+        {
+            await _loop;
+        }
+        catch (Exception)
+        {
+        }
+    }
+}

@@ -129,6 +129,7 @@ internal sealed partial class ImapSession
     {
         const int batch = 64;
         var needsHeader = items.Any(i => i.Kind == FetchKind.Envelope);
+        var flags = items.Any(i => i.Kind == FetchKind.Flags);
         var utf8 = Utf8Names;
         for (var start = 0; start < indexes.Count; start += batch)
         {
@@ -139,7 +140,11 @@ internal sealed partial class ImapSession
             var lines = needsHeader
                 ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, sel.Records[sel.Uids[i]], fromDisk) ?? Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
                 : slice.Select(i => SummaryLine(i + 1, sel.Records[sel.Uids[i]], null)).ToArray();
-            foreach (var line in lines) _conn.Write(line);
+            for (var k = 0; k < lines.Length; k++)
+            {
+                if (flags) AnnounceKeywords(sel.Records[sel.Uids[slice[k]]]);
+                _conn.Write(lines[k]);
+            }
             await _conn.MaybeFlushAsync(ct);
         }
 
@@ -190,7 +195,7 @@ internal sealed partial class ImapSession
             {
                 parts.Add(item.Kind switch
                 {
-                    FetchKind.Flags => "FLAGS " + Wire.FlagList(record.Flags),
+                    FetchKind.Flags => "FLAGS " + FlagList(record),
                     FetchKind.Uid => "UID " + Wire.Number(record.Uid),
                     FetchKind.InternalDate => "INTERNALDATE \"" + ImapDate.FormatDateTime(record.InternalDate) + "\"",
                     FetchKind.Size => "RFC822.SIZE " + Wire.Number(record.Size),
@@ -206,6 +211,7 @@ internal sealed partial class ImapSession
     {
         var utf8 = Utf8Names;
         using var access = new MessageAccess(_services.Messages, record);
+        if (flagsChanged || items.Any(i => i.Kind == FetchKind.Flags)) AnnounceKeywords(record);
         _conn.Write($"* {seq} FETCH (");
         var first = true;
         foreach (var item in items)
@@ -215,7 +221,7 @@ internal sealed partial class ImapSession
             switch (item.Kind)
             {
                 case FetchKind.Flags:
-                    _conn.Write("FLAGS " + Wire.FlagList(record.Flags));
+                    _conn.Write("FLAGS " + FlagList(record));
                     break;
                 case FetchKind.Uid:
                     _conn.Write("UID " + Wire.Number(record.Uid));
@@ -248,7 +254,7 @@ internal sealed partial class ImapSession
             }
         }
         if (flagsChanged && !items.Any(i => i.Kind == FetchKind.Flags))
-            _conn.Write(" FLAGS " + Wire.FlagList(record.Flags));
+            _conn.Write(" FLAGS " + FlagList(record));
         _conn.Write(")\r\n");
     }
 

@@ -52,14 +52,12 @@ internal sealed partial class ImapSession
         var readOnly = command == "EXAMINE";
         var sel = new SelectedMailbox(info.Name, readOnly, info.UidValidity) { UidNext = info.UidNext, HighestModSeq = info.HighestModSeq };
         sel.Load(records);
-        var keywords = sel.Keywords();
-        var flags = keywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', keywords);
-        _conn.WriteLine($"* FLAGS ({flags})");
-        _conn.WriteLine(readOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({SystemFlags} \\*)] Flags permitted");
+        ClaimRecent(sel, info.UidNext);
+        WriteFlags(sel, sel.Keywords());
         _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
         if (!_rev2)
         {
-            _conn.WriteLine("* 0 RECENT");
+            WriteRecent(sel, always: true);
             var firstUnseen = sel.Uids.FindIndex(u => !HasFlag(sel.Records[u], MessageFlags.Seen));
             if (firstUnseen >= 0) _conn.WriteLine($"* OK [UNSEEN {firstUnseen + 1}] First unseen");
         }
@@ -113,7 +111,8 @@ internal sealed partial class ImapSession
         }
         r.ExpectEnd();
         if (name == "INBOX") return "NO [ALREADYEXISTS] INBOX always exists";
-        await Mailboxes.CreateMailboxAsync(_user, name, use, ct);
+        var created = await Mailboxes.CreateMailboxAsync(_user, name, use, ct);
+        _recent.Observe(_user, created.Name, created.UidValidity, created.UidNext);
         return "OK CREATE completed";
     }
 
@@ -307,7 +306,11 @@ internal sealed partial class ImapSession
     }
 
     private async Task<IReadOnlyList<MessageRecord>?> MessagesIfNeeded(MailboxInfo info, List<string> items, CancellationToken ct) =>
-        items.Contains("SIZE") || items.Contains("DELETED") ? await Mailboxes.ListMessagesAsync(_user, info.Name, null, ct) : null;
+        items.Contains("SIZE") || items.Contains("DELETED") || (items.Contains("RECENT") && FirstRecent(info) < info.UidNext)
+            ? await Mailboxes.ListMessagesAsync(_user, info.Name, null, ct)
+            : null;
+
+    private long FirstRecent(MailboxInfo info) => _recent.FirstRecent(_user, info.Name, info.UidValidity, info.UidNext);
 
     private void WriteStatus(MailboxInfo info, List<string> items, IReadOnlyList<MessageRecord>? messages)
     {
@@ -317,7 +320,7 @@ internal sealed partial class ImapSession
             "UIDNEXT" => Wire.Number(info.UidNext),
             "UIDVALIDITY" => Wire.Number(info.UidValidity),
             "UNSEEN" => Wire.Number(info.UnseenCount),
-            "RECENT" => "0",
+            "RECENT" => Wire.Number(messages is null ? 0 : messages.Count(m => m.Uid >= FirstRecent(info))),
             "HIGHESTMODSEQ" => Wire.Number(info.HighestModSeq),
             "SIZE" => Wire.Number(messages!.Sum(m => m.Size)),
             "DELETED" => Wire.Number(messages!.Count(m => HasFlag(m, MessageFlags.Deleted))),
@@ -372,6 +375,7 @@ internal sealed partial class ImapSession
             await writer.WriteAsync(data, ct);
             stored = await writer.CommitAsync(ct);
         }
+        _recent.Observe(_user, info.Name, info.UidValidity, info.UidNext);
         var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, date, flags, null), ct);
         return $"OK [APPENDUID {result.UidValidity} {result.Message.Uid}] APPEND completed";
     }

@@ -128,9 +128,14 @@ internal sealed partial class ImapSession
             case "UNDRAFT": return Flag(MessageFlags.Draft, false);
             case "UNFLAGGED": return Flag(MessageFlags.Flagged, false);
             case "UNSEEN": return Flag(MessageFlags.Seen, false);
-            // \Recent is not kept (RFC 9051 dropped it): no message is recent, so NEW and RECENT match nothing.
-            case "NEW" or "RECENT": return (_, _) => ValueTask.FromResult(false);
-            case "OLD": return (_, _) => ValueTask.FromResult(true);
+            case "RECENT": return Recent(true);
+            case "OLD": return Recent(false);
+            case "NEW":
+                {
+                    var recent = Recent(true);
+                    var unseen = Flag(MessageFlags.Seen, false);
+                    return async (c, ct) => await recent(c, ct) && await unseen(c, ct);
+                }
             case "KEYWORD" or "UNKEYWORD":
                 {
                     r.Space();
@@ -226,6 +231,12 @@ internal sealed partial class ImapSession
             default:
                 throw new ImapParseException($"Unknown SEARCH key {key}");
         }
+    }
+
+    private SearchKey Recent(bool recent)
+    {
+        var sel = _selected!;
+        return (c, _) => ValueTask.FromResult(sel.IsRecent(c.Record.Uid) == recent);
     }
 
     private static SearchKey Flag(string flag, bool present) =>

@@ -25,6 +25,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly EnvelopeCache _envelopes;
     private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListCache _messageLists;
+    private readonly RecentTracker _recent;
     private readonly ILogger _logger;
     private readonly IPEndPoint _remote;
     private ImapConnection _conn;
@@ -37,8 +38,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, ILogger logger)
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, ILogger logger)
     {
+        _recent = recent;
         _messageLists = messageLists;
         _envelopes = envelopes;
         _diskCache = diskCache;
@@ -230,6 +232,12 @@ internal sealed partial class ImapSession : IAsyncDisposable
         ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
          "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE"];
 
+    /// <summary>Commands after which the session always looks for changes: NOOP and CHECK (how clients poll), and
+    /// every command that may change the selected mailbox (its own change must show before its tagged OK, as must
+    /// what other sessions did to the same messages meanwhile).</summary>
+    private static readonly HashSet<string> ChangesMailboxes =
+        ["NOOP", "CHECK", "APPEND", "STORE", "UID STORE", "COPY", "UID COPY", "MOVE", "UID MOVE", "EXPUNGE", "UID EXPUNGE"];
+
     /// <summary>Commands during which EXPUNGE responses must not be sent (RFC 9051 7.5.1): sequence numbers would shift under the client.</summary>
     private static readonly HashSet<string> NoExpungeDuring = ["FETCH", "STORE", "SEARCH"];
 
@@ -348,14 +356,14 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private long _lastRefresh;
 
     /// <summary>
-    /// NOOP and CHECK (how clients poll) always look for changes. Other commands look at most once per
+    /// The commands in <see cref="ChangesMailboxes"/> always look for changes. Other commands look at most once per
     /// <see cref="ImapServerOptions.IdlePollInterval"/>: a client fetching 1,000 messages one command at a time
     /// should not pay a mailbox lookup for each, and it still hears of changes within that interval.
     /// </summary>
     private bool RefreshDue(string command)
     {
         var now = _services.Time.GetTimestamp();
-        if (command is not ("NOOP" or "CHECK") && _services.Time.GetElapsedTime(_lastRefresh, now) < _options.IdlePollInterval) return false;
+        if (!ChangesMailboxes.Contains(command) && _services.Time.GetElapsedTime(_lastRefresh, now) < _options.IdlePollInterval) return false;
         _lastRefresh = now;
         return true;
     }

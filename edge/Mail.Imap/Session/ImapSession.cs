@@ -349,11 +349,30 @@ internal sealed partial class ImapSession : IAsyncDisposable
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
         if (_state == SessionState.Selected && name != "LOGOUT" && RefreshDue(name))
-            await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name), ct);
+            await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
         _conn.WriteLine($"{tag} {completion}");
     }
 
     private long _lastRefresh;
+
+    /// <summary>
+    /// True when the client already sent (pipelined) a command that names messages by sequence number: an EXPUNGE
+    /// reported now would shift the numbers under it, since the client chose them before reading this response
+    /// (RFC 9051 5.5). The expunge is reported after that command instead.
+    /// </summary>
+    private bool SequenceCommandPipelined()
+    {
+        var pending = _conn.PeekBuffered(4096);
+        if (pending.Length == 0) return false;
+        foreach (var line in pending.Split('\n'))
+        {
+            var words = line.Split(' ', 4);
+            if (words.Length < 3) continue;
+            var command = words[1].ToUpperInvariant();
+            if (command is "FETCH" or "STORE" or "SEARCH" or "COPY" or "MOVE") return true;
+        }
+        return false;
+    }
 
     /// <summary>
     /// The commands in <see cref="ChangesMailboxes"/> always look for changes. Other commands look at most once per

@@ -173,15 +173,15 @@ internal sealed partial class ImapSession
             r.Space();
         }
         if (recursive && !selSubscribed) throw new ImapParseException("RECURSIVEMATCH needs another selection option");
-        var reference = MailboxName.Decode(r.AString(), Utf8Names);
+        var referenceWire = r.AString();
         r.Space();
-        var patterns = new List<string>();
+        var patternsWire = new List<string>();
         if (!lsub && r.TryChar('('))
         {
-            do patterns.Add(MailboxName.Decode(r.ListMailbox(), Utf8Names)); while (r.TrySpace());
+            do patternsWire.Add(r.ListMailbox()); while (r.TrySpace());
             r.Expect(')');
         }
-        else patterns.Add(MailboxName.Decode(r.ListMailbox(), Utf8Names));
+        else patternsWire.Add(r.ListMailbox());
         bool retSubscribed = false, retChildren = true, retSpecialUse = true;
         List<string>? statusItems = null;
         if (!lsub && r.TrySpace())
@@ -207,6 +207,17 @@ internal sealed partial class ImapSession
             }
         }
         r.ExpectEnd();
+        string reference;
+        List<string> patterns;
+        try
+        {
+            reference = MailboxName.Decode(referenceWire, Utf8Names);
+            patterns = patternsWire.Select(p => MailboxName.Decode(p, Utf8Names)).ToList();
+        }
+        catch (InvalidMailboxNameException)
+        {
+            return $"OK {command} completed (no mailbox has such a name)";
+        }
 
         if (patterns.Count == 1 && patterns[0].Length == 0)
         {

@@ -147,7 +147,7 @@ internal sealed partial class ImapSession
                     r.Space();
                     var value = r.AString();
                     var field = key switch { "BCC" => "Bcc", "CC" => "Cc", "FROM" => "From", "TO" => "To", _ => "Subject" };
-                    return HeaderContains(field, value);
+                    return key == "SUBJECT" ? HeaderContains(field, value) : AddressContains(field, value);
                 }
             case "HEADER":
                 {
@@ -253,6 +253,28 @@ internal sealed partial class ImapSession
         }
         return false;
     };
+
+    /// <summary>FROM, TO, CC, BCC: the header as written, or any address in it as parsed (comments and folding
+    /// whitespace removed: "user (comment)@ (comment) domain" is user@domain).</summary>
+    private static SearchKey AddressContains(string field, string value)
+    {
+        var raw = HeaderContains(field, value);
+        return async (c, ct) =>
+        {
+            if (await raw(c, ct)) return true;
+            foreach (var h in await c.HeadersAsync(ct))
+            {
+                if (!h.Field.Equals(field, StringComparison.OrdinalIgnoreCase)) continue;
+                if (!InternetAddressList.TryParse(ParserOptions.Default, h.RawValue, out var list)) continue;
+                foreach (var mailbox in list.Mailboxes)
+                {
+                    if (mailbox.Address.Contains(value, StringComparison.OrdinalIgnoreCase)) return true;
+                    if (mailbox.Name is { Length: > 0 } name && $"{name} <{mailbox.Address}>".Contains(value, StringComparison.OrdinalIgnoreCase)) return true;
+                }
+            }
+            return false;
+        };
+    }
 
     private static async ValueTask<bool> BodyContainsAsync(SearchContext c, string value, bool includeHeaders, CancellationToken ct)
     {

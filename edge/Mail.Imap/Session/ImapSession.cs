@@ -326,6 +326,10 @@ internal sealed partial class ImapSession : IAsyncDisposable
             _conn.WriteLine($"{tag} BAD {e.Message}");
             return;
         }
+        catch (InvalidMailboxNameException e)
+        {
+            completion = $"NO [CANNOT] {e.Message}";
+        }
         catch (MailboxNotFoundException e)
         {
             completion = $"NO [NONEXISTENT] {e.Message}";

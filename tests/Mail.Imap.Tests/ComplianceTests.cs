@@ -60,4 +60,32 @@ public sealed class ComplianceTests : IAsyncLifetime
         found = await client.Inbox.SearchAsync(SearchQuery.FromContains("RealFrom <user-from@domain.org>"));
         Assert.Equal([2u], found.Select(u => u.Id));
     }
+
+    [Fact]
+    public async Task Condstore_enabled_by_fetch_modseq_reports_highestmodseq_and_modseq_in_store_replies()
+    {
+        for (var i = 0; i < 3; i++) await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", ImapTestServer.Message($"m{i}"));
+        await using var raw = await RawImapClient.ConnectAsync(_server.Port);
+        await raw.LoginAsync();
+        await raw.CommandAsync("s", "SELECT INBOX");
+        var r = await raw.CommandAsync("f", "FETCH 1 MODSEQ");
+        Assert.Contains(r, l => l.StartsWith("* OK [HIGHESTMODSEQ ", StringComparison.Ordinal));
+        Assert.DoesNotContain(await raw.CommandAsync("f2", "FETCH 1 MODSEQ"), l => l.Contains("HIGHESTMODSEQ", StringComparison.Ordinal)); // once
+
+        long StoreModSeq(List<string> reply)
+        {
+            var line = Assert.Single(reply, l => l.Contains(" FETCH (", StringComparison.Ordinal));
+            var at = line.IndexOf("MODSEQ (", StringComparison.Ordinal);
+            Assert.True(at > 0, line);
+            return long.Parse(line[(at + 8)..line.IndexOf(')', at)], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        var m3 = StoreModSeq(await raw.CommandAsync("a", "STORE 3 +FLAGS \\Seen"));
+        var m1 = StoreModSeq(await raw.CommandAsync("b", "STORE 1 +FLAGS \\Seen"));
+        Assert.True(m1 > m3);
+        // MAX alone: the MODSEQ of the MAX message (3), not the highest of all matches (1).
+        r = await raw.CommandAsync("c", "SEARCH RETURN (MAX) MODSEQ 1 SEEN");
+        Assert.Contains($"* ESEARCH (TAG \"c\") MAX 3 MODSEQ {m3}", r);
+        r = await raw.CommandAsync("d", "SEARCH RETURN (ALL) MODSEQ 1 SEEN");
+        Assert.Contains($"* ESEARCH (TAG \"d\") ALL 1,3 MODSEQ {m1}", r);
+    }
 }

@@ -51,9 +51,10 @@ internal sealed partial class ImapSession
                 changedSince = r.Number();
             } while (r.TrySpace());
             r.Expect(')');
-            _condStore = true;
+            EnableCondStore();
         }
         r.ExpectEnd();
+        if (items.Any(i => i.Kind == FetchKind.ModSeq)) EnableCondStore();
         var sel = _selected!;
         var indexes = Resolve(set, uid);
         if (uid && !items.Any(i => i.Kind == FetchKind.Uid)) items.Insert(0, new FetchItem(FetchKind.Uid));

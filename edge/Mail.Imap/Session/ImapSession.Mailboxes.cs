@@ -311,7 +311,7 @@ internal sealed partial class ImapSession
         r.ExpectEnd();
         var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
         if (info is null) return "NO [NONEXISTENT] No such mailbox";
-        if (items.Contains("HIGHESTMODSEQ")) _condStore = true;
+        if (items.Contains("HIGHESTMODSEQ")) EnableCondStore();
         WriteStatus(info, items, await MessagesIfNeeded(info, items, ct));
         return "OK STATUS completed";
     }

@@ -53,7 +53,7 @@ internal sealed partial class ImapSession
         var keys = new List<SearchKey>();
         do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
         r.ExpectEnd();
-        if (usesModSeq) _condStore = true;
+        if (usesModSeq) EnableCondStore();
 
         var sel = _selected!;
         var matches = new List<(int Seq, MessageRecord Record)>();
@@ -70,7 +70,10 @@ internal sealed partial class ImapSession
             if (all) matches.Add((i + 1, record));
         }
         var numbers = matches.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
-        var modSeq = usesModSeq && matches.Count > 0 ? matches.Max(m => m.Record.ModSeq) : (long?)null;
+        // RFC 7162 3.1.5: the highest MODSEQ of the messages returned; with only MIN and/or MAX, of those alone.
+        var modSeq = !usesModSeq || matches.Count == 0 ? (long?)null
+            : returns is null || returns.Contains("ALL") || returns.Contains("COUNT") ? matches.Max(m => m.Record.ModSeq)
+            : Math.Max(returns.Contains("MIN") ? matches[0].Record.ModSeq : 0, returns.Contains("MAX") ? matches[^1].Record.ModSeq : 0);
         if (returns is null && !_rev2)
         {
             var line = numbers.Count == 0 ? "* SEARCH" : "* SEARCH " + string.Join(' ', numbers);

@@ -18,7 +18,7 @@ internal sealed partial class ImapSession
             unchangedSince = r.Number();
             r.Expect(')');
             r.Space();
-            _condStore = true;
+            EnableCondStore();
         }
         var sign = r.TryChar('+') ? "+" : r.TryChar('-') ? "-" : "";
         var op = r.Word().ToUpperInvariant();

@@ -92,6 +92,15 @@ internal sealed partial class ImapSession
         return s;
     }
 
+    /// <summary>A CONDSTORE-enabling command (RFC 7162 3.1): from now on FETCH responses carry MODSEQ; the first
+    /// time, a session with a mailbox selected is told its HIGHESTMODSEQ.</summary>
+    private void EnableCondStore()
+    {
+        if (_condStore) return;
+        _condStore = true;
+        if (_selected is { } sel) _conn.WriteLine($"* OK [HIGHESTMODSEQ {sel.HighestModSeq}] Highest");
+    }
+
     /// <summary>The FLAGS list of a message as this session shows it: with \Recent when it is recent here.</summary>
     private string FlagList(MessageRecord m) =>
         _selected is { } sel && sel.IsRecent(m.Uid) ? Wire.FlagList(m.Flags.Prepend(RecentFlag)) : Wire.FlagList(m.Flags);

@@ -88,4 +88,20 @@ public sealed class ComplianceTests : IAsyncLifetime
         r = await raw.CommandAsync("d", "SEARCH RETURN (ALL) MODSEQ 1 SEEN");
         Assert.Contains($"* ESEARCH (TAG \"d\") ALL 1,3 MODSEQ {m1}", r);
     }
+
+    [Fact]
+    public async Task Body_of_a_binary_part_is_base64_while_binary_gives_the_raw_octets()
+    {
+        var raw = "From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\u0001\u0000-\u00ff\r\n";
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", raw);
+        await using var rawClient = await RawImapClient.ConnectAsync(_server.Port);
+        await rawClient.LoginAsync();
+        await rawClient.CommandAsync("s", "EXAMINE INBOX");
+        var r = await rawClient.CommandAsync("f", "FETCH 1 (BODY.PEEK[1] BINARY.SIZE[1])");
+        var octets = new byte[] { 1, 0, (byte)'-', 0xc3, 0xbf }; // U+00FF went in as UTF-8
+        Assert.Contains(r, l => l.Contains($"BINARY.SIZE[1] {octets.Length + 2}", StringComparison.Ordinal));
+        var base64 = Convert.ToBase64String([.. octets, 13, 10]);
+        Assert.Contains(r, l => l == base64);
+        Assert.DoesNotContain(r, l => l.Contains('\0'));
+    }
 }

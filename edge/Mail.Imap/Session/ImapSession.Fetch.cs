@@ -316,6 +316,13 @@ internal sealed partial class ImapSession
                 else
                 {
                     var off = pm.Of((MimeEntity)target);
+                    if (target is MimePart { ContentTransferEncoding: ContentEncoding.Binary })
+                    {
+                        // Raw octets (NUL included) are for BINARY[] only (RFC 3516); BODY[] gets them base64-encoded.
+                        var raw = await pm.ReadAsync(off.HeadersEnd, off.ContentLength, ct);
+                        WriteBytesLiteral(label, item, System.Text.Encoding.ASCII.GetBytes(Convert.ToBase64String(raw, Base64FormattingOptions.InsertLineBreaks) + "\r\n"));
+                        return;
+                    }
                     (start, count) = (off.HeadersEnd, off.ContentLength);
                 }
                 break;
@@ -403,6 +410,13 @@ internal sealed partial class ImapSession
             var target = Navigate(pm, item.Part);
             switch (target)
             {
+                case MimePart { ContentTransferEncoding: ContentEncoding.QuotedPrintable } qp:
+                    {
+                        // MimeKit's decoder keeps transport padding and misses "= " + CRLF soft breaks.
+                        var off = pm.Of(qp);
+                        data = QuotedPrintable.Decode(await pm.ReadAsync(off.HeadersEnd, off.ContentLength, ct));
+                        break;
+                    }
                 case MimePart part when part.Content is not null:
                     {
                         using var ms = new MemoryStream();

@@ -104,4 +104,25 @@ public sealed class ComplianceTests : IAsyncLifetime
         Assert.Contains(r, l => l == base64);
         Assert.DoesNotContain(r, l => l.Contains('\0'));
     }
+
+    [Fact]
+    public async Task Sort_orders_by_base_subject_then_reverse_size_and_esort_returns_min_max_count()
+    {
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Subject: Re: banana\nFrom: Zed <zed@example.org>", "x"));
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Subject: apple\nFrom: amy@example.org", "xxxxxxxx"));
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Subject: [list] Fwd: apple\nFrom: bob@example.org", "xxxxxxxxxxxxxxxx"));
+        using var client = await ConnectAsync();
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        Assert.True(client.Capabilities.HasFlag(ImapCapabilities.Sort));
+        var sorted = await client.Inbox.SortAsync(SearchQuery.All, [OrderBy.Subject, OrderBy.ReverseSize]);
+        Assert.Equal([3u, 2u, 1u], sorted.Select(u => u.Id));
+        sorted = await client.Inbox.SortAsync(SearchQuery.All, [new OrderBy(OrderByType.DisplayFrom, SortOrder.Ascending)]);
+        Assert.Equal([2u, 3u, 1u], sorted.Select(u => u.Id)); // amy, bob, Zed
+
+        await using var raw = await RawImapClient.ConnectAsync(_server.Port);
+        await raw.LoginAsync();
+        await raw.CommandAsync("s", "EXAMINE INBOX");
+        var r = await raw.CommandAsync("e", "SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL");
+        Assert.Contains("* ESEARCH (TAG \"e\") MIN 2 MAX 1 COUNT 3", r);
+    }
 }

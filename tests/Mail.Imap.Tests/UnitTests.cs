@@ -104,4 +104,14 @@ public sealed class UnitTests
     [InlineData("no break at end", "no break at end")]
     public void Quoted_printable_decodes_by_rfc_2045(string encoded, string decoded) =>
         Assert.Equal(decoded, Encoding.ASCII.GetString(QuotedPrintable.Decode(Encoding.ASCII.GetBytes(encoded))));
+
+    [Theory]
+    [InlineData("Re: hello", "hello")]
+    [InlineData("RE: [list] Fwd: hello (fwd)", "hello")]
+    [InlineData("[fwd: Re: hello]", "hello")]
+    [InlineData("  re [x]:   hello   world  ", "hello world")]
+    [InlineData("[only a blob]", "[only a blob]")] // a blob is kept when nothing would be left
+    [InlineData("Reply to this", "Reply to this")]
+    public void Base_subject_follows_rfc_5256(string subject, string expected) =>
+        Assert.Equal(expected, BaseSubject.Extract(subject));
 }

@@ -25,50 +25,14 @@ internal sealed partial class ImapSession
     private async Task<string> SearchAsync(ArgReader r, bool uid, string tag, CancellationToken ct)
     {
         r.Space();
-        List<string>? returns = null;
-        if (r.TryAtom("RETURN"))
-        {
-            r.Space();
-            r.Expect('(');
-            returns = [];
-            while (!r.TryChar(')'))
-            {
-                r.TrySpace();
-                var opt = r.Atom().ToUpperInvariant();
-                if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL")) throw new ImapParseException($"Unknown SEARCH return option {opt}");
-                returns.Add(opt);
-            }
-            if (returns.Count == 0) returns.Add("ALL");
-            r.Space();
-        }
+        var returns = ReadReturnOptions(r, "SEARCH");
         if (r.TryAtom("CHARSET"))
         {
             r.Space();
-            var charset = r.AString();
-            if (!charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase))
-                return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
+            if (!KnownCharset(r.AString())) return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
             r.Space();
         }
-        var usesModSeq = false;
-        var keys = new List<SearchKey>();
-        do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
-        r.ExpectEnd();
-        if (usesModSeq) EnableCondStore();
-
-        var sel = _selected!;
-        var matches = new List<(int Seq, MessageRecord Record)>();
-        for (var i = 0; i < sel.Uids.Count; i++)
-        {
-            var record = sel.Records[sel.Uids[i]];
-            using var access = new MessageAccess(_services.Messages, record);
-            var ctx = new SearchContext(i + 1, access);
-            var all = true;
-            foreach (var k in keys)
-            {
-                if (!await k(ctx, ct)) { all = false; break; }
-            }
-            if (all) matches.Add((i + 1, record));
-        }
+        var (matches, usesModSeq) = await MatchAsync(r, ct);
         var numbers = matches.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
         // RFC 7162 3.1.5: the highest MODSEQ of the messages returned; with only MIN and/or MAX, of those alone.
         var modSeq = !usesModSeq || matches.Count == 0 ? (long?)null
@@ -96,6 +60,55 @@ internal sealed partial class ImapSession
             _conn.WriteLine(sb.ToString());
         }
         return uid ? "OK UID SEARCH completed" : "OK SEARCH completed";
+    }
+
+    private static bool KnownCharset(string charset) =>
+        charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>RETURN (MIN MAX COUNT ALL) of ESEARCH (RFC 4731) and ESORT (RFC 5267); null when absent.</summary>
+    private static List<string>? ReadReturnOptions(ArgReader r, string command)
+    {
+        if (!r.TryAtom("RETURN")) return null;
+        r.Space();
+        r.Expect('(');
+        var returns = new List<string>();
+        while (!r.TryChar(')'))
+        {
+            r.TrySpace();
+            var opt = r.Atom().ToUpperInvariant();
+            if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL")) throw new ImapParseException($"Unknown {command} return option {opt}");
+            returns.Add(opt);
+        }
+        if (returns.Count == 0) returns.Add("ALL");
+        r.Space();
+        return returns;
+    }
+
+    /// <summary>Reads the search keys to the end of the command and returns the messages matching all of them, in
+    /// sequence order; whether a key named MODSEQ (which enables CONDSTORE).</summary>
+    private async Task<(List<(int Seq, MessageRecord Record)> Matches, bool UsesModSeq)> MatchAsync(ArgReader r, CancellationToken ct)
+    {
+        var usesModSeq = false;
+        var keys = new List<SearchKey>();
+        do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
+        r.ExpectEnd();
+        if (usesModSeq) EnableCondStore();
+
+        var sel = _selected!;
+        var matches = new List<(int Seq, MessageRecord Record)>();
+        for (var i = 0; i < sel.Uids.Count; i++)
+        {
+            var record = sel.Records[sel.Uids[i]];
+            using var access = new MessageAccess(_services.Messages, record);
+            var ctx = new SearchContext(i + 1, access);
+            var all = true;
+            foreach (var k in keys)
+            {
+                if (!await k(ctx, ct)) { all = false; break; }
+            }
+            if (all) matches.Add((i + 1, record));
+        }
+        return (matches, usesModSeq);
     }
 
     private SearchKey ParseSearchKey(ArgReader r, ref bool usesModSeq)

@@ -125,4 +125,23 @@ public sealed class ComplianceTests : IAsyncLifetime
         var r = await raw.CommandAsync("e", "SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL");
         Assert.Contains("* ESEARCH (TAG \"e\") MIN 2 MAX 1 COUNT 3", r);
     }
+
+    [Fact]
+    public async Task Thread_references_links_replies_and_orderedsubject_groups_by_base_subject()
+    {
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Message-ID: <a@x>\nSubject: plan\nDate: Mon, 1 Jan 2024 10:00:00 +0000"));
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Message-ID: <z@x>\nSubject: other\nDate: Mon, 1 Jan 2024 09:00:00 +0000"));
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Message-ID: <b@x>\nIn-Reply-To: <a@x>\nSubject: Re: plan\nDate: Mon, 1 Jan 2024 11:00:00 +0000"));
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Message-ID: <c@x>\nReferences: <a@x> <b@x>\nSubject: Re: plan\nDate: Mon, 1 Jan 2024 12:00:00 +0000"));
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("Message-ID: <d@x>\nReferences: <a@x>\nSubject: Re: plan\nDate: Mon, 1 Jan 2024 13:00:00 +0000"));
+        await using var raw = await RawImapClient.ConnectAsync(_server.Port);
+        await raw.LoginAsync();
+        await raw.CommandAsync("s", "EXAMINE INBOX");
+        var r = await raw.CommandAsync("t", "THREAD REFERENCES UTF-8 ALL");
+        Assert.Contains("* THREAD (2)(1 (3 4)(5))", r);
+        r = await raw.CommandAsync("o", "THREAD ORDEREDSUBJECT UTF-8 ALL");
+        Assert.Contains("* THREAD (2)(1 (3)(4)(5))", r);
+        r = await raw.CommandAsync("u", "UID THREAD REFERENCES UTF-8 NOT UID 2");
+        Assert.Contains("* THREAD (1 (3 4)(5))", r);
+    }
 }

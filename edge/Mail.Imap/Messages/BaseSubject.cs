@@ -9,8 +9,13 @@ namespace Mail.Imap.Messages;
 /// </summary>
 internal static class BaseSubject
 {
-    public static string Extract(string? decodedSubject)
+    public static string Extract(string? decodedSubject) => Extract(decodedSubject, out _);
+
+    /// <summary>The base subject; <paramref name="replyOrForward"/> when a reply or forward marker was removed
+    /// (THREAD's subject gathering prefers the original to the replies).</summary>
+    public static string Extract(string? decodedSubject, out bool replyOrForward)
     {
+        replyOrForward = false;
         var s = Collapse(decodedSubject ?? "");
         while (true)
         {
@@ -18,7 +23,11 @@ internal static class BaseSubject
             while (true)
             {
                 var trimmed = s.TrimEnd(' ');
-                if (trimmed.EndsWith("(fwd)", StringComparison.OrdinalIgnoreCase)) trimmed = trimmed[..^5];
+                if (trimmed.EndsWith("(fwd)", StringComparison.OrdinalIgnoreCase))
+                {
+                    trimmed = trimmed[..^5];
+                    replyOrForward = true;
+                }
                 if (trimmed == s) break;
                 s = trimmed;
             }
@@ -26,7 +35,11 @@ internal static class BaseSubject
             while (true)
             {
                 var t = s.TrimStart(' ');
-                if (TryRefwd(t, out var rest)) t = rest;
+                if (TryRefwd(t, out var rest))
+                {
+                    t = rest;
+                    replyOrForward = true;
+                }
                 else if (TryBlob(t, out rest) && rest.Trim(' ').Length > 0) t = rest;
                 if (t == s) break;
                 s = t;
@@ -35,6 +48,7 @@ internal static class BaseSubject
             if (s.Length >= 6 && s.StartsWith("[fwd:", StringComparison.OrdinalIgnoreCase) && s.EndsWith(']'))
             {
                 s = s[5..^1];
+                replyOrForward = true;
                 continue;
             }
             return s;

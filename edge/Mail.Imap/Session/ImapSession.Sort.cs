@@ -164,4 +164,32 @@ internal sealed partial class ImapSession
         }
         return sb.ToString();
     }
+
+    /// <summary>THREAD algorithm charset search-keys (RFC 5256): ORDEREDSUBJECT or REFERENCES.</summary>
+    private async Task<string> ThreadAsync(ArgReader r, bool uid, CancellationToken ct)
+    {
+        r.Space();
+        var algorithm = r.Atom().ToUpperInvariant();
+        if (algorithm is not ("ORDEREDSUBJECT" or "REFERENCES")) throw new ImapParseException($"Unknown THREAD algorithm {algorithm}");
+        r.Space();
+        var charset = r.AString();
+        r.Space();
+        if (!KnownCharset(charset)) return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
+        var (matches, _) = await MatchAsync(r, ct);
+        var messages = new List<ThreadMessage>(matches.Count);
+        foreach (var (seq, record) in matches)
+        {
+            using var access = new MessageAccess(_services.Messages, record);
+            var headers = HeaderBlock.Parse(await access.HeaderAsync(ct));
+            var sent = headers[HeaderId.Date] is { } date && DateUtils.TryParse(date, out var d) ? d : record.InternalDate;
+            var messageId = headers[HeaderId.MessageId] is { } mid ? MimeUtils.EnumerateReferences(mid).FirstOrDefault() : null;
+            List<string> references = headers[HeaderId.References] is { } refs ? [.. MimeUtils.EnumerateReferences(refs)] : [];
+            if (references.Count == 0 && headers[HeaderId.InReplyTo] is { } inReplyTo && MimeUtils.EnumerateReferences(inReplyTo).FirstOrDefault() is { } parent)
+                references.Add(parent);
+            messages.Add(new ThreadMessage(uid ? record.Uid : seq, seq, messageId, references, sent, headers[HeaderId.Subject]));
+        }
+        var threads = algorithm == "REFERENCES" ? Threading.References(messages) : Threading.OrderedSubject(messages);
+        _conn.WriteLine(threads.Length == 0 ? "* THREAD" : "* THREAD " + threads);
+        return uid ? "OK UID THREAD completed" : "OK THREAD completed";
+    }
 }

@@ -68,7 +68,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     {
         get
         {
-            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SORT SORT=DISPLAY ESORT BINARY STATUS=SIZE UTF8=ACCEPT");
+            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES BINARY STATUS=SIZE UTF8=ACCEPT");
             if (_state == SessionState.NotAuthenticated)
             {
                 if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
@@ -230,7 +230,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
         ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE"];
     private static readonly HashSet<string> SelectedOnly =
         ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
-         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT"];
+         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT", "THREAD", "UID THREAD"];
 
     /// <summary>Commands after which the session always looks for changes: NOOP and CHECK (how clients poll), and
     /// every command that may change the selected mailbox (its own change must show before its tagged OK, as must
@@ -239,7 +239,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
         ["NOOP", "CHECK", "APPEND", "STORE", "UID STORE", "COPY", "UID COPY", "MOVE", "UID MOVE", "EXPUNGE", "UID EXPUNGE"];
 
     /// <summary>Commands during which EXPUNGE responses must not be sent (RFC 9051 7.5.1): sequence numbers would shift under the client.</summary>
-    private static readonly HashSet<string> NoExpungeDuring = ["FETCH", "STORE", "SEARCH", "SORT"];
+    private static readonly HashSet<string> NoExpungeDuring = ["FETCH", "STORE", "SEARCH", "SORT", "THREAD"];
 
     private async Task ExecuteAsync(CommandText command, CancellationTokenSource timeout)
     {
@@ -319,6 +319,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 "MOVE" or "UID MOVE" => await CopyAsync(r, name == "UID MOVE", move: true, ct),
                 "SEARCH" or "UID SEARCH" => await SearchAsync(r, name == "UID SEARCH", tag, ct),
                 "SORT" or "UID SORT" => await SortAsync(r, name == "UID SORT", tag, ct),
+                "THREAD" or "UID THREAD" => await ThreadAsync(r, name == "UID THREAD", ct),
                 _ => throw new ImapParseException($"Unknown command {name}"),
             };
         }
@@ -374,7 +375,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
             var words = line.Split(' ', 4);
             if (words.Length < 3) continue;
             var command = words[1].ToUpperInvariant();
-            if (command is "FETCH" or "STORE" or "SEARCH" or "SORT" or "COPY" or "MOVE") return true;
+            if (command is "FETCH" or "STORE" or "SEARCH" or "SORT" or "THREAD" or "COPY" or "MOVE") return true;
         }
         return false;
     }

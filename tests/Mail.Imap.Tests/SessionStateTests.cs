@@ -152,4 +152,27 @@ public sealed class SessionStateTests : IAsyncLifetime
         r = await watcher.CommandAsync("f", "FETCH 1 FLAGS");
         Assert.DoesNotContain(r, l => l.StartsWith("* FLAGS", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Multiappend_stores_every_message_or_none()
+    {
+        using var client = await ConnectAsync();
+        Assert.True(client.Capabilities.HasFlag(ImapCapabilities.MultiAppend));
+        await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+        var uids = await client.Inbox.AppendAsync(
+            [new AppendRequest(Message("one"), MessageFlags.Seen), new AppendRequest(Message("two"), MessageFlags.Flagged)]);
+        Assert.Equal([1u, 2u], uids.Select(u => u.Id));
+        Assert.Equal(2, client.Inbox.Count);
+
+        // One bad message (an unknown system flag) and the first is not stored either.
+        await using var raw = await RawImapClient.ConnectAsync(_server.Port);
+        await raw.LoginAsync();
+        await raw.SendLineAsync("a APPEND INBOX {8+}");
+        await raw.SendAsync("Subject:");
+        await raw.SendLineAsync(" (\\Bogus) {8+}");
+        await raw.SendLineAsync("Subject:");
+        var r = await raw.ReadUntilTaggedAsync("a");
+        Assert.StartsWith("a BAD", r[^1]);
+        Assert.Equal(2, (await _server.Mailboxes.GetMailboxAsync(ImapTestServer.Alice, "INBOX"))!.MessageCount);
+    }
 }

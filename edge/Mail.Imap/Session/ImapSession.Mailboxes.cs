@@ -340,11 +340,47 @@ internal sealed partial class ImapSession
         _conn.WriteLine($"* STATUS {MailboxOnWire(info.Name)} ({string.Join(' ', parts)})");
     }
 
+    private sealed record AppendItem(List<string> Flags, DateTimeOffset Date, byte[] Data);
+
+    /// <summary>APPEND, with MULTIAPPEND (RFC 3502): several messages, each with its own flags and date, checked
+    /// all before any is stored, so a bad one leaves the mailbox as it was.</summary>
     private async Task<string> AppendAsync(ArgReader r, CancellationToken ct)
     {
         r.Space();
         var name = ReadMailboxName(r);
-        r.Space();
+        var items = new List<AppendItem>();
+        do
+        {
+            r.Space();
+            items.Add(ReadAppendItem(r));
+        } while (!r.AtEnd);
+        r.ExpectEnd();
+        foreach (var item in items) ValidateFlags(item.Flags);
+        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
+        if (info is null) return "NO [TRYCREATE] No such mailbox";
+        if (items.Any(i => i.Data.Length == 0)) return "NO Empty message";
+        _recent.Observe(_user, info.Name, info.UidValidity, info.UidNext);
+        var uids = new List<long>(items.Count);
+        long uidValidity = info.UidValidity;
+        foreach (var item in items)
+        {
+            var id = "imap-" + Guid.NewGuid().ToString("N");
+            StoredMessage stored;
+            await using (var writer = await _services.Messages.CreateAsync(id, ct))
+            {
+                await writer.WriteAsync(item.Data, ct);
+                stored = await writer.CommitAsync(ct);
+            }
+            var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, item.Date, item.Flags, null), ct);
+            uids.Add(result.Message.Uid);
+            uidValidity = result.UidValidity;
+        }
+        return $"OK [APPENDUID {uidValidity} {SequenceSet.Format(uids)}] APPEND completed";
+    }
+
+    /// <summary>[flag-list SP] [date-time SP] (literal / UTF8 (literal8))</summary>
+    private AppendItem ReadAppendItem(ArgReader r)
+    {
         var flags = new List<string>();
         if (r.Peek == '(')
         {
@@ -365,30 +401,9 @@ internal sealed partial class ImapSession
             r.Expect('(');
             var inner = r.Literal();
             r.Expect(')');
-            r.ExpectEnd();
-            return await StoreAppendAsync(name, flags, date, inner, ct);
+            return new AppendItem(flags, date, inner);
         }
-        var data = r.Literal();
-        r.ExpectEnd();
-        return await StoreAppendAsync(name, flags, date, data, ct);
-    }
-
-    private async Task<string> StoreAppendAsync(string name, List<string> flags, DateTimeOffset date, byte[] data, CancellationToken ct)
-    {
-        ValidateFlags(flags);
-        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
-        if (info is null) return "NO [TRYCREATE] No such mailbox";
-        if (data.Length == 0) return "NO Empty message";
-        var id = "imap-" + Guid.NewGuid().ToString("N");
-        StoredMessage stored;
-        await using (var writer = await _services.Messages.CreateAsync(id, ct))
-        {
-            await writer.WriteAsync(data, ct);
-            stored = await writer.CommitAsync(ct);
-        }
-        _recent.Observe(_user, info.Name, info.UidValidity, info.UidNext);
-        var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, date, flags, null), ct);
-        return $"OK [APPENDUID {result.UidValidity} {result.Message.Uid}] APPEND completed";
+        return new AppendItem(flags, date, r.Literal());
     }
 
     private static void ValidateFlags(List<string> flags)

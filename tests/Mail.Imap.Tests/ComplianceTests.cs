@@ -144,4 +144,24 @@ public sealed class ComplianceTests : IAsyncLifetime
         r = await raw.CommandAsync("u", "UID THREAD REFERENCES UTF-8 NOT UID 2");
         Assert.Contains("* THREAD (1 (3 4)(5))", r);
     }
+
+    [Fact]
+    public async Task Catenate_joins_text_with_a_section_of_a_stored_message_and_refuses_a_wrong_uidvalidity()
+    {
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", Raw("From: foo@example.com\nSubject: source", "Hello world body"));
+        var validity = (await _server.Mailboxes.GetMailboxAsync(ImapTestServer.Alice, "INBOX"))!.UidValidity;
+        await using var raw = await RawImapClient.ConnectAsync(_server.Port);
+        await raw.LoginAsync();
+        await raw.SendLineAsync($"a APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=HEADER\" TEXT {{10+}}");
+        await raw.SendAsync("new body\r\n");
+        await raw.SendLineAsync(")");
+        var r = await raw.ReadUntilTaggedAsync("a");
+        Assert.StartsWith("a OK [APPENDUID ", r[^1]);
+        await raw.CommandAsync("s", "EXAMINE Drafts");
+        r = await raw.CommandAsync("f", "FETCH 1 BODY.PEEK[]");
+        Assert.Equal(["From: foo@example.com", "Subject: source", "", "new body", ")"], r.Skip(1).Take(5));
+
+        r = await raw.CommandAsync("b", $"APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY={validity + 1}/;UID=1/;SECTION=HEADER\")");
+        Assert.StartsWith("b NO [BADURL]", r[^1]);
+    }
 }

@@ -340,7 +340,8 @@ internal sealed partial class ImapSession
         _conn.WriteLine($"* STATUS {MailboxOnWire(info.Name)} ({string.Join(' ', parts)})");
     }
 
-    private sealed record AppendItem(List<string> Flags, DateTimeOffset Date, byte[] Data);
+    /// <summary>One message of an APPEND: its octets, or (CATENATE) the parts to join, each TEXT octets or an IMAP URL.</summary>
+    private sealed record AppendItem(List<string> Flags, DateTimeOffset Date, byte[]? Data, List<(byte[]? Text, string? Url)>? Parts = null);
 
     /// <summary>APPEND, with MULTIAPPEND (RFC 3502): several messages, each with its own flags and date, checked
     /// all before any is stored, so a bad one leaves the mailbox as it was.</summary>
@@ -358,7 +359,14 @@ internal sealed partial class ImapSession
         foreach (var item in items) ValidateFlags(item.Flags);
         var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
         if (info is null) return "NO [TRYCREATE] No such mailbox";
-        if (items.Any(i => i.Data.Length == 0)) return "NO Empty message";
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (items[i].Parts is not { } parts) continue;
+            var joined = await CatenateAsync(parts, ct);
+            if (joined is null) return "NO [BADURL] A CATENATE URL names no message or section of this user";
+            items[i] = items[i] with { Data = joined };
+        }
+        if (items.Any(i => i.Data!.Length == 0)) return "NO Empty message";
         _recent.Observe(_user, info.Name, info.UidValidity, info.UidNext);
         var uids = new List<long>(items.Count);
         long uidValidity = info.UidValidity;
@@ -368,7 +376,7 @@ internal sealed partial class ImapSession
             StoredMessage stored;
             await using (var writer = await _services.Messages.CreateAsync(id, ct))
             {
-                await writer.WriteAsync(item.Data, ct);
+                await writer.WriteAsync(item.Data!, ct);
                 stored = await writer.CommitAsync(ct);
             }
             var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, item.Date, item.Flags, null), ct);
@@ -393,6 +401,23 @@ internal sealed partial class ImapSession
             var text = r.Quoted();
             if (!ImapDate.TryParseDateTime(text, out date)) throw new ImapParseException($"Bad date-time \"{text}\"");
             r.Space();
+        }
+        if (r.TryAtom("CATENATE"))
+        {
+            // RFC 4469: CATENATE (TEXT literal / URL "imap-url" ...)
+            r.Space();
+            r.Expect('(');
+            var parts = new List<(byte[]?, string?)>();
+            do
+            {
+                var kind = r.Atom().ToUpperInvariant();
+                r.Space();
+                if (kind == "TEXT") parts.Add((r.Literal(), null));
+                else if (kind == "URL") parts.Add((null, r.AString()));
+                else throw new ImapParseException($"Expected TEXT or URL in CATENATE, not {kind}");
+            } while (r.TrySpace());
+            r.Expect(')');
+            return new AppendItem(flags, date, null, parts);
         }
         if (r.TryAtom("UTF8"))
         {

@@ -14,13 +14,7 @@ public sealed class ComplianceTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<ImapClient> ConnectAsync()
-    {
-        var client = new ImapClient { Timeout = 15000 };
-        await client.ConnectAsync("127.0.0.1", _server.Port, SecureSocketOptions.None);
-        await client.AuthenticateAsync(ImapTestServer.Alice, ImapTestServer.Password);
-        return client;
-    }
+    private Task<ImapClient> ConnectAsync() => _server.ConnectAliceAsync();
 
     private static string Raw(string headers, string body = "body") => headers.Replace("\n", "\r\n") + "\r\n\r\n" + body + "\r\n";
 

@@ -17,13 +17,7 @@ public sealed class SessionStateTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<ImapClient> ConnectAsync()
-    {
-        var client = new ImapClient { Timeout = 15000 };
-        await client.ConnectAsync("127.0.0.1", _server.Port, SecureSocketOptions.None);
-        await client.AuthenticateAsync(ImapTestServer.Alice, ImapTestServer.Password);
-        return client;
-    }
+    private Task<ImapClient> ConnectAsync() => _server.ConnectAliceAsync();
 
     private static MimeMessage Message(string subject) =>
         new() { Subject = subject, From = { new MailboxAddress("Carol", "carol@example.org") }, Body = new TextPart("plain") { Text = "hi" } };

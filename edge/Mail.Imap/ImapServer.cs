@@ -53,6 +53,7 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly AuthCache? _authCache;
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
+    private readonly RecentTracker _recent = new();
     private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListSnapshot? _listSnapshots;
 
@@ -127,7 +128,7 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _diskCache, _messageLists, _logger);
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _diskCache, _messageLists, _recent, _logger);
             // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = RunSessionAsync(session, registered.Task);

@@ -101,6 +101,15 @@ public sealed class ImapTestServer : IAsyncDisposable
         return await Mailboxes.AppendAsync(user, mailbox, new NewMessage(stored.Id, stored.Size, date ?? DateTimeOffset.UtcNow, flags ?? [], "key-" + id));
     }
 
+    /// <summary>A MailKit client logged in as <see cref="Alice"/> on the plain listener.</summary>
+    public async Task<MailKit.Net.Imap.ImapClient> ConnectAliceAsync()
+    {
+        var client = new MailKit.Net.Imap.ImapClient { Timeout = 15000 };
+        await client.ConnectAsync("127.0.0.1", Port, MailKit.Security.SecureSocketOptions.None);
+        await client.AuthenticateAsync(Alice, Password);
+        return client;
+    }
+
     public static string Message(string subject, string body = "Hello there.\r\n", string from = "Carol <carol@example.org>", string to = Alice) =>
         $"From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\nMessage-ID: <{Guid.NewGuid():N}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}";
 

@@ -48,8 +48,9 @@ typ, data = M.logout(); print("LOGOUT", typ)
         Assert.Equal("SELECT OK 1", lines["SELECT"]);
         Assert.Equal("SEARCH OK 1", lines["SEARCH"]);
         Assert.Equal("FETCH OK True", lines["FETCH"]);
-        Assert.Equal("FLAGS 1 (FLAGS (\\Flagged \\Seen))", lines["FLAGS"]);
-        Assert.Equal("STORE OK 1 (FLAGS (\\Flagged \\Seen \\Deleted))", lines["STORE"]);
+        // The APPENDed message is \\Recent in the session that selects its mailbox first (IMAP4rev1).
+        Assert.Equal("FLAGS 1 (FLAGS (\\Recent \\Flagged \\Seen))", lines["FLAGS"]);
+        Assert.Equal("STORE OK 1 (FLAGS (\\Recent \\Flagged \\Seen \\Deleted))", lines["STORE"]);
         Assert.Equal("COPY OK", lines["COPY"]);
         Assert.Equal("STATUS \"Py/Sub\" (MESSAGES 1 UIDNEXT 2)", lines["STATUS"]);
         Assert.Equal("EXPUNGE OK 1", lines["EXPUNGE"]);

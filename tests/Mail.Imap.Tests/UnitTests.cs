@@ -21,8 +21,8 @@ public sealed class UnitTests
     }
 
     [Fact]
-    public void Bad_modified_utf7_is_a_parse_error() =>
-        Assert.Throws<ImapParseException>(() => MailboxName.Decode("&ZeVn", utf8: false));
+    public void Bad_modified_utf7_is_an_invalid_name_not_a_parse_error() => // answered NO, not BAD (imaptest "atoms")
+        Assert.Throws<InvalidMailboxNameException>(() => MailboxName.Decode("&ZeVn", utf8: false));
 
     [Theory]
     [InlineData("1:3,7,9:*", 10, new long[] { 1, 2, 3, 7, 9, 10 })]
@@ -95,4 +95,23 @@ public sealed class UnitTests
         Assert.Contains("Imap:IdlePollInterval", Assert.Throws<InvalidOperationException>(o.Validate).Message);
         Assert.Contains("Imap:Listeners", Assert.Throws<InvalidOperationException>(new ImapServerOptions().Validate).Message);
     }
+
+    [Theory]
+    [InlineData("hello  \r\nbar=\r\n\r\n", "hello\r\nbar\r\n")] // transport padding dropped; "=" CRLF is a soft break
+    [InlineData("foo\t \t= \r\n=62\r\n", "foo\t \tb\r\n")] // "= " + CRLF is a soft break too
+    [InlineData("foo = \t\r\nbar\r\n", "foo bar\r\n")]
+    [InlineData("a=3Db=4\r\n", "a=b=4\r\n")] // "=" without two hex digits stays
+    [InlineData("no break at end", "no break at end")]
+    public void Quoted_printable_decodes_by_rfc_2045(string encoded, string decoded) =>
+        Assert.Equal(decoded, Encoding.ASCII.GetString(QuotedPrintable.Decode(Encoding.ASCII.GetBytes(encoded))));
+
+    [Theory]
+    [InlineData("Re: hello", "hello")]
+    [InlineData("RE: [list] Fwd: hello (fwd)", "hello")]
+    [InlineData("[fwd: Re: hello]", "hello")]
+    [InlineData("  re [x]:   hello   world  ", "hello world")]
+    [InlineData("[only a blob]", "[only a blob]")] // a blob is kept when nothing would be left
+    [InlineData("Reply to this", "Reply to this")]
+    public void Base_subject_follows_rfc_5256(string subject, string expected) =>
+        Assert.Equal(expected, BaseSubject.Extract(subject));
 }

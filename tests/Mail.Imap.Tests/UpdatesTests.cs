@@ -104,6 +104,7 @@ public sealed class UpdatesTests : IAsyncLifetime
         Assert.StartsWith("+ ", await raw.ReadLineAsync());
         await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", ImapTestServer.Message("idle raw"));
         Assert.Equal("* 1 EXISTS", await raw.ReadLineAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal("* 1 RECENT", await raw.ReadLineAsync(TimeSpan.FromSeconds(5))); // this session saw it first
         await raw.SendLineAsync("DONE");
         Assert.Equal("i OK IDLE terminated", await raw.ReadLineAsync());
     }

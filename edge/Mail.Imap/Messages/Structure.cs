@@ -66,7 +66,9 @@ internal static class Structure
         var at = mb.Address.LastIndexOf('@');
         var local = at < 0 ? mb.Address : mb.Address[..at];
         var host = at < 0 ? null : mb.Address[(at + 1)..];
-        sb.Append('(').Append(Wire.NString(Phrase(mb.Name, utf8), utf8)).Append(" NIL ")
+        // The source route (RFC 5322 obs-route, "@a,@b:") is the envelope's "adl".
+        var route = mb.Route.Count == 0 ? null : "@" + string.Join(",@", mb.Route);
+        sb.Append('(').Append(Wire.NString(Phrase(mb.Name, utf8), utf8)).Append(' ').Append(Wire.NString(route, utf8)).Append(' ')
             .Append(Wire.String(local, utf8)).Append(' ').Append(Wire.NString(host, utf8)).Append(')');
     }
 

@@ -66,6 +66,17 @@ internal sealed class ImapConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>The start of what the client already sent but was not read yet (at most <paramref name="maxBytes"/>,
+    /// as Latin-1), without waiting for more and without consuming it: the commands it pipelined.</summary>
+    public string PeekBuffered(int maxBytes)
+    {
+        if (!_reader.TryRead(out var result)) return "";
+        var buffer = result.Buffer;
+        var text = Encoding.Latin1.GetString(buffer.Slice(0, Math.Min(maxBytes, buffer.Length)));
+        _reader.AdvanceTo(buffer.Start, buffer.Start);
+        return text;
+    }
+
     private static byte LastByte(ReadOnlySequence<byte> seq) => seq.Slice(seq.Length - 1).FirstSpan[0];
 
     /// <summary>Exactly <paramref name="count"/> bytes (a literal); null when the stream ends first.</summary>

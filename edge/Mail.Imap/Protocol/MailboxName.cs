@@ -6,6 +6,9 @@ namespace Mail.Imap.Protocol;
 /// Mailbox names on the wire: modified UTF-7 (RFC 3501 5.1.3) for IMAP4rev1 clients, UTF-8 once a client
 /// enables IMAP4rev2 or UTF8=ACCEPT. The store keeps UTF-8 names.
 /// </summary>
+/// <summary>A well-formed argument that cannot name a mailbox: a NO (no such mailbox can exist), not a BAD.</summary>
+internal sealed class InvalidMailboxNameException(string message) : Exception(message);
+
 internal static class MailboxName
 {
     public static string Decode(string wire, bool utf8)
@@ -17,7 +20,7 @@ internal static class MailboxName
             var c = wire[i];
             if (c != '&') { sb.Append(c); continue; }
             var end = wire.IndexOf('-', i + 1);
-            if (end < 0) throw new ImapParseException($"Bad modified UTF-7 in mailbox name \"{wire}\"");
+            if (end < 0) throw new InvalidMailboxNameException($"Bad modified UTF-7 in mailbox name \"{wire}\"");
             if (end == i + 1) sb.Append('&');
             else
             {
@@ -29,7 +32,7 @@ internal static class MailboxName
                 }
                 catch (FormatException)
                 {
-                    throw new ImapParseException($"Bad modified UTF-7 in mailbox name \"{wire}\"");
+                    throw new InvalidMailboxNameException($"Bad modified UTF-7 in mailbox name \"{wire}\"");
                 }
             }
             i = end;

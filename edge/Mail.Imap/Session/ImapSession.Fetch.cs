@@ -51,9 +51,10 @@ internal sealed partial class ImapSession
                 changedSince = r.Number();
             } while (r.TrySpace());
             r.Expect(')');
-            _condStore = true;
+            EnableCondStore();
         }
         r.ExpectEnd();
+        if (items.Any(i => i.Kind == FetchKind.ModSeq)) EnableCondStore();
         var sel = _selected!;
         var indexes = Resolve(set, uid);
         if (uid && !items.Any(i => i.Kind == FetchKind.Uid)) items.Insert(0, new FetchItem(FetchKind.Uid));
@@ -129,6 +130,7 @@ internal sealed partial class ImapSession
     {
         const int batch = 64;
         var needsHeader = items.Any(i => i.Kind == FetchKind.Envelope);
+        var flags = items.Any(i => i.Kind == FetchKind.Flags);
         var utf8 = Utf8Names;
         for (var start = 0; start < indexes.Count; start += batch)
         {
@@ -139,7 +141,11 @@ internal sealed partial class ImapSession
             var lines = needsHeader
                 ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, sel.Records[sel.Uids[i]], fromDisk) ?? Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))
                 : slice.Select(i => SummaryLine(i + 1, sel.Records[sel.Uids[i]], null)).ToArray();
-            foreach (var line in lines) _conn.Write(line);
+            for (var k = 0; k < lines.Length; k++)
+            {
+                if (flags) AnnounceKeywords(sel.Records[sel.Uids[slice[k]]]);
+                _conn.Write(lines[k]);
+            }
             await _conn.MaybeFlushAsync(ct);
         }
 
@@ -190,7 +196,7 @@ internal sealed partial class ImapSession
             {
                 parts.Add(item.Kind switch
                 {
-                    FetchKind.Flags => "FLAGS " + Wire.FlagList(record.Flags),
+                    FetchKind.Flags => "FLAGS " + FlagList(record),
                     FetchKind.Uid => "UID " + Wire.Number(record.Uid),
                     FetchKind.InternalDate => "INTERNALDATE \"" + ImapDate.FormatDateTime(record.InternalDate) + "\"",
                     FetchKind.Size => "RFC822.SIZE " + Wire.Number(record.Size),
@@ -206,6 +212,7 @@ internal sealed partial class ImapSession
     {
         var utf8 = Utf8Names;
         using var access = new MessageAccess(_services.Messages, record);
+        if (flagsChanged || items.Any(i => i.Kind == FetchKind.Flags)) AnnounceKeywords(record);
         _conn.Write($"* {seq} FETCH (");
         var first = true;
         foreach (var item in items)
@@ -215,7 +222,7 @@ internal sealed partial class ImapSession
             switch (item.Kind)
             {
                 case FetchKind.Flags:
-                    _conn.Write("FLAGS " + Wire.FlagList(record.Flags));
+                    _conn.Write("FLAGS " + FlagList(record));
                     break;
                 case FetchKind.Uid:
                     _conn.Write("UID " + Wire.Number(record.Uid));
@@ -248,7 +255,7 @@ internal sealed partial class ImapSession
             }
         }
         if (flagsChanged && !items.Any(i => i.Kind == FetchKind.Flags))
-            _conn.Write(" FLAGS " + Wire.FlagList(record.Flags));
+            _conn.Write(" FLAGS " + FlagList(record));
         _conn.Write(")\r\n");
     }
 
@@ -309,6 +316,13 @@ internal sealed partial class ImapSession
                 else
                 {
                     var off = pm.Of((MimeEntity)target);
+                    if (target is MimePart { ContentTransferEncoding: ContentEncoding.Binary })
+                    {
+                        // Raw octets (NUL included) are for BINARY[] only (RFC 3516); BODY[] gets them base64-encoded.
+                        var raw = await pm.ReadAsync(off.HeadersEnd, off.ContentLength, ct);
+                        WriteBytesLiteral(label, item, System.Text.Encoding.ASCII.GetBytes(Convert.ToBase64String(raw, Base64FormattingOptions.InsertLineBreaks) + "\r\n"));
+                        return;
+                    }
                     (start, count) = (off.HeadersEnd, off.ContentLength);
                 }
                 break;
@@ -396,6 +410,13 @@ internal sealed partial class ImapSession
             var target = Navigate(pm, item.Part);
             switch (target)
             {
+                case MimePart { ContentTransferEncoding: ContentEncoding.QuotedPrintable } qp:
+                    {
+                        // MimeKit's decoder keeps transport padding and misses "= " + CRLF soft breaks.
+                        var off = pm.Of(qp);
+                        data = QuotedPrintable.Decode(await pm.ReadAsync(off.HeadersEnd, off.ContentLength, ct));
+                        break;
+                    }
                 case MimePart part when part.Content is not null:
                     {
                         using var ms = new MemoryStream();

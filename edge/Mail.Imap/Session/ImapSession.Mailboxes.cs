@@ -52,14 +52,12 @@ internal sealed partial class ImapSession
         var readOnly = command == "EXAMINE";
         var sel = new SelectedMailbox(info.Name, readOnly, info.UidValidity) { UidNext = info.UidNext, HighestModSeq = info.HighestModSeq };
         sel.Load(records);
-        var keywords = sel.Keywords();
-        var flags = keywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', keywords);
-        _conn.WriteLine($"* FLAGS ({flags})");
-        _conn.WriteLine(readOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({SystemFlags} \\*)] Flags permitted");
+        ClaimRecent(sel, info.UidNext);
+        WriteFlags(sel, sel.Keywords());
         _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
         if (!_rev2)
         {
-            _conn.WriteLine("* 0 RECENT");
+            WriteRecent(sel, always: true);
             var firstUnseen = sel.Uids.FindIndex(u => !HasFlag(sel.Records[u], MessageFlags.Seen));
             if (firstUnseen >= 0) _conn.WriteLine($"* OK [UNSEEN {firstUnseen + 1}] First unseen");
         }
@@ -113,7 +111,8 @@ internal sealed partial class ImapSession
         }
         r.ExpectEnd();
         if (name == "INBOX") return "NO [ALREADYEXISTS] INBOX always exists";
-        await Mailboxes.CreateMailboxAsync(_user, name, use, ct);
+        var created = await Mailboxes.CreateMailboxAsync(_user, name, use, ct);
+        _recent.Observe(_user, created.Name, created.UidValidity, created.UidNext);
         return "OK CREATE completed";
     }
 
@@ -174,15 +173,15 @@ internal sealed partial class ImapSession
             r.Space();
         }
         if (recursive && !selSubscribed) throw new ImapParseException("RECURSIVEMATCH needs another selection option");
-        var reference = MailboxName.Decode(r.AString(), Utf8Names);
+        var referenceWire = r.AString();
         r.Space();
-        var patterns = new List<string>();
+        var patternsWire = new List<string>();
         if (!lsub && r.TryChar('('))
         {
-            do patterns.Add(MailboxName.Decode(r.ListMailbox(), Utf8Names)); while (r.TrySpace());
+            do patternsWire.Add(r.ListMailbox()); while (r.TrySpace());
             r.Expect(')');
         }
-        else patterns.Add(MailboxName.Decode(r.ListMailbox(), Utf8Names));
+        else patternsWire.Add(r.ListMailbox());
         bool retSubscribed = false, retChildren = true, retSpecialUse = true;
         List<string>? statusItems = null;
         if (!lsub && r.TrySpace())
@@ -208,6 +207,17 @@ internal sealed partial class ImapSession
             }
         }
         r.ExpectEnd();
+        string reference;
+        List<string> patterns;
+        try
+        {
+            reference = MailboxName.Decode(referenceWire, Utf8Names);
+            patterns = patternsWire.Select(p => MailboxName.Decode(p, Utf8Names)).ToList();
+        }
+        catch (InvalidMailboxNameException)
+        {
+            return $"OK {command} completed (no mailbox has such a name)";
+        }
 
         if (patterns.Count == 1 && patterns[0].Length == 0)
         {
@@ -301,13 +311,17 @@ internal sealed partial class ImapSession
         r.ExpectEnd();
         var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
         if (info is null) return "NO [NONEXISTENT] No such mailbox";
-        if (items.Contains("HIGHESTMODSEQ")) _condStore = true;
+        if (items.Contains("HIGHESTMODSEQ")) EnableCondStore();
         WriteStatus(info, items, await MessagesIfNeeded(info, items, ct));
         return "OK STATUS completed";
     }
 
     private async Task<IReadOnlyList<MessageRecord>?> MessagesIfNeeded(MailboxInfo info, List<string> items, CancellationToken ct) =>
-        items.Contains("SIZE") || items.Contains("DELETED") ? await Mailboxes.ListMessagesAsync(_user, info.Name, null, ct) : null;
+        items.Contains("SIZE") || items.Contains("DELETED") || (items.Contains("RECENT") && FirstRecent(info) < info.UidNext)
+            ? await Mailboxes.ListMessagesAsync(_user, info.Name, null, ct)
+            : null;
+
+    private long FirstRecent(MailboxInfo info) => _recent.FirstRecent(_user, info.Name, info.UidValidity, info.UidNext);
 
     private void WriteStatus(MailboxInfo info, List<string> items, IReadOnlyList<MessageRecord>? messages)
     {
@@ -317,7 +331,7 @@ internal sealed partial class ImapSession
             "UIDNEXT" => Wire.Number(info.UidNext),
             "UIDVALIDITY" => Wire.Number(info.UidValidity),
             "UNSEEN" => Wire.Number(info.UnseenCount),
-            "RECENT" => "0",
+            "RECENT" => Wire.Number(messages is null ? 0 : messages.Count(m => m.Uid >= FirstRecent(info))),
             "HIGHESTMODSEQ" => Wire.Number(info.HighestModSeq),
             "SIZE" => Wire.Number(messages!.Sum(m => m.Size)),
             "DELETED" => Wire.Number(messages!.Count(m => HasFlag(m, MessageFlags.Deleted))),
@@ -326,11 +340,55 @@ internal sealed partial class ImapSession
         _conn.WriteLine($"* STATUS {MailboxOnWire(info.Name)} ({string.Join(' ', parts)})");
     }
 
+    /// <summary>One message of an APPEND: its octets, or (CATENATE) the parts to join, each TEXT octets or an IMAP URL.</summary>
+    private sealed record AppendItem(List<string> Flags, DateTimeOffset Date, byte[]? Data, List<(byte[]? Text, string? Url)>? Parts = null);
+
+    /// <summary>APPEND, with MULTIAPPEND (RFC 3502): several messages, each with its own flags and date, checked
+    /// all before any is stored, so a bad one leaves the mailbox as it was.</summary>
     private async Task<string> AppendAsync(ArgReader r, CancellationToken ct)
     {
         r.Space();
         var name = ReadMailboxName(r);
-        r.Space();
+        var items = new List<AppendItem>();
+        do
+        {
+            r.Space();
+            items.Add(ReadAppendItem(r));
+        } while (!r.AtEnd);
+        r.ExpectEnd();
+        foreach (var item in items) ValidateFlags(item.Flags);
+        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
+        if (info is null) return "NO [TRYCREATE] No such mailbox";
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (items[i].Parts is not { } parts) continue;
+            var joined = await CatenateAsync(parts, ct);
+            if (joined is null) return "NO [BADURL] A CATENATE URL names no message or section of this user";
+            items[i] = items[i] with { Data = joined };
+        }
+        if (items.Any(i => i.Data!.Length == 0)) return "NO Empty message";
+        _recent.Observe(_user, info.Name, info.UidValidity, info.UidNext);
+        var uids = new List<long>(items.Count);
+        long uidValidity = info.UidValidity;
+        foreach (var item in items)
+        {
+            var id = "imap-" + Guid.NewGuid().ToString("N");
+            StoredMessage stored;
+            await using (var writer = await _services.Messages.CreateAsync(id, ct))
+            {
+                await writer.WriteAsync(item.Data!, ct);
+                stored = await writer.CommitAsync(ct);
+            }
+            var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, item.Date, item.Flags, null), ct);
+            uids.Add(result.Message.Uid);
+            uidValidity = result.UidValidity;
+        }
+        return $"OK [APPENDUID {uidValidity} {SequenceSet.Format(uids)}] APPEND completed";
+    }
+
+    /// <summary>[flag-list SP] [date-time SP] (literal / UTF8 (literal8))</summary>
+    private AppendItem ReadAppendItem(ArgReader r)
+    {
         var flags = new List<string>();
         if (r.Peek == '(')
         {
@@ -344,6 +402,23 @@ internal sealed partial class ImapSession
             if (!ImapDate.TryParseDateTime(text, out date)) throw new ImapParseException($"Bad date-time \"{text}\"");
             r.Space();
         }
+        if (r.TryAtom("CATENATE"))
+        {
+            // RFC 4469: CATENATE (TEXT literal / URL "imap-url" ...)
+            r.Space();
+            r.Expect('(');
+            var parts = new List<(byte[]?, string?)>();
+            do
+            {
+                var kind = r.Atom().ToUpperInvariant();
+                r.Space();
+                if (kind == "TEXT") parts.Add((r.Literal(), null));
+                else if (kind == "URL") parts.Add((null, r.AString()));
+                else throw new ImapParseException($"Expected TEXT or URL in CATENATE, not {kind}");
+            } while (r.TrySpace());
+            r.Expect(')');
+            return new AppendItem(flags, date, null, parts);
+        }
         if (r.TryAtom("UTF8"))
         {
             // RFC 6855: APPEND ... UTF8 (~{n} literal8)
@@ -351,29 +426,9 @@ internal sealed partial class ImapSession
             r.Expect('(');
             var inner = r.Literal();
             r.Expect(')');
-            r.ExpectEnd();
-            return await StoreAppendAsync(name, flags, date, inner, ct);
+            return new AppendItem(flags, date, inner);
         }
-        var data = r.Literal();
-        r.ExpectEnd();
-        return await StoreAppendAsync(name, flags, date, data, ct);
-    }
-
-    private async Task<string> StoreAppendAsync(string name, List<string> flags, DateTimeOffset date, byte[] data, CancellationToken ct)
-    {
-        ValidateFlags(flags);
-        var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
-        if (info is null) return "NO [TRYCREATE] No such mailbox";
-        if (data.Length == 0) return "NO Empty message";
-        var id = "imap-" + Guid.NewGuid().ToString("N");
-        StoredMessage stored;
-        await using (var writer = await _services.Messages.CreateAsync(id, ct))
-        {
-            await writer.WriteAsync(data, ct);
-            stored = await writer.CommitAsync(ct);
-        }
-        var result = await Mailboxes.AppendAsync(_user, info.Name, new NewMessage(stored.Id, stored.Size, date, flags, null), ct);
-        return $"OK [APPENDUID {result.UidValidity} {result.Message.Uid}] APPEND completed";
+        return new AppendItem(flags, date, r.Literal());
     }
 
     private static void ValidateFlags(List<string> flags)

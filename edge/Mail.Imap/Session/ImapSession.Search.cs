@@ -25,52 +25,19 @@ internal sealed partial class ImapSession
     private async Task<string> SearchAsync(ArgReader r, bool uid, string tag, CancellationToken ct)
     {
         r.Space();
-        List<string>? returns = null;
-        if (r.TryAtom("RETURN"))
-        {
-            r.Space();
-            r.Expect('(');
-            returns = [];
-            while (!r.TryChar(')'))
-            {
-                r.TrySpace();
-                var opt = r.Atom().ToUpperInvariant();
-                if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL")) throw new ImapParseException($"Unknown SEARCH return option {opt}");
-                returns.Add(opt);
-            }
-            if (returns.Count == 0) returns.Add("ALL");
-            r.Space();
-        }
+        var returns = ReadReturnOptions(r, "SEARCH");
         if (r.TryAtom("CHARSET"))
         {
             r.Space();
-            var charset = r.AString();
-            if (!charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase))
-                return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
+            if (!KnownCharset(r.AString())) return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
             r.Space();
         }
-        var usesModSeq = false;
-        var keys = new List<SearchKey>();
-        do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
-        r.ExpectEnd();
-        if (usesModSeq) _condStore = true;
-
-        var sel = _selected!;
-        var matches = new List<(int Seq, MessageRecord Record)>();
-        for (var i = 0; i < sel.Uids.Count; i++)
-        {
-            var record = sel.Records[sel.Uids[i]];
-            using var access = new MessageAccess(_services.Messages, record);
-            var ctx = new SearchContext(i + 1, access);
-            var all = true;
-            foreach (var k in keys)
-            {
-                if (!await k(ctx, ct)) { all = false; break; }
-            }
-            if (all) matches.Add((i + 1, record));
-        }
+        var (matches, usesModSeq) = await MatchAsync(r, ct);
         var numbers = matches.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
-        var modSeq = usesModSeq && matches.Count > 0 ? matches.Max(m => m.Record.ModSeq) : (long?)null;
+        // RFC 7162 3.1.5: the highest MODSEQ of the messages returned; with only MIN and/or MAX, of those alone.
+        var modSeq = !usesModSeq || matches.Count == 0 ? (long?)null
+            : returns is null || returns.Contains("ALL") || returns.Contains("COUNT") ? matches.Max(m => m.Record.ModSeq)
+            : Math.Max(returns.Contains("MIN") ? matches[0].Record.ModSeq : 0, returns.Contains("MAX") ? matches[^1].Record.ModSeq : 0);
         if (returns is null && !_rev2)
         {
             var line = numbers.Count == 0 ? "* SEARCH" : "* SEARCH " + string.Join(' ', numbers);
@@ -93,6 +60,55 @@ internal sealed partial class ImapSession
             _conn.WriteLine(sb.ToString());
         }
         return uid ? "OK UID SEARCH completed" : "OK SEARCH completed";
+    }
+
+    private static bool KnownCharset(string charset) =>
+        charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>RETURN (MIN MAX COUNT ALL) of ESEARCH (RFC 4731) and ESORT (RFC 5267); null when absent.</summary>
+    private static List<string>? ReadReturnOptions(ArgReader r, string command)
+    {
+        if (!r.TryAtom("RETURN")) return null;
+        r.Space();
+        r.Expect('(');
+        var returns = new List<string>();
+        while (!r.TryChar(')'))
+        {
+            r.TrySpace();
+            var opt = r.Atom().ToUpperInvariant();
+            if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL")) throw new ImapParseException($"Unknown {command} return option {opt}");
+            returns.Add(opt);
+        }
+        if (returns.Count == 0) returns.Add("ALL");
+        r.Space();
+        return returns;
+    }
+
+    /// <summary>Reads the search keys to the end of the command and returns the messages matching all of them, in
+    /// sequence order; whether a key named MODSEQ (which enables CONDSTORE).</summary>
+    private async Task<(List<(int Seq, MessageRecord Record)> Matches, bool UsesModSeq)> MatchAsync(ArgReader r, CancellationToken ct)
+    {
+        var usesModSeq = false;
+        var keys = new List<SearchKey>();
+        do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
+        r.ExpectEnd();
+        if (usesModSeq) EnableCondStore();
+
+        var sel = _selected!;
+        var matches = new List<(int Seq, MessageRecord Record)>();
+        for (var i = 0; i < sel.Uids.Count; i++)
+        {
+            var record = sel.Records[sel.Uids[i]];
+            using var access = new MessageAccess(_services.Messages, record);
+            var ctx = new SearchContext(i + 1, access);
+            var all = true;
+            foreach (var k in keys)
+            {
+                if (!await k(ctx, ct)) { all = false; break; }
+            }
+            if (all) matches.Add((i + 1, record));
+        }
+        return (matches, usesModSeq);
     }
 
     private SearchKey ParseSearchKey(ArgReader r, ref bool usesModSeq)
@@ -128,9 +144,14 @@ internal sealed partial class ImapSession
             case "UNDRAFT": return Flag(MessageFlags.Draft, false);
             case "UNFLAGGED": return Flag(MessageFlags.Flagged, false);
             case "UNSEEN": return Flag(MessageFlags.Seen, false);
-            // \Recent is not kept (RFC 9051 dropped it): no message is recent, so NEW and RECENT match nothing.
-            case "NEW" or "RECENT": return (_, _) => ValueTask.FromResult(false);
-            case "OLD": return (_, _) => ValueTask.FromResult(true);
+            case "RECENT": return Recent(true);
+            case "OLD": return Recent(false);
+            case "NEW":
+                {
+                    var recent = Recent(true);
+                    var unseen = Flag(MessageFlags.Seen, false);
+                    return async (c, ct) => await recent(c, ct) && await unseen(c, ct);
+                }
             case "KEYWORD" or "UNKEYWORD":
                 {
                     r.Space();
@@ -142,7 +163,7 @@ internal sealed partial class ImapSession
                     r.Space();
                     var value = r.AString();
                     var field = key switch { "BCC" => "Bcc", "CC" => "Cc", "FROM" => "From", "TO" => "To", _ => "Subject" };
-                    return HeaderContains(field, value);
+                    return key == "SUBJECT" ? HeaderContains(field, value) : AddressContains(field, value);
                 }
             case "HEADER":
                 {
@@ -228,6 +249,12 @@ internal sealed partial class ImapSession
         }
     }
 
+    private SearchKey Recent(bool recent)
+    {
+        var sel = _selected!;
+        return (c, _) => ValueTask.FromResult(sel.IsRecent(c.Record.Uid) == recent);
+    }
+
     private static SearchKey Flag(string flag, bool present) =>
         (c, _) => ValueTask.FromResult(HasFlag(c.Record, flag) == present);
 
@@ -242,6 +269,28 @@ internal sealed partial class ImapSession
         }
         return false;
     };
+
+    /// <summary>FROM, TO, CC, BCC: the header as written, or any address in it as parsed (comments and folding
+    /// whitespace removed: "user (comment)@ (comment) domain" is user@domain).</summary>
+    private static SearchKey AddressContains(string field, string value)
+    {
+        var raw = HeaderContains(field, value);
+        return async (c, ct) =>
+        {
+            if (await raw(c, ct)) return true;
+            foreach (var h in await c.HeadersAsync(ct))
+            {
+                if (!h.Field.Equals(field, StringComparison.OrdinalIgnoreCase)) continue;
+                if (!InternetAddressList.TryParse(ParserOptions.Default, h.RawValue, out var list)) continue;
+                foreach (var mailbox in list.Mailboxes)
+                {
+                    if (mailbox.Address.Contains(value, StringComparison.OrdinalIgnoreCase)) return true;
+                    if (mailbox.Name is { Length: > 0 } name && $"{name} <{mailbox.Address}>".Contains(value, StringComparison.OrdinalIgnoreCase)) return true;
+                }
+            }
+            return false;
+        };
+    }
 
     private static async ValueTask<bool> BodyContainsAsync(SearchContext c, string value, bool includeHeaders, CancellationToken ct)
     {

@@ -18,7 +18,7 @@ internal sealed partial class ImapSession
             unchangedSince = r.Number();
             r.Expect(')');
             r.Space();
-            _condStore = true;
+            EnableCondStore();
         }
         var sign = r.TryChar('+') ? "+" : r.TryChar('-') ? "-" : "";
         var op = r.Word().ToUpperInvariant();
@@ -41,6 +41,14 @@ internal sealed partial class ImapSession
         var result = await Mailboxes.StoreFlagsAsync(_user, sel.Name, uids, change, flags, unchangedSince, ct);
         foreach (var c in result.Changed) sel.Records[c.Uid] = c;
         var failed = result.Failed.ToHashSet();
+        if (!silent && result.Changed.Count + failed.Count < uids.Count)
+        {
+            // Messages this STORE left unchanged may have been changed by another session since this one last
+            // looked: answer with their flags as they are now, not as the session last reported them.
+            var asked = uids.ToHashSet();
+            foreach (var now in await Mailboxes.ListMessagesAsync(_user, sel.Name, sel.HighestModSeq, ct))
+                if (asked.Contains(now.Uid) && sel.Records.ContainsKey(now.Uid)) sel.Records[now.Uid] = now;
+        }
         if (!silent || unchangedSince is not null)
         {
             var changed = result.Changed.Select(c => c.Uid).ToHashSet();
@@ -50,6 +58,7 @@ internal sealed partial class ImapSession
                 // .SILENT with UNCHANGEDSINCE still reports the new MODSEQ of what changed (RFC 7162 3.1.3).
                 if (silent && !changed.Contains(u)) continue;
                 var m = sel.Records[u];
+                if (!silent) AnnounceKeywords(m);
                 var body = silent ? $"MODSEQ ({m.ModSeq})" : FlagsAndModSeq(m, includeUid: false);
                 if (uid) body = $"UID {u} {body}";
                 _conn.WriteLine($"* {sel.SequenceOf(u)} FETCH ({body})");
@@ -78,6 +87,7 @@ internal sealed partial class ImapSession
         if (target is null) return "NO [TRYCREATE] No such mailbox";
         if (indexes.Count == 0) return $"OK {command} completed (no messages)";
         var uids = indexes.Select(i => sel.Uids[i]).ToList();
+        _recent.Observe(_user, target.Name, target.UidValidity, target.UidNext);
         var result = move
             ? await Mailboxes.MoveAsync(_user, sel.Name, uids, target.Name, ct)
             : await Mailboxes.CopyAsync(_user, sel.Name, uids, target.Name, ct);
@@ -86,7 +96,7 @@ internal sealed partial class ImapSession
             $"[COPYUID {result.DestinationUidValidity} {string.Join(',', map.Select(p => p.SourceUid))} {string.Join(',', map.Select(p => p.DestinationUid))}] ";
         if (!move) return $"OK {copyUid}{command} completed";
         _conn.WriteLine($"* OK {copyUid}Moved");
-        if (target.Name != sel.Name) WriteExpunges(sel, map.Select(p => p.SourceUid));
+        WriteExpunges(sel, map.Select(p => p.SourceUid));
         return $"OK {command} completed";
     }
 
@@ -95,11 +105,10 @@ internal sealed partial class ImapSession
     {
         foreach (var seq in uids.Select(sel.SequenceOf).Where(s => s > 0).OrderByDescending(s => s).ToList())
         {
-            var u = sel.Uids[seq - 1];
-            sel.Uids.RemoveAt(seq - 1);
-            sel.Records.Remove(u);
+            sel.RemoveAt(seq - 1);
             _conn.WriteLine($"* {seq} EXPUNGE");
         }
+        WriteRecent(sel, always: false);
     }
 
     private async Task<string> ExpungeAsync(ArgReader r, bool uid, CancellationToken ct)

@@ -26,6 +26,7 @@ internal sealed partial class ImapSession
                 if (!sel.Records.TryGetValue(now.Uid, out var before)) continue;
                 if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
                 sel.Records[now.Uid] = now;
+                AnnounceKeywords(now);
                 _conn.WriteLine($"* {sel.SequenceOf(now.Uid)} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
             }
             sel.HighestModSeq = info.HighestModSeq;
@@ -48,8 +49,7 @@ internal sealed partial class ImapSession
             }
             // Highest sequence number first, so the numbers of the ones still to report do not shift.
             _conn.WriteLine($"* {i + 1} EXPUNGE");
-            sel.Uids.RemoveAt(i);
-            sel.Records.Remove(uid);
+            sel.RemoveAt(i);
         }
         for (var i = 0; i < sel.Uids.Count; i++)
         {
@@ -57,6 +57,7 @@ internal sealed partial class ImapSession
             if (!byUid.TryGetValue(uid, out var now) || !sel.Records.TryGetValue(uid, out var before)) continue;
             if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
             sel.Records[uid] = now;
+            AnnounceKeywords(now);
             _conn.WriteLine($"* {i + 1} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
         }
         var max = sel.MaxUid;
@@ -68,7 +69,13 @@ internal sealed partial class ImapSession
             sel.Records[m.Uid] = m;
             added++;
         }
-        if (added > 0) _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
+        if (added > 0)
+        {
+            ClaimRecent(sel, info.UidNext);
+            _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
+            WriteRecent(sel, always: true);
+        }
+        WriteRecent(sel, always: false);
         sel.UidNext = info.UidNext;
         sel.HighestModSeq = deferred ? sel.HighestModSeq : info.HighestModSeq;
         await _conn.MaybeFlushAsync(ct);
@@ -79,10 +86,70 @@ internal sealed partial class ImapSession
 
     private string FlagsAndModSeq(MessageRecord m, bool includeUid)
     {
-        var s = $"FLAGS {Wire.FlagList(m.Flags)}";
+        var s = $"FLAGS {FlagList(m)}";
         if (includeUid) s = $"UID {m.Uid} " + s;
         if (_condStore) s += $" MODSEQ ({m.ModSeq})";
         return s;
+    }
+
+    /// <summary>A CONDSTORE-enabling command (RFC 7162 3.1): from now on FETCH responses carry MODSEQ; the first
+    /// time, a session with a mailbox selected is told its HIGHESTMODSEQ.</summary>
+    private void EnableCondStore()
+    {
+        if (_condStore) return;
+        _condStore = true;
+        if (_selected is { } sel) _conn.WriteLine($"* OK [HIGHESTMODSEQ {sel.HighestModSeq}] Highest");
+    }
+
+    /// <summary>The FLAGS list of a message as this session shows it: with \Recent when it is recent here.</summary>
+    private string FlagList(MessageRecord m) =>
+        _selected is { } sel && sel.IsRecent(m.Uid) ? Wire.FlagList(m.Flags.Prepend(RecentFlag)) : Wire.FlagList(m.Flags);
+
+    private const string RecentFlag = "\\Recent";
+
+    /// <summary>Marks the session's messages from the first unclaimed UID up as recent: claimed for this session
+    /// when it selected read-write, only seen when it examines.</summary>
+    private void ClaimRecent(SelectedMailbox sel, long uidNext)
+    {
+        var from = sel.ReadOnly
+            ? _recent.FirstRecent(_user, sel.Name, sel.UidValidity, uidNext)
+            : _recent.Claim(_user, sel.Name, sel.UidValidity, uidNext);
+        sel.AddRecent(from, uidNext);
+    }
+
+    /// <summary>RECENT (IMAP4rev1 only) after EXISTS, and whenever an EXPUNGE changed the count: clients keep the
+    /// count they were last told, they do not work it out.</summary>
+    private void WriteRecent(SelectedMailbox sel, bool always)
+    {
+        if (_rev2 || (!always && sel.Recent.Count == sel.ReportedRecent)) return;
+        sel.ReportedRecent = sel.Recent.Count;
+        _conn.WriteLine($"* {sel.ReportedRecent} RECENT");
+    }
+
+    /// <summary>Before a FETCH shows a keyword this session has not announced, FLAGS and PERMANENTFLAGS with it
+    /// (RFC 3501 7.2.6: a client may reject a keyword it was not told of).</summary>
+    private void AnnounceKeywords(MessageRecord m)
+    {
+        var sel = _selected;
+        if (sel is null) return;
+        foreach (var f in m.Flags)
+        {
+            if (f.Length > 0 && f[0] != '\\' && !sel.AnnouncedKeywords.Contains(f))
+            {
+                WriteFlags(sel, m.Flags);
+                return;
+            }
+        }
+    }
+
+    /// <summary>FLAGS and PERMANENTFLAGS: the system flags and every keyword announced so far plus <paramref name="keywords"/>.</summary>
+    private void WriteFlags(SelectedMailbox sel, IEnumerable<string> keywords)
+    {
+        foreach (var f in keywords)
+            if (!f.StartsWith('\\')) sel.AnnouncedKeywords.Add(f);
+        var flags = sel.AnnouncedKeywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', sel.AnnouncedKeywords);
+        _conn.WriteLine($"* FLAGS ({flags})");
+        _conn.WriteLine(sel.ReadOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted");
     }
 
     private async Task<string> IdleAsync(ArgReader r, CancellationTokenSource timeout)

@@ -25,6 +25,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly EnvelopeCache _envelopes;
     private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListCache _messageLists;
+    private readonly RecentTracker _recent;
     private readonly ILogger _logger;
     private readonly IPEndPoint _remote;
     private ImapConnection _conn;
@@ -37,8 +38,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, ILogger logger)
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, ILogger logger)
     {
+        _recent = recent;
         _messageLists = messageLists;
         _envelopes = envelopes;
         _diskCache = diskCache;
@@ -66,7 +68,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     {
         get
         {
-            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH BINARY STATUS=SIZE UTF8=ACCEPT");
+            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT");
             if (_state == SessionState.NotAuthenticated)
             {
                 if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
@@ -228,10 +230,16 @@ internal sealed partial class ImapSession : IAsyncDisposable
         ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE"];
     private static readonly HashSet<string> SelectedOnly =
         ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
-         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE"];
+         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT", "THREAD", "UID THREAD"];
+
+    /// <summary>Commands after which the session always looks for changes: NOOP and CHECK (how clients poll), and
+    /// every command that may change the selected mailbox (its own change must show before its tagged OK, as must
+    /// what other sessions did to the same messages meanwhile).</summary>
+    private static readonly HashSet<string> ChangesMailboxes =
+        ["NOOP", "CHECK", "APPEND", "STORE", "UID STORE", "COPY", "UID COPY", "MOVE", "UID MOVE", "EXPUNGE", "UID EXPUNGE"];
 
     /// <summary>Commands during which EXPUNGE responses must not be sent (RFC 9051 7.5.1): sequence numbers would shift under the client.</summary>
-    private static readonly HashSet<string> NoExpungeDuring = ["FETCH", "STORE", "SEARCH"];
+    private static readonly HashSet<string> NoExpungeDuring = ["FETCH", "STORE", "SEARCH", "SORT", "THREAD"];
 
     private async Task ExecuteAsync(CommandText command, CancellationTokenSource timeout)
     {
@@ -310,6 +318,8 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 "COPY" or "UID COPY" => await CopyAsync(r, name == "UID COPY", move: false, ct),
                 "MOVE" or "UID MOVE" => await CopyAsync(r, name == "UID MOVE", move: true, ct),
                 "SEARCH" or "UID SEARCH" => await SearchAsync(r, name == "UID SEARCH", tag, ct),
+                "SORT" or "UID SORT" => await SortAsync(r, name == "UID SORT", tag, ct),
+                "THREAD" or "UID THREAD" => await ThreadAsync(r, name == "UID THREAD", ct),
                 _ => throw new ImapParseException($"Unknown command {name}"),
             };
         }
@@ -317,6 +327,10 @@ internal sealed partial class ImapSession : IAsyncDisposable
         {
             _conn.WriteLine($"{tag} BAD {e.Message}");
             return;
+        }
+        catch (InvalidMailboxNameException e)
+        {
+            completion = $"NO [CANNOT] {e.Message}";
         }
         catch (MailboxNotFoundException e)
         {
@@ -341,21 +355,40 @@ internal sealed partial class ImapSession : IAsyncDisposable
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
         if (_state == SessionState.Selected && name != "LOGOUT" && RefreshDue(name))
-            await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name), ct);
+            await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
         _conn.WriteLine($"{tag} {completion}");
     }
 
     private long _lastRefresh;
 
     /// <summary>
-    /// NOOP and CHECK (how clients poll) always look for changes. Other commands look at most once per
+    /// True when the client already sent (pipelined) a command that names messages by sequence number: an EXPUNGE
+    /// reported now would shift the numbers under it, since the client chose them before reading this response
+    /// (RFC 9051 5.5). The expunge is reported after that command instead.
+    /// </summary>
+    private bool SequenceCommandPipelined()
+    {
+        var pending = _conn.PeekBuffered(4096);
+        if (pending.Length == 0) return false;
+        foreach (var line in pending.Split('\n'))
+        {
+            var words = line.Split(' ', 4);
+            if (words.Length < 3) continue;
+            var command = words[1].ToUpperInvariant();
+            if (command is "FETCH" or "STORE" or "SEARCH" or "SORT" or "THREAD" or "COPY" or "MOVE") return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The commands in <see cref="ChangesMailboxes"/> always look for changes. Other commands look at most once per
     /// <see cref="ImapServerOptions.IdlePollInterval"/>: a client fetching 1,000 messages one command at a time
     /// should not pay a mailbox lookup for each, and it still hears of changes within that interval.
     /// </summary>
     private bool RefreshDue(string command)
     {
         var now = _services.Time.GetTimestamp();
-        if (command is not ("NOOP" or "CHECK") && _services.Time.GetElapsedTime(_lastRefresh, now) < _options.IdlePollInterval) return false;
+        if (!ChangesMailboxes.Contains(command) && _services.Time.GetElapsedTime(_lastRefresh, now) < _options.IdlePollInterval) return false;
         _lastRefresh = now;
         return true;
     }

@@ -17,6 +17,25 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
 
     public Dictionary<long, MessageRecord> Records { get; } = [];
 
+    /// <summary>Keywords this session announced in its last FLAGS response: a FETCH must not show any other.</summary>
+    public HashSet<string> AnnouncedKeywords { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>UIDs that are \Recent in this session (claimed on SELECT and as new mail is seen).</summary>
+    public HashSet<long> Recent { get; } = [];
+
+    /// <summary>The count the session last sent in a RECENT response.</summary>
+    public int ReportedRecent { get; set; }
+
+    public bool IsRecent(long uid) => Recent.Count > 0 && Recent.Contains(uid);
+
+    /// <summary>Marks the session's UIDs in [<paramref name="from"/>, <paramref name="to"/>) recent. Not above: a
+    /// message listed after the UIDNEXT of the claim was read belongs to the claim of whoever saw it first.</summary>
+    public void AddRecent(long from, long to)
+    {
+        for (var i = Uids.Count - 1; i >= 0 && Uids[i] >= from; i--)
+            if (Uids[i] < to) Recent.Add(Uids[i]);
+    }
+
     public long MaxUid => Uids.Count > 0 ? Uids[^1] : 0;
 
     public void Load(IReadOnlyList<MessageRecord> records)
@@ -46,6 +65,15 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
                 if (!f.StartsWith('\\') && seen.Add(f)) keywords.Add(f);
         }
         return keywords;
+    }
+
+    /// <summary>Forgets the message at <paramref name="index"/> (0-based), as an EXPUNGE response tells the client.</summary>
+    public void RemoveAt(int index)
+    {
+        var uid = Uids[index];
+        Uids.RemoveAt(index);
+        Records.Remove(uid);
+        Recent.Remove(uid);
     }
 
     /// <summary>Sequence number (1-based) of a UID, or 0.</summary>

@@ -91,7 +91,8 @@ public sealed partial class DkimHostTests : IDisposable
         return headers + message;
     }
 
-    private static async Task<IReadOnlyList<string>> VerifyAsync(string message, IReadOnlyDictionary<string, string> txt)
+    /// <summary>dkimpy's verdict on each DKIM-Signature of the message, with <paramref name="txt"/> as DNS: one line each.</summary>
+    internal static async Task<IReadOnlyList<string>> VerifyAsync(string message, IReadOnlyDictionary<string, string> txt)
     {
         var tool = Path.Combine(AppContext.BaseDirectory, "Tools", "dkimtool.py");
         var env = new Dictionary<string, string> { ["DKIMTOOL_TXT"] = string.Join('|', txt.Select(kv => kv.Key + "=" + kv.Value)) };
@@ -101,7 +102,7 @@ public sealed partial class DkimHostTests : IDisposable
     }
 
     /// <summary>The zone-file lines of the output as DNS would serve them: name (without the root dot) -> joined strings.</summary>
-    private static Dictionary<string, string> ZoneRecords(string output) =>
+    internal static Dictionary<string, string> ZoneRecords(string output) =>
         output.Split('\n', StringSplitOptions.TrimEntries).Where(l => l.Contains(". IN TXT ", StringComparison.Ordinal) && !l.StartsWith(';'))
             .ToDictionary(l => l[..l.IndexOf(". IN TXT ", StringComparison.Ordinal)], l => string.Concat(Quoted().Matches(l).Select(m => m.Groups[1].Value)));
 

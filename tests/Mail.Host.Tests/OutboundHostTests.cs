@@ -304,6 +304,29 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Mail_from_our_domain_leaves_with_rsa_and_ed25519_signatures_that_dkimpy_verifies_with_the_printed_records()
+    {
+        var added = await HostProcess.AdminOkAsync(_data.Path, "dkim", "add", "example.org");
+        var records = DkimHostTests.ZoneRecords(added.StdOut);
+        Assert.Equal(2, records.Count);
+        await using var peer = new ScriptedSmtpPeer();
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitAsync(submission, "signed by us", "bob@example.net");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var delivered = Assert.Single(peer.Received).Data;
+        Assert.StartsWith("DKIM-Signature: ", delivered, StringComparison.Ordinal);
+        var verdicts = await DkimHostTests.VerifyAsync(delivered, records);
+        Assert.Equal(2, verdicts.Count);
+        Assert.All(verdicts, v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
+        Assert.Contains(verdicts, v => v.Contains(" a=rsa-sha256 ", StringComparison.Ordinal));
+        Assert.Contains(verdicts, v => v.Contains(" a=ed25519-sha256 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task With_a_relay_host_everything_goes_through_it_over_starttls_with_auth()
     {
         // The relay: a second `mail serve` that receives for example.net and lets an authenticated account relay.

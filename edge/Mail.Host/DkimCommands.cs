@@ -61,6 +61,11 @@ public sealed class DkimCommands(DkimKeyStore keys, TextWriter output, TextWrite
             await command();
             return 0;
         }
+        catch (DkimKeyException e) when (e.Setting is not null)
+        {
+            error.WriteLine($"mail: dkim: {e.Message}");
+            return ExitCodes.Config;
+        }
         catch (DkimKeyException e)
         {
             return Fail(e.Message);

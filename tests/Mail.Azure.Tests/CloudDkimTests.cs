@@ -28,10 +28,10 @@ public sealed partial class CloudDkimTests(AzuriteFixture azurite) : IDisposable
         await HostProcess.AdminOkAsync(_data.Path, ["domain", "add", "example.org", .. cloud]);
 
         var missing = await HostProcess.AdminAsync(_data.Path, ["dkim", "add", "example.org", .. cloud]);
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(78, missing.ExitCode); // EX_CONFIG: a setting is missing
         Assert.Equal("mail: dkim: private keys have no store here: in cloud mode set Dkim:KeyEncryptionKey (32 random bytes, base64)", missing.StdErr.Trim());
         var bad = await HostProcess.AdminAsync(_data.Path, ["dkim", "add", "example.org", "--Dkim:KeyEncryptionKey=c2hvcnQ=", .. cloud]);
-        Assert.Equal(2, bad.ExitCode);
+        Assert.Equal(78, bad.ExitCode);
         Assert.Contains("Dkim:KeyEncryptionKey: must be 32 random bytes in base64", bad.StdErr, StringComparison.Ordinal);
 
         var added = await HostProcess.AdminOkAsync(_data.Path, ["dkim", "add", "example.org", $"--Dkim:KeyEncryptionKey={kek}", .. cloud]);

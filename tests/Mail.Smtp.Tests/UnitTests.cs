@@ -180,7 +180,8 @@ public sealed class UnitTests
             ],
         };
         await using var second = new SmtpServer(options, new SmtpServices { MessageStore = first.Store, InboundQueue = first.Queue, Directory = first.Directory });
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => second.StartAsync());
+        var ex = await Assert.ThrowsAsync<Mail.Core.Listening.ListenerBindException>(() => second.StartAsync());
+        Assert.Equal("Smtp:Listeners:1:Endpoint", ex.Setting);
         Assert.Contains("Smtp:Listeners:1:Endpoint", ex.Message);
         Assert.Empty(second.BoundEndpoints);
     }

@@ -149,7 +149,7 @@ public sealed class DkimKeyStore
 
     private async Task<DkimKey> CreateAsync(string domain, string selector, DkimKeyAlgorithm algorithm, CancellationToken cancellationToken)
     {
-        if (_secrets is null) throw new DkimKeyException("private keys have no store here: in cloud mode set Dkim:KeyEncryptionKey (32 random bytes, base64)");
+        if (_secrets is null) throw new DkimKeyException("private keys have no store here: in cloud mode set Dkim:KeyEncryptionKey (32 random bytes, base64)", "Dkim:KeyEncryptionKey");
         var (pem, publicKey) = DkimKeyMaterial.Create(algorithm);
         var key = new DkimKey { Domain = domain, Selector = selector, Algorithm = algorithm, PublicKey = publicKey, Created = _time.GetUtcNow() };
         // The secret first: a crash in between leaves an unused private key, never a published key without one.
@@ -205,4 +205,8 @@ public sealed class DkimKeyStore
 }
 
 /// <summary>A DKIM key command cannot be done; the message is one line for the operator.</summary>
-public sealed class DkimKeyException(string message) : Exception(message);
+/// <summary>A key command that cannot be done; <see cref="Setting"/> names the setting to fix when one is the cause.</summary>
+public sealed class DkimKeyException(string message, string? setting = null) : Exception(message)
+{
+    public string? Setting { get; } = setting;
+}

@@ -16,7 +16,7 @@ public sealed class ProtocolTests : IAsyncLifetime
         Assert.StartsWith("* OK [CAPABILITY ", c.Greeting);
         var r = await c.CommandAsync("a1", "CAPABILITY");
         var caps = r.Single(l => l.StartsWith("* CAPABILITY ", StringComparison.Ordinal)).Split(' ');
-        foreach (var cap in new[] { "IMAP4rev1", "IMAP4rev2", "LITERAL+", "IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "SPECIAL-USE", "STARTTLS", "AUTH=PLAIN", "ESEARCH", "LIST-STATUS" })
+        foreach (var cap in new[] { "IMAP4rev1", "IMAP4rev2", "LITERAL+", "IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "SPECIAL-USE", "STARTTLS", "AUTH=PLAIN", "ESEARCH", "SEARCHRES", "LIST-STATUS" })
             Assert.Contains(cap, caps);
         Assert.DoesNotContain("LOGINDISABLED", caps); // loopback in embedded mode
         Assert.Equal("a1 OK CAPABILITY completed", r[^1]);

@@ -41,8 +41,16 @@ public sealed class UnitTests
     [InlineData("1,,2")]
     [InlineData("0")]
     [InlineData("a")]
-    [InlineData("$")]
+    [InlineData("1,$")]
+    [InlineData("$:3")]
     public void Bad_sequence_sets_are_parse_errors(string text) => Assert.Throws<ImapParseException>(() => SequenceSet.Parse(text));
+
+    [Fact]
+    public void Dollar_alone_is_the_saved_search_result_marker()
+    {
+        Assert.True(SequenceSet.Parse("$").IsSearchResult);
+        Assert.False(SequenceSet.Parse("1:*").IsSearchResult);
+    }
 
     [Theory]
     [InlineData("a LOGIN {5}", 5L, false, 3)]

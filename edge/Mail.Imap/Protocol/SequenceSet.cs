@@ -3,7 +3,8 @@ using System.Text;
 
 namespace Mail.Imap.Protocol;
 
-/// <summary>RFC 9051 sequence-set: "1:4,7,9:*". "*" is the largest number in use, resolved at match time.</summary>
+/// <summary>RFC 9051 sequence-set: "1:4,7,9:*". "*" is the largest number in use, resolved at match time.
+/// "$" alone (RFC 5182 seq-last-command) names the session's saved search result instead.</summary>
 internal sealed class SequenceSet
 {
     private readonly List<(long Lo, long Hi)> _ranges; // long.MaxValue stands for "*"
@@ -11,8 +12,14 @@ internal sealed class SequenceSet
 
     private SequenceSet(List<(long, long)> ranges) => _ranges = ranges;
 
+    /// <summary>The "$" marker: the caller resolves it against its saved search result; it has no ranges.</summary>
+    public static readonly SequenceSet SearchResult = new([]);
+
+    public bool IsSearchResult => ReferenceEquals(this, SearchResult);
+
     public static SequenceSet Parse(string text)
     {
+        if (text == "$") return SearchResult;
         var ranges = new List<(long, long)>();
         foreach (var part in text.Split(','))
         {
@@ -36,7 +43,7 @@ internal sealed class SequenceSet
     private static long Number(string s, string whole)
     {
         if (s == "*") return Star;
-        if (s == "$") throw new ImapParseException("'$' (SEARCHRES) is not supported");
+        if (s == "$") throw new ImapParseException($"'$' (SEARCHRES) stands alone, not inside \"{whole}\"");
         if (!long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0 || n > uint.MaxValue)
             throw new ImapParseException($"Bad number '{s}' in sequence set \"{whole}\"");
         return n;

@@ -12,6 +12,13 @@ internal sealed partial class ImapSession
     {
         var sel = _selected!;
         var result = new List<int>();
+        if (set.IsSearchResult)
+        {
+            // "$" means the same messages whether the command is a UID one or not (RFC 5182 2.1).
+            for (var i = 0; i < sel.Uids.Count; i++)
+                if (sel.SearchResult.Contains(sel.Uids[i])) result.Add(i);
+            return result;
+        }
         if (uid)
         {
             // Binary search per range: a client fetching one UID at a time in a big mailbox pays O(log n), not O(n).

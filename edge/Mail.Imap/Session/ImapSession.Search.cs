@@ -26,14 +26,45 @@ internal sealed partial class ImapSession
     {
         r.Space();
         var returns = ReadReturnOptions(r, "SEARCH");
-        if (r.TryAtom("CHARSET"))
+        var save = returns?.Remove("SAVE") ?? false;
+        var sel = _selected!;
+        (List<(int Seq, MessageRecord Record)> Matches, bool UsesModSeq) found;
+        try
         {
-            r.Space();
-            if (!KnownCharset(r.AString())) return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
-            r.Space();
+            if (r.TryAtom("CHARSET"))
+            {
+                r.Space();
+                if (!KnownCharset(r.AString()))
+                {
+                    if (save) sel.SearchResult = [];
+                    return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
+                }
+                r.Space();
+            }
+            found = await MatchAsync(r, ct);
         }
-        var (matches, usesModSeq) = await MatchAsync(r, ct);
+        catch when (save)
+        {
+            // RFC 5182 2.1: a SEARCH with SAVE that fails leaves "$" empty, so a pipelined FETCH $ acts on nothing.
+            sel.SearchResult = [];
+            throw;
+        }
+        var (matches, usesModSeq) = found;
         var numbers = matches.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
+        if (save)
+        {
+            // With MIN and/or MAX but neither ALL nor COUNT, only those are saved (RFC 5182 2.4).
+            var minMaxOnly = returns!.Count > 0 && !returns.Contains("ALL") && !returns.Contains("COUNT");
+            var saved = new HashSet<long>();
+            if (!minMaxOnly) saved.UnionWith(matches.Select(m => m.Record.Uid));
+            else if (matches.Count > 0)
+            {
+                if (returns.Contains("MIN")) saved.Add(matches[0].Record.Uid);
+                if (returns.Contains("MAX")) saved.Add(matches[^1].Record.Uid);
+            }
+            sel.SearchResult = saved;
+            if (returns.Count == 0) return uid ? "OK UID SEARCH completed" : "OK SEARCH completed"; // SAVE alone: no ESEARCH
+        }
         // RFC 7162 3.1.5: the highest MODSEQ of the messages returned; with only MIN and/or MAX, of those alone.
         var modSeq = !usesModSeq || matches.Count == 0 ? (long?)null
             : returns is null || returns.Contains("ALL") || returns.Contains("COUNT") ? matches.Max(m => m.Record.ModSeq)
@@ -65,7 +96,8 @@ internal sealed partial class ImapSession
     private static bool KnownCharset(string charset) =>
         charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>RETURN (MIN MAX COUNT ALL) of ESEARCH (RFC 4731) and ESORT (RFC 5267); null when absent.</summary>
+    /// <summary>RETURN (MIN MAX COUNT ALL) of ESEARCH (RFC 4731) and ESORT (RFC 5267), and SAVE (RFC 5182) for
+    /// SEARCH; null when absent. RETURN () means ALL; RETURN (SAVE) alone stays just SAVE.</summary>
     private static List<string>? ReadReturnOptions(ArgReader r, string command)
     {
         if (!r.TryAtom("RETURN")) return null;
@@ -76,7 +108,7 @@ internal sealed partial class ImapSession
         {
             r.TrySpace();
             var opt = r.Atom().ToUpperInvariant();
-            if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL")) throw new ImapParseException($"Unknown {command} return option {opt}");
+            if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL") && !(opt == "SAVE" && command == "SEARCH")) throw new ImapParseException($"Unknown {command} return option {opt}");
             returns.Add(opt);
         }
         if (returns.Count == 0) returns.Add("ALL");
@@ -111,6 +143,13 @@ internal sealed partial class ImapSession
         return (matches, usesModSeq);
     }
 
+    /// <summary>"$" as a search key: the result saved before this command (RFC 5182), the same for seq and UID.</summary>
+    private SearchKey SavedResult()
+    {
+        var saved = _selected!.SearchResult;
+        return (c, _) => ValueTask.FromResult(saved.Contains(c.Record.Uid));
+    }
+
     private SearchKey ParseSearchKey(ArgReader r, ref bool usesModSeq)
     {
         if (r.TryChar('('))
@@ -127,6 +166,7 @@ internal sealed partial class ImapSession
         if (char.IsAsciiDigit(r.Peek) || r.Peek is '*' or '$')
         {
             var set = SequenceSet.Parse(r.SequenceSetText());
+            if (set.IsSearchResult) return SavedResult();
             var count = _selected!.Uids.Count;
             return (c, _) => ValueTask.FromResult(set.Contains(c.Seq, count));
         }
@@ -212,6 +252,7 @@ internal sealed partial class ImapSession
                 {
                     r.Space();
                     var set = SequenceSet.Parse(r.SequenceSetText());
+                    if (set.IsSearchResult) return SavedResult();
                     var max = _selected!.MaxUid;
                     return (c, _) => ValueTask.FromResult(set.Contains(c.Record.Uid, max));
                 }

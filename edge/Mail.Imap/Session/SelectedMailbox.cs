@@ -36,6 +36,10 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
             if (Uids[i] < to) Recent.Add(Uids[i]);
     }
 
+    /// <summary>RFC 5182 saved search result ("$"), as UIDs so that expunges drop out of it by themselves;
+    /// a new selection starts with it empty.</summary>
+    public HashSet<long> SearchResult { get; set; } = [];
+
     public long MaxUid => Uids.Count > 0 ? Uids[^1] : 0;
 
     public void Load(IReadOnlyList<MessageRecord> records)

@@ -39,8 +39,8 @@ TCK=$(getconf CLK_TCK)
 # proc_cpu PID...: utime+stime (+cutime+cstime of the first) in clock ticks
 proc_cpu() { local first=1 t=0 f; for p in "$@"; do f=($(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo)); [ ${#f[@]} -gt 14 ] || continue
   t=$((t + f[11] + f[12])); [ $first = 1 ] && t=$((t + f[13] + f[14])); first=0; done; echo $t; }
-# busy ticks of the whole machine (everything but idle and iowait)
-machine_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# busy ticks of the whole machine: user, nice, system, irq, softirq (not idle, iowait, steal)
+machine_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 sink_count() { tr '\r' '\n' <"$SINK_OUT" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1; }
 wait_sink() { # wait_sink COUNT: until smtp-sink has counted COUNT messages (bounded)
   for _ in $(seq 1 6000); do [ "$(sink_count || echo 0)" -ge "$1" ] 2>/dev/null && return 0; sleep 0.05; done

@@ -51,12 +51,13 @@ if [ ! -x .tools/node_modules/.bin/azurite ]; then
 fi
 export AZURITE_PATH="$root/.tools/node_modules/.bin/azurite"
 
-# imaptest (IMAP helper): Dovecot's IMAP compliance tester, built from shared/testdata/imaptest (beside the repository)
-# into .tools/imaptest; build.sh installs dovecot-dev and the C toolchain when missing. Mail.Imap.Tests runs it.
+# --- imaptest ---
+# Dovecot's IMAP compliance tester, built from shared/testdata/imaptest (beside the repository) into .tools/imaptest;
+# build.sh installs dovecot-dev and the C toolchain when missing. Mail.Imap.Tests (ImaptestSuiteTests) runs it.
 for d in "$root/.." "$root/../.."; do
-  if [ -x "$d/shared/testdata/imaptest/build.sh" ]; then "$d/shared/testdata/imaptest/build.sh" "$root/.tools/imaptest" >/dev/null; break; fi
+  if [ -f "$d/shared/testdata/imaptest/build.sh" ]; then bash "$d/shared/testdata/imaptest/build.sh" "$root/.tools/imaptest" >/dev/null; break; fi
 done
-# end imaptest
+# --- end imaptest ---
 
 # 3. Build once, then run every test project one after another (they open real sockets and
 #    start real servers; running them side by side on a 2-core machine only adds noise).

@@ -331,11 +331,6 @@ public sealed class OutboundStage
 [System.Text.Json.Serialization.JsonSerializable(typeof(RecipientDelivery))]
 internal sealed partial class OutboundJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
 
-internal static class RecipientStatusExtensions
-{
-    public static bool IsFinal(this RecipientStatus s) => s is RecipientStatus.Sent or RecipientStatus.Bounced;
-}
-
 /// <summary>At most N deliveries at a time per destination domain, so one slow domain cannot take every worker.</summary>
 internal sealed class ConcurrentSlots(int perKey)
 {

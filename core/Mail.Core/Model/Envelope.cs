@@ -123,6 +123,12 @@ public enum RecipientStatus
     Held,
 }
 
+public static class RecipientStatusExtensions
+{
+    /// <summary>Sent or bounced: nothing more will be tried for this recipient.</summary>
+    public static bool IsFinal(this RecipientStatus s) => s is RecipientStatus.Sent or RecipientStatus.Bounced;
+}
+
 /// <param name="Attempts">Delivery attempts made so far.</param>
 /// <param name="NextAttemptAt">When a deferred recipient is due again.</param>
 /// <param name="ExpiresAt">After this a still-deferred recipient bounces (Postfix maximal_queue_lifetime).</param>
@@ -130,7 +136,7 @@ public enum RecipientStatus
 /// <param name="DelayNotified">A "delayed" DSN was sent for this recipient (at most one).</param>
 public sealed record RecipientDelivery(RecipientStatus Status, int Attempts, DateTimeOffset? NextAttemptAt, DateTimeOffset ExpiresAt, RemoteReply? LastReply, bool DelayNotified = false)
 {
-    public bool IsFinal => Status is RecipientStatus.Sent or RecipientStatus.Bounced;
+    public bool IsFinal => Status.IsFinal();
 }
 
 /// <summary>An SMTP reply as the delivery log and DSNs report it.</summary>

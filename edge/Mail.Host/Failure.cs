@@ -1,6 +1,7 @@
 using System.Net.Http;
 using Azure;
 using Azure.Identity;
+using Mail.Auth.Dkim.Signing;
 using Mail.Configuration;
 using Mail.Core.Listening;
 using Mail.Defences.Restrictions;
@@ -72,6 +73,10 @@ public sealed record Failure(int ExitCode, string What, string Why, string? Sett
             // The messages of these name the setting themselves ("Worker:Concurrency must be ...").
             case ConfigurationException or SettingsException or OptionsValidationException or AzureConfigurationException or RestrictionConfigException:
                 return new(ExitCodes.Config, "configuration error", e.Message, null);
+            // `mail dkim`: not our domain, a bad selector (input, 65); no store for private keys (a setting, 78). The
+            // message names the setting itself.
+            case DkimKeyException k:
+                return new(k.Setting is null ? ExitCodes.DataError : ExitCodes.Config, "dkim", k.Message, null);
             case ListenerBindException b:
                 return new(ExitCodes.IoError, $"{b.Listener} {b.Endpoint}", b.InnerException!.Message, b.Setting);
             // Binder conversions ("Failed to convert configuration value at 'Worker:Concurrency'") and checks that

@@ -114,7 +114,7 @@ namespace Mail.Host
                         : throw new UsageException($"unknown command '{string.Join(' ', positional)}'");
                 await using var stores = MailStores.Open(configuration, DataLayout.Open(configuration));
                 var admin = new AdminCommands(stores, Console.Out);
-                DkimCommands Dkim() => new(DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), Console.Out, Console.Error);
+                DkimCommands Dkim() => new(DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
                 return (command, positional.ElementAtOrDefault(1)) switch
                 {

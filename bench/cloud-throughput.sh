@@ -14,8 +14,7 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+. "$HERE/lib.sh"
 
 AZURITE=""
 for c in "${AZURITE_PATH:-}" "$ROOT/.tools/node_modules/.bin/azurite" "$ROOT/node_modules/.bin/azurite" /tmp/azurite-npm/node_modules/.bin/azurite "$(command -v azurite || true)"; do

@@ -11,8 +11,7 @@ A=${1:?old mail.dll}; B=${2:?new mail.dll}
 ROUNDS=${ROUNDS:-4}; MSGS=${MSGS:-10000}; SIZE=${SIZE:-4096}; SESSIONS=${SESSIONS:-20}
 OUT=$HERE/results/edge-ab.txt
 mkdir -p "$HERE/results"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+. "$HERE/lib.sh"
 run() { # DLL LABEL
   local dll=$1 data port pid t0 t1 c0 c1 queued
   data=$(mktemp -d /var/tmp/edge-ab.XXXXXX)

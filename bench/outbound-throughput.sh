@@ -32,9 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-now() { date +%s.%N; }
+. "$HERE/lib.sh"
 TCK=$(getconf CLK_TCK)
 # proc_cpu PID...: utime+stime (+cutime+cstime of the first) in clock ticks
 proc_cpu() { local first=1 t=0 f; for p in "$@"; do f=($(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo)); [ ${#f[@]} -gt 14 ] || continue
@@ -119,46 +117,12 @@ rm -f "$WORK"/sink/*
 
 echo "== (b) postfix $(postconf -dh mail_version): mynetworks, relayhost [127.0.0.1]:$SINK_PORT"
 PF_PORT=$(free_port)
-mkdir -p "$PF/conf" "$PF/queue" "$PF/data"
-chown postfix:postfix "$PF/data"
-# Debian's master.cf, with no chroot and smtpd on our port (as smtp-throughput.sh).
-awk -v port="$PF_PORT" '
-  /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
-  /^[a-z]/ && NF >= 8 && ($2 == "unix" || $2 == "inet" || $2 == "unix-dgram" || $2 == "fifo" || $2 == "pass") { $5 = "n" }
-  { print }' /etc/postfix/master.cf >"$PF/conf/master.cf"
-cat >"$PF/conf/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mail.example.org
-mydomain = example.org
-myorigin = \$myhostname
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+postfix_configure "$PF" "$PF_PORT" mail.example.org <<CONF
 mydestination =
 relayhost = [127.0.0.1]:$SINK_PORT
 smtp_tls_security_level = none
-alias_maps =
-alias_database =
-maillog_file = $PF/maillog
-maillog_file_prefixes = $WORK
-smtputf8_enable = no
-biff = no
-in_flow_delay = 0s
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-default_process_limit = 200
 CONF
-postfix -c "$PF/conf" check >/dev/null 2>&1 || postfix -c "$PF/conf" set-permissions >/dev/null 2>&1 || true
-postfix -c "$PF/conf" start >/dev/null 2>&1 || { echo "postfix did not start:" >&2; tail -5 "$PF/maillog" >&2; exit 1; }
-wait_port "$PF_PORT"
+postfix_start "$PF" "$PF_PORT"
 pf_pids() { local m; m=$(tr -dc 0-9 <"$PF/queue/pid/master.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')"; }
 measure postfix "$PF_PORT" pf_pids
 sleep 1
@@ -191,8 +155,7 @@ CONF
   wait_port "$MILTER_PORT"
   postconf -c "$PF/conf" -e "smtpd_milters = inet:127.0.0.1:$MILTER_PORT" "milter_default_action = tempfail"
   rm -f "$WORK"/sink/*
-  postfix -c "$PF/conf" start >/dev/null 2>&1 || { echo "postfix did not start:" >&2; tail -5 "$PF/maillog" >&2; exit 1; }
-  wait_port "$PF_PORT"
+  postfix_start "$PF" "$PF_PORT"
   pf_dkim_pids() { echo "$(pf_pids) $DKIM_PID"; }
   measure postfix_dkim "$PF_PORT" pf_dkim_pids
   PF_SIGS=$(grep -c "^DKIM-Signature:" "$(ls -d "$WORK"/sink/* | tail -1)" || true)

@@ -32,9 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-now() { date +%s.%N; }
+. "$HERE/lib.sh"
 
 # run_source PORT SESSIONS -> prints messages/second
 run_source() {
@@ -73,50 +71,15 @@ kill "${PIDS[-1]}"; unset 'PIDS[-1]'
 
 echo "== (b) postfix $(postconf -dh mail_version)"
 PF_PORT=$(free_port)
-mkdir -p "$PF/conf" "$PF/queue" "$PF/data"
-chown postfix:postfix "$PF/data"
-# Debian's master.cf, with no chroot (the jail would have to be built inside the temp queue dir) and smtpd on our port.
-awk -v port="$PF_PORT" '
-  /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
-  /^[a-z]/ && NF >= 8 && ($2 == "unix" || $2 == "inet" || $2 == "unix-dgram" || $2 == "fifo" || $2 == "pass") { $5 = "n" }
-  { print }' /etc/postfix/master.cf >"$PF/conf/master.cf"
-cat >"$PF/conf/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = bench.localdomain
-mydomain = localdomain
-myorigin = \$myhostname
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-# Accept bench.test as a local domain with any recipient, then discard: the queue file is written and
-# fsync'd by cleanup before smtpd answers 250 (Postfix's durability), and delivery costs nothing.
+# Accept bench.test as a local domain with any recipient, then discard: the queue file is written and fsync'd by
+# cleanup before smtpd answers 250 (Postfix's durability), and delivery costs nothing.
+postfix_configure "$PF" "$PF_PORT" bench.localdomain <<CONF
 mydestination = bench.test
 local_recipient_maps =
 local_transport = discard:
 default_transport = discard:
-alias_maps =
-alias_database =
-maillog_file = $PF/maillog
-maillog_file_prefixes = $WORK
-smtputf8_enable = no
-biff = no
-# No artificial slow-down of smtpd when qmgr lags, and no per-client limits: measure the pipeline, not the policy.
-in_flow_delay = 0s
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-default_process_limit = 200
 CONF
-postfix -c "$PF/conf" check >/dev/null 2>&1 || postfix -c "$PF/conf" set-permissions >/dev/null 2>&1 || true
-postfix -c "$PF/conf" start >/dev/null 2>&1 || { echo "postfix did not start:" >&2; tail -5 "$PF/maillog" >&2; exit 1; }
-wait_port "$PF_PORT"
+postfix_start "$PF" "$PF_PORT"
 warm "$PF_PORT"
 for s in $SESSIONS; do RATE[postfix,$s]=$(run_source "$PF_PORT" "$s"); echo "   $s session(s): ${RATE[postfix,$s]} msg/s"; done
 sleep 2

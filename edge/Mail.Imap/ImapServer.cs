@@ -54,6 +54,7 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
     private readonly RecentTracker _recent = new();
+    private readonly MailboxKeywords _keywords = new();
     private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListSnapshot? _listSnapshots;
 
@@ -128,7 +129,7 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _diskCache, _messageLists, _recent, _logger);
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _diskCache, _messageLists, _recent, _keywords, _logger);
             // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = RunSessionAsync(session, registered.Task);

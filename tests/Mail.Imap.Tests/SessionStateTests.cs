@@ -148,6 +148,33 @@ public sealed class SessionStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_session_on_a_mailbox_is_told_the_same_keywords_even_one_no_message_has_any_more()
+    {
+        // imaptest's checkpoint compares the sessions' keyword lists: a keyword set and cleared again between two
+        // commands of one session, or before another session selected, must still reach both.
+        await _server.DeliverAsync(ImapTestServer.Alice, "INBOX", ImapTestServer.Message("m"));
+        await using var early = await RawImapClient.ConnectAsync(_server.Port);
+        await early.LoginAsync();
+        await early.CommandAsync("s", "SELECT INBOX");
+
+        await using var actor = await RawImapClient.ConnectAsync(_server.Port);
+        await actor.LoginAsync();
+        await actor.CommandAsync("s", "SELECT INBOX");
+        var set = await actor.CommandAsync("a", "STORE 1 +FLAGS ($Label5)");
+        Assert.Contains(set, l => l.StartsWith("* FLAGS (", StringComparison.Ordinal) && l.Contains("$Label5", StringComparison.Ordinal));
+        await actor.CommandAsync("b", "STORE 1 -FLAGS ($Label5)");
+
+        var noop = await early.CommandAsync("n", "NOOP");
+        Assert.Contains(noop, l => l.StartsWith("* FLAGS (", StringComparison.Ordinal) && l.Contains("$Label5", StringComparison.Ordinal));
+
+        await using var late = await RawImapClient.ConnectAsync(_server.Port);
+        await late.LoginAsync();
+        var selected = await late.CommandAsync("s", "SELECT INBOX");
+        Assert.Contains(selected, l => l.StartsWith("* FLAGS (", StringComparison.Ordinal) && l.Contains("$Label5", StringComparison.Ordinal));
+        Assert.Contains(selected, l => l.StartsWith("* OK [PERMANENTFLAGS (", StringComparison.Ordinal) && l.Contains("$Label5", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Multiappend_stores_every_message_or_none()
     {
         using var client = await ConnectAsync();

@@ -15,6 +15,7 @@ internal sealed partial class ImapSession
     {
         var sel = _selected;
         if (sel is null) return;
+        if (_keywords.Count(_user, sel.Name, sel.UidValidity) > sel.AnnouncedKeywords.Count) WriteFlags(sel, []);
         var info = await Mailboxes.GetMailboxAsync(_user, sel.Name, ct);
         if (info is null || info.UidValidity != sel.UidValidity) return;
         if (info.UidNext == sel.UidNext && info.HighestModSeq == sel.HighestModSeq && info.MessageCount == sel.Uids.Count) return;
@@ -142,11 +143,11 @@ internal sealed partial class ImapSession
         }
     }
 
-    /// <summary>FLAGS and PERMANENTFLAGS: the system flags and every keyword announced so far plus <paramref name="keywords"/>.</summary>
+    /// <summary>FLAGS and PERMANENTFLAGS: the system flags and every keyword announced in this mailbox so far (by any
+    /// session of this process, see <see cref="MailboxKeywords"/>) plus <paramref name="keywords"/>.</summary>
     private void WriteFlags(SelectedMailbox sel, IEnumerable<string> keywords)
     {
-        foreach (var f in keywords)
-            if (!f.StartsWith('\\')) sel.AnnouncedKeywords.Add(f);
+        foreach (var f in _keywords.Add(_user, sel.Name, sel.UidValidity, keywords)) sel.AnnouncedKeywords.Add(f);
         var flags = sel.AnnouncedKeywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', sel.AnnouncedKeywords);
         _conn.WriteLine($"* FLAGS ({flags})");
         _conn.WriteLine(sel.ReadOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted");

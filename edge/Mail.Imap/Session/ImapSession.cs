@@ -26,6 +26,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListCache _messageLists;
     private readonly RecentTracker _recent;
+    private readonly MailboxKeywords _keywords;
     private readonly ILogger _logger;
     private readonly IPEndPoint _remote;
     private ImapConnection _conn;
@@ -38,9 +39,10 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, ILogger logger)
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
     {
         _recent = recent;
+        _keywords = keywords;
         _messageLists = messageLists;
         _envelopes = envelopes;
         _diskCache = diskCache;

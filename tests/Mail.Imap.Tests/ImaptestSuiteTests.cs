@@ -106,23 +106,42 @@ public sealed partial class ImaptestSuiteTests(ITestOutputHelper log) : IDisposa
     }
 
     /// <summary>Stress mode: 10 clients for a bounded time, each checking the others' untagged updates against its
-    /// own state. Checkpoint mode (checkpoint=5 logout=0) is not run here: imaptest still aborts there on assertions
-    /// (client_update_plan, and an index out of range in seq_range_flags_ref), at least the second most likely a
-    /// reply of ours its model does not expect; see docs/imap.md.</summary>
+    /// own state; any error imaptest reports fails.</summary>
     [Fact]
-    public async Task Stress_mode_with_ten_clients_reports_no_errors()
+    public Task Stress_mode_with_ten_clients_reports_no_errors() => StressAsync([]);
+
+    /// <summary>Checkpoint mode, as the issue asks (checkpoint=5, with and without logout=0): every 5 s all sessions
+    /// stop, CHECK, and imaptest compares their views of the mailbox (messages, flags, keywords, \Recent).</summary>
+    [Theory]
+    [InlineData("checkpoint=5")]
+    [InlineData("checkpoint=5 logout=0")]
+    public Task Checkpoint_mode_reports_no_errors(string options) => StressAsync(options.Split(' '));
+
+    private const int StressSeconds = 20;
+
+    private async Task StressAsync(string[] options)
     {
         var imaptest = await ImaptestAsync();
         await using var host = await StartServerAsync();
         var mbox = Path.Combine(Path.GetDirectoryName(imaptest)!, "tests", "default.mbox");
+        var started = DateTime.UtcNow;
         var run = await ExternalProcess.RunAsync(imaptest,
-            ["host=127.0.0.1", $"port={host.ImapPort}", $"user={Alice}", $"pass={Password}", $"mbox={mbox}", "clients=10", "secs=20"],
+            ["host=127.0.0.1", $"port={host.ImapPort}", $"user={Alice}", $"pass={Password}", $"mbox={mbox}", "clients=10", $"secs={StressSeconds}", .. options],
             timeout: TimeSpan.FromMinutes(3), environment: new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = "/usr/lib/dovecot" });
+        var elapsed = DateTime.UtcNow - started;
         var output = run.StdOut + run.StdErr;
         log.WriteLine(output.Length > 6000 ? output[^6000..] : output);
-        Assert.True(run.StdOut.Contains("Totals:", StringComparison.Ordinal), "imaptest did not finish its run:\n" + output);
-        // imaptest reports every inconsistency it sees on stderr as an Error: (or Panic:) line.
-        var errors = run.StdErr.Split('\n').Where(l => l.StartsWith("Error:", StringComparison.Ordinal) || l.StartsWith("Panic:", StringComparison.Ordinal)).ToList();
-        Assert.True(errors.Count == 0, $"{errors.Count} error(s) in stress mode:\n{string.Join('\n', errors.Take(30))}");
+        var lines = run.StdErr.Split('\n');
+        // imaptest 2.3 itself aborts on this assertion when its run time ends while a checkpoint is in progress
+        // (client_update_plan is asked to plan for a client that is already logging out). Dovecot 2.3.19 hits it in
+        // every checkpoint=5 logout=0 run (docs/imap.md). It is not a finding about the server, but only counts as
+        // that when the run time was over; stdout (its totals) is lost with the abort, stderr (every error) is not.
+        var shutdownAbort = run.ExitCode == 134 && elapsed >= TimeSpan.FromSeconds(StressSeconds)
+            && lines.Any(l => l.StartsWith("Panic: ", StringComparison.Ordinal) && l.Contains("(client_update_plan): assertion failed: (client->plan_size == 0)", StringComparison.Ordinal));
+        if (!shutdownAbort) Assert.True(run.StdOut.Contains("Totals:", StringComparison.Ordinal), "imaptest did not finish its run:\n" + output);
+        var errors = lines.Where(l => l.StartsWith("Error:", StringComparison.Ordinal) || l.StartsWith("Panic:", StringComparison.Ordinal))
+            .Where(l => !(shutdownAbort && (l.Contains("client_update_plan", StringComparison.Ordinal) || l.StartsWith("Error: Raw backtrace:", StringComparison.Ordinal))))
+            .ToList();
+        Assert.True(errors.Count == 0, $"{errors.Count} error(s) in stress mode ({string.Join(' ', options)}):\n{string.Join('\n', errors.Take(30))}");
     }
 }

@@ -70,6 +70,14 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             // Deliberately no default domain: accepting mail for a domain nobody chose would be a surprise.
             _log.LogWarning("No local domain yet, so every recipient is refused. Add one and a user: `mail domain add example.org`, then `mail user add alice@example.org --password-stdin` (with --data DIR when DataDirectory is not the default)");
         }
+        foreach (var domain in domains)
+        {
+            // RFC 5321 4.5.1 and RFC 2142: say who reads them, since nobody set them up.
+            if (await data.Directory.PostmasterAsync(domain, cancellationToken) is { } postmaster)
+                _log.LogInformation("postmaster@{Domain} and abuse@{Domain} are delivered to {User} (Domains:PostmasterAddress)", domain, domain, postmaster);
+            else
+                _log.LogWarning("postmaster@{Domain} and abuse@{Domain} are refused: the domain has no user yet (RFC 5321 requires postmaster); add one, or set Domains:PostmasterAddress", domain, domain);
+        }
         foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
         if (data.DroppedAtLoad > 0)

@@ -17,11 +17,11 @@ public sealed class MailStores : IAsyncDisposable
     private readonly IAsyncDisposable? _owner;
 
     private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner,
-        ISecretStore? secrets)
+        ISecretStore? secrets, RecipientRules recipients)
     {
         (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
         Secrets = secrets;
-        Directory = new MailDirectory(state);
+        Directory = new MailDirectory(state) { Recipients = recipients };
     }
 
     public const string Embedded = "embedded";
@@ -49,10 +49,11 @@ public sealed class MailStores : IAsyncDisposable
     public static MailStores Open(IConfiguration configuration, DataLayout data)
     {
         var mode = (configuration["Mode"] ?? Embedded).Trim().ToLowerInvariant();
+        var recipients = RecipientSettings.Bind(configuration);
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets);
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients);
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
@@ -60,7 +61,7 @@ public sealed class MailStores : IAsyncDisposable
                 {
                     var azure = AzureAdapters.Create(options);
                     return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
-                        DkimSettings.SealedSecrets(configuration, azure.StateStore));
+                        DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients);
                 }
                 catch (AzureConfigurationException e)
                 {

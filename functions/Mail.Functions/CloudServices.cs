@@ -31,11 +31,11 @@ public static class CloudServices
         // The outbound stage resolves MX records with the same Dns settings as the inbound checks (Program registers that
         // resolver first; this one is for hosts that do not).
         services.TryAddSingleton<IDnsResolver>(_ => Mail.Configuration.DnsSettings.BuildResolver(configuration));
-        return services.AddMailCloud(azure, functions, outbound, configuration["Smtp:HostName"] ?? Environment.MachineName);
+        return services.AddMailCloud(azure, functions, outbound, configuration["Smtp:HostName"] ?? Environment.MachineName, Mail.Configuration.RecipientSettings.Bind(configuration));
     }
 
     public static IServiceCollection AddMailCloud(this IServiceCollection services, AzureStorageOptions azure, FunctionsOptions functions,
-        OutboundOptions? outbound = null, string? hostName = null)
+        OutboundOptions? outbound = null, string? hostName = null, RecipientRules? recipients = null)
     {
         azure.Validate();
         functions.Validate();
@@ -51,7 +51,7 @@ public static class CloudServices
         services.AddSingleton(sp => sp.GetRequiredService<AzureAdapters>().MessageStore);
         services.AddSingleton(sp => sp.GetRequiredService<AzureAdapters>().MailboxStore);
         services.AddSingleton(sp => sp.GetRequiredService<AzureAdapters>().StateStore);
-        services.AddSingleton(sp => new MailDirectory(sp.GetRequiredService<IStateStore>()));
+        services.AddSingleton(sp => new MailDirectory(sp.GetRequiredService<IStateStore>()) { Recipients = recipients ?? RecipientRules.Default });
         services.AddSingleton(sp => new FunctionQueues(
             new StorageQueueMessageQueue(clients.Queues.GetQueueClient(QueueNames.Inbound)),
             new StorageQueueMessageQueue(clients.Queues.GetQueueClient(QueueNames.Outbound))));

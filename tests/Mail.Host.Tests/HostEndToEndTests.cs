@@ -107,6 +107,43 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.True(File.Exists(Path.Combine(_data.Path, "tls", "selfsigned.pfx")));
     }
 
+    [Fact]
+    public async Task Subaddresses_postmaster_and_abuse_reach_a_user_and_other_unknown_local_parts_are_refused()
+    {
+        await AddAliceAsync();
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        Assert.Contains("postmaster@example.org and abuse@example.org are delivered to alice@example.org", host.Output, StringComparison.Ordinal);
+        var subject = "roles " + Guid.NewGuid().ToString("N")[..8];
+        // Python's smtplib: RCPT TO:<Postmaster> without a domain (RFC 5321 4.5.1) as well.
+        var script = $$"""
+            import smtplib, sys
+            s = smtplib.SMTP("127.0.0.1", {{host.SmtpPort}})
+            s.ehlo("client.example.net")
+            s.mail("bob@example.net")
+            out = []
+            for r in ["alice+lists@example.org", "postmaster@example.org", "Abuse@Example.org", "<Postmaster>", "nobody+x@example.org", "bob@example.org"]:
+                code, text = s.docmd("RCPT TO:" + (r if r.startswith("<") else "<" + r + ">"))
+                out.append(f"{r} {code}")
+            code, text = s.data(b"From: bob@example.net\r\nTo: alice+lists@example.org\r\nSubject: {{subject}}\r\n\r\nhi\r\n")
+            out.append(f"DATA {code}")
+            s.quit()
+            print("\n".join(out))
+            """;
+        var run = await ExternalProcess.RunAsync("python3", ["-c", script]);
+        Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
+        Assert.Equal(["alice+lists@example.org 250", "postmaster@example.org 250", "Abuse@Example.org 250", "<Postmaster> 250",
+            "nobody+x@example.org 550", "bob@example.org 550", "DATA 250"], run.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        // One copy in alice's INBOX (every accepted recipient is alice), read over IMAP.
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+        using var imap = new MailKit.Net.Imap.ImapClient();
+        await imap.ConnectAsync("127.0.0.1", host.ImapPort, MailKit.Security.SecureSocketOptions.None);
+        await imap.AuthenticateAsync("alice@example.org", "secret");
+        await imap.Inbox.OpenAsync(MailKit.FolderAccess.ReadOnly);
+        var found = await imap.Inbox.SearchAsync(MailKit.Search.SearchQuery.SubjectContains(subject));
+        Assert.Single(found);
+    }
+
     [Theory]
     [InlineData("--Worker:Concurrency=abc", "Worker:Concurrency")]
     [InlineData("--Worker:Concurrency=0", "Worker:Concurrency")]
@@ -120,6 +157,8 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Defences:Restrictions:smtpd_client_restrictions=reject_everything_please", "smtpd_client_restrictions")]
     [InlineData("--Authentication:DmarcRejectDisposition=Discard", "DmarcRejectDisposition")]
     [InlineData("--Sockets:InlineCompletions=sometimes", "Sockets:InlineCompletions")]
+    [InlineData("--Smtp:RecipientDelimiter=@", "Smtp:RecipientDelimiter")]
+    [InlineData("--Domains:PostmasterAddress=not-an-address", "Domains:PostmasterAddress")]
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
     {
         var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));

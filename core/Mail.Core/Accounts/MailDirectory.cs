@@ -74,6 +74,42 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
         return user is not null && await state.GetAsync(UserPartition, user, cancellationToken) is not null;
     }
 
+    /// <summary>What a recipient address of ours and of an address parameter both follow: see <see cref="RecipientRules"/>.</summary>
+    public RecipientRules Recipients { get; init; } = RecipientRules.Default;
+
+    /// <summary>
+    /// The user whose mailbox a recipient address reaches, or null: the user of that name; else, in a local domain,
+    /// the user named by the part before the recipient delimiter (alice+lists@ is alice@); else, for postmaster@ and
+    /// abuse@ (with or without a detail), the postmaster (<see cref="PostmasterAsync"/>).
+    /// </summary>
+    public async Task<string?> ResolveAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = Canonical(address);
+        if (user is null) return null;
+        if (await state.GetAsync(UserPartition, user, cancellationToken) is not null) return user;
+        var at = user.LastIndexOf('@');
+        var (local, domain) = (user[..at], user[(at + 1)..]);
+        if (!await IsLocalDomainAsync(domain, cancellationToken)) return null;
+        var baseLocal = Recipients.BaseLocalPart(local);
+        if (baseLocal.Length != local.Length && await state.GetAsync(UserPartition, $"{baseLocal}@{domain}", cancellationToken) is not null)
+            return $"{baseLocal}@{domain}";
+        return RecipientRules.RoleLocalParts.Contains(baseLocal) ? await PostmasterAsync(domain, cancellationToken) : null;
+    }
+
+    /// <summary>Who gets a local domain's postmaster@ and abuse@ mail: <see cref="RecipientRules.PostmasterAddress"/>
+    /// when it is set and a user, else the domain's first user in address order; null when the domain has none.</summary>
+    public async Task<string?> PostmasterAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        if (Recipients.PostmasterAddress is { } configured && Canonical(configured) is { } admin
+            && await state.GetAsync(UserPartition, admin, cancellationToken) is not null)
+            return admin;
+        var suffix = "@" + (Address.NormalizeDomain(domain) ?? domain);
+        string? first = null;
+        await foreach (var e in state.ListAsync(UserPartition, cancellationToken))
+            if (e.Key.EndsWith(suffix, StringComparison.Ordinal) && (first is null || string.CompareOrdinal(e.Key, first) < 0)) first = e.Key;
+        return first;
+    }
+
     /// <summary>Returns the canonical user name when the password is right, else null.</summary>
     public async Task<string?> AuthenticateAsync(string address, string password, CancellationToken cancellationToken = default) =>
         await GetCredentialAsync(address, cancellationToken) is { } c && PasswordHasher.Verify(password, c.PasswordHash) ? c.User : null;

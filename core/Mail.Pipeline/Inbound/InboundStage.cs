@@ -123,12 +123,12 @@ public sealed class InboundStage(
         var unknown = new List<string>();
         foreach (var r in envelope.Recipients)
         {
-            var user = MailDirectory.Canonical(r.Address);
-            if (user is not null && await directory.UserExistsAsync(user, cancellationToken))
+            var address = MailDirectory.Canonical(r.Address);
+            if (await directory.ResolveAsync(r.Address, cancellationToken) is { } user)
             {
                 if (!local.Exists(l => l.User == user)) local.Add((user, r));
             }
-            else if (user is not null && await directory.IsLocalDomainAsync(user[(user.LastIndexOf('@') + 1)..], cancellationToken))
+            else if (address is not null && await directory.IsLocalDomainAsync(address[(address.LastIndexOf('@') + 1)..], cancellationToken))
             {
                 unknown.Add(r.Address);
                 _log.LogWarning("{QueueId}: no such local user {Recipient}; not delivered", envelope.QueueId, r.Address);

@@ -4,7 +4,7 @@ using Mail.Core.Accounts;
 namespace Mail.Smtp.Session;
 
 /// <summary>
-/// "Is this one of our domains? one of our users?" for RCPT TO, answered from memory for <c>Smtp:DirectoryCacheTtl</c>
+/// "Is this one of our domains? does this address reach one of our users?" for RCPT TO, answered from memory for <c>Smtp:DirectoryCacheTtl</c>
 /// after the directory was asked, like Postfix's in-memory copy of its virtual tables. Every message asks both
 /// questions, and at thousands of messages a second the lookups were a tenth of the edge's CPU. A user or domain added
 /// (or removed) takes effect within the TTL. Bounded: a client guessing random addresses cannot grow it without limit.
@@ -19,8 +19,10 @@ internal sealed class RecipientDirectory(MailDirectory directory, TimeSpan ttl, 
     public ValueTask<bool> IsLocalDomainAsync(string domain) =>
         LookupAsync(_domains, domain, static (d, key) => d.IsLocalDomainAsync(key));
 
-    public ValueTask<bool> UserExistsAsync(string address) =>
-        LookupAsync(_users, address, static (d, key) => d.UserExistsAsync(key));
+    /// <summary>Whether the address reaches a user: the user's own, a subaddress (alice+lists@) or postmaster@/abuse@
+    /// (<see cref="MailDirectory.ResolveAsync"/>).</summary>
+    public ValueTask<bool> IsDeliverableAsync(string address) =>
+        LookupAsync(_users, address, static async (d, key) => await d.ResolveAsync(key) is not null);
 
     private async ValueTask<bool> LookupAsync(ClearingCache<string, Answer> cache, string key, Func<MailDirectory, string, Task<bool>> ask)
     {

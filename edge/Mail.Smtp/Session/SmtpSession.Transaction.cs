@@ -290,7 +290,7 @@ internal sealed partial class SmtpSession
                     return true;
                 }
             }
-            else if (!await _recipients.UserExistsAsync(mailbox.ToString()))
+            else if (!await _recipients.IsDeliverableAsync(mailbox.ToString()))
             {
                 Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: User unknown");
                 return true;

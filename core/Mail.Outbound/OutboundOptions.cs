@@ -72,9 +72,8 @@ public sealed class OutboundOptions
     /// <summary>TCP connect timeout (smtp_connect_timeout, 30 s).</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Timeout of each read and write of the SMTP dialogue (RFC 5321 4.5.3.2: 5 minutes for the commands; the
-    /// client library has one timeout for all of them, so the DATA termination's 10 minutes is not distinguished).</summary>
-    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Per-stage limits of the SMTP conversation (RFC 5321 4.5.3.2; section "Outbound:Timeouts").</summary>
+    public OutboundTimeouts Timeouts { get; set; } = new();
 
     /// <summary>How long an idle connection is kept for the next message to the same host.</summary>
     public TimeSpan ConnectionReuseTime { get; set; } = TimeSpan.FromSeconds(5);
@@ -98,7 +97,8 @@ public sealed class OutboundOptions
         if (DestinationConcurrency < 1) throw new ArgumentException("Outbound:DestinationConcurrency must be at least 1");
         if (Concurrency < 1) throw new ArgumentException("Outbound:Concurrency must be at least 1");
         if (MaxMxHosts < 1 || MaxAddressesPerHost < 1) throw new ArgumentException("Outbound:MaxMxHosts and Outbound:MaxAddressesPerHost must be at least 1");
-        if (ConnectTimeout <= TimeSpan.Zero || CommandTimeout <= TimeSpan.Zero) throw new ArgumentException("Outbound:ConnectTimeout and Outbound:CommandTimeout must be positive");
+        if (ConnectTimeout <= TimeSpan.Zero) throw new ArgumentException($"Outbound:ConnectTimeout must be positive (got {ConnectTimeout})");
+        Timeouts.Validate();
         if (HopCountLimit < 1) throw new ArgumentException("Outbound:HopCountLimit must be at least 1");
         if (PollInterval <= TimeSpan.Zero) throw new ArgumentException("Outbound:PollInterval must be positive");
     }

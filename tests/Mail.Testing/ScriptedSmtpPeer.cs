@@ -33,8 +33,21 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     /// <summary>Close the connection after the message data without replying.</summary>
     public bool DisconnectAfterData { get; set; }
 
-    /// <summary>The first line sent on connect (default a 220 greeting); anything else tests a client's handling of garbage.</summary>
-    public string Greeting { get; set; } = "220 peer.test ESMTP scripted";
+    /// <summary>The first line sent on connect (default a 220 greeting); anything else tests a client's handling of garbage,
+    /// null sends nothing (a server that never greets).</summary>
+    public string? Greeting { get; set; } = "220 peer.test ESMTP scripted";
+
+    /// <summary>More EHLO keywords ("SIZE 1000", "DSN", "CHUNKING": BDAT is then accepted).</summary>
+    public ConcurrentQueue<string> Extensions { get; } = new();
+
+    /// <summary>Offer 8BITMIME (default).</summary>
+    public bool Offer8BitMime { get; set; } = true;
+
+    /// <summary>Never answer this command (a verb: "RCPT", "DATA"): a server that goes silent at that stage.</summary>
+    public string? SilentOn { get; set; }
+
+    /// <summary>Every command line received (not the message data), in order, over all connections.</summary>
+    public ConcurrentQueue<string> Commands { get; } = new();
 
     /// <summary>Advertise STARTTLS, then answer it with bytes that are no TLS handshake (a broken TLS stack).</summary>
     public bool BrokenStartTls { get; set; }
@@ -76,17 +89,25 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
         var stream = client.GetStream();
         var reader = new StreamReader(stream, Encoding.Latin1);
         var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
-        await writer.WriteLineAsync(Greeting);
+        if (Greeting is not null) await writer.WriteLineAsync(Greeting);
         var rcpts = new List<string>();
+        var chunks = new StringBuilder();
         try
         {
             while (await reader.ReadLineAsync() is { } line)
             {
+                Commands.Enqueue(line);
                 var verb = line.Split(' ', 2)[0].ToUpperInvariant();
+                if (verb == SilentOn)
+                {
+                    await Task.Delay(Timeout.Infinite, _stop.Token);
+                    return;
+                }
                 switch (verb)
                 {
                     case "EHLO":
-                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls ? "250-STARTTLS\r\n" : "") + "250 8BITMIME\r\n");
+                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls ? "250-STARTTLS\r\n" : "") + string.Concat(Extensions.Select(e => $"250-{e}\r\n"))
+                            + (Offer8BitMime ? "250 8BITMIME\r\n" : "250 ENHANCEDSTATUSCODES\r\n"));
                         break;
                     case "MAIL":
                         rcpts.Clear();
@@ -113,6 +134,22 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         Received.Enqueue((rcpts.ToArray(), data.ToString()));
                         await writer.WriteLineAsync(DataReply);
                         break;
+                    case "BDAT" when Extensions.Contains("CHUNKING"):
+                        // RFC 3030: "BDAT size [LAST]", then exactly size octets (Latin-1 maps one octet to one char).
+                        var args = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                        var chunk = new char[int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture)];
+                        await reader.ReadBlockAsync(chunk);
+                        chunks.Append(chunk);
+                        if (args.Length < 3 || !args[2].Equals("LAST", StringComparison.OrdinalIgnoreCase))
+                        {
+                            await writer.WriteLineAsync($"250 2.0.0 {chunk.Length} octets received");
+                            break;
+                        }
+                        if (DisconnectAfterData) return;
+                        Received.Enqueue((rcpts.ToArray(), chunks.ToString()));
+                        chunks.Clear();
+                        await writer.WriteLineAsync(DataReply);
+                        break;
                     case "STARTTLS" when BrokenStartTls:
                         await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
                         await writer.WriteAsync("this is not a TLS server hello\r\n");
@@ -129,7 +166,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 }
             }
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or OperationCanceledException)
         {
         }
     }

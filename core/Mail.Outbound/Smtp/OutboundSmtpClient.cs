@@ -9,14 +9,53 @@ namespace Mail.Outbound.Smtp;
 /// <summary>
 /// MailKit's SMTP client (EHLO, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING/BDAT, DSN, STARTTLS) with the hooks the
 /// outbound stage needs: each RCPT TO reply is recorded per recipient instead of failing the whole message, the DSN
-/// parameters (NOTIFY, RET, ENVID) come from the envelope, and the message is written byte for byte
-/// (<see cref="RawMessage"/>) with no re-encoding (Prepare does nothing).
+/// parameters (NOTIFY, RET, ENVID) come from the envelope, the message is written byte for byte
+/// (<see cref="RawMessage"/>) with no re-encoding (Prepare does nothing), BODY=8BITMIME is declared for an 8-bit
+/// message, and each stage of the conversation has its own timeout (<see cref="SmtpConversation"/>).
 /// </summary>
 internal sealed class OutboundSmtpClient : SmtpClient
 {
     private readonly Dictionary<string, SmtpResponse> _rcptReplies = new(StringComparer.OrdinalIgnoreCase);
+    private readonly SmtpConversation _conversation;
     private Envelope? _envelope;
     private Dictionary<string, Recipient>? _recipients;
+
+    public OutboundSmtpClient(OutboundTimeouts timeouts)
+        : this(new SmtpConversation(timeouts))
+    {
+    }
+
+    private OutboundSmtpClient(SmtpConversation conversation)
+        : base(conversation)
+    {
+        _conversation = conversation;
+        // The greeting's timeout is in force from the connect on; MailKit copies it to the stream it is given.
+        Timeout = conversation.TimeoutMs;
+        conversation.TimeoutChanged = ms => Timeout = ms;
+    }
+
+    /// <summary>The stage the conversation is at (what a failure interrupted).</summary>
+    public SmtpStage Stage => _conversation.Stage;
+
+    /// <summary>MailKit has the connection: failures from here on happened in the SMTP conversation, not the TCP connect.</summary>
+    public bool ConversationStarted => _conversation.Started;
+
+    /// <summary>
+    /// A conversation that ended without a reply, in Postfix's words: "conversation with H[A] timed out while sending
+    /// RCPT TO", "lost connection with H[A] while sending end of data -- message may be sent more than once". Always
+    /// 4.4.2: nothing is known about the recipients, so they are tried again.
+    /// </summary>
+    public RemoteReply Failure(Exception e, string host, string where)
+    {
+        var stage = Stage.Describe();
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is TimeoutException) return SmtpReplies.Local("4.4.2", $"conversation with {host}[{where}] timed out while {stage}", host, where);
+        }
+        if (e is IOException or ServiceNotConnectedException || (e is SmtpProtocolException && e.Message.Contains("disconnected", StringComparison.Ordinal)))
+            return SmtpReplies.Local("4.4.2", $"lost connection with {host}[{where}] while {stage}", host, where);
+        return SmtpReplies.Local("4.4.2", $"conversation with {host}[{where}] failed while {stage}: {e.Message}", host, where);
+    }
 
     /// <summary>BDAT whenever the server offers CHUNKING (RFC 3030): no dot-stuffing pass over the message.</summary>
     protected override bool PreferSendAsBinaryData => true;
@@ -50,6 +89,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
 
     protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
     {
+        if (message.Body is RawBody body) body.Undeclare();
         SenderRefused = response;
         base.OnSenderNotAccepted(message, mailbox, response);
     }
@@ -79,9 +119,23 @@ internal sealed class OutboundSmtpClient : SmtpClient
         return value;
     }
 
-    /// <summary>Sent as stored: no re-encoding, which would break the sender's signatures.</summary>
+    /// <summary>
+    /// Sent as stored: no re-encoding, which would break the sender's signatures. An 8-bit message gets BODY=8BITMIME
+    /// when the server offers 8BITMIME (RFC 6152): MailKit chooses that parameter right after this call from the parts'
+    /// Content-Transfer-Encoding, so the raw body says "8bit" for that moment (<see cref="RawBody.DeclareEightBit"/>)
+    /// and takes it back once MAIL FROM is answered, before any octet of the message is written
+    /// (<see cref="OnSenderAccepted"/>). A server without 8BITMIME gets the octets as they are, as Postfix with
+    /// disable_mime_output_conversion does (converting would break the DKIM signatures).
+    /// </summary>
     protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
     {
+        if (message.Body is RawBody body) body.DeclareEightBit();
+    }
+
+    protected override void OnSenderAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
+    {
+        if (message.Body is RawBody body) body.Undeclare();
+        base.OnSenderAccepted(message, mailbox, response);
     }
 
     protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) =>

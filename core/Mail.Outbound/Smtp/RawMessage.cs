@@ -77,9 +77,22 @@ internal sealed class RawBody : MimePart
         Headers.Clear();
         _needsNewLine = original.Length > start && !EndsWithNewLine(original);
         Length = original.Length - start + (_needsNewLine ? 2 : 0);
+        HasEightBitOctets = ContainsEightBit(original, start);
     }
 
     public long Length { get; }
+
+    /// <summary>The body has octets above 127 (RFC 6152: it needs BODY=8BITMIME).</summary>
+    public bool HasEightBitOctets { get; }
+
+    /// <summary>Says "8bit" to MailKit's choice of the BODY parameter. Only a header field of this entity, which the
+    /// message would write: <see cref="Undeclare"/> must run before the message is written.</summary>
+    public void DeclareEightBit()
+    {
+        if (HasEightBitOctets) ContentTransferEncoding = ContentEncoding.EightBit;
+    }
+
+    public void Undeclare() => Headers.Remove(HeaderId.ContentTransferEncoding);
 
     public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default) =>
         WriteToAsync(options, stream, contentOnly, cancellationToken).GetAwaiter().GetResult();
@@ -90,6 +103,18 @@ internal sealed class RawBody : MimePart
         await _original.CopyToAsync(stream, 64 * 1024, cancellationToken);
         // DATA ends with CRLF "." CRLF: a last line without its line break must not be joined to the dot.
         if (_needsNewLine) await stream.WriteAsync("\r\n"u8.ToArray(), cancellationToken);
+    }
+
+    private static bool ContainsEightBit(Stream s, long start)
+    {
+        s.Position = start;
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = s.Read(buffer)) > 0)
+        {
+            if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) return true;
+        }
+        return false;
     }
 
     private static bool EndsWithNewLine(Stream s)

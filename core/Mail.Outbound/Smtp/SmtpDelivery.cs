@@ -101,7 +101,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
         {
             // Lost mid-transaction (a disconnect after DATA, a timeout, garbage): nothing is known, so every recipient is
             // tried again later. A server that did take the message may get it twice; RFC 5321 6.1 prefers that to loss.
-            var lost = SmtpReplies.Local("4.4.2", $"lost connection with {host}[{where}] while sending the message: {e.Message}", host, where);
+            var lost = client.Failure(e, host, where);
             if (client.RecipientReplies.Count == 0 && client.SenderRefused is null) return new Transaction(true, lost, null);
             return new Transaction(false, null, recipients.Select(r => new RecipientReply(r,
                 client.RecipientReplies.TryGetValue(r.Address, out var rr) && (int)rr.StatusCode >= 300 ? SmtpReplies.FromServer((int)rr.StatusCode, rr.Response, host, where) : lost)).ToList());
@@ -162,10 +162,9 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
     private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, SecureSocketOptions security, CancellationToken cancellationToken)
     {
         var where = endpoint.ToString();
-        var client = new OutboundSmtpClient
+        var client = new OutboundSmtpClient(options.Timeouts)
         {
             LocalDomain = heloName,
-            Timeout = (int)Math.Min(int.MaxValue, options.CommandTimeout.TotalMilliseconds),
             CheckCertificateRevocation = false,
         };
         // Opportunistic and "encrypt" TLS to MX hosts accept any certificate (Postfix may/encrypt); a relay host's
@@ -203,6 +202,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                 AuthenticationException a => SmtpReplies.Local("4.7.0", $"SASL authentication with {host}[{where}] failed: {a.Message}", host, where),
                 SslHandshakeException s => SmtpReplies.Local("4.7.5", $"TLS handshake with {host}[{where}] failed: {s.Message}", host, where),
                 NotSupportedException n => SmtpReplies.Local("4.7.4", $"TLS is required, but was not offered by host {host}[{where}]", host, where),
+                _ when client.ConversationStarted => client.Failure(e, host, where),
                 SocketException s => SmtpReplies.Local("4.4.1", $"connect to {host}[{where}]: {s.Message}", host, where),
                 TimeoutException t => SmtpReplies.Local("4.4.1", t.Message, host, where),
                 _ => SmtpReplies.Local("4.4.2", $"conversation with {host}[{where}] failed: {e.Message}", host, where),

@@ -9,6 +9,9 @@ internal static partial class SmtpReplies
     [GeneratedRegex(@"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")]
     private static partial Regex EnhancedCode();
 
+    /// <summary>Longest reply text kept (Postfix line_length_limit).</summary>
+    public const int MaxReplyText = 2048;
+
     /// <summary>A server's reply: the enhanced code from its text when given, else the generic one for its class.</summary>
     public static RemoteReply FromServer(int code, string text, string host, string address)
     {
@@ -24,6 +27,8 @@ internal static partial class SmtpReplies
         {
             enhanced = (code / 100) switch { 2 => "2.0.0", 4 => "4.0.0", _ => "5.0.0" };
         }
+        // Postfix keeps line_length_limit (2048) characters of a reply; the rest would only bloat the log and the DSN.
+        if (flat.Length > MaxReplyText) flat = flat[..MaxReplyText] + "...";
         return new RemoteReply(code, enhanced, flat, host, address);
     }
 

@@ -1,0 +1,366 @@
+using System.Globalization;
+using System.Text;
+using Mail.Storage.Embedded;
+using Mail.Testing;
+using Mail.Testing.Dns;
+using MimeKit;
+using Xunit.Abstractions;
+
+namespace Mail.Host.Tests;
+
+/// <summary>
+/// The outbound SMTP client of the real `mail serve` against real and scripted servers on loopback, found by MX in a
+/// loopback DNS server: a real Postfix that defers then accepts, per-stage timeouts (RFC 5321 4.5.3.2) named in the
+/// deferral, over-long replies, a disconnect after the data, CHUNKING/BDAT and BODY=8BITMIME with the message arriving
+/// byte for byte, the DSN parameters passed on, SIZE, success and delay notices read back from the sender's mailbox,
+/// and connection reuse.
+/// </summary>
+[Collection("host")]
+public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifetime
+{
+    private readonly TempData _data = new();
+    private TestDnsServer _dns = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dns = await TestDnsServer.StartAsync();
+        await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _dns.DisposeAsync();
+        _data.Dispose();
+    }
+
+    private async Task<(HostProcess Host, int Submission)> StartAsync(int remotePort, params string[] extra)
+    {
+        var submission = FreePort.Tcp();
+        var host = await HostProcess.StartAsync(_data.Path, [
+            "--Smtp:Listeners:1:Name=submission", $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{submission}", "--Smtp:Listeners:1:Role=Submission",
+            "--Smtp:AllowPlaintextAuthOnLoopback=true", "--Smtp:HostName=mail.example.org",
+            $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1",
+            $"--Outbound:RemotePort={remotePort}", "--Outbound:MinimalBackoff=00:05:00", "--Outbound:PollInterval=00:00:00.050",
+            .. extra]);
+        return (host, submission);
+    }
+
+    /// <summary>Submits raw bytes with Python's smtplib (AUTH, then MAIL FROM and RCPT TO with the given parameters), so
+    /// the message and the DSN parameters reach the server exactly as written here.</summary>
+    private const string Submit = """
+        import sys, smtplib
+        port, rcpt, path, mail_options, rcpt_options = sys.argv[1:6]
+        s = smtplib.SMTP("127.0.0.1", int(port))
+        s.login("alice@example.org", "secret")
+        s.sendmail("alice@example.org", [rcpt], open(path, "rb").read(), mail_options.split(), rcpt_options.split())
+        s.quit()
+        """;
+
+    private async Task SubmitRawAsync(int port, string rcpt, byte[] message, string mailOptions = "", string rcptOptions = "")
+    {
+        var dir = Path.Combine(_data.Path, "submit");
+        Directory.CreateDirectory(dir);
+        var tool = Path.Combine(dir, "submit.py");
+        await File.WriteAllTextAsync(tool, Submit);
+        var file = Path.Combine(dir, Guid.NewGuid().ToString("N") + ".eml");
+        await File.WriteAllBytesAsync(file, message);
+        var r = await ExternalProcess.RunAsync("/usr/bin/python3", [tool, port.ToString(CultureInfo.InvariantCulture), rcpt, file, mailOptions, rcptOptions]);
+        Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
+    }
+
+    private static byte[] Message(string subject, string body) => Encoding.UTF8.GetBytes(
+        $"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@example.org>\r\n\r\n{body}");
+
+    private string LineFor(HostProcess host, string status) =>
+        host.Output.Split('\n').Last(l => l.Contains("status=" + status, StringComparison.Ordinal)).Trim();
+
+    private async Task<List<MimeMessage>> NoticesAsync(int count)
+    {
+        var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
+        await HostProcess.PollAsync(async () => (await mailboxes.ListMessagesAsync("alice@example.org", "INBOX")).Count.ToString(CultureInfo.InvariantCulture),
+            n => int.Parse(n, CultureInfo.InvariantCulture) >= count, TimeSpan.FromSeconds(30), "no notice in alice's INBOX");
+        var notices = new List<MimeMessage>();
+        foreach (var record in await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"))
+            notices.Add(await MimeMessage.LoadAsync(Path.Combine(_data.Path, "messages", record.MessageRef)));
+        return notices;
+    }
+
+    /// <summary>The one recipient group of an RFC 3464 report, read with MimeKit.</summary>
+    private static HeaderList ReportGroup(MimeMessage notice)
+    {
+        var report = Assert.IsType<MultipartReport>(notice.Body);
+        Assert.Equal("delivery-status", report.ReportType);
+        var status = Assert.Single(report.OfType<MessageDeliveryStatus>());
+        return Assert.Single(status.StatusGroups.Skip(1), g => g.Count > 0);
+    }
+
+    [Fact]
+    public async Task A_real_postfix_that_defers_the_recipient_gets_the_message_once_it_accepts()
+    {
+        Assert.True(File.Exists("/usr/sbin/postfix"), "postfix is required (Debian package postfix)");
+        var dir = Path.Combine(_data.Path, "postfix");
+        var port = FreePort.Tcp();
+        var lib = Path.Combine(HostProcess.RepositoryRoot, "bench", "lib.sh");
+        // bench/lib.sh's private instance: smtpd on 127.0.0.1:port, mail for example.net discarded once accepted, and
+        // every recipient deferred (450) until the restriction is changed below.
+        var start = await ExternalProcess.RunAsync("bash", ["-c", $"""
+            set -e
+            source '{lib}'
+            postfix_configure '{dir}' {port} mx.example.net <<'CONF'
+            mydestination = example.net
+            local_recipient_maps =
+            local_transport = discard:
+            default_transport = discard:
+            smtpd_recipient_restrictions = defer
+            CONF
+            postfix_start '{dir}' {port}
+            """]);
+        try
+        {
+            Assert.True(start.ExitCode == 0, start.StdOut + start.StdErr);
+            // No connection kept across the reload: the next attempt must meet the new smtpd settings.
+            var (host, submission) = await StartAsync(port, "--Outbound:ConnectionReuseTime=00:00:00.001");
+            await using var _ = host;
+            var message = new MimeMessage { MessageId = Guid.NewGuid().ToString("N") + "@example.org", Subject = "postfix defers then accepts" };
+            message.From.Add(MailboxAddress.Parse("alice@example.org"));
+            message.To.Add(MailboxAddress.Parse("bob@example.net"));
+            message.Body = new TextPart("plain") { Text = "to a real Postfix\r\n" };
+            await SubmitMimeAsync(submission, message);
+
+            await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+            Assert.Matches(@"to=<bob@example\.net>, relay=mx\.example\.net\[127\.0\.0\.1\]:\d+, .*dsn=4\.\d\.\d, status=deferred \(450 4\.", LineFor(host, "deferred"));
+
+            Assert.Equal(0, (await ExternalProcess.RunAsync("postconf", ["-c", Path.Combine(dir, "conf"), "-e", "smtpd_recipient_restrictions = permit"])).ExitCode);
+            Assert.Equal(0, (await ExternalProcess.RunAsync("postfix", ["-c", Path.Combine(dir, "conf"), "reload"])).ExitCode);
+            await HostProcess.AdminOkAsync(_data.Path, "queue", "retry", "ALL");
+
+            await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+            var sent = LineFor(host, "sent");
+            log.WriteLine(sent);
+            var queuedAs = System.Text.RegularExpressions.Regex.Match(sent, @"queued as ([0-9A-Za-z]+)");
+            Assert.True(queuedAs.Success, sent);
+            // Postfix's own log: its queue file for our message, by Message-ID.
+            var maillog = await HostProcess.PollAsync(() => Task.FromResult(File.Exists(Path.Combine(dir, "maillog")) ? File.ReadAllText(Path.Combine(dir, "maillog")) : ""),
+                l => l.Contains($"{queuedAs.Groups[1].Value}: message-id=<{message.MessageId}>", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
+                "Postfix did not log the message it accepted");
+            Assert.Contains("450 4.", maillog, StringComparison.Ordinal);
+            await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await ExternalProcess.RunAsync("postfix", ["-c", Path.Combine(dir, "conf"), "stop"]);
+        }
+    }
+
+    private static async Task SubmitMimeAsync(int port, MimeMessage message)
+    {
+        using var smtp = new MailKit.Net.Smtp.SmtpClient();
+        await smtp.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None);
+        await smtp.AuthenticateAsync("alice@example.org", "secret");
+        await smtp.SendAsync(message);
+        await smtp.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task A_server_that_never_greets_is_deferred_with_the_stage_named()
+    {
+        await using var peer = new ScriptedSmtpPeer { Greeting = null };
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:Timeouts:Helo=00:00:01");
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("silent server", "never greeted\r\n"));
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        var line = LineFor(host, "deferred");
+        log.WriteLine(line);
+        Assert.Contains($"dsn=4.4.2, status=deferred (conversation with mx.example.net[127.0.0.1:{peer.Port}] timed out while receiving the initial server greeting)", line,
+            StringComparison.Ordinal);
+        Assert.Empty(peer.Commands);
+    }
+
+    [Theory]
+    [InlineData("Rcpt", "-00:00:01")]
+    [InlineData("DataDone", "00:00:00")]
+    public async Task A_timeout_that_cannot_work_stops_mail_serve_with_one_line_naming_it(string setting, string value)
+    {
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:0:Endpoint=127.0.0.1:0",
+            $"--Outbound:Timeouts:{setting}={value}"]);
+        Assert.True(r.ExitCode == 78, $"exit code {r.ExitCode}:\n{r.StdErr}{r.StdOut}");
+        Assert.Equal($"mail: configuration error: Outbound:Timeouts:{setting} must be positive and at most 24 days (got {value})", r.StdErr.Trim());
+    }
+
+    [Fact]
+    public async Task A_server_silent_after_rcpt_to_is_deferred_naming_rcpt_to()
+    {
+        await using var peer = new ScriptedSmtpPeer { SilentOn = "RCPT" };
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:Timeouts:Rcpt=00:00:01");
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("silent rcpt", "no answer to RCPT\r\n"));
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        Assert.Contains("dsn=4.4.2, status=deferred (conversation with mx.example.net", LineFor(host, "deferred"), StringComparison.Ordinal);
+        Assert.Contains("timed out while sending RCPT TO)", LineFor(host, "deferred"), StringComparison.Ordinal);
+        Assert.Empty(peer.Received);
+    }
+
+    [Fact]
+    public async Task Over_long_replies_are_cut_to_2048_characters_and_an_endless_one_drops_the_connection()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["bob@example.net"] = "450 4.2.0 " + new string('x', 5000);
+        await using var endless = new ScriptedSmtpPeer();
+        endless.RcptReplies["eve@huge.example"] = "250 " + new string('y', 200_000);
+        // huge.example goes to the second peer's port through the transport map (Outbound:RemotePort is one for all MX).
+        var (host, submission) = await StartAsync(peer.Port, $"--Outbound:Transports:huge.example=[127.0.0.1]:{endless.Port}");
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("long reply", "a long 450\r\n"));
+        await SubmitRawAsync(submission, "eve@huge.example", Message("endless reply", "a reply without end\r\n"));
+        await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains("status=deferred", StringComparison.Ordinal)) >= 2,
+            TimeSpan.FromSeconds(30), "both were not deferred");
+
+        var lines = host.Output.Split('\n');
+        var cut = lines.Single(l => l.Contains("to=<bob@example.net>", StringComparison.Ordinal)).Trim();
+        Assert.Contains("dsn=4.2.0, status=deferred (450 4.2.0 " + new string('x', 2048) + "...)", cut, StringComparison.Ordinal);
+        Assert.DoesNotContain(new string('x', 2049), cut, StringComparison.Ordinal);
+        var dropped = lines.Single(l => l.Contains("to=<eve@huge.example>", StringComparison.Ordinal)).Trim();
+        log.WriteLine(dropped);
+        Assert.Contains("dsn=4.4.2, status=deferred (conversation with 127.0.0.1[127.0.0.1:", dropped, StringComparison.Ordinal);
+        Assert.Contains("failed while sending RCPT TO: the server's reply is longer than 65536 octets)", dropped, StringComparison.Ordinal);
+        Assert.Empty(endless.Received);
+    }
+
+    [Fact]
+    public async Task A_disconnect_after_the_data_defers_and_says_the_message_may_arrive_twice()
+    {
+        await using var peer = new ScriptedSmtpPeer { DisconnectAfterData = true };
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("disconnect", "cut after the dot\r\n"));
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        Assert.Contains($"dsn=4.4.2, status=deferred (lost connection with mx.example.net[127.0.0.1:{peer.Port}] while sending end of data -- message may be sent more than once)",
+            LineFor(host, "deferred"), StringComparison.Ordinal);
+        Assert.DoesNotContain("status=bounced", host.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>8-bit octets (UTF-8), a line starting with a dot, trailing spaces, a tab, no final line break: what
+    /// any re-encoding or a wrong dot-stuffing would change.</summary>
+    private static byte[] EightBitMessage(string subject) => Encoding.UTF8.GetBytes(
+        $"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        + "Content-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Zürich  \r\n.leading dot\r\n\tindented — ünïcödé\r\nlast line\r\n");
+
+    [Fact]
+    public async Task With_chunking_the_message_goes_by_bdat_with_body_8bitmime_and_arrives_byte_for_byte()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("CHUNKING");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var original = EightBitMessage("bdat " + Guid.NewGuid().ToString("N")[..8]);
+        await SubmitRawAsync(submission, "bob@example.net", original, "BODY=8BITMIME");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        Assert.Contains(commands, c => c.StartsWith("MAIL FROM:<alice@example.org>", StringComparison.Ordinal) && c.Contains(" BODY=8BITMIME", StringComparison.Ordinal));
+        Assert.Contains(commands, c => c.StartsWith("BDAT ", StringComparison.Ordinal) && c.EndsWith(" LAST", StringComparison.Ordinal));
+        Assert.DoesNotContain("DATA", commands);
+        var delivered = Assert.Single(peer.Received).Data;
+        // Our Received: in front, then the submitted octets exactly.
+        Assert.StartsWith("Received: ", delivered, StringComparison.Ordinal);
+        Assert.EndsWith(Encoding.Latin1.GetString(original), delivered, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_8bit_message_to_a_server_without_8bitmime_is_sent_as_it_is_with_no_body_parameter()
+    {
+        await using var peer = new ScriptedSmtpPeer { Offer8BitMime = false };
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var original = EightBitMessage("no 8bitmime");
+        await SubmitRawAsync(submission, "bob@example.net", original, "BODY=8BITMIME");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        var mail = Assert.Single(peer.Commands, c => c.StartsWith("MAIL FROM:", StringComparison.Ordinal));
+        Assert.DoesNotContain("BODY=", mail, StringComparison.Ordinal);
+        Assert.Contains("DATA", peer.Commands);
+        Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dsn_parameters_are_passed_on_and_notify_success_brings_a_relayed_notice()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("dsn parameters", "with NOTIFY=SUCCESS\r\n"), "RET=HDRS ENVID=env+2Bid-42",
+            "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.net");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        var mail = Assert.Single(commands, c => c.StartsWith("MAIL FROM:", StringComparison.Ordinal));
+        Assert.Contains(" RET=HDRS", mail, StringComparison.Ordinal);
+        Assert.Contains(" ENVID=env+2Bid-42", mail, StringComparison.Ordinal);
+        Assert.Equal("RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.net", Assert.Single(commands, c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)));
+
+        var notice = Assert.Single(await NoticesAsync(1));
+        var group = ReportGroup(notice);
+        Assert.Equal("relayed", group["Action"]);
+        Assert.Equal("rfc822; bob@example.net", group["Final-Recipient"]);
+        Assert.StartsWith("2.", group["Status"], StringComparison.Ordinal);
+        var envelope = Assert.Single(Assert.IsType<MultipartReport>(notice.Body).OfType<MessageDeliveryStatus>()).StatusGroups[0];
+        Assert.Equal("env+id-42", envelope["Original-Envelope-Id"]);
+    }
+
+    [Fact]
+    public async Task A_message_larger_than_the_servers_size_is_bounced_with_5_3_4_without_being_sent()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("SIZE 1000");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("too big", new string('z', 70) + "\r\n" + string.Concat(Enumerable.Repeat(new string('z', 70) + "\r\n", 30))));
+        await host.WaitForOutputAsync("status=bounced", TimeSpan.FromSeconds(30));
+        Assert.Contains("dsn=5.3.4, status=bounced (552 5.3.4 Message size exceeds fixed limit", LineFor(host, "bounced"), StringComparison.Ordinal);
+        Assert.DoesNotContain(peer.Commands, c => c.StartsWith("MAIL", StringComparison.Ordinal));
+        var group = ReportGroup(Assert.Single(await NoticesAsync(1)));
+        Assert.Equal("failed", group["Action"]);
+        Assert.Equal("5.3.4", group["Status"]);
+    }
+
+    [Fact]
+    public async Task With_delay_warning_time_set_a_deferred_recipient_brings_one_delayed_notice()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["bob@example.net"] = "450 4.2.0 <bob@example.net>: Recipient address rejected: Greylisted";
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:DelayWarningTime=00:00:00.001");
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("delayed", "greylisted\r\n"));
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+
+        var notice = Assert.Single(await NoticesAsync(1));
+        var group = ReportGroup(notice);
+        Assert.Equal("delayed", group["Action"]);
+        Assert.Equal("4.2.0", group["Status"]);
+        Assert.Equal("rfc822; bob@example.net", group["Final-Recipient"]);
+        Assert.StartsWith("smtp; 450 4.2.0", group["Diagnostic-Code"], StringComparison.Ordinal);
+        Assert.Equal("<>", notice.Headers["Return-Path"]);
+    }
+
+    [Fact]
+    public async Task Two_messages_to_the_same_mx_share_one_connection()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:ConnectionReuseTime=00:01:00");
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("first", "one\r\n"));
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        await SubmitRawAsync(submission, "bob@example.net", Message("second", "two\r\n"));
+        await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains("status=sent", StringComparison.Ordinal)) == 2,
+            TimeSpan.FromSeconds(30), "the second was not sent");
+        Assert.Equal(2, peer.Received.Count);
+        Assert.Equal(1, peer.Connections);
+        Assert.Equal(2, peer.Commands.Count(c => c.StartsWith("MAIL FROM:", StringComparison.Ordinal)));
+        Assert.Single(peer.Commands, c => c.StartsWith("EHLO", StringComparison.Ordinal));
+    }
+}

@@ -18,13 +18,7 @@ public sealed class SearchContextTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<RawImapClient> SelectInboxAsync()
-    {
-        var c = await RawImapClient.ConnectAsync(_server.Port);
-        await c.LoginAsync();
-        Assert.StartsWith("s OK", (await c.CommandAsync("s", "SELECT INBOX"))[^1]);
-        return c;
-    }
+    private Task<RawImapClient> SelectInboxAsync() => RawImapClient.SelectAsync(_server.Port);
 
     private static async Task OkAsync(RawImapClient c, string tag, string command) =>
         Assert.StartsWith($"{tag} OK", (await c.CommandAsync(tag, command))[^1]);

@@ -192,7 +192,7 @@ internal sealed partial class ImapSession
     private async Task SendContextUpdatesAsync(CancellationToken ct)
     {
         DropEndedContexts();
-        if (_contexts.Count == 0 || _selected is not { } sel) return;
+        if (_contexts.Count == 0 || _state != SessionState.Selected || _selected is not { } sel) return;
         foreach (var context in _contexts.ToList())
         {
             var stamp = StampOf(sel);

@@ -40,11 +40,8 @@ internal sealed partial class ImapSession
         /// messages are immutable but for their flags.</summary>
         public Dictionary<long, object[]> SortValues { get; } = [];
 
-        /// <summary>The record each message was last matched as: only a message whose record was replaced (new
-        /// flags, new message) is matched again.</summary>
-        public Dictionary<long, MessageRecord> Matched { get; } = [];
-
-        /// <summary>Mailbox state when the context was last brought up to date; unchanged means nothing to do.</summary>
+        /// <summary>The session's view of the mailbox when the context was last brought up to date: unchanged means
+        /// nothing to do; otherwise only messages with a higher MODSEQ (new flags) or UID (new mail) are matched again.</summary>
         public (long HighestModSeq, int Count, long MaxUid) Stamp { get; set; }
 
         public int Compare(long uidA, long uidB)
@@ -111,7 +108,6 @@ internal sealed partial class ImapSession
             return;
         }
         var context = new UpdatingContext(tag, uid, sel, program, criteria) { Stamp = StampOf(sel) };
-        foreach (var uidOf in sel.Uids) context.Matched[uidOf] = sel.Records[uidOf];
         for (var i = 0; i < results.Count; i++)
         {
             context.Results.Add(results[i].Uid);
@@ -158,7 +154,6 @@ internal sealed partial class ImapSession
         foreach (var context in _contexts)
         {
             var removals = TakeFromResults(context, gone.Contains);
-            foreach (var uid in gone) context.Matched.Remove(uid);
             if (removals.Count > 0) WriteUpdate(sel, context, removals, [], modSeq: 0);
         }
     }
@@ -185,9 +180,10 @@ internal sealed partial class ImapSession
     }
 
     /// <summary>
-    /// After the session has told the client of the mailbox's changes (EXISTS, FETCH): matches the messages whose
-    /// record changed against each context and sends what left and joined its result. Costs nothing without
-    /// contexts, and one comparison per context when the mailbox did not change.
+    /// After the session has told the client of the mailbox's changes (EXISTS, FETCH): matches the messages changed
+    /// since a context was last brought up to date (MODSEQ or UID above its stamp) against it and sends what left and
+    /// joined its result. Costs nothing without contexts, and one comparison per context when the mailbox did not
+    /// change.
     /// </summary>
     private async Task SendContextUpdatesAsync(CancellationToken ct)
     {
@@ -197,6 +193,7 @@ internal sealed partial class ImapSession
         {
             var stamp = StampOf(sel);
             if (context.Stamp == stamp) continue;
+            var (seenModSeq, _, seenMaxUid) = context.Stamp;
             context.Stamp = stamp;
             var members = context.Results.ToHashSet();
             var joining = new List<long>();
@@ -206,8 +203,8 @@ internal sealed partial class ImapSession
             {
                 var uid = sel.Uids[i];
                 var record = sel.Records[uid];
-                if (context.Matched.TryGetValue(uid, out var before) && ReferenceEquals(before, record)) continue;
-                context.Matched[uid] = record;
+                // Every change of a message's flags gives it a new, higher MODSEQ (RFC 7162); new mail has a higher UID.
+                if (record.ModSeq <= seenModSeq && uid <= seenMaxUid) continue;
                 var matches = await MatchesAsync(context.Program, i + 1, record, ct);
                 if (matches == members.Contains(uid)) continue;
                 if (matches) joining.Add(uid); else leaving.Add(uid);

@@ -68,6 +68,15 @@ public sealed class RawImapClient : IAsyncDisposable
         Assert.StartsWith("L0 OK", r[^1]);
     }
 
+    /// <summary>Connects, logs in as Alice and selects <paramref name="mailbox"/>.</summary>
+    public static async Task<RawImapClient> SelectAsync(int port, string mailbox = "INBOX")
+    {
+        var c = await ConnectAsync(port);
+        await c.LoginAsync();
+        Assert.StartsWith("s OK", (await c.CommandAsync("s", $"SELECT {mailbox}"))[^1]);
+        return c;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stream.DisposeAsync();

@@ -15,13 +15,7 @@ public sealed class SearchResTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<RawImapClient> SelectInboxAsync()
-    {
-        var c = await RawImapClient.ConnectAsync(_server.Port);
-        await c.LoginAsync();
-        Assert.StartsWith("s OK", (await c.CommandAsync("s", "SELECT INBOX"))[^1]);
-        return c;
-    }
+    private Task<RawImapClient> SelectInboxAsync() => RawImapClient.SelectAsync(_server.Port);
 
     private static List<string> Untagged(List<string> lines, string prefix) =>
         lines.Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).ToList();

@@ -25,10 +25,12 @@ internal sealed partial class ImapSession
     private async Task<string> SearchAsync(ArgReader r, bool uid, string tag, CancellationToken ct)
     {
         r.Space();
-        var returns = ReadReturnOptions(r, "SEARCH");
+        var returns = ReadReturnOptions(r, "SEARCH", out var partial);
+        var update = TakeContextOptions(returns, tag);
         var save = returns?.Remove("SAVE") ?? false;
         var sel = _selected!;
-        (List<(int Seq, MessageRecord Record)> Matches, bool UsesModSeq) found;
+        SearchProgram program;
+        List<(int Seq, MessageRecord Record)> matches;
         try
         {
             if (r.TryAtom("CHARSET"))
@@ -41,7 +43,8 @@ internal sealed partial class ImapSession
                 }
                 r.Space();
             }
-            found = await MatchAsync(r, ct);
+            program = ParseSearchProgram(r);
+            matches = await MatchAsync(program, ct);
         }
         catch when (save)
         {
@@ -49,11 +52,13 @@ internal sealed partial class ImapSession
             sel.SearchResult = [];
             throw;
         }
-        var (matches, usesModSeq) = found;
+        var usesModSeq = program.UsesModSeq;
+        if (update) StartUpdates(tag, uid, program, null, matches.Select(m => m.Record).ToList());
         var numbers = matches.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
+        var window = partial?.Window(matches) ?? [];
         if (save)
         {
-            // With MIN and/or MAX but neither ALL nor COUNT, only those are saved (RFC 5182 2.4).
+            // With MIN, MAX and/or PARTIAL but neither ALL nor COUNT, only those are saved (RFC 5182 2.4).
             var minMaxOnly = returns!.Count > 0 && !returns.Contains("ALL") && !returns.Contains("COUNT");
             var saved = new HashSet<long>();
             if (!minMaxOnly) saved.UnionWith(matches.Select(m => m.Record.Uid));
@@ -61,14 +66,17 @@ internal sealed partial class ImapSession
             {
                 if (returns.Contains("MIN")) saved.Add(matches[0].Record.Uid);
                 if (returns.Contains("MAX")) saved.Add(matches[^1].Record.Uid);
+                saved.UnionWith(window.Select(m => m.Record.Uid));
             }
             sel.SearchResult = saved;
-            if (returns.Count == 0) return uid ? "OK UID SEARCH completed" : "OK SEARCH completed"; // SAVE alone: no ESEARCH
+            if (returns.Count == 0 && !update) return uid ? "OK UID SEARCH completed" : "OK SEARCH completed"; // SAVE alone: no ESEARCH
         }
-        // RFC 7162 3.1.5: the highest MODSEQ of the messages returned; with only MIN and/or MAX, of those alone.
+        // RFC 7162 3.1.5: the highest MODSEQ of the messages returned; with only MIN, MAX and/or PARTIAL, of those alone.
         var modSeq = !usesModSeq || matches.Count == 0 ? (long?)null
             : returns is null || returns.Contains("ALL") || returns.Contains("COUNT") ? matches.Max(m => m.Record.ModSeq)
-            : Math.Max(returns.Contains("MIN") ? matches[0].Record.ModSeq : 0, returns.Contains("MAX") ? matches[^1].Record.ModSeq : 0);
+            : Math.Max(Math.Max(returns.Contains("MIN") ? matches[0].Record.ModSeq : 0, returns.Contains("MAX") ? matches[^1].Record.ModSeq : 0),
+                window.Count > 0 ? window.Max(m => m.Record.ModSeq) : 0);
+        if (modSeq == 0) modSeq = null;
         if (returns is null && !_rev2)
         {
             var line = numbers.Count == 0 ? "* SEARCH" : "* SEARCH " + string.Join(' ', numbers);
@@ -86,6 +94,7 @@ internal sealed partial class ImapSession
                 if (returns.Contains("MAX")) sb.Append(" MAX ").Append(numbers.Max());
                 if (returns.Contains("ALL")) sb.Append(" ALL ").Append(SequenceSet.Format(numbers.Order()));
             }
+            if (partial is { } p) sb.Append(p.Format(window.Select(m => uid ? m.Record.Uid : m.Seq).ToList(), sorted: false));
             if (returns.Contains("COUNT")) sb.Append(" COUNT ").Append(numbers.Count);
             if (modSeq is not null) sb.Append(" MODSEQ ").Append(modSeq);
             _conn.WriteLine(sb.ToString());
@@ -96,10 +105,12 @@ internal sealed partial class ImapSession
     private static bool KnownCharset(string charset) =>
         charset.Equals("UTF-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("US-ASCII", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>RETURN (MIN MAX COUNT ALL) of ESEARCH (RFC 4731) and ESORT (RFC 5267), and SAVE (RFC 5182) for
-    /// SEARCH; null when absent. RETURN () means ALL; RETURN (SAVE) alone stays just SAVE.</summary>
-    private static List<string>? ReadReturnOptions(ArgReader r, string command)
+    /// <summary>RETURN (MIN MAX COUNT ALL) of ESEARCH (RFC 4731) and ESORT (RFC 5267), CONTEXT, UPDATE and
+    /// PARTIAL m:n (RFC 5267 section 4), and SAVE (RFC 5182) for SEARCH; null when absent. RETURN () means ALL;
+    /// RETURN (SAVE) alone stays just SAVE.</summary>
+    private static List<string>? ReadReturnOptions(ArgReader r, string command, out PartialRange? partial)
     {
+        partial = null;
         if (!r.TryAtom("RETURN")) return null;
         r.Space();
         r.Expect('(');
@@ -108,39 +119,67 @@ internal sealed partial class ImapSession
         {
             r.TrySpace();
             var opt = r.Atom().ToUpperInvariant();
-            if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL") && !(opt == "SAVE" && command == "SEARCH")) throw new ImapParseException($"Unknown {command} return option {opt}");
+            if (opt == "PARTIAL")
+            {
+                if (partial is not null) throw new ImapParseException("PARTIAL may be given once");
+                r.Space();
+                partial = PartialRange.Read(r);
+            }
+            else if (opt is not ("MIN" or "MAX" or "COUNT" or "ALL" or "CONTEXT" or "UPDATE") && !(opt == "SAVE" && command == "SEARCH"))
+                throw new ImapParseException($"Unknown {command} return option {opt}");
             returns.Add(opt);
         }
+        // RFC 5267 4.4: one PARTIAL, one ALL, or neither.
+        if (partial is not null && returns.Contains("ALL")) throw new ImapParseException("PARTIAL and ALL may not be combined");
         if (returns.Count == 0) returns.Add("ALL");
         r.Space();
         return returns;
     }
 
+    /// <summary>The search keys of a command, kept so that an updating context (RFC 5267) can match messages again
+    /// later; whether a key named MODSEQ.</summary>
+    private sealed record SearchProgram(List<SearchKey> Keys, bool UsesModSeq);
+
     /// <summary>Reads the search keys to the end of the command and returns the messages matching all of them, in
     /// sequence order; whether a key named MODSEQ (which enables CONDSTORE).</summary>
     private async Task<(List<(int Seq, MessageRecord Record)> Matches, bool UsesModSeq)> MatchAsync(ArgReader r, CancellationToken ct)
+    {
+        var program = ParseSearchProgram(r);
+        return (await MatchAsync(program, ct), program.UsesModSeq);
+    }
+
+    private SearchProgram ParseSearchProgram(ArgReader r)
     {
         var usesModSeq = false;
         var keys = new List<SearchKey>();
         do keys.Add(ParseSearchKey(r, ref usesModSeq)); while (r.TrySpace());
         r.ExpectEnd();
         if (usesModSeq) EnableCondStore();
+        return new SearchProgram(keys, usesModSeq);
+    }
 
+    private async Task<List<(int Seq, MessageRecord Record)>> MatchAsync(SearchProgram program, CancellationToken ct)
+    {
         var sel = _selected!;
         var matches = new List<(int Seq, MessageRecord Record)>();
         for (var i = 0; i < sel.Uids.Count; i++)
         {
             var record = sel.Records[sel.Uids[i]];
-            using var access = new MessageAccess(_services.Messages, record);
-            var ctx = new SearchContext(i + 1, access);
-            var all = true;
-            foreach (var k in keys)
-            {
-                if (!await k(ctx, ct)) { all = false; break; }
-            }
-            if (all) matches.Add((i + 1, record));
+            if (await MatchesAsync(program, i + 1, record, ct)) matches.Add((i + 1, record));
         }
-        return (matches, usesModSeq);
+        return matches;
+    }
+
+    /// <summary>Whether the message <paramref name="record"/> at sequence number <paramref name="seq"/> matches every key.</summary>
+    private async Task<bool> MatchesAsync(SearchProgram program, int seq, MessageRecord record, CancellationToken ct)
+    {
+        using var access = new MessageAccess(_services.Messages, record);
+        var ctx = new SearchContext(seq, access);
+        foreach (var k in program.Keys)
+        {
+            if (!await k(ctx, ct)) return false;
+        }
+        return true;
     }
 
     /// <summary>"$" as a search key: the result saved before this command (RFC 5182), the same for seq and UID.</summary>

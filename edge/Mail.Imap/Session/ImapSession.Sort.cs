@@ -17,41 +17,24 @@ internal sealed partial class ImapSession
     private async Task<string> SortAsync(ArgReader r, bool uid, string tag, CancellationToken ct)
     {
         r.Space();
-        var returns = ReadReturnOptions(r, "SORT");
+        var returns = ReadReturnOptions(r, "SORT", out var partial);
+        var update = TakeContextOptions(returns, tag);
         var criteria = ReadSortCriteria(r);
         r.Space();
         var charset = r.AString();
         r.Space();
         if (!KnownCharset(charset)) return "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset";
-        var (matches, _) = await MatchAsync(r, ct);
+        var program = ParseSearchProgram(r);
+        var matches = await MatchAsync(program, ct);
 
         var keyed = new List<(int Seq, MessageRecord Record, object[] Keys)>(matches.Count);
-        foreach (var (seq, record) in matches)
-        {
-            using var access = new MessageAccess(_services.Messages, record);
-            HeaderList? headers = null;
-            var keys = new object[criteria.Count];
-            for (var k = 0; k < criteria.Count; k++)
-            {
-                if (criteria[k].Key is not (SortKey.Arrival or SortKey.Size)) headers ??= HeaderBlock.Parse(await access.HeaderAsync(ct));
-                keys[k] = SortValue(criteria[k].Key, record, headers);
-            }
-            keyed.Add((seq, record, keys));
-        }
+        foreach (var (seq, record) in matches) keyed.Add((seq, record, await SortValuesAsync(criteria, record, ct)));
         keyed.Sort((a, b) =>
         {
-            for (var k = 0; k < criteria.Count; k++)
-            {
-                var c = a.Keys[k] switch
-                {
-                    string s => string.CompareOrdinal(s, (string)b.Keys[k]),
-                    long n => n.CompareTo((long)b.Keys[k]),
-                    _ => 0,
-                };
-                if (c != 0) return criteria[k].Reverse ? -c : c;
-            }
-            return a.Seq.CompareTo(b.Seq); // RFC 5256: ties go in sequence order
+            var c = CompareSortValues(criteria, a.Keys, b.Keys);
+            return c != 0 ? c : a.Seq.CompareTo(b.Seq); // RFC 5256: ties go in sequence order
         });
+        if (update) StartUpdates(tag, uid, program, criteria, keyed.Select(m => m.Record).ToList(), keyed.Select(m => m.Keys).ToList());
         var numbers = keyed.Select(m => uid ? m.Record.Uid : m.Seq).ToList();
         if (returns is null)
         {
@@ -68,10 +51,41 @@ internal sealed partial class ImapSession
                 if (returns.Contains("MAX")) sb.Append(" MAX ").Append(numbers[^1]);
                 if (returns.Contains("ALL")) sb.Append(" ALL ").Append(OrderedSet(numbers));
             }
+            if (partial is { } p) sb.Append(p.Format(p.Window(numbers), sorted: true));
             if (returns.Contains("COUNT")) sb.Append(" COUNT ").Append(numbers.Count);
             _conn.WriteLine(sb.ToString());
         }
         return uid ? "OK UID SORT completed" : "OK SORT completed";
+    }
+
+    /// <summary>The values a message sorts by, one per criterion.</summary>
+    private async Task<object[]> SortValuesAsync(List<SortCriterion> criteria, MessageRecord record, CancellationToken ct)
+    {
+        using var access = new MessageAccess(_services.Messages, record);
+        HeaderList? headers = null;
+        var keys = new object[criteria.Count];
+        for (var k = 0; k < criteria.Count; k++)
+        {
+            if (criteria[k].Key is not (SortKey.Arrival or SortKey.Size)) headers ??= HeaderBlock.Parse(await access.HeaderAsync(ct));
+            keys[k] = SortValue(criteria[k].Key, record, headers);
+        }
+        return keys;
+    }
+
+    /// <summary>Orders two messages by their sort values; 0 when every criterion ties.</summary>
+    private static int CompareSortValues(List<SortCriterion> criteria, object[] a, object[] b)
+    {
+        for (var k = 0; k < criteria.Count; k++)
+        {
+            var c = a[k] switch
+            {
+                string s => string.CompareOrdinal(s, (string)b[k]),
+                long n => n.CompareTo((long)b[k]),
+                _ => 0,
+            };
+            if (c != 0) return criteria[k].Reverse ? -c : c;
+        }
+        return 0;
     }
 
     private static List<SortCriterion> ReadSortCriteria(ArgReader r)
@@ -150,7 +164,7 @@ internal sealed partial class ImapSession
     };
 
     /// <summary>Numbers in the given order, runs of consecutive ascending numbers written as ranges.</summary>
-    private static string OrderedSet(List<long> numbers)
+    private static string OrderedSet(IReadOnlyList<long> numbers)
     {
         var sb = new StringBuilder();
         for (var i = 0; i < numbers.Count;)

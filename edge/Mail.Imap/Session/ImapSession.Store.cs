@@ -103,6 +103,7 @@ internal sealed partial class ImapSession
     /// <summary>Removes UIDs from the session's view, answering EXPUNGE for each (highest sequence number first).</summary>
     private void WriteExpunges(SelectedMailbox sel, IEnumerable<long> uids)
     {
+        ReportExpunging(sel, uids);
         foreach (var seq in uids.Select(sel.SequenceOf).Where(s => s > 0).OrderByDescending(s => s).ToList())
         {
             sel.RemoveAt(seq - 1);

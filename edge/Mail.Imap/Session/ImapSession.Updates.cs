@@ -39,6 +39,7 @@ internal sealed partial class ImapSession
         var byUid = new Dictionary<long, MessageRecord>(current.Count);
         foreach (var m in current) byUid[m.Uid] = m;
         var deferred = false;
+        if (allowExpunge) ReportExpunging(sel, sel.Uids.Where(uid => !byUid.ContainsKey(uid)));
         for (var i = sel.Uids.Count - 1; i >= 0; i--)
         {
             var uid = sel.Uids[i];
@@ -169,6 +170,7 @@ internal sealed partial class ImapSession
             if (_state == SessionState.Selected)
             {
                 await RefreshAsync(allowExpunge: true, ct);
+                await SendContextUpdatesAsync(ct);
                 await _conn.FlushAsync(ct);
             }
         }

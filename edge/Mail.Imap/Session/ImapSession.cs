@@ -70,7 +70,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     {
         get
         {
-            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT");
+            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT");
             if (_state == SessionState.NotAuthenticated)
             {
                 if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
@@ -232,7 +232,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
         ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE"];
     private static readonly HashSet<string> SelectedOnly =
         ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
-         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT", "THREAD", "UID THREAD"];
+         "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT", "THREAD", "UID THREAD", "CANCELUPDATE"];
 
     /// <summary>Commands after which the session always looks for changes: NOOP and CHECK (how clients poll), and
     /// every command that may change the selected mailbox (its own change must show before its tagged OK, as must
@@ -322,6 +322,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 "SEARCH" or "UID SEARCH" => await SearchAsync(r, name == "UID SEARCH", tag, ct),
                 "SORT" or "UID SORT" => await SortAsync(r, name == "UID SORT", tag, ct),
                 "THREAD" or "UID THREAD" => await ThreadAsync(r, name == "UID THREAD", ct),
+                "CANCELUPDATE" => CancelUpdate(r),
                 _ => throw new ImapParseException($"Unknown command {name}"),
             };
         }
@@ -358,6 +359,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
         if (_state == SessionState.Selected && name != "LOGOUT" && RefreshDue(name))
             await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
+        await SendContextUpdatesAsync(ct);
         _conn.WriteLine($"{tag} {completion}");
     }
 

@@ -10,6 +10,10 @@ namespace Mail.Outbound;
 /// </summary>
 public sealed class OutboundTimeouts
 {
+    /// <summary>The one line for a configuration that still sets the single timeout these replaced.</summary>
+    public const string CommandTimeoutRetired =
+        "Outbound:CommandTimeout is no longer read: set Outbound:Timeouts:Helo, Mail, Rcpt, DataInit, DataXfer and DataDone (RFC 5321 4.5.3.2) instead";
+
     /// <summary>The initial 220 greeting, EHLO/HELO, STARTTLS with its handshake, AUTH (RFC 5321 4.5.3.2.1: 5 minutes).</summary>
     public TimeSpan Helo { get; set; } = TimeSpan.FromMinutes(5);
 

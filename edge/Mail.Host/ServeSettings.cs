@@ -88,7 +88,11 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     public static Mail.Outbound.OutboundOptions BindOutbound(IConfiguration configuration)
     {
         var options = new Mail.Outbound.OutboundOptions();
-        configuration.GetSection(Mail.Outbound.OutboundOptions.SectionName).Bind(options);
+        var section = configuration.GetSection(Mail.Outbound.OutboundOptions.SectionName);
+        // A retired setting is refused rather than ignored: the operator set it for a reason.
+        if (section["CommandTimeout"] is not null)
+            throw new Mail.Configuration.SettingsException(Mail.Outbound.OutboundTimeouts.CommandTimeoutRetired);
+        section.Bind(options);
         return options;
     }
 

@@ -27,6 +27,8 @@ public static class CloudServices
         var functions = new FunctionsOptions();
         configuration.GetSection("Functions").Bind(functions);
         var outbound = new OutboundOptions();
+        if (configuration[$"{OutboundOptions.SectionName}:CommandTimeout"] is not null)
+            throw new Mail.Configuration.SettingsException(OutboundTimeouts.CommandTimeoutRetired);
         configuration.GetSection(OutboundOptions.SectionName).Bind(outbound);
         // The outbound stage resolves MX records with the same Dns settings as the inbound checks (Program registers that
         // resolver first; this one is for hosts that do not).

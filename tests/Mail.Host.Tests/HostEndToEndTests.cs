@@ -158,6 +158,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Authentication:DmarcRejectDisposition=Discard", "DmarcRejectDisposition")]
     [InlineData("--Sockets:InlineCompletions=sometimes", "Sockets:InlineCompletions")]
     [InlineData("--Smtp:RecipientDelimiter=@", "Smtp:RecipientDelimiter")]
+    [InlineData("--Outbound:CommandTimeout=00:05:00", "Outbound:Timeouts:Rcpt")]
     [InlineData("--Domains:PostmasterAddress=not-an-address", "Domains:PostmasterAddress")]
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
     {

@@ -97,7 +97,7 @@ log_path = $WORK/dovecot/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
-# Successful logins cached, as the gateway's Imap:AuthCacheTtl is set in ImapBench serve: both skip the hash on repeat logins.
+# Successful logins cached, as the gateway's Auth:CacheTtl is set: both skip the hash on repeat logins.
 auth_cache_size = 10M
 auth_cache_ttl = 1 hour
 mail_location = maildir:$WORK/dovecot/mail/%u/Maildir
@@ -161,7 +161,7 @@ start_gateway() { # `mail serve` on the imported data; only the IMAP listener ma
     --Imap:Listeners:0:Name=imap --Imap:Listeners:0:Endpoint="127.0.0.1:$GW_PORT" \
     --Imap:Listeners:1:Name=imaps --Imap:Listeners:1:Endpoint=127.0.0.1:0 --Imap:Listeners:1:ImplicitTls=true \
     --Smtp:Listeners:0:Endpoint=127.0.0.1:0 --Smtp:Listeners:1:Endpoint=127.0.0.1:0 --Smtp:Listeners:2:Endpoint=127.0.0.1:0 \
-    --Imap:AuthCacheTtl=01:00:00 --Imap:CacheDirectory="$GW_CACHE" \
+    --Auth:CacheTtl=01:00:00 --Imap:CacheDirectory="$GW_CACHE" \
     --Worker:Enabled=false --Maintenance:Enabled=false >> "$WORK/gateway.log" 2>&1 &
   GW_PID=$!
   wait_port "$GW_PORT"
@@ -319,7 +319,7 @@ pbkdf2_median() { # $1 = cold / rebuilt
   echo "PBKDF2-SHA256 with 600,000 iterations (OWASP 2023; deliberately slow, not weakened for the benchmark):"
   echo "$(pbkdf2_median cold) ms after a reboot, $(pbkdf2_median rebuilt) ms in the rebuilt rounds (median, connect+login)."
   echo
-  echo "Login: both servers cache successful logins (Dovecot auth_cache_ttl = 1 hour, gateway Imap:AuthCacheTtl = 1 hour),"
+  echo "Login: both servers cache successful logins (Dovecot auth_cache_ttl = 1 hour, gateway Auth:CacheTtl = 1 hour),"
   echo "so a warm login skips the password hash on both; a cold login pays SHA512-CRYPT (5,000 rounds) on both."
   echo "The gateway also keeps formatted ENVELOPEs and SELECTed message lists in memory (Imap:EnvelopeCacheSize,"
   echo "Imap:MessageListCacheSize), as Dovecot keeps its index and cache files mapped."

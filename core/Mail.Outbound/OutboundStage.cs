@@ -112,8 +112,10 @@ public sealed class OutboundStage
         await using var original = await SeekableAsync(opened, cancellationToken);
 
         var notices = new List<DsnRecipient>();
-        var hops = CountReceived(original);
-        var signature = Encoding.UTF8.GetBytes(await _signer.SignAsync(original, cancellationToken));
+        // One parse of the stored message for the whole run: the hop count, the signer and the sending all read it.
+        var message = RawMessage.Parse(original);
+        var hops = message.Count(HeaderId.Received);
+        message.Prepend(await _signer.SignAsync(message, cancellationToken));
 
         // One attempt per destination domain, at the same time, each within its domain's concurrency limit.
         var byDomain = due.GroupBy(i => DomainOf(recipients[i].Address), StringComparer.OrdinalIgnoreCase).ToList();
@@ -121,9 +123,12 @@ public sealed class OutboundStage
         {
             var indexes = group.ToList();
             var subset = indexes.Select(i => recipients[i]).ToList();
-            var (replies, relayed, timing) = await AttemptAsync(envelope, group.Key, subset, hops, signature, original, shared: byDomain.Count == 1, cancellationToken);
+            var (replies, relayed, timing) = await AttemptAsync(envelope, group.Key, subset, hops, message, original, shared: byDomain.Count == 1, cancellationToken);
             return (indexes, replies, relayed, timing);
         }).ToList();
+        // Final outcomes of this run, written together after every attempt (one transaction, one sync) rather than one
+        // write per recipient. Until then a crash repeats the run, which is what happens to a crash before any write.
+        var finals = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (indexes, replies, _, timing) in await Task.WhenAll(attempts))
         {
             var now = _time.GetUtcNow();
@@ -169,9 +174,12 @@ public sealed class OutboundStage
                 }
                 recipients[i] = r with { Delivery = next };
                 DeliveryLog.Write(_log, DeliveryLog.Line(envelope.QueueId, r, reply, status, now - envelope.ReceivedAt, started - envelope.ReceivedAt, timing.Waited, timing.Routing, timing.Smtp));
-                if (next.IsFinal) await RecordAsync(envelope.QueueId, r, next, cancellationToken);
+                if (next.IsFinal && _state is not null) finals[FinalKey(envelope.QueueId, r)] = JsonSerializer.Serialize(next, OutboundJsonContext.Default.RecipientDelivery);
             }
         }
+        if (finals.Count > 0 && _state is not null)
+            // Kept a little longer than any envelope can live, so any duplicate finds it.
+            await _state.PutManyAsync(FinalPartition, finals.ToList(), _time.GetUtcNow() + _options.MaximalQueueLifetime + TimeSpan.FromDays(2), cancellationToken);
 
         if (notices.Count > 0) await SendNoticeAsync(envelope, notices, original, cancellationToken);
         return Result(envelope, recipients);
@@ -184,7 +192,7 @@ public sealed class OutboundStage
     public Task TrimConnectionsAsync() => _smtp.TrimAsync();
 
     private async Task<(IReadOnlyList<RecipientReply> Replies, bool Relay, Timing Timing)> AttemptAsync(Envelope envelope, string domain, List<Recipient> subset, int hops,
-        byte[] signature, Stream original, bool shared, CancellationToken cancellationToken)
+        RawMessage message, Stream original, bool shared, CancellationToken cancellationToken)
     {
         List<RecipientReply> All(RemoteReply reply) => subset.Select(r => new RecipientReply(r, reply)).ToList();
         if (hops > _options.HopCountLimit)
@@ -202,8 +210,8 @@ public sealed class OutboundStage
         var copy = shared ? null : await CopyAsync(original, cancellationToken);
         try
         {
-            var stream = copy ?? original;
-            var replies = await _smtp.DeliverAsync(route, envelope, subset, () => RawMessage.Create(signature, stream), cancellationToken);
+            var own = copy is null ? message : message.WithBody(copy);
+            var replies = await _smtp.DeliverAsync(route, envelope, subset, () => own, cancellationToken);
             return (replies, route.Relay, new Timing(waited, routing, clock.Elapsed - waited - routing));
         }
         finally
@@ -243,14 +251,6 @@ public sealed class OutboundStage
         await using (opened) await opened.CopyToAsync(copy, cancellationToken);
         copy.Position = 0;
         return copy;
-    }
-
-    private static int CountReceived(Stream original)
-    {
-        original.Position = 0;
-        var parsed = HeaderList.Load(ParserOptions.Default, original);
-        original.Position = 0;
-        return parsed.Count(h => h.Id == HeaderId.Received);
     }
 
     private async Task SendNoticeAsync(Envelope envelope, List<DsnRecipient> notices, Stream original, CancellationToken cancellationToken)
@@ -309,17 +309,11 @@ public sealed class OutboundStage
     private async Task<RecipientDelivery?> RecordedAsync(string queueId, Recipient r, CancellationToken cancellationToken)
     {
         if (_state is null) return null;
-        var entry = await _state.GetAsync(FinalPartition, queueId + "/" + r.Address.ToLowerInvariant(), cancellationToken);
+        var entry = await _state.GetAsync(FinalPartition, FinalKey(queueId, r), cancellationToken);
         return entry is null ? null : JsonSerializer.Deserialize(entry.Value, OutboundJsonContext.Default.RecipientDelivery);
     }
 
-    private async Task RecordAsync(string queueId, Recipient r, RecipientDelivery delivery, CancellationToken cancellationToken)
-    {
-        if (_state is null) return;
-        // Kept a little longer than any envelope can live, so any duplicate finds it.
-        await _state.PutAsync(FinalPartition, queueId + "/" + r.Address.ToLowerInvariant(), JsonSerializer.Serialize(delivery, OutboundJsonContext.Default.RecipientDelivery),
-            _time.GetUtcNow() + _options.MaximalQueueLifetime + TimeSpan.FromDays(2), cancellationToken);
-    }
+    private static string FinalKey(string queueId, Recipient r) => queueId + "/" + r.Address.ToLowerInvariant();
 
     internal static string DomainOf(string address)
     {

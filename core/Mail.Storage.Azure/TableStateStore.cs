@@ -80,6 +80,16 @@ public sealed class TableStateStore : IStateStore
         await _table.UpsertEntityAsync(NewEntity(partition, key, value, expiresAt), TableUpdateMode.Replace, cancellationToken);
     }
 
+    /// <summary>Entity-group transactions (one partition, at most 100 entities each) instead of one request per key.</summary>
+    public async Task PutManyAsync(string partition, IReadOnlyList<KeyValuePair<string, string>> entries, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
+    {
+        if (entries.Count == 0) return;
+        await _created.EnsureAsync(cancellationToken);
+        foreach (var chunk in entries.Chunk(100))
+            await _table.SubmitTransactionAsync(
+                chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, NewEntity(partition, e.Key, e.Value, expiresAt))), cancellationToken);
+    }
+
     public async Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default)
     {
         await _created.EnsureAsync(cancellationToken);

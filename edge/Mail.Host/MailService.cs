@@ -47,7 +47,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         await _smtp.StartAsync(cancellationToken);
         if (settings.ImapEnabled)
         {
-            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, State = data.State }, loggerFactory);
+            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory }, loggerFactory);
             await _imap.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).

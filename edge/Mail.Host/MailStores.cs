@@ -1,3 +1,4 @@
+using System.Globalization;
 using Mail.Configuration;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
@@ -17,11 +18,11 @@ public sealed class MailStores : IAsyncDisposable
     private readonly IAsyncDisposable? _owner;
 
     private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner,
-        ISecretStore? secrets, RecipientRules recipients)
+        ISecretStore? secrets, RecipientRules recipients, AuthCache? authCache)
     {
         (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
         Secrets = secrets;
-        Directory = new MailDirectory(state) { Recipients = recipients };
+        Directory = new MailDirectory(state, authCache: authCache) { Recipients = recipients };
     }
 
     public const string Embedded = "embedded";
@@ -50,10 +51,11 @@ public sealed class MailStores : IAsyncDisposable
     {
         var mode = (configuration["Mode"] ?? Embedded).Trim().ToLowerInvariant();
         var recipients = RecipientSettings.Bind(configuration);
+        var authCache = LoginCache(configuration);
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients);
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients, authCache);
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
@@ -61,7 +63,7 @@ public sealed class MailStores : IAsyncDisposable
                 {
                     var azure = AzureAdapters.Create(options);
                     return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
-                        DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients);
+                        DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients, authCache);
                 }
                 catch (AzureConfigurationException e)
                 {
@@ -77,6 +79,25 @@ public sealed class MailStores : IAsyncDisposable
             default:
                 throw new ConfigurationException($"Mode: '{configuration["Mode"]}' is not 'embedded' or 'cloud'");
         }
+    }
+
+    /// <summary>
+    /// The process's login cache from "Auth:CacheTtl" (default 1 hour, as Dovecot's auth_cache_ttl; 0 turns it off) and
+    /// "Auth:CacheSize" (default 10,000 users): one for SMTP AUTH and IMAP, so a client that logs in again within the TTL
+    /// with the same password skips the PBKDF2 (see <see cref="AuthCache"/>). The trade-off, as with Dovecot's: a memory
+    /// dump of the process holds HMACs under a key in the same memory (fast to test) instead of only slow hashes.
+    /// </summary>
+    public static AuthCache? LoginCache(IConfiguration configuration)
+    {
+        var ttl = AuthCache.DefaultTtl;
+        if (configuration["Auth:CacheTtl"]?.Trim() is { Length: > 0 } t
+            && (!TimeSpan.TryParse(t, CultureInfo.InvariantCulture, out ttl) || ttl < TimeSpan.Zero))
+            throw new ConfigurationException($"Auth:CacheTtl: '{t}' is not a time span of zero or more (hh:mm:ss; 0 turns the login cache off)");
+        var size = AuthCache.DefaultSize;
+        if (configuration["Auth:CacheSize"]?.Trim() is { Length: > 0 } s
+            && (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size < 1))
+            throw new ConfigurationException($"Auth:CacheSize: '{s}' is not a whole number of at least 1 (users remembered by the login cache)");
+        return AuthCache.Create(ttl, size);
     }
 
     public ValueTask DisposeAsync() => _owner?.DisposeAsync() ?? ValueTask.CompletedTask;

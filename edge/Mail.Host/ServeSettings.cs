@@ -17,6 +17,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         // The IMAP gateway's on-disk FETCH cache (ENVELOPE, BODYSTRUCTURE) lives beside the data; safe to delete.
         imap.CacheDirectory ??= Path.Combine(data.Root, "imap-cache");
         var imapEnabled = configuration.GetValue("Imap:Enabled", true);
+        foreach (var old in new[] { "Imap:AuthCacheTtl", "Imap:AuthCacheSize" })
+            if (configuration[old] is not null)
+                log.LogWarning("{Setting} is no longer read: Auth:CacheTtl and Auth:CacheSize set the one login cache of SMTP AUTH and IMAP (default 1 hour, 0 turns it off)", old);
         var worker = BindWorker(configuration);
         worker.Validate();
         var outbound = BindOutbound(configuration);

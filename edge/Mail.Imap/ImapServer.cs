@@ -43,14 +43,8 @@ public sealed class ImapServer : IAsyncDisposable
             _listSnapshots = new MessageListSnapshot(options.CacheDirectory, _logger);
         }
         _messageLists = new MessageListCache(options.MessageListCacheSize, _listSnapshots);
-        if (options.AuthCacheTtl > TimeSpan.Zero)
-        {
-            if (services.State is null) throw new InvalidOperationException("Imap:AuthCacheTtl needs the state store (ImapServices.State) to notice changed passwords.");
-            _authCache = new AuthCache(options.AuthCacheTtl, options.AuthCacheSize, services.Time);
-        }
     }
 
-    private readonly AuthCache? _authCache;
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
     private readonly RecentTracker _recent = new();
@@ -129,7 +123,7 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
             socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _authCache, _envelopes, _diskCache, _messageLists, _recent, _keywords, _logger);
+            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, _logger);
             // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _sessions[session] = RunSessionAsync(session, registered.Task);

@@ -54,12 +54,6 @@ public sealed class ImapServerOptions
 
     public int MaxConnections { get; set; } = 1000;
 
-    /// <summary>How long a successful login is remembered (see <see cref="AuthCache"/>); zero turns the cache off.
-    /// Off by default, as Dovecot's auth_cache: a cached login skips the slow PBKDF2, so a process memory dump
-    /// would expose fast-to-test HMACs instead of slow hashes. Turn it on for clients that reconnect often.
-    /// Needs <see cref="ImapServices.State"/> (to see when a stored password changes).</summary>
-    public TimeSpan AuthCacheTtl { get; set; } = TimeSpan.Zero;
-
     /// <summary>Formatted ENVELOPEs kept in memory for the "sync" FETCH (messages are immutable, so they never go
     /// stale); about 0.5 KiB each. Zero turns the cache off.</summary>
     public int EnvelopeCacheSize { get; set; } = 50_000;
@@ -80,9 +74,6 @@ public sealed class ImapServerOptions
     /// <summary>Most entries kept in the on-disk cache (ENVELOPE about 0.3 KiB, BODYSTRUCTURE about 0.2 KiB for a
     /// simple message); the oldest go first.</summary>
     public int PersistentCacheSize { get; set; } = 1_000_000;
-
-    /// <summary>Most users remembered by the login cache.</summary>
-    public int AuthCacheSize { get; set; } = 10_000;
 
     /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad setting.</summary>
     public void Validate()
@@ -111,10 +102,8 @@ public sealed class ImapServerOptions
         if (MaxFailedLogins < 1) throw new InvalidOperationException("Imap:MaxFailedLogins must be at least 1.");
         if (FailedLoginWindow <= TimeSpan.Zero) throw new InvalidOperationException("Imap:FailedLoginWindow must be positive.");
         if (MaxConnections < 1) throw new InvalidOperationException("Imap:MaxConnections must be at least 1.");
-        if (AuthCacheTtl < TimeSpan.Zero) throw new InvalidOperationException("Imap:AuthCacheTtl must not be negative (zero turns the cache off).");
         if (EnvelopeCacheSize < 0) throw new InvalidOperationException("Imap:EnvelopeCacheSize must not be negative (zero turns the cache off).");
         if (MessageListCacheSize < 0) throw new InvalidOperationException("Imap:MessageListCacheSize must not be negative (zero turns the cache off).");
-        if (AuthCacheSize < 1) throw new InvalidOperationException("Imap:AuthCacheSize must be at least 1.");
         if (PersistentCacheSize < 1) throw new InvalidOperationException("Imap:PersistentCacheSize must be at least 1 (Imap:PersistentCache=false turns the cache off).");
         if (PersistentCache && CacheDirectory is not null) ValidateCacheDirectory(CacheDirectory);
     }

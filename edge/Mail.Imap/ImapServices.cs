@@ -10,8 +10,4 @@ public sealed class ImapServices
     public required IMessageStore Messages { get; init; }
     public required MailDirectory Directory { get; init; }
     public TimeProvider Time { get; init; } = TimeProvider.System;
-
-    /// <summary>The state store behind <see cref="Directory"/>; only the login cache
-    /// (<see cref="ImapServerOptions.AuthCacheTtl"/>) reads it, to notice a changed password.</summary>
-    public IStateStore? State { get; init; }
 }

@@ -43,8 +43,8 @@ public sealed partial class CloudDkimTests(AzuriteFixture azurite) : IDisposable
         await foreach (var row in azure.StateStore.ListAsync("secret"))
             Assert.StartsWith("v1:", row.Value, StringComparison.Ordinal);
         var settings = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Dkim:KeyEncryptionKey"] = kek }).Build();
-        var signer = DkimSettings.BuildSigner(settings, azure.StateStore, DkimSettings.SealedSecrets(settings, azure.StateStore), new MailDirectory(azure.StateStore));
-        Assert.IsType<DkimMessageSigner>(signer);
+        var signer = Assert.IsType<DkimMessageSigner>(
+            DkimSettings.BuildSigner(settings, azure.StateStore, DkimSettings.SealedSecrets(settings, azure.StateStore), new MailDirectory(azure.StateStore)));
         const string message = "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: from the cloud\r\n\r\nHello.\r\n";
         var signed = await signer.SignAsync(new MemoryStream(Encoding.UTF8.GetBytes(message)), default) + message;
 

@@ -324,6 +324,14 @@ public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.All(verdicts, v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
         Assert.Contains(verdicts, v => v.Contains(" a=rsa-sha256 ", StringComparison.Ordinal));
         Assert.Contains(verdicts, v => v.Contains(" a=ed25519-sha256 ", StringComparison.Ordinal));
+        // The stage parses the message once and the signer reads that parse: the Content-* fields (kept with the body
+        // entity, as MimeKit's parser keeps them) are signed too, and From once more than it occurs.
+        var signedFields = System.Text.RegularExpressions.Regex.Matches(delivered, @"^DKIM-Signature:.*?\bh=([^;]+);",
+                System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => System.Text.RegularExpressions.Regex.Replace(m.Groups[1].Value, @"\s", "")).ToList();
+        Assert.Equal(2, signedFields.Count);
+        Assert.All(signedFields, h => Assert.StartsWith("from:from:", h, StringComparison.Ordinal));
+        Assert.All(signedFields, h => Assert.Contains(":content-type", h, StringComparison.Ordinal));
     }
 
     [Fact]

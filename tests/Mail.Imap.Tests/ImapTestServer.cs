@@ -43,7 +43,9 @@ public sealed class ImapTestServer : IAsyncDisposable
     /// <summary>The directory to give <see cref="ImapServerOptions.CacheDirectory"/> in a test.</summary>
     public static string CacheDirectoryOf(string dataPath) => Path.Combine(dataPath, "imap-cache");
 
-    public static Task<ImapTestServer> StartAsync(Action<ImapServerOptions>? configure = null) => StartInAsync(null, configure, diskCache: false);
+    /// <param name="authCache">The process's login cache (Auth:CacheTtl in `mail serve`), given to the directory.</param>
+    public static Task<ImapTestServer> StartAsync(Action<ImapServerOptions>? configure = null, AuthCache? authCache = null) =>
+        StartInAsync(null, configure, diskCache: false, authCache);
 
     /// <summary>A gateway with its on-disk ENVELOPE cache in <see cref="CacheDirectoryOf"/> its data directory.</summary>
     public static Task<ImapTestServer> StartWithDiskCacheAsync(Action<ImapServerOptions>? configure = null) => StartInAsync(null, configure, diskCache: true);
@@ -58,13 +60,13 @@ public sealed class ImapTestServer : IAsyncDisposable
         return await StartInAsync(_dir, configure, Options.CacheDirectory is not null);
     }
 
-    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache)
+    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache, AuthCache? authCache = null)
     {
         var dir = existing ?? Path.Combine(Path.GetTempPath(), "imap-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var db = Path.Combine(dir, "mail.db");
         var state = new SqliteStateStore(db);
-        var directory = new MailDirectory(state, passwordIterations: 1000);
+        var directory = new MailDirectory(state, passwordIterations: 1000, authCache);
         await directory.AddDomainAsync("example.test");
         await directory.SetUserAsync(Alice, Password);
         await directory.SetUserAsync(Bob, Password);
@@ -84,7 +86,7 @@ public sealed class ImapTestServer : IAsyncDisposable
         };
         if (diskCache) options.CacheDirectory = CacheDirectoryOf(dir);
         configure?.Invoke(options);
-        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, State = state });
+        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory });
         await server.StartAsync();
         return new ImapTestServer(dir, server, mailboxes, messages, options) { Users = directory, DatabasePath = db };
     }

@@ -62,6 +62,23 @@ public abstract class StateStoreContract
     }
 
     [Fact]
+    public async Task Put_many_writes_every_entry_with_its_expiry_and_overwrites()
+    {
+        var store = await CreateStoreAsync();
+        var p = NewPartition();
+        var future = DateTimeOffset.UtcNow.AddHours(1);
+        await store.PutAsync(p, "k1", "old");
+        await store.PutManyAsync(p, [new("k1", "a"), new("k2", "b"), new("k3", "c")], future);
+        Assert.Equal(["k1", "k2", "k3"], await ListKeysAsync(store, p));
+        Assert.Equal("a", (await store.GetAsync(p, "k1"))!.Value);
+        var k3 = await store.GetAsync(p, "k3");
+        Assert.Equal("c", k3!.Value);
+        Assert.True(Math.Abs((k3.ExpiresAt!.Value - future).TotalSeconds) < 1);
+        await store.PutManyAsync(p, []);
+        Assert.Equal(3, (await ListKeysAsync(store, p)).Count);
+    }
+
+    [Fact]
     public async Task Expired_entries_are_missing_and_purged()
     {
         var store = await CreateStoreAsync();

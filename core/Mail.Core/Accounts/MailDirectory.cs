@@ -11,8 +11,13 @@ namespace Mail.Core.Accounts;
 /// A user is named by the canonical address "local@domain" (local part lower-cased: local parts are
 /// case-sensitive by RFC 5321 but treating them so only loses mail).
 /// </summary>
-public sealed class MailDirectory(IStateStore state, int passwordIterations = PasswordHasher.DefaultIterations)
+/// <param name="authCache">Successful logins remembered (Auth:CacheTtl); null checks every password with the slow hash.
+/// One per process, shared by SMTP AUTH and IMAP through <see cref="AuthenticateAsync"/>.</param>
+public sealed class MailDirectory(IStateStore state, int passwordIterations = PasswordHasher.DefaultIterations, AuthCache? authCache = null)
 {
+    /// <summary>The login cache, or null when off.</summary>
+    public AuthCache? AuthCache => authCache;
+
     private const string DomainPartition = "domain";
     private const string UserPartition = "user";
 
@@ -110,9 +115,19 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
         return first;
     }
 
-    /// <summary>Returns the canonical user name when the password is right, else null.</summary>
-    public async Task<string?> AuthenticateAsync(string address, string password, CancellationToken cancellationToken = default) =>
-        await GetCredentialAsync(address, cancellationToken) is { } c && PasswordHasher.Verify(password, c.PasswordHash) ? c.User : null;
+    /// <summary>Returns the canonical user name when the password is right, else null. Every login (SMTP AUTH, IMAP)
+    /// comes here: the login cache answers when it holds this password for the credential stored now, else the slow
+    /// hash is checked and a success remembered.</summary>
+    public async Task<string?> AuthenticateAsync(string address, string password, CancellationToken cancellationToken = default)
+    {
+        // Read BEFORE the slow check: if the password changes in between, the entry is added against the old hash
+        // and never matches the new record.
+        if (await GetCredentialAsync(address, cancellationToken) is not { } c) return null;
+        if (authCache is not null && authCache.Matches(c.User, password, c.PasswordHash)) return c.User;
+        if (!PasswordHasher.Verify(password, c.PasswordHash)) return null;
+        authCache?.Add(c.User, password, c.PasswordHash);
+        return c.User;
+    }
 
     /// <summary>What a login checks: the canonical user and the stored hash (which changes with every password change,
     /// being salted, so a login cache keyed on it forgets old passwords). Null for no such user or an unreadable record.</summary>

@@ -1,3 +1,5 @@
+using MimeKit;
+
 namespace Mail.Core.Ports;
 
 /// <summary>
@@ -9,15 +11,17 @@ public interface IOutboundSigner
 {
     /// <summary>
     /// The header fields to prepend (each a complete field ending in CRLF, usually one DKIM-Signature per key), or
-    /// an empty string when no key covers the message's From domain. <paramref name="message"/> is the whole stored
-    /// message, readable from its start; the signer must not assume it can seek beyond one pass.
+    /// an empty string when no key covers the message's From domain. <paramref name="message"/> is the stored message
+    /// as the outbound stage parsed it, once per attempt: its header fields as stored (the Content-* ones also in the
+    /// body entity's list, as MimeKit keeps them) and a body that writes the stored body bytes. The signer may add
+    /// fields while it works but must leave the message as it found it.
     /// </summary>
-    ValueTask<string> SignAsync(Stream message, CancellationToken cancellationToken);
+    ValueTask<string> SignAsync(MimeMessage message, CancellationToken cancellationToken);
 }
 
 /// <summary>Signs nothing: the default where no DKIM key store is configured.</summary>
 public sealed class NoOutboundSigner : IOutboundSigner
 {
     public static readonly NoOutboundSigner Instance = new();
-    public ValueTask<string> SignAsync(Stream message, CancellationToken cancellationToken) => ValueTask.FromResult("");
+    public ValueTask<string> SignAsync(MimeMessage message, CancellationToken cancellationToken) => ValueTask.FromResult("");
 }

@@ -20,6 +20,16 @@ public interface IStateStore
     /// <summary>Writes unconditionally.</summary>
     Task PutAsync(string partition, string key, string value, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Writes several keys of one partition unconditionally, as one write where the store can (SQLite: one transaction,
+    /// one sync; Table storage: one entity-group transaction per 100): the outbound stage records every final
+    /// recipient of an attempt at once. The default writes them one by one.
+    /// </summary>
+    async Task PutManyAsync(string partition, IReadOnlyList<KeyValuePair<string, string>> entries, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
+    {
+        foreach (var (key, value) in entries) await PutAsync(partition, key, value, expiresAt, cancellationToken);
+    }
+
     /// <summary>Deletes; missing keys are not an error.</summary>
     Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default);
 

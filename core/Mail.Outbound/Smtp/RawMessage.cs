@@ -9,35 +9,63 @@ namespace Mail.Outbound.Smtp;
 /// raw bytes when parsed, which these are), a blank line, then the body entity's content. So the header block is
 /// parsed into a header list of raw fields and the body is a <see cref="RawBody"/> entity that writes the stored
 /// body bytes. Header lines ending in a bare LF would be written with CRLF; the edge stores CRLF only.
+/// This is the outbound stage's one parse of a message per attempt: the hop count reads its Received fields, the
+/// signer (<see cref="Mail.Core.Ports.IOutboundSigner"/>) signs it, and MailKit sends it.
 /// </summary>
 internal sealed class RawMessage : MimeMessage
 {
-    private RawMessage()
+    private readonly long _bodyStart;
+    private readonly RawBody _body;
+
+    private RawMessage(IEnumerable<Header> headers, Stream original, long bodyStart, long headerBytes)
     {
+        _bodyStart = bodyStart;
+        Headers.Clear();
+        var body = _body = new RawBody(original, bodyStart);
+        foreach (var h in headers)
+        {
+            Headers.Add(h);
+            // As MimeKit's parser does: the Content-* fields are the body entity's too, where the DKIM signer reads
+            // them. RawBody never writes its own header fields (MimeMessage writes the body content only).
+            if (h.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)) body.Headers.Add(h);
+        }
+        Body = body;
+        Size = headerBytes + body.Length;
     }
 
     /// <summary>Octets on the wire before dot-stuffing (what SIZE= and BDAT announce).</summary>
     public long Size { get; private set; }
 
     /// <param name="original">Seekable stored message; read from its start each time the message is written.</param>
-    public static RawMessage Create(byte[] prefix, Stream original)
+    public static RawMessage Parse(Stream original)
     {
         var (headerEnd, bodyStart) = FindBody(original);
-        var headerBytes = new byte[prefix.Length + headerEnd + 2];
-        prefix.CopyTo(headerBytes, 0);
+        var headerBytes = new byte[headerEnd + 2];
         original.Position = 0;
-        original.ReadExactly(headerBytes, prefix.Length, (int)headerEnd);
+        original.ReadExactly(headerBytes, 0, (int)headerEnd);
         headerBytes[^2] = (byte)'\r';
         headerBytes[^1] = (byte)'\n';
         var headers = HeaderList.Load(ParserOptions.Default, new MemoryStream(headerBytes));
-        var message = new RawMessage();
-        message.Headers.Clear();
-        foreach (var h in headers) message.Headers.Add(h);
-        var body = new RawBody(original, bodyStart);
-        message.Body = body;
-        message.Size = prefix.Length + headerEnd + 2 + body.Length;
-        return message;
+        return new RawMessage(headers, original, bodyStart, headerBytes.Length);
     }
+
+    /// <summary>How many header fields of this kind the stored message has (Received: the hop count).</summary>
+    public int Count(HeaderId id) => Headers.Count(h => h.Id == id);
+
+    /// <summary>Puts <paramref name="fields"/> (complete header fields, CRLF-terminated: our DKIM-Signatures) on top.</summary>
+    public void Prepend(string fields)
+    {
+        if (fields.Length == 0) return;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(fields + "\r\n");
+        var added = HeaderList.Load(ParserOptions.Default, new MemoryStream(bytes));
+        for (var i = added.Count - 1; i >= 0; i--) Headers.Insert(0, added[i]);
+        Size += bytes.Length - 2;
+    }
+
+    /// <summary>The same header fields (no parse) over another view of the same bytes: attempts to several domains
+    /// run at once and each reads the body at its own position.</summary>
+    public RawMessage WithBody(Stream copy) =>
+        new(Headers, copy, _bodyStart, Size - _body.Length);
 
     /// <summary>Where the header block ends (just after the last field's line break) and the body starts (after the blank line).</summary>
     private static (long HeaderEnd, long BodyStart) FindBody(Stream s)
@@ -85,17 +113,35 @@ internal sealed class RawBody : MimePart
     /// <summary>The body has octets above 127 (RFC 6152: it needs BODY=8BITMIME).</summary>
     public bool HasEightBitOctets { get; }
 
-    /// <summary>Says "8bit" to MailKit's choice of the BODY parameter. Only a header field of this entity, which the
-    /// message would write: <see cref="Undeclare"/> must run before the message is written.</summary>
+    private bool _declared;
+    private Header? _stored;
+
+    /// <summary>Says "8bit" to MailKit's choice of the BODY parameter, through this entity's Content-Transfer-Encoding
+    /// (which is the stored message's, for the DKIM signer, and is never written): <see cref="Undeclare"/> puts the
+    /// stored one back once MAIL FROM is written.</summary>
     public void DeclareEightBit()
     {
-        if (HasEightBitOctets) ContentTransferEncoding = ContentEncoding.EightBit;
+        if (!HasEightBitOctets || _declared) return;
+        _stored = Headers.FirstOrDefault(h => h.Id == HeaderId.ContentTransferEncoding)?.Clone();
+        ContentTransferEncoding = ContentEncoding.EightBit;
+        _declared = true;
     }
 
-    public void Undeclare() => Headers.Remove(HeaderId.ContentTransferEncoding);
+    public void Undeclare()
+    {
+        if (!_declared) return;
+        Headers.RemoveAll(HeaderId.ContentTransferEncoding);
+        if (_stored is not null) Headers.Add(_stored);
+        _declared = false;
+    }
 
-    public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default) =>
-        WriteToAsync(options, stream, contentOnly, cancellationToken).GetAwaiter().GetResult();
+    /// <summary>Synchronous, as the DKIM signer hashes the body (MimeMessage.HashBody).</summary>
+    public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
+    {
+        _original.Position = _start;
+        _original.CopyTo(stream, 64 * 1024);
+        if (_needsNewLine) stream.Write("\r\n"u8);
+    }
 
     public override async Task WriteToAsync(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
     {

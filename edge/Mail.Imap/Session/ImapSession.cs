@@ -21,7 +21,6 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly ImapServerOptions _options;
     private readonly ImapServices _services;
     private readonly LoginThrottle _throttle;
-    private readonly AuthCache? _authCache;
     private readonly EnvelopeCache _envelopes;
     private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListCache _messageLists;
@@ -39,14 +38,13 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, AuthCache? authCache, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
+    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
     {
         _recent = recent;
         _keywords = keywords;
         _messageLists = messageLists;
         _envelopes = envelopes;
         _diskCache = diskCache;
-        _authCache = authCache;
         _socket = socket;
         _implicitTls = implicitTls;
         _options = options;
@@ -559,7 +557,8 @@ internal sealed partial class ImapSession : IAsyncDisposable
             _logger.LogWarning("IMAP login for {User} from {Client} refused: too many failures", canonical, client);
             return "NO [UNAVAILABLE] Too many failed logins; try again later";
         }
-        var user = await VerifyPasswordAsync(name, password, ct);
+        // The directory's check, through the process's login cache (Auth:CacheTtl) shared with SMTP AUTH.
+        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
         if (user is null)
         {
             _throttle.RecordFailure(client, canonical);
@@ -571,18 +570,6 @@ internal sealed partial class ImapSession : IAsyncDisposable
         _user = user;
         _state = SessionState.Authenticated;
         return $"OK [CAPABILITY {Capabilities}] {command} completed";
-    }
-
-    /// <summary>The directory's (slow) password check, or the login cache when it holds this password for the
-    /// credential stored now (a changed password has a new salted hash, so old entries never match again).</summary>
-    private async Task<string?> VerifyPasswordAsync(string name, string password, CancellationToken ct)
-    {
-        // Read BEFORE the slow check: if the password changes in between, the entry is added against the old hash.
-        if (await _services.Directory.GetCredentialAsync(name, ct) is not { } credential) return null;
-        if (_authCache is not null && _authCache.Matches(credential.User, password, credential.PasswordHash)) return credential.User;
-        if (!PasswordHasher.Verify(password, credential.PasswordHash)) return null;
-        _authCache?.Add(credential.User, password, credential.PasswordHash);
-        return credential.User;
     }
 
     public async ValueTask DisposeAsync()

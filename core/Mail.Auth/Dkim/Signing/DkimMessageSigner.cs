@@ -24,6 +24,7 @@ public sealed class DkimMessageSigner(DkimKeyStore keys, TimeProvider? time = nu
     private static readonly FormatOptions s_format = CreateFormat();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
+    /// <summary>Signs a message given as bytes (parsed here); the outbound stage gives its own parse instead.</summary>
     public async ValueTask<string> SignAsync(Stream message, CancellationToken cancellationToken)
     {
         MimeMessage mime;
@@ -36,6 +37,11 @@ public sealed class DkimMessageSigner(DkimKeyStore keys, TimeProvider? time = nu
             // Not a message MimeKit can read (no header block): it goes out unsigned rather than not at all.
             return "";
         }
+        return await SignAsync(mime, cancellationToken);
+    }
+
+    public async ValueTask<string> SignAsync(MimeMessage mime, CancellationToken cancellationToken)
+    {
         if (FromDomain(mime) is not { } domain) return "";
         var signingKeys = await keys.GetSigningKeysAsync(domain, cancellationToken);
         if (signingKeys.Count == 0) return "";

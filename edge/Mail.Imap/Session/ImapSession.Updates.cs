@@ -37,20 +37,11 @@ internal sealed partial class ImapSession
         var current = await Mailboxes.ListMessagesAsync(_user, sel.Name, null, ct);
         var byUid = new Dictionary<long, MessageRecord>(current.Count);
         foreach (var m in current) byUid[m.Uid] = m;
-        var deferred = false;
-        for (var i = sel.Uids.Count - 1; i >= 0; i--)
-        {
-            var uid = sel.Uids[i];
-            if (byUid.ContainsKey(uid)) continue;
-            if (!allowExpunge)
-            {
-                deferred = true;
-                continue;
-            }
-            // Highest sequence number first, so the numbers of the ones still to report do not shift.
-            _conn.WriteLine($"* {i + 1} EXPUNGE");
-            sel.RemoveAt(i);
-        }
+        var gone = new List<int>();
+        for (var i = 0; i < sel.Uids.Count; i++)
+            if (!byUid.ContainsKey(sel.Uids[i])) gone.Add(i);
+        var deferred = gone.Count > 0 && !allowExpunge;
+        if (!deferred) ReportExpunged(sel, gone);
         for (var i = 0; i < sel.Uids.Count; i++)
         {
             var uid = sel.Uids[i];

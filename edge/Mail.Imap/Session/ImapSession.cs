@@ -68,7 +68,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     {
         get
         {
-            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT");
+            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT QRESYNC");
             if (_state == SessionState.NotAuthenticated)
             {
                 if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
@@ -462,6 +462,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 case "CONDSTORE" when !_condStore:
                     _condStore = true;
                     enabled.Add("CONDSTORE");
+                    break;
+                case "QRESYNC" when EnableQresync():
+                    enabled.Add("QRESYNC");
                     break;
                 case "UTF8=ACCEPT" when !_utf8Accept:
                     _utf8Accept = true;

@@ -156,11 +156,9 @@ internal sealed partial class ImapSession
             var tick = Task.Delay(_options.IdlePollInterval, _services.Time, ct);
             if (await Task.WhenAny(done, tick) == done) break;
             await tick;
-            if (_state == SessionState.Selected)
-            {
-                await RefreshAsync(allowExpunge: true, ct);
-                await _conn.FlushAsync(ct);
-            }
+            if (_state == SessionState.Selected) await RefreshAsync(allowExpunge: true, ct);
+            await NotifyChangesAsync(ct);
+            await _conn.FlushAsync(ct);
         }
         var line = await done;
         if (line.IsEnd) throw new IOException("Connection closed during IDLE");

@@ -110,13 +110,20 @@ public sealed partial class ImaptestSuiteTests(ITestOutputHelper log) : IDisposa
     /// (client_update_plan, and an index out of range in seq_range_flags_ref), at least the second most likely a
     /// reply of ours its model does not expect; see docs/imap.md.</summary>
     [Fact]
-    public async Task Stress_mode_with_ten_clients_reports_no_errors()
+    public Task Stress_mode_with_ten_clients_reports_no_errors() => StressAsync();
+
+    /// <summary>The same with imaptest's qresync option: each client ENABLEs QRESYNC, reselects with
+    /// SELECT (QRESYNC (uidvalidity modseq)) from its cached state and checks VANISHED against its model.</summary>
+    [Fact]
+    public Task Stress_mode_with_qresync_reports_no_errors() => StressAsync("qresync");
+
+    private async Task StressAsync(params string[] options)
     {
         var imaptest = await ImaptestAsync();
         await using var host = await StartServerAsync();
         var mbox = Path.Combine(Path.GetDirectoryName(imaptest)!, "tests", "default.mbox");
         var run = await ExternalProcess.RunAsync(imaptest,
-            ["host=127.0.0.1", $"port={host.ImapPort}", $"user={Alice}", $"pass={Password}", $"mbox={mbox}", "clients=10", "secs=20"],
+            ["host=127.0.0.1", $"port={host.ImapPort}", $"user={Alice}", $"pass={Password}", $"mbox={mbox}", "clients=10", "secs=20", .. options],
             timeout: TimeSpan.FromMinutes(3), environment: new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = "/usr/lib/dovecot" });
         var output = run.StdOut + run.StdErr;
         log.WriteLine(output.Length > 6000 ? output[^6000..] : output);

@@ -1,6 +1,5 @@
 using MailKit;
 using MailKit.Net.Imap;
-using MailKit.Security;
 using Mail.Core.Ports;
 using Flags = Mail.Core.Ports.MessageFlags;
 using KitFlags = MailKit.MessageFlags;
@@ -16,14 +15,6 @@ public sealed class QresyncTests : IAsyncLifetime
     public async Task InitializeAsync() => _server = await ImapTestServer.StartAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
-
-    private async Task<ImapClient> ConnectAsync()
-    {
-        var client = new ImapClient { Timeout = 15000 };
-        await client.ConnectAsync("127.0.0.1", _server.Port, SecureSocketOptions.None);
-        await client.AuthenticateAsync(ImapTestServer.Alice, ImapTestServer.Password);
-        return client;
-    }
 
     private async Task DeliverAsync(int count)
     {
@@ -43,7 +34,7 @@ public sealed class QresyncTests : IAsyncLifetime
         uint uidValidity;
         ulong modSeq;
         IList<UniqueId> known;
-        using (var first = await ConnectAsync())
+        using (var first = await _server.ConnectAliceAsync())
         {
             await first.EnableQuickResyncAsync();
             await first.Inbox.OpenAsync(FolderAccess.ReadOnly);
@@ -58,7 +49,7 @@ public sealed class QresyncTests : IAsyncLifetime
         await ExpungeInStoreAsync(2, 4);
         await _server.Mailboxes.StoreFlagsAsync(ImapTestServer.Alice, "INBOX", [3], FlagChange.Add, [Flags.Flagged]);
 
-        using var client = await ConnectAsync();
+        using var client = await _server.ConnectAliceAsync();
         Assert.True(client.Capabilities.HasFlag(ImapCapabilities.QuickResync));
         await client.EnableQuickResyncAsync();
         var vanished = new List<(UniqueId Uid, bool Earlier)>();

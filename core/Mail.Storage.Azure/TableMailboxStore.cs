@@ -137,6 +137,7 @@ public sealed class TableMailboxStore : IMailboxStore
         var from = Normalize(oldName);
         var to = Normalize(newName);
         if (to.Length == 0) throw new ArgumentException("Mailbox name is empty.", nameof(newName));
+        (string OldId, string NewId, long ModSeq)? carry = null;
         await RetryAsync(async () =>
         {
             var all = new Dictionary<string, MailboxRow>(StringComparer.Ordinal);
@@ -162,6 +163,7 @@ public sealed class TableMailboxStore : IMailboxStore
                     new TableTransactionAction(TableTransactionActionType.Add, moved.Entity),
                     new TableTransactionAction(TableTransactionActionType.UpdateReplace, fresh.Entity, source.Entity.ETag),
                 ], cancellationToken);
+                carry = (source.Id, fresh.Id, fresh.HighestModSeq);
                 return 0;
             }
 
@@ -184,6 +186,24 @@ public sealed class TableMailboxStore : IMailboxStore
             }
             return 0;
         }, cancellationToken);
+        if (carry is { } c) await CarryInboxExpungeLogAsync(user, c.OldId, c.NewId, c.ModSeq, cancellationToken);
+    }
+
+    /// <summary>
+    /// After INBOX was renamed, its new id must still answer QRESYNC for the old UIDs under the same UIDVALIDITY:
+    /// the old expunge log is copied, and every message that moved away is logged as expunged at the new
+    /// HIGHESTMODSEQ. Written after the rename's transaction (a message count is not bounded by one transaction):
+    /// a crash in between leaves those UIDs out of INBOX's log.
+    /// </summary>
+    private async Task CarryInboxExpungeLogAsync(string user, string oldId, string newId, long modSeq, CancellationToken cancellationToken)
+    {
+        var rows = new List<TableEntity>();
+        await foreach (var e in QueryRangeAsync(user, $"exp|{oldId}|", cancellationToken))
+            rows.Add(ExpungeEntity(user, newId, e.GetInt64("Uid") ?? 0, e.GetInt64("ModSeq") ?? 0));
+        await foreach (var e in QueryRangeAsync(user, $"msg|{oldId}|", cancellationToken, select: ["Uid"]))
+            rows.Add(ExpungeEntity(user, newId, e.GetInt64("Uid") ?? 0, modSeq));
+        foreach (var chunk in rows.Chunk(100))
+            await _table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), cancellationToken);
     }
 
     public async Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default)

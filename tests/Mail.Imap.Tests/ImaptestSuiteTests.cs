@@ -117,6 +117,11 @@ public sealed partial class ImaptestSuiteTests(ITestOutputHelper log) : IDisposa
     [InlineData("checkpoint=5 logout=0")]
     public Task Checkpoint_mode_reports_no_errors(string options) => StressAsync(options.Split(' '));
 
+    /// <summary>The same with imaptest's qresync option: each client ENABLEs QRESYNC, reselects with
+    /// SELECT (QRESYNC (uidvalidity modseq)) from its cached state and checks VANISHED against its model.</summary>
+    [Fact]
+    public Task Stress_mode_with_qresync_reports_no_errors() => StressAsync(["qresync"]);
+
     private const int StressSeconds = 20;
 
     private async Task StressAsync(string[] options)

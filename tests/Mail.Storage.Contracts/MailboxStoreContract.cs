@@ -187,6 +187,44 @@ public abstract class MailboxStoreContract
     }
 
     [Fact]
+    public async Task Expunge_log_keeps_each_expunge_with_its_modseq_for_quick_resync()
+    {
+        var (store, user) = await ReadyAsync();
+        for (var i = 0; i < 6; i++) await store.AppendAsync(user, "INBOX", Msg());
+        var marks = new List<long> { (await store.GetMailboxAsync(user, "INBOX"))!.HighestModSeq };
+        foreach (var round in new long[][] { [1, 2], [4], [6] })
+        {
+            await store.StoreFlagsAsync(user, "INBOX", round, FlagChange.Add, [MessageFlags.Deleted]);
+            await store.ExpungeAsync(user, "INBOX", round);
+            marks.Add((await store.GetMailboxAsync(user, "INBOX"))!.HighestModSeq);
+        }
+        Assert.True(marks.Zip(marks.Skip(1)).All(p => p.First < p.Second), "every expunge raises HIGHESTMODSEQ");
+        Assert.Equal([1L, 2L, 4L, 6L], await store.ListExpungedAsync(user, "INBOX", marks[0]));
+        Assert.Equal([4L, 6L], await store.ListExpungedAsync(user, "INBOX", marks[1]));
+        Assert.Equal([6L], await store.ListExpungedAsync(user, "INBOX", marks[2]));
+        Assert.Empty(await store.ListExpungedAsync(user, "INBOX", marks[3]));
+        // Another mailbox has its own log.
+        Assert.Empty(await store.ListExpungedAsync(user, "Junk", 0));
+    }
+
+    [Fact]
+    public async Task Renaming_inbox_logs_its_messages_as_expunged_from_inbox_and_keeps_its_log()
+    {
+        var (store, user) = await ReadyAsync();
+        for (var i = 0; i < 3; i++) await store.AppendAsync(user, "INBOX", Msg());
+        await store.StoreFlagsAsync(user, "INBOX", [1], FlagChange.Add, [MessageFlags.Deleted]);
+        await store.ExpungeAsync(user, "INBOX");
+        var before = (await store.GetMailboxAsync(user, "INBOX"))!;
+        await store.RenameMailboxAsync(user, "INBOX", "Old");
+        var after = (await store.GetMailboxAsync(user, "INBOX"))!;
+        // Same UIDVALIDITY, so a resyncing client must hear that 2 and 3 left, and still that 1 did.
+        Assert.Equal(before.UidValidity, after.UidValidity);
+        Assert.True(after.HighestModSeq > before.HighestModSeq);
+        Assert.Equal([1L, 2L, 3L], await store.ListExpungedAsync(user, "INBOX", 0));
+        Assert.Equal([2L, 3L], await store.ListExpungedAsync(user, "INBOX", before.HighestModSeq));
+    }
+
+    [Fact]
     public async Task Create_delete_and_recreate_gives_a_new_uidvalidity()
     {
         var (store, user) = await ReadyAsync();

@@ -77,6 +77,14 @@ internal sealed class ImapConnection : IAsyncDisposable
         return text;
     }
 
+    /// <summary>Completes when the client has sent something (or closed the connection), consuming nothing: the
+    /// next read returns the same bytes. No other read may run until it completes.</summary>
+    public async ValueTask WaitForInputAsync(CancellationToken ct)
+    {
+        var result = await _reader.ReadAsync(ct);
+        _reader.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+    }
+
     private static byte LastByte(ReadOnlySequence<byte> seq) => seq.Slice(seq.Length - 1).FirstSpan[0];
 
     /// <summary>Exactly <paramref name="count"/> bytes (a literal); null when the stream ends first.</summary>

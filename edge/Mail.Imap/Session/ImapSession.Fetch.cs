@@ -47,12 +47,18 @@ internal sealed partial class ImapSession
         r.Space();
         var items = FetchItem.ParseList(r);
         long? changedSince = null;
+        var vanished = false;
         if (r.TrySpace())
         {
             r.Expect('(');
             do
             {
                 var m = r.Atom().ToUpperInvariant();
+                if (m == "VANISHED")
+                {
+                    vanished = true;
+                    continue;
+                }
                 if (m != "CHANGEDSINCE") throw new ImapParseException($"Unknown FETCH modifier {m}");
                 r.Space();
                 changedSince = r.Number();
@@ -61,10 +67,14 @@ internal sealed partial class ImapSession
             EnableCondStore();
         }
         r.ExpectEnd();
+        // RFC 7162 3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is enabled.
+        if (vanished && (!uid || changedSince is null || !_qresync)) throw new ImapParseException("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
         if (items.Any(i => i.Kind == FetchKind.ModSeq)) EnableCondStore();
         var sel = _selected!;
         var indexes = Resolve(set, uid);
-        if (uid && !items.Any(i => i.Kind == FetchKind.Uid)) items.Insert(0, new FetchItem(FetchKind.Uid));
+        if (vanished) await WriteFetchVanishedAsync(sel, set, changedSince!.Value, ct);
+        // With QRESYNC every FETCH response carries the UID (RFC 7162 3.2.4).
+        if ((uid || _qresync) && !items.Any(i => i.Kind == FetchKind.Uid)) items.Insert(0, new FetchItem(FetchKind.Uid));
         if (changedSince is not null && !items.Any(i => i.Kind == FetchKind.ModSeq)) items.Add(new FetchItem(FetchKind.ModSeq));
         if (changedSince is not null) indexes.RemoveAll(i => sel.Records[sel.Uids[i]].ModSeq <= changedSince);
 

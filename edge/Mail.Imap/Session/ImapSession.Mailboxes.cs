@@ -28,14 +28,16 @@ internal sealed partial class ImapSession
     {
         r.Space();
         var name = ReadMailboxName(r);
+        QresyncRequest? resync = null;
         if (r.TrySpace())
         {
             r.Expect('(');
             do
             {
                 var p = r.Atom().ToUpperInvariant();
-                if (p != "CONDSTORE") throw new ImapParseException($"Unknown SELECT parameter {p}");
-                _condStore = true;
+                if (p == "QRESYNC") resync = ReadQresyncParameter(r);
+                else if (p == "CONDSTORE") _condStore = true;
+                else throw new ImapParseException($"Unknown SELECT parameter {p}");
             } while (r.TrySpace());
             r.Expect(')');
         }
@@ -67,6 +69,7 @@ internal sealed partial class ImapSession
         if (_rev2) _conn.WriteLine($"* LIST () \"/\" {MailboxOnWire(info.Name)}");
         _selected = sel;
         _state = SessionState.Selected;
+        if (resync is not null) await WriteResyncAsync(sel, resync, ct);
         return $"OK [{(readOnly ? "READ-ONLY" : "READ-WRITE")}] {command} completed";
     }
 

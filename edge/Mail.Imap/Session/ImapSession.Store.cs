@@ -60,7 +60,7 @@ internal sealed partial class ImapSession
                 var m = sel.Records[u];
                 if (!silent) AnnounceKeywords(m);
                 var body = silent ? $"MODSEQ ({m.ModSeq})" : FlagsAndModSeq(m, includeUid: false);
-                if (uid) body = $"UID {u} {body}";
+                if (uid || _qresync) body = $"UID {u} {body}";
                 _conn.WriteLine($"* {sel.SequenceOf(u)} FETCH ({body})");
             }
         }
@@ -100,15 +100,11 @@ internal sealed partial class ImapSession
         return $"OK {command} completed";
     }
 
-    /// <summary>Removes UIDs from the session's view, answering EXPUNGE for each (highest sequence number first).</summary>
+    /// <summary>Removes UIDs from the session's view, answering EXPUNGE (or VANISHED) for them.</summary>
     private void WriteExpunges(SelectedMailbox sel, IEnumerable<long> uids)
     {
         ReportExpunging(sel, uids);
-        foreach (var seq in uids.Select(sel.SequenceOf).Where(s => s > 0).OrderByDescending(s => s).ToList())
-        {
-            sel.RemoveAt(seq - 1);
-            _conn.WriteLine($"* {seq} EXPUNGE");
-        }
+        ReportExpunged(sel, uids.Select(sel.SequenceOf).Where(s => s > 0).Select(s => s - 1).ToList());
         WriteRecent(sel, always: false);
     }
 
@@ -127,6 +123,6 @@ internal sealed partial class ImapSession
         if (only is { Count: 0 }) return "OK UID EXPUNGE completed (no messages)";
         var removed = await Mailboxes.ExpungeAsync(_user, sel.Name, only, ct);
         WriteExpunges(sel, removed);
-        return uid ? "OK UID EXPUNGE completed" : "OK EXPUNGE completed";
+        return await ExpungeCompletionAsync(sel, uid ? "UID EXPUNGE completed" : "EXPUNGE completed", ct);
     }
 }

@@ -38,20 +38,15 @@ internal sealed partial class ImapSession
         var current = await Mailboxes.ListMessagesAsync(_user, sel.Name, null, ct);
         var byUid = new Dictionary<long, MessageRecord>(current.Count);
         foreach (var m in current) byUid[m.Uid] = m;
-        var deferred = false;
-        if (allowExpunge) ReportExpunging(sel, sel.Uids.Where(uid => !byUid.ContainsKey(uid)));
-        for (var i = sel.Uids.Count - 1; i >= 0; i--)
+        var gone = new List<int>();
+        for (var i = 0; i < sel.Uids.Count; i++)
+            if (!byUid.ContainsKey(sel.Uids[i])) gone.Add(i);
+        var deferred = gone.Count > 0 && !allowExpunge;
+        if (!deferred)
         {
-            var uid = sel.Uids[i];
-            if (byUid.ContainsKey(uid)) continue;
-            if (!allowExpunge)
-            {
-                deferred = true;
-                continue;
-            }
-            // Highest sequence number first, so the numbers of the ones still to report do not shift.
-            _conn.WriteLine($"* {i + 1} EXPUNGE");
-            sel.RemoveAt(i);
+            // CONTEXT=SEARCH's REMOVEFROM comes before the expunge it reports (RFC 5267 4.3.4).
+            ReportExpunging(sel, gone.Select(i => sel.Uids[i]).ToList());
+            ReportExpunged(sel, gone);
         }
         for (var i = 0; i < sel.Uids.Count; i++)
         {
@@ -171,8 +166,9 @@ internal sealed partial class ImapSession
             {
                 await RefreshAsync(allowExpunge: true, ct);
                 await SendContextUpdatesAsync(ct);
-                await _conn.FlushAsync(ct);
             }
+            await NotifyChangesAsync(ct);
+            await _conn.FlushAsync(ct);
         }
         var line = await done;
         if (line.IsEnd) throw new IOException("Connection closed during IDLE");

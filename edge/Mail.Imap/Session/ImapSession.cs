@@ -68,7 +68,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     {
         get
         {
-            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT");
+            var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT QRESYNC NOTIFY");
             if (_state == SessionState.NotAuthenticated)
             {
                 if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
@@ -95,6 +95,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 timeout.CancelAfter(_state == SessionState.NotAuthenticated ? _options.UnauthenticatedTimeout : _options.AuthenticatedTimeout);
+                if (_notify is not null) await WaitForCommandWithNotificationsAsync(timeout.Token);
                 var command = await ReadCommandAsync(timeout.Token);
                 if (command is null) return;
                 if (command.Skip)
@@ -227,7 +228,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private static readonly HashSet<string> AnyState = ["CAPABILITY", "NOOP", "LOGOUT", "ID"];
     private static readonly HashSet<string> NotAuthenticatedOnly = ["STARTTLS", "LOGIN", "AUTHENTICATE"];
     private static readonly HashSet<string> AuthenticatedOrSelected =
-        ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE"];
+        ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE", "NOTIFY"];
     private static readonly HashSet<string> SelectedOnly =
         ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
          "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT", "THREAD", "UID THREAD", "CANCELUPDATE"];
@@ -310,6 +311,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 "STATUS" => await StatusAsync(r, ct),
                 "APPEND" => await AppendAsync(r, ct),
                 "IDLE" => await IdleAsync(r, timeout),
+                "NOTIFY" => await NotifyAsync(r, ct),
                 "CLOSE" => await CloseAsync(r, ct),
                 "UNSELECT" => Unselect(r),
                 "EXPUNGE" or "UID EXPUNGE" => await ExpungeAsync(r, name == "UID EXPUNGE", ct),
@@ -355,8 +357,12 @@ internal sealed partial class ImapSession : IAsyncDisposable
             completion = "NO [SERVERBUG] Internal error; the failure was logged";
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
-        if (_state == SessionState.Selected && name != "LOGOUT" && RefreshDue(name))
-            await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
+        if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && RefreshDue(name))
+        {
+            if (_state == SessionState.Selected)
+                await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
+            await NotifyChangesAsync(ct);
+        }
         await SendContextUpdatesAsync(ct);
         _conn.WriteLine($"{tag} {completion}");
     }
@@ -464,6 +470,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 case "CONDSTORE" when !_condStore:
                     _condStore = true;
                     enabled.Add("CONDSTORE");
+                    break;
+                case "QRESYNC" when EnableQresync():
+                    enabled.Add("QRESYNC");
                     break;
                 case "UTF8=ACCEPT" when !_utf8Accept:
                     _utf8Accept = true;

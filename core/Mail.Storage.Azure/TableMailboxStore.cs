@@ -9,7 +9,8 @@ namespace Mail.Storage.Azure;
 /// can go into one entity-group transaction. Row keys:
 /// <list type="bullet">
 /// <item><c>meta</c> — the user's next UIDVALIDITY;</item>
-/// <item><c>mbx|NAME</c> — a mailbox: its id, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counts, subscription;</item>
+/// <item><c>mbx|NAME</c> — a mailbox: its id, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counts;</item>
+/// <item><c>subscriptions</c> and <c>sub|NAME</c> — the subscribed names (TableMailboxStore.Subscriptions.cs);</item>
 /// <item><c>msg|ID|UID</c> — a message record (UID zero-padded so row order is UID order);</item>
 /// <item><c>dk|ID|KEY</c> — a delivery key already appended to the mailbox (idempotent delivery);</item>
 /// <item><c>exp|ID|MODSEQ|UID</c> — the expunge log (QRESYNC VANISHED).</item>
@@ -19,7 +20,7 @@ namespace Mail.Storage.Azure;
 /// to one mailbox at once cannot both take the same UID; the loser gets 412 and retries with fresh numbers.
 /// A transaction holds at most 100 operations, so bulk STORE/EXPUNGE/COPY/MOVE run in chunks, each atomic.
 /// </summary>
-public sealed class TableMailboxStore : IMailboxStore
+public sealed partial class TableMailboxStore : IMailboxStore
 {
     public const string DefaultTableName = "mailboxes";
     private const int MaxAttempts = 200;
@@ -55,10 +56,11 @@ public sealed class TableMailboxStore : IMailboxStore
             try
             {
                 await CreateMailboxAsync(user, name, use, cancellationToken);
+                await SetSubscribedAsync(user, name, true, cancellationToken);
             }
             catch (MailboxExistsException)
             {
-                // Created concurrently: that is what we wanted.
+                // Created concurrently: that is what we wanted (and the creator subscribes it).
             }
         }
     }
@@ -137,7 +139,7 @@ public sealed class TableMailboxStore : IMailboxStore
         var from = Normalize(oldName);
         var to = Normalize(newName);
         if (to.Length == 0) throw new ArgumentException("Mailbox name is empty.", nameof(newName));
-        await RetryAsync(async () =>
+        var renamedNames = await RetryAsync(async () =>
         {
             var all = new Dictionary<string, MailboxRow>(StringComparer.Ordinal);
             await foreach (var e in QueryRangeAsync(user, "mbx|", cancellationToken))
@@ -154,7 +156,7 @@ public sealed class TableMailboxStore : IMailboxStore
                 // children are not renamed. INBOX gets a new id (its old messages went with the old one) but keeps its
                 // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, so no UID is ever reused under that UIDVALIDITY.
                 var moved = source.CopyAs(user, to);
-                var fresh = MailboxRow.New(user, Inbox, Guid.NewGuid().ToString("N"), source.UidValidity, source.SpecialUse, source.Subscribed);
+                var fresh = MailboxRow.New(user, Inbox, Guid.NewGuid().ToString("N"), source.UidValidity, source.SpecialUse);
                 fresh.UidNext = source.UidNext;
                 fresh.HighestModSeq = source.HighestModSeq + 1;
                 await _table.SubmitTransactionAsync(
@@ -162,7 +164,7 @@ public sealed class TableMailboxStore : IMailboxStore
                     new TableTransactionAction(TableTransactionActionType.Add, moved.Entity),
                     new TableTransactionAction(TableTransactionActionType.UpdateReplace, fresh.Entity, source.Entity.ETag),
                 ], cancellationToken);
-                return 0;
+                return new List<string>(); // INBOX stays, and so do the subscriptions
             }
 
             var targets = all.Values.Where(r => r.Name == from || r.Name.StartsWith(from + "/", StringComparison.Ordinal)).ToList();
@@ -182,20 +184,11 @@ public sealed class TableMailboxStore : IMailboxStore
                 }
                 await _table.SubmitTransactionAsync(actions, cancellationToken);
             }
-            return 0;
+            return targets.Select(t => t.Name).ToList();
         }, cancellationToken);
-    }
-
-    public async Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default)
-    {
-        var name = Normalize(mailbox);
-        await RetryAsync(async () =>
-        {
-            var row = await GetMailboxRowAsync(user, name, cancellationToken) ?? throw new MailboxNotFoundException(name);
-            row.Subscribed = subscribed;
-            await _table.UpdateEntityAsync(row.Entity, row.Entity.ETag, TableUpdateMode.Replace, cancellationToken);
-            return 0;
-        }, cancellationToken);
+        // After the mailboxes, not in their transactions (another row group): a crash in between leaves the old
+        // names subscribed, which a client sees as \NonExistent \Subscribed and can fix.
+        await MoveSubscriptionsAsync(user, renamedNames, from, to, cancellationToken);
     }
 
     // ---- messages ----
@@ -590,9 +583,8 @@ public sealed class TableMailboxStore : IMailboxStore
         public int MessageCount { get => Entity.GetInt32("MessageCount") ?? 0; set => Entity["MessageCount"] = value; }
         public int UnseenCount { get => Entity.GetInt32("UnseenCount") ?? 0; set => Entity["UnseenCount"] = value; }
         public string? SpecialUse => Entity.GetString("SpecialUse");
-        public bool Subscribed { get => Entity.GetBoolean("Subscribed") ?? false; set => Entity["Subscribed"] = value; }
 
-        public static MailboxRow New(string user, string name, string id, long uidValidity, string? specialUse, bool subscribed = true)
+        public static MailboxRow New(string user, string name, string id, long uidValidity, string? specialUse)
         {
             var e = new TableEntity(Pk(user), MailboxRowKey(name))
             {
@@ -603,7 +595,6 @@ public sealed class TableMailboxStore : IMailboxStore
                 ["HighestModSeq"] = 1L,
                 ["MessageCount"] = 0,
                 ["UnseenCount"] = 0,
-                ["Subscribed"] = subscribed,
             };
             if (specialUse is not null) e["SpecialUse"] = specialUse;
             return new MailboxRow(e);
@@ -620,6 +611,6 @@ public sealed class TableMailboxStore : IMailboxStore
         }
 
         public MailboxInfo ToInfo(string user) =>
-            new(user, Name, UidValidity, UidNext, HighestModSeq, SpecialUse, Subscribed, MessageCount, UnseenCount);
+            new(user, Name, UidValidity, UidNext, HighestModSeq, SpecialUse, MessageCount, UnseenCount);
     }
 }

@@ -1,3 +1,5 @@
+using Azure;
+using Azure.Data.Tables;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
 
@@ -37,10 +39,10 @@ public sealed class TableMailboxStoreTests(AzuriteFixture azurite)
         await s.CreateMailboxAsync(User, "Old");
         // What earlier builds wrote: a Subscribed property on each mailbox row, no subscription rows, no marker.
         foreach (var (name, subscribed) in new[] { ("Work", true), ("Old", false) })
-            await s.Table.UpdateEntityAsync(new Azure.Data.Tables.TableEntity(User, "mbx|" + name) { ["Subscribed"] = subscribed }, Azure.ETag.All, Azure.Data.Tables.TableUpdateMode.Merge);
+            await s.Table.UpdateEntityAsync(new TableEntity(User, "mbx|" + name) { ["Subscribed"] = subscribed }, ETag.All, TableUpdateMode.Merge);
 
         Assert.Equal(["Work"], await NewStore(table).ListSubscriptionsAsync(User));
-        var marker = (await s.Table.GetEntityAsync<Azure.Data.Tables.TableEntity>(User, "subscriptions")).Value;
+        var marker = (await s.Table.GetEntityAsync<TableEntity>(User, "subscriptions")).Value;
         Assert.Equal(TableMailboxStore.SubscriptionsFormat, marker.GetInt32("Format"));
 
         // Copied once: an unsubscribe sticks for every instance, although the old property is still on the row.
@@ -49,7 +51,7 @@ public sealed class TableMailboxStoreTests(AzuriteFixture azurite)
 
         // A newer format is refused with a message, not misread.
         marker["Format"] = TableMailboxStore.SubscriptionsFormat + 1;
-        await s.Table.UpdateEntityAsync(marker, Azure.ETag.All);
+        await s.Table.UpdateEntityAsync(marker, ETag.All);
         var e = await Assert.ThrowsAsync<MailboxException>(() => NewStore(table).ListSubscriptionsAsync(User));
         Assert.Contains("newer than this build", e.Message, StringComparison.Ordinal);
     }

@@ -9,7 +9,8 @@ namespace Mail.Storage.Azure;
 /// can go into one entity-group transaction. Row keys:
 /// <list type="bullet">
 /// <item><c>meta</c> — the user's next UIDVALIDITY;</item>
-/// <item><c>mbx|NAME</c> — a mailbox: its id, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counts, subscription;</item>
+/// <item><c>mbx|NAME</c> — a mailbox: its id, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counts;</item>
+/// <item><c>subscriptions</c> and <c>sub|NAME</c> — the subscribed names (TableMailboxStore.Subscriptions.cs);</item>
 /// <item><c>msg|ID|UID</c> — a message record (UID zero-padded so row order is UID order);</item>
 /// <item><c>dk|ID|KEY</c> — a delivery key already appended to the mailbox (idempotent delivery);</item>
 /// <item><c>exp|ID|MODSEQ|UID</c> — the expunge log (QRESYNC VANISHED).</item>
@@ -19,7 +20,7 @@ namespace Mail.Storage.Azure;
 /// to one mailbox at once cannot both take the same UID; the loser gets 412 and retries with fresh numbers.
 /// A transaction holds at most 100 operations, so bulk STORE/EXPUNGE/COPY/MOVE run in chunks, each atomic.
 /// </summary>
-public sealed class TableMailboxStore : IMailboxStore
+public sealed partial class TableMailboxStore : IMailboxStore
 {
     public const string DefaultTableName = "mailboxes";
     private const int MaxAttempts = 200;
@@ -55,10 +56,11 @@ public sealed class TableMailboxStore : IMailboxStore
             try
             {
                 await CreateMailboxAsync(user, name, use, cancellationToken);
+                await SetSubscribedAsync(user, name, true, cancellationToken);
             }
             catch (MailboxExistsException)
             {
-                // Created concurrently: that is what we wanted.
+                // Created concurrently: that is what we wanted (and the creator subscribes it).
             }
         }
     }
@@ -138,7 +140,7 @@ public sealed class TableMailboxStore : IMailboxStore
         var to = Normalize(newName);
         if (to.Length == 0) throw new ArgumentException("Mailbox name is empty.", nameof(newName));
         (string OldId, string NewId, long ModSeq)? carry = null;
-        await RetryAsync(async () =>
+        var renamedNames = await RetryAsync(async () =>
         {
             var all = new Dictionary<string, MailboxRow>(StringComparer.Ordinal);
             await foreach (var e in QueryRangeAsync(user, "mbx|", cancellationToken))
@@ -155,7 +157,7 @@ public sealed class TableMailboxStore : IMailboxStore
                 // children are not renamed. INBOX gets a new id (its old messages went with the old one) but keeps its
                 // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, so no UID is ever reused under that UIDVALIDITY.
                 var moved = source.CopyAs(user, to);
-                var fresh = MailboxRow.New(user, Inbox, Guid.NewGuid().ToString("N"), source.UidValidity, source.SpecialUse, source.Subscribed);
+                var fresh = MailboxRow.New(user, Inbox, Guid.NewGuid().ToString("N"), source.UidValidity, source.SpecialUse);
                 fresh.UidNext = source.UidNext;
                 fresh.HighestModSeq = source.HighestModSeq + 1;
                 await _table.SubmitTransactionAsync(
@@ -164,7 +166,7 @@ public sealed class TableMailboxStore : IMailboxStore
                     new TableTransactionAction(TableTransactionActionType.UpdateReplace, fresh.Entity, source.Entity.ETag),
                 ], cancellationToken);
                 carry = (source.Id, fresh.Id, fresh.HighestModSeq);
-                return 0;
+                return new List<string>(); // INBOX stays, and so do the subscriptions
             }
 
             var targets = all.Values.Where(r => r.Name == from || r.Name.StartsWith(from + "/", StringComparison.Ordinal)).ToList();
@@ -184,9 +186,12 @@ public sealed class TableMailboxStore : IMailboxStore
                 }
                 await _table.SubmitTransactionAsync(actions, cancellationToken);
             }
-            return 0;
+            return targets.Select(t => t.Name).ToList();
         }, cancellationToken);
         if (carry is { } c) await CarryInboxExpungeLogAsync(user, c.OldId, c.NewId, c.ModSeq, cancellationToken);
+        // After the mailboxes, not in their transactions (another row group): a crash in between leaves the old
+        // names subscribed, which a client sees as \NonExistent \Subscribed and can fix.
+        await MoveSubscriptionsAsync(user, renamedNames, from, to, cancellationToken);
     }
 
     /// <summary>
@@ -204,18 +209,6 @@ public sealed class TableMailboxStore : IMailboxStore
             rows.Add(ExpungeEntity(user, newId, e.GetInt64("Uid") ?? 0, modSeq));
         foreach (var chunk in rows.Chunk(100))
             await _table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), cancellationToken);
-    }
-
-    public async Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default)
-    {
-        var name = Normalize(mailbox);
-        await RetryAsync(async () =>
-        {
-            var row = await GetMailboxRowAsync(user, name, cancellationToken) ?? throw new MailboxNotFoundException(name);
-            row.Subscribed = subscribed;
-            await _table.UpdateEntityAsync(row.Entity, row.Entity.ETag, TableUpdateMode.Replace, cancellationToken);
-            return 0;
-        }, cancellationToken);
     }
 
     // ---- messages ----
@@ -610,9 +603,8 @@ public sealed class TableMailboxStore : IMailboxStore
         public int MessageCount { get => Entity.GetInt32("MessageCount") ?? 0; set => Entity["MessageCount"] = value; }
         public int UnseenCount { get => Entity.GetInt32("UnseenCount") ?? 0; set => Entity["UnseenCount"] = value; }
         public string? SpecialUse => Entity.GetString("SpecialUse");
-        public bool Subscribed { get => Entity.GetBoolean("Subscribed") ?? false; set => Entity["Subscribed"] = value; }
 
-        public static MailboxRow New(string user, string name, string id, long uidValidity, string? specialUse, bool subscribed = true)
+        public static MailboxRow New(string user, string name, string id, long uidValidity, string? specialUse)
         {
             var e = new TableEntity(Pk(user), MailboxRowKey(name))
             {
@@ -623,7 +615,6 @@ public sealed class TableMailboxStore : IMailboxStore
                 ["HighestModSeq"] = 1L,
                 ["MessageCount"] = 0,
                 ["UnseenCount"] = 0,
-                ["Subscribed"] = subscribed,
             };
             if (specialUse is not null) e["SpecialUse"] = specialUse;
             return new MailboxRow(e);
@@ -640,6 +631,6 @@ public sealed class TableMailboxStore : IMailboxStore
         }
 
         public MailboxInfo ToInfo(string user) =>
-            new(user, Name, UidValidity, UidNext, HighestModSeq, SpecialUse, Subscribed, MessageCount, UnseenCount);
+            new(user, Name, UidValidity, UidNext, HighestModSeq, SpecialUse, MessageCount, UnseenCount);
     }
 }

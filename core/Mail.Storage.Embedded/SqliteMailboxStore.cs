@@ -14,6 +14,8 @@ namespace Mail.Storage.Embedded;
 /// HIGHESTMODSEQ is the latest change. Expunged UIDs are logged with their MODSEQ for VANISHED.</item>
 /// <item>Delivery keys: per user, kept after expunge, so a redelivered envelope is never appended again
 /// even if the user already deleted or moved the first copy (MOVE carries the key along).</item>
+/// <item>Subscriptions: table <c>subscription</c>, one row per (user, name), independent of the mailbox rows
+/// (RFC 9051 6.3.7: a name may be subscribed whether or not it exists).</item>
 /// </list>
 /// May share its database file with <see cref="SqliteStateStore"/>.
 /// </summary>
@@ -36,7 +38,6 @@ public sealed class SqliteMailboxStore : IMailboxStore
               uid_next INTEGER NOT NULL,
               highest_modseq INTEGER NOT NULL,
               special_use TEXT NULL,
-              subscribed INTEGER NOT NULL,
               message_count INTEGER NOT NULL DEFAULT 0,
               unseen_count INTEGER NOT NULL DEFAULT 0,
               UNIQUE (user, name)
@@ -71,8 +72,35 @@ public sealed class SqliteMailboxStore : IMailboxStore
               PRIMARY KEY (user, delivery_key)
             ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS mailbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS subscription (
+              user TEXT NOT NULL,
+              name TEXT NOT NULL,
+              PRIMARY KEY (user, name)
+            ) WITHOUT ROWID;
             """);
         MaintainCounts(c);
+        MoveSubscriptionsOutOfMailboxes(c);
+    }
+
+    /// <summary>
+    /// Databases made before subscriptions had their own table kept them as a <c>subscribed</c> column of the
+    /// mailbox row. Once, under the write lock (two processes may open the file at once): copy the subscribed
+    /// names into <c>subscription</c> and drop the column, so nothing can read the old flag again.
+    /// </summary>
+    private static void MoveSubscriptionsOutOfMailboxes(SqliteConnection c)
+    {
+        using var tx = c.BeginTransaction(deferred: false);
+        bool hasColumn;
+        using (var cmd = SqliteDatabase.Command(c, tx, "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name='subscribed'"))
+            hasColumn = (long)cmd.ExecuteScalar()! > 0;
+        if (hasColumn)
+        {
+            SqliteDatabase.Exec(c, """
+                INSERT OR IGNORE INTO subscription(user, name) SELECT user, name FROM mailbox WHERE subscribed<>0;
+                ALTER TABLE mailbox DROP COLUMN subscribed;
+                """, tx);
+        }
+        tx.Commit();
     }
 
     /// <summary>
@@ -119,7 +147,9 @@ public sealed class SqliteMailboxStore : IMailboxStore
             var u = User(user);
             foreach (var (name, use) in SpecialUse.Defaults)
             {
-                if (Find(c, tx, u, name) is null) Insert(c, tx, u, name, use);
+                if (Find(c, tx, u, name) is not null) continue;
+                Insert(c, tx, u, name, use);
+                Subscribe(c, tx, u, name);
             }
             return true;
         });
@@ -198,17 +228,39 @@ public sealed class SqliteMailboxStore : IMailboxStore
             Exec(c, tx, "UPDATE mailbox SET name=$n WHERE id=$id", ("$n", to), ("$id", box.Id));
             foreach (var (id, childName) in children)
                 Exec(c, tx, "UPDATE mailbox SET name=$n WHERE id=$id", ("$n", to + childName[from.Length..]), ("$id", id));
+            // The subscriptions of the renamed mailboxes follow them (those of names that do not exist stay).
+            foreach (var renamed in children.Select(ch => ch.Name).Prepend(from))
+            {
+                if (Exec(c, tx, "DELETE FROM subscription WHERE user=$u AND name=$n", ("$u", u), ("$n", renamed)) > 0)
+                    Subscribe(c, tx, u, to + renamed[from.Length..]);
+            }
             return true;
         });
 
     public Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default) =>
         Write(cancellationToken, (c, tx) =>
         {
+            var u = User(user);
             var name = NormalizeName(mailbox);
-            var n = Exec(c, tx, "UPDATE mailbox SET subscribed=$s WHERE user=$u AND name=$n", ("$s", subscribed ? 1 : 0), ("$u", User(user)), ("$n", name));
-            if (n == 0) throw new MailboxNotFoundException(name);
+            if (subscribed) Subscribe(c, tx, u, name);
+            else Exec(c, tx, "DELETE FROM subscription WHERE user=$u AND name=$n", ("$u", u), ("$n", name));
             return true;
         });
+
+    public Task<IReadOnlyList<string>> ListSubscriptionsAsync(string user, CancellationToken cancellationToken = default) =>
+        Read(cancellationToken, (c, tx) =>
+        {
+            using var cmd = SqliteDatabase.Command(c, tx, "SELECT name FROM subscription WHERE user=$u ORDER BY name", ("$u", User(user)));
+            using var r = cmd.ExecuteReader();
+            var names = new List<string>();
+            while (r.Read()) names.Add(r.GetString(0));
+            // SQLite's BINARY collation orders UTF-8 bytes; the interface promises ordinal (UTF-16) order.
+            names.Sort(StringComparer.Ordinal);
+            return (IReadOnlyList<string>)names;
+        });
+
+    private static void Subscribe(SqliteConnection c, SqliteTransaction tx, string u, string name) =>
+        Exec(c, tx, "INSERT OR IGNORE INTO subscription(user, name) VALUES ($u, $n)", ("$u", u), ("$n", name));
 
     public Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default) =>
         Write(cancellationToken, (c, tx) =>
@@ -394,8 +446,8 @@ public sealed class SqliteMailboxStore : IMailboxStore
     {
         var validity = NextUidValidity(c, tx);
         using var cmd = SqliteDatabase.Command(c, tx, """
-            INSERT INTO mailbox(user, name, uid_validity, uid_next, highest_modseq, special_use, subscribed)
-            VALUES ($u, $n, $v, 1, 0, $s, 1) RETURNING id
+            INSERT INTO mailbox(user, name, uid_validity, uid_next, highest_modseq, special_use)
+            VALUES ($u, $n, $v, 1, 0, $s) RETURNING id
             """, ("$u", u), ("$n", name), ("$v", validity), ("$s", specialUse));
         return (long)cmd.ExecuteScalar()!;
     }
@@ -439,7 +491,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
     private const string SelectMessage = "SELECT uid, message_ref, size, internal_date, nullif(flags, ''), modseq FROM message";
 
     private const string SelectInfo = """
-        SELECT m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.subscribed,
+        SELECT m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
                m.message_count, m.unseen_count
         FROM mailbox m
         """;
@@ -452,7 +504,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
     }
 
     private static MailboxInfo ReadInfo(SqliteDataReader r, string u) =>
-        new(u, r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4), r.GetInt64(5) != 0, r.GetInt32(6), r.GetInt32(7));
+        new(u, r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4), r.GetInt32(5), r.GetInt32(6));
 
     private sealed record Box(long Id, long UidValidity, long UidNext, long HighestModSeq);
 

@@ -1,3 +1,5 @@
+using Azure;
+using Azure.Data.Tables;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
 
@@ -26,6 +28,32 @@ public sealed class TableMailboxStoreTests(AzuriteFixture azurite)
         Assert.Equal(6, list.Select(m => m.UidValidity).Distinct().Count());
         Assert.NotNull(await s.GetMailboxAsync(User, "inbox"));
         await Assert.ThrowsAsync<MailboxExistsException>(() => s.CreateMailboxAsync(User, "Junk"));
+    }
+
+    [Fact]
+    public async Task Subscriptions_kept_as_a_mailbox_property_by_earlier_builds_are_moved_once_and_versioned()
+    {
+        var table = AzuriteFixture.UniqueName("mbx");
+        var s = NewStore(table);
+        await s.CreateMailboxAsync(User, "Work");
+        await s.CreateMailboxAsync(User, "Old");
+        // What earlier builds wrote: a Subscribed property on each mailbox row, no subscription rows, no marker.
+        foreach (var (name, subscribed) in new[] { ("Work", true), ("Old", false) })
+            await s.Table.UpdateEntityAsync(new TableEntity(User, "mbx|" + name) { ["Subscribed"] = subscribed }, ETag.All, TableUpdateMode.Merge);
+
+        Assert.Equal(["Work"], await NewStore(table).ListSubscriptionsAsync(User));
+        var marker = (await s.Table.GetEntityAsync<TableEntity>(User, "subscriptions")).Value;
+        Assert.Equal(TableMailboxStore.SubscriptionsFormat, marker.GetInt32("Format"));
+
+        // Copied once: an unsubscribe sticks for every instance, although the old property is still on the row.
+        await NewStore(table).SetSubscribedAsync(User, "Work", false);
+        Assert.Empty(await NewStore(table).ListSubscriptionsAsync(User));
+
+        // A newer format is refused with a message, not misread.
+        marker["Format"] = TableMailboxStore.SubscriptionsFormat + 1;
+        await s.Table.UpdateEntityAsync(marker, ETag.All);
+        var e = await Assert.ThrowsAsync<MailboxException>(() => NewStore(table).ListSubscriptionsAsync(User));
+        Assert.Contains("newer than this build", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -175,8 +203,6 @@ public sealed class TableMailboxStoreTests(AzuriteFixture azurite)
         var s = NewStore();
         var created = await s.CreateMailboxAsync(User, "Lists/dev");
         await s.AppendAsync(User, "Lists/dev", Msg("k1"));
-        await s.SetSubscribedAsync(User, "Lists/dev", false);
-        Assert.False((await s.GetMailboxAsync(User, "Lists/dev"))!.Subscribed);
         await s.DeleteMailboxAsync(User, "Lists/dev");
         Assert.Null(await s.GetMailboxAsync(User, "Lists/dev"));
         await Assert.ThrowsAsync<MailboxNotFoundException>(() => s.DeleteMailboxAsync(User, "Lists/dev"));

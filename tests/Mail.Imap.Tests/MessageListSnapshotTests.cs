@@ -122,7 +122,7 @@ public sealed class MessageListSnapshotTests
             var records = Enumerable.Range(1, Count)
                 .Select(i => new Mail.Core.Ports.MessageRecord(i, $"ref{i}", 100 + i, DateTimeOffset.UnixEpoch.AddDays(i), sets[i % sets.Length], i))
                 .ToList();
-            var info = new Mail.Core.Ports.MailboxInfo("alice@example.test", "INBOX", 7, Count + 1, Count, null, true, Count, 0);
+            var info = new Mail.Core.Ports.MailboxInfo("alice@example.test", "INBOX", 7, Count + 1, Count, null, Count, 0);
             await snapshot.SaveAsync(info, records);
             var read = snapshot.TryRead(info);
             Assert.NotNull(read);

@@ -243,15 +243,98 @@ public abstract class MailboxStoreContract
     }
 
     [Fact]
-    public async Task Create_with_special_use_and_subscription_flag()
+    public async Task Create_with_special_use()
     {
         var (store, user) = await ReadyAsync();
         var box = await store.CreateMailboxAsync(user, "Old Sent", SpecialUse.Sent);
         Assert.Equal(SpecialUse.Sent, box.SpecialUse);
-        await store.SetSubscribedAsync(user, "Old Sent", false);
-        Assert.False((await store.GetMailboxAsync(user, "Old Sent"))!.Subscribed);
-        await store.SetSubscribedAsync(user, "Old Sent", true);
-        Assert.True((await store.GetMailboxAsync(user, "Old Sent"))!.Subscribed);
+        Assert.Equal(SpecialUse.Sent, (await store.GetMailboxAsync(user, "Old Sent"))!.SpecialUse);
+    }
+
+    [Fact]
+    public async Task The_standard_mailboxes_start_subscribed_and_stay_unsubscribed_once_unsubscribed()
+    {
+        var (store, user) = await ReadyAsync();
+        Assert.Equal(SpecialUse.Defaults.Select(d => d.Name).Order(StringComparer.Ordinal), await store.ListSubscriptionsAsync(user));
+        await store.SetSubscribedAsync(user, "Junk", false);
+        await store.EnsureUserMailboxesAsync(user);
+        Assert.DoesNotContain("Junk", await store.ListSubscriptionsAsync(user));
+    }
+
+    [Fact]
+    public async Task Subscriptions_are_names_independent_of_mailboxes()
+    {
+        var (store, user) = await ReadyAsync();
+        await store.SetSubscribedAsync(user, "Junk", false);
+        var before = await store.ListSubscriptionsAsync(user);
+
+        // CREATE does not subscribe (RFC 9051 6.3.4), not even the parents it creates.
+        await store.CreateMailboxAsync(user, "Lists/dev");
+        Assert.Equal(before, await store.ListSubscriptionsAsync(user));
+
+        // A name that does not exist can be subscribed (RFC 9051 6.3.7); subscribing twice keeps one entry.
+        await store.SetSubscribedAsync(user, "Archive/2031", true);
+        await store.SetSubscribedAsync(user, "Archive/2031", true);
+        await store.SetSubscribedAsync(user, "Lists/dev", true);
+        Assert.Equal(before.Append("Archive/2031").Append("Lists/dev").Order(StringComparer.Ordinal), await store.ListSubscriptionsAsync(user));
+
+        // DELETE keeps the subscription (RFC 3501 6.3.4: the server must not remove it unilaterally).
+        await store.DeleteMailboxAsync(user, "Lists/dev");
+        Assert.Contains("Lists/dev", await store.ListSubscriptionsAsync(user));
+
+        // Unsubscribing a name that is not subscribed, or does not exist, changes nothing and is no error.
+        await store.SetSubscribedAsync(user, "Lists/dev", false);
+        await store.SetSubscribedAsync(user, "Lists/dev", false);
+        await store.SetSubscribedAsync(user, "Never/There", false);
+        Assert.Equal(before.Append("Archive/2031").Order(StringComparer.Ordinal), await store.ListSubscriptionsAsync(user));
+    }
+
+    [Fact]
+    public async Task Subscriptions_are_per_user_inbox_is_case_insensitive_other_names_are_not()
+    {
+        var (store, alice) = await ReadyAsync();
+        var bob = NewUser();
+        await store.SetSubscribedAsync(alice, "inbox", false);
+        Assert.DoesNotContain("INBOX", await store.ListSubscriptionsAsync(alice));
+        await store.SetSubscribedAsync(alice, "InBox/Family", true);
+        await store.SetSubscribedAsync(alice, "Ünïcode/ä%|#?\\name", true);
+        await store.SetSubscribedAsync(alice, "projects", true);
+        var subs = await store.ListSubscriptionsAsync(alice);
+        Assert.Contains("INBOX/Family", subs);
+        Assert.Contains("Ünïcode/ä%|#?\\name", subs);
+        Assert.Contains("projects", subs);
+        Assert.DoesNotContain("Projects", subs);
+        Assert.Equal(subs.Order(StringComparer.Ordinal), subs);
+        Assert.Empty(await store.ListSubscriptionsAsync(bob));
+    }
+
+    [Fact]
+    public async Task Rename_moves_the_subscriptions_of_the_renamed_mailboxes()
+    {
+        var (store, user) = await ReadyAsync();
+        await store.CreateMailboxAsync(user, "Work");
+        await store.CreateMailboxAsync(user, "Work/2026");
+        await store.CreateMailboxAsync(user, "Work/2027");
+        await store.CreateMailboxAsync(user, "Workshop");
+        await store.SetSubscribedAsync(user, "Work", true);
+        await store.SetSubscribedAsync(user, "Work/2026", true);
+        await store.SetSubscribedAsync(user, "Work/gone", true); // subscribed, does not exist: not renamed
+        await store.SetSubscribedAsync(user, "Workshop", true);
+        await store.RenameMailboxAsync(user, "Work", "Job");
+        var subs = await store.ListSubscriptionsAsync(user);
+        Assert.Contains("Job", subs);
+        Assert.Contains("Job/2026", subs);
+        Assert.DoesNotContain("Job/2027", subs);
+        Assert.DoesNotContain("Work", subs);
+        Assert.DoesNotContain("Work/2026", subs);
+        Assert.Contains("Work/gone", subs);
+        Assert.Contains("Workshop", subs);
+
+        // Renaming INBOX moves its messages, not its subscription: INBOX is still there.
+        await store.RenameMailboxAsync(user, "INBOX", "Old inbox");
+        subs = await store.ListSubscriptionsAsync(user);
+        Assert.Contains("INBOX", subs);
+        Assert.DoesNotContain("Old inbox", subs);
     }
 
     [Fact]

@@ -331,6 +331,36 @@ public sealed class SqliteStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_database_from_before_the_subscription_table_keeps_its_subscriptions()
+    {
+        // The schema of earlier builds: subscriptions were a column of the mailbox row.
+        using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Db};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                CREATE TABLE mailbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, name TEXT NOT NULL,
+                  uid_validity INTEGER NOT NULL, uid_next INTEGER NOT NULL, highest_modseq INTEGER NOT NULL,
+                  special_use TEXT NULL, subscribed INTEGER NOT NULL, UNIQUE (user, name));
+                INSERT INTO mailbox(user, name, uid_validity, uid_next, highest_modseq, special_use, subscribed) VALUES
+                  ('a@example.org', 'INBOX', 1, 1, 0, NULL, 1),
+                  ('a@example.org', 'Work', 2, 1, 0, NULL, 1),
+                  ('a@example.org', 'Old', 3, 1, 0, NULL, 0);
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        var store = new SqliteMailboxStore(Db);
+        Assert.Equal(["INBOX", "Work"], await store.ListSubscriptionsAsync("a@example.org"));
+        Assert.Equal(["INBOX", "Old", "Work"], (await store.ListMailboxesAsync("a@example.org")).Select(m => m.Name));
+        // The old flag is gone, so unsubscribing sticks and a reopen does not copy it again.
+        await store.SetSubscribedAsync("a@example.org", "Work", false);
+        var reopened = new SqliteMailboxStore(Db);
+        Assert.Equal(["INBOX"], await reopened.ListSubscriptionsAsync("a@example.org"));
+        await reopened.CreateMailboxAsync("a@example.org", "New");
+        Assert.Equal(["INBOX"], await reopened.ListSubscriptionsAsync("a@example.org"));
+    }
+
+    [Fact]
     public async Task Deleting_inbox_is_refused()
     {
         var store = new SqliteMailboxStore(Db);

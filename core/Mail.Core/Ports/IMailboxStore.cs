@@ -12,7 +12,7 @@ namespace Mail.Core.Ports;
 public interface IMailboxStore
 {
     /// <summary>Creates the user's standard mailboxes when missing: INBOX, Sent, Drafts, Trash, Junk, Archive
-    /// with their SPECIAL-USE attributes (RFC 6154). Idempotent.</summary>
+    /// with their SPECIAL-USE attributes (RFC 6154), and subscribes each one it creates. Idempotent.</summary>
     Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default);
 
     Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default);
@@ -29,7 +29,16 @@ public interface IMailboxStore
     /// <summary>Renames a mailbox and its children. Renaming INBOX moves its messages to the new mailbox (RFC 9051 6.3.6).</summary>
     Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Adds a name to, or removes it from, the user's subscriptions (RFC 9051 6.3.7/6.3.8, RFC 3501 6.3.6/6.3.7).
+    /// Subscriptions are a list of names kept apart from the mailboxes: the name need not exist, CREATE does not
+    /// subscribe and DELETE does not unsubscribe. RENAME moves the subscriptions of the mailbox and its children
+    /// to the new names. Idempotent.
+    /// </summary>
     Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default);
+
+    /// <summary>The user's subscribed names (existing mailboxes or not), in ordinal order.</summary>
+    Task<IReadOnlyList<string>> ListSubscriptionsAsync(string user, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Appends one message and assigns it the mailbox's next UID. Idempotent on <see cref="NewMessage.DeliveryKey"/>:
@@ -65,7 +74,6 @@ public sealed record MailboxInfo(
     long UidNext,
     long HighestModSeq,
     string? SpecialUse,
-    bool Subscribed,
     int MessageCount,
     int UnseenCount);
 

@@ -35,10 +35,10 @@ public sealed partial class OutboundHostTests
     /// <summary>A test CA, the policy server for example.net serving <paramref name="policy"/>, a STARTTLS peer with the
     /// certificate <paramref name="peerCertificate"/> makes (none: no STARTTLS), the TXT id, and `mail serve` with MtaSts.</summary>
     private async Task<MtaStsRun> StartMtaStsAsync(string policy, Func<TestCertificateAuthority, X509Certificate2?> peerCertificate, string id = "1",
-        string mx = "mx.example.net")
+        string mx = "mx.example.net", X509Certificate2? policyCertificate = null)
     {
         var ca = new TestCertificateAuthority();
-        var server = await PolicyServer.StartAsync(ca.Issue("mta-sts.example.net"), policy);
+        var server = await PolicyServer.StartAsync(policyCertificate ?? ca.Issue("mta-sts.example.net"), policy);
         var peer = new ScriptedSmtpPeer { Certificate = peerCertificate(ca) };
         PublishMtaSts(id, mx);
         var (host, submission) = await StartAsync(peer.Port, "--Outbound:TlsPolicy=MtaSts", $"--Outbound:MtaSts:PolicyPort={server.Port}",
@@ -153,6 +153,23 @@ public sealed partial class OutboundHostTests
         await WaitForCountAsync(host, "status=sent", 2);
         Assert.Equal([true, false], run.Peer.ReceivedOverTls);
         Assert.Equal(1, Count(host, "MTA-STS testing: policy of example.net (id 1) would refuse mx.example.net[127.0.0.1:"));
+    }
+
+    [Fact]
+    public async Task Mta_sts_policy_from_a_server_with_an_untrusted_certificate_is_not_used()
+    {
+        using var stranger = new TestCertificateAuthority("Someone Else's CA");
+        await using var run = await StartMtaStsAsync("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 86400\r\n", ca => ca.Issue("mx.example.net"),
+            policyCertificate: stranger.Issue("mta-sts.example.net"));
+        await run.SubmitAsync("mta-sts policy server untrusted");
+
+        // The (enforce, non-matching) policy was refused, so the domain has none: delivered as May.
+        await run.Host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Contains($"MTA-STS policy of example.net (id 1) could not be fetched: https://mta-sts.example.net:{run.Policy.Port}/.well-known/mta-sts.txt: " +
+                        "certificate of mta-sts.example.net does not chain to a trusted root", run.Host.Output, StringComparison.Ordinal);
+        Assert.Contains("no policy cached, delivering as without one", run.Host.Output, StringComparison.Ordinal);
+        Assert.Equal(0, run.Policy.Requests);
+        Assert.Single(run.Peer.Received);
     }
 
     [Fact]

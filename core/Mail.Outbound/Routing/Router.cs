@@ -25,7 +25,7 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
             return await HopAsync(_relay, TlsPolicy.Encrypt, cancellationToken);
         var tls = options.TlsPolicyFor(domain);
         var route = await MxAsync(domain, new NextHop(domain, options.RemotePort, true), tls, relay: false, cancellationToken);
-        if (tls is TlsPolicy.MtaSts or TlsPolicy.Dane && mtaSts is not null) return await mtaSts.ApplyAsync(domain, route, cancellationToken);
+        if (tls is TlsPolicy.MtaSts or TlsPolicy.Dane) return mtaSts is null ? route with { Tls = TlsPolicy.May } : await mtaSts.ApplyAsync(domain, route, cancellationToken);
         return route;
     }
 

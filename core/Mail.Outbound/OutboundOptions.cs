@@ -11,6 +11,11 @@ public enum TlsPolicy
     May,
     /// <summary>STARTTLS required (any certificate); a server without it defers the mail.</summary>
     Encrypt,
+    /// <summary>DANE (RFC 7672) when the MX has validated TLSA records, else as <see cref="MtaSts"/>.</summary>
+    Dane,
+    /// <summary>The recipient domain's MTA-STS policy (RFC 8461) when it publishes one, else as <see cref="May"/>: in
+    /// "enforce" mode only the MX hosts the policy names, over STARTTLS with a certificate valid for the MX name.</summary>
+    MtaSts,
 }
 
 /// <summary>
@@ -39,11 +44,18 @@ public sealed class OutboundOptions
     /// <summary>Postfix transport_maps: recipient domain → "[host]:port" or "host:port", overriding MX delivery for that domain.</summary>
     public Dictionary<string, string> Transports { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Default TLS policy for MX delivery: None, May (default, opportunistic) or Encrypt.</summary>
+    /// <summary>Default TLS policy for MX delivery: None, May (default, opportunistic), Encrypt, Dane or MtaSts.</summary>
     public TlsPolicy TlsPolicy { get; set; } = TlsPolicy.May;
 
-    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → None, May or Encrypt.</summary>
+    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → a <see cref="Outbound.TlsPolicy"/>.</summary>
     public Dictionary<string, TlsPolicy> TlsPolicies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>PEM file of extra trust roots (added to the system's) for the certificates that are verified: MTA-STS
+    /// policy servers and the MX hosts of an MTA-STS domain in enforce mode. Empty: the system roots only.</summary>
+    public string? TlsCaFile { get; set; }
+
+    /// <summary>MTA-STS (RFC 8461) policy fetching ("Outbound:MtaSts").</summary>
+    public MtaStsOptions MtaSts { get; set; } = new();
 
     /// <summary>First retry after this (minimal_backoff_time, 300 s); doubles per attempt.</summary>
     public TimeSpan MinimalBackoff { get; set; } = TimeSpan.FromSeconds(300);
@@ -101,6 +113,9 @@ public sealed class OutboundOptions
         Timeouts.Validate();
         if (HopCountLimit < 1) throw new ArgumentException("Outbound:HopCountLimit must be at least 1");
         if (PollInterval <= TimeSpan.Zero) throw new ArgumentException("Outbound:PollInterval must be positive");
+        if (MtaSts.PolicyPort is < 1 or > 65535) throw new ArgumentException($"Outbound:MtaSts:PolicyPort must be 1-65535 (got {MtaSts.PolicyPort})");
+        if (MtaSts.FetchTimeout <= TimeSpan.Zero) throw new ArgumentException("Outbound:MtaSts:FetchTimeout must be positive");
+        _ = Tls.MtaSts.TrustRoots.Load(TlsCaFile);
     }
 
     /// <summary>MinimalBackoff × 2^(attempts-1), capped at MaximalBackoff (Postfix's doubling backoff).</summary>
@@ -111,6 +126,16 @@ public sealed class OutboundOptions
     }
 
     public TlsPolicy TlsPolicyFor(string domain) => TlsPolicies.TryGetValue(domain, out var p) ? p : TlsPolicy;
+}
+
+/// <summary>Settings of MTA-STS policy fetching (section "Outbound:MtaSts").</summary>
+public sealed class MtaStsOptions
+{
+    /// <summary>Port of https://mta-sts.DOMAIN/ (443; tests and labs serve policies on a loopback port).</summary>
+    public int PolicyPort { get; set; } = 443;
+
+    /// <summary>Whole policy fetch, connect to last byte (RFC 8461 3.3 asks for a timeout; 60 s).</summary>
+    public TimeSpan FetchTimeout { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>A configured next hop: "[host]:port" (this host, no MX lookup) or "host:port" (MX lookup of host, then its A/AAAA).</summary>

@@ -8,6 +8,7 @@ using Mail.Core.Ports;
 using Mail.Outbound.Dsn;
 using Mail.Outbound.Routing;
 using Mail.Outbound.Smtp;
+using Mail.Outbound.Tls.MtaSts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
@@ -73,8 +74,9 @@ public sealed class OutboundStage
         (_messages, _options, _identity, _signer, _state, _submitNotice) = (messages, options, identity, signer ?? NoOutboundSigner.Instance, state, submitNotice);
         _log = logger ?? NullLogger<OutboundStage>.Instance;
         _time = time ?? TimeProvider.System;
-        _router = new Router(dns, options, identity.HostName, identity.IsOwnEndpoint);
-        _smtp = new SmtpDelivery(options, identity.HostName);
+        var trust = TrustRoots.Load(options.TlsCaFile);
+        _router = new Router(dns, options, identity.HostName, identity.IsOwnEndpoint, new MtaStsPolicies(dns, state, options, trust, _log, _time));
+        _smtp = new SmtpDelivery(options, identity.HostName, new MtaStsCertificates(trust, _log));
         _slots = new ConcurrentSlots(options.DestinationConcurrency);
         _control = state is null ? null : new QueueControl(state);
     }

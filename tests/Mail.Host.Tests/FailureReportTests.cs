@@ -96,6 +96,20 @@ public sealed class FailureReportTests : IDisposable
         Assert.Contains($"TLS certificate '{path}': {why}", r.StdErr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Outbound:TlsCaFile", "missing", "cannot read certificates from")]
+    [InlineData("Outbound:TlsCaFile", "not pem", "holds no PEM certificate")]
+    [InlineData("Outbound:MtaSts:PolicyPort", "0", "must be 1-65535 (got 0)")]
+    [InlineData("Outbound:MtaSts:FetchTimeout", "00:00:00", "must be positive")]
+    public async Task Bad_mta_sts_setting_names_the_setting(string setting, string value, string why)
+    {
+        var path = Path.Combine(_data.Path, "ca.pem");
+        if (value == "not pem") await File.WriteAllTextAsync(path, "no certificate here\n");
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, .. AnyPorts, $"--{setting}={(value is "missing" or "not pem" ? path : value)}"]);
+        AssertOneLine(r, Config, setting);
+        Assert.Contains(why, r.StdErr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Verbose_adds_the_stack_trace_after_the_line()
     {

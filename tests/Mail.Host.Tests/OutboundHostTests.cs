@@ -16,7 +16,7 @@ namespace Mail.Host.Tests;
 /// (Outbound:RemotePort); per-recipient outcomes, DSNs back into the sender's mailbox, null MX.
 /// </summary>
 [Collection("host")]
-public sealed class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
+public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLifetime
 {
     private readonly TempData _data = new();
     private TestDnsServer _dns = null!;

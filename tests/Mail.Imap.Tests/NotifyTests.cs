@@ -69,7 +69,7 @@ public sealed class NotifyTests : IAsyncLifetime
         await actor.CommandAsync("r", "RENAME Projects Done");
         Assert.Equal("* LIST () \"/\" \"Done\" (\"OLDNAME\" (\"Projects\"))", (await ReadUntilAsync(watcher, l => l.StartsWith("* LIST", StringComparison.Ordinal)))[^1]);
         // Toggle the subscription, whatever CREATE left it as.
-        var subscribed = (await _server.Mailboxes.GetMailboxAsync(ImapTestServer.Alice, "Done"))!.Subscribed;
+        var subscribed = (await _server.Mailboxes.ListSubscriptionsAsync(ImapTestServer.Alice)).Contains("Done");
         await actor.CommandAsync("u", subscribed ? "UNSUBSCRIBE Done" : "SUBSCRIBE Done");
         Assert.Equal(subscribed ? "* LIST () \"/\" \"Done\"" : "* LIST (\\Subscribed) \"/\" \"Done\"",
             (await ReadUntilAsync(watcher, l => l.StartsWith("* LIST", StringComparison.Ordinal)))[^1]);

@@ -1,14 +1,17 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Mail.Testing;
 
 /// <summary>
 /// A scripted SMTP server on loopback for the cases real servers do not produce on demand: a reply chosen per
-/// recipient, a disconnect after DATA, silence. It speaks plain SMTP (EHLO with PIPELINING, no STARTTLS) and records
-/// every transaction it accepted.
+/// recipient, a disconnect after DATA, silence, a certificate of our choosing. It speaks SMTP (EHLO with PIPELINING;
+/// STARTTLS when <see cref="Certificate"/> is set) and records every transaction it accepted.
 /// </summary>
 public sealed class ScriptedSmtpPeer : IAsyncDisposable
 {
@@ -52,6 +55,15 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     /// <summary>Advertise STARTTLS, then answer it with bytes that are no TLS handshake (a broken TLS stack).</summary>
     public bool BrokenStartTls { get; set; }
 
+    /// <summary>When set (with its private key), STARTTLS is advertised and performed with this certificate.</summary>
+    public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>Sent after <see cref="Certificate"/> as its chain (intermediates; may be empty).</summary>
+    public X509Certificate2Collection ChainCertificates { get; set; } = [];
+
+    /// <summary>For each accepted message, in the order of <see cref="Received"/>: whether it came over TLS.</summary>
+    public ConcurrentQueue<bool> ReceivedOverTls { get; } = new();
+
     /// <summary>When set, the reply to the message data waits for this task (a server that goes silent mid-delivery).</summary>
     public Task? HoldDataReply { get; set; }
 
@@ -86,7 +98,8 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     private async Task SessionAsync(TcpClient client)
     {
         using var _ = client;
-        var stream = client.GetStream();
+        Stream stream = client.GetStream();
+        var tls = false;
         var reader = new StreamReader(stream, Encoding.Latin1);
         var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
         if (Greeting is not null) await writer.WriteLineAsync(Greeting);
@@ -106,7 +119,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 switch (verb)
                 {
                     case "EHLO":
-                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls ? "250-STARTTLS\r\n" : "") + string.Concat(Extensions.Select(e => $"250-{e}\r\n"))
+                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls || (Certificate is not null && !tls) ? "250-STARTTLS\r\n" : "") + string.Concat(Extensions.Select(e => $"250-{e}\r\n"))
                             + (Offer8BitMime ? "250 8BITMIME\r\n" : "250 ENHANCEDSTATUSCODES\r\n"));
                         break;
                     case "MAIL":
@@ -131,6 +144,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                             await hold;
                             return;
                         }
+                        ReceivedOverTls.Enqueue(tls);
                         Received.Enqueue((rcpts.ToArray(), data.ToString()));
                         await writer.WriteLineAsync(DataReply);
                         break;
@@ -154,6 +168,26 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
                         await writer.WriteAsync("this is not a TLS server hello\r\n");
                         return;
+                    case "STARTTLS" when Certificate is { } certificate && !tls:
+                        await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
+                        var ssl = new SslStream(stream);
+                        try
+                        {
+                            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                            {
+                                ServerCertificateContext = SslStreamCertificateContext.Create(certificate, ChainCertificates, offline: true),
+                            });
+                        }
+                        catch (AuthenticationException)
+                        {
+                            // The client refused our certificate.
+                            await ssl.DisposeAsync();
+                            return;
+                        }
+                        (stream, tls) = (ssl, true);
+                        reader = new StreamReader(stream, Encoding.Latin1);
+                        writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
+                        break;
                     case "RSET" or "NOOP":
                         await writer.WriteLineAsync("250 2.0.0 Ok");
                         break;

@@ -1,5 +1,6 @@
 using System.Net;
 using Mail.Core.Model;
+using Mail.Outbound.Tls.MtaSts;
 
 namespace Mail.Outbound.Routing;
 
@@ -19,7 +20,8 @@ public enum RouteOutcome
 /// <summary>Where the mail for one destination domain goes, or why it cannot go now or ever.</summary>
 /// <param name="Relay">True when the hosts are a relay host or transport-map next hop rather than the domain's own MX.</param>
 /// <param name="Failure">Our own reply for Defer and Bounce (code, enhanced code, text).</param>
-public sealed record Route(RouteOutcome Outcome, IReadOnlyList<MxHost> Hosts, int Port, TlsPolicy Tls, bool Relay, RemoteReply? Failure)
+/// <param name="MtaSts">The recipient domain's MTA-STS policy the SMTP client holds the hosts to (enforce or testing).</param>
+public sealed record Route(RouteOutcome Outcome, IReadOnlyList<MxHost> Hosts, int Port, TlsPolicy Tls, bool Relay, RemoteReply? Failure, MtaStsApplied? MtaSts = null)
 {
     public static Route Defer(string enhanced, string text) => new(RouteOutcome.Defer, [], 0, TlsPolicy.None, false, new RemoteReply(451, enhanced, text));
 

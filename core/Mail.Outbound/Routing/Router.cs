@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Mail.Core.Ports;
+using Mail.Outbound.Tls.MtaSts;
 
 namespace Mail.Outbound.Routing;
 
@@ -9,20 +10,27 @@ namespace Mail.Outbound.Routing;
 /// relay host (Outbound:RelayHost), then the domain's MX records (RFC 5321 5.1): preference order, random order among
 /// equal preferences, the domain's own A/AAAA as an implicit MX when it has none, an RFC 7505 null MX refused with
 /// 5.1.10. A DNS failure defers, never bounces. An MX that is this host (its name, or an address and port we listen on)
-/// is a mail loop (5.4.6).
+/// is a mail loop (5.4.6). MTA-STS (<see cref="MtaStsPolicies"/>) applies to MX routes only, never to a relay host or
+/// transport-map next hop (their names are ours, not the recipient domain's).
 /// </summary>
-public sealed class Router(IDnsResolver dns, OutboundOptions options, string myHostName, Func<IPEndPoint, bool>? isOwnEndpoint = null)
+public sealed class Router(IDnsResolver dns, OutboundOptions options, string myHostName, Func<IPEndPoint, bool>? isOwnEndpoint = null, MtaStsPolicies? mtaSts = null)
 {
     private readonly NextHop? _relay = string.IsNullOrWhiteSpace(options.RelayHost) ? null : NextHop.Parse(options.RelayHost, 25, "Outbound:RelayHost");
 
     public async Task<Route> RouteAsync(string domain, CancellationToken cancellationToken)
     {
         if (options.Transports.TryGetValue(domain, out var transport))
-            return await HopAsync(NextHop.Parse(transport, options.RemotePort, $"Outbound:Transports:{domain}"), options.TlsPolicyFor(domain), cancellationToken);
+            return await HopAsync(NextHop.Parse(transport, options.RemotePort, $"Outbound:Transports:{domain}"), WithoutMtaSts(options.TlsPolicyFor(domain)), cancellationToken);
         if (_relay is not null)
             return await HopAsync(_relay, TlsPolicy.Encrypt, cancellationToken);
-        return await MxAsync(domain, new NextHop(domain, options.RemotePort, true), options.TlsPolicyFor(domain), relay: false, cancellationToken);
+        var tls = options.TlsPolicyFor(domain);
+        var route = await MxAsync(domain, new NextHop(domain, options.RemotePort, true), tls, relay: false, cancellationToken);
+        if (tls is TlsPolicy.MtaSts or TlsPolicy.Dane) return mtaSts is null ? route with { Tls = TlsPolicy.May } : await mtaSts.ApplyAsync(domain, route, cancellationToken);
+        return route;
     }
+
+    /// <summary>A transport-map hop is not the recipient domain's MX: MTA-STS (and DANE) do not apply, STARTTLS stays opportunistic.</summary>
+    private static TlsPolicy WithoutMtaSts(TlsPolicy tls) => tls is TlsPolicy.MtaSts or TlsPolicy.Dane ? TlsPolicy.May : tls;
 
     private Task<Route> HopAsync(NextHop hop, TlsPolicy tls, CancellationToken cancellationToken) =>
         hop.LookupMx

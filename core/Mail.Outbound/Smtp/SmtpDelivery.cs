@@ -7,6 +7,7 @@ using MailKit.Security;
 using Mail.Core.Model;
 using Envelope = Mail.Core.Model.Envelope;
 using Mail.Outbound.Routing;
+using Mail.Outbound.Tls.MtaSts;
 using MimeKit;
 
 namespace Mail.Outbound.Smtp;
@@ -22,7 +23,7 @@ public sealed record RecipientReply(Recipient Recipient, RemoteReply Reply);
 /// Idle connections are kept per address for <see cref="OutboundOptions.ConnectionReuseTime"/> and reused by the next
 /// message to the same place (RSET-free: MailKit ends each transaction cleanly).
 /// </summary>
-internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : IAsyncDisposable
+internal sealed class SmtpDelivery(OutboundOptions options, string heloName, MtaStsCertificates? mtaSts = null) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ConcurrentBag<(OutboundSmtpClient Client, DateTime IdleSince)>> _idle = new();
 
@@ -60,7 +61,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                     await DropAsync(client.Client!);
                     continue;
                 }
-                if (client.Client!.IsConnected) Release(Key(endpoint, route), client.Client);
+                if (client.Client!.IsConnected) Release(Key(host.Name, endpoint, route), client.Client);
                 else await DropAsync(client.Client);
                 return result.Replies!;
             }
@@ -133,11 +134,13 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
         return new Transaction(false, null, replies);
     }
 
-    private static string Key(IPEndPoint endpoint, Route route) => $"{endpoint}|{route.Tls}|{route.Relay}";
+    // An MTA-STS connection was verified for one MX name and policy mode: it is reused only for the same.
+    private static string Key(string host, IPEndPoint endpoint, Route route) =>
+        route.MtaSts is { } sts ? $"{endpoint}|{route.Tls}|{route.Relay}|{host}|{sts.Mode}" : $"{endpoint}|{route.Tls}|{route.Relay}";
 
     private async Task<(Connected, bool Reused)> AcquireAsync(string host, IPEndPoint endpoint, Route route, CancellationToken cancellationToken, bool fresh = false)
     {
-        if (!fresh && _idle.TryGetValue(Key(endpoint, route), out var bag))
+        if (!fresh && _idle.TryGetValue(Key(host, endpoint, route), out var bag))
         {
             while (bag.TryTake(out var idle))
             {
@@ -169,8 +172,10 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
         };
         // Opportunistic and "encrypt" TLS to MX hosts accept any certificate (Postfix may/encrypt); a relay host's
         // (TLS required) is verified unless the operator said otherwise.
+        string? refused = null;
+        if (route.MtaSts is { } sts && mtaSts is not null) client.ServerCertificateValidationCallback = mtaSts.CallbackFor(sts, host, r => refused = r);
 #pragma warning disable CA5359 // Postfix "may" and "encrypt": TLS against passive eavesdropping, no authentication of the MX (DANE/MTA-STS do that).
-        if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
+        else if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -188,6 +193,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                 }
             }
             await client.ConnectAsync(socket, host, endpoint.Port, security, cancellationToken);
+            if (route.MtaSts is { Mode: MtaStsMode.Testing } testing && !client.IsSecure) mtaSts?.Plaintext(testing, host, where);
             if (route.Relay && !string.IsNullOrEmpty(options.RelayUser))
                 await client.AuthenticateAsync(options.RelayUser, options.RelayPassword ?? "", cancellationToken);
             return new Connected(client, null);
@@ -200,8 +206,8 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
             {
                 SmtpCommandException c => SmtpReplies.FromServer((int)c.StatusCode, c.Message, host, where),
                 AuthenticationException a => SmtpReplies.Local("4.7.0", $"SASL authentication with {host}[{where}] failed: {a.Message}", host, where),
-                SslHandshakeException s => SmtpReplies.Local("4.7.5", $"TLS handshake with {host}[{where}] failed: {s.Message}", host, where),
-                NotSupportedException n => SmtpReplies.Local("4.7.4", $"TLS is required, but was not offered by host {host}[{where}]", host, where),
+                SslHandshakeException s => SmtpReplies.Local("4.7.5", refused is null ? $"TLS handshake with {host}[{where}] failed: {s.Message}" : $"TLS with {host}[{where}] refused: {refused}", host, where),
+                NotSupportedException n => SmtpReplies.Local("4.7.4", $"TLS is required{(route.MtaSts is { } p ? $" by the MTA-STS policy of {p.Domain}" : "")}, but was not offered by host {host}[{where}]", host, where),
                 _ when client.ConversationStarted => client.Failure(e, host, where),
                 SocketException s => SmtpReplies.Local("4.4.1", $"connect to {host}[{where}]: {s.Message}", host, where),
                 TimeoutException t => SmtpReplies.Local("4.4.1", t.Message, host, where),

@@ -17,6 +17,7 @@ internal sealed partial class ImapSession
 {
     private NotifySettings? _notify;
     private Dictionary<string, MailboxInfo> _notifySnapshot = new(StringComparer.Ordinal);
+    private HashSet<string> _notifySubscriptions = new(StringComparer.Ordinal);
     private SelectedMailbox? _notifyFetchedFor;
     private long _notifyFetchedUid;
 
@@ -43,6 +44,8 @@ internal sealed partial class ImapSession
         if (groups.Count(g => g.IsSelected) > 1) throw new ImapParseException("selected and selected-delayed may be given once");
         var settings = new NotifySettings(groups);
         var boxes = await Mailboxes.ListMailboxesAsync(_user, ct);
+        var subscribed = (await Mailboxes.ListSubscriptionsAsync(_user, ct)).ToHashSet(StringComparer.Ordinal);
+        settings.Subscriptions = subscribed;
         if (status)
         {
             foreach (var box in boxes)
@@ -54,6 +57,7 @@ internal sealed partial class ImapSession
         }
         _notify = settings;
         _notifySnapshot = boxes.ToDictionary(b => b.Name, StringComparer.Ordinal);
+        _notifySubscriptions = subscribed;
         _notifyFetchedFor = _selected;
         _notifyFetchedUid = _selected?.MaxUid ?? 0;
         return "OK NOTIFY completed";
@@ -135,6 +139,9 @@ internal sealed partial class ImapSession
         var notify = _notify;
         if (notify is null) return;
         var now = (await Mailboxes.ListMailboxesAsync(_user, ct)).ToDictionary(b => b.Name, StringComparer.Ordinal);
+        var subscribed = (await Mailboxes.ListSubscriptionsAsync(_user, ct)).ToHashSet(StringComparer.Ordinal);
+        var wasSubscribed = _notifySubscriptions;
+        notify.Subscriptions = subscribed;
         var before = _notifySnapshot;
         var created = now.Values.Where(b => !before.ContainsKey(b.Name)).ToList();
         foreach (var gone in before.Values.Where(b => !now.ContainsKey(b.Name)))
@@ -154,8 +161,6 @@ internal sealed partial class ImapSession
         foreach (var box in now.Values)
         {
             if (!before.TryGetValue(box.Name, out var old)) continue;
-            if (box.Subscribed != old.Subscribed && notify.Wants(box, NotifyEvents.SubscriptionChange))
-                _conn.WriteLine($"* LIST ({(box.Subscribed ? "\\Subscribed" : "")}) \"/\" {MailboxOnWire(box.Name)}");
             if (box.Name == _selected?.Name) continue;
             var events = notify.EventsFor(box) & NotifyEvents.MessageEvents;
             var happened =
@@ -165,7 +170,15 @@ internal sealed partial class ImapSession
                 || (events != NotifyEvents.None && box.UidValidity != old.UidValidity);
             if (happened) WriteStatus(box, NotifySettings.StatusItems(events), null);
         }
+        // A subscription is a name, with or without a mailbox (RFC 9051 6.3.7).
+        foreach (var name in subscribed.Where(n => !wasSubscribed.Contains(n)).Concat(wasSubscribed.Where(n => !subscribed.Contains(n))))
+        {
+            if (!notify.Wants(name, NotifyEvents.SubscriptionChange)) continue;
+            var attributes = (now.ContainsKey(name) ? "" : "\\NonExistent ") + (subscribed.Contains(name) ? "\\Subscribed" : "");
+            _conn.WriteLine($"* LIST ({attributes.Trim()}) \"/\" {MailboxOnWire(name)}");
+        }
         _notifySnapshot = now;
+        _notifySubscriptions = subscribed;
         await FetchNewForNotifyAsync(notify, ct);
         await _conn.MaybeFlushAsync(ct);
     }

@@ -26,13 +26,13 @@ internal sealed record NotifyGroup(NotifyFilter Filter, IReadOnlyList<string> Na
     public bool IsSelected => Filter is NotifyFilter.Selected or NotifyFilter.SelectedDelayed;
 
     /// <summary>Whether a (non-selected) mailbox is named by this filter. "inboxes" is INBOX: no other mailbox receives mail.</summary>
-    public bool Matches(MailboxInfo box) => Filter switch
+    public bool Matches(string name, IReadOnlySet<string> subscribed) => Filter switch
     {
-        NotifyFilter.Inboxes => box.Name == "INBOX",
+        NotifyFilter.Inboxes => name == "INBOX",
         NotifyFilter.Personal => true,
-        NotifyFilter.Subscribed => box.Subscribed,
-        NotifyFilter.Subtree => Names.Any(n => box.Name == n || box.Name.StartsWith(n + "/", StringComparison.Ordinal)),
-        NotifyFilter.Mailboxes => Names.Contains(box.Name, StringComparer.Ordinal),
+        NotifyFilter.Subscribed => subscribed.Contains(name),
+        NotifyFilter.Subtree => Names.Any(n => name == n || name.StartsWith(n + "/", StringComparison.Ordinal)),
+        NotifyFilter.Mailboxes => Names.Contains(name, StringComparer.Ordinal),
         _ => false,
     };
 }
@@ -46,9 +46,16 @@ internal sealed class NotifySettings(IReadOnlyList<NotifyGroup> groups)
     public NotifyGroup? Selected => groups.FirstOrDefault(g => g.IsSelected);
 
     /// <summary>Events wanted for a mailbox other than the selected one: those of the first group naming it.</summary>
-    public NotifyEvents EventsFor(MailboxInfo box) => groups.FirstOrDefault(g => !g.IsSelected && g.Matches(box))?.Events ?? NotifyEvents.None;
+    public NotifyEvents EventsFor(string name) => groups.FirstOrDefault(g => !g.IsSelected && g.Matches(name, Subscriptions))?.Events ?? NotifyEvents.None;
 
-    public bool Wants(MailboxInfo box, NotifyEvents e) => (EventsFor(box) & e) != 0;
+    public NotifyEvents EventsFor(MailboxInfo box) => EventsFor(box.Name);
+
+    public bool Wants(string name, NotifyEvents e) => (EventsFor(name) & e) != 0;
+
+    public bool Wants(MailboxInfo box, NotifyEvents e) => Wants(box.Name, e);
+
+    /// <summary>The user's subscriptions as last read from the store (the "subscribed" filter).</summary>
+    public IReadOnlySet<string> Subscriptions { get; set; } = new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>The STATUS items that tell of message events (RFC 5465 5.2-5.4): MessageNew the count, UIDNEXT and
     /// UIDVALIDITY; MessageExpunge the count; FlagChange UIDVALIDITY and HIGHESTMODSEQ. In STATUS order.</summary>

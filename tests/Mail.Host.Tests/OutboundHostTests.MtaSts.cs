@@ -1,0 +1,260 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Mail.Testing;
+using Mail.Testing.Dns;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Host.Tests;
+
+/// <summary>
+/// MTA-STS (RFC 8461) in the real `mail serve`: the _mta-sts TXT record on the loopback DNS server, the policy on a
+/// loopback Kestrel HTTPS server whose certificate comes from a test CA (Outbound:TlsCaFile), and a scripted SMTP peer
+/// that speaks STARTTLS with a certificate of the test's choosing.
+/// </summary>
+public sealed partial class OutboundHostTests
+{
+    private const string EnforceAnyExampleNet = "version: STSv1\r\nmode: enforce\r\nmx: *.example.net\r\nmax_age: 86400\r\n";
+
+    /// <summary>example.net: MX mx.example.net (127.0.0.1), its policy server mta-sts.example.net (127.0.0.1), TXT id.</summary>
+    private void PublishMtaSts(string id, string mx = "mx.example.net")
+    {
+        _dns.Clear();
+        _dns.AddMx("example.net", 10, mx);
+        _dns.Add(mx, DnsRecordType.A, "127.0.0.1");
+        _dns.Add("mta-sts.example.net", DnsRecordType.A, "127.0.0.1");
+        _dns.Add("_mta-sts.example.net", DnsRecordType.TXT, $"v=STSv1; id={id};");
+    }
+
+    /// <summary>A test CA, the policy server for example.net serving <paramref name="policy"/>, a STARTTLS peer with the
+    /// certificate <paramref name="peerCertificate"/> makes (none: no STARTTLS), the TXT id, and `mail serve` with MtaSts.</summary>
+    private async Task<MtaStsRun> StartMtaStsAsync(string policy, Func<TestCertificateAuthority, X509Certificate2?> peerCertificate, string id = "1",
+        string mx = "mx.example.net", X509Certificate2? policyCertificate = null)
+    {
+        var ca = new TestCertificateAuthority();
+        var server = await PolicyServer.StartAsync(policyCertificate ?? ca.Issue("mta-sts.example.net"), policy);
+        var peer = new ScriptedSmtpPeer { Certificate = peerCertificate(ca) };
+        PublishMtaSts(id, mx);
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:TlsPolicy=MtaSts", $"--Outbound:MtaSts:PolicyPort={server.Port}",
+            $"--Outbound:TlsCaFile={ca.WriteRootPem(Path.Combine(_data.Path, "test-ca.pem"))}",
+            // Every TXT change reaches the server at once, and no connection outlives a message.
+            "--Dns:UseCache=false", "--Outbound:ConnectionReuseTime=00:00:00");
+        return new MtaStsRun(ca, server, peer, host, submission);
+    }
+
+    private sealed record MtaStsRun(TestCertificateAuthority Ca, PolicyServer Policy, ScriptedSmtpPeer Peer, HostProcess Host, int Submission) : IAsyncDisposable
+    {
+        public Task<string> SubmitAsync(string subject) => OutboundHostTests.SubmitAsync(Submission, subject, "bob@example.net");
+
+        public async ValueTask DisposeAsync()
+        {
+            await Host.DisposeAsync();
+            await Peer.DisposeAsync();
+            await Policy.DisposeAsync();
+            Ca.Dispose();
+        }
+    }
+
+    private static int Count(HostProcess host, string text) => host.Output.Split('\n').Count(l => l.Contains(text, StringComparison.Ordinal));
+
+    private static Task WaitForCountAsync(HostProcess host, string text, int count) =>
+        HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains(text, StringComparison.Ordinal)) >= count,
+            TimeSpan.FromSeconds(30), $"'{text}' not printed {count} time(s)");
+
+    /// <summary>The one delivery-log line of a deferral, once printed.</summary>
+    private async Task<string> DeferredLineAsync(HostProcess host)
+    {
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        var line = host.Output.Split('\n').Single(l => l.Contains("status=deferred", StringComparison.Ordinal));
+        log.WriteLine(line);
+        return line;
+    }
+
+    [Fact]
+    public async Task Mta_sts_enforce_with_a_matching_mx_and_a_valid_certificate_delivers_over_tls()
+    {
+        await using var run = await StartMtaStsAsync(EnforceAnyExampleNet, ca => ca.Issue("mx.example.net"), id: "20261205A");
+        await run.SubmitAsync("mta-sts enforce");
+
+        await run.Host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Equal([true], run.Peer.ReceivedOverTls);
+        Assert.Equal(1, run.Policy.Requests);
+        Assert.Contains("MTA-STS policy of example.net fetched: id 20261205A, mode enforce, max_age 86400, mx *.example.net", run.Host.Output, StringComparison.Ordinal);
+        Assert.Equal("mta-sts.example.net", Assert.Single(run.Policy.Hosts.Distinct()));
+    }
+
+    [Fact]
+    public async Task Mta_sts_enforce_defers_when_no_mx_matches_the_policy()
+    {
+        await using var run = await StartMtaStsAsync("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 86400\r\n",
+            ca => ca.Issue("mx.example.net"));
+        await run.SubmitAsync("mta-sts no mx");
+
+        var line = await DeferredLineAsync(run.Host);
+        Assert.Contains("relay=none", line, StringComparison.Ordinal);
+        Assert.Contains("dsn=4.7.5", line, StringComparison.Ordinal);
+        Assert.Contains("MTA-STS policy of example.net (enforce, id 1) allows MX mail.example.com, *.mx.example.net; none of mx.example.net matches", line, StringComparison.Ordinal);
+        Assert.Equal(0, run.Peer.Connections);
+    }
+
+    [Theory]
+    [InlineData("untrusted", "does not chain to a trusted root")]
+    [InlineData("wrong-name", "is not valid for that name")]
+    public async Task Mta_sts_enforce_defers_on_a_bad_mx_certificate_and_never_falls_back_to_plaintext(string which, string reason)
+    {
+        using var stranger = new TestCertificateAuthority("Someone Else's CA");
+        await using var run = await StartMtaStsAsync(EnforceAnyExampleNet, ca => which == "untrusted" ? stranger.Issue("mx.example.net") : ca.Issue("other.example.org"));
+        await run.SubmitAsync("mta-sts bad certificate");
+
+        var line = await DeferredLineAsync(run.Host);
+        Assert.Contains("dsn=4.7.5", line, StringComparison.Ordinal);
+        Assert.Contains("MTA-STS policy of example.net (enforce, id 1): certificate of mx.example.net " + reason, line, StringComparison.Ordinal);
+        // One TLS attempt per address, no second connection in plaintext, nothing delivered.
+        Assert.Empty(run.Peer.Received);
+        Assert.Equal(1, run.Peer.Connections);
+        Assert.DoesNotContain("status=sent", run.Host.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Mta_sts_enforce_defers_when_the_mx_offers_no_starttls()
+    {
+        await using var run = await StartMtaStsAsync(EnforceAnyExampleNet, _ => null);
+        await run.SubmitAsync("mta-sts no starttls");
+
+        var line = await DeferredLineAsync(run.Host);
+        Assert.Contains("dsn=4.7.4", line, StringComparison.Ordinal);
+        Assert.Contains("TLS is required by the MTA-STS policy of example.net, but was not offered by host mx.example.net", line, StringComparison.Ordinal);
+        Assert.Empty(run.Peer.Received);
+    }
+
+    [Fact]
+    public async Task Mta_sts_testing_delivers_and_logs_one_warning_per_failure()
+    {
+        using var stranger = new TestCertificateAuthority("Someone Else's CA");
+        await using var run = await StartMtaStsAsync("version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 600\n", _ => stranger.Issue("mx.example.net"));
+        var host = run.Host;
+        await run.SubmitAsync("mta-sts testing");
+
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Equal([true], run.Peer.ReceivedOverTls);
+        Assert.Equal(1, Count(host, "MTA-STS testing: policy of example.net (id 1) does not allow MX mx.example.net (mx: mail.example.com); delivering anyway"));
+        Assert.Equal(1, Count(host, "MTA-STS testing: policy of example.net (id 1) would refuse mx.example.net: certificate of mx.example.net does not chain to a trusted root"));
+        Assert.Equal(2, Count(host, "MTA-STS testing:"));
+
+        // Without STARTTLS the message still goes, in plaintext, with that warning.
+        run.Peer.Certificate = null;
+        await run.SubmitAsync("mta-sts testing plaintext");
+        await WaitForCountAsync(host, "status=sent", 2);
+        Assert.Equal([true, false], run.Peer.ReceivedOverTls);
+        Assert.Equal(1, Count(host, "MTA-STS testing: policy of example.net (id 1) would refuse mx.example.net[127.0.0.1:"));
+    }
+
+    [Fact]
+    public async Task Mta_sts_policy_from_a_server_with_an_untrusted_certificate_is_not_used()
+    {
+        using var stranger = new TestCertificateAuthority("Someone Else's CA");
+        await using var run = await StartMtaStsAsync("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 86400\r\n", ca => ca.Issue("mx.example.net"),
+            policyCertificate: stranger.Issue("mta-sts.example.net"));
+        await run.SubmitAsync("mta-sts policy server untrusted");
+
+        // The (enforce, non-matching) policy was refused, so the domain has none: delivered as May.
+        await run.Host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Contains($"MTA-STS policy of example.net (id 1) could not be fetched: https://mta-sts.example.net:{run.Policy.Port}/.well-known/mta-sts.txt: " +
+                        "certificate of mta-sts.example.net does not chain to a trusted root", run.Host.Output, StringComparison.Ordinal);
+        Assert.Contains("no policy cached, delivering as without one", run.Host.Output, StringComparison.Ordinal);
+        Assert.Equal(0, run.Policy.Requests);
+        Assert.Single(run.Peer.Received);
+    }
+
+    [Fact]
+    public async Task Mta_sts_cached_policy_stays_in_force_when_a_new_one_cannot_be_fetched()
+    {
+        await using var run = await StartMtaStsAsync("version: STSv1\r\nmode: enforce\r\nmx: mx.example.net\r\nmax_age: 86400\r\n", ca => ca.Issue("mx.example.net", "mx2.example.net"));
+        await run.SubmitAsync("mta-sts first");
+        await run.Host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        // The policy server is gone and the TXT id changed, so the new policy cannot be fetched; the domain now names an
+        // MX the cached policy does not allow. Without the cached policy this would be delivered.
+        await run.Policy.DisposeAsync();
+        PublishMtaSts("2", mx: "mx2.example.net");
+        await run.SubmitAsync("mta-sts second");
+        var line = await DeferredLineAsync(run.Host);
+        Assert.Contains("dsn=4.7.5", line, StringComparison.Ordinal);
+        Assert.Contains("(enforce, id 1) allows MX mx.example.net; none of mx2.example.net matches", line, StringComparison.Ordinal);
+        Assert.Contains("MTA-STS policy of example.net (id 2) could not be fetched: https://mta-sts.example.net:", run.Host.Output, StringComparison.Ordinal);
+        Assert.Contains("using the cached policy (id 1, mode enforce)", run.Host.Output, StringComparison.Ordinal);
+        Assert.Single(run.Peer.Received);
+    }
+
+    [Fact]
+    public async Task Mta_sts_policy_is_fetched_again_only_when_the_txt_id_changes()
+    {
+        await using var run = await StartMtaStsAsync("version: STSv1\r\nmode: testing\r\nmx: *.example.net\r\nmax_age: 86400\r\n", ca => ca.Issue("mx.example.net"));
+        await run.SubmitAsync("first");
+        await WaitForCountAsync(run.Host, "status=sent", 1);
+        await run.SubmitAsync("same id");
+        await WaitForCountAsync(run.Host, "status=sent", 2);
+        Assert.Equal(1, run.Policy.Requests);
+
+        run.Policy.Policy = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 86400\r\n";
+        PublishMtaSts("2");
+        await run.SubmitAsync("new id");
+        await DeferredLineAsync(run.Host);
+        Assert.Equal(2, run.Policy.Requests);
+        Assert.Contains("MTA-STS policy of example.net fetched: id 2, mode enforce", run.Host.Output, StringComparison.Ordinal);
+        Assert.Contains("(enforce, id 2) allows MX mail.example.com; none of mx.example.net matches", run.Host.Output, StringComparison.Ordinal);
+        Assert.Equal(2, run.Peer.Received.Count);
+    }
+
+    /// <summary>https://mta-sts.DOMAIN:PORT/.well-known/mta-sts.txt on loopback (Kestrel), serving <see cref="Policy"/>.</summary>
+    private sealed class PolicyServer : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private int _requests;
+        private bool _disposed;
+
+        private PolicyServer(WebApplication app, string policy) => (_app, Policy) = (app, policy);
+
+        public volatile string Policy;
+
+        public int Port { get; private set; }
+
+        public int Requests => Volatile.Read(ref _requests);
+
+        /// <summary>The Host header of each request.</summary>
+        public ConcurrentQueue<string> Hosts { get; } = new();
+
+        public static async Task<PolicyServer> StartAsync(X509Certificate2 certificate, string policy)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(certificate)));
+            var app = builder.Build();
+            var server = new PolicyServer(app, policy);
+            app.MapGet("/.well-known/mta-sts.txt", (HttpContext context) =>
+            {
+                Interlocked.Increment(ref server._requests);
+                server.Hosts.Enqueue(context.Request.Host.Host);
+                return Results.Text(server.Policy, "text/plain; charset=utf-8");
+            });
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+            server.Port = new Uri(address).Port;
+            return server;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}

@@ -11,6 +11,12 @@ public enum TlsPolicy
     May,
     /// <summary>STARTTLS required (any certificate); a server without it defers the mail.</summary>
     Encrypt,
+    /// <summary>DANE (RFC 7672): an MX host with DNSSEC-validated TLSA records gets mandatory STARTTLS and a certificate that
+    /// must match them (else the mail is deferred with 4.7.5, never sent in plaintext); a host without them gets the
+    /// <see cref="MtaSts"/> behaviour. Not applied to the relay host or transport-map next hops without MX lookup.</summary>
+    Dane,
+    /// <summary>MTA-STS (RFC 8461): the destination's policy when it publishes one, else <see cref="May"/>.</summary>
+    MtaSts,
 }
 
 /// <summary>
@@ -39,10 +45,10 @@ public sealed class OutboundOptions
     /// <summary>Postfix transport_maps: recipient domain → "[host]:port" or "host:port", overriding MX delivery for that domain.</summary>
     public Dictionary<string, string> Transports { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Default TLS policy for MX delivery: None, May (default, opportunistic) or Encrypt.</summary>
+    /// <summary>Default TLS policy for MX delivery: None, May (default, opportunistic), Encrypt, Dane or MtaSts.</summary>
     public TlsPolicy TlsPolicy { get; set; } = TlsPolicy.May;
 
-    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → None, May or Encrypt.</summary>
+    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → None, May, Encrypt, Dane or MtaSts.</summary>
     public Dictionary<string, TlsPolicy> TlsPolicies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>First retry after this (minimal_backoff_time, 300 s); doubles per attempt.</summary>

@@ -1,14 +1,16 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Mail.Testing;
 
 /// <summary>
 /// A scripted SMTP server on loopback for the cases real servers do not produce on demand: a reply chosen per
-/// recipient, a disconnect after DATA, silence. It speaks plain SMTP (EHLO with PIPELINING, no STARTTLS) and records
-/// every transaction it accepted.
+/// recipient, a disconnect after DATA, silence. It speaks plain SMTP (EHLO with PIPELINING), STARTTLS when given a
+/// <see cref="Certificate"/>, and records every transaction it accepted.
 /// </summary>
 public sealed class ScriptedSmtpPeer : IAsyncDisposable
 {
@@ -38,6 +40,15 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
 
     /// <summary>Advertise STARTTLS, then answer it with bytes that are no TLS handshake (a broken TLS stack).</summary>
     public bool BrokenStartTls { get; set; }
+
+    /// <summary>When set (with its private key), STARTTLS is advertised and performed with SslStream, presenting this certificate.</summary>
+    public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>Sent after <see cref="Certificate"/> as its chain (intermediates, a trust anchor); may be empty.</summary>
+    public X509Certificate2Collection ChainCertificates { get; } = [];
+
+    /// <summary>For each message in <see cref="Received"/>, in order: whether it came over TLS.</summary>
+    public ConcurrentQueue<bool> ReceivedOverTls { get; } = new();
 
     /// <summary>When set, the reply to the message data waits for this task (a server that goes silent mid-delivery).</summary>
     public Task? HoldDataReply { get; set; }
@@ -73,7 +84,8 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     private async Task SessionAsync(TcpClient client)
     {
         using var _ = client;
-        var stream = client.GetStream();
+        Stream stream = client.GetStream();
+        var tls = false;
         var reader = new StreamReader(stream, Encoding.Latin1);
         var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
         await writer.WriteLineAsync(Greeting);
@@ -86,7 +98,8 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 switch (verb)
                 {
                     case "EHLO":
-                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls ? "250-STARTTLS\r\n" : "") + "250 8BITMIME\r\n");
+                        var startTls = BrokenStartTls || (Certificate is not null && !tls);
+                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (startTls ? "250-STARTTLS\r\n" : "") + "250 8BITMIME\r\n");
                         break;
                     case "MAIL":
                         rcpts.Clear();
@@ -110,6 +123,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                             await hold;
                             return;
                         }
+                        ReceivedOverTls.Enqueue(tls);
                         Received.Enqueue((rcpts.ToArray(), data.ToString()));
                         await writer.WriteLineAsync(DataReply);
                         break;
@@ -117,6 +131,19 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
                         await writer.WriteAsync("this is not a TLS server hello\r\n");
                         return;
+                    case "STARTTLS" when Certificate is not null && !tls:
+                        await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
+                        var ssl = new SslStream(stream);
+                        // offline: the chain is what the test gave, nothing fetched; a client refusing the certificate ends the session here.
+                        await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                        {
+                            ServerCertificateContext = SslStreamCertificateContext.Create(Certificate, ChainCertificates, offline: true),
+                        });
+                        stream = ssl;
+                        tls = true;
+                        reader = new StreamReader(stream, Encoding.Latin1);
+                        writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
+                        break;
                     case "RSET" or "NOOP":
                         await writer.WriteLineAsync("250 2.0.0 Ok");
                         break;
@@ -129,8 +156,13 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 }
             }
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException)
         {
+            // The client went away, or refused our certificate.
+        }
+        finally
+        {
+            await stream.DisposeAsync();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Mail.Core.Ports;
+using Mail.Outbound.Tls.Dane;
 
 namespace Mail.Outbound.Routing;
 
@@ -27,11 +28,11 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
     private Task<Route> HopAsync(NextHop hop, TlsPolicy tls, CancellationToken cancellationToken) =>
         hop.LookupMx
             ? MxAsync(hop.Host, hop, tls, relay: true, cancellationToken)
-            : HostsAsync([hop.Host], hop.Port, tls, relay: true, cancellationToken);
+            : HostsAsync([hop.Host], hop.Host, hop.Port, tls, relay: true, securedNames: false, cancellationToken);
 
     private async Task<Route> MxAsync(string domain, NextHop hop, TlsPolicy tls, bool relay, CancellationToken cancellationToken)
     {
-        if (IPAddress.TryParse(domain, out _)) return await HostsAsync([domain], hop.Port, tls, relay, cancellationToken);
+        if (IPAddress.TryParse(domain, out _)) return await HostsAsync([domain], domain, hop.Port, tls, relay, securedNames: false, cancellationToken);
         var mx = await dns.MxAsync(domain, cancellationToken);
         switch (mx.Status)
         {
@@ -40,8 +41,8 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
             case DnsStatus.NxDomain:
                 return Route.Bounce("5.4.4", $"Host or domain name not found. Name service error for name={domain} type=MX: Host not found");
             case DnsStatus.NoData:
-                // RFC 5321 5.1: no MX, so the domain itself is the implicit MX.
-                return await HostsAsync([domain], hop.Port, tls, relay, cancellationToken);
+                // RFC 5321 5.1: no MX, so the domain itself is the implicit MX (a name DNS did not give us: RFC 7672 2.2.1).
+                return await HostsAsync([domain], domain, hop.Port, tls, relay, securedNames: true, cancellationToken);
         }
         var records = mx.Records;
         if (records.Count == 1 && records[0].Exchange is "" or ".")
@@ -53,10 +54,11 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
             .Distinct(StringComparer.OrdinalIgnoreCase)
             .Take(options.MaxMxHosts)
             .ToList();
-        return await HostsAsync(ordered, hop.Port, tls, relay, cancellationToken);
+        // RFC 7672 2.2.1: only MX host names from a DNSSEC-validated answer may lead to TLSA records.
+        return await HostsAsync(ordered, domain, hop.Port, tls, relay, securedNames: mx.Authenticated, cancellationToken);
     }
 
-    private async Task<Route> HostsAsync(IReadOnlyList<string> names, int port, TlsPolicy tls, bool relay, CancellationToken cancellationToken)
+    private async Task<Route> HostsAsync(IReadOnlyList<string> names, string domain, int port, TlsPolicy tls, bool relay, bool securedNames, CancellationToken cancellationToken)
     {
         var hosts = new List<MxHost>();
         string? failure = null;
@@ -73,25 +75,46 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
             foreach (var a in addresses.List)
                 if (isOwnEndpoint?.Invoke(new IPEndPoint(a, port)) == true)
                     return Route.Bounce("5.4.6", $"mail for {name} loops back to myself ({a}:{port})");
-            if (addresses.List.Count > 0) hosts.Add(new MxHost(name, addresses.List));
+            if (addresses.List.Count == 0) continue;
+            var dane = tls == TlsPolicy.Dane && !relay && securedNames && addresses.Secure ? await DaneAsync(name, domain, port, cancellationToken) : null;
+            hosts.Add(new MxHost(name, addresses.List, dane));
         }
         if (hosts.Count > 0) return new Route(RouteOutcome.Deliver, hosts, port, tls, relay, null);
         if (failure is not null) return Route.Defer("4.4.3", failure);
         return Route.Bounce("5.4.4", $"Host or domain name not found: no address for {string.Join(", ", names)}");
     }
 
-    /// <summary>AAAA and A of one host, IPv6 first, at most MaxAddressesPerHost; an error when DNS failed for both and gave nothing.</summary>
-    private async Task<(IReadOnlyList<IPAddress> List, string? Error)> AddressesAsync(string name, CancellationToken cancellationToken)
+    /// <summary>
+    /// The TLSA records of an MX host whose name and addresses DNSSEC vouches for (RFC 7672 2.2.2). Validated records:
+    /// DANE applies. A failed lookup: the host is not tried (its zone is signed, so a missing answer may be an attack).
+    /// Unvalidated records or none: null, DANE does not apply.
+    /// </summary>
+    private async Task<DaneHost?> DaneAsync(string name, string domain, int port, CancellationToken cancellationToken)
     {
-        if (IPAddress.TryParse(name, out var literal)) return ([literal], null);
+        var tlsa = await dns.TlsaAsync(name, port, cancellationToken);
+        string[] names = string.Equals(name, domain, StringComparison.OrdinalIgnoreCase) ? [name] : [name, domain];
+        return tlsa.Status switch
+        {
+            DnsStatus.Failed => new DaneHost([], names, $"TLSA lookup of _{port}._tcp.{name} failed: {tlsa.Error ?? "no answer"}"),
+            DnsStatus.Ok when tlsa.Authenticated => new DaneHost(tlsa.Records, names),
+            _ => null,
+        };
+    }
+
+    /// <summary>AAAA and A of one host, IPv6 first, at most MaxAddressesPerHost; an error when DNS failed for both and gave nothing.
+    /// Secure: every answer that gave an address was DNSSEC-validated.</summary>
+    private async Task<(IReadOnlyList<IPAddress> List, string? Error, bool Secure)> AddressesAsync(string name, CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(name, out var literal)) return ([literal], null, false);
         var v6 = dns.AaaaAsync(name, cancellationToken);
         var v4 = dns.AAsync(name, cancellationToken);
         var (six, four) = (await v6, await v4);
         var list = Interleave(six.Records.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6).ToList(), four.Records)
             .Distinct().Take(options.MaxAddressesPerHost).ToList();
         if (list.Count == 0 && (six.Status == DnsStatus.Failed || four.Status == DnsStatus.Failed))
-            return ([], $"Host or domain name lookup failed: address of {name}: {six.Error ?? four.Error}");
-        return (list, null);
+            return ([], $"Host or domain name lookup failed: address of {name}: {six.Error ?? four.Error}", false);
+        var secure = (six.Records.Count == 0 || six.Authenticated) && (four.Records.Count == 0 || four.Authenticated);
+        return (list, null, secure);
     }
 
     /// <summary>IPv6, IPv4, IPv6, ...: with two addresses per host both families get a chance.</summary>

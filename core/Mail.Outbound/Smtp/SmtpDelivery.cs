@@ -7,6 +7,7 @@ using MailKit.Security;
 using Mail.Core.Model;
 using Envelope = Mail.Core.Model.Envelope;
 using Mail.Outbound.Routing;
+using Mail.Outbound.Tls.Dane;
 using MimeKit;
 
 namespace Mail.Outbound.Smtp;
@@ -32,11 +33,18 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
         RemoteReply? last = null;
         foreach (var host in route.Hosts)
         {
+            var tls = Effective(route, host);
+            if (tls == TlsPolicy.Dane && host.Dane!.LookupFailure is { } daneFailure)
+            {
+                // RFC 7672 2.2: DNSSEC vouches for this host, so a TLSA answer we cannot get may be an attack: not tried.
+                last = SmtpReplies.Local("4.7.5", $"{daneFailure}; {host.Name} is not tried without it", host.Name);
+                continue;
+            }
             foreach (var address in host.Addresses)
             {
                 var endpoint = new IPEndPoint(address, route.Port);
                 var where = endpoint.ToString();
-                var (client, reused) = await AcquireAsync(host.Name, endpoint, route, cancellationToken);
+                var (client, reused) = await AcquireAsync(host, tls, endpoint, route, cancellationToken);
                 if (client.Failure is { } failure)
                 {
                     last = failure;
@@ -46,7 +54,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                 if (result.PassTurn && reused)
                 {
                     // A kept connection the server had already closed: try once more on a fresh one.
-                    (client, _) = await AcquireAsync(host.Name, endpoint, route, cancellationToken, fresh: true);
+                    (client, _) = await AcquireAsync(host, tls, endpoint, route, cancellationToken, fresh: true);
                     if (client.Failure is { } again)
                     {
                         last = again;
@@ -60,7 +68,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                     await DropAsync(client.Client!);
                     continue;
                 }
-                if (client.Client!.IsConnected) Release(Key(endpoint, route), client.Client);
+                if (client.Client!.IsConnected) Release(Key(endpoint, route, host, tls), client.Client);
                 else await DropAsync(client.Client);
                 return result.Replies!;
             }
@@ -133,11 +141,27 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
         return new Transaction(false, null, replies);
     }
 
-    private static string Key(IPEndPoint endpoint, Route route) => $"{endpoint}|{route.Tls}|{route.Relay}";
-
-    private async Task<(Connected, bool Reused)> AcquireAsync(string host, IPEndPoint endpoint, Route route, CancellationToken cancellationToken, bool fresh = false)
+    /// <summary>
+    /// The TLS requirement toward one host of the route. <see cref="TlsPolicy.Dane"/> holds only for a host with
+    /// usable DNSSEC-validated TLSA records; validated TLSA records that are all unusable still make TLS mandatory with
+    /// any certificate (RFC 7672 3.1.3, 2.2); a host without them gets the <see cref="TlsPolicy.MtaSts"/> behaviour.
+    /// </summary>
+    internal static TlsPolicy Effective(Route route, MxHost host) => route.Tls switch
     {
-        if (!fresh && _idle.TryGetValue(Key(endpoint, route), out var bag))
+        TlsPolicy.Dane when host.Dane is { } dane => dane.LookupFailure is not null || dane.HasUsable ? TlsPolicy.Dane : TlsPolicy.Encrypt,
+        TlsPolicy.Dane => Effective(route with { Tls = TlsPolicy.MtaSts }, host),
+        TlsPolicy.MtaSts => TlsPolicy.May,
+        var policy => policy,
+    };
+
+    // A kept connection was set up under one TLS requirement (and, for DANE, verified against one TLSA set): only the same may reuse it.
+    private static string Key(IPEndPoint endpoint, Route route, MxHost host, TlsPolicy tls) =>
+        $"{endpoint}|{tls}|{route.Relay}|{(tls == TlsPolicy.Dane ? host.Dane!.Key : "")}";
+
+    private async Task<(Connected, bool Reused)> AcquireAsync(MxHost mx, TlsPolicy tls, IPEndPoint endpoint, Route route, CancellationToken cancellationToken, bool fresh = false)
+    {
+        var host = mx.Name;
+        if (!fresh && _idle.TryGetValue(Key(endpoint, route, mx, tls), out var bag))
         {
             while (bag.TryTake(out var idle))
             {
@@ -145,21 +169,22 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
                 await DropAsync(idle.Client);
             }
         }
-        var connected = await ConnectAsync(host, endpoint, route, route.Tls switch
+        var dane = tls == TlsPolicy.Dane ? mx.Dane : null;
+        var connected = await ConnectAsync(host, endpoint, route, dane, tls switch
         {
             TlsPolicy.None => SecureSocketOptions.None,
             TlsPolicy.May => SecureSocketOptions.StartTlsWhenAvailable,
             _ => SecureSocketOptions.StartTls,
         }, cancellationToken);
-        if (connected.Failure is { Code: 0, EnhancedCode: "4.7.5" } && route.Tls == TlsPolicy.May)
+        if (connected.Failure is { Code: 0, EnhancedCode: "4.7.5" } && tls == TlsPolicy.May)
         {
             // Postfix "may": a failed handshake falls back to plaintext on a new connection.
-            connected = await ConnectAsync(host, endpoint, route, SecureSocketOptions.None, cancellationToken);
+            connected = await ConnectAsync(host, endpoint, route, null, SecureSocketOptions.None, cancellationToken);
         }
         return (connected, false);
     }
 
-    private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, SecureSocketOptions security, CancellationToken cancellationToken)
+    private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, DaneHost? dane, SecureSocketOptions security, CancellationToken cancellationToken)
     {
         var where = endpoint.ToString();
         var client = new OutboundSmtpClient
@@ -170,8 +195,11 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
         };
         // Opportunistic and "encrypt" TLS to MX hosts accept any certificate (Postfix may/encrypt); a relay host's
         // (TLS required) is verified unless the operator said otherwise.
+        // DANE: the certificate must match the host's TLSA records instead (RFC 7672 3.1).
+        var daneCheck = dane is null ? null : new DaneCertificateCheck(dane);
 #pragma warning disable CA5359 // Postfix "may" and "encrypt": TLS against passive eavesdropping, no authentication of the MX (DANE/MTA-STS do that).
-        if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
+        if (daneCheck is not null) client.ServerCertificateValidationCallback = daneCheck.Validate;
+        else if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -201,7 +229,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName) : I
             {
                 SmtpCommandException c => SmtpReplies.FromServer((int)c.StatusCode, c.Message, host, where),
                 AuthenticationException a => SmtpReplies.Local("4.7.0", $"SASL authentication with {host}[{where}] failed: {a.Message}", host, where),
-                SslHandshakeException s => SmtpReplies.Local("4.7.5", $"TLS handshake with {host}[{where}] failed: {s.Message}", host, where),
+                SslHandshakeException s => SmtpReplies.Local("4.7.5", $"TLS handshake with {host}[{where}] failed: {(daneCheck?.Failure is { } f ? "DANE: " + f : s.Message)}", host, where),
                 NotSupportedException n => SmtpReplies.Local("4.7.4", $"TLS is required, but was not offered by host {host}[{where}]", host, where),
                 SocketException s => SmtpReplies.Local("4.4.1", $"connect to {host}[{where}]: {s.Message}", host, where),
                 TimeoutException t => SmtpReplies.Local("4.4.1", t.Message, host, where),

@@ -19,16 +19,25 @@ public static class TestCertificates
         return Reload(cert);
     }
 
-    /// <summary>A CA certificate (basicConstraints CA, keyCertSign) that can issue with <see cref="Issue"/>.</summary>
-    public static X509Certificate2 Authority(string name)
+    /// <summary>A CA certificate (basicConstraints CA, keyCertSign) that can issue with <see cref="Issue"/>: a self-signed
+    /// root, or an intermediate when <paramref name="issuer"/> is given. (SslStream does not send a self-signed root in
+    /// the chain, so a server that must present its trust anchor presents an intermediate.)</summary>
+    public static X509Certificate2 Authority(string name, X509Certificate2? issuer = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(60));
-        return Reload(cert);
+        if (issuer is null)
+        {
+            using var root = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(60));
+            return Reload(root);
+        }
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        using var cert = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-2), DateTimeOffset.UtcNow.AddDays(59), Serial());
+        using var withKey = cert.CopyWithPrivateKey(key);
+        return Reload(withKey);
     }
 
     /// <summary>A server certificate for <paramref name="dnsName"/> signed by <paramref name="authority"/>.</summary>
@@ -38,11 +47,16 @@ public static class TestCertificates
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = ServerRequest(dnsName, key);
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, true, false));
-        var serial = RandomNumberGenerator.GetBytes(12);
-        serial[0] &= 0x7F;
-        using var cert = request.Create(authority, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
+        using var cert = request.Create(authority, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), Serial());
         using var withKey = cert.CopyWithPrivateKey(key);
         return Reload(withKey);
+    }
+
+    private static byte[] Serial()
+    {
+        var serial = RandomNumberGenerator.GetBytes(12);
+        serial[0] &= 0x7F;
+        return serial;
     }
 
     private static CertificateRequest ServerRequest(string dnsName, ECDsa key)

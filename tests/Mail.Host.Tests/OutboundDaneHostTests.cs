@@ -2,9 +2,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Mail.Testing;
 using Mail.Testing.Dns;
-using MailKit.Net.Smtp;
-using MailKit.Security;
-using MimeKit;
 using Xunit.Abstractions;
 
 namespace Mail.Host.Tests;
@@ -19,6 +16,7 @@ public sealed class OutboundDaneHostTests(ITestOutputHelper log) : IAsyncLifetim
 {
     private readonly TempData _data = new();
     private readonly ScriptedSmtpPeer _peer = new();
+    private readonly int _submission = FreePort.Tcp();
     private ValidatingResolver? _dns;
 
     public async Task InitializeAsync()
@@ -56,21 +54,7 @@ public sealed class OutboundDaneHostTests(ITestOutputHelper log) : IAsyncLifetim
             "--Outbound:MinimalBackoff=00:05:00", "--Outbound:PollInterval=00:00:00.050"]);
     }
 
-    private readonly int _submission = FreePort.Tcp();
-
-    private async Task SubmitAsync(string subject, string to)
-    {
-        var message = new MimeMessage();
-        message.From.Add(MailboxAddress.Parse("alice@example.org"));
-        message.To.Add(MailboxAddress.Parse(to));
-        message.Subject = subject;
-        message.Body = new TextPart("plain") { Text = "dane test body\r\n" };
-        using var smtp = new SmtpClient();
-        await smtp.ConnectAsync("127.0.0.1", _submission, SecureSocketOptions.None);
-        await smtp.AuthenticateAsync("alice@example.org", "secret");
-        await smtp.SendAsync(message);
-        await smtp.DisconnectAsync(true);
-    }
+    private Task SubmitAsync(string subject, string to) => OutboundHostTests.SubmitAsync(_submission, subject, to);
 
     private static string LineWith(HostProcess host, string text) =>
         host.Output.Split('\n').First(l => l.Contains(text, StringComparison.Ordinal));

@@ -10,7 +10,8 @@ namespace Mail.Outbound.Routing;
 /// relay host (Outbound:RelayHost), then the domain's MX records (RFC 5321 5.1): preference order, random order among
 /// equal preferences, the domain's own A/AAAA as an implicit MX when it has none, an RFC 7505 null MX refused with
 /// 5.1.10. A DNS failure defers, never bounces. An MX that is this host (its name, or an address and port we listen on)
-/// is a mail loop (5.4.6).
+/// is a mail loop (5.4.6). With <see cref="TlsPolicy.Dane"/>, each MX host whose name and addresses DNSSEC validated
+/// gets its TLSA records (RFC 7672 2.2) in <see cref="MxHost.Dane"/>.
 /// </summary>
 public sealed class Router(IDnsResolver dns, OutboundOptions options, string myHostName, Func<IPEndPoint, bool>? isOwnEndpoint = null)
 {

@@ -159,4 +159,33 @@ public sealed class OutboundDaneHostTests(ITestOutputHelper log) : IAsyncLifetim
         await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
         Assert.Equal([true], _peer.ReceivedOverTls);
     }
+
+    [DnssecFact]
+    public async Task Tlsa_of_an_mx_host_named_by_an_unsigned_mx_answer_is_not_used()
+    {
+        // RFC 7672 2.2.1: the MX answer itself must validate; else an attacker could have named the host.
+        _peer.Certificate = TestCertificates.SelfSigned("mx.secure.test");
+        var published = TestCertificates.SelfSigned("mx.secure.test");
+        await using var host = await StartAsync(
+            new TestZone("insecure.test", ZoneSecurity.Unsigned, "@ MX 10 mx.secure.test."),
+            new TestZone("secure.test", ZoneSecurity.Signed, "mx A 127.0.0.1", $"{TlsaName} TLSA {DaneEe(published)}"));
+        await SubmitAsync("insecure mx", "bob@insecure.test");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Equal([true], _peer.ReceivedOverTls);
+    }
+
+    [DnssecFact]
+    public async Task The_domain_itself_as_implicit_mx_uses_its_own_tlsa_records()
+    {
+        _peer.Certificate = TestCertificates.SelfSigned("secure.test");
+        var published = TestCertificates.SelfSigned("secure.test");
+        await using var host = await StartAsync(new TestZone("secure.test", ZoneSecurity.Signed, "@ A 127.0.0.1", $"_{_peer.Port}._tcp TLSA {DaneEe(published)}"));
+        await SubmitAsync("implicit mx", "bob@secure.test");
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        var line = LineWith(host, "status=deferred");
+        log.WriteLine(line);
+        Assert.Contains("relay=secure.test[127.0.0.1]", line, StringComparison.Ordinal);
+        Assert.Contains("dsn=4.7.5, status=deferred", line, StringComparison.Ordinal);
+        Assert.Empty(_peer.Received);
+    }
 }

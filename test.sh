@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project. On a fresh Debian machine with the .NET 10 SDK and Node.js it first
-# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq (Debian), Azurite (npm).
+# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot and unbound (Debian), Azurite (npm).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -22,6 +22,9 @@ declare -A capability=(
   ["/usr/sbin/dovecot --version && /usr/bin/doveadm pw -s SHA512-CRYPT -p x"]=dovecot-imapd
   ["/usr/sbin/dnsmasq --version"]=dnsmasq-base
   ["dig -v"]=bind9-dnsutils
+  ["/usr/sbin/knotd --version"]=knot           # DNSSEC: knotd signs the test zones (ValidatingResolver, DANE tests)
+  ["/usr/bin/kdig --version"]=knot-dnsutils    # reads the signed zones' DNSKEYs for unbound's trust anchors
+  ["/usr/sbin/unbound -V"]=unbound             # the validating resolver that sets the AD bit
   ["openssl version"]=openssl
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)
   ["gcc --version"]=gcc               # Native AOT links the shipped executable with the C toolchain

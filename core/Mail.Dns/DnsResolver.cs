@@ -6,6 +6,9 @@ using DnsClient;
 using DnsClient.Protocol;
 using Mail.Core.Ports;
 using MxRecord = Mail.Core.Ports.MxRecord;
+using TlsaMatchingType = Mail.Core.Ports.TlsaMatchingType;
+using TlsaRecord = Mail.Core.Ports.TlsaRecord;
+using TlsaSelector = Mail.Core.Ports.TlsaSelector;
 
 namespace Mail.Dns;
 
@@ -41,6 +44,9 @@ public sealed class DnsResolver : IDnsResolver
         lookupOptions.ContinueOnDnsError = true;
         lookupOptions.ContinueOnEmptyResponse = false;
         lookupOptions.UseRandomNameServer = false;
+        // The DO bit (RFC 3225): a validating resolver then reports validated answers with the AD bit, which
+        // DnsResult.Authenticated carries to DANE (RFC 7672). RRSIGs come along in the answers and are ignored here.
+        lookupOptions.RequestDnsSecRecords = true;
         _client = new LookupClient(lookupOptions);
         _cache = options.UseCache ? new DnsCache(time ?? TimeProvider.System, options.MaxCacheEntries) : null;
     }
@@ -65,6 +71,16 @@ public sealed class DnsResolver : IDnsResolver
     {
         ArgumentNullException.ThrowIfNull(address);
         return LookupAsync(ReverseName(address), QueryType.PTR, static answers => answers.OfType<PtrRecord>().Select(p => TrimDot(p.PtrDomainName.Value)).ToList(), cancellationToken);
+    }
+
+    public Task<DnsResult<TlsaRecord>> TlsaAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        // RFC 6698 3: _port._tcp.host (SMTP is always TCP).
+        return LookupAsync($"_{port}._tcp.{TrimDot(host.Trim())}", QueryType.TLSA, static answers => answers.OfType<DnsClient.Protocol.TlsaRecord>()
+            .Select(t => new TlsaRecord((TlsaUsage)t.CertificateUsage, (TlsaSelector)t.Selector, (TlsaMatchingType)t.MatchingType, t.CertificateAssociationData.ToArray())).ToList(), cancellationToken);
     }
 
     /// <summary>The in-addr.arpa (IPv4) or ip6.arpa (IPv6, one label per nibble) name of an address, without trailing dot.</summary>
@@ -106,6 +122,8 @@ public sealed class DnsResolver : IDnsResolver
     {
         var current = name;
         var visited = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { name };
+        // Validated only if every answer on the way (each CNAME hop we followed) carried the AD bit.
+        var authenticated = true;
         for (var hop = 0; ; hop++)
         {
             IDnsQueryResponse response;
@@ -131,9 +149,10 @@ public sealed class DnsResolver : IDnsResolver
                 return (DnsResult<T>.Failure($"{type} {current}: {e.GetType().Name}: {e.Message}"), TimeSpan.Zero);
             }
 
+            authenticated &= response.Header.IsAuthenticData;
             var rcode = response.Header.ResponseCode;
             if (rcode == DnsHeaderResponseCode.NotExistentDomain)
-                return (DnsResult<T>.NxDomain(), NegativeTtl(response));
+                return (DnsResult<T>.NxDomain() with { Authenticated = authenticated }, NegativeTtl(response));
             if (rcode != DnsHeaderResponseCode.NoError || response.HasError)
                 return (DnsResult<T>.Failure($"{type} {current}: {rcode}: {response.ErrorMessage}"), TimeSpan.Zero);
 
@@ -145,13 +164,13 @@ public sealed class DnsResolver : IDnsResolver
             {
                 var ttl = response.Answers.Where(r => r.RecordType == (ResourceRecordType)type || r.RecordType == ResourceRecordType.CNAME)
                     .Min(r => r.InitialTimeToLive);
-                return (DnsResult<T>.Found(records), Clamp(TimeSpan.FromSeconds(Math.Max(0, ttl))));
+                return (DnsResult<T>.Found(records) with { Authenticated = authenticated }, Clamp(TimeSpan.FromSeconds(Math.Max(0, ttl))));
             }
 
             // The answer stopped at a CNAME without its target's records: follow it ourselves (bounded).
             var target = FinalCnameTarget(response.Answers, current);
             if (target is null)
-                return (DnsResult<T>.NoData(), NegativeTtl(response));
+                return (DnsResult<T>.NoData() with { Authenticated = authenticated }, NegativeTtl(response));
             // RFC 1034 3.6.2: CNAME loops are signalled as an error.
             if (!visited.Add(target) || hop >= MaxCnameChain)
                 return (DnsResult<T>.Failure($"{type} {name}: CNAME loop or chain longer than {MaxCnameChain} at {target}"), TimeSpan.Zero);

@@ -11,7 +11,9 @@ public enum TlsPolicy
     May,
     /// <summary>STARTTLS required (any certificate); a server without it defers the mail.</summary>
     Encrypt,
-    /// <summary>DANE (RFC 7672) when the MX has validated TLSA records, else as <see cref="MtaSts"/>.</summary>
+    /// <summary>DANE (RFC 7672): an MX host with DNSSEC-validated TLSA records gets mandatory STARTTLS and a certificate that
+    /// must match them (else the mail is deferred with 4.7.5, never sent in plaintext); a host without them gets the
+    /// <see cref="MtaSts"/> behaviour. Not applied to the relay host or transport-map next hops without MX lookup.</summary>
     Dane,
     /// <summary>The recipient domain's MTA-STS policy (RFC 8461) when it publishes one, else as <see cref="May"/>: in
     /// "enforce" mode only the MX hosts the policy names, over STARTTLS with a certificate valid for the MX name.</summary>
@@ -44,10 +46,11 @@ public sealed class OutboundOptions
     /// <summary>Postfix transport_maps: recipient domain → "[host]:port" or "host:port", overriding MX delivery for that domain.</summary>
     public Dictionary<string, string> Transports { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Default TLS policy for MX delivery: None, May (default, opportunistic), Encrypt, Dane or MtaSts.</summary>
-    public TlsPolicy TlsPolicy { get; set; } = TlsPolicy.May;
+    /// <summary>Default TLS policy for MX delivery: None, May, Encrypt, Dane (default: DANE where the MX publishes
+    /// validated TLSA, else the domain's MTA-STS policy, else opportunistic) or MtaSts.</summary>
+    public TlsPolicy TlsPolicy { get; set; } = TlsPolicy.Dane;
 
-    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → a <see cref="Outbound.TlsPolicy"/>.</summary>
+    /// <summary>Per-domain TLS policy override (smtp_tls_policy_maps): domain → None, May, Encrypt, Dane or MtaSts.</summary>
     public Dictionary<string, TlsPolicy> TlsPolicies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>PEM file of extra trust roots (added to the system's) for the certificates that are verified: MTA-STS

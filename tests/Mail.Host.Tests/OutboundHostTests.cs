@@ -46,7 +46,7 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         return (host, submission);
     }
 
-    private static async Task<string> SubmitAsync(int port, string subject, params string[] to)
+    internal static async Task<string> SubmitAsync(int port, string subject, params string[] to)
     {
         var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse("alice@example.org"));

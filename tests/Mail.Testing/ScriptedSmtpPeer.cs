@@ -200,8 +200,13 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or AuthenticationException)
         {
+            // The client went away, or refused our certificate.
+        }
+        finally
+        {
+            await stream.DisposeAsync();
         }
     }
 

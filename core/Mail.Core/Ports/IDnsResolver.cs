@@ -19,6 +19,10 @@ public interface IDnsResolver
 
     /// <summary>PTR names for an address (the in-addr.arpa / ip6.arpa name is built here), without trailing dots.</summary>
     Task<DnsResult<string>> PtrAsync(IPAddress address, CancellationToken cancellationToken = default);
+
+    /// <summary>TLSA records of a service (RFC 6698 3: the name <c>_port._tcp.host</c> is built here). Whether the answer
+    /// is DNSSEC-validated is <see cref="DnsResult{T}.Authenticated"/>; DANE (RFC 7672) uses only validated ones.</summary>
+    Task<DnsResult<TlsaRecord>> TlsaAsync(string host, int port, CancellationToken cancellationToken = default);
 }
 
 public enum DnsStatus
@@ -42,7 +46,46 @@ public sealed record DnsResult<T>(DnsStatus Status, IReadOnlyList<T> Records, st
 
     /// <summary>NoData or NxDomain: the lookup succeeded and found nothing (an SPF "void lookup").</summary>
     public bool IsEmpty => Status is DnsStatus.NoData or DnsStatus.NxDomain;
+
+    /// <summary>
+    /// True only when the recursive resolver set the AD bit (RFC 4035 3.2.3) on every answer this result came from,
+    /// CNAME hops included: the records (or their absence) are DNSSEC-validated. Trusting it assumes the path to the
+    /// resolver is trusted (a validating resolver on loopback, RFC 7672 2.1).
+    /// </summary>
+    public bool Authenticated { get; init; }
 }
 
 /// <param name="Exchange">Host name without trailing dot.</param>
 public sealed record MxRecord(int Preference, string Exchange);
+
+/// <summary>TLSA certificate usage (RFC 6698 2.1.1, acronyms from RFC 7218).</summary>
+public enum TlsaUsage : byte
+{
+    PkixTa = 0,
+    PkixEe = 1,
+    DaneTa = 2,
+    DaneEe = 3,
+}
+
+/// <summary>TLSA selector (RFC 6698 2.1.2): the whole certificate or its SubjectPublicKeyInfo.</summary>
+public enum TlsaSelector : byte
+{
+    Cert = 0,
+    Spki = 1,
+}
+
+/// <summary>TLSA matching type (RFC 6698 2.1.3): the selected bytes as they are, or their SHA-256 / SHA-512 digest.</summary>
+public enum TlsaMatchingType : byte
+{
+    Full = 0,
+    Sha2_256 = 1,
+    Sha2_512 = 2,
+}
+
+/// <summary>One TLSA record (RFC 6698 2.1). Values outside the enums are kept as they came (they are unusable, not errors).</summary>
+/// <param name="Data">The certificate association data.</param>
+public sealed record TlsaRecord(TlsaUsage Usage, TlsaSelector Selector, TlsaMatchingType MatchingType, byte[] Data)
+{
+    /// <summary>Presentation form, "3 1 1 ABCD…" (RFC 6698 2.2).</summary>
+    public override string ToString() => $"{(byte)Usage} {(byte)Selector} {(byte)MatchingType} {Convert.ToHexString(Data)}";
+}

@@ -1,11 +1,14 @@
 using System.Net;
 using Mail.Core.Model;
 using Mail.Outbound.Tls.MtaSts;
+using Mail.Outbound.Tls.Dane;
 
 namespace Mail.Outbound.Routing;
 
 /// <summary>One host to try, with the addresses to connect to (IPv6 and IPv4), in order.</summary>
-public sealed record MxHost(string Name, IReadOnlyList<IPAddress> Addresses);
+/// <param name="Dane">The host's DNSSEC-validated TLSA records (or their failed lookup) when the policy is
+/// <see cref="TlsPolicy.Dane"/> and DNSSEC vouches for the host's name; null when DANE does not apply.</param>
+public sealed record MxHost(string Name, IReadOnlyList<IPAddress> Addresses, DaneHost? Dane = null);
 
 public enum RouteOutcome
 {

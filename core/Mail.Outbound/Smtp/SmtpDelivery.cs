@@ -8,6 +8,7 @@ using Mail.Core.Model;
 using Envelope = Mail.Core.Model.Envelope;
 using Mail.Outbound.Routing;
 using Mail.Outbound.Tls.MtaSts;
+using Mail.Outbound.Tls.Dane;
 using MimeKit;
 
 namespace Mail.Outbound.Smtp;
@@ -33,11 +34,18 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         RemoteReply? last = null;
         foreach (var host in route.Hosts)
         {
+            var tls = Effective(route, host);
+            if (tls == TlsPolicy.Dane && host.Dane!.LookupFailure is { } daneFailure)
+            {
+                // RFC 7672 2.2: DNSSEC vouches for this host, so a TLSA answer we cannot get may be an attack: not tried.
+                last = SmtpReplies.Local("4.7.5", $"{daneFailure}; {host.Name} is not tried without it", host.Name);
+                continue;
+            }
             foreach (var address in host.Addresses)
             {
                 var endpoint = new IPEndPoint(address, route.Port);
                 var where = endpoint.ToString();
-                var (client, reused) = await AcquireAsync(host.Name, endpoint, route, cancellationToken);
+                var (client, reused) = await AcquireAsync(host, tls, endpoint, route, cancellationToken);
                 if (client.Failure is { } failure)
                 {
                     last = failure;
@@ -47,7 +55,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 if (result.PassTurn && reused)
                 {
                     // A kept connection the server had already closed: try once more on a fresh one.
-                    (client, _) = await AcquireAsync(host.Name, endpoint, route, cancellationToken, fresh: true);
+                    (client, _) = await AcquireAsync(host, tls, endpoint, route, cancellationToken, fresh: true);
                     if (client.Failure is { } again)
                     {
                         last = again;
@@ -61,7 +69,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                     await DropAsync(client.Client!);
                     continue;
                 }
-                if (client.Client!.IsConnected) Release(Key(host.Name, endpoint, route), client.Client);
+                if (client.Client!.IsConnected) Release(Key(endpoint, route, host, tls), client.Client);
                 else await DropAsync(client.Client);
                 return result.Replies!;
             }
@@ -134,13 +142,29 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         return new Transaction(false, null, replies);
     }
 
-    // An MTA-STS connection was verified for one MX name and policy mode: it is reused only for the same.
-    private static string Key(string host, IPEndPoint endpoint, Route route) =>
-        route.MtaSts is { } sts ? $"{endpoint}|{route.Tls}|{route.Relay}|{host}|{sts.Mode}" : $"{endpoint}|{route.Tls}|{route.Relay}";
-
-    private async Task<(Connected, bool Reused)> AcquireAsync(string host, IPEndPoint endpoint, Route route, CancellationToken cancellationToken, bool fresh = false)
+    /// <summary>
+    /// The TLS requirement toward one host of the route. <see cref="TlsPolicy.Dane"/> holds only for a host with
+    /// usable DNSSEC-validated TLSA records; validated TLSA records that are all unusable still make TLS mandatory with
+    /// any certificate (RFC 7672 3.1.3, 2.2); a host without them gets the <see cref="TlsPolicy.MtaSts"/> behaviour.
+    /// </summary>
+    internal static TlsPolicy Effective(Route route, MxHost host) => route.Tls switch
     {
-        if (!fresh && _idle.TryGetValue(Key(host, endpoint, route), out var bag))
+        TlsPolicy.Dane when host.Dane is { } dane => dane.LookupFailure is not null || dane.HasUsable ? TlsPolicy.Dane : TlsPolicy.Encrypt,
+        TlsPolicy.Dane => Effective(route with { Tls = TlsPolicy.MtaSts }, host),
+        // MTA-STS "enforce" requires STARTTLS (the certificate is checked in ConnectAsync); "testing" and no policy are May.
+        TlsPolicy.MtaSts => route.MtaSts is { Mode: MtaStsMode.Enforce } ? TlsPolicy.MtaSts : TlsPolicy.May,
+        var policy => policy,
+    };
+
+    // A kept connection was set up under one TLS requirement (for DANE, verified against one TLSA set; for MTA-STS, for
+    // one MX name and policy mode): only the same may reuse it.
+    private static string Key(IPEndPoint endpoint, Route route, MxHost host, TlsPolicy tls) =>
+        $"{endpoint}|{tls}|{route.Relay}|{(tls == TlsPolicy.Dane ? host.Dane!.Key : "")}|{(route.MtaSts is { } sts ? $"{host.Name}|{sts.Mode}" : "")}";
+
+    private async Task<(Connected, bool Reused)> AcquireAsync(MxHost mx, TlsPolicy tls, IPEndPoint endpoint, Route route, CancellationToken cancellationToken, bool fresh = false)
+    {
+        var host = mx.Name;
+        if (!fresh && _idle.TryGetValue(Key(endpoint, route, mx, tls), out var bag))
         {
             while (bag.TryTake(out var idle))
             {
@@ -148,21 +172,22 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 await DropAsync(idle.Client);
             }
         }
-        var connected = await ConnectAsync(host, endpoint, route, route.Tls switch
+        var dane = tls == TlsPolicy.Dane ? mx.Dane : null;
+        var connected = await ConnectAsync(host, endpoint, route, dane, tls switch
         {
             TlsPolicy.None => SecureSocketOptions.None,
             TlsPolicy.May => SecureSocketOptions.StartTlsWhenAvailable,
             _ => SecureSocketOptions.StartTls,
         }, cancellationToken);
-        if (connected.Failure is { Code: 0, EnhancedCode: "4.7.5" } && route.Tls == TlsPolicy.May)
+        if (connected.Failure is { Code: 0, EnhancedCode: "4.7.5" } && tls == TlsPolicy.May)
         {
             // Postfix "may": a failed handshake falls back to plaintext on a new connection.
-            connected = await ConnectAsync(host, endpoint, route, SecureSocketOptions.None, cancellationToken);
+            connected = await ConnectAsync(host, endpoint, route, null, SecureSocketOptions.None, cancellationToken);
         }
         return (connected, false);
     }
 
-    private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, SecureSocketOptions security, CancellationToken cancellationToken)
+    private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, DaneHost? dane, SecureSocketOptions security, CancellationToken cancellationToken)
     {
         var where = endpoint.ToString();
         var client = new OutboundSmtpClient(options.Timeouts)
@@ -172,9 +197,13 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         };
         // Opportunistic and "encrypt" TLS to MX hosts accept any certificate (Postfix may/encrypt); a relay host's
         // (TLS required) is verified unless the operator said otherwise.
+        // DANE: the certificate must match the host's TLSA records instead (RFC 7672 3.1); MTA-STS: it must chain to a
+        // trusted root and name the MX host (RFC 8461 4.2).
+        var daneCheck = dane is null ? null : new DaneCertificateCheck(dane);
         string? refused = null;
-        if (route.MtaSts is { } sts && mtaSts is not null) client.ServerCertificateValidationCallback = mtaSts.CallbackFor(sts, host, r => refused = r);
 #pragma warning disable CA5359 // Postfix "may" and "encrypt": TLS against passive eavesdropping, no authentication of the MX (DANE/MTA-STS do that).
+        if (daneCheck is not null) client.ServerCertificateValidationCallback = daneCheck.Validate;
+        else if (route.MtaSts is { } sts && mtaSts is not null) client.ServerCertificateValidationCallback = mtaSts.CallbackFor(sts, host, r => refused = r);
         else if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -206,7 +235,8 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
             {
                 SmtpCommandException c => SmtpReplies.FromServer((int)c.StatusCode, c.Message, host, where),
                 AuthenticationException a => SmtpReplies.Local("4.7.0", $"SASL authentication with {host}[{where}] failed: {a.Message}", host, where),
-                SslHandshakeException s => SmtpReplies.Local("4.7.5", refused is null ? $"TLS handshake with {host}[{where}] failed: {s.Message}" : $"TLS with {host}[{where}] refused: {refused}", host, where),
+                SslHandshakeException s => SmtpReplies.Local("4.7.5", daneCheck?.Failure is { } f ? $"TLS handshake with {host}[{where}] failed: DANE: {f}"
+                    : refused is null ? $"TLS handshake with {host}[{where}] failed: {s.Message}" : $"TLS with {host}[{where}] refused: {refused}", host, where),
                 NotSupportedException n => SmtpReplies.Local("4.7.4", $"TLS is required{(route.MtaSts is { } p ? $" by the MTA-STS policy of {p.Domain}" : "")}, but was not offered by host {host}[{where}]", host, where),
                 _ when client.ConversationStarted => client.Failure(e, host, where),
                 SocketException s => SmtpReplies.Local("4.4.1", $"connect to {host}[{where}]: {s.Message}", host, where),

@@ -117,7 +117,7 @@ public sealed class OutboundStage
         // One parse of the stored message for the whole run: the hop count, the signer and the sending all read it.
         var message = RawMessage.Parse(original);
         var hops = message.Count(HeaderId.Received);
-        message.Prepend(await _signer.SignAsync(message, cancellationToken));
+        await message.SignAsync(_signer, cancellationToken);
 
         // One attempt per destination domain, at the same time, each within its domain's concurrency limit.
         var byDomain = due.GroupBy(i => DomainOf(recipients[i].Address), StringComparer.OrdinalIgnoreCase).ToList();

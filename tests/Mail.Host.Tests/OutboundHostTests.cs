@@ -324,8 +324,8 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         Assert.All(verdicts, v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
         Assert.Contains(verdicts, v => v.Contains(" a=rsa-sha256 ", StringComparison.Ordinal));
         Assert.Contains(verdicts, v => v.Contains(" a=ed25519-sha256 ", StringComparison.Ordinal));
-        // The stage parses the message once and the signer reads that parse: the Content-* fields (kept with the body
-        // entity, as MimeKit's parser keeps them) are signed too, and From once more than it occurs.
+        // The stage parses the message once and the signer reads that parse: the Content-* fields (lent to the body
+        // entity while signing, where MimeKit's signer reads them) are signed too, and From once more than it occurs.
         var signedFields = System.Text.RegularExpressions.Regex.Matches(delivered, @"^DKIM-Signature:.*?\bh=([^;]+);",
                 System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.Multiline)
             .Select(m => System.Text.RegularExpressions.Regex.Replace(m.Groups[1].Value, @"\s", "")).ToList();

@@ -1,3 +1,4 @@
+using Mail.Core.Ports;
 using MimeKit;
 
 namespace Mail.Outbound.Smtp;
@@ -22,13 +23,12 @@ internal sealed class RawMessage : MimeMessage
         _bodyStart = bodyStart;
         Headers.Clear();
         var body = _body = new RawBody(original, bodyStart);
-        foreach (var h in headers)
-        {
-            Headers.Add(h);
-            // As MimeKit's parser does: the Content-* fields are the body entity's too, where the DKIM signer reads
-            // them. RawBody never writes its own header fields (MimeMessage writes the body content only).
-            if (h.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)) body.Headers.Add(h);
-        }
+        // Every field, Content-* too, stays in the message's list in its stored order. MimeKit's parser would keep the
+        // Content-* fields with the body entity, and MimeMessage then writes the two lists merged by parse offset: the
+        // fields we put in front (parsed apart, offsets from 0) could land after a Content-* field. So the body entity
+        // has fields only for a moment: copies of the Content-* fields while the signer reads them (SignAsync), and
+        // the Content-Transfer-Encoding that RawBody.DeclareEightBit sets while MAIL FROM is written.
+        foreach (var h in headers) Headers.Add(h);
         Body = body;
         Size = headerBytes + body.Length;
     }
@@ -52,8 +52,27 @@ internal sealed class RawMessage : MimeMessage
     /// <summary>How many header fields of this kind the stored message has (Received: the hop count).</summary>
     public int Count(HeaderId id) => Headers.Count(h => h.Id == id);
 
-    /// <summary>Puts <paramref name="fields"/> (complete header fields, CRLF-terminated: our DKIM-Signatures) on top.</summary>
-    public void Prepend(string fields)
+    /// <summary>Signs the message and puts the signer's fields (our DKIM-Signatures) on top.</summary>
+    public async ValueTask SignAsync(IOutboundSigner signer, CancellationToken cancellationToken)
+    {
+        // MimeKit's DKIM signer reads the Content-* fields from the body entity, where its parser keeps them: the body
+        // holds copies of them for the signature only.
+        foreach (var h in Headers)
+        {
+            if (h.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)) _body.Headers.Add(h.Clone());
+        }
+        try
+        {
+            Prepend(await signer.SignAsync(this, cancellationToken));
+        }
+        finally
+        {
+            _body.Headers.Clear();
+        }
+    }
+
+    /// <summary>Puts <paramref name="fields"/> (complete header fields, CRLF-terminated) on top.</summary>
+    private void Prepend(string fields)
     {
         if (fields.Length == 0) return;
         var bytes = System.Text.Encoding.UTF8.GetBytes(fields + "\r\n");
@@ -113,27 +132,15 @@ internal sealed class RawBody : MimePart
     /// <summary>The body has octets above 127 (RFC 6152: it needs BODY=8BITMIME).</summary>
     public bool HasEightBitOctets { get; }
 
-    private bool _declared;
-    private Header? _stored;
-
-    /// <summary>Says "8bit" to MailKit's choice of the BODY parameter, through this entity's Content-Transfer-Encoding
-    /// (which is the stored message's, for the DKIM signer, and is never written): <see cref="Undeclare"/> puts the
-    /// stored one back once MAIL FROM is written.</summary>
+    /// <summary>Says "8bit" to MailKit's choice of the BODY parameter, through this entity's Content-Transfer-Encoding.
+    /// The entity's fields are never written (the message's own list holds the stored ones), and
+    /// <see cref="Undeclare"/> takes the field away again once MAIL FROM is written.</summary>
     public void DeclareEightBit()
     {
-        if (!HasEightBitOctets || _declared) return;
-        _stored = Headers.FirstOrDefault(h => h.Id == HeaderId.ContentTransferEncoding)?.Clone();
-        ContentTransferEncoding = ContentEncoding.EightBit;
-        _declared = true;
+        if (HasEightBitOctets) ContentTransferEncoding = ContentEncoding.EightBit;
     }
 
-    public void Undeclare()
-    {
-        if (!_declared) return;
-        Headers.RemoveAll(HeaderId.ContentTransferEncoding);
-        if (_stored is not null) Headers.Add(_stored);
-        _declared = false;
-    }
+    public void Undeclare() => Headers.Clear();
 
     /// <summary>Synchronous, as the DKIM signer hashes the body (MimeMessage.HashBody).</summary>
     public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)

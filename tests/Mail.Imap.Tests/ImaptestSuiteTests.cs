@@ -143,9 +143,20 @@ public sealed partial class ImaptestSuiteTests(ITestOutputHelper log) : IDisposa
         // that when the run time was over; stdout (its totals) is lost with the abort, stderr (every error) is not.
         var shutdownAbort = run.ExitCode == 134 && elapsed >= TimeSpan.FromSeconds(StressSeconds)
             && lines.Any(l => l.StartsWith("Panic: ", StringComparison.Ordinal) && l.Contains("(client_update_plan): assertion failed: (client->plan_size == 0)", StringComparison.Ordinal));
-        if (!shutdownAbort) Assert.True(run.StdOut.Contains("Totals:", StringComparison.Ordinal), "imaptest did not finish its run:\n" + output);
+        // With qresync, imaptest restores a reselecting client's view from its cache of the mailbox and applies
+        // VANISHED (EARLIER) to it, but has no room in that view for a message appended after the cached MODSEQ: the
+        // FETCH (UID FLAGS MODSEQ) that SELECT (QRESYNC) answers for it (RFC 7162 3.2.5.1; Dovecot's select_qresync
+        // sends the same, searching UID 1:* CHANGEDSINCE) trips its array index assertion. The run ends there; the
+        // errors reported before it still count.
+        var qresyncModelAbort = options.Contains("qresync") && run.ExitCode == 134
+            && lines.Any(l => l.StartsWith("Panic: ", StringComparison.Ordinal) && l.Contains("(array_idx_modifiable_i)", StringComparison.Ordinal))
+            && lines.Any(l => l.StartsWith("Error: Raw backtrace:", StringComparison.Ordinal) && l.Contains("mailbox_state_handle_fetch", StringComparison.Ordinal));
+        if (qresyncModelAbort) log.WriteLine("imaptest stopped early on its QRESYNC reselect model (a FETCH for a message newer than its cache)");
+        var tolerated = shutdownAbort || qresyncModelAbort;
+        if (!tolerated) Assert.True(run.StdOut.Contains("Totals:", StringComparison.Ordinal), "imaptest did not finish its run:\n" + output);
         var errors = lines.Where(l => l.StartsWith("Error:", StringComparison.Ordinal) || l.StartsWith("Panic:", StringComparison.Ordinal))
             .Where(l => !(shutdownAbort && (l.Contains("client_update_plan", StringComparison.Ordinal) || l.StartsWith("Error: Raw backtrace:", StringComparison.Ordinal))))
+            .Where(l => !(qresyncModelAbort && (l.Contains("(array_idx_modifiable_i)", StringComparison.Ordinal) || l.StartsWith("Error: Raw backtrace:", StringComparison.Ordinal))))
             .ToList();
         Assert.True(errors.Count == 0, $"{errors.Count} error(s) in stress mode ({string.Join(' ', options)}):\n{string.Join('\n', errors.Take(30))}");
     }

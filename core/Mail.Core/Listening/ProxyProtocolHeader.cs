@@ -133,7 +133,9 @@ public sealed record ProxyProtocolHeader(int Version, ProxyCommand Command, IPEn
             && (text.Split('.') is not { Length: 4 } octets || octets.Any(o => o.Length is 0 or > 3 || !o.All(char.IsAsciiDigit))))
             return false;
         if (family == AddressFamily.InterNetworkV6 && !text.Contains(':', StringComparison.Ordinal)) return false;
-        if (!IPAddress.TryParse(text, out var parsed) || parsed.AddressFamily != family || parsed.ScopeId != 0) return false;
+        if (!IPAddress.TryParse(text, out var parsed) || parsed.AddressFamily != family) return false;
+        // A zone ("fe80::1%eth0") names an interface of the proxy's host, meaningless here. (ScopeId throws for IPv4.)
+        if (family == AddressFamily.InterNetworkV6 && parsed.ScopeId != 0) return false;
         address = parsed;
         return true;
     }

@@ -43,9 +43,8 @@ public static class ProxyProtocolReader
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new ProxyProtocolException(taken == 0
-                ? $"no PROXY protocol header within {timeout.TotalSeconds:0.#} s"
-                : $"PROXY protocol header incomplete after {timeout.TotalSeconds:0.#} s");
+            var seconds = timeout.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+            throw new ProxyProtocolException(taken == 0 ? $"no PROXY protocol header within {seconds} s" : $"PROXY protocol header incomplete after {seconds} s");
         }
         catch (SocketException e)
         {

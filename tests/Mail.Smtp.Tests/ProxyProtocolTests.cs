@@ -52,6 +52,21 @@ public sealed class ProxyProtocolTests
     }
 
     [Fact]
+    public async Task Implicit_tls_listener_reads_the_header_before_the_handshake()
+    {
+        await using var s = await StartProxiedAsync(o => o.Listeners[2].ProxyProtocol = true);
+        using var tcp = new System.Net.Sockets.TcpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await tcp.ConnectAsync(s.Submissions);
+        await tcp.GetStream().WriteAsync("PROXY TCP6 2001:db8::9 2001:db8::1 40000 465\r\n"u8.ToArray());
+        await using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, SmtpTestServer.IsTestCertificate);
+        await ssl.AuthenticateAsClientAsync("mx.example.test");
+        using var reader = new StreamReader(ssl);
+        Assert.StartsWith("220 ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        await ssl.WriteAsync("EHLO client.test\r\n"u8.ToArray());
+        Assert.Contains("[2001:db8::9]", await reader.ReadLineAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Header_from_outside_proxy_networks_is_refused_by_closing()
     {
         await using var s = await StartProxiedAsync();

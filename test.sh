@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project. On a fresh Debian machine with the .NET 10 SDK and Node.js it first
-# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot and unbound (Debian), Azurite (npm).
+# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound and HAProxy (Debian), Azurite (npm).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -26,6 +26,7 @@ declare -A capability=(
   ["/usr/bin/kdig --version"]=knot-dnsutils    # reads the signed zones' DNSKEYs for unbound's trust anchors
   ["/usr/sbin/unbound -V"]=unbound             # the validating resolver that sets the AD bit
   ["openssl version"]=openssl
+  ["/usr/sbin/haproxy -v"]=haproxy   # PROXY protocol v1/v2 in front of `mail serve` (ProxyProtocolHostTests)
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)
   ["gcc --version"]=gcc               # Native AOT links the shipped executable with the C toolchain
   ["echo '#include <zlib.h>' | gcc -E -x c -"]=zlib1g-dev

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using Mail.Core.Listening;
 using Mail.Imap.Protocol;
 using Mail.Imap.Messages;
 using Mail.Imap.Session;
@@ -20,6 +21,7 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly ImapServices _services;
     private readonly ILogger _logger;
     private readonly LoginThrottle _throttle;
+    private readonly ClientNetworks _proxyNetworks;
     private readonly Dictionary<string, IPEndPoint> _bound = [];
     private readonly List<(TcpListener Listener, ImapListenerOptions Options)> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
@@ -35,6 +37,7 @@ public sealed class ImapServer : IAsyncDisposable
         _options = options;
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
+        _proxyNetworks = new ClientNetworks(options.ProxyNetworks);
         _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
         if (options.PersistentCache && options.CacheDirectory is not null)
@@ -96,7 +99,7 @@ public sealed class ImapServer : IAsyncDisposable
             }
             _listeners.Add((listener, l));
             _bound[l.Name] = (IPEndPoint)listener.LocalEndpoint;
-            _logger.LogInformation("IMAP listener {Name} on {Endpoint} (implicit TLS: {Tls})", l.Name, listener.LocalEndpoint, l.ImplicitTls);
+            _logger.LogInformation("IMAP listener {Name} on {Endpoint} (implicit TLS: {Tls}, PROXY protocol: {Proxy})", l.Name, listener.LocalEndpoint, l.ImplicitTls, l.ProxyProtocol);
         }
         foreach (var (listener, l) in _listeners) _acceptLoops.Add(AcceptLoopAsync(listener, l));
     }
@@ -117,18 +120,57 @@ public sealed class ImapServer : IAsyncDisposable
                 _logger.LogWarning(e, "IMAP accept failed on {Name}", listenerOptions.Name);
                 continue;
             }
-            if (_sessions.Count >= _options.MaxConnections)
+            IPEndPoint client, local;
+            try
             {
-                _ = RefuseAsync(socket);
+                socket.NoDelay = true;
+                client = (IPEndPoint)socket.RemoteEndPoint!;
+                local = (IPEndPoint)socket.LocalEndPoint!;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // The client left before we could look at it.
+                socket.Dispose();
                 continue;
             }
-            socket.NoDelay = true;
-            var session = new ImapSession(socket, listenerOptions.ImplicitTls, _options, _services, _throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, _logger);
-            // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
-            var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _sessions[session] = RunSessionAsync(session, registered.Task);
-            registered.SetResult();
+            // The header is read on the connection's own task: a slow or silent proxy must not hold up the accepts.
+            if (listenerOptions.ProxyProtocol) _ = AdmitProxiedAsync(socket, listenerOptions, client);
+            else Admit(socket, listenerOptions, client);
         }
+    }
+
+    /// <summary>PROXY protocol listener (Dovecot haproxy = yes): the client is the one the header names, for the login
+    /// throttle, the plaintext-on-loopback rule and the logs.</summary>
+    private async Task AdmitProxiedAsync(Socket socket, ImapListenerOptions listenerOptions, IPEndPoint proxy)
+    {
+        IPEndPoint client;
+        try
+        {
+            (client, _) = await ProxyProtocolReader.AcceptAsync(socket, _proxyNetworks, _options.ProxyTimeout, _stopping.Token);
+        }
+        catch (Exception e) when (e is ProxyProtocolException or OperationCanceledException)
+        {
+            if (e is ProxyProtocolException)
+                _logger.LogWarning("IMAP listener {Listener}: connection from {Proxy} closed: {Reason} (Imap:Listeners:{Index}:ProxyProtocol, Imap:ProxyNetworks)",
+                    listenerOptions.Name, proxy, e.Message, _options.Listeners.IndexOf(listenerOptions));
+            socket.Dispose();
+            return;
+        }
+        Admit(socket, listenerOptions, client);
+    }
+
+    private void Admit(Socket socket, ImapListenerOptions listenerOptions, IPEndPoint client)
+    {
+        if (_sessions.Count >= _options.MaxConnections)
+        {
+            _ = RefuseAsync(socket);
+            return;
+        }
+        var session = new ImapSession(socket, client, listenerOptions.ImplicitTls, _options, _services, _throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, _logger);
+        // Registered before it runs, so a session that ends at once is still removed (and counted) correctly.
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sessions[session] = RunSessionAsync(session, registered.Task);
+        registered.SetResult();
     }
 
     private async Task RunSessionAsync(ImapSession session, Task registered)

@@ -13,6 +13,11 @@ public sealed class ImapListenerOptions
 
     /// <summary>TLS from the first byte (port 993 style) instead of STARTTLS.</summary>
     public bool ImplicitTls { get; set; }
+
+    /// <summary>Connections start with a PROXY protocol header (v1 or v2) from a proxy in
+    /// <see cref="ImapServerOptions.ProxyNetworks"/>; the client it names is the client for the login throttle and
+    /// the logs (Dovecot haproxy = yes on an inet_listener). A connection without a valid header is closed.</summary>
+    public bool ProxyProtocol { get; set; }
 }
 
 public sealed class ImapServerOptions
@@ -54,6 +59,14 @@ public sealed class ImapServerOptions
 
     public int MaxConnections { get; set; } = 1000;
 
+    /// <summary>The proxies (CIDRs or single addresses) whose PROXY protocol header a listener with
+    /// <see cref="ImapListenerOptions.ProxyProtocol"/> believes; connections from anywhere else are closed (Dovecot
+    /// haproxy_trusted_networks). Required when a listener has the option.</summary>
+    public List<string> ProxyNetworks { get; set; } = [];
+
+    /// <summary>How long a proxy may take to send the PROXY protocol header (Dovecot haproxy_timeout, 3 s).</summary>
+    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Formatted ENVELOPEs kept in memory for the "sync" FETCH (messages are immutable, so they never go
     /// stale); about 0.5 KiB each. Zero turns the cache off.</summary>
     public int EnvelopeCacheSize { get; set; } = 50_000;
@@ -81,6 +94,16 @@ public sealed class ImapServerOptions
         if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("Imap:HostName must not be empty.");
         if (Listeners.Count == 0) throw new InvalidOperationException("Imap:Listeners must name at least one listener.");
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < ProxyNetworks.Count; i++)
+            if (!Mail.Core.Listening.ClientNetworks.TryParse(ProxyNetworks[i], out _))
+                throw new InvalidOperationException($"Imap:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
+        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) throw new InvalidOperationException("Imap:ProxyTimeout must be between 0 and 1 minute.");
+        for (var i = 0; i < Listeners.Count; i++)
+        {
+            var l = Listeners[i];
+            if (l.ProxyProtocol && ProxyNetworks.Count == 0)
+                throw new InvalidOperationException($"Imap:Listeners:{i}:ProxyProtocol needs Imap:ProxyNetworks (the addresses of the proxies whose header is believed).");
+        }
         foreach (var l in Listeners)
         {
             if (string.IsNullOrWhiteSpace(l.Name)) throw new InvalidOperationException("Imap:Listeners:Name must not be empty.");

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
+using Mail.Core.Listening;
 using Mail.Smtp.Session;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -26,6 +27,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopAccepting = new();
     private ConnectionLimiter? _limiter;
     private ClientNetworks _myNetworks = new([]);
+    private ClientNetworks _proxyNetworks = new([]);
     private RateLimiter? _rateLimiter;
     private RecipientDirectory? _recipients;
     private SslStreamCertificateContext? _certificate;
@@ -58,6 +60,7 @@ public sealed class SmtpServer : IAsyncDisposable
         _started = true;
         _limiter = new ConnectionLimiter(_options.MaxConnections, _options.MaxConnectionsPerClient);
         _myNetworks = new ClientNetworks(_options.MyNetworks);
+        _proxyNetworks = new ClientNetworks(_options.ProxyNetworks);
         _recipients = new RecipientDirectory(_services.Directory, _options.DirectoryCacheTtl, _services.Time);
         if (_options.RateLimits.Any)
         {
@@ -88,8 +91,8 @@ public sealed class SmtpServer : IAsyncDisposable
                 }
                 _listeners.Add((listener, socket));
                 _bound[listener.Name] = (IPEndPoint)socket.LocalEndPoint!;
-                _logger.LogInformation("SMTP listener {Name} ({Role}{Tls}) on {Endpoint}", listener.Name, listener.Role,
-                    listener.ImplicitTls ? ", implicit TLS" : "", socket.LocalEndPoint);
+                _logger.LogInformation("SMTP listener {Name} ({Role}{Tls}{Proxy}) on {Endpoint}", listener.Name, listener.Role,
+                    listener.ImplicitTls ? ", implicit TLS" : "", listener.ProxyProtocol ? ", PROXY protocol" : "", socket.LocalEndPoint);
             }
         }
         catch
@@ -124,11 +127,12 @@ public sealed class SmtpServer : IAsyncDisposable
                 await Task.Delay(100);
                 continue;
             }
-            IPAddress client;
+            IPEndPoint client, local;
             try
             {
                 socket.NoDelay = true;
-                client = ((IPEndPoint)socket.RemoteEndPoint!).Address;
+                client = (IPEndPoint)socket.RemoteEndPoint!;
+                local = (IPEndPoint)socket.LocalEndPoint!;
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
@@ -136,40 +140,68 @@ public sealed class SmtpServer : IAsyncDisposable
                 socket.Dispose();
                 continue;
             }
-            var refusal = _stopping ? "Service shutting down" : _limiter!.TryAcquire(client);
-            if (refusal is not null)
-            {
-                _ = RefuseAsync(socket, listener, refusal);
-                continue;
-            }
-            var id = $"{listener.Name}-{Interlocked.Increment(ref _sessionCounter)}";
-            SmtpSession session;
+            // The header is read on the connection's own task: a slow or silent proxy must not hold up the accepts.
+            if (listener.ProxyProtocol) _ = AdmitProxiedAsync(listener, socket, client, sessionLogger);
+            else Admit(listener, socket, client, local, sessionLogger);
+        }
+    }
+
+    /// <summary>PROXY protocol listener (Postfix smtpd_upstream_proxy_protocol = haproxy): the client is the one the
+    /// header names, so the connection limits below and the whole session see it instead of the proxy.</summary>
+    private async Task AdmitProxiedAsync(SmtpListenerOptions listener, Socket socket, IPEndPoint proxy, ILogger sessionLogger)
+    {
+        IPEndPoint client, local;
+        try
+        {
+            (client, local) = await ProxyProtocolReader.AcceptAsync(socket, _proxyNetworks, _options.ProxyTimeout, _stopAccepting.Token);
+        }
+        catch (Exception ex) when (ex is ProxyProtocolException or OperationCanceledException)
+        {
+            if (ex is ProxyProtocolException)
+                _logger.LogWarning("SMTP listener {Listener}: connection from {Proxy} closed: {Reason} (Smtp:Listeners:{Index}:ProxyProtocol, Smtp:ProxyNetworks)",
+                    listener.Name, proxy, ex.Message, _options.Listeners.IndexOf(listener));
+            socket.Dispose();
+            return;
+        }
+        Admit(listener, socket, client, local, sessionLogger);
+    }
+
+    /// <summary>Admits a connection within the limits and starts its session, or refuses it with 421.</summary>
+    private void Admit(SmtpListenerOptions listener, Socket socket, IPEndPoint client, IPEndPoint local, ILogger sessionLogger)
+    {
+        var refusal = _stopping ? "Service shutting down" : _limiter!.TryAcquire(client.Address);
+        if (refusal is not null)
+        {
+            _ = RefuseAsync(socket, listener, refusal);
+            return;
+        }
+        var id = $"{listener.Name}-{Interlocked.Increment(ref _sessionCounter)}";
+        SmtpSession session;
+        try
+        {
+            session = new SmtpSession(socket, client, local, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+            // The client left before we could look at it.
+            _limiter!.Release(client.Address);
+            socket.Dispose();
+            return;
+        }
+        _sessions[session] = 0;
+        if (_stopping) session.RequestStop();
+        _ = Task.Run(async () =>
+        {
             try
             {
-                session = new SmtpSession(socket, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!);
+                await session.RunAsync();
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+            finally
             {
-                // The client left before we could look at it.
-                _limiter!.Release(client);
-                socket.Dispose();
-                continue;
+                _sessions.TryRemove(session, out _);
+                _limiter!.Release(client.Address);
             }
-            _sessions[session] = 0;
-            if (_stopping) session.RequestStop();
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await session.RunAsync();
-                }
-                finally
-                {
-                    _sessions.TryRemove(session, out _);
-                    _limiter!.Release(client);
-                }
-            });
-        }
+        });
     }
 
     /// <summary>421 at connect for a client over the connection limits (plaintext listeners only; a TLS port just closes).</summary>

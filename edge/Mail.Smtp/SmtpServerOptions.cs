@@ -35,6 +35,13 @@ public sealed class SmtpListenerOptions
     /// <summary>With <see cref="PregreetDelay"/>: send the first line of a multi-line greeting ("220-host ESMTP") before the wait,
     /// so bots that answer as soon as they see "220" are caught too (postscreen_greet_banner).</summary>
     public bool PregreetBanner { get; set; }
+
+    /// <summary>
+    /// Connections start with a PROXY protocol header (HAProxy's v1 text or v2 binary) from a proxy in
+    /// <see cref="SmtpServerOptions.ProxyNetworks"/>; the client it names is the client for every check and log line
+    /// (Postfix smtpd_upstream_proxy_protocol = haproxy). A connection without a valid header is closed.
+    /// </summary>
+    public bool ProxyProtocol { get; set; }
 }
 
 /// <summary>
@@ -127,6 +134,16 @@ public sealed class SmtpServerOptions
     public List<string> MyNetworks { get; set; } = [];
 
     /// <summary>
+    /// The proxies (CIDRs or single addresses) whose PROXY protocol header a listener with
+    /// <see cref="SmtpListenerOptions.ProxyProtocol"/> believes; a connection from anywhere else is closed, since its
+    /// header could claim any client (Dovecot haproxy_trusted_networks). Required when a listener has the option.
+    /// </summary>
+    public List<string> ProxyNetworks { get; set; } = [];
+
+    /// <summary>How long a proxy may take to send the PROXY protocol header (Postfix smtpd_upstream_proxy_timeout, 5 s).</summary>
+    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Offer AUTH on Submission listeners without TLS, but only to clients connecting from a loopback address
     /// (a local webmail or test client). Off by default: AUTH needs TLS (RFC 4954 4, RFC 8314).
     /// </summary>
@@ -178,6 +195,8 @@ public sealed class SmtpServerOptions
                     errors.Add($"{key}:PregreetDelay must be between 0 and 1 minute.");
                 else if (l.PregreetDelay > TimeSpan.Zero && l.ImplicitTls)
                     errors.Add($"{key}:PregreetDelay cannot be used with ImplicitTls (the TLS client speaks first).");
+                if (l.ProxyProtocol && (ProxyNetworks is null || ProxyNetworks.Count == 0))
+                    errors.Add($"{key}:ProxyProtocol needs Smtp:ProxyNetworks (the addresses of the proxies whose header is believed).");
             }
         }
         if (Certificate is not null && !Certificate.HasPrivateKey)
@@ -196,9 +215,16 @@ public sealed class SmtpServerOptions
         if (MyNetworks is not null)
         {
             for (var i = 0; i < MyNetworks.Count; i++)
-                if (!Session.ClientNetworks.TryParse(MyNetworks[i], out _))
+                if (!Mail.Core.Listening.ClientNetworks.TryParse(MyNetworks[i], out _))
                     errors.Add($"Smtp:MyNetworks:{i} '{MyNetworks[i]}' is not an address or CIDR (e.g. 192.0.2.0/24, 2001:db8::/32).");
         }
+        if (ProxyNetworks is not null)
+        {
+            for (var i = 0; i < ProxyNetworks.Count; i++)
+                if (!Mail.Core.Listening.ClientNetworks.TryParse(ProxyNetworks[i], out _))
+                    errors.Add($"Smtp:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
+        }
+        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) errors.Add("Smtp:ProxyTimeout must be between 0 and 1 minute.");
         if (AuthFailureDelay < TimeSpan.Zero || AuthFailureDelay > TimeSpan.FromMinutes(1)) errors.Add("Smtp:AuthFailureDelay must be between 0 and 1 minute.");
         if (ReverseDnsTimeout <= TimeSpan.Zero) errors.Add("Smtp:ReverseDnsTimeout must be positive.");
         if (DirectoryCacheTtl < TimeSpan.Zero || DirectoryCacheTtl > TimeSpan.FromHours(1)) errors.Add("Smtp:DirectoryCacheTtl must be between 0 and 1 hour.");

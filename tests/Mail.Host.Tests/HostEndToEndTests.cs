@@ -161,9 +161,20 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Smtp:RecipientDelimiter=@", "Smtp:RecipientDelimiter")]
     [InlineData("--Outbound:CommandTimeout=00:05:00", "Outbound:CommandTimeout is no longer read: set Outbound:Timeouts:Helo")]
     [InlineData("--Domains:PostmasterAddress=not-an-address", "Domains:PostmasterAddress")]
-    public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
+    [InlineData("--Smtp:Listeners:0:ProxyProtocol=true", "Smtp:Listeners:0:ProxyProtocol needs Smtp:ProxyNetworks")]
+    [InlineData("--Smtp:ProxyNetworks:0=10.0.0.0/33", "Smtp:ProxyNetworks:0")]
+    [InlineData("--Smtp:ProxyTimeout=00:00:00", "Smtp:ProxyTimeout")]
+    public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--Imap:Enabled=false");
+
+    /// <summary>As above with the IMAP gateway on (its settings are checked only when it runs).</summary>
+    [Theory]
+    [InlineData("--Imap:Listeners:0:ProxyProtocol=true", "Imap:Listeners:0:ProxyProtocol needs Imap:ProxyNetworks")]
+    [InlineData("--Imap:ProxyNetworks:0=not-a-network", "Imap:ProxyNetworks:0")]
+    public async Task Bad_imap_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--Imap:Enabled=true");
+
+    private async Task BadSettingAsync(string setting, string name, string imapEnabled)
     {
-        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, imapEnabled, setting], timeout: TimeSpan.FromSeconds(60));
         Assert.Equal(78, r.ExitCode); // EX_CONFIG
         Assert.StartsWith("mail: ", r.StdErr, StringComparison.Ordinal);
         Assert.Single(r.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));

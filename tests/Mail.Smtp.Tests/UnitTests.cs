@@ -202,7 +202,7 @@ public sealed class ConnectStageUnitTests
     [InlineData("0.0.0.0/0", "203.0.113.1", true)]
     public void Mynetworks_matching(string network, string client, bool expected)
     {
-        var n = new Mail.Smtp.Session.ClientNetworks([network]);
+        var n = new Mail.Core.Listening.ClientNetworks([network]);
         Assert.Equal(expected, n.Contains(System.Net.IPAddress.Parse(client)));
     }
 
@@ -213,7 +213,7 @@ public sealed class ConnectStageUnitTests
     [InlineData("10.0.0/8")]
     [InlineData("example.com")]
     [InlineData("2001:db8::/129")]
-    public void Bad_networks_do_not_parse(string text) => Assert.False(Mail.Smtp.Session.ClientNetworks.TryParse(text, out _));
+    public void Bad_networks_do_not_parse(string text) => Assert.False(Mail.Core.Listening.ClientNetworks.TryParse(text, out _));
 
     [Theory]
     [InlineData("203.0.113.77", 24, "203.0.113.0")]

@@ -38,7 +38,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
+    public ImapSession(Socket socket, IPEndPoint client, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
     {
         _recent = recent;
         _keywords = keywords;
@@ -51,7 +51,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
         _services = services;
         _throttle = throttle;
         _logger = logger;
-        _remote = (IPEndPoint)socket.RemoteEndPoint!;
+        // The socket's peer, or on a PROXY protocol listener the client the proxy relayed: the one address for the
+        // login throttle, the loopback rule and the logs.
+        _remote = client.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(client.Address.MapToIPv4(), client.Port) : client;
         _conn = new ImapConnection(new NetworkStream(socket, ownsSocket: true));
     }
 

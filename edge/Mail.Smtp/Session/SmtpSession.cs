@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Text;
+using Mail.Core.Listening;
 using Mail.Core.Model;
 using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
@@ -48,7 +49,11 @@ internal sealed partial class SmtpSession : ISmtpInput
     private readonly RecipientDirectory _recipients;
     private SmtpTransaction? _tx;
 
-    public SmtpSession(Socket socket, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
+    /// <param name="client">The client as the server admitted it: the socket's peer, or on a PROXY protocol listener the
+    /// address the proxy relayed. Every check (Received:, SPF, FCrDNS, DNSBL, greylisting, limits, mynetworks) and
+    /// every log line reads it from <see cref="Facts"/>, never from the socket.</param>
+    /// <param name="local">Our endpoint as the client reached it (the proxy's front end when proxied).</param>
+    public SmtpSession(Socket socket, IPEndPoint client, IPEndPoint local, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
         SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients)
     {
         _rateLimiter = rateLimiter;
@@ -62,7 +67,7 @@ internal sealed partial class SmtpSession : ISmtpInput
         _limits = new SessionLimits(options.MaxErrors, options.MaxCommandsBeforeMail);
         _network = new NetworkStream(socket, ownsSocket: true);
         _stream = _network;
-        Facts = new SmtpSessionFacts(sessionId, Normalize((IPEndPoint)socket.RemoteEndPoint!), (IPEndPoint)socket.LocalEndPoint!, listener);
+        Facts = new SmtpSessionFacts(sessionId, Normalize(client), local, listener);
         Facts.InMyNetworks = myNetworks.Contains(Facts.ClientEndPoint.Address);
         _timer = services.Time.CreateTimer(static s => ((SmtpSession)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }

@@ -2,10 +2,11 @@ using System.Net;
 using System.Net.Sockets;
 using Mail.Core.Model;
 
-namespace Mail.Smtp.Session;
+namespace Mail.Core.Listening;
 
-/// <summary>A list of client networks (Postfix mynetworks): CIDRs or single addresses, IPv4-mapped clients seen as IPv4.</summary>
-internal sealed class ClientNetworks
+/// <summary>A list of client networks (Postfix mynetworks, the PROXY protocol's trusted proxies): CIDRs or single
+/// addresses, IPv4-mapped clients seen as IPv4. In Mail.Core so the SMTP and IMAP edges parse them alike.</summary>
+public sealed class ClientNetworks
 {
     private readonly IPNetwork[] _networks;
 

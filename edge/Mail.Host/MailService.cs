@@ -115,7 +115,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             async (notice, ct) =>
             {
                 var result = await notices.ProcessAsync(notice, ct);
-                if (result.Delivered.Count > 0 && result.Remote.Count == 0) await notices.DeleteOriginalAsync(notice, ct);
+                if (result.OriginalDone) await notices.DeleteOriginalAsync(notice, ct);
             },
             loggerFactory.CreateLogger<OutboundStage>());
     }

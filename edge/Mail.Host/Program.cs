@@ -201,6 +201,7 @@ namespace Mail.Host
                 builder.Services.AddSingleton(check);
             // The outbound stage's DKIM signer: our domains' keys (mail dkim add), none where keys have no store.
             builder.Services.AddSingleton(DkimSettings.BuildSigner(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
+            builder.Services.AddSingleton(DkimSettings.BuildSealer(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

@@ -145,4 +145,39 @@ public sealed class AliasHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Contains("MAIL FROM:<>", peer.Commands);
         await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public async Task A_forwarded_message_carries_an_arc_set_of_the_forwarding_domain_that_dkimpy_verifies()
+    {
+        foreach (var (name, value) in DkimHostTests.ZoneRecords((await HostProcess.AdminOkAsync(_data.Path, "dkim", "add", "example.org")).StdOut))
+            _dns.Add(name, DnsRecordType.TXT, value);
+        await using var peer = new ScriptedSmtpPeer();
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        await HostProcess.AdminOkAsync(_data.Path, "alias", "add", "fwd@example.org", "carol@example.net");
+        await using var host = await HostProcess.StartAsync(_data.Path, "--Smtp:HostName=mail.example.org", $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1",
+            $"--Outbound:RemotePort={peer.Port}", "--Outbound:MinimalBackoff=00:05:00", "--Outbound:PollInterval=00:00:00.050");
+
+        var subject = "sealed " + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(["fwd@example.org 250 2.1.5 Ok", "DATA 250"], await SendAsync(host.SmtpPort, "dave@example.com", subject, "fwd@example.org"));
+        var data = await HostProcess.PollAsync(() => Task.FromResult(string.Join("\n", peer.Received.Select(r => r.Data))),
+            d => d.Contains(subject, StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the remote target never received the forwarded message");
+        log.WriteLine(data[..data.IndexOf("\r\n\r\n", StringComparison.Ordinal)]);
+        Assert.StartsWith("ARC-Seal: i=1; ", data, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^ARC-Authentication-Results: i=1; mail\.example\.org;", data);
+
+        // dkimpy's ARC verifier (what arcverify runs), its DNS lookups answered by the loopback DNS with the printed records.
+        var verify = await ExternalProcess.RunAsync("/usr/bin/python3", ["-c", $$"""
+            import sys, dkim, dns.resolver
+            r = dns.resolver.Resolver(configure=False)
+            r.nameservers, r.port = ["{{_dns.EndPoint.Address}}"], {{_dns.EndPoint.Port}}
+            def txt(name, timeout=5):
+                answer = r.resolve(name.decode() if isinstance(name, bytes) else name, "TXT")
+                return b"".join(b"".join(rr.strings) for rr in answer)
+            cv, results, comment = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=txt)
+            print(cv.decode(), comment)
+            """], data);
+        Assert.True(verify.ExitCode == 0, verify.StdOut + verify.StdErr);
+        Assert.StartsWith("pass", verify.StdOut, StringComparison.Ordinal);
+    }
 }

@@ -29,7 +29,8 @@ public sealed class InboundStage(
     IEnumerable<IInboundCheck> checks,
     ILogger<InboundStage>? logger = null,
     IStateStore? state = null,
-    TimeProvider? time = null)
+    TimeProvider? time = null,
+    IForwardSealer? sealer = null)
 {
     public const string InboxMailbox = "INBOX";
     public const string JunkMailbox = "Junk";
@@ -208,7 +209,7 @@ public sealed class InboundStage(
             await outbound.SendAsync(envelope with { Recipients = remote }, cancellationToken: cancellationToken);
             _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", envelope.QueueId, remote.Count, outbound.Name);
         }
-        if (forward is not null) await ForwardAsync(envelope, raw, forward, cancellationToken);
+        if (forward is not null) await ForwardAsync(envelope, raw, forward, prepend, remove, cancellationToken);
         return new InboundResult(disposition, reason, delivered, remote.Select(r => r.Address).ToList(), unknown, forward?.Targets ?? []);
     }
 
@@ -219,7 +220,8 @@ public sealed class InboundStage(
     /// a bounce comes back to us (and then to the sender). Not rewritten: the null sender (nothing answers a bounce) and
     /// a sender in one of our domains (our SPF covers it already).
     /// </summary>
-    private async Task ForwardAsync(Envelope envelope, Stream raw, Forward forward, CancellationToken cancellationToken)
+    private async Task ForwardAsync(Envelope envelope, Stream raw, Forward forward, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove,
+        CancellationToken cancellationToken)
     {
         var id = ForwardId(envelope.QueueId);
         long size;
@@ -230,19 +232,31 @@ public sealed class InboundStage(
         }
         else
         {
-            var (source, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
+            // The copy as it leaves: our checks' header fields (Authentication-Results first) on the original, then the
+            // ARC set over that. Built in memory: the seal covers the whole message.
+            var (headerStream, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
+            HeaderBlock headers;
             try
             {
-                await using var writer = await messages.CreateAsync(id, cancellationToken);
-                var buffer = new byte[64 * 1024];
-                int n;
-                while ((n = await source.ReadAsync(buffer, cancellationToken)) > 0) await writer.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
-                size = (await writer.CommitAsync(cancellationToken)).Size;
+                headers = await HeaderBlock.ReadAsync(headerStream, cancellationToken);
             }
             finally
             {
-                if (owned) await source.DisposeAsync();
+                if (owned) await headerStream.DisposeAsync();
             }
+            var copy = new MemoryStream();
+            await WriteMessageAsync((bytes, ct) => copy.WriteAsync(bytes, ct), raw, envelope, string.Concat(prepend.Select(Format)), headers, remove, cancellationToken);
+            var seal = "";
+            if (sealer is not null)
+            {
+                copy.Position = 0;
+                using var parsed = await MimeMessage.LoadAsync(ParserOptions.Default, copy, persistent: true, cancellationToken);
+                seal = await sealer.SealAsync(parsed, forward.Domain, cancellationToken);
+            }
+            await using var writer = await messages.CreateAsync(id, cancellationToken);
+            await writer.WriteAsync(Encoding.ASCII.GetBytes(seal), cancellationToken);
+            await writer.WriteAsync(copy.GetBuffer().AsMemory(0, (int)copy.Length), cancellationToken);
+            size = (await writer.CommitAsync(cancellationToken)).Size;
         }
         var sender = envelope.MailFrom;
         if (directory.Srs is { } srs && !envelope.IsNullSender && Address.TryParse(sender, out var from) && !await directory.IsLocalDomainAsync(from.Domain, cancellationToken))
@@ -335,11 +349,20 @@ public sealed class InboundStage(
         top.Append("Return-Path: <").Append(Clean(envelope.MailFrom)).Append(">\r\n");
         top.Append("Delivered-To: ").Append(Clean(user)).Append("\r\n");
         foreach (var h in prepend) top.Append(Format(h));
-        await writer.WriteAsync(Encoding.UTF8.GetBytes(top.ToString()), cancellationToken);
+        await WriteMessageAsync(writer.WriteAsync, raw, envelope, top.ToString(), headers, remove, cancellationToken);
+        var stored = await writer.CommitAsync(cancellationToken);
+        return stored.Size;
+    }
+
+    /// <summary>New header fields on top, the original fields not removed, then the original body copied as bytes.</summary>
+    private async Task WriteMessageAsync(Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> write, Stream raw, Envelope envelope, string top, HeaderBlock headers,
+        IReadOnlyList<Func<Header, bool>> remove, CancellationToken cancellationToken)
+    {
+        await write(Encoding.UTF8.GetBytes(top), cancellationToken);
         foreach (var field in headers.Fields)
         {
             if (remove.Count > 0 && Header.TryParse(field, 0, field.Length, out var parsed) && remove.Any(p => p(parsed))) continue;
-            await writer.WriteAsync(field, cancellationToken);
+            await write(field, cancellationToken);
         }
         var (body, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
         try
@@ -354,14 +377,12 @@ public sealed class InboundStage(
             }
             var buffer = new byte[64 * 1024];
             int n;
-            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await writer.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await write(buffer.AsMemory(0, n), cancellationToken);
         }
         finally
         {
             if (owned) await body.DisposeAsync();
         }
-        var stored = await writer.CommitAsync(cancellationToken);
-        return stored.Size;
     }
 
     private static async Task SkipAsync(Stream s, long count, CancellationToken cancellationToken)

@@ -25,6 +25,7 @@ declare -A capability=(
   ["/usr/sbin/knotd --version"]=knot           # DNSSEC: knotd signs the test zones (ValidatingResolver, DANE tests)
   ["/usr/bin/kdig --version"]=knot-dnsutils    # reads the signed zones' DNSKEYs for unbound's trust anchors
   ["/usr/sbin/unbound -V"]=unbound             # the validating resolver that sets the AD bit
+  ["/usr/sbin/postsrsd -v"]=postsrsd           # SrsTests: our SRS0 addresses are postsrsd's, both ways
   ["openssl version"]=openssl
   ["/usr/sbin/haproxy -v"]=haproxy   # PROXY protocol v1/v2 in front of `mail serve` (ProxyProtocolHostTests)
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)

@@ -39,6 +39,10 @@ public static class DkimSettings
         new(state, secrets, directory, RetiredKeyPublished(configuration));
 
     /// <summary>The outbound stage's signer: signs with our domains' keys, or nothing where private keys have no store.</summary>
+    /// <summary>The inbound stage's ARC sealer for forwarded mail: our domains' RSA keys, or nothing without a key store.</summary>
+    public static IForwardSealer BuildSealer(IConfiguration configuration, IStateStore state, ISecretStore? secrets, MailDirectory directory) =>
+        secrets is null ? NoForwardSealer.Instance : new Mail.Auth.Arc.ArcSealer(BuildKeyStore(configuration, state, secrets, directory));
+
     public static IOutboundSigner BuildSigner(IConfiguration configuration, IStateStore state, ISecretStore? secrets, MailDirectory directory) =>
         secrets is null ? NoOutboundSigner.Instance : new DkimMessageSigner(BuildKeyStore(configuration, state, secrets, directory));
 }

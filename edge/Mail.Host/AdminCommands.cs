@@ -201,6 +201,7 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         if (result is null) return Fail($"no quarantined message {queueId}");
         foreach (var d in result.Delivered) output.WriteLine($"{queueId}: delivered to {d.User} {d.Mailbox} uid {d.Uid}");
         if (result.Remote.Count > 0) output.WriteLine($"{queueId}: {result.Remote.Count} remote recipient(s) queued for relay");
+        if (result.Forwarded.Count > 0) output.WriteLine($"{queueId}: forwarded to {string.Join(", ", result.Forwarded)}");
         foreach (var u in result.UnknownLocal) output.WriteLine($"{queueId}: no such user {u}; not delivered");
         output.WriteLine($"{queueId} released");
         return 0;

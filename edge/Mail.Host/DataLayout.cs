@@ -1,4 +1,5 @@
 using Mail.Core.Accounts;
+using Mail.Core.Forwarding;
 using Mail.Storage.Embedded;
 using Microsoft.Extensions.Configuration;
 
@@ -33,8 +34,8 @@ public sealed class DataLayout
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
         State = new SqliteStateStore(DatabasePath);
         Mailboxes = new SqliteMailboxStore(DatabasePath);
-        Directory = new MailDirectory(State);
         Secrets = new FileSecretStore(root);
+        Directory = new MailDirectory(State) { Srs = new SenderRewriting(Secrets) };
     }
 
     public string Root { get; }

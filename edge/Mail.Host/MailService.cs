@@ -18,7 +18,7 @@ namespace Mail.Host;
 /// worker stops receiving and finishes what it holds.
 /// </summary>
 public sealed class MailService(ServeSettings settings, MailStores data, IEnumerable<IInboundCheck> checks, IDnsResolver dns, EdgePolicy edgePolicy, ILoggerFactory loggerFactory,
-    IOutboundSigner? signer = null) : IHostedService
+    IOutboundSigner? signer = null, IForwardSealer? sealer = null) : IHostedService
 {
     private readonly ILogger _log = loggerFactory.CreateLogger("Mail.Host");
     private readonly CancellationTokenSource _stopWorker = new();
@@ -32,7 +32,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     {
         var (smtpOptions, imapOptions, workerOptions) = (settings.Smtp, settings.Imap, settings.Worker);
         // Checks (SPF, DKIM, DMARC, ...) run in registration order: services.AddSingleton<IInboundCheck, X>() in Program.
-        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>(), data.State);
+        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>(), data.State, sealer: sealer);
         var worker = new LocalWorker(data.Inbound, stage, workerOptions, loggerFactory.CreateLogger<LocalWorker>());
         _smtp = new SmtpServer(smtpOptions, new SmtpServices
         {
@@ -115,7 +115,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             async (notice, ct) =>
             {
                 var result = await notices.ProcessAsync(notice, ct);
-                if (result.Delivered.Count > 0 && result.Remote.Count == 0) await notices.DeleteOriginalAsync(notice, ct);
+                if (result.OriginalDone) await notices.DeleteOriginalAsync(notice, ct);
             },
             loggerFactory.CreateLogger<OutboundStage>());
     }

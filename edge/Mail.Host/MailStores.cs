@@ -1,6 +1,7 @@
 using System.Globalization;
 using Mail.Configuration;
 using Mail.Core.Accounts;
+using Mail.Core.Forwarding;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
 using Mail.Storage.Embedded;
@@ -22,7 +23,7 @@ public sealed class MailStores : IAsyncDisposable
     {
         (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
         Secrets = secrets;
-        Directory = new MailDirectory(state, authCache: authCache) { Recipients = recipients };
+        Directory = new MailDirectory(state, authCache: authCache) { Recipients = recipients, Srs = secrets is null ? null : new SenderRewriting(secrets) };
     }
 
     public const string Embedded = "embedded";

@@ -20,6 +20,9 @@ namespace Mail.Host
                    mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--data DIR]
                                         HASH: {SHA512-CRYPT}$6$..., $5$... (Dovecot/crypt) or pbkdf2-sha256$...
                    mail user list [--data DIR]
+                   mail alias add ADDRESS|@DOMAIN TARGET... [--data DIR]
+                   mail alias list [DOMAIN] [--data DIR]
+                   mail alias remove ADDRESS|@DOMAIN [TARGET...] [--data DIR]
                    mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
                    mail queue [--data DIR]                                  like mailq, with each outbound recipient's state
                    mail queue show QUEUEID [--data DIR]                     one envelope: recipients, replies, header
@@ -125,6 +128,9 @@ namespace Mail.Host
                         : throw new UsageException("--password-hash cannot be combined with --password or --password-stdin"),
                     ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin)),
                     ("user", "list") => await admin.UserListAsync(),
+                    ("alias", "add") => await new AliasCommands(stores.Directory, Console.Out).AddAsync(Arg(2), positional.Skip(3).ToList()),
+                    ("alias", "list") => await new AliasCommands(stores.Directory, Console.Out).ListAsync(positional.ElementAtOrDefault(2)),
+                    ("alias", "remove") => await new AliasCommands(stores.Directory, Console.Out).RemoveAsync(Arg(2), positional.Skip(3).ToList()),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
                     ("queue", "show") => await admin.QueueShowAsync(Arg(2)),
                     ("queue", "hold" or "release" or "retry" or "delete") => await admin.QueueActionAsync(positional[1], Arg(2)),
@@ -195,6 +201,7 @@ namespace Mail.Host
                 builder.Services.AddSingleton(check);
             // The outbound stage's DKIM signer: our domains' keys (mail dkim add), none where keys have no store.
             builder.Services.AddSingleton(DkimSettings.BuildSigner(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
+            builder.Services.AddSingleton(DkimSettings.BuildSealer(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

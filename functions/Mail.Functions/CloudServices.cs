@@ -53,7 +53,12 @@ public static class CloudServices
         services.AddSingleton(sp => sp.GetRequiredService<AzureAdapters>().MessageStore);
         services.AddSingleton(sp => sp.GetRequiredService<AzureAdapters>().MailboxStore);
         services.AddSingleton(sp => sp.GetRequiredService<AzureAdapters>().StateStore);
-        services.AddSingleton(sp => new MailDirectory(sp.GetRequiredService<IStateStore>()) { Recipients = recipients ?? RecipientRules.Default });
+        services.AddSingleton(sp => new MailDirectory(sp.GetRequiredService<IStateStore>())
+        {
+            Recipients = recipients ?? RecipientRules.Default,
+            // SRS needs a secret store: Program registers one when Dkim:KeyEncryptionKey is set.
+            Srs = sp.GetService<Mail.Core.Forwarding.SenderRewriting>(),
+        });
         services.AddSingleton(sp => new FunctionQueues(
             new StorageQueueMessageQueue(clients.Queues.GetQueueClient(QueueNames.Inbound)),
             new StorageQueueMessageQueue(clients.Queues.GetQueueClient(QueueNames.Outbound))));
@@ -91,7 +96,7 @@ public static class CloudServices
             async (notice, ct) =>
             {
                 var result = await notices.ProcessAsync(notice, ct);
-                if (result.Delivered.Count > 0 && result.Remote.Count == 0) await notices.DeleteOriginalAsync(notice, ct);
+                if (result.OriginalDone) await notices.DeleteOriginalAsync(notice, ct);
             },
             sp.GetService<ILogger<OutboundStage>>(), sp.GetRequiredService<TimeProvider>());
     }

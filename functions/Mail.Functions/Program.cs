@@ -28,4 +28,8 @@ builder.Services.AddSingleton(sp =>
     return DkimSettings.BuildSigner(configuration, state, DkimSettings.SealedSecrets(configuration, state), sp.GetRequiredService<Mail.Core.Accounts.MailDirectory>());
 });
 
+// SRS for forwarded mail: its secret sealed in Table storage under the same key (no SRS without one).
+if (!string.IsNullOrWhiteSpace(configuration[$"{DkimSettings.SectionName}:KeyEncryptionKey"]))
+    builder.Services.AddSingleton(sp => new Mail.Core.Forwarding.SenderRewriting(DkimSettings.SealedSecrets(configuration, sp.GetRequiredService<IStateStore>())!));
+
 builder.Build().Run();

@@ -115,11 +115,4 @@ public sealed class AuthCacheTests : IDisposable
         Assert.False(cache.Matches("a@x.test", "pw", "r")); // soonest to expire was evicted
         Assert.True(cache.Matches("c@x.test", "pw", "r"));
     }
-
-    private sealed class ManualTime(DateTimeOffset now) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => now;
-
-        public void Advance(TimeSpan by) => now += by;
-    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Mail.Core.Forwarding;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 
@@ -82,23 +83,167 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
     /// <summary>What a recipient address of ours and of an address parameter both follow: see <see cref="RecipientRules"/>.</summary>
     public RecipientRules Recipients { get; init; } = RecipientRules.Default;
 
+    /// <summary>How many aliases deep an expansion may go (Postfix's virtual_alias_recursion_limit; 1000 there, but a
+    /// chain of more than a few is a mistake, not a design).</summary>
+    public const int MaxAliasDepth = 20;
+
+    private AliasTable? _aliases;
+
+    /// <summary>The aliases (Postfix virtual_alias_maps) that <see cref="ResolveAsync"/> expands.</summary>
+    public AliasTable Aliases => _aliases ??= new AliasTable(state, IsLocalDomainAsync);
+
+    /// <summary>SRS for forwarded mail and its bounces; null turns it off (forwards keep the original sender, and an SRS
+    /// address of ours is refused).</summary>
+    public SenderRewriting? Srs { get; init; }
+
     /// <summary>
-    /// The user whose mailbox a recipient address reaches, or null: the user of that name; else, in a local domain,
-    /// the user named by the part before the recipient delimiter (alice+lists@ is alice@); else, for postmaster@ and
-    /// abuse@ (with or without a detail), the postmaster (<see cref="PostmasterAsync"/>).
+    /// Where a recipient address goes. Not one of our domains: <see cref="Resolution.Remote"/>. In a local domain, the
+    /// first of these that exists, as Postfix looks up virtual_alias_maps before the mailboxes (an alias wins over a
+    /// user of the same name, and over postmaster@ and abuse@): the alias of the address; the user; an SRS0 address
+    /// of ours (reversed: the original sender); the alias, then the user, of the address without its detail
+    /// (alice+lists@ is alice@); for postmaster@ and abuse@ the postmaster (<see cref="PostmasterAsync"/>); the
+    /// domain's catch-all alias (<c>@domain</c>). Alias targets are resolved the same way, recursively; a target that
+    /// is the alias itself means the mailbox of that name (Postfix's "keep a copy" idiom). Users and forwards are
+    /// each listed once however often they are reached.
     /// </summary>
-    public async Task<string?> ResolveAsync(string address, CancellationToken cancellationToken = default)
+    public async Task<Resolution> ResolveAsync(string address, CancellationToken cancellationToken = default)
     {
-        var user = Canonical(address);
-        if (user is null) return null;
-        if (await state.GetAsync(UserPartition, user, cancellationToken) is not null) return user;
-        var at = user.LastIndexOf('@');
-        var (local, domain) = (user[..at], user[(at + 1)..]);
-        if (!await IsLocalDomainAsync(domain, cancellationToken)) return null;
+        var canonical = Canonical(address);
+        if (canonical is null) return new Resolution(ResolutionOutcome.Unknown, [], [], [address]);
+        if (!await IsLocalDomainAsync(DomainOf(canonical), cancellationToken)) return Resolution.Remote;
+        var x = new Expansion();
+        await ExpandAsync(canonical, x, cancellationToken);
+        if (x.Failure is { } failure) return new Resolution(failure.Outcome, [], [], x.Unknown, failure.Why);
+        var outcome = x.Users.Count + x.Forwards.Count > 0 ? ResolutionOutcome.Deliverable : ResolutionOutcome.Unknown;
+        return new Resolution(outcome, x.Users, x.Forwards, x.Unknown);
+    }
+
+    private async Task ExpandAsync(string canonical, Expansion x, CancellationToken cancellationToken)
+    {
+        var domain = DomainOf(canonical);
+        if (!await IsLocalDomainAsync(domain, cancellationToken))
+        {
+            x.AddForward(canonical);
+            return;
+        }
+        if (await ExpandAliasAsync(canonical, x, cancellationToken)) return;
+        if (await IsUserAsync(canonical, cancellationToken))
+        {
+            x.AddUser(canonical);
+            return;
+        }
+        var local = canonical[..canonical.LastIndexOf('@')];
+        if (Srs0.LooksLikeSrs(local))
+        {
+            await ReverseSrsAsync(canonical, local, x, cancellationToken);
+            return;
+        }
         var baseLocal = Recipients.BaseLocalPart(local);
-        if (baseLocal.Length != local.Length && await state.GetAsync(UserPartition, $"{baseLocal}@{domain}", cancellationToken) is not null)
-            return $"{baseLocal}@{domain}";
+        if (baseLocal.Length != local.Length)
+        {
+            var baseAddress = $"{baseLocal}@{domain}";
+            if (await ExpandAliasAsync(baseAddress, x, cancellationToken)) return;
+            if (await IsUserAsync(baseAddress, cancellationToken))
+            {
+                x.AddUser(baseAddress);
+                return;
+            }
+        }
+        if (RecipientRules.RoleLocalParts.Contains(baseLocal) && await PostmasterAsync(domain, cancellationToken) is { } postmaster)
+        {
+            x.AddUser(postmaster);
+            return;
+        }
+        if (await ExpandAliasAsync("@" + domain, x, cancellationToken)) return;
+        x.Unknown.Add(canonical);
+    }
+
+    /// <summary>Expands the alias <paramref name="key"/> into <paramref name="x"/>; false when there is no such alias.</summary>
+    private async Task<bool> ExpandAliasAsync(string key, Expansion x, CancellationToken cancellationToken)
+    {
+        if (await Aliases.GetAsync(key, cancellationToken) is not { } targets) return false;
+        if (x.Chain.Contains(key))
+        {
+            x.Fail(ResolutionOutcome.AliasLoop, $"alias loop: {string.Join(" -> ", x.Chain)} -> {key}");
+            return true;
+        }
+        if (x.Chain.Count >= MaxAliasDepth)
+        {
+            x.Fail(ResolutionOutcome.AliasLoop, $"aliases nested more than {MaxAliasDepth} deep: {x.Chain[0]} -> ... -> {key}");
+            return true;
+        }
+        x.Chain.Add(key);
+        foreach (var target in targets)
+        {
+            if (x.Failure is not null) break;
+            if (target != key) await ExpandAsync(target, x, cancellationToken);
+            else if (await MailboxAsync(target, cancellationToken) is { } own) x.AddUser(own);
+            else x.Unknown.Add(target);
+        }
+        x.Chain.RemoveAt(x.Chain.Count - 1);
+        return true;
+    }
+
+    /// <summary>A bounce (or reply) to an address we wrote when forwarding goes to the original sender.</summary>
+    private async Task ReverseSrsAsync(string canonical, string local, Expansion x, CancellationToken cancellationToken)
+    {
+        if (Srs is null)
+        {
+            x.Fail(ResolutionOutcome.InvalidSrs, "SRS is off (no secret store)");
+            return;
+        }
+        var (original, why) = await Srs.ReverseAsync(local, cancellationToken);
+        if (original is null || Canonical(original) is not { } sender)
+        {
+            x.Fail(ResolutionOutcome.InvalidSrs, why ?? "the SRS address does not hold an address");
+            return;
+        }
+        if (x.Chain.Contains(canonical))
+        {
+            x.Fail(ResolutionOutcome.AliasLoop, $"SRS address reverses to itself: {canonical}");
+            return;
+        }
+        x.Chain.Add(canonical);
+        await ExpandAsync(sender, x, cancellationToken);
+        x.Chain.RemoveAt(x.Chain.Count - 1);
+    }
+
+    /// <summary>The mailbox an address names without aliases: the user, the user without the detail, or the postmaster.</summary>
+    private async Task<string?> MailboxAsync(string canonical, CancellationToken cancellationToken)
+    {
+        if (await IsUserAsync(canonical, cancellationToken)) return canonical;
+        var at = canonical.LastIndexOf('@');
+        var (local, domain) = (canonical[..at], canonical[(at + 1)..]);
+        var baseLocal = Recipients.BaseLocalPart(local);
+        if (baseLocal.Length != local.Length && await IsUserAsync($"{baseLocal}@{domain}", cancellationToken)) return $"{baseLocal}@{domain}";
         return RecipientRules.RoleLocalParts.Contains(baseLocal) ? await PostmasterAsync(domain, cancellationToken) : null;
+    }
+
+    private async Task<bool> IsUserAsync(string canonical, CancellationToken cancellationToken) =>
+        await state.GetAsync(UserPartition, canonical, cancellationToken) is not null;
+
+    private static string DomainOf(string canonical) => canonical[(canonical.LastIndexOf('@') + 1)..];
+
+    /// <summary>One expansion's state: what was reached, the alias keys being expanded (to see a loop), the first failure.</summary>
+    private sealed class Expansion
+    {
+        public readonly List<string> Users = [];
+        public readonly List<string> Forwards = [];
+        public readonly List<string> Unknown = [];
+        public readonly List<string> Chain = [];
+        public (ResolutionOutcome Outcome, string Why)? Failure;
+
+        public void AddUser(string user)
+        {
+            if (!Users.Contains(user)) Users.Add(user);
+        }
+
+        public void AddForward(string address)
+        {
+            if (!Forwards.Contains(address)) Forwards.Add(address);
+        }
+
+        public void Fail(ResolutionOutcome outcome, string why) => Failure ??= (outcome, why);
     }
 
     /// <summary>Who gets a local domain's postmaster@ and abuse@ mail: <see cref="RecipientRules.PostmasterAddress"/>
@@ -179,4 +324,5 @@ public sealed record Credential(string User, string PasswordHash);
 
 /// <summary>Compile-time JSON for user records: the reflection serializer's first use cost a cold login 25-30 ms.</summary>
 [JsonSerializable(typeof(MailDirectory.UserRecord))]
+[JsonSerializable(typeof(AliasTable.AliasRecord))]
 internal sealed partial class AccountsJson : JsonSerializerContext;

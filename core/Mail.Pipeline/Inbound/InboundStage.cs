@@ -29,7 +29,8 @@ public sealed class InboundStage(
     IEnumerable<IInboundCheck> checks,
     ILogger<InboundStage>? logger = null,
     IStateStore? state = null,
-    TimeProvider? time = null)
+    TimeProvider? time = null,
+    IForwardSealer? sealer = null)
 {
     public const string InboxMailbox = "INBOX";
     public const string JunkMailbox = "Junk";
@@ -42,10 +43,10 @@ public sealed class InboundStage(
     {
         ArgumentNullException.ThrowIfNull(envelope);
         // Sort recipients first, so unknown local users are logged whatever the checks decide.
-        var (local, remote, unknown) = await SortRecipientsAsync(envelope, cancellationToken);
+        var (local, remote, unknown, forward) = await SortRecipientsAsync(envelope, cancellationToken);
 
         var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);
-        if (opened is null) return await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, cancellationToken);
+        if (opened is null) return await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, forward, cancellationToken);
         await using var raw = opened;
         MimeMessage parsed;
         try
@@ -84,7 +85,7 @@ public sealed class InboundStage(
         var prepend = new List<Header>(context.PrependHeaders);
         if (verdict.Disposition == Disposition.Quarantine)
             prepend.Insert(0, new Header("X-Quarantine", verdict.Reason ?? "quarantined by policy"));
-        return await DeliverAsync(envelope, raw, local, remote, unknown, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken);
+        return await DeliverAsync(envelope, raw, local, remote, unknown, forward, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken);
     }
 
     /// <summary>
@@ -97,52 +98,69 @@ public sealed class InboundStage(
         if (_quarantine is null) throw new InvalidOperationException("This inbound stage has no state store, so it has no quarantine");
         if (await _quarantine.GetAsync(queueId, cancellationToken) is not { } entry) return null;
         var envelope = entry.Envelope;
-        var (local, remote, unknown) = await SortRecipientsAsync(envelope, cancellationToken);
+        var (local, remote, unknown, forward) = await SortRecipientsAsync(envelope, cancellationToken);
         InboundResult result;
         var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);
         if (opened is null)
         {
-            result = await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, cancellationToken);
+            result = await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, forward, cancellationToken);
         }
         else
         {
             await using (opened)
-                result = await DeliverAsync(envelope, opened, local, remote, unknown, InboxMailbox, [new Header("X-Quarantine-Released", entry.Reason)], [],
+                result = await DeliverAsync(envelope, opened, local, remote, unknown, forward, InboxMailbox, [new Header("X-Quarantine-Released", entry.Reason)], [],
                     Disposition.Inbox, "released from quarantine", cancellationToken);
-            if (result.Delivered.Count > 0 && result.Remote.Count == 0) await DeleteOriginalAsync(envelope, cancellationToken);
+            if (result.OriginalDone) await DeleteOriginalAsync(envelope, cancellationToken);
         }
         await _quarantine.DeleteAsync(queueId, cancellationToken);
         _log.LogInformation("{QueueId}: released from quarantine", queueId);
         return result;
     }
 
-    private async Task<(List<(string User, Recipient Rcpt)> Local, List<Recipient> Remote, List<string> Unknown)> SortRecipientsAsync(Envelope envelope, CancellationToken cancellationToken)
+    /// <summary>Each recipient resolved once (<see cref="MailDirectory.ResolveAsync"/>): local users (each once, however many
+    /// recipients and aliases reach them), remote recipients (relayed as they are), unknown ones, and the remote targets
+    /// of aliases (forwarded, each once, unless also a remote recipient).</summary>
+    private async Task<(List<(string User, Recipient Rcpt)> Local, List<Recipient> Remote, List<string> Unknown, Forward? Forward)> SortRecipientsAsync(Envelope envelope, CancellationToken cancellationToken)
     {
         var local = new List<(string User, Recipient Rcpt)>();
         var remote = new List<Recipient>();
         var unknown = new List<string>();
+        var forwards = new List<string>();
+        string? forwardingDomain = null;
         foreach (var r in envelope.Recipients)
         {
-            var address = MailDirectory.Canonical(r.Address);
-            if (await directory.ResolveAsync(r.Address, cancellationToken) is { } user)
+            var resolution = await directory.ResolveAsync(r.Address, cancellationToken);
+            switch (resolution.Outcome)
             {
-                if (!local.Exists(l => l.User == user)) local.Add((user, r));
-            }
-            else if (address is not null && await directory.IsLocalDomainAsync(address[(address.LastIndexOf('@') + 1)..], cancellationToken))
-            {
-                unknown.Add(r.Address);
-                _log.LogWarning("{QueueId}: no such local user {Recipient}; not delivered", envelope.QueueId, r.Address);
-            }
-            else
-            {
-                remote.Add(r);
+                case ResolutionOutcome.Remote:
+                    remote.Add(r);
+                    break;
+                case ResolutionOutcome.Deliverable:
+                    foreach (var user in resolution.Users)
+                        if (!local.Exists(l => l.User == user)) local.Add((user, r));
+                    foreach (var target in resolution.Forwards)
+                        if (!forwards.Contains(target, StringComparer.OrdinalIgnoreCase)) forwards.Add(target);
+                    if (resolution.Forwards.Count > 0) forwardingDomain ??= MailDirectory.Canonical(r.Address) is { } a ? a[(a.LastIndexOf('@') + 1)..] : null;
+                    foreach (var target in resolution.Unknown)
+                        _log.LogWarning("{QueueId}: alias target {Target} of {Recipient} reaches nobody; not delivered", envelope.QueueId, target, r.Address);
+                    break;
+                default:
+                    // Accepted at RCPT, changed since (a user removed, an alias edited into a loop): held back, logged.
+                    unknown.Add(r.Address);
+                    _log.LogWarning("{QueueId}: {Recipient} not delivered: {Why}", envelope.QueueId, r.Address,
+                        resolution.Outcome == ResolutionOutcome.Unknown ? "no such local user" : resolution.Why);
+                    break;
             }
         }
-        return (local, remote, unknown);
+        forwards.RemoveAll(f => remote.Exists(r => string.Equals(r.Address, f, StringComparison.OrdinalIgnoreCase)));
+        return (local, remote, unknown, forwards.Count > 0 && forwardingDomain is not null ? new Forward(forwardingDomain, forwards) : null);
     }
 
+    /// <summary>Remote alias targets of one envelope, forwarded by <paramref name="Domain"/> (the SRS domain).</summary>
+    private sealed record Forward(string Domain, IReadOnlyList<string> Targets);
+
     private async Task<InboundResult> DeliverAsync(Envelope envelope, Stream raw, List<(string User, Recipient Rcpt)> local, List<Recipient> remote, List<string> unknown,
-        string mailbox, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove, Disposition disposition, string? reason, CancellationToken cancellationToken)
+        Forward? forward, string mailbox, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove, Disposition disposition, string? reason, CancellationToken cancellationToken)
     {
         var delivered = new List<LocalDelivery>();
         if (local.Count > 0)
@@ -191,8 +209,75 @@ public sealed class InboundStage(
             await outbound.SendAsync(envelope with { Recipients = remote }, cancellationToken: cancellationToken);
             _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", envelope.QueueId, remote.Count, outbound.Name);
         }
-        return new InboundResult(disposition, reason, delivered, remote.Select(r => r.Address).ToList(), unknown);
+        if (forward is not null) await ForwardAsync(envelope, raw, forward, prepend, remove, cancellationToken);
+        return new InboundResult(disposition, reason, delivered, remote.Select(r => r.Address).ToList(), unknown, forward?.Targets ?? []);
     }
+
+    /// <summary>
+    /// Forwards to remote alias targets as Postfix does after virtual_alias_maps, with postsrsd's sender rewriting: a copy
+    /// of the original under its own id (<see cref="ForwardId"/>, so it outlives the original and a redelivery reuses it),
+    /// queued outbound with the SRS0 reverse-path at the forwarding domain, so the receiver's SPF check is about us and
+    /// a bounce comes back to us (and then to the sender). Not rewritten: the null sender (nothing answers a bounce) and
+    /// a sender in one of our domains (our SPF covers it already).
+    /// </summary>
+    private async Task ForwardAsync(Envelope envelope, Stream raw, Forward forward, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove,
+        CancellationToken cancellationToken)
+    {
+        var id = ForwardId(envelope.QueueId);
+        long size;
+        if (await messages.ExistsAsync(id, cancellationToken))
+        {
+            await using var existing = await messages.OpenReadAsync(id, cancellationToken) ?? throw new InvalidOperationException($"{id} vanished");
+            size = existing.Length;
+        }
+        else
+        {
+            // The copy as it leaves: our checks' header fields (Authentication-Results first) on the original, then the
+            // ARC set over that. Built in memory: the seal covers the whole message.
+            var (headerStream, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
+            HeaderBlock headers;
+            try
+            {
+                headers = await HeaderBlock.ReadAsync(headerStream, cancellationToken);
+            }
+            finally
+            {
+                if (owned) await headerStream.DisposeAsync();
+            }
+            var copy = new MemoryStream();
+            await WriteMessageAsync((bytes, ct) => copy.WriteAsync(bytes, ct), raw, envelope, string.Concat(prepend.Select(Format)), headers, remove, cancellationToken);
+            var seal = "";
+            if (sealer is not null)
+            {
+                copy.Position = 0;
+                using var parsed = await MimeMessage.LoadAsync(ParserOptions.Default, copy, persistent: true, cancellationToken);
+                seal = await sealer.SealAsync(parsed, forward.Domain, cancellationToken);
+            }
+            await using var writer = await messages.CreateAsync(id, cancellationToken);
+            await writer.WriteAsync(Encoding.ASCII.GetBytes(seal), cancellationToken);
+            await writer.WriteAsync(copy.GetBuffer().AsMemory(0, (int)copy.Length), cancellationToken);
+            size = (await writer.CommitAsync(cancellationToken)).Size;
+        }
+        var sender = envelope.MailFrom;
+        if (directory.Srs is { } srs && !envelope.IsNullSender && Address.TryParse(sender, out var from) && !await directory.IsLocalDomainAsync(from.Domain, cancellationToken))
+            sender = await srs.ForwardAsync(sender, forward.Domain, cancellationToken);
+        await outbound.SendAsync(new Envelope
+        {
+            QueueId = id,
+            MessageRef = id,
+            ReceivedAt = envelope.ReceivedAt,
+            Size = size,
+            Client = envelope.Client,
+            MailFrom = sender,
+            MailFromParameters = envelope.MailFromParameters with { Size = size },
+            Recipients = [.. forward.Targets.Select(t => new Recipient { Address = t })],
+            TraceParent = envelope.TraceParent,
+        }, cancellationToken: cancellationToken);
+        _log.LogInformation("{QueueId}: forwarded as {ForwardId} from <{Sender}> to {Targets}", envelope.QueueId, id, sender, string.Join(", ", forward.Targets));
+    }
+
+    /// <summary>The queue id and message id of an envelope's forwarded copy.</summary>
+    public static string ForwardId(string queueId) => queueId + "-fwd";
 
     /// <summary>
     /// Deletes the raw message the edge stored, once the envelope is settled and every copy lives in a mailbox
@@ -220,10 +305,13 @@ public sealed class InboundStage(
     /// <summary>The original is gone. That is expected only when an earlier attempt delivered everything and
     /// deleted it (then the envelope came back: a redelivery). If every local copy exists, make sure each is
     /// indexed (idempotent) and report success; anything else is a real loss and a permanent failure.</summary>
-    private async Task<InboundResult> RecoverWithoutOriginalAsync(Envelope envelope, List<string> localUsers, List<Recipient> remote, List<string> unknown, CancellationToken cancellationToken)
+    private async Task<InboundResult> RecoverWithoutOriginalAsync(Envelope envelope, List<string> localUsers, List<Recipient> remote, List<string> unknown, Forward? forward,
+        CancellationToken cancellationToken)
     {
         var missing = new PermanentDeliveryException($"Message {envelope.MessageRef} of {envelope.QueueId} is not in the message store");
-        if (localUsers.Count == 0 || remote.Count > 0) throw missing;
+        if ((localUsers.Count == 0 && forward is null) || remote.Count > 0) throw missing;
+        // The forwarded copy was queued before the original could be deleted.
+        if (forward is not null && !await messages.ExistsAsync(ForwardId(envelope.QueueId), cancellationToken)) throw missing;
         var delivered = new List<LocalDelivery>();
         foreach (var user in localUsers)
         {
@@ -235,7 +323,7 @@ public sealed class InboundStage(
             delivered.Add(new LocalDelivery(user, InboxMailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
         }
         _log.LogInformation("{QueueId}: redelivered after completion; all {Count} cop(ies) already delivered", envelope.QueueId, delivered.Count);
-        return new InboundResult(Disposition.Inbox, "redelivery of a delivered envelope", delivered, [], unknown);
+        return new InboundResult(Disposition.Inbox, "redelivery of a delivered envelope", delivered, [], unknown, forward?.Targets ?? []);
     }
 
     /// <summary>The already open original, rewound (the checks are done with it), or a fresh stream when the store's
@@ -261,11 +349,20 @@ public sealed class InboundStage(
         top.Append("Return-Path: <").Append(Clean(envelope.MailFrom)).Append(">\r\n");
         top.Append("Delivered-To: ").Append(Clean(user)).Append("\r\n");
         foreach (var h in prepend) top.Append(Format(h));
-        await writer.WriteAsync(Encoding.UTF8.GetBytes(top.ToString()), cancellationToken);
+        await WriteMessageAsync(writer.WriteAsync, raw, envelope, top.ToString(), headers, remove, cancellationToken);
+        var stored = await writer.CommitAsync(cancellationToken);
+        return stored.Size;
+    }
+
+    /// <summary>New header fields on top, the original fields not removed, then the original body copied as bytes.</summary>
+    private async Task WriteMessageAsync(Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> write, Stream raw, Envelope envelope, string top, HeaderBlock headers,
+        IReadOnlyList<Func<Header, bool>> remove, CancellationToken cancellationToken)
+    {
+        await write(Encoding.UTF8.GetBytes(top), cancellationToken);
         foreach (var field in headers.Fields)
         {
             if (remove.Count > 0 && Header.TryParse(field, 0, field.Length, out var parsed) && remove.Any(p => p(parsed))) continue;
-            await writer.WriteAsync(field, cancellationToken);
+            await write(field, cancellationToken);
         }
         var (body, owned) = await RewindOrReopenAsync(raw, envelope, cancellationToken);
         try
@@ -280,14 +377,12 @@ public sealed class InboundStage(
             }
             var buffer = new byte[64 * 1024];
             int n;
-            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await writer.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await write(buffer.AsMemory(0, n), cancellationToken);
         }
         finally
         {
             if (owned) await body.DisposeAsync();
         }
-        var stored = await writer.CommitAsync(cancellationToken);
-        return stored.Size;
     }
 
     private static async Task SkipAsync(Stream s, long count, CancellationToken cancellationToken)

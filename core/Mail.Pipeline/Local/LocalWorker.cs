@@ -68,7 +68,7 @@ public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, Local
             var result = await stage.ProcessAsync(env, CancellationToken.None);
             await inbound.CompleteAsync(lease, CancellationToken.None);
             Interlocked.Increment(ref _processed);
-            if (result.Delivered.Count > 0 && result.Remote.Count == 0)
+            if (result.OriginalDone)
             {
                 // After Complete, never before: until then a retry needs the original.
                 try

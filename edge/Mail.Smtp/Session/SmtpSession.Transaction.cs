@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Smtp.Protocol;
@@ -290,10 +291,23 @@ internal sealed partial class SmtpSession
                     return true;
                 }
             }
-            else if (!await _recipients.IsDeliverableAsync(mailbox.ToString()))
+            else
             {
-                Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: User unknown");
-                return true;
+                var resolution = await _recipients.ResolveAsync(mailbox.ToString());
+                switch (resolution.Outcome)
+                {
+                    case ResolutionOutcome.Unknown:
+                        Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: User unknown");
+                        return true;
+                    case ResolutionOutcome.AliasLoop:
+                        // RFC 3463 X.4.6 "Routing loop detected": the mistake is ours, the sender can only be told.
+                        _logger.LogWarning("Session {SessionId}: RCPT <{Recipient}> refused: {Why}", Facts.SessionId, path, resolution.Why);
+                        Reply(550, "5.4.6", $"<{path}>: Recipient address rejected: Alias loop");
+                        return true;
+                    case ResolutionOutcome.InvalidSrs:
+                        Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: {resolution.Why}");
+                        return true;
+                }
             }
         }
         Record(_tx.PolicyResults, rcptVerdict);

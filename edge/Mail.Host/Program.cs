@@ -19,7 +19,8 @@ namespace Mail.Host
                    mail domain list [--data DIR]
                    mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--data DIR]
                                         HASH: {SHA512-CRYPT}$6$..., $5$... (Dovecot/crypt) or pbkdf2-sha256$...
-                   mail user list [--data DIR]
+                   mail user list [--data DIR]                              each user, storage used and limit
+                   mail user quota ADDRESS SIZE [--data DIR]                storage limit: 500M, 2G, none (0), default (Quota:Default)
                    mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
                    mail queue [--data DIR]                                  like mailq, with each outbound recipient's state
                    mail queue show QUEUEID [--data DIR]                     one envelope: recipients, replies, header
@@ -125,6 +126,7 @@ namespace Mail.Host
                         : throw new UsageException("--password-hash cannot be combined with --password or --password-stdin"),
                     ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin)),
                     ("user", "list") => await admin.UserListAsync(),
+                    ("user", "quota") => await admin.UserQuotaAsync(Arg(2), Arg(3)),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
                     ("queue", "show") => await admin.QueueShowAsync(Arg(2)),
                     ("queue", "hold" or "release" or "retry" or "delete") => await admin.QueueActionAsync(positional[1], Arg(2)),

@@ -46,6 +46,10 @@ public sealed class UserQuotas(IStateStore state, IMailboxStore mailboxes, long?
         return new QuotaUsage(await mailboxes.GetUsageAsync(user, cancellationToken), limit);
     }
 
+    /// <summary>The user's usage alone, for a caller that keeps the limit itself (the SMTP edge caches limits).</summary>
+    public Task<long> GetUsedAsync(string user, CancellationToken cancellationToken = default) =>
+        mailboxes.GetUsageAsync(user, cancellationToken);
+
     /// <summary>The usage only when the user has a limit, else null: the cheap question of the SMTP edge and the
     /// inbound stage, which need not know the usage of a user nothing can fill.</summary>
     public async Task<QuotaUsage?> GetLimitedAsync(string user, CancellationToken cancellationToken = default)

@@ -13,26 +13,30 @@ internal sealed class RecipientDirectory(MailDirectory directory, TimeSpan ttl, 
 {
     private const int MaxEntries = 50_000;
 
-    private readonly ClearingCache<string, Answer> _domains = new(MaxEntries, StringComparer.Ordinal);
-    private readonly ClearingCache<string, Answer> _users = new(MaxEntries, StringComparer.Ordinal);
+    private readonly ClearingCache<string, Answer<bool>> _domains = new(MaxEntries, StringComparer.Ordinal);
+    private readonly ClearingCache<string, Answer<string?>> _users = new(MaxEntries, StringComparer.Ordinal);
 
     public ValueTask<bool> IsLocalDomainAsync(string domain) =>
         LookupAsync(_domains, domain, static (d, key) => d.IsLocalDomainAsync(key));
 
     /// <summary>Whether the address reaches a user: the user's own, a subaddress (alice+lists@) or postmaster@/abuse@
     /// (<see cref="MailDirectory.ResolveAsync"/>).</summary>
-    public ValueTask<bool> IsDeliverableAsync(string address) =>
-        LookupAsync(_users, address, static async (d, key) => await d.ResolveAsync(key) is not null);
+    public async ValueTask<bool> IsDeliverableAsync(string address) => await ResolveAsync(address) is not null;
 
-    private async ValueTask<bool> LookupAsync(ClearingCache<string, Answer> cache, string key, Func<MailDirectory, string, Task<bool>> ask)
+    /// <summary>The user whose mailbox the address reaches, or null (<see cref="MailDirectory.ResolveAsync"/>): the quota
+    /// check at RCPT asks about that user, not the address.</summary>
+    public ValueTask<string?> ResolveAsync(string address) =>
+        LookupAsync(_users, address, static (d, key) => d.ResolveAsync(key));
+
+    private async ValueTask<T> LookupAsync<T>(ClearingCache<string, Answer<T>> cache, string key, Func<MailDirectory, string, Task<T>> ask)
     {
         if (ttl <= TimeSpan.Zero) return await ask(directory, key);
         var now = time.GetTimestamp();
         if (cache.TryGetValue(key, out var cached) && now < cached.ExpiresAt) return cached.Value;
         var value = await ask(directory, key);
-        cache.Set(key, new Answer(value, now + (long)(ttl.TotalSeconds * time.TimestampFrequency)));
+        cache.Set(key, new Answer<T>(value, now + (long)(ttl.TotalSeconds * time.TimestampFrequency)));
         return value;
     }
 
-    private readonly record struct Answer(bool Value, long ExpiresAt);
+    private readonly record struct Answer<T>(T Value, long ExpiresAt);
 }

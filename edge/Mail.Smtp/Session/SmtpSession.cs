@@ -46,11 +46,13 @@ internal sealed partial class SmtpSession : ISmtpInput
     private readonly SessionLimits _limits;
     private readonly RateLimiter? _rateLimiter;
     private readonly RecipientDirectory _recipients;
+    private readonly RecipientQuota? _quota;
     private SmtpTransaction? _tx;
 
     public SmtpSession(Socket socket, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
-        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients)
+        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients, RecipientQuota? quota = null)
     {
+        _quota = quota;
         _rateLimiter = rateLimiter;
         _recipients = recipients;
         _socket = socket;

@@ -161,6 +161,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Smtp:RecipientDelimiter=@", "Smtp:RecipientDelimiter")]
     [InlineData("--Outbound:CommandTimeout=00:05:00", "Outbound:CommandTimeout is no longer read: set Outbound:Timeouts:Helo")]
     [InlineData("--Domains:PostmasterAddress=not-an-address", "Domains:PostmasterAddress")]
+    [InlineData("--Quota:Default=lots", "Quota:Default")]
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name)
     {
         var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Imap:Enabled=false", setting], timeout: TimeSpan.FromSeconds(60));

@@ -248,6 +248,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
             box.UidNext = uid + 1;
             box.HighestModSeq = modSeq;
             box.MessageCount++;
+            box.AddOctets(message.Size);
             if (!HasSeen(flags)) box.UnseenCount++;
             var actions = new List<TableTransactionAction>
             {
@@ -366,6 +367,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
                     actions.Add(new(TableTransactionActionType.Delete, e, e.ETag));
                     actions.Add(new(TableTransactionActionType.Add, ExpungeEntity(user, box.Id, r.Uid, modSeq)));
                     box.MessageCount--;
+                    box.AddOctets(-r.Size);
                     if (!HasSeen(r.Flags)) box.UnseenCount--;
                     gone.Add(r.Uid);
                 }
@@ -384,6 +386,39 @@ public sealed partial class TableMailboxStore : IMailboxStore
 
     public Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) =>
         TransferAsync(user, source, uids, destination, move: true, cancellationToken);
+
+    public async Task<long> GetUsageAsync(string user, CancellationToken cancellationToken = default)
+    {
+        long total = 0;
+        await foreach (var e in QueryRangeAsync(user, "mbx|", cancellationToken))
+        {
+            var row = new MailboxRow(e);
+            total += row.Octets ?? await RecountOctetsAsync(user, row, cancellationToken);
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// A mailbox row written before rows kept their octets: counted once from the message records and written back
+    /// under the ETag read with the row. Every change of a record rewrites the mailbox row in the same transaction,
+    /// so a change since makes the write fail (412) and the next reader counts again: the kept value is never stale.
+    /// </summary>
+    private async Task<long> RecountOctetsAsync(string user, MailboxRow row, CancellationToken cancellationToken)
+    {
+        long sum = 0;
+        await foreach (var m in QueryRangeAsync(user, $"msg|{row.Id}|", cancellationToken, select: ["Size"]))
+            sum += m.GetInt64("Size") ?? 0;
+        row.Entity["Octets"] = sum;
+        try
+        {
+            await _table.UpdateEntityAsync(row.Entity, row.Entity.ETag, TableUpdateMode.Replace, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 412 or 404)
+        {
+            // Changed or deleted meanwhile: the sum is still this reading's answer.
+        }
+        return sum;
+    }
 
     public async Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default)
     {
@@ -425,6 +460,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
                     var copy = r with { Uid = dst.UidNext++, ModSeq = dstModSeq };
                     actions.Add(new(TableTransactionActionType.Add, MessageEntity(user, dst.Id, copy)));
                     dst.MessageCount++;
+                    dst.AddOctets(r.Size);
                     if (!HasSeen(r.Flags)) dst.UnseenCount++;
                     pairs.Add((r.Uid, copy.Uid));
                     if (move)
@@ -432,6 +468,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
                         actions.Add(new(TableTransactionActionType.Delete, e, e.ETag));
                         actions.Add(new(TableTransactionActionType.Add, ExpungeEntity(user, src.Id, r.Uid, srcModSeq)));
                         src.MessageCount--;
+                        src.AddOctets(-r.Size);
                         if (!HasSeen(r.Flags)) src.UnseenCount--;
                     }
                 }
@@ -604,6 +641,16 @@ public sealed partial class TableMailboxStore : IMailboxStore
         public int UnseenCount { get => Entity.GetInt32("UnseenCount") ?? 0; set => Entity["UnseenCount"] = value; }
         public string? SpecialUse => Entity.GetString("SpecialUse");
 
+        /// <summary>The octets of the mailbox's message records; null on a row written before it was kept
+        /// (<see cref="RecountOctetsAsync"/>).</summary>
+        public long? Octets => Entity.GetInt64("Octets");
+
+        /// <summary>Changes the kept octets in the same transaction as the records; a row that has none yet stays without.</summary>
+        public void AddOctets(long delta)
+        {
+            if (Octets is { } octets) Entity["Octets"] = octets + delta;
+        }
+
         public static MailboxRow New(string user, string name, string id, long uidValidity, string? specialUse)
         {
             var e = new TableEntity(Pk(user), MailboxRowKey(name))
@@ -615,6 +662,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
                 ["HighestModSeq"] = 1L,
                 ["MessageCount"] = 0,
                 ["UnseenCount"] = 0,
+                ["Octets"] = 0L,
             };
             if (specialUse is not null) e["SpecialUse"] = specialUse;
             return new MailboxRow(e);

@@ -40,6 +40,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
               special_use TEXT NULL,
               message_count INTEGER NOT NULL DEFAULT 0,
               unseen_count INTEGER NOT NULL DEFAULT 0,
+              octets INTEGER NOT NULL DEFAULT 0,
               UNIQUE (user, name)
             );
             CREATE TABLE IF NOT EXISTS message (
@@ -79,6 +80,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
             ) WITHOUT ROWID;
             """);
         MaintainCounts(c);
+        MaintainOctets(c);
         MoveSubscriptionsOutOfMailboxes(c);
     }
 
@@ -140,6 +142,47 @@ public sealed class SqliteMailboxStore : IMailboxStore
             """, tx);
         tx.Commit();
     }
+
+    /// <summary>
+    /// The octets of each mailbox's messages live in its row too (<c>octets</c>), kept by triggers like the counts,
+    /// so a quota's usage is a sum over a user's few mailbox rows however many messages they hold: the SMTP edge
+    /// asks it at every RCPT for a user with a limit. Older databases get the column and a recount once.
+    /// </summary>
+    private static void MaintainOctets(SqliteConnection c)
+    {
+        using var tx = c.BeginTransaction(deferred: false);
+        bool hasColumn;
+        using (var cmd = SqliteDatabase.Command(c, tx, "SELECT count(*) FROM pragma_table_info('mailbox') WHERE name='octets'"))
+            hasColumn = (long)cmd.ExecuteScalar()! > 0;
+        if (!hasColumn)
+        {
+            SqliteDatabase.Exec(c, """
+                ALTER TABLE mailbox ADD COLUMN octets INTEGER NOT NULL DEFAULT 0;
+                UPDATE mailbox SET octets=(SELECT coalesce(sum(size), 0) FROM message x WHERE x.mailbox_id=mailbox.id);
+                """, tx);
+        }
+        SqliteDatabase.Exec(c, """
+            CREATE TRIGGER IF NOT EXISTS message_octets_insert AFTER INSERT ON message BEGIN
+              UPDATE mailbox SET octets=octets+NEW.size WHERE id=NEW.mailbox_id;
+            END;
+            CREATE TRIGGER IF NOT EXISTS message_octets_delete AFTER DELETE ON message BEGIN
+              UPDATE mailbox SET octets=octets-OLD.size WHERE id=OLD.mailbox_id;
+            END;
+            CREATE TRIGGER IF NOT EXISTS message_octets_move AFTER UPDATE OF mailbox_id ON message
+            WHEN OLD.mailbox_id<>NEW.mailbox_id BEGIN
+              UPDATE mailbox SET octets=octets-OLD.size WHERE id=OLD.mailbox_id;
+              UPDATE mailbox SET octets=octets+NEW.size WHERE id=NEW.mailbox_id;
+            END;
+            """, tx);
+        tx.Commit();
+    }
+
+    public Task<long> GetUsageAsync(string user, CancellationToken cancellationToken = default) =>
+        Read(cancellationToken, (c, tx) =>
+        {
+            using var cmd = SqliteDatabase.Command(c, tx, "SELECT coalesce(sum(octets), 0) FROM mailbox WHERE user=$u", ("$u", User(user)));
+            return (long)cmd.ExecuteScalar()!;
+        });
 
     public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
         Write(cancellationToken, (c, tx) =>

@@ -58,9 +58,35 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         return 0;
     }
 
+    /// <summary>`mail user list`: one user a line; a user with a storage limit (their own or Quota:Default) is followed
+    /// by the limit and the octets used. Users without one stay a bare address, as scripts read it.</summary>
     public async Task<int> UserListAsync()
     {
-        foreach (var u in await data.Directory.ListUsersAsync()) output.WriteLine(u);
+        foreach (var u in await data.Directory.ListUsersAsync())
+        {
+            var q = await data.Quotas.GetLimitedAsync(u);
+            output.WriteLine(q is { } limited
+                ? string.Create(CultureInfo.InvariantCulture, $"{u}  quota {QuotaSize.Format(limited.Limit)}, {limited.Used} octets used")
+                : u);
+        }
+        return 0;
+    }
+
+    /// <summary>`mail user quota ADDRESS SIZE`: the user's storage limit (Dovecot's per-user quota_rule); "none" or 0
+    /// is unlimited even against Quota:Default, "default" forgets the user's own limit.</summary>
+    public async Task<int> UserQuotaAsync(string address, string size)
+    {
+        var user = MailDirectory.Canonical(address);
+        if (user is null) return NotAnAddress(address);
+        if (!await data.Directory.UserExistsAsync(user)) return Fail($"no user {user}");
+        if (size.Trim().Equals("default", StringComparison.OrdinalIgnoreCase))
+            await data.Quotas.ClearLimitAsync(user);
+        else if (QuotaSize.TryParse(size, out var limit))
+            await data.Quotas.SetLimitAsync(user, limit);
+        else
+            return Fail($"'{size}' is not a size (e.g. 500M, 2G; 0 or none for no limit; default for Quota:Default)");
+        var q = await data.Quotas.GetAsync(user);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"user {user} quota {QuotaSize.Format(q.Limit)}, {q.Used} octets used"));
         return 0;
     }
 

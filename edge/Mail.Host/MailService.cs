@@ -32,7 +32,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     {
         var (smtpOptions, imapOptions, workerOptions) = (settings.Smtp, settings.Imap, settings.Worker);
         // Checks (SPF, DKIM, DMARC, ...) run in registration order: services.AddSingleton<IInboundCheck, X>() in Program.
-        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>(), data.State, sealer: sealer);
+        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>(), data.State, sealer: sealer, quotas: data.Quotas);
         var worker = new LocalWorker(data.Inbound, stage, workerOptions, loggerFactory.CreateLogger<LocalWorker>());
         _smtp = new SmtpServer(smtpOptions, new SmtpServices
         {
@@ -43,11 +43,12 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             Dns = dns,
             Policy = edgePolicy.Policy,
             Spf = edgePolicy.Spf,
+            Quotas = data.Quotas,
         }, loggerFactory);
         await _smtp.StartAsync(cancellationToken);
         if (settings.ImapEnabled)
         {
-            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory }, loggerFactory);
+            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, Quotas = data.Quotas }, loggerFactory);
             await _imap.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).

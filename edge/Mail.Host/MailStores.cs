@@ -19,11 +19,12 @@ public sealed class MailStores : IAsyncDisposable
     private readonly IAsyncDisposable? _owner;
 
     private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner,
-        ISecretStore? secrets, RecipientRules recipients, AuthCache? authCache)
+        ISecretStore? secrets, RecipientRules recipients, AuthCache? authCache, long? defaultQuota)
     {
         (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
         Secrets = secrets;
         Directory = new MailDirectory(state, authCache: authCache) { Recipients = recipients, Srs = secrets is null ? null : new SenderRewriting(secrets) };
+        Quotas = new UserQuotas(state, mailboxes, defaultQuota);
     }
 
     public const string Embedded = "embedded";
@@ -37,6 +38,8 @@ public sealed class MailStores : IAsyncDisposable
     public IStateStore State { get; }
     public IMailboxStore Mailboxes { get; }
     public MailDirectory Directory { get; }
+    /// <summary>Users' storage limits (mail user quota, Quota:Default) and usage, for the edge, IMAP and delivery.</summary>
+    public UserQuotas Quotas { get; }
     /// <summary>Private keys (DKIM): embedded, 0600 files in the data directory; cloud, rows sealed under
     /// Dkim:KeyEncryptionKey, or null when that is not set.</summary>
     public ISecretStore? Secrets { get; }
@@ -53,10 +56,11 @@ public sealed class MailStores : IAsyncDisposable
         var mode = (configuration["Mode"] ?? Embedded).Trim().ToLowerInvariant();
         var recipients = RecipientSettings.Bind(configuration);
         var authCache = LoginCache(configuration);
+        var defaultQuota = QuotaSettings.DefaultLimit(configuration);
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients, authCache);
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients, authCache, defaultQuota);
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
@@ -64,7 +68,7 @@ public sealed class MailStores : IAsyncDisposable
                 {
                     var azure = AzureAdapters.Create(options);
                     return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
-                        DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients, authCache);
+                        DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients, authCache, defaultQuota);
                 }
                 catch (AzureConfigurationException e)
                 {

@@ -19,7 +19,8 @@ namespace Mail.Host
                    mail domain list [--data DIR]
                    mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--data DIR]
                                         HASH: {SHA512-CRYPT}$6$..., $5$... (Dovecot/crypt) or pbkdf2-sha256$...
-                   mail user list [--data DIR]
+                   mail user list [--data DIR]                              each user, storage used and limit
+                   mail user quota ADDRESS SIZE [--data DIR]                storage limit: 500M, 2G, none (0), default (Quota:Default)
                    mail alias add ADDRESS|@DOMAIN TARGET... [--data DIR]
                    mail alias list [DOMAIN] [--data DIR]
                    mail alias remove ADDRESS|@DOMAIN [TARGET...] [--data DIR]
@@ -131,6 +132,7 @@ namespace Mail.Host
                     ("alias", "add") => await new AliasCommands(stores.Directory, Console.Out).AddAsync(Arg(2), positional.Skip(3).ToList()),
                     ("alias", "list") => await new AliasCommands(stores.Directory, Console.Out).ListAsync(positional.ElementAtOrDefault(2)),
                     ("alias", "remove") => await new AliasCommands(stores.Directory, Console.Out).RemoveAsync(Arg(2), positional.Skip(3).ToList()),
+                    ("user", "quota") => await admin.UserQuotaAsync(Arg(2), Arg(3)),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
                     ("queue", "show") => await admin.QueueShowAsync(Arg(2)),
                     ("queue", "hold" or "release" or "retry" or "delete") => await admin.QueueActionAsync(positional[1], Arg(2)),

@@ -9,5 +9,8 @@ public sealed class ImapServices
     public required IMailboxStore Mailboxes { get; init; }
     public required IMessageStore Messages { get; init; }
     public required MailDirectory Directory { get; init; }
+
+    /// <summary>Storage limits and usage (RFC 9208 QUOTA, OVERQUOTA on APPEND and COPY); null: no QUOTA capability.</summary>
+    public UserQuotas? Quotas { get; init; }
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

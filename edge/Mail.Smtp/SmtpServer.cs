@@ -30,6 +30,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private ClientNetworks _proxyNetworks = new([]);
     private RateLimiter? _rateLimiter;
     private RecipientDirectory? _recipients;
+    private RecipientQuota? _quota;
     private SslStreamCertificateContext? _certificate;
     private long _sessionCounter;
     private volatile bool _stopping;
@@ -62,6 +63,7 @@ public sealed class SmtpServer : IAsyncDisposable
         _myNetworks = new ClientNetworks(_options.MyNetworks);
         _proxyNetworks = new ClientNetworks(_options.ProxyNetworks);
         _recipients = new RecipientDirectory(_services.Directory, _options.DirectoryCacheTtl, _services.Time);
+        _quota = _services.Quotas is { } quotas ? new RecipientQuota(quotas, _options.DirectoryCacheTtl, _services.Time) : null;
         if (_options.RateLimits.Any)
         {
             if (_services.State is null)
@@ -179,7 +181,7 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpSession session;
         try
         {
-            session = new SmtpSession(socket, client, local, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!);
+            session = new SmtpSession(socket, client, local, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!, _quota);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {

@@ -26,6 +26,10 @@ public sealed class SmtpServices
     /// and thus in the envelope (for reject_spf_fail and the pipeline). Null: no SPF at the edge.</summary>
     public Mail.Spf.SpfChecker? Spf { get; init; }
 
+    /// <summary>Users' storage quotas: a local recipient whose mailbox is full, or has no room for the message, is refused
+    /// at RCPT or at the end of data, never bounced later. Null: no quota checks at the edge.</summary>
+    public UserQuotas? Quotas { get; init; }
+
     /// <summary>Connection-stage restrictions (greylisting, DNSBL, ...); null means none.</summary>
     public ISmtpSessionPolicy? Policy { get; init; }
 }

@@ -33,6 +33,10 @@ public static class CloudServices
         // The outbound stage resolves MX records with the same Dns settings as the inbound checks (Program registers that
         // resolver first; this one is for hosts that do not).
         services.TryAddSingleton<IDnsResolver>(_ => Mail.Configuration.DnsSettings.BuildResolver(configuration));
+        // Quota:Default, read now so a bad value stops the app at start naming the setting; the inbound stage logs a
+        // delivery that takes a user over their limit (the edge refuses what does not fit before 250).
+        var defaultQuota = Mail.Configuration.QuotaSettings.DefaultLimit(configuration);
+        services.TryAddSingleton(sp => new UserQuotas(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<IMailboxStore>(), defaultQuota));
         return services.AddMailCloud(azure, functions, outbound, configuration["Smtp:HostName"] ?? Environment.MachineName, Mail.Configuration.RecipientSettings.Bind(configuration));
     }
 
@@ -71,7 +75,8 @@ public static class CloudServices
             sp.GetService<ILogger<InboundStage>>(),
             // With the state store a Quarantine verdict holds the message for an operator instead of filing it to Junk.
             sp.GetRequiredService<IStateStore>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<UserQuotas>()));
         services.AddSingleton<InboundRunner>();
         services.AddSingleton(sp => OutboundFor(sp, outbound, hostName ?? Environment.MachineName));
         services.AddSingleton(sp => new PoisonLog(clients.Tables.GetTableClient(functions.PoisonTable)));

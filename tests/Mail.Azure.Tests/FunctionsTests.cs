@@ -368,6 +368,7 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         public Task<CopyResult> CopyAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) => inner.CopyAsync(user, source, uids, destination, cancellationToken);
         public Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) => inner.MoveAsync(user, source, uids, destination, cancellationToken);
         public Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default) => inner.ListExpungedAsync(user, mailbox, sinceModSeq, cancellationToken);
+        public Task<long> GetUsageAsync(string user, CancellationToken cancellationToken = default) => inner.GetUsageAsync(user, cancellationToken);
     }
 
     /// <summary>An inbound check that only records the ambient trace while the stage runs.</summary>

@@ -31,6 +31,27 @@ public sealed class TableMailboxStoreTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Octets_missing_from_rows_of_earlier_builds_are_counted_once_written_back_and_kept_after()
+    {
+        var s = NewStore();
+        await s.EnsureUserMailboxesAsync(User);
+        await s.AppendAsync(User, "INBOX", Msg() with { Size = 1000 });
+        await s.AppendAsync(User, "Sent", Msg() with { Size = 234 });
+        // What earlier builds wrote: mailbox rows without Octets.
+        foreach (var name in new[] { "INBOX", "Sent" })
+        {
+            var row = (await s.Table.GetEntityAsync<TableEntity>(User, "mbx|" + name)).Value;
+            row.Remove("Octets");
+            await s.Table.UpdateEntityAsync(row, ETag.All, TableUpdateMode.Replace);
+        }
+        Assert.Equal(1234, await s.GetUsageAsync(User));
+        Assert.Equal(1000, (await s.Table.GetEntityAsync<TableEntity>(User, "mbx|INBOX")).Value.GetInt64("Octets"));
+        await s.AppendAsync(User, "INBOX", Msg() with { Size = 66 });
+        Assert.Equal(1066, (await s.Table.GetEntityAsync<TableEntity>(User, "mbx|INBOX")).Value.GetInt64("Octets"));
+        Assert.Equal(1300, await s.GetUsageAsync(User));
+    }
+
+    [Fact]
     public async Task Subscriptions_kept_as_a_mailbox_property_by_earlier_builds_are_moved_once_and_versioned()
     {
         var table = AzuriteFixture.UniqueName("mbx");

@@ -33,6 +33,8 @@ public sealed class ImapTestServer : IAsyncDisposable
     public ImapServerOptions Options { get; }
     public required MailDirectory Users { get; init; }
     public required string DatabasePath { get; init; }
+    /// <summary>Storage limits (none set: every user unlimited until a test sets one).</summary>
+    public required UserQuotas Quotas { get; init; }
     public IPEndPoint Plain => Server.BoundEndpoints["imap"];
     public IPEndPoint Tls => Server.BoundEndpoints["imaps"];
     public int Port => Plain.Port;
@@ -86,9 +88,10 @@ public sealed class ImapTestServer : IAsyncDisposable
         };
         if (diskCache) options.CacheDirectory = CacheDirectoryOf(dir);
         configure?.Invoke(options);
-        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory });
+        var quotas = new UserQuotas(state, mailboxes);
+        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, Quotas = quotas });
         await server.StartAsync();
-        return new ImapTestServer(dir, server, mailboxes, messages, options) { Users = directory, DatabasePath = db };
+        return new ImapTestServer(dir, server, mailboxes, messages, options) { Users = directory, DatabasePath = db, Quotas = quotas };
     }
 
     /// <summary>Delivers a message the way the pipeline does: raw bytes into the message store, a record into the mailbox store.</summary>

@@ -84,6 +84,36 @@ public abstract class MailboxStoreContract
     }
 
     [Fact]
+    public async Task Usage_is_the_octets_of_every_record_in_every_mailbox_until_expunged()
+    {
+        var (store, user) = await ReadyAsync();
+        Assert.Equal(0, await store.GetUsageAsync(user));
+        Assert.Equal(0, await store.GetUsageAsync(NewUser()));
+        var key = Msg("q/1") with { Size = 1000 };
+        await store.AppendAsync(user, "INBOX", key);
+        await store.AppendAsync(user, "INBOX", key); // a redelivery adds nothing
+        var second = await store.AppendAsync(user, "INBOX", Msg() with { Size = 300 });
+        await store.AppendAsync(user, "Sent", Msg() with { Size = 20 });
+        Assert.Equal(1320, await store.GetUsageAsync(user));
+        // COPY doubles the octets; MOVE leaves them as they were; \Deleted still counts until EXPUNGE.
+        await store.CopyAsync(user, "INBOX", [second.Message.Uid], "Archive");
+        Assert.Equal(1620, await store.GetUsageAsync(user));
+        var moved = await store.MoveAsync(user, "INBOX", [second.Message.Uid], "Trash");
+        Assert.Equal(1620, await store.GetUsageAsync(user));
+        var inTrash = moved.UidMap.Single().DestinationUid;
+        await store.StoreFlagsAsync(user, "Trash", [inTrash], FlagChange.Add, [MessageFlags.Deleted]);
+        Assert.Equal(1620, await store.GetUsageAsync(user));
+        await store.ExpungeAsync(user, "Trash");
+        Assert.Equal(1320, await store.GetUsageAsync(user));
+        // RENAME keeps the octets with the messages; DELETE takes them away.
+        await store.RenameMailboxAsync(user, "INBOX", "Old");
+        Assert.Equal(1320, await store.GetUsageAsync(user));
+        await store.DeleteMailboxAsync(user, "Archive");
+        Assert.Equal(1020, await store.GetUsageAsync(user));
+        Assert.Equal(0, await store.GetUsageAsync(NewUser()));
+    }
+
+    [Fact]
     public async Task Append_with_the_same_delivery_key_is_idempotent_but_without_key_never_deduplicated()
     {
         var (store, user) = await ReadyAsync();

@@ -63,6 +63,13 @@ public interface IMailboxStore
     /// <summary>Copy then expunge from the source, as one operation where the store allows (RFC 6851 MOVE).</summary>
     Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Octets of all the user's message records, in every mailbox, \Deleted ones included until expunged: the
+    /// usage a quota counts (<see cref="Accounts.UserQuotas"/>). Kept by the store as each change is made (a sum over
+    /// the mailbox rows), never counted by reading messages. Zero for a user without mailboxes.
+    /// </summary>
+    Task<long> GetUsageAsync(string user, CancellationToken cancellationToken = default);
+
     /// <summary>UIDs expunged from a mailbox with MODSEQ greater than <paramref name="sinceModSeq"/> (for QRESYNC/VANISHED and for IMAP sessions catching up).</summary>
     Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default);
 }

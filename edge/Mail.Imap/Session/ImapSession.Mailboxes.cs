@@ -232,6 +232,8 @@ internal sealed partial class ImapSession
             items[i] = items[i] with { Data = joined };
         }
         if (items.Any(i => i.Data!.Length == 0)) return "NO Empty message";
+        // All or nothing, as MULTIAPPEND stores: the messages together must fit.
+        if (await OverQuotaAsync(items.Sum(i => (long)i.Data!.Length), ct) is { } overQuota) return overQuota;
         _recent.Observe(_user, info.Name, info.UidValidity, info.UidNext);
         var uids = new List<long>(items.Count);
         long uidValidity = info.UidValidity;

@@ -87,6 +87,7 @@ internal sealed partial class ImapSession
         if (target is null) return "NO [TRYCREATE] No such mailbox";
         if (indexes.Count == 0) return $"OK {command} completed (no messages)";
         var uids = indexes.Select(i => sel.Uids[i]).ToList();
+        if (!move && await OverQuotaAsync(uids.Sum(u => sel.Records.TryGetValue(u, out var m) ? m.Size : 0), ct) is { } overQuota) return overQuota;
         _recent.Observe(_user, target.Name, target.UidValidity, target.UidNext);
         var result = move
             ? await Mailboxes.MoveAsync(_user, sel.Name, uids, target.Name, ct)

@@ -71,6 +71,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
         get
         {
             var sb = new StringBuilder("IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CONDSTORE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND CATENATE BINARY STATUS=SIZE UTF8=ACCEPT QRESYNC NOTIFY");
+            if (_services.Quotas is not null) sb.Append(" QUOTA QUOTA=RES-STORAGE");
             if (_state == SessionState.NotAuthenticated)
             {
                 if (!_tls && _options.Certificate is not null) sb.Append(" STARTTLS");
@@ -230,7 +231,8 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private static readonly HashSet<string> AnyState = ["CAPABILITY", "NOOP", "LOGOUT", "ID"];
     private static readonly HashSet<string> NotAuthenticatedOnly = ["STARTTLS", "LOGIN", "AUTHENTICATE"];
     private static readonly HashSet<string> AuthenticatedOrSelected =
-        ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE", "NOTIFY"];
+        ["ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "IDLE", "NOTIFY",
+         "GETQUOTA", "GETQUOTAROOT", "SETQUOTA"];
     private static readonly HashSet<string> SelectedOnly =
         ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE",
          "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID SEARCH", "UID EXPUNGE", "SORT", "UID SORT", "THREAD", "UID THREAD", "CANCELUPDATE"];
@@ -304,6 +306,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
                 "AUTHENTICATE" => await AuthenticateAsync(r, ct),
                 "ENABLE" => Enable(r),
                 "NAMESPACE" => Namespace(r),
+                "GETQUOTAROOT" => await GetQuotaRootAsync(r, ct),
+                "GETQUOTA" => await GetQuotaAsync(r, ct),
+                "SETQUOTA" => SetQuota(),
                 "SELECT" or "EXAMINE" => await SelectAsync(r, name, ct),
                 "CREATE" => await CreateAsync(r, ct),
                 "DELETE" => await DeleteAsync(r, ct),

@@ -310,6 +310,7 @@ internal sealed partial class SmtpSession
                 }
             }
         }
+        if (await RefuseRecipientOverQuotaAsync(mailbox, path)) return true;
         Record(_tx.PolicyResults, rcptVerdict);
         _tx.Recipients.Add(recipient);
         Facts.RecipientList.Add(recipient);
@@ -491,6 +492,8 @@ internal sealed partial class SmtpSession
         activity?.SetTag("mail.queue_id", queueId);
         try
         {
+            // Before the commit: a refused message never reaches the store (a failed lookup is the 451 below).
+            if (await RefuseMessageOverQuotaAsync(tx)) return true;
             var stored = await tx.Writer!.CommitAsync();
             committed = true;
             await tx.DiscardAsync();

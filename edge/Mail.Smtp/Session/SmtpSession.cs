@@ -47,6 +47,7 @@ internal sealed partial class SmtpSession : ISmtpInput
     private readonly SessionLimits _limits;
     private readonly RateLimiter? _rateLimiter;
     private readonly RecipientDirectory _recipients;
+    private readonly RecipientQuota? _quota;
     private SmtpTransaction? _tx;
 
     /// <param name="client">The client as the server admitted it: the socket's peer, or on a PROXY protocol listener the
@@ -54,8 +55,9 @@ internal sealed partial class SmtpSession : ISmtpInput
     /// every log line reads it from <see cref="Facts"/>, never from the socket.</param>
     /// <param name="local">Our endpoint as the client reached it (the proxy's front end when proxied).</param>
     public SmtpSession(Socket socket, IPEndPoint client, IPEndPoint local, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
-        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients)
+        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients, RecipientQuota? quota = null)
     {
+        _quota = quota;
         _rateLimiter = rateLimiter;
         _recipients = recipients;
         _socket = socket;

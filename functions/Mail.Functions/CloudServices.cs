@@ -76,7 +76,7 @@ public static class CloudServices
             // With the state store a Quarantine verdict holds the message for an operator instead of filing it to Junk.
             sp.GetRequiredService<IStateStore>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<UserQuotas>()));
+            quotas: sp.GetService<UserQuotas>()));
         services.AddSingleton<InboundRunner>();
         services.AddSingleton(sp => OutboundFor(sp, outbound, hostName ?? Environment.MachineName));
         services.AddSingleton(sp => new PoisonLog(clients.Tables.GetTableClient(functions.PoisonTable)));

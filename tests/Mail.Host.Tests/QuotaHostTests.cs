@@ -87,6 +87,13 @@ public sealed class QuotaHostTests : IDisposable
             s.mail("carol@example.net")
             say("full-alice", s.rcpt("alice@example.org")); say("full-bob", s.rcpt("bob@example.org")); data("after-full", 100)
             """));
+        // An alias is refused only when every mailbox behind it is full: solo@ reaches alice alone, team@ bob as well.
+        await HostProcess.AdminOkAsync(_data.Path, "alias", "add", "solo@example.org", "alice@example.org");
+        await HostProcess.AdminOkAsync(_data.Path, "alias", "add", "team@example.org", "alice@example.org", "bob@example.org");
+        Assert.Equal(["alias-solo 552 5.2.2", "alias-team 250 2.1.5"], await SmtpAsync(host.SmtpPort, """
+            s.mail("carol@example.net")
+            say("alias-solo", s.rcpt("solo@example.org")); say("alias-team", s.rcpt("team@example.org")); s.rset()
+            """));
         await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
         Assert.Contains("1 message(s)", (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut, StringComparison.Ordinal);
         Assert.Contains("2 message(s)", (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "bob@example.org")).StdOut, StringComparison.Ordinal);

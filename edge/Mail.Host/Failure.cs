@@ -82,7 +82,8 @@ public sealed record Failure(int ExitCode, string What, string Why, string? Sett
             // Binder conversions ("Failed to convert configuration value at 'Worker:Concurrency'") and checks that
             // throw the framework's exceptions with the setting at the front.
             case InvalidOperationException when e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase)
-                                                || e.Message.StartsWith("Smtp:", StringComparison.Ordinal) || e.Message.StartsWith("Imap:", StringComparison.Ordinal):
+                                                || e.Message.StartsWith("Smtp:", StringComparison.Ordinal) || e.Message.StartsWith("Imap:", StringComparison.Ordinal)
+                                                || e.Message.StartsWith("Pop3:", StringComparison.Ordinal):
             case ArgumentException when e.Message.StartsWith("Worker:", StringComparison.Ordinal):
                 return new(ExitCodes.Config, "configuration error", e.Message, null);
         }

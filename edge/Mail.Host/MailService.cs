@@ -1,7 +1,9 @@
 using System.Net;
 using Mail.Core.Ports;
 using Mail.Outbound;
+using Mail.Core.Listening;
 using Mail.Imap;
+using Mail.Pop3;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
 using Mail.Pipeline.Maintenance;
@@ -13,7 +15,7 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Host;
 
 /// <summary>
-/// `mail serve`: the whole system in one process. Starts the SMTP edge, the IMAP gateway and the local
+/// `mail serve`: the whole system in one process. Starts the SMTP edge, the IMAP and POP3 gateways and the local
 /// worker over the embedded stores. On SIGTERM/Ctrl+C: listeners stop first (SMTP sessions get 421), then the
 /// worker stops receiving and finishes what it holds.
 /// </summary>
@@ -24,6 +26,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private readonly CancellationTokenSource _stopWorker = new();
     private SmtpServer? _smtp;
     private ImapServer? _imap;
+    private Pop3Server? _pop3;
     private Task? _worker;
     private Task? _outbound;
     private Task? _maintenance;
@@ -46,10 +49,18 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             Quotas = data.Quotas,
         }, loggerFactory);
         await _smtp.StartAsync(cancellationToken);
+        // One failed-login counter for IMAP and POP3 (Imap:MaxFailedLogins, Imap:FailedLoginWindow): a client guessing
+        // passwords over both meets one limit, as with Dovecot's auth penalty.
+        var throttle = new LoginThrottle(imapOptions.MaxFailedLogins, imapOptions.FailedLoginWindow, TimeProvider.System);
         if (settings.ImapEnabled)
         {
-            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, Quotas = data.Quotas }, loggerFactory);
+            _imap = new ImapServer(imapOptions, new ImapServices { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, Quotas = data.Quotas, Throttle = throttle }, loggerFactory);
             await _imap.StartAsync(cancellationToken);
+        }
+        if (settings.Pop3Enabled)
+        {
+            _pop3 = new Pop3Server(settings.Pop3, new Pop3Services { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, Throttle = throttle }, loggerFactory);
+            await _pop3.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled)
@@ -81,6 +92,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         }
         foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
+        if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         // What the runtime actually does: the operator's environment variable may have overridden the setting.
@@ -92,12 +104,14 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     {
         if (_smtp is not null) await _smtp.StopAsync(cancellationToken);
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
+        if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
         if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
+        if (_pop3 is not null) await _pop3.DisposeAsync();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);
     }
 

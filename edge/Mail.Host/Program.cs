@@ -14,7 +14,7 @@ namespace Mail.Host
     public static class Cli
     {
         public const string Usage = """
-            usage: mail [serve] [--data DIR] [--Section:Key=value ...]   run SMTP + IMAP + delivery (default)
+            usage: mail [serve] [--data DIR] [--Section:Key=value ...]   run SMTP + IMAP + POP3 + delivery (default)
                    mail domain add DOMAIN [--data DIR]
                    mail domain list [--data DIR]
                    mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--data DIR]

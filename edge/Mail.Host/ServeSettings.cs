@@ -1,4 +1,5 @@
 using Mail.Imap;
+using Mail.Pop3;
 using Mail.Pipeline.Local;
 using Mail.Smtp;
 using Microsoft.Extensions.Configuration;
@@ -17,6 +18,8 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         // The IMAP gateway's on-disk FETCH cache (ENVELOPE, BODYSTRUCTURE) lives beside the data; safe to delete.
         imap.CacheDirectory ??= Path.Combine(data.Root, "imap-cache");
         var imapEnabled = configuration.GetValue("Imap:Enabled", true);
+        var pop3 = BindPop3(configuration, imap);
+        var pop3Enabled = configuration.GetValue("Pop3:Enabled", true);
         foreach (var old in new[] { "Imap:AuthCacheTtl", "Imap:AuthCacheSize" })
             if (configuration[old] is not null)
                 log.LogWarning("{Setting} is no longer read: Auth:CacheTtl and Auth:CacheSize set the one login cache of SMTP AUTH and IMAP (default 1 hour, 0 turns it off)", old);
@@ -34,8 +37,10 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var certificate = TlsCertificate.Load(configuration, data, smtp.HostName, log);
         smtp.Certificate = certificate;
         imap.Certificate = certificate;
+        pop3.Certificate = certificate;
         smtp.Validate();
         if (imapEnabled) imap.Validate();
+        if (pop3Enabled) pop3.Validate();
         var embedded = !string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase);
         var maintenanceInterval = configuration.GetValue("Maintenance:Interval", TimeSpan.FromMinutes(5));
         if (maintenanceInterval <= TimeSpan.Zero)
@@ -46,7 +51,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var workerEnabled = configuration.GetValue("Worker:Enabled", embedded);
         return new ServeSettings(smtp, imap, imapEnabled, worker, workerEnabled)
         {
-            InlineSocketCompletions = InlineCompletions(configuration, imapEnabled, workerEnabled),
+            Pop3 = pop3,
+            Pop3Enabled = pop3Enabled,
+            InlineSocketCompletions = InlineCompletions(configuration, imapEnabled || pop3Enabled, workerEnabled),
             // In cloud mode the Functions app's timer does maintenance; the edge need not.
             MaintenanceEnabled = configuration.GetValue("Maintenance:Enabled", embedded),
             MaintenanceInterval = maintenanceInterval,
@@ -75,6 +82,12 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         if (bool.TryParse(value, out var on)) return on;
         throw new ConfigurationException($"Sockets:InlineCompletions must be auto, true or false (got '{value}')");
     }
+
+    /// <summary>Section "Pop3": the POP3 gateway over the same INBOX as IMAP.</summary>
+    public Pop3ServerOptions Pop3 { get; init; } = new();
+
+    /// <summary>"Pop3:Enabled", default true: false turns POP3 off (Dovecot's protocols without pop3).</summary>
+    public bool Pop3Enabled { get; init; }
 
     /// <summary>Run <see cref="Mail.Pipeline.Maintenance.MaintenanceStage"/> periodically ("Maintenance:Enabled", default true in embedded mode).</summary>
     public bool MaintenanceEnabled { get; init; }
@@ -127,6 +140,21 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         {
             options.Listeners.Add(new ImapListenerOptions { Name = "imap", Endpoint = "127.0.0.1:2143" });
             options.Listeners.Add(new ImapListenerOptions { Name = "imaps", Endpoint = "127.0.0.1:2993", ImplicitTls = true });
+        }
+        return options;
+    }
+
+    /// <summary>Section "Pop3". Without listeners: 127.0.0.1:2110 (STLS) and 127.0.0.1:2995 (implicit TLS). Who may log
+    /// in without TLS follows IMAP (Imap:AllowPlaintextLoginOnLoopback) unless Pop3 sets it, so the two never
+    /// disagree by accident.</summary>
+    public static Pop3ServerOptions BindPop3(IConfiguration configuration, ImapServerOptions imap)
+    {
+        var options = new Pop3ServerOptions { HostName = imap.HostName, AllowPlaintextLoginOnLoopback = imap.AllowPlaintextLoginOnLoopback };
+        configuration.GetSection("Pop3").Bind(options);
+        if (options.Listeners.Count == 0)
+        {
+            options.Listeners.Add(new Pop3ListenerOptions { Name = "pop3", Endpoint = "127.0.0.1:2110" });
+            options.Listeners.Add(new Pop3ListenerOptions { Name = "pop3s", Endpoint = "127.0.0.1:2995", ImplicitTls = true });
         }
         return options;
     }

@@ -23,7 +23,7 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly LoginThrottle _throttle;
     private readonly ClientNetworks _proxyNetworks;
     private readonly Dictionary<string, IPEndPoint> _bound = [];
-    private readonly List<(TcpListener Listener, ImapListenerOptions Options)> _listeners = [];
+    private readonly List<(ConnectionListener Listener, ImapListenerOptions Options)> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly ConcurrentDictionary<ImapSession, Task> _sessions = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -38,7 +38,7 @@ public sealed class ImapServer : IAsyncDisposable
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
         _proxyNetworks = new ClientNetworks(options.ProxyNetworks);
-        _throttle = new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
+        _throttle = services.Throttle ?? new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
         if (options.PersistentCache && options.CacheDirectory is not null)
         {
@@ -83,80 +83,29 @@ public sealed class ImapServer : IAsyncDisposable
         // The user directory is opened before the first connection is accepted, as Dovecot's auth process is started
         // by its master: the first login does not pay for the store's first read and the hash library's load.
         await _services.Directory.OpenAsync(ct);
-        for (var i = 0; i < _options.Listeners.Count; i++)
-        {
-            var l = _options.Listeners[i];
-            var ep = IPEndPoint.Parse(l.Endpoint);
-            var listener = new TcpListener(ep);
-            try
-            {
-                listener.Start(512);
-            }
-            catch (SocketException e)
-            {
-                foreach (var (started, _) in _listeners) started.Stop();
-                throw new Mail.Core.Listening.ListenerBindException($"IMAP listener {l.Name}", l.Endpoint, $"Imap:Listeners:{i}:Endpoint", e);
-            }
-            _listeners.Add((listener, l));
-            _bound[l.Name] = (IPEndPoint)listener.LocalEndpoint;
-            _logger.LogInformation("IMAP listener {Name} on {Endpoint} (implicit TLS: {Tls}, PROXY protocol: {Proxy})", l.Name, listener.LocalEndpoint, l.ImplicitTls, l.ProxyProtocol);
-        }
-        foreach (var (listener, l) in _listeners) _acceptLoops.Add(AcceptLoopAsync(listener, l));
-    }
-
-    private async Task AcceptLoopAsync(TcpListener listener, ImapListenerOptions listenerOptions)
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptSocketAsync(_stopping.Token);
-            }
-            catch (OperationCanceledException) { return; }
-            catch (ObjectDisposedException) { return; }
-            catch (SocketException e)
-            {
-                _logger.LogWarning(e, "IMAP accept failed on {Name}", listenerOptions.Name);
-                continue;
-            }
-            IPEndPoint client, local;
-            try
-            {
-                socket.NoDelay = true;
-                client = (IPEndPoint)socket.RemoteEndPoint!;
-                local = (IPEndPoint)socket.LocalEndPoint!;
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                // The client left before we could look at it.
-                socket.Dispose();
-                continue;
-            }
-            // The header is read on the connection's own task: a slow or silent proxy must not hold up the accepts.
-            if (listenerOptions.ProxyProtocol) _ = AdmitProxiedAsync(socket, listenerOptions, client);
-            else Admit(socket, listenerOptions, client);
-        }
-    }
-
-    /// <summary>PROXY protocol listener (Dovecot haproxy = yes): the client is the one the header names, for the login
-    /// throttle, the plaintext-on-loopback rule and the logs.</summary>
-    private async Task AdmitProxiedAsync(Socket socket, ImapListenerOptions listenerOptions, IPEndPoint proxy)
-    {
-        IPEndPoint client;
         try
         {
-            (client, _) = await ProxyProtocolReader.AcceptAsync(socket, _proxyNetworks, _options.ProxyTimeout, _stopping.Token);
+            for (var i = 0; i < _options.Listeners.Count; i++)
+            {
+                var l = _options.Listeners[i];
+                var listener = ConnectionListener.Bind(IPEndPoint.Parse(l.Endpoint), $"IMAP listener {l.Name}", $"Imap:Listeners:{i}:Endpoint");
+                _listeners.Add((listener, l));
+                _bound[l.Name] = listener.LocalEndpoint;
+                _logger.LogInformation("IMAP listener {Name} on {Endpoint} (implicit TLS: {Tls}, PROXY protocol: {Proxy})", l.Name, listener.LocalEndpoint, l.ImplicitTls, l.ProxyProtocol);
+            }
         }
-        catch (Exception e) when (e is ProxyProtocolException or OperationCanceledException)
+        catch
         {
-            if (e is ProxyProtocolException)
-                _logger.LogWarning("IMAP listener {Listener}: connection from {Proxy} closed: {Reason} (Imap:Listeners:{Index}:ProxyProtocol, Imap:ProxyNetworks)",
-                    listenerOptions.Name, proxy, e.Message, _options.Listeners.IndexOf(listenerOptions));
-            socket.Dispose();
-            return;
+            foreach (var (started, _) in _listeners) started.Dispose();
+            _listeners.Clear();
+            throw;
         }
-        Admit(socket, listenerOptions, client);
+        for (var i = 0; i < _listeners.Count; i++)
+        {
+            var (listener, l) = _listeners[i];
+            var proxy = l.ProxyProtocol ? new ProxyAdmission(_proxyNetworks, _options.ProxyTimeout, $"Imap:Listeners:{i}:ProxyProtocol, Imap:ProxyNetworks") : null;
+            _acceptLoops.Add(listener.RunAsync(proxy, (socket, client, _) => Admit(socket, l, client), _logger, _stopping.Token));
+        }
     }
 
     private void Admit(Socket socket, ImapListenerOptions listenerOptions, IPEndPoint client)
@@ -209,7 +158,7 @@ public sealed class ImapServer : IAsyncDisposable
     {
         if (_stopping.IsCancellationRequested) return;
         await _stopping.CancelAsync();
-        foreach (var (listener, _) in _listeners) listener.Stop();
+        foreach (var (listener, _) in _listeners) listener.Dispose();
         try
         {
             await Task.WhenAll(_acceptLoops).WaitAsync(ct);

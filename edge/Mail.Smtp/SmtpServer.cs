@@ -21,7 +21,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<SmtpSession, byte> _sessions = new();
-    private readonly List<(SmtpListenerOptions Listener, Socket Socket)> _listeners = [];
+    private readonly List<(SmtpListenerOptions Listener, ConnectionListener Socket)> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly Dictionary<string, IPEndPoint> _bound = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stopAccepting = new();
@@ -79,22 +79,11 @@ public sealed class SmtpServer : IAsyncDisposable
                 ct.ThrowIfCancellationRequested();
                 var listener = _options.Listeners[i];
                 SmtpServerOptions.TryParseEndpoint(listener.Endpoint, out var endpoint);
-                var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
-                    socket.Bind(endpoint);
-                    socket.Listen(512);
-                }
-                catch (SocketException ex)
-                {
-                    socket.Dispose();
-                    throw new Mail.Core.Listening.ListenerBindException($"SMTP listener {listener.Name}", listener.Endpoint, $"Smtp:Listeners:{i}:Endpoint", ex);
-                }
-                _listeners.Add((listener, socket));
-                _bound[listener.Name] = (IPEndPoint)socket.LocalEndPoint!;
+                var bound = ConnectionListener.Bind(endpoint, $"SMTP listener {listener.Name}", $"Smtp:Listeners:{i}:Endpoint");
+                _listeners.Add((listener, bound));
+                _bound[listener.Name] = bound.LocalEndpoint;
                 _logger.LogInformation("SMTP listener {Name} ({Role}{Tls}{Proxy}) on {Endpoint}", listener.Name, listener.Role,
-                    listener.ImplicitTls ? ", implicit TLS" : "", listener.ProxyProtocol ? ", PROXY protocol" : "", socket.LocalEndPoint);
+                    listener.ImplicitTls ? ", implicit TLS" : "", listener.ProxyProtocol ? ", PROXY protocol" : "", bound.LocalEndpoint);
             }
         }
         catch
@@ -104,68 +93,16 @@ public sealed class SmtpServer : IAsyncDisposable
             _bound.Clear();
             throw;
         }
-        foreach (var (listener, socket) in _listeners) _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(listener, socket)));
-        return Task.CompletedTask;
-    }
-
-    private async Task AcceptLoopAsync(SmtpListenerOptions listener, Socket listenSocket)
-    {
         var sessionLogger = _loggerFactory.CreateLogger<SmtpSession>();
-        while (!_stopping)
+        for (var i = 0; i < _listeners.Count; i++)
         {
-            Socket socket;
-            try
-            {
-                socket = await listenSocket.AcceptAsync(_stopAccepting.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || (_stopping && ex is SocketException))
-            {
-                break;
-            }
-            catch (SocketException ex)
-            {
-                // e.g. out of file descriptors: back off instead of spinning.
-                _logger.LogWarning(ex, "Accept failed on {Listener}", listener.Name);
-                await Task.Delay(100);
-                continue;
-            }
-            IPEndPoint client, local;
-            try
-            {
-                socket.NoDelay = true;
-                client = (IPEndPoint)socket.RemoteEndPoint!;
-                local = (IPEndPoint)socket.LocalEndPoint!;
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                // The client left before we could look at it.
-                socket.Dispose();
-                continue;
-            }
-            // The header is read on the connection's own task: a slow or silent proxy must not hold up the accepts.
-            if (listener.ProxyProtocol) _ = AdmitProxiedAsync(listener, socket, client, sessionLogger);
-            else Admit(listener, socket, client, local, sessionLogger);
+            var (listener, bound) = _listeners[i];
+            // Postfix smtpd_upstream_proxy_protocol = haproxy: the client is the one the header names, so the
+            // connection limits and the whole session see it instead of the proxy.
+            var proxy = listener.ProxyProtocol ? new ProxyAdmission(_proxyNetworks, _options.ProxyTimeout, $"Smtp:Listeners:{i}:ProxyProtocol, Smtp:ProxyNetworks") : null;
+            _acceptLoops.Add(Task.Run(() => bound.RunAsync(proxy, (socket, client, local) => Admit(listener, socket, client, local, sessionLogger), _logger, _stopAccepting.Token)));
         }
-    }
-
-    /// <summary>PROXY protocol listener (Postfix smtpd_upstream_proxy_protocol = haproxy): the client is the one the
-    /// header names, so the connection limits below and the whole session see it instead of the proxy.</summary>
-    private async Task AdmitProxiedAsync(SmtpListenerOptions listener, Socket socket, IPEndPoint proxy, ILogger sessionLogger)
-    {
-        IPEndPoint client, local;
-        try
-        {
-            (client, local) = await ProxyProtocolReader.AcceptAsync(socket, _proxyNetworks, _options.ProxyTimeout, _stopAccepting.Token);
-        }
-        catch (Exception ex) when (ex is ProxyProtocolException or OperationCanceledException)
-        {
-            if (ex is ProxyProtocolException)
-                _logger.LogWarning("SMTP listener {Listener}: connection from {Proxy} closed: {Reason} (Smtp:Listeners:{Index}:ProxyProtocol, Smtp:ProxyNetworks)",
-                    listener.Name, proxy, ex.Message, _options.Listeners.IndexOf(listener));
-            socket.Dispose();
-            return;
-        }
-        Admit(listener, socket, client, local, sessionLogger);
+        return Task.CompletedTask;
     }
 
     /// <summary>Admits a connection within the limits and starts its session, or refuses it with 421.</summary>

@@ -127,6 +127,7 @@ public sealed class FailureReportTests : IDisposable
     [Theory]
     [InlineData("Smtp:Listeners:0:Endpoint")]
     [InlineData("Imap:Listeners:0:Endpoint")]
+    [InlineData("Pop3:Listeners:1:Endpoint")]
     public async Task Listener_port_in_use_names_the_endpoint_setting(string setting)
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
@@ -233,6 +234,7 @@ public sealed class FailureReportTests : IDisposable
     [
         "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Smtp:Listeners:1:Endpoint=127.0.0.1:0", "--Smtp:Listeners:2:Endpoint=127.0.0.1:0",
         "--Imap:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:1:Endpoint=127.0.0.1:0",
+        "--Pop3:Listeners:0:Endpoint=127.0.0.1:0", "--Pop3:Listeners:1:Endpoint=127.0.0.1:0",
     ];
 
     private static string ClosedEndpoint() => $"http://127.0.0.1:{FreePort.Tcp()}/";

@@ -173,6 +173,15 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Imap:ProxyNetworks:0=not-a-network", "Imap:ProxyNetworks:0")]
     public async Task Bad_imap_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--Imap:Enabled=true");
 
+    /// <summary>The POP3 gateway's settings, checked when it runs (Pop3:Enabled, default true).</summary>
+    [Theory]
+    [InlineData("--Pop3:Listeners:0:ProxyProtocol=true", "Pop3:Listeners:0:ProxyProtocol needs Pop3:ProxyNetworks")]
+    [InlineData("--Pop3:ProxyNetworks:0=not-a-network", "Pop3:ProxyNetworks:0")]
+    [InlineData("--Pop3:Listeners:1:Endpoint=nowhere", "Pop3:Listeners:1:Endpoint 'nowhere' is not an address:port")]
+    [InlineData("--Pop3:IdleTimeout=00:00:00", "Pop3:IdleTimeout must be positive")]
+    [InlineData("--Pop3:MaxLineLength=100", "Pop3:MaxLineLength must be at least 255")]
+    public async Task Bad_pop3_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--Pop3:Enabled=true");
+
     private async Task BadSettingAsync(string setting, string name, string imapEnabled)
     {
         var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, imapEnabled, setting], timeout: TimeSpan.FromSeconds(60));

@@ -26,6 +26,11 @@ public sealed class HostProcess : IAsyncDisposable
     public string DataDirectory { get; }
     public int SmtpPort { get; }
     public int ImapPort { get; }
+
+    /// <summary>The POP3 listener with STLS (Pop3:Listeners:0) and the implicit-TLS one (Pop3:Listeners:1); 0 when the
+    /// host was launched some other way.</summary>
+    public int Pop3Port { get; private set; }
+    public int Pop3sPort { get; private set; }
     public IPEndPoint Smtp => new(IPAddress.Loopback, SmtpPort);
     public int ProcessId => _process.Id;
     public bool HasExited => _process.HasExited;
@@ -97,6 +102,7 @@ public sealed class HostProcess : IAsyncDisposable
     {
         var smtp = FreePort.Tcp();
         var imap = FreePort.Tcp();
+        var (pop3, pop3s) = (FreePort.Tcp(), FreePort.Tcp());
         var (file, prefix) = MailCommand;
         var args = new List<string>(prefix)
         {
@@ -105,12 +111,15 @@ public sealed class HostProcess : IAsyncDisposable
             "--Smtp:Listeners:0:Name=mx", $"--Smtp:Listeners:0:Endpoint=127.0.0.1:{smtp}", "--Smtp:Listeners:0:Role=Mx",
             $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}", $"--Smtp:Listeners:2:Endpoint=127.0.0.1:{FreePort.Tcp()}",
             $"--Imap:Listeners:0:Endpoint=127.0.0.1:{imap}", $"--Imap:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}",
+            $"--Pop3:Listeners:0:Endpoint=127.0.0.1:{pop3}", $"--Pop3:Listeners:1:Endpoint=127.0.0.1:{pop3s}",
             "--Worker:RetryDelay=00:00:01",
         };
         args.AddRange(extraArgs);
         var psi = new ProcessStartInfo(file);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        return await LaunchAsync(psi, dataDirectory, smtp, imap);
+        var host = await LaunchAsync(psi, dataDirectory, smtp, imap);
+        (host.Pop3Port, host.Pop3sPort) = (pop3, pop3s);
+        return host;
     }
 
     /// <summary>Starts a process that runs `mail serve` in its own way (the README's quick start runs it from a shell

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 using Mail.Core.Accounts;
+using Mail.Core.Listening;
 using Mail.Core.Ports;
 using Mail.Imap.Messages;
 using Mail.Imap.Protocol;
@@ -28,7 +29,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
     private readonly MailboxKeywords _keywords;
     private readonly ILogger _logger;
     private readonly IPEndPoint _remote;
-    private ImapConnection _conn;
+    private LineConnection _conn;
     private bool _tls;
     private SessionState _state = SessionState.NotAuthenticated;
     private string _user = "";
@@ -54,7 +55,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
         // The socket's peer, or on a PROXY protocol listener the client the proxy relayed: the one address for the
         // login throttle, the loopback rule and the logs.
         _remote = client.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(client.Address.MapToIPv4(), client.Port) : client;
-        _conn = new ImapConnection(new NetworkStream(socket, ownsSocket: true));
+        _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
     }
 
     private IMailboxStore Mailboxes => _services.Mailboxes;
@@ -135,13 +136,7 @@ internal sealed partial class ImapSession : IAsyncDisposable
 
     private async Task<Stream> HandshakeAsync(Stream inner, CancellationToken ct)
     {
-        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
-        await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-        {
-            ServerCertificate = _options.Certificate,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            ClientCertificateRequired = false,
-        }, ct);
+        var ssl = await ServerTls.AcceptAsync(inner, _options.Certificate!, ct);
         _tls = true;
         return ssl;
     }
@@ -547,20 +542,9 @@ internal sealed partial class ImapSession : IAsyncDisposable
             initial = line.Text!.Trim();
             if (initial == "*") return "BAD Authentication cancelled";
         }
-        byte[] decoded;
-        try
-        {
-            decoded = initial == "=" ? [] : Convert.FromBase64String(initial);
-        }
-        catch (FormatException)
-        {
-            return "BAD Authentication response is not base64";
-        }
-        var parts = Encoding.UTF8.GetString(decoded).Split('\0');
-        if (parts.Length != 3) return "BAD PLAIN response must be authzid NUL authcid NUL password";
-        if (parts[0].Length > 0 && !string.Equals(MailDirectory.Canonical(parts[0]), MailDirectory.Canonical(parts[1]), StringComparison.Ordinal))
-            return "NO [AUTHORIZATIONFAILED] Acting as another user is not allowed";
-        return await SignInAsync(parts[1], parts[2], "AUTHENTICATE", ct);
+        if (SaslPlain.Parse(initial, out var error) is not { } plain) return "BAD " + error;
+        if (plain.ActsAsAnother) return "NO [AUTHORIZATIONFAILED] Acting as another user is not allowed";
+        return await SignInAsync(plain.User, plain.Password, "AUTHENTICATE", ct);
     }
 
     private async Task<string> SignInAsync(string name, string password, string command, CancellationToken ct)

@@ -2,19 +2,19 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 
-namespace Mail.Imap.Protocol;
+namespace Mail.Core.Listening;
 
 /// <summary>
-/// The byte level of one IMAP connection: CRLF lines and literals in, responses out, over pipes
+/// The byte level of one line-based connection (IMAP, POP3): CRLF lines and literals in, responses out, over pipes
 /// (no copy per line; back-pressure on writes). The stream can be swapped once for STARTTLS.
 /// </summary>
-internal sealed class ImapConnection : IAsyncDisposable
+public sealed class LineConnection : IAsyncDisposable
 {
     private Stream _stream;
     private PipeReader _reader;
     private PipeWriter _writer;
 
-    public ImapConnection(Stream stream)
+    public LineConnection(Stream stream)
     {
         _stream = stream;
         _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
@@ -174,7 +174,7 @@ internal sealed class ImapConnection : IAsyncDisposable
     }
 }
 
-internal readonly record struct LineResult(string? Text, bool IsTooLong)
+public readonly record struct LineResult(string? Text, bool IsTooLong)
 {
     public static LineResult TooLong => new(null, true);
     public static LineResult EndOfStream => new(null, false);

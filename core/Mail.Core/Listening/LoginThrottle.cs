@@ -1,13 +1,14 @@
 using System.Collections.Concurrent;
 
-namespace Mail.Imap;
+namespace Mail.Core.Listening;
 
 /// <summary>
 /// Counts failed logins per client address and per user name over a window; past the limit, logins from that
 /// address or for that user are refused (without checking the password) until the window has passed.
-/// In-process: each gateway instance keeps its own counts.
+/// In-process: each gateway instance keeps its own counts. One instance serves IMAP and POP3 alike (`mail serve`
+/// makes one), so a client guessing passwords over both protocols meets one counter, as with Dovecot's auth penalty.
 /// </summary>
-internal sealed class LoginThrottle(int maxFailures, TimeSpan window, TimeProvider time)
+public sealed class LoginThrottle(int maxFailures, TimeSpan window, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, Queue<DateTimeOffset>> _failures = new(StringComparer.OrdinalIgnoreCase);
 

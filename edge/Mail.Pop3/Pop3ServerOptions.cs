@@ -1,0 +1,103 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Mail.Core.Listening;
+
+namespace Mail.Pop3;
+
+/// <summary>One listening socket: "110-style" (plain, STLS offered) or "995-style" (implicit TLS).</summary>
+public sealed class Pop3ListenerOptions
+{
+    public string Name { get; set; } = "pop3";
+
+    /// <summary>"address:port", e.g. "127.0.0.1:2110" or "[::1]:2995". Port 0 lets the OS choose.</summary>
+    public string Endpoint { get; set; } = "127.0.0.1:2110";
+
+    /// <summary>TLS from the first byte (port 995 style, RFC 8314) instead of STLS.</summary>
+    public bool ImplicitTls { get; set; }
+
+    /// <summary>Connections start with a PROXY protocol header (v1 or v2) from a proxy in
+    /// <see cref="Pop3ServerOptions.ProxyNetworks"/> (Dovecot haproxy = yes on an inet_listener).</summary>
+    public bool ProxyProtocol { get; set; }
+}
+
+public sealed class Pop3ServerOptions
+{
+    /// <summary>Name in the greeting.</summary>
+    public string HostName { get; set; } = "localhost";
+
+    public List<Pop3ListenerOptions> Listeners { get; set; } = [];
+
+    /// <summary>Certificate for STLS and implicit TLS listeners; without one, STLS is not offered.</summary>
+    public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>USER/PASS and AUTH PLAIN without TLS when the client is on loopback (as IMAP's LOGINDISABLED rule;
+    /// `mail serve` takes Imap:AllowPlaintextLoginOnLoopback unless this is set).</summary>
+    public bool AllowPlaintextLoginOnLoopback { get; set; } = true;
+
+    /// <summary>Longest line a client may send, CRLF excluded: a command, or a SASL response (RFC 2449 allows
+    /// commands 255 octets; a PLAIN response for a long password may be longer).</summary>
+    public int MaxLineLength { get; set; } = 2048;
+
+    /// <summary>Inactivity autologout (RFC 1939 section 3: at least 10 minutes). No expunge happens on autologout.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Unknown commands, commands in the wrong state and bad arguments a session may send before it is closed.</summary>
+    public int MaxBadCommands { get; set; } = 10;
+
+    /// <summary>Pause after each failed login (slows down password guessing).</summary>
+    public TimeSpan FailedLoginDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Failed logins per client address, or per user, within <see cref="FailedLoginWindow"/> before logins are
+    /// refused; used only when no shared <see cref="LoginThrottle"/> is given (`mail serve` shares IMAP's).</summary>
+    public int MaxFailedLogins { get; set; } = 5;
+
+    public TimeSpan FailedLoginWindow { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>One POP3 session per maildrop at a time (RFC 1939's exclusive-access lock; Dovecot pop3_lock_session);
+    /// a second login gets "-ERR [IN-USE]". Per process: each gateway instance keeps its own locks.</summary>
+    public bool LockSession { get; set; } = true;
+
+    /// <summary>Leave flags alone: no \Seen on retrieved messages at QUIT (Dovecot pop3_no_flag_updates).</summary>
+    public bool NoFlagUpdates { get; set; }
+
+    public int MaxConnections { get; set; } = 1000;
+
+    /// <summary>Proxies (CIDRs or addresses) whose PROXY protocol header a listener with
+    /// <see cref="Pop3ListenerOptions.ProxyProtocol"/> believes (Dovecot haproxy_trusted_networks).</summary>
+    public List<string> ProxyNetworks { get; set; } = [];
+
+    /// <summary>How long a proxy may take to send the PROXY protocol header (Dovecot haproxy_timeout, 3 s).</summary>
+    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("Pop3:HostName must not be empty.");
+        if (Listeners.Count == 0) throw new InvalidOperationException("Pop3:Listeners must name at least one listener (Pop3:Enabled=false turns POP3 off).");
+        for (var i = 0; i < ProxyNetworks.Count; i++)
+            if (!ClientNetworks.TryParse(ProxyNetworks[i], out _))
+                throw new InvalidOperationException($"Pop3:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
+        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) throw new InvalidOperationException("Pop3:ProxyTimeout must be between 0 and 1 minute.");
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < Listeners.Count; i++)
+        {
+            var l = Listeners[i];
+            if (string.IsNullOrWhiteSpace(l.Name)) throw new InvalidOperationException($"Pop3:Listeners:{i}:Name must not be empty.");
+            if (!names.Add(l.Name)) throw new InvalidOperationException($"Pop3:Listeners:{i}:Name '{l.Name}' is used twice.");
+            if (!IPEndPoint.TryParse(l.Endpoint ?? "", out _))
+                throw new InvalidOperationException($"Pop3:Listeners:{i}:Endpoint '{l.Endpoint}' is not an address:port.");
+            if (l.ImplicitTls && Certificate is null)
+                throw new InvalidOperationException($"Pop3:Listeners:{i}:ImplicitTls needs a certificate (Tls:CertificatePath).");
+            if (l.ProxyProtocol && ProxyNetworks.Count == 0)
+                throw new InvalidOperationException($"Pop3:Listeners:{i}:ProxyProtocol needs Pop3:ProxyNetworks (the addresses of the proxies whose header is believed).");
+        }
+        if (Certificate is not null && !Certificate.HasPrivateKey) throw new InvalidOperationException("Pop3:Certificate has no private key.");
+        if (MaxLineLength < 255) throw new InvalidOperationException("Pop3:MaxLineLength must be at least 255 (RFC 2449).");
+        if (IdleTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Pop3:IdleTimeout must be positive (RFC 1939 asks for at least 10 minutes).");
+        if (MaxBadCommands < 1) throw new InvalidOperationException("Pop3:MaxBadCommands must be at least 1.");
+        if (FailedLoginDelay < TimeSpan.Zero) throw new InvalidOperationException("Pop3:FailedLoginDelay must not be negative.");
+        if (MaxFailedLogins < 1) throw new InvalidOperationException("Pop3:MaxFailedLogins must be at least 1.");
+        if (FailedLoginWindow <= TimeSpan.Zero) throw new InvalidOperationException("Pop3:FailedLoginWindow must be positive.");
+        if (MaxConnections < 1) throw new InvalidOperationException("Pop3:MaxConnections must be at least 1.");
+    }
+}

@@ -1,0 +1,504 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Mail.Core.Accounts;
+using Mail.Core.Listening;
+using Mail.Core.Ports;
+using Mail.Pop3.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Pop3.Session;
+
+/// <summary>RFC 1939 section 3: a session is in one state at a time.</summary>
+internal enum Pop3State { Authorization, Transaction, Update }
+
+/// <summary>One POP3 connection (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH): reads command lines, answers
+/// from the maildrop snapshot taken at login, and expunges what DELE marked only at QUIT.</summary>
+internal sealed class Pop3Session : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly bool _implicitTls;
+    private readonly Pop3ServerOptions _options;
+    private readonly Pop3Services _services;
+    private readonly LoginThrottle _throttle;
+    private readonly MaildropLocks _locks;
+    private readonly ILogger _logger;
+    private readonly IPEndPoint _remote;
+    private readonly LineConnection _conn;
+    private Pop3State _state = Pop3State.Authorization;
+    private bool _tls;
+    private bool _closing;
+    private int _badCommands;
+    private string? _pendingUser;
+    private string _user = "";
+    private Maildrop? _maildrop;
+    private string? _locked;
+
+    public Pop3Session(Socket socket, IPEndPoint client, bool implicitTls, Pop3ServerOptions options, Pop3Services services, LoginThrottle throttle, MaildropLocks locks, ILogger logger)
+    {
+        _socket = socket;
+        _implicitTls = implicitTls;
+        _options = options;
+        _services = services;
+        _throttle = throttle;
+        _locks = locks;
+        _logger = logger;
+        // The socket's peer, or on a PROXY protocol listener the relayed client: the one address for the login
+        // throttle, the loopback rule and the logs.
+        _remote = client.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(client.Address.MapToIPv4(), client.Port) : client;
+        _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
+    }
+
+    private bool LoginAllowed => _tls || (_options.AllowPlaintextLoginOnLoopback && IPAddress.IsLoopback(_remote.Address));
+
+    private string StateName => _state switch
+    {
+        Pop3State.Authorization => "AUTHORIZATION",
+        Pop3State.Transaction => "TRANSACTION",
+        _ => "UPDATE",
+    };
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            if (_implicitTls)
+            {
+                using var hs = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                hs.CancelAfter(_options.IdleTimeout);
+                await _conn.SwitchStreamAsync(s => HandshakeAsync(s, hs.Token));
+            }
+            _conn.WriteLine(Pop3Replies.Greeting(_options.HostName));
+            await _conn.FlushAsync(stopping);
+            while (!_closing)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                timeout.CancelAfter(_options.IdleTimeout);
+                var line = await _conn.ReadLineAsync(_options.MaxLineLength, timeout.Token);
+                if (line.IsEnd) return;
+                if (line.IsTooLong) Bad(Pop3Replies.LineTooLong(_options.MaxLineLength));
+                else if (line.Text!.Contains('\0')) Bad(Pop3Replies.Nul);
+                else await ExecuteAsync(Pop3Command.Parse(line.Text), timeout.Token);
+                // RFC 2449 PIPELINING: answers to commands the client sent together go out together.
+                if (!_conn.HasBufferedInput || _closing) await _conn.FlushAsync(stopping);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // A dropped or timed-out session expunges nothing (RFC 1939 section 6: only QUIT enters UPDATE).
+            await SayAsync(stopping.IsCancellationRequested ? Pop3Replies.ShuttingDown : Pop3Replies.IdleTimeout);
+        }
+        catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
+        {
+            _logger.LogDebug("POP3 connection from {Remote} closed: {Message}", _remote, e.Message);
+        }
+    }
+
+    private async Task SayAsync(string line)
+    {
+        try
+        {
+            _conn.WriteLine(line);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _conn.FlushAsync(cts.Token);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    private async Task<Stream> HandshakeAsync(Stream inner, CancellationToken ct)
+    {
+        var ssl = await ServerTls.AcceptAsync(inner, _options.Certificate!, ct);
+        _tls = true;
+        return ssl;
+    }
+
+    /// <summary>An error reply that counts towards <see cref="Pop3ServerOptions.MaxBadCommands"/>.</summary>
+    private void Bad(string reply)
+    {
+        _conn.WriteLine(reply);
+        if (++_badCommands < _options.MaxBadCommands) return;
+        _conn.WriteLine(Pop3Replies.TooManyBadCommands);
+        _logger.LogInformation("POP3 session from {Remote} closed after {Count} bad commands", _remote, _badCommands);
+        _closing = true;
+    }
+
+    private static readonly HashSet<string> AnyState = ["CAPA", "QUIT"];
+    private static readonly HashSet<string> AuthorizationOnly = ["USER", "PASS", "AUTH", "STLS"];
+    private static readonly HashSet<string> TransactionOnly = ["STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL"];
+
+    private async Task ExecuteAsync(Pop3Command command, CancellationToken ct)
+    {
+        var name = command.Name;
+        if (!AnyState.Contains(name) && !AuthorizationOnly.Contains(name) && !TransactionOnly.Contains(name))
+        {
+            Bad(Pop3Replies.UnknownCommand(name.Length > 20 ? name[..20] + "..." : name));
+            return;
+        }
+        if ((AuthorizationOnly.Contains(name) && _state != Pop3State.Authorization) || (TransactionOnly.Contains(name) && _state != Pop3State.Transaction))
+        {
+            Bad(Pop3Replies.WrongState(name, StateName));
+            return;
+        }
+        var args = command.Arguments;
+        switch (name)
+        {
+            case "CAPA" when args.Count == 0: Capa(); break;
+            case "QUIT" when args.Count == 0: await QuitAsync(ct); break;
+            case "STLS" when args.Count == 0: await StlsAsync(ct); break;
+            case "USER" when args.Count >= 1: User(string.Join(' ', args)); break;
+            // A password may hold spaces: everything after "PASS " is the password.
+            case "PASS" when args.Count >= 1: await PassAsync(string.Join(' ', args), ct); break;
+            case "AUTH" when args.Count <= 2: await AuthAsync(args, ct); break;
+            case "STAT" when args.Count == 0: _conn.WriteLine(Pop3Replies.Stat(_maildrop!.Count, _maildrop.Octets)); break;
+            case "LIST" when args.Count <= 1: List(args, uids: false); break;
+            case "UIDL" when args.Count <= 1: List(args, uids: true); break;
+            case "RETR" when args.Count == 1: await RetrieveAsync(args[0], null, ct); break;
+            case "TOP" when args.Count == 2: await RetrieveAsync(args[0], args[1], ct); break;
+            case "DELE" when args.Count == 1: Dele(args[0]); break;
+            case "NOOP" when args.Count == 0: _conn.WriteLine(Pop3Replies.Noop); break;
+            case "RSET" when args.Count == 0:
+                _maildrop!.Reset();
+                _conn.WriteLine(Pop3Replies.Reset(_maildrop.Count, _maildrop.Octets));
+                break;
+            default: Bad(Pop3Replies.BadArguments(name, Usage(name))); break;
+        }
+    }
+
+    private static string Usage(string name) => name switch
+    {
+        "USER" => "name",
+        "PASS" => "password",
+        "AUTH" => "PLAIN [initial-response]",
+        "LIST" or "UIDL" => "[msg]",
+        "RETR" or "DELE" => "msg",
+        "TOP" => "msg n",
+        _ => "(no arguments)",
+    };
+
+    /// <summary>RFC 2449 CAPA. USER and SASL are left out while a login would be refused for want of TLS, as IMAP's
+    /// LOGINDISABLED; STLS only before TLS and login.</summary>
+    private void Capa()
+    {
+        _conn.WriteLine(Pop3Replies.Capabilities);
+        _conn.WriteLine("TOP");
+        _conn.WriteLine("UIDL");
+        _conn.WriteLine("RESP-CODES");
+        _conn.WriteLine("AUTH-RESP-CODE");
+        _conn.WriteLine("PIPELINING");
+        if (_state == Pop3State.Authorization)
+        {
+            if (LoginAllowed)
+            {
+                _conn.WriteLine("USER");
+                _conn.WriteLine("SASL PLAIN");
+            }
+            if (!_tls && _options.Certificate is not null) _conn.WriteLine("STLS");
+        }
+        _conn.WriteLine("IMPLEMENTATION Mail.Pop3");
+        _conn.WriteLine(".");
+    }
+
+    private async Task StlsAsync(CancellationToken ct)
+    {
+        if (_tls)
+        {
+            Bad(Pop3Replies.TlsActive);
+            return;
+        }
+        if (_options.Certificate is null)
+        {
+            Bad(Pop3Replies.TlsUnavailable);
+            return;
+        }
+        if (_conn.HasBufferedInput)
+        {
+            // Commands pipelined after STLS would be read as if protected (CVE-2011-0411 style injection).
+            _conn.WriteLine(Pop3Replies.DataAfterStls);
+            _closing = true;
+            return;
+        }
+        _conn.WriteLine(Pop3Replies.BeginTls);
+        await _conn.FlushAsync(ct);
+        await _conn.SwitchStreamAsync(s => HandshakeAsync(s, ct));
+        // RFC 2595 section 4: anything learned before TLS is forgotten.
+        _pendingUser = null;
+    }
+
+    private void User(string name)
+    {
+        if (!LoginAllowed)
+        {
+            _conn.WriteLine(Pop3Replies.PlaintextDisallowed);
+            return;
+        }
+        // The same answer for every name: USER must not tell which users exist.
+        _pendingUser = name;
+        _conn.WriteLine(Pop3Replies.UserAccepted);
+    }
+
+    private async Task PassAsync(string password, CancellationToken ct)
+    {
+        if (_pendingUser is not { } user)
+        {
+            Bad(Pop3Replies.PassWithoutUser);
+            return;
+        }
+        _pendingUser = null;
+        if (!LoginAllowed)
+        {
+            _conn.WriteLine(Pop3Replies.PlaintextDisallowed);
+            return;
+        }
+        await SignInAsync(user, password, ct);
+    }
+
+    private async Task AuthAsync(IReadOnlyList<string> args, CancellationToken ct)
+    {
+        if (args.Count == 0)
+        {
+            // The pre-RFC 5034 form some clients still send to list the mechanisms.
+            _conn.WriteLine(Pop3Replies.AuthMechanisms);
+            if (LoginAllowed) _conn.WriteLine("PLAIN");
+            _conn.WriteLine(".");
+            return;
+        }
+        if (!args[0].Equals("PLAIN", StringComparison.OrdinalIgnoreCase))
+        {
+            _conn.WriteLine(Pop3Replies.MechanismUnsupported);
+            return;
+        }
+        if (!LoginAllowed)
+        {
+            _conn.WriteLine(Pop3Replies.PlaintextDisallowed);
+            return;
+        }
+        string response;
+        if (args.Count == 2) response = args[1];
+        else
+        {
+            _conn.WriteLine(Pop3Replies.SaslContinue);
+            await _conn.FlushAsync(ct);
+            var line = await _conn.ReadLineAsync(_options.MaxLineLength, ct);
+            if (line.IsEnd) throw new IOException("Connection closed during AUTH");
+            if (line.IsTooLong)
+            {
+                Bad(Pop3Replies.LineTooLong(_options.MaxLineLength));
+                return;
+            }
+            response = line.Text!.Trim();
+            if (response == "*")
+            {
+                _conn.WriteLine(Pop3Replies.AuthCancelled);
+                return;
+            }
+        }
+        if (SaslPlain.Parse(response, out var error) is not { } plain)
+        {
+            Bad(Pop3Replies.BadSasl(error!));
+            return;
+        }
+        if (plain.ActsAsAnother)
+        {
+            _conn.WriteLine(Pop3Replies.ActsAsAnother);
+            return;
+        }
+        await SignInAsync(plain.User, plain.Password, ct);
+    }
+
+    private async Task SignInAsync(string name, string password, CancellationToken ct)
+    {
+        var client = _remote.Address.ToString();
+        var canonical = MailDirectory.Canonical(name) ?? name.ToLowerInvariant();
+        if (_throttle.IsBlocked(client, canonical))
+        {
+            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
+            _logger.LogWarning("POP3 login for {User} from {Client} refused: too many failures", canonical, client);
+            _conn.WriteLine(Pop3Replies.Throttled);
+            return;
+        }
+        // The directory's check, through the process's login cache (Auth:CacheTtl) shared with SMTP AUTH and IMAP.
+        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
+        if (user is null)
+        {
+            _throttle.RecordFailure(client, canonical);
+            _logger.LogInformation("POP3 login failed for {User} from {Client}", canonical, client);
+            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
+            _conn.WriteLine(Pop3Replies.InvalidCredentials);
+            return;
+        }
+        if (_options.LockSession)
+        {
+            if (!_locks.TryEnter(user))
+            {
+                _conn.WriteLine(Pop3Replies.InUse);
+                return;
+            }
+            _locked = user;
+        }
+        try
+        {
+            await _services.Mailboxes.EnsureUserMailboxesAsync(user, ct);
+            var inbox = await _services.Mailboxes.GetMailboxAsync(user, Maildrop.Mailbox, ct) ?? throw new MailboxNotFoundException(Maildrop.Mailbox);
+            var messages = await _services.Mailboxes.ListMessagesAsync(user, Maildrop.Mailbox, cancellationToken: ct);
+            _maildrop = new Maildrop(inbox.UidValidity, messages);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
+        {
+            Unlock();
+            _logger.LogError(e, "POP3 maildrop of {User} cannot be opened", user);
+            _conn.WriteLine(Pop3Replies.MaildropUnavailable);
+            return;
+        }
+        _user = user;
+        _state = Pop3State.Transaction;
+        _logger.LogInformation("POP3 login {User} from {Client}", user, client);
+        _conn.WriteLine(Pop3Replies.LoggedIn(_maildrop.Count, _maildrop.Octets));
+    }
+
+    /// <summary>The message a number names, or null after answering why not (no such message, or marked deleted). Not
+    /// a bad command: a client may well ask for a number another of its commands just deleted.</summary>
+    private int? Find(string argument)
+    {
+        if (!Pop3Command.TryMessageNumber(argument, out var number) || !_maildrop!.Exists(number))
+        {
+            _conn.WriteLine(Pop3Replies.NoSuchMessage(argument.Length > 20 ? argument[..20] : argument));
+            return null;
+        }
+        if (_maildrop.IsDeleted(number))
+        {
+            _conn.WriteLine(Pop3Replies.AlreadyDeleted(number));
+            return null;
+        }
+        return number;
+    }
+
+    private void List(IReadOnlyList<string> args, bool uids)
+    {
+        var drop = _maildrop!;
+        if (args.Count == 1)
+        {
+            if (Find(args[0]) is not { } n) return;
+            _conn.WriteLine(uids ? Pop3Replies.UidLine(n, drop.UniqueId(n)) : Pop3Replies.ScanLine(n, drop[n].Size));
+            return;
+        }
+        _conn.WriteLine(uids ? Pop3Replies.UidListing : Pop3Replies.ScanListing(drop.Count, drop.Octets));
+        foreach (var n in drop.Live)
+            _conn.WriteLine(uids ? $"{n} {drop.UniqueId(n)}" : $"{n} {drop[n].Size}");
+        _conn.WriteLine(".");
+    }
+
+    private void Dele(string argument)
+    {
+        if (Find(argument) is not { } n) return;
+        _maildrop!.Delete(n);
+        _conn.WriteLine(Pop3Replies.Deleted(n));
+    }
+
+    /// <summary>RETR (whole message) or TOP (header and <paramref name="lines"/> body lines), dot-stuffed.</summary>
+    private async Task RetrieveAsync(string argument, string? lines, CancellationToken ct)
+    {
+        long? bodyLines = null;
+        if (lines is not null)
+        {
+            if (!Pop3Command.TryLineCount(lines, out var count))
+            {
+                Bad(Pop3Replies.BadArguments("TOP", Usage("TOP")));
+                return;
+            }
+            bodyLines = count;
+        }
+        if (Find(argument) is not { } n) return;
+        var record = _maildrop![n];
+        Stream? stream;
+        try
+        {
+            stream = await _services.Messages.OpenReadAsync(record.MessageRef, ct);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or SocketException or ObjectDisposedException))
+        {
+            _logger.LogError(e, "POP3 RETR of {User} message {Uid} failed", _user, record.Uid);
+            _conn.WriteLine(Pop3Replies.ReadFailed);
+            return;
+        }
+        if (stream is null)
+        {
+            _conn.WriteLine(Pop3Replies.MessageGone(n));
+            return;
+        }
+        await using (stream)
+        {
+            _conn.WriteLine(bodyLines is null ? Pop3Replies.Message(record.Size) : Pop3Replies.Top);
+            var stuffer = new DotStuffer(bodyLines);
+            var buffer = new byte[64 * 1024];
+            int read;
+            // Once the status line is out, a read failure cannot become an -ERR: the connection is dropped instead
+            // (the IOException ends the session), so the client never takes a truncated message for a whole one.
+            while (!stuffer.Done && (read = await stream.ReadAsync(buffer, ct)) > 0)
+            {
+                stuffer.Feed(buffer.AsSpan(0, read), _conn.Write);
+                await _conn.MaybeFlushAsync(ct);
+            }
+            stuffer.Finish(_conn.Write);
+            _conn.WriteLine(".");
+        }
+        if (bodyLines is null) _maildrop.MarkRetrieved(n);
+    }
+
+    /// <summary>QUIT: from TRANSACTION, the UPDATE state removes what DELE marked (RFC 1939 section 6) and sets \Seen
+    /// on what RETR sent; only then does the session end.</summary>
+    private async Task QuitAsync(CancellationToken ct)
+    {
+        _closing = true;
+        if (_state == Pop3State.Authorization)
+        {
+            _conn.WriteLine(Pop3Replies.Bye);
+            return;
+        }
+        _state = Pop3State.Update;
+        var drop = _maildrop!;
+        var deleted = drop.DeletedUids;
+        try
+        {
+            if (!_options.NoFlagUpdates && drop.RetrievedUids is { Count: > 0 } seen)
+                await _services.Mailboxes.StoreFlagsAsync(_user, Maildrop.Mailbox, seen, FlagChange.Add, [MessageFlags.Seen], cancellationToken: ct);
+            var removed = 0;
+            if (deleted.Count > 0)
+            {
+                await _services.Mailboxes.StoreFlagsAsync(_user, Maildrop.Mailbox, deleted, FlagChange.Add, [MessageFlags.Deleted], cancellationToken: ct);
+                removed = (await _services.Mailboxes.ExpungeAsync(_user, Maildrop.Mailbox, deleted, ct)).Count;
+            }
+            _logger.LogInformation("POP3 logout {User}: {Removed} messages deleted", _user, removed);
+            // Unlocked before the reply: a client that logs in again right after QUIT finds the maildrop free.
+            Unlock();
+            _conn.WriteLine(Pop3Replies.Quit(_options.HostName, removed));
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException))
+        {
+            _logger.LogError(e, "POP3 UPDATE of {User} failed", _user);
+            Unlock();
+            _conn.WriteLine(Pop3Replies.NotRemoved(deleted.Count));
+        }
+    }
+
+    private void Unlock()
+    {
+        if (_locked is null) return;
+        _locks.Exit(_locked);
+        _locked = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Unlock();
+        try
+        {
+            await _conn.DisposeAsync();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or AuthenticationException)
+        {
+        }
+        _socket.Dispose();
+    }
+}

@@ -19,7 +19,7 @@ run() { # DLL LABEL
   dotnet "$dll" user add bench@bench.test --password bench --data "$data" >/dev/null
   port=$(free_port)
   dotnet "$dll" serve --data "$data" "--Smtp:Listeners:0:Endpoint=127.0.0.1:$port" "--Smtp:Listeners:1:Endpoint=127.0.0.1:$(free_port)" \
-    "--Smtp:Listeners:2:Endpoint=127.0.0.1:$(free_port)" --Imap:Enabled=false --Worker:Enabled=false \
+    "--Smtp:Listeners:2:Endpoint=127.0.0.1:$(free_port)" --Imap:Enabled=false --Pop3:Enabled=false --Worker:Enabled=false \
     --Smtp:MaxConnectionsPerClient=500 --Logging:LogLevel:Default=Warning >"$data.log" 2>&1 &
   pid=$!
   wait_port "$port"

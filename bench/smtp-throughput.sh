@@ -96,7 +96,7 @@ start_mail() {
   MAIL_PORT=$(free_port)
   "${MAIL[@]}" serve --data "$data" \
     "--Smtp:Listeners:0:Endpoint=127.0.0.1:$MAIL_PORT" "--Smtp:Listeners:1:Endpoint=127.0.0.1:$(free_port)" "--Smtp:Listeners:2:Endpoint=127.0.0.1:$(free_port)" \
-    --Imap:Enabled=false --Smtp:MaxConnectionsPerClient=$((IDLE + 100)) --Smtp:MaxConnections=$((IDLE + 200)) \
+    --Imap:Enabled=false --Pop3:Enabled=false --Smtp:MaxConnectionsPerClient=$((IDLE + 100)) --Smtp:MaxConnections=$((IDLE + 200)) \
     --Logging:LogLevel:Default=Warning "$@" >"$data.log" 2>&1 &
   MAIL_PID=$!
   PIDS+=($MAIL_PID)

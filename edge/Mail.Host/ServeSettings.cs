@@ -68,7 +68,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     /// context switches per message (bench/README.md), and every SMTP step is short; what blocks (SQLite, the
     /// password hash) moves to the pool itself (<see cref="Mail.Core.Threading.ThreadPoolHop"/>). The IMAP gateway and
     /// the worker block in many more places (message files, MimeKit, the continuations of DNS answers), so "auto",
-    /// the default, turns it on only in a process that runs the SMTP edge alone (Imap:Enabled and Worker:Enabled false).
+    /// the default, turns it on only in a process that runs the SMTP edge alone (Imap:Enabled, Pop3:Enabled and Worker:Enabled false).
     /// </summary>
     public bool InlineSocketCompletions { get; init; }
 

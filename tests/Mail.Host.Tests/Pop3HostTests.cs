@@ -1,3 +1,4 @@
+using System.Net;
 using Mail.Testing;
 using MailKit;
 using MailKit.Net.Imap;
@@ -356,5 +357,53 @@ public sealed class Pop3HostTests : IDisposable
         await imap.AuthenticateAsync("alice@example.org", "secret");
         await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
         Assert.Equal(0, imap.Inbox.Count);
+    }
+
+    [Fact]
+    public async Task A_message_appended_over_imap_with_bare_lfs_goes_out_with_crlf_and_dot_stuffed()
+    {
+        await AddUsersAsync();
+        await using var host = await HostProcess.StartAsync(_data.Path);
+        var lines = await PythonAsync($$"""
+            # Raw IMAP: imaplib's append would turn the bare LFs into CRLF itself.
+            a = socket.create_connection(("127.0.0.1", {{host.ImapPort}}), timeout=30); af = a.makefile("rb"); af.readline()
+            def tagged(tag, data):
+                a.sendall(data)
+                while not (l := af.readline()).startswith(tag): pass
+                return l
+            tagged(b"a ", b"a LOGIN alice@example.org secret\r\n")
+            msg = b"Subject: bare\n\nline one\n.dot line\nlast line without end"
+            print(tagged(b"b ", b"b APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n").decode().split(" ")[1])
+            s = socket.create_connection(("127.0.0.1", {{host.Pop3Port}}), timeout=30); f = s.makefile("rb"); f.readline()
+            s.sendall(b"USER alice@example.org\r\nPASS secret\r\nRETR 1\r\nTOP 1 1\r\nQUIT\r\n")
+            data = f.read()
+            print(repr(data.split(b"\r\n", 2)[2]))
+            """);
+        Assert.Equal(
+            @"b'+OK 55 octets\r\nSubject: bare\r\n\r\nline one\r\n..dot line\r\nlast line without end\r\n.\r\n" +
+            @"+OK Top of message follows\r\nSubject: bare\r\n\r\nline one\r\n.\r\n" +
+            @"+OK localhost POP3 server signing off (0 messages deleted)\r\n'",
+            lines[1]);
+        Assert.Equal("OK", lines[0]);
+    }
+
+    [Fact]
+    public async Task Behind_haproxy_the_relayed_client_is_the_one_logged_and_a_connection_without_the_header_is_closed()
+    {
+        await AddUsersAsync();
+        await using var host = await HostProcess.StartAsync(_data.Path, "--Pop3:Listeners:0:ProxyProtocol=true", "--Pop3:ProxyNetworks:0=127.0.0.1",
+            "--Pop3:FailedLoginDelay=00:00:00");
+        await using var haproxy = await HaproxyProcess.StartAsync(new HaproxyProcess.Route("pop3_v2", "send-proxy-v2", new IPEndPoint(IPAddress.Loopback, host.Pop3Port)));
+        var lines = await PythonAsync($$"""
+            s = socket.create_connection(("127.0.0.1", {{haproxy.Ports["pop3_v2"]}}), timeout=30, source_address=("127.0.0.9", 0))
+            f = s.makefile("rb"); print(f.readline().decode().strip())
+            s.sendall(b"USER alice@example.org\r\nPASS wrong\r\n"); f.readline(); print(f.readline().decode().strip())
+            direct = Raw({{host.Pop3Port}})
+            print(direct.greeting)
+            """);
+        Assert.Equal(["+OK localhost POP3 server ready", "-ERR [AUTH] Invalid credentials", "<closed>"], lines);
+        await Task.Delay(500);
+        Assert.Contains("POP3 login failed for alice@example.org from 127.0.0.9", host.Output, StringComparison.Ordinal);
+        Assert.Contains("POP3 listener pop3: connection from 127.0.0.1", host.Output, StringComparison.Ordinal);
     }
 }

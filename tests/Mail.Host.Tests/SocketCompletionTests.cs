@@ -21,7 +21,7 @@ public sealed class SocketCompletionTests : IDisposable
     {
         await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
-        await using var host = await HostProcess.StartAsync(_data.Path, "--Imap:Enabled=false", "--Worker:Enabled=false",
+        await using var host = await HostProcess.StartAsync(_data.Path, "--Imap:Enabled=false", "--Pop3:Enabled=false", "--Worker:Enabled=false",
             "--Defences:Greylist:Delay=00:00:01", "--Defences:Greylist:WhitelistRecipients:0=nobody@example.org",
             "--Defences:Restrictions:smtpd_recipient_restrictions=reject_unauth_destination,check_greylist");
         Assert.Contains("socket completions inline", host.Output, StringComparison.Ordinal);
@@ -54,7 +54,8 @@ public sealed class SocketCompletionTests : IDisposable
     [Theory]
     [InlineData("socket completions pooled")]
     [InlineData("socket completions pooled", "--Imap:Enabled=false")]
-    [InlineData("socket completions pooled", "--Imap:Enabled=false", "--Worker:Enabled=false", "--Sockets:InlineCompletions=false")]
+    [InlineData("socket completions pooled", "--Imap:Enabled=false", "--Worker:Enabled=false")]
+    [InlineData("socket completions pooled", "--Imap:Enabled=false", "--Pop3:Enabled=false", "--Worker:Enabled=false", "--Sockets:InlineCompletions=false")]
     [InlineData("socket completions inline", "--Sockets:InlineCompletions=true")]
     public async Task Only_an_edge_alone_or_an_explicit_setting_turns_them_on(string expected, params string[] settings)
     {

@@ -22,6 +22,9 @@ public sealed class ConfigurationBindingTests
     public void Every_Imap_setting_is_bound() => AssertEverySettingBound("Imap", ServeSettings.BindImap, "Certificate");
 
     [Fact]
+    public void Every_Pop3_setting_is_bound() => AssertEverySettingBound("Pop3", c => ServeSettings.BindPop3(c, ServeSettings.BindImap(c)), "Certificate");
+
+    [Fact]
     public void Every_Outbound_setting_is_bound() => AssertEverySettingBound("Outbound", ServeSettings.BindOutbound);
 
     [Fact]

@@ -240,15 +240,17 @@ public sealed class Pop3HostTests : IDisposable
     }
 
     [Fact]
-    public async Task Plaintext_login_follows_the_imap_setting_and_works_after_stls()
+    public async Task Plaintext_login_follows_the_imap_setting_and_works_after_stls_and_connections_past_the_limit_are_refused()
     {
         await AddUsersAsync();
-        await using var host = await HostProcess.StartAsync(_data.Path, "--Imap:AllowPlaintextLoginOnLoopback=false");
+        await using var host = await HostProcess.StartAsync(_data.Path, "--Imap:AllowPlaintextLoginOnLoopback=false", "--Pop3:MaxConnections=1");
         var lines = await PythonAsync($$"""
             r = Raw({{host.Pop3Port}})
+            print("second", Raw({{host.Pop3Port}}).greeting)
             r.cmd("CAPA"); print("capa", " ".join(r.multi()))
             print("user", r.cmd("USER alice@example.org"))
             print("auth", r.cmd("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA=="))
+            r.f.close(); r.s.close(); time.sleep(0.5)  # Pop3:MaxConnections=1: the next session needs this one gone
             p = stls({{host.Pop3Port}})
             print("capa-tls", " ".join(c for c in p.capa()))
             print("login", login(p).stat()[0])
@@ -257,6 +259,7 @@ public sealed class Pop3HostTests : IDisposable
             """);
         Assert.Equal(
         [
+            "second -ERR [SYS/TEMP] Too many connections, try later",
             "capa TOP UIDL RESP-CODES AUTH-RESP-CODE PIPELINING STLS IMPLEMENTATION Mail.Pop3",
             "user -ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first",
             "auth -ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS first",

@@ -150,6 +150,21 @@ public sealed class LineConnection : IAsyncDisposable
         await _writer.FlushAsync(ct);
     }
 
+    /// <summary>A last line before the connection closes (shutdown, autologout), written if the client still reads
+    /// within 5 s; a client already gone is no error.</summary>
+    public async Task SayLastAsync(string line)
+    {
+        try
+        {
+            WriteLine(line);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await FlushAsync(cts.Token);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
     /// <summary>Flushes when much is buffered (keeps long FETCH responses streaming).</summary>
     public ValueTask MaybeFlushAsync(CancellationToken ct) =>
         _writer.UnflushedBytes >= 64 * 1024 ? FlushAsync(ct) : ValueTask.CompletedTask;

@@ -15,7 +15,7 @@ namespace Mail.Imap.Session;
 internal enum SessionState { NotAuthenticated, Authenticated, Selected, Logout }
 
 /// <summary>One IMAP connection: reads tagged commands, runs them against the stores, writes responses.</summary>
-internal sealed partial class ImapSession : IAsyncDisposable
+internal sealed partial class ImapSession : IGatewaySession
 {
     private readonly Socket _socket;
     private readonly bool _implicitTls;
@@ -113,24 +113,11 @@ internal sealed partial class ImapSession : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            await SayByeAsync(stopping.IsCancellationRequested ? "* BYE Server shutting down" : "* BYE Autologout; idle for too long");
+            await _conn.SayLastAsync(stopping.IsCancellationRequested ? "* BYE Server shutting down" : "* BYE Autologout; idle for too long");
         }
         catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
         {
             _logger.LogDebug("IMAP connection from {Remote} closed: {Message}", _remote, e.Message);
-        }
-    }
-
-    private async Task SayByeAsync(string line)
-    {
-        try
-        {
-            _conn.WriteLine(line);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _conn.FlushAsync(cts.Token);
-        }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
-        {
         }
     }
 

@@ -14,7 +14,7 @@ internal enum Pop3State { Authorization, Transaction, Update }
 
 /// <summary>One POP3 connection (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH): reads command lines, answers
 /// from the maildrop snapshot taken at login, and expunges what DELE marked only at QUIT.</summary>
-internal sealed class Pop3Session : IAsyncDisposable
+internal sealed class Pop3Session : IGatewaySession
 {
     private readonly Socket _socket;
     private readonly bool _implicitTls;
@@ -86,24 +86,11 @@ internal sealed class Pop3Session : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // A dropped or timed-out session expunges nothing (RFC 1939 section 6: only QUIT enters UPDATE).
-            await SayAsync(stopping.IsCancellationRequested ? Pop3Replies.ShuttingDown : Pop3Replies.IdleTimeout);
+            await _conn.SayLastAsync(stopping.IsCancellationRequested ? Pop3Replies.ShuttingDown : Pop3Replies.IdleTimeout);
         }
         catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
         {
             _logger.LogDebug("POP3 connection from {Remote} closed: {Message}", _remote, e.Message);
-        }
-    }
-
-    private async Task SayAsync(string line)
-    {
-        try
-        {
-            _conn.WriteLine(line);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _conn.FlushAsync(cts.Token);
-        }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
-        {
         }
     }
 

@@ -409,4 +409,34 @@ public sealed class Pop3HostTests : IDisposable
         Assert.Contains("POP3 login failed for alice@example.org from 127.0.0.9", host.Output, StringComparison.Ordinal);
         Assert.Contains("POP3 listener pop3: connection from 127.0.0.1", host.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_server_shutdown_tells_the_session_and_expunges_nothing_it_marked()
+    {
+        await AddUsersAsync();
+        var marked = Path.Combine(_data.Path, "marked");
+        int count;
+        {
+            await using var host = await HostProcess.StartAsync(_data.Path);
+            await SendThreeAsync(host);
+            var client = PythonAsync($$"""
+                r = Raw({{host.Pop3Port}})
+                r.cmd("USER alice@example.org"); r.cmd("PASS secret"); print(r.cmd("DELE 1"))
+                open("{{marked}}", "w").close()
+                print(r.line()); print(r.line())
+                """);
+            for (var i = 0; i < 300 && !File.Exists(marked); i++) await Task.Delay(100);
+            Assert.True(File.Exists(marked), "the POP3 client did not get to DELE");
+            Assert.Equal(0, await host.TerminateAsync());
+            Assert.Equal(["+OK Message 1 deleted", "-ERR [SYS/TEMP] Server shutting down", "<closed>"], await client);
+        }
+        await using (var again = await HostProcess.StartAsync(_data.Path))
+        {
+            var lines = await PythonAsync($$"""
+                p = login(poplib.POP3("127.0.0.1", {{again.Pop3Port}})); print(p.stat()[0]); p.quit()
+                """);
+            count = int.Parse(Assert.Single(lines), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        Assert.Equal(3, count);
+    }
 }

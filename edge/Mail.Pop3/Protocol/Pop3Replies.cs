@@ -53,6 +53,7 @@ internal static class Pop3Replies
     public static string NoSuchMessage(string number) => $"-ERR No message {number}";
     public static string AlreadyDeleted(int number) => $"-ERR Message {number} is already deleted";
     public static string MessageGone(int number) => $"-ERR [SYS/PERM] Message {number} is no longer in the store";
+    public const string InternalError = "-ERR [SYS/TEMP] Internal error; the failure was logged";
     public const string ReadFailed = "-ERR [SYS/TEMP] The message cannot be read now; try again later";
     public static string NotRemoved(int failed) => $"-ERR [SYS/TEMP] {failed} deleted messages not removed; try again later";
 }

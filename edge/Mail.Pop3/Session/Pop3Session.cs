@@ -78,7 +78,7 @@ internal sealed class Pop3Session : IGatewaySession
                 if (line.IsEnd) return;
                 if (line.IsTooLong) Bad(Pop3Replies.LineTooLong(_options.MaxLineLength));
                 else if (line.Text!.Contains('\0')) Bad(Pop3Replies.Nul);
-                else await ExecuteAsync(Pop3Command.Parse(line.Text), timeout.Token);
+                else await ExecuteSafelyAsync(Pop3Command.Parse(line.Text), timeout.Token);
                 // RFC 2449 PIPELINING: answers to commands the client sent together go out together.
                 if (!_conn.HasBufferedInput || _closing) await _conn.FlushAsync(stopping);
             }
@@ -109,6 +109,21 @@ internal sealed class Pop3Session : IGatewaySession
         _conn.WriteLine(Pop3Replies.TooManyBadCommands);
         _logger.LogInformation("POP3 session from {Remote} closed after {Count} bad commands", _remote, _badCommands);
         _closing = true;
+    }
+
+    /// <summary>A failure nobody foresaw (the directory or a store down) is one -ERR and a log line, and the session
+    /// goes on; a broken connection or the timeout still ends it.</summary>
+    private async Task ExecuteSafelyAsync(Pop3Command command, CancellationToken ct)
+    {
+        try
+        {
+            await ExecuteAsync(command, ct);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
+        {
+            _logger.LogError(e, "POP3 {Command} failed for {User} from {Client}", command.Name, _user, _remote);
+            _conn.WriteLine(Pop3Replies.InternalError);
+        }
     }
 
     private static readonly HashSet<string> AnyState = ["CAPA", "QUIT"];

@@ -174,6 +174,7 @@ public sealed class SmtpServer : IAsyncDisposable
         var refusal = _stopping ? "Service shutting down" : _limiter!.TryAcquire(client.Address);
         if (refusal is not null)
         {
+            Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Connection);
             _ = RefuseAsync(socket, listener, refusal);
             return;
         }
@@ -191,6 +192,7 @@ public sealed class SmtpServer : IAsyncDisposable
             return;
         }
         _sessions[session] = 0;
+        Mail.Core.Telemetry.MailTelemetry.Connections.Add(1);
         if (_stopping) session.RequestStop();
         _ = Task.Run(async () =>
         {

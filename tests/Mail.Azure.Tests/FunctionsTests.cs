@@ -228,14 +228,23 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task The_trace_started_at_the_edge_continues_in_the_function()
     {
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        // What an OpenTelemetry tracer provider (or Application Insights) does: listen to the stage's source.
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s == Mail.Core.Telemetry.MailTelemetry.Inbound,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
         var recorder = new TraceRecorder();
         _checks.Add(recorder);
         await AcceptAsync([Bob], traceParent: $"00-{traceId}-00f067aa0ba902b7-01");
         var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
         await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
         Assert.Equal(traceId, recorder.TraceId);
-        Assert.Equal("00f067aa0ba902b7", recorder.ParentSpanId);
-        Assert.Equal(InboundRunner.ActivityName, recorder.OperationName);
+        // The check runs in its own span, a child of the stage's span, whose parent is the edge's span.
+        Assert.Equal("inbound.check", recorder.OperationName);
+        Assert.Equal(InboundRunner.ActivityName, recorder.ParentOperationName);
+        Assert.Equal("00f067aa0ba902b7", recorder.GrandParentSpanId);
     }
 
     [Fact]
@@ -376,14 +385,16 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         public string Name => "trace-recorder";
         public string? TraceId { get; private set; }
-        public string? ParentSpanId { get; private set; }
+        public string? GrandParentSpanId { get; private set; }
         public string? OperationName { get; private set; }
+        public string? ParentOperationName { get; private set; }
 
         public Task RunAsync(InboundContext context, CancellationToken cancellationToken)
         {
             TraceId = Activity.Current?.TraceId.ToHexString();
-            ParentSpanId = Activity.Current?.ParentSpanId.ToHexString();
+            GrandParentSpanId = Activity.Current?.Parent?.ParentSpanId.ToHexString();
             OperationName = Activity.Current?.OperationName;
+            ParentOperationName = Activity.Current?.Parent?.OperationName;
             return Task.CompletedTask;
         }
     }

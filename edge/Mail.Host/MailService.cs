@@ -60,8 +60,9 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             var outboundWorker = new OutboundWorker(data.Outbound, outbound, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
             _outbound = Task.Run(() => outboundWorker.RunAsync(_stopWorker.Token), CancellationToken.None);
         }
-        // mail.queue.depth / oldest_age: the queues listed every 15 s, only when a meter provider reads them.
-        if (Core.Telemetry.MailTelemetry.QueuesObserved)
+        // mail.queue.depth / oldest_age: the queues listed every 15 s, only when a meter provider reads them, by the process
+        // that runs the stages (in cloud mode the Functions app's maintenance pass samples them).
+        if (settings.WorkerEnabled && Core.Telemetry.MailTelemetry.QueuesObserved)
             _gauges = Task.Run(() => Core.Queues.QueueGauges.RunAsync([("inbound", data.Inbound), ("outbound", data.Outbound)], TimeSpan.FromSeconds(15), TimeProvider.System, _log, _stopWorker.Token),
                 CancellationToken.None);
         if (settings.MaintenanceEnabled)

@@ -1,14 +1,9 @@
 using System.Diagnostics;
-using Azure.Storage.Queues.Models;
-using Mail.Core.Accounts;
 using Mail.Core.Queues;
 using Mail.Core.Telemetry;
 using Mail.Functions;
-using Mail.Pipeline.Inbound;
-using Mail.Smtp;
 using Mail.Storage.Azure;
 using MailKit.Net.Smtp;
-using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -34,29 +29,8 @@ public sealed class TelemetryEndToEndTests(AzuriteFixture azurite)
         using var tracing = Sdk.CreateTracerProviderBuilder().AddSource([.. MailTelemetry.SourceNames]).AddInMemoryExporter(spans).Build();
         using var meters = Sdk.CreateMeterProviderBuilder().AddMeter(MailTelemetry.MeterName).AddInMemoryExporter(metrics).Build();
 
-        var azure = AzureAdapters.Create(new AzureStorageOptions
-        {
-            ConnectionString = azurite.ConnectionString,
-            MessageContainer = AzuriteFixture.UniqueName("msgs"),
-            InboundQueue = AzuriteFixture.UniqueName("inbound"),
-            OutboundQueue = AzuriteFixture.UniqueName("outbound"),
-            MailboxTable = AzuriteFixture.UniqueName("mbx"),
-            StateTable = AzuriteFixture.UniqueName("state"),
-        });
-        await using var _ = azure;
-        var directory = new MailDirectory(azure.StateStore, passwordIterations: 1000);
-        await directory.AddDomainAsync("example.org");
-        await directory.SetUserAsync("bob@example.org", "secret");
-
-        await using var server = new SmtpServer(
-            new SmtpServerOptions
-            {
-                HostName = "mx.example.org",
-                Listeners = [new SmtpListenerOptions { Name = "mx", Endpoint = "127.0.0.1:0", Role = SmtpListenerRole.Mx }],
-            },
-            new SmtpServices { MessageStore = azure.MessageStore, InboundQueue = azure.InboundQueue, Directory = directory });
-        await server.StartAsync();
-        var mx = server.BoundEndpoints["mx"];
+        await using var cloud = await CloudEdge.StartAsync(azurite, "bob@example.org");
+        var (azure, mx) = (cloud.Azure, cloud.Mx);
 
         var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse("alice@example.net"));
@@ -79,10 +53,8 @@ public sealed class TelemetryEndToEndTests(AzuriteFixture azurite)
         await QueueGauges.SampleAsync(queue, "inbound", TimeProvider.System, default);
 
         // The Functions host's part: receive, invoke, delete on success.
-        var stage = new InboundStage(azure.MessageStore, azure.MailboxStore, directory, azure.OutboundQueue, []);
-        var runner = new InboundRunner(stage, new FunctionsOptions(), NullLogger<InboundRunner>.Instance);
-        var function = new InboundFunction(runner, new FunctionQueues(queue, (StorageQueueMessageQueue)azure.OutboundQueue), NullLogger<InboundFunction>.Instance);
-        QueueMessage received = (await queue.Queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value.Single();
+        var function = cloud.InboundFunction();
+        var received = await cloud.ReceiveAsync();
         await function.Run(received, default);
         await queue.Queue.DeleteMessageAsync(received.MessageId, received.PopReceipt);
         Assert.Single(await azure.MailboxStore.ListMessagesAsync("bob@example.org", "INBOX"));

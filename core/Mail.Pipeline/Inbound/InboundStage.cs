@@ -73,7 +73,7 @@ public sealed class InboundStage(
         }
         var verdict = context.Verdict;
         CountResults(context.Results, verdict.Disposition);
-        Activity.Current?.SetTag("mail.disposition", DispositionName(verdict.Disposition));
+        if (Activity.Current is { } run && run.Source == MailTelemetry.Inbound) run.SetTag("mail.disposition", DispositionName(verdict.Disposition));
         if (verdict.Disposition == Disposition.Discard)
         {
             _log.LogInformation("{QueueId}: discarded ({Reason})", envelope.QueueId, verdict.Reason);

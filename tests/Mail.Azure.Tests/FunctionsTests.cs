@@ -252,7 +252,27 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         await using var peer = new ScriptedSmtpPeer();
         peer.RcptReplies["dave@remote.example"] = "451 4.3.0 <dave@remote.example>: try again later";
-        var env = await AcceptAsync([Bob, "dave@remote.example"]);
+        // The telemetry of the outbound runs: their spans in the edge's trace, the delivery results by status.
+        const string traceId = "0af7651916cd43dd8448eb211c80319c";
+        var outboundSpans = new List<Activity>();
+        using var spans = new ActivityListener
+        {
+            ShouldListenTo = s => s == Mail.Core.Telemetry.MailTelemetry.Outbound,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (outboundSpans) outboundSpans.Add(a); },
+        };
+        ActivitySource.AddActivityListener(spans);
+        var results = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        using var meter = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (i, l) => { if (i == Mail.Core.Telemetry.MailTelemetry.DeliveryResults) l.EnableMeasurementEvents(i); },
+        };
+        meter.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var t in tags) if (t.Key == "status") results.AddOrUpdate((string)t.Value!, value, (_, v) => v + value);
+        });
+        meter.Start();
+        var env = await AcceptAsync([Bob, "dave@remote.example"], traceParent: $"00-{traceId}-b7ad6b7169203331-01");
         var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
         await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
         Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
@@ -281,6 +301,14 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Contains($"Subject: cloud {env.QueueId}", got.Data, StringComparison.Ordinal);
         Assert.Empty(await _outbound.ListAsync().ToListAsync());
         Assert.False(await _messages.ExistsAsync(env.MessageRef));
+
+        lock (outboundSpans)
+        {
+            var runs = outboundSpans.Where(a => a.TraceId.ToHexString() == traceId).ToList();
+            Assert.Equal(2, runs.Count);
+            Assert.All(runs, r => Assert.Equal(Mail.Outbound.OutboundStage.SpanName, r.OperationName));
+        }
+        Assert.True(results.GetValueOrDefault("deferred") >= 1 && results.GetValueOrDefault("sent") >= 1, string.Join(", ", results));
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Mail.Core.Model;
+using Mail.Core.Telemetry;
 using Mail.Core.Ports;
 using Mail.Outbound.Dsn;
 using Mail.Outbound.Routing;
@@ -80,6 +81,9 @@ public sealed class OutboundStage
         _slots = new ConcurrentSlots(options.DestinationConcurrency);
         _control = state is null ? null : new QueueControl(state);
     }
+
+    /// <summary>The span of one run of this stage over an envelope (<see cref="MessageRun"/>).</summary>
+    public const string SpanName = "outbound.delivery";
 
     public async Task<OutboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
     {
@@ -175,6 +179,7 @@ public sealed class OutboundStage
                     }
                 }
                 recipients[i] = r with { Delivery = next };
+                MailTelemetry.Delivery(status);
                 DeliveryLog.Write(_log, DeliveryLog.Line(envelope.QueueId, r, reply, status, now - envelope.ReceivedAt, started - envelope.ReceivedAt, timing.Waited, timing.Routing, timing.Smtp));
                 if (next.IsFinal && _state is not null) finals[FinalKey(envelope.QueueId, r)] = JsonSerializer.Serialize(next, OutboundJsonContext.Default.RecipientDelivery);
             }

@@ -1,5 +1,6 @@
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -101,6 +102,7 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
     public async Task HandleAsync(QueueLease lease)
     {
         var env = lease.Envelope;
+        using var run = MessageRun.Begin(_log, MailTelemetry.Outbound, "outbound", OutboundStage.SpanName, env);
         try
         {
             // A delivery in progress is finished even during shutdown: abandoning it mid-DATA would only send it twice.
@@ -109,11 +111,13 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
         }
         catch (PermanentOutboundException e)
         {
+            run.Fail(e.Message);
             _log.LogError("{QueueId}: set aside: {Reason}", env.QueueId, e.Message);
             await Try(() => queue.DeadLetterAsync(lease, e.Message, CancellationToken.None), env);
         }
         catch (Exception e)
         {
+            run.Fail(e.Message);
             _log.LogError(e, "{QueueId}: outbound run failed; retrying in {Delay}", env.QueueId, options.MinimalBackoff);
             await Try(() => queue.AbandonAsync(lease, options.MinimalBackoff, CancellationToken.None), env);
         }

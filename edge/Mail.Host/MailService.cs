@@ -30,6 +30,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _worker;
     private Task? _outbound;
     private Task? _maintenance;
+    private Task? _gauges;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -70,6 +71,11 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             var outboundWorker = new OutboundWorker(data.Outbound, outbound, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
             _outbound = Task.Run(() => outboundWorker.RunAsync(_stopWorker.Token), CancellationToken.None);
         }
+        // mail.queue.depth / oldest_age: the queues listed every 15 s, only when a meter provider reads them, by the process
+        // that runs the stages (in cloud mode the Functions app's maintenance pass samples them).
+        if (settings.WorkerEnabled && Core.Telemetry.MailTelemetry.QueuesObserved)
+            _gauges = Task.Run(() => Core.Queues.QueueGauges.RunAsync([("inbound", data.Inbound), ("outbound", data.Outbound)], TimeSpan.FromSeconds(15), TimeProvider.System, _log, _stopWorker.Token),
+                CancellationToken.None);
         if (settings.MaintenanceEnabled)
         {
             var maintenance = new MaintenanceStage(data.State, TimeProvider.System, loggerFactory.CreateLogger<MaintenanceStage>(), data.Messages, settings.QuarantineRetention);
@@ -109,6 +115,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
         if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
+        if (_gauges is not null) await _gauges.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         if (_pop3 is not null) await _pop3.DisposeAsync();

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 return await Cli.RunAsync(args);
 
@@ -155,6 +156,28 @@ namespace Mail.Host
             }
         }
 
+        /// <summary>Builds the meter provider now (it opens the Prometheus listener), so a port in use or an address not
+        /// ours is one line naming Metrics:Endpoint before any mail listener opens.</summary>
+        private static void StartTelemetry(IServiceProvider services, System.Net.IPEndPoint? metrics)
+        {
+            try
+            {
+                services.GetService<OpenTelemetry.Metrics.MeterProvider>();
+                services.GetService<OpenTelemetry.Trace.TracerProvider>();
+            }
+            catch (Exception e) when (metrics is not null && FindListenerError(e) is { } listener)
+            {
+                throw new HostFailureException(ExitCodes.IoError, $"metrics {metrics}", listener.Message, TelemetrySettings.MetricsEndpointSetting, e);
+            }
+        }
+
+        private static Exception? FindListenerError(Exception e)
+        {
+            for (Exception? x = e; x is not null; x = x.InnerException)
+                if (x is System.Net.HttpListenerException or System.Net.Sockets.SocketException) return x;
+            return null;
+        }
+
         private static string ReadPassword(string? password, bool fromStdin)
         {
             if (password is not null) return password;
@@ -204,9 +227,20 @@ namespace Mail.Host
             // The outbound stage's DKIM signer: our domains' keys (mail dkim add), none where keys have no store.
             builder.Services.AddSingleton(DkimSettings.BuildSigner(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
             builder.Services.AddSingleton(DkimSettings.BuildSealer(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
+            // OpenTelemetry before MailService, so the meter and sources are subscribed when the listeners open.
+            var metrics = TelemetrySettings.MetricsEndpoint(builder.Configuration);
+            Action<MeterProviderBuilder>? prometheus = null;
+            if (metrics is { } endpoint) prometheus = m => m.AddPrometheusHttpListener(o =>
+            {
+                o.Host = TelemetrySettings.HostText(endpoint);
+                o.Port = endpoint.Port;
+                o.ScrapeResponseCacheDurationMilliseconds = 0; // every scrape reads the instruments now
+            });
+            var telemetry = builder.Services.AddMailTelemetry(builder.Logging, builder.Configuration, "mail", prometheus);
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();
+            if (telemetry) StartTelemetry(host.Services, metrics);
             await host.RunAsync();
             return 0;
         }

@@ -111,6 +111,7 @@ public sealed class SmtpServer : IAsyncDisposable
         var refusal = _stopping ? "Service shutting down" : _limiter!.TryAcquire(client.Address);
         if (refusal is not null)
         {
+            Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Connection);
             _ = RefuseAsync(socket, listener, refusal);
             return;
         }
@@ -128,6 +129,7 @@ public sealed class SmtpServer : IAsyncDisposable
             return;
         }
         _sessions[session] = 0;
+        Mail.Core.Telemetry.MailTelemetry.Connections.Add(1);
         if (_stopping) session.RequestStop();
         _ = Task.Run(async () =>
         {

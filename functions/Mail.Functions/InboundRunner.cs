@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Mail.Core.Model;
+using Mail.Core.Telemetry;
 using Mail.Pipeline.Inbound;
 using Microsoft.Extensions.Logging;
 
@@ -17,14 +17,12 @@ public sealed record InboundOutcome(InboundResult? Result, string? DeadLetterRea
 /// </summary>
 public sealed class InboundRunner(InboundStage stage, FunctionsOptions options, ILogger<InboundRunner> log)
 {
-    public const string ActivityName = "Mail.Inbound";
+    public const string ActivityName = "inbound.stage";
 
     public async Task<InboundOutcome> RunAsync(Envelope envelope, int deliveryCount, CancellationToken cancellationToken)
     {
-        using var activity = StartActivity(ActivityName, envelope.TraceParent);
-        activity.SetTag("mail.queue_id", envelope.QueueId);
-        activity.SetTag("messaging.message.delivery_count", deliveryCount);
-        using var scope = log.BeginScope(new Dictionary<string, object> { ["QueueId"] = envelope.QueueId });
+        using var run = MessageRun.Begin(log, MailTelemetry.Inbound, "inbound", ActivityName, envelope);
+        run.Activity?.SetTag("messaging.message.delivery_count", deliveryCount);
         try
         {
             var result = await stage.ProcessAsync(envelope with { Attempt = Math.Max(envelope.Attempt, deliveryCount - 1) }, cancellationToken);
@@ -33,33 +31,20 @@ public sealed class InboundRunner(InboundStage stage, FunctionsOptions options, 
         catch (PermanentDeliveryException e)
         {
             log.LogError(e, "{QueueId}: permanent failure, dead-lettering", envelope.QueueId);
-            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            run.Fail(e.Message);
             return new InboundOutcome(null, "permanent: " + e.Message);
         }
         catch (Exception e) when (e is not OperationCanceledException && deliveryCount >= options.MaxDeliveries)
         {
             log.LogError(e, "{QueueId}: failed on delivery {Count} of {Max}, dead-lettering", envelope.QueueId, deliveryCount, options.MaxDeliveries);
-            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            run.Fail(e.Message);
             return new InboundOutcome(null, $"failed {deliveryCount} times; last error {e.GetType().Name}: {e.Message}");
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             log.LogWarning(e, "{QueueId}: delivery {Count} of {Max} failed; will be retried", envelope.QueueId, deliveryCount, options.MaxDeliveries);
-            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            run.Fail(e.Message);
             throw;
         }
-    }
-
-    /// <summary>
-    /// An activity whose parent is the edge's traceparent (when valid), so logs and telemetry of this run share the
-    /// trace id the SMTP session started. A plain Activity, not an ActivitySource one, so it exists even with no listener
-    /// (Application Insights takes operation ids from Activity.Current).
-    /// </summary>
-    public static Activity StartActivity(string name, string? traceParent)
-    {
-        var activity = new Activity(name);
-        if (traceParent is not null && ActivityContext.TryParse(traceParent, null, out _))
-            activity.SetParentId(traceParent);
-        return activity.Start();
     }
 }

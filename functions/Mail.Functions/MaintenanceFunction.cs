@@ -28,6 +28,12 @@ public sealed class MaintenanceFunction(IStateStore state, TimeProvider time, IL
     {
         var report = await _stage.RunOnceAsync(cancellationToken);
         if (queues is not null) await new Mail.Outbound.QueueControl(state).ApplyAsync(queues.Outbound, log, cancellationToken);
+        if (queues is not null && Mail.Core.Telemetry.MailTelemetry.QueuesObserved)
+        {
+            // mail.queue.depth / oldest_age / dead, sampled once per pass (the gauges report the last sample).
+            await Mail.Core.Queues.QueueGauges.SampleAsync(queues.Inbound, QueueNames.Inbound, time, cancellationToken);
+            await Mail.Core.Queues.QueueGauges.SampleAsync(queues.Outbound, QueueNames.Outbound, time, cancellationToken);
+        }
         log.LogInformation("Maintenance: purged {Count} expired state entries, deleted {Quarantined} expired quarantined messages",
             report.ExpiredStatePurged, report.QuarantineDeleted);
         return report.ExpiredStatePurged;

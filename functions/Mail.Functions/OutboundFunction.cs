@@ -1,5 +1,6 @@
 using Azure.Storage.Queues.Models;
 using Mail.Core.Model;
+using Mail.Core.Telemetry;
 using Mail.Outbound;
 using Mail.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
@@ -30,7 +31,7 @@ public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage,
             await queues.Outbound.SendAsync(envelope, nb, cancellationToken);
             return;
         }
-        using var activity = InboundRunner.StartActivity("Mail.Outbound", envelope.TraceParent);
+        using var run = MessageRun.Begin(log, MailTelemetry.Outbound, "outbound", OutboundStage.SpanName, envelope);
         OutboundResult result;
         try
         {
@@ -38,6 +39,7 @@ public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage,
         }
         catch (PermanentOutboundException e)
         {
+            run.Fail(e.Message);
             log.LogError("{QueueId}: set aside: {Reason}", envelope.QueueId, e.Message);
             await queues.Outbound.SendToDeadLetterAsync(envelope, e.Message, cancellationToken);
             return;

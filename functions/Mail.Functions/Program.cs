@@ -9,9 +9,9 @@ using Microsoft.Extensions.Hosting;
 
 // The cloud pipeline: Storage Queue triggers over the core stages (see CloudServices for the settings).
 var builder = FunctionsApplication.CreateBuilder(args);
-builder.Services
-    .AddApplicationInsightsTelemetryWorkerService()
-    .ConfigureFunctionsApplicationInsights();
+// OpenTelemetry, as in `mail serve`: our spans (continuing the edge's trace from the envelope), the meter "Mail" and the
+// logs with the queue id scope, to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+builder.Services.AddMailTelemetry(builder.Logging, builder.Configuration, "mail-functions");
 // The same inbound checks as the embedded host, from the same settings (Dns, Authentication, Defences):
 // SPF/DKIM/ARC/DMARC first, then header/body checks and the spam score. One resolver for them and the outbound stage.
 var configuration = builder.Configuration;

@@ -1,12 +1,5 @@
-using System.Net;
-using Azure.Storage.Queues.Models;
-using Mail.Core.Accounts;
-using Mail.Functions;
-using Mail.Pipeline.Inbound;
-using Mail.Smtp;
 using Mail.Storage.Azure;
 using MailKit.Net.Smtp;
-using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
 
 namespace Mail.Azure.Tests;
@@ -22,28 +15,8 @@ public sealed class CloudEndToEndTests(AzuriteFixture azurite)
     [Fact]
     public async Task Smtp_to_blob_and_queue_to_function_to_table_mailbox_exactly_once()
     {
-        var azure = AzureAdapters.Create(new AzureStorageOptions
-        {
-            ConnectionString = azurite.ConnectionString,
-            MessageContainer = AzuriteFixture.UniqueName("msgs"),
-            InboundQueue = AzuriteFixture.UniqueName("inbound"),
-            OutboundQueue = AzuriteFixture.UniqueName("outbound"),
-            MailboxTable = AzuriteFixture.UniqueName("mbx"),
-            StateTable = AzuriteFixture.UniqueName("state"),
-        });
-        var directory = new MailDirectory(azure.StateStore, passwordIterations: 1000);
-        await directory.AddDomainAsync("example.org");
-        await directory.SetUserAsync("bob@example.org", "secret");
-
-        await using var server = new SmtpServer(
-            new SmtpServerOptions
-            {
-                HostName = "mx.example.org",
-                Listeners = [new SmtpListenerOptions { Name = "mx", Endpoint = "127.0.0.1:0", Role = SmtpListenerRole.Mx }],
-            },
-            new SmtpServices { MessageStore = azure.MessageStore, InboundQueue = azure.InboundQueue, Directory = directory });
-        await server.StartAsync();
-        var mx = server.BoundEndpoints["mx"];
+        await using var edge = await CloudEdge.StartAsync(azurite, "bob@example.org");
+        var (azure, mx) = (edge.Azure, edge.Mx);
 
         var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse("alice@example.net"));
@@ -65,10 +38,8 @@ public sealed class CloudEndToEndTests(AzuriteFixture azurite)
         Assert.Equal(["bob@example.org"], waiting.Envelope.Recipients.Select(r => r.Address));
 
         // The Functions host's part: receive, invoke, delete on success.
-        var stage = new InboundStage(azure.MessageStore, azure.MailboxStore, directory, azure.OutboundQueue, []);
-        var runner = new InboundRunner(stage, new FunctionsOptions(), NullLogger<InboundRunner>.Instance);
-        var function = new InboundFunction(runner, new FunctionQueues(queue, (StorageQueueMessageQueue)azure.OutboundQueue), NullLogger<InboundFunction>.Instance);
-        QueueMessage received = (await queue.Queue.ReceiveMessagesAsync(1, TimeSpan.FromSeconds(30))).Value.Single();
+        var function = edge.InboundFunction();
+        var received = await edge.ReceiveAsync();
         await function.Run(received, default);
         await function.Run(received, default); // delivered twice (at-least-once): still one copy
         await queue.Queue.DeleteMessageAsync(received.MessageId, received.PopReceipt);
@@ -82,6 +53,5 @@ public sealed class CloudEndToEndTests(AzuriteFixture azurite)
         Assert.Contains("mx.example.org", delivered.Headers[HeaderId.Received], StringComparison.Ordinal);
         Assert.Equal(message.MessageId, delivered.MessageId);
         Assert.Empty(await queue.ListAsync().ToListAsync());
-        await azure.DisposeAsync();
     }
 }

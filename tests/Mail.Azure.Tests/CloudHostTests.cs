@@ -25,15 +25,7 @@ public sealed class CloudHostTests(AzuriteFixture azurite) : IDisposable
     [Fact]
     public async Task Mail_serve_in_cloud_mode_accepts_over_smtp_and_serves_the_delivered_message_over_imap()
     {
-        var options = new AzureStorageOptions
-        {
-            ConnectionString = azurite.ConnectionString,
-            MessageContainer = AzuriteFixture.UniqueName("msgs"),
-            InboundQueue = AzuriteFixture.UniqueName("inbound"),
-            OutboundQueue = AzuriteFixture.UniqueName("outbound"),
-            MailboxTable = AzuriteFixture.UniqueName("mbx"),
-            StateTable = AzuriteFixture.UniqueName("state"),
-        };
+        var options = CloudEdge.FreshOptions(azurite);
         string[] cloud =
         [
             "--Mode=cloud", $"--Azure:ConnectionString={options.ConnectionString}", $"--Azure:MessageContainer={options.MessageContainer}",

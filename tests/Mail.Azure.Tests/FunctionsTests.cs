@@ -228,14 +228,23 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task The_trace_started_at_the_edge_continues_in_the_function()
     {
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        // What an OpenTelemetry tracer provider (or Application Insights) does: listen to the stage's source.
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s == Mail.Core.Telemetry.MailTelemetry.Inbound,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
         var recorder = new TraceRecorder();
         _checks.Add(recorder);
         await AcceptAsync([Bob], traceParent: $"00-{traceId}-00f067aa0ba902b7-01");
         var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
         await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
         Assert.Equal(traceId, recorder.TraceId);
-        Assert.Equal("00f067aa0ba902b7", recorder.ParentSpanId);
-        Assert.Equal(InboundRunner.ActivityName, recorder.OperationName);
+        // The check runs in its own span, a child of the stage's span, whose parent is the edge's span.
+        Assert.Equal("inbound.check", recorder.OperationName);
+        Assert.Equal(InboundRunner.ActivityName, recorder.ParentOperationName);
+        Assert.Equal("00f067aa0ba902b7", recorder.GrandParentSpanId);
     }
 
     [Fact]
@@ -243,7 +252,27 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         await using var peer = new ScriptedSmtpPeer();
         peer.RcptReplies["dave@remote.example"] = "451 4.3.0 <dave@remote.example>: try again later";
-        var env = await AcceptAsync([Bob, "dave@remote.example"]);
+        // The telemetry of the outbound runs: their spans in the edge's trace, the delivery results by status.
+        const string traceId = "0af7651916cd43dd8448eb211c80319c";
+        var outboundSpans = new List<Activity>();
+        using var spans = new ActivityListener
+        {
+            ShouldListenTo = s => s == Mail.Core.Telemetry.MailTelemetry.Outbound,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (outboundSpans) outboundSpans.Add(a); },
+        };
+        ActivitySource.AddActivityListener(spans);
+        var results = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        using var meter = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (i, l) => { if (i == Mail.Core.Telemetry.MailTelemetry.DeliveryResults) l.EnableMeasurementEvents(i); },
+        };
+        meter.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var t in tags) if (t.Key == "status") results.AddOrUpdate((string)t.Value!, value, (_, v) => v + value);
+        });
+        meter.Start();
+        var env = await AcceptAsync([Bob, "dave@remote.example"], traceParent: $"00-{traceId}-b7ad6b7169203331-01");
         var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
         await HostInvokeAsync(_inbound.Queue, m, x => Inbound().Run(x, default));
         Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
@@ -272,6 +301,14 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Contains($"Subject: cloud {env.QueueId}", got.Data, StringComparison.Ordinal);
         Assert.Empty(await _outbound.ListAsync().ToListAsync());
         Assert.False(await _messages.ExistsAsync(env.MessageRef));
+
+        lock (outboundSpans)
+        {
+            var runs = outboundSpans.Where(a => a.TraceId.ToHexString() == traceId).ToList();
+            Assert.Equal(2, runs.Count);
+            Assert.All(runs, r => Assert.Equal(Mail.Outbound.OutboundStage.SpanName, r.OperationName));
+        }
+        Assert.True(results.GetValueOrDefault("deferred") >= 1 && results.GetValueOrDefault("sent") >= 1, string.Join(", ", results));
     }
 
     [Fact]
@@ -376,14 +413,16 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         public string Name => "trace-recorder";
         public string? TraceId { get; private set; }
-        public string? ParentSpanId { get; private set; }
+        public string? GrandParentSpanId { get; private set; }
         public string? OperationName { get; private set; }
+        public string? ParentOperationName { get; private set; }
 
         public Task RunAsync(InboundContext context, CancellationToken cancellationToken)
         {
             TraceId = Activity.Current?.TraceId.ToHexString();
-            ParentSpanId = Activity.Current?.ParentSpanId.ToHexString();
+            GrandParentSpanId = Activity.Current?.Parent?.ParentSpanId.ToHexString();
             OperationName = Activity.Current?.OperationName;
+            ParentOperationName = Activity.Current?.Parent?.OperationName;
             return Task.CompletedTask;
         }
     }

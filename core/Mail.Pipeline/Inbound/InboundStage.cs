@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Text;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Mail.Pipeline.Quarantine;
@@ -65,9 +67,13 @@ public sealed class InboundStage(
         foreach (var check in _checks)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            using var span = MailTelemetry.Inbound.StartActivity("inbound.check", ActivityKind.Internal);
+            span?.SetTag("mail.check", check.Name);
             await check.RunAsync(context, cancellationToken);
         }
         var verdict = context.Verdict;
+        CountResults(context.Results, verdict.Disposition);
+        if (Activity.Current is { } run && run.Source == MailTelemetry.Inbound) run.SetTag("mail.disposition", DispositionName(verdict.Disposition));
         if (verdict.Disposition == Disposition.Discard)
         {
             _log.LogInformation("{QueueId}: discarded ({Reason})", envelope.QueueId, verdict.Reason);
@@ -169,6 +175,9 @@ public sealed class InboundStage(
             HeaderBlock? headers = null;
             foreach (var (user, _) in local)
             {
+                // One span per mailbox copy: the copy written to the message store and its index row appended.
+                using var write = MailTelemetry.Inbound.StartActivity("mailbox.write", ActivityKind.Internal);
+                write?.SetTag("mail.mailbox", mailbox);
                 var messageId = DeliveryId.MessageId(envelope.QueueId, user);
                 long size;
                 if (await messages.ExistsAsync(messageId, cancellationToken))
@@ -277,6 +286,25 @@ public sealed class InboundStage(
         }, cancellationToken: cancellationToken);
         _log.LogInformation("{QueueId}: forwarded as {ForwardId} from <{Sender}> to {Targets}", envelope.QueueId, id, sender, string.Join(", ", forward.Targets));
     }
+
+    /// <summary>The checks' results named in <c>mail.checks.results</c> (the tokens of Authentication-Results), and the verdict.</summary>
+    private static readonly string[] s_countedResults = ["spf", "dkim", "dmarc", "arc", "auth"];
+
+    private static void CountResults(Dictionary<string, string> results, Disposition disposition)
+    {
+        if (!MailTelemetry.CheckResults.Enabled) return;
+        foreach (var name in s_countedResults)
+            if (results.TryGetValue(name, out var value)) MailTelemetry.CheckResult(name, value);
+        MailTelemetry.CheckResult("disposition", DispositionName(disposition));
+    }
+
+    private static string DispositionName(Disposition d) => d switch
+    {
+        Disposition.Inbox => "inbox",
+        Disposition.Junk => "junk",
+        Disposition.Quarantine => "quarantine",
+        _ => "discard",
+    };
 
     /// <summary>The queue id and message id of an envelope's forwarded copy.</summary>
     public static string ForwardId(string queueId) => queueId + "-fwd";

@@ -1,4 +1,5 @@
 using Mail.Core.Ports;
+using Mail.Core.Telemetry;
 using Mail.Pipeline.Inbound;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -63,6 +64,8 @@ public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, Local
     public async Task HandleAsync(Core.Ports.QueueLease lease)
     {
         var env = lease.Envelope;
+        using var run = MessageRun.Begin(_log, MailTelemetry.Inbound, "inbound", "inbound.stage", env);
+        run.Activity?.SetTag("messaging.message.delivery_count", lease.DeliveryCount);
         try
         {
             var result = await stage.ProcessAsync(env, CancellationToken.None);
@@ -83,12 +86,14 @@ public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, Local
         }
         catch (PermanentDeliveryException e)
         {
+            run.Fail(e.Message);
             _log.LogError("{QueueId}: permanent failure, dead-lettered: {Reason}", env.QueueId, e.Message);
             await SettleAsync(() => inbound.DeadLetterAsync(lease, e.Message, CancellationToken.None), env.QueueId);
             Interlocked.Increment(ref _processed);
         }
         catch (Exception e)
         {
+            run.Fail(e.Message);
             if (lease.DeliveryCount >= options.MaxAttempts)
             {
                 var reason = $"{options.MaxAttempts} attempts failed; last: {e.GetType().Name}: {e.Message}";

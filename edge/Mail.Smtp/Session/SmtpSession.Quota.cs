@@ -18,6 +18,7 @@ internal sealed partial class SmtpSession
         if (_quota is null) return false;
         var size = _tx!.Parameters.Size ?? 0;
         if (await ReachesRoomAsync(mailbox, q => !q.IsFull && q.Fits(size))) return false;
+        Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Quota);
         Reply(552, "5.2.2", $"<{path}>: Recipient address rejected: Mailbox full");
         return true;
     }
@@ -46,6 +47,7 @@ internal sealed partial class SmtpSession
             Facts.SessionId, tx.QueueId, tx.DataSize, string.Join(", ", full));
         await ResetTransactionAsync();
         var names = string.Join(", ", full.Select(a => $"<{a}>"));
+        Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Quota);
         if (full.Count == tx.Recipients.Count) Reply(552, "5.2.2", $"{names}: Mailbox full");
         else Reply(452, "4.2.2", $"{names}: Mailbox full; the message was not accepted for any recipient, try again later");
         return true;

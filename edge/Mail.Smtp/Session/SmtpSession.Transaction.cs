@@ -3,6 +3,7 @@ using System.Globalization;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Telemetry;
 using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -11,8 +12,6 @@ namespace Mail.Smtp.Session;
 // MAIL, RCPT, DATA, BDAT and the end of a message.
 internal sealed partial class SmtpSession
 {
-    private static readonly System.Diagnostics.ActivitySource s_activitySource = new("Mail.Smtp");
-
     private async ValueTask<bool> MailAsync(string argument)
     {
         if (!_heloSeen)
@@ -57,6 +56,7 @@ internal sealed partial class SmtpSession
                     }
                     if (s > _options.MaxMessageSize)
                     {
+                        MailTelemetry.Reject(RejectReason.Size);
                         Reply(552, "5.3.4", $"Message size exceeds fixed maximum message size ({_options.MaxMessageSize} octets)");
                         return true;
                     }
@@ -123,11 +123,13 @@ internal sealed partial class SmtpSession
             && !string.Equals(Mail.Core.Accounts.MailDirectory.Canonical(mailFrom), user, StringComparison.Ordinal))
         {
             // Postfix reject_sender_login_mismatch: a user may send as themselves (or with the null sender for bounces).
+            MailTelemetry.Reject(RejectReason.Sender);
             Reply(553, "5.7.1", $"<{mailFrom}>: Sender address rejected: not owned by user {user}");
             return true;
         }
         if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Message, Facts.ClientEndPoint.Address) is { } tooMany)
         {
+            MailTelemetry.Reject(RejectReason.RateLimit);
             Reply(450, "4.7.1", $"{tooMany}: rate limit exceeded, try again later");
             return true;
         }
@@ -212,11 +214,13 @@ internal sealed partial class SmtpSession
         }
         if (_tx.Recipients.Count >= _options.MaxRecipients)
         {
+            MailTelemetry.Reject(RejectReason.Recipients);
             Reply(452, "4.5.3", "Too many recipients");
             return true;
         }
         if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Recipient, Facts.ClientEndPoint.Address) is { } tooMany)
         {
+            MailTelemetry.Reject(RejectReason.RateLimit);
             Reply(450, "4.7.1", $"{tooMany}: rate limit exceeded, try again later");
             return true;
         }
@@ -287,6 +291,7 @@ internal sealed partial class SmtpSession
             {
                 if (Facts.AuthenticatedUser is null && !Facts.InMyNetworks)
                 {
+                    MailTelemetry.Reject(RejectReason.Relay);
                     Reply(554, "5.7.1", $"<{path}>: Relay access denied");
                     return true;
                 }
@@ -297,14 +302,17 @@ internal sealed partial class SmtpSession
                 switch (resolution.Outcome)
                 {
                     case ResolutionOutcome.Unknown:
+                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
                         Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: User unknown");
                         return true;
                     case ResolutionOutcome.AliasLoop:
                         // RFC 3463 X.4.6 "Routing loop detected": the mistake is ours, the sender can only be told.
                         _logger.LogWarning("Session {SessionId}: RCPT <{Recipient}> refused: {Why}", Facts.SessionId, path, resolution.Why);
+                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
                         Reply(550, "5.4.6", $"<{path}>: Recipient address rejected: Alias loop");
                         return true;
                     case ResolutionOutcome.InvalidSrs:
+                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
                         Reply(550, "5.1.1", $"<{path}>: Recipient address rejected: {resolution.Why}");
                         return true;
                 }
@@ -352,6 +360,7 @@ internal sealed partial class SmtpSession
         {
             _logger.LogError(ex, "Session {SessionId}: cannot create message {QueueId}", Facts.SessionId, tx.QueueId);
             await tx.DiscardAsync();
+            MailTelemetry.Reject(RejectReason.LocalError);
             Reply(451, "4.3.0", "Temporary local problem, try again later");
             return true;
         }
@@ -372,6 +381,7 @@ internal sealed partial class SmtpSession
         }
         if (_tx.Recipients.Count == 0)
         {
+            MailTelemetry.Reject(RejectReason.Content);
             Reply(554, "5.5.1", "No valid recipients");
             return true;
         }
@@ -393,18 +403,21 @@ internal sealed partial class SmtpSession
         if (data.BareLineEnding)
         {
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.Content);
             Reply(550, "5.6.0", "Message refused: bare <CR> or <LF> in message data (RFC 5321 2.3.8)");
             return true;
         }
         if (data.TooBig)
         {
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.Size);
             Reply(552, "5.3.4", $"Message size exceeds fixed maximum message size ({_options.MaxMessageSize} octets)");
             return true;
         }
         if (data.LineTooLong)
         {
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.Content);
             Reply(552, "5.6.0", $"Message refused: text line longer than {_options.MaxLineLength} octets (RFC 5321 4.5.3.1.6)");
             return true;
         }
@@ -412,6 +425,7 @@ internal sealed partial class SmtpSession
         {
             LogStoreError(tx);
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.LocalError);
             Reply(451, "4.3.0", "Local error in processing, try again later");
             return true;
         }
@@ -461,12 +475,14 @@ internal sealed partial class SmtpSession
         {
             LogStoreError(tx);
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.LocalError);
             Reply(451, "4.3.0", "Local error in processing, try again later");
             return true;
         }
         if (tooBig)
         {
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.Size);
             Reply(552, "5.3.4", $"Message size exceeds fixed maximum message size ({_options.MaxMessageSize} octets)");
             return true;
         }
@@ -488,7 +504,10 @@ internal sealed partial class SmtpSession
         var queueId = tx.QueueId!;
         var committed = false;
         // The trace starts here and travels in the envelope, so the pipeline's spans join it (null without a listener).
-        using var activity = s_activitySource.StartActivity("smtp.queue");
+        // The span covers the transaction from MAIL; it is started now, when its outcome is known, with MAIL's time.
+        using var activity = MailTelemetry.Smtp.HasListeners()
+            ? MailTelemetry.Smtp.StartActivity("smtp.transaction", System.Diagnostics.ActivityKind.Server, default(System.Diagnostics.ActivityContext), startTime: tx.StartedAt)
+            : null;
         activity?.SetTag("mail.queue_id", queueId);
         try
         {
@@ -530,6 +549,8 @@ internal sealed partial class SmtpSession
                 Facts.SessionId, queueId, tx.MailFrom, tx.Recipients.Count, stored.Size);
             await ResetTransactionAsync();
             Reply(250, "2.0.0", $"Ok: queued as {queueId}");
+            MailTelemetry.Accepted.Add(1);
+            MailTelemetry.Stage("smtp.transaction", System.Diagnostics.Stopwatch.GetElapsedTime(tx.StartedTimestamp));
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -547,6 +568,7 @@ internal sealed partial class SmtpSession
                 }
             }
             await ResetTransactionAsync();
+            MailTelemetry.Reject(RejectReason.LocalError);
             Reply(451, "4.3.0", "Local error in processing, try again later");
             return true;
         }

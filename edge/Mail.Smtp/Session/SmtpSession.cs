@@ -354,6 +354,8 @@ internal sealed partial class SmtpSession : ISmtpInput
 
     private void Reply(in SmtpPolicyResult verdict)
     {
+        // Every policy verdict written here is a refusal (restriction lists, DNSBL, greylisting, policy service).
+        Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Policy);
         _reply.Write(verdict.Code, verdict.EnhancedCode.Length > 0 ? verdict.EnhancedCode : null, verdict.Text);
         _limits.CountError();
     }

@@ -10,6 +10,10 @@ internal sealed class SmtpTransaction(string mailFrom, MailFromParameters parame
     public MailFromParameters Parameters { get; } = parameters;
     public List<Recipient> Recipients { get; } = [];
 
+    /// <summary>When MAIL was accepted: the start of the <c>smtp.transaction</c> span and of its stage duration.</summary>
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+    public long StartedTimestamp { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
     /// <summary>What the policy asked to record with this message (SmtpPolicyResult.Results); merged into the envelope.</summary>
     public Dictionary<string, string> PolicyResults { get; } = new(StringComparer.Ordinal);
 

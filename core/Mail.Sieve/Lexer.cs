@@ -121,7 +121,7 @@ internal sealed class Lexer(string source)
         var text = new StringBuilder();
         while (true)
         {
-            if (_pos >= source.Length) throw new SieveCompileException(line, "unterminated multi-line string (no line with a lone '.')");
+            if (_pos >= source.Length) throw new SieveCompileException(_line, "end of file before end of multi-line string (no line with a lone '.')");
             var end = source.IndexOf('\n', _pos);
             var lineText = end < 0 ? source[_pos..] : source[_pos..end];
             _pos = end < 0 ? source.Length : end + 1;

@@ -63,7 +63,7 @@ internal sealed class Validator
                 : $"'{c.Name}' is a test, not a command");
         var node = Bind(sig, c.Name, c.Arguments, c.Line);
         if (sig.Tests == 1 && c.Tests.Count != 1) throw new SieveCompileException(c.Line, $"the {c.Name} command requires one test");
-        if (sig.Tests == 0 && c.Tests.Count > 0) throw new SieveCompileException(c.Line, $"the {c.Name} command takes no test");
+        if (sig.Tests == 0 && c.Tests.Count > 0) throw new SieveCompileException(c.Line, $"missing semicolon ';' after {c.Name} command");
         foreach (var t in c.Tests) node.Tests.Add(Test(t));
         if (sig.Block && c.Block is null) throw new SieveCompileException(c.Line, $"the {c.Name} command requires a block");
         if (!sig.Block && c.Block is not null) throw new SieveCompileException(c.Line, $"the {c.Name} command takes no block; expected ';'");

@@ -223,8 +223,15 @@ public sealed class InboundStage(
                     if (store.Create && await mailboxes.GetMailboxAsync(user, store.Mailbox, cancellationToken) is null)
                     {
                         await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
-                        if (await mailboxes.GetMailboxAsync(user, store.Mailbox, cancellationToken) is null)
-                            await mailboxes.CreateMailboxAsync(user, store.Mailbox, cancellationToken: cancellationToken);
+                        try
+                        {
+                            if (await mailboxes.GetMailboxAsync(user, store.Mailbox, cancellationToken) is null)
+                                await mailboxes.CreateMailboxAsync(user, store.Mailbox, cancellationToken: cancellationToken);
+                        }
+                        catch (MailboxExistsException)
+                        {
+                            // Made meanwhile by the user's IMAP client or a parallel delivery: what :create wanted.
+                        }
                     }
                     var message = new NewMessage(messageId, size, envelope.ReceivedAt, store.Flags, key);
                     var result = await AppendCreatingMailboxesAsync(user, store.Mailbox, message, cancellationToken);

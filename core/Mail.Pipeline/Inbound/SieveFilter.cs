@@ -35,7 +35,14 @@ internal sealed class SieveFilter(MailDirectory directory, IMailboxStore mailbox
         if (await directory.Sieve.GetActiveAsync(user, cancellationToken) is not { } active) return fallback;
         var (name, text) = active;
         SieveResult result;
-        var existing = (await mailboxes.ListMailboxesAsync(user, cancellationToken)).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var list = await mailboxes.ListMailboxesAsync(user, cancellationToken);
+        if (list.Count == 0)
+        {
+            // A user's first delivery: the standard mailboxes (INBOX, Junk, ...) exist for the script as for IMAP.
+            await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
+            list = await mailboxes.ListMailboxesAsync(user, cancellationToken);
+        }
+        var existing = list.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
         try
         {
             var script = SieveScript.Compile(text);

@@ -348,6 +348,13 @@ public sealed class InboundStage(
             _log.LogInformation("{QueueId}: vacation of {User}: <{Sender}> was answered within {Days} day(s)", envelope.QueueId, user, envelope.MailFrom, vacation.Period.TotalDays);
             return;
         }
+        // :from may name another of the user's addresses, never a domain that is not ours (the reply would forge it).
+        if (vacation.From is { } from && (!InternetAddressList.TryParse(from, out var fromList) || fromList.Mailboxes.FirstOrDefault() is not { } fromMailbox
+                || !Address.TryParse(fromMailbox.Address, out var fromAddress) || !await directory.IsLocalDomainAsync(fromAddress.Domain, cancellationToken)))
+        {
+            _log.LogInformation("{QueueId}: vacation of {User}: :from {From} is not in a local domain; the reply is from {User}", envelope.QueueId, user, from, user);
+            vacation = vacation with { From = null };
+        }
         var id = DeliveryId.MessageId(envelope.QueueId + "-vacation", user);
         var bytes = VacationResponder.Build(envelope, user, vacation, view, now);
         await using (var writer = await messages.CreateAsync(id, cancellationToken))

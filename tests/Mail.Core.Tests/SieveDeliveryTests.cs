@@ -102,4 +102,22 @@ public sealed class SieveDeliveryTests : IDisposable
         Assert.Null(await _f.Mailboxes.GetMailboxAsync("alice@example.org", "Nowhere"));
         Assert.Empty(await OutboundAsync());
     }
+
+    [Theory]
+    [InlineData("sender@example.net", "To: alice@example.org\r\nAuto-Submitted: auto-generated\r\n", false)]
+    [InlineData("sender@example.net", "To: alice@example.org\r\nAuto-Submitted: no\r\n", true)]
+    [InlineData("sender@example.net", "To: alice@example.org\r\nPrecedence: junk\r\n", false)]
+    [InlineData("owner-team@example.net", "To: alice@example.org\r\n", false)]
+    [InlineData("team-request@example.net", "To: alice@example.org\r\n", false)]
+    [InlineData("alice@example.org", "To: alice@example.org\r\n", false)]
+    [InlineData("sender@example.net", "To: someone@example.net\r\nBcc: x@example.net\r\n", false)]
+    [InlineData("sender@example.net", "To: someone@example.net\r\nCc: Alice <alice+tag@example.org>\r\n", true)]
+    [InlineData("sender@example.net", "To: other@example.com\r\n", true)] // named through :addresses
+    public async Task Vacation_follows_rfc_3834(string sender, string headers, bool replied)
+    {
+        await ActivateAsync("require \"vacation\";\nvacation :addresses \"other@example.com\" \"away\";");
+        var env = await _f.StoreAsync("From: " + sender + "\r\n" + headers + "Subject: s\r\n\r\nbody\r\n");
+        await _f.HoldingStage().ProcessAsync(env with { MailFrom = sender });
+        Assert.Equal(replied ? 1 : 0, (await OutboundAsync()).Count);
+    }
 }

@@ -19,7 +19,7 @@ internal static class Grammar
 {
     public static readonly string[] Capabilities =
     [
-        "fileinto", "reject", "ereject", "envelope", "vacation", "imap4flags", "body", "variables",
+        "fileinto", "reject", "ereject", "envelope", "encoded-character", "vacation", "imap4flags", "body", "variables",
         "subaddress", "copy", "relational", "date", "mailbox", "comparator-i;ascii-numeric", "comparator-i;octet", "comparator-i;ascii-casemap",
     ];
 

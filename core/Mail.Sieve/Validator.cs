@@ -26,7 +26,7 @@ internal sealed class Validator
                 _extensions.Add(cap);
             }
         }
-        return Block(commands, topLevel: true);
+        return Block(_extensions.Contains("encoded-character") ? EncodedCharacter.Apply(commands) : commands, topLevel: true);
     }
 
     private List<Node> Block(IReadOnlyList<SieveCommand> commands, bool topLevel)

@@ -103,6 +103,15 @@ public sealed class SieveDeliveryTests : IDisposable
         Assert.Empty(await OutboundAsync());
     }
 
+    [Fact]
+    public async Task A_redirect_to_a_local_address_is_not_followed_and_the_message_is_kept()
+    {
+        await ActivateAsync("redirect \"bob@example.org\";");
+        await _f.HoldingStage().ProcessAsync(await _f.StoreAsync());
+        Assert.Single(await _f.ListAsync("alice@example.org"));
+        Assert.Empty(await OutboundAsync());
+    }
+
     [Theory]
     [InlineData("sender@example.net", "To: alice@example.org\r\nAuto-Submitted: auto-generated\r\n", false)]
     [InlineData("sender@example.net", "To: alice@example.org\r\nAuto-Submitted: no\r\n", true)]

@@ -62,6 +62,7 @@ internal sealed class SieveFilter(MailDirectory directory, IMailboxStore mailbox
         var stores = new List<PlannedStore>();
         var redirects = new List<string>();
         VacationAction? vacation = null;
+        var localRedirect = false;
         foreach (var action in result.Actions)
             switch (action)
             {
@@ -77,7 +78,14 @@ internal sealed class SieveFilter(MailDirectory directory, IMailboxStore mailbox
                     Add(stores, new PlannedStore(mailbox, s.Flags, s.Create));
                     break;
                 case RedirectAction r:
-                    redirects.Add(r.Address);
+                    // A local target would go out and come back to us (the outbound router refuses that as a loop).
+                    if (Address.TryParse(r.Address, out var target) && await directory.IsLocalDomainAsync(target.Domain, cancellationToken))
+                    {
+                        log.LogWarning("{QueueId}: sieve script {Script} of {User}: redirect to {Target} not followed: a local address (an alias does that)",
+                            envelope.QueueId, name, user, r.Address);
+                        localRedirect = true;
+                    }
+                    else redirects.Add(r.Address);
                     break;
                 case VacationAction v:
                     vacation = v;
@@ -91,7 +99,8 @@ internal sealed class SieveFilter(MailDirectory directory, IMailboxStore mailbox
                     log.LogInformation("{QueueId}: sieve script {Script} of {User} discards the message", envelope.QueueId, name, user);
                     break;
             }
-        if (result.ImplicitKeep) Add(stores, new PlannedStore(defaultMailbox, result.ImplicitKeepFlags, Create: false));
+        // The implicit keep, or a keep in place of a redirect not followed: the message is not lost.
+        if (result.ImplicitKeep || (localRedirect && stores.Count == 0)) Add(stores, new PlannedStore(defaultMailbox, result.ImplicitKeepFlags, Create: false));
         return new DeliveryPlan(stores, redirects, vacation);
     }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project. On a fresh Debian machine with the .NET 10 SDK and Node.js it first
-# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound and HAProxy (Debian), Azurite (npm).
+# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound, HAProxy and Pigeonhole's sieve-test (Debian), Azurite (npm).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -27,6 +27,7 @@ declare -A capability=(
   ["/usr/sbin/unbound -V"]=unbound             # the validating resolver that sets the AD bit
   ["/usr/sbin/postsrsd -v"]=postsrsd           # SrsTests: our SRS0 addresses are postsrsd's, both ways
   ["openssl version"]=openssl
+  ["/usr/bin/sieve-test --help 2>&1 | grep -q script-file"]=dovecot-sieve   # Pigeonhole's sieve-test: the oracle of Mail.Sieve.Tests
   ["/usr/sbin/haproxy -v"]=haproxy   # PROXY protocol v1/v2 in front of `mail serve` (ProxyProtocolHostTests)
   ["command -v fetchmail"]=fetchmail   # retrieves over POP3 with STLS into an MDA (Pop3HostTests)
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)

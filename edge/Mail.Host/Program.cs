@@ -25,6 +25,9 @@ namespace Mail.Host
                    mail alias add ADDRESS|@DOMAIN TARGET... [--data DIR]
                    mail alias list [DOMAIN] [--data DIR]
                    mail alias remove ADDRESS|@DOMAIN [TARGET...] [--data DIR]
+                   mail sieve put ADDRESS NAME FILE|- [--data DIR]             store a Sieve script (refused with its line when it does not compile)
+                   mail sieve list|deactivate ADDRESS [--data DIR]          the user's scripts (the active one marked) / run none
+                   mail sieve get|activate|remove ADDRESS NAME [--data DIR]
                    mail mailbox list ADDRESS [--mailbox NAME] [--data DIR]   messages, default INBOX
                    mail queue [--data DIR]                                  like mailq, with each outbound recipient's state
                    mail queue show QUEUEID [--data DIR]                     one envelope: recipients, replies, header
@@ -91,7 +94,8 @@ namespace Mail.Host
                         Console.WriteLine(Usage);
                         return 0;
                     default:
-                        if (a.StartsWith("--", StringComparison.Ordinal) || a.StartsWith('/'))
+                        // "/Key=value" is a setting too, unless it names an existing file (mail sieve put ... /path/script.sieve).
+                        if (a.StartsWith("--", StringComparison.Ordinal) || (a.StartsWith('/') && (a.Contains('=', StringComparison.Ordinal) || !File.Exists(a))))
                         {
                             configArgs.Add(a);
                             // "--Key value" form: keep the value with its key.
@@ -120,6 +124,7 @@ namespace Mail.Host
                 await using var stores = MailStores.Open(configuration, DataLayout.Open(configuration));
                 var admin = new AdminCommands(stores, Console.Out);
                 DkimCommands Dkim() => new(DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), Console.Out);
+                SieveCommands Sieve() => new(stores.Directory, Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
                 return (command, positional.ElementAtOrDefault(1)) switch
                 {
@@ -133,6 +138,12 @@ namespace Mail.Host
                     ("alias", "add") => await new AliasCommands(stores.Directory, Console.Out).AddAsync(Arg(2), positional.Skip(3).ToList()),
                     ("alias", "list") => await new AliasCommands(stores.Directory, Console.Out).ListAsync(positional.ElementAtOrDefault(2)),
                     ("alias", "remove") => await new AliasCommands(stores.Directory, Console.Out).RemoveAsync(Arg(2), positional.Skip(3).ToList()),
+                    ("sieve", "put") => await Sieve().PutAsync(Arg(2), Arg(3), Arg(4)),
+                    ("sieve", "list") => await Sieve().ListAsync(Arg(2)),
+                    ("sieve", "get") => await Sieve().GetAsync(Arg(2), Arg(3)),
+                    ("sieve", "activate") => await Sieve().ActivateAsync(Arg(2), Arg(3)),
+                    ("sieve", "deactivate") => await Sieve().DeactivateAsync(Arg(2)),
+                    ("sieve", "remove") => await Sieve().RemoveAsync(Arg(2), Arg(3)),
                     ("user", "quota") => await admin.UserQuotaAsync(Arg(2), Arg(3)),
                     ("mailbox", "list") => await admin.MailboxListAsync(Arg(2), mailbox),
                     ("queue", "show") => await admin.QueueShowAsync(Arg(2)),

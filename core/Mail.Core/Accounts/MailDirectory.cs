@@ -92,6 +92,11 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
     /// <summary>The aliases (Postfix virtual_alias_maps) that <see cref="ResolveAsync"/> expands.</summary>
     public AliasTable Aliases => _aliases ??= new AliasTable(state, IsLocalDomainAsync);
 
+    private SieveScripts? _sieve;
+
+    /// <summary>Each user's Sieve scripts and which one is active (the inbound stage runs it at delivery).</summary>
+    public SieveScripts Sieve => _sieve ??= new SieveScripts(state);
+
     /// <summary>SRS for forwarded mail and its bounces; null turns it off (forwards keep the original sender, and an SRS
     /// address of ours is refused).</summary>
     public SenderRewriting? Srs { get; init; }

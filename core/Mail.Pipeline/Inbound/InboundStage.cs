@@ -41,6 +41,8 @@ public sealed class InboundStage(
     private readonly IReadOnlyList<IInboundCheck> _checks = [.. checks];
     private readonly ILogger _log = logger ?? NullLogger<InboundStage>.Instance;
     private readonly QuarantineStore? _quarantine = state is null ? null : new QuarantineStore(state);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private SieveFilter? _sieve;
 
     public async Task<InboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
     {
@@ -92,7 +94,18 @@ public sealed class InboundStage(
         var prepend = new List<Header>(context.PrependHeaders);
         if (verdict.Disposition == Disposition.Quarantine)
             prepend.Insert(0, new Header("X-Quarantine", verdict.Reason ?? "quarantined by policy"));
-        return await DeliverAsync(envelope, raw, local, remote, unknown, forward, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken);
+        return await DeliverAsync(envelope, raw, local, remote, unknown, forward, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken,
+            SieveView(parsed, prepend, context.RemoveHeaders));
+    }
+
+    /// <summary>The message as the user's Sieve script sees it: as delivered, with our checks' header fields on top
+    /// (X-Spam-Status among them) and the fields they remove gone. Changes the parse in place: nothing reads it after.</summary>
+    private static MimeMessage SieveView(MimeMessage parsed, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove)
+    {
+        for (var i = parsed.Headers.Count - 1; i >= 0; i--)
+            if (remove.Any(p => p(parsed.Headers[i]))) parsed.Headers.RemoveAt(i);
+        for (var i = prepend.Count - 1; i >= 0; i--) parsed.Headers.Insert(0, new Header(prepend[i].Field, prepend[i].Value));
+        return parsed;
     }
 
     /// <summary>
@@ -167,14 +180,22 @@ public sealed class InboundStage(
     private sealed record Forward(string Domain, IReadOnlyList<string> Targets);
 
     private async Task<InboundResult> DeliverAsync(Envelope envelope, Stream raw, List<(string User, Recipient Rcpt)> local, List<Recipient> remote, List<string> unknown,
-        Forward? forward, string mailbox, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove, Disposition disposition, string? reason, CancellationToken cancellationToken)
+        Forward? forward, string mailbox, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove, Disposition disposition, string? reason, CancellationToken cancellationToken,
+        MimeMessage? sieveView = null)
     {
         var delivered = new List<LocalDelivery>();
         if (local.Count > 0)
         {
             HeaderBlock? headers = null;
-            foreach (var (user, _) in local)
+            foreach (var (user, rcpt) in local)
             {
+                // The user's Sieve script (none: the verdict's mailbox). Not for a released or quarantined message.
+                var plan = sieveView is null || disposition == Disposition.Quarantine
+                    ? DeliveryPlan.Default(mailbox)
+                    : await (_sieve ??= new SieveFilter(directory, mailboxes, _log, _time)).PlanAsync(envelope, user, rcpt.Address, sieveView, envelope.Size, mailbox, cancellationToken);
+                if (plan.Redirects.Count > 0) await RedirectAsync(envelope, raw, user, plan.Redirects, prepend, remove, cancellationToken);
+                if (plan.Vacation is { } vacation) await VacationAsync(envelope, user, vacation, sieveView!, mailbox == JunkMailbox, cancellationToken);
+                if (plan.Stores.Count == 0) continue;
                 // One span per mailbox copy: the copy written to the message store and its index row appended.
                 using var write = MailTelemetry.Inbound.StartActivity("mailbox.write", ActivityKind.Internal);
                 write?.SetTag("mail.mailbox", mailbox);
@@ -203,13 +224,31 @@ public sealed class InboundStage(
                     }
                     size = await WriteCopyAsync(raw, envelope, user, messageId, headers, prepend, remove, cancellationToken);
                 }
-                var key = DeliveryId.Key(envelope.QueueId, user);
-                var message = new NewMessage(messageId, size, envelope.ReceivedAt, [], key);
-                var result = await AppendCreatingMailboxesAsync(user, mailbox, message, cancellationToken);
-                delivered.Add(new LocalDelivery(user, mailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
-                if (!result.AlreadyPresent) await NoteOverQuotaAsync(envelope, user, size, cancellationToken);
-                _log.LogInformation("{QueueId}: delivered to {User} {Mailbox} uid {Uid}{Again}", envelope.QueueId, user, mailbox, result.Message.Uid,
-                    result.AlreadyPresent ? " (already present)" : "");
+                foreach (var store in plan.Stores)
+                {
+                    // One idempotency key per mailbox: the verdict's mailbox keeps the plain key (a redelivery's recovery
+                    // finds it), another mailbox of the script adds its name.
+                    var key = DeliveryId.Key(envelope.QueueId, user) + (store.Mailbox == mailbox ? "" : "|" + store.Mailbox);
+                    if (store.Create && await mailboxes.GetMailboxAsync(user, store.Mailbox, cancellationToken) is null)
+                    {
+                        await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
+                        try
+                        {
+                            if (await mailboxes.GetMailboxAsync(user, store.Mailbox, cancellationToken) is null)
+                                await mailboxes.CreateMailboxAsync(user, store.Mailbox, cancellationToken: cancellationToken);
+                        }
+                        catch (MailboxExistsException)
+                        {
+                            // Made meanwhile by the user's IMAP client or a parallel delivery: what :create wanted.
+                        }
+                    }
+                    var message = new NewMessage(messageId, size, envelope.ReceivedAt, store.Flags, key);
+                    var result = await AppendCreatingMailboxesAsync(user, store.Mailbox, message, cancellationToken);
+                    delivered.Add(new LocalDelivery(user, store.Mailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
+                    if (!result.AlreadyPresent) await NoteOverQuotaAsync(envelope, user, size, cancellationToken);
+                    _log.LogInformation("{QueueId}: delivered to {User} {Mailbox} uid {Uid}{Again}", envelope.QueueId, user, store.Mailbox, result.Message.Uid,
+                        result.AlreadyPresent ? " (already present)" : "");
+                }
             }
         }
 
@@ -220,7 +259,7 @@ public sealed class InboundStage(
             await outbound.SendAsync(envelope with { Recipients = remote }, cancellationToken: cancellationToken);
             _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", envelope.QueueId, remote.Count, outbound.Name);
         }
-        if (forward is not null) await ForwardAsync(envelope, raw, forward, prepend, remove, cancellationToken);
+        if (forward is not null) await ForwardAsync(envelope, raw, forward, ForwardId(envelope.QueueId), prepend, remove, cancellationToken);
         return new InboundResult(disposition, reason, delivered, remote.Select(r => r.Address).ToList(), unknown, forward?.Targets ?? []);
     }
 
@@ -231,10 +270,9 @@ public sealed class InboundStage(
     /// a bounce comes back to us (and then to the sender). Not rewritten: the null sender (nothing answers a bounce) and
     /// a sender in one of our domains (our SPF covers it already).
     /// </summary>
-    private async Task ForwardAsync(Envelope envelope, Stream raw, Forward forward, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove,
+    private async Task ForwardAsync(Envelope envelope, Stream raw, Forward forward, string id, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove,
         CancellationToken cancellationToken)
     {
-        var id = ForwardId(envelope.QueueId);
         long size;
         if (await messages.ExistsAsync(id, cancellationToken))
         {
@@ -305,6 +343,67 @@ public sealed class InboundStage(
         Disposition.Quarantine => "quarantine",
         _ => "discard",
     };
+
+    /// <summary>A Sieve redirect: the alias forwarding path (its own copy, SRS sender, ARC seal) under an id of this user's,
+    /// sent once per envelope and user (a record in the state store), so a re-run after a crash sends no second copy.</summary>
+    private async Task RedirectAsync(Envelope envelope, Stream raw, string user, IReadOnlyList<string> targets, IReadOnlyList<Header> prepend,
+        IReadOnlyList<Func<Header, bool>> remove, CancellationToken cancellationToken)
+    {
+        var id = DeliveryId.MessageId(envelope.QueueId + "-redirect", user);
+        if (state is not null && !await state.TryPutAsync(SieveSentPartition, id, "redirect", null, _time.GetUtcNow().AddDays(30), cancellationToken))
+        {
+            _log.LogInformation("{QueueId}: sieve redirect of {User} already queued as {Id}", envelope.QueueId, user, id);
+            return;
+        }
+        await ForwardAsync(envelope, raw, new Forward(user[(user.LastIndexOf('@') + 1)..], targets), id, prepend, remove, cancellationToken);
+    }
+
+    private const string SieveSentPartition = "sieve-sent";
+
+    /// <summary>A vacation reply (<see cref="VacationResponder"/>): queued outbound with the null sender, at most once per
+    /// sender per :days.</summary>
+    private async Task VacationAsync(Envelope envelope, string user, Sieve.VacationAction vacation, MimeMessage view, bool junk, CancellationToken cancellationToken)
+    {
+        if (VacationResponder.WhyNot(envelope, user, vacation, view, directory.Recipients, junk) is { } why)
+        {
+            _log.LogInformation("{QueueId}: vacation of {User}: no reply to <{Sender}> ({Why})", envelope.QueueId, user, envelope.MailFrom, why);
+            return;
+        }
+        if (state is null) return;
+        var now = _time.GetUtcNow();
+        if (!await state.TryPutAsync("vacation:" + user, VacationResponder.RecordKey(envelope.MailFrom, vacation), now.ToString("O"), null, now + vacation.Period, cancellationToken))
+        {
+            _log.LogInformation("{QueueId}: vacation of {User}: <{Sender}> was answered within {Days} day(s)", envelope.QueueId, user, envelope.MailFrom, vacation.Period.TotalDays);
+            return;
+        }
+        // :from may name another of the user's addresses, never a domain that is not ours (the reply would forge it).
+        if (vacation.From is { } from && (!InternetAddressList.TryParse(from, out var fromList) || fromList.Mailboxes.FirstOrDefault() is not { } fromMailbox
+                || !Address.TryParse(fromMailbox.Address, out var fromAddress) || !await directory.IsLocalDomainAsync(fromAddress.Domain, cancellationToken)))
+        {
+            _log.LogInformation("{QueueId}: vacation of {User}: :from {From} is not in a local domain; the reply is from {User}", envelope.QueueId, user, from, user);
+            vacation = vacation with { From = null };
+        }
+        var id = DeliveryId.MessageId(envelope.QueueId + "-vacation", user);
+        var bytes = VacationResponder.Build(envelope, user, vacation, view, now);
+        await using (var writer = await messages.CreateAsync(id, cancellationToken))
+        {
+            await writer.WriteAsync(bytes, cancellationToken);
+            await writer.CommitAsync(cancellationToken);
+        }
+        await outbound.SendAsync(new Envelope
+        {
+            QueueId = id,
+            MessageRef = id,
+            ReceivedAt = now,
+            Size = bytes.Length,
+            Client = envelope.Client,
+            MailFrom = "",
+            MailFromParameters = new MailFromParameters { Size = bytes.Length },
+            Recipients = [new Recipient { Address = envelope.MailFrom }],
+            TraceParent = envelope.TraceParent,
+        }, cancellationToken: cancellationToken);
+        _log.LogInformation("{QueueId}: vacation reply of {User} to <{Sender}> queued as {Id}", envelope.QueueId, user, envelope.MailFrom, id);
+    }
 
     /// <summary>The queue id and message id of an envelope's forwarded copy.</summary>
     public static string ForwardId(string queueId) => queueId + "-fwd";

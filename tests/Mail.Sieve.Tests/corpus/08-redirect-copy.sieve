@@ -1,0 +1,3 @@
+require "copy";
+redirect :copy "carol@example.com";
+redirect :copy "dave@example.com";

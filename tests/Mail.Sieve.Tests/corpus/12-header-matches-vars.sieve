@@ -1,0 +1,2 @@
+require ["fileinto", "variables"];
+if header :matches "subject" "Hello * report" { fileinto "Folder-${1}"; }

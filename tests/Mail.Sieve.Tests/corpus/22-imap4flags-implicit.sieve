@@ -1,0 +1,4 @@
+require "imap4flags";
+addflag "\\Seen";
+addflag ["\\Flagged", "$Work"];
+removeflag "\\Seen";

@@ -1,0 +1,4 @@
+require "fileinto";
+# msg: spam.eml
+if header :contains "X-Spam-Status" "Yes" { fileinto "Junk"; stop; }
+keep;

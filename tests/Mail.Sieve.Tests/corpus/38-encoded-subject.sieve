@@ -1,0 +1,3 @@
+require "fileinto";
+# msg: spam.eml
+if header :contains "subject" "€1000" { fileinto "decoded-subject"; }

@@ -1,0 +1,3 @@
+require "vacation";
+# msg: list.eml
+vacation :days 1 "away";

@@ -1,0 +1,3 @@
+redirect "carol@example.com";
+redirect "Carol@Example.com";
+keep;

@@ -27,6 +27,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _worker;
     private Task? _outbound;
     private Task? _maintenance;
+    private Task? _certificateReload;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -65,6 +66,9 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             _maintenance = Task.Run(() => maintenance.RunPeriodicallyAsync(settings.MaintenanceInterval, _stopWorker.Token), CancellationToken.None);
         }
 
+        if (settings.CertificateReloader is { } reloader)
+            _certificateReload = Task.Run(() => reloader.RunAsync(_stopWorker.Token), CancellationToken.None);
+
         var domains = await data.Directory.ListDomainsAsync(cancellationToken);
         if (domains.Count == 0)
         {
@@ -96,6 +100,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
         if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
+        if (_certificateReload is not null) await _certificateReload.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);

@@ -31,9 +31,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         {
             throw new ConfigurationException(e.Message);
         }
-        var certificate = TlsCertificate.Load(configuration, data, smtp.HostName, log);
-        smtp.Certificate = certificate;
-        imap.Certificate = certificate;
+        var tls = Tls.TlsCertificate.Load(configuration, data, smtp.HostName, log);
+        smtp.Certificate = tls.Certificate;
+        imap.Certificate = tls.Certificate;
         smtp.Validate();
         if (imapEnabled) imap.Validate();
         var embedded = !string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase);
@@ -52,6 +52,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             MaintenanceInterval = maintenanceInterval,
             QuarantineRetention = quarantineRetention,
             Outbound = outbound,
+            CertificateReloader = tls.Reloader,
         };
     }
 
@@ -87,6 +88,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>Section "Outbound": the outbound stage (routing, SMTP client, retries, relay host).</summary>
     public Mail.Outbound.OutboundOptions Outbound { get; init; } = new();
+
+    /// <summary>Polls the configured certificate (file or Key Vault) for a renewed one; null for the self-signed one.</summary>
+    public Tls.CertificateReloader? CertificateReloader { get; init; }
 
     public static Mail.Outbound.OutboundOptions BindOutbound(IConfiguration configuration)
     {

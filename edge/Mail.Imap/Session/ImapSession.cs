@@ -1,3 +1,4 @@
+using Mail.Core.Tls;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -138,7 +139,8 @@ internal sealed partial class ImapSession : IAsyncDisposable
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
         {
-            ServerCertificate = _options.Certificate,
+            // Read at each handshake: a certificate renewed since the session began is the one presented.
+            ServerCertificateContext = _options.Certificate!.Context,
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateRequired = false,
         }, ct);

@@ -13,6 +13,12 @@ param queueEndpoint string
 param tableEndpoint string
 param appInsightsConnectionString string
 
+@allowed([ 'StorageQueue', 'ServiceBus' ])
+param queueTransport string = 'StorageQueue'
+
+@description('Fully qualified Service Bus namespace when queueTransport is ServiceBus.')
+param serviceBusNamespace string = ''
+
 @description('Most instances the pipeline may scale out to.')
 param maximumInstanceCount int = 40
 
@@ -64,7 +70,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: [
+      appSettings: concat([
         // The host's own storage, by identity.
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
@@ -78,10 +84,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Azure__QueueServiceUri', value: queueEndpoint }
         { name: 'Azure__TableServiceUri', value: tableEndpoint }
         { name: 'Azure__ManagedIdentityClientId', value: identityClientId }
-        { name: 'Azure__QueueTransport', value: 'StorageQueue' }
+        { name: 'Azure__QueueTransport', value: queueTransport }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
-      ]
+      ], empty(serviceBusNamespace) ? [] : [ { name: 'Azure__ServiceBusNamespace', value: serviceBusNamespace } ])
     }
   }
 }

@@ -27,11 +27,11 @@ param mailHostName string
 @description('Authentication:AuthServId: the authserv-id in Authentication-Results (RFC 8601); empty: the host name.')
 param authServId string = ''
 
-@description('The mail domains: used for the DNS records printed after deployment (add each with `mail domain add`).')
-param domains array = []
+@description('The mail domains, comma-separated: used for the DNS records printed after deployment (add each with `mail domain add`).')
+param domains string = ''
 
-@description('The Defences section as flat keys, e.g. { "SmtpdRecipientRestrictions__0": "reject_unauth_destination" } (docs/postfix.md).')
-param defences object = {}
+@description('The Defences section as JSON with flat keys, e.g. {"SmtpdRecipientRestrictions__0": "reject_unauth_destination"} (docs/postfix.md); empty: no Defences section.')
+param defences string = ''
 
 @description('The edge image, set by the postdeploy hook (infra/hooks/edge-image.sh) in the azd environment as EDGE_IMAGE. Empty on the very first provision: the container groups are made once the image exists, and a later provision keeps the image running.')
 param edgeImage string = ''
@@ -51,6 +51,9 @@ param queueTransport string = 'StorageQueue'
 @description('Smart host for outbound mail (outbound port 25 is blocked on Azure), e.g. [smtp.sendgrid.net]:587.')
 param relayHost string = ''
 
+@description('User name at the smart host; the password goes into the Key Vault as the secret "relay-password".')
+param relayUser string = ''
+
 @description('Mail address for alerts; empty: alerts show in the portal only.')
 param alertEmail string = ''
 
@@ -60,6 +63,7 @@ param functionsRuntimeVersion string = '10.0'
 var tags = { 'azd-env-name': environmentName }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var useServiceBus = queueTransport == 'ServiceBus'
+var domainList = filter(map(split(domains, ','), d => trim(d)), d => !empty(d))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -175,6 +179,9 @@ module functions 'modules/functions.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     queueTransport: queueTransport
     serviceBusNamespace: serviceBusNamespace
+    relayHost: relayHost
+    relayUser: relayUser
+    keyVaultName: vault.outputs.name
   }
   dependsOn: [ roles ]
 }
@@ -199,7 +206,7 @@ module edge 'modules/edge.bicep' = {
     queueTransport: queueTransport
     serviceBusNamespace: serviceBusNamespace
     keyVaultCertificateId: empty(tlsCertificateName) ? '' : '${vault.outputs.uri}certificates/${tlsCertificateName}'
-    defences: defences
+    defences: json(empty(defences) ? '{}' : defences)
     image: edgeImage
     instances: edgeInstances
   }
@@ -226,7 +233,7 @@ module alerts 'modules/alerts.bicep' = {
 // One edge: the MX host is Smtp:HostName itself; several: mx1.HOST, mx2.HOST, ... (the certificate names them all).
 var mxNames = edgeInstances == 1 ? [ mailHostName ] : map(range(1, edgeInstances), i => 'mx${i}.${mailHostName}')
 var mxHosts = map(edge.outputs.hosts, (h, i) => empty(h.ip) ? '${mxNames[i]}: address known after the first azd up' : '${mxNames[i]}. A ${h.ip}   (the container group is also ${h.fqdn})')
-var dnsRecords = [for d in domains: {
+var dnsRecords = [for d in domainList: {
   domain: d
   MX: map(range(0, edgeInstances), i => '${d}. MX ${10 * (i + 1)} ${mxNames[i]}.')
   SPF: empty(relayHost) ? '${d}. TXT "v=spf1 -all"   (no smart host set: nothing may send for the domain yet)' : '${d}. TXT "v=spf1 include:<the smart host\'s SPF domain> -all"'
@@ -251,5 +258,5 @@ output EDGE_MX_HOSTS array = mxHosts
 output FUNCTIONS_APP_NAME string = functions.outputs.name
 output DNS_RECORDS array = dnsRecords
 output SMART_HOST_SETTINGS string = empty(relayHost)
-  ? 'Outbound port 25 is blocked on Azure: set relayHost (azd env set MAIL_RELAY_HOST "[smtp.example.net]:587") and, in the Functions app, Outbound__RelayHost plus the relay\'s credentials (docs/outbound.md, "The smart host").'
-  : 'Functions app: Outbound__RelayHost=${relayHost}; set the relay\'s user name and password as docs/outbound.md ("The smart host") says, from Key Vault references.'
+  ? 'Outbound port 25 is blocked on Azure: azd env set MAIL_RELAY_HOST "[smtp.example.net]:587", MAIL_RELAY_USER NAME, put the password in ${vault.outputs.name} as the secret relay-password, then azd provision (infra/README.md, "Smart host").'
+  : 'Outbound__RelayHost=${relayHost}, Outbound__RelayUser=${relayUser}, Outbound__RelayPassword from the Key Vault secret relay-password in ${vault.outputs.name}; publish the smart host\'s SPF include and its DKIM instructions if it signs.'

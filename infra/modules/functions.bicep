@@ -19,6 +19,14 @@ param queueTransport string = 'StorageQueue'
 @description('Fully qualified Service Bus namespace when queueTransport is ServiceBus.')
 param serviceBusNamespace string = ''
 
+@description('Outbound:RelayHost, the smart host ([host]:port); empty: delivery by MX, which Azure blocks on port 25.')
+param relayHost string = ''
+
+@description('Outbound:RelayUser; its password is the Key Vault secret "relay-password", read through a Key Vault reference.')
+param relayUser string = ''
+
+param keyVaultName string
+
 @description('Most instances the pipeline may scale out to.')
 param maximumInstanceCount int = 40
 
@@ -48,6 +56,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references (the relay password) are resolved with this identity.
+    keyVaultReferenceIdentity: identityId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -87,7 +97,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Azure__QueueTransport', value: queueTransport }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
-      ], empty(serviceBusNamespace) ? [] : [ { name: 'Azure__ServiceBusNamespace', value: serviceBusNamespace } ])
+      ], empty(serviceBusNamespace) ? [] : [ { name: 'Azure__ServiceBusNamespace', value: serviceBusNamespace } ],
+      empty(relayHost) ? [] : [ { name: 'Outbound__RelayHost', value: relayHost } ],
+      empty(relayUser) ? [] : [
+        { name: 'Outbound__RelayUser', value: relayUser }
+        { name: 'Outbound__RelayPassword', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=relay-password)' }
+      ])
     }
   }
 }

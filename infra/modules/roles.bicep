@@ -4,7 +4,8 @@
 //   directory, rate limits and greylisting state (Table Data Contributor), reads its certificate from Key Vault
 //   (Secrets User) and pulls its image (AcrPull);
 // - the Functions app: the host keeps leases and its deployment package in blobs, which needs Blob Data Owner;
-//   Queue and Table Data Contributor; Service Bus Data Receiver and Sender;
+//   Queue and Table Data Contributor; Service Bus Data Receiver and Sender; Key Vault Secrets User (the smart
+//   host's password, a Key Vault reference);
 // - the deploying user (optional): the storage roles for the `mail` admin commands in cloud mode, and Key Vault
 //   Certificates Officer to import or renew the certificate.
 param storageAccountName string
@@ -85,6 +86,17 @@ resource edgeVault 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
   properties: {
     principalId: edgePrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// The Functions app reads the smart host's password through a Key Vault reference.
+resource functionsVault 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, functionsPrincipalId, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    principalId: functionsPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }

@@ -30,7 +30,7 @@ param authServId string = ''
 @description('The mail domains, comma-separated: used for the DNS records printed after deployment (add each with `mail domain add`).')
 param domains string = ''
 
-@description('The Defences section as JSON with flat keys, e.g. {"SmtpdRecipientRestrictions__0": "reject_unauth_destination"} (docs/postfix.md); empty: no Defences section.')
+@description('The Defences section as JSON with flat keys, e.g. {"Restrictions__smtpd_recipient_restrictions": "permit_sasl_authenticated, reject_unauth_destination"} (docs/postfix.md); empty: no Defences section.')
 param defences string = ''
 
 @description('The edge image, set by the postdeploy hook (infra/hooks/edge-image.sh) in the azd environment as EDGE_IMAGE. Empty on the very first provision: the container groups are made once the image exists, and a later provision keeps the image running.')

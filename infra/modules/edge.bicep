@@ -69,7 +69,7 @@ var settings = [
 ]
 var serviceBusSettings = empty(serviceBusNamespace) ? [] : [ { name: 'MAIL_Azure__ServiceBusNamespace', value: serviceBusNamespace } ]
 var tlsSettings = empty(keyVaultCertificateId) ? [] : [ { name: 'MAIL_Tls__KeyVaultCertificate', value: keyVaultCertificateId } ]
-// Defences as flat keys under the section: { 'SmtpdRecipientRestrictions__0': 'reject_unauth_destination' }.
+// Defences as flat keys under the section: { 'Restrictions__smtpd_recipient_restrictions': 'reject_unauth_destination' }.
 var defenceSettings = map(items(defences), d => { name: 'MAIL_Defences__${d.key}', value: string(d.value) })
 var ports = [ 25, 587, 465, 143, 993 ]
 

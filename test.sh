@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project. On a fresh Debian machine with the .NET 10 SDK and Node.js it first
-# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound, HAProxy and Pigeonhole's sieve-test (Debian), Azurite (npm).
+# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound, HAProxy and Pigeonhole's sieve-test (Debian), Azurite (npm),
+# the Bicep CLI (NuGet).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -49,6 +50,27 @@ install_test_tools() {
   done
 }
 install_test_tools
+
+# The Bicep CLI (a NuGet package that ships the native compiler) into .tools/bicep (git-ignored): a restore-only
+# project downloads it, so CI and developers get it the way they get every other package.
+bicep_version=0.49.2
+bicep="$root/.tools/bicep/bicep"
+install_bicep() {
+  [ -x "$bicep" ] && "$bicep" --version 2>/dev/null | grep -q "$bicep_version" && return 0
+  local fetch="$root/.tools/bicep-fetch"
+  mkdir -p "$fetch" "$root/.tools/bicep"
+  cat > "$fetch/fetch.csproj" <<PROJ
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup>
+  <ItemGroup><PackageDownload Include="Azure.Bicep.CommandLine.linux-x64" Version="[$bicep_version]" /></ItemGroup>
+</Project>
+PROJ
+  dotnet restore "$fetch/fetch.csproj" -nologo -v:q >/dev/null || { echo "test.sh: could not restore Azure.Bicep.CommandLine.linux-x64 $bicep_version" >&2; return 1; }
+  local packages; packages=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')
+  cp "$packages/azure.bicep.commandline.linux-x64/$bicep_version/tools/bicep" "$bicep"
+  chmod +x "$bicep"
+}
+install_bicep
 [ "${1:-}" = "--deps-only" ] && exit 0
 # --- end test tools ---
 
@@ -66,11 +88,21 @@ for d in "$root/.." "$root/../.."; do
 done
 # --- end imaptest ---
 
+# 3a. infra/: `bicep build` and `bicep lint` of what `azd up` provisions, with no error and no warning (the linter's
+#     rules, bicepconfig.json). Counted as one test in the closing line. A few seconds.
+log=$(mktemp)
+bicep_out=$( { "$bicep" build infra/main.bicep --stdout >/dev/null && "$bicep" lint infra/main.bicep; } 2>&1) && bicep_rc=0 || bicep_rc=$?
+if [ "$bicep_rc" -eq 0 ] && [ -z "$bicep_out" ]; then
+  echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0 (bicep build + lint of infra/)" | tee -a "$log"
+else
+  printf '%s\n' "$bicep_out"
+  echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0 (bicep build + lint of infra/: errors or warnings above)" | tee -a "$log"
+fi
+status=$bicep_rc; [ -z "$bicep_out" ] || status=1
+
 # 3. Build once, then run every test project one after another (they open real sockets and
 #    start real servers; running them side by side on a 2-core machine only adds noise).
 dotnet build Cloud.sln -c Release -nologo -v:q -clp:ErrorsOnly
-log=$(mktemp)
-status=0
 dotnet test Cloud.sln -c Release --no-build -nologo -m:1 --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?
 
 # 4. The shipped build: `mail` published with Native AOT (as edge/Dockerfile does), and every test that runs the

@@ -31,6 +31,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _outbound;
     private Task? _maintenance;
     private Task? _gauges;
+    private Task? _certificateReload;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -82,6 +83,9 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             _maintenance = Task.Run(() => maintenance.RunPeriodicallyAsync(settings.MaintenanceInterval, _stopWorker.Token), CancellationToken.None);
         }
 
+        if (settings.CertificateReloader is { } reloader)
+            _certificateReload = Task.Run(() => reloader.RunAsync(_stopWorker.Token), CancellationToken.None);
+
         var domains = await data.Directory.ListDomainsAsync(cancellationToken);
         if (domains.Count == 0)
         {
@@ -116,6 +120,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
         if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
         if (_gauges is not null) await _gauges.WaitAsync(cancellationToken);
+        if (_certificateReload is not null) await _certificateReload.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         if (_pop3 is not null) await _pop3.DisposeAsync();

@@ -34,10 +34,10 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         {
             throw new ConfigurationException(e.Message);
         }
-        var certificate = TlsCertificate.Load(configuration, data, smtp.HostName, log);
-        smtp.Certificate = certificate;
-        imap.Certificate = certificate;
-        pop3.Certificate = certificate;
+        var tls = Tls.TlsCertificate.Load(configuration, data, smtp.HostName, log);
+        smtp.Certificate = tls.Certificate;
+        imap.Certificate = tls.Certificate;
+        pop3.Certificate = tls.Certificate;
         smtp.Validate();
         if (imapEnabled) imap.Validate();
         if (pop3Enabled) pop3.Validate();
@@ -59,6 +59,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             MaintenanceInterval = maintenanceInterval,
             QuarantineRetention = quarantineRetention,
             Outbound = outbound,
+            CertificateReloader = tls.Reloader,
         };
     }
 
@@ -100,6 +101,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>Section "Outbound": the outbound stage (routing, SMTP client, retries, relay host).</summary>
     public Mail.Outbound.OutboundOptions Outbound { get; init; } = new();
+
+    /// <summary>Polls the configured certificate (file or Key Vault) for a renewed one; null for the self-signed one.</summary>
+    public Tls.CertificateReloader? CertificateReloader { get; init; }
 
     public static Mail.Outbound.OutboundOptions BindOutbound(IConfiguration configuration)
     {

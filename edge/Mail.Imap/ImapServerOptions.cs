@@ -1,5 +1,5 @@
+using Mail.Core.Tls;
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 
 namespace Mail.Imap;
 
@@ -27,8 +27,9 @@ public sealed class ImapServerOptions
 
     public List<ImapListenerOptions> Listeners { get; set; } = [];
 
-    /// <summary>Certificate for STARTTLS and implicit TLS listeners; without one, STARTTLS is not offered.</summary>
-    public X509Certificate2? Certificate { get; set; }
+    /// <summary>Certificate for STARTTLS and implicit TLS listeners (read at each handshake, so a renewal needs no
+    /// restart); without one, STARTTLS is not offered.</summary>
+    public ServerCertificate? Certificate { get; set; }
 
     /// <summary>Embedded mode convenience: allow LOGIN / AUTHENTICATE PLAIN without TLS when the client is on loopback.</summary>
     public bool AllowPlaintextLoginOnLoopback { get; set; } = true;
@@ -113,7 +114,7 @@ public sealed class ImapServerOptions
             if (l.ImplicitTls && Certificate is null)
                 throw new InvalidOperationException($"Imap:Listeners:{l.Name}:ImplicitTls needs Imap:Certificate.");
         }
-        if (Certificate is not null && !Certificate.HasPrivateKey)
+        if (Certificate is not null && !Certificate.Certificate.HasPrivateKey)
             throw new InvalidOperationException("Imap:Certificate has no private key.");
         if (MaxLiteralSize < 1024) throw new InvalidOperationException("Imap:MaxLiteralSize must be at least 1024.");
         if (MaxLineLength < 1024) throw new InvalidOperationException("Imap:MaxLineLength must be at least 1024.");

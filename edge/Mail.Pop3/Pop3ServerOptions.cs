@@ -1,6 +1,6 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Mail.Core.Listening;
+using Mail.Core.Tls;
 
 namespace Mail.Pop3;
 
@@ -28,7 +28,7 @@ public sealed class Pop3ServerOptions
     public List<Pop3ListenerOptions> Listeners { get; set; } = [];
 
     /// <summary>Certificate for STLS and implicit TLS listeners; without one, STLS is not offered.</summary>
-    public X509Certificate2? Certificate { get; set; }
+    public ServerCertificate? Certificate { get; set; }
 
     /// <summary>USER/PASS and AUTH PLAIN without TLS when the client is on loopback (as IMAP's LOGINDISABLED rule;
     /// `mail serve` takes Imap:AllowPlaintextLoginOnLoopback unless this is set).</summary>
@@ -91,7 +91,7 @@ public sealed class Pop3ServerOptions
             if (l.ProxyProtocol && ProxyNetworks.Count == 0)
                 throw new InvalidOperationException($"Pop3:Listeners:{i}:ProxyProtocol needs Pop3:ProxyNetworks (the addresses of the proxies whose header is believed).");
         }
-        if (Certificate is not null && !Certificate.HasPrivateKey) throw new InvalidOperationException("Pop3:Certificate has no private key.");
+        if (Certificate is not null && !Certificate.Certificate.HasPrivateKey) throw new InvalidOperationException("Pop3:Certificate has no private key.");
         if (MaxLineLength < 255) throw new InvalidOperationException("Pop3:MaxLineLength must be at least 255 (RFC 2449).");
         if (IdleTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Pop3:IdleTimeout must be positive (RFC 1939 asks for at least 10 minutes).");
         if (MaxBadCommands < 1) throw new InvalidOperationException("Pop3:MaxBadCommands must be at least 1.");

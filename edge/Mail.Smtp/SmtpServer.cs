@@ -1,6 +1,6 @@
+using Mail.Core.Tls;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 using Mail.Core.Listening;
@@ -31,7 +31,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private RateLimiter? _rateLimiter;
     private RecipientDirectory? _recipients;
     private RecipientQuota? _quota;
-    private SslStreamCertificateContext? _certificate;
+    private ServerCertificate? _certificate;
     private long _sessionCounter;
     private volatile bool _stopping;
     private bool _started;
@@ -71,7 +71,7 @@ public sealed class SmtpServer : IAsyncDisposable
                     ["Smtp:RateLimits are configured but no state store was given to the SMTP server (SmtpServices.State)."]);
             _rateLimiter = new RateLimiter(_options.RateLimits, _services.State, _services.Time, _loggerFactory.CreateLogger<RateLimiter>());
         }
-        if (_options.Certificate is { } cert) _certificate = SslStreamCertificateContext.Create(cert, additionalCertificates: null, offline: true);
+        _certificate = _options.Certificate;
         try
         {
             for (var i = 0; i < _options.Listeners.Count; i++)

@@ -1,5 +1,5 @@
+using Mail.Core.Tls;
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 
 namespace Mail.Smtp;
@@ -90,8 +90,9 @@ public sealed class SmtpServerOptions
 
     public List<SmtpListenerOptions> Listeners { get; set; } = [];
 
-    /// <summary>Certificate for STARTTLS and implicit TLS; without one STARTTLS is not offered.</summary>
-    public X509Certificate2? Certificate { get; set; }
+    /// <summary>Certificate for STARTTLS and implicit TLS (read at each handshake, so a renewal needs no restart);
+    /// without one STARTTLS is not offered.</summary>
+    public ServerCertificate? Certificate { get; set; }
 
     /// <summary>Largest message accepted, in octets (RFC 1870 SIZE). Enforced while reading.</summary>
     public long MaxMessageSize { get; set; } = 25 * 1024 * 1024;
@@ -199,7 +200,7 @@ public sealed class SmtpServerOptions
                     errors.Add($"{key}:ProxyProtocol needs Smtp:ProxyNetworks (the addresses of the proxies whose header is believed).");
             }
         }
-        if (Certificate is not null && !Certificate.HasPrivateKey)
+        if (Certificate is not null && !Certificate.Certificate.HasPrivateKey)
             errors.Add("Smtp:Certificate has no private key.");
         if (MaxMessageSize < 1024) errors.Add("Smtp:MaxMessageSize must be at least 1024.");
         if (MaxRecipients < 1) errors.Add("Smtp:MaxRecipients must be at least 1.");

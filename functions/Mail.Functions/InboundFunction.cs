@@ -31,5 +31,8 @@ public sealed class InboundFunction(InboundRunner runner, FunctionQueues queues,
         var outcome = await runner.RunAsync(envelope, (int)message.DequeueCount, cancellationToken);
         if (outcome.DeadLetterReason is { } reason)
             await queues.Inbound.SendToDeadLetterAsync(envelope, reason, cancellationToken);
+        // Before the host deletes the queue message (it does once we return): a redelivery after this finds the
+        // copies delivered and completes without the original.
+        await runner.DeleteOriginalIfDoneAsync(envelope, outcome, cancellationToken);
     }
 }

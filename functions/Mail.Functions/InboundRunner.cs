@@ -47,4 +47,25 @@ public sealed class InboundRunner(InboundStage stage, FunctionsOptions options, 
             throw;
         }
     }
+
+    /// <summary>
+    /// Deletes the original from the message store (Blob) once every recipient is final: delivered locally or
+    /// forwarded, nothing left for the outbound queue (which deletes it itself when its recipients are final). The same
+    /// rule as the embedded worker's. Safe to repeat, and safe before the queue message is settled: a redelivery finds
+    /// the delivered copies and completes without the original. A failure only logs: the storage lifecycle rule on the
+    /// container removes what is left.
+    /// </summary>
+    public async Task DeleteOriginalIfDoneAsync(Envelope envelope, InboundOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (outcome.Result is not { OriginalDone: true }) return;
+        try
+        {
+            await stage.DeleteOriginalAsync(envelope, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning("{QueueId}: could not delete the original {MessageRef}, left to the storage lifecycle rule: {Reason}", envelope.QueueId, envelope.MessageRef, e.Message);
+        }
+    }
+
 }

@@ -69,6 +69,10 @@ public sealed class ServiceBusInboundProcessor(AzureAdapters adapters, AzureStor
         if (outcome.DeadLetterReason is { } reason)
             await args.DeadLetterMessageAsync(args.Message, "InboundFailed", reason, args.CancellationToken);
         else
+        {
             await args.CompleteMessageAsync(args.Message, args.CancellationToken);
+            // After Complete, as the embedded worker does: until then a redelivery may still need the original.
+            await runner.DeleteOriginalIfDoneAsync(envelope, outcome, args.CancellationToken);
+        }
     }
 }

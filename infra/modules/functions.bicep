@@ -13,6 +13,20 @@ param queueEndpoint string
 param tableEndpoint string
 param appInsightsConnectionString string
 
+@allowed([ 'StorageQueue', 'ServiceBus' ])
+param queueTransport string = 'StorageQueue'
+
+@description('Fully qualified Service Bus namespace when queueTransport is ServiceBus.')
+param serviceBusNamespace string = ''
+
+@description('Outbound:RelayHost, the smart host ([host]:port); empty: delivery by MX, which Azure blocks on port 25.')
+param relayHost string = ''
+
+@description('Outbound:RelayUser; its password is the Key Vault secret "relay-password", read through a Key Vault reference.')
+param relayUser string = ''
+
+param keyVaultName string
+
 @description('Most instances the pipeline may scale out to.')
 param maximumInstanceCount int = 40
 
@@ -42,6 +56,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references (the relay password) are resolved with this identity.
+    keyVaultReferenceIdentity: identityId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -64,7 +80,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: [
+      appSettings: concat([
         // The host's own storage, by identity.
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
@@ -78,10 +94,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'Azure__QueueServiceUri', value: queueEndpoint }
         { name: 'Azure__TableServiceUri', value: tableEndpoint }
         { name: 'Azure__ManagedIdentityClientId', value: identityClientId }
-        { name: 'Azure__QueueTransport', value: 'StorageQueue' }
+        { name: 'Azure__QueueTransport', value: queueTransport }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
-      ]
+      ], empty(serviceBusNamespace) ? [] : [ { name: 'Azure__ServiceBusNamespace', value: serviceBusNamespace } ],
+      empty(relayHost) ? [] : [ { name: 'Outbound__RelayHost', value: relayHost } ],
+      empty(relayUser) ? [] : [
+        { name: 'Outbound__RelayUser', value: relayUser }
+        { name: 'Outbound__RelayPassword', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=relay-password)' }
+      ])
     }
   }
 }

@@ -4,6 +4,10 @@ param name string
 param location string
 param tags object
 
+@description('Days after which an original still in the messages container is deleted by the lifecycle rule. The pipeline deletes each original once every recipient is final; this is the safety net, so it must outlast the longest legitimate wait: the outbound queue lifetime (Outbound:MaximalQueueLifetime, 5 days) and the quarantine retention (Functions:QuarantineRetention, 30 days), plus a margin.')
+@minValue(36)
+param originalsRetentionDays int = 45
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -59,6 +63,37 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   parent: tableService
   name: t
 }]
+
+// The safety net behind the pipeline's own deletes (a delete that failed, a crash between delivery and delete).
+// Originals are named by their queue id, a ULID: 26 characters starting with the millisecond time, so with '0' until
+// the year 3084; delivered copies start with 'dlv-' and are never matched. Forwarded copies ('<queue id>-fwd') are
+// originals of the outbound queue and share the rule.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'originals-safety-net'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [ 'blockBlob' ]
+              prefixMatch: [ '${messages.name}/0' ]
+            }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: originalsRetentionDays }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
 
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob

@@ -3,6 +3,8 @@ using System.Net.Sockets;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
 using Mail.Testing;
 
 namespace Mail.Azure.Tests;
@@ -10,15 +12,20 @@ namespace Mail.Azure.Tests;
 /// <summary>
 /// A real Azurite for the test run: one that is already running (AZURITE_CONNECTION_STRING, or AZURITE_BLOB_ENDPOINT +
 /// AZURITE_QUEUE_ENDPOINT + AZURITE_TABLE_ENDPOINT, or the default ports 10000-10002 answering on 127.0.0.1), else one
-/// started here in memory on free loopback ports from AZURITE_PATH, &lt;repo&gt;/node_modules/.bin/azurite,
-/// /tmp/azurite-npm/node_modules/.bin/azurite or azurite on PATH, and stopped after. Tests isolate themselves by
-/// using fresh container, queue and table names.
+/// started here in memory and stopped after: in a container through Testcontainers where a Docker engine answers
+/// (DOCKER_HOST or /var/run/docker.sock), else on free loopback ports from AZURITE_PATH,
+/// &lt;repo&gt;/node_modules/.bin/azurite, /tmp/azurite-npm/node_modules/.bin/azurite or azurite on PATH (npm). Tests
+/// isolate themselves by using fresh container, queue and table names.
 /// </summary>
 public sealed class AzuriteFixture : IAsyncLifetime
 {
     private const string Account = "devstoreaccount1";
     private const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    /// <summary>The Azurite image, the same version test.sh installs from npm.</summary>
+    public const string Image = "mcr.microsoft.com/azure-storage/azurite:3.35.0";
+
     private Process? _process;
+    private IContainer? _container;
 
     public string ConnectionString { get; private set; } = "";
 
@@ -56,7 +63,48 @@ public sealed class AzuriteFixture : IAsyncLifetime
             Origin = "running Azurite on 10000-10002";
             return;
         }
+        string? dockerFailure = null;
+        if (DockerAvailable())
+        {
+            try
+            {
+                await StartContainerAsync();
+                return;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // An engine that answers but cannot run the image (offline, no pull rights): npm is the fallback.
+                dockerFailure = $"Docker: {e.GetType().Name}: {e.Message}; ";
+                if (_container is not null) await _container.DisposeAsync();
+                _container = null;
+            }
+        }
         await StartAsync();
+        Origin = dockerFailure + Origin;
+    }
+
+    /// <summary>A Docker engine to ask: DOCKER_HOST set, or the default socket present. Not asked otherwise, so a
+    /// machine without Docker never waits on Testcontainers' own discovery.</summary>
+    public static bool DockerAvailable() =>
+        !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DOCKER_HOST")) || File.Exists("/var/run/docker.sock");
+
+    private async Task StartContainerAsync()
+    {
+        const int blob = 10000, queue = 10001, table = 10002;
+        _container = new ContainerBuilder(Image)
+            .WithCommand("azurite", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
+                "--blobHost", "0.0.0.0", "--queueHost", "0.0.0.0", "--tableHost", "0.0.0.0")
+            .WithPortBinding(blob, assignRandomHostPort: true)
+            .WithPortBinding(queue, assignRandomHostPort: true)
+            .WithPortBinding(table, assignRandomHostPort: true)
+            .WithWaitStrategy(Wait.ForUnixContainer()
+                .UntilInternalTcpPortIsAvailable(blob).UntilInternalTcpPortIsAvailable(queue).UntilInternalTcpPortIsAvailable(table))
+            .Build();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await _container.StartAsync(timeout.Token);
+        string Url(int port) => $"http://{_container.Hostname}:{_container.GetMappedPublicPort(port)}/{Account}";
+        ConnectionString = Build(Url(blob), Url(queue), Url(table));
+        Origin = $"Testcontainers: {Image} as {_container.Name}";
     }
 
     private async Task StartAsync()
@@ -99,15 +147,15 @@ public sealed class AzuriteFixture : IAsyncLifetime
         Origin = $"started {exe} on {blob}/{queue}/{table}";
     }
 
-    public Task DisposeAsync()
+    public async Task DisposeAsync()
     {
+        if (_container is not null) await _container.DisposeAsync();
         if (_process is { HasExited: false })
         {
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit(10_000);
         }
         _process?.Dispose();
-        return Task.CompletedTask;
     }
 
     private static string Endpoint(int port) => $"http://127.0.0.1:{port}/{Account}";

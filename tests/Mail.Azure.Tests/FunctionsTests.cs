@@ -126,6 +126,34 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(copy.Length, rec.Size);
         Assert.Empty((await _inbound.Queue.PeekMessagesAsync(32)).Value);
         Assert.Empty((await _inbound.DeadLetterQueue.PeekMessagesAsync(32)).Value);
+        // Every recipient final: the original is gone from Blob storage, the delivered copy stays.
+        Assert.False(await _messages.ExistsAsync(env.MessageRef));
+        Assert.True(await _messages.ExistsAsync(rec.MessageRef));
+    }
+
+    [Fact]
+    public async Task Original_is_kept_while_a_recipient_waits_for_the_outbound_queue_or_a_retry()
+    {
+        // A remote recipient: the outbound stage still needs the original (it deletes it when its recipients are final).
+        var mixed = await AcceptAsync([Bob, "dave@example.net"]);
+        var fn = Inbound();
+        var m = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await HostInvokeAsync(_inbound.Queue, m, x => fn.Run(x, default));
+        Assert.True(await _messages.ExistsAsync(mixed.MessageRef));
+
+        // A failed attempt keeps it for the retry; the retry delivers, deletes it, and a redelivery after that
+        // (the host lost the delete) completes without it and delivers nothing twice.
+        var retried = await AcceptAsync([Carol]);
+        _faulty.FailNextAppendFor = Carol;
+        var first = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAsync<IOException>(() => fn.Run(first, default));
+        Assert.True(await _messages.ExistsAsync(retried.MessageRef));
+        var second = await HostReceiveAsync(_inbound.Queue, TimeSpan.FromSeconds(30));
+        await fn.Run(second, default);
+        Assert.False(await _messages.ExistsAsync(retried.MessageRef));
+        await fn.Run(second, default);
+        Assert.Single(await _mailboxes.ListMessagesAsync(Carol, "INBOX"));
+        Assert.Empty((await _inbound.DeadLetterQueue.PeekMessagesAsync(32)).Value);
     }
 
     [Fact]
@@ -353,6 +381,7 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         await processor.HandleAsync(new ProcessMessageEventArgs(ok, receiver, CancellationToken.None));
         Assert.Same(ok, Assert.Single(receiver.Completed));
         Assert.Single(await _mailboxes.ListMessagesAsync(Bob, "INBOX"));
+        Assert.False(await _messages.ExistsAsync(env.MessageRef));
 
         // Transient failure before the last delivery: abandoned for redelivery; on the last one: dead-lettered with the reason.
         var failing = await AcceptAsync([Carol]);

@@ -97,6 +97,22 @@ public sealed class FailureReportTests : IDisposable
     }
 
     [Theory]
+    [InlineData("--Tls:ReloadInterval=00:00:00", "Tls:ReloadInterval", "must be positive")]
+    [InlineData("--Tls:KeyVaultCertificate=https://v.vault.azure.net/secrets/mail", "Tls:KeyVaultCertificate", "is not a Key Vault certificate identifier")]
+    [InlineData("--Tls:KeyVaultCertificate=not a url", "Tls:KeyVaultCertificate", "is not a URL")]
+    [InlineData("--Tls:KeyPath=/etc/key.pem", "Tls:CertificatePath", "Tls:KeyPath is set without Tls:CertificatePath")]
+    public async Task Bad_tls_setting_names_the_setting(string argument, string setting, string why)
+    {
+        // ReloadInterval is checked once there is a certificate to reload: a file that exists.
+        var pfx = Path.Combine(_data.Path, "cert.pfx");
+        await File.WriteAllBytesAsync(pfx, TestCertificates.SelfSigned("a.example.org").Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12));
+        string[] extra = setting == "Tls:ReloadInterval" ? [$"--Tls:CertificatePath={pfx}"] : [];
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, .. AnyPorts, argument, .. extra]);
+        AssertOneLine(r, Config, setting);
+        Assert.Contains(why, r.StdErr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("Outbound:TlsCaFile", "missing", "cannot read certificates from")]
     [InlineData("Outbound:TlsCaFile", "not pem", "holds no PEM certificate")]
     [InlineData("Outbound:MtaSts:PolicyPort", "0", "must be 1-65535 (got 0)")]

@@ -1,6 +1,6 @@
 using System.Net.Security;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
+using Mail.Core.Tls;
 
 namespace Mail.Core.Listening;
 
@@ -8,12 +8,13 @@ namespace Mail.Core.Listening;
 /// and 1.3 only, no client certificate.</summary>
 public static class ServerTls
 {
-    public static async Task<SslStream> AcceptAsync(Stream inner, X509Certificate2 certificate, CancellationToken ct)
+    public static async Task<SslStream> AcceptAsync(Stream inner, ServerCertificate certificate, CancellationToken ct)
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
         {
-            ServerCertificate = certificate,
+            // Read at each handshake: a certificate renewed since the listener started is the one presented.
+            ServerCertificateContext = certificate.Context,
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateRequired = false,
         }, ct);

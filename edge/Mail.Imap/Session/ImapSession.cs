@@ -1,3 +1,4 @@
+using Mail.Core.Tls;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;

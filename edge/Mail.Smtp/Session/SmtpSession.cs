@@ -1,3 +1,4 @@
+using Mail.Core.Tls;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
@@ -24,7 +25,7 @@ internal sealed partial class SmtpSession : ISmtpInput
     private readonly SmtpServerOptions _options;
     private readonly SmtpServices _services;
     private readonly SmtpListenerOptions _listener;
-    private readonly SslStreamCertificateContext? _certificate;
+    private readonly ServerCertificate? _certificate;
     private readonly ILogger _logger;
     private readonly Socket _socket;
     private readonly NetworkStream _network;
@@ -55,7 +56,7 @@ internal sealed partial class SmtpSession : ISmtpInput
     /// every log line reads it from <see cref="Facts"/>, never from the socket.</param>
     /// <param name="local">Our endpoint as the client reached it (the proxy's front end when proxied).</param>
     public SmtpSession(Socket socket, IPEndPoint client, IPEndPoint local, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
-        SslStreamCertificateContext? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients, RecipientQuota? quota = null)
+        ServerCertificate? certificate, ILogger logger, string sessionId, ClientNetworks myNetworks, RateLimiter? rateLimiter, RecipientDirectory recipients, RecipientQuota? quota = null)
     {
         _quota = quota;
         _rateLimiter = rateLimiter;
@@ -527,7 +528,8 @@ internal sealed partial class SmtpSession : ISmtpInput
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = _certificate,
+                // Read now, not when the session began: a certificate renewed meanwhile is the one presented.
+                ServerCertificateContext = _certificate!.Context,
                 ClientCertificateRequired = false,
             }, timeout.Token);
         }

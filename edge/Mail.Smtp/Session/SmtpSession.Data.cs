@@ -235,21 +235,30 @@ internal sealed partial class SmtpSession
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             _logger.LogError(ex, "Session {SessionId}: could not store or queue {QueueId}", Facts.SessionId, queueId);
-            if (committed)
-            {
-                try
-                {
-                    await _services.MessageStore.DeleteAsync(queueId);
-                }
-                catch (Exception deleteError) when (deleteError is not OperationCanceledException)
-                {
-                    _logger.LogWarning(deleteError, "Session {SessionId}: could not remove unqueued message {QueueId}", Facts.SessionId, queueId);
-                }
-            }
+            if (committed) await DeleteUnqueuedAsync(queueId);
             await ResetTransactionAsync();
             MailTelemetry.Reject(RejectReason.LocalError);
             Reply(SmtpReplies.LocalErrorInProcessing);
             return true;
+        }
+        catch (OperationCanceledException) when (committed && _aborted.IsCancellationRequested)
+        {
+            // The session was aborted (a shutdown past its grace period) while the end-of-data hook ran: the client
+            // never heard 250 and will send again, so the stored copy, without an envelope, must not stay.
+            await DeleteUnqueuedAsync(queueId);
+            throw;
+        }
+    }
+
+    private async ValueTask DeleteUnqueuedAsync(string queueId)
+    {
+        try
+        {
+            await _services.MessageStore.DeleteAsync(queueId);
+        }
+        catch (Exception deleteError) when (deleteError is not OperationCanceledException)
+        {
+            _logger.LogWarning(deleteError, "Session {SessionId}: could not remove unqueued message {QueueId}", Facts.SessionId, queueId);
         }
     }
 }

@@ -2,8 +2,8 @@ using Mail.Core.Tls;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Mail.Core.Listening;
+using Mail.Smtp.Protocol;
 using Mail.Smtp.Session;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -100,7 +100,8 @@ public sealed class SmtpServer : IAsyncDisposable
             // Postfix smtpd_upstream_proxy_protocol = haproxy: the client is the one the header names, so the
             // connection limits and the whole session see it instead of the proxy.
             var proxy = listener.ProxyProtocol ? new ProxyAdmission(_proxyNetworks, _options.ProxyTimeout, $"Smtp:Listeners:{i}:ProxyProtocol, Smtp:ProxyNetworks") : null;
-            _acceptLoops.Add(Task.Run(() => bound.RunAsync(proxy, (socket, client, local) => Admit(listener, socket, client, local, sessionLogger), _logger, _stopAccepting.Token)));
+            // The accept loop outlives StartAsync: StopAsync ends it (_stopAccepting), not the token that started it.
+            _acceptLoops.Add(Task.Run(() => bound.RunAsync(proxy, (socket, client, local) => Admit(listener, socket, client, local, sessionLogger), _logger, _stopAccepting.Token), CancellationToken.None));
         }
         return Task.CompletedTask;
     }
@@ -116,18 +117,32 @@ public sealed class SmtpServer : IAsyncDisposable
             return;
         }
         var id = $"{listener.Name}-{Interlocked.Increment(ref _sessionCounter)}";
-        SmtpSession session;
+        SmtpSession? session = null;
         try
         {
-            session = new SmtpSession(socket, client, local, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!, _quota);
+            try
+            {
+                session = new SmtpSession(socket, client, local, listener, _options, _services, _certificate, sessionLogger, id, _myNetworks, _rateLimiter, _recipients!, _quota);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+            {
+                // The client left before we could look at it.
+                _limiter!.Release(client.Address);
+                socket.Dispose();
+                return;
+            }
+            Run(session, client.Address);
+            session = null; // the session's task owns it now
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        finally
         {
-            // The client left before we could look at it.
-            _limiter!.Release(client.Address);
-            socket.Dispose();
-            return;
+            session?.Dispose();
         }
+    }
+
+    /// <summary>Runs an admitted session on its own task; when it ends it is disposed and its connection slot freed.</summary>
+    private void Run(SmtpSession session, IPAddress client)
+    {
         _sessions[session] = 0;
         Mail.Core.Telemetry.MailTelemetry.Connections.Add(1);
         if (_stopping) session.RequestStop();
@@ -139,8 +154,9 @@ public sealed class SmtpServer : IAsyncDisposable
             }
             finally
             {
+                session.Dispose();
                 _sessions.TryRemove(session, out _);
-                _limiter!.Release(client.Address);
+                _limiter!.Release(client);
             }
         });
     }
@@ -152,9 +168,10 @@ public sealed class SmtpServer : IAsyncDisposable
         {
             if (!listener.ImplicitTls)
             {
-                var code = _stopping ? "421 4.3.2" : "421 4.7.0";
+                var replies = SmtpHostReplies.For(_options.HostName);
+                var reply = _stopping ? replies.ShuttingDownRefused : replies.ConnectionRefused(reason);
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await socket.SendAsync(Encoding.ASCII.GetBytes($"{code} {_options.HostName} {reason}, try again later\r\n"), SocketFlags.None, timeout.Token);
+                await socket.SendAsync(reply.ToArray(), SocketFlags.None, timeout.Token);
             }
             socket.Shutdown(SocketShutdown.Both);
         }

@@ -56,6 +56,52 @@ public sealed class PolicyTests
         }
     }
 
+    /// <summary>A policy service that never answers HELO until it is cancelled.</summary>
+    private sealed class HangingHeloPolicy : ISmtpSessionPolicy
+    {
+        public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ValueTask<SmtpPolicyResult> OnConnectAsync(SmtpSessionFacts facts, CancellationToken cancellationToken) => ValueTask.FromResult(SmtpPolicyResult.Continue);
+
+        public async ValueTask<SmtpPolicyResult> OnHeloAsync(SmtpSessionFacts facts, CancellationToken cancellationToken)
+        {
+            Waiting.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Cancelled.TrySetResult();
+                throw;
+            }
+            return SmtpPolicyResult.Continue;
+        }
+
+        public ValueTask<SmtpPolicyResult> OnMailFromAsync(SmtpSessionFacts facts, CancellationToken cancellationToken) => ValueTask.FromResult(SmtpPolicyResult.Continue);
+        public ValueTask<SmtpPolicyResult> OnRcptToAsync(SmtpSessionFacts facts, Recipient recipient, CancellationToken cancellationToken) => ValueTask.FromResult(SmtpPolicyResult.Continue);
+        public ValueTask<SmtpPolicyResult> OnDataAsync(SmtpSessionFacts facts, CancellationToken cancellationToken) => ValueTask.FromResult(SmtpPolicyResult.Continue);
+        public ValueTask<SmtpPolicyResult> OnEndOfDataAsync(SmtpSessionFacts facts, StoredMessage message, CancellationToken cancellationToken) => ValueTask.FromResult(SmtpPolicyResult.Continue);
+    }
+
+    [Fact]
+    public async Task A_hook_still_running_when_shutdown_gives_up_on_the_session_is_cancelled()
+    {
+        var policy = new HangingHeloPolicy();
+        await using var s = await SmtpTestServer.StartAsync(policy: policy);
+        using var c = s.Connect();
+        Assert.Equal(220, (await c.ReadReplyAsync()).Code);
+        await c.SendAsync("EHLO slow.test\r\n");
+        await policy.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // The graceful stop cannot reach a session stuck in a hook; when its grace ends the session is aborted, and the
+        // hook's token (the session's) is cancelled rather than leaving the hook running for ever.
+        using (var grace = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+            await s.Server.StopAsync(grace.Token);
+        await policy.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(await c.IsClosedAsync());
+    }
+
     [Fact]
     public async Task Hooks_see_the_facts_and_their_verdicts_are_applied()
     {

@@ -32,8 +32,12 @@ internal sealed class SmtpReplyWriter(PipeWriter writer)
         writer.Advance(n);
     }
 
-    /// <summary>Writes pre-encoded bytes (a complete reply with CRLF).</summary>
-    public void WriteRaw(ReadOnlySpan<byte> reply) => writer.Write(reply);
+    /// <summary>Writes one reply from the catalogue (<see cref="SmtpReplies"/>): its bytes when its text is fixed, else formatted.</summary>
+    public void Write(in SmtpReply reply)
+    {
+        if (reply.IsEncoded) writer.Write(reply.Encoded);
+        else Write(reply.Code, reply.EnhancedCode, reply.Text, last: !reply.Continues);
+    }
 
     public bool HasPending => writer.UnflushedBytes > 0;
 

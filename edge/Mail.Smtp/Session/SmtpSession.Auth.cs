@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Mail.Core.Accounts;
+using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Smtp.Session;
@@ -19,39 +20,39 @@ internal sealed partial class SmtpSession
     {
         if (_listener.Role != SmtpListenerRole.Submission)
         {
-            Reply(503, "5.5.1", "Error: authentication not enabled on this port; use the submission port");
+            Reply(SmtpReplies.AuthNotEnabled);
             return true;
         }
-        if (!_heloSeen || !Facts.Esmtp)
+        if (_state == SmtpState.Connected || !Facts.Esmtp)
         {
-            Reply(503, "5.5.1", "Send EHLO first");
+            Reply(SmtpReplies.SendEhloFirst);
             return true;
         }
         if (Facts.AuthenticatedUser is not null)
         {
-            Reply(503, "5.5.1", "Already authenticated");
+            Reply(SmtpReplies.AlreadyAuthenticated);
             return true;
         }
-        if (_tx is not null)
+        if (InTransaction)
         {
-            Reply(503, "5.5.1", "AUTH not allowed during a mail transaction");
+            Reply(SmtpReplies.AuthInTransaction);
             return true;
         }
         if (!AuthOffered)
         {
-            Reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+            Reply(SmtpReplies.EncryptionRequired);
             return true;
         }
         var parts = (argument ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length is < 1 or > 2)
         {
-            Reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+            Reply(SmtpReplies.AuthSyntax);
             return true;
         }
         var mechanism = parts[0].ToUpperInvariant();
         if (mechanism is not ("PLAIN" or "LOGIN"))
         {
-            Reply(504, "5.5.4", "Unrecognized authentication type");
+            Reply(SmtpReplies.AuthMechanismUnrecognized);
             return true;
         }
         var initial = parts.Length == 2 ? parts[1] : null;
@@ -64,7 +65,7 @@ internal sealed partial class SmtpSession
             var fields = response.Split('\0');
             if (fields.Length != 3 || fields[1].Length == 0)
             {
-                Reply(501, "5.5.2", "Invalid PLAIN response");
+                Reply(SmtpReplies.InvalidPlainResponse);
                 return true;
             }
             (authzid, user, password) = (fields[0], fields[1], fields[2]);
@@ -89,7 +90,7 @@ internal sealed partial class SmtpSession
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             _logger.LogError(ex, "Session {SessionId}: user directory unavailable for AUTH", Facts.SessionId);
-            Reply(454, "4.7.0", "Temporary authentication failure");
+            Reply(SmtpReplies.AuthTemporaryFailure);
             return true;
         }
         // We support no proxy authorization: an authzid, if given, must name the user itself.
@@ -100,12 +101,12 @@ internal sealed partial class SmtpSession
             // password (a slow hash) look alike, and guessing is slowed down.
             var wait = _options.AuthFailureDelay - _services.Time.GetElapsedTime(started);
             if (wait > TimeSpan.Zero) await Task.Delay(wait, _services.Time);
-            Reply(535, "5.7.8", "Authentication credentials invalid");
+            Reply(SmtpReplies.AuthCredentialsInvalid);
             return true;
         }
         Facts.AuthenticatedUser = identity;
         _logger.LogInformation("Session {SessionId}: authenticated as {User} ({Mechanism})", Facts.SessionId, identity, mechanism);
-        _reply.Write(235, "2.7.0", "Authentication successful");
+        _reply.Write(SmtpReplies.AuthSuccessful);
         return true;
     }
 
@@ -124,7 +125,7 @@ internal sealed partial class SmtpSession
         var bytes = new byte[text.Length];
         if (text.Length % 4 != 0 || !Convert.TryFromBase64String(text, bytes, out var n))
         {
-            Reply(501, "5.5.2", "Cannot decode response");
+            Reply(SmtpReplies.CannotDecodeResponse);
             return new(null, true);
         }
         try
@@ -133,7 +134,7 @@ internal sealed partial class SmtpSession
         }
         catch (DecoderFallbackException)
         {
-            Reply(501, "5.5.2", "Response is not UTF-8");
+            Reply(SmtpReplies.ResponseNotUtf8);
             return new(null, true);
         }
     }
@@ -141,18 +142,18 @@ internal sealed partial class SmtpSession
     /// <summary>Sends "334 base64(challenge)" and reads the client's line; "*" cancels (RFC 4954 4: 501).</summary>
     private async ValueTask<SaslStep> ChallengeAsync(string challenge)
     {
-        _reply.Write(334, null, Convert.ToBase64String(Encoding.ASCII.GetBytes(challenge)));
+        _reply.Write(SmtpReplies.Challenge(Convert.ToBase64String(Encoding.ASCII.GetBytes(challenge))));
         var line = await ReadCommandAsync(raw: true);
         if (line is not { } l) return new(null, false);
         if (l.Verb == Protocol.SmtpVerb.Invalid)
         {
-            Reply(501, "5.5.2", l.Error ?? "Cannot decode response");
+            Reply(SmtpReplies.ResponseSyntax(l.Error));
             return new(null, true);
         }
         var text = l.Argument ?? "";
         if (text == "*")
         {
-            Reply(501, "5.0.0", "Authentication cancelled");
+            Reply(SmtpReplies.AuthCancelled);
             return new(null, true);
         }
         return Decode(text);

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Smtp.Session;
@@ -17,7 +18,7 @@ internal sealed partial class SmtpSession
         if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Connection, client) is { } refusal)
         {
             _logger.LogInformation("Session {SessionId}: {Refusal}", Facts.SessionId, refusal);
-            _reply.Write(421, "4.7.0", $"{_options.HostName} {refusal}, try again later");
+            _reply.Write(_hostReplies.ConnectionRefused(refusal));
             return false;
         }
         var reverse = _services.Dns is { } dns ? ReverseDnsAsync(dns) : null;
@@ -39,7 +40,7 @@ internal sealed partial class SmtpSession
         if (plaintext) Facts.TalkedBeforeGreeting = TalkedBeforeGreeting;
         if (_services.Policy is { } policy)
         {
-            var verdict = await policy.OnConnectAsync(Facts, CancellationToken.None);
+            var verdict = await policy.OnConnectAsync(Facts, _aborted.Token);
             if (verdict.Action == SmtpPolicyAction.Reject)
             {
                 _reply.Write(verdict.Code, null, verdict.Text);
@@ -51,7 +52,7 @@ internal sealed partial class SmtpSession
         {
             // Postscreen's multi-line greeting trick: "220-" first, so a bot that answers the first line it sees
             // talks before the greeting is complete. Written only after the policy agreed, so the final line is a 220 too.
-            _reply.Write(220, null, $"{_options.HostName} ESMTP", last: false);
+            _reply.Write(_hostReplies.GreetingBanner);
             await _reply.FlushAsync();
             if (!await PregreetAsync(_listener.PregreetDelay)) return false;
         }
@@ -61,8 +62,7 @@ internal sealed partial class SmtpSession
             Facts.Pipelined = true;
             _logger.LogInformation("Session {SessionId}: {Client} talked before the greeting", Facts.SessionId, Facts.ClientEndPoint);
         }
-        // RFC 2034 section 3: the greeting carries no enhanced status code.
-        _reply.Write(220, null, $"{_options.HostName} ESMTP ready");
+        _reply.Write(_hostReplies.Greeting);
         return true;
     }
 
@@ -112,7 +112,7 @@ internal sealed partial class SmtpSession
             {
                 _logger.LogInformation("Session {SessionId}: PREGREET {Octets} octets from {Client}", Facts.SessionId, result.Buffer.Length, Facts.ClientEndPoint);
                 _reader.AdvanceTo(result.Buffer.End);
-                _reply.Write(554, "5.7.1", $"{_options.HostName} Protocol error: talked before greeting");
+                _reply.Write(_hostReplies.Pregreet);
                 return false;
             }
             _reader.AdvanceTo(result.Buffer.Start);

@@ -1,5 +1,6 @@
 using Mail.Core.Accounts;
 using Mail.Core.Model;
+using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Smtp.Session;
@@ -16,10 +17,10 @@ internal sealed partial class SmtpSession
     private async ValueTask<bool> RefuseRecipientOverQuotaAsync(Address mailbox, string path)
     {
         if (_quota is null) return false;
-        var size = _tx!.Parameters.Size ?? 0;
+        var size = Facts.MailFromParameters!.Size ?? 0;
         if (await ReachesRoomAsync(mailbox, q => !q.IsFull && q.Fits(size))) return false;
         Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Quota);
-        Reply(552, "5.2.2", $"<{path}>: Recipient address rejected: Mailbox full");
+        Reply(SmtpReplies.MailboxFull(path));
         return true;
     }
 
@@ -35,7 +36,8 @@ internal sealed partial class SmtpSession
     {
         if (_quota is null) return false;
         var full = new List<string>();
-        foreach (var recipient in tx.Recipients)
+        var recipients = Facts.RecipientList.Count;
+        foreach (var recipient in Facts.RecipientList)
         {
             // The stored copy is slightly larger than the data, with its trace headers; the data's size is the edge's
             // best measure, as Postfix's is for quota-status.
@@ -48,8 +50,7 @@ internal sealed partial class SmtpSession
         await ResetTransactionAsync();
         var names = string.Join(", ", full.Select(a => $"<{a}>"));
         Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Quota);
-        if (full.Count == tx.Recipients.Count) Reply(552, "5.2.2", $"{names}: Mailbox full");
-        else Reply(452, "4.2.2", $"{names}: Mailbox full; the message was not accepted for any recipient, try again later");
+        Reply(full.Count == recipients ? SmtpReplies.MessageOverQuota(names) : SmtpReplies.MessageOverQuotaForSome(names));
         return true;
     }
 

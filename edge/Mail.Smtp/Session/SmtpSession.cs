@@ -1,11 +1,7 @@
 using Mail.Core.Tls;
-using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
-using System.Security.Authentication;
 using System.Text;
 using Mail.Core.Listening;
 using Mail.Core.Model;
@@ -15,12 +11,14 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Smtp.Session;
 
 /// <summary>
-/// One SMTP connection: the RFC 5321 state machine. Reads commands from a <see cref="PipeReader"/>,
-/// answers through <see cref="SmtpReplyWriter"/>, streams DATA/BDAT into the message store and queues
-/// the envelope before it says 250. Everything the session writes happens on its own task, including
-/// the 421 on timeout or shutdown (those only interrupt the pending read).
+/// One SMTP connection: the RFC 5321 state machine (<see cref="SmtpState"/>). Reads commands from a
+/// <see cref="PipeReader"/>, answers through <see cref="SmtpReplyWriter"/> with replies from <see cref="SmtpReplies"/>,
+/// streams DATA/BDAT into the message store and queues the envelope before it says 250. Everything the session writes
+/// happens on its own task, including the 421 on timeout or shutdown (those only interrupt the pending read).
+/// The partial files follow the dialogue: Connect (up to the greeting), Reading (command lines, timeouts), Commands
+/// (dispatch, HELO/EHLO and the small commands), Tls, Auth, Mail (MAIL and RCPT), Data (DATA, BDAT, the end of data), Quota.
 /// </summary>
-internal sealed partial class SmtpSession : ISmtpInput
+internal sealed partial class SmtpSession : ISmtpInput, IDisposable
 {
     private readonly SmtpServerOptions _options;
     private readonly SmtpServices _services;
@@ -31,6 +29,10 @@ internal sealed partial class SmtpSession : ISmtpInput
     private readonly NetworkStream _network;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _timer;
+    private readonly SmtpHostReplies _hostReplies;
+
+    /// <summary>Cancelled by <see cref="Abort"/>: what the session awaits on others' behalf (policy hooks) stops with the connection.</summary>
+    private readonly CancellationTokenSource _aborted = new();
 
     private Stream _stream;
     private PipeReader _reader = null!;
@@ -44,11 +46,15 @@ internal sealed partial class SmtpSession : ISmtpInput
     private bool _needMore;
     private long _lineStartedAt;
     private bool _skippingLongLine;
-    private bool _heloSeen;
     private readonly SessionLimits _limits;
     private readonly RateLimiter? _rateLimiter;
     private readonly RecipientDirectory _recipients;
     private readonly RecipientQuota? _quota;
+
+    /// <summary>Where the dialogue is. The transaction's envelope (reverse-path, parameters, recipients) lives in
+    /// <see cref="Facts"/>, where the policy reads it; <see cref="_tx"/> holds the rest of an open transaction and is
+    /// set exactly while <see cref="InTransaction"/>.</summary>
+    private SmtpState _state = SmtpState.Connected;
     private SmtpTransaction? _tx;
 
     /// <param name="client">The client as the server admitted it: the socket's peer, or on a PROXY protocol listener the
@@ -67,6 +73,7 @@ internal sealed partial class SmtpSession : ISmtpInput
         _services = services;
         _certificate = certificate;
         _logger = logger;
+        _hostReplies = SmtpHostReplies.For(options.HostName);
         _limits = new SessionLimits(options.MaxErrors, options.MaxCommandsBeforeMail);
         _network = new NetworkStream(socket, ownsSocket: true);
         _stream = _network;
@@ -103,7 +110,18 @@ internal sealed partial class SmtpSession : ISmtpInput
         catch (ObjectDisposedException)
         {
         }
+        try
+        {
+            _aborted.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session closed meanwhile.
+        }
     }
+
+    /// <summary>A mail transaction is open: from MAIL's 250 to the end of data, RSET, HELO/EHLO or STARTTLS.</summary>
+    private bool InTransaction => _state is SmtpState.MailGiven or SmtpState.RcptGiven or SmtpState.Data or SmtpState.Chunking;
 
     public async Task RunAsync()
     {
@@ -114,7 +132,7 @@ internal sealed partial class SmtpSession : ISmtpInput
             CreatePipes();
             if (_stopping)
             {
-                _reply.Write(421, "4.3.2", $"{_options.HostName} Service shutting down");
+                _reply.Write(_hostReplies.ShuttingDown);
                 return;
             }
             if (!await GreetAsync()) return;
@@ -125,7 +143,7 @@ internal sealed partial class SmtpSession : ISmtpInput
                 if (!await DispatchAsync(command.Value)) break;
                 if (_limits.TooManyErrors)
                 {
-                    _reply.Write(421, "4.7.0", $"{_options.HostName} Too many errors, closing connection");
+                    _reply.Write(_hostReplies.TooManyErrors);
                     break;
                 }
             }
@@ -139,7 +157,7 @@ internal sealed partial class SmtpSession : ISmtpInput
             _logger.LogError(ex, "Session {SessionId} failed", Facts.SessionId);
             try
             {
-                _reply?.Write(421, "4.3.0", $"{_options.HostName} Local error, closing connection");
+                _reply?.Write(_hostReplies.LocalError);
             }
             catch (InvalidOperationException)
             {
@@ -147,6 +165,7 @@ internal sealed partial class SmtpSession : ISmtpInput
         }
         finally
         {
+            _state = SmtpState.Closing;
             await CloseAsync();
             _completion.TrySetResult();
         }
@@ -158,7 +177,7 @@ internal sealed partial class SmtpSession : ISmtpInput
         // between transactions, where a client may stay silent (WaitForDataStream). 16 KiB segments: a message's
         // data arrives in one read rather than several (4 KiB segments took two or more reads per 4 KB message; the
         // edge's rate went up 0–14% in four alternating pairs); a session holds one only inside a transaction.
-        var input = new WaitForDataStream(_stream, () => _tx is null);
+        var input = new WaitForDataStream(_stream, () => !InTransaction);
         _reader = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: 16384, minimumReadSize: 4096, leaveOpen: true, useZeroByteReads: true));
         _writer = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true));
         _reply = new SmtpReplyWriter(_writer);
@@ -191,159 +210,27 @@ internal sealed partial class SmtpSession : ISmtpInput
         {
         }
         await _stream.DisposeAsync();
+        Dispose();
+    }
+
+    /// <summary>Releases the connection's resources. <see cref="RunAsync"/> does so when it ends (after a graceful close);
+    /// this is for whoever holds a session that never ran, and is harmless after <see cref="RunAsync"/>.</summary>
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _network.Dispose();
         _socket.Dispose();
+        _aborted.Dispose();
     }
 
-    // ---- reading ----------------------------------------------------------------------------
+    // ---- replies ----------------------------------------------------------------------------
 
-    private void OnTimer()
+    /// <summary>Writes a reply to a command; a 4xx or 5xx counts towards Smtp:MaxErrors. (The 421s that close the
+    /// connection, the greeting and the 221 are written straight to <see cref="_reply"/>.)</summary>
+    private void Reply(in SmtpReply reply)
     {
-        if (!_timerArmed) return;
-        _timedOut = true;
-        try
-        {
-            _reader?.CancelPendingRead();
-        }
-        catch (InvalidOperationException)
-        {
-        }
-    }
-
-    PipeReader ISmtpInput.Reader => _reader;
-
-    /// <summary>Reads with a timeout; null when the session must end (timeout or shutdown: the 421 is already written).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<ReadResult?> ReadAsync(TimeSpan timeout)
-    {
-        while (true)
-        {
-            if (_stopping) return ShutdownReply();
-            var result = await ReadWithTimerAsync(timeout);
-            if (!result.IsCanceled) return result;
-            _reader.AdvanceTo(result.Buffer.Start);
-            if (_stopping) return ShutdownReply();
-            if (_timedOut)
-            {
-                _reply.Write(421, "4.4.2", $"{_options.HostName} Error: timeout exceeded");
-                return null;
-            }
-            // A cancellation meant for an earlier read: read again.
-        }
-    }
-
-    /// <summary>One read that <see cref="OnTimer"/> cancels (setting <c>_timedOut</c>) when <paramref name="timeout"/> passes.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> ReadWithTimerAsync(TimeSpan timeout)
-    {
-        _timedOut = false;
-        _timerArmed = true;
-        _timer.Change(timeout, Timeout.InfiniteTimeSpan);
-        try
-        {
-            return await _reader.ReadAsync();
-        }
-        finally
-        {
-            _timerArmed = false;
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
-
-    private ReadResult? ShutdownReply()
-    {
-        _reply.Write(421, "4.3.2", $"{_options.HostName} Service shutting down");
-        return null;
-    }
-
-    private int LineLimit(in ReadOnlySequence<byte> line, bool raw) =>
-        raw || SmtpCommandParser.IsParameterCommand(line) ? _options.MaxCommandLineLength + _options.ParameterLineAllowance : _options.MaxCommandLineLength;
-
-    /// <summary>Next command line, or null when the connection ended. Replies are flushed only when no more input is buffered (RFC 2920).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<SmtpCommand?> ReadCommandAsync(bool raw = false)
-    {
-        while (true)
-        {
-            ReadResult result = default;
-            var have = false;
-            if (!_needMore && _reader.TryRead(out result))
-            {
-                if (result.IsCanceled || (result.Buffer.IsEmpty && !result.IsCompleted)) _reader.AdvanceTo(result.Buffer.Start);
-                else have = true;
-            }
-            if (!have)
-            {
-                await _reply.FlushAsync();
-                // Idle: nothing of the next command yet. Partial: a command line has begun and must be complete within
-                // CommandTimeout of its first octet (a client dripping one octet at a time gets no extra time).
-                TimeSpan timeout;
-                if (_needMore || _skippingLongLine)
-                {
-                    var now = _services.Time.GetTimestamp();
-                    if (_lineStartedAt == 0) _lineStartedAt = now;
-                    timeout = _options.CommandTimeout - _services.Time.GetElapsedTime(_lineStartedAt, now);
-                    if (timeout <= TimeSpan.Zero) timeout = TimeSpan.FromTicks(1);
-                }
-                else
-                {
-                    _lineStartedAt = 0;
-                    timeout = _options.IdleTimeout;
-                }
-                var r = await ReadAsync(timeout);
-                if (r is null) return null;
-                result = r.Value;
-            }
-            _needMore = false;
-            var buffer = result.Buffer;
-            if (SmtpCommandParser.TryReadLine(buffer, out var line, out var next) == LineStatus.Complete)
-            {
-                SmtpCommand command;
-                if (_skippingLongLine)
-                {
-                    _skippingLongLine = false;
-                    command = new SmtpCommand(SmtpVerb.Invalid, null, "Line too long");
-                }
-                else if (line.Length + 1 > LineLimit(line, raw)) command = new SmtpCommand(SmtpVerb.Invalid, null, "Line too long");
-                else command = raw ? SmtpCommandParser.ParseRaw(line) : SmtpCommandParser.Parse(line);
-                if (!raw && !Facts.Pipelined && !buffer.Slice(next).IsEmpty && IsImproperPipelining(command.Verb))
-                {
-                    Facts.Pipelined = true;
-                    _logger.LogInformation("Session {SessionId}: improper command pipelining after {Verb} from {Client}", Facts.SessionId, command.Verb, Facts.ClientEndPoint);
-                }
-                _reader.AdvanceTo(next);
-                _lineStartedAt = 0;
-                return command;
-            }
-            if (result.IsCompleted)
-            {
-                _reader.AdvanceTo(buffer.End);
-                return null;
-            }
-            if (_skippingLongLine || buffer.Length >= LineLimit(buffer, raw))
-            {
-                // Too long already: drop what we have and the rest of the line, answer once the line ends.
-                _skippingLongLine = true;
-                _reader.AdvanceTo(buffer.End);
-            }
-            else _reader.AdvanceTo(buffer.Start, buffer.End);
-            _needMore = true;
-        }
-    }
-
-    /// <summary>
-    /// Postfix's improper pipelining (reject_unauth_pipelining): more input was already waiting when a command was read,
-    /// and either the client has not been told PIPELINING (no EHLO answered yet, or HELO) or the command must end a
-    /// group (RFC 2920 3.1: EHLO, DATA, VRFY, EXPN, NOOP; RFC 3207: STARTTLS) — e.g. message data sent before the 354.
-    /// </summary>
-    private bool IsImproperPipelining(SmtpVerb verb) =>
-        !Facts.Esmtp || verb is SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Data or SmtpVerb.Vrfy or SmtpVerb.Expn or SmtpVerb.Noop or SmtpVerb.StartTls;
-
-    // ---- commands ---------------------------------------------------------------------------
-
-    private void Reply(int code, string enhancedCode, string text)
-    {
-        _reply.Write(code, enhancedCode, text);
-        if (code >= 400) _limits.CountError();
+        _reply.Write(reply);
+        if (reply.Code >= 400) _limits.CountError();
     }
 
     /// <summary>Keeps what a policy asked to record with the message (see <see cref="SmtpPolicyResult.Results"/>).</summary>
@@ -360,196 +247,6 @@ internal sealed partial class SmtpSession : ISmtpInput
         _reply.Write(verdict.Code, verdict.EnhancedCode.Length > 0 ? verdict.EnhancedCode : null, verdict.Text);
         _limits.CountError();
     }
-
-    /// <summary>Handles one command; false when the connection must close.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> DispatchAsync(SmtpCommand command)
-    {
-        if (_tx is null && command.Verb is not (SmtpVerb.Mail or SmtpVerb.Quit) && !_limits.CountCommandWithoutMail())
-        {
-            _reply.Write(421, "4.7.0", $"{_options.HostName} Too many commands without a mail transaction, closing connection");
-            return false;
-        }
-        switch (command.Verb)
-        {
-            case SmtpVerb.Invalid:
-                Reply(500, "5.5.2", command.Error ?? "Syntax error");
-                return true;
-            case SmtpVerb.Unknown:
-                Reply(500, "5.5.2", "Command not recognized");
-                return true;
-            case SmtpVerb.Ehlo:
-                return await HeloAsync(command.Argument, esmtp: true);
-            case SmtpVerb.Helo:
-                return await HeloAsync(command.Argument, esmtp: false);
-            case SmtpVerb.Mail:
-                return await MailAsync(command.Argument ?? "");
-            case SmtpVerb.Rcpt:
-                return await RcptAsync(command.Argument ?? "");
-            case SmtpVerb.Data:
-                return await DataAsync(command.Argument);
-            case SmtpVerb.Bdat:
-                return await BdatAsync(command.Argument ?? "");
-            case SmtpVerb.Rset:
-                if (command.Argument is not null)
-                {
-                    Reply(501, "5.5.4", "Syntax: RSET");
-                    return true;
-                }
-                await ResetTransactionAsync();
-                Reply(250, "2.0.0", "Ok");
-                return true;
-            case SmtpVerb.Noop:
-                Reply(250, "2.0.0", "Ok");
-                return true;
-            case SmtpVerb.Quit:
-                _reply.Write(221, "2.0.0", $"{_options.HostName} Bye");
-                return false;
-            case SmtpVerb.Vrfy:
-                if (string.IsNullOrWhiteSpace(command.Argument)) Reply(501, "5.5.4", "Syntax: VRFY address");
-                else Reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
-                return true;
-            case SmtpVerb.Expn:
-                Reply(502, "5.5.1", "EXPN not available");
-                return true;
-            case SmtpVerb.Help:
-                Reply(214, "2.0.0", "Commands: EHLO HELO AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS; see RFC 5321");
-                return true;
-            case SmtpVerb.Auth:
-                return await AuthAsync(command.Argument);
-            case SmtpVerb.StartTls:
-                return await StartTlsAsync(command.Argument);
-            default:
-                Reply(500, "5.5.2", "Command not recognized");
-                return true;
-        }
-    }
-
-    private async ValueTask ResetTransactionAsync()
-    {
-        if (_tx is not null) await _tx.DiscardAsync();
-        _tx = null;
-        Facts.MailFrom = null;
-        Facts.MailFromParameters = null;
-        Facts.RecipientList.Clear();
-    }
-
-    private async ValueTask<bool> HeloAsync(string? argument, bool esmtp)
-    {
-        var name = argument?.Trim().Split(' ', 2)[0] ?? "";
-        if (name.Length == 0)
-        {
-            Reply(501, "5.5.4", esmtp ? "Syntax: EHLO hostname" : "Syntax: HELO hostname");
-            return true;
-        }
-        await ResetTransactionAsync();
-        Facts.Helo = name;
-        Facts.Esmtp = esmtp;
-        _heloSeen = true;
-        if (_services.Policy is { } policy)
-        {
-            var verdict = await policy.OnHeloAsync(Facts, CancellationToken.None);
-            if (verdict.Action == SmtpPolicyAction.Reject)
-            {
-                _heloSeen = false;
-                Facts.Helo = null;
-                Reply(verdict);
-                return verdict.Code != 421;
-            }
-            Record(Facts.ConnectionResultMap, verdict);
-        }
-        var greeting = $"{_options.HostName} Hello {name} [{Facts.ClientEndPoint.Address}]";
-        if (!esmtp)
-        {
-            // RFC 2034 section 3: replies to HELO/EHLO carry no enhanced status code.
-            _reply.Write(250, null, greeting);
-            return true;
-        }
-        _reply.Write(250, null, greeting, last: false);
-        _reply.Write(250, null, "PIPELINING", last: false);
-        _reply.Write(250, null, $"SIZE {_options.MaxMessageSize}", last: false);
-        _reply.Write(250, null, "8BITMIME", last: false);
-        _reply.Write(250, null, "SMTPUTF8", last: false);
-        _reply.Write(250, null, "ENHANCEDSTATUSCODES", last: false);
-        _reply.Write(250, null, "CHUNKING", last: false);
-        if (_certificate is not null && Facts.Tls is null) _reply.Write(250, null, "STARTTLS", last: false);
-        if (AuthOffered) _reply.Write(250, null, "AUTH PLAIN LOGIN", last: false);
-        _reply.Write(250, null, "DSN");
-        return true;
-    }
-
-    private async ValueTask<bool> StartTlsAsync(string? argument)
-    {
-        if (_certificate is null)
-        {
-            Reply(502, "5.5.1", "STARTTLS not available");
-            return true;
-        }
-        if (Facts.Tls is not null)
-        {
-            Reply(503, "5.5.1", "TLS already active");
-            return true;
-        }
-        if (argument is not null)
-        {
-            Reply(501, "5.5.4", "Syntax: STARTTLS");
-            return true;
-        }
-        _reply.Write(220, "2.0.0", "Ready to start TLS");
-        await _reply.FlushAsync();
-        // RFC 3207 section 4.2 / CVE-2011-0411: anything the client pipelined after STARTTLS arrived in the clear
-        // and must not be executed in the TLS session: throw it away with the plaintext pipes.
-        if (_reader.TryRead(out var pending))
-        {
-            if (pending.Buffer.Length > 0)
-                _logger.LogInformation("Session {SessionId}: discarded {Octets} octets pipelined after STARTTLS", Facts.SessionId, pending.Buffer.Length);
-            _reader.AdvanceTo(pending.Buffer.End);
-        }
-        await _reader.CompleteAsync();
-        await _writer.CompleteAsync();
-        _reader = null!;
-        if (!await HandshakeAsync()) return false;
-        CreatePipes();
-        // RFC 3207 section 4.2: forget everything learned before TLS; the client starts again with EHLO.
-        await ResetTransactionAsync();
-        _heloSeen = false;
-        Facts.Helo = null;
-        Facts.Esmtp = false;
-        Facts.AuthenticatedUser = null;
-        _limits.ResetCommandsWithoutMail();
-        return true;
-    }
-
-    private async ValueTask<bool> HandshakeAsync()
-    {
-        var ssl = new SslStream(_network, leaveInnerStreamOpen: true);
-        using var timeout = new CancellationTokenSource(_options.CommandTimeout, _services.Time);
-        try
-        {
-            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                // Read now, not when the session began: a certificate renewed meanwhile is the one presented.
-                ServerCertificateContext = _certificate!.Context,
-                ClientCertificateRequired = false,
-            }, timeout.Token);
-        }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
-        {
-            _logger.LogDebug(ex, "Session {SessionId}: TLS handshake failed", Facts.SessionId);
-            await ssl.DisposeAsync();
-            return false;
-        }
-        _stream = ssl;
-        Facts.Tls = new TlsInfo(ProtocolName(ssl.SslProtocol), ssl.NegotiatedCipherSuite.ToString());
-        return true;
-    }
-
-    private static string ProtocolName(SslProtocols p) => p switch
-    {
-        SslProtocols.Tls13 => "TLSv1.3",
-        SslProtocols.Tls12 => "TLSv1.2",
-        _ => p.ToString(),
-    };
 
     private static IPEndPoint Normalize(IPEndPoint ep) => ep.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(ep.Address.MapToIPv4(), ep.Port) : ep;
 

@@ -1,15 +1,15 @@
-using Mail.Core.Model;
 using Mail.Core.Ports;
 
 namespace Mail.Smtp.Session;
 
-/// <summary>One mail transaction: from MAIL to the end of data (or RSET).</summary>
-internal sealed class SmtpTransaction(string mailFrom, MailFromParameters parameters) : Protocol.IMessageSink
+/// <summary>
+/// What one mail transaction holds besides its envelope, from MAIL to the end of data (or RSET): the policy's results,
+/// the message being written, its size. The envelope itself (reverse-path, MAIL parameters, recipients) is in
+/// <see cref="SmtpSessionFacts"/>, where the policy hooks read it; the session's <see cref="SmtpState"/> says which
+/// commands may come next.
+/// </summary>
+internal sealed class SmtpTransaction : Protocol.IMessageSink
 {
-    public string MailFrom { get; } = mailFrom;
-    public MailFromParameters Parameters { get; } = parameters;
-    public List<Recipient> Recipients { get; } = [];
-
     /// <summary>When MAIL was accepted: the start of the <c>smtp.transaction</c> span and of its stage duration.</summary>
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public long StartedTimestamp { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -21,9 +21,6 @@ internal sealed class SmtpTransaction(string mailFrom, MailFromParameters parame
     public string? QueueId { get; set; }
     public DateTimeOffset ReceivedAt { get; set; }
     public IMessageWriter? Writer { get; set; }
-
-    /// <summary>True after the first BDAT: DATA is then refused (RFC 3030 section 3).</summary>
-    public bool Chunking { get; set; }
 
     /// <summary>Writing to the message store failed; the data is read to its end and answered with 451.</summary>
     public bool StoreFailed => StoreError is not null;

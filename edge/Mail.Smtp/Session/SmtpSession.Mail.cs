@@ -1,0 +1,335 @@
+using System.Buffers;
+using System.Globalization;
+using Mail.Core.Accounts;
+using Mail.Core.Model;
+using Mail.Core.Ports;
+using Mail.Core.Telemetry;
+using Mail.Smtp.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.Smtp.Session;
+
+// MAIL and RCPT: opening a transaction and collecting its recipients.
+internal sealed partial class SmtpSession
+{
+    private async ValueTask<bool> MailAsync(string argument)
+    {
+        if (_state == SmtpState.Connected)
+        {
+            Reply(SmtpReplies.SendHeloFirst);
+            return true;
+        }
+        if (InTransaction)
+        {
+            Reply(SmtpReplies.NestedMail);
+            return true;
+        }
+        if (_listener.Role == SmtpListenerRole.Submission && Facts.AuthenticatedUser is null)
+        {
+            // RFC 6409 4.3 / RFC 4954 6: the submission service takes mail from authenticated users only.
+            Reply(SmtpReplies.AuthenticationRequired);
+            return true;
+        }
+        var syntax = MailPathParser.TryParse(argument, "FROM:", out var path, out var parameters);
+        if (syntax is not null)
+        {
+            Reply(SmtpReplies.PathSyntax(syntax));
+            return true;
+        }
+        if (!Facts.Esmtp && parameters.Count > 0)
+        {
+            Reply(SmtpReplies.MailParametersNeedEhlo);
+            return true;
+        }
+        long? size = null;
+        string? body = null, ret = null, envId = null;
+        var smtpUtf8 = false;
+        foreach (var p in parameters)
+        {
+            switch (p.Keyword)
+            {
+                case "SIZE":
+                    if (p.Value is null || !p.Value.All(char.IsAsciiDigit) || !long.TryParse(p.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var s))
+                    {
+                        Reply(SmtpReplies.BadSize);
+                        return true;
+                    }
+                    if (s > _options.MaxMessageSize)
+                    {
+                        MailTelemetry.Reject(RejectReason.Size);
+                        Reply(SmtpReplies.MessageTooBig(_options.MaxMessageSize));
+                        return true;
+                    }
+                    size = s;
+                    break;
+                case "BODY":
+                    body = p.Value?.ToUpperInvariant();
+                    if (body is not ("7BIT" or "8BITMIME"))
+                    {
+                        Reply(body == "BINARYMIME" ? SmtpReplies.BodyNotImplemented : SmtpReplies.BodyInvalid);
+                        return true;
+                    }
+                    break;
+                case "SMTPUTF8":
+                    if (p.Value is not null)
+                    {
+                        Reply(SmtpReplies.SmtpUtf8TakesNoValue);
+                        return true;
+                    }
+                    smtpUtf8 = true;
+                    break;
+                case "RET":
+                    ret = p.Value?.ToUpperInvariant();
+                    if (ret is not ("FULL" or "HDRS"))
+                    {
+                        Reply(SmtpReplies.RetInvalid);
+                        return true;
+                    }
+                    break;
+                case "ENVID":
+                    if (p.Value is null || !Xtext.TryDecode(p.Value, out var decoded) || p.Value.Length > 100)
+                    {
+                        Reply(SmtpReplies.EnvIdInvalid);
+                        return true;
+                    }
+                    envId = decoded;
+                    break;
+                case "AUTH":
+                    // RFC 4954 5: accepted and checked, but not trusted or passed on (we are the first hop: the
+                    // authenticated identity we record is the session's own).
+                    if (p.Value is null || (p.Value != "<>" && (!Xtext.TryDecode(p.Value, out var authIdentity) || authIdentity.Length == 0)))
+                    {
+                        Reply(SmtpReplies.AuthParameterInvalid);
+                        return true;
+                    }
+                    break;
+                default:
+                    Reply(SmtpReplies.UnsupportedParameter(p.Keyword));
+                    return true;
+            }
+        }
+        var mailFrom = "";
+        if (path.Length > 0)
+        {
+            if (MailPathParser.ParseMailbox(path, smtpUtf8) is not { } sender)
+            {
+                Reply(!smtpUtf8 && path.Any(c => c > '~') ? SmtpReplies.NonAsciiNeedsSmtpUtf8 : SmtpReplies.BadSenderSyntax);
+                return true;
+            }
+            mailFrom = sender.ToString();
+        }
+        if (Facts.AuthenticatedUser is { } user && _options.RequireSenderOwnership && mailFrom.Length > 0
+            && !string.Equals(Mail.Core.Accounts.MailDirectory.Canonical(mailFrom), user, StringComparison.Ordinal))
+        {
+            // Postfix reject_sender_login_mismatch: a user may send as themselves (or with the null sender for bounces).
+            MailTelemetry.Reject(RejectReason.Sender);
+            Reply(SmtpReplies.SenderNotOwned(mailFrom, user));
+            return true;
+        }
+        if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Message, Facts.ClientEndPoint.Address) is { } tooMany)
+        {
+            MailTelemetry.Reject(RejectReason.RateLimit);
+            Reply(SmtpReplies.RateLimited(tooMany));
+            return true;
+        }
+        var mailParameters = new MailFromParameters { Size = size, Body = body, SmtpUtf8 = smtpUtf8, Ret = ret, EnvId = envId };
+        Facts.MailFrom = mailFrom;
+        Facts.MailFromParameters = mailParameters;
+        await CheckSpfAsync(mailFrom);
+        var tx = new SmtpTransaction();
+        if (_services.Policy is { } policy)
+        {
+            var verdict = await policy.OnMailFromAsync(Facts, _aborted.Token);
+            if (verdict.Action == SmtpPolicyAction.Reject)
+            {
+                Facts.MailFrom = null;
+                Facts.MailFromParameters = null;
+                Reply(verdict);
+                return verdict.Code != 421;
+            }
+            Record(tx.PolicyResults, verdict);
+        }
+        _tx = tx;
+        _state = SmtpState.MailGiven;
+        _limits.ResetCommandsWithoutMail();
+        Reply(SmtpReplies.SenderOk);
+        return true;
+    }
+
+    /// <summary>
+    /// SPF of the MAIL FROM identity (postmaster@HELO for the null sender), recorded for the policy (reject_spf_fail,
+    /// greylisting by SPF domain) and the envelope. Authenticated and MyNetworks clients are not checked: SPF describes where
+    /// a domain's mail comes from on the Internet, not who may submit or relay it here. Each transaction replaces the result.
+    /// </summary>
+    private async ValueTask CheckSpfAsync(string mailFrom)
+    {
+        Facts.ConnectionResultMap.Remove("spf");
+        Facts.ConnectionResultMap.Remove("spf.domain");
+        if (_services.Spf is not { } spf || Facts.AuthenticatedUser is not null || Facts.InMyNetworks) return;
+        var helo = Facts.Helo ?? "";
+        var domain = mailFrom.Length == 0 ? helo : mailFrom[(mailFrom.LastIndexOf('@') + 1)..];
+        string result;
+        using var timeout = new CancellationTokenSource(_options.SpfTimeout, _services.Time);
+        try
+        {
+            var r = await spf.CheckMailFromAsync(Facts.ClientEndPoint.Address, mailFrom, helo, timeout.Token).WaitAsync(timeout.Token);
+            result = r.ResultName;
+            if (r.Domain.Length > 0) domain = r.Domain;
+        }
+        catch (OperationCanceledException)
+        {
+            result = "temperror";
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "Session {SessionId}: SPF check failed", Facts.SessionId);
+            result = "temperror";
+        }
+        Facts.ConnectionResultMap["spf"] = result;
+        Facts.ConnectionResultMap["spf.domain"] = domain;
+    }
+
+    private async ValueTask<bool> RcptAsync(string argument)
+    {
+        if (!InTransaction)
+        {
+            Reply(SmtpReplies.NeedMail);
+            return true;
+        }
+        if (_state == SmtpState.Chunking)
+        {
+            Reply(SmtpReplies.RcptAfterBdat);
+            return true;
+        }
+        var syntax = MailPathParser.TryParse(argument, "TO:", out var path, out var parameters);
+        if (syntax is not null)
+        {
+            Reply(SmtpReplies.PathSyntax(syntax));
+            return true;
+        }
+        if (!Facts.Esmtp && parameters.Count > 0)
+        {
+            Reply(SmtpReplies.RcptParametersNeedEhlo);
+            return true;
+        }
+        if (Facts.RecipientList.Count >= _options.MaxRecipients)
+        {
+            MailTelemetry.Reject(RejectReason.Recipients);
+            Reply(SmtpReplies.TooManyRecipients);
+            return true;
+        }
+        if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Recipient, Facts.ClientEndPoint.Address) is { } tooMany)
+        {
+            MailTelemetry.Reject(RejectReason.RateLimit);
+            Reply(SmtpReplies.RateLimited(tooMany));
+            return true;
+        }
+        List<string>? notify = null;
+        string? orcpt = null;
+        foreach (var p in parameters)
+        {
+            switch (p.Keyword)
+            {
+                case "NOTIFY":
+                    notify = p.Value?.ToUpperInvariant().Split(',').ToList();
+                    if (notify is null || notify.Count == 0 || notify.Distinct().Count() != notify.Count
+                        || notify.Any(n => n is not ("NEVER" or "SUCCESS" or "FAILURE" or "DELAY"))
+                        || (notify.Contains("NEVER") && notify.Count > 1))
+                    {
+                        Reply(SmtpReplies.NotifyInvalid);
+                        return true;
+                    }
+                    break;
+                case "ORCPT":
+                    var semi = p.Value?.IndexOf(';') ?? -1;
+                    if (p.Value is null || semi <= 0 || p.Value.Length > 500
+                        || !p.Value[..semi].All(c => char.IsAsciiLetterOrDigit(c) || c == '-')
+                        || !Xtext.TryDecode(p.Value[(semi + 1)..], out var address) || address.Length == 0)
+                    {
+                        Reply(SmtpReplies.OrcptInvalid);
+                        return true;
+                    }
+                    orcpt = $"{p.Value[..semi]};{address}";
+                    break;
+                default:
+                    Reply(SmtpReplies.UnsupportedParameter(p.Keyword));
+                    return true;
+            }
+        }
+        if (path.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
+        {
+            // RFC 5321 4.5.1: "<Postmaster>" without a domain must be accepted; it means our postmaster.
+            path = $"postmaster@{await PostmasterDomainAsync()}";
+        }
+        var smtpUtf8 = Facts.MailFromParameters!.SmtpUtf8;
+        if (MailPathParser.ParseMailbox(path, smtpUtf8) is not { } mailbox)
+        {
+            Reply(!smtpUtf8 && path.Any(c => c > '~') ? SmtpReplies.NonAsciiNeedsSmtpUtf8 : SmtpReplies.BadRecipientSyntax);
+            return true;
+        }
+        // The route (if any) is gone and the domain is normalised: "@ours:u@other" is u@other, "u@OURS." is u@ours.
+        var recipient = new Recipient { Address = mailbox.ToString(), Notify = notify, ORcpt = orcpt };
+        var accepted = false;
+        SmtpPolicyResult rcptVerdict = default;
+        if (_services.Policy is { } policy)
+        {
+            rcptVerdict = await policy.OnRcptToAsync(Facts, recipient, _aborted.Token);
+            if (rcptVerdict.Action == SmtpPolicyAction.Reject)
+            {
+                Reply(rcptVerdict);
+                return rcptVerdict.Code != 421;
+            }
+            accepted = rcptVerdict.Action == SmtpPolicyAction.Accept;
+        }
+        if (!accepted)
+        {
+            // Relay control: only our domains. A '%', '!' or quoted '@' in the local part is never routed anywhere;
+            // it is just a local part no user has, so it gets 550 5.1.1 like any unknown user.
+            // Authenticated users and MyNetworks clients may relay (permit_sasl_authenticated, permit_mynetworks);
+            // for our own domains the user must still exist.
+            if (!await _recipients.IsLocalDomainAsync(mailbox.Domain))
+            {
+                if (Facts.AuthenticatedUser is null && !Facts.InMyNetworks)
+                {
+                    MailTelemetry.Reject(RejectReason.Relay);
+                    Reply(SmtpReplies.RelayDenied(path));
+                    return true;
+                }
+            }
+            else
+            {
+                var resolution = await _recipients.ResolveAsync(mailbox.ToString());
+                switch (resolution.Outcome)
+                {
+                    case ResolutionOutcome.Unknown:
+                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
+                        Reply(SmtpReplies.UserUnknown(path));
+                        return true;
+                    case ResolutionOutcome.AliasLoop:
+                        _logger.LogWarning("Session {SessionId}: RCPT <{Recipient}> refused: {Why}", Facts.SessionId, path, resolution.Why);
+                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
+                        Reply(SmtpReplies.AliasLoop(path));
+                        return true;
+                    case ResolutionOutcome.InvalidSrs:
+                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
+                        Reply(SmtpReplies.RecipientRejected(path, resolution.Why));
+                        return true;
+                }
+            }
+        }
+        if (await RefuseRecipientOverQuotaAsync(mailbox, path)) return true;
+        Record(_tx!.PolicyResults, rcptVerdict);
+        Facts.RecipientList.Add(recipient);
+        _state = SmtpState.RcptGiven;
+        Reply(SmtpReplies.RecipientOk);
+        return true;
+    }
+
+    /// <summary>Our host name when it is one of our domains, else the first local domain.</summary>
+    private async ValueTask<string> PostmasterDomainAsync()
+    {
+        if (await _services.Directory.IsLocalDomainAsync(_options.HostName)) return _options.HostName;
+        var domains = await _services.Directory.ListDomainsAsync();
+        return domains.Count > 0 ? domains[0] : _options.HostName;
+    }
+}

@@ -59,7 +59,7 @@ public static class DataSettingsFile
             node.Value = value;
         }
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             Write(w, root);
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
     }

@@ -175,8 +175,12 @@ public sealed class PostfixImport(MailStores stores, string dataDirectory, IDnsR
             if (cf["smtpd_tls_key_file"].Length > 0 && cf["smtpd_tls_key_file"] != cf["smtpd_tls_cert_file"]) Set("Tls:KeyPath", cf["smtpd_tls_key_file"]);
         }
         foreach (var key in new[] { "Tls:CertificatePath", "Tls:KeyPath" })
-            if (_settings.TryGetValue(key, out var f) && !File.Exists(f[0]))
-                NotMapped(key == "Tls:KeyPath" ? "smtpd_tls_key_file" : "smtpd_tls_cert_file", f[0], "the file does not exist here; `mail serve` would stop naming " + key);
+        {
+            if (!_settings.TryGetValue(key, out var f) || File.Exists(f[0])) continue;
+            NotMapped(key == "Tls:KeyPath" ? "smtpd_tls_key_file" : "smtpd_tls_cert_file", f[0], $"the file does not exist here, so {key} is not set (`mail serve` would stop); the self-signed certificate is used until it is");
+            _settings.Remove(key);
+            _settingOrder.Remove(key);
+        }
         Done("smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_key_file");
 
         if (cf["relayhost"].Length > 0) Set("Outbound:RelayHost", cf["relayhost"]);

@@ -62,10 +62,10 @@ public sealed class PostfixImportHostTests(ITestOutputHelper log) : IDisposable
         await File.WriteAllTextAsync(Path.Combine(Conf, "header_checks"), "/^Subject:.*viagra/  REJECT spam subject\n");
         foreach (var table in new[] { "sender_access", "client_access", "mx_access", "vmailbox", "virtual" })
             await PostfixInstance.PostmapAsync(Path.Combine(Conf, table));
-        await File.WriteAllTextAsync(Users, $"""
+        await File.WriteAllTextAsync(Users, $$"""
             # Dovecot passwd-file: user:password:uid:gid:gecos:home:shell:extra_fields
-            alice@example.org:{await DoveadmAsync("SHA512-CRYPT", "alice-old-pw")}:5000:5000::/var/vmail/alice::userdb_quota_rule=*:storage=1G
-            bob@example.org:{await DoveadmAsync("SHA256-CRYPT", "bob-old-pw")}:5000:5000::/var/vmail/bob::
+            alice@example.org:{{await DoveadmAsync("SHA512-CRYPT", "alice-old-pw")}}:5000:5000::/var/vmail/alice::userdb_quota_rule=*:storage=1G
+            bob@example.org:{{await DoveadmAsync("SHA256-CRYPT", "bob-old-pw")}}:5000:5000::/var/vmail/bob::
             carol@example.org:{PLAIN}carol-old-pw:5000:5000::/var/vmail/carol::
             dave@example.org:{CRAM-MD5}1f2e3d:5000:5000::/var/vmail/dave::
 

@@ -38,6 +38,10 @@ public sealed class DefencesSettings
     /// <summary>Postfix unknown_client_reject_code (permanent FCrDNS failures).</summary>
     public int UnknownClientRejectCode { get; set; } = 550;
 
+    /// <summary>Postfix unknown_address_reject_code (reject_unknown_sender_domain, reject_unknown_recipient_domain and
+    /// reject_unknown_helo_hostname when DNS said the domain does not exist). Postfix's default is 450.</summary>
+    public int UnknownAddressRejectCode { get; set; } = 550;
+
     /// <summary>postscreen_dnsbl_sites, e.g. "zen.example*3 bl.example*2"; empty: no connect-time scoring.</summary>
     public string? DnsblSites { get; set; }
 
@@ -130,6 +134,8 @@ public sealed class DefencesSettings
             Greylist = greylist,
             UnknownClientRejectCode = UnknownClientRejectCode is >= 400 and < 600 ? UnknownClientRejectCode
                 : throw new RestrictionConfigException("Defences:UnknownClientRejectCode must be a 4xx or 5xx code"),
+            UnknownAddressRejectCode = UnknownAddressRejectCode is >= 400 and < 600 ? UnknownAddressRejectCode
+                : throw new RestrictionConfigException("Defences:UnknownAddressRejectCode must be a 4xx or 5xx code"),
         };
         var set = RestrictionSet.FromSettings(Restrictions, options);
         DnsblScoring? scoring = null;

@@ -57,8 +57,7 @@ public sealed class DataLayout
     /// <exception cref="HostFailureException">The directory cannot be created or written (EX_IOERR), naming the setting.</exception>
     public static DataLayout Open(IConfiguration configuration)
     {
-        var configured = configuration["DataDirectory"];
-        if (string.IsNullOrWhiteSpace(configured)) configured = "./data";
+        var configured = HostSettings.DataDirectory(configuration);
         string root;
         try
         {

@@ -6,6 +6,8 @@ namespace Mail.Host;
 /// Where configuration comes from, lowest to highest precedence: appsettings.json next to the binary,
 /// environment variables prefixed MAIL_ ("__" separates levels: MAIL_Smtp__Listeners__0__Endpoint),
 /// then the command line (--Smtp:HostName=mx.example.org, or --data DIR for DataDirectory).
+/// Between the binary's file and the environment: <c>settings.json</c> in the data directory, the settings that belong
+/// to that data (what `mail import postfix` writes), so they travel with it and any later source still overrides them.
 /// </summary>
 public static class HostSettings
 {
@@ -16,12 +18,31 @@ public static class HostSettings
         ["--data"] = "DataDirectory",
     };
 
-    public static IConfigurationRoot Build(IEnumerable<string> args) =>
-        new ConfigurationBuilder()
-            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false)
+    /// <summary>The file in the data directory that holds the data's own settings.</summary>
+    public const string DataSettingsFile = "settings.json";
+
+    public static IConfigurationRoot Build(IEnumerable<string> args)
+    {
+        var list = args.ToArray();
+        var first = Build(list, dataSettings: null);
+        var dataSettings = Path.Combine(Path.GetFullPath(DataDirectory(first)), DataSettingsFile);
+        return File.Exists(dataSettings) ? Build(list, dataSettings) : first;
+    }
+
+    /// <summary>The "DataDirectory" setting, ./data when unset (as <see cref="DataLayout.Open"/> reads it).</summary>
+    public static string DataDirectory(IConfiguration configuration) =>
+        configuration["DataDirectory"] is { } d && !string.IsNullOrWhiteSpace(d) ? d : "./data";
+
+    private static IConfigurationRoot Build(string[] args, string? dataSettings)
+    {
+        var builder = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false);
+        if (dataSettings is not null) builder.AddJsonFile(dataSettings, optional: true, reloadOnChange: false);
+        return builder
             .AddEnvironmentVariables(EnvironmentPrefix)
-            .AddCommandLine(args.ToArray(), s_switches)
+            .AddCommandLine(args, s_switches)
             .Build();
+    }
 
     public static void AddTo(IConfigurationBuilder builder, IConfiguration built)
     {

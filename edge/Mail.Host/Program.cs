@@ -40,6 +40,8 @@ namespace Mail.Host
                                         new signing key(s), RSA and Ed25519 by default; prints the DNS records
                    mail dkim list [DOMAIN] [--data DIR]                     the DNS records to publish (and to remove)
                    mail dkim rotate DOMAIN [--data DIR]                     new keys sign now; old ones stay published Dkim:RetiredKeyDays
+                   mail import postfix [--config-dir /etc/postfix] [--dovecot-users FILE] [--dry-run] [--data DIR]
+                                        main.cf, its tables and a Dovecot passwd-file become settings, domains, users, aliases
             Settings: appsettings.json next to the binary, MAIL_* environment variables, --Key=value.
             --verbose: on failure, the stack trace after the one-line error. Exit codes: docs/exit-codes.md.
             """;
@@ -56,6 +58,9 @@ namespace Mail.Host
             var verbose = false;
             string? selector = null;
             string? algorithm = null;
+            var configDir = "/etc/postfix";
+            string? dovecotUsers = null;
+            var dryRun = false;
             for (var i = 0; i < args.Length; i++)
             {
                 var a = args[i];
@@ -79,6 +84,15 @@ namespace Mail.Host
                         break;
                     case "--algorithm":
                         algorithm = Next() ?? "";
+                        break;
+                    case "--config-dir":
+                        configDir = Next() ?? "";
+                        break;
+                    case "--dovecot-users":
+                        dovecotUsers = Next() ?? "";
+                        break;
+                    case "--dry-run":
+                        dryRun = true;
                         break;
                     case "--mailbox":
                         mailbox = Next() ?? "INBOX";
@@ -121,7 +135,8 @@ namespace Mail.Host
                     return positional.ElementAtOrDefault(1) == "refresh"
                         ? await new PublicSuffixRefresh(Console.Out, Console.Error).RunAsync(DataLayout.Open(configuration).Root, url)
                         : throw new UsageException($"unknown command '{string.Join(' ', positional)}'");
-                await using var stores = MailStores.Open(configuration, DataLayout.Open(configuration));
+                var layout = DataLayout.Open(configuration);
+                await using var stores = MailStores.Open(configuration, layout);
                 var admin = new AdminCommands(stores, Console.Out);
                 DkimCommands Dkim() => new(DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), Console.Out);
                 SieveCommands Sieve() => new(stores.Directory, Console.Out);
@@ -155,6 +170,7 @@ namespace Mail.Host
                     ("dkim", "add") => await Dkim().AddAsync(Arg(2), selector, algorithm),
                     ("dkim", "list") => await Dkim().ListAsync(positional.ElementAtOrDefault(2)),
                     ("dkim", "rotate") => await Dkim().RotateAsync(Arg(2)),
+                    ("import", "postfix") => await new Import.PostfixImport(stores, layout.Root, DnsSettings.BuildResolver(configuration), Console.Out).RunAsync(configDir, dovecotUsers, dryRun),
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
             }

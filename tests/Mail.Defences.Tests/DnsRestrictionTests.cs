@@ -90,6 +90,24 @@ public sealed class DnsRestrictionTests : IAsyncLifetime
     public async Task Reject_unknown_recipient_domain(string rcpt, string reply) =>
         Assert.Equal(reply, (await Eval("reject_unknown_recipient_domain", SmtpStage.Recipient, rcpt: rcpt)).Reply);
 
+    [Fact]
+    public async Task Reject_unknown_recipient_domain_does_not_look_up_our_own_destinations()
+    {
+        var ours = new RestrictionOptions { Dns = _options.Dns, AuthorizedDestinations = ["nowhere.example"] };
+        var facts = new SmtpFacts { ClientAddress = IPAddress.Parse("192.0.2.1"), Helo = "mail.good.example", MailFrom = "a@good.example", RcptTo = "b@nowhere.example" };
+        var r = (await RestrictionList.Parse("reject_unknown_recipient_domain", "test_restrictions", ours).EvaluateAsync(facts, ours, SmtpStage.Recipient)).Result;
+        Assert.Equal(RestrictionOutcome.Dunno, r.Outcome);
+    }
+
+    [Fact]
+    public async Task Unknown_address_reject_code_450_sends_the_enhanced_code_of_its_class_as_Postfix_does()
+    {
+        var postfix = new RestrictionOptions { Dns = _options.Dns, UnknownAddressRejectCode = 450 };
+        var facts = new SmtpFacts { ClientAddress = IPAddress.Parse("192.0.2.1"), Helo = "mail.good.example", MailFrom = "a@nowhere.example" };
+        var r = (await RestrictionList.Parse("reject_unknown_sender_domain", "test_restrictions", postfix).EvaluateAsync(facts, postfix, SmtpStage.Sender)).Result;
+        Assert.Equal("450 4.1.8 <a@nowhere.example>: Sender address rejected: Domain not found", r.Reply);
+    }
+
     [Theory]
     [InlineData("mail.good.example", "")]
     [InlineData("[192.0.2.1]", "")]

@@ -35,6 +35,10 @@ public sealed class AccessTable : IAccessTable
 
     public int Count => _entries.Count;
 
+    /// <summary>Every entry, key (lower case) → value as written; what `mail import postfix` reads a virtual_alias_maps
+    /// source with, since those tables have the same "key value" form.</summary>
+    public IReadOnlyDictionary<string, string> Entries => _entries;
+
     public bool IsPattern => false;
 
     public string? Find(string key) => _entries.GetValueOrDefault(key.ToLowerInvariant());

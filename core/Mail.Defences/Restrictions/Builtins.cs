@@ -271,6 +271,8 @@ internal static class Builtins
     private static async ValueTask<RestrictionResult> UnknownDomain(RestrictionContext c, string? address, bool sender, string t, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(address) || !Address.TryParse(address, out var a) || a.Domain.StartsWith('[')) return Dunno;
+        // Postfix looks up a recipient domain only when it is not the final destination: our own domains need no MX.
+        if (!sender && c.Options.IsAuthorizedDestination(a.Domain)) return Dunno;
         var status = await DomainLookup.ExistsAsync(c.Options.Dns!, a.Domain, ct);
         var what = sender ? "Sender" : "Recipient";
         return status switch

@@ -69,6 +69,14 @@ public sealed class RestrictionList
         return new RestrictionList(setting, items);
     }
 
+    /// <summary>Whether <paramref name="name"/> is a restriction this project implements, and whether it takes an argument
+    /// (a table, a DNSBL zone, a number).</summary>
+    public static bool IsBuiltin(string name, out bool takesArgument)
+    {
+        takesArgument = Builtins.Catalog.TryGetValue(name, out var entry) && entry.TakesArgument;
+        return entry is not null;
+    }
+
     private static string? FindClass(RestrictionOptions options, string name) =>
         options.RestrictionClasses.FirstOrDefault(kv => string.Equals(kv.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
 
@@ -125,7 +133,7 @@ public sealed class RestrictionList
     }
 
     /// <summary>Splits at commas and whitespace, keeping "{ ... }" groups (nested) and "type:{...}" together.</summary>
-    internal static List<string> Tokenize(string value)
+    public static List<string> Tokenize(string value)
     {
         var tokens = new List<string>();
         var sb = new StringBuilder();

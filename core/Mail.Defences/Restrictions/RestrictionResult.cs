@@ -32,7 +32,15 @@ public sealed record RestrictionResult(RestrictionOutcome Outcome, int Code, str
 
     public static RestrictionResult Permit(string by) => new(RestrictionOutcome.Permit, 0, "", "", by);
 
-    public static RestrictionResult Reject(int code, string enhanced, string text, string by) => new(RestrictionOutcome.Reject, code, enhanced, text, by);
+    /// <summary>The enhanced code's class follows the reply code, as Postfix's smtpd makes it: a 5.1.8 rejection whose code
+    /// an operator turned into 450 (unknown_address_reject_code) is sent as 450 4.1.8.</summary>
+    public static RestrictionResult Reject(int code, string enhanced, string text, string by) =>
+        new(RestrictionOutcome.Reject, code, ClassOf(code, enhanced), text, by);
+
+    private static string ClassOf(int code, string enhanced) =>
+        code is >= 400 and < 600 && enhanced.Length > 1 && enhanced[0] is '4' or '5' && enhanced[1] == '.' && enhanced[0] != (char)('0' + code / 100)
+            ? (char)('0' + code / 100) + enhanced[1..]
+            : enhanced;
 
     public bool IsTemporary => Outcome == RestrictionOutcome.Reject && Code is >= 400 and < 500;
 

@@ -70,7 +70,7 @@ internal static class ManageSieveReplies
     public static readonly string Throttled = No("TRYLATER", "Too many failed logins; try again later.");
     public static readonly string AlreadyAuthenticated = No("Already authenticated.");
 
-    public static string BadName(string why) => No($"Bad script name: {why}.");
+    public static string BadName(string why) => No($"Bad script name: {why}");
     public static string TooLarge(long size, int max) => No("QUOTA/MAXSIZE", $"Script of {size} octets is larger than {max} octets (ManageSieve:MaxScriptSize).");
     public static string TooMany(int max) => No("QUOTA/MAXSCRIPTS", $"A user keeps at most {max} scripts.");
     public static string NotUtf8 => No("Script is not valid UTF-8.");

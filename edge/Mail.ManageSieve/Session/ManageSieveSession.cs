@@ -302,28 +302,15 @@ internal sealed class ManageSieveSession : IGatewaySession
 
     private async Task SignInAsync(string name, string password, CancellationToken ct)
     {
-        var client = _remote.Address.ToString();
-        var canonical = MailDirectory.Canonical(name) ?? name.ToLowerInvariant();
-        if (_throttle.IsBlocked(client, canonical))
+        var (outcome, user) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "ManageSieve", name, password, _remote.Address, _options.FailedLoginDelay, _services.Time, _logger, ct);
+        if (outcome != LoginOutcome.LoggedIn)
         {
-            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
-            _logger.LogWarning("ManageSieve login for {User} from {Client} refused: too many failures", canonical, client);
-            _conn.WriteLine(ManageSieveReplies.Throttled);
+            _conn.WriteLine(outcome == LoginOutcome.Throttled ? ManageSieveReplies.Throttled : ManageSieveReplies.InvalidCredentials);
             return;
         }
-        // The directory's check, through the process's login cache (Auth:CacheTtl) shared with SMTP AUTH, IMAP and POP3.
-        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
-        if (user is null)
-        {
-            _throttle.RecordFailure(client, canonical);
-            _logger.LogInformation("ManageSieve login failed for {User} from {Client}", canonical, client);
-            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
-            _conn.WriteLine(ManageSieveReplies.InvalidCredentials);
-            return;
-        }
-        _user = user;
+        _user = user!;
         _state = ManageSieveState.Authenticated;
-        _logger.LogInformation("ManageSieve login {User} from {Client}", user, client);
+        _logger.LogInformation("ManageSieve login {User} from {Client}", _user, _remote.Address);
         _conn.WriteLine(ManageSieveReplies.LoggedIn);
     }
 

@@ -31,6 +31,7 @@ declare -A capability=(
   ["/usr/bin/sieve-test --help 2>&1 | grep -q script-file"]=dovecot-sieve   # Pigeonhole's sieve-test: the oracle of Mail.Sieve.Tests
   ["/usr/sbin/haproxy -v"]=haproxy   # PROXY protocol v1/v2 in front of `mail serve` (ProxyProtocolHostTests)
   ["command -v fetchmail"]=fetchmail   # retrieves over POP3 with STLS into an MDA (Pop3HostTests)
+  ["sieve-connect --version"]=sieve-connect   # ManageSieve over STARTTLS with AUTHENTICATE PLAIN (ManageSieveHostTests)
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)
   ["gcc --version"]=gcc               # Native AOT links the shipped executable with the C toolchain
   ["echo '#include <zlib.h>' | gcc -E -x c -"]=zlib1g-dev

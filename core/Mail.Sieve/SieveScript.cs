@@ -28,6 +28,9 @@ public sealed class SieveScript
 
     internal List<Node> Commands { get; }
 
+    /// <summary>Every capability <c>require</c> accepts: what ManageSieve's SIEVE capability lists.</summary>
+    public static IReadOnlyList<string> SupportedExtensions => Grammar.Capabilities;
+
     public IReadOnlySet<string> Extensions { get; }
 
     private SieveScript(List<Node> commands, IReadOnlySet<string> extensions)

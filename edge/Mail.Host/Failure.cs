@@ -83,7 +83,7 @@ public sealed record Failure(int ExitCode, string What, string Why, string? Sett
             // throw the framework's exceptions with the setting at the front.
             case InvalidOperationException when e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase)
                                                 || e.Message.StartsWith("Smtp:", StringComparison.Ordinal) || e.Message.StartsWith("Imap:", StringComparison.Ordinal)
-                                                || e.Message.StartsWith("Pop3:", StringComparison.Ordinal):
+                                                || e.Message.StartsWith("Pop3:", StringComparison.Ordinal) || e.Message.StartsWith("ManageSieve:", StringComparison.Ordinal):
             case ArgumentException when e.Message.StartsWith("Worker:", StringComparison.Ordinal):
                 return new(ExitCodes.Config, "configuration error", e.Message, null);
         }

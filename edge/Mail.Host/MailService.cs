@@ -3,6 +3,7 @@ using Mail.Core.Ports;
 using Mail.Outbound;
 using Mail.Core.Listening;
 using Mail.Imap;
+using Mail.ManageSieve;
 using Mail.Pop3;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
@@ -27,6 +28,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private SmtpServer? _smtp;
     private ImapServer? _imap;
     private Pop3Server? _pop3;
+    private ManageSieveServer? _manageSieve;
     private Task? _worker;
     private Task? _outbound;
     private Task? _maintenance;
@@ -51,7 +53,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             Quotas = data.Quotas,
         }, loggerFactory);
         await _smtp.StartAsync(cancellationToken);
-        // One failed-login counter for IMAP and POP3 (Imap:MaxFailedLogins, Imap:FailedLoginWindow): a client guessing
+        // One failed-login counter for IMAP, POP3 and ManageSieve (Imap:MaxFailedLogins, Imap:FailedLoginWindow): a client guessing
         // passwords over both meets one limit, as with Dovecot's auth penalty.
         var throttle = new LoginThrottle(imapOptions.MaxFailedLogins, imapOptions.FailedLoginWindow, TimeProvider.System);
         if (settings.ImapEnabled)
@@ -63,6 +65,11 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         {
             _pop3 = new Pop3Server(settings.Pop3, new Pop3Services { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, Throttle = throttle }, loggerFactory);
             await _pop3.StartAsync(cancellationToken);
+        }
+        if (settings.ManageSieveEnabled)
+        {
+            _manageSieve = new ManageSieveServer(settings.ManageSieve, new ManageSieveServices { Directory = data.Directory, Throttle = throttle }, loggerFactory);
+            await _manageSieve.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled)
@@ -103,6 +110,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
         if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
+        if (_manageSieve is not null) foreach (var (name, ep) in _manageSieve.BoundEndpoints) Console.WriteLine($"listening managesieve {name} {ep}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         // What the runtime actually does: the operator's environment variable may have overridden the setting.
@@ -115,6 +123,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_smtp is not null) await _smtp.StopAsync(cancellationToken);
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);
+        if (_manageSieve is not null) await _manageSieve.StopAsync(cancellationToken);
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
@@ -124,6 +133,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         if (_pop3 is not null) await _pop3.DisposeAsync();
+        if (_manageSieve is not null) await _manageSieve.DisposeAsync();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);
     }
 

@@ -1,4 +1,5 @@
 using Mail.Imap;
+using Mail.ManageSieve;
 using Mail.Pop3;
 using Mail.Pipeline.Local;
 using Mail.Smtp;
@@ -20,6 +21,8 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var imapEnabled = configuration.GetValue("Imap:Enabled", true);
         var pop3 = BindPop3(configuration, imap);
         var pop3Enabled = configuration.GetValue("Pop3:Enabled", true);
+        var manageSieve = BindManageSieve(configuration, imap);
+        var manageSieveEnabled = configuration.GetValue("ManageSieve:Enabled", true);
         foreach (var old in new[] { "Imap:AuthCacheTtl", "Imap:AuthCacheSize" })
             if (configuration[old] is not null)
                 log.LogWarning("{Setting} is no longer read: Auth:CacheTtl and Auth:CacheSize set the one login cache of SMTP AUTH and IMAP (default 1 hour, 0 turns it off)", old);
@@ -38,9 +41,11 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         smtp.Certificate = tls.Certificate;
         imap.Certificate = tls.Certificate;
         pop3.Certificate = tls.Certificate;
+        manageSieve.Certificate = tls.Certificate;
         smtp.Validate();
         if (imapEnabled) imap.Validate();
         if (pop3Enabled) pop3.Validate();
+        if (manageSieveEnabled) manageSieve.Validate();
         var embedded = !string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase);
         var maintenanceInterval = configuration.GetValue("Maintenance:Interval", TimeSpan.FromMinutes(5));
         if (maintenanceInterval <= TimeSpan.Zero)
@@ -53,6 +58,8 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         {
             Pop3 = pop3,
             Pop3Enabled = pop3Enabled,
+            ManageSieve = manageSieve,
+            ManageSieveEnabled = manageSieveEnabled,
             InlineSocketCompletions = InlineCompletions(configuration, imapEnabled || pop3Enabled, workerEnabled),
             // In cloud mode the Functions app's timer does maintenance; the edge need not.
             MaintenanceEnabled = configuration.GetValue("Maintenance:Enabled", embedded),
@@ -89,6 +96,12 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>"Pop3:Enabled", default true: false turns POP3 off (Dovecot's protocols without pop3).</summary>
     public bool Pop3Enabled { get; init; }
+
+    /// <summary>Section "ManageSieve": users' Sieve scripts over RFC 5804.</summary>
+    public ManageSieveServerOptions ManageSieve { get; init; } = new();
+
+    /// <summary>"ManageSieve:Enabled", default true: false turns it off (Dovecot's protocols without sieve).</summary>
+    public bool ManageSieveEnabled { get; init; }
 
     /// <summary>Run <see cref="Mail.Pipeline.Maintenance.MaintenanceStage"/> periodically ("Maintenance:Enabled", default true in embedded mode).</summary>
     public bool MaintenanceEnabled { get; init; }
@@ -160,6 +173,16 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             options.Listeners.Add(new Pop3ListenerOptions { Name = "pop3", Endpoint = "127.0.0.1:2110" });
             options.Listeners.Add(new Pop3ListenerOptions { Name = "pop3s", Endpoint = "127.0.0.1:2995", ImplicitTls = true });
         }
+        return options;
+    }
+
+    /// <summary>Section "ManageSieve". Without listeners: 127.0.0.1:24190 (production: 4190, the IANA port). Who may log
+    /// in without TLS follows IMAP (Imap:AllowPlaintextLoginOnLoopback) unless ManageSieve sets it.</summary>
+    public static ManageSieveServerOptions BindManageSieve(IConfiguration configuration, ImapServerOptions imap)
+    {
+        var options = new ManageSieveServerOptions { HostName = imap.HostName, AllowPlaintextLoginOnLoopback = imap.AllowPlaintextLoginOnLoopback };
+        configuration.GetSection("ManageSieve").Bind(options);
+        if (options.Listeners.Count == 0) options.Listeners.Add(new ManageSieveListenerOptions { Name = "sieve", Endpoint = "127.0.0.1:24190" });
         return options;
     }
 }

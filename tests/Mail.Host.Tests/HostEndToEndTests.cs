@@ -182,6 +182,13 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Pop3:MaxLineLength=100", "Pop3:MaxLineLength must be at least 255")]
     public async Task Bad_pop3_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--Pop3:Enabled=true");
 
+    /// <summary>The ManageSieve service's settings, checked when it runs (ManageSieve:Enabled, default true).</summary>
+    [Theory]
+    [InlineData("--ManageSieve:Listeners:0:Endpoint=nowhere", "ManageSieve:Listeners:0:Endpoint 'nowhere' is not an address:port")]
+    [InlineData("--ManageSieve:MaxScriptSize=100000", "ManageSieve:MaxScriptSize must be between 1024 and 32768 octets")]
+    [InlineData("--ManageSieve:IdleTimeout=00:00:00", "ManageSieve:IdleTimeout must be positive")]
+    public async Task Bad_managesieve_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--ManageSieve:Enabled=true");
+
     private async Task BadSettingAsync(string setting, string name, string imapEnabled)
     {
         var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, imapEnabled, setting], timeout: TimeSpan.FromSeconds(60));

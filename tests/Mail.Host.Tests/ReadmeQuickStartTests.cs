@@ -150,7 +150,7 @@ public sealed class ReadmeQuickStartTests(ITestOutputHelper log) : IDisposable
         using var settings = JsonDocument.Parse(File.ReadAllText(settingsPath));
         var environment = new Dictionary<string, string>();
         var endpoints = new List<(string, string, string)>();
-        foreach (var section in new[] { "Smtp", "Imap", "Pop3" })
+        foreach (var section in new[] { "Smtp", "Imap", "Pop3", "ManageSieve" })
         {
             var listeners = settings.RootElement.GetProperty(section).GetProperty("Listeners");
             for (var i = 0; i < listeners.GetArrayLength(); i++)

@@ -31,6 +31,9 @@ public sealed class HostProcess : IAsyncDisposable
     /// host was launched some other way.</summary>
     public int Pop3Port { get; private set; }
     public int Pop3sPort { get; private set; }
+
+    /// <summary>The ManageSieve listener (ManageSieve:Listeners:0); 0 when the host was launched some other way.</summary>
+    public int ManageSievePort { get; private set; }
     public IPEndPoint Smtp => new(IPAddress.Loopback, SmtpPort);
     public int ProcessId => _process.Id;
     public bool HasExited => _process.HasExited;
@@ -103,6 +106,7 @@ public sealed class HostProcess : IAsyncDisposable
         var smtp = FreePort.Tcp();
         var imap = FreePort.Tcp();
         var (pop3, pop3s) = (FreePort.Tcp(), FreePort.Tcp());
+        var manageSieve = FreePort.Tcp();
         var (file, prefix) = MailCommand;
         var args = new List<string>(prefix)
         {
@@ -112,6 +116,7 @@ public sealed class HostProcess : IAsyncDisposable
             $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}", $"--Smtp:Listeners:2:Endpoint=127.0.0.1:{FreePort.Tcp()}",
             $"--Imap:Listeners:0:Endpoint=127.0.0.1:{imap}", $"--Imap:Listeners:1:Endpoint=127.0.0.1:{FreePort.Tcp()}",
             $"--Pop3:Listeners:0:Endpoint=127.0.0.1:{pop3}", $"--Pop3:Listeners:1:Endpoint=127.0.0.1:{pop3s}",
+            $"--ManageSieve:Listeners:0:Endpoint=127.0.0.1:{manageSieve}",
             "--Worker:RetryDelay=00:00:01",
         };
         args.AddRange(extraArgs);
@@ -119,6 +124,7 @@ public sealed class HostProcess : IAsyncDisposable
         foreach (var a in args) psi.ArgumentList.Add(a);
         var host = await LaunchAsync(psi, dataDirectory, smtp, imap);
         (host.Pop3Port, host.Pop3sPort) = (pop3, pop3s);
+        host.ManageSievePort = manageSieve;
         return host;
     }
 

@@ -77,6 +77,21 @@ public sealed class SieveScripts(IStateStore state)
         return (true, null);
     }
 
+    /// <summary>Renames a script, the active one staying active (RFC 5804 2.11.1); false with a reason when there is no
+    /// such script or the new name is taken. Not atomic: the copy is written, made active if the old one was, then the
+    /// old one removed, so a failure half-way leaves both rather than neither.</summary>
+    public async Task<(bool Renamed, string? Why)> RenameAsync(string user, string name, string newName, CancellationToken cancellationToken = default)
+    {
+        if (CheckName(newName) is { } bad) throw new ArgumentException(bad, nameof(newName));
+        if (await GetAsync(user, name, cancellationToken) is not { } script) return (false, $"no script '{name}'");
+        if (await GetAsync(user, newName, cancellationToken) is not null) return (false, $"a script '{newName}' exists already");
+        await state.PutAsync(Partition(user), ScriptPrefix + newName, script, cancellationToken: cancellationToken);
+        if (await GetActiveNameAsync(user, cancellationToken) == name)
+            await state.PutAsync(Partition(user), ActiveKey, newName, cancellationToken: cancellationToken);
+        await state.DeleteAsync(Partition(user), ScriptPrefix + name, cancellationToken);
+        return (true, null);
+    }
+
     public async Task<string?> GetActiveNameAsync(string user, CancellationToken cancellationToken = default) =>
         (await state.GetAsync(Partition(user), ActiveKey, cancellationToken))?.Value;
 

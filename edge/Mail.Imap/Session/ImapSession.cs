@@ -537,23 +537,10 @@ internal sealed partial class ImapSession : IGatewaySession
 
     private async Task<string> SignInAsync(string name, string password, string command, CancellationToken ct)
     {
-        var client = _remote.Address.ToString();
-        var canonical = MailDirectory.Canonical(name) ?? name.ToLowerInvariant();
-        if (_throttle.IsBlocked(client, canonical))
-        {
-            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
-            _logger.LogWarning("IMAP login for {User} from {Client} refused: too many failures", canonical, client);
-            return "NO [UNAVAILABLE] Too many failed logins; try again later";
-        }
-        // The directory's check, through the process's login cache (Auth:CacheTtl) shared with SMTP AUTH.
-        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
-        if (user is null)
-        {
-            _throttle.RecordFailure(client, canonical);
-            _logger.LogInformation("IMAP login failed for {User} from {Client}", canonical, client);
-            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
-            return "NO [AUTHENTICATIONFAILED] Invalid credentials";
-        }
+        var (outcome, signedIn) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "IMAP", name, password, _remote.Address, _options.FailedLoginDelay, _services.Time, _logger, ct);
+        if (outcome == LoginOutcome.Throttled) return "NO [UNAVAILABLE] Too many failed logins; try again later";
+        if (outcome == LoginOutcome.Failed) return "NO [AUTHENTICATIONFAILED] Invalid credentials";
+        var user = signedIn!;
         await Mailboxes.EnsureUserMailboxesAsync(user, ct);
         _user = user;
         _state = SessionState.Authenticated;

@@ -312,24 +312,13 @@ internal sealed class Pop3Session : IGatewaySession
     private async Task SignInAsync(string name, string password, CancellationToken ct)
     {
         var client = _remote.Address.ToString();
-        var canonical = MailDirectory.Canonical(name) ?? name.ToLowerInvariant();
-        if (_throttle.IsBlocked(client, canonical))
+        var (outcome, signedIn) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "POP3", name, password, _remote.Address, _options.FailedLoginDelay, _services.Time, _logger, ct);
+        if (outcome != LoginOutcome.LoggedIn)
         {
-            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
-            _logger.LogWarning("POP3 login for {User} from {Client} refused: too many failures", canonical, client);
-            _conn.WriteLine(Pop3Replies.Throttled);
+            _conn.WriteLine(outcome == LoginOutcome.Throttled ? Pop3Replies.Throttled : Pop3Replies.InvalidCredentials);
             return;
         }
-        // The directory's check, through the process's login cache (Auth:CacheTtl) shared with SMTP AUTH and IMAP.
-        var user = await _services.Directory.AuthenticateAsync(name, password, ct);
-        if (user is null)
-        {
-            _throttle.RecordFailure(client, canonical);
-            _logger.LogInformation("POP3 login failed for {User} from {Client}", canonical, client);
-            await Task.Delay(_options.FailedLoginDelay, _services.Time, ct);
-            _conn.WriteLine(Pop3Replies.InvalidCredentials);
-            return;
-        }
+        var user = signedIn!;
         if (_options.LockSession)
         {
             if (!_locks.TryEnter(user))

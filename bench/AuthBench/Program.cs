@@ -4,12 +4,19 @@ using Mail.Auth;
 using Mail.Auth.Dkim;
 using Mail.Core.Model;
 using Mail.Dns;
+using Mail.Auth.Arc;
+using Mail.Auth.Dmarc;
+using Mail.Auth.Results;
 using Mail.Pipeline.Inbound;
+using Mail.Spf;
+using System.Net;
 using Mail.Testing.Dns;
 using MimeKit;
 
 // Authentication checks per second over a corpus of DKIM-signed messages, one thread, warm DNS cache.
-// Usage: AuthBench <corpus-dir> <domain> <selector> <public-key-base64> <client-ip> [seconds]
+// Usage: AuthBench <corpus-dir> <domain> <selector> <public-key-base64> <client-ip> [seconds] [breakdown]
+// With "breakdown" it also times each step on its own (parse, DKIM, SPF, ARC, DMARC, Authentication-Results) and
+// prints microseconds per message for each (step_us_<name>=...).
 // The zone (DKIM key, SPF, DMARC) is served by a loopback DNS server in this process; the resolver caches answers,
 // so after the warm-up pass no query leaves the cache.
 if (args.Length < 5)
@@ -59,6 +66,73 @@ foreach (var bytes in raw)
     if ((await dkim.VerifyAsync(Parse(bytes))).All(r => r.Code == DkimResultCode.Pass)) dkimPass++;
 }
 var queriesAfterWarmup = server.TotalQueries;
+var inv = CultureInfo.InvariantCulture;
+
+if (args.Length > 6 && args[6] == "breakdown")
+{
+    // Each step on its own over the whole corpus, in rounds; the components are the ones AuthenticationCheck runs.
+    var parsed = raw.Select(Parse).ToArray();
+    var spf = new SpfChecker(resolver, new SpfOptions { ReceiverName = "mx.bench.test" });
+    var arc = new ArcChecker(resolver);
+    var dmarc = new DmarcChecker(resolver);
+    var ip = IPAddress.Parse(clientIp);
+    var dkimResults = new IReadOnlyList<DkimResult>[raw.Length];
+    var dmarcResults = new DmarcResult[raw.Length];
+    var arcResults = new ArcResult[raw.Length];
+    for (var i = 0; i < raw.Length; i++)
+    {
+        dkimResults[i] = await dkim.VerifyAsync(parsed[i]);
+        dmarcResults[i] = await dmarc.CheckAsync(parsed[i], domain, dkimResults[i]);
+        arcResults[i] = await arc.VerifyAsync(parsed[i]);
+    }
+    var steps = new (string Name, Func<int, Task> Run)[]
+    {
+        ("parse", i => { Parse(raw[i]); return Task.CompletedTask; }),
+        ("dkim", async i => await dkim.VerifyAsync(parsed[i])),
+        ("dkim_fields", i => { foreach (var h in parsed[i].Headers) if (h.Id == HeaderId.DkimSignature) DkimSignatureFields.Parse(h.Value, out _); return Task.CompletedTask; }),
+        ("spf", async i => await spf.CheckMailFromAsync(ip, envelope.MailFrom, envelope.Client.Helo)),
+        ("arc", async i => await arc.VerifyAsync(parsed[i])),
+        ("dmarc", async i => await dmarc.CheckAsync(parsed[i], domain, dkimResults[i])),
+        ("auth_results", i =>
+        {
+            var ar = AuthenticationResultsHeader.Build("mx.bench.test", new AuthenticationSummary
+            {
+                Spf = new SpfSummary("pass", envelope.MailFrom, envelope.Client.Helo),
+                Dkim = dkimResults[i],
+                Dmarc = dmarcResults[i],
+                Arc = arcResults[i],
+                ClientAddress = clientIp,
+            });
+            AuthenticationResultsHeader.ToHeader(ar);
+            return Task.CompletedTask;
+        }),
+        ("full_without_parse", async i => await check.RunAsync(new InboundContext(envelope, parsed[i]), CancellationToken.None)),
+    };
+    var ticks = new double[steps.Length];
+    var counts = new long[steps.Length];
+    var perStep = TimeSpan.FromSeconds(seconds / steps.Length / 4);
+    for (var round = 0; round < 4; round++)
+    {
+        for (var s = 0; s < steps.Length; s++)
+        {
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed < perStep)
+            {
+                for (var i = 0; i < raw.Length; i++) await steps[s].Run(i);
+                counts[s] += raw.Length;
+            }
+            ticks[s] += sw.Elapsed.TotalMicroseconds;
+        }
+    }
+    var gcBefore = GC.CollectionCount(0);
+    var allocBefore = GC.GetAllocatedBytesForCurrentThread();
+    foreach (var bytes in raw) await check.RunAsync(new InboundContext(envelope, Parse(bytes)), CancellationToken.None);
+    var allocated = (GC.GetAllocatedBytesForCurrentThread() - allocBefore) / raw.Length;
+    for (var s = 0; s < steps.Length; s++)
+        Console.WriteLine(string.Create(inv, $"step_us_{steps[s].Name}={ticks[s] / counts[s]:F1}"));
+    Console.WriteLine(string.Create(inv, $"allocated_bytes_per_full_check={allocated} gen0_collections={GC.CollectionCount(0) - gcBefore}"));
+    return 0;
+}
 
 async Task<(int Count, double Elapsed)> MeasureAsync(Func<byte[], Task> work)
 {
@@ -93,7 +167,6 @@ for (var round = 0; round < Rounds; round++)
     dkimOnly = (dkimOnly.Count + d.Count, dkimOnly.Elapsed + d.Elapsed);
 }
 
-var inv = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(inv, $"messages={raw.Length}"));
 Console.WriteLine(string.Create(inv, $"avg_size={raw.Average(r => r.Length):F0}"));
 Console.WriteLine(string.Create(inv, $"warmup_all_pass={dmarcPass}"));

@@ -36,6 +36,36 @@ public sealed class DkimCheckerTests(DnsFixture dns) : IClassFixture<DnsFixture>
         Assert.Equal(8, result.HeaderB!.Length);
     }
 
+    // The header hash is computed by our own canonicalization (DkimHeaderHash) before OpenSSL checks the RSA
+    // signature: repeated fields signed bottom-up, a name listed more often than present, Content-* fields (MimeKit
+    // keeps those on the body), odd whitespace and case, each canonicalization, all against dkimpy's signature.
+    [Theory]
+    [InlineData("relaxed/relaxed")]
+    [InlineData("simple/simple")]
+    [InlineData("relaxed/simple")]
+    [InlineData("simple/relaxed")]
+    public async Task Dkimpy_signature_over_repeated_and_content_fields_passes_and_any_signed_instance_change_fails(string canonicalization)
+    {
+        var key = await TestKeys.Rsa;
+        var selector = Unique();
+        dns.Server.AddTxt($"{selector}._domainkey.example.com", [key.Record()]);
+        var message = "X-Hop: from a.example by b.example;\r\n  Sat, 28 Nov 2026 12:00:00 +0000\r\n"
+            + "X-Hop:   from c.example\t by d.example ;  Sat, 28 Nov 2026 11:00:00 +0000\r\n"
+            + "From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSUBJECT:   Two\t  spaces  \r\n"
+            + "MIME-Version: 1.0\r\nContent-Type: text/plain;\r\n\tcharset=utf-8\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n"
+            + "\r\nHello  there.\r\n\r\n\r\n";
+        var signed = await Dkimpy.SignAsync(message, selector, "example.com", key, "rsa-sha256", canonicalization,
+            "headers=from:subject:x-hop:x-hop:x-hop:content-type:mime-version:x-absent");
+
+        Assert.Equal(DkimResultCode.Pass, Assert.Single(await VerifyAsync(signed)).Code);
+        Assert.Equal(DkimResultCode.Fail, Assert.Single(await VerifyAsync(signed.Replace("c.example", "e.example", StringComparison.Ordinal))).Code);
+        Assert.Equal(DkimResultCode.Fail, Assert.Single(await VerifyAsync(signed.Replace("charset=utf-8", "charset=latin1", StringComparison.Ordinal))).Code);
+        // Relaxed ignores whitespace changes inside a value; simple does not.
+        var respaced = await VerifyAsync(signed.Replace("Two\t  spaces", "Two spaces", StringComparison.Ordinal));
+        Assert.Equal(canonicalization.StartsWith("relaxed", StringComparison.Ordinal) ? DkimResultCode.Pass : DkimResultCode.Fail,
+            Assert.Single(respaced).Code);
+    }
+
     [Theory]
     [InlineData("rsa-sha256")]
     [InlineData("ed25519-sha256")]

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Mail.Core.Ports;
 using MimeKit;
 using MimeKit.Cryptography;
@@ -104,7 +105,7 @@ public sealed class DkimChecker
 
         if (!Crypto.BodyHashMatches(format, message, algorithm, fields.BodyCanonicalization, maxLength, fields.BodyHash))
             return result(DkimResultCode.Fail, "body hash did not verify", testing);
-        if (!_crypto.SignatureMatches(format, message, signature, algorithm, publicKey, fields.SignedHeaders, fields.HeaderCanonicalization, fields.Signature))
+        if (!SignatureMatches(format, message, signature, fields, algorithm, publicKey))
             return result(DkimResultCode.Fail, "signature did not verify", testing);
 
         // l=: the signed prefix is intact. If the whole canonical body also hashes to bh, nothing was added after it.
@@ -113,6 +114,19 @@ public sealed class DkimChecker
             return result(DkimResultCode.Policy, $"body has unsigned content after l={fields.BodyLength}", testing);
 
         return result(DkimResultCode.Pass, testing ? "key in testing mode" : null, testing);
+    }
+
+    // RSA goes through OpenSSL (System.Security.Cryptography) with the key imported once; the header hash is
+    // computed by DkimHeaderHash over the same bytes MimeKit would sign. Ed25519 stays with MimeKit/BouncyCastle.
+    private bool SignatureMatches(FormatOptions format, MimeMessage message, Header signature, DkimSignatureFields fields,
+        DkimSignatureAlgorithm algorithm, AsymmetricKeyParameter publicKey)
+    {
+        if (publicKey is not RsaKeyParameters rsa || algorithm == DkimSignatureAlgorithm.Ed25519Sha256)
+            return _crypto.SignatureMatches(format, message, signature, algorithm, publicKey, fields.SignedHeaders, fields.HeaderCanonicalization, fields.Signature);
+        var hashName = algorithm == DkimSignatureAlgorithm.RsaSha1 ? HashAlgorithmName.SHA1 : HashAlgorithmName.SHA256;
+        var hash = DkimHeaderHash.Compute(hashName, message, signature, fields.SignedHeaders, fields.HeaderCanonicalization);
+        var signatureBytes = Convert.FromBase64String(fields.Signature);
+        return DkimKeyRecord.NativeRsa(rsa).VerifyHash(hash, signatureBytes, hashName, RSASignaturePadding.Pkcs1);
     }
 
     private static string? CheckKeyRecord(DkimKeyRecord key, DkimSignatureFields fields, DkimSignatureAlgorithm algorithm)

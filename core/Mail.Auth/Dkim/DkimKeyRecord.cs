@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using Mail.Core.Caching;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.X509;
@@ -84,6 +86,18 @@ public sealed record DkimKeyRecord
         }
         return key;
     }
+
+    // The same keys as OpenSSL objects: importing costs far more than a verification, so each decoded RSA key is
+    // imported once and lives as long as its decoded form stays cached.
+    private static readonly ConditionalWeakTable<RsaKeyParameters, RSA> s_native = new();
+
+    /// <summary>The OpenSSL-backed RSA public key for a key decoded by <see cref="DecodeKey"/>, imported once.</summary>
+    public static RSA NativeRsa(RsaKeyParameters key) => s_native.GetValue(key, static k =>
+    {
+        var rsa = RSA.Create();
+        rsa.ImportParameters(new RSAParameters { Modulus = k.Modulus.ToByteArrayUnsigned(), Exponent = k.Exponent.ToByteArrayUnsigned() });
+        return rsa;
+    });
 
     private AsymmetricKeyParameter? Decode(out string? error)
     {

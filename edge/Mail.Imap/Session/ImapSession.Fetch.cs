@@ -88,7 +88,7 @@ internal sealed partial class ImapSession
                 var result = await Mailboxes.StoreFlagsAsync(_user, sel.Name, unseen, FlagChange.Add, [MessageFlags.Seen], null, ct);
                 foreach (var c in result.Changed)
                 {
-                    sel.Records[c.Uid] = c;
+                    sel.Put(c);
                     seenSet.Add(c.Uid);
                 }
             }

@@ -39,7 +39,7 @@ internal sealed partial class ImapSession
         if (indexes.Count == 0) return "OK STORE completed (no messages)";
         var uids = indexes.Select(i => sel.Uids[i]).ToList();
         var result = await Mailboxes.StoreFlagsAsync(_user, sel.Name, uids, change, flags, unchangedSince, ct);
-        foreach (var c in result.Changed) sel.Records[c.Uid] = c;
+        foreach (var c in result.Changed) sel.Put(c);
         var failed = result.Failed.ToHashSet();
         if (!silent && result.Changed.Count + failed.Count < uids.Count)
         {
@@ -47,7 +47,7 @@ internal sealed partial class ImapSession
             // looked: answer with their flags as they are now, not as the session last reported them.
             var asked = uids.ToHashSet();
             foreach (var now in await Mailboxes.ListMessagesAsync(_user, sel.Name, sel.HighestModSeq, ct))
-                if (asked.Contains(now.Uid) && sel.Records.ContainsKey(now.Uid)) sel.Records[now.Uid] = now;
+                if (asked.Contains(now.Uid) && sel.Records.ContainsKey(now.Uid)) sel.Put(now);
         }
         if (!silent || unchangedSince is not null)
         {

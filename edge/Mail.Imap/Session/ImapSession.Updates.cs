@@ -26,11 +26,12 @@ internal sealed partial class ImapSession
             {
                 if (!sel.Records.TryGetValue(now.Uid, out var before)) continue;
                 if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
-                sel.Records[now.Uid] = now;
+                sel.Put(now);
                 AnnounceKeywords(now);
                 _conn.WriteLine($"* {sel.SequenceOf(now.Uid)} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
             }
             sel.HighestModSeq = info.HighestModSeq;
+            ReportHighestModSeqIfBehind(sel);
             await _conn.MaybeFlushAsync(ct);
             return;
         }
@@ -53,7 +54,7 @@ internal sealed partial class ImapSession
             var uid = sel.Uids[i];
             if (!byUid.TryGetValue(uid, out var now) || !sel.Records.TryGetValue(uid, out var before)) continue;
             if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
-            sel.Records[uid] = now;
+            sel.Put(now);
             AnnounceKeywords(now);
             _conn.WriteLine($"* {i + 1} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
         }
@@ -63,7 +64,7 @@ internal sealed partial class ImapSession
         {
             if (m.Uid <= max || sel.Records.ContainsKey(m.Uid)) continue;
             sel.Uids.Add(m.Uid);
-            sel.Records[m.Uid] = m;
+            sel.Put(m);
             added++;
         }
         if (added > 0)
@@ -74,8 +75,27 @@ internal sealed partial class ImapSession
         }
         WriteRecent(sel, always: false);
         sel.UidNext = info.UidNext;
-        sel.HighestModSeq = deferred ? sel.HighestModSeq : info.HighestModSeq;
+        // The list was read after info: with nothing deferred, every change up to its highest MODSEQ is reported now.
+        if (!deferred) sel.HighestModSeq = Math.Max(info.HighestModSeq, current.Count == 0 ? 0 : current.Max(m => m.ModSeq));
+        ReportHighestModSeqIfBehind(sel);
         await _conn.MaybeFlushAsync(ct);
+    }
+
+    /// <summary>True when this session holds (so may have shown) a MODSEQ above the one up to which it has reported
+    /// every change: a pending expunge it may not report yet, or a change it has not looked for.</summary>
+    private bool ModSeqAhead => _condStore && _selected is { } sel && sel.HighestHeldModSeq > sel.HighestModSeq;
+
+    /// <summary>
+    /// A CONDSTORE/QRESYNC client may keep the highest MODSEQ it was shown in a FETCH as its HIGHESTMODSEQ and later
+    /// resynchronise from it (SELECT ... QRESYNC, FETCH ... CHANGEDSINCE): then it never hears of a change below that
+    /// value it was not told of, such as an expunge held back during FETCH, STORE or SEARCH (RFC 9051 7.5.1) or mail
+    /// that arrived before a change it saw. RFC 7162 (errata 1810 of RFC 5162) has the server send
+    /// HIGHESTMODSEQ with a value below such a change; the session's own HIGHESTMODSEQ is exactly that value.
+    /// </summary>
+    private void ReportHighestModSeqIfBehind(SelectedMailbox sel)
+    {
+        if (!_condStore || sel.HighestHeldModSeq <= sel.HighestModSeq) return;
+        _conn.WriteLine($"* OK [HIGHESTMODSEQ {sel.HighestModSeq}] Highest");
     }
 
     private static bool SameFlags(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>

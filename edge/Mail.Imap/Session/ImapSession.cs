@@ -347,7 +347,7 @@ internal sealed partial class ImapSession : IGatewaySession
             completion = "NO [SERVERBUG] Internal error; the failure was logged";
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
-        if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && RefreshDue(name))
+        if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && (RefreshDue(name) | ModSeqAhead))
         {
             if (_state == SessionState.Selected)
                 await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);

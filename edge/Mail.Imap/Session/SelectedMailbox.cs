@@ -15,7 +15,21 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     /// <summary>UIDs in ascending order; index + 1 is the message sequence number.</summary>
     public List<long> Uids { get; } = [];
 
+    /// <summary>Read here; written through <see cref="Put"/>, which keeps <see cref="HighestHeldModSeq"/>.</summary>
     public Dictionary<long, MessageRecord> Records { get; } = [];
+
+    /// <summary>The highest MODSEQ of any record this session holds, so of any MODSEQ it may have shown in a FETCH.
+    /// A client may take the highest MODSEQ it was shown as its HIGHESTMODSEQ (RFC 7162 3.2, errata 1810 of RFC 5162)
+    /// and later resynchronise from it; while this is above <see cref="HighestModSeq"/> (everything up to which the
+    /// session has reported), the session must tell the client the lower value.</summary>
+    public long HighestHeldModSeq { get; private set; }
+
+    /// <summary>Holds the current state of a message of the view (new, or changed since it was last held).</summary>
+    public void Put(MessageRecord record)
+    {
+        Records[record.Uid] = record;
+        if (record.ModSeq > HighestHeldModSeq) HighestHeldModSeq = record.ModSeq;
+    }
 
     /// <summary>Keywords this session announced in its last FLAGS response: a FETCH must not show any other.</summary>
     public HashSet<string> AnnouncedKeywords { get; } = new(StringComparer.OrdinalIgnoreCase);
@@ -54,7 +68,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
         foreach (var r in ascending ? records : records.OrderBy(r => r.Uid).ToList())
         {
             Uids.Add(r.Uid);
-            Records[r.Uid] = r;
+            Put(r);
         }
     }
 

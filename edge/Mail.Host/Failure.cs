@@ -77,6 +77,8 @@ public sealed record Failure(int ExitCode, string What, string Why, string? Sett
             // message names the setting itself.
             case DkimKeyException k:
                 return new(k.Setting is null ? ExitCodes.DataError : ExitCodes.Config, "dkim", k.Message, null);
+            case Backup.BackupException b:
+                return new(ExitCodes.DataError, b.What, e.Message, null);
             case ListenerBindException b:
                 return new(ExitCodes.IoError, $"{b.Listener} {b.Endpoint}", b.InnerException!.Message, b.Setting);
             // Binder conversions ("Failed to convert configuration value at 'Worker:Concurrency'") and checks that

@@ -42,6 +42,8 @@ namespace Mail.Host
                    mail dkim rotate DOMAIN [--data DIR]                     new keys sign now; old ones stay published Dkim:RetiredKeyDays
                    mail import postfix [--config-dir /etc/postfix] [--dovecot-users FILE] [--dry-run] [--data DIR]
                                         main.cf, its tables and a Dovecot passwd-file become settings, domains, users, aliases
+                   mail backup DEST [--data DIR]                            a consistent copy of the data directory, while mail serve runs
+                   mail restore SRC [--data DIR]                            a backup into a new or empty data directory
             Settings: appsettings.json next to the binary, MAIL_* environment variables, --Key=value.
             --verbose: on failure, the stack trace after the one-line error. Exit codes: docs/exit-codes.md.
             """;
@@ -109,7 +111,9 @@ namespace Mail.Host
                         return 0;
                     default:
                         // "/Key=value" is a setting too, unless it names an existing file (mail sieve put ... /path/script.sieve).
-                        if (a.StartsWith("--", StringComparison.Ordinal) || (a.StartsWith('/') && (a.Contains('=', StringComparison.Ordinal) || !File.Exists(a))))
+                        // The directory of `mail backup DEST` / `mail restore SRC` is positional even when it does not exist yet.
+                        var backupDirectory = positional is ["backup" or "restore"] && !a.StartsWith("--", StringComparison.Ordinal);
+                        if (!backupDirectory && (a.StartsWith("--", StringComparison.Ordinal) || (a.StartsWith('/') && (a.Contains('=', StringComparison.Ordinal) || !File.Exists(a)))))
                         {
                             configArgs.Add(a);
                             // "--Key value" form: keep the value with its key.
@@ -135,6 +139,9 @@ namespace Mail.Host
                     return positional.ElementAtOrDefault(1) == "refresh"
                         ? await new PublicSuffixRefresh(Console.Out, Console.Error).RunAsync(DataLayout.Open(configuration).Root, url)
                         : throw new UsageException($"unknown command '{string.Join(' ', positional)}'");
+                // The data directory's files, not its stores: a backup opens no spool, a restore needs an empty target.
+                if (command is "backup" or "restore")
+                    return await BackupCommand(configuration, command, positional.Count == 2 ? positional[1] : throw new UsageException($"usage: mail {command} {(command == "backup" ? "DEST" : "SRC")} [--data DIR]"));
                 var layout = DataLayout.Open(configuration);
                 await using var stores = MailStores.Open(configuration, layout);
                 var admin = new AdminCommands(stores, Console.Out);
@@ -203,6 +210,16 @@ namespace Mail.Host
             for (Exception? x = e; x is not null; x = x.InnerException)
                 if (x is System.Net.HttpListenerException or System.Net.Sockets.SocketException) return x;
             return null;
+        }
+
+        private static Task<int> BackupCommand(IConfigurationRoot configuration, string command, string directory)
+        {
+            if (string.Equals(configuration["Mode"]?.Trim(), MailStores.Cloud, StringComparison.OrdinalIgnoreCase))
+                throw new ConfigurationException($"Mode: mail {command} works on the embedded data directory; in cloud mode Azure storage keeps the data (back it up there)");
+            var data = configuration["DataDirectory"] is { Length: > 0 } d && !string.IsNullOrWhiteSpace(d) ? d : "./data";
+            return command == "backup"
+                ? new Backup.DataBackup(data, Console.Out).RunAsync(directory)
+                : new Backup.DataRestore(data, Console.Out).RunAsync(directory);
         }
 
         private static string ReadPassword(string? password, bool fromStdin)

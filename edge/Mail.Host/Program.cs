@@ -256,6 +256,9 @@ namespace Mail.Host
                 o.ScrapeResponseCacheDurationMilliseconds = 0; // every scrape reads the instruments now
             });
             var telemetry = builder.Services.AddMailTelemetry(builder.Logging, builder.Configuration, "mail", prometheus);
+            // Admin:Endpoint: the web console (docs/console.md), started before the mail listeners.
+            if (Mail.WebConsole.ConsoleSettings.Load(builder.Configuration, settings.Smtp.Certificate) is { } console)
+                builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

@@ -33,6 +33,8 @@ declare -A capability=(
   ["command -v fetchmail"]=fetchmail   # retrieves over POP3 with STLS into an MDA (Pop3HostTests)
   ["sieve-connect --version"]=sieve-connect   # ManageSieve over STARTTLS with AUTHENTICATE PLAIN (ManageSieveHostTests)
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)
+  ["/usr/bin/chromium --version"]=chromium   # the web console's browser tests (ConsoleBrowserTests)
+  ["/usr/bin/chromedriver --version"]=chromium-driver   # WebDriver for chromium, driven with Selenium
   ["gcc --version"]=gcc               # Native AOT links the shipped executable with the C toolchain
   ["echo '#include <zlib.h>' | gcc -E -x c -"]=zlib1g-dev
 )

@@ -1,73 +1,66 @@
 using System.Globalization;
+using Mail.Admin;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
 using Mail.Pipeline.Inbound;
-using Mail.Pipeline.Quarantine;
-using MimeKit;
 
 namespace Mail.Host;
 
-/// <summary>The admin surface of `mail`: domains, users, mailbox listing and the queue (mailq).
-/// Each command opens the data directory itself, so it works while `mail serve` runs on the same data.</summary>
+/// <summary>The admin surface of `mail`: domains, users, mailbox listing and the queue (mailq). The work is the
+/// <see cref="AdminService"/>'s (the web console calls the same); this class prints it. Each command opens the data
+/// directory itself, so it works while `mail serve` runs on the same data.</summary>
 public sealed class AdminCommands(MailStores data, TextWriter output)
 {
-    public async Task<int> DomainAddAsync(string domain)
-    {
-        if (Core.Model.Address.NormalizeDomain(domain) is not { } d || d.StartsWith('['))
-            return Fail($"'{domain}' is not a domain name");
-        await data.Directory.AddDomainAsync(d);
-        output.WriteLine($"domain {d} added");
-        return 0;
-    }
+    private readonly AdminService _admin = data.Admin;
+
+    public async Task<int> DomainAddAsync(string domain) => await RunAsync(async () =>
+        output.WriteLine($"domain {await _admin.AddDomainAsync(domain)} added"));
 
     public async Task<int> DomainListAsync()
     {
-        foreach (var d in await data.Directory.ListDomainsAsync()) output.WriteLine(d);
+        foreach (var d in await _admin.ListDomainsAsync()) output.WriteLine(d);
         return 0;
     }
 
-    public async Task<int> UserAddAsync(string address, string password)
-    {
-        if (MailDirectory.Canonical(address) is null) return NotAnAddress(address);
-        if (password.Length == 0) return Fail("the password must not be empty");
-        return await SaveUserAsync(() => data.Directory.SetUserAsync(address, password), "saved");
-    }
+    public Task<int> UserAddAsync(string address, string password, bool admin = false) =>
+        RunAsync(async () => await SavedAsync(await _admin.SetUserAsync(address, password), "saved", admin));
 
     /// <summary>`user add ADDRESS --password-hash HASH`: keeps a hash brought from Dovecot/Postfix as it is.</summary>
-    public async Task<int> UserAddWithHashAsync(string address, string passwordHash)
+    public Task<int> UserAddWithHashAsync(string address, string passwordHash, bool admin = false) =>
+        RunAsync(async () => await SavedAsync(await _admin.SetUserHashAsync(address, passwordHash), "saved (password hash as given)", admin));
+
+    private async Task SavedAsync(string user, string done, bool admin)
     {
-        if (MailDirectory.Canonical(address) is null) return NotAnAddress(address);
-        if (PasswordHasher.Validate(passwordHash.Trim()) is { } why) return Fail($"--password-hash: {why}");
-        return await SaveUserAsync(() => data.Directory.SetUserPasswordHashAsync(address, passwordHash), "saved (password hash as given)");
+        if (admin) await _admin.SetAdminAsync(user, true);
+        output.WriteLine($"user {user} {done}{(admin ? ", console administrator" : "")}");
     }
 
-    /// <summary>Stores the user (refused when the domain is not local) and creates their standard mailboxes.</summary>
-    private async Task<int> SaveUserAsync(Func<Task<string>> save, string done)
+    /// <summary>`mail user remove ADDRESS`: the login goes, the stored mail stays.</summary>
+    public Task<int> UserRemoveAsync(string address) =>
+        RunAsync(async () => output.WriteLine($"user {await _admin.RemoveUserAsync(address)} removed (their mail is kept)"));
+
+    /// <summary>`mail user admin ADDRESS on|off`: the web console's administrator role.</summary>
+    public Task<int> UserAdminAsync(string address, string onOff) => RunAsync(async () =>
     {
-        string user;
-        try
+        var on = onOff.Trim().ToLowerInvariant() switch
         {
-            user = await save();
-        }
-        catch (InvalidOperationException e)
-        {
-            return Fail(e.Message);
-        }
-        await data.Mailboxes.EnsureUserMailboxesAsync(user);
-        output.WriteLine($"user {user} {done}");
-        return 0;
-    }
+            "on" => true,
+            "off" => false,
+            _ => throw new AdminException($"'{onOff}' is not on or off"),
+        };
+        output.WriteLine($"user {await _admin.SetAdminAsync(address, on)} console administrator: {(on ? "on" : "off")}");
+    });
 
     /// <summary>`mail user list`: one user a line; a user with a storage limit (their own or Quota:Default) is followed
     /// by the limit and the octets used. Users without one stay a bare address, as scripts read it.</summary>
     public async Task<int> UserListAsync()
     {
-        foreach (var u in await data.Directory.ListUsersAsync())
+        foreach (var u in await _admin.ListUsersAsync())
         {
-            var q = await data.Quotas.GetLimitedAsync(u);
-            output.WriteLine(q is { } limited
-                ? string.Create(CultureInfo.InvariantCulture, $"{u}  quota {QuotaSize.Format(limited.Limit)}, {limited.Used} octets used")
-                : u);
+            var role = u.Admin ? "  admin" : "";
+            output.WriteLine(u.QuotaLimit is { } limit
+                ? string.Create(CultureInfo.InvariantCulture, $"{u.Address}  quota {QuotaSize.Format(limit)}, {u.QuotaUsed} octets used{role}")
+                : u.Address + role);
         }
         return 0;
     }
@@ -105,7 +98,7 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         output.WriteLine($"{"UID",6}  {"DATE",-20}  {"SIZE",8}  {"FLAGS",-18}  {"FROM",-30}  SUBJECT");
         foreach (var m in await data.Mailboxes.ListMessagesAsync(user, info.Name))
         {
-            var (from, subject, messageId) = await SummaryAsync(m.MessageRef);
+            var (from, subject, messageId) = await _admin.SummaryAsync(m.MessageRef);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{m.Uid,6}  {m.InternalDate.UtcDateTime,-20:yyyy-MM-dd HH:mm:ss}  {m.Size,8}  {string.Join(' ', m.Flags),-18}  {Cut(from, 30),-30}  {subject}  {messageId}"));
         }
@@ -114,63 +107,44 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
 
     public async Task<int> QueueAsync()
     {
-        var count = 0;
-        foreach (var queue in new IMessageQueue[] { data.Inbound, data.Outbound })
+        var items = await _admin.ListQueueAsync();
+        if (items.Count > 0) output.WriteLine($"{"QUEUE",-9} {"ID",-16} {"STATE",-13} {"VISIBLE AT",-20} {"TRIES",5}  SENDER -> RECIPIENTS");
+        foreach (var e in items)
         {
-            await foreach (var e in queue.ListAsync())
+            var at = e.VisibleAt is { } v ? Time(v) : "-";
+            output.WriteLine($"{e.Queue,-9} {e.QueueId,-16} {e.State,-13} {at,-20} {e.Tries,5}  <{e.MailFrom}> -> {string.Join(", ", e.Recipients.Select(r => r.Address))}");
+            if (e.DeadLetterReason is not null) output.WriteLine($"{"",10}reason: {e.DeadLetterReason}");
+            // Outbound: each recipient's own state and the last reply (Postfix mailq shows the reason per recipient).
+            foreach (var r in e.Recipients.Where(r => r.ExpiresAt is not null))
             {
-                if (count++ == 0) output.WriteLine($"{"QUEUE",-9} {"ID",-16} {"STATE",-13} {"VISIBLE AT",-20} {"TRIES",5}  SENDER -> RECIPIENTS");
-                var state = e.State switch
-                {
-                    QueueEntryState.Ready => "ready",
-                    QueueEntryState.Scheduled => "scheduled",
-                    QueueEntryState.InFlight => "in-flight",
-                    _ => "dead",
-                };
-                var at = e.VisibleAt is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "-";
-                var env = e.Envelope;
-                output.WriteLine($"{queue.Name,-9} {env.QueueId,-16} {state,-13} {at,-20} {e.DeliveryCount,5}  <{env.MailFrom}> -> {string.Join(", ", env.Recipients.Select(r => r.Address))}");
-                if (e.DeadLetterReason is not null) output.WriteLine($"{"",10}reason: {e.DeadLetterReason}");
-                // Outbound: each recipient's own state and the last reply (Postfix mailq shows the reason per recipient).
-                foreach (var r in env.Recipients.Where(r => r.Delivery is not null))
-                {
-                    var d = r.Delivery!;
-                    var next = d.NextAttemptAt is { } n ? " next " + n.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "";
-                    var reply = d.LastReply is { } lr ? $" ({(lr.Code == 0 ? "" : lr.Code.ToString(CultureInfo.InvariantCulture) + " ")}{lr.EnhancedCode} {lr.Text}{(lr.Host is null ? "" : " from " + lr.Host)})" : "";
-                    output.WriteLine($"{"",10}<{r.Address}> {d.Status.ToString().ToLowerInvariant()}, {d.Attempts} attempt(s){next}{reply}");
-                }
+                var next = r.NextAttemptAt is { } n ? " next " + Time(n) : "";
+                var reply = r.LastReply is { } lr ? $" ({lr}{(r.LastReplyHost is { } h ? " from " + h.Split(' ')[0] : "")})" : "";
+                output.WriteLine($"{"",10}<{r.Address}> {r.Status}, {r.Attempts} attempt(s){next}{reply}");
             }
         }
-        output.WriteLine(count == 0 ? "Mail queue is empty" : $"-- {count} envelope(s)");
+        output.WriteLine(items.Count == 0 ? "Mail queue is empty" : $"-- {items.Count} envelope(s)");
         return 0;
     }
 
     /// <summary>`mail queue show ID`: the envelope, each recipient's state and last reply, and the message's header.</summary>
     public async Task<int> QueueShowAsync(string queueId)
     {
-        var found = false;
-        foreach (var queue in new IMessageQueue[] { data.Inbound, data.Outbound })
+        var found = await _admin.FindQueuedAsync(queueId);
+        foreach (var e in found)
         {
-            await foreach (var e in queue.ListAsync())
+            output.WriteLine($"queue: {e.Queue} ({(e.State == "dead" ? "deadlettered" : e.State.Replace("-", "", StringComparison.Ordinal))}{(e.VisibleAt is { } v ? ", due " + Time(v) : "")})");
+            output.WriteLine($"received: {Time(e.ReceivedAt)} from {e.ClientHelo} [{e.ClientAddress}]{(e.AuthenticatedUser is { } u ? " user " + u : "")}");
+            output.WriteLine($"sender: <{e.MailFrom}>  size: {e.Size}  message: {e.MessageRef}");
+            foreach (var r in e.Recipients)
             {
-                var env = e.Envelope;
-                if (env.QueueId != queueId) continue;
-                found = true;
-                output.WriteLine($"queue: {queue.Name} ({e.State.ToString().ToLowerInvariant()}{(e.VisibleAt is { } v ? ", due " + v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "")})");
-                output.WriteLine($"received: {env.ReceivedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} from {env.Client.Helo} [{env.Client.Address}]{(env.AuthenticatedUser is { } u ? " user " + u : "")}");
-                output.WriteLine($"sender: <{env.MailFrom}>  size: {env.Size}  message: {env.MessageRef}");
-                foreach (var r in env.Recipients)
-                {
-                    var d = r.Delivery;
-                    output.WriteLine($"  <{r.Address}> {r.Status.ToString().ToLowerInvariant()}{(d is null ? "" : $", {d.Attempts} attempt(s), expires {d.ExpiresAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}")}");
-                    if (d?.LastReply is { } lr) output.WriteLine($"      last reply: {(lr.Code == 0 ? "" : lr.Code.ToString(CultureInfo.InvariantCulture) + " ")}{lr.EnhancedCode} {lr.Text}{(lr.Host is null ? "" : $" ({lr.Host} {lr.Address})")}");
-                }
-                var (from, subject, _) = await SummaryAsync(env.MessageRef);
-                output.WriteLine($"From: {from}");
-                output.WriteLine($"Subject: {subject}");
+                output.WriteLine($"  <{r.Address}> {r.Status}{(r.ExpiresAt is not { } x ? "" : $", {r.Attempts} attempt(s), expires {Time(x)}")}");
+                if (r.LastReply is { } lr) output.WriteLine($"      last reply: {lr}{(r.LastReplyHost is { } h ? $" ({h})" : "")}");
             }
+            var (from, subject, _) = await _admin.SummaryAsync(e.MessageRef);
+            output.WriteLine($"From: {from}");
+            output.WriteLine($"Subject: {subject}");
         }
-        if (!found)
+        if (found.Count == 0)
         {
             output.WriteLine($"mail: no queued envelope {queueId}");
             return 1;
@@ -181,38 +155,40 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
     /// <summary>`mail queue hold|release|retry|delete ID|ALL`: recorded for the running server to apply (see QueueControl).</summary>
     public async Task<int> QueueActionAsync(string verb, string target)
     {
-        var action = Enum.Parse<Mail.Outbound.QueueAction>(verb, ignoreCase: true);
-        var ids = new List<string>();
-        await foreach (var e in data.Outbound.ListAsync())
-            if (e.State != QueueEntryState.DeadLettered && (target == "ALL" || e.Envelope.QueueId == target) && !ids.Contains(e.Envelope.QueueId)) ids.Add(e.Envelope.QueueId);
-        // Cloud: a scheduled retry is hidden by the queue service, so an explicit id is recorded even when not listed.
-        if (ids.Count == 0 && target != "ALL" && data.Mode == MailStores.Cloud) ids.Add(target);
+        var action = AdminService.ParseQueueAction(verb) ?? throw new UsageException($"unknown queue action '{verb}'");
+        IReadOnlyList<string> ids;
+        try
+        {
+            ids = await _admin.QueueActionAsync(action, target);
+        }
+        catch (AdminException e) when (e.NotFound)
+        {
+            output.WriteLine($"mail: {e.Message}");
+            return 1;
+        }
         if (ids.Count == 0)
         {
-            output.WriteLine(target == "ALL" ? "Outbound queue is empty" : $"mail: no outbound envelope {target}");
-            return target == "ALL" ? 0 : 1;
+            output.WriteLine("Outbound queue is empty");
+            return 0;
         }
-        var control = new Mail.Outbound.QueueControl(data.State);
-        foreach (var id in ids) await control.RequestAsync(id, action);
         output.WriteLine($"{verb}: {ids.Count} envelope(s) ({string.Join(", ", ids)}); the running server applies it within a second");
         return 0;
     }
 
     public async Task<int> QuarantineListAsync()
     {
-        var entries = await new QuarantineStore(data.State).ListAsync();
+        var entries = await _admin.ListQuarantineAsync();
         if (entries.Count == 0)
         {
             output.WriteLine("Quarantine is empty");
             return 0;
         }
         output.WriteLine($"{"ID",-16} {"DATE",-20} SENDER -> RECIPIENTS");
-        foreach (var e in entries.OrderBy(e => e.Date))
+        foreach (var e in entries)
         {
-            var (_, subject, _) = await SummaryAsync(e.MessageRef);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{e.QueueId,-16} {e.Date.UtcDateTime,-20:yyyy-MM-dd HH:mm:ss} <{e.MailFrom}> -> {string.Join(", ", e.Recipients)}"));
-            output.WriteLine($"{"",17}subject: {subject}");
+            output.WriteLine($"{"",17}subject: {e.Subject}");
             output.WriteLine($"{"",17}reason: {e.Reason}");
         }
         output.WriteLine($"-- {entries.Count} message(s) held");
@@ -220,47 +196,41 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
     }
 
     /// <summary>Delivers a held message through the normal local delivery path (INBOX), then forgets it.</summary>
-    public async Task<int> QuarantineReleaseAsync(string queueId)
+    public Task<int> QuarantineReleaseAsync(string queueId) => RunAsync(async () =>
     {
-        var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, [], state: data.State);
-        var result = await stage.ReleaseAsync(queueId);
-        if (result is null) return Fail($"no quarantined message {queueId}");
+        var result = await _admin.ReleaseQuarantinedAsync(queueId);
         foreach (var d in result.Delivered) output.WriteLine($"{queueId}: delivered to {d.User} {d.Mailbox} uid {d.Uid}");
         if (result.Remote.Count > 0) output.WriteLine($"{queueId}: {result.Remote.Count} remote recipient(s) queued for relay");
         if (result.Forwarded.Count > 0) output.WriteLine($"{queueId}: forwarded to {string.Join(", ", result.Forwarded)}");
         foreach (var u in result.UnknownLocal) output.WriteLine($"{queueId}: no such user {u}; not delivered");
         output.WriteLine($"{queueId} released");
-        return 0;
-    }
+    });
 
-    public async Task<int> QuarantineDeleteAsync(string queueId)
+    public Task<int> QuarantineDeleteAsync(string queueId) => RunAsync(async () =>
     {
-        var quarantine = new QuarantineStore(data.State);
-        if (await quarantine.GetAsync(queueId) is not { } entry) return Fail($"no quarantined message {queueId}");
-        await data.Messages.DeleteAsync(entry.MessageRef);
-        await quarantine.DeleteAsync(queueId);
+        await _admin.DeleteQuarantinedAsync(queueId);
         output.WriteLine($"{queueId} deleted");
-        return 0;
-    }
+    });
 
-    private async Task<(string From, string Subject, string MessageId)> SummaryAsync(string messageRef)
-    {
-        await using var s = await data.Messages.OpenReadAsync(messageRef);
-        if (s is null) return ("?", "(raw message missing)", "");
-        try
-        {
-            var headers = await HeaderList.LoadAsync(s);
-            return (headers[HeaderId.From] ?? "", headers[HeaderId.Subject] ?? "", headers[HeaderId.MessageId] ?? "");
-        }
-        catch (FormatException)
-        {
-            return ("?", "(unparsable headers)", "");
-        }
-    }
+    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
 
     private static string Cut(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 
     private static int NotAnAddress(string address) => Fail($"'{address}' is not an address (local@domain)");
+
+    /// <summary>Runs a service call; what it refuses (<see cref="AdminException"/>) is one line, EX_DATAERR.</summary>
+    private static async Task<int> RunAsync(Func<Task> work)
+    {
+        try
+        {
+            await work();
+            return 0;
+        }
+        catch (AdminException e)
+        {
+            return Fail(e.Message);
+        }
+    }
 
     /// <summary>The command's input is wrong (not an address, no such user): one line, EX_DATAERR.</summary>
     private static int Fail(string message)

@@ -45,6 +45,9 @@ public sealed class MailStores : IAsyncDisposable
     public ISecretStore? Secrets { get; }
     public string Mode { get; }
 
+    /// <summary>The administration service over these stores, for the `mail` commands and the web console.</summary>
+    public Mail.Admin.AdminService Admin { get; private set; } = null!;
+
     /// <summary>Envelopes waiting in the local inbound spool (embedded mode), for the startup line.</summary>
     public int? LocalQueueCount => (Inbound as SpoolQueue)?.Count;
 
@@ -52,6 +55,14 @@ public sealed class MailStores : IAsyncDisposable
     public int DroppedAtLoad => (Inbound as SpoolQueue)?.DroppedAtLoad ?? 0;
 
     public static MailStores Open(IConfiguration configuration, DataLayout data)
+    {
+        var stores = OpenStores(configuration, data);
+        stores.Admin = new Mail.Admin.AdminService(stores.Directory, stores.Mailboxes, stores.Messages, stores.Inbound, stores.Outbound, stores.State, stores.Quotas,
+            () => DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), stores.Mode == Cloud);
+        return stores;
+    }
+
+    private static MailStores OpenStores(IConfiguration configuration, DataLayout data)
     {
         var mode = (configuration["Mode"] ?? Embedded).Trim().ToLowerInvariant();
         var recipients = RecipientSettings.Bind(configuration);

@@ -18,9 +18,11 @@ namespace Mail.Host
             usage: mail [serve] [--data DIR] [--Section:Key=value ...]   run SMTP + IMAP + POP3 + delivery (default)
                    mail domain add DOMAIN [--data DIR]
                    mail domain list [--data DIR]
-                   mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--data DIR]
+                   mail user add ADDRESS (--password PW | --password-stdin | --password-hash HASH) [--admin] [--data DIR]
                                         HASH: {SHA512-CRYPT}$6$..., $5$... (Dovecot/crypt) or pbkdf2-sha256$...
-                   mail user list [--data DIR]                              each user, storage used and limit
+                   mail user list [--data DIR]                              each user, storage used and limit, "admin" for console administrators
+                   mail user remove ADDRESS [--data DIR]                    the login goes; the stored mail stays
+                   mail user admin ADDRESS on|off [--data DIR]              the web console's administrator role (also: user add ... --admin)
                    mail user quota ADDRESS SIZE [--data DIR]                storage limit: 500M, 2G, none (0), default (Quota:Default)
                    mail alias add ADDRESS|@DOMAIN TARGET... [--data DIR]
                    mail alias list [DOMAIN] [--data DIR]
@@ -55,6 +57,7 @@ namespace Mail.Host
             string? password = null;
             string? passwordHash = null;
             var passwordStdin = false;
+            var consoleAdmin = false;
             var mailbox = "INBOX";
             var url = PublicSuffixRefresh.DefaultUrl;
             var verbose = false;
@@ -74,6 +77,9 @@ namespace Mail.Host
                         break;
                     case "--password-hash":
                         passwordHash = Next() ?? "";
+                        break;
+                    case "--admin":
+                        consoleAdmin = true;
                         break;
                     case "--password-stdin":
                         passwordStdin = true;
@@ -153,9 +159,11 @@ namespace Mail.Host
                     ("domain", "add") => await admin.DomainAddAsync(Arg(2)),
                     ("domain", "list") => await admin.DomainListAsync(),
                     ("user", "add") when passwordHash is not null => password is null && !passwordStdin
-                        ? await admin.UserAddWithHashAsync(Arg(2), passwordHash)
+                        ? await admin.UserAddWithHashAsync(Arg(2), passwordHash, consoleAdmin)
                         : throw new UsageException("--password-hash cannot be combined with --password or --password-stdin"),
-                    ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin)),
+                    ("user", "add") => await admin.UserAddAsync(Arg(2), ReadPassword(password, passwordStdin), consoleAdmin),
+                    ("user", "remove") => await admin.UserRemoveAsync(Arg(2)),
+                    ("user", "admin") => await admin.UserAdminAsync(Arg(2), Arg(3)),
                     ("user", "list") => await admin.UserListAsync(),
                     ("alias", "add") => await new AliasCommands(stores.Directory, Console.Out).AddAsync(Arg(2), positional.Skip(3).ToList()),
                     ("alias", "list") => await new AliasCommands(stores.Directory, Console.Out).ListAsync(positional.ElementAtOrDefault(2)),
@@ -281,6 +289,9 @@ namespace Mail.Host
                 o.ScrapeResponseCacheDurationMilliseconds = 0; // every scrape reads the instruments now
             });
             var telemetry = builder.Services.AddMailTelemetry(builder.Logging, builder.Configuration, "mail", prometheus);
+            // Admin:Endpoint: the web console (docs/console.md), started before the mail listeners.
+            if (Mail.WebConsole.ConsoleSettings.Load(builder.Configuration, settings.Smtp.Certificate) is { } console)
+                builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

@@ -51,6 +51,41 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
         return await PutUserAsync(user, PasswordHasher.Hash(password, passwordIterations), cancellationToken);
     }
 
+    /// <summary>Whether the user may sign in to the web console (<c>mail user admin ADDRESS on|off</c>). False for no such user.</summary>
+    public async Task<bool> IsAdminAsync(string address, CancellationToken cancellationToken = default) =>
+        await ReadUserAsync(address, cancellationToken) is { Record.Admin: true };
+
+    /// <summary>Grants or withdraws the console role; false when there is no such user.</summary>
+    public async Task<bool> SetAdminAsync(string address, bool admin, CancellationToken cancellationToken = default)
+    {
+        if (await ReadUserAsync(address, cancellationToken) is not { } u) return false;
+        await state.PutAsync(UserPartition, u.User, JsonSerializer.Serialize(u.Record with { Admin = admin }, AccountsJson.Default.UserRecord), cancellationToken: cancellationToken);
+        return true;
+    }
+
+    /// <summary>Removes a user's login (not their mail: the mailboxes stay until deleted). False when there was none.</summary>
+    public async Task<bool> RemoveUserAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = Canonical(address);
+        if (user is null || await state.GetAsync(UserPartition, user, cancellationToken) is null) return false;
+        await state.DeleteAsync(UserPartition, user, cancellationToken);
+        return true;
+    }
+
+    private async Task<(string User, UserRecord Record)?> ReadUserAsync(string address, CancellationToken cancellationToken)
+    {
+        var user = Canonical(address);
+        if (user is null || await state.GetAsync(UserPartition, user, cancellationToken) is not { } entry) return null;
+        try
+        {
+            return JsonSerializer.Deserialize(entry.Value, AccountsJson.Default.UserRecord) is { } r ? (user, r) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// Adds or replaces a user with a password hash brought from elsewhere (a Dovecot or Postfix passwd-file's
     /// "{SHA512-CRYPT}$6$..."), stored as given once <see cref="PasswordHasher.Validate"/> accepts it: the user keeps
@@ -69,7 +104,9 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
         var domain = user[(user.LastIndexOf('@') + 1)..];
         if (!await IsLocalDomainAsync(domain, cancellationToken))
             throw new InvalidOperationException($"Domain {domain} is not a local domain; add it first.");
-        var record = JsonSerializer.Serialize(new UserRecord(passwordHash), AccountsJson.Default.UserRecord);
+        // A new password keeps the console role: resetting an administrator's password does not demote them.
+        var admin = await ReadUserAsync(user, cancellationToken) is { Record.Admin: true };
+        var record = JsonSerializer.Serialize(new UserRecord(passwordHash) { Admin = admin }, AccountsJson.Default.UserRecord);
         await state.PutAsync(UserPartition, user, record, cancellationToken: cancellationToken);
         return user;
     }
@@ -321,7 +358,13 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
     public static string? Canonical(string address) =>
         Address.TryParse(address, out var a) ? $"{a.LocalPart.ToLowerInvariant()}@{a.Domain}" : null;
 
-    internal sealed record UserRecord(string PasswordHash);
+    /// <param name="PasswordHash">The stored hash (PasswordHasher's format or an imported crypt hash).</param>
+    internal sealed record UserRecord(string PasswordHash)
+    {
+        /// <summary>May sign in to the web console. Absent in records written before the role existed: false.</summary>
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+        public bool Admin { get; init; }
+    }
 }
 
 /// <summary>A user's stored credential (see <see cref="MailDirectory.GetCredentialAsync"/>).</summary>

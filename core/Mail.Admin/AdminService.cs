@@ -1,0 +1,267 @@
+using Mail.Auth.Dkim.Signing;
+using Mail.Core.Accounts;
+using Mail.Core.Model;
+using Mail.Core.Ports;
+using Mail.Outbound;
+using Mail.Pipeline.Inbound;
+using Mail.Pipeline.Quarantine;
+using MimeKit;
+
+namespace Mail.Admin;
+
+/// <summary>
+/// The one administration service: domains, users, aliases, DKIM keys, the queues and the quarantine. The `mail`
+/// commands (edge/Mail.Host) print what it returns; the web console (edge/Mail.Console) renders it as HTML and JSON.
+/// It works on the stores directly, so it runs beside a `mail serve` on the same data; queue actions are recorded
+/// for the running server to apply (<see cref="QueueControl"/>). Bad input throws <see cref="AdminException"/>.
+/// </summary>
+/// <param name="cloud">Cloud mode: a scheduled retry is hidden by the queue service, so queue actions name ids not listed.</param>
+public sealed class AdminService(MailDirectory directory, IMailboxStore mailboxes, IMessageStore messages, IMessageQueue inbound,
+    IMessageQueue outbound, IStateStore state, UserQuotas quotas, Func<DkimKeyStore>? dkimKeys = null, bool cloud = false)
+{
+    /// <summary>How many characters of a part a preview shows.</summary>
+    public const int PreviewLimit = 100_000;
+
+    public MailDirectory Directory => directory;
+
+    // ---- domains
+
+    public Task<IReadOnlyList<string>> ListDomainsAsync(CancellationToken cancellationToken = default) => directory.ListDomainsAsync(cancellationToken);
+
+    /// <summary>Adds a local domain; returns its normalized name.</summary>
+    public async Task<string> AddDomainAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        if (Address.NormalizeDomain(domain) is not { } d || d.StartsWith('['))
+            throw new AdminException($"'{domain}' is not a domain name");
+        await directory.AddDomainAsync(d, cancellationToken);
+        return d;
+    }
+
+    // ---- users
+
+    public async Task<IReadOnlyList<UserInfo>> ListUsersAsync(CancellationToken cancellationToken = default)
+    {
+        var list = new List<UserInfo>();
+        foreach (var u in await directory.ListUsersAsync(cancellationToken))
+        {
+            var q = await quotas.GetLimitedAsync(u, cancellationToken);
+            list.Add(new UserInfo(u, await directory.IsAdminAsync(u, cancellationToken), q?.Limit, q?.Used));
+        }
+        return list;
+    }
+
+    /// <summary>Adds a user (or sets the password of an existing one) and creates their standard mailboxes.</summary>
+    public async Task<string> SetUserAsync(string address, string password, CancellationToken cancellationToken = default)
+    {
+        var user = CanonicalOrThrow(address);
+        if (password.Length == 0) throw new AdminException("the password must not be empty");
+        return await SaveUserAsync(() => directory.SetUserAsync(user, password, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Adds a user with a hash brought from Dovecot/Postfix, kept as it is.</summary>
+    public async Task<string> SetUserHashAsync(string address, string passwordHash, CancellationToken cancellationToken = default)
+    {
+        var user = CanonicalOrThrow(address);
+        if (PasswordHasher.Validate(passwordHash.Trim()) is { } why) throw new AdminException($"--password-hash: {why}");
+        return await SaveUserAsync(() => directory.SetUserPasswordHashAsync(user, passwordHash, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>A new password for an existing user (the console's reset): unlike <see cref="SetUserAsync"/> it makes no user.</summary>
+    public async Task<string> ResetPasswordAsync(string address, string password, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        return await SetUserAsync(user, password, cancellationToken);
+    }
+
+    /// <summary>Removes the user's login; their stored mail is kept.</summary>
+    public async Task<string> RemoveUserAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        await directory.RemoveUserAsync(user, cancellationToken);
+        return user;
+    }
+
+    /// <summary>Grants or withdraws the console role.</summary>
+    public async Task<string> SetAdminAsync(string address, bool admin, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        await directory.SetAdminAsync(user, admin, cancellationToken);
+        return user;
+    }
+
+    private async Task<string> SaveUserAsync(Func<Task<string>> save, CancellationToken cancellationToken)
+    {
+        string user;
+        try
+        {
+            user = await save();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new AdminException(e.Message); // the domain is not local
+        }
+        await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
+        return user;
+    }
+
+    public async Task<string> ExistingUserAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = CanonicalOrThrow(address);
+        if (!await directory.UserExistsAsync(user, cancellationToken)) throw new AdminException($"no user {user}", notFound: true);
+        return user;
+    }
+
+    private static string CanonicalOrThrow(string address) =>
+        MailDirectory.Canonical(address) ?? throw new AdminException($"'{address}' is not an address (local@domain)");
+
+    // ---- aliases and DKIM keys
+
+    public Task<IReadOnlyList<(string Alias, IReadOnlyList<string> Targets)>> ListAliasesAsync(string? domain = null, CancellationToken cancellationToken = default) =>
+        directory.Aliases.ListAsync(domain, cancellationToken);
+
+    /// <summary>The DKIM keys of one domain or all, published ones first; empty where keys have no store.</summary>
+    public async Task<IReadOnlyList<DkimKeyInfo>> ListDkimKeysAsync(string? domain = null, CancellationToken cancellationToken = default)
+    {
+        if (dkimKeys is null) return [];
+        var keys = dkimKeys();
+        var all = domain is null ? await keys.ListAllAsync(cancellationToken) : await keys.ListAsync(domain, cancellationToken);
+        return [.. all.Select(k => new DkimKeyInfo(k.Domain, k.Selector, k.Algorithm.Name(), k.IsActive, keys.IsPublished(k), k.Created, k.Retired,
+            k.PublishedUntil, k.DnsName, k.DnsRecord, k.ZoneFileLine)).OrderByDescending(k => k.Published)];
+    }
+
+    // ---- queues
+
+    /// <summary>Every envelope of the inbound and outbound queues, optionally only those whose id, sender or a recipient
+    /// contains <paramref name="search"/>.</summary>
+    public async Task<IReadOnlyList<QueueItem>> ListQueueAsync(string? search = null, CancellationToken cancellationToken = default)
+    {
+        var list = new List<QueueItem>();
+        foreach (var queue in new[] { inbound, outbound })
+        {
+            await foreach (var e in queue.ListAsync(cancellationToken))
+            {
+                var item = ToItem(queue.Name, e);
+                if (string.IsNullOrWhiteSpace(search) || Matches(item, search.Trim())) list.Add(item);
+            }
+        }
+        return list;
+    }
+
+    private static bool Matches(QueueItem item, string search) =>
+        item.QueueId.Contains(search, StringComparison.OrdinalIgnoreCase) || item.MailFrom.Contains(search, StringComparison.OrdinalIgnoreCase)
+        || item.Recipients.Any(r => r.Address.Contains(search, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The envelopes (one per queue it is in) with this id; empty when none.</summary>
+    public async Task<IReadOnlyList<QueueItem>> FindQueuedAsync(string queueId, CancellationToken cancellationToken = default) =>
+        [.. (await ListQueueAsync(null, cancellationToken)).Where(i => i.QueueId == queueId)];
+
+    private static QueueItem ToItem(string queue, QueueEntry e)
+    {
+        var env = e.Envelope;
+        var state = e.State switch
+        {
+            QueueEntryState.Ready => "ready",
+            QueueEntryState.Scheduled => "scheduled",
+            QueueEntryState.InFlight => "in-flight",
+            _ => "dead",
+        };
+        var recipients = env.Recipients.Select(r => new QueueRecipient(r.Address, r.Status.ToString().ToLowerInvariant(),
+            r.Delivery?.Attempts ?? 0, r.Delivery?.NextAttemptAt, r.Delivery?.ExpiresAt, r.Delivery?.LastReply is { } lr ? ReplyText(lr) : null,
+            r.Delivery?.LastReply is { Host: { } h } reply ? $"{h} {reply.Address}".TrimEnd() : null)).ToList();
+        return new QueueItem(queue, env.QueueId, state, e.VisibleAt, e.DeliveryCount, env.MailFrom, recipients, e.DeadLetterReason,
+            env.ReceivedAt, env.Client.Helo, env.Client.Address, env.AuthenticatedUser, env.Size, env.MessageRef);
+    }
+
+    private static string ReplyText(RemoteReply r) =>
+        $"{(r.Code == 0 ? "" : r.Code.ToString(System.Globalization.CultureInfo.InvariantCulture) + " ")}{r.EnhancedCode} {r.Text}";
+
+    /// <summary>Records hold, release, retry or delete of one outbound envelope or ALL, for the running server to apply
+    /// within a second; returns the ids it names. Throws when an id names no outbound envelope.</summary>
+    public async Task<IReadOnlyList<string>> QueueActionAsync(QueueAction action, string target, CancellationToken cancellationToken = default)
+    {
+        var ids = new List<string>();
+        await foreach (var e in outbound.ListAsync(cancellationToken))
+            if (e.State != QueueEntryState.DeadLettered && (target == "ALL" || e.Envelope.QueueId == target) && !ids.Contains(e.Envelope.QueueId)) ids.Add(e.Envelope.QueueId);
+        if (ids.Count == 0 && target != "ALL" && cloud) ids.Add(target);
+        if (ids.Count == 0 && target != "ALL") throw new AdminException($"no outbound envelope {target}", notFound: true);
+        var control = new QueueControl(state);
+        foreach (var id in ids) await control.RequestAsync(id, action, cancellationToken);
+        return ids;
+    }
+
+    /// <summary>"hold", "release", "retry", "delete" (any case); null for anything else.</summary>
+    public static QueueAction? ParseQueueAction(string verb) =>
+        Enum.TryParse<QueueAction>(verb, ignoreCase: true, out var a) && Enum.IsDefined(a) && !int.TryParse(verb, out _) ? a : null;
+
+    // ---- quarantine
+
+    public async Task<IReadOnlyList<QuarantineItem>> ListQuarantineAsync(CancellationToken cancellationToken = default)
+    {
+        var list = new List<QuarantineItem>();
+        foreach (var e in (await new QuarantineStore(state).ListAsync(cancellationToken)).OrderBy(e => e.Date))
+        {
+            var s = await SummaryAsync(e.MessageRef, cancellationToken);
+            list.Add(new QuarantineItem(e.QueueId, e.Date, e.MailFrom, e.Recipients, e.Reason, s.From, s.Subject));
+        }
+        return list;
+    }
+
+    /// <summary>Delivers a held message through the normal local delivery path, then forgets it.</summary>
+    public async Task<InboundResult> ReleaseQuarantinedAsync(string queueId, CancellationToken cancellationToken = default)
+    {
+        var stage = new InboundStage(messages, mailboxes, directory, outbound, [], state: state);
+        return await stage.ReleaseAsync(queueId, cancellationToken) ?? throw new AdminException($"no quarantined message {queueId}", notFound: true);
+    }
+
+    public async Task DeleteQuarantinedAsync(string queueId, CancellationToken cancellationToken = default)
+    {
+        var quarantine = new QuarantineStore(state);
+        if (await quarantine.GetAsync(queueId, cancellationToken) is not { } entry) throw new AdminException($"no quarantined message {queueId}", notFound: true);
+        await messages.DeleteAsync(entry.MessageRef, cancellationToken);
+        await quarantine.DeleteAsync(queueId, cancellationToken);
+    }
+
+    /// <summary>What an operator may look at of a held message without risk: header fields, the text part and the HTML
+    /// part's source as text. Nothing here is rendered; the console escapes all of it.</summary>
+    public async Task<MessagePreview> PreviewQuarantinedAsync(string queueId, CancellationToken cancellationToken = default)
+    {
+        if (await new QuarantineStore(state).GetAsync(queueId, cancellationToken) is not { } entry) throw new AdminException($"no quarantined message {queueId}", notFound: true);
+        await using var s = await messages.OpenReadAsync(entry.MessageRef, cancellationToken);
+        if (s is null) return new MessagePreview(queueId, entry.Reason, [], "(the raw message is missing)", null, [], false);
+        MimeMessage message;
+        try
+        {
+            message = await MimeMessage.LoadAsync(s, cancellationToken);
+        }
+        catch (FormatException e)
+        {
+            return new MessagePreview(queueId, entry.Reason, [], $"(not a parsable message: {e.Message})", null, [], false);
+        }
+        var truncated = false;
+        string? Cut(string? text)
+        {
+            if (text is null || text.Length <= PreviewLimit) return text;
+            truncated = true;
+            return text[..PreviewLimit];
+        }
+        var headers = message.Headers.Select(h => new HeaderField(h.Field, h.Value)).ToList();
+        var attachments = message.Attachments.Select(a => a.ContentDisposition?.FileName ?? a.ContentType.Name ?? a.ContentType.MimeType).ToList();
+        return new MessagePreview(queueId, entry.Reason, headers, Cut(message.TextBody), Cut(message.HtmlBody), attachments, truncated);
+    }
+
+    /// <summary>From, Subject and Message-ID of a stored message, without reading its body.</summary>
+    public async Task<MessageSummary> SummaryAsync(string messageRef, CancellationToken cancellationToken = default)
+    {
+        await using var s = await messages.OpenReadAsync(messageRef, cancellationToken);
+        if (s is null) return new MessageSummary("?", "(raw message missing)", "");
+        try
+        {
+            var headers = await HeaderList.LoadAsync(s, cancellationToken);
+            return new MessageSummary(headers[HeaderId.From] ?? "", headers[HeaderId.Subject] ?? "", headers[HeaderId.MessageId] ?? "");
+        }
+        catch (FormatException)
+        {
+            return new MessageSummary("?", "(unparsable headers)", "");
+        }
+    }
+}

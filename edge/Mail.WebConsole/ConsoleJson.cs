@@ -1,0 +1,41 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Mail.Admin;
+
+namespace Mail.WebConsole;
+
+/// <summary>The JSON API's bodies, compiled ahead (no reflection: the Native AOT build serves the same API).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(IReadOnlyList<string>))]
+[JsonSerializable(typeof(IReadOnlyList<UserInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<QueueItem>))]
+[JsonSerializable(typeof(IReadOnlyList<QuarantineItem>))]
+[JsonSerializable(typeof(IReadOnlyList<DkimKeyInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<AliasInfo>))]
+[JsonSerializable(typeof(MessagePreview))]
+[JsonSerializable(typeof(StatsReply))]
+[JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(ApiDone))]
+[JsonSerializable(typeof(DomainRequest))]
+[JsonSerializable(typeof(UserRequest))]
+[JsonSerializable(typeof(PasswordRequest))]
+[JsonSerializable(typeof(SessionReply))]
+internal sealed partial class ConsoleJson : JsonSerializerContext;
+
+/// <param name="V">Format version of the API's bodies.</param>
+public sealed record ApiError(string Error, int V = ConsoleApi.Version);
+
+/// <summary>A state change done: what it was, on what.</summary>
+public sealed record ApiDone(string Done, IReadOnlyList<string> Ids, int V = ConsoleApi.Version);
+
+public sealed record AliasInfo(string Alias, IReadOnlyList<string> Targets);
+
+/// <summary>/api/stats: the dashboard's numbers. <paramref name="Series"/> are per-minute counts, oldest first.</summary>
+public sealed record StatsReply(DateTimeOffset LastMinute, IReadOnlyDictionary<string, long[]> Series, IReadOnlyDictionary<string, long> RejectedByReason,
+    int QueueDepth, int Quarantined, int V = ConsoleApi.Version);
+
+public sealed record DomainRequest(string? Domain);
+
+public sealed record UserRequest(string? Address, string? Password, bool Admin = false);
+
+public sealed record PasswordRequest(string? Password);

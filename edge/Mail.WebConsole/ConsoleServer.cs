@@ -1,0 +1,420 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Mail.Admin;
+using Mail.Core.Accounts;
+using Mail.Core.Listening;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mail.WebConsole;
+
+/// <summary>The API's constants.</summary>
+public static class ConsoleApi
+{
+    /// <summary>The version every JSON body carries ("v"); a client reads a higher one as a format it may not know.</summary>
+    public const int Version = 1;
+
+    /// <summary>The header an API client sends the session's anti-forgery token in (forms send the field "csrf").</summary>
+    public const string CsrfHeader = "X-CSRF-Token";
+}
+
+/// <summary>
+/// The web console on Kestrel (Admin:Endpoint), started and stopped with `mail serve`. Pages and /api share one
+/// session cookie; <see cref="GuardAsync"/> lets nothing but /signin and /static through without a session of a user
+/// who is an administrator now, and no state-changing request without the session's anti-forgery token.
+/// </summary>
+public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers) : IHostedService, IAsyncDisposable
+{
+    private const string PreCookie = "mail_console_pre";
+    private const string PageCsp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    /// <summary>A held message's preview: nothing may load or run, whatever got past the escaping.</summary>
+    public const string PreviewCsp = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    private readonly ILogger _log = loggers.CreateLogger("Mail.Console");
+    private readonly ConsoleSessions _sessions = new(options.SessionIdle, TimeProvider.System);
+    private readonly LoginThrottle _throttle = new(options.MaxFailedLogins, options.FailedLoginWindow, TimeProvider.System);
+    private readonly TrafficRecorder _traffic = new(TimeProvider.System);
+    private WebApplication? _app;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.UsesTls && options.Certificate is null)
+            throw new InvalidOperationException($"{ConsoleOptions.EndpointSetting} {options.Endpoint} is not loopback, so the console needs TLS, and there is no certificate");
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(options.Endpoint, l =>
+            {
+                l.Protocols = HttpProtocols.Http1AndHttp2;
+                // The mail listeners' certificate, read at each handshake so a renewal needs no restart.
+                if (options.UsesTls) l.UseHttps(h => h.ServerCertificateSelector = (_, _) => options.Certificate!.Certificate);
+            });
+        });
+        var app = builder.Build();
+        app.Use(GuardAsync);
+        Map(app);
+        await app.StartAsync(cancellationToken);
+        _app = app;
+        _log.LogInformation("console on {Scheme}://{Endpoint}", options.UsesTls ? "https" : "http", options.Endpoint);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null) await _app.StopAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _traffic.Dispose();
+        if (_app is not null) await _app.DisposeAsync();
+    }
+
+    private sealed record Signed(string User, string Csrf);
+
+    private static bool IsApi(HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal);
+
+    private async Task GuardAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var h = ctx.Response.Headers;
+        h.ContentSecurityPolicy = PageCsp;
+        h.XContentTypeOptions = "nosniff";
+        h.XFrameOptions = "DENY";
+        h["Referrer-Policy"] = "no-referrer";
+        h.CacheControl = "no-store";
+        var path = ctx.Request.Path;
+        if (path.StartsWithSegments("/static", StringComparison.Ordinal) || path.Equals("/signin", StringComparison.Ordinal))
+        {
+            await next(ctx);
+            return;
+        }
+        var session = _sessions.Find(ctx.Request.Cookies[ConsoleSessions.CookieName]);
+        if (session is null)
+        {
+            if (IsApi(ctx)) await ErrorAsync(ctx, StatusCodes.Status401Unauthorized, "sign in first (POST /signin)");
+            else ctx.Response.Redirect("/signin");
+            return;
+        }
+        // The role is read at every request: an administrator demoted (mail user admin ADDRESS off) or removed is out at once.
+        if (!await admin.Directory.IsAdminAsync(session.User, ctx.RequestAborted))
+        {
+            await DenyAsync(ctx, StatusCodes.Status403Forbidden, $"{session.User} is not an administrator");
+            return;
+        }
+        if (!HttpMethods.IsGet(ctx.Request.Method) && !HttpMethods.IsHead(ctx.Request.Method))
+        {
+            var token = ctx.Request.Headers[ConsoleApi.CsrfHeader].FirstOrDefault();
+            if (token is null && ctx.Request.HasFormContentType) token = (await ctx.Request.ReadFormAsync(ctx.RequestAborted))["csrf"].FirstOrDefault();
+            if (!ConsoleSessions.SameToken(session.CsrfToken, token))
+            {
+                _log.LogWarning("console: {Method} {Path} refused: no valid anti-forgery token (user {User})", ctx.Request.Method, path, session.User);
+                await DenyAsync(ctx, StatusCodes.Status403Forbidden, "the anti-forgery token is missing or wrong: reload the page and try again");
+                return;
+            }
+        }
+        ctx.Items[typeof(Signed)] = new Signed(session.User, session.CsrfToken);
+        await next(ctx);
+    }
+
+    private static Signed Who(HttpContext ctx) => (Signed)ctx.Items[typeof(Signed)]!;
+
+    private static Task DenyAsync(HttpContext ctx, int status, string text) =>
+        IsApi(ctx) ? ErrorAsync(ctx, status, text) : HtmlAsync(ctx, Pages.Status(status == 403 ? "Forbidden" : "Refused", text), status);
+
+    private static Task ErrorAsync(HttpContext ctx, int status, string text)
+    {
+        ctx.Response.StatusCode = status;
+        return ctx.Response.WriteAsJsonAsync(new ApiError(text), ConsoleJson.Default.ApiError);
+    }
+
+    private static Task HtmlAsync(HttpContext ctx, string html, int status = StatusCodes.Status200OK)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "text/html; charset=utf-8";
+        return ctx.Response.WriteAsync(html);
+    }
+
+    private static Task JsonAsync<T>(HttpContext ctx, T value, JsonTypeInfo<T> type) => ctx.Response.WriteAsJsonAsync(value, type);
+
+    private static string Route(HttpContext ctx, string name) => ctx.Request.RouteValues[name] as string ?? "";
+
+    private void Map(WebApplication app)
+    {
+        app.MapGet("/static/{name}", (RequestDelegate)StaticAsync);
+        app.MapGet("/signin", (RequestDelegate)SignInPageAsync);
+        app.MapPost("/signin", (RequestDelegate)SignInAsync);
+        app.MapPost("/signout", (RequestDelegate)(ctx =>
+        {
+            _sessions.End(ctx.Request.Cookies[ConsoleSessions.CookieName]);
+            ctx.Response.Cookies.Delete(ConsoleSessions.CookieName);
+            ctx.Response.Redirect("/signin");
+            return Task.CompletedTask;
+        }));
+
+        // ---- pages
+        app.MapGet("/", (RequestDelegate)(async ctx =>
+        {
+            var (depth, held) = await CountsAsync(ctx.RequestAborted);
+            await HtmlAsync(ctx, Pages.Dashboard(Who(ctx).User, Who(ctx).Csrf, _traffic.Snapshot(), depth, held));
+        }));
+        app.MapGet("/queue", (RequestDelegate)(async ctx =>
+        {
+            var q = ctx.Request.Query["q"].FirstOrDefault();
+            await HtmlAsync(ctx, Pages.Queue(Who(ctx).User, Who(ctx).Csrf, await admin.ListQueueAsync(q, ctx.RequestAborted), q, Query(ctx, "ok"), Query(ctx, "error")));
+        }));
+        app.MapGet("/queue/{id}", (RequestDelegate)(async ctx =>
+        {
+            var items = await admin.FindQueuedAsync(Route(ctx, "id"), ctx.RequestAborted);
+            var summary = items.Count > 0 ? await admin.SummaryAsync(items[0].MessageRef, ctx.RequestAborted) : null;
+            await HtmlAsync(ctx, Pages.QueueShow(Who(ctx).User, Who(ctx).Csrf, items, summary), items.Count == 0 ? 404 : 200);
+        }));
+        app.MapPost("/queue/{id}/{action}", (RequestDelegate)(ctx => PageActionAsync(ctx, "/queue", async () =>
+        {
+            var action = AdminService.ParseQueueAction(Route(ctx, "action")) ?? throw new AdminException($"unknown queue action '{Route(ctx, "action")}'");
+            var ids = await admin.QueueActionAsync(action, Route(ctx, "id"), ctx.RequestAborted);
+            return $"{Route(ctx, "action")}: {string.Join(", ", ids)} (the server applies it within a second)";
+        })));
+        app.MapGet("/quarantine", (RequestDelegate)(async ctx =>
+            await HtmlAsync(ctx, Pages.Quarantine(Who(ctx).User, Who(ctx).Csrf, await admin.ListQuarantineAsync(ctx.RequestAborted), Query(ctx, "ok"), Query(ctx, "error")))));
+        app.MapGet("/quarantine/{id}", (RequestDelegate)(async ctx =>
+        {
+            ctx.Response.Headers.ContentSecurityPolicy = PreviewCsp;
+            try
+            {
+                await HtmlAsync(ctx, Pages.Preview(Who(ctx).User, Who(ctx).Csrf, await admin.PreviewQuarantinedAsync(Route(ctx, "id"), ctx.RequestAborted)));
+            }
+            catch (AdminException e)
+            {
+                await HtmlAsync(ctx, Pages.Layout("Not found", Who(ctx).User, Who(ctx).Csrf, Pages.Message(null, e.Message)), 404);
+            }
+        }));
+        app.MapPost("/quarantine/{id}/release", (RequestDelegate)(ctx => PageActionAsync(ctx, "/quarantine", async () =>
+            Released(await admin.ReleaseQuarantinedAsync(Route(ctx, "id"), ctx.RequestAborted), Route(ctx, "id")))));
+        app.MapPost("/quarantine/{id}/delete", (RequestDelegate)(ctx => PageActionAsync(ctx, "/quarantine", async () =>
+        {
+            await admin.DeleteQuarantinedAsync(Route(ctx, "id"), ctx.RequestAborted);
+            return $"{Route(ctx, "id")} deleted";
+        })));
+        app.MapGet("/users", (RequestDelegate)(async ctx =>
+            await HtmlAsync(ctx, Pages.Users(Who(ctx).User, Who(ctx).Csrf, await admin.ListUsersAsync(ctx.RequestAborted), await admin.ListDomainsAsync(ctx.RequestAborted), Query(ctx, "ok"), Query(ctx, "error")))));
+        app.MapPost("/users", (RequestDelegate)(ctx => PageActionAsync(ctx, "/users", async () =>
+        {
+            var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+            var user = await admin.SetUserAsync(form["address"].ToString(), form["password"].ToString(), ctx.RequestAborted);
+            if (form["admin"] == "on") await admin.SetAdminAsync(user, true, ctx.RequestAborted);
+            return $"user {user} saved";
+        })));
+        app.MapPost("/users/{address}/password", (RequestDelegate)(ctx => PageActionAsync(ctx, "/users", async () =>
+        {
+            var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+            return $"password of {await admin.ResetPasswordAsync(Route(ctx, "address"), form["password"].ToString(), ctx.RequestAborted)} reset";
+        })));
+        app.MapPost("/users/{address}/admin", (RequestDelegate)(ctx => PageActionAsync(ctx, "/users", async () =>
+        {
+            var on = (await ctx.Request.ReadFormAsync(ctx.RequestAborted))["on"] == "on";
+            if (!on && string.Equals(MailDirectory.Canonical(Route(ctx, "address")), Who(ctx).User, StringComparison.Ordinal))
+                throw new AdminException("you cannot revoke your own administrator role here (mail user admin ADDRESS off does)");
+            return $"{await admin.SetAdminAsync(Route(ctx, "address"), on, ctx.RequestAborted)} is {(on ? "an administrator" : "no longer an administrator")}";
+        })));
+        app.MapPost("/users/{address}/remove", (RequestDelegate)(ctx => PageActionAsync(ctx, "/users", async () =>
+            $"user {await admin.RemoveUserAsync(Route(ctx, "address"), ctx.RequestAborted)} removed (their mail is kept)")));
+        app.MapGet("/domains", (RequestDelegate)(async ctx =>
+            await HtmlAsync(ctx, Pages.Domains(Who(ctx).User, Who(ctx).Csrf, await admin.ListDomainsAsync(ctx.RequestAborted), await AliasesAsync(ctx.RequestAborted),
+                await admin.ListDkimKeysAsync(null, ctx.RequestAborted), Query(ctx, "ok"), Query(ctx, "error")))));
+        app.MapPost("/domains", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
+            $"domain {await admin.AddDomainAsync((await ctx.Request.ReadFormAsync(ctx.RequestAborted))["domain"].ToString(), ctx.RequestAborted)} added")));
+
+        // ---- JSON API
+        app.MapGet("/api/session", (RequestDelegate)(ctx => JsonAsync(ctx, new SessionReply(Who(ctx).User, Who(ctx).Csrf), ConsoleJson.Default.SessionReply)));
+        app.MapGet("/api/stats", (RequestDelegate)(async ctx =>
+        {
+            var (depth, held) = await CountsAsync(ctx.RequestAborted);
+            var t = _traffic.Snapshot();
+            await JsonAsync(ctx, new StatsReply(t.LastMinute, t.Series, t.RejectedByReason, depth, held), ConsoleJson.Default.StatsReply);
+        }));
+        app.MapGet("/api/domains", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListDomainsAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListString)));
+        app.MapPost("/api/domains", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.DomainRequest, ctx.RequestAborted);
+            return new ApiDone("domain added", [await admin.AddDomainAsync(body?.Domain ?? "", ctx.RequestAborted)]);
+        })));
+        app.MapGet("/api/users", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListUsersAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListUserInfo)));
+        app.MapPost("/api/users", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.UserRequest, ctx.RequestAborted);
+            var user = await admin.SetUserAsync(body?.Address ?? "", body?.Password ?? "", ctx.RequestAborted);
+            if (body?.Admin == true) await admin.SetAdminAsync(user, true, ctx.RequestAborted);
+            return new ApiDone("user saved", [user]);
+        })));
+        app.MapPost("/api/users/{address}/password", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.PasswordRequest, ctx.RequestAborted);
+            return new ApiDone("password reset", [await admin.ResetPasswordAsync(Route(ctx, "address"), body?.Password ?? "", ctx.RequestAborted)]);
+        })));
+        app.MapDelete("/api/users/{address}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+            new ApiDone("user removed", [await admin.RemoveUserAsync(Route(ctx, "address"), ctx.RequestAborted)]))));
+        app.MapGet("/api/aliases", (RequestDelegate)(async ctx => await JsonAsync(ctx, await AliasesAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListAliasInfo)));
+        app.MapGet("/api/dkim", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListDkimKeysAsync(null, ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListDkimKeyInfo)));
+        app.MapGet("/api/queue", (RequestDelegate)(async ctx =>
+            await JsonAsync(ctx, await admin.ListQueueAsync(ctx.Request.Query["q"].FirstOrDefault(), ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListQueueItem)));
+        app.MapGet("/api/queue/{id}", (RequestDelegate)(async ctx =>
+        {
+            var items = await admin.FindQueuedAsync(Route(ctx, "id"), ctx.RequestAborted);
+            if (items.Count == 0) await ErrorAsync(ctx, 404, $"no queued envelope {Route(ctx, "id")}");
+            else await JsonAsync(ctx, items, ConsoleJson.Default.IReadOnlyListQueueItem);
+        }));
+        app.MapPost("/api/queue/{id}/{action}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var action = AdminService.ParseQueueAction(Route(ctx, "action")) ?? throw new AdminException($"unknown queue action '{Route(ctx, "action")}' (hold, release, retry, delete)");
+            return new ApiDone(Route(ctx, "action"), await admin.QueueActionAsync(action, Route(ctx, "id"), ctx.RequestAborted));
+        })));
+        app.MapGet("/api/quarantine", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListQuarantineAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListQuarantineItem)));
+        app.MapGet("/api/quarantine/{id}", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+            await JsonAsync(ctx, await admin.PreviewQuarantinedAsync(Route(ctx, "id"), ctx.RequestAborted), ConsoleJson.Default.MessagePreview))));
+        app.MapPost("/api/quarantine/{id}/release", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var result = await admin.ReleaseQuarantinedAsync(Route(ctx, "id"), ctx.RequestAborted);
+            return new ApiDone(Released(result, Route(ctx, "id")), [Route(ctx, "id")]);
+        })));
+        app.MapDelete("/api/quarantine/{id}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            await admin.DeleteQuarantinedAsync(Route(ctx, "id"), ctx.RequestAborted);
+            return new ApiDone("deleted", [Route(ctx, "id")]);
+        })));
+    }
+
+    private static string? Query(HttpContext ctx, string name) => ctx.Request.Query[name].FirstOrDefault();
+
+    private async Task<IReadOnlyList<AliasInfo>> AliasesAsync(CancellationToken cancellationToken) =>
+        [.. (await admin.ListAliasesAsync(null, cancellationToken)).Select(a => new AliasInfo(a.Alias, a.Targets))];
+
+    private async Task<(int Queue, int Quarantine)> CountsAsync(CancellationToken cancellationToken) =>
+        ((await admin.ListQueueAsync(null, cancellationToken)).Count, (await admin.ListQuarantineAsync(cancellationToken)).Count);
+
+    private static string Released(Mail.Pipeline.Inbound.InboundResult r, string id)
+    {
+        var parts = r.Delivered.Select(d => $"delivered to {d.User} {d.Mailbox}").Concat(r.Forwarded.Select(f => "forwarded to " + f)).ToList();
+        if (r.Remote.Count > 0) parts.Add($"{r.Remote.Count} remote recipient(s) queued");
+        parts.AddRange(r.UnknownLocal.Select(u => $"no such user {u}"));
+        return $"{id} released: {string.Join("; ", parts)}";
+    }
+
+    /// <summary>A form's action: done, back to the list with the outcome (POST-redirect-GET), or the refusal as its one line.</summary>
+    private async Task PageActionAsync(HttpContext ctx, string back, Func<Task<string>> work)
+    {
+        string query;
+        try
+        {
+            var done = await work();
+            _log.LogInformation("console: {User}: {Done}", Who(ctx).User, done);
+            query = "ok=" + Uri.EscapeDataString(done);
+        }
+        catch (AdminException e)
+        {
+            query = "error=" + Uri.EscapeDataString(e.Message);
+        }
+        ctx.Response.Redirect($"{back}?{query}");
+    }
+
+    private async Task ApiActionAsync(HttpContext ctx, Func<Task<ApiDone>> work) => await ApiReadAsync(ctx, async () =>
+    {
+        var done = await work();
+        _log.LogInformation("console: {User}: {Done} {Ids}", Who(ctx).User, done.Done, string.Join(", ", done.Ids));
+        await JsonAsync(ctx, done, ConsoleJson.Default.ApiDone);
+    });
+
+    private static async Task ApiReadAsync(HttpContext ctx, Func<Task> work)
+    {
+        try
+        {
+            await work();
+        }
+        catch (AdminException e)
+        {
+            await ErrorAsync(ctx, e.NotFound ? 404 : 400, e.Message);
+        }
+        catch (Exception e) when (e is JsonException or Microsoft.AspNetCore.Http.BadHttpRequestException)
+        {
+            await ErrorAsync(ctx, 400, "the body is not the JSON this call takes: " + e.Message);
+        }
+    }
+
+    private static async Task StaticAsync(HttpContext ctx)
+    {
+        var name = Route(ctx, "name");
+        var type = Path.GetExtension(name) switch { ".css" => "text/css; charset=utf-8", ".js" => "text/javascript; charset=utf-8", _ => null };
+        await using var s = type is null ? null : typeof(ConsoleServer).Assembly.GetManifestResourceStream("wwwroot/" + name);
+        if (s is null)
+        {
+            ctx.Response.StatusCode = 404;
+            return;
+        }
+        ctx.Response.ContentType = type;
+        ctx.Response.Headers.CacheControl = "max-age=300";
+        await s.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
+    }
+
+    private Task SignInPageAsync(HttpContext ctx)
+    {
+        // Login CSRF: the form's token must match a cookie this origin set (double submit), so another site cannot
+        // sign a browser in to an account of its choosing.
+        var pre = ConsoleSessions.NewToken();
+        ctx.Response.Cookies.Append(PreCookie, pre, Cookie());
+        return HtmlAsync(ctx, Pages.SignIn(pre, Query(ctx, "error")));
+    }
+
+    private CookieOptions Cookie() => new() { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = options.UsesTls, Path = "/", IsEssential = true };
+
+    private async Task SignInAsync(HttpContext ctx)
+    {
+        var form = ctx.Request.HasFormContentType ? await ctx.Request.ReadFormAsync(ctx.RequestAborted) : null;
+        if (form is null || !ConsoleSessions.SameToken(ctx.Request.Cookies[PreCookie], form["csrf"].FirstOrDefault()))
+        {
+            await HtmlAsync(ctx, Pages.Status("Refused", "the sign-in form's anti-forgery token is missing or wrong: reload the sign-in page"), 403);
+            return;
+        }
+        var address = form["user"].ToString().Trim();
+        var user = MailDirectory.Canonical(address) ?? address;
+        var client = ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        if (_throttle.IsBlocked(client, user))
+        {
+            _log.LogWarning("console: sign-in as {User} from {Client} refused: too many failures", user, client);
+            await HtmlAsync(ctx, Pages.SignIn(NewPre(ctx), "too many failed sign-ins: wait and try again later"), StatusCodes.Status429TooManyRequests);
+            return;
+        }
+        if (await admin.Directory.AuthenticateAsync(address, form["password"].ToString(), ctx.RequestAborted) is not { } who)
+        {
+            _throttle.RecordFailure(client, user);
+            _log.LogWarning("console: sign-in as {User} from {Client} failed", user, client);
+            await HtmlAsync(ctx, Pages.SignIn(NewPre(ctx), "wrong address or password"), StatusCodes.Status401Unauthorized);
+            return;
+        }
+        if (!await admin.Directory.IsAdminAsync(who, ctx.RequestAborted))
+        {
+            _log.LogWarning("console: {User} from {Client} is not an administrator", who, client);
+            await HtmlAsync(ctx, Pages.Status("Forbidden", $"{who} is not an administrator (mail user admin ADDRESS on)"), StatusCodes.Status403Forbidden);
+            return;
+        }
+        var (id, _) = _sessions.Create(who);
+        ctx.Response.Cookies.Delete(PreCookie);
+        ctx.Response.Cookies.Append(ConsoleSessions.CookieName, id, Cookie());
+        _log.LogInformation("console: {User} signed in from {Client}", who, client);
+        ctx.Response.Redirect("/", permanent: false);
+        ctx.Response.StatusCode = StatusCodes.Status303SeeOther;
+    }
+
+    private string NewPre(HttpContext ctx)
+    {
+        var pre = ConsoleSessions.NewToken();
+        ctx.Response.Cookies.Append(PreCookie, pre, Cookie());
+        return pre;
+    }
+}
+
+/// <summary>/api/session: who is signed in and the token to send in <see cref="ConsoleApi.CsrfHeader"/>.</summary>
+public sealed record SessionReply(string User, string CsrfToken, int V = ConsoleApi.Version);

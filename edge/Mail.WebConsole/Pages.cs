@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Mail.Admin;
+
+namespace Mail.WebConsole;
+
+/// <summary>
+/// The console's HTML, written on the server: no script framework, nothing from another origin. Every value that
+/// comes from mail or from the stores goes through <see cref="H"/> (HTML-encoded), so a message's text can never
+/// become markup. Forms that change state carry the session's anti-forgery token.
+/// </summary>
+internal static class Pages
+{
+    public static string H(string? text) => WebUtility.HtmlEncode(text ?? "");
+
+    private static string At(DateTimeOffset? t) => t is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "-";
+
+    public static string Layout(string title, string? user, string? csrf, string body, bool script = false)
+    {
+        var nav = user is null ? "" : $"""
+            <a href="/">Dashboard</a><a href="/queue">Queue</a><a href="/quarantine">Quarantine</a><a href="/users">Users</a><a href="/domains">Domains</a>
+            <span class="who">{H(user)} <form method="post" action="/signout"><input type="hidden" name="csrf" value="{H(csrf)}"><button id="signout">Sign out</button></form></span>
+            """;
+        return $"""
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+            <title>{H(title)} · mail console</title><link rel="stylesheet" href="/static/console.css"></head>
+            <body><header><strong>mail console</strong>{nav}</header><main><h1>{H(title)}</h1>
+            {body}
+            </main>{(script ? "<script src=\"/static/console.js\"></script>" : "")}</body></html>
+            """;
+    }
+
+    public static string Form(string action, string csrf, string fields, string button, string? id = null) =>
+        $"""<form class="inline" method="post" action="{H(action)}"><input type="hidden" name="csrf" value="{H(csrf)}">{fields}<button{(id is null ? "" : $" id=\"{H(id)}\"")}>{H(button)}</button></form>""";
+
+    public static string Message(string? ok, string? error) =>
+        (ok is null ? "" : $"<p class=\"ok\" id=\"ok\">{H(ok)}</p>") + (error is null ? "" : $"<p class=\"error\" id=\"error\">{H(error)}</p>");
+
+    public static string SignIn(string preToken, string? error) => Layout("Sign in", null, null, $"""
+        {Message(null, error)}
+        <form method="post" action="/signin" id="signin">
+        <input type="hidden" name="csrf" value="{H(preToken)}">
+        <p><label>Address <input name="user" id="user" autocomplete="username" required></label></p>
+        <p><label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label></p>
+        <p><button id="submit">Sign in</button></p></form>
+        """);
+
+    private static readonly (string Name, string Label)[] Series =
+        [(TrafficRecorder.Accepted, "Accepted"), (TrafficRecorder.Rejected, "Rejected"), ("sent", "Delivered"), ("deferred", "Deferred"), ("bounced", "Bounced")];
+
+    public static string Dashboard(string user, string csrf, TrafficSnapshot t, int queueDepth, int quarantined)
+    {
+        var b = new StringBuilder();
+        b.Append("<div class=\"cards\">");
+        foreach (var (name, label) in Series)
+            b.Append(CultureInfo.InvariantCulture, $"<div class=\"card s-{name}\">{label} (60 min)<b data-stat=\"{name}\">{t.Total(name)}</b></div>");
+        b.Append(CultureInfo.InvariantCulture, $"<div class=\"card\">Queue<b data-stat=\"queue\">{queueDepth}</b></div>");
+        b.Append(CultureInfo.InvariantCulture, $"<div class=\"card\">Quarantine<b data-stat=\"quarantine\">{quarantined}</b></div></div>");
+        // The chart: one polyline per series over the last 60 minutes, scaled to the largest count (drawn here and
+        // redrawn by console.js from /api/stats).
+        var max = Math.Max(1, Series.Max(s => t.Series.TryGetValue(s.Name, out var v) ? v.Max() : 0));
+        b.Append(CultureInfo.InvariantCulture, $"<h2>Per minute, last hour (top: <span id=\"chart-max\">{max}</span>)</h2><svg id=\"traffic\" viewBox=\"0 0 600 200\" width=\"600\" height=\"200\" role=\"img\" aria-label=\"messages per minute\">");
+        foreach (var (name, _) in Series)
+        {
+            var counts = t.Series.TryGetValue(name, out var v) ? v : new long[TrafficRecorder.Minutes];
+            var points = string.Join(' ', counts.Select((c, i) => string.Create(CultureInfo.InvariantCulture, $"{i * 10},{190 - (c * 180 / max)}")));
+            b.Append(CultureInfo.InvariantCulture, $"<polyline id=\"line-{name}\" class=\"s-{name}\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" points=\"{points}\"/>");
+        }
+        b.Append("</svg><p class=\"legend\">");
+        foreach (var (name, label) in Series) b.Append(CultureInfo.InvariantCulture, $"<span class=\"s-{name}\">■ {label}</span>");
+        b.Append("</p><h2>Rejected by reason (since start)</h2><table><tr><th>Reason</th><th>Count</th></tr>");
+        foreach (var (reason, n) in t.RejectedByReason.OrderByDescending(r => r.Value))
+            b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(reason)}</td><td>{n}</td></tr>");
+        b.Append("</table>");
+        return Layout("Dashboard", user, csrf, b.ToString(), script: true);
+    }
+
+    public static string Queue(string user, string csrf, IReadOnlyList<QueueItem> items, string? search, string? ok, string? error)
+    {
+        var b = new StringBuilder(Message(ok, error));
+        b.Append(CultureInfo.InvariantCulture, $"""<form method="get" action="/queue"><input name="q" value="{H(search)}" placeholder="id, sender or recipient"> <button>Search</button></form>""");
+        b.Append("<table id=\"queue\"><tr><th>Queue</th><th>ID</th><th>State</th><th>Due</th><th>Tries</th><th>Sender</th><th>Recipients</th><th></th></tr>");
+        foreach (var e in items)
+        {
+            b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(e.Queue)}</td><td><a href=\"/queue/{H(e.QueueId)}\">{H(e.QueueId)}</a></td><td>{H(e.State)}</td><td>{At(e.VisibleAt)}</td><td>{e.Tries}</td><td>{H(e.MailFrom)}</td><td>");
+            foreach (var r in e.Recipients) b.Append(CultureInfo.InvariantCulture, $"{H(r.Address)} ({H(r.Status)}{(r.LastReply is null ? "" : ": " + H(r.LastReply))})<br>");
+            b.Append("</td><td>");
+            if (e.Queue == "outbound")
+                foreach (var verb in new[] { "hold", "release", "retry", "delete" })
+                    b.Append(Form($"/queue/{e.QueueId}/{verb}", csrf, "", verb));
+            b.Append("</td></tr>");
+        }
+        b.Append("</table>");
+        if (items.Count == 0) b.Append("<p>The queue is empty.</p>");
+        return Layout("Queue", user, csrf, b.ToString());
+    }
+
+    public static string QueueShow(string user, string csrf, IReadOnlyList<QueueItem> items, MessageSummary? summary)
+    {
+        var b = new StringBuilder();
+        foreach (var e in items)
+        {
+            b.Append(CultureInfo.InvariantCulture, $"<table><tr><th>Queue</th><td>{H(e.Queue)} ({H(e.State)}, due {At(e.VisibleAt)})</td></tr>");
+            b.Append(CultureInfo.InvariantCulture, $"<tr><th>Received</th><td>{At(e.ReceivedAt)} from {H(e.ClientHelo)} [{H(e.ClientAddress)}]{(e.AuthenticatedUser is { } u ? " user " + H(u) : "")}</td></tr>");
+            b.Append(CultureInfo.InvariantCulture, $"<tr><th>Sender</th><td>&lt;{H(e.MailFrom)}&gt;, {e.Size} octets</td></tr>");
+            if (summary is not null) b.Append(CultureInfo.InvariantCulture, $"<tr><th>From</th><td>{H(summary.From)}</td></tr><tr><th>Subject</th><td>{H(summary.Subject)}</td></tr>");
+            b.Append("</table><h2>Recipients</h2><table><tr><th>Address</th><th>Status</th><th>Attempts</th><th>Next</th><th>Last reply</th></tr>");
+            foreach (var r in e.Recipients)
+                b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(r.Address)}</td><td>{H(r.Status)}</td><td>{r.Attempts}</td><td>{At(r.NextAttemptAt)}</td><td>{H(r.LastReply)} {H(r.LastReplyHost)}</td></tr>");
+            b.Append("</table>");
+            if (e.DeadLetterReason is not null) b.Append(CultureInfo.InvariantCulture, $"<p class=\"error\">dead: {H(e.DeadLetterReason)}</p>");
+        }
+        return Layout(items.Count == 0 ? "No such envelope" : "Envelope " + items[0].QueueId, user, csrf, b.ToString());
+    }
+
+    public static string Quarantine(string user, string csrf, IReadOnlyList<QuarantineItem> items, string? ok, string? error)
+    {
+        var b = new StringBuilder(Message(ok, error));
+        b.Append("<table id=\"quarantine\"><tr><th>ID</th><th>Date</th><th>Sender</th><th>Recipients</th><th>Subject</th><th>Reason</th><th></th></tr>");
+        foreach (var e in items)
+            b.Append(CultureInfo.InvariantCulture, $"<tr><td><a href=\"/quarantine/{H(e.QueueId)}\">{H(e.QueueId)}</a></td><td>{At(e.Date)}</td><td>{H(e.MailFrom)}</td><td>{H(string.Join(", ", e.Recipients))}</td><td>{H(e.Subject)}</td><td>{H(e.Reason)}</td><td>{Actions(csrf, e.QueueId)}</td></tr>");
+        b.Append("</table>");
+        if (items.Count == 0) b.Append("<p id=\"empty\">Nothing is held.</p>");
+        return Layout("Quarantine", user, csrf, b.ToString());
+    }
+
+    private static string Actions(string csrf, string id) =>
+        Form($"/quarantine/{id}/release", csrf, "", "release", "release-" + id) + " " + Form($"/quarantine/{id}/delete", csrf, "", "delete", "delete-" + id);
+
+    /// <summary>A held message, safely: header fields, the text part and the HTML part's source, all as escaped text.</summary>
+    public static string Preview(string user, string csrf, MessagePreview p)
+    {
+        var b = new StringBuilder();
+        b.Append(CultureInfo.InvariantCulture, $"<p>Reason: {H(p.Reason)}</p><p>{Actions(csrf, p.QueueId)}</p><h2>Header</h2><pre id=\"headers\">");
+        foreach (var h in p.Headers) b.Append(CultureInfo.InvariantCulture, $"{H(h.Name)}: {H(h.Value)}\n");
+        b.Append("</pre>");
+        if (p.Text is not null) b.Append(CultureInfo.InvariantCulture, $"<h2>Text</h2><pre id=\"text\">{H(p.Text)}</pre>");
+        if (p.HtmlSource is not null) b.Append(CultureInfo.InvariantCulture, $"<h2>HTML (source, not rendered)</h2><pre id=\"html\">{H(p.HtmlSource)}</pre>");
+        if (p.Attachments.Count > 0) b.Append(CultureInfo.InvariantCulture, $"<p>Attachments: {H(string.Join(", ", p.Attachments))}</p>");
+        if (p.Truncated) b.Append(CultureInfo.InvariantCulture, $"<p>(parts cut at {AdminService.PreviewLimit} characters)</p>");
+        return Layout("Held message " + p.QueueId, user, csrf, b.ToString());
+    }
+
+    public static string Users(string user, string csrf, IReadOnlyList<UserInfo> users, IReadOnlyList<string> domains, string? ok, string? error)
+    {
+        var b = new StringBuilder(Message(ok, error));
+        b.Append("<table id=\"users\"><tr><th>Address</th><th>Role</th><th>Quota</th><th></th></tr>");
+        foreach (var u in users)
+        {
+            var quota = u.QuotaLimit is { } l ? $"{u.QuotaUsed} of {l} octets" : "none";
+            var enc = Uri.EscapeDataString(u.Address);
+            b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(u.Address)}</td><td>{(u.Admin ? "administrator" : "user")}</td><td>{H(quota)}</td><td>");
+            b.Append(Form($"/users/{enc}/password", csrf, "<input type=\"password\" name=\"password\" placeholder=\"new password\" required> ", "reset password"));
+            b.Append(Form($"/users/{enc}/admin", csrf, $"<input type=\"hidden\" name=\"on\" value=\"{(u.Admin ? "off" : "on")}\">", u.Admin ? "revoke admin" : "make admin"));
+            b.Append(Form($"/users/{enc}/remove", csrf, "", "remove"));
+            b.Append("</td></tr>");
+        }
+        b.Append("</table><h2>Add a user</h2>");
+        b.Append(Form("/users", csrf, $"<input name=\"address\" placeholder=\"user@{H(domains.FirstOrDefault() ?? "example.org")}\" required> <input type=\"password\" name=\"password\" placeholder=\"password\" required> <label><input type=\"checkbox\" name=\"admin\" value=\"on\"> administrator</label> ", "add user", "add-user"));
+        return Layout("Users", user, csrf, b.ToString());
+    }
+
+    public static string Domains(string user, string csrf, IReadOnlyList<string> domains, IReadOnlyList<AliasInfo> aliases, IReadOnlyList<DkimKeyInfo> keys, string? ok, string? error)
+    {
+        var b = new StringBuilder(Message(ok, error));
+        b.Append("<table id=\"domains\"><tr><th>Domain</th></tr>");
+        foreach (var d in domains) b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(d)}</td></tr>");
+        b.Append("</table><h2>Add a domain</h2>");
+        b.Append(Form("/domains", csrf, "<input name=\"domain\" placeholder=\"example.org\" required> ", "add domain", "add-domain"));
+        b.Append("<h2>Aliases</h2><table><tr><th>Alias</th><th>Targets</th></tr>");
+        foreach (var a in aliases) b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(a.Alias)}</td><td>{H(string.Join(", ", a.Targets))}</td></tr>");
+        b.Append("</table><h2>DKIM keys (mail dkim add DOMAIN)</h2><table><tr><th>Name</th><th>Algorithm</th><th>State</th><th>Record</th></tr>");
+        foreach (var k in keys)
+            b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(k.DnsName)}</td><td>{H(k.Algorithm)}</td><td>{(k.Active ? "active" : k.Published ? "retired, keep published until " + At(k.PublishedUntil) : "retired: remove from DNS")}</td><td><pre>{H(k.DnsRecord)}</pre></td></tr>");
+        b.Append("</table>");
+        return Layout("Domains", user, csrf, b.ToString());
+    }
+
+    public static string Status(string title, string text) => Layout(title, null, null, $"<p class=\"error\" id=\"error\">{H(text)}</p><p><a href=\"/signin\">Sign in</a></p>");
+}

@@ -1,0 +1,203 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Mail.Testing;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Search;
+using OpenQA.Selenium;
+using OpenQA.Selenium.Chrome;
+
+namespace Mail.Host.Tests;
+
+/// <summary>
+/// The web console (Admin:Endpoint) of a real `mail serve`, driven in Debian's chromium through chromedriver: sign-in,
+/// the dashboard counting a message that arrives, a held message whose HTML carries a script and a remote image
+/// previewed with neither run nor loaded, released into the INBOX (read over IMAP), and the guards: no state change
+/// without the anti-forgery token, 403 for a user who is not an administrator, sign-in throttled. The screenshots in
+/// docs/images/ are taken here.
+/// </summary>
+[Collection("host")]
+public sealed class ConsoleBrowserTests : IDisposable
+{
+    private const string AdminPassword = "correct horse";
+    private readonly TempData _data = new();
+
+    public void Dispose() => _data.Dispose();
+
+    [Fact]
+    public async Task Console_in_a_browser_signs_in_counts_previews_safely_releases_and_guards()
+    {
+        var headerChecks = Path.Combine(_data.Path, "header_checks");
+        await File.WriteAllTextAsync(headerChecks, "/^Subject:.*hold me/ HOLD suspicious subject\n");
+        await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
+        var added = await HostProcess.AdminOkAsync(_data.Path, "user", "add", "admin@example.org", "--password", AdminPassword, "--admin");
+        Assert.Contains("console administrator", added.StdOut, StringComparison.Ordinal);
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "bob@example.org", "--password", "bob secret");
+        Assert.Contains("admin@example.org  admin", (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut, StringComparison.Ordinal);
+
+        var port = FreePort.Tcp();
+        await using var host = await HostProcess.StartAsync(_data.Path, $"--Defences:HeaderChecks={headerChecks}", $"--Admin:Endpoint=127.0.0.1:{port}",
+            "--Admin:MaxFailedLogins=3");
+        var origin = $"http://127.0.0.1:{port}";
+        using var driver = Browser();
+
+        // Sign in: anything but /signin sends a browser without a session there.
+        driver.Navigate().GoToUrl(origin + "/queue");
+        Assert.EndsWith("/signin", driver.Url, StringComparison.Ordinal);
+        SignIn(driver, "admin@example.org", AdminPassword);
+        Assert.Equal("Dashboard · mail console", driver.Title);
+        Assert.Equal("0", Stat(driver, "accepted"));
+
+        // A message arrives: the dashboard counts it.
+        var hello = await Swaks(host, "--header", "Subject: hello");
+        Assert.True(hello.ExitCode == 0, hello.StdOut + hello.StdErr);
+        await PollAsync(() => { driver.Navigate().Refresh(); return Stat(driver, "accepted") == "1"; }, "the dashboard did not count the accepted message");
+        Screenshot(driver, "console-dashboard.png");
+
+        // A held message whose HTML carries a script, an inline handler and a remote image (a listener of ours, to see a load).
+        using var spy = new TcpListener(IPAddress.Loopback, 0);
+        spy.Start();
+        var spyPort = ((IPEndPoint)spy.LocalEndpoint).Port;
+        var raw = Path.Combine(_data.Path, "evil.eml");
+        await File.WriteAllTextAsync(raw, string.Join("\r\n",
+            "From: mallory@example.net", "To: alice@example.org", "Subject: please hold me", "MIME-Version: 1.0",
+            "Content-Type: multipart/alternative; boundary=b1", "", "--b1", "Content-Type: text/plain; charset=utf-8", "",
+            "plain part of the held message", "--b1", "Content-Type: text/html; charset=utf-8", "",
+            $"<html><body><p>html part</p><script>window.pwned = 1; document.title = 'pwned';</script><img src=\"http://127.0.0.1:{spyPort}/pixel.png\"><img src=x onerror=\"window.pwned2 = 1\"></body></html>",
+            "--b1--", ""));
+        var evil = await Swaks(host, "--data", raw);
+        Assert.True(evil.ExitCode == 0, evil.StdOut + evil.StdErr);
+        driver.Navigate().GoToUrl(origin + "/quarantine");
+        await PollAsync(() => { driver.Navigate().Refresh(); return driver.PageSource.Contains("please hold me", StringComparison.Ordinal); }, "the held message was not listed");
+        Screenshot(driver, "console-quarantine.png");
+        var link = driver.FindElement(By.CssSelector("#quarantine a"));
+        var queueId = link.Text;
+        link.Click();
+        Assert.Contains("plain part of the held message", driver.FindElement(By.Id("text")).Text, StringComparison.Ordinal);
+        var html = driver.FindElement(By.Id("html")).Text;
+        Assert.Contains("<script>window.pwned = 1;", html, StringComparison.Ordinal); // shown as text
+        Assert.Null(((IJavaScriptExecutor)driver).ExecuteScript("return window.pwned === undefined && window.pwned2 === undefined ? null : 'ran';"));
+        Assert.Equal(0L, ((IJavaScriptExecutor)driver).ExecuteScript("return document.images.length;"));
+        Assert.DoesNotContain("pwned", driver.Title, StringComparison.Ordinal);
+        Screenshot(driver, "console-preview.png");
+        await Task.Delay(500);
+        Assert.False(spy.Pending(), "the preview loaded the message's remote image");
+
+        using var http = Http(origin, driver);
+        using (var preview = await http.GetAsync($"/quarantine/{queueId}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, preview.StatusCode);
+            Assert.StartsWith("default-src 'none'", string.Join(";", preview.Headers.GetValues("Content-Security-Policy")), StringComparison.Ordinal);
+        }
+
+        // Release: delivered through the normal path, into alice's INBOX, read over IMAP.
+        driver.FindElement(By.Id("release-" + queueId)).Click();
+        Assert.Contains("delivered to alice@example.org INBOX", driver.FindElement(By.Id("ok")).Text, StringComparison.Ordinal);
+        using (var imap = new ImapClient())
+        {
+            await imap.ConnectAsync("127.0.0.1", host.ImapPort, MailKit.Security.SecureSocketOptions.None);
+            await imap.AuthenticateAsync("alice@example.org", "secret");
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+            Assert.Single(await imap.Inbox.SearchAsync(SearchQuery.SubjectContains("please hold me")));
+            Assert.Single(await imap.Inbox.SearchAsync(SearchQuery.SubjectContains("hello")));
+        }
+        driver.Navigate().GoToUrl(origin + "/users");
+        Screenshot(driver, "console-users.png");
+
+        // No state change without the session's anti-forgery token, by form or API; with it, the API works.
+        using (var formPost = await http.PostAsync("/domains", new FormUrlEncodedContent([new("domain", "forged.example")])))
+            Assert.Equal(HttpStatusCode.Forbidden, formPost.StatusCode);
+        using (var apiPost = await http.PostAsync("/api/domains", Json("{\"domain\":\"forged.example\"}")))
+            Assert.Equal(HttpStatusCode.Forbidden, apiPost.StatusCode);
+        var session = await http.GetStringAsync("/api/session");
+        var token = System.Text.Json.JsonDocument.Parse(session).RootElement.GetProperty("csrfToken").GetString()!;
+        using (var wrong = new HttpRequestMessage(HttpMethod.Post, "/api/domains") { Content = Json("{\"domain\":\"forged.example\"}") })
+        {
+            wrong.Headers.Add("X-CSRF-Token", token + "x");
+            using var r = await http.SendAsync(wrong);
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        }
+        using (var right = new HttpRequestMessage(HttpMethod.Post, "/api/domains") { Content = Json("{\"domain\":\"new.example\"}") })
+        {
+            right.Headers.Add("X-CSRF-Token", token);
+            using var r = await http.SendAsync(right);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        }
+        var domains = await http.GetStringAsync("/api/domains");
+        Assert.Contains("new.example", domains, StringComparison.Ordinal);
+        Assert.DoesNotContain("forged.example", domains, StringComparison.Ordinal);
+        Assert.Contains("bob@example.org", await http.GetStringAsync("/api/users"), StringComparison.Ordinal);
+
+        // A user who is not an administrator: right password, 403.
+        driver.FindElement(By.Id("signout")).Click();
+        SignIn(driver, "bob@example.org", "bob secret");
+        Assert.Contains("bob@example.org is not an administrator", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
+        using (var noSession = new HttpClient { BaseAddress = new Uri(origin) })
+        using (var api = await noSession.GetAsync("/api/users"))
+            Assert.Equal(HttpStatusCode.Unauthorized, api.StatusCode);
+
+        // Throttled: after Admin:MaxFailedLogins wrong passwords even the right one is refused for the window.
+        for (var i = 0; i < 3; i++)
+        {
+            SignIn(driver, "admin@example.org", "wrong " + i);
+            Assert.Contains("wrong address or password", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
+        }
+        SignIn(driver, "admin@example.org", AdminPassword);
+        Assert.Contains("too many failed sign-ins", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
+        Assert.Contains("sign-in as admin@example.org from 127.0.0.1 refused: too many failures", host.Output, StringComparison.Ordinal);
+    }
+
+    private static ChromeDriver Browser()
+    {
+        var options = new ChromeOptions { BinaryLocation = "/usr/bin/chromium" };
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900");
+        var service = ChromeDriverService.CreateDefaultService("/usr/bin", "chromedriver");
+        service.SuppressInitialDiagnosticInformation = true;
+        service.HideCommandPromptWindow = true;
+        return new ChromeDriver(service, options, TimeSpan.FromSeconds(120));
+    }
+
+    private static void SignIn(IWebDriver driver, string user, string password)
+    {
+        if (!driver.Url.EndsWith("/signin", StringComparison.Ordinal)) driver.Navigate().GoToUrl(new Uri(new Uri(driver.Url), "/signin").ToString());
+        driver.FindElement(By.Id("user")).Clear();
+        driver.FindElement(By.Id("user")).SendKeys(user);
+        driver.FindElement(By.Id("password")).SendKeys(password);
+        driver.FindElement(By.Id("submit")).Click();
+    }
+
+    private static string Stat(IWebDriver driver, string name) => driver.FindElement(By.CssSelector($"[data-stat='{name}']")).Text;
+
+    /// <summary>An HTTP client with the browser's session cookie (what a script of another site could not have, bar the token).</summary>
+    private static HttpClient Http(string origin, IWebDriver driver)
+    {
+        var cookies = new CookieContainer();
+        var c = driver.Manage().Cookies.GetCookieNamed("mail_console") ?? throw new InvalidOperationException("no session cookie");
+        cookies.Add(new Uri(origin), new System.Net.Cookie(c.Name, c.Value, "/"));
+        return new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = new Uri(origin) };
+    }
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    private static void Screenshot(ITakesScreenshot driver, string name)
+    {
+        var dir = Path.Combine(HostProcess.RepositoryRoot, "docs", "images");
+        Directory.CreateDirectory(dir);
+        driver.GetScreenshot().SaveAsFile(Path.Combine(dir, name));
+    }
+
+    private static async Task PollAsync(Func<bool> done, string failure)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(500);
+        }
+    }
+
+    private static Task<ExternalProcess.Result> Swaks(HostProcess host, params string[] extra) =>
+        ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "alice@example.org", "--from", "bob@example.net", .. extra]);
+}

@@ -1,8 +1,5 @@
-using System.Buffers;
 using System.Globalization;
-using Mail.Core.Accounts;
 using Mail.Core.Model;
-using Mail.Core.Ports;
 using Mail.Core.Telemetry;
 using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
@@ -100,14 +97,7 @@ internal sealed partial class SmtpSession
             Reply(SmtpReplies.LineTooLongInData(_options.MaxLineLength));
             return true;
         }
-        if (tx.StoreFailed)
-        {
-            LogStoreError(tx);
-            await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.LocalError);
-            Reply(SmtpReplies.LocalErrorInProcessing);
-            return true;
-        }
+        if (tx.StoreFailed) return await RefuseStoreFailureAsync(tx);
         return await EndOfMessageAsync();
     }
 
@@ -150,14 +140,7 @@ internal sealed partial class SmtpSession
         var tooBig = tx.DataSize + size > _options.MaxMessageSize;
         if (!await BdatReader.ReadChunkAsync(this, _options.CommandTimeout, size, tooBig ? null : tx)) return false;
         tx.DataSize += size;
-        if (tx.StoreFailed)
-        {
-            LogStoreError(tx);
-            await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.LocalError);
-            Reply(SmtpReplies.LocalErrorInProcessing);
-            return true;
-        }
+        if (tx.StoreFailed) return await RefuseStoreFailureAsync(tx);
         if (tooBig)
         {
             await ResetTransactionAsync();
@@ -173,8 +156,15 @@ internal sealed partial class SmtpSession
         return await EndOfMessageAsync();
     }
 
-    private void LogStoreError(SmtpTransaction tx) =>
+    /// <summary>Writing to the message store failed while the data was read (it was read to its end): 451, no transaction.</summary>
+    private async ValueTask<bool> RefuseStoreFailureAsync(SmtpTransaction tx)
+    {
         _logger.LogError(tx.StoreError, "Session {SessionId}: writing message {QueueId} failed", Facts.SessionId, tx.QueueId);
+        await ResetTransactionAsync();
+        MailTelemetry.Reject(RejectReason.LocalError);
+        Reply(SmtpReplies.LocalErrorInProcessing);
+        return true;
+    }
 
     /// <summary>Commits the message, queues its envelope, and only then says 250.</summary>
     private async ValueTask<bool> EndOfMessageAsync()

@@ -1,8 +1,6 @@
-using System.Buffers;
 using System.Globalization;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
-using Mail.Core.Ports;
 using Mail.Core.Telemetry;
 using Mail.Smtp.Protocol;
 using Microsoft.Extensions.Logging;

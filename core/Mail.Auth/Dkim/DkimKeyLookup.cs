@@ -1,3 +1,4 @@
+using Mail.Core.Caching;
 using Mail.Core.Ports;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Crypto;
@@ -27,11 +28,27 @@ public sealed class DkimKeyLookup(IDnsResolver dns)
         string? firstError = null;
         foreach (var txt in answer.Records)
         {
-            var record = DkimKeyRecord.Parse(txt, out var error);
+            var record = ParseCached(txt, out var error);
             if (record is not null) return new DkimKeyLookupResult(record, false, null);
             firstError ??= error;
         }
         return new DkimKeyLookupResult(null, false, $"{firstError} at {name}");
+    }
+
+    // A busy MX sees the same few key records all day, and the resolver hands back the same text each time: parse
+    // (tags, base64) each distinct record once. Parsed records are immutable public data; bounded by clearing.
+    private static readonly ClearingCache<string, (DkimKeyRecord? Record, string? Error)> s_parsed = new(4096, StringComparer.Ordinal);
+
+    private static DkimKeyRecord? ParseCached(string txt, out string? error)
+    {
+        if (s_parsed.TryGetValue(txt, out var cached))
+        {
+            error = cached.Error;
+            return cached.Record;
+        }
+        var record = DkimKeyRecord.Parse(txt, out error);
+        s_parsed.Set(txt, (record, error));
+        return record;
     }
 }
 

@@ -73,6 +73,22 @@ public sealed record DkimKeyRecord
     /// <summary>Decodes p= for k=; null with an error when the key cannot be used.</summary>
     public AsymmetricKeyParameter? DecodeKey(out string? error)
     {
+        // Records are parsed once per distinct TXT text (DkimKeyLookup), so the decoded key is also found by the
+        // record instance (by reference, not record equality): no base64 of the key per message for the shared cache.
+        if (s_byRecord.TryGetValue(this, out var decoded))
+        {
+            error = null;
+            return decoded;
+        }
+        var key = DecodeShared(out error);
+        if (key is not null) s_byRecord.AddOrUpdate(this, key);
+        return key;
+    }
+
+    private static readonly ConditionalWeakTable<DkimKeyRecord, AsymmetricKeyParameter> s_byRecord = new();
+
+    private AsymmetricKeyParameter? DecodeShared(out string? error)
+    {
         var cacheKey = KeyType + ":" + Convert.ToBase64String(PublicKeyData);
         if (s_decoded.TryGetValue(cacheKey, out var cached))
         {

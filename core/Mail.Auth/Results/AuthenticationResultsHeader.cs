@@ -110,11 +110,25 @@ public static class AuthenticationResultsHeader
     // space or a ';' cannot break the field or inject a fake result.
     private static string PropertyValue(string s)
     {
-        var v = new string(s.Select(c => c is > ' ' and < (char)0x7f and not ('(' or ')' or ';' or '"' or '\\') ? c : '_').ToArray());
-        return v.Length == 0 ? "_" : v;
+        if (s.Length == 0) return "_";
+        return string.Create(s.Length, s, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                var c = source[i];
+                span[i] = c is > ' ' and < (char)0x7f and not ('(' or ')' or ';' or '"' or '\\') ? c : '_';
+            }
+        });
     }
 
     // Comments are ours, but reasons can quote sender data; keep them one line and balanced.
     private static string Sanitize(string s) =>
-        new(s.Select(c => c is '(' or ')' or '\\' or '\r' or '\n' ? ' ' : c).ToArray());
+        string.Create(s.Length, s, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                var c = source[i];
+                span[i] = c is '(' or ')' or '\\' or '\r' or '\n' ? ' ' : c;
+            }
+        });
 }

@@ -81,16 +81,14 @@ internal sealed partial class ImapSession
         await _conn.MaybeFlushAsync(ct);
     }
 
-    /// <summary>True when this session holds (so may have shown) a MODSEQ above the one up to which it has reported
-    /// every change: a pending expunge it may not report yet, or a change it has not looked for.</summary>
-    private bool ModSeqAhead => _condStore && _selected is { } sel && sel.HighestHeldModSeq > sel.HighestModSeq;
-
     /// <summary>
     /// A CONDSTORE/QRESYNC client may keep the highest MODSEQ it was shown in a FETCH as its HIGHESTMODSEQ and later
     /// resynchronise from it (SELECT ... QRESYNC, FETCH ... CHANGEDSINCE): then it never hears of a change below that
     /// value it was not told of, such as an expunge held back during FETCH, STORE or SEARCH (RFC 9051 7.5.1) or mail
     /// that arrived before a change it saw. RFC 7162 (errata 1810 of RFC 5162) has the server send
     /// HIGHESTMODSEQ with a value below such a change; the session's own HIGHESTMODSEQ is exactly that value.
+    /// <para>Sent after every command (and refresh) while the session holds, so may have shown, a MODSEQ above that
+    /// value: the client's highest-seen value restarts at each HIGHESTMODSEQ, and a later FETCH may show it again.</para>
     /// </summary>
     private void ReportHighestModSeqIfBehind(SelectedMailbox sel)
     {

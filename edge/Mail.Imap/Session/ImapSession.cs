@@ -347,12 +347,18 @@ internal sealed partial class ImapSession : IGatewaySession
             completion = "NO [SERVERBUG] Internal error; the failure was logged";
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
-        if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && (RefreshDue(name) | ModSeqAhead))
+        var refreshed = false;
+        if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && RefreshDue(name))
         {
             if (_state == SessionState.Selected)
+            {
                 await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
+                refreshed = true;
+            }
             await NotifyChangesAsync(ct);
         }
+        // A refresh has done this; without one (FETCH that set \Seen between polls) the lower value is still owed.
+        if (!refreshed && _state == SessionState.Selected && _selected is { } held) ReportHighestModSeqIfBehind(held);
         await SendContextUpdatesAsync(ct);
         _conn.WriteLine($"{tag} {completion}");
     }

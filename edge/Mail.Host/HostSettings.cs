@@ -26,7 +26,15 @@ public static class HostSettings
         var list = args.ToArray();
         var first = Build(list, dataSettings: null);
         var dataSettings = Path.Combine(Path.GetFullPath(DataDirectory(first)), DataSettingsFile);
-        return File.Exists(dataSettings) ? Build(list, dataSettings) : first;
+        if (!File.Exists(dataSettings)) return first;
+        try
+        {
+            return Build(list, dataSettings);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ConfigurationException($"{dataSettings} is not valid JSON ({e.InnerException?.Message ?? e.Message}); fix it or run `mail import postfix` again");
+        }
     }
 
     /// <summary>The "DataDirectory" setting, ./data when unset (as <see cref="DataLayout.Open"/> reads it).</summary>

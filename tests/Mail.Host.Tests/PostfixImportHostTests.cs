@@ -228,6 +228,17 @@ public sealed class PostfixImportHostTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task A_broken_settings_json_in_the_data_directory_is_one_line_naming_the_file()
+    {
+        Directory.CreateDirectory(Data);
+        await File.WriteAllTextAsync(Path.Combine(Data, "settings.json"), "{ \"Smtp\": { ");
+        var r = await HostProcess.AdminAsync(Data, "domain", "list");
+        Assert.Equal(78, r.ExitCode);
+        var line = Assert.Single(r.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"mail: configuration error: {Path.Combine(Data, "settings.json")} is not valid JSON (", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_missing_main_cf_is_one_line_naming_it()
     {
         Directory.CreateDirectory(Conf);

@@ -34,7 +34,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     /// <summary>A held message's preview: nothing may load or run, whatever got past the escaping.</summary>
     public const string PreviewCsp = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-    private readonly ILogger _log = loggers.CreateLogger("Mail.Console");
+    private readonly ILogger _log = loggers.CreateLogger("Mail.WebConsole");
     private readonly ConsoleSessions _sessions = new(options.SessionIdle, TimeProvider.System);
     private readonly LoginThrottle _throttle = new(options.MaxFailedLogins, options.FailedLoginWindow, TimeProvider.System);
     private readonly TrafficRecorder _traffic = new(TimeProvider.System);

@@ -47,7 +47,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         driver.Navigate().GoToUrl(origin + "/queue");
         Assert.EndsWith("/signin", driver.Url, StringComparison.Ordinal);
         SignIn(driver, "admin@example.org", AdminPassword);
-        Assert.Equal("Dashboard · mail console", driver.Title);
+        await PollAsync(() => driver.Title == "Dashboard · mail console", "not signed in: " + driver.Title);
         Assert.Equal("0", Stat(driver, "accepted"));
 
         // A message arrives: the dashboard counts it.
@@ -74,7 +74,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         Screenshot(driver, "console-quarantine.png");
         var link = driver.FindElement(By.CssSelector("#quarantine a"));
         var queueId = link.Text;
-        link.Click();
+        ClickAndWait(driver, link);
         Assert.Contains("plain part of the held message", driver.FindElement(By.Id("text")).Text, StringComparison.Ordinal);
         var html = driver.FindElement(By.Id("html")).Text;
         Assert.Contains("<script>window.pwned = 1;", html, StringComparison.Ordinal); // shown as text
@@ -93,7 +93,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         }
 
         // Release: delivered through the normal path, into alice's INBOX, read over IMAP.
-        driver.FindElement(By.Id("release-" + queueId)).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("release-" + queueId)));
         Assert.Contains("delivered to alice@example.org INBOX", driver.FindElement(By.Id("ok")).Text, StringComparison.Ordinal);
         using (var imap = new ImapClient())
         {
@@ -131,7 +131,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.Contains("bob@example.org", await http.GetStringAsync("/api/users"), StringComparison.Ordinal);
 
         // A user who is not an administrator: right password, 403.
-        driver.FindElement(By.Id("signout")).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("signout")));
         SignIn(driver, "bob@example.org", "bob secret");
         Assert.Contains("bob@example.org is not an administrator", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
         using (var noSession = new HttpClient { BaseAddress = new Uri(origin) })
@@ -156,16 +156,38 @@ public sealed class ConsoleBrowserTests : IDisposable
         var service = ChromeDriverService.CreateDefaultService("/usr/bin", "chromedriver");
         service.SuppressInitialDiagnosticInformation = true;
         service.HideCommandPromptWindow = true;
-        return new ChromeDriver(service, options, TimeSpan.FromSeconds(120));
+        var driver = new ChromeDriver(service, options, TimeSpan.FromSeconds(120));
+        driver.Manage().Timeouts().ImplicitWait = TimeSpan.FromSeconds(10);
+        return driver;
     }
 
     private static void SignIn(IWebDriver driver, string user, string password)
     {
-        if (!driver.Url.EndsWith("/signin", StringComparison.Ordinal)) driver.Navigate().GoToUrl(new Uri(new Uri(driver.Url), "/signin").ToString());
-        driver.FindElement(By.Id("user")).Clear();
+        driver.Navigate().GoToUrl(new Uri(new Uri(driver.Url), "/signin").ToString());
         driver.FindElement(By.Id("user")).SendKeys(user);
         driver.FindElement(By.Id("password")).SendKeys(password);
-        driver.FindElement(By.Id("submit")).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("submit")));
+    }
+
+    /// <summary>Clicks what navigates and waits until the old page is gone, so what is read next is the new page.</summary>
+    private static void ClickAndWait(IWebDriver driver, IWebElement element)
+    {
+        var old = driver.FindElement(By.TagName("html"));
+        element.Click();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                _ = old.Enabled;
+            }
+            catch (StaleElementReferenceException)
+            {
+                return;
+            }
+            Thread.Sleep(100);
+        }
+        Assert.Fail("the click did not load a new page: " + driver.Url);
     }
 
     private static string Stat(IWebDriver driver, string name) => driver.FindElement(By.CssSelector($"[data-stat='{name}']")).Text;

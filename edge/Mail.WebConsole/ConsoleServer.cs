@@ -363,9 +363,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     {
         // Login CSRF: the form's token must match a cookie this origin set (double submit), so another site cannot
         // sign a browser in to an account of its choosing.
-        var pre = ConsoleSessions.NewToken();
-        ctx.Response.Cookies.Append(PreCookie, pre, Cookie());
-        return HtmlAsync(ctx, Pages.SignIn(pre, Query(ctx, "error")));
+        return HtmlAsync(ctx, Pages.SignIn(NewPre(ctx), Query(ctx, "error")));
     }
 
     private CookieOptions Cookie() => new() { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = options.UsesTls, Path = "/", IsEssential = true };
@@ -408,8 +406,12 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         ctx.Response.StatusCode = StatusCodes.Status303SeeOther;
     }
 
+    /// <summary>The sign-in form's token: the one this browser already holds, else a new one. Kept rather than renewed,
+    /// since any request of the browser's own without a session (its favicon) lands on /signin too, and a new token then
+    /// would refuse the form already shown.</summary>
     private string NewPre(HttpContext ctx)
     {
+        if (ctx.Request.Cookies[PreCookie] is { Length: 43 } held) return held;
         var pre = ConsoleSessions.NewToken();
         ctx.Response.Cookies.Append(PreCookie, pre, Cookie());
         return pre;

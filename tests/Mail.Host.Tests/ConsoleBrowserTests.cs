@@ -35,7 +35,20 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.Contains("console administrator", added.StdOut, StringComparison.Ordinal);
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "bob@example.org", "--password", "bob secret");
-        Assert.Contains("admin@example.org  admin", (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut, StringComparison.Ordinal);
+        // The role from the command line: a new password keeps it; given, taken, and refused for no such user.
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "admin@example.org", "--password", AdminPassword);
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "carol@example.org", "--password", "carol secret");
+        Assert.Contains("carol@example.org console administrator: on", (await HostProcess.AdminOkAsync(_data.Path, "user", "admin", "carol@example.org", "on")).StdOut, StringComparison.Ordinal);
+        Assert.Contains("carol@example.org  admin", (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut, StringComparison.Ordinal);
+        await HostProcess.AdminOkAsync(_data.Path, "user", "admin", "carol@example.org", "off");
+        Assert.Contains("user carol@example.org removed", (await HostProcess.AdminOkAsync(_data.Path, "user", "remove", "carol@example.org")).StdOut, StringComparison.Ordinal);
+        var nobody = await HostProcess.AdminAsync(_data.Path, "user", "admin", "nobody@example.org", "on");
+        Assert.Equal(65, nobody.ExitCode);
+        Assert.Contains("mail: no user nobody@example.org", nobody.StdErr, StringComparison.Ordinal);
+        var users = (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut;
+        Assert.Contains("admin@example.org  admin", users, StringComparison.Ordinal);
+        Assert.DoesNotContain("carol@", users, StringComparison.Ordinal);
+        Assert.Contains("bob@example.org\n", users.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
 
         var port = FreePort.Tcp();
         await using var host = await HostProcess.StartAsync(_data.Path, $"--Defences:HeaderChecks={headerChecks}", $"--Admin:Endpoint=127.0.0.1:{port}",

@@ -11,7 +11,7 @@ namespace Mail.Admin;
 
 /// <summary>
 /// The one administration service: domains, users, aliases, DKIM keys, the queues and the quarantine. The `mail`
-/// commands (edge/Mail.Host) print what it returns; the web console (edge/Mail.Console) renders it as HTML and JSON.
+/// commands (edge/Mail.Host) print what it returns; the web console (edge/Mail.WebConsole) renders it as HTML and JSON.
 /// It works on the stores directly, so it runs beside a `mail serve` on the same data; queue actions are recorded
 /// for the running server to apply (<see cref="QueueControl"/>). Bad input throws <see cref="AdminException"/>.
 /// </summary>

@@ -34,7 +34,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     /// <summary>A held message's preview: nothing may load or run, whatever got past the escaping.</summary>
     public const string PreviewCsp = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-    private readonly ILogger _log = loggers.CreateLogger("Mail.Console");
+    private readonly ILogger _log = loggers.CreateLogger("Mail.WebConsole");
     private readonly ConsoleSessions _sessions = new(options.SessionIdle, TimeProvider.System);
     private readonly LoginThrottle _throttle = new(options.MaxFailedLogins, options.FailedLoginWindow, TimeProvider.System);
     private readonly TrafficRecorder _traffic = new(TimeProvider.System);
@@ -363,9 +363,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     {
         // Login CSRF: the form's token must match a cookie this origin set (double submit), so another site cannot
         // sign a browser in to an account of its choosing.
-        var pre = ConsoleSessions.NewToken();
-        ctx.Response.Cookies.Append(PreCookie, pre, Cookie());
-        return HtmlAsync(ctx, Pages.SignIn(pre, Query(ctx, "error")));
+        return HtmlAsync(ctx, Pages.SignIn(NewPre(ctx), Query(ctx, "error")));
     }
 
     private CookieOptions Cookie() => new() { HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = options.UsesTls, Path = "/", IsEssential = true };
@@ -408,8 +406,12 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         ctx.Response.StatusCode = StatusCodes.Status303SeeOther;
     }
 
+    /// <summary>The sign-in form's token: the one this browser already holds, else a new one. Kept rather than renewed,
+    /// since any request of the browser's own without a session (its favicon) lands on /signin too, and a new token then
+    /// would refuse the form already shown.</summary>
     private string NewPre(HttpContext ctx)
     {
+        if (ctx.Request.Cookies[PreCookie] is { Length: 43 } held) return held;
         var pre = ConsoleSessions.NewToken();
         ctx.Response.Cookies.Append(PreCookie, pre, Cookie());
         return pre;

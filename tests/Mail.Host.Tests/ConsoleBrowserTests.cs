@@ -35,7 +35,20 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.Contains("console administrator", added.StdOut, StringComparison.Ordinal);
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "bob@example.org", "--password", "bob secret");
-        Assert.Contains("admin@example.org  admin", (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut, StringComparison.Ordinal);
+        // The role from the command line: a new password keeps it; given, taken, and refused for no such user.
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "admin@example.org", "--password", AdminPassword);
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "carol@example.org", "--password", "carol secret");
+        Assert.Contains("carol@example.org console administrator: on", (await HostProcess.AdminOkAsync(_data.Path, "user", "admin", "carol@example.org", "on")).StdOut, StringComparison.Ordinal);
+        Assert.Contains("carol@example.org  admin", (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut, StringComparison.Ordinal);
+        await HostProcess.AdminOkAsync(_data.Path, "user", "admin", "carol@example.org", "off");
+        Assert.Contains("user carol@example.org removed", (await HostProcess.AdminOkAsync(_data.Path, "user", "remove", "carol@example.org")).StdOut, StringComparison.Ordinal);
+        var nobody = await HostProcess.AdminAsync(_data.Path, "user", "admin", "nobody@example.org", "on");
+        Assert.Equal(65, nobody.ExitCode);
+        Assert.Contains("mail: no user nobody@example.org", nobody.StdErr, StringComparison.Ordinal);
+        var users = (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut;
+        Assert.Contains("admin@example.org  admin", users, StringComparison.Ordinal);
+        Assert.DoesNotContain("carol@", users, StringComparison.Ordinal);
+        Assert.Contains("bob@example.org\n", users.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
 
         var port = FreePort.Tcp();
         await using var host = await HostProcess.StartAsync(_data.Path, $"--Defences:HeaderChecks={headerChecks}", $"--Admin:Endpoint=127.0.0.1:{port}",
@@ -47,7 +60,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         driver.Navigate().GoToUrl(origin + "/queue");
         Assert.EndsWith("/signin", driver.Url, StringComparison.Ordinal);
         SignIn(driver, "admin@example.org", AdminPassword);
-        Assert.Equal("Dashboard · mail console", driver.Title);
+        await PollAsync(() => driver.Title == "Dashboard · mail console", "not signed in: " + driver.Title);
         Assert.Equal("0", Stat(driver, "accepted"));
 
         // A message arrives: the dashboard counts it.
@@ -74,7 +87,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         Screenshot(driver, "console-quarantine.png");
         var link = driver.FindElement(By.CssSelector("#quarantine a"));
         var queueId = link.Text;
-        link.Click();
+        ClickAndWait(driver, link);
         Assert.Contains("plain part of the held message", driver.FindElement(By.Id("text")).Text, StringComparison.Ordinal);
         var html = driver.FindElement(By.Id("html")).Text;
         Assert.Contains("<script>window.pwned = 1;", html, StringComparison.Ordinal); // shown as text
@@ -93,7 +106,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         }
 
         // Release: delivered through the normal path, into alice's INBOX, read over IMAP.
-        driver.FindElement(By.Id("release-" + queueId)).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("release-" + queueId)));
         Assert.Contains("delivered to alice@example.org INBOX", driver.FindElement(By.Id("ok")).Text, StringComparison.Ordinal);
         using (var imap = new ImapClient())
         {
@@ -131,7 +144,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.Contains("bob@example.org", await http.GetStringAsync("/api/users"), StringComparison.Ordinal);
 
         // A user who is not an administrator: right password, 403.
-        driver.FindElement(By.Id("signout")).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("signout")));
         SignIn(driver, "bob@example.org", "bob secret");
         Assert.Contains("bob@example.org is not an administrator", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
         using (var noSession = new HttpClient { BaseAddress = new Uri(origin) })
@@ -156,16 +169,38 @@ public sealed class ConsoleBrowserTests : IDisposable
         var service = ChromeDriverService.CreateDefaultService("/usr/bin", "chromedriver");
         service.SuppressInitialDiagnosticInformation = true;
         service.HideCommandPromptWindow = true;
-        return new ChromeDriver(service, options, TimeSpan.FromSeconds(120));
+        var driver = new ChromeDriver(service, options, TimeSpan.FromSeconds(120));
+        driver.Manage().Timeouts().ImplicitWait = TimeSpan.FromSeconds(10);
+        return driver;
     }
 
     private static void SignIn(IWebDriver driver, string user, string password)
     {
-        if (!driver.Url.EndsWith("/signin", StringComparison.Ordinal)) driver.Navigate().GoToUrl(new Uri(new Uri(driver.Url), "/signin").ToString());
-        driver.FindElement(By.Id("user")).Clear();
+        driver.Navigate().GoToUrl(new Uri(new Uri(driver.Url), "/signin").ToString());
         driver.FindElement(By.Id("user")).SendKeys(user);
         driver.FindElement(By.Id("password")).SendKeys(password);
-        driver.FindElement(By.Id("submit")).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("submit")));
+    }
+
+    /// <summary>Clicks what navigates and waits until the old page is gone, so what is read next is the new page.</summary>
+    private static void ClickAndWait(IWebDriver driver, IWebElement element)
+    {
+        var old = driver.FindElement(By.TagName("html"));
+        element.Click();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                _ = old.Enabled;
+            }
+            catch (StaleElementReferenceException)
+            {
+                return;
+            }
+            Thread.Sleep(100);
+        }
+        Assert.Fail("the click did not load a new page: " + driver.Url);
     }
 
     private static string Stat(IWebDriver driver, string name) => driver.FindElement(By.CssSelector($"[data-stat='{name}']")).Text;

@@ -32,7 +32,6 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _maintenance;
     private Task? _gauges;
     private Task? _certificateReload;
-    private Http.Autoconfig.AutoconfigServer? _autoconfig;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -64,11 +63,6 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         {
             _pop3 = new Pop3Server(settings.Pop3, new Pop3Services { Mailboxes = data.Mailboxes, Messages = data.Messages, Directory = data.Directory, Throttle = throttle }, loggerFactory);
             await _pop3.StartAsync(cancellationToken);
-        }
-        if (settings.AutoconfigEndpoint is { } autoconfig)
-        {
-            _autoconfig = new Http.Autoconfig.AutoconfigServer(autoconfig, new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings)), data.Directory, loggerFactory);
-            await _autoconfig.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled)
@@ -109,7 +103,6 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         foreach (var (name, ep) in _smtp.BoundEndpoints) Console.WriteLine($"listening smtp {name} {ep}");
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
         if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
-        if (_autoconfig?.BoundEndpoint is { } http) Console.WriteLine($"listening http autoconfig {http}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         // What the runtime actually does: the operator's environment variable may have overridden the setting.
@@ -122,7 +115,6 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_smtp is not null) await _smtp.StopAsync(cancellationToken);
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);
-        if (_autoconfig is not null) await _autoconfig.DisposeAsync();
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);

@@ -60,21 +60,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             QuarantineRetention = quarantineRetention,
             Outbound = outbound,
             CertificateReloader = tls.Reloader,
-            AutoconfigEndpoint = Endpoint(configuration, Http.Autoconfig.AutoconfigServer.EndpointSetting, "0.0.0.0:80"),
         };
-    }
-
-    /// <summary>"Autoconfig:Endpoint" (address:port): where Thunderbird autoconfig and Outlook autodiscover are served over
-    /// HTTP (docs/autoconfig.md); null, the default, serves neither.</summary>
-    public System.Net.IPEndPoint? AutoconfigEndpoint { get; init; }
-
-    private static System.Net.IPEndPoint? Endpoint(IConfiguration configuration, string setting, string example)
-    {
-        var value = configuration[setting];
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        if (!System.Net.IPEndPoint.TryParse(value.Trim(), out var endpoint) || !value.Contains(':', StringComparison.Ordinal))
-            throw new ConfigurationException($"{setting} '{value}' is not an address and port, e.g. {example}");
-        return endpoint;
     }
 
     /// <summary>

@@ -29,6 +29,7 @@ declare -A capability=(
   ["/usr/sbin/postsrsd -v"]=postsrsd           # SrsTests: our SRS0 addresses are postsrsd's, both ways
   ["openssl version"]=openssl
   ["/usr/bin/sieve-test --help 2>&1 | grep -q script-file"]=dovecot-sieve   # Pigeonhole's sieve-test: the oracle of Mail.Sieve.Tests
+  ["systemd-analyze --version"]=systemd   # verifies deploy/mail.service (DeployTests)
   ["/usr/sbin/haproxy -v"]=haproxy   # PROXY protocol v1/v2 in front of `mail serve` (ProxyProtocolHostTests)
   ["command -v fetchmail"]=fetchmail   # retrieves over POP3 with STLS into an MDA (Pop3HostTests)
   ["sieve-connect --version"]=sieve-connect   # ManageSieve over STARTTLS with AUTHENTICATE PLAIN (ManageSieveHostTests)

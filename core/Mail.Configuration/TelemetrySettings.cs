@@ -28,14 +28,7 @@ public static class TelemetrySettings
         NonEmpty(configuration[ConnectionStringSetting]) ?? NonEmpty(configuration[ConnectionStringVariable]) ?? NonEmpty(Environment.GetEnvironmentVariable(ConnectionStringVariable));
 
     /// <summary><c>Metrics:Endpoint</c> (addr:port, e.g. 127.0.0.1:9464 or [::1]:9464); null when unset (off).</summary>
-    public static IPEndPoint? MetricsEndpoint(IConfiguration configuration)
-    {
-        var value = configuration[MetricsEndpointSetting];
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        if (!IPEndPoint.TryParse(value.Trim(), out var endpoint) || endpoint.Port == 0 || !value.Contains(':', StringComparison.Ordinal))
-            throw new SettingsException($"{MetricsEndpointSetting} '{value}' is not an address and port, e.g. 127.0.0.1:9464");
-        return endpoint;
-    }
+    public static IPEndPoint? MetricsEndpoint(IConfiguration configuration) => EndpointSetting.Read(configuration, MetricsEndpointSetting, "127.0.0.1:9464");
 
     /// <summary>
     /// Subscribes OpenTelemetry to the system's telemetry when something will export it: Application Insights, or

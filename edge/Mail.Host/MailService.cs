@@ -34,6 +34,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _maintenance;
     private Task? _gauges;
     private Task? _certificateReload;
+    private Http.Autoconfig.AutoconfigServer? _autoconfig;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -70,6 +71,11 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         {
             _manageSieve = new ManageSieveServer(settings.ManageSieve, new ManageSieveServices { Directory = data.Directory, Throttle = throttle }, loggerFactory);
             await _manageSieve.StartAsync(cancellationToken);
+        }
+        if (settings.AutoconfigEndpoint is { } autoconfig)
+        {
+            _autoconfig = new Http.Autoconfig.AutoconfigServer(autoconfig, new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings)), data.Directory, loggerFactory);
+            await _autoconfig.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled)
@@ -111,6 +117,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
         if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
         if (_manageSieve is not null) foreach (var (name, ep) in _manageSieve.BoundEndpoints) Console.WriteLine($"listening managesieve {name} {ep}");
+        if (_autoconfig?.BoundEndpoint is { } http) Console.WriteLine($"listening http autoconfig {http}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         // What the runtime actually does: the operator's environment variable may have overridden the setting.
@@ -124,6 +131,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);
         if (_manageSieve is not null) await _manageSieve.StopAsync(cancellationToken);
+        if (_autoconfig is not null) await _autoconfig.DisposeAsync();
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);

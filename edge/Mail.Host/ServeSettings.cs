@@ -1,3 +1,4 @@
+using Mail.Configuration;
 using Mail.Imap;
 using Mail.ManageSieve;
 using Mail.Pop3;
@@ -67,8 +68,13 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             QuarantineRetention = quarantineRetention,
             Outbound = outbound,
             CertificateReloader = tls.Reloader,
+            AutoconfigEndpoint = EndpointSetting.Read(configuration, Http.Autoconfig.AutoconfigServer.EndpointSetting, "0.0.0.0:80"),
         };
     }
+
+    /// <summary>"Autoconfig:Endpoint" (address:port): where Thunderbird autoconfig and Outlook autodiscover are served over
+    /// HTTP (docs/autoconfig.md); null, the default, serves neither.</summary>
+    public System.Net.IPEndPoint? AutoconfigEndpoint { get; init; }
 
     /// <summary>
     /// "Sockets:InlineCompletions": whether the code after a socket read runs on the runtime's socket event threads

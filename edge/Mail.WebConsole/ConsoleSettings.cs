@@ -12,10 +12,7 @@ public static class ConsoleSettings
     /// <summary>The console's options, or null when Admin:Endpoint is not set (the console is off).</summary>
     public static ConsoleOptions? Load(IConfiguration configuration, ServerCertificate? certificate)
     {
-        var value = configuration[ConsoleOptions.EndpointSetting];
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        if (!IPEndPoint.TryParse(value.Trim(), out var endpoint) || endpoint.Port == 0 || !value.Contains(':', StringComparison.Ordinal))
-            throw new SettingsException($"{ConsoleOptions.EndpointSetting} '{value}' is not an address and port, e.g. 127.0.0.1:8080");
+        if (EndpointSetting.Read(configuration, ConsoleOptions.EndpointSetting, "127.0.0.1:8080") is not { } endpoint) return null;
         var options = new ConsoleOptions
         {
             Endpoint = endpoint,

@@ -55,7 +55,7 @@ public sealed class DeployTests : IDisposable
         var settings = new List<(string Key, string Value)>();
         Flatten(json.RootElement, "", settings);
         var ports = settings.Where(s => s.Key.EndsWith(":Endpoint", StringComparison.Ordinal)).Select(s => int.Parse(s.Value[(s.Value.LastIndexOf(':') + 1)..])).ToHashSet();
-        Assert.Equal(new HashSet<int> { 25, 465, 587, 143, 993, 110, 995 }, ports);
+        Assert.Equal(new HashSet<int> { 25, 465, 587, 143, 993, 110, 995, 4190 }, ports);
         Assert.Contains(settings, s => s.Key == "Tls:CertificatePath");
 
         // A certificate for the example's host name as PEM files, in place of certbot's.

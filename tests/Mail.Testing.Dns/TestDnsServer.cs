@@ -411,7 +411,8 @@ public sealed class TestDnsServer : IAsyncDisposable
             {
                 client = await _tcp.AcceptTcpClientAsync(_stop.Token);
             }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            // InvalidOperationException: DisposeAsync stopped the listener between the loop's check and the accept.
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException or InvalidOperationException)
             {
                 return;
             }

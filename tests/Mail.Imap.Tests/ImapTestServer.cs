@@ -49,6 +49,11 @@ public sealed class ImapTestServer : IAsyncDisposable
     public static Task<ImapTestServer> StartAsync(Action<ImapServerOptions>? configure = null, AuthCache? authCache = null) =>
         StartInAsync(null, configure, diskCache: false, authCache);
 
+    /// <summary>A gateway whose sessions reach the store through <paramref name="interpose"/> (given the real store):
+    /// a test that must land another session's change between two reads of one command wraps it.</summary>
+    public static Task<ImapTestServer> StartAsync(Func<IMailboxStore, IMailboxStore> interpose, Action<ImapServerOptions>? configure = null) =>
+        StartInAsync(null, configure, diskCache: false, interpose: interpose);
+
     /// <summary>A gateway with its on-disk ENVELOPE cache in <see cref="CacheDirectoryOf"/> its data directory.</summary>
     public static Task<ImapTestServer> StartWithDiskCacheAsync(Action<ImapServerOptions>? configure = null) => StartInAsync(null, configure, diskCache: true);
 
@@ -62,7 +67,7 @@ public sealed class ImapTestServer : IAsyncDisposable
         return await StartInAsync(_dir, configure, Options.CacheDirectory is not null);
     }
 
-    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache, AuthCache? authCache = null)
+    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache, AuthCache? authCache = null, Func<IMailboxStore, IMailboxStore>? interpose = null)
     {
         var dir = existing ?? Path.Combine(Path.GetTempPath(), "imap-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -89,7 +94,7 @@ public sealed class ImapTestServer : IAsyncDisposable
         if (diskCache) options.CacheDirectory = CacheDirectoryOf(dir);
         configure?.Invoke(options);
         var quotas = new UserQuotas(state, mailboxes);
-        var server = new ImapServer(options, new ImapServices { Mailboxes = mailboxes, Messages = messages, Directory = directory, Quotas = quotas });
+        var server = new ImapServer(options, new ImapServices { Mailboxes = interpose is null ? mailboxes : interpose(mailboxes), Messages = messages, Directory = directory, Quotas = quotas });
         await server.StartAsync();
         return new ImapTestServer(dir, server, mailboxes, messages, options) { Users = directory, DatabasePath = db, Quotas = quotas };
     }

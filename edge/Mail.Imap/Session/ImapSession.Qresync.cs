@@ -64,7 +64,7 @@ internal sealed partial class ImapSession
         if (request.UidValidity != sel.UidValidity) return;
         var max = Math.Max(sel.UidNext - 1, 1);
         var gone = await Mailboxes.ListExpungedAsync(_user, sel.Name, request.ModSeq, ct);
-        WriteVanishedEarlier(gone.Where(u => request.KnownUids is null || request.KnownUids.Contains(u, max)));
+        WriteVanishedEarlier(NotInView(sel, gone).Where(u => request.KnownUids is null || request.KnownUids.Contains(u, max)));
         for (var i = 0; i < sel.Uids.Count; i++)
         {
             var m = sel.Records[sel.Uids[i]];
@@ -80,8 +80,18 @@ internal sealed partial class ImapSession
         if (set.IsSearchResult) return; // "$" holds only messages that still exist
         var max = Math.Max(sel.UidNext - 1, 1);
         var gone = await Mailboxes.ListExpungedAsync(_user, sel.Name, changedSince, ct);
-        WriteVanishedEarlier(gone.Where(u => set.Contains(u, max)));
+        WriteVanishedEarlier(NotInView(sel, gone).Where(u => set.Contains(u, max)));
     }
+
+    /// <summary>
+    /// The expunged UIDs the session's view no longer holds. The expunge log is read after the view: another session's
+    /// expunge committed in between is in the log while the view (and the EXISTS count just sent) still has its
+    /// message. VANISHED (EARLIER) must not report it then, or the client drops a message the session goes on numbering
+    /// (imaptest: "UID changed for sequence 2: 987 -> 957" after a reselect lost 30 messages); the session's next look
+    /// for changes reports it as VANISHED, as for any expunge after the SELECT.
+    /// </summary>
+    private static IEnumerable<long> NotInView(SelectedMailbox sel, IEnumerable<long> expunged) =>
+        expunged.Where(u => !sel.Records.ContainsKey(u));
 
     private void WriteVanishedEarlier(IEnumerable<long> uids)
     {

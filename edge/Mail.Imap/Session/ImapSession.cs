@@ -350,7 +350,10 @@ internal sealed partial class ImapSession : IGatewaySession
         var refreshed = false;
         if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && RefreshDue(name))
         {
-            if (_state == SessionState.Selected)
+            // SELECT/EXAMINE just read the mailbox: a change since then waits for the next command, since a client
+            // resynchronising with QRESYNC takes the EXISTS of the SELECT as its count after applying VANISHED (EARLIER)
+            // (imaptest's model, and Dovecot never sends more in the SELECT response).
+            if (_state == SessionState.Selected && name is not ("SELECT" or "EXAMINE"))
             {
                 await RefreshAsync(allowExpunge: !NoExpungeDuring.Contains(name) && !SequenceCommandPipelined(), ct);
                 refreshed = true;

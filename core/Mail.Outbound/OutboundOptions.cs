@@ -121,8 +121,8 @@ public sealed class OutboundOptions
         if (PollInterval <= TimeSpan.Zero) throw new ArgumentException("Outbound:PollInterval must be positive");
         if (MtaSts.PolicyPort is < 1 or > 65535) throw new ArgumentException($"Outbound:MtaSts:PolicyPort must be 1-65535 (got {MtaSts.PolicyPort})");
         if (MtaSts.FetchTimeout <= TimeSpan.Zero) throw new ArgumentException("Outbound:MtaSts:FetchTimeout must be positive");
-        if (TlsReporting.PostTimeout <= TimeSpan.Zero) throw new ArgumentException("Outbound:TlsReporting:PostTimeout must be positive");
-        if (TlsReporting.CheckInterval <= TimeSpan.Zero) throw new ArgumentException("Outbound:TlsReporting:CheckInterval must be positive");
+        if (TlsReporting.PostTimeout <= TimeSpan.Zero) throw new ArgumentException($"Outbound:TlsReporting:PostTimeout must be positive (got {TlsReporting.PostTimeout})");
+        if (TlsReporting.CheckInterval <= TimeSpan.Zero) throw new ArgumentException($"Outbound:TlsReporting:CheckInterval must be positive (got {TlsReporting.CheckInterval})");
         _ = Tls.MtaSts.TrustRoots.Load(TlsCaFile);
     }
 

@@ -190,6 +190,17 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.Equal($"mail: configuration error: Outbound:Timeouts:{setting} must be positive and at most 24 days (got {value})", r.StdErr.Trim());
     }
 
+    [Theory]
+    [InlineData("CheckInterval", "00:00:00")]
+    [InlineData("PostTimeout", "-00:00:01")]
+    public async Task A_tls_reporting_setting_that_cannot_work_stops_mail_serve_with_one_line_naming_it(string setting, string value)
+    {
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:0:Endpoint=127.0.0.1:0",
+            $"--Outbound:TlsReporting:{setting}={value}"]);
+        Assert.True(r.ExitCode == 78, $"exit code {r.ExitCode}:\n{r.StdErr}{r.StdOut}");
+        Assert.Equal($"mail: configuration error: Outbound:TlsReporting:{setting} must be positive (got {value})", r.StdErr.Trim());
+    }
+
     [Fact]
     public async Task A_server_silent_after_rcpt_to_is_deferred_naming_rcpt_to()
     {

@@ -164,7 +164,9 @@ public sealed class DnsResolver : IDnsResolver
             {
                 var ttl = response.Answers.Where(r => r.RecordType == (ResourceRecordType)type || r.RecordType == ResourceRecordType.CNAME)
                     .Min(r => r.InitialTimeToLive);
-                return (DnsResult<T>.Found(records) with { Authenticated = authenticated }, Clamp(TimeSpan.FromSeconds(Math.Max(0, ttl))));
+                // The records' owner: the end of the CNAME chain in this answer, or the target we followed ourselves.
+                var canonical = FinalCnameTarget(response.Answers, current) ?? (current == name ? null : current);
+                return (DnsResult<T>.Found(records) with { Authenticated = authenticated, CanonicalName = canonical }, Clamp(TimeSpan.FromSeconds(Math.Max(0, ttl))));
             }
 
             // The answer stopped at a CNAME without its target's records: follow it ourselves (bounded).

@@ -57,6 +57,9 @@ public sealed class OutboundOptions
     /// policy servers and the MX hosts of an MTA-STS domain in enforce mode. Empty: the system roots only.</summary>
     public string? TlsCaFile { get; set; }
 
+    /// <summary>TLS-RPT (RFC 8460): session results of MTA-STS and DANE deliveries and the daily reports ("Outbound:TlsReporting").</summary>
+    public Tls.Reporting.TlsReportingOptions TlsReporting { get; set; } = new();
+
     /// <summary>MTA-STS (RFC 8461) policy fetching ("Outbound:MtaSts").</summary>
     public MtaStsOptions MtaSts { get; set; } = new();
 
@@ -118,6 +121,8 @@ public sealed class OutboundOptions
         if (PollInterval <= TimeSpan.Zero) throw new ArgumentException("Outbound:PollInterval must be positive");
         if (MtaSts.PolicyPort is < 1 or > 65535) throw new ArgumentException($"Outbound:MtaSts:PolicyPort must be 1-65535 (got {MtaSts.PolicyPort})");
         if (MtaSts.FetchTimeout <= TimeSpan.Zero) throw new ArgumentException("Outbound:MtaSts:FetchTimeout must be positive");
+        if (TlsReporting.PostTimeout <= TimeSpan.Zero) throw new ArgumentException($"Outbound:TlsReporting:PostTimeout must be positive (got {TlsReporting.PostTimeout})");
+        if (TlsReporting.CheckInterval <= TimeSpan.Zero) throw new ArgumentException($"Outbound:TlsReporting:CheckInterval must be positive (got {TlsReporting.CheckInterval})");
         _ = Tls.MtaSts.TrustRoots.Load(TlsCaFile);
     }
 

@@ -10,6 +10,7 @@ using Mail.Outbound.Dsn;
 using Mail.Outbound.Routing;
 using Mail.Outbound.Smtp;
 using Mail.Outbound.Tls.MtaSts;
+using Mail.Outbound.Tls.Reporting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MimeKit;
@@ -65,6 +66,9 @@ public sealed class OutboundStage
     private readonly SmtpDelivery _smtp;
     private readonly ConcurrentSlots _slots;
     private readonly QueueControl? _control;
+    private readonly TlsSessionResults? _tlsResults;
+    private readonly FinalOutcomeWriter? _finals;
+    private readonly TlsReportJob? _tlsReports;
 
     /// <param name="submitNotice">Queues a DSN (null sender, one recipient: the original sender) the way inbound mail is
     /// handled without checks: into the sender's mailbox when local, else to the outbound queue.</param>
@@ -77,9 +81,13 @@ public sealed class OutboundStage
         _time = time ?? TimeProvider.System;
         var trust = TrustRoots.Load(options.TlsCaFile);
         _router = new Router(dns, options, identity.HostName, identity.IsOwnEndpoint, new MtaStsPolicies(dns, state, options, trust, _log, _time));
-        _smtp = new SmtpDelivery(options, identity.HostName, new MtaStsCertificates(trust, _log));
+        _tlsResults = state is not null && options.TlsReporting.Enabled ? new TlsSessionResults(state, _time) : null;
+        _smtp = new SmtpDelivery(options, identity.HostName, new MtaStsCertificates(trust, _log), _tlsResults);
+        _tlsReports = _tlsResults is null ? null : new TlsReportJob(state!, dns, options.TlsReporting, identity.HostName, SubmitReportAsync, _log, _time);
         _slots = new ConcurrentSlots(options.DestinationConcurrency);
         _control = state is null ? null : new QueueControl(state);
+        // Kept a little longer than any envelope can live, so any duplicate finds it.
+        _finals = state is null ? null : new FinalOutcomeWriter(state, () => _time.GetUtcNow() + _options.MaximalQueueLifetime + TimeSpan.FromDays(2));
     }
 
     /// <summary>The span of one run of this stage over an envelope (<see cref="MessageRun"/>).</summary>
@@ -132,8 +140,9 @@ public sealed class OutboundStage
             var (replies, relayed, timing) = await AttemptAsync(envelope, group.Key, subset, hops, message, original, shared: byDomain.Count == 1, cancellationToken);
             return (indexes, replies, relayed, timing);
         }).ToList();
-        // Final outcomes of this run, written together after every attempt (one transaction, one sync) rather than one
-        // write per recipient. Until then a crash repeats the run, which is what happens to a crash before any write.
+        // Final outcomes of this run, written together after every attempt (one transaction, one sync, shared with the
+        // runs finishing at the same time: FinalOutcomeWriter) rather than one write per recipient. Until then a crash
+        // repeats the run, which is what happens to a crash before any write.
         var finals = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (indexes, replies, _, timing) in await Task.WhenAll(attempts))
         {
@@ -184,9 +193,9 @@ public sealed class OutboundStage
                 if (next.IsFinal && _state is not null) finals[FinalKey(envelope.QueueId, r)] = JsonSerializer.Serialize(next, OutboundJsonContext.Default.RecipientDelivery);
             }
         }
-        if (finals.Count > 0 && _state is not null)
-            // Kept a little longer than any envelope can live, so any duplicate finds it.
-            await _state.PutManyAsync(FinalPartition, finals.ToList(), _time.GetUtcNow() + _options.MaximalQueueLifetime + TimeSpan.FromDays(2), cancellationToken);
+        if (finals.Count > 0 && _finals is not null)
+            // Group commit with the other runs finishing now (one sync for all of them).
+            await _finals.WriteAsync(finals.ToList());
 
         if (notices.Count > 0) await SendNoticeAsync(envelope, notices, original, cancellationToken);
         return Result(envelope, recipients);
@@ -194,6 +203,17 @@ public sealed class OutboundStage
 
     /// <summary>Deletes the original once the envelope is done (every recipient final), in both hostings.</summary>
     public Task DeleteOriginalAsync(Envelope envelope, CancellationToken cancellationToken = default) => _messages.DeleteAsync(envelope.MessageRef, cancellationToken);
+
+    /// <summary>Stores the TLS-RPT session counts gathered since the last call (state store, partition tls-rpt).</summary>
+    public Task FlushTlsResultsAsync(CancellationToken cancellationToken = default) => _tlsResults?.FlushAsync(cancellationToken) ?? Task.CompletedTask;
+
+    /// <summary>Sends the TLS-RPT reports of finished days (RFC 8460); the number sent.</summary>
+    public async Task<int> SendTlsReportsAsync(CancellationToken cancellationToken = default)
+    {
+        if (_tlsReports is null) return 0;
+        await FlushTlsResultsAsync(cancellationToken);
+        return await _tlsReports.RunAsync(cancellationToken);
+    }
 
     /// <summary>Closes idle connections kept for reuse.</summary>
     public Task TrimConnectionsAsync() => _smtp.TrimAsync();
@@ -268,13 +288,26 @@ public sealed class OutboundStage
         var notice = DeliveryStatusNotice.Build(envelope, notices, original, _identity.HostName, now);
         var key = string.Join('|', notices.Select(n => n.Action + ":" + n.Recipient.Address));
         var id = $"{envelope.QueueId}-dsn-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12]}";
+        var bytes = new MemoryStream();
+        await notice.WriteToAsync(Dos, bytes, cancellationToken);
+        await QueueOwnAsync(id, "", envelope.MailFrom, bytes.ToArray(), envelope.TraceParent, cancellationToken);
+        _log.LogInformation("{QueueId}: sender delivery status notification: {NoticeId} ({Actions})", envelope.QueueId, id, key);
+    }
+
+    /// <summary>A TLS-RPT report by mail (RFC 8460 5.3), queued like a notice: outbound for a remote rua, signed there.</summary>
+    private Task SubmitReportAsync(string from, string to, byte[] message, CancellationToken cancellationToken) =>
+        QueueOwnAsync($"tlsrpt-{Convert.ToHexStringLower(SHA256.HashData(message))[..16]}", from, to, message, null, cancellationToken);
+
+    /// <summary>Stores a message this system wrote (kept if already stored under that id: a repeated run adds no copy) and
+    /// hands it to the inbound stage without checks: a local recipient's mailbox, else the outbound queue.</summary>
+    private async Task QueueOwnAsync(string id, string from, string to, byte[] message, string? traceParent, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
         long size;
         if (!await _messages.ExistsAsync(id, cancellationToken))
         {
             await using var writer = await _messages.CreateAsync(id, cancellationToken);
-            var bytes = new MemoryStream();
-            await notice.WriteToAsync(Dos, bytes, cancellationToken);
-            await writer.WriteAsync(bytes.ToArray(), cancellationToken);
+            await writer.WriteAsync(message, cancellationToken);
             size = (await writer.CommitAsync(cancellationToken)).Size;
         }
         else
@@ -282,19 +315,18 @@ public sealed class OutboundStage
             await using var existing = await _messages.OpenReadAsync(id, cancellationToken);
             size = existing?.Length ?? 0;
         }
-        var dsn = new Envelope
+        var queued = new Envelope
         {
             QueueId = id,
             MessageRef = id,
             ReceivedAt = now,
             Size = size,
             Client = new ClientInfo { Address = "127.0.0.1", Helo = _identity.HostName, Protocol = "local", Listener = "bounce" },
-            MailFrom = "",
-            Recipients = [new Recipient { Address = envelope.MailFrom }],
-            TraceParent = envelope.TraceParent,
+            MailFrom = from,
+            Recipients = [new Recipient { Address = to }],
+            TraceParent = traceParent,
         };
-        await _submitNotice(dsn, cancellationToken);
-        _log.LogInformation("{QueueId}: sender delivery status notification: {NoticeId} ({Actions})", envelope.QueueId, id, key);
+        await _submitNotice(queued, cancellationToken);
     }
 
     private static bool Wants(Recipient r, string what, bool byDefault = false) =>

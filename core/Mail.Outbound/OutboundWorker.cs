@@ -55,9 +55,12 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
         var loops = Mail.Core.Queues.QueuePoller.RunAsync(queue, options.Concurrency, s_lock, options.PollInterval, HandleAsync, _log, stoppingToken);
         var trim = Task.Run(() => TrimLoopAsync(stoppingToken), CancellationToken.None);
         var commands = Task.Run(() => ControlLoopAsync(stoppingToken), CancellationToken.None);
+        var reports = Task.Run(() => TlsReportLoopAsync(stoppingToken), CancellationToken.None);
         await loops;
         await trim;
         await commands;
+        await reports;
+        await stage.FlushTlsResultsAsync(CancellationToken.None);
     }
 
     private async Task TrimLoopAsync(CancellationToken stoppingToken)
@@ -73,6 +76,36 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
                 break;
             }
             await stage.TrimConnectionsAsync();
+            try
+            {
+                await stage.FlushTlsResultsAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _log.LogWarning("TLS-RPT: storing session results failed: {Reason}", e.Message);
+            }
+        }
+    }
+
+    /// <summary>TLS-RPT (RFC 8460): every Outbound:TlsReporting:CheckInterval, the reports of finished days go out.</summary>
+    private async Task TlsReportLoopAsync(CancellationToken stoppingToken)
+    {
+        if (!options.TlsReporting.Enabled) return;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(options.TlsReporting.CheckInterval, stoppingToken);
+                await stage.SendTlsReportsAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                _log.LogError(e, "TLS-RPT: sending reports failed");
+            }
         }
     }
 

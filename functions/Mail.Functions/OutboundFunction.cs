@@ -36,6 +36,9 @@ public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage,
         try
         {
             result = await stage.ProcessAsync(envelope, cancellationToken);
+            // TLS-RPT session counts of this run (none without an MTA-STS or DANE policy) go to Table storage at once:
+            // a Function instance may not live to a later flush.
+            await stage.FlushTlsResultsAsync(cancellationToken);
         }
         catch (PermanentOutboundException e)
         {

@@ -190,6 +190,17 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.Equal($"mail: configuration error: Outbound:Timeouts:{setting} must be positive and at most 24 days (got {value})", r.StdErr.Trim());
     }
 
+    [Theory]
+    [InlineData("CheckInterval", "00:00:00")]
+    [InlineData("PostTimeout", "-00:00:01")]
+    public async Task A_tls_reporting_setting_that_cannot_work_stops_mail_serve_with_one_line_naming_it(string setting, string value)
+    {
+        var r = await HostProcess.RunAsync(["serve", "--data", _data.Path, "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:0:Endpoint=127.0.0.1:0",
+            $"--Outbound:TlsReporting:{setting}={value}"]);
+        Assert.True(r.ExitCode == 78, $"exit code {r.ExitCode}:\n{r.StdErr}{r.StdOut}");
+        Assert.Equal($"mail: configuration error: Outbound:TlsReporting:{setting} must be positive (got {value})", r.StdErr.Trim());
+    }
+
     [Fact]
     public async Task A_server_silent_after_rcpt_to_is_deferred_naming_rcpt_to()
     {
@@ -362,5 +373,63 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.Equal(1, peer.Connections);
         Assert.Equal(2, peer.Commands.Count(c => c.StartsWith("MAIL FROM:", StringComparison.Ordinal)));
         Assert.Single(peer.Commands, c => c.StartsWith("EHLO", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_recipient_still_deferred_when_its_queue_lifetime_ends_is_bounced_with_4_4_7_and_the_last_reply()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["bob@example.net"] = "450 4.2.0 <bob@example.net>: Recipient address rejected: Greylisted";
+        // Retried every second, given up after 4 s (Postfix maximal_queue_lifetime).
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:MaximalQueueLifetime=00:00:04", "--Outbound:MinimalBackoff=00:00:01",
+            "--Outbound:MaximalBackoff=00:00:01");
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("expires", "greylisted for ever\r\n"));
+        await host.WaitForOutputAsync("status=expired", TimeSpan.FromSeconds(60));
+
+        var expired = LineFor(host, "expired");
+        log.WriteLine(host.Output);
+        Assert.Matches(@"to=<bob@example\.net>, relay=mx\.example\.net\[127\.0\.0\.1\]:\d+, .*status=expired \(450 4\.2\.0 <bob@example\.net>: Recipient address rejected: Greylisted\)", expired);
+        // Deferred first (at least once), then given up: tried more than once, never accepted.
+        Assert.Contains("status=deferred", host.Output, StringComparison.Ordinal);
+        Assert.True(peer.Commands.Count(c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)) >= 2, string.Join("\n", peer.Commands));
+        Assert.Empty(peer.Received);
+
+        var notice = Assert.Single(await NoticesAsync(1));
+        var group = ReportGroup(notice);
+        Assert.Equal("failed", group["Action"]);
+        Assert.Equal("4.4.7", group["Status"]);
+        Assert.Equal("rfc822; bob@example.net", group["Final-Recipient"]);
+        Assert.Contains("delivery time expired; last error: <bob@example.net>: Recipient address rejected: Greylisted", group["Diagnostic-Code"], StringComparison.Ordinal);
+        Assert.Equal("<>", notice.Headers["Return-Path"]);
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task No_more_than_destination_concurrency_connections_are_open_to_one_domain()
+    {
+        // A slow server (3 s per message): six messages submitted at once overlap, and at most two are in flight.
+        await using var peer = new ScriptedSmtpPeer { DataReplyDelay = TimeSpan.FromSeconds(3) };
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:DestinationConcurrency=2");
+        await using var _ = host;
+        var dir = Path.Combine(_data.Path, "submit");
+        Directory.CreateDirectory(dir);
+        var tool = Path.Combine(dir, "six.py");
+        await File.WriteAllTextAsync(tool, """
+            import sys, smtplib
+            s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+            s.login("alice@example.org", "secret")
+            for i in range(6):
+                s.sendmail("alice@example.org", ["bob@example.net"], f"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: slow {i}\r\n\r\nmessage {i}\r\n")
+            s.quit()
+            """);
+        var r = await ExternalProcess.RunAsync("/usr/bin/python3", [tool, submission.ToString(CultureInfo.InvariantCulture)]);
+        Assert.True(r.ExitCode == 0, r.StdOut + r.StdErr);
+
+        await HostProcess.PollAsync(() => Task.FromResult(peer.Received.Count.ToString(CultureInfo.InvariantCulture)), n => n == "6", TimeSpan.FromSeconds(90),
+            "not all six messages arrived");
+        log.WriteLine($"connections {peer.Connections}, at most {peer.MaxOpen} at once");
+        Assert.Equal(2, peer.MaxOpen);
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
     }
 }

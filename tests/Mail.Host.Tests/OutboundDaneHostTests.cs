@@ -188,4 +188,39 @@ public sealed class OutboundDaneHostTests(ITestOutputHelper log) : IAsyncLifetim
         Assert.Contains("dsn=4.7.5, status=deferred", line, StringComparison.Ordinal);
         Assert.Empty(_peer.Received);
     }
+
+    [DnssecFact]
+    public async Task An_mx_host_that_is_a_validated_cname_uses_the_tlsa_records_of_the_expanded_name_first()
+    {
+        // RFC 7672 2.2.2: mx.secure.test is an alias of real.secure.test; the TLSA records at the expanded name match the
+        // server, those at the alias do not (a stale record): the expanded name's are the ones used.
+        _peer.Certificate = TestCertificates.SelfSigned("real.secure.test");
+        var stale = TestCertificates.SelfSigned("mx.secure.test");
+        await using var host = await StartAsync(new TestZone("secure.test", ZoneSecurity.Signed, "@ MX 10 mx", "mx CNAME real", "real A 127.0.0.1",
+            $"_{_peer.Port}._tcp.real TLSA {DaneEe(_peer.Certificate)}", $"{TlsaName} TLSA {DaneEe(stale)}"));
+        await SubmitAsync("dane cname", "bob@secure.test");
+        await host.WaitForOutputAsync("status=", TimeSpan.FromSeconds(30));
+        var line = LineWith(host, "status=");
+        log.WriteLine(line);
+        Assert.Contains("to=<bob@secure.test>, relay=mx.secure.test[127.0.0.1]", line, StringComparison.Ordinal);
+        Assert.Contains("status=sent", line, StringComparison.Ordinal);
+        Assert.Equal([true], _peer.ReceivedOverTls);
+    }
+
+    [DnssecFact]
+    public async Task A_cname_mx_whose_expanded_name_has_no_tlsa_falls_back_to_the_alias_records()
+    {
+        _peer.Certificate = TestCertificates.SelfSigned("mx.secure.test");
+        var published = TestCertificates.SelfSigned("mx.secure.test");
+        await using var host = await StartAsync(new TestZone("secure.test", ZoneSecurity.Signed, "@ MX 10 mx", "mx CNAME real", "real A 127.0.0.1",
+            $"{TlsaName} TLSA {DaneEe(published)}"));
+        await SubmitAsync("dane cname fallback", "bob@secure.test");
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        var line = LineWith(host, "status=deferred");
+        log.WriteLine(line);
+        // The alias's record applies (and does not match this server): DANE was not dropped for want of records at the target.
+        Assert.Contains("dsn=4.7.5, status=deferred", line, StringComparison.Ordinal);
+        Assert.Contains("DANE: no TLSA record matches the certificate", line, StringComparison.Ordinal);
+        Assert.Empty(_peer.Received);
+    }
 }

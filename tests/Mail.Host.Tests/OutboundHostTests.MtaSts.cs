@@ -35,16 +35,17 @@ public sealed partial class OutboundHostTests
     /// <summary>A test CA, the policy server for example.net serving <paramref name="policy"/>, a STARTTLS peer with the
     /// certificate <paramref name="peerCertificate"/> makes (none: no STARTTLS), the TXT id, and `mail serve` with MtaSts.</summary>
     private async Task<MtaStsRun> StartMtaStsAsync(string policy, Func<TestCertificateAuthority, X509Certificate2?> peerCertificate, string id = "1",
-        string mx = "mx.example.net", X509Certificate2? policyCertificate = null)
+        string mx = "mx.example.net", X509Certificate2? policyCertificate = null, params string[] extra)
     {
         var ca = new TestCertificateAuthority();
         var server = await PolicyServer.StartAsync(policyCertificate ?? ca.Issue("mta-sts.example.net"), policy);
         var peer = new ScriptedSmtpPeer { Certificate = peerCertificate(ca) };
         PublishMtaSts(id, mx);
-        var (host, submission) = await StartAsync(peer.Port, "--Outbound:TlsPolicy=MtaSts", $"--Outbound:MtaSts:PolicyPort={server.Port}",
+        string[] settings = ["--Outbound:TlsPolicy=MtaSts", $"--Outbound:MtaSts:PolicyPort={server.Port}",
             $"--Outbound:TlsCaFile={ca.WriteRootPem(Path.Combine(_data.Path, "test-ca.pem"))}",
             // Every TXT change reaches the server at once, and no connection outlives a message.
-            "--Dns:UseCache=false", "--Outbound:ConnectionReuseTime=00:00:00");
+            "--Dns:UseCache=false", "--Outbound:ConnectionReuseTime=00:00:00", .. extra];
+        var (host, submission) = await StartAsync(peer.Port, settings);
         return new MtaStsRun(ca, server, peer, host, submission);
     }
 
@@ -87,6 +88,77 @@ public sealed partial class OutboundHostTests
         Assert.Equal(1, run.Policy.Requests);
         Assert.Contains("MTA-STS policy of example.net fetched: id 20261205A, mode enforce, max_age 86400, mx *.example.net", run.Host.Output, StringComparison.Ordinal);
         Assert.Equal("mta-sts.example.net", Assert.Single(run.Policy.Hosts.Distinct()));
+    }
+
+    [Fact]
+    public async Task Tls_rpt_records_the_mta_sts_session_and_mails_the_days_report_to_the_rua()
+    {
+        // RFC 8460: the session is counted per policy domain; once its day is over, the report (gzipped JSON in a
+        // multipart/report; report-type=tlsrpt) goes to the mailto: rua of _smtp._tls.example.net, which is this peer.
+        await using var run = await StartMtaStsAsync(EnforceAnyExampleNet, ca => ca.Issue("mx.example.net"), id: "77",
+            extra: "--Outbound:TlsReporting:CheckInterval=00:00:01");
+        _dns.Add("_smtp._tls.example.net", DnsRecordType.TXT, "v=TLSRPTv1; rua=mailto:tls-reports@example.net");
+        await run.SubmitAsync("counted by tls-rpt");
+        await run.Host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var state = new Mail.Storage.Embedded.SqliteStateStore(Path.Combine(_data.Path, "mail.db"));
+        var entry = await HostProcess.PollAsync(async () =>
+        {
+            await foreach (var e in state.ListAsync("tls-rpt")) return e.Key + "\n" + e.Value;
+            return "";
+        }, v => v.Contains("\"Successes\":1", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "no TLS-RPT result stored");
+        log.WriteLine(entry);
+        var (key, json) = (entry.Split('\n')[0], entry.Split('\n')[1]);
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal($"{today}|example.net|Sts", key);
+        Assert.Empty(run.Peer.Received.Skip(1));
+
+        // The day ends: the stored results are moved to yesterday, as they would be found tomorrow.
+        var yesterday = DateTime.UtcNow.AddDays(-1).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        await state.PutAsync("tls-rpt", $"{yesterday}|example.net|Sts", json.Replace($"\"Day\":\"{today}\"", $"\"Day\":\"{yesterday}\"", StringComparison.Ordinal));
+        await state.DeleteAsync("tls-rpt", key);
+        await HostProcess.PollAsync(() => Task.FromResult(run.Peer.Received.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)), n => n == "2",
+            TimeSpan.FromSeconds(60), "no TLS-RPT report arrived");
+
+        var (rcpts, data) = run.Peer.Received.Last();
+        Assert.Equal(["tls-reports@example.net"], rcpts);
+        var report = await MimeKit.MimeMessage.LoadAsync(new MemoryStream(System.Text.Encoding.Latin1.GetBytes(data)));
+        Assert.Equal("example.net", report.Headers["TLS-Report-Domain"]);
+        Assert.Equal("mail.example.org", report.Headers["TLS-Report-Submitter"]);
+        Assert.StartsWith("Report Domain: example.net Submitter: mail.example.org Report-ID: <", report.Subject, StringComparison.Ordinal);
+        var multipart = Assert.IsType<MimeKit.MultipartReport>(report.Body);
+        Assert.Equal("tlsrpt", multipart.ReportType);
+        var gz = Assert.Single(multipart.OfType<MimeKit.MimePart>(), p => p.ContentType.MimeType == "application/tlsrpt+gzip");
+        var begin = new DateTimeOffset(DateTime.UtcNow.Date.AddDays(-1), TimeSpan.Zero).ToUnixTimeSeconds();
+        Assert.Matches($@"^mail\.example\.org!example\.net!{begin}!{begin + 86399}![0-9a-f.]+\.json\.gz$", gz.FileName);
+        using var packed = new MemoryStream();
+        await gz.Content!.DecodeToAsync(packed);
+        packed.Position = 0;
+        using var unpacked = new System.IO.Compression.GZipStream(packed, System.IO.Compression.CompressionMode.Decompress);
+        using var doc = await System.Text.Json.JsonDocument.ParseAsync(unpacked);
+        log.WriteLine(doc.RootElement.ToString());
+        var root = doc.RootElement;
+        Assert.Equal("mail.example.org", root.GetProperty("organization-name").GetString());
+        Assert.Equal($"{yesterday}T00:00:00Z", root.GetProperty("date-range").GetProperty("start-datetime").GetString());
+        Assert.Equal($"{yesterday}T23:59:59Z", root.GetProperty("date-range").GetProperty("end-datetime").GetString());
+        Assert.Equal("postmaster@mail.example.org", root.GetProperty("contact-info").GetString());
+        Assert.Equal(report.MessageId, root.GetProperty("report-id").GetString());
+        var policy = Assert.Single(root.GetProperty("policies").EnumerateArray().ToList());
+        Assert.Equal("sts", policy.GetProperty("policy").GetProperty("policy-type").GetString());
+        Assert.Equal("example.net", policy.GetProperty("policy").GetProperty("policy-domain").GetString());
+        Assert.Equal(["version: STSv1", "mode: enforce", "mx: *.example.net", "max_age: 86400"],
+            policy.GetProperty("policy").GetProperty("policy-string").EnumerateArray().Select(x => x.GetString()!).ToList());
+        Assert.Equal(["mx.example.net"], policy.GetProperty("policy").GetProperty("mx-host").EnumerateArray().Select(x => x.GetString()!).ToList());
+        Assert.Equal(1, policy.GetProperty("summary").GetProperty("total-successful-session-count").GetInt64());
+        Assert.Equal(0, policy.GetProperty("summary").GetProperty("total-failure-session-count").GetInt64());
+        Assert.Equal(0, policy.GetProperty("failure-details").GetArrayLength());
+        // Reported once: the day's results are gone (the report's own delivery counts for today).
+        await HostProcess.PollAsync(async () =>
+        {
+            var n = 0;
+            await foreach (var e in state.ListAsync("tls-rpt")) n += e.Key.StartsWith(yesterday, StringComparison.Ordinal) ? 1 : 0;
+            return n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }, n => n == "0", TimeSpan.FromSeconds(30), "the reported day is still stored");
     }
 
     [Fact]

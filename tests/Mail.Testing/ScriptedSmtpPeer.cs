@@ -77,6 +77,13 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     public int Connections => Volatile.Read(ref _connections);
     private int _connections;
 
+    /// <summary>The most sessions that were open at the same time (a client's concurrency toward this host).</summary>
+    public int MaxOpen => Volatile.Read(ref _maxOpen);
+    private int _open, _maxOpen;
+
+    /// <summary>How long the reply to the message data is delayed (a slow server: transactions overlap).</summary>
+    public TimeSpan DataReplyDelay { get; set; }
+
     private async Task AcceptLoopAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -98,6 +105,9 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     private async Task SessionAsync(TcpClient client)
     {
         using var _ = client;
+        var open = Interlocked.Increment(ref _open);
+        for (var max = Volatile.Read(ref _maxOpen); open > max; max = Volatile.Read(ref _maxOpen))
+            if (Interlocked.CompareExchange(ref _maxOpen, open, max) == max) break;
         Stream stream = client.GetStream();
         var tls = false;
         var reader = new StreamReader(stream, Encoding.Latin1);
@@ -144,6 +154,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                             await hold;
                             return;
                         }
+                        if (DataReplyDelay > TimeSpan.Zero) await Task.Delay(DataReplyDelay, _stop.Token);
                         ReceivedOverTls.Enqueue(tls);
                         Received.Enqueue((rcpts.ToArray(), data.ToString()));
                         await writer.WriteLineAsync(DataReply);
@@ -206,6 +217,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
         }
         finally
         {
+            Interlocked.Decrement(ref _open);
             await stream.DisposeAsync();
         }
     }

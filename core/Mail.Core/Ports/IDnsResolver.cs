@@ -53,6 +53,12 @@ public sealed record DnsResult<T>(DnsStatus Status, IReadOnlyList<T> Records, st
     /// resolver is trusted (a validating resolver on loopback, RFC 7672 2.1).
     /// </summary>
     public bool Authenticated { get; init; }
+
+    /// <summary>
+    /// The name the records were found at when the queried name is an alias (its CNAME chain fully expanded, RFC 1034
+    /// 3.6.2); null when the queried name held them itself. DANE looks up TLSA records there first (RFC 7672 2.2.2).
+    /// </summary>
+    public string? CanonicalName { get; init; }
 }
 
 /// <param name="Exchange">Host name without trailing dot.</param>

@@ -91,7 +91,7 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
                 if (isOwnEndpoint?.Invoke(new IPEndPoint(a, port)) == true)
                     return Route.Bounce("5.4.6", $"mail for {name} loops back to myself ({a}:{port})");
             if (addresses.List.Count == 0) continue;
-            var dane = tls == TlsPolicy.Dane && !relay && securedNames && addresses.Secure ? await DaneAsync(name, domain, port, cancellationToken) : null;
+            var dane = tls == TlsPolicy.Dane && !relay && securedNames && addresses.Secure ? await DaneAsync(name, addresses.Expanded, domain, port, cancellationToken) : null;
             hosts.Add(new MxHost(name, addresses.List, dane));
         }
         if (hosts.Count > 0) return new Route(RouteOutcome.Deliver, hosts, port, tls, relay, null);
@@ -102,10 +102,25 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
     /// <summary>
     /// The TLSA records of an MX host whose name and addresses DNSSEC vouches for (RFC 7672 2.2.2). Validated records:
     /// DANE applies. A failed lookup: the host is not tried (its zone is signed, so a missing answer may be an attack).
-    /// Unvalidated records or none: null, DANE does not apply.
+    /// Unvalidated records or none: null, DANE does not apply. When the host name is an alias whose (validated) CNAME
+    /// expansion gave the addresses, the expanded name's TLSA records are looked up first and, when validated, used with
+    /// that name as the TLSA base domain; only when it has none (or none validated) does the MX host name's own TLSA count.
     /// </summary>
-    private async Task<DaneHost?> DaneAsync(string name, string domain, int port, CancellationToken cancellationToken)
+    private async Task<DaneHost?> DaneAsync(string name, string? expanded, string domain, int port, CancellationToken cancellationToken)
     {
+        if (expanded is not null && !string.Equals(expanded, name, StringComparison.OrdinalIgnoreCase))
+        {
+            var first = await dns.TlsaAsync(expanded, port, cancellationToken);
+            // RFC 7672 3.2.2: the expanded name is then a reference identifier, the MX host name and the domain as well.
+            string[] referenceNames = [.. new[] { expanded, name, domain }.Distinct(StringComparer.OrdinalIgnoreCase)];
+            switch (first.Status)
+            {
+                case DnsStatus.Failed:
+                    return new DaneHost([], referenceNames, $"TLSA lookup of _{port}._tcp.{expanded} (the CNAME expansion of {name}) failed: {first.Error ?? "no answer"}");
+                case DnsStatus.Ok when first.Authenticated:
+                    return new DaneHost(first.Records, referenceNames);
+            }
+        }
         var tlsa = await dns.TlsaAsync(name, port, cancellationToken);
         string[] names = string.Equals(name, domain, StringComparison.OrdinalIgnoreCase) ? [name] : [name, domain];
         return tlsa.Status switch
@@ -117,19 +132,20 @@ public sealed class Router(IDnsResolver dns, OutboundOptions options, string myH
     }
 
     /// <summary>AAAA and A of one host, IPv6 first, at most MaxAddressesPerHost; an error when DNS failed for both and gave nothing.
-    /// Secure: every answer that gave an address was DNSSEC-validated.</summary>
-    private async Task<(IReadOnlyList<IPAddress> List, string? Error, bool Secure)> AddressesAsync(string name, CancellationToken cancellationToken)
+    /// Secure: every answer that gave an address was DNSSEC-validated (CNAME hops included). Expanded: the name at the end
+    /// of the host name's CNAME chain, when it is an alias.</summary>
+    private async Task<(IReadOnlyList<IPAddress> List, string? Error, bool Secure, string? Expanded)> AddressesAsync(string name, CancellationToken cancellationToken)
     {
-        if (IPAddress.TryParse(name, out var literal)) return ([literal], null, false);
+        if (IPAddress.TryParse(name, out var literal)) return ([literal], null, false, null);
         var v6 = dns.AaaaAsync(name, cancellationToken);
         var v4 = dns.AAsync(name, cancellationToken);
         var (six, four) = (await v6, await v4);
         var list = Interleave(six.Records.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6).ToList(), four.Records)
             .Distinct().Take(options.MaxAddressesPerHost).ToList();
         if (list.Count == 0 && (six.Status == DnsStatus.Failed || four.Status == DnsStatus.Failed))
-            return ([], $"Host or domain name lookup failed: address of {name}: {six.Error ?? four.Error}", false);
+            return ([], $"Host or domain name lookup failed: address of {name}: {six.Error ?? four.Error}", false, null);
         var secure = (six.Records.Count == 0 || six.Authenticated) && (four.Records.Count == 0 || four.Authenticated);
-        return (list, null, secure);
+        return (list, null, secure, six.Records.Count > 0 ? six.CanonicalName : four.CanonicalName);
     }
 
     /// <summary>IPv6, IPv4, IPv6, ...: with two addresses per host both families get a chance.</summary>

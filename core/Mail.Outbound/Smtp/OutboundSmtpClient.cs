@@ -34,6 +34,9 @@ internal sealed class OutboundSmtpClient : SmtpClient
         conversation.TimeoutChanged = ms => Timeout = ms;
     }
 
+    /// <summary>Our address on this connection (TLS-RPT sending-mta-ip).</summary>
+    public string? LocalAddress { get; set; }
+
     /// <summary>The stage the conversation is at (what a failure interrupted).</summary>
     public SmtpStage Stage => _conversation.Stage;
 

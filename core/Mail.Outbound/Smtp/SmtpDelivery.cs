@@ -9,6 +9,7 @@ using Envelope = Mail.Core.Model.Envelope;
 using Mail.Outbound.Routing;
 using Mail.Outbound.Tls.MtaSts;
 using Mail.Outbound.Tls.Dane;
+using Mail.Outbound.Tls.Reporting;
 using MimeKit;
 
 namespace Mail.Outbound.Smtp;
@@ -24,7 +25,7 @@ public sealed record RecipientReply(Recipient Recipient, RemoteReply Reply);
 /// Idle connections are kept per address for <see cref="OutboundOptions.ConnectionReuseTime"/> and reused by the next
 /// message to the same place (RSET-free: MailKit ends each transaction cleanly).
 /// </summary>
-internal sealed class SmtpDelivery(OutboundOptions options, string heloName, MtaStsCertificates? mtaSts = null) : IAsyncDisposable
+internal sealed class SmtpDelivery(OutboundOptions options, string heloName, MtaStsCertificates? mtaSts = null, TlsSessionResults? tlsResults = null) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ConcurrentBag<(OutboundSmtpClient Client, DateTime IdleSince)>> _idle = new();
 
@@ -46,6 +47,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 var endpoint = new IPEndPoint(address, route.Port);
                 var where = endpoint.ToString();
                 var (client, reused) = await AcquireAsync(host, tls, endpoint, route, cancellationToken);
+                if (!reused) RecordTls(route, host, tls, endpoint, recipients, client);
                 if (client.Failure is { } failure)
                 {
                     last = failure;
@@ -56,6 +58,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 {
                     // A kept connection the server had already closed: try once more on a fresh one.
                     (client, _) = await AcquireAsync(host, tls, endpoint, route, cancellationToken, fresh: true);
+                    RecordTls(route, host, tls, endpoint, recipients, client);
                     if (client.Failure is { } again)
                     {
                         last = again;
@@ -81,7 +84,31 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
 
     private sealed record Transaction(bool PassTurn, RemoteReply? Failure, IReadOnlyList<RecipientReply>? Replies);
 
-    private sealed record Connected(OutboundSmtpClient? Client, RemoteReply? Failure);
+    /// <param name="TlsFailure">When TLS under a policy failed: the RFC 8460 4.3 result type (for TLS-RPT).</param>
+    private sealed record Connected(OutboundSmtpClient? Client, RemoteReply? Failure, string? TlsFailure = null);
+
+    /// <summary>
+    /// TLS-RPT (RFC 8460): one new connection to a host under a DANE (usable TLSA) or MTA-STS (enforce or testing) policy
+    /// is one session, a success when TLS was set up and verified, else a failure with its result type. Connections that
+    /// failed before TLS (refused, timed out) are not TLS sessions and are not counted.
+    /// </summary>
+    private void RecordTls(Route route, MxHost host, TlsPolicy tls, IPEndPoint endpoint, IReadOnlyList<Recipient> recipients, Connected connected)
+    {
+        if (tlsResults is null || recipients.Count == 0) return;
+        var domain = OutboundStage.DomainOf(recipients[0].Address);
+        TlsRptPolicyType type;
+        IReadOnlyList<string> strings;
+        if (tls == TlsPolicy.Dane && host.Dane is { LookupFailure: null } dane)
+            (type, strings) = (TlsRptPolicyType.Tlsa, dane.Tlsa.Select(t => t.ToString()).ToList());
+        else if (route.MtaSts is { } sts)
+            (type, strings) = (TlsRptPolicyType.Sts, sts.PolicyStrings ?? []);
+        else return;
+        string? result;
+        if (connected.Client is { } client) result = client.IsSecure ? null : "starttls-not-supported";
+        else if (connected.TlsFailure is { } failure) result = failure;
+        else return;
+        tlsResults.Record(domain, type, strings, host.Name, endpoint.Address.ToString(), connected.Client?.LocalAddress, result);
+    }
 
     private async Task<Transaction> TransactAsync(OutboundSmtpClient client, string host, string where, Envelope envelope, IReadOnlyList<Recipient> recipients,
         RawMessage message, CancellationToken cancellationToken)
@@ -221,6 +248,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                     throw new TimeoutException($"connect to {host}[{where}]: timed out after {options.ConnectTimeout.TotalSeconds:0} s");
                 }
             }
+            client.LocalAddress = (socket.LocalEndPoint as IPEndPoint)?.Address.ToString();
             await client.ConnectAsync(socket, host, endpoint.Port, security, cancellationToken);
             if (route.MtaSts is { Mode: MtaStsMode.Testing } testing && !client.IsSecure) mtaSts?.Plaintext(testing, host, where);
             if (route.Relay && !string.IsNullOrEmpty(options.RelayUser))
@@ -231,6 +259,16 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         {
             socket.Dispose();
             client.Dispose();
+            // RFC 8460 4.3 result types, for TLS-RPT.
+            var tlsFailure = e switch
+            {
+                NotSupportedException => "starttls-not-supported",
+                SslHandshakeException when daneCheck?.Failure is not null => "tlsa-invalid",
+                SslHandshakeException when refused is not null => refused.Contains("not valid for that name", StringComparison.Ordinal) ? "certificate-host-mismatch"
+                    : refused.Contains("expired", StringComparison.OrdinalIgnoreCase) ? "certificate-expired" : "certificate-not-trusted",
+                SslHandshakeException => "validation-failure",
+                _ => null,
+            };
             return new Connected(null, e switch
             {
                 SmtpCommandException c => SmtpReplies.FromServer((int)c.StatusCode, c.Message, host, where),
@@ -242,7 +280,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 SocketException s => SmtpReplies.Local("4.4.1", $"connect to {host}[{where}]: {s.Message}", host, where),
                 TimeoutException t => SmtpReplies.Local("4.4.1", t.Message, host, where),
                 _ => SmtpReplies.Local("4.4.2", $"conversation with {host}[{where}] failed: {e.Message}", host, where),
-            });
+            }, tlsFailure);
         }
     }
 

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Outbound.Tls.MtaSts;
 
 /// <summary>What the SMTP client must hold an MX to for one route: the domain's MTA-STS policy, by id and mode.</summary>
-public sealed record MtaStsApplied(string Domain, string Id, MtaStsMode Mode);
+/// <param name="PolicyStrings">The policy's lines as fetched (TLS-RPT policy-string, RFC 8460 4.3).</param>
+public sealed record MtaStsApplied(string Domain, string Id, MtaStsMode Mode, IReadOnlyList<string>? PolicyStrings = null);
 
 /// <summary>
 /// MTA-STS (RFC 8461) for MX routes: discovery (the _mta-sts TXT record, <see cref="MtaStsTxtRecord"/>), fetch
@@ -30,7 +31,8 @@ public sealed class MtaStsPolicies(IDnsResolver dns, IStateStore? state, Outboun
         var current = await PolicyForAsync(domain, cancellationToken);
         if (current is null || current.Policy.Mode == MtaStsMode.None) return route with { Tls = TlsPolicy.May };
         var policy = current.Policy;
-        var applied = new MtaStsApplied(domain, current.Id, policy.Mode);
+        var applied = new MtaStsApplied(domain, current.Id, policy.Mode,
+            ["version: STSv1", $"mode: {policy.Mode.ToString().ToLowerInvariant()}", .. policy.Mx.Select(m => "mx: " + m), $"max_age: {(long)policy.MaxAge.TotalSeconds}"]);
         var refused = route.Hosts.Where(h => !policy.Allows(h.Name)).ToList();
         if (policy.Mode == MtaStsMode.Testing)
         {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Xunit;
@@ -90,7 +89,7 @@ public sealed class PebbleProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!IsListening(port) || !IsListening(management))
+        while (!FreePort.IsListening(port) || !FreePort.IsListening(management))
         {
             if (process.HasExited || DateTime.UtcNow > deadline)
             {
@@ -125,20 +124,6 @@ public sealed class PebbleProcess : IAsyncDisposable
             return certificate is X509Certificate2 c && chain.Build(c);
         };
         return new HttpClient(handler);
-    }
-
-    private static bool IsListening(int port)
-    {
-        try
-        {
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
-            return false;
-        }
-        catch (SocketException)
-        {
-            return true;
-        }
     }
 
     private void OnLine(string? line)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project. On a fresh Debian machine with the .NET 10 SDK and Node.js it first
-# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound, HAProxy and Pigeonhole's sieve-test (Debian), Azurite (npm),
+# installs what the tests talk to: swaks (with TLS), Postfix's tools, dkimpy, Dovecot, dnsmasq, knot, unbound, HAProxy, Pebble and Pigeonhole's sieve-test (Debian), Azurite (npm),
 # the Bicep CLI (NuGet).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,6 +36,7 @@ declare -A capability=(
   ["curl --version | grep -q imap"]=curl   # README quick start reads the message over IMAP (ReadmeQuickStartTests)
   ["/usr/bin/chromium --version"]=chromium   # the web console's browser tests (ConsoleBrowserTests)
   ["/usr/bin/chromedriver --version"]=chromium-driver   # WebDriver for chromium, driven with Selenium
+  ["pebble -h 2>&1 | grep -q dnsserver"]=pebble   # Let's Encrypt's test ACME CA: certificates obtained and renewed (AcmeHostTests)
   ["gcc --version"]=gcc               # Native AOT links the shipped executable with the C toolchain
   ["echo '#include <zlib.h>' | gcc -E -x c -"]=zlib1g-dev
 )

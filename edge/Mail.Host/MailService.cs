@@ -35,6 +35,8 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _gauges;
     private Task? _certificateReload;
     private Http.Autoconfig.AutoconfigServer? _autoconfig;
+    private Http.Acme.AcmeHttpResponder? _acmeHttp;
+    private Task? _acme;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -74,8 +76,18 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         }
         if (settings.AutoconfigEndpoint is { } autoconfig)
         {
-            _autoconfig = new Http.Autoconfig.AutoconfigServer(autoconfig, new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings)), data.Directory, loggerFactory);
+            // On one endpoint (port 80 for both by default) the autoconfig host also answers the ACME HTTP-01 challenge.
+            var acmeToo = settings.Acme is { } shared && shared.Settings.HttpEndpoint.Equals(autoconfig) ? shared.Challenges : null;
+            _autoconfig = new Http.Autoconfig.AutoconfigServer(autoconfig, new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings)), data.Directory, loggerFactory)
+            {
+                AlsoMap = acmeToo is null ? null : routes => Http.Acme.AcmeHttpResponder.Map(routes, acmeToo, loggerFactory.CreateLogger("Mail.Host.Acme")),
+            };
             await _autoconfig.StartAsync(cancellationToken);
+        }
+        if (settings.Acme is { } acme && !acme.Settings.HttpEndpoint.Equals(settings.AutoconfigEndpoint))
+        {
+            _acmeHttp = new Http.Acme.AcmeHttpResponder(acme.Settings.HttpEndpoint, acme.Challenges, loggerFactory);
+            await _acmeHttp.StartAsync(cancellationToken);
         }
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled)
@@ -98,6 +110,8 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
 
         if (settings.CertificateReloader is { } reloader)
             _certificateReload = Task.Run(() => reloader.RunAsync(_stopWorker.Token), CancellationToken.None);
+        if (settings.Acme is { } renewer)
+            _acme = Task.Run(() => renewer.RunAsync(_stopWorker.Token), CancellationToken.None);
 
         var domains = await data.Directory.ListDomainsAsync(cancellationToken);
         if (domains.Count == 0)
@@ -118,6 +132,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
         if (_manageSieve is not null) foreach (var (name, ep) in _manageSieve.BoundEndpoints) Console.WriteLine($"listening managesieve {name} {ep}");
         if (_autoconfig?.BoundEndpoint is { } http) Console.WriteLine($"listening http autoconfig {http}");
+        if (_acmeHttp?.BoundEndpoint is { } acmeHttp) Console.WriteLine($"listening http acme-challenge {acmeHttp}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         // What the runtime actually does: the operator's environment variable may have overridden the setting.
@@ -132,12 +147,14 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);
         if (_manageSieve is not null) await _manageSieve.StopAsync(cancellationToken);
         if (_autoconfig is not null) await _autoconfig.DisposeAsync();
+        if (_acmeHttp is not null) await _acmeHttp.DisposeAsync();
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);
         if (_maintenance is not null) await _maintenance.WaitAsync(cancellationToken);
         if (_gauges is not null) await _gauges.WaitAsync(cancellationToken);
         if (_certificateReload is not null) await _certificateReload.WaitAsync(cancellationToken);
+        if (_acme is not null) await _acme.WaitAsync(cancellationToken);
         if (_smtp is not null) await _smtp.DisposeAsync();
         if (_imap is not null) await _imap.DisposeAsync();
         if (_pop3 is not null) await _pop3.DisposeAsync();

@@ -68,6 +68,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             QuarantineRetention = quarantineRetention,
             Outbound = outbound,
             CertificateReloader = tls.Reloader,
+            Acme = tls.Acme,
             AutoconfigEndpoint = EndpointSetting.Read(configuration, Http.Autoconfig.AutoconfigServer.EndpointSetting, "0.0.0.0:80"),
         };
     }
@@ -123,6 +124,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>Polls the configured certificate (file or Key Vault) for a renewed one; null for the self-signed one.</summary>
     public Tls.CertificateReloader? CertificateReloader { get; init; }
+
+    /// <summary>Obtains and renews the certificate from an ACME CA ("Tls:Acme:Directory"); null when not set.</summary>
+    public Tls.Acme.AcmeRenewer? Acme { get; init; }
 
     public static Mail.Outbound.OutboundOptions BindOutbound(IConfiguration configuration)
     {

@@ -44,4 +44,19 @@ public static class FreePort
         }
         throw new InvalidOperationException("No free TCP+UDP port on loopback.");
     }
+
+    /// <summary>True when something listens on 127.0.0.1:<paramref name="port"/>: binding it fails.</summary>
+    public static bool IsListening(int port)
+    {
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return false;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+    }
 }

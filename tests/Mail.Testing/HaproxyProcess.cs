@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Xunit;
 
@@ -80,7 +79,7 @@ public sealed class HaproxyProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         // Ready when every frontend is bound (a probe that connects would be relayed to the backend as a session).
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!routes.All(r => IsListening(ports[r.Name])))
+        while (!routes.All(r => FreePort.IsListening(ports[r.Name])))
         {
             if (process.HasExited || DateTime.UtcNow > deadline)
             {
@@ -90,21 +89,6 @@ public sealed class HaproxyProcess : IAsyncDisposable
             await Task.Delay(100);
         }
         return haproxy;
-    }
-
-    /// <summary>True when something listens on 127.0.0.1:<paramref name="port"/>: binding it fails.</summary>
-    private static bool IsListening(int port)
-    {
-        try
-        {
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
-            return false;
-        }
-        catch (SocketException)
-        {
-            return true;
-        }
     }
 
     private void OnLine(string? line)

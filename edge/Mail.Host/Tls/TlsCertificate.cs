@@ -7,8 +7,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Mail.Host.Tls;
 
-/// <summary>The certificate SMTP and IMAP share, and what keeps it current (null for the self-signed one).</summary>
-public sealed record TlsSetup(ServerCertificate Certificate, CertificateReloader? Reloader);
+/// <summary>The certificate SMTP and IMAP share, and what keeps it current: a reloader polling a file or Key Vault,
+/// or the ACME renewer (both null for the self-signed one).</summary>
+public sealed record TlsSetup(ServerCertificate Certificate, CertificateReloader? Reloader, Acme.AcmeRenewer? Acme = null);
 
 /// <summary>
 /// The certificate for STARTTLS and implicit TLS, SMTP and IMAP alike: "Tls:KeyVaultCertificate" (Azure, through the
@@ -21,6 +22,7 @@ public static class TlsCertificate
 
     public static TlsSetup Load(IConfiguration configuration, DataLayout data, string hostName, ILogger log)
     {
+        if (Acme.AcmeSettings.Read(configuration) is { } acme) return LoadAcme(configuration, acme, data, hostName, log);
         var source = Source(configuration);
         if (source is null)
         {
@@ -36,6 +38,42 @@ public static class TlsCertificate
             source.Name, chain.Leaf.Subject, chain.Leaf.NotAfter.ToUniversalTime(), interval);
         var certificate = new ServerCertificate(chain);
         return new TlsSetup(certificate, new CertificateReloader(certificate, source, interval, log));
+    }
+
+    /// <summary>
+    /// "Tls:Acme:Directory": the certificate obtained before (data/acme/certificate.pem) if there is one, else the
+    /// self-signed one until the CA has issued; the renewer obtains, renews and swaps it in while mail is served.
+    /// </summary>
+    private static TlsSetup LoadAcme(IConfiguration configuration, Acme.AcmeSettings acme, DataLayout data, string hostName, ILogger log)
+    {
+        if (Nonblank(configuration["Tls:KeyVaultCertificate"]) is not null || Nonblank(configuration["Tls:CertificatePath"]) is not null)
+            throw new HostFailureException(ExitCodes.Config, "TLS certificate", "Tls:Acme:Directory is set with Tls:CertificatePath or Tls:KeyVaultCertificate; set one",
+                "Tls:Acme:Directory, Tls:CertificatePath, Tls:KeyVaultCertificate");
+        var source = new Acme.AcmeCertificateSource(data.Secrets);
+        ServerCertificate certificate;
+        CertificateChain? stored = null;
+        try
+        {
+            stored = source.ReadIfChangedAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException or FormatException)
+        {
+            log.LogWarning("TLS: the ACME certificate kept in {Path} cannot be read ({Reason}); a new one is asked for", data.Secrets.PathOf(Acme.AcmeCertificateSource.SecretName), e.Message);
+        }
+        if (stored is not null)
+        {
+            certificate = new ServerCertificate(stored);
+            log.LogInformation("TLS: ACME certificate kept from before: {Subject}, serial {Serial}, valid until {NotAfter:u}", stored.Leaf.Subject, stored.Leaf.SerialNumber, stored.Leaf.NotAfter.ToUniversalTime());
+        }
+        else
+        {
+            certificate = new ServerCertificate(SelfSignedCertificate.LoadOrCreate(data.SelfSignedCertificatePath, hostName));
+            log.LogInformation("TLS: self-signed certificate for {Host} until the ACME CA {Directory} issues one", hostName, acme.Directory);
+        }
+        var reloader = new CertificateReloader(certificate, source, DefaultReloadInterval, log);
+        var names = Acme.AcmeRenewer.DefaultNames(hostName, data.Directory, Nonblank(configuration[Http.Autoconfig.AutoconfigServer.EndpointSetting]) is not null);
+        var renewer = new Acme.AcmeRenewer(acme, source, reloader, data.Secrets, new Core.Tls.Acme.AcmeHttp01Challenges(), names, log);
+        return new TlsSetup(certificate, null, renewer);
     }
 
     private static string? Nonblank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

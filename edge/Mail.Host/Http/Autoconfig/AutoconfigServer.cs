@@ -26,6 +26,9 @@ public sealed class AutoconfigServer(IPEndPoint endpoint, AutoconfigDocuments do
     private const int MaxRequestBody = 16 * 1024;
     private WebApplication? _app;
 
+    /// <summary>More routes on the same host (the ACME HTTP-01 responder when it shares the endpoint).</summary>
+    public Action<IEndpointRouteBuilder>? AlsoMap { get; init; }
+
     /// <summary>Where it listens once started (the port the system chose for port 0).</summary>
     public IPEndPoint? BoundEndpoint { get; private set; }
 
@@ -41,6 +44,7 @@ public sealed class AutoconfigServer(IPEndPoint endpoint, AutoconfigDocuments do
         builder.Logging.ClearProviders();
         _app = builder.Build();
         Map(_app, documents, directory, loggers.CreateLogger("Mail.Host.Autoconfig"));
+        AlsoMap?.Invoke(_app);
         try
         {
             await _app.StartAsync(cancellationToken);

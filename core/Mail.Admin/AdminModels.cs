@@ -30,3 +30,13 @@ public sealed record HeaderField(string Name, string Value);
 /// <summary>A DKIM key as listed: the TXT record to publish, and whether it still must be.</summary>
 public sealed record DkimKeyInfo(string Domain, string Selector, string Algorithm, bool Active, bool Published, DateTimeOffset Created,
     DateTimeOffset? Retired, DateTimeOffset? PublishedUntil, string DnsName, string DnsRecord, string ZoneFileLine);
+
+/// <summary>One message's steps (`mail trace`, the console's trace page): what the stages recorded, oldest first, and
+/// where the message is now: <paramref name="Queued"/> its envelopes still in a queue, <paramref name="Quarantined"/>
+/// the reason when it is held. <paramref name="V"/> is the format version.</summary>
+public sealed record MessageTrace(string QueueId, DateTimeOffset ReceivedAt, string MailFrom, IReadOnlyList<string> Recipients,
+    IReadOnlyList<MessageTraceStep> Steps, IReadOnlyList<QueueItem> Queued, string? Quarantined, int V = 1);
+
+/// <param name="Step">received, check, verdict, delivered, not-delivered, quarantined, released, deleted, queued-outbound, attempt, notice.</param>
+/// <param name="Recipient">The recipient the step is about, or null for the whole message.</param>
+public sealed record MessageTraceStep(DateTimeOffset At, string Step, string Text, string? Recipient);

@@ -2,6 +2,7 @@ using Mail.Auth.Dkim.Signing;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Tracing;
 using Mail.Outbound;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Quarantine;
@@ -219,7 +220,55 @@ public sealed class AdminService(MailDirectory directory, IMailboxStore mailboxe
         if (await quarantine.GetAsync(queueId, cancellationToken) is not { } entry) throw new AdminException($"no quarantined message {queueId}", notFound: true);
         await messages.DeleteAsync(entry.MessageRef, cancellationToken);
         await quarantine.DeleteAsync(queueId, cancellationToken);
+        await new MessageTrail(state).AppendAsync(entry.Envelope, TraceStep.Deleted, "deleted from the quarantine by an operator", cancellationToken: cancellationToken);
     }
+
+    // ---- message trace
+
+    /// <summary>How many messages a trace by address shows, newest first.</summary>
+    public const int TraceLimit = 50;
+
+    /// <summary>
+    /// What happened to a message, step by step, from what the stages recorded (<see cref="MessageTrail"/>) and where it
+    /// is now (the queues, the quarantine). By queue id: that message and the ones it caused (its forwarded copy, its
+    /// delivery status notifications, ids QUEUEID-...); by address: every kept message from or to it, newest first.
+    /// Throws not-found when nothing matches.
+    /// </summary>
+    public async Task<IReadOnlyList<MessageTrace>> TraceAsync(string idOrAddress, CancellationToken cancellationToken = default)
+    {
+        var key = idOrAddress.Trim();
+        if (key.Length == 0) throw new AdminException("trace what? a queue id or an address");
+        var byAddress = key.Contains('@', StringComparison.Ordinal);
+        var address = byAddress ? (MailDirectory.Canonical(key) ?? key.ToLowerInvariant()) : null;
+        bool Mine(string a) => string.Equals(MailDirectory.Canonical(a) ?? a, address, StringComparison.OrdinalIgnoreCase);
+        var trail = new MessageTrail(state);
+        var found = new List<MessageTrailEntry>();
+        await foreach (var e in trail.ListAsync(cancellationToken))
+        {
+            var match = byAddress
+                ? Mine(e.MailFrom) || e.Recipients.Any(Mine) || e.Events.Any(x => x.Recipient is { } r && Mine(r))
+                : e.QueueId == key || e.QueueId.StartsWith(key + "-", StringComparison.Ordinal);
+            if (match) found.Add(e);
+        }
+        var queued = await ListQueueAsync(null, cancellationToken);
+        var held = await new QuarantineStore(state).ListAsync(cancellationToken);
+        var traces = found.OrderBy(e => byAddress ? DateTimeOffset.MaxValue - e.ReceivedAt : e.ReceivedAt - DateTimeOffset.MinValue).ThenBy(e => e.QueueId, StringComparer.Ordinal)
+            .Take(TraceLimit).Select(e => Trace(e, queued, held)).ToList();
+        // Queued or held but not (yet) recorded: an envelope from before tracing, or one the inbound stage has not reached.
+        foreach (var q in queued.Where(q => !traces.Any(t => t.QueueId == q.QueueId) && (byAddress ? Mine(q.MailFrom) || q.Recipients.Any(r => Mine(r.Address)) : q.QueueId == key)))
+            traces.Add(new MessageTrace(q.QueueId, q.ReceivedAt, q.MailFrom, [.. q.Recipients.Select(r => r.Address)], [], [.. queued.Where(x => x.QueueId == q.QueueId)], null));
+        if (traces.Count == 0) throw new AdminException($"nothing recorded for {key} (steps are kept {MessageTrail.Retention.TotalDays:0} days)", notFound: true);
+        return traces;
+    }
+
+    private static MessageTrace Trace(MessageTrailEntry e, IReadOnlyList<QueueItem> queued, IReadOnlyList<QuarantineEntry> held) =>
+        new(e.QueueId, e.ReceivedAt, e.MailFrom, e.Recipients,
+            [.. e.Events.Select(x => new MessageTraceStep(x.At, StepName(x.Step), x.Text, x.Recipient))],
+            [.. queued.Where(q => q.QueueId == e.QueueId)], held.FirstOrDefault(h => h.QueueId == e.QueueId)?.Reason);
+
+    /// <summary>"received", "check", "not-delivered", "queued-outbound"...</summary>
+    public static string StepName(TraceStep step) =>
+        string.Concat(step.ToString().Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString()));
 
     /// <summary>What an operator may look at of a held message without risk: header fields, the text part and the HTML
     /// part's source as text. Nothing here is rendered; the console escapes all of it.</summary>

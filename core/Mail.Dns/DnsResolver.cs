@@ -6,6 +6,7 @@ using DnsClient;
 using DnsClient.Protocol;
 using Mail.Core.Ports;
 using MxRecord = Mail.Core.Ports.MxRecord;
+using SrvRecord = Mail.Core.Ports.SrvRecord;
 using TlsaMatchingType = Mail.Core.Ports.TlsaMatchingType;
 using TlsaRecord = Mail.Core.Ports.TlsaRecord;
 using TlsaSelector = Mail.Core.Ports.TlsaSelector;
@@ -66,6 +67,10 @@ public sealed class DnsResolver : IDnsResolver
     public Task<DnsResult<MxRecord>> MxAsync(string name, CancellationToken cancellationToken = default) =>
         LookupAsync(name, QueryType.MX, static answers => answers.OfType<DnsClient.Protocol.MxRecord>()
             .Select(m => new MxRecord(m.Preference, TrimDot(m.Exchange.Value))).ToList(), cancellationToken);
+
+    public Task<DnsResult<SrvRecord>> SrvAsync(string name, CancellationToken cancellationToken = default) =>
+        LookupAsync(name, QueryType.SRV, static answers => answers.OfType<DnsClient.Protocol.SrvRecord>()
+            .Select(s => new SrvRecord(s.Priority, s.Weight, s.Port, TrimDot(s.Target.Value))).ToList(), cancellationToken);
 
     public Task<DnsResult<string>> PtrAsync(IPAddress address, CancellationToken cancellationToken = default)
     {

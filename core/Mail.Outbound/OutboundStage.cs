@@ -6,6 +6,7 @@ using System.Text.Json;
 using Mail.Core.Model;
 using Mail.Core.Telemetry;
 using Mail.Core.Ports;
+using Mail.Core.Tracing;
 using Mail.Outbound.Dsn;
 using Mail.Outbound.Routing;
 using Mail.Outbound.Smtp;
@@ -69,6 +70,8 @@ public sealed class OutboundStage
     private readonly TlsSessionResults? _tlsResults;
     private readonly FinalOutcomeWriter? _finals;
     private readonly TlsReportJob? _tlsReports;
+    /// <summary>Each attempt and reply per recipient, for `mail trace` (given a state store).</summary>
+    private readonly MessageTrail? _trail;
 
     /// <param name="submitNotice">Queues a DSN (null sender, one recipient: the original sender) the way inbound mail is
     /// handled without checks: into the sender's mailbox when local, else to the outbound queue.</param>
@@ -88,6 +91,7 @@ public sealed class OutboundStage
         _control = state is null ? null : new QueueControl(state);
         // Kept a little longer than any envelope can live, so any duplicate finds it.
         _finals = state is null ? null : new FinalOutcomeWriter(state, () => _time.GetUtcNow() + _options.MaximalQueueLifetime + TimeSpan.FromDays(2));
+        _trail = state is null ? null : new MessageTrail(state, time);
     }
 
     /// <summary>The span of one run of this stage over an envelope (<see cref="MessageRun"/>).</summary>
@@ -109,6 +113,7 @@ public sealed class OutboundStage
         {
             // Postfix postsuper -d: gone without a bounce.
             _log.LogInformation("{QueueId}: removed by an operator", envelope.QueueId);
+            if (_trail is not null) await _trail.AppendAsync(envelope, TraceStep.Deleted, "removed from the outbound queue by an operator (no bounce)", cancellationToken: cancellationToken);
             return new OutboundResult(envelope, true, null);
         }
         if (envelope.Held || (_control is not null && await _control.IsHeldAsync(envelope.QueueId, cancellationToken)))
@@ -144,6 +149,7 @@ public sealed class OutboundStage
         // runs finishing at the same time: FinalOutcomeWriter) rather than one write per recipient. Until then a crash
         // repeats the run, which is what happens to a crash before any write.
         var finals = new Dictionary<string, string>(StringComparer.Ordinal);
+        var steps = new List<TraceEvent>();
         foreach (var (indexes, replies, _, timing) in await Task.WhenAll(attempts))
         {
             var now = _time.GetUtcNow();
@@ -189,6 +195,8 @@ public sealed class OutboundStage
                 }
                 recipients[i] = r with { Delivery = next };
                 MailTelemetry.Delivery(status);
+                steps.Add(new TraceEvent(now, TraceStep.Attempt, $"{status}{(next.NextAttemptAt is { } nextAt ? " until " + nextAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "")}, "
+                    + $"attempt {tries}: {(reply.Code == 0 ? "" : reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture) + " ")}{reply.EnhancedCode} {reply.Text}{(reply.Host is { } rh ? $" (from {rh}{(reply.Address is { } ra ? " [" + ra + "]" : "")})" : "")}", r.Address));
                 DeliveryLog.Write(_log, DeliveryLog.Line(envelope.QueueId, r, reply, status, now - envelope.ReceivedAt, started - envelope.ReceivedAt, timing.Waited, timing.Routing, timing.Smtp));
                 if (next.IsFinal && _state is not null) finals[FinalKey(envelope.QueueId, r)] = JsonSerializer.Serialize(next, OutboundJsonContext.Default.RecipientDelivery);
             }
@@ -197,6 +205,7 @@ public sealed class OutboundStage
             // Group commit with the other runs finishing now (one sync for all of them).
             await _finals.WriteAsync(finals.ToList());
 
+        if (_trail is not null) await _trail.AppendAsync(envelope, steps, cancellationToken);
         if (notices.Count > 0) await SendNoticeAsync(envelope, notices, original, cancellationToken);
         return Result(envelope, recipients);
     }
@@ -292,6 +301,7 @@ public sealed class OutboundStage
         await notice.WriteToAsync(Dos, bytes, cancellationToken);
         await QueueOwnAsync(id, "", envelope.MailFrom, bytes.ToArray(), envelope.TraceParent, cancellationToken);
         _log.LogInformation("{QueueId}: sender delivery status notification: {NoticeId} ({Actions})", envelope.QueueId, id, key);
+        if (_trail is not null) await _trail.AppendAsync(envelope, TraceStep.Notice, $"delivery status notification {id} to <{envelope.MailFrom}> ({key})", cancellationToken: cancellationToken);
     }
 
     /// <summary>A TLS-RPT report by mail (RFC 8460 5.3), queued like a notice: outbound for a remote rua, signed there.</summary>

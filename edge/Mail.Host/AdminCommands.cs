@@ -105,6 +105,22 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         return 0;
     }
 
+    /// <summary>`mail trace QUEUEID|ADDRESS`: each message's recorded steps, then where it is now.</summary>
+    public Task<int> TraceAsync(string idOrAddress) => RunAsync(async () =>
+    {
+        foreach (var t in await _admin.TraceAsync(idOrAddress))
+        {
+            output.WriteLine($"{t.QueueId}  received {Time(t.ReceivedAt)}  <{t.MailFrom}> -> {string.Join(", ", t.Recipients)}");
+            foreach (var s in t.Steps)
+                output.WriteLine($"  {Time(s.At)}  {s.Step,-15} {(s.Recipient is null ? "" : s.Recipient + ": ")}{s.Text}");
+            foreach (var q in t.Queued)
+                foreach (var r in q.Recipients)
+                    output.WriteLine($"  now: in the {q.Queue} queue ({q.State}): {r.Address} {r.Status}{(r.NextAttemptAt is { } n ? ", next try " + Time(n) : "")}{(r.LastReply is { } lr ? ", last reply " + lr : "")}");
+            if (t.Quarantined is { } why) output.WriteLine($"  now: held in the quarantine ({why}); mail quarantine release {t.QueueId}");
+            output.WriteLine();
+        }
+    });
+
     public async Task<int> QueueAsync()
     {
         var items = await _admin.ListQueueAsync();

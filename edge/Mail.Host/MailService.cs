@@ -168,7 +168,8 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     /// </summary>
     public static OutboundStage OutboundFor(MailStores data, ServeSettings settings, SmtpServer smtp, IDnsResolver dns, IOutboundSigner? signer, ILoggerFactory loggerFactory)
     {
-        var notices = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, [], loggerFactory.CreateLogger<InboundStage>());
+        // The state store: a notice's steps are traced too (mail trace ID-dsn-...); with no checks nothing is ever quarantined.
+        var notices = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, [], loggerFactory.CreateLogger<InboundStage>(), data.State);
         var own = smtp.BoundEndpoints.Values.ToList();
         var identity = new OutboundIdentity(settings.Smtp.HostName,
             ep => own.Any(o => o.Port == ep.Port && (o.Address.Equals(ep.Address) || (o.Address.Equals(IPAddress.Any) || o.Address.Equals(IPAddress.IPv6Any)))),

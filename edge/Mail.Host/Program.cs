@@ -42,6 +42,8 @@ namespace Mail.Host
                                         new signing key(s), RSA and Ed25519 by default; prints the DNS records
                    mail dkim list [DOMAIN] [--data DIR]                     the DNS records to publish (and to remove)
                    mail dkim rotate DOMAIN [--data DIR]                     new keys sign now; old ones stay published Dkim:RetiredKeyDays
+                   mail trace QUEUEID|ADDRESS [--data DIR]                  what happened to a message, step by step (by address: each message from or to it)
+                   mail dns check DOMAIN [--data DIR]                       the records to publish (zone-file lines) and what DNS answers now, each right or wrong
                    mail import postfix [--config-dir /etc/postfix] [--dovecot-users FILE] [--dry-run] [--data DIR]
                                         main.cf, its tables and a Dovecot passwd-file become settings, domains, users, aliases
                    mail backup DEST [--data DIR]                            a consistent copy of the data directory, while mail serve runs
@@ -185,6 +187,9 @@ namespace Mail.Host
                     ("dkim", "add") => await Dkim().AddAsync(Arg(2), selector, algorithm),
                     ("dkim", "list") => await Dkim().ListAsync(positional.ElementAtOrDefault(2)),
                     ("dkim", "rotate") => await Dkim().RotateAsync(Arg(2)),
+                    ("trace", _) => await admin.TraceAsync(Arg(1)),
+                    ("dns", "check") => await new DnsCommands(new Mail.Admin.Dns.DnsHelper(DnsSettings.BuildResolver(configuration), DnsCommands.Profile(configuration), stores.Admin),
+                        Console.Out).CheckAsync(Arg(2)),
                     ("import", "postfix") => await new Import.PostfixImport(stores, layout.Root, DnsSettings.BuildResolver(configuration), Console.Out).RunAsync(configDir, dovecotUsers, dryRun),
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
@@ -291,7 +296,8 @@ namespace Mail.Host
             var telemetry = builder.Services.AddMailTelemetry(builder.Logging, builder.Configuration, "mail", prometheus);
             // Admin:Endpoint: the web console (docs/console.md), started before the mail listeners.
             if (Mail.WebConsole.ConsoleSettings.Load(builder.Configuration, settings.Smtp.Certificate) is { } console)
-                builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>()));
+                builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
+                    new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin)));
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

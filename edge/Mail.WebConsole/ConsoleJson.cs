@@ -5,7 +5,7 @@ using Mail.Admin;
 namespace Mail.WebConsole;
 
 /// <summary>The JSON API's bodies, compiled ahead (no reflection: the Native AOT build serves the same API).</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
 [JsonSerializable(typeof(IReadOnlyList<UserInfo>))]
 [JsonSerializable(typeof(IReadOnlyList<QueueItem>))]
@@ -13,6 +13,8 @@ namespace Mail.WebConsole;
 [JsonSerializable(typeof(IReadOnlyList<DkimKeyInfo>))]
 [JsonSerializable(typeof(IReadOnlyList<AliasInfo>))]
 [JsonSerializable(typeof(MessagePreview))]
+[JsonSerializable(typeof(IReadOnlyList<MessageTrace>))]
+[JsonSerializable(typeof(Mail.Admin.Dns.DomainDnsReport))]
 [JsonSerializable(typeof(StatsReply))]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ApiDone))]

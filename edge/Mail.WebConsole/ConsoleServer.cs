@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Mail.Admin;
+using Mail.Admin.Dns;
 using Mail.Core.Accounts;
 using Mail.Core.Listening;
 using Microsoft.AspNetCore.Builder;
@@ -27,7 +28,8 @@ public static class ConsoleApi
 /// session cookie; <see cref="GuardAsync"/> lets nothing but /signin and /static through without a session of a user
 /// who is an administrator now, and no state-changing request without the session's anti-forgery token.
 /// </summary>
-public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers) : IHostedService, IAsyncDisposable
+/// <param name="dnsHelper">The DNS helper's view of this server (null: the DNS page says it is not available).</param>
+public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers, DnsHelper? dnsHelper = null) : IHostedService, IAsyncDisposable
 {
     private const string PreCookie = "mail_console_pre";
     private const string PageCsp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -229,7 +231,53 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         app.MapPost("/domains", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
             $"domain {await admin.AddDomainAsync((await ctx.Request.ReadFormAsync(ctx.RequestAborted))["domain"].ToString(), ctx.RequestAborted)} added")));
 
+        app.MapGet("/trace", (RequestDelegate)(async ctx =>
+        {
+            var q = Query(ctx, "q");
+            IReadOnlyList<MessageTrace> traces = [];
+            string? error = null;
+            if (!string.IsNullOrWhiteSpace(q))
+            {
+                try
+                {
+                    traces = await admin.TraceAsync(q, ctx.RequestAborted);
+                }
+                catch (AdminException e)
+                {
+                    error = e.Message;
+                }
+            }
+            await HtmlAsync(ctx, Pages.Trace(Who(ctx).User, Who(ctx).Csrf, q, traces, error), error is null ? 200 : 404);
+        }));
+        app.MapGet("/dns", (RequestDelegate)(async ctx =>
+        {
+            var domain = Query(ctx, "domain");
+            var domains = await admin.ListDomainsAsync(ctx.RequestAborted);
+            domain ??= domains.FirstOrDefault();
+            DomainDnsReport? report = null;
+            string? error = dnsHelper is null ? "the DNS helper is not available in this process" : null;
+            if (dnsHelper is not null && domain is not null)
+            {
+                try
+                {
+                    report = await dnsHelper.CheckAsync(domain, ctx.RequestAborted);
+                }
+                catch (AdminException e)
+                {
+                    error = e.Message;
+                }
+            }
+            await HtmlAsync(ctx, Pages.Dns(Who(ctx).User, Who(ctx).Csrf, domains, domain, report, error), report is null && domain is not null ? 404 : 200);
+        }));
+
         // ---- JSON API
+        app.MapGet("/api/trace/{key}", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+            await JsonAsync(ctx, await admin.TraceAsync(Route(ctx, "key"), ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListMessageTrace))));
+        app.MapGet("/api/dns/{domain}", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+        {
+            if (dnsHelper is null) throw new AdminException("the DNS helper is not available in this process", notFound: true);
+            await JsonAsync(ctx, await dnsHelper.CheckAsync(Route(ctx, "domain"), ctx.RequestAborted), ConsoleJson.Default.DomainDnsReport);
+        })));
         app.MapGet("/api/session", (RequestDelegate)(ctx => JsonAsync(ctx, new SessionReply(Who(ctx).User, Who(ctx).Csrf), ConsoleJson.Default.SessionReply)));
         app.MapGet("/api/stats", (RequestDelegate)(async ctx =>
         {

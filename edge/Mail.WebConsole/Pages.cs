@@ -19,7 +19,7 @@ internal static class Pages
     public static string Layout(string title, string? user, string? csrf, string body, bool script = false)
     {
         var nav = user is null ? "" : $"""
-            <a href="/">Dashboard</a><a href="/queue">Queue</a><a href="/quarantine">Quarantine</a><a href="/users">Users</a><a href="/domains">Domains</a>
+            <a href="/">Dashboard</a><a href="/queue">Queue</a><a href="/quarantine">Quarantine</a><a href="/trace">Trace</a><a href="/users">Users</a><a href="/domains">Domains</a><a href="/dns">DNS</a>
             <span class="who">{H(user)} <form method="post" action="/signout"><input type="hidden" name="csrf" value="{H(csrf)}"><button id="signout">Sign out</button></form></span>
             """;
         return $"""
@@ -111,6 +111,7 @@ internal static class Pages
                 b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(r.Address)}</td><td>{H(r.Status)}</td><td>{r.Attempts}</td><td>{At(r.NextAttemptAt)}</td><td>{H(r.LastReply)} {H(r.LastReplyHost)}</td></tr>");
             b.Append("</table>");
             if (e.DeadLetterReason is not null) b.Append(CultureInfo.InvariantCulture, $"<p class=\"error\">dead: {H(e.DeadLetterReason)}</p>");
+            b.Append(CultureInfo.InvariantCulture, $"<p><a href=\"/trace?q={Uri.EscapeDataString(e.QueueId)}\">Trace {H(e.QueueId)}</a></p>");
         }
         return Layout(items.Count == 0 ? "No such envelope" : "Envelope " + items[0].QueueId, user, csrf, b.ToString());
     }
@@ -176,6 +177,48 @@ internal static class Pages
             b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(k.DnsName)}</td><td>{H(k.Algorithm)}</td><td>{(k.Active ? "active" : k.Published ? "retired, keep published until " + At(k.PublishedUntil) : "retired: remove from DNS")}</td><td><pre>{H(k.DnsRecord)}</pre></td></tr>");
         b.Append("</table>");
         return Layout("Domains", user, csrf, b.ToString());
+    }
+
+    /// <summary>Message trace: each message's recorded steps, oldest first, and where it is now.</summary>
+    public static string Trace(string user, string csrf, string? q, IReadOnlyList<MessageTrace> traces, string? error)
+    {
+        var b = new StringBuilder(Message(null, error));
+        b.Append(CultureInfo.InvariantCulture, $"""<form method="get" action="/trace"><input name="q" id="trace-q" value="{H(q)}" placeholder="queue id or address" required> <button id="trace-go">Trace</button></form>""");
+        foreach (var t in traces)
+        {
+            b.Append(CultureInfo.InvariantCulture, $"<section class=\"trace\" data-id=\"{H(t.QueueId)}\"><h2>{H(t.QueueId)}: &lt;{H(t.MailFrom)}&gt; to {H(string.Join(", ", t.Recipients))}</h2>");
+            b.Append("<table><tr><th>When</th><th>Step</th><th>Recipient</th><th>What</th></tr>");
+            foreach (var s in t.Steps)
+                b.Append(CultureInfo.InvariantCulture, $"<tr class=\"step\" data-step=\"{H(s.Step)}\"><td>{At(s.At)}</td><td>{H(s.Step)}</td><td>{H(s.Recipient)}</td><td>{H(s.Text)}</td></tr>");
+            b.Append("</table>");
+            foreach (var e in t.Queued)
+                b.Append(CultureInfo.InvariantCulture, $"<p class=\"now\">Now in the {H(e.Queue)} queue ({H(e.State)}): <a href=\"/queue/{H(e.QueueId)}\">{H(e.QueueId)}</a>, {H(string.Join("; ", e.Recipients.Select(r => $"{r.Address} {r.Status}{(r.LastReply is null ? "" : ": " + r.LastReply)}")))}</p>");
+            if (t.Quarantined is { } why)
+                b.Append(CultureInfo.InvariantCulture, $"<p class=\"now\">Now held in the <a href=\"/quarantine/{H(t.QueueId)}\">quarantine</a>: {H(why)}</p>");
+            b.Append("</section>");
+        }
+        return Layout("Message trace", user, csrf, b.ToString());
+    }
+
+    /// <summary>The DNS helper: one domain's records to publish (zone-file lines) and the verdict of what DNS answers now.</summary>
+    public static string Dns(string user, string csrf, IReadOnlyList<string> domains, string? domain, Mail.Admin.Dns.DomainDnsReport? report, string? error)
+    {
+        var b = new StringBuilder(Message(null, error));
+        b.Append("<form method=\"get\" action=\"/dns\"><select name=\"domain\" id=\"dns-domain\">");
+        foreach (var d in domains) b.Append(CultureInfo.InvariantCulture, $"<option{(d == domain ? " selected" : "")}>{H(d)}</option>");
+        b.Append("</select> <button id=\"dns-check\">Check now</button></form>");
+        if (report is not null)
+        {
+            b.Append(CultureInfo.InvariantCulture, $"<p id=\"dns-summary\" class=\"{(report.AllRight ? "ok" : "error")}\">{(report.AllRight ? "All records are right." : $"{report.Records.Count(r => r.Verdict is not (Mail.Admin.Dns.DnsVerdict.Right or Mail.Admin.Dns.DnsVerdict.Note))} record(s) missing, wrong or unknown.")}</p>");
+            b.Append("<table id=\"dns\"><tr><th>Record</th><th>Verdict</th><th>Why</th><th>DNS answers now</th><th>Publish</th></tr>");
+            foreach (var r in report.Records)
+            {
+                var verdict = r.Verdict.ToString().ToLowerInvariant();
+                b.Append(CultureInfo.InvariantCulture, $"<tr data-name=\"{H(r.Name)}\" data-type=\"{H(r.Type)}\"><td>{H(r.Name)} {H(r.Type)}<br><small>{H(r.Purpose)}</small></td><td class=\"verdict v-{verdict}\">{verdict}</td><td class=\"reason\">{H(r.Reason)}</td><td>{H(string.Join("\n", r.Found))}</td><td><pre>{H(r.ZoneLine)}</pre></td></tr>");
+            }
+            b.Append(CultureInfo.InvariantCulture, $"</table><h2>MTA-STS policy (serve at https://mta-sts.{H(report.Domain)}/.well-known/mta-sts.txt)</h2><pre id=\"mta-sts-policy\">{H(report.MtaStsPolicy)}</pre>");
+        }
+        return Layout("DNS" + (domain is null ? "" : " of " + domain), user, csrf, b.ToString());
     }
 
     public static string Status(string title, string text) => Layout(title, null, null, $"<p class=\"error\" id=\"error\">{H(text)}</p><p><a href=\"/signin\">Sign in</a></p>");

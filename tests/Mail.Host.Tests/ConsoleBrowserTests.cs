@@ -50,9 +50,16 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.DoesNotContain("carol@", users, StringComparison.Ordinal);
         Assert.Contains("bob@example.org\n", users.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
 
+        // The DNS helper's records, served by a loopback DNS server: the MX right, SPF not covering our host.
+        await using var dns = await Mail.Testing.Dns.TestDnsServer.StartAsync();
+        dns.AddMx("example.org", 10, "mail.example.org");
+        dns.Add("mail.example.org", Mail.Testing.Dns.DnsRecordType.A, "127.0.0.1");
+        dns.Add("example.org", Mail.Testing.Dns.DnsRecordType.TXT, "v=spf1 ip4:192.0.2.1 -all");
+        dns.Add("_dmarc.example.org", Mail.Testing.Dns.DnsRecordType.TXT, "v=DMARC1; p=none");
+
         var port = FreePort.Tcp();
         await using var host = await HostProcess.StartAsync(_data.Path, $"--Defences:HeaderChecks={headerChecks}", $"--Admin:Endpoint=127.0.0.1:{port}",
-            "--Admin:MaxFailedLogins=3");
+            "--Admin:MaxFailedLogins=3", $"--Dns:NameServers:0={dns.EndPoint}", "--Dns:Retries=1", "--Smtp:HostName=mail.example.org");
         var origin = $"http://127.0.0.1:{port}";
         using var driver = Browser();
 
@@ -118,6 +125,38 @@ public sealed class ConsoleBrowserTests : IDisposable
         }
         driver.Navigate().GoToUrl(origin + "/users");
         Screenshot(driver, "console-users.png");
+
+        // The DNS helper: each record's verdict and reason, as DNS answers now.
+        driver.Navigate().GoToUrl(origin + "/dns?domain=example.org");
+        string Verdict(string name, string type) => driver.FindElement(By.CssSelector($"#dns tr[data-name='{name}'][data-type='{type}'] .verdict")).Text;
+        string Reason(string name, string type) => driver.FindElement(By.CssSelector($"#dns tr[data-name='{name}'][data-type='{type}'] .reason")).Text;
+        Assert.Equal("right", Verdict("example.org", "MX"));
+        Assert.Equal("wrong", Verdict("example.org", "TXT"));
+        Assert.StartsWith("does not include our host: fail for 127.0.0.1", Reason("example.org", "TXT"), StringComparison.Ordinal);
+        Assert.Equal("note", Verdict("_dmarc.example.org", "TXT"));
+        Assert.Equal("missing", Verdict("_smtp._tls.example.org", "TXT"));
+        Assert.Contains("record(s) missing, wrong or unknown", driver.FindElement(By.Id("dns-summary")).Text, StringComparison.Ordinal);
+        Screenshot(driver, "console-dns.png");
+        var dnsJson = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/dns/example.org")).RootElement;
+        Assert.Equal(1, dnsJson.GetProperty("v").GetInt32());
+        Assert.False(dnsJson.GetProperty("allRight").GetBoolean());
+        Assert.Contains(dnsJson.GetProperty("records").EnumerateArray(), r => r.GetProperty("type").GetString() == "MX" && r.GetProperty("verdict").GetString() == "Right");
+
+        // Message trace: the released message, step by step, from its queue id.
+        driver.Navigate().GoToUrl(origin + "/trace");
+        driver.FindElement(By.Id("trace-q")).SendKeys(queueId);
+        ClickAndWait(driver, driver.FindElement(By.Id("trace-go")));
+        var steps = driver.FindElements(By.CssSelector($".trace[data-id='{queueId}'] tr.step")).Select(e => e.GetAttribute("data-step")).ToList();
+        Assert.Equal(["received", "verdict", "quarantined", "released", "delivered"], steps.Where(x => x != "check").ToList());
+        Assert.Contains("to alice@example.org INBOX", driver.FindElement(By.CssSelector($".trace[data-id='{queueId}'] tr[data-step='delivered']")).Text, StringComparison.Ordinal);
+        Screenshot(driver, "console-trace.png");
+        using (var traceApi = await http.GetAsync("/api/trace/alice@example.org"))
+        {
+            Assert.Equal(HttpStatusCode.OK, traceApi.StatusCode);
+            Assert.Equal(2, System.Text.Json.JsonDocument.Parse(await traceApi.Content.ReadAsStringAsync()).RootElement.GetArrayLength());
+        }
+        using (var traceNone = await http.GetAsync("/api/trace/nothing-such"))
+            Assert.Equal(HttpStatusCode.NotFound, traceNone.StatusCode);
 
         // No state change without the session's anti-forgery token, by form or API; with it, the API works.
         using (var formPost = await http.PostAsync("/domains", new FormUrlEncodedContent([new("domain", "forged.example")])))

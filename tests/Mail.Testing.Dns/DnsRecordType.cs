@@ -11,6 +11,7 @@ public enum DnsRecordType
     MX = 15,
     TXT = 16,
     AAAA = 28,
+    SRV = 33,
     /// <summary>The obsolete SPF RR type (RFC 4408, dropped by RFC 7208); same RDATA as TXT.</summary>
     SPF = 99,
 }

@@ -78,7 +78,7 @@ public sealed class TestDnsServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Adds a record. Data by type: A/AAAA an address; MX "preference exchange"; TXT/SPF the text (split into
+    /// Adds a record. Data by type: A/AAAA an address; MX "preference exchange"; SRV "priority weight port target"; TXT/SPF the text (split into
     /// 255-byte character-strings if longer); PTR/CNAME/NS a name; SOA "mname rname serial refresh retry expire minimum".
     /// </summary>
     public void Add(string name, DnsRecordType type, string data, int ttl = 300)
@@ -93,6 +93,7 @@ public sealed class TestDnsServer : IAsyncDisposable
         {
             DnsRecordType.A or DnsRecordType.AAAA => ParseAddress(type, data),
             DnsRecordType.MX => ParseMx(data),
+            DnsRecordType.SRV => ParseSrv(data),
             DnsRecordType.PTR or DnsRecordType.CNAME or DnsRecordType.NS => w => w.Name(TrimDot(data.Trim()), allowPointer: false),
             DnsRecordType.SOA => ParseSoa(data),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unsupported record type."),
@@ -222,6 +223,19 @@ public sealed class TestDnsServer : IAsyncDisposable
         {
             w.U16(pref);
             w.Name(exchange, allowPointer: false);
+        };
+    }
+
+    private static Action<DnsWire.Writer> ParseSrv(string data)
+    {
+        var p = data.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (p.Length != 4) throw new ArgumentException($"SRV data must be 'priority weight port target': '{data}'.", nameof(data));
+        var nums = p[..3].Select(x => ushort.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        var target = TrimDot(p[3]);
+        return w =>
+        {
+            foreach (var n in nums) w.U16(n);
+            w.Name(target, allowPointer: false);
         };
     }
 

@@ -23,6 +23,9 @@ public interface IDnsResolver
     /// <summary>TLSA records of a service (RFC 6698 3: the name <c>_port._tcp.host</c> is built here). Whether the answer
     /// is DNSSEC-validated is <see cref="DnsResult{T}.Authenticated"/>; DANE (RFC 7672) uses only validated ones.</summary>
     Task<DnsResult<TlsaRecord>> TlsaAsync(string host, int port, CancellationToken cancellationToken = default);
+
+    /// <summary>SRV records of a service name such as <c>_submission._tcp.example.org</c> (RFC 2782; RFC 6186 for mail clients).</summary>
+    Task<DnsResult<SrvRecord>> SrvAsync(string name, CancellationToken cancellationToken = default);
 }
 
 public enum DnsStatus
@@ -63,6 +66,9 @@ public sealed record DnsResult<T>(DnsStatus Status, IReadOnlyList<T> Records, st
 
 /// <param name="Exchange">Host name without trailing dot.</param>
 public sealed record MxRecord(int Preference, string Exchange);
+
+/// <summary>An SRV record (RFC 2782). <paramref name="Target"/> without trailing dot; "." (empty) means "no service here".</summary>
+public sealed record SrvRecord(int Priority, int Weight, int Port, string Target);
 
 /// <summary>TLSA certificate usage (RFC 6698 2.1.1, acronyms from RFC 7218).</summary>
 public enum TlsaUsage : byte

@@ -4,6 +4,7 @@ using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Core.Telemetry;
+using Mail.Core.Tracing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Mail.Pipeline.Quarantine;
@@ -42,11 +43,41 @@ public sealed class InboundStage(
     private readonly ILogger _log = logger ?? NullLogger<InboundStage>.Instance;
     private readonly QuarantineStore? _quarantine = state is null ? null : new QuarantineStore(state);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    /// <summary>Each message's steps for `mail trace` (given a state store).</summary>
+    private readonly MessageTrail? _trail = state is null ? null : new MessageTrail(state, time);
     private SieveFilter? _sieve;
 
     public async Task<InboundResult> ProcessAsync(Envelope envelope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(envelope);
+        var steps = new List<TraceEvent>();
+        var result = await ProcessStepsAsync(envelope, steps, cancellationToken);
+        if (_trail is not null)
+        {
+            var c = envelope.Client;
+            steps.Insert(0, new TraceEvent(envelope.ReceivedAt, TraceStep.Received,
+                $"from {c.Helo} [{c.Address}]{(c.ReverseName is { } rn ? " (" + rn + ")" : "")} over {c.Protocol}{(c.Tls is null ? "" : " with TLS")} on {c.Listener}"
+                + $"{(envelope.AuthenticatedUser is { } u ? ", authenticated as " + u : "")}, <{envelope.MailFrom}> to {string.Join(", ", envelope.Recipients.Select(r => r.Address))}, {envelope.Size} octets"));
+            await _trail.AppendAsync(envelope, [.. steps, .. Outcome(envelope, result)], cancellationToken);
+        }
+        return result;
+    }
+
+    /// <summary>Where the copies went, as trace steps.</summary>
+    private IEnumerable<TraceEvent> Outcome(Envelope envelope, InboundResult result)
+    {
+        var now = _time.GetUtcNow();
+        if (result.Disposition == Disposition.Quarantine && _quarantine is not null && result.Delivered.Count == 0 && result.Remote.Count == 0)
+            yield return new TraceEvent(now, TraceStep.Quarantined, $"held for an operator: {result.Reason}");
+        foreach (var d in result.Delivered)
+            yield return new TraceEvent(now, TraceStep.Delivered, $"to {d.User} {d.Mailbox} uid {d.Uid}{(d.AlreadyPresent ? " (already present)" : "")}", d.User);
+        foreach (var u in result.UnknownLocal) yield return new TraceEvent(now, TraceStep.NotDelivered, "no such local user (any more)", u);
+        if (result.Remote.Count > 0) yield return new TraceEvent(now, TraceStep.QueuedOutbound, $"{result.Remote.Count} remote recipient(s) queued outbound: {string.Join(", ", result.Remote)}");
+        foreach (var f in result.Forwarded) yield return new TraceEvent(now, TraceStep.QueuedOutbound, $"forwarded (alias): queued outbound as {ForwardId(envelope.QueueId)}", f);
+    }
+
+    private async Task<InboundResult> ProcessStepsAsync(Envelope envelope, List<TraceEvent> steps, CancellationToken cancellationToken)
+    {
         // Sort recipients first, so unknown local users are logged whatever the checks decide.
         var (local, remote, unknown, forward) = await SortRecipientsAsync(envelope, cancellationToken);
 
@@ -75,6 +106,11 @@ public sealed class InboundStage(
         }
         var verdict = context.Verdict;
         CountResults(context.Results, verdict.Disposition);
+        var checkedAt = _time.GetUtcNow();
+        foreach (var (name, value) in context.Results) steps.Add(new TraceEvent(checkedAt, TraceStep.Check, $"{name}={value}"));
+        if (verdict.Score != 0 || verdict.Contributions.Count > 0)
+            steps.Add(new TraceEvent(checkedAt, TraceStep.Check, $"score {verdict.Score:0.0}: {string.Join(", ", verdict.Contributions.Select(x => $"{x.Rule} {x.Points:+0.0;-0.0}"))}"));
+        steps.Add(new TraceEvent(checkedAt, TraceStep.Verdict, DispositionName(verdict.Disposition) + (verdict.Reason is { } why ? ": " + why : "")));
         if (Activity.Current is { } run && run.Source == MailTelemetry.Inbound) run.SetTag("mail.disposition", DispositionName(verdict.Disposition));
         if (verdict.Disposition == Disposition.Discard)
         {
@@ -134,6 +170,8 @@ public sealed class InboundStage(
         }
         await _quarantine.DeleteAsync(queueId, cancellationToken);
         _log.LogInformation("{QueueId}: released from quarantine", queueId);
+        if (_trail is not null)
+            await _trail.AppendAsync(envelope, [new TraceEvent(_time.GetUtcNow(), TraceStep.Released, "released from quarantine by an operator"), .. Outcome(envelope, result)], cancellationToken);
         return result;
     }
 

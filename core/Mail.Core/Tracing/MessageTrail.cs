@@ -1,0 +1,105 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Mail.Core.Model;
+using Mail.Core.Ports;
+
+namespace Mail.Core.Tracing;
+
+/// <summary>One step in a message's life, as `mail trace` and the console's trace page show it.</summary>
+public enum TraceStep
+{
+    /// <summary>Taken in: client, HELO, sender, recipients (from the envelope).</summary>
+    Received,
+    /// <summary>A check's result (spf pass, dmarc fail, spam score...).</summary>
+    Check,
+    /// <summary>The verdict of the checks: inbox, junk, quarantine, discard, and why.</summary>
+    Verdict,
+    /// <summary>A copy stored in a user's mailbox.</summary>
+    Delivered,
+    /// <summary>A recipient not delivered (unknown user, alias reaching nobody).</summary>
+    NotDelivered,
+    /// <summary>Held for an operator.</summary>
+    Quarantined,
+    Released,
+    /// <summary>Deleted from the quarantine by an operator.</summary>
+    Deleted,
+    /// <summary>Remote recipients handed to the outbound queue.</summary>
+    QueuedOutbound,
+    /// <summary>One outbound delivery attempt of one recipient and the remote reply (sent, deferred, bounced, expired).</summary>
+    Attempt,
+    /// <summary>A delivery status notification to the sender.</summary>
+    Notice,
+}
+
+/// <param name="Recipient">The recipient the step is about, or null for the whole message.</param>
+public sealed record TraceEvent(DateTimeOffset At, TraceStep Step, string Text, string? Recipient = null);
+
+/// <summary>A message's recorded steps. <paramref name="V"/> is the format version of the stored JSON.</summary>
+public sealed record MessageTrailEntry(string QueueId, DateTimeOffset ReceivedAt, string MailFrom, IReadOnlyList<string> Recipients,
+    IReadOnlyList<TraceEvent> Events, int V = MessageTrail.FormatVersion);
+
+/// <summary>
+/// What happened to each message, step by step, kept in the state store (partition <see cref="Partition"/>, key = queue
+/// id, one JSON list per message) for <see cref="Retention"/>: the inbound stage records the checks and where the copies
+/// went, the outbound stage every attempt and reply, the quarantine its hold and release. The log says the same in
+/// lines; this is the record `mail trace` and the console read (no log parsing). Appends are optimistic (the entry's
+/// version), so two stages writing at once both land; after 8 conflicts in a row the steps are dropped rather than hold
+/// up the mail (the trace is a diagnostic, the mail is the job).
+/// </summary>
+public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
+{
+    public const string Partition = "trace";
+    public const int FormatVersion = 1;
+
+    /// <summary>How long a message's steps are kept.</summary>
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(30);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>Adds steps to the envelope's trail (created with the envelope's sender and recipients on first use).</summary>
+    public async Task AppendAsync(Envelope envelope, IReadOnlyList<TraceEvent> events, CancellationToken cancellationToken = default)
+    {
+        if (events.Count == 0) return;
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            var existing = await state.GetAsync(Partition, envelope.QueueId, cancellationToken);
+            var entry = existing is null ? null : Parse(existing.Value);
+            var updated = entry is null
+                ? new MessageTrailEntry(envelope.QueueId, envelope.ReceivedAt, envelope.MailFrom, [.. envelope.Recipients.Select(r => r.Address)], events)
+                : entry with { Events = [.. entry.Events, .. events] };
+            var json = JsonSerializer.Serialize(updated, MessageTrailJson.Default.MessageTrailEntry);
+            if (await state.TryPutAsync(Partition, envelope.QueueId, json, existing?.Version, Now + Retention, cancellationToken)) return;
+        }
+    }
+
+    public Task AppendAsync(Envelope envelope, TraceStep step, string text, string? recipient = null, CancellationToken cancellationToken = default) =>
+        AppendAsync(envelope, [new TraceEvent(Now, step, text, recipient)], cancellationToken);
+
+    public async Task<MessageTrailEntry?> GetAsync(string queueId, CancellationToken cancellationToken = default) =>
+        await state.GetAsync(Partition, queueId, cancellationToken) is { } e ? Parse(e.Value) : null;
+
+    /// <summary>Every kept trail (the console's and `mail trace ADDRESS`'s search), oldest key first.</summary>
+    public async IAsyncEnumerable<MessageTrailEntry> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var e in state.ListAsync(Partition, cancellationToken))
+            if (Parse(e.Value) is { } entry) yield return entry;
+    }
+
+    private static MessageTrailEntry? Parse(string json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, MessageTrailJson.Default.MessageTrailEntry) is { V: <= FormatVersion } e ? e : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(UseStringEnumConverter = true)]
+[JsonSerializable(typeof(MessageTrailEntry))]
+internal sealed partial class MessageTrailJson : JsonSerializerContext;

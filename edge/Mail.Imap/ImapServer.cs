@@ -29,7 +29,7 @@ public sealed class ImapServer : IAsyncDisposable
         _options = options;
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Imap");
-        _host = new GatewayHost("IMAP", "Imap", [.. options.Listeners.Select(l => new GatewayListener(l.Name, l.Endpoint, l.ImplicitTls, l.ProxyProtocol))],
+        _host = new GatewayHost("IMAP", "Imap", options.Listeners,
             new ClientNetworks(options.ProxyNetworks), options.ProxyTimeout, options.MaxConnections, "* BYE Too many connections, try later", _logger);
         _throttle = services.Throttle ?? new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);

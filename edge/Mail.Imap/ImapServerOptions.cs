@@ -1,23 +1,18 @@
 using Mail.Core.Tls;
-using System.Net;
+using Mail.Core.Listening;
 
 namespace Mail.Imap;
 
-/// <summary>One listening socket: "143-style" (plain, STARTTLS offered) or "993-style" (implicit TLS).</summary>
-public sealed class ImapListenerOptions
+/// <summary>One listening socket (configuration section "Imap:Listeners:N"): "143-style" (plain, STARTTLS offered) or
+/// "993-style" (implicit TLS); ProxyProtocol believes the header of a proxy in <see cref="ImapServerOptions.ProxyNetworks"/>,
+/// and the client it names is the client for the login throttle and the logs.</summary>
+public sealed class ImapListenerOptions : ListenerOptions
 {
-    public string Name { get; set; } = "imap";
-
-    /// <summary>"address:port", e.g. "127.0.0.1:2143" or "[::1]:2993". Port 0 lets the OS choose.</summary>
-    public string Endpoint { get; set; } = "127.0.0.1:2143";
-
-    /// <summary>TLS from the first byte (port 993 style) instead of STARTTLS.</summary>
-    public bool ImplicitTls { get; set; }
-
-    /// <summary>Connections start with a PROXY protocol header (v1 or v2) from a proxy in
-    /// <see cref="ImapServerOptions.ProxyNetworks"/>; the client it names is the client for the login throttle and
-    /// the logs (Dovecot haproxy = yes on an inet_listener). A connection without a valid header is closed.</summary>
-    public bool ProxyProtocol { get; set; }
+    public ImapListenerOptions()
+    {
+        Name = "imap";
+        Endpoint = "127.0.0.1:2143";
+    }
 }
 
 public sealed class ImapServerOptions
@@ -93,27 +88,7 @@ public sealed class ImapServerOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("Imap:HostName must not be empty.");
-        if (Listeners.Count == 0) throw new InvalidOperationException("Imap:Listeners must name at least one listener.");
-        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < ProxyNetworks.Count; i++)
-            if (!Mail.Core.Listening.ClientNetworks.TryParse(ProxyNetworks[i], out _))
-                throw new InvalidOperationException($"Imap:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
-        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) throw new InvalidOperationException("Imap:ProxyTimeout must be between 0 and 1 minute.");
-        for (var i = 0; i < Listeners.Count; i++)
-        {
-            var l = Listeners[i];
-            if (l.ProxyProtocol && ProxyNetworks.Count == 0)
-                throw new InvalidOperationException($"Imap:Listeners:{i}:ProxyProtocol needs Imap:ProxyNetworks (the addresses of the proxies whose header is believed).");
-        }
-        foreach (var l in Listeners)
-        {
-            if (string.IsNullOrWhiteSpace(l.Name)) throw new InvalidOperationException("Imap:Listeners:Name must not be empty.");
-            if (!names.Add(l.Name)) throw new InvalidOperationException($"Imap:Listeners:Name '{l.Name}' is used twice.");
-            if (!IPEndPoint.TryParse(l.Endpoint ?? "", out _))
-                throw new InvalidOperationException($"Imap:Listeners:{l.Name}:Endpoint '{l.Endpoint}' is not an address:port.");
-            if (l.ImplicitTls && Certificate is null)
-                throw new InvalidOperationException($"Imap:Listeners:{l.Name}:ImplicitTls needs Imap:Certificate.");
-        }
+        ListenerOptions.ThrowFirstProblem("Imap", Listeners, Certificate is not null, ProxyNetworks, ProxyTimeout);
         if (Certificate is not null && !Certificate.Certificate.HasPrivateKey)
             throw new InvalidOperationException("Imap:Certificate has no private key.");
         if (MaxLiteralSize < 1024) throw new InvalidOperationException("Imap:MaxLiteralSize must be at least 1024.");

@@ -29,7 +29,7 @@ public sealed class ManageSieveServer : IAsyncDisposable
         _options = options;
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.ManageSieve");
-        _host = new GatewayHost("ManageSieve", "ManageSieve", [.. options.Listeners.Select(l => new GatewayListener(l.Name, l.Endpoint, false, l.ProxyProtocol))],
+        _host = new GatewayHost("ManageSieve", "ManageSieve", options.Listeners,
             new ClientNetworks(options.ProxyNetworks), options.ProxyTimeout, options.MaxConnections, ManageSieveReplies.TooManyConnections, _logger);
         _throttle = services.Throttle ?? new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
     }

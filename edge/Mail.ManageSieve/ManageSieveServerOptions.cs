@@ -1,21 +1,20 @@
-using System.Net;
 using Mail.Core.Accounts;
 using Mail.Core.Listening;
 using Mail.Core.Tls;
 
 namespace Mail.ManageSieve;
 
-/// <summary>One listening socket (RFC 5804 has no implicit-TLS port: TLS comes by STARTTLS).</summary>
-public sealed class ManageSieveListenerOptions
+/// <summary>One listening socket (configuration section "ManageSieve:Listeners:N"). RFC 5804 has no implicit-TLS port:
+/// TLS comes by STARTTLS, and ImplicitTls is refused. ProxyProtocol believes the header of a proxy in
+/// <see cref="ManageSieveServerOptions.ProxyNetworks"/>.</summary>
+public sealed class ManageSieveListenerOptions : ListenerOptions
 {
-    public string Name { get; set; } = "sieve";
-
-    /// <summary>"address:port", e.g. "127.0.0.1:24190" or "[::]:4190" (the IANA port). Port 0 lets the OS choose.</summary>
-    public string Endpoint { get; set; } = "127.0.0.1:24190";
-
-    /// <summary>Connections start with a PROXY protocol header (v1 or v2) from a proxy in
-    /// <see cref="ManageSieveServerOptions.ProxyNetworks"/> (Dovecot haproxy = yes on an inet_listener).</summary>
-    public bool ProxyProtocol { get; set; }
+    public ManageSieveListenerOptions()
+    {
+        Name = "sieve";
+        // "[::]:4190" is the IANA port.
+        Endpoint = "127.0.0.1:24190";
+    }
 }
 
 public sealed class ManageSieveServerOptions
@@ -67,22 +66,8 @@ public sealed class ManageSieveServerOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("ManageSieve:HostName must not be empty.");
-        if (Listeners.Count == 0) throw new InvalidOperationException("ManageSieve:Listeners must name at least one listener (ManageSieve:Enabled=false turns ManageSieve off).");
-        for (var i = 0; i < ProxyNetworks.Count; i++)
-            if (!ClientNetworks.TryParse(ProxyNetworks[i], out _))
-                throw new InvalidOperationException($"ManageSieve:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
-        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) throw new InvalidOperationException("ManageSieve:ProxyTimeout must be between 0 and 1 minute.");
-        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < Listeners.Count; i++)
-        {
-            var l = Listeners[i];
-            if (string.IsNullOrWhiteSpace(l.Name)) throw new InvalidOperationException($"ManageSieve:Listeners:{i}:Name must not be empty.");
-            if (!names.Add(l.Name)) throw new InvalidOperationException($"ManageSieve:Listeners:{i}:Name '{l.Name}' is used twice.");
-            if (!IPEndPoint.TryParse(l.Endpoint ?? "", out _))
-                throw new InvalidOperationException($"ManageSieve:Listeners:{i}:Endpoint '{l.Endpoint}' is not an address:port.");
-            if (l.ProxyProtocol && ProxyNetworks.Count == 0)
-                throw new InvalidOperationException($"ManageSieve:Listeners:{i}:ProxyProtocol needs ManageSieve:ProxyNetworks (the addresses of the proxies whose header is believed).");
-        }
+        ListenerOptions.ThrowFirstProblem("ManageSieve", Listeners, Certificate is not null, ProxyNetworks, ProxyTimeout,
+            whenNone: "(ManageSieve:Enabled=false turns ManageSieve off)", noImplicitTls: "RFC 5804 has no implicit-TLS port, TLS comes by STARTTLS");
         if (Certificate is not null && !Certificate.Certificate.HasPrivateKey) throw new InvalidOperationException("ManageSieve:Certificate has no private key.");
         if (MaxLineLength < 1024) throw new InvalidOperationException("ManageSieve:MaxLineLength must be at least 1024 (RFC 5804 quoted strings reach 1024 octets).");
         if (MaxScriptSize < 1024 || MaxScriptSize > SieveScripts.MaxScriptLength)

@@ -30,7 +30,7 @@ public sealed class Pop3Server : IAsyncDisposable
         _options = options;
         _services = services;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail.Pop3");
-        _host = new GatewayHost("POP3", "Pop3", [.. options.Listeners.Select(l => new GatewayListener(l.Name, l.Endpoint, l.ImplicitTls, l.ProxyProtocol))],
+        _host = new GatewayHost("POP3", "Pop3", options.Listeners,
             new ClientNetworks(options.ProxyNetworks), options.ProxyTimeout, options.MaxConnections, Pop3Replies.TooManyConnections, _logger);
         _throttle = services.Throttle ?? new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
     }

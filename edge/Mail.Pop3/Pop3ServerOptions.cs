@@ -1,23 +1,17 @@
-using System.Net;
 using Mail.Core.Listening;
 using Mail.Core.Tls;
 
 namespace Mail.Pop3;
 
-/// <summary>One listening socket: "110-style" (plain, STLS offered) or "995-style" (implicit TLS).</summary>
-public sealed class Pop3ListenerOptions
+/// <summary>One listening socket (configuration section "Pop3:Listeners:N"): "110-style" (plain, STLS offered) or
+/// "995-style" (implicit TLS); ProxyProtocol believes the header of a proxy in <see cref="Pop3ServerOptions.ProxyNetworks"/>.</summary>
+public sealed class Pop3ListenerOptions : ListenerOptions
 {
-    public string Name { get; set; } = "pop3";
-
-    /// <summary>"address:port", e.g. "127.0.0.1:2110" or "[::1]:2995". Port 0 lets the OS choose.</summary>
-    public string Endpoint { get; set; } = "127.0.0.1:2110";
-
-    /// <summary>TLS from the first byte (port 995 style, RFC 8314) instead of STLS.</summary>
-    public bool ImplicitTls { get; set; }
-
-    /// <summary>Connections start with a PROXY protocol header (v1 or v2) from a proxy in
-    /// <see cref="Pop3ServerOptions.ProxyNetworks"/> (Dovecot haproxy = yes on an inet_listener).</summary>
-    public bool ProxyProtocol { get; set; }
+    public Pop3ListenerOptions()
+    {
+        Name = "pop3";
+        Endpoint = "127.0.0.1:2110";
+    }
 }
 
 public sealed class Pop3ServerOptions
@@ -73,24 +67,7 @@ public sealed class Pop3ServerOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("Pop3:HostName must not be empty.");
-        if (Listeners.Count == 0) throw new InvalidOperationException("Pop3:Listeners must name at least one listener (Pop3:Enabled=false turns POP3 off).");
-        for (var i = 0; i < ProxyNetworks.Count; i++)
-            if (!ClientNetworks.TryParse(ProxyNetworks[i], out _))
-                throw new InvalidOperationException($"Pop3:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
-        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) throw new InvalidOperationException("Pop3:ProxyTimeout must be between 0 and 1 minute.");
-        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < Listeners.Count; i++)
-        {
-            var l = Listeners[i];
-            if (string.IsNullOrWhiteSpace(l.Name)) throw new InvalidOperationException($"Pop3:Listeners:{i}:Name must not be empty.");
-            if (!names.Add(l.Name)) throw new InvalidOperationException($"Pop3:Listeners:{i}:Name '{l.Name}' is used twice.");
-            if (!IPEndPoint.TryParse(l.Endpoint ?? "", out _))
-                throw new InvalidOperationException($"Pop3:Listeners:{i}:Endpoint '{l.Endpoint}' is not an address:port.");
-            if (l.ImplicitTls && Certificate is null)
-                throw new InvalidOperationException($"Pop3:Listeners:{i}:ImplicitTls needs a certificate (Tls:CertificatePath).");
-            if (l.ProxyProtocol && ProxyNetworks.Count == 0)
-                throw new InvalidOperationException($"Pop3:Listeners:{i}:ProxyProtocol needs Pop3:ProxyNetworks (the addresses of the proxies whose header is believed).");
-        }
+        ListenerOptions.ThrowFirstProblem("Pop3", Listeners, Certificate is not null, ProxyNetworks, ProxyTimeout, whenNone: "(Pop3:Enabled=false turns POP3 off)");
         if (Certificate is not null && !Certificate.Certificate.HasPrivateKey) throw new InvalidOperationException("Pop3:Certificate has no private key.");
         if (MaxLineLength < 255) throw new InvalidOperationException("Pop3:MaxLineLength must be at least 255 (RFC 2449).");
         if (IdleTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Pop3:IdleTimeout must be positive (RFC 1939 asks for at least 10 minutes).");

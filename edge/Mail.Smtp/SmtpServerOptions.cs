@@ -1,5 +1,5 @@
 using Mail.Core.Tls;
-using System.Net;
+using Mail.Core.Listening;
 using Microsoft.Extensions.Options;
 
 namespace Mail.Smtp;
@@ -11,19 +11,18 @@ public enum SmtpListenerRole
     Submission,
 }
 
-/// <summary>One listening socket (configuration section "Smtp:Listeners:N").</summary>
-public sealed class SmtpListenerOptions
+/// <summary>One listening socket (configuration section "Smtp:Listeners:N"): what every protocol's listener has (name,
+/// endpoint, ImplicitTls for port 465, ProxyProtocol believing a proxy in <see cref="SmtpServerOptions.ProxyNetworks"/>),
+/// plus the SMTP role and the pregreet test. The name goes into the envelope too ("mx", "submission", "submissions").</summary>
+public sealed class SmtpListenerOptions : ListenerOptions
 {
-    /// <summary>Name used in logs, in <see cref="SmtpServer.BoundEndpoints"/> and in the envelope ("mx", "submission", "submissions").</summary>
-    public string Name { get; set; } = "mx";
-
-    /// <summary>"address:port", e.g. "127.0.0.1:2525" or "[::1]:2525"; port 0 lets the OS choose.</summary>
-    public string Endpoint { get; set; } = "127.0.0.1:2525";
+    public SmtpListenerOptions()
+    {
+        Name = "mx";
+        Endpoint = "127.0.0.1:2525";
+    }
 
     public SmtpListenerRole Role { get; set; } = SmtpListenerRole.Mx;
-
-    /// <summary>TLS from the first byte (RFC 8314, port 465) instead of STARTTLS.</summary>
-    public bool ImplicitTls { get; set; }
 
     /// <summary>
     /// Postscreen-style pregreet test: wait this long before the 220 greeting; a client that talks first is a bot
@@ -35,13 +34,6 @@ public sealed class SmtpListenerOptions
     /// <summary>With <see cref="PregreetDelay"/>: send the first line of a multi-line greeting ("220-host ESMTP") before the wait,
     /// so bots that answer as soon as they see "220" are caught too (postscreen_greet_banner).</summary>
     public bool PregreetBanner { get; set; }
-
-    /// <summary>
-    /// Connections start with a PROXY protocol header (HAProxy's v1 text or v2 binary) from a proxy in
-    /// <see cref="SmtpServerOptions.ProxyNetworks"/>; the client it names is the client for every check and log line
-    /// (Postfix smtpd_upstream_proxy_protocol = haproxy). A connection without a valid header is closed.
-    /// </summary>
-    public bool ProxyProtocol { get; set; }
 }
 
 /// <summary>
@@ -176,29 +168,16 @@ public sealed class SmtpServerOptions
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(HostName) || HostName.Any(c => c <= ' ' || c > '~'))
             errors.Add("Smtp:HostName must be a host name (printable ASCII, no spaces).");
-        if (Listeners is null || Listeners.Count == 0)
-            errors.Add("Smtp:Listeners must contain at least one listener.");
-        else
+        errors.AddRange(ListenerOptions.Problems(SectionName, Listeners, Certificate is not null, ProxyNetworks, ProxyTimeout));
+        for (var i = 0; i < (Listeners?.Count ?? 0); i++)
         {
-            var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-            for (var i = 0; i < Listeners.Count; i++)
-            {
-                var l = Listeners[i];
-                var key = $"Smtp:Listeners:{i}";
-                if (string.IsNullOrWhiteSpace(l.Name)) errors.Add($"{key}:Name must not be empty.");
-                else if (!names.Add(l.Name)) errors.Add($"{key}:Name '{l.Name}' is used by another listener.");
-                if (!TryParseEndpoint(l.Endpoint, out _))
-                    errors.Add($"{key}:Endpoint '{l.Endpoint}' is not address:port (e.g. 127.0.0.1:2525 or [::1]:2525).");
-                if (!Enum.IsDefined(l.Role)) errors.Add($"{key}:Role must be Mx or Submission.");
-                if (l.ImplicitTls && Certificate is null)
-                    errors.Add($"{key}:ImplicitTls needs Smtp:Certificate (none configured).");
-                if (l.PregreetDelay < TimeSpan.Zero || l.PregreetDelay > TimeSpan.FromMinutes(1))
-                    errors.Add($"{key}:PregreetDelay must be between 0 and 1 minute.");
-                else if (l.PregreetDelay > TimeSpan.Zero && l.ImplicitTls)
-                    errors.Add($"{key}:PregreetDelay cannot be used with ImplicitTls (the TLS client speaks first).");
-                if (l.ProxyProtocol && (ProxyNetworks is null || ProxyNetworks.Count == 0))
-                    errors.Add($"{key}:ProxyProtocol needs Smtp:ProxyNetworks (the addresses of the proxies whose header is believed).");
-            }
+            var l = Listeners![i];
+            var key = $"Smtp:Listeners:{i}";
+            if (!Enum.IsDefined(l.Role)) errors.Add($"{key}:Role must be Mx or Submission.");
+            if (l.PregreetDelay < TimeSpan.Zero || l.PregreetDelay > TimeSpan.FromMinutes(1))
+                errors.Add($"{key}:PregreetDelay must be between 0 and 1 minute.");
+            else if (l.PregreetDelay > TimeSpan.Zero && l.ImplicitTls)
+                errors.Add($"{key}:PregreetDelay cannot be used with ImplicitTls (the TLS client speaks first).");
         }
         if (Certificate is not null && !Certificate.Certificate.HasPrivateKey)
             errors.Add("Smtp:Certificate has no private key.");
@@ -219,13 +198,6 @@ public sealed class SmtpServerOptions
                 if (!Mail.Core.Listening.ClientNetworks.TryParse(MyNetworks[i], out _))
                     errors.Add($"Smtp:MyNetworks:{i} '{MyNetworks[i]}' is not an address or CIDR (e.g. 192.0.2.0/24, 2001:db8::/32).");
         }
-        if (ProxyNetworks is not null)
-        {
-            for (var i = 0; i < ProxyNetworks.Count; i++)
-                if (!Mail.Core.Listening.ClientNetworks.TryParse(ProxyNetworks[i], out _))
-                    errors.Add($"Smtp:ProxyNetworks:{i} '{ProxyNetworks[i]}' is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/24).");
-        }
-        if (ProxyTimeout <= TimeSpan.Zero || ProxyTimeout > TimeSpan.FromMinutes(1)) errors.Add("Smtp:ProxyTimeout must be between 0 and 1 minute.");
         if (AuthFailureDelay < TimeSpan.Zero || AuthFailureDelay > TimeSpan.FromMinutes(1)) errors.Add("Smtp:AuthFailureDelay must be between 0 and 1 minute.");
         if (ReverseDnsTimeout <= TimeSpan.Zero) errors.Add("Smtp:ReverseDnsTimeout must be positive.");
         if (DirectoryCacheTtl < TimeSpan.Zero || DirectoryCacheTtl > TimeSpan.FromHours(1)) errors.Add("Smtp:DirectoryCacheTtl must be between 0 and 1 hour.");
@@ -245,17 +217,5 @@ public sealed class SmtpServerOptions
             if (RateLimits.IPv6NetworkPrefix is < 16 or > 128) errors.Add("Smtp:RateLimits:IPv6NetworkPrefix must be 16..128.");
         }
         if (errors.Count > 0) throw new OptionsValidationException(SectionName, typeof(SmtpServerOptions), errors);
-    }
-
-    internal static bool TryParseEndpoint(string? text, out IPEndPoint endpoint)
-    {
-        endpoint = null!;
-        if (string.IsNullOrWhiteSpace(text)) return false;
-        // IPEndPoint.TryParse accepts "1.2.3.4" without a port (port 0); we require an explicit port.
-        var colon = text.LastIndexOf(':');
-        if (colon < 0 || colon == text.Length - 1 || (text[0] == '[' && text[colon - 1] != ']')) return false;
-        if (!IPEndPoint.TryParse(text, out var ep)) return false;
-        endpoint = ep;
-        return true;
     }
 }

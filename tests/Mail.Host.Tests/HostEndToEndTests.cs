@@ -187,6 +187,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--ManageSieve:Listeners:0:Endpoint=nowhere", "ManageSieve:Listeners:0:Endpoint 'nowhere' is not an address:port")]
     [InlineData("--ManageSieve:MaxScriptSize=100000", "ManageSieve:MaxScriptSize must be between 1024 and 32768 octets")]
     [InlineData("--ManageSieve:IdleTimeout=00:00:00", "ManageSieve:IdleTimeout must be positive")]
+    [InlineData("--ManageSieve:Listeners:0:ImplicitTls=true", "ManageSieve:Listeners:0:ImplicitTls is not available: RFC 5804 has no implicit-TLS port")]
     public async Task Bad_managesieve_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--ManageSieve:Enabled=true");
 
     private async Task BadSettingAsync(string setting, string name, string imapEnabled)

@@ -202,9 +202,9 @@ public sealed class HeaderBlockReadTests
     {
         var header = "Subject: big\r\nX-Long: " + new string('a', 150_000) + "\r\nTo: z@example.test\r\n\r\n";
         var raw = System.Text.Encoding.ASCII.GetBytes(header + "body\r\n");
-        var read = await Messages.HeaderBlock.ReadAsync(new ChunkedStream(raw, chunk), 1024 * 1024, CancellationToken.None);
+        var read = await Mail.Core.Messages.HeaderBlock.ReadAsync(new ChunkedStream(raw, chunk), 1024 * 1024, CancellationToken.None);
         Assert.Equal(header, System.Text.Encoding.ASCII.GetString(read));
-        var capped = await Messages.HeaderBlock.ReadAsync(new ChunkedStream(raw, chunk), 70_000, CancellationToken.None);
+        var capped = await Mail.Core.Messages.HeaderBlock.ReadAsync(new ChunkedStream(raw, chunk), 70_000, CancellationToken.None);
         Assert.Equal(70_000, capped.Length);
         Assert.Equal(header[..70_000], System.Text.Encoding.ASCII.GetString(capped));
     }

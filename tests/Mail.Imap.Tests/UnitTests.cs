@@ -1,4 +1,5 @@
 using System.Text;
+using Mail.Core.Messages;
 using Mail.Imap.Messages;
 using Mail.Imap.Protocol;
 using Mail.Imap.Session;
@@ -96,7 +97,7 @@ public sealed class UnitTests
     public void Options_validation_names_the_setting()
     {
         var o = new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "x", Endpoint = "nonsense" }] };
-        Assert.Contains("Imap:Listeners:x:Endpoint", Assert.Throws<InvalidOperationException>(o.Validate).Message);
+        Assert.Contains("Imap:Listeners:0:Endpoint", Assert.Throws<InvalidOperationException>(o.Validate).Message);
         o = new ImapServerOptions { Listeners = [new ImapListenerOptions { Name = "s", Endpoint = "127.0.0.1:0", ImplicitTls = true }] };
         Assert.Contains("Imap:Certificate", Assert.Throws<InvalidOperationException>(o.Validate).Message);
         o = new ImapServerOptions { Listeners = [new ImapListenerOptions()], IdlePollInterval = TimeSpan.FromSeconds(5) };

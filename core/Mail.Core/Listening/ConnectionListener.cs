@@ -48,7 +48,8 @@ public sealed class ConnectionListener : IDisposable
     }
 
     /// <summary>Accepts until <paramref name="stopping"/> fires or the listener is disposed. <paramref name="admit"/>
-    /// gets the socket, the client (the one a PROXY header names, else the peer) and the local endpoint.</summary>
+    /// gets the socket, the client (the one a PROXY header names, else the peer; an IPv4-mapped IPv6 address as plain
+    /// IPv4) and the local endpoint.</summary>
     public async Task RunAsync(ProxyAdmission? proxy, Action<Socket, IPEndPoint, IPEndPoint> admit, ILogger logger, CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
@@ -83,7 +84,7 @@ public sealed class ConnectionListener : IDisposable
                 continue;
             }
             if (proxy is not null) _ = AdmitProxiedAsync(socket, client, proxy, admit, logger, stopping);
-            else admit(socket, client, local);
+            else admit(socket, Unmapped(client), local);
         }
     }
 
@@ -103,8 +104,12 @@ public sealed class ConnectionListener : IDisposable
             socket.Dispose();
             return;
         }
-        admit(socket, client, local);
+        admit(socket, Unmapped(client), local);
     }
+
+    /// <summary>An IPv4 client on a dual-stack socket (or named so by a proxy) as the IPv4 endpoint it is, so that every
+    /// session, limit, throttle and log line sees one form of an address.</summary>
+    private static IPEndPoint Unmapped(IPEndPoint ep) => ep.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(ep.Address.MapToIPv4(), ep.Port) : ep;
 
     public void Dispose() => _socket.Dispose();
 }

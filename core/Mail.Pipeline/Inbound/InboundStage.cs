@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Mail.Core.Accounts;
+using Mail.Core.Messages;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Core.Telemetry;

@@ -16,7 +16,7 @@ namespace Mail.Imap.Session;
 internal enum SessionState { NotAuthenticated, Authenticated, Selected, Logout }
 
 /// <summary>One IMAP connection: reads tagged commands, runs them against the stores, writes responses.</summary>
-internal sealed partial class ImapSession : IGatewaySession
+internal sealed partial class ImapSession : IListenerSession
 {
     private readonly Socket _socket;
     private readonly bool _implicitTls;
@@ -53,9 +53,9 @@ internal sealed partial class ImapSession : IGatewaySession
         _services = services;
         _throttle = throttle;
         _logger = logger;
-        // The socket's peer, or on a PROXY protocol listener the client the proxy relayed: the one address for the
-        // login throttle, the loopback rule and the logs.
-        _remote = client.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(client.Address.MapToIPv4(), client.Port) : client;
+        // The socket's peer, or on a PROXY protocol listener the relayed client (IPv4 unmapped by the listener): the one
+        // address for the login throttle, the loopback rule and the logs.
+        _remote = client;
         _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
     }
 
@@ -92,7 +92,8 @@ internal sealed partial class ImapSession : IGatewaySession
             {
                 using var hs = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 hs.CancelAfter(_options.UnauthenticatedTimeout);
-                await _conn.SwitchStreamAsync(s => HandshakeAsync(s, hs.Token));
+                await ServerTls.HandshakeAsync(_conn, _options.Certificate!, hs.Token);
+                _tls = true;
             }
             _conn.WriteLine($"* OK [CAPABILITY {Capabilities}] {_options.HostName} IMAP server ready");
             await _conn.FlushAsync(stopping);
@@ -120,13 +121,6 @@ internal sealed partial class ImapSession : IGatewaySession
         {
             _logger.LogDebug("IMAP connection from {Remote} closed: {Message}", _remote, e.Message);
         }
-    }
-
-    private async Task<Stream> HandshakeAsync(Stream inner, CancellationToken ct)
-    {
-        var ssl = await ServerTls.AcceptAsync(inner, _options.Certificate!, ct);
-        _tls = true;
-        return ssl;
     }
 
     private sealed record CommandText(string Text, List<byte[]> Literals, bool Skip = false);
@@ -493,19 +487,18 @@ internal sealed partial class ImapSession : IGatewaySession
     private async Task<string?> StartTlsAsync(ArgReader r, string tag, CancellationToken ct)
     {
         r.ExpectEnd();
-        if (_tls) return "BAD TLS is already active";
-        if (_options.Certificate is null) return "BAD STARTTLS is not available (no certificate configured)";
-        if (_conn.HasBufferedInput)
+        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, _conn))
         {
-            // Commands pipelined after STARTTLS would be read as if protected (CVE-2011-0411 style injection).
-            _conn.WriteLine($"{tag} BAD Data after STARTTLS; closing");
-            await _conn.FlushAsync(ct);
-            _state = SessionState.Logout;
-            return null;
+            case StartTlsRefusal.AlreadyActive: return "BAD TLS is already active";
+            case StartTlsRefusal.NoCertificate: return "BAD STARTTLS is not available (no certificate configured)";
+            case StartTlsRefusal.DataAfterCommand:
+                _conn.WriteLine($"{tag} BAD Data after STARTTLS; closing");
+                await _conn.FlushAsync(ct);
+                _state = SessionState.Logout;
+                return null;
         }
-        _conn.WriteLine($"{tag} OK Begin TLS negotiation now");
-        await _conn.FlushAsync(ct);
-        await _conn.SwitchStreamAsync(s => HandshakeAsync(s, ct));
+        await ServerTls.StartTlsAsync(_conn, $"{tag} OK Begin TLS negotiation now", _options.Certificate!, ct);
+        _tls = true;
         return null;
     }
 

@@ -17,7 +17,7 @@ internal enum ManageSieveState { NonAuthenticated, Authenticated }
 /// <summary>One ManageSieve connection (RFC 5804): capabilities at the greeting and after STARTTLS, AUTHENTICATE PLAIN,
 /// then the script commands over the user's scripts in <see cref="SieveScripts"/>, each script compiled by Mail.Sieve
 /// before it is stored.</summary>
-internal sealed class ManageSieveSession : IGatewaySession
+internal sealed class ManageSieveSession : IListenerSession
 {
     private readonly Socket _socket;
     private readonly ManageSieveServerOptions _options;
@@ -40,9 +40,9 @@ internal sealed class ManageSieveSession : IGatewaySession
         _services = services;
         _throttle = throttle;
         _logger = logger;
-        // The socket's peer, or on a PROXY protocol listener the relayed client: the one address for the login
-        // throttle, the loopback rule and the logs.
-        _remote = client.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(client.Address.MapToIPv4(), client.Port) : client;
+        // The socket's peer, or on a PROXY protocol listener the relayed client (IPv4 unmapped by the listener): the one
+        // address for the login throttle, the loopback rule and the logs.
+        _remote = client;
         _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
         _reader = new CommandReader(_conn, options.MaxLineLength, options.MaxScriptSize);
     }
@@ -214,31 +214,17 @@ internal sealed class ManageSieveSession : IGatewaySession
 
     private async Task StartTlsAsync(CancellationToken ct)
     {
-        if (_tls)
+        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, _conn))
         {
-            Bad(ManageSieveReplies.TlsActive);
-            return;
+            case StartTlsRefusal.AlreadyActive: Bad(ManageSieveReplies.TlsActive); return;
+            case StartTlsRefusal.NoCertificate: Bad(ManageSieveReplies.TlsUnavailable); return;
+            case StartTlsRefusal.DataAfterCommand:
+                _conn.WriteLine(ManageSieveReplies.DataAfterStartTls);
+                _closing = true;
+                return;
         }
-        if (_options.Certificate is null)
-        {
-            Bad(ManageSieveReplies.TlsUnavailable);
-            return;
-        }
-        if (_conn.HasBufferedInput)
-        {
-            // Commands pipelined after STARTTLS would be read as if protected (CVE-2011-0411 style injection).
-            _conn.WriteLine(ManageSieveReplies.DataAfterStartTls);
-            _closing = true;
-            return;
-        }
-        _conn.WriteLine(ManageSieveReplies.BeginTls);
-        await _conn.FlushAsync(ct);
-        await _conn.SwitchStreamAsync(async s =>
-        {
-            var ssl = await ServerTls.AcceptAsync(s, _options.Certificate, ct);
-            _tls = true;
-            return ssl;
-        });
+        await ServerTls.StartTlsAsync(_conn, ManageSieveReplies.BeginTls, _options.Certificate!, ct);
+        _tls = true;
         // RFC 5804 2.2: after the handshake the server sends its capabilities again, now without STARTTLS.
         WriteCapabilities();
         _conn.WriteLine(ManageSieveReplies.TlsDone);

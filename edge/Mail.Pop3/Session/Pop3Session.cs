@@ -14,7 +14,7 @@ internal enum Pop3State { Authorization, Transaction, Update }
 
 /// <summary>One POP3 connection (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH): reads command lines, answers
 /// from the maildrop snapshot taken at login, and expunges what DELE marked only at QUIT.</summary>
-internal sealed class Pop3Session : IGatewaySession
+internal sealed class Pop3Session : IListenerSession
 {
     private readonly Socket _socket;
     private readonly bool _implicitTls;
@@ -43,9 +43,9 @@ internal sealed class Pop3Session : IGatewaySession
         _throttle = throttle;
         _locks = locks;
         _logger = logger;
-        // The socket's peer, or on a PROXY protocol listener the relayed client: the one address for the login
-        // throttle, the loopback rule and the logs.
-        _remote = client.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(client.Address.MapToIPv4(), client.Port) : client;
+        // The socket's peer, or on a PROXY protocol listener the relayed client (IPv4 unmapped by the listener): the one
+        // address for the login throttle, the loopback rule and the logs.
+        _remote = client;
         _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
     }
 
@@ -66,7 +66,8 @@ internal sealed class Pop3Session : IGatewaySession
             {
                 using var hs = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 hs.CancelAfter(_options.IdleTimeout);
-                await _conn.SwitchStreamAsync(s => HandshakeAsync(s, hs.Token));
+                await ServerTls.HandshakeAsync(_conn, _options.Certificate!, hs.Token);
+                _tls = true;
             }
             _conn.WriteLine(Pop3Replies.Greeting(_options.HostName));
             await _conn.FlushAsync(stopping);
@@ -92,13 +93,6 @@ internal sealed class Pop3Session : IGatewaySession
         {
             _logger.LogDebug("POP3 connection from {Remote} closed: {Message}", _remote, e.Message);
         }
-    }
-
-    private async Task<Stream> HandshakeAsync(Stream inner, CancellationToken ct)
-    {
-        var ssl = await ServerTls.AcceptAsync(inner, _options.Certificate!, ct);
-        _tls = true;
-        return ssl;
     }
 
     /// <summary>An error reply that counts towards <see cref="Pop3ServerOptions.MaxBadCommands"/>.</summary>
@@ -204,26 +198,17 @@ internal sealed class Pop3Session : IGatewaySession
 
     private async Task StlsAsync(CancellationToken ct)
     {
-        if (_tls)
+        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, _conn))
         {
-            Bad(Pop3Replies.TlsActive);
-            return;
+            case StartTlsRefusal.AlreadyActive: Bad(Pop3Replies.TlsActive); return;
+            case StartTlsRefusal.NoCertificate: Bad(Pop3Replies.TlsUnavailable); return;
+            case StartTlsRefusal.DataAfterCommand:
+                _conn.WriteLine(Pop3Replies.DataAfterStls);
+                _closing = true;
+                return;
         }
-        if (_options.Certificate is null)
-        {
-            Bad(Pop3Replies.TlsUnavailable);
-            return;
-        }
-        if (_conn.HasBufferedInput)
-        {
-            // Commands pipelined after STLS would be read as if protected (CVE-2011-0411 style injection).
-            _conn.WriteLine(Pop3Replies.DataAfterStls);
-            _closing = true;
-            return;
-        }
-        _conn.WriteLine(Pop3Replies.BeginTls);
-        await _conn.FlushAsync(ct);
-        await _conn.SwitchStreamAsync(s => HandshakeAsync(s, ct));
+        await ServerTls.StartTlsAsync(_conn, Pop3Replies.BeginTls, _options.Certificate!, ct);
+        _tls = true;
         // RFC 2595 section 4: anything learned before TLS is forgotten.
         _pendingUser = null;
     }

@@ -2,7 +2,8 @@ using System.Net;
 
 namespace Mail.Smtp.Session;
 
-/// <summary>Counts open connections in total and per client address (IPv4-mapped IPv6 counted as IPv4).</summary>
+/// <summary>Counts open connections in total and per client address (the listener has made an IPv4-mapped IPv6
+/// client plain IPv4, so it counts as one).</summary>
 internal sealed class ConnectionLimiter(int maxTotal, int maxPerClient)
 {
     private readonly Dictionary<IPAddress, int> _perClient = [];
@@ -20,7 +21,6 @@ internal sealed class ConnectionLimiter(int maxTotal, int maxPerClient)
     /// <summary>Returns null when admitted (call <see cref="Release"/> later), else the reason to give in the 421.</summary>
     public string? TryAcquire(IPAddress client)
     {
-        client = Normalize(client);
         lock (_lock)
         {
             if (_total >= maxTotal) return "Too many connections";
@@ -34,7 +34,6 @@ internal sealed class ConnectionLimiter(int maxTotal, int maxPerClient)
 
     public void Release(IPAddress client)
     {
-        client = Normalize(client);
         lock (_lock)
         {
             _total--;
@@ -45,6 +44,4 @@ internal sealed class ConnectionLimiter(int maxTotal, int maxPerClient)
             }
         }
     }
-
-    private static IPAddress Normalize(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 }

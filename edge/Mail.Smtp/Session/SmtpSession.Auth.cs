@@ -62,13 +62,12 @@ internal sealed partial class SmtpSession
             // RFC 4616: [authzid] NUL authcid NUL passwd. Without an initial response the server sends an empty challenge.
             var step = initial is null ? await ChallengeAsync("") : DecodeInitial(initial);
             if (step.Response is not { } response) return step.KeepOpen;
-            var fields = response.Split('\0');
-            if (fields.Length != 3 || fields[1].Length == 0)
+            if (SaslPlain.FromDecoded(response) is not { User.Length: > 0 } plain)
             {
                 Reply(SmtpReplies.InvalidPlainResponse);
                 return true;
             }
-            (authzid, user, password) = (fields[0], fields[1], fields[2]);
+            (authzid, user, password) = (plain.AuthorizationId, plain.User, plain.Password);
         }
         else
         {

@@ -58,7 +58,7 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
     private SmtpTransaction? _tx;
 
     /// <param name="client">The client as the server admitted it: the socket's peer, or on a PROXY protocol listener the
-    /// address the proxy relayed. Every check (Received:, SPF, FCrDNS, DNSBL, greylisting, limits, mynetworks) and
+    /// address the proxy relayed; an IPv4-mapped address is already plain IPv4 (ConnectionListener). Every check (Received:, SPF, FCrDNS, DNSBL, greylisting, limits, mynetworks) and
     /// every log line reads it from <see cref="Facts"/>, never from the socket.</param>
     /// <param name="local">Our endpoint as the client reached it (the proxy's front end when proxied).</param>
     public SmtpSession(Socket socket, IPEndPoint client, IPEndPoint local, SmtpListenerOptions listener, SmtpServerOptions options, SmtpServices services,
@@ -77,7 +77,7 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
         _limits = new SessionLimits(options.MaxErrors, options.MaxCommandsBeforeMail);
         _network = new NetworkStream(socket, ownsSocket: true);
         _stream = _network;
-        Facts = new SmtpSessionFacts(sessionId, Normalize(client), local, listener);
+        Facts = new SmtpSessionFacts(sessionId, client, local, listener);
         Facts.InMyNetworks = myNetworks.Contains(Facts.ClientEndPoint.Address);
         _timer = services.Time.CreateTimer(static s => ((SmtpSession)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
@@ -247,8 +247,6 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
         _reply.Write(verdict.Code, verdict.EnhancedCode.Length > 0 ? verdict.EnhancedCode : null, verdict.Text);
         _limits.CountError();
     }
-
-    private static IPEndPoint Normalize(IPEndPoint ep) => ep.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(ep.Address.MapToIPv4(), ep.Port) : ep;
 
     internal ClientInfo ClientInfo(bool smtpUtf8)
     {

@@ -7,6 +7,7 @@ using Mail.Dns;
 using Mail.Auth.Arc;
 using Mail.Auth.Dmarc;
 using Mail.Auth.Results;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Spf;
 using System.Net;

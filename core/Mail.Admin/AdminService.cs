@@ -3,6 +3,7 @@ using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Outbound;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Quarantine;
 using MimeKit;

@@ -370,5 +370,5 @@ public sealed class SpoolQueue : IMessageQueue
 
     private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes, long Order);
 
-    internal sealed record DeadFile(Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
+    internal sealed record DeadFile([property: System.Text.Json.Serialization.JsonConverter(typeof(EnvelopeJsonConverter))] Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
 }

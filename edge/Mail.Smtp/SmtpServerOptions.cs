@@ -4,13 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace Mail.Smtp;
 
-/// <summary>What a listener is for: MX takes mail for our domains from the Internet; Submission is for our users (587/465).</summary>
-public enum SmtpListenerRole
-{
-    Mx,
-    Submission,
-}
-
 /// <summary>One listening socket (configuration section "Smtp:Listeners:N").</summary>
 public sealed class SmtpListenerOptions
 {

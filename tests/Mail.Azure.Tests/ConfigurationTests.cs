@@ -1,6 +1,7 @@
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Quarantine;
 using Mail.Storage.Azure;

@@ -1,4 +1,5 @@
 using System.Text;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 
 namespace Mail.Core.Tests;

@@ -1,5 +1,6 @@
 using Mail.Pipeline.Quarantine;
 using Mail.Core.Model;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using MimeKit;
 

@@ -1,4 +1,5 @@
 using Mail.Core.Ports;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
 

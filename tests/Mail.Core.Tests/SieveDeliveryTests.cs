@@ -1,4 +1,5 @@
 using Mail.Core.Model;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 
 namespace Mail.Core.Tests;

@@ -1,3 +1,4 @@
+using Mail.Core.InboundChecks;
 namespace Mail.Pipeline.Inbound;
 
 /// <summary>What the inbound stage did with one envelope.</summary>

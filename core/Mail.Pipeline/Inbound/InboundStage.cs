@@ -1,3 +1,4 @@
+using Mail.Core.InboundChecks;
 using System.Diagnostics;
 using System.Text;
 using Mail.Core.Accounts;

@@ -1,5 +1,4 @@
 using System.Text;
-using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 
 namespace Mail.Core.Tests;

@@ -1,6 +1,5 @@
 using Mail.Pipeline.Quarantine;
 using Mail.Core.Model;
-using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using MimeKit;
 

@@ -1,5 +1,4 @@
 using Mail.Core.Ports;
-using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
 

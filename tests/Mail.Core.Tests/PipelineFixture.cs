@@ -2,7 +2,6 @@ using System.Text;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
-using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Storage.Embedded;
 

@@ -1,5 +1,4 @@
 using Mail.Core.Model;
-using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 
 namespace Mail.Core.Tests;

@@ -1,4 +1,3 @@
-using Mail.Core.InboundChecks;
 namespace Mail.Pipeline.Inbound;
 
 /// <summary>What the inbound stage did with one envelope.</summary>

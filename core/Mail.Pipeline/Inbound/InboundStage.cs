@@ -1,4 +1,3 @@
-using Mail.Core.InboundChecks;
 using System.Diagnostics;
 using System.Text;
 using Mail.Core.Accounts;

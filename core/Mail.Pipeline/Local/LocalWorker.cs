@@ -1,6 +1,5 @@
 using Mail.Core.Ports;
 using Mail.Core.Telemetry;
-using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -17,8 +17,10 @@ public sealed class ProjectGraphTests
     {
         var root = HostProcess.RepositoryRoot;
         var graph = new Dictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        // One project per folder, core/X/X.csproj: not deeper, where builds generate projects of their own (obj/).
         foreach (var folder in ProductFolders)
-            foreach (var csproj in Directory.EnumerateFiles(Path.Combine(root, folder), "*.csproj", SearchOption.AllDirectories))
+            foreach (var csproj in Directory.EnumerateDirectories(Path.Combine(root, folder))
+                         .SelectMany(d => Directory.EnumerateFiles(d, "*.csproj", SearchOption.TopDirectoryOnly)))
             {
                 var projectDir = Path.GetDirectoryName(csproj)!;
                 var references = XDocument.Load(csproj).Descendants()

@@ -8,7 +8,6 @@ using Mail.Auth.Arc;
 using Mail.Auth.Dmarc;
 using Mail.Auth.Results;
 using Mail.Core.InboundChecks;
-using Mail.Pipeline.Inbound;
 using Mail.Spf;
 using System.Net;
 using Mail.Testing.Dns;

@@ -7,7 +7,7 @@ using Mail.Dns;
 using Mail.Auth.Arc;
 using Mail.Auth.Dmarc;
 using Mail.Auth.Results;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 using Mail.Spf;
 using System.Net;
 using Mail.Testing.Dns;

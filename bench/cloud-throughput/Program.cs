@@ -7,6 +7,7 @@ using System.Text.Json;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
 using Mail.Smtp;

@@ -4,6 +4,7 @@ using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Core.Tracing;
 using Mail.Outbound;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Quarantine;
 using MimeKit;

@@ -5,7 +5,7 @@ using Mail.Auth.Dmarc;
 using Mail.Auth.PublicSuffix;
 using Mail.Auth.Results;
 using Mail.Core.Ports;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 using Mail.Spf;
 using MimeKit;
 

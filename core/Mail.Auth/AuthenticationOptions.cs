@@ -1,5 +1,5 @@
 using Mail.Auth.Dkim;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 
 namespace Mail.Auth;
 

@@ -2,7 +2,7 @@ using Mail.Auth;
 using Mail.Auth.Dmarc;
 using Mail.Core.Ports;
 using Mail.Defences;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 using Microsoft.Extensions.Configuration;
 
 namespace Mail.Configuration;

@@ -24,7 +24,7 @@ namespace Mail.Storage.Azure;
 /// in flight or scheduled are not listed.</item>
 /// </list>
 /// </summary>
-public sealed class StorageQueueMessageQueue : IMessageQueue
+public sealed class StorageQueueMessageQueue : ITriggeredQueue
 {
     /// <summary>The longest visibility timeout the service accepts.</summary>
     public static readonly TimeSpan MaxVisibility = TimeSpan.FromDays(7);
@@ -124,7 +124,7 @@ public sealed class StorageQueueMessageQueue : IMessageQueue
     public async Task SendRawToDeadLetterAsync(string messageText, string reason, CancellationToken cancellationToken = default)
     {
         await _created.EnsureAsync(cancellationToken);
-        var text = JsonSerializer.Serialize(new Dictionary<string, string> { ["raw"] = messageText, [EnvelopeJson.DeadLetterReasonProperty] = reason }, EnvelopeJsonContext.Default.DictionaryStringString);
+        var text = JsonSerializer.Serialize(new Dictionary<string, string> { ["raw"] = messageText, [EnvelopeJson.DeadLetterReasonProperty] = reason }, RawDeadLetterJsonContext.Default.DictionaryStringString);
         await _deadLetter.SendMessageAsync(text, null, TimeSpan.FromSeconds(-1), cancellationToken);
     }
 
@@ -151,6 +151,9 @@ public sealed class StorageQueueMessageQueue : IMessageQueue
         var nb = property(EnvelopeJson.NotBeforeProperty);
         return (envelope, nb is null ? null : DateTimeOffset.Parse(nb, System.Globalization.CultureInfo.InvariantCulture));
     }
+
+    bool ITriggeredQueue.TryRead(string messageText, out Envelope envelope, out DateTimeOffset? notBefore, out string? deadLetterReason) =>
+        TryParse(messageText, out envelope, out notBefore, out deadLetterReason);
 
     /// <summary>Reads a dead-lettered body: the envelope and the reason (null when the Functions host moved it).</summary>
     public static bool TryParse(string messageText, out Envelope envelope, out DateTimeOffset? notBefore, out string? deadLetterReason)
@@ -190,3 +193,7 @@ public sealed class StorageQueueMessageQueue : IMessageQueue
         return (token[..bar], token[(bar + 1)..]);
     }
 }
+
+/// <summary>The dead-letter form of a body that is not an envelope (<c>{"raw": ..., "deadLetterReason": ...}</c>).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class RawDeadLetterJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -29,7 +29,7 @@ namespace Mail.Storage.Embedded;
 /// The index (id → segment, offset, length) lives in memory and is rebuilt by scanning the segments at startup;
 /// originals are deleted once delivered, so the segments stay small. When an id is committed twice, the higher
 /// commit sequence wins.
-/// <para>With <c>durableCommit: false</c> a commit publishes the record without waiting for the disk, unlike the
+/// <para>With <c>deferCommitTo</c> (<see cref="SpoolQueue.EnqueueCommit"/>) a commit publishes the record without waiting for the disk, unlike the
 /// <see cref="IMessageStore"/> contract: for the SMTP edge, whose next step (queueing the envelope in the spool
 /// journal) waits for the same group commit, which then covers message and envelope (every append enlists its file
 /// with the barrier). A machine crash during that sync may keep the envelope and lose the message; such an envelope was never acknowledged, and the
@@ -48,7 +48,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
 
     private readonly string _directory;
     private readonly long _segmentSize;
-    private readonly bool _durableCommit;
+    /// <summary>Null: each commit waits for the disk. Otherwise the group commit a later write of the caller waits for.</summary>
+    private readonly GroupCommit? _deferCommitTo;
     private readonly FileStream? _ownerLock;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Location> _index = new(StringComparer.Ordinal);
@@ -58,9 +59,12 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private long _nextSegment = 1;
     private ulong _sequence;
 
-    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, bool durableCommit = true)
+    /// <param name="deferCommitTo">Null (the <see cref="IMessageStore"/> contract): a commit returns once its record is
+    /// on stable storage. <see cref="SpoolQueue.EnqueueCommit"/>: a commit returns at once, and the caller's next step,
+    /// queueing the envelope in a spool, waits for that group commit, which covers the record too.</param>
+    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, GroupCommit? deferCommitTo = null)
     {
-        _durableCommit = durableCommit;
+        _deferCommitTo = deferCommitTo;
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
         _directory = Path.GetFullPath(directory);
@@ -479,7 +483,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         {
             var location = WriteOut();
             // One sync for header, data and trailer: a record torn by a crash fails its checksum and is not loaded.
-            if (_store._durableCommit)
+            if (_store._deferCommitTo is null)
             {
                 try
                 {

@@ -6,7 +6,8 @@ using Mail.Core.Model;
 
 namespace Mail.Storage.Embedded;
 
-/// <summary>One record of a spool journal: an envelope queued, its advisory state, or its settlement.</summary>
+/// <summary>One record of a spool journal: an envelope queued, its advisory state, or its settlement. The envelope is in
+/// the one envelope wire form (<see cref="EnvelopeJson"/>, with its format version); the record's own fields are short.</summary>
 internal sealed record SpoolRecord
 {
     public const string Enqueued = "E";
@@ -16,7 +17,7 @@ internal sealed record SpoolRecord
 
     [JsonPropertyName("k")] public required string Kind { get; init; }
     [JsonPropertyName("id")] public required string Id { get; init; }
-    [JsonPropertyName("env")] public Envelope? Envelope { get; init; }
+    [JsonPropertyName("env"), JsonConverter(typeof(EnvelopeJsonConverter))] public Envelope? Envelope { get; init; }
     [JsonPropertyName("vis")] public DateTimeOffset? VisibleAt { get; init; }
     [JsonPropertyName("n")] public int? DeliveryCount { get; init; }
     [JsonPropertyName("lock")] public DateTimeOffset? LockedUntil { get; init; }

@@ -26,6 +26,11 @@ namespace Mail.Storage.Embedded;
 /// </summary>
 public sealed class SpoolQueue : IMessageQueue
 {
+    /// <summary>The group commit <see cref="SendAsync"/> waits for before it returns. It covers every embedded store's
+    /// appends made before it, so a store may defer its own commit to the enqueue that follows it
+    /// (<see cref="SegmentMessageStore"/>'s <c>deferCommitTo</c>).</summary>
+    public static GroupCommit EnqueueCommit => GroupCommit.Process;
+
     /// <summary>Bytes after which the writer starts a new segment and compacts the older ones.</summary>
     public const long DefaultSegmentSize = 8 * 1024 * 1024;
 
@@ -91,7 +96,8 @@ public sealed class SpoolQueue : IMessageQueue
         }
         try
         {
-            await DurabilityBarrier.Shared.WhenDurableAsync();
+            // Also covers the records of a store that deferred its commit to this (SegmentMessageStore's deferCommitTo).
+            await EnqueueCommit.Barrier.WhenDurableAsync();
         }
         catch
         {
@@ -370,5 +376,5 @@ public sealed class SpoolQueue : IMessageQueue
 
     private sealed record ReplayedEntry(string Id, Envelope Envelope, DateTimeOffset VisibleAt, int DeliveryCount, DateTimeOffset? LockedUntil, long Segment, int Bytes, long Order);
 
-    internal sealed record DeadFile(Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
+    internal sealed record DeadFile([property: System.Text.Json.Serialization.JsonConverter(typeof(EnvelopeJsonConverter))] Envelope Envelope, string Reason, int DeliveryCount, DateTimeOffset DeadLetteredAt);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Mail.Admin;
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 
 namespace Mail.Host;

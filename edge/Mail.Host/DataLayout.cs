@@ -25,9 +25,10 @@ public sealed class DataLayout
         Root = root;
         // The message stores and spools are opened on first use: opening them scans their files, which an admin
         // command about users or domains, or `mail serve` in cloud mode, has no reason to do.
-        // The edge's commit does not wait for the disk: queueing the envelope waits for the same group commit, one
-        // sync for both. An envelope a machine crash kept without its message was never acknowledged: dropped at load.
-        _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), durableCommit: false));
+        // The edge's commit does not wait for the disk: queueing the envelope in the inbound spool waits for the same
+        // group commit, one sync for both. An envelope a machine crash kept without its message was never acknowledged:
+        // dropped at load.
+        _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), deferCommitTo: SpoolQueue.EnqueueCommit));
         _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals));
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
             keep: envelope => Messages.ExistsAsync(envelope.MessageRef).GetAwaiter().GetResult()));

@@ -1,5 +1,6 @@
 using Mail.Configuration;
 using Mail.Core.Ports;
+using Mail.Core.SmtpPolicy;
 using Mail.Smtp;
 using Mail.Spf;
 using Microsoft.Extensions.Configuration;

@@ -5,6 +5,7 @@ using Mail.Core.Listening;
 using Mail.Imap;
 using Mail.ManageSieve;
 using Mail.Pop3;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Local;
 using Mail.Pipeline.Maintenance;

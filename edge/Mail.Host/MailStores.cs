@@ -18,9 +18,13 @@ public sealed class MailStores : IAsyncDisposable
 {
     private readonly IAsyncDisposable? _owner;
 
-    private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner,
+    /// <summary>The embedded inbound spool when <see cref="Inbound"/> is one (its count and load figures), null in cloud mode.</summary>
+    private readonly SpoolQueue? _localInbound;
+
+    private MailStores(IMessageStore messages, IMessageStore edgeMessages, IMessageQueue inbound, SpoolQueue? localInbound, IMessageQueue outbound, IStateStore state, IMailboxStore mailboxes, string mode, IAsyncDisposable? owner,
         ISecretStore? secrets, RecipientRules recipients, AuthCache? authCache, long? defaultQuota)
     {
+        _localInbound = localInbound;
         (Messages, EdgeMessages, Inbound, Outbound, State, Mailboxes, Mode, _owner) = (messages, edgeMessages, inbound, outbound, state, mailboxes, mode, owner);
         Secrets = secrets;
         Directory = new MailDirectory(state, authCache: authCache) { Recipients = recipients, Srs = secrets is null ? null : new SenderRewriting(secrets) };
@@ -49,10 +53,10 @@ public sealed class MailStores : IAsyncDisposable
     public Mail.Admin.AdminService Admin { get; private set; } = null!;
 
     /// <summary>Envelopes waiting in the local inbound spool (embedded mode), for the startup line.</summary>
-    public int? LocalQueueCount => (Inbound as SpoolQueue)?.Count;
+    public int? LocalQueueCount => _localInbound?.Count;
 
     /// <summary>Inbound envelopes dropped at load because their message never reached the disk (embedded mode).</summary>
-    public int DroppedAtLoad => (Inbound as SpoolQueue)?.DroppedAtLoad ?? 0;
+    public int DroppedAtLoad => _localInbound?.DroppedAtLoad ?? 0;
 
     public static MailStores Open(IConfiguration configuration, DataLayout data)
     {
@@ -71,14 +75,14 @@ public sealed class MailStores : IAsyncDisposable
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients, authCache, defaultQuota);
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients, authCache, defaultQuota);
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
                 try
                 {
                     var azure = AzureAdapters.Create(options);
-                    return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
+                    return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, null, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
                         DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients, authCache, defaultQuota);
                 }
                 catch (AzureConfigurationException e)

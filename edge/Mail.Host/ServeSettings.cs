@@ -3,6 +3,7 @@ using Mail.Imap;
 using Mail.ManageSieve;
 using Mail.Pop3;
 using Mail.Pipeline.Local;
+using Mail.Core.SmtpPolicy;
 using Mail.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;

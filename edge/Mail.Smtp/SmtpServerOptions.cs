@@ -4,13 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace Mail.Smtp;
 
-/// <summary>What a listener is for: MX takes mail for our domains from the Internet; Submission is for our users (587/465).</summary>
-public enum SmtpListenerRole
-{
-    Mx,
-    Submission,
-}
-
 /// <summary>One listening socket (configuration section "Smtp:Listeners:N"): what every protocol's listener has (name,
 /// endpoint, ImplicitTls for port 465, ProxyProtocol believing a proxy in <see cref="SmtpServerOptions.ProxyNetworks"/>),
 /// plus the SMTP role and the pregreet test. The name goes into the envelope too ("mx", "submission", "submissions").</summary>

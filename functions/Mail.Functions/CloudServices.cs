@@ -1,6 +1,7 @@
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
 using Mail.Outbound;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Storage.Azure;
 using Microsoft.Extensions.Configuration;

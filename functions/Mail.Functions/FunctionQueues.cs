@@ -1,6 +1,7 @@
-using Mail.Storage.Azure;
+using Mail.Core.Ports;
 
 namespace Mail.Functions;
 
-/// <summary>The Storage Queues the triggers read, as adapters (for dead-lettering and re-scheduling from a trigger).</summary>
-public sealed record FunctionQueues(StorageQueueMessageQueue Inbound, StorageQueueMessageQueue Outbound);
+/// <summary>The queues the triggers read, as ports (for dead-lettering and re-scheduling from a trigger): Storage Queues
+/// today (<c>StorageQueueMessageQueue</c>, built in <see cref="CloudServices"/>), but the functions see only the port.</summary>
+public sealed record FunctionQueues(ITriggeredQueue Inbound, ITriggeredQueue Outbound);

@@ -16,7 +16,7 @@ public sealed class InboundFunction(InboundRunner runner, FunctionQueues queues,
     [Function("Inbound")]
     public async Task Run([QueueTrigger(QueueNames.Inbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
     {
-        if (!StorageQueueMessageQueue.TryParse(message.MessageText, out var envelope, out var notBefore, out _))
+        if (!queues.Inbound.TryRead(message.MessageText, out var envelope, out var notBefore, out _))
         {
             log.LogError("Queue message {Id} on {Queue} is not an envelope; set aside", message.MessageId, QueueNames.Inbound);
             await queues.Inbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);

@@ -1,5 +1,6 @@
 using Mail.Core.Model;
 using Mail.Core.Telemetry;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Microsoft.Extensions.Logging;
 

@@ -20,7 +20,7 @@ public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage,
     [Function("Outbound")]
     public async Task Run([QueueTrigger(QueueNames.Outbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
     {
-        if (!StorageQueueMessageQueue.TryParse(message.MessageText, out var envelope, out var notBefore, out _))
+        if (!queues.Outbound.TryRead(message.MessageText, out var envelope, out var notBefore, out _))
         {
             await queues.Outbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);
             return;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure.Data.Tables;
 using Azure.Storage.Queues.Models;
+using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;

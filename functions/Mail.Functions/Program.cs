@@ -1,6 +1,7 @@
 using Mail.Configuration;
 using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;

@@ -1,5 +1,6 @@
 using Mail.Auth.Results;
 using Mail.Core.Model;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using MimeKit;
 using MimeKit.Cryptography;

@@ -1,6 +1,7 @@
 using System.Xml.Linq;
 using Mail.Auth.Dmarc;
 using Mail.Core.Model;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Storage.Embedded;
 

@@ -1,7 +1,9 @@
 using Mail.Testing.Dns;
 using Mail.Core.Accounts;
 using Mail.Dns;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
+using Mail.Core.SmtpPolicy;
 using Mail.Smtp;
 using Mail.Storage.Embedded;
 using MailKit.Net.Smtp;

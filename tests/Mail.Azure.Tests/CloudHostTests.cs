@@ -1,6 +1,7 @@
 using Azure.Storage.Queues.Models;
 using Mail.Core.Accounts;
 using Mail.Functions;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Storage.Azure;
 using Mail.Testing;

@@ -1,6 +1,7 @@
 using Mail.Core.Accounts;
 using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Pipeline.Quarantine;
 using Mail.Storage.Azure;
@@ -80,7 +81,7 @@ public sealed class FunctionsWiringTests(AzuriteFixture azurite)
         Assert.NotNull(ActivatorUtilities.CreateInstance<MaintenanceFunction>(services));
         var queues = services.GetRequiredService<FunctionQueues>();
         Assert.Equal(QueueNames.Inbound, queues.Inbound.Name);
-        Assert.Equal(QueueNames.InboundPoison, queues.Inbound.DeadLetterQueue.Name);
+        Assert.Equal(QueueNames.InboundPoison, Assert.IsType<StorageQueueMessageQueue>(queues.Inbound).DeadLetterQueue.Name);
         Assert.Equal(QueueNames.Outbound, queues.Outbound.Name);
     }
 

@@ -7,6 +7,7 @@ using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Functions;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Testing;
 using Mail.Storage.Azure;

@@ -1,4 +1,5 @@
 using Azure.Messaging.ServiceBus;
+using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
 

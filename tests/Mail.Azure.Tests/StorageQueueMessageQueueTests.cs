@@ -1,3 +1,4 @@
+using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Storage.Azure;
 

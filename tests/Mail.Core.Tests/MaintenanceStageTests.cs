@@ -50,7 +50,7 @@ public sealed class MaintenanceStageTests : IDisposable
         var clock = new ManualTime(DateTimeOffset.UtcNow);
         var old = await f.StoreAsync();
         var stage = new Mail.Pipeline.Inbound.InboundStage(f.Messages, f.Mailboxes, f.Directory_, f.Outbound,
-            [new ScriptedCheck(c => c.Verdict.Require(Mail.Pipeline.Inbound.Disposition.Quarantine, "held"))], state: f.State, time: clock);
+            [new ScriptedCheck(c => c.Verdict.Require(Mail.Core.InboundChecks.Disposition.Quarantine, "held"))], state: f.State, time: clock);
         await stage.ProcessAsync(old);
         clock.Now = clock.Now.AddDays(20);
         var recent = await f.StoreAsync();

@@ -2,6 +2,7 @@ using System.Text;
 using Mail.Core.Model;
 using Mail.Defences.ContentChecks;
 using Mail.Defences.RegexpTables;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using MimeKit;
 

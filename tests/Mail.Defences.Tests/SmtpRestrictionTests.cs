@@ -7,6 +7,7 @@ using Mail.Defences.Greylisting;
 using Mail.Defences.Restrictions;
 using Mail.Defences.SmtpEdge;
 using Mail.Dns;
+using Mail.Core.SmtpPolicy;
 using Mail.Smtp;
 using Mail.Storage.Embedded;
 using Mail.Testing.Dns;
@@ -231,7 +232,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         var envelope = Assert.Single(await QueuedAsync());
         Assert.Equal("2", envelope.ConnectionResults[RestrictionPolicy.DnsblScoreResult]);
 
-        var context = new Mail.Pipeline.Inbound.InboundContext(envelope, new MimeMessage());
+        var context = new Mail.Core.InboundChecks.InboundContext(envelope, new MimeMessage());
         await new Mail.Defences.Scoring.SpamScoreCheck(new Mail.Defences.Scoring.SpamScoreOptions { DnsblPointWeight = 2.5 }).RunAsync(context, CancellationToken.None);
         Assert.Contains(context.Verdict.Contributions, c => c.Rule == "dnsbl.score=2" && c.Points == 5.0);
     }
@@ -498,18 +499,18 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         Assert.DoesNotContain(byFrom["plain@sender.test"].ConnectionResults.Keys, k => k.StartsWith("policy.", StringComparison.Ordinal));
         Assert.DoesNotContain(byFrom["dropped@sender.test"].ConnectionResults.Keys, k => k == "policy.hold");
 
-        async Task<Mail.Pipeline.Inbound.InboundContext> Apply(string from)
+        async Task<Mail.Core.InboundChecks.InboundContext> Apply(string from)
         {
-            var context = new Mail.Pipeline.Inbound.InboundContext(byFrom[from], new MimeMessage());
+            var context = new Mail.Core.InboundChecks.InboundContext(byFrom[from], new MimeMessage());
             await new EdgeDecisionsCheck().RunAsync(context, CancellationToken.None);
             return context;
         }
-        Assert.Equal(Mail.Pipeline.Inbound.Disposition.Quarantine, (await Apply("held@sender.test")).Verdict.Disposition);
-        Assert.Equal(Mail.Pipeline.Inbound.Disposition.Discard, (await Apply("dropped@sender.test")).Verdict.Disposition);
+        Assert.Equal(Mail.Core.InboundChecks.Disposition.Quarantine, (await Apply("held@sender.test")).Verdict.Disposition);
+        Assert.Equal(Mail.Core.InboundChecks.Disposition.Discard, (await Apply("dropped@sender.test")).Verdict.Disposition);
         Assert.Equal("from access table", (await Apply("tagged@sender.test")).PrependHeaders.Single(h => h.Field == "X-Tag").Value);
         Assert.Equal("abuse@example.test", (await Apply("moved@sender.test")).Results["policy.redirect"]);
         var plain = await Apply("plain@sender.test");
-        Assert.Equal(Mail.Pipeline.Inbound.Disposition.Inbox, plain.Verdict.Disposition);
+        Assert.Equal(Mail.Core.InboundChecks.Disposition.Inbox, plain.Verdict.Disposition);
         Assert.Empty(plain.PrependHeaders);
     }
 

@@ -1,5 +1,6 @@
 using Mail.Core.Model;
 using Mail.Defences.Scoring;
+using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using MimeKit;
 

@@ -1,5 +1,5 @@
 using Mail.Defences.RegexpTables;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 using MimeKit;
 
 namespace Mail.Defences.ContentChecks;

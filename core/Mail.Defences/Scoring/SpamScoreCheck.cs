@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 using MimeKit;
 
 namespace Mail.Defences.Scoring;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Mail.Pipeline.Inbound;
+using Mail.Core.InboundChecks;
 using MimeKit;
 
 namespace Mail.Defences.SmtpEdge;

@@ -4,7 +4,7 @@ using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Defences.DnsChecks;
 using Mail.Defences.Restrictions;
-using Mail.Smtp;
+using Mail.Core.SmtpPolicy;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Defences.SmtpEdge;

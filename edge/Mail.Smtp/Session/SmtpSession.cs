@@ -77,7 +77,7 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
         _limits = new SessionLimits(options.MaxErrors, options.MaxCommandsBeforeMail);
         _network = new NetworkStream(socket, ownsSocket: true);
         _stream = _network;
-        Facts = new SmtpSessionFacts(sessionId, client, local, listener);
+        Facts = new SmtpSessionFacts(sessionId, client, local, listener.Name, listener.Role);
         Facts.InMyNetworks = myNetworks.Contains(Facts.ClientEndPoint.Address);
         _timer = services.Time.CreateTimer(static s => ((SmtpSession)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Mail.Core.SmtpPolicy;
 using Mail.Smtp;
 
 namespace Mail.Host.Http.Autoconfig;

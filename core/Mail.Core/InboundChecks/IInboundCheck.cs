@@ -1,4 +1,4 @@
-namespace Mail.Pipeline.Inbound;
+namespace Mail.Core.InboundChecks;
 
 /// <summary>
 /// One check of the inbound stage (SPF, DKIM, DMARC, ARC, header/body rules, scoring).

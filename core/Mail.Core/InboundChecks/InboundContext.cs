@@ -1,7 +1,7 @@
 using Mail.Core.Model;
 using MimeKit;
 
-namespace Mail.Pipeline.Inbound;
+namespace Mail.Core.InboundChecks;
 
 /// <summary>What the inbound stage knows about one message while its checks run.</summary>
 public sealed class InboundContext(Envelope envelope, MimeMessage message)

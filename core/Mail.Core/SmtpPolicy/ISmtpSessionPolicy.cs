@@ -1,7 +1,7 @@
 using Mail.Core.Model;
 using Mail.Core.Ports;
 
-namespace Mail.Smtp;
+namespace Mail.Core.SmtpPolicy;
 
 /// <summary>
 /// The seam for connection-stage restrictions (Postfix's smtpd_*_restrictions): each hook runs before
@@ -64,19 +64,13 @@ public readonly record struct SmtpPolicyResult(SmtpPolicyAction Action, int Code
     }
 }
 
-/// <summary>Read-only view of what the session knows so far.</summary>
+/// <summary>Read-only view of what the session knows so far.
+/// The SMTP server (edge/Mail.Smtp, a friend assembly of Mail.Core for this alone) is the one writer: the setters are
+/// internal so that a policy can read the facts but never change them.
+/// </summary>
 public sealed class SmtpSessionFacts
 {
-    internal SmtpSessionFacts(string sessionId, System.Net.IPEndPoint client, System.Net.IPEndPoint local, SmtpListenerOptions listener)
-    {
-        SessionId = sessionId;
-        ClientEndPoint = client;
-        LocalEndPoint = local;
-        ListenerName = listener.Name;
-        ListenerRole = listener.Role;
-    }
-
-    /// <summary>For unit tests of policies: facts as a session would have them at some stage.</summary>
+    /// <summary>The SMTP server builds one per session; unit tests of policies build facts as a session would have them at some stage.</summary>
     public SmtpSessionFacts(string sessionId, System.Net.IPEndPoint clientEndPoint, System.Net.IPEndPoint localEndPoint, string listenerName,
         SmtpListenerRole listenerRole, string? helo = null, bool esmtp = false, TlsInfo? tls = null, string? mailFrom = null,
         MailFromParameters? mailFromParameters = null, IEnumerable<Recipient>? recipients = null, string? authenticatedUser = null,
@@ -157,4 +151,11 @@ public sealed class SmtpSessionFacts
     public IReadOnlyList<Recipient> Recipients => RecipientList;
 
     internal List<Recipient> RecipientList { get; } = [];
+}
+
+/// <summary>What a listener is for: MX takes mail for our domains from the Internet; Submission is for our users (587/465).</summary>
+public enum SmtpListenerRole
+{
+    Mx,
+    Submission,
 }

@@ -15,10 +15,19 @@ internal sealed class CanonicalHashWriter : IDisposable
     private byte[] _buffer;
     private int _used;
     private byte _last;
+    private bool _finished;
 
     public CanonicalHashWriter(HashAlgorithmName algorithm, long limit = long.MaxValue)
     {
-        _hash = IncrementalHash.CreateHash(algorithm);
+        // One OpenSSL digest context per thread and algorithm, reset after each use: creating one costs more than
+        // hashing a small message's header fields.
+        // (A writer lives inside one synchronous call, so it is disposed on the thread that took the context.)
+        if (algorithm == HashAlgorithmName.SHA256 && t_sha256 is { } cached)
+        {
+            t_sha256 = null;
+            _hash = cached;
+        }
+        else _hash = IncrementalHash.CreateHash(algorithm);
         _limit = limit;
         _buffer = ArrayPool<byte>.Shared.Rent(8192);
     }
@@ -80,6 +89,7 @@ internal sealed class CanonicalHashWriter : IDisposable
     public byte[] GetHash()
     {
         Flush();
+        _finished = true;
         return _hash.GetHashAndReset();
     }
 
@@ -90,9 +100,13 @@ internal sealed class CanonicalHashWriter : IDisposable
         _used = 0;
     }
 
+    [ThreadStatic]
+    private static IncrementalHash? t_sha256;
+
     public void Dispose()
     {
-        _hash.Dispose();
+        if (_finished && _hash.AlgorithmName == HashAlgorithmName.SHA256 && t_sha256 is null) t_sha256 = _hash;
+        else _hash.Dispose();
         if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = [];
     }

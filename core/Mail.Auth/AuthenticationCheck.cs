@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Net;
+using Mail.Auth.Message;
 using Mail.Auth.Arc;
 using Mail.Auth.Dkim;
 using Mail.Auth.Dmarc;
@@ -75,15 +77,28 @@ public sealed class AuthenticationCheck : IInboundCheck
             return;
         }
 
-        // SPF needs only DNS; it runs while DKIM and ARC work on the message (those two share the parsed
-        // message, so they run one after the other).
+        // SPF needs only DNS; it runs while DKIM and ARC work on the message. DKIM and DMARC read the stored bytes
+        // (one header scan, the body hashed as it is); ARC uses the MimeKit parse, only when there are ARC fields.
         var spfTask = CheckSpfAsync(context, cancellationToken);
-        var dkim = await _dkim.VerifyAsync(context.Message, cancellationToken);
-        var arc = await _arc.VerifyAsync(context.Message, cancellationToken);
-        var spf = await spfTask;
-
-        var spfPassDomain = spf?.Code == SpfResultCode.Pass ? spf.Domain : null;
-        var dmarc = await _dmarc.CheckAsync(context.Message, spfPassDomain, dkim, cancellationToken);
+        var (message, rented) = await OriginalAsync(context, cancellationToken);
+        IReadOnlyList<DkimResult> dkim;
+        DmarcResult dmarc;
+        ArcResult arc;
+        SpfResult? spf;
+        try
+        {
+            dkim = await _dkim.VerifyAsync(message, cancellationToken);
+            arc = ArcChecker.HasArcFields(message)
+                ? await _arc.VerifyAsync(context.Message, cancellationToken)
+                : new ArcResult { Code = ArcResultCode.None };
+            spf = await spfTask;
+            var spfPassDomain = spf?.Code == SpfResultCode.Pass ? spf.Domain : null;
+            dmarc = await _dmarc.CheckAsync(message, spfPassDomain, dkim, cancellationToken);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
 
         string? dmarcOverride = null;
         if (dmarc.Code == DmarcResultCode.Fail && dmarc.AppliedPolicy != DmarcPolicy.None
@@ -112,6 +127,38 @@ public sealed class AuthenticationCheck : IInboundCheck
         // RFC 7208 9.1 trace field, below our Authentication-Results.
         if (spf is not null && _options.AddReceivedSpf)
             context.PrependHeaders.Add(new Header(ReceivedSpfHeader.Name, ReceivedSpfHeader.Format(spf, _options.AuthServId)));
+    }
+
+    /// <summary>The stored original as bytes: the stream's own buffer when it is a memory stream, otherwise read
+    /// into a pooled buffer (returned by the caller); without an original, the bytes MimeKit writes for the parse.</summary>
+    private static async Task<(RawMessage Message, byte[]? Rented)> OriginalAsync(InboundContext context, CancellationToken cancellationToken)
+    {
+        if (context.Original is not { } original || original.Length > int.MaxValue)
+        {
+            using var written = new MemoryStream();
+            await context.Message.WriteToAsync(FormatOptions.Default, written, cancellationToken);
+            return (RawMessage.Parse(written.ToArray()), null);
+        }
+        if (original is MemoryStream memory && memory.TryGetBuffer(out var segment))
+            return (RawMessage.Parse(segment.AsMemory(0, (int)memory.Length)), null);
+        var length = (int)original.Length;
+        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        var position = original.Position;
+        try
+        {
+            original.Position = 0;
+            await original.ReadExactlyAsync(rented.AsMemory(0, length), cancellationToken);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+            throw;
+        }
+        finally
+        {
+            original.Position = position;
+        }
+        return (RawMessage.Parse(rented.AsMemory(0, length)), rented);
     }
 
     private DmarcReportEntry ReportEntry(Core.Model.Envelope envelope, SpfResult? spf, IReadOnlyList<DkimResult> dkim, DmarcResult dmarc, string? dmarcOverride)

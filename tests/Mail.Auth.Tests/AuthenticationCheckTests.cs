@@ -34,7 +34,7 @@ public sealed class AuthenticationCheckTests(DnsFixture dns) : IClassFixture<Dns
 
     private static async Task<(InboundContext Context, AuthenticationResults Header)> RunAsync(AuthenticationCheck check, Envelope envelope, string message)
     {
-        var context = new InboundContext(envelope, Messages.Parse(message));
+        var context = new InboundContext(envelope, Messages.Parse(message), Messages.Original(message));
         await check.RunAsync(context, CancellationToken.None);
         var header = Assert.Single(context.PrependHeaders, h => h.Id == HeaderId.AuthenticationResults);
         Assert.True(AuthenticationResults.TryParse(header.RawValue, out var parsed), header.Value);

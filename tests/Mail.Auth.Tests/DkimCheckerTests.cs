@@ -1,4 +1,5 @@
 using Mail.Auth.Dkim;
+using Mail.Auth.Message;
 using Mail.Testing.Dns;
 using MimeKit;
 using MimeKit.Cryptography;
@@ -10,7 +11,7 @@ public sealed class DkimCheckerTests(DnsFixture dns) : IClassFixture<DnsFixture>
 {
 
     private async Task<IReadOnlyList<DkimResult>> VerifyAsync(string signed, DkimOptions? options = null, TimeProvider? time = null) =>
-        await new DkimChecker(dns.NewResolver(), options, time).VerifyAsync(Messages.Parse(signed));
+        await new DkimChecker(dns.NewResolver(), options, time).VerifyAsync(RawMessage.Parse(System.Text.Encoding.UTF8.GetBytes(signed)));
 
     private static string Unique() => "s" + Guid.NewGuid().ToString("N")[..10];
 

@@ -95,6 +95,14 @@ public static class Dkimpy
         return r.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
+    /// <summary>dkimpy's body canonicalization (its rfc822_parse, then simple or relaxed): base64 SHA-256 of at most
+    /// <paramref name="length"/> bytes, and the whole canonical body's length.</summary>
+    public static async Task<(string Hash, long Length)> BodyHashAsync(string message, string canonicalization, long? length = null)
+    {
+        var r = (await RunAsync(["bodyhash", canonicalization, length?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"], message)).Trim().Split(' ');
+        return (r[0], long.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     private static async Task<string> RunAsync(IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? environment = null)
     {
         var r = await ExternalProcess.RunAsync(Python, [s_tool, .. args], stdin, TimeSpan.FromSeconds(60), environment);
@@ -110,6 +118,9 @@ public static class Messages
         $"Date: Sat, 28 Nov 2026 12:00:00 +0000\r\nMessage-ID: <{Guid.NewGuid():N}@{fromDomain}>\r\n\r\n{body}";
 
     public static MimeMessage Parse(string text) => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>The message as the inbound stage hands over the stored original: a seekable stream of its bytes.</summary>
+    public static Stream Original(string text) => new MemoryStream(Encoding.UTF8.GetBytes(text));
 }
 
 /// <summary>A clock fixed at a given instant.</summary>

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text;
+using Mail.Auth.Message;
 using Mail.Auth.Dkim;
 using Mail.Core.Ports;
 using MimeKit;
@@ -49,6 +51,19 @@ public sealed record ArcResult
 public sealed class ArcChecker(IDnsResolver dns)
 {
     private readonly ArcVerifier _verifier = new(new DnsDkimPublicKeyLocator(dns));
+
+    /// <summary>Whether the message has any ARC field (without one the result is none and nothing needs parsing).</summary>
+    public static bool HasArcFields(RawMessage message)
+    {
+        for (var i = 0; i < message.Count; i++)
+        {
+            var name = message.Name(message[i]);
+            if (name.Length > 4 && Ascii.EqualsIgnoreCase(name[..4], "ARC-")
+                && (message.Is(message[i], "ARC-Seal") || message.Is(message[i], "ARC-Message-Signature") || message.Is(message[i], "ARC-Authentication-Results")))
+                return true;
+        }
+        return false;
+    }
 
     public async Task<ArcResult> VerifyAsync(MimeMessage message, CancellationToken cancellationToken = default)
     {

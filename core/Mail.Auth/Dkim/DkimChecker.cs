@@ -1,51 +1,70 @@
 using System.Security.Cryptography;
 using Mail.Core.Ports;
 using MimeKit;
+using Mail.Auth.Message;
 using MimeKit.Cryptography;
+using Org.BouncyCastle.Crypto.Signers;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Parameters;
 
 namespace Mail.Auth.Dkim;
 
 /// <summary>
-/// Verifies every DKIM-Signature of a message (RFC 6376, RFC 8463) and gives each a result with a reason.
-/// MimeKit does the canonicalization and the cryptography; this class does what MimeKit's DkimVerifier leaves
-/// out or folds into a bare bool: tag validation, x= expiry, t=y, key tags h= s= k= t=s, revoked keys,
-/// l= with unsigned content, rsa-sha1, small RSA keys, DNS failure versus missing key.
+/// Verifies every DKIM-Signature of a message (RFC 6376, RFC 8463) and gives each a result with a reason: tag
+/// validation, x= expiry, t=y, key tags h= s= k= t=s, revoked keys, l= with unsigned content, rsa-sha1, small RSA
+/// keys, DNS failure versus missing key. Works on the stored bytes (<see cref="RawMessage"/>): the body hash and
+/// the header hash are canonicalized from them by <see cref="DkimBodyHash"/> and <see cref="DkimHeaderHash"/>;
+/// RSA verifies through OpenSSL (System.Security.Cryptography), Ed25519 through BouncyCastle (.NET 10 has no
+/// public Ed25519 type), each key decoded once.
 /// </summary>
 public sealed class DkimChecker
 {
     private readonly DkimKeyLookup _keys;
     private readonly DkimOptions _options;
     private readonly TimeProvider _time;
-    private readonly Crypto _crypto;
 
     public DkimChecker(IDnsResolver dns, DkimOptions? options = null, TimeProvider? time = null)
     {
         _keys = new DkimKeyLookup(dns);
         _options = options ?? new DkimOptions();
         _time = time ?? TimeProvider.System;
-        _crypto = new Crypto(new DnsDkimPublicKeyLocator(dns));
+    }
+
+    /// <summary>Checks a message parsed by MimeKit: verifies the bytes MimeKit writes for it (its raw header fields
+    /// and its body as parsed). Callers that hold the stored original should pass that instead.</summary>
+    public Task<IReadOnlyList<DkimResult>> VerifyAsync(MimeMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        using var buffer = new MemoryStream();
+        message.WriteTo(FormatOptions.Default, buffer, cancellationToken);
+        return VerifyAsync(RawMessage.Parse(buffer.ToArray()), cancellationToken);
     }
 
     /// <summary>One result per DKIM-Signature field, top to bottom (at most <see cref="DkimOptions.MaxSignatures"/>);
     /// empty when the message is unsigned.</summary>
-    public async Task<IReadOnlyList<DkimResult>> VerifyAsync(MimeMessage message, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<DkimResult>> VerifyAsync(RawMessage message, CancellationToken cancellationToken = default)
     {
-        var results = new List<DkimResult>();
-        foreach (var header in message.Headers)
+        ArgumentNullException.ThrowIfNull(message);
+        List<DkimResult>? results = null;
+        List<BodyHashEntry>? bodyHashes = null;
+        for (var i = 0; i < message.Count; i++)
         {
-            if (header.Id != HeaderId.DkimSignature) continue;
+            if (!message.Is(message[i], "DKIM-Signature")) continue;
+            results ??= [];
             if (results.Count >= _options.MaxSignatures) break;
-            results.Add(await VerifyAsync(message, header, cancellationToken));
+            results.Add(await VerifyAsync(message, i, bodyHashes ??= [], cancellationToken));
         }
-        return results;
+        return results is null ? [] : results;
     }
 
-    public async Task<DkimResult> VerifyAsync(MimeMessage message, Header signature, CancellationToken cancellationToken = default)
+    /// <summary>A body hash already computed for this message (several signatures usually share one).</summary>
+    private sealed record BodyHashEntry(HashAlgorithmName Algorithm, DkimCanonicalizationAlgorithm Canonicalization, long? Limit, byte[] Hash, long CanonicalLength);
+
+    private async Task<DkimResult> VerifyAsync(RawMessage message, int signatureIndex, List<BodyHashEntry> bodyHashes, CancellationToken cancellationToken)
     {
-        var fields = DkimSignatureFields.Parse(signature.Value, out var parseError);
-        if (fields is null) return new DkimResult { Code = DkimResultCode.PermError, Reason = parseError, HeaderB = HeaderBOf(signature.Value) };
+        var value = message.Value(message[signatureIndex]);
+        var fields = DkimSignatureFields.Parse(value, out var parseError);
+        if (fields is null) return new DkimResult { Code = DkimResultCode.PermError, Reason = parseError, HeaderB = HeaderBOf(value) };
 
         DkimResult Result(DkimResultCode code, string? reason, bool testing = false) => new()
         {
@@ -81,12 +100,12 @@ public sealed class DkimChecker
         DkimResult outcome;
         try
         {
-            outcome = Verify(message, signature, fields, algorithm, publicKey, testing, Result);
+            outcome = Verify(message, signatureIndex, fields, algorithm, publicKey, testing, bodyHashes, Result);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Malformed base64 in b=/bh=, a signature of the wrong size, and similar sender-controlled garbage:
-            // whatever MimeKit or BouncyCastle throw, the message gets a result, never an exception.
+            // whatever the parsers or the cryptography throw, the message gets a result, never an exception.
             outcome = Result(DkimResultCode.PermError, "signature could not be processed: " + e.Message, testing);
         }
 
@@ -96,37 +115,53 @@ public sealed class DkimChecker
         return outcome;
     }
 
-    private DkimResult Verify(MimeMessage message, Header signature, DkimSignatureFields fields, DkimSignatureAlgorithm algorithm,
-        AsymmetricKeyParameter publicKey, bool testing, Func<DkimResultCode, string?, bool, DkimResult> result)
+    private DkimResult Verify(RawMessage message, int signatureIndex, DkimSignatureFields fields, DkimSignatureAlgorithm algorithm,
+        AsymmetricKeyParameter publicKey, bool testing, List<BodyHashEntry> bodyHashes, Func<DkimResultCode, string?, bool, DkimResult> result)
     {
-        var format = FormatOptions.Default.Clone();
-        format.NewLineFormat = NewLineFormat.Dos;
-        var maxLength = fields.BodyLength is { } l ? (int)Math.Min(l, int.MaxValue) : -1;
-
-        if (!Crypto.BodyHashMatches(format, message, algorithm, fields.BodyCanonicalization, maxLength, fields.BodyHash))
+        var hashName = algorithm == DkimSignatureAlgorithm.RsaSha1 ? HashAlgorithmName.SHA1 : HashAlgorithmName.SHA256;
+        var body = BodyHash(message, hashName, fields, bodyHashes);
+        if (Convert.ToBase64String(body.Hash) != fields.BodyHash)
             return result(DkimResultCode.Fail, "body hash did not verify", testing);
-        if (!SignatureMatches(format, message, signature, fields, algorithm, publicKey))
+        if (!SignatureMatches(message, signatureIndex, fields, algorithm, hashName, publicKey))
             return result(DkimResultCode.Fail, "signature did not verify", testing);
 
-        // l=: the signed prefix is intact. If the whole canonical body also hashes to bh, nothing was added after it.
-        if (maxLength >= 0 && _options.BodyLengthPolicy == DkimBodyLengthPolicy.Policy
-            && !Crypto.BodyHashMatches(format, message, algorithm, fields.BodyCanonicalization, -1, fields.BodyHash))
+        // l=: the signed prefix is intact; a longer canonical body has unsigned content after it.
+        if (fields.BodyLength is { } signedLength && body.CanonicalLength > signedLength && _options.BodyLengthPolicy == DkimBodyLengthPolicy.Policy)
             return result(DkimResultCode.Policy, $"body has unsigned content after l={fields.BodyLength}", testing);
 
         return result(DkimResultCode.Pass, testing ? "key in testing mode" : null, testing);
     }
 
-    // RSA goes through OpenSSL (System.Security.Cryptography) with the key imported once; the header hash is
-    // computed by DkimHeaderHash over the same bytes MimeKit would sign. Ed25519 stays with MimeKit/BouncyCastle.
-    private bool SignatureMatches(FormatOptions format, MimeMessage message, Header signature, DkimSignatureFields fields,
-        DkimSignatureAlgorithm algorithm, AsymmetricKeyParameter publicKey)
+    private static BodyHashEntry BodyHash(RawMessage message, HashAlgorithmName hashName, DkimSignatureFields fields, List<BodyHashEntry> computed)
     {
-        if (publicKey is not RsaKeyParameters rsa || algorithm == DkimSignatureAlgorithm.Ed25519Sha256)
-            return _crypto.SignatureMatches(format, message, signature, algorithm, publicKey, fields.SignedHeaders, fields.HeaderCanonicalization, fields.Signature);
-        var hashName = algorithm == DkimSignatureAlgorithm.RsaSha1 ? HashAlgorithmName.SHA1 : HashAlgorithmName.SHA256;
-        var hash = DkimHeaderHash.Compute(hashName, message, signature, fields.SignedHeaders, fields.HeaderCanonicalization);
+        foreach (var entry in computed)
+        {
+            if (entry.Algorithm == hashName && entry.Canonicalization == fields.BodyCanonicalization && entry.Limit == fields.BodyLength) return entry;
+        }
+        var hash = DkimBodyHash.Compute(message.Body, hashName, fields.BodyCanonicalization, fields.BodyLength, out var length);
+        var added = new BodyHashEntry(hashName, fields.BodyCanonicalization, fields.BodyLength, hash, length);
+        computed.Add(added);
+        return added;
+    }
+
+    // RFC 8463: Ed25519 signs the SHA-256 of the canonicalized header fields; RSA (PKCS#1 v1.5) signs the hash.
+    private static bool SignatureMatches(RawMessage message, int signatureIndex, DkimSignatureFields fields, DkimSignatureAlgorithm algorithm,
+        HashAlgorithmName hashName, AsymmetricKeyParameter publicKey)
+    {
+        var hash = DkimHeaderHash.Compute(hashName, message, signatureIndex, fields.SignedHeaders, fields.HeaderCanonicalization);
         var signatureBytes = Convert.FromBase64String(fields.Signature);
-        return DkimKeyRecord.NativeRsa(rsa).VerifyHash(hash, signatureBytes, hashName, RSASignaturePadding.Pkcs1);
+        switch (publicKey)
+        {
+            case RsaKeyParameters rsa when algorithm != DkimSignatureAlgorithm.Ed25519Sha256:
+                return DkimKeyRecord.NativeRsa(rsa).VerifyHash(hash, signatureBytes, hashName, RSASignaturePadding.Pkcs1);
+            case Ed25519PublicKeyParameters ed25519 when algorithm == DkimSignatureAlgorithm.Ed25519Sha256:
+                var signer = new Ed25519Signer();
+                signer.Init(false, ed25519);
+                signer.BlockUpdate(hash, 0, hash.Length);
+                return signer.VerifySignature(signatureBytes);
+            default:
+                return false;
+        }
     }
 
     private static string? CheckKeyRecord(DkimKeyRecord key, DkimSignatureFields fields, DkimSignatureAlgorithm algorithm)
@@ -155,17 +190,5 @@ public sealed class DkimChecker
         if (tags is null || !tags.TryGetValue("b", out var b)) return null;
         b = TagList.StripWhitespace(b);
         return b.Length > 8 ? b[..8] : b;
-    }
-
-    /// <summary>Opens MimeKit's protected canonicalization and signature primitives.</summary>
-    private sealed class Crypto(IDkimPublicKeyLocator locator) : DkimVerifierBase(locator)
-    {
-        public static bool BodyHashMatches(FormatOptions options, MimeMessage message, DkimSignatureAlgorithm algorithm,
-            DkimCanonicalizationAlgorithm canonicalization, int maxLength, string bodyHash) =>
-            VerifyBodyHash(options, message, algorithm, canonicalization, maxLength, bodyHash);
-
-        public bool SignatureMatches(FormatOptions options, MimeMessage message, Header header, DkimSignatureAlgorithm algorithm,
-            AsymmetricKeyParameter key, string[] headers, DkimCanonicalizationAlgorithm canonicalization, string signature) =>
-            VerifySignature(options, message, header, algorithm, key, headers, canonicalization, signature);
     }
 }

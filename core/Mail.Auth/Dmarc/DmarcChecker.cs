@@ -2,6 +2,7 @@ using Mail.Auth.Dkim;
 using Mail.Auth.PublicSuffix;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Auth.Message;
 using MimeKit;
 
 namespace Mail.Auth.Dmarc;
@@ -70,9 +71,15 @@ public sealed class DmarcChecker
 
     /// <param name="spfPassDomain">The SPF-authenticated domain (MAIL FROM domain, or HELO for the null sender) when SPF passed; null otherwise.</param>
     /// <param name="dkim">The DKIM results of the message.</param>
-    public async Task<DmarcResult> CheckAsync(MimeMessage message, string? spfPassDomain, IEnumerable<DkimResult> dkim, CancellationToken cancellationToken = default)
+    public Task<DmarcResult> CheckAsync(MimeMessage message, string? spfPassDomain, IEnumerable<DkimResult> dkim, CancellationToken cancellationToken = default) =>
+        CheckAsync(AuthorDomain(message, out var fromError), fromError, spfPassDomain, dkim, cancellationToken);
+
+    /// <inheritdoc cref="CheckAsync(MimeMessage, string?, IEnumerable{DkimResult}, CancellationToken)"/>
+    public Task<DmarcResult> CheckAsync(RawMessage message, string? spfPassDomain, IEnumerable<DkimResult> dkim, CancellationToken cancellationToken = default) =>
+        CheckAsync(AuthorDomain(message, out var fromError), fromError, spfPassDomain, dkim, cancellationToken);
+
+    private async Task<DmarcResult> CheckAsync(string? from, string? fromError, string? spfPassDomain, IEnumerable<DkimResult> dkim, CancellationToken cancellationToken)
     {
-        var from = AuthorDomain(message, out var fromError);
         if (from is null) return new DmarcResult { Code = DmarcResultCode.PermError, Reason = fromError };
         var org = _psl.GetOrganizationalDomain(from);
 
@@ -131,7 +138,27 @@ public sealed class DmarcChecker
         var fields = message.Headers.Count(h => h.Id == HeaderId.From);
         if (fields == 0) { error = "no From header field"; return null; }
         if (fields > 1) { error = "multiple From header fields"; return null; }
-        var domains = message.From.Mailboxes.Select(m => Address.NormalizeDomain(m.Domain ?? "")).Distinct().ToList();
+        return AuthorDomain(message.From.Mailboxes, out error);
+    }
+
+    /// <inheritdoc cref="AuthorDomain(MimeMessage, out string?)"/>
+    public static string? AuthorDomain(RawMessage message, out string? error)
+    {
+        error = null;
+        var index = message.IndexOf("From");
+        if (index < 0) { error = "no From header field"; return null; }
+        if (message.IndexOf("From", index + 1) >= 0) { error = "multiple From header fields"; return null; }
+        // MimeKit's address parser over the raw value, as MimeMessage.From would have it.
+        var value = message.RawValue(message[index]).ToArray();
+        var mailboxes = InternetAddressList.TryParse(ParserOptions.Default, value, 0, value.Length, out var list)
+            ? list.Mailboxes : [];
+        return AuthorDomain(mailboxes, out error);
+    }
+
+    private static string? AuthorDomain(IEnumerable<MailboxAddress> mailboxes, out string? error)
+    {
+        error = null;
+        var domains = mailboxes.Select(m => Address.NormalizeDomain(m.Domain ?? "")).Distinct().ToList();
         if (domains.Count == 0 || domains.Any(d => d is null || d.StartsWith('[')))
         {
             error = "From has no usable domain";

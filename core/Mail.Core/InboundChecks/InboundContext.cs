@@ -4,12 +4,49 @@ using MimeKit;
 namespace Mail.Core.InboundChecks;
 
 /// <summary>What the inbound stage knows about one message while its checks run.</summary>
-public sealed class InboundContext(Envelope envelope, MimeMessage message)
+public sealed class InboundContext
 {
-    public Envelope Envelope { get; } = envelope;
+    private MimeMessage? _message;
+
+    /// <param name="original">The stored original (seekable), for checks that read the bytes as received
+    /// (DKIM, ARC and DMARC read its header section and hash its body without a MIME parse).</param>
+    public InboundContext(Envelope envelope, MimeMessage message, Stream? original = null)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        Envelope = envelope;
+        _message = message;
+        Original = original is { CanSeek: true } ? original : null;
+    }
+
+    /// <summary>A context over the stored original alone: <see cref="Message"/> is parsed from it when a check
+    /// first asks for it.</summary>
+    public InboundContext(Envelope envelope, Stream original)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        if (!original.CanSeek) throw new ArgumentException("the original must be seekable", nameof(original));
+        Envelope = envelope;
+        Original = original;
+    }
+
+    public Envelope Envelope { get; }
 
     /// <summary>The message as parsed by MimeKit from the message store (not yet modified).</summary>
-    public MimeMessage Message { get; } = message;
+    public MimeMessage Message
+    {
+        get
+        {
+            if (_message is null)
+            {
+                Original!.Position = 0;
+                _message = MimeMessage.Load(ParserOptions.Default, Original, persistent: true);
+            }
+            return _message;
+        }
+    }
+
+    /// <summary>The stored original, byte for byte and seekable, when the stage has it. A reader seeks where it needs
+    /// to and puts the position back (MimeKit's persistent parse reads bodies from the same stream later).</summary>
+    public Stream? Original { get; }
 
     /// <summary>Header fields to prepend to the delivered copy, in order (first = topmost).
     /// e.g. Authentication-Results, Received-SPF, X-Spam-Status.</summary>

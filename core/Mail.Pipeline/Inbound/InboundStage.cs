@@ -97,7 +97,7 @@ public sealed class InboundStage(
         }
         using var _ = parsed;
 
-        var context = new InboundContext(envelope, parsed);
+        var context = new InboundContext(envelope, parsed, raw);
         foreach (var check in _checks)
         {
             cancellationToken.ThrowIfCancellationRequested();

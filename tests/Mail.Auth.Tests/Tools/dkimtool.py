@@ -114,6 +114,17 @@ def verify_dir(indir, txt_env, seconds="5"):
     print("%d %d %d %.6f" % (len(msgs), ok, count, elapsed))
 
 
+def bodyhash(canon, length="-"):
+    # dkimpy's own body canonicalization of the message on stdin: base64 SHA-256 of at most l= bytes, and the
+    # canonical length.
+    import base64, hashlib
+    from dkim.canonicalization import CanonicalizationPolicy
+    _, body = dkim.rfc822_parse(sys.stdin.buffer.read())
+    canonical = CanonicalizationPolicy.from_c_value(b"simple/" + canon.encode()).canonicalize_body(body)
+    signed = canonical if length == "-" else canonical[:int(length)]
+    print(base64.b64encode(hashlib.sha256(signed).digest()).decode(), len(canonical))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"keygen": keygen, "sign": sign, "verify": verify, "arcsign": arcsign, "corpus": corpus, "verify-dir": verify_dir}[cmd](*args)
+    {"keygen": keygen, "sign": sign, "verify": verify, "arcsign": arcsign, "corpus": corpus, "verify-dir": verify_dir, "bodyhash": bodyhash}[cmd](*args)

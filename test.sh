@@ -8,7 +8,7 @@ root=$(pwd)
 
 # 1. What the tests run for real, checked by what it can do (a program present without its optional parts, such as
 #    swaks without Net::SSLeay, fails its check), each check with the Debian packages that give it. Missing ones are
-#    installed, then checked again. `./test.sh --deps-only` runs this step alone.
+#    installed, then checked again. `./test.sh --deps-only` runs this step, Azurite and imaptest, and stops.
 # --- test tools (capability checks) ---
 export PATH="$PATH:/usr/sbin"
 declare -A capability=(
@@ -76,7 +76,6 @@ PROJ
   chmod +x "$bicep"
 }
 install_bicep
-[ "${1:-}" = "--deps-only" ] && exit 0
 # --- end test tools ---
 
 # 2. Azurite (Azure Storage emulator) from npm, into .tools/ (git-ignored). The tests start it themselves.
@@ -92,6 +91,7 @@ for d in "$root/.." "$root/../.."; do
   if [ -f "$d/shared/testdata/imaptest/build.sh" ]; then bash "$d/shared/testdata/imaptest/build.sh" "$root/.tools/imaptest" >/dev/null; break; fi
 done
 # --- end imaptest ---
+[ "${1:-}" = "--deps-only" ] && exit 0
 
 # 3a. infra/: `bicep build` and `bicep lint` of what `azd up` provisions, with no error and no warning (the linter's
 #     rules, bicepconfig.json). Counted as one test in the closing line. A few seconds.

@@ -42,7 +42,7 @@ public sealed class PermanentOutboundException(string message) : Exception(messa
 /// written to the state store (partition <see cref="FinalPartition"/>), so an envelope delivered twice (a crash between
 /// re-queueing and completing, a redelivered inbound envelope) sends nothing twice to a recipient already final.
 /// </summary>
-public sealed class OutboundStage
+public sealed class OutboundStage : IAsyncDisposable
 {
     public const string FinalPartition = "outbound-final";
 
@@ -83,7 +83,10 @@ public sealed class OutboundStage
         _log = logger ?? NullLogger<OutboundStage>.Instance;
         _time = time ?? TimeProvider.System;
         var trust = TrustRoots.Load(options.TlsCaFile);
+        // The policies (and their HTTPS client) live as long as this stage, like the router that holds them: one per process.
+#pragma warning disable CA2000
         _router = new Router(dns, options, identity.HostName, identity.IsOwnEndpoint, new MtaStsPolicies(dns, state, options, trust, _log, _time));
+#pragma warning restore CA2000
         _tlsResults = state is not null && options.TlsReporting.Enabled ? new TlsSessionResults(state, _time) : null;
         _smtp = new SmtpDelivery(options, identity.HostName, new MtaStsCertificates(trust, _log), _tlsResults);
         _tlsReports = _tlsResults is null ? null : new TlsReportJob(state!, dns, options.TlsReporting, identity.HostName, SubmitReportAsync, _log, _time);
@@ -132,7 +135,7 @@ public sealed class OutboundStage
 
         var notices = new List<DsnRecipient>();
         // One parse of the stored message for the whole run: the hop count, the signer and the sending all read it.
-        var message = RawMessage.Parse(original);
+        using var message = RawMessage.Parse(original);
         var hops = message.Count(HeaderId.Received);
         await message.SignAsync(_signer, cancellationToken);
 
@@ -227,6 +230,9 @@ public sealed class OutboundStage
     /// <summary>Closes idle connections kept for reuse.</summary>
     public Task TrimConnectionsAsync() => _smtp.TrimAsync();
 
+    /// <summary>Closes the pooled SMTP connections; the host calls it after the outbound worker has stopped.</summary>
+    public ValueTask DisposeAsync() => _smtp.DisposeAsync();
+
     private async Task<(IReadOnlyList<RecipientReply> Replies, bool Relay, Timing Timing)> AttemptAsync(Envelope envelope, string domain, List<Recipient> subset, int hops,
         RawMessage message, Stream original, bool shared, CancellationToken cancellationToken)
     {
@@ -246,7 +252,10 @@ public sealed class OutboundStage
         var copy = shared ? null : await CopyAsync(original, cancellationToken);
         try
         {
+            // The copy's view shares the header list with `message` and reads `copy`, which the finally disposes.
+#pragma warning disable CA2000
             var own = copy is null ? message : message.WithBody(copy);
+#pragma warning restore CA2000
             var replies = await _smtp.DeliverAsync(route, envelope, subset, () => own, cancellationToken);
             return (replies, route.Relay, new Timing(waited, routing, clock.Elapsed - waited - routing));
         }
@@ -294,7 +303,7 @@ public sealed class OutboundStage
         // Never a bounce to the null sender: that is how a bounce of a bounce (and its loop) is avoided (RFC 5321 4.5.5).
         if (envelope.IsNullSender) return;
         var now = _time.GetUtcNow();
-        var notice = DeliveryStatusNotice.Build(envelope, notices, original, _identity.HostName, now);
+        using var notice = DeliveryStatusNotice.Build(envelope, notices, original, _identity.HostName, now);
         var key = string.Join('|', notices.Select(n => n.Action + ":" + n.Recipient.Address));
         var id = $"{envelope.QueueId}-dsn-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12]}";
         var bytes = new MemoryStream();

@@ -12,7 +12,7 @@ namespace Mail.Storage.Azure;
 /// The cloud adapters of every port, created once from <see cref="AzureStorageOptions"/>: wiring cloud mode is
 /// <c>var azure = AzureAdapters.Create(options);</c> and then using its properties. Dispose to close Service Bus links.
 /// </summary>
-public sealed class AzureAdapters : IAsyncDisposable, IDisposable
+public sealed class AzureAdapters : IAsyncDisposable
 {
     private readonly ServiceBusClient? _serviceBus;
 
@@ -46,9 +46,12 @@ public sealed class AzureAdapters : IAsyncDisposable, IDisposable
         ServiceBusClient? sb = null;
         if (options.QueueTransport == QueueTransports.ServiceBus)
         {
+            // Owned by the returned AzureAdapters (DisposeAsync closes its links); the queues only borrow it.
+#pragma warning disable CA2000
             sb = options.ServiceBusConnectionString is not null
                 ? new ServiceBusClient(options.ServiceBusConnectionString)
                 : new ServiceBusClient(options.ServiceBusNamespace, clients.Credential!);
+#pragma warning restore CA2000
             inbound = ServiceBusQueue(sb, options.InboundQueue, time);
             outbound = ServiceBusQueue(sb, options.OutboundQueue, time);
         }
@@ -70,9 +73,6 @@ public sealed class AzureAdapters : IAsyncDisposable, IDisposable
     {
         if (_serviceBus is not null) await _serviceBus.DisposeAsync();
     }
-
-    /// <summary>For containers that dispose synchronously; closes the Service Bus links, if any.</summary>
-    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 }
 
 /// <summary>The SDK service clients for <see cref="AzureStorageOptions"/>: connection string, or URIs + credential.</summary>

@@ -31,7 +31,10 @@ public sealed class FileMessageStore : IMessageStore
     {
         var final = PathOf(id);
         var tmp = Path.Combine(_directory, TempPrefix + Guid.NewGuid().ToString("N"));
+        // The returned writer owns the stream: it closes it on commit or abort.
+#pragma warning disable CA2000
         var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.None);
+#pragma warning restore CA2000
         return Task.FromResult<IMessageWriter>(new Writer(this, id, final, tmp, stream));
     }
 

@@ -125,7 +125,10 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         }
         try
         {
+            // The caller owns the returned slice, and the slice owns the file.
+#pragma warning disable CA2000
             var file = new FileStream(PathOf(location.Segment, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+#pragma warning restore CA2000
             return Task.FromResult<Stream?>(new SliceStream(file, location.DataOffset, location.Length));
         }
         catch (FileNotFoundException)

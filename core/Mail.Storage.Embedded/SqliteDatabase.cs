@@ -41,6 +41,21 @@ internal sealed class SqliteDatabase
         await ThreadPoolHop.Yield();
         var c = new SqliteConnection(_connectionString);
         await c.OpenAsync(cancellationToken);
+        Configure(c);
+        return c;
+    }
+
+    /// <summary>For the stores' constructors (schema creation): Microsoft.Data.Sqlite opens synchronously underneath anyway.</summary>
+    public SqliteConnection Open()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        Configure(c);
+        return c;
+    }
+
+    private static void Configure(SqliteConnection c)
+    {
         // Once per physical connection, not per use: the pool hands the same sqlite3 handle out again and again,
         // and pragmas stay set on it (parsing them cost as much as the lookup an SMTP RCPT does).
         if (c.Handle is { } handle && !s_configured.TryGetValue(handle, out _))
@@ -51,7 +66,6 @@ internal sealed class SqliteDatabase
             Exec(c, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;");
             s_configured.AddOrUpdate(handle, s_configured);
         }
-        return c;
     }
 
     public static void Exec(SqliteConnection c, string sql, SqliteTransaction? tx = null)

@@ -28,7 +28,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
     {
         _db = new SqliteDatabase(databasePath);
         _time = time ?? TimeProvider.System;
-        using var c = _db.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        using var c = _db.Open();
         SqliteDatabase.Exec(c, """
             CREATE TABLE IF NOT EXISTS mailbox (
               id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -20,7 +20,7 @@ public sealed class SqliteStateStore : IStateStore
     {
         _db = new SqliteDatabase(databasePath);
         _time = time ?? TimeProvider.System;
-        using var c = _db.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        using var c = _db.Open();
         SqliteDatabase.Exec(c, """
             CREATE TABLE IF NOT EXISTS state (
               partition TEXT NOT NULL,

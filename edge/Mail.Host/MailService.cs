@@ -22,7 +22,7 @@ namespace Mail.Host;
 /// worker stops receiving and finishes what it holds.
 /// </summary>
 public sealed class MailService(ServeSettings settings, MailStores data, IEnumerable<IInboundCheck> checks, IDnsResolver dns, EdgePolicy edgePolicy, ILoggerFactory loggerFactory,
-    IOutboundSigner? signer = null, IForwardSealer? sealer = null) : IHostedService
+    IOutboundSigner? signer = null, IForwardSealer? sealer = null) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _log = loggerFactory.CreateLogger("Mail.Host");
     private readonly CancellationTokenSource _stopWorker = new();
@@ -32,6 +32,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private ManageSieveServer? _manageSieve;
     private Task? _worker;
     private Task? _outbound;
+    private OutboundStage? _outboundStage;
     private Task? _maintenance;
     private Task? _gauges;
     private Task? _certificateReload;
@@ -94,8 +95,8 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (settings.WorkerEnabled)
         {
             _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
-            var outbound = OutboundFor(data, settings, _smtp, dns, signer, loggerFactory);
-            var outboundWorker = new OutboundWorker(data.Outbound, outbound, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
+            _outboundStage = OutboundFor(data, settings, _smtp, dns, signer, loggerFactory);
+            var outboundWorker = new OutboundWorker(data.Outbound, _outboundStage, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
             _outbound = Task.Run(() => outboundWorker.RunAsync(_stopWorker.Token), CancellationToken.None);
         }
         // mail.queue.depth / oldest_age: the queues listed every 15 s, only when a meter provider reads them, by the process
@@ -160,7 +161,15 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) await _imap.DisposeAsync();
         if (_pop3 is not null) await _pop3.DisposeAsync();
         if (_manageSieve is not null) await _manageSieve.DisposeAsync();
+        if (_outboundStage is not null) await _outboundStage.DisposeAsync();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);
+    }
+
+    /// <summary>StopAsync disposes the servers once their sessions have ended; what is left is the stop signal.</summary>
+    public ValueTask DisposeAsync()
+    {
+        _stopWorker.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>

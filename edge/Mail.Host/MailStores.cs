@@ -81,7 +81,10 @@ public sealed class MailStores : IAsyncDisposable
                 configuration.GetSection("Azure").Bind(options);
                 try
                 {
+                    // The MailStores owns the adapters from here (its DisposeAsync closes them).
+#pragma warning disable CA2000
                     var azure = AzureAdapters.Create(options);
+#pragma warning restore CA2000
                     return new MailStores(azure.MessageStore, azure.MessageStore, azure.InboundQueue, null, azure.OutboundQueue, azure.StateStore, azure.MailboxStore, mode, azure,
                         DkimSettings.SealedSecrets(configuration, azure.StateStore), recipients, authCache, defaultQuota);
                 }

@@ -60,6 +60,8 @@ public sealed class DnsDkimPublicKeyLocator(IDnsResolver dns) : DkimPublicKeyLoc
 {
     private readonly DkimKeyLookup _lookup = new(dns);
 
+    // MimeKit's IDkimPublicKeyLocator requires a synchronous member; only MimeKit's sync Verify calls it. Every
+    // verifier here calls VerifyAsync, which uses LocatePublicKeyAsync below, so this blocking path is never taken.
     public override AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken cancellationToken = default) =>
         LocatePublicKeyAsync(methods, domain, selector, cancellationToken).GetAwaiter().GetResult();
 

@@ -217,7 +217,10 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
     private async Task<Connected> ConnectAsync(string host, IPEndPoint endpoint, Route route, DaneHost? dane, SecureSocketOptions security, CancellationToken cancellationToken)
     {
         var where = endpoint.ToString();
+        // Returned inside Connected (the pool owns it from then on) or disposed on the failure paths below.
+#pragma warning disable CA2000
         var client = new OutboundSmtpClient(options.Timeouts)
+#pragma warning restore CA2000
         {
             LocalDomain = heloName,
             CheckCertificateRevocation = false,
@@ -233,7 +236,10 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         else if (route.MtaSts is { } sts && mtaSts is not null) client.ServerCertificateValidationCallback = mtaSts.CallbackFor(sts, host, r => refused = r);
         else if (!(route.Relay && route.Tls == TlsPolicy.Encrypt) || options.RelayTlsAcceptAnyCertificate) client.ServerCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
+        // MailKit's client owns the socket once ConnectAsync(socket, ...) is called; before that the catch disposes it.
+#pragma warning disable CA2000
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+#pragma warning restore CA2000
         try
         {
             using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -291,7 +297,8 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
     {
         try
         {
-            if (client.IsConnected) await client.DisconnectAsync(quit: true, new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+            using var quitTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            if (client.IsConnected) await client.DisconnectAsync(quit: true, quitTimeout.Token);
         }
         catch (Exception)
         {

@@ -61,7 +61,7 @@ internal static class VacationResponder
     /// <summary>The reply as RFC 5322 bytes.</summary>
     public static byte[] Build(Envelope envelope, string user, VacationAction vacation, MimeMessage original, DateTimeOffset now)
     {
-        var reply = new MimeMessage();
+        using var reply = new MimeMessage();
         reply.From.Add(vacation.From is { } from && InternetAddressList.TryParse(from, out var fromList) && fromList.Mailboxes.Any() ? fromList.Mailboxes.First() : MailboxAddress.Parse(user));
         reply.To.Add(MailboxAddress.Parse(envelope.MailFrom));
         var subject = original.Subject ?? "";

@@ -16,10 +16,13 @@ internal static class FileCopy
         {
             // Writers keep appending (spool journals, segments): what is read is a prefix, which their readers accept
             // as they accept a crash's (a torn last record ends the scan).
+            // Disposed by the `await using (input)` below; the analyzer does not follow the try/catch around the open.
+#pragma warning disable CA2000
             input = new FileStream(source, new FileStreamOptions
             {
                 Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete, Options = FileOptions.SequentialScan,
             });
+#pragma warning restore CA2000
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

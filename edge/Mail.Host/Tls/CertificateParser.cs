@@ -24,7 +24,10 @@ public static class CertificateParser
     /// <param name="keyPem">The private key; null when it is in <paramref name="certificatesPem"/>.</param>
     public static CertificateChain FromPem(string certificatesPem, string? keyPem)
     {
+        // The returned chain owns the leaf (it is the certificate SslStream presents until the next reload).
+#pragma warning disable CA2000
         var leaf = X509Certificate2.CreateFromPem(certificatesPem, keyPem ?? certificatesPem);
+#pragma warning restore CA2000
         var all = new X509Certificate2Collection();
         all.ImportFromPem(certificatesPem);
         return new CertificateChain(leaf, [.. all.Skip(1)]);

@@ -133,7 +133,7 @@ internal sealed class PersistentFetchCache : IAsyncDisposable
     private void Reset()
     {
         Interlocked.Increment(ref _rebuilds);
-        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+        using (var key = new SqliteConnection(_connectionString)) SqliteConnection.ClearPool(key); // a pool key only, never opened
         foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })
         {
             try { File.Delete(_path + suffix); }
@@ -258,6 +258,6 @@ internal sealed class PersistentFetchCache : IAsyncDisposable
         {
             _logger.LogWarning("IMAP fetch cache writer did not finish within 30 s");
         }
-        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+        using (var key = new SqliteConnection(_connectionString)) SqliteConnection.ClearPool(key); // a pool key only, never opened
     }
 }

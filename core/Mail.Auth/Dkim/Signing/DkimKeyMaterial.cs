@@ -33,7 +33,8 @@ public static class DkimKeyMaterial
         object? read;
         try
         {
-            read = new PemReader(new StringReader(pem)).ReadObject();
+            using var reader = new PemReader(new StringReader(pem));
+            read = reader.ReadObject();
         }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidCastException)
         {

@@ -29,7 +29,9 @@ public sealed class DkimSigningKey
         RSA? rsa = null;
         if (key.Algorithm == DkimKeyAlgorithm.Rsa)
         {
+#pragma warning disable CA2000 // ownership moves to the DkimSigningKey, which signs with it for as long as the key is cached
             rsa = RSA.Create();
+#pragma warning restore CA2000
             rsa.ImportFromPem(pem);
         }
         return new DkimSigningKey(key, privateKey, rsa);

@@ -20,7 +20,9 @@ public sealed class DaneCertificateCheck(DaneHost dane)
             Failure = "the server sent no certificate";
             return false;
         }
-        var leaf = certificate as X509Certificate2 ?? new X509Certificate2(certificate);
+        // A copy made here is ours to dispose; the certificate SslStream handed us is not.
+        using var copied = certificate is X509Certificate2 ? null : new X509Certificate2(certificate);
+        var leaf = certificate as X509Certificate2 ?? copied!;
         // What the server sent besides its own certificate: .NET puts it in the chain's extra store and uses what it can.
         var presented = new List<X509Certificate2>();
         if (chain is not null)

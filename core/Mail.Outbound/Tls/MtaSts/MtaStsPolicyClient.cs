@@ -33,7 +33,10 @@ public sealed class MtaStsPolicyClient : IDisposable
     public MtaStsPolicyClient(IDnsResolver dns, MtaStsOptions options, TrustRoots trust)
     {
         (_dns, _options, _trust) = (dns, options, trust);
+        // The HttpClient owns the handler (disposeHandler defaults to true) and Dispose disposes the client.
+#pragma warning disable CA2000
         var handler = new SocketsHttpHandler
+#pragma warning restore CA2000
         {
             AllowAutoRedirect = false,
             UseProxy = false,
@@ -117,7 +120,10 @@ public sealed class MtaStsPolicyClient : IDisposable
         SocketException? last = null;
         foreach (var address in addresses)
         {
+            // The NetworkStream owns the socket once returned (ownsSocket); a failed connect disposes it below.
+#pragma warning disable CA2000
             var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+#pragma warning restore CA2000
             try
             {
                 await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken);

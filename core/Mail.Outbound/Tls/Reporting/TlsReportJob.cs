@@ -88,7 +88,7 @@ public sealed class TlsReportJob(IStateStore state, IDnsResolver dns, TlsReporti
     /// <summary>RFC 8460 5.3: the report as mail, with the TLS-Report-Domain and TLS-Report-Submitter fields.</summary>
     private byte[] Message(string domain, string id, string file, byte[] gz, string to)
     {
-        var message = new MimeMessage();
+        using var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse(From));
         message.To.Add(MailboxAddress.Parse(to));
         message.Subject = $"Report Domain: {domain} Submitter: {hostName} Report-ID: <{id}>";

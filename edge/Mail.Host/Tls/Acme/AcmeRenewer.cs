@@ -68,13 +68,16 @@ public sealed class AcmeRenewer(AcmeSettings settings, AcmeCertificateSource sou
         var names = settings.Names ?? await defaultNames(ct);
         if (names.Count == 0)
             throw new InvalidOperationException("no host name to ask a certificate for: Smtp:HostName is not a public DNS name; set Tls:Acme:Names");
-        var stored = await source.ReadPemAsync(ct) is { } pem ? X509Certificate2.CreateFromPem(pem) : null;
+        using var stored = await source.ReadPemAsync(ct) is { } pem ? X509Certificate2.CreateFromPem(pem) : null;
         var (due, reason) = Due(stored, names);
         var now = _time.GetUtcNow();
         if (due > now) return due - now < CheckInterval ? due - now : CheckInterval;
 
         log.LogInformation("ACME: asking {Directory} for a certificate for {Names} ({Reason})", settings.Directory, string.Join(", ", names), reason);
+        // The issuer (kept for the renewer's lifetime, one per process) owns the ACME client and its HttpClient.
+#pragma warning disable CA2000
         _issuer ??= new AcmeIssuer(new AcmeClient(HttpClientFor(settings), settings.Directory, await AcmeAccountKey.LoadOrCreateAsync(secrets, ct)), challenges, log, _time);
+#pragma warning restore CA2000
         var obtained = await _issuer.ObtainAsync(names, settings.Email, ct);
         await source.StoreAsync(obtained, ct);
         using var leaf = X509Certificate2.CreateFromPem(obtained);
@@ -105,7 +108,10 @@ public sealed class AcmeRenewer(AcmeSettings settings, AcmeCertificateSource sou
     /// <summary>RFC 8555 6.1: HTTPS to the CA, with a User-Agent; checked against Tls:Acme:DirectoryCaPath when set.</summary>
     private static HttpClient HttpClientFor(AcmeSettings settings)
     {
+        // The returned HttpClient owns the handler (disposeHandler defaults to true).
+#pragma warning disable CA2000
         var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+#pragma warning restore CA2000
         if (settings.DirectoryRoots is { } roots)
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {

@@ -126,7 +126,7 @@ public sealed class AuthenticationCheck : IInboundCheck
 
         // RFC 7208 9.1 trace field, below our Authentication-Results.
         if (spf is not null && _options.AddReceivedSpf)
-            context.PrependHeaders.Add(new Header(ReceivedSpfHeader.Name, ReceivedSpfHeader.Format(spf, _options.AuthServId)));
+            context.PrependHeaders.Add(FoldedHeader.Create(ReceivedSpfHeader.Name, ReceivedSpfHeader.Format(spf, _options.AuthServId)));
     }
 
     /// <summary>The stored original as bytes: the stream's own buffer when it is a memory stream, otherwise read
@@ -252,7 +252,6 @@ public sealed class AuthenticationCheck : IInboundCheck
 
     private void Prepend(InboundContext context, AuthenticationSummary summary)
     {
-        var results = AuthenticationResultsHeader.Build(_options.AuthServId, summary);
-        context.PrependHeaders.Add(AuthenticationResultsHeader.ToHeader(results));
+        context.PrependHeaders.Add(AuthenticationResultsHeader.ToHeader(AuthenticationResultsHeader.Format(_options.AuthServId, summary)));
     }
 }

@@ -124,7 +124,7 @@ public sealed class SpfChecker
             if (spf.Count > 1)
                 throw new SpfPermErrorException($"{domain}: {spf.Count} SPF records");
 
-            var record = SpfRecord.Parse(spf[0]);
+            var record = SpfRecord.ParseCached(spf[0]);
             foreach (var mechanism in record.Mechanisms)
             {
                 CurrentTerm = mechanism.Text;

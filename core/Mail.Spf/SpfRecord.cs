@@ -32,6 +32,28 @@ internal sealed partial class SpfRecord
     public static bool IsSpfRecord(string txt) =>
         txt.StartsWith("v=spf1", StringComparison.OrdinalIgnoreCase) && (txt.Length == 6 || txt[6] == ' ');
 
+    // A receiver sees the same few SPF records all day, and the resolver hands back the same text each time: parse
+    // each distinct text once. A parsed record is immutable; a syntax error is kept as its message. Bounded by clearing.
+    private static readonly Mail.Core.Caching.ClearingCache<string, (SpfRecord? Record, string? Error)> s_parsed = new(4096, StringComparer.Ordinal);
+
+    /// <summary><see cref="Parse"/>, once per distinct record text.</summary>
+    public static SpfRecord ParseCached(string txt)
+    {
+        if (!s_parsed.TryGetValue(txt, out var cached))
+        {
+            try
+            {
+                cached = (Parse(txt), null);
+            }
+            catch (SpfPermErrorException e)
+            {
+                cached = (null, e.Message);
+            }
+            s_parsed.Set(txt, cached);
+        }
+        return cached.Record ?? throw new SpfPermErrorException(cached.Error!);
+    }
+
     /// <summary>Parses the whole record; any syntax error anywhere is a <see cref="SpfPermErrorException"/> (RFC 7208 4.6).</summary>
     public static SpfRecord Parse(string txt)
     {

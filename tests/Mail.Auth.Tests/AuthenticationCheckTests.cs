@@ -333,7 +333,7 @@ public sealed class AuthenticationCheckTests(DnsFixture dns) : IClassFixture<Dns
     [Fact]
     public void Header_lists_one_result_per_dkim_signature()
     {
-        var ar = AuthenticationResultsHeader.Build(AuthServId, new AuthenticationSummary
+        var value = AuthenticationResultsHeader.Format(AuthServId, new AuthenticationSummary
         {
             Spf = new SpfSummary("pass", "a@x.test", "h.test"),
             Dkim =
@@ -342,7 +342,7 @@ public sealed class AuthenticationCheckTests(DnsFixture dns) : IClassFixture<Dns
                 new Dkim.DkimResult { Code = Dkim.DkimResultCode.Fail, Domain = "y.test", Selector = "s2", HeaderB = "ijklmnop", Reason = "body hash did not verify" },
             ],
         });
-        var text = AuthenticationResultsHeader.ToHeader(ar).Value;
+        var text = AuthenticationResultsHeader.ToHeader(value).Value;
 
         Assert.True(AuthenticationResults.TryParse(System.Text.Encoding.ASCII.GetBytes(text), out var parsed), text);
         var dkim = parsed.Results.Where(r => r.Method == "dkim").ToList();

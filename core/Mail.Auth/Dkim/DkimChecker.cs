@@ -62,9 +62,9 @@ public sealed class DkimChecker
 
     private async Task<DkimResult> VerifyAsync(RawMessage message, int signatureIndex, List<BodyHashEntry> bodyHashes, CancellationToken cancellationToken)
     {
-        var value = message.Value(message[signatureIndex]);
-        var fields = DkimSignatureFields.Parse(value, out var parseError);
-        if (fields is null) return new DkimResult { Code = DkimResultCode.PermError, Reason = parseError, HeaderB = HeaderBOf(value) };
+        var fields = ParseFields(message, message[signatureIndex], out var parseError);
+        if (fields is null)
+            return new DkimResult { Code = DkimResultCode.PermError, Reason = parseError, HeaderB = HeaderBOf(message.Value(message[signatureIndex])) };
 
         DkimResult Result(DkimResultCode code, string? reason, bool testing = false) => new()
         {
@@ -182,6 +182,20 @@ public sealed class DkimChecker
             if (iDomain != fields.Domain) return "key requires i= domain to equal d= (t=s)";
         }
         return null;
+    }
+
+    // The tags are read from the unfolded value in a pooled buffer: no string of the whole field per message.
+    private static DkimSignatureFields? ParseFields(RawMessage message, RawHeaderField field, out string? error)
+    {
+        var buffer = System.Buffers.ArrayPool<char>.Shared.Rent(message.RawValue(field).Length);
+        try
+        {
+            return DkimSignatureFields.Parse(message.Unfold(field, buffer), out error);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     private static string? HeaderBOf(string value)

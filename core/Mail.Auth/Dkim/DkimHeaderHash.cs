@@ -26,60 +26,83 @@ internal static class DkimHeaderHash
             if (index < 0) continue;
             used[index] = true;
             var field = message[index];
-            if (relaxed) WriteRelaxed(writer, message.Name(field), message.RawValue(field), signatureField: false);
-            else WriteSimple(writer, message.RawName(field), message.RawValue(field), signatureField: false);
+            if (relaxed) WriteRelaxed(writer, message.Name(field), message.RawValue(field), default, signatureField: false);
+            else WriteSimple(writer, message.RawName(field), message.RawValue(field), default, signatureField: false);
         }
 
+        // The DKIM-Signature field itself with b='s value cut out: the parts before and after it, written in turn.
         var signature = message[signatureIndex];
-        var stripped = WithoutSignatureValue(message.RawValue(signature));
-        if (relaxed) WriteRelaxed(writer, message.Name(signature), stripped, signatureField: true);
-        else WriteSimple(writer, message.RawName(signature), stripped, signatureField: true);
+        var raw = message.RawValue(signature);
+        var (cutStart, cutEnd) = SignatureValueRange(raw);
+        if (relaxed) WriteRelaxed(writer, message.Name(signature), raw[..cutStart], raw[cutEnd..], signatureField: true);
+        else WriteSimple(writer, message.RawName(signature), raw[..cutStart], raw[cutEnd..], signatureField: true);
         return writer.GetHash();
     }
 
     private static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
 
     // RFC 6376 3.4.2: lower-case name, no WSP around the colon, runs of WSP (folding included) become one SP,
-    // none at the end.
-    private static void WriteRelaxed(CanonicalHashWriter writer, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, bool signatureField)
+    // none at the end. The value comes in two parts (the signature field without its b= value); a run of WSP may
+    // span them.
+    private static void WriteRelaxed(CanonicalHashWriter writer, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest, bool signatureField)
     {
         foreach (var b in name) writer.Write(b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b + 32) : b);
         writer.Write((byte)':');
-        var index = 0;
-        while (index < value.Length && IsWhitespace(value[index])) index++;
-        while (index < value.Length)
-        {
-            var start = index;
-            while (index < value.Length && IsWhitespace(value[index])) index++;
-            if (index >= value.Length) break;
-            if (index > start) writer.Write((byte)' ');
-            start = index;
-            while (index < value.Length && !IsWhitespace(value[index])) index++;
-            writer.Write(value[start..index]);
-        }
+        var written = false;
+        var space = false;
+        WriteReduced(writer, value, ref written, ref space);
+        WriteReduced(writer, rest, ref written, ref space);
         if (!signatureField) writer.Write("\r\n"u8);
     }
 
-    // RFC 6376 3.4.1: the field as it is; the DKIM-Signature field being verified without its final line break.
-    private static void WriteSimple(CanonicalHashWriter writer, ReadOnlySpan<byte> rawName, ReadOnlySpan<byte> value, bool signatureField)
+    private static void WriteReduced(CanonicalHashWriter writer, ReadOnlySpan<byte> value, ref bool written, ref bool space)
     {
-        var length = value.Length;
-        if (signatureField && length > 0 && value[length - 1] == (byte)'\n')
+        while (!value.IsEmpty)
         {
-            length--;
-            if (length > 0 && value[length - 1] == (byte)'\r') length--;
+            var word = value.IndexOfAny(Whitespace);
+            if (word != 0)
+            {
+                // A run of non-WSP bytes: after WSP (not at the start) it gets its one SP.
+                var end = word < 0 ? value.Length : word;
+                if (space && written) writer.Write((byte)' ');
+                writer.Write(value[..end]);
+                written = true;
+                space = false;
+                value = value[end..];
+                continue;
+            }
+            space = true;
+            var run = value.IndexOfAnyExcept(Whitespace);
+            value = run < 0 ? default : value[run..];
         }
-        writer.WriteCrlf(rawName);
-        writer.WriteCrlf(":"u8);
-        writer.WriteCrlf(value[..length]);
-        // A last field without a line ending (a message that is all header) is hashed with CRLF, as when it had one.
-        if (!signatureField && (length == 0 || value[length - 1] != (byte)'\n')) writer.Write("\r\n"u8);
     }
 
-    /// <summary>The raw field value with the b= tag's value removed (RFC 6376 3.7), as MimeKit cuts it.</summary>
-    private static byte[] WithoutSignatureValue(ReadOnlySpan<byte> raw)
+    private static readonly System.Buffers.SearchValues<byte> Whitespace = System.Buffers.SearchValues.Create(" \t\r\n"u8);
+
+    // RFC 6376 3.4.1: the field as it is; the DKIM-Signature field being verified without its final line break.
+    private static void WriteSimple(CanonicalHashWriter writer, ReadOnlySpan<byte> rawName, ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest, bool signatureField)
     {
-        var value = raw.ToArray();
+        // The final line break belongs to the last part that has bytes.
+        ref var last = ref rest.IsEmpty ? ref value : ref rest;
+        var length = last.Length;
+        if (signatureField && length > 0 && last[length - 1] == (byte)'\n')
+        {
+            length--;
+            if (length > 0 && last[length - 1] == (byte)'\r') length--;
+        }
+        last = last[..length];
+        writer.WriteCrlf(rawName);
+        writer.WriteCrlf(":"u8);
+        writer.WriteCrlf(value);
+        writer.WriteCrlf(rest);
+        // A last field without a line ending (a message that is all header) is hashed with CRLF, as when it had one.
+        if (!signatureField && (last.IsEmpty || last[^1] != (byte)'\n')) writer.Write("\r\n"u8);
+    }
+
+    /// <summary>Where the b= tag's value lies in the raw field value (RFC 6376 3.7), found as MimeKit cuts it: the
+    /// hash covers the bytes before <c>Start</c> and from <c>End</c> on.</summary>
+    private static (int Start, int End) SignatureValueRange(ReadOnlySpan<byte> value)
+    {
         int length = 0, index = 0;
         do
         {
@@ -104,8 +127,6 @@ internal static class DkimHeaderHash
             if (index < value.Length) index++;
         } while (index < value.Length);
         if (index == value.Length) throw new FormatException("Malformed DKIM-Signature header: missing signature parameter.");
-        while (index < value.Length) value[length++] = value[index++];
-        Array.Resize(ref value, length);
-        return value;
+        return (length, index);
     }
 }

@@ -172,6 +172,21 @@ public sealed class DmarcChecker
         return domains[0];
     }
 
+    // The same few policy records arrive all day with the same text from the resolver: parse each distinct text
+    // once (records are immutable public data). Bounded by clearing.
+    private static readonly Mail.Core.Caching.ClearingCache<string, (DmarcRecord? Record, string? Error)> s_parsed = new(4096, StringComparer.Ordinal);
+
+    private static DmarcRecord? ParseCached(string txt, out string? error)
+    {
+        if (!s_parsed.TryGetValue(txt, out var cached))
+        {
+            cached = (DmarcRecord.Parse(txt, out var parseError), parseError);
+            s_parsed.Set(txt, cached);
+        }
+        error = cached.Error;
+        return cached.Record;
+    }
+
     private async Task<(DmarcRecord? Record, string? Domain, DmarcResult? Outcome)> DiscoverAsync(string domain, CancellationToken cancellationToken)
     {
         var answer = await _dns.TxtAsync("_dmarc." + domain, cancellationToken);
@@ -182,7 +197,7 @@ public sealed class DmarcChecker
         // More than one record: discovery ends and DMARC does not apply (RFC 7489 6.6.3 step 4).
         if (candidates.Count > 1)
             return (null, null, new DmarcResult { Code = DmarcResultCode.None, Reason = $"multiple DMARC records at _dmarc.{domain}" });
-        var record = DmarcRecord.Parse(candidates[0], out var error);
+        var record = ParseCached(candidates[0], out var error);
         if (record is null)
             return (null, null, new DmarcResult { Code = DmarcResultCode.None, Reason = $"unusable DMARC record at _dmarc.{domain}: {error}" });
         return (record, domain, null);

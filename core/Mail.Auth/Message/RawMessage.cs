@@ -59,9 +59,27 @@ public sealed class RawMessage
     public string Value(RawHeaderField field)
     {
         var raw = RawValue(field);
-        var text = Encoding.UTF8.GetString(raw);
-        if (text.AsSpan().IndexOfAny('\r', '\n') >= 0) text = text.Replace("\r", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal);
-        return text.Trim(' ', '\t');
+        var buffer = raw.Length <= 512 ? stackalloc char[raw.Length] : new char[raw.Length];
+        return new string(Unfold(field, buffer));
+    }
+
+    /// <summary><see cref="Value"/> into <paramref name="destination"/> (at least as long as the raw value in bytes),
+    /// without a string; returns the part of it used.</summary>
+    public Span<char> Unfold(RawHeaderField field, Span<char> destination)
+    {
+        var length = Encoding.UTF8.GetChars(RawValue(field), destination);
+        var text = destination[..length];
+        var kept = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] is not ('\r' or '\n')) text[kept++] = text[i];
+        }
+        text = text[..kept];
+        var start = 0;
+        while (start < text.Length && text[start] is ' ' or '\t') start++;
+        var end = text.Length;
+        while (end > start && text[end - 1] is ' ' or '\t') end--;
+        return text[start..end];
     }
 
     /// <summary>Index of the first field named <paramref name="name"/>, or -1.</summary>

@@ -71,6 +71,18 @@ public sealed class PublicSuffixList
     /// </summary>
     public string GetOrganizationalDomain(string domain)
     {
+        // DMARC asks for the From domain and each authenticated domain of every message: the walk over the rules
+        // (a split and a join per label) is done once per domain name.
+        if (_organizational.TryGetValue(domain, out var known)) return known;
+        var organizational = FindOrganizationalDomain(domain);
+        _organizational.Set(domain, organizational);
+        return organizational;
+    }
+
+    private readonly Mail.Core.Caching.ClearingCache<string, string> _organizational = new(16384, StringComparer.Ordinal);
+
+    private string FindOrganizationalDomain(string domain)
+    {
         var d = Normalize(domain);
         var suffix = GetPublicSuffix(d);
         if (d.Length == suffix.Length) return d;

@@ -3,6 +3,8 @@ using Mail.Auth.Dkim;
 using Mail.Auth.Dmarc;
 using MimeKit;
 using MimeKit.Cryptography;
+using System.Buffers;
+using System.Text;
 
 namespace Mail.Auth.Results;
 
@@ -26,61 +28,140 @@ public sealed record AuthenticationSummary
 }
 
 /// <summary>
-/// Builds and recognises Authentication-Results header fields (RFC 8601) with MimeKit's
-/// <see cref="AuthenticationResults"/> model.
+/// Writes and recognises Authentication-Results header fields (RFC 8601). The field we add is written as text in
+/// one pass (it is added to every message; MimeKit's <see cref="AuthenticationResults"/> model, formatted and then
+/// re-parsed by <see cref="Header"/> to fold it, cost more than all of DMARC); incoming fields are read with MimeKit.
 /// </summary>
 public static class AuthenticationResultsHeader
 {
-    public static AuthenticationResults Build(string authServId, AuthenticationSummary summary)
+    /// <summary>The field's value on one line: "authserv-id; method=result (comment) ptype.property=value; ...",
+    /// or "authserv-id; none" when nothing was checked. Property values are quoted where they are not MIME tokens,
+    /// as MimeKit writes them.</summary>
+    public static string Format(string authServId, AuthenticationSummary summary)
     {
-        var ar = new AuthenticationResults(authServId);
+        ArgumentNullException.ThrowIfNull(authServId);
+        ArgumentNullException.ThrowIfNull(summary);
+        var w = new Writer(authServId);
         if (summary.AuthenticatedUser is { } user)
-        {
-            ar.Results.Add(Method("auth", "pass", null, ("smtp", "auth", user)));
-        }
+            w.Method("auth", "pass", null).Property("smtp", "auth", user);
         if (summary.Spf is { } spf)
         {
-            ar.Results.Add(spf.MailFrom is { Length: > 0 } mailFrom
-                ? Method("spf", spf.Result, spf.Comment, ("smtp", "mailfrom", mailFrom))
-                : Method("spf", spf.Result, spf.Comment, ("smtp", "helo", spf.Helo)));
+            w.Method("spf", spf.Result, spf.Comment);
+            if (spf.MailFrom is { Length: > 0 } mailFrom) w.Property("smtp", "mailfrom", mailFrom);
+            else w.Property("smtp", "helo", spf.Helo);
         }
         if (summary.Dkim.Count == 0 && (summary.Spf is not null || summary.Dmarc is not null))
-        {
-            ar.Results.Add(Method("dkim", "none", null));
-        }
+            w.Method("dkim", "none", null);
         foreach (var d in summary.Dkim)
         {
-            var props = new List<(string, string, string)>();
-            if (d.Domain is not null) props.Add(("header", "d", d.Domain));
-            if (d.Selector is not null) props.Add(("header", "s", d.Selector));
-            if (d.HeaderB is { Length: > 0 }) props.Add(("header", "b", d.HeaderB));
-            ar.Results.Add(Method("dkim", DkimResult.ToToken(d.Code), d.Reason, [.. props]));
+            w.Method("dkim", DkimResult.ToToken(d.Code), d.Reason);
+            if (d.Domain is not null) w.Property("header", "d", d.Domain);
+            if (d.Selector is not null) w.Property("header", "s", d.Selector);
+            if (d.HeaderB is { Length: > 0 }) w.Property("header", "b", d.HeaderB);
         }
         if (summary.Dmarc is { } dmarc)
         {
-            var comment = dmarc.Record is null
-                ? dmarc.Reason
-                : $"p={DmarcRecord.ToToken(dmarc.Record.Policy)}"
-                  + (dmarc.Record.SubdomainPolicy is { } sp ? $" sp={DmarcRecord.ToToken(sp)}" : "")
-                  + $" dis={(summary.DmarcOverride is null ? DmarcRecord.ToToken(dmarc.AppliedPolicy) : "none")}"
-                  + (summary.DmarcOverride is { } o ? $" override={o}" : "")
-                  + (dmarc.SampledOut ? " pct-sampled-out" : "");
-            var result = Method("dmarc", DmarcResult.ToToken(dmarc.Code), comment,
-                dmarc.FromDomain is null ? [] : [("header", "from", dmarc.FromDomain)]);
-            ar.Results.Add(result);
+            if (dmarc.Record is not { } record) w.Method("dmarc", DmarcResult.ToToken(dmarc.Code), dmarc.Reason);
+            else
+            {
+                w.Method("dmarc", DmarcResult.ToToken(dmarc.Code), null).OpenComment()
+                    .Comment("p=").Comment(DmarcRecord.ToToken(record.Policy));
+                if (record.SubdomainPolicy is { } sp) w.Comment(" sp=").Comment(DmarcRecord.ToToken(sp));
+                w.Comment(" dis=").Comment(summary.DmarcOverride is null ? DmarcRecord.ToToken(dmarc.AppliedPolicy) : "none");
+                if (summary.DmarcOverride is { } o) w.Comment(" override=").Comment(o);
+                if (dmarc.SampledOut) w.Comment(" pct-sampled-out");
+                w.CloseComment();
+            }
+            if (dmarc.FromDomain is not null) w.Property("header", "from", dmarc.FromDomain);
         }
         if (summary.Arc is { } arc && (arc.Code != ArcResultCode.None || summary.Spf is not null))
         {
-            var comment = arc.Code == ArcResultCode.None ? null
-                : $"i={arc.Instances}" + (arc.SealerDomain is null ? "" : $" d={arc.SealerDomain}") + (arc.Reason is null ? "" : $" {arc.Reason}");
-            ar.Results.Add(Method("arc", ArcResult.ToToken(arc.Code), comment,
-                summary.ClientAddress is null ? [] : [("smtp", "remote-ip", summary.ClientAddress)]));
+            w.Method("arc", ArcResult.ToToken(arc.Code), null);
+            if (arc.Code != ArcResultCode.None)
+            {
+                w.OpenComment().Comment("i=").Comment(arc.Instances.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                if (arc.SealerDomain is not null) w.Comment(" d=").Comment(arc.SealerDomain);
+                if (arc.Reason is not null) w.Comment(" ").Comment(arc.Reason);
+                w.CloseComment();
+            }
+            if (summary.ClientAddress is not null) w.Property("smtp", "remote-ip", summary.ClientAddress);
         }
-        return ar;
+        return w.ToString();
     }
 
-    /// <summary>The header field to prepend; MimeKit folds it when the message is written.</summary>
-    public static Header ToHeader(AuthenticationResults results) => new(HeaderId.AuthenticationResults, results.ToString());
+    /// <summary>The header field to prepend, folded.</summary>
+    public static Header ToHeader(string value) => FoldedHeader.Create("Authentication-Results", value);
+
+    /// <summary>One pass over a pooled builder (one per thread): the value is the only string made.</summary>
+    private readonly struct Writer
+    {
+        [ThreadStatic]
+        private static StringBuilder? t_builder;
+
+        private readonly StringBuilder _sb;
+
+        public Writer(string authServId)
+        {
+            _sb = t_builder ?? new StringBuilder(512);
+            t_builder = null;
+            _sb.Clear().Append(authServId).Append(';');
+        }
+
+        public Writer Method(string method, string result, string? comment)
+        {
+            if (_sb[^1] != ';') _sb.Append(';');
+            _sb.Append(' ').Append(method).Append('=').Append(result);
+            if (!string.IsNullOrEmpty(comment)) OpenComment().Comment(comment).CloseComment();
+            return this;
+        }
+
+        public Writer OpenComment()
+        {
+            _sb.Append(" (");
+            return this;
+        }
+
+        // Comments are ours, but reasons can quote sender data; keep them one line and balanced.
+        public Writer Comment(string text)
+        {
+            foreach (var c in text) _sb.Append(c is '(' or ')' or '\\' or '\r' or '\n' ? ' ' : c);
+            return this;
+        }
+
+        public Writer CloseComment()
+        {
+            _sb.Append(')');
+            return this;
+        }
+
+        // Property values (d=, s=, b= prefixes, MAIL FROM) come from the sender: keep them one printable token so a
+        // space or a ';' cannot break the field or inject a fake result; quoted when not a MIME token (RFC 2045).
+        public Writer Property(string type, string name, string value)
+        {
+            _sb.Append(' ').Append(type).Append('.').Append(name).Append('=');
+            if (value.Length == 0)
+            {
+                _sb.Append('_');
+                return this;
+            }
+            var quote = value.AsSpan().IndexOfAny(TokenSpecials) >= 0;
+            if (quote) _sb.Append('"');
+            foreach (var c in value) _sb.Append(c is > ' ' and < (char)0x7f and not ('(' or ')' or ';' or '"' or '\\') ? c : '_');
+            if (quote) _sb.Append('"');
+            return this;
+        }
+
+        public override string ToString()
+        {
+            if (_sb[^1] == ';') _sb.Append(" none");
+            var value = _sb.ToString();
+            if (_sb.Capacity <= 4096) t_builder = _sb;
+            return value;
+        }
+    }
+
+    // RFC 2045 tspecials that survive the sanitizing above (the others became '_', a token character).
+    private static readonly SearchValues<char> TokenSpecials = SearchValues.Create("<>@,:/[]?=");
 
     /// <summary>
     /// True when an Authentication-Results field claims <paramref name="authServId"/>: such a field did not come
@@ -97,38 +178,4 @@ public static class AuthenticationResultsHeader
         var id = (semi < 0 ? value : value[..semi]).Trim().Split(' ', '\t')[0];
         return string.Equals(id, authServId, StringComparison.OrdinalIgnoreCase);
     }
-
-    private static AuthenticationMethodResult Method(string method, string result, string? comment, params (string Type, string Name, string Value)[] properties)
-    {
-        var r = new AuthenticationMethodResult(method, result);
-        if (!string.IsNullOrEmpty(comment)) r.ResultComment = Sanitize(comment);
-        foreach (var (type, name, value) in properties) r.Properties.Add(new AuthenticationMethodProperty(type, name, PropertyValue(value)));
-        return r;
-    }
-
-    // Property values (d=, s=, b= prefixes, MAIL FROM) come from the sender: keep them one printable token so a
-    // space or a ';' cannot break the field or inject a fake result.
-    private static string PropertyValue(string s)
-    {
-        if (s.Length == 0) return "_";
-        return string.Create(s.Length, s, static (span, source) =>
-        {
-            for (var i = 0; i < source.Length; i++)
-            {
-                var c = source[i];
-                span[i] = c is > ' ' and < (char)0x7f and not ('(' or ')' or ';' or '"' or '\\') ? c : '_';
-            }
-        });
-    }
-
-    // Comments are ours, but reasons can quote sender data; keep them one line and balanced.
-    private static string Sanitize(string s) =>
-        string.Create(s.Length, s, static (span, source) =>
-        {
-            for (var i = 0; i < source.Length; i++)
-            {
-                var c = source[i];
-                span[i] = c is '(' or ')' or '\\' or '\r' or '\n' ? ' ' : c;
-            }
-        });
 }

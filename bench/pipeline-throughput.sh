@@ -34,34 +34,11 @@ RCPT=bench@bench.test
 CLIENT=client.$DOMAIN      # 127.0.0.1's PTR and A: FCrDNS passes
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  [ -f "$PF/conf/main.cf" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1 || true
-  sleep 1
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 . "$HERE/lib.sh"
-TCK=$(getconf CLK_TCK)
-# proc_cpu PID...: utime+stime (+cutime+cstime of the first) in clock ticks
-proc_cpu() { local first=1 t=0 f; for p in "$@"; do f=($(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo)); [ ${#f[@]} -gt 14 ] || continue
-  t=$((t + f[11] + f[12])); [ $first = 1 ] && t=$((t + f[13] + f[14])); first=0; done; echo $t; }
-machine_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+trap bench_cleanup EXIT
 
-if [ -n "${MAIL_BIN:-}" ]; then
-  read -r -a MAIL <<<"$MAIL_BIN"; MAIL_BUILD="\`$MAIL_BIN\` (given by MAIL_BIN)"
-elif [ "${BUILD:-aot}" = jit ]; then
-  echo "== building mail (Release, JIT)"
-  dotnet build "$ROOT/edge/Mail.Host" -c Release -nologo -v q >/dev/null
-  MAIL=(dotnet "$ROOT/edge/Mail.Host/bin/Release/net10.0/mail.dll")
-  MAIL_BUILD="\`dotnet build -c Release\` (JIT)"
-else
-  echo "== publishing mail (Native AOT, as edge/Dockerfile does)"
-  dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail-bin" -nologo -v q >/dev/null
-  MAIL=("$WORK/mail-bin/mail")
-  MAIL_BUILD="\`dotnet publish -c Release -r linux-x64\` (Native AOT, as edge/Dockerfile ships it)"
-fi
+mail_binary
 
 echo "== a dkimpy-signed message (RSA 2048, relaxed/relaxed) from $FROM"
 TOOL=$ROOT/tests/Mail.Auth.Tests/Tools/dkimtool.py
@@ -189,8 +166,8 @@ mail_measure() {
   if [ -n "$tracer" ]; then kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
     if [ "${PROFILE:-0}" = perf ]; then
       echo "   mail serve's CPU by symbol (perf, self time):"
-      perf report -i "$WORK/perf.data" --no-children -g none --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -60 | sed 's/^/     /'
-      echo "   by DSO:"; perf report -i "$WORK/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep '%' | head -15 | sed 's/^/     /'
+      perf report -i "$WORK/perf.data" --no-children -g none --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep '%' | sed -n '1,60s/^/     /p' || true
+      echo "   by DSO:"; perf report -i "$WORK/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | sed -n '1,15s/^/     /p' || true
     else echo "   system calls of mail serve for $2 messages (strace -c):"; sed -n '1,40p' "$WORK/strace.$3" | sed 's/^/     /'; fi; fi
   BASE=$((BASE + $2))
   R[$3]=$(python3 -c "

@@ -23,8 +23,9 @@ namespace Mail.Storage.Embedded;
 /// </list>
 /// Two dedicated threads rather than the thread pool, because the syncs block and the pool runs the sessions: one for
 /// the append files, one for the file system syncs. A syncfs writes back everything dirty (the worker's mailbox copies,
-/// SQLite's pages) and took 2–10 ms under the bench's load; on one thread the edge's next batch of 250s waited behind
-/// it, so with the worker delivering one SMTP session got 190 messages a second instead of 1,230 (bench/README.md).
+/// SQLite's pages); on one thread the edge's next batch of 250s waited behind the worker's two per delivery, and one
+/// SMTP session with the worker on was accepted at a third of the rate it got with them apart (bench/README.md,
+/// "Pipeline throughput").
 /// </summary>
 internal sealed class DurabilityBarrier
 {

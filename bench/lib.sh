@@ -53,3 +53,36 @@ postfix_start() {
   postfix -c "$1/conf" start >/dev/null 2>&1 || { echo "postfix did not start:" >&2; tail -5 "$1/maillog" >&2; exit 1; }
   wait_port "$2"
 }
+
+# bench_cleanup: the EXIT trap of the scripts that start processes (PIDS), a Postfix instance (PF) and a WORK dir.
+bench_cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  [ -f "$PF/conf/main.cf" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1 || true
+  sleep 1
+  rm -rf "$WORK"
+}
+
+TCK=$(getconf CLK_TCK)
+# proc_cpu PID...: utime+stime (+cutime+cstime of the first) in clock ticks
+proc_cpu() { local first=1 t=0 f; for p in "$@"; do f=($(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo)); [ ${#f[@]} -gt 14 ] || continue
+  t=$((t + f[11] + f[12])); [ $first = 1 ] && t=$((t + f[13] + f[14])); first=0; done; echo $t; }
+# busy ticks of the whole machine: user, nice, system, irq, softirq (not idle, iowait, steal)
+machine_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+
+# mail_binary: sets MAIL (the command) and MAIL_BUILD (how it was built): MAIL_BIN if given (a `mail` already built),
+# BUILD=jit the `dotnet build` output as `dotnet run` runs it, by default Native AOT as edge/Dockerfile ships it.
+mail_binary() {
+  if [ -n "${MAIL_BIN:-}" ]; then
+    read -r -a MAIL <<<"$MAIL_BIN"; MAIL_BUILD="\`$MAIL_BIN\` (given by MAIL_BIN)"
+  elif [ "${BUILD:-aot}" = jit ]; then
+    echo "== building mail (Release, JIT)"
+    dotnet build "$ROOT/edge/Mail.Host" -c Release -nologo -v q >/dev/null
+    MAIL=(dotnet "$ROOT/edge/Mail.Host/bin/Release/net10.0/mail.dll")
+    MAIL_BUILD="\`dotnet build -c Release\` (JIT)"
+  else
+    echo "== publishing mail (Native AOT, as edge/Dockerfile does)"
+    dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail-bin" -nologo -v q >/dev/null
+    MAIL=("$WORK/mail-bin/mail")
+    MAIL_BUILD="\`dotnet publish -c Release -r linux-x64\` (Native AOT, as edge/Dockerfile ships it)"
+  fi
+}

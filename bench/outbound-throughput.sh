@@ -24,39 +24,14 @@ PF=$WORK/postfix
 FROM=alice@example.org
 RCPT=bob@sink.test
 
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  [ -f "$PF/conf/main.cf" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1 || true
-  sleep 1
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 . "$HERE/lib.sh"
-TCK=$(getconf CLK_TCK)
-# proc_cpu PID...: utime+stime (+cutime+cstime of the first) in clock ticks
-proc_cpu() { local first=1 t=0 f; for p in "$@"; do f=($(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo)); [ ${#f[@]} -gt 14 ] || continue
-  t=$((t + f[11] + f[12])); [ $first = 1 ] && t=$((t + f[13] + f[14])); first=0; done; echo $t; }
-# busy ticks of the whole machine: user, nice, system, irq, softirq (not idle, iowait, steal)
-machine_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+trap bench_cleanup EXIT
 sink_count() { tr '\r' '\n' <"$SINK_OUT" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1; }
 wait_sink() { # wait_sink COUNT: until smtp-sink has counted COUNT messages (bounded)
   for _ in $(seq 1 6000); do [ "$(sink_count || echo 0)" -ge "$1" ] 2>/dev/null && return 0; sleep 0.05; done
   echo "smtp-sink counted $(sink_count) of $1" >&2; return 1; }
 
-if [ -n "${MAIL_BIN:-}" ]; then      # a `mail` already published (e.g. by a previous run)
-  read -r -a MAIL <<<"$MAIL_BIN"; MAIL_BUILD="\`$MAIL_BIN\` (given by MAIL_BIN)"
-elif [ "${BUILD:-aot}" = jit ]; then
-  echo "== building mail (Release, JIT)"
-  dotnet build "$ROOT/edge/Mail.Host" -c Release -nologo -v q >/dev/null
-  MAIL=(dotnet "$ROOT/edge/Mail.Host/bin/Release/net10.0/mail.dll")
-  MAIL_BUILD="\`dotnet build -c Release\` (JIT)"
-else
-  echo "== publishing mail (Native AOT, as edge/Dockerfile does)"
-  dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail-bin" -nologo -v q >/dev/null
-  MAIL=("$WORK/mail-bin/mail")
-  MAIL_BUILD="\`dotnet publish -c Release -r linux-x64\` (Native AOT, as edge/Dockerfile ships it)"
-fi
+mail_binary
 
 # One smtp-sink for both targets, dumping each message (to check the DKIM-Signature) and counting (-c).
 SINK_PORT=$(free_port)

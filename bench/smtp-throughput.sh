@@ -24,15 +24,8 @@ chmod 755 "$WORK"                                # Postfix daemons run as user p
 PIDS=()
 PF=$WORK/postfix
 
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  [ -f "$PF/conf/main.cf" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1 || true
-  sleep 1
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 . "$HERE/lib.sh"
+trap bench_cleanup EXIT
 
 # run_source PORT SESSIONS -> prints messages/second
 run_source() {
@@ -48,17 +41,7 @@ run_source() {
 warm() { timeout 300 smtp-source -d -s 20 -m "$WARM" -l "$SIZE" -f bench@example.net -t bench@bench.test "127.0.0.1:$1" >/dev/null 2>&1; }
 
 declare -A RATE
-if [ "${BUILD:-aot}" = jit ]; then   # BUILD=jit: the `dotnet build` output, as `dotnet run` runs it
-  echo "== building mail (Release, JIT)"
-  dotnet build "$ROOT/edge/Mail.Host" -c Release -nologo -v q >/dev/null
-  MAIL=(dotnet "$ROOT/edge/Mail.Host/bin/Release/net10.0/mail.dll")
-  MAIL_BUILD="\`dotnet build -c Release\` (JIT)"
-else                                 # default: Native AOT, as edge/Dockerfile ships it
-  echo "== publishing mail (Native AOT, as edge/Dockerfile does)"
-  dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail-bin" -nologo -v q >/dev/null
-  MAIL=("$WORK/mail-bin/mail")
-  MAIL_BUILD="\`dotnet publish -c Release -r linux-x64\` (Native AOT, as edge/Dockerfile ships it)"
-fi
+mail_binary
 
 echo "== (a) smtp-sink"
 SINK_PORT=$(free_port)

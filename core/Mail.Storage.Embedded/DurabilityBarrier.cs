@@ -21,7 +21,11 @@ namespace Mail.Storage.Embedded;
 /// exist (not Linux) writers fsync their own files (<see cref="SyncsFileSystem"/> is false) and the batch only fsyncs
 /// the directories (a no-op on Windows, whose file system journals renames).</item>
 /// </list>
-/// A dedicated thread rather than the thread pool, because the syncs block and the pool runs the sessions.
+/// Two dedicated threads rather than the thread pool, because the syncs block and the pool runs the sessions: one for
+/// the append files, one for the file system syncs. A syncfs writes back everything dirty (the worker's mailbox copies,
+/// SQLite's pages); on one thread the edge's next batch of 250s waited behind the worker's two per delivery, and one
+/// SMTP session with the worker on was accepted at a third of the rate it got with them apart (bench/README.md,
+/// "Pipeline throughput").
 /// </summary>
 internal sealed class DurabilityBarrier
 {
@@ -30,12 +34,16 @@ internal sealed class DurabilityBarrier
     private readonly object _gate = new();
     private List<Request> _pending = [];
     private List<Request> _spare = [];
+    private readonly object _directoryGate = new();
+    private List<Request> _pendingDirectories = [];
+    private List<Request> _spareDirectories = [];
     private HashSet<AppendFile> _enlisted = [];
     private HashSet<AppendFile> _spareFiles = [];
 
     private DurabilityBarrier()
     {
         new Thread(Run) { IsBackground = true, Name = "storage group commit" }.Start();
+        new Thread(RunDirectories) { IsBackground = true, Name = "storage file system sync" }.Start();
     }
 
     /// <summary>True where one barrier covers file contents too; false where each writer must fsync its own files.</summary>
@@ -64,18 +72,28 @@ internal sealed class DurabilityBarrier
 
     private Task Enqueue(Request request)
     {
-        lock (_gate)
+        if (request.Directory is null)
         {
-            _pending.Add(request);
-            if (_pending.Count == 1) Monitor.Pulse(_gate);
+            lock (_gate)
+            {
+                _pending.Add(request);
+                if (_pending.Count == 1) Monitor.Pulse(_gate);
+            }
+        }
+        else
+        {
+            lock (_directoryGate)
+            {
+                _pendingDirectories.Add(request);
+                if (_pendingDirectories.Count == 1) Monitor.Pulse(_directoryGate);
+            }
         }
         return request.Done.Task;
     }
 
+    /// <summary>The append files' batches: what the SMTP edge's 250s wait for.</summary>
     private void Run()
     {
-        var outcome = new Dictionary<string, Exception?>(StringComparer.Ordinal);
-        var synced = new Dictionary<ulong, Exception?>();
         while (true)
         {
             List<Request> batch;
@@ -88,21 +106,38 @@ internal sealed class DurabilityBarrier
                 files = _enlisted;
                 _enlisted = _spareFiles;
             }
-            var filesError = Sync(files);
-            // Appends are durable now: their writers (the SMTP edge's 250s) need not wait for a file system sync
-            // that the same batch does for someone else (the worker's mailbox files).
-            Resume(batch.Where(r => r.Directory is null).Select(r => (r.Done, filesError)).ToArray());
+            var error = Sync(files);
+            Resume(batch.Select(r => (r.Done, error)).ToArray());
+            batch.Clear();
+            files.Clear();
+            lock (_gate) (_spare, _spareFiles) = (batch, files);
+        }
+    }
+
+    /// <summary>The file system syncs (<see cref="WhenDurableAsync(string)"/>), one per device per batch.</summary>
+    private void RunDirectories()
+    {
+        var outcome = new Dictionary<string, Exception?>(StringComparer.Ordinal);
+        var synced = new Dictionary<ulong, Exception?>();
+        while (true)
+        {
+            List<Request> batch;
+            lock (_directoryGate)
+            {
+                while (_pendingDirectories.Count == 0) Monitor.Wait(_directoryGate);
+                batch = _pendingDirectories;
+                _pendingDirectories = _spareDirectories;
+            }
             outcome.Clear();
             synced.Clear();
             foreach (var r in batch)
             {
-                if (r.Directory is null || outcome.ContainsKey(r.Directory)) continue;
-                outcome[r.Directory] = Sync(r.Directory, synced);
+                if (outcome.ContainsKey(r.Directory!)) continue;
+                outcome[r.Directory!] = Sync(r.Directory!, synced);
             }
-            Resume(batch.Where(r => r.Directory is not null).Select(r => (r.Done, outcome[r.Directory!])).ToArray());
+            Resume(batch.Select(r => (r.Done, outcome[r.Directory!])).ToArray());
             batch.Clear();
-            files.Clear();
-            lock (_gate) (_spare, _spareFiles) = (batch, files);
+            lock (_directoryGate) _spareDirectories = batch;
         }
     }
 

@@ -32,7 +32,11 @@ internal sealed class SqliteDatabase
         c.Open();
         // WAL lets readers (IMAP sessions, the CLI) run while the worker writes. It is persistent in the file.
         Exec(c, "PRAGMA journal_mode=WAL;");
+        Writes = SqliteGroupCommit.For(full, this);
     }
+
+    /// <summary>The group commit of this file's writes, shared by every store of the process on it.</summary>
+    public SqliteGroupCommit Writes { get; }
 
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {

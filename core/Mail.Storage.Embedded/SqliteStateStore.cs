@@ -47,33 +47,30 @@ public sealed class SqliteStateStore : IStateStore
         return new StateEntry(partition, key, r.GetString(0), r.GetInt64(1).ToString(CultureInfo.InvariantCulture), ReadExpiry(r, 2));
     }
 
-    public async Task<bool> TryPutAsync(string partition, string key, string value, string? expectedVersion, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
+    public Task<bool> TryPutAsync(string partition, string key, string value, string? expectedVersion, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
     {
-        await using var c = await _db.OpenAsync(cancellationToken);
-        using var tx = c.BeginTransaction(); // BEGIN IMMEDIATE
+        long? version = null;
+        if (expectedVersion is not null)
+        {
+            if (!long.TryParse(expectedVersion, NumberStyles.None, CultureInfo.InvariantCulture, out var v)) return Task.FromResult(false);
+            version = v;
+        }
         var now = Now;
-        int changed;
-        if (expectedVersion is null)
+        return _db.Writes.Write((c, tx) =>
         {
             // An expired row counts as missing: replace it, restarting its version sequence after the old one.
-            using var cmd = SqliteDatabase.Command(c, tx, """
-                INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
-                ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
-                WHERE state.expires_at IS NOT NULL AND state.expires_at <= $now
-                """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()), ("$now", now));
-            changed = await cmd.ExecuteNonQueryAsync(cancellationToken);
-        }
-        else
-        {
-            if (!long.TryParse(expectedVersion, NumberStyles.None, CultureInfo.InvariantCulture, out var version)) return false;
-            using var cmd = SqliteDatabase.Command(c, tx, """
-                UPDATE state SET value=$v, version=version+1, expires_at=$e
-                WHERE partition=$p AND key=$k AND version=$ver AND (expires_at IS NULL OR expires_at > $now)
-                """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()), ("$ver", version), ("$now", now));
-            changed = await cmd.ExecuteNonQueryAsync(cancellationToken);
-        }
-        tx.Commit();
-        return changed > 0;
+            using var cmd = version is null
+                ? SqliteDatabase.Command(c, tx, """
+                    INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
+                    ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
+                    WHERE state.expires_at IS NOT NULL AND state.expires_at <= $now
+                    """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()), ("$now", now))
+                : SqliteDatabase.Command(c, tx, """
+                    UPDATE state SET value=$v, version=version+1, expires_at=$e
+                    WHERE partition=$p AND key=$k AND version=$ver AND (expires_at IS NULL OR expires_at > $now)
+                    """, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()), ("$ver", version), ("$now", now));
+            return cmd.ExecuteNonQuery() > 0;
+        }, cancellationToken);
     }
 
     /// <summary>An unconditional write: inserted at version 1, or replaced with the next version.</summary>
@@ -82,63 +79,65 @@ public sealed class SqliteStateStore : IStateStore
         ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
         """;
 
-    public async Task PutAsync(string partition, string key, string value, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
-    {
-        await using var c = await _db.OpenAsync(cancellationToken);
-        using var cmd = SqliteDatabase.Command(c, null, Upsert, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()));
-        await cmd.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    /// <summary>Every entry in one transaction: one WAL sync (synchronous=FULL) instead of one per key.</summary>
-    public async Task PutManyAsync(string partition, IReadOnlyList<KeyValuePair<string, string>> entries, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
-    {
-        if (entries.Count == 0) return;
-        await using var c = await _db.OpenAsync(cancellationToken);
-        using var tx = c.BeginTransaction();
-        foreach (var (key, value) in entries)
+    public Task PutAsync(string partition, string key, string value, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default) =>
+        _db.Writes.Write((c, tx) =>
         {
             using var cmd = SqliteDatabase.Command(c, tx, Upsert, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()));
-            await cmd.ExecuteNonQueryAsync(cancellationToken);
-        }
-        tx.Commit();
-    }
+            return cmd.ExecuteNonQuery();
+        }, cancellationToken);
 
-    public async Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default)
+    /// <summary>Every entry in one transaction (of the group commit): one WAL sync instead of one per key.</summary>
+    public Task PutManyAsync(string partition, IReadOnlyList<KeyValuePair<string, string>> entries, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
     {
-        await using var c = await _db.OpenAsync(cancellationToken);
-        using var cmd = SqliteDatabase.Command(c, null, "DELETE FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key));
-        await cmd.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task<long> IncrementAsync(string partition, string key, long delta, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
-    {
-        await using var c = await _db.OpenAsync(cancellationToken);
-        using var tx = c.BeginTransaction(); // BEGIN IMMEDIATE: read-modify-write without lost updates
-        var now = Now;
-        long current = 0;
-        var live = false;
-        using (var read = SqliteDatabase.Command(c, tx, "SELECT value, expires_at FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key)))
-        using (var r = await read.ExecuteReaderAsync(cancellationToken))
+        if (entries.Count == 0) return Task.CompletedTask;
+        return _db.Writes.Write((c, tx) =>
         {
-            if (await r.ReadAsync(cancellationToken) && (r.IsDBNull(1) || r.GetInt64(1) > now))
+            foreach (var (key, value) in entries)
             {
-                live = true;
-                // A non-numeric value (someone Put text under a counter key) restarts the counter at 0.
-                _ = long.TryParse(r.GetString(0), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out current);
+                using var cmd = SqliteDatabase.Command(c, tx, Upsert, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()));
+                cmd.ExecuteNonQuery();
             }
-        }
-        var next = current + delta;
-        // A live counter keeps its window (fixed-window rate counting); a new or expired one starts a new window.
-        using var write = SqliteDatabase.Command(c, tx, live
-                ? "UPDATE state SET value=$v, version=version+1 WHERE partition=$p AND key=$k"
-                : """
-                  INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
-                  ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
-                  """,
-            ("$p", partition), ("$k", key), ("$v", next.ToString(CultureInfo.InvariantCulture)), ("$e", expiresAt.ToUnixTimeMilliseconds()));
-        await write.ExecuteNonQueryAsync(cancellationToken);
-        tx.Commit();
-        return next;
+            return entries.Count;
+        }, cancellationToken);
+    }
+
+    public Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default) =>
+        _db.Writes.Write((c, tx) =>
+        {
+            using var cmd = SqliteDatabase.Command(c, tx, "DELETE FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key));
+            return cmd.ExecuteNonQuery();
+        }, cancellationToken);
+
+    public Task<long> IncrementAsync(string partition, string key, long delta, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        var now = Now;
+        // Inside the group commit's write transaction (BEGIN IMMEDIATE): read-modify-write without lost updates.
+        return _db.Writes.Write((c, tx) =>
+        {
+            long current = 0;
+            var live = false;
+            using (var read = SqliteDatabase.Command(c, tx, "SELECT value, expires_at FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key)))
+            using (var r = read.ExecuteReader())
+            {
+                if (r.Read() && (r.IsDBNull(1) || r.GetInt64(1) > now))
+                {
+                    live = true;
+                    // A non-numeric value (someone Put text under a counter key) restarts the counter at 0.
+                    _ = long.TryParse(r.GetString(0), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out current);
+                }
+            }
+            var next = current + delta;
+            // A live counter keeps its window (fixed-window rate counting); a new or expired one starts a new window.
+            using var write = SqliteDatabase.Command(c, tx, live
+                    ? "UPDATE state SET value=$v, version=version+1 WHERE partition=$p AND key=$k"
+                    : """
+                      INSERT INTO state(partition, key, value, version, expires_at) VALUES ($p, $k, $v, 1, $e)
+                      ON CONFLICT(partition, key) DO UPDATE SET value=excluded.value, version=state.version+1, expires_at=excluded.expires_at
+                      """,
+                ("$p", partition), ("$k", key), ("$v", next.ToString(CultureInfo.InvariantCulture)), ("$e", expiresAt.ToUnixTimeMilliseconds()));
+            write.ExecuteNonQuery();
+            return next;
+        }, cancellationToken);
     }
 
     public async IAsyncEnumerable<StateEntry> ListAsync(string partition, [EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+
+namespace Mail.Storage.Embedded;
+
+/// <summary>
+/// Group commit of the writes to one SQLite file, shared by every store of the process on that file
+/// (<see cref="SqliteMailboxStore"/> and <see cref="SqliteStateStore"/> share <c>mail.db</c>): concurrent writes queue
+/// up, and whoever finds no batch running becomes the leader and executes everything queued in ONE transaction (one WAL
+/// fsync with synchronous=FULL), each write inside its own SAVEPOINT so a failing one (MailboxNotFound, ...) is rolled
+/// back alone. The result is the same as running them one after another; the disk sees one commit per batch. One queue
+/// per file rather than per store: a delivery's mailbox append and its trace entry (`mail trace`) of the worker's
+/// eight parallel deliveries then share one commit, where each store's own commit took SQLite's write lock and synced
+/// the WAL in turn.
+/// </summary>
+internal sealed class SqliteGroupCommit
+{
+    private static readonly ConcurrentDictionary<string, SqliteGroupCommit> s_byFile = new(StringComparer.Ordinal);
+
+    private const int MaxBatch = 256;
+    private readonly SqliteDatabase _db;
+    private readonly Lock _gate = new();
+    private readonly List<PendingWrite> _pending = [];
+    private bool _leading;
+
+    private SqliteGroupCommit(SqliteDatabase db) => _db = db;
+
+    /// <summary>The group commit of the file <paramref name="db"/> opens (the first store to ask makes it).</summary>
+    public static SqliteGroupCommit For(string fullPath, SqliteDatabase db) => s_byFile.GetOrAdd(fullPath, static (_, d) => new SqliteGroupCommit(d), db);
+
+    public Task<T> Write<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var op = new PendingWrite<T>(work);
+        lock (_gate)
+        {
+            _pending.Add(op);
+            if (_leading) return op.Task;
+            _leading = true;
+        }
+        return LeadAsync(op);
+    }
+
+    private async Task<T> LeadAsync<T>(PendingWrite<T> own)
+    {
+        await DrainAsync(own);
+        return await own.Task;
+    }
+
+    /// <summary>Runs batches until the queue is empty, or, once <paramref name="own"/> is done, hands the rest to a
+    /// background leader so the caller is not kept serving others under sustained load.</summary>
+    private async Task DrainAsync(PendingWrite? own)
+    {
+        while (true)
+        {
+            List<PendingWrite> batch;
+            lock (_gate)
+            {
+                if (_pending.Count == 0)
+                {
+                    _leading = false;
+                    return;
+                }
+                if (own is not null && own.Done)
+                {
+                    _ = Task.Run(() => DrainAsync(null));
+                    return;
+                }
+                batch = _pending.Count <= MaxBatch ? [.. _pending] : _pending.GetRange(0, MaxBatch);
+                _pending.RemoveRange(0, batch.Count);
+            }
+            await RunBatchAsync(batch);
+        }
+    }
+
+    private async Task RunBatchAsync(List<PendingWrite> batch)
+    {
+        try
+        {
+            await using var c = await _db.OpenAsync(CancellationToken.None);
+            using var tx = c.BeginTransaction(deferred: false); // BEGIN IMMEDIATE
+            foreach (var op in batch)
+            {
+                SqliteDatabase.Exec(c, "SAVEPOINT w", tx);
+                try
+                {
+                    op.Run(c, tx);
+                    SqliteDatabase.Exec(c, "RELEASE w", tx);
+                }
+                catch (Exception e)
+                {
+                    op.Error = e;
+                    SqliteDatabase.Exec(c, "ROLLBACK TO w; RELEASE w", tx);
+                }
+            }
+            tx.Commit();
+        }
+        catch (Exception e)
+        {
+            // Nothing of this batch is committed: every write in it fails (the callers retry or report).
+            foreach (var op in batch) op.Fail(e);
+            return;
+        }
+        foreach (var op in batch) op.Finish();
+    }
+
+    private abstract class PendingWrite
+    {
+        public Exception? Error { get; set; }
+
+        public bool Done { get; protected set; }
+
+        public abstract void Run(SqliteConnection c, SqliteTransaction tx);
+
+        public abstract void Finish();
+
+        public abstract void Fail(Exception e);
+    }
+
+    private sealed class PendingWrite<T>(Func<SqliteConnection, SqliteTransaction, T> work) : PendingWrite
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T _result = default!;
+
+        public Task<T> Task => _done.Task;
+
+        public override void Run(SqliteConnection c, SqliteTransaction tx) => _result = work(c, tx);
+
+        public override void Finish()
+        {
+            Done = true;
+            if (Error is not null) _done.TrySetException(Error);
+            else _done.TrySetResult(_result);
+        }
+
+        public override void Fail(Exception e)
+        {
+            Done = true;
+            _done.TrySetException(e);
+        }
+    }
+}

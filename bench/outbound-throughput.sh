@@ -16,6 +16,8 @@ MSGS=${MSGS:-2000}
 SIZE=${SIZE:-4096}
 SESSIONS=${SESSIONS:-10}
 WARM=${WARM:-300}    # unmeasured: JIT, connection caches, DNS cache, Postfix process pools
+# MAIL_ARGS: more arguments for `mail serve` (--Logging:LogLevel:Mail.Outbound.OutboundStage=Information gives the
+# delivery log, whose delays= splits each message's time); MAIL_LOG=FILE keeps its output.
 RESULTS=$HERE/results
 WORK=$(mktemp -d /var/tmp/outbound-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -108,7 +110,7 @@ SUB_PORT=$(free_port)
   "--Smtp:Listeners:0:Endpoint=127.0.0.1:$(free_port)" "--Smtp:Listeners:1:Endpoint=127.0.0.1:$SUB_PORT" "--Smtp:Listeners:2:Endpoint=127.0.0.1:$(free_port)" \
   --Smtp:AllowPlaintextAuthOnLoopback=true --Smtp:HostName=mail.example.org --Imap:Enabled=false --Pop3:Enabled=false \
   "--Dns:NameServers:0=127.0.0.1:$DNS_PORT" "--Outbound:RemotePort=$SINK_PORT" --Outbound:TlsPolicy=None \
-  --Logging:LogLevel:Default=Warning >"$WORK/mail.log" 2>&1 &
+  --Logging:LogLevel:Default=Warning ${MAIL_ARGS:-} >"$WORK/mail.log" 2>&1 &
 MAIL_PID=$!
 PIDS+=($MAIL_PID)
 wait_port "$SUB_PORT"
@@ -116,6 +118,7 @@ mail_pid() { echo "$MAIL_PID"; }
 measure mail "$SUB_PORT" mail_pid "$FROM" bench
 SIGS=$(grep -c "^DKIM-Signature:" "$(ls -d "$WORK"/sink/* | tail -1)" || true)
 kill "$MAIL_PID"; wait "$MAIL_PID" 2>/dev/null || true
+[ -n "${MAIL_LOG:-}" ] && cp "$WORK/mail.log" "$MAIL_LOG"
 rm -f "$WORK"/sink/*
 
 echo "== (b) postfix $(postconf -dh mail_version): mynetworks, relayhost [127.0.0.1]:$SINK_PORT"

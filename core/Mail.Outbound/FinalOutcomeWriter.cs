@@ -1,4 +1,5 @@
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 
 namespace Mail.Outbound;
 
@@ -11,55 +12,14 @@ namespace Mail.Outbound;
 /// </summary>
 internal sealed class FinalOutcomeWriter(IStateStore state, Func<DateTimeOffset> expiresAt)
 {
-    private readonly Lock _lock = new();
-    private List<KeyValuePair<string, string>> _queued = [];
-    private TaskCompletionSource? _next;
-    private bool _writing;
-
-    public Task WriteAsync(IReadOnlyList<KeyValuePair<string, string>> entries)
+    private readonly GroupWriter<KeyValuePair<string, string>> _writer = new(batch =>
     {
-        TaskCompletionSource done;
-        bool lead;
-        lock (_lock)
-        {
-            _queued.AddRange(entries);
-            done = _next ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            lead = !_writing;
-            _writing = true;
-        }
-        if (lead) _ = Task.Run(DrainAsync);
-        return done.Task;
-    }
+        // Two copies of one envelope may finish together: one entry per key (Table storage refuses a batch with two).
+        IReadOnlyList<KeyValuePair<string, string>> entries = batch.Select(e => e.Key).Distinct(StringComparer.Ordinal).Count() < batch.Count
+            ? [.. batch.GroupBy(e => e.Key, StringComparer.Ordinal).Select(g => g.Last())]
+            : batch;
+        return state.PutManyAsync(OutboundStage.FinalPartition, entries, expiresAt(), CancellationToken.None);
+    });
 
-    private async Task DrainAsync()
-    {
-        while (true)
-        {
-            List<KeyValuePair<string, string>> batch;
-            TaskCompletionSource done;
-            lock (_lock)
-            {
-                if (_queued.Count == 0)
-                {
-                    _writing = false;
-                    return;
-                }
-                (batch, _queued) = (_queued, []);
-                // Two copies of one envelope may finish together: one entry per key (Table storage refuses a batch with two).
-                if (batch.Select(e => e.Key).Distinct(StringComparer.Ordinal).Count() < batch.Count) batch = [.. batch.GroupBy(e => e.Key, StringComparer.Ordinal).Select(g => g.Last())];
-                done = _next!;
-                _next = null;
-            }
-            try
-            {
-                await state.PutManyAsync(OutboundStage.FinalPartition, batch, expiresAt(), CancellationToken.None);
-                done.SetResult();
-            }
-            catch (Exception e)
-            {
-                // Every run of this batch fails as its own write would have: the envelope is retried.
-                done.SetException(e);
-            }
-        }
-    }
+    public Task WriteAsync(IReadOnlyList<KeyValuePair<string, string>> entries) => _writer.WriteAsync(entries);
 }

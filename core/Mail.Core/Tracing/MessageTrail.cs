@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 
 namespace Mail.Core.Tracing;
 
@@ -42,9 +44,14 @@ public sealed record MessageTrailEntry(string QueueId, DateTimeOffset ReceivedAt
 /// What happened to each message, step by step, kept in the state store (partition <see cref="Partition"/>, key = queue
 /// id, one JSON list per message) for <see cref="Retention"/>: the inbound stage records the checks and where the copies
 /// went, the outbound stage every attempt and reply, the quarantine its hold and release. The log says the same in
-/// lines; this is the record `mail trace` and the console read (no log parsing). Appends are optimistic (the entry's
-/// version), so two stages writing at once both land; after 8 conflicts in a row the steps are dropped rather than hold
-/// up the mail (the trace is a diagnostic, the mail is the job).
+/// lines; this is the record `mail trace` and the console read (no log parsing).
+/// <para>Appends are group-committed per state store and process (<see cref="GroupWriter{T}"/>): the appends of every
+/// message finishing a stage while a write is in progress are merged (several for one message in order) and written
+/// in one <see cref="IStateStore.PutManyAsync"/>, one SQLite transaction and WAL sync for all of them. With one
+/// synced transaction per message and stage, the trail was the outbound path's bottleneck: SQLite has one writer, so
+/// those syncs (1–7 ms each here) ran one after another, two per relayed message. Each caller still returns once its
+/// steps are written. The write is read-merge-write without a version check: a step appended by another process
+/// (the `mail` CLI) to the same message at the same moment may be lost; the trace is a diagnostic, the mail is the job.</para>
 /// </summary>
 public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
 {
@@ -59,19 +66,27 @@ public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
     public DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>Adds steps to the envelope's trail (created with the envelope's sender and recipients on first use).</summary>
-    public async Task AppendAsync(Envelope envelope, IReadOnlyList<TraceEvent> events, CancellationToken cancellationToken = default)
+    public Task AppendAsync(Envelope envelope, IReadOnlyList<TraceEvent> events, CancellationToken cancellationToken = default) =>
+        events.Count == 0 ? Task.CompletedTask : s_writers.GetValue(state, s => new GroupWriter<(Envelope, IReadOnlyList<TraceEvent>)>(batch => WriteAsync(s, batch)))
+            .WriteAsync([(envelope, events)]);
+
+    private static readonly ConditionalWeakTable<IStateStore, GroupWriter<(Envelope Envelope, IReadOnlyList<TraceEvent> Events)>> s_writers = new();
+
+    private async Task WriteAsync(IStateStore store, List<(Envelope Envelope, IReadOnlyList<TraceEvent> Events)> batch)
     {
-        if (events.Count == 0) return;
-        for (var attempt = 0; attempt < 8; attempt++)
+        var entries = new List<KeyValuePair<string, string>>();
+        foreach (var message in batch.GroupBy(b => b.Envelope.QueueId, StringComparer.Ordinal))
         {
-            var existing = await state.GetAsync(Partition, envelope.QueueId, cancellationToken);
+            var first = message.First().Envelope;
+            var events = message.SelectMany(m => m.Events).ToList();
+            var existing = await store.GetAsync(Partition, message.Key, CancellationToken.None);
             var entry = existing is null ? null : Parse(existing.Value);
             var updated = entry is null
-                ? new MessageTrailEntry(envelope.QueueId, envelope.ReceivedAt, envelope.MailFrom, [.. envelope.Recipients.Select(r => r.Address)], events)
+                ? new MessageTrailEntry(first.QueueId, first.ReceivedAt, first.MailFrom, [.. first.Recipients.Select(r => r.Address)], events)
                 : entry with { Events = [.. entry.Events, .. events] };
-            var json = JsonSerializer.Serialize(updated, MessageTrailJson.Default.MessageTrailEntry);
-            if (await state.TryPutAsync(Partition, envelope.QueueId, json, existing?.Version, Now + Retention, cancellationToken)) return;
+            entries.Add(new(message.Key, JsonSerializer.Serialize(updated, MessageTrailJson.Default.MessageTrailEntry)));
         }
+        await store.PutManyAsync(Partition, entries, Now + Retention, CancellationToken.None);
     }
 
     public Task AppendAsync(Envelope envelope, TraceStep step, string text, string? recipient = null, CancellationToken cancellationToken = default) =>

@@ -35,7 +35,7 @@ internal sealed partial class SmtpSession
         {
             _logger.LogError(ex, "Session {SessionId}: cannot create message {QueueId}", Facts.SessionId, tx.QueueId);
             await tx.DiscardAsync();
-            MailTelemetry.Reject(RejectReason.LocalError);
+            Rejected(RejectReason.LocalError);
             Reply(SmtpReplies.TemporaryLocalProblem);
             return true;
         }
@@ -56,7 +56,7 @@ internal sealed partial class SmtpSession
         }
         if (_state == SmtpState.MailGiven)
         {
-            MailTelemetry.Reject(RejectReason.Content);
+            Rejected(RejectReason.Content);
             Reply(SmtpReplies.NoValidRecipients);
             return true;
         }
@@ -79,21 +79,21 @@ internal sealed partial class SmtpSession
         if (data.BareLineEnding)
         {
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Content);
+            Rejected(RejectReason.Content);
             Reply(SmtpReplies.BareLineEnding);
             return true;
         }
         if (data.TooBig)
         {
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Size);
+            Rejected(RejectReason.Size);
             Reply(SmtpReplies.MessageTooBig(_options.MaxMessageSize));
             return true;
         }
         if (data.LineTooLong)
         {
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Content);
+            Rejected(RejectReason.Content);
             Reply(SmtpReplies.LineTooLongInData(_options.MaxLineLength));
             return true;
         }
@@ -144,7 +144,7 @@ internal sealed partial class SmtpSession
         if (tooBig)
         {
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Size);
+            Rejected(RejectReason.Size);
             Reply(SmtpReplies.MessageTooBig(_options.MaxMessageSize));
             return true;
         }
@@ -161,7 +161,7 @@ internal sealed partial class SmtpSession
     {
         _logger.LogError(tx.StoreError, "Session {SessionId}: writing message {QueueId} failed", Facts.SessionId, tx.QueueId);
         await ResetTransactionAsync();
-        MailTelemetry.Reject(RejectReason.LocalError);
+        Rejected(RejectReason.LocalError);
         Reply(SmtpReplies.LocalErrorInProcessing);
         return true;
     }
@@ -227,7 +227,7 @@ internal sealed partial class SmtpSession
             _logger.LogError(ex, "Session {SessionId}: could not store or queue {QueueId}", Facts.SessionId, queueId);
             if (committed) await DeleteUnqueuedAsync(queueId);
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.LocalError);
+            Rejected(RejectReason.LocalError);
             Reply(SmtpReplies.LocalErrorInProcessing);
             return true;
         }

@@ -40,3 +40,9 @@ public sealed record MessageTrace(string QueueId, DateTimeOffset ReceivedAt, str
 /// <param name="Step">received, check, verdict, delivered, not-delivered, quarantined, released, deleted, queued-outbound, attempt, notice.</param>
 /// <param name="Recipient">The recipient the step is about, or null for the whole message.</param>
 public sealed record MessageTraceStep(DateTimeOffset At, string Step, string Text, string? Recipient);
+
+/// <summary>An alias after a change: its targets now (null when it was removed), and a warning for the operator (a loop).</summary>
+public sealed record AliasChange(string Alias, IReadOnlyList<string>? Targets, string? Warning);
+
+/// <summary>What a DKIM rotation did: the new keys (publish them) and the retired ones (keep them published until their date).</summary>
+public sealed record DkimRotation(IReadOnlyList<DkimKeyInfo> Created, IReadOnlyList<DkimKeyInfo> Retired);

@@ -121,14 +121,83 @@ public sealed class AdminService(MailDirectory directory, IMailboxStore mailboxe
     public Task<IReadOnlyList<(string Alias, IReadOnlyList<string> Targets)>> ListAliasesAsync(string? domain = null, CancellationToken cancellationToken = default) =>
         directory.Aliases.ListAsync(domain, cancellationToken);
 
+    /// <summary>Adds targets to ADDRESS (an address of a local domain, or <c>@domain</c>, the catch-all), making it when
+    /// new (Postfix's virtual_alias_maps). A loop is allowed here, with a warning: the alias that closes it may be the one
+    /// an operator means to fix next, and mail to it is refused at RCPT meanwhile.</summary>
+    public async Task<AliasChange> AddAliasAsync(string address, IReadOnlyList<string> targets, CancellationToken cancellationToken = default)
+    {
+        var key = AliasTable.Key(address.Trim()) ?? throw new AdminException($"'{address}' is not an address (local@domain) or a catch-all (@domain)");
+        var list = targets.Select(t => t.Trim()).Where(t => t.Length > 0).ToList();
+        if (list.Count == 0) throw new AdminException($"alias {key}: name at least one target address");
+        if (list.FirstOrDefault(t => MailDirectory.Canonical(t) is null) is { } bad) throw new AdminException($"'{bad}' is not a target address (local@domain)");
+        IReadOnlyList<string> now;
+        try
+        {
+            now = await directory.Aliases.AddAsync(key, list, cancellationToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new AdminException(e.Message); // the domain is not local
+        }
+        var warning = !key.StartsWith('@') && await directory.ResolveAsync(key, cancellationToken) is { Outcome: ResolutionOutcome.AliasLoop } check
+            ? $"{check.Why}; mail to it is refused until that is fixed" : null;
+        return new AliasChange(key, now, warning);
+    }
+
+    /// <summary>Removes the given targets of an alias, or the whole alias when none are named (or none are left).</summary>
+    public async Task<AliasChange> RemoveAliasAsync(string address, IReadOnlyList<string> targets, CancellationToken cancellationToken = default)
+    {
+        var key = AliasTable.Key(address.Trim()) ?? throw new AdminException($"'{address}' is not an address (local@domain) or a catch-all (@domain)");
+        if (!await directory.Aliases.RemoveAsync(key, targets.Select(t => t.Trim()).Where(t => t.Length > 0), cancellationToken))
+            throw new AdminException($"no alias {key}", notFound: true);
+        return new AliasChange(key, await directory.Aliases.GetAsync(key, cancellationToken), null);
+    }
+
+    /// <summary>New DKIM keys for one of our domains (<c>rsa</c>, <c>ed25519</c>, or both when <paramref name="algorithm"/>
+    /// is null), signing at once; their TXT records are to be published.</summary>
+    public Task<IReadOnlyList<DkimKeyInfo>> AddDkimKeyAsync(string domain, string? selector = null, string? algorithm = null, CancellationToken cancellationToken = default) =>
+        DkimAsync<IReadOnlyList<DkimKeyInfo>>(async keys =>
+        {
+            DkimKeyAlgorithm? alg = null;
+            if (!string.IsNullOrWhiteSpace(algorithm) && (alg = DkimKeyAlgorithms.Parse(algorithm.Trim())) is null)
+                throw new AdminException($"algorithm '{algorithm}' is not rsa or ed25519");
+            return [.. (await keys.AddAsync(domain, string.IsNullOrWhiteSpace(selector) ? null : selector, alg, cancellationToken)).Select(k => Info(keys, k))];
+        });
+
+    /// <summary>Replaces a domain's active DKIM keys: the new ones sign at once, the old ones sign no more and stay
+    /// published for the retired-key period.</summary>
+    public Task<DkimRotation> RotateDkimKeysAsync(string domain, CancellationToken cancellationToken = default) =>
+        DkimAsync(async keys =>
+        {
+            var (created, retired) = await keys.RotateAsync(domain, cancellationToken);
+            return new DkimRotation([.. created.Select(k => Info(keys, k))], [.. retired.Select(k => Info(keys, k))]);
+        });
+
+    /// <summary>Runs a key store call; a refusal of the input (not our domain, a taken selector) becomes an
+    /// <see cref="AdminException"/>; one that names a setting (no store for private keys) stays what it is.</summary>
+    private async Task<T> DkimAsync<T>(Func<DkimKeyStore, Task<T>> work)
+    {
+        if (dkimKeys is null) throw new AdminException("DKIM keys have no store in this process");
+        try
+        {
+            return await work(dkimKeys());
+        }
+        catch (DkimKeyException e) when (e.Setting is null)
+        {
+            throw new AdminException(e.Message);
+        }
+    }
+
+    private static DkimKeyInfo Info(DkimKeyStore keys, DkimKey k) => new(k.Domain, k.Selector, k.Algorithm.Name(), k.IsActive, keys.IsPublished(k), k.Created,
+        k.Retired, k.PublishedUntil, k.DnsName, k.DnsRecord, k.ZoneFileLine);
+
     /// <summary>The DKIM keys of one domain or all, published ones first; empty where keys have no store.</summary>
     public async Task<IReadOnlyList<DkimKeyInfo>> ListDkimKeysAsync(string? domain = null, CancellationToken cancellationToken = default)
     {
         if (dkimKeys is null) return [];
         var keys = dkimKeys();
         var all = domain is null ? await keys.ListAllAsync(cancellationToken) : await keys.ListAsync(domain, cancellationToken);
-        return [.. all.Select(k => new DkimKeyInfo(k.Domain, k.Selector, k.Algorithm.Name(), k.IsActive, keys.IsPublished(k), k.Created, k.Retired,
-            k.PublishedUntil, k.DnsName, k.DnsRecord, k.ZoneFileLine)).OrderByDescending(k => k.Published)];
+        return [.. all.Select(k => Info(keys, k)).OrderByDescending(k => k.Published)];
     }
 
     // ---- queues

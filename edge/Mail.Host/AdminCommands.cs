@@ -235,8 +235,9 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
 
     private static int NotAnAddress(string address) => Fail($"'{address}' is not an address (local@domain)");
 
-    /// <summary>Runs a service call; what it refuses (<see cref="AdminException"/>) is one line, EX_DATAERR.</summary>
-    private static async Task<int> RunAsync(Func<Task> work)
+    /// <summary>Runs a service call; what it refuses (<see cref="AdminException"/>) is one line, EX_DATAERR, after
+    /// <paramref name="prefix"/> ("dkim: ").</summary>
+    internal static async Task<int> RunAsync(Func<Task> work, string prefix = "")
     {
         try
         {
@@ -245,7 +246,7 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         }
         catch (AdminException e)
         {
-            return Fail(e.Message);
+            return Fail(prefix + e.Message);
         }
     }
 

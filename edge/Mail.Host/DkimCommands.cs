@@ -1,61 +1,57 @@
 using System.Globalization;
-using Mail.Auth.Dkim.Signing;
+using Mail.Admin;
 
 namespace Mail.Host;
 
 /// <summary>
-/// `mail dkim add|list|rotate`. Everything printed is zone-file text: the records to publish as lines, the rest as
-/// ';' comments, so the output can go into a zone as it is. A command that cannot be done throws
-/// <see cref="DkimKeyException"/>, which <see cref="Failure"/> reports like every other failure.
+/// `mail dkim add|list|rotate`, over the <see cref="AdminService"/> (the console's Domains page calls the same).
+/// Everything printed is zone-file text: the records to publish as lines, the rest as ';' comments, so the output can
+/// go into a zone as it is. Bad input is one line, exit 65; no store for private keys names the setting (exit 78).
 /// </summary>
-public sealed class DkimCommands(DkimKeyStore keys, TextWriter output)
+public sealed class DkimCommands(AdminService admin, TextWriter output)
 {
-    public async Task<int> AddAsync(string domain, string? selector, string? algorithm)
+    private const string Prefix = "dkim: ";
+
+    public Task<int> AddAsync(string domain, string? selector, string? algorithm) => AdminCommands.RunAsync(async () =>
     {
-        DkimKeyAlgorithm? alg = null;
-        if (algorithm is not null && (alg = DkimKeyAlgorithms.Parse(algorithm)) is null)
-            throw new DkimKeyException($"--algorithm '{algorithm}' is not rsa or ed25519");
-        var created = await keys.AddAsync(domain, selector, alg);
+        var created = await admin.AddDkimKeyAsync(domain, selector, algorithm);
         output.WriteLine($"; {created[0].Domain}: new DKIM key(s) {Names(created)}, signing now; publish:");
         foreach (var key in created) output.WriteLine(key.ZoneFileLine);
-        return ExitCodes.Ok;
-    }
+    }, Prefix);
 
-    public async Task<int> RotateAsync(string domain)
+    public Task<int> RotateAsync(string domain) => AdminCommands.RunAsync(async () =>
     {
-        var (created, retired) = await keys.RotateAsync(domain);
+        var (created, retired) = await admin.RotateDkimKeysAsync(domain);
         output.WriteLine($"; {created[0].Domain}: new DKIM key(s) {Names(created)}, signing now; publish:");
         foreach (var key in created) output.WriteLine(key.ZoneFileLine);
         if (retired.Count > 0)
             output.WriteLine($"; retired {Names(retired)}: they sign no more; keep them published until {Day(retired[0].PublishedUntil)}, then remove them");
-        return ExitCodes.Ok;
-    }
+    }, Prefix);
 
     /// <summary>The records to publish now (active keys, and retired ones within their period), then those to remove.</summary>
-    public async Task<int> ListAsync(string? domain)
+    public Task<int> ListAsync(string? domain) => AdminCommands.RunAsync(async () =>
     {
-        var all = domain is null ? await keys.ListAllAsync() : await keys.ListAsync(domain);
+        var all = await admin.ListDkimKeysAsync(domain);
         if (all.Count == 0)
         {
             output.WriteLine("; no DKIM keys (mail dkim add DOMAIN)");
-            return ExitCodes.Ok;
+            return;
         }
         output.WriteLine("; publish:");
-        foreach (var key in all.Where(keys.IsPublished))
+        foreach (var key in all.Where(k => k.Published))
         {
-            var state = key.IsActive ? $"active since {Day(key.Created)}" : $"retired {Day(key.Retired)}, published until {Day(key.PublishedUntil)}";
-            output.WriteLine($"; {key.Domain} {key.Selector} {key.Algorithm.Name()} {state}");
+            var state = key.Active ? $"active since {Day(key.Created)}" : $"retired {Day(key.Retired)}, published until {Day(key.PublishedUntil)}";
+            output.WriteLine($"; {key.Domain} {key.Selector} {key.Algorithm} {state}");
             output.WriteLine(key.ZoneFileLine);
         }
-        var withdrawn = all.Where(k => !keys.IsPublished(k)).ToList();
-        if (withdrawn.Count == 0) return ExitCodes.Ok;
+        var withdrawn = all.Where(k => !k.Published).ToList();
+        if (withdrawn.Count == 0) return;
         output.WriteLine("; remove from DNS (retired, published period over):");
         foreach (var key in withdrawn)
-            output.WriteLine($"; {key.DnsName} {key.Algorithm.Name()} retired {Day(key.Retired)}, published until {Day(key.PublishedUntil)}");
-        return ExitCodes.Ok;
-    }
+            output.WriteLine($"; {key.DnsName} {key.Algorithm} retired {Day(key.Retired)}, published until {Day(key.PublishedUntil)}");
+    }, Prefix);
 
-    private static string Names(IEnumerable<DkimKey> keys) => string.Join(", ", keys.Select(k => $"{k.Selector} ({k.Algorithm.Name()})"));
+    private static string Names(IEnumerable<DkimKeyInfo> keys) => string.Join(", ", keys.Select(k => $"{k.Selector} ({k.Algorithm})"));
 
     private static string Day(DateTimeOffset? at) => at?.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture) ?? "-";
 }

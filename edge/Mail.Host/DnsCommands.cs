@@ -37,6 +37,20 @@ public sealed class DnsCommands(DnsHelper helper, TextWriter output)
         return bad == 0 ? 0 : 1;
     }
 
+    /// <summary>The MTA-STS policy client of the outbound stage (Outbound:MtaSts:*, Outbound:TlsCaFile), so the helper
+    /// fetches the policy as a sender would.</summary>
+    public static Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient PolicyClient(Mail.Outbound.OutboundOptions outbound, Mail.Core.Ports.IDnsResolver dns)
+    {
+        try
+        {
+            return new(dns, outbound.MtaSts, Mail.Outbound.Tls.MtaSts.TrustRoots.Load(outbound.TlsCaFile));
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationException(e.Message); // names Outbound:TlsCaFile
+        }
+    }
+
     /// <summary>The host and SRV services DNS should name, from the same listener settings `mail serve` opens
     /// (<see cref="ClientServers"/>, as autoconfiguration tells clients).</summary>
     public static MailHostProfile Profile(ServeSettings settings) =>

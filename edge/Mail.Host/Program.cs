@@ -153,7 +153,7 @@ namespace Mail.Host
                 var layout = DataLayout.Open(configuration);
                 await using var stores = MailStores.Open(configuration, layout);
                 var admin = new AdminCommands(stores, Console.Out);
-                DkimCommands Dkim() => new(DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), Console.Out);
+                DkimCommands Dkim() => new(stores.Admin, Console.Out);
                 SieveCommands Sieve() => new(stores.Directory, Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
                 return (command, positional.ElementAtOrDefault(1)) switch
@@ -167,9 +167,9 @@ namespace Mail.Host
                     ("user", "remove") => await admin.UserRemoveAsync(Arg(2)),
                     ("user", "admin") => await admin.UserAdminAsync(Arg(2), Arg(3)),
                     ("user", "list") => await admin.UserListAsync(),
-                    ("alias", "add") => await new AliasCommands(stores.Directory, Console.Out).AddAsync(Arg(2), positional.Skip(3).ToList()),
-                    ("alias", "list") => await new AliasCommands(stores.Directory, Console.Out).ListAsync(positional.ElementAtOrDefault(2)),
-                    ("alias", "remove") => await new AliasCommands(stores.Directory, Console.Out).RemoveAsync(Arg(2), positional.Skip(3).ToList()),
+                    ("alias", "add") => await new AliasCommands(stores.Admin, Console.Out).AddAsync(Arg(2), positional.Skip(3).ToList()),
+                    ("alias", "list") => await new AliasCommands(stores.Admin, Console.Out).ListAsync(positional.ElementAtOrDefault(2)),
+                    ("alias", "remove") => await new AliasCommands(stores.Admin, Console.Out).RemoveAsync(Arg(2), positional.Skip(3).ToList()),
                     ("sieve", "put") => await Sieve().PutAsync(Arg(2), Arg(3), Arg(4)),
                     ("sieve", "list") => await Sieve().ListAsync(Arg(2)),
                     ("sieve", "get") => await Sieve().GetAsync(Arg(2), Arg(3)),
@@ -188,8 +188,7 @@ namespace Mail.Host
                     ("dkim", "list") => await Dkim().ListAsync(positional.ElementAtOrDefault(2)),
                     ("dkim", "rotate") => await Dkim().RotateAsync(Arg(2)),
                     ("trace", _) => await admin.TraceAsync(Arg(1)),
-                    ("dns", "check") => await new DnsCommands(new Mail.Admin.Dns.DnsHelper(DnsSettings.BuildResolver(configuration), DnsCommands.Profile(configuration), stores.Admin),
-                        Console.Out).CheckAsync(Arg(2)),
+                    ("dns", "check") => await DnsCheckAsync(configuration, stores, Arg(2)),
                     ("import", "postfix") => await new Import.PostfixImport(stores, layout.Root, DnsSettings.BuildResolver(configuration), Console.Out).RunAsync(configDir, dovecotUsers, dryRun),
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
@@ -201,6 +200,13 @@ namespace Mail.Host
                 if (e is UsageException) Console.Error.WriteLine(Usage);
                 return code;
             }
+        }
+
+        private static async Task<int> DnsCheckAsync(IConfiguration configuration, MailStores stores, string domain)
+        {
+            var dns = DnsSettings.BuildResolver(configuration);
+            using var policies = DnsCommands.PolicyClient(ServeSettings.BindOutbound(configuration), dns);
+            return await new DnsCommands(new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(configuration), stores.Admin, policies), Console.Out).CheckAsync(domain);
         }
 
         /// <summary>Builds the meter provider now (it opens the Prometheus listener), so a port in use or an address not
@@ -296,8 +302,13 @@ namespace Mail.Host
             var telemetry = builder.Services.AddMailTelemetry(builder.Logging, builder.Configuration, "mail", prometheus);
             // Admin:Endpoint: the web console (docs/console.md), started before the mail listeners.
             if (Mail.WebConsole.ConsoleSettings.Load(builder.Configuration, settings.Smtp.Certificate) is { } console)
+            {
+                // The helper's policy client lives as long as the process (one HttpClient, as the outbound stage's).
+                var policies = DnsCommands.PolicyClient(settings.Outbound, dns);
+                builder.Services.AddSingleton(policies);
                 builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
-                    new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin)));
+                    new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin, policies)));
+            }
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             using var host = builder.Build();

@@ -82,7 +82,7 @@ public sealed class SmtpServer : IAsyncDisposable, IConnectionHandler<SmtpListen
         var refusal = stopping ? "Service shutting down" : _limiter!.TryAcquire(client.Address);
         if (refusal is not null)
         {
-            Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Connection);
+            Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Connection, client.Address);
             // 421 at connect on plaintext listeners only; a TLS port just closes.
             var replies = SmtpHostReplies.For(_options.HostName);
             _ = ListenerHost.RefuseAsync(socket, listener.ImplicitTls ? null : (stopping ? replies.ShuttingDownRefused : replies.ConnectionRefused(refusal)).ToArray());

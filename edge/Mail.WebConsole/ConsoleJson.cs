@@ -22,6 +22,9 @@ namespace Mail.WebConsole;
 [JsonSerializable(typeof(UserRequest))]
 [JsonSerializable(typeof(PasswordRequest))]
 [JsonSerializable(typeof(SessionReply))]
+[JsonSerializable(typeof(AliasRequest))]
+[JsonSerializable(typeof(DkimRequest))]
+[JsonSerializable(typeof(DkimRotation))]
 internal sealed partial class ConsoleJson : JsonSerializerContext;
 
 /// <param name="V">Format version of the API's bodies.</param>
@@ -32,12 +35,18 @@ public sealed record ApiDone(string Done, IReadOnlyList<string> Ids, int V = Con
 
 public sealed record AliasInfo(string Alias, IReadOnlyList<string> Targets);
 
-/// <summary>/api/stats: the dashboard's numbers. <paramref name="Series"/> are per-minute counts, oldest first.</summary>
+/// <summary>/api/stats: the dashboard's numbers. <paramref name="Series"/> are per-minute counts, oldest first;
+/// <paramref name="TopRejected"/> the most rejected clients (IP) and senders (MAIL FROM) of the last hour and day.</summary>
 public sealed record StatsReply(DateTimeOffset LastMinute, IReadOnlyDictionary<string, long[]> Series, IReadOnlyDictionary<string, long> RejectedByReason,
-    int QueueDepth, int Quarantined, int V = ConsoleApi.Version);
+    int QueueDepth, int Quarantined, TopRejectedLists TopRejected, int V = ConsoleApi.Version);
 
 public sealed record DomainRequest(string? Domain);
 
 public sealed record UserRequest(string? Address, string? Password, bool Admin = false);
 
 public sealed record PasswordRequest(string? Password);
+
+public sealed record AliasRequest(string? Alias, IReadOnlyList<string>? Targets);
+
+/// <param name="Algorithm">rsa or ed25519; null: both.</param>
+public sealed record DkimRequest(string? Domain, string? Selector, string? Algorithm);

@@ -77,7 +77,11 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         if (_app is not null) await _app.DisposeAsync();
     }
 
-    private sealed record Signed(string User, string Csrf);
+    private sealed record Signed(string User, string Csrf, bool Admin);
+
+    /// <summary>What any signed-in user may reach: their own account page and profile, and sign-out.</summary>
+    private static bool SelfService(PathString path) =>
+        path.Equals("/me", StringComparison.Ordinal) || path.Equals("/me/mobileconfig", StringComparison.Ordinal) || path.Equals("/signout", StringComparison.Ordinal);
 
     private static bool IsApi(HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal);
 
@@ -102,8 +106,10 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
             else ctx.Response.Redirect("/signin");
             return;
         }
-        // The role is read at every request: an administrator demoted (mail user admin ADDRESS off) or removed is out at once.
-        if (!await admin.Directory.IsAdminAsync(session.User, ctx.RequestAborted))
+        // The role is read at every request: an administrator demoted (mail user admin ADDRESS off) or removed is out at
+        // once. A user who is not one reaches only their own page (their .mobileconfig) and sign-out.
+        var isAdmin = await admin.Directory.IsAdminAsync(session.User, ctx.RequestAborted);
+        if (!isAdmin && !(SelfService(path) && await admin.Directory.UserExistsAsync(session.User, ctx.RequestAborted)))
         {
             await DenyAsync(ctx, StatusCodes.Status403Forbidden, $"{session.User} is not an administrator");
             return;
@@ -119,7 +125,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
                 return;
             }
         }
-        ctx.Items[typeof(Signed)] = new Signed(session.User, session.CsrfToken);
+        ctx.Items[typeof(Signed)] = new Signed(session.User, session.CsrfToken, isAdmin);
         await next(ctx);
     }
 
@@ -159,10 +165,24 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         }));
 
         // ---- pages
+        app.MapGet("/me", (RequestDelegate)(ctx =>
+            HtmlAsync(ctx, Pages.Me(Who(ctx).User, Who(ctx).Csrf, Who(ctx).Admin, dnsHelper is null ? null : AppleMailProfile.Servers(dnsHelper.Host)))));
+        app.MapGet("/me/mobileconfig", (RequestDelegate)(ctx => MobileConfigAsync(ctx, Who(ctx).User)));
+        app.MapGet("/users/{address}/mobileconfig", (RequestDelegate)(async ctx =>
+        {
+            try
+            {
+                await MobileConfigAsync(ctx, await admin.ExistingUserAsync(Route(ctx, "address"), ctx.RequestAborted));
+            }
+            catch (AdminException e)
+            {
+                await HtmlAsync(ctx, Pages.Layout("Not found", Who(ctx).User, Who(ctx).Csrf, Pages.Message(null, e.Message)), e.NotFound ? 404 : 400);
+            }
+        }));
         app.MapGet("/", (RequestDelegate)(async ctx =>
         {
             var (depth, held) = await CountsAsync(ctx.RequestAborted);
-            await HtmlAsync(ctx, Pages.Dashboard(Who(ctx).User, Who(ctx).Csrf, _traffic.Snapshot(), depth, held));
+            await HtmlAsync(ctx, Pages.Dashboard(Who(ctx).User, Who(ctx).Csrf, _traffic.Snapshot(), depth, held, _traffic.TopRejected()));
         }));
         app.MapGet("/queue", (RequestDelegate)(async ctx =>
         {
@@ -231,6 +251,29 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         app.MapPost("/domains", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
             $"domain {await admin.AddDomainAsync((await ctx.Request.ReadFormAsync(ctx.RequestAborted))["domain"].ToString(), ctx.RequestAborted)} added")));
 
+        app.MapPost("/aliases", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
+        {
+            var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+            return Changed(await admin.AddAliasAsync(form["alias"].ToString(), Targets(form["targets"].ToString()), ctx.RequestAborted));
+        })));
+        app.MapPost("/aliases/{alias}/remove", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
+        {
+            var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+            return Changed(await admin.RemoveAliasAsync(Route(ctx, "alias"), Targets(form["target"].ToString()), ctx.RequestAborted));
+        })));
+        app.MapPost("/dkim", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
+        {
+            var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+            var created = await admin.AddDkimKeyAsync(form["domain"].ToString(), form["selector"].ToString(), form["algorithm"].ToString(), ctx.RequestAborted);
+            return $"new DKIM key(s) {string.Join(", ", created.Select(k => k.DnsName))}, signing now: publish their records";
+        })));
+        app.MapPost("/dkim/{domain}/rotate", (RequestDelegate)(ctx => PageActionAsync(ctx, "/domains", async () =>
+        {
+            var (created, retired) = await admin.RotateDkimKeysAsync(Route(ctx, "domain"), ctx.RequestAborted);
+            return $"new DKIM key(s) {string.Join(", ", created.Select(k => k.DnsName))}, signing now: publish their records"
+                + (retired.Count == 0 ? "" : $"; retired {string.Join(", ", retired.Select(k => k.DnsName))}: keep them published until {retired[0].PublishedUntil:yyyy-MM-dd}");
+        })));
+
         app.MapGet("/trace", (RequestDelegate)(async ctx =>
         {
             var q = Query(ctx, "q");
@@ -283,7 +326,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         {
             var (depth, held) = await CountsAsync(ctx.RequestAborted);
             var t = _traffic.Snapshot();
-            await JsonAsync(ctx, new StatsReply(t.LastMinute, t.Series, t.RejectedByReason, depth, held), ConsoleJson.Default.StatsReply);
+            await JsonAsync(ctx, new StatsReply(t.LastMinute, t.Series, t.RejectedByReason, depth, held, _traffic.TopRejected()), ConsoleJson.Default.StatsReply);
         }));
         app.MapGet("/api/domains", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListDomainsAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListString)));
         app.MapPost("/api/domains", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
@@ -308,6 +351,30 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
             new ApiDone("user removed", [await admin.RemoveUserAsync(Route(ctx, "address"), ctx.RequestAborted)]))));
         app.MapGet("/api/aliases", (RequestDelegate)(async ctx => await JsonAsync(ctx, await AliasesAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListAliasInfo)));
         app.MapGet("/api/dkim", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListDkimKeysAsync(null, ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListDkimKeyInfo)));
+        app.MapPost("/api/aliases", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.AliasRequest, ctx.RequestAborted);
+            var change = await admin.AddAliasAsync(body?.Alias ?? "", body?.Targets ?? [], ctx.RequestAborted);
+            return new ApiDone(Changed(change), [change.Alias]);
+        })));
+        app.MapDelete("/api/aliases/{alias}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var change = await admin.RemoveAliasAsync(Route(ctx, "alias"), [.. ctx.Request.Query["target"].Select(t => t ?? "")], ctx.RequestAborted);
+            return new ApiDone(Changed(change), [change.Alias]);
+        })));
+        app.MapPost("/api/dkim", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.DkimRequest, ctx.RequestAborted);
+            var created = await admin.AddDkimKeyAsync(body?.Domain ?? "", body?.Selector, body?.Algorithm, ctx.RequestAborted);
+            _log.LogInformation("console: {User}: new DKIM key(s) {Keys}", Who(ctx).User, string.Join(", ", created.Select(k => k.DnsName)));
+            await JsonAsync(ctx, created, ConsoleJson.Default.IReadOnlyListDkimKeyInfo);
+        })));
+        app.MapPost("/api/dkim/{domain}/rotate", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+        {
+            var rotation = await admin.RotateDkimKeysAsync(Route(ctx, "domain"), ctx.RequestAborted);
+            _log.LogInformation("console: {User}: DKIM keys rotated: new {Keys}", Who(ctx).User, string.Join(", ", rotation.Created.Select(k => k.DnsName)));
+            await JsonAsync(ctx, rotation, ConsoleJson.Default.DkimRotation);
+        })));
         app.MapGet("/api/queue", (RequestDelegate)(async ctx =>
             await JsonAsync(ctx, await admin.ListQueueAsync(ctx.Request.Query["q"].FirstOrDefault(), ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListQueueItem)));
         app.MapGet("/api/queue/{id}", (RequestDelegate)(async ctx =>
@@ -336,7 +403,28 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         })));
     }
 
+    /// <summary>The Apple configuration profile of <paramref name="user"/> (an existing user), as a download.</summary>
+    private async Task MobileConfigAsync(HttpContext ctx, string user)
+    {
+        if (dnsHelper is null)
+        {
+            await HtmlAsync(ctx, Pages.Layout("Not available", Who(ctx).User, Who(ctx).Csrf, Pages.Message(null, "the server's host names are not known in this process")), 404);
+            return;
+        }
+        ctx.Response.ContentType = AppleMailProfile.ContentType;
+        ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"{AppleMailProfile.FileName(user)}\"";
+        _log.LogInformation("console: {User}: mobileconfig of {Address} downloaded", Who(ctx).User, user);
+        await ctx.Response.WriteAsync(AppleMailProfile.Build(dnsHelper.Host, user), ctx.RequestAborted);
+    }
+
     private static string? Query(HttpContext ctx, string name) => ctx.Request.Query[name].FirstOrDefault();
+
+    /// <summary>Target addresses as typed in a form: separated by commas, spaces or new lines.</summary>
+    private static List<string> Targets(string text) => [.. text.Split([',', ' ', '\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries)];
+
+    private string Changed(AliasChange change) =>
+        (change.Targets is null ? $"alias {change.Alias} removed" : $"alias {change.Alias} -> {string.Join(", ", change.Targets)}")
+        + (change.Warning is null ? "" : "; warning: " + change.Warning);
 
     private async Task<IReadOnlyList<AliasInfo>> AliasesAsync(CancellationToken cancellationToken) =>
         [.. (await admin.ListAliasesAsync(null, cancellationToken)).Select(a => new AliasInfo(a.Alias, a.Targets))];
@@ -362,7 +450,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
             _log.LogInformation("console: {User}: {Done}", Who(ctx).User, done);
             query = "ok=" + Uri.EscapeDataString(done);
         }
-        catch (AdminException e)
+        catch (Exception e) when (e is AdminException or Mail.Auth.Dkim.Signing.DkimKeyException)
         {
             query = "error=" + Uri.EscapeDataString(e.Message);
         }
@@ -385,6 +473,10 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         catch (AdminException e)
         {
             await ErrorAsync(ctx, e.NotFound ? 404 : 400, e.Message);
+        }
+        catch (Mail.Auth.Dkim.Signing.DkimKeyException e)
+        {
+            await ErrorAsync(ctx, 400, e.Message); // no store for private keys: the message names the setting
         }
         catch (Exception e) when (e is JsonException or Microsoft.AspNetCore.Http.BadHttpRequestException)
         {
@@ -440,17 +532,13 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
             await HtmlAsync(ctx, Pages.SignIn(NewPre(ctx), "wrong address or password"), StatusCodes.Status401Unauthorized);
             return;
         }
-        if (!await admin.Directory.IsAdminAsync(who, ctx.RequestAborted))
-        {
-            _log.LogWarning("console: {User} from {Client} is not an administrator", who, client);
-            await HtmlAsync(ctx, Pages.Status("Forbidden", $"{who} is not an administrator (mail user admin ADDRESS on)"), StatusCodes.Status403Forbidden);
-            return;
-        }
+        // A user who is not an administrator signs in to their own page only (GuardAsync keeps them there).
+        var isAdmin = await admin.Directory.IsAdminAsync(who, ctx.RequestAborted);
         var (id, _) = _sessions.Create(who);
         ctx.Response.Cookies.Delete(PreCookie);
         ctx.Response.Cookies.Append(ConsoleSessions.CookieName, id, Cookie());
-        _log.LogInformation("console: {User} signed in from {Client}", who, client);
-        ctx.Response.Redirect("/", permanent: false);
+        _log.LogInformation("console: {User} signed in from {Client}{Role}", who, client, isAdmin ? "" : " (not an administrator: own page only)");
+        ctx.Response.Redirect(isAdmin ? "/" : "/me", permanent: false);
         ctx.Response.StatusCode = StatusCodes.Status303SeeOther;
     }
 

@@ -16,10 +16,13 @@ internal static class Pages
 
     private static string At(DateTimeOffset? t) => t is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "-";
 
-    public static string Layout(string title, string? user, string? csrf, string body, bool script = false)
+    public static string Layout(string title, string? user, string? csrf, string body, bool script = false, bool admin = true)
     {
+        var links = admin
+            ? """<a href="/">Dashboard</a><a href="/queue">Queue</a><a href="/quarantine">Quarantine</a><a href="/trace">Trace</a><a href="/users">Users</a><a href="/domains">Domains</a><a href="/dns">DNS</a><a href="/me">Me</a>"""
+            : """<a href="/me">Your account</a>""";
         var nav = user is null ? "" : $"""
-            <a href="/">Dashboard</a><a href="/queue">Queue</a><a href="/quarantine">Quarantine</a><a href="/trace">Trace</a><a href="/users">Users</a><a href="/domains">Domains</a><a href="/dns">DNS</a>
+            {links}
             <span class="who">{H(user)} <form method="post" action="/signout"><input type="hidden" name="csrf" value="{H(csrf)}"><button id="signout">Sign out</button></form></span>
             """;
         return $"""
@@ -50,7 +53,7 @@ internal static class Pages
     private static readonly (string Name, string Label)[] Series =
         [(TrafficRecorder.Accepted, "Accepted"), (TrafficRecorder.Rejected, "Rejected"), ("sent", "Delivered"), ("deferred", "Deferred"), ("bounced", "Bounced")];
 
-    public static string Dashboard(string user, string csrf, TrafficSnapshot t, int queueDepth, int quarantined)
+    public static string Dashboard(string user, string csrf, TrafficSnapshot t, int queueDepth, int quarantined, TopRejectedLists top)
     {
         var b = new StringBuilder();
         b.Append("<div class=\"cards\">");
@@ -73,8 +76,22 @@ internal static class Pages
         b.Append("</p><h2>Rejected by reason (since start)</h2><table><tr><th>Reason</th><th>Count</th></tr>");
         foreach (var (reason, n) in t.RejectedByReason.OrderByDescending(r => r.Value))
             b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(reason)}</td><td>{n}</td></tr>");
-        b.Append("</table>");
+        b.Append("</table><div class=\"tops\">");
+        foreach (var (window, label, lists) in new[] { ("hour", "last hour", top.Hour), ("day", "last day", top.Day) })
+        {
+            TopTable(b, $"top-clients-{window}", $"Top rejected clients, {label}", "Client", lists.Clients);
+            TopTable(b, $"top-senders-{window}", $"Top rejected senders, {label}", "MAIL FROM", lists.Senders);
+        }
+        b.Append("</div>");
         return Layout("Dashboard", user, csrf, b.ToString(), script: true);
+    }
+
+    private static void TopTable(StringBuilder b, string id, string title, string column, IReadOnlyList<TopRejectedEntry> entries)
+    {
+        b.Append(CultureInfo.InvariantCulture, $"<section><h2>{H(title)}</h2><table id=\"{id}\"><tr><th>{H(column)}</th><th>Refusals</th></tr>");
+        foreach (var e in entries) b.Append(CultureInfo.InvariantCulture, $"<tr><td class=\"key\">{H(e.Key)}</td><td class=\"count\">{e.Count}</td></tr>");
+        if (entries.Count == 0) b.Append("<tr><td colspan=\"2\">none</td></tr>");
+        b.Append("</table></section>");
     }
 
     public static string Queue(string user, string csrf, IReadOnlyList<QueueItem> items, string? search, string? ok, string? error)
@@ -156,6 +173,7 @@ internal static class Pages
             b.Append(Form($"/users/{enc}/password", csrf, "<input type=\"password\" name=\"password\" placeholder=\"new password\" required> ", "reset password"));
             b.Append(Form($"/users/{enc}/admin", csrf, $"<input type=\"hidden\" name=\"on\" value=\"{(u.Admin ? "off" : "on")}\">", u.Admin ? "revoke admin" : "make admin"));
             b.Append(Form($"/users/{enc}/remove", csrf, "", "remove"));
+            b.Append(CultureInfo.InvariantCulture, $" <a class=\"profile\" href=\"/users/{enc}/mobileconfig\" download>.mobileconfig</a>");
             b.Append("</td></tr>");
         }
         b.Append("</table><h2>Add a user</h2>");
@@ -170,12 +188,27 @@ internal static class Pages
         foreach (var d in domains) b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(d)}</td></tr>");
         b.Append("</table><h2>Add a domain</h2>");
         b.Append(Form("/domains", csrf, "<input name=\"domain\" placeholder=\"example.org\" required> ", "add domain", "add-domain"));
-        b.Append("<h2>Aliases</h2><table><tr><th>Alias</th><th>Targets</th></tr>");
-        foreach (var a in aliases) b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(a.Alias)}</td><td>{H(string.Join(", ", a.Targets))}</td></tr>");
-        b.Append("</table><h2>DKIM keys (mail dkim add DOMAIN)</h2><table><tr><th>Name</th><th>Algorithm</th><th>State</th><th>Record</th></tr>");
+        b.Append("<h2>Aliases</h2><table id=\"aliases\"><tr><th>Alias</th><th>Targets</th><th></th></tr>");
+        foreach (var a in aliases)
+        {
+            var enc = Uri.EscapeDataString(a.Alias);
+            b.Append(CultureInfo.InvariantCulture, $"<tr data-alias=\"{H(a.Alias)}\"><td>{H(a.Alias)}{(a.Alias.StartsWith('@') ? " <small>(catch-all)</small>" : "")}</td><td>");
+            foreach (var t in a.Targets)
+                b.Append(CultureInfo.InvariantCulture, $"{H(t)} ").Append(Form($"/aliases/{enc}/remove", csrf, $"<input type=\"hidden\" name=\"target\" value=\"{H(t)}\">", "×")).Append("<br>");
+            b.Append("</td><td>").Append(Form($"/aliases/{enc}/remove", csrf, "", "remove alias", "remove-alias-" + a.Alias)).Append("</td></tr>");
+        }
+        b.Append("</table><h3>Add an alias or targets (an address, or @domain for the catch-all)</h3>");
+        b.Append(Form("/aliases", csrf, $"<input name=\"alias\" id=\"alias\" placeholder=\"info@{H(domains.FirstOrDefault() ?? "example.org")} or @{H(domains.FirstOrDefault() ?? "example.org")}\" required> <input name=\"targets\" id=\"alias-targets\" placeholder=\"target@example.org, other@example.net\" size=\"40\" required> ", "add alias", "add-alias"));
+        b.Append("<h2>DKIM keys</h2><table id=\"dkim\"><tr><th>Name</th><th>Algorithm</th><th>State</th><th>Record to publish</th></tr>");
         foreach (var k in keys)
-            b.Append(CultureInfo.InvariantCulture, $"<tr><td>{H(k.DnsName)}</td><td>{H(k.Algorithm)}</td><td>{(k.Active ? "active" : k.Published ? "retired, keep published until " + At(k.PublishedUntil) : "retired: remove from DNS")}</td><td><pre>{H(k.DnsRecord)}</pre></td></tr>");
-        b.Append("</table>");
+            b.Append(CultureInfo.InvariantCulture, $"<tr data-name=\"{H(k.DnsName)}\" data-active=\"{(k.Active ? "yes" : "no")}\"><td>{H(k.DnsName)}</td><td>{H(k.Algorithm)}</td><td>{(k.Active ? "active" : k.Published ? "retired, keep published until " + At(k.PublishedUntil) : "retired: remove from DNS")}</td><td><pre>{H(k.ZoneFileLine)}</pre></td></tr>");
+        b.Append("</table><h3>New key, or rotate a domain's keys (the old ones stay published for their period)</h3>");
+        var options = string.Concat(domains.Select(d => $"<option>{H(d)}</option>"));
+        b.Append(Form("/dkim", csrf, $"<select name=\"domain\" id=\"dkim-domain\">{options}</select> <input name=\"selector\" id=\"dkim-selector\" placeholder=\"selector (optional)\"> <select name=\"algorithm\" id=\"dkim-algorithm\"><option value=\"\">rsa and ed25519</option><option>rsa</option><option>ed25519</option></select> ", "add key", "add-dkim"));
+        b.Append("<p>");
+        foreach (var d in domains.Where(d => keys.Any(k => k.Domain == d && k.Active)))
+            b.Append(Form($"/dkim/{Uri.EscapeDataString(d)}/rotate", csrf, "", "rotate keys of " + d, "rotate-" + d)).Append(' ');
+        b.Append("</p>");
         return Layout("Domains", user, csrf, b.ToString());
     }
 
@@ -219,6 +252,19 @@ internal static class Pages
             b.Append(CultureInfo.InvariantCulture, $"</table><h2>MTA-STS policy (serve at https://mta-sts.{H(report.Domain)}/.well-known/mta-sts.txt)</h2><pre id=\"mta-sts-policy\">{H(report.MtaStsPolicy)}</pre>");
         }
         return Layout("DNS" + (domain is null ? "" : " of " + domain), user, csrf, b.ToString());
+    }
+
+    /// <summary>The signed-in user's own page: their Apple configuration profile, and the settings for any other client.</summary>
+    public static string Me(string user, string csrf, bool admin, ((string Host, int Port) Imap, (string Host, int Port) Submission)? servers)
+    {
+        var b = new StringBuilder();
+        if (servers is { } s)
+        {
+            b.Append(CultureInfo.InvariantCulture, $"<p><a id=\"mobileconfig\" href=\"/me/mobileconfig\" download>Download the profile for iPhone, iPad and Mac</a> (<code>{H(AppleMailProfile.FileName(user))}</code>; not signed, so the device calls it \"Not Signed\"; it asks for your password when installed).</p>");
+            b.Append(CultureInfo.InvariantCulture, $"<table id=\"settings\"><tr><th>Address and user name</th><td>{H(user)}</td></tr><tr><th>Incoming (IMAP, SSL/TLS)</th><td>{H(s.Imap.Host)} port {s.Imap.Port}</td></tr><tr><th>Outgoing (SMTP, STARTTLS)</th><td>{H(s.Submission.Host)} port {s.Submission.Port}</td></tr></table>");
+        }
+        else b.Append(Message(null, "the server's host names are not known in this process"));
+        return Layout("Your account", user, csrf, b.ToString(), admin: admin);
     }
 
     public static string Status(string title, string text) => Layout(title, null, null, $"<p class=\"error\" id=\"error\">{H(text)}</p><p><a href=\"/signin\">Sign in</a></p>");

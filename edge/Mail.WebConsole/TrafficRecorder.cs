@@ -7,6 +7,8 @@ namespace Mail.WebConsole;
 /// The dashboard's per-minute counts, read in-process from the system's own instruments (<see cref="MailTelemetry"/>)
 /// with a <see cref="MeterListener"/>: messages accepted, rejected (by reason), and outbound recipients by delivery
 /// status, for the last <see cref="Minutes"/> minutes. What Prometheus scrapes (Metrics:Endpoint) is the same counters.
+/// Who was rejected (client address, MAIL FROM) comes from <see cref="MailTelemetry.ObserveRejections"/> into the
+/// bounded <see cref="Mail.WebConsole.TopRejected"/> lists.
 /// </summary>
 public sealed class TrafficRecorder : IDisposable
 {
@@ -21,6 +23,11 @@ public sealed class TrafficRecorder : IDisposable
     private readonly Dictionary<string, long[]> _series = new(StringComparer.Ordinal);
     private readonly long[] _minuteOf = new long[Minutes];
     private readonly Dictionary<string, long> _rejectReasons = new(StringComparer.Ordinal);
+    private readonly TopRejected _top = new();
+    private readonly IDisposable _rejections;
+
+    /// <summary>How many clients and senders each top list shows.</summary>
+    public const int TopCount = 10;
 
     public TrafficRecorder(TimeProvider time)
     {
@@ -32,6 +39,12 @@ public sealed class TrafficRecorder : IDisposable
         };
         _listener.SetMeasurementEventCallback<long>(OnMeasurement);
         _listener.Start();
+        // Who was refused comes beside the counter, not in its tags (addresses would be unbounded tag values).
+        _rejections = MailTelemetry.ObserveRejections(r =>
+        {
+            var now = _time.GetUtcNow();
+            lock (_lock) _top.Add(now, r.Client?.ToString(), r.Sender);
+        });
     }
 
     private void OnMeasurement(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
@@ -67,6 +80,13 @@ public sealed class TrafficRecorder : IDisposable
         counts[slot] += value;
     }
 
+    /// <summary>The most rejected clients and senders of the last hour and day (<see cref="TopCount"/> each).</summary>
+    public TopRejectedLists TopRejected()
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock) return _top.Top(now, TopCount);
+    }
+
     /// <summary>The last <see cref="Minutes"/> minutes, oldest first, per series; and the rejections by reason since start.</summary>
     public TrafficSnapshot Snapshot()
     {
@@ -89,7 +109,11 @@ public sealed class TrafficRecorder : IDisposable
         }
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose()
+    {
+        _rejections.Dispose();
+        _listener.Dispose();
+    }
 }
 
 /// <param name="LastMinute">The start of the newest minute in <paramref name="Series"/>.</param>

@@ -59,7 +59,8 @@ public sealed class ConsoleBrowserTests : IDisposable
 
         var port = FreePort.Tcp();
         await using var host = await HostProcess.StartAsync(_data.Path, $"--Defences:HeaderChecks={headerChecks}", $"--Admin:Endpoint=127.0.0.1:{port}",
-            "--Admin:MaxFailedLogins=3", $"--Dns:NameServers:0={dns.EndPoint}", "--Dns:Retries=1", "--Smtp:HostName=mail.example.org");
+            "--Admin:MaxFailedLogins=3", $"--Dns:NameServers:0={dns.EndPoint}", "--Dns:Retries=1", "--Smtp:HostName=mail.example.org",
+            "--Imap:HostName=mail.example.org", "--Smtp:MaxMessageSize=65536");
         var origin = $"http://127.0.0.1:{port}";
         using var driver = Browser();
 
@@ -74,6 +75,21 @@ public sealed class ConsoleBrowserTests : IDisposable
         var hello = await Swaks(host, "--header", "Subject: hello");
         Assert.True(hello.ExitCode == 0, hello.StdOut + hello.StdErr);
         await PollAsync(() => { driver.Navigate().Refresh(); return Stat(driver, "accepted") == "1"; }, "the dashboard did not count the accepted message");
+
+        // Refusals: messages over the size limit, three from one sender, one from another. The dashboard's top
+        // lists name the client and the senders with their counts.
+        var tooBig = new string('x', 70) + "\n";
+        tooBig = string.Concat(Enumerable.Repeat(tooBig, 1500)); // ~100 KB, over Smtp:MaxMessageSize
+        foreach (var from in new[] { "spammer@example.net", "spammer@example.net", "other@example.com", "spammer@example.net" })
+        {
+            var refused = await ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "alice@example.org", "--from", from, "--body", tooBig]);
+            Assert.True(refused.ExitCode != 0 && refused.StdOut.Contains("<** 552", StringComparison.Ordinal), refused.StdOut[^Math.Min(600, refused.StdOut.Length)..] + refused.StdErr);
+        }
+        await PollAsync(() => { driver.Navigate().Refresh(); return TopRows(driver, "top-clients-hour").FirstOrDefault() == ("127.0.0.1", "4"); },
+            "the top rejected clients do not list 127.0.0.1 with 4 refusals: " + string.Join("; ", TopRows(driver, "top-clients-hour")));
+        Assert.Equal([("spammer@example.net", "3"), ("other@example.com", "1")], TopRows(driver, "top-senders-hour"));
+        Assert.Equal([("spammer@example.net", "3"), ("other@example.com", "1")], TopRows(driver, "top-senders-day"));
+        Assert.Equal([("127.0.0.1", "4")], TopRows(driver, "top-clients-day"));
         Screenshot(driver, "console-dashboard.png");
 
         // A held message whose HTML carries a script, an inline handler and a remote image (a listener of ours, to see a load).
@@ -106,6 +122,12 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.False(spy.Pending(), "the preview loaded the message's remote image");
 
         using var http = Http(origin, driver);
+        var stats = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/stats")).RootElement.GetProperty("topRejected");
+        var hourClients = stats.GetProperty("hour").GetProperty("clients");
+        Assert.Equal("127.0.0.1", hourClients[0].GetProperty("key").GetString());
+        Assert.Equal(4, hourClients[0].GetProperty("count").GetInt64());
+        Assert.Equal("spammer@example.net", stats.GetProperty("day").GetProperty("senders")[0].GetProperty("key").GetString());
+        Assert.Equal(3, stats.GetProperty("day").GetProperty("senders")[0].GetProperty("count").GetInt64());
         using (var preview = await http.GetAsync($"/quarantine/{queueId}"))
         {
             Assert.Equal(HttpStatusCode.OK, preview.StatusCode);
@@ -125,6 +147,52 @@ public sealed class ConsoleBrowserTests : IDisposable
         }
         driver.Navigate().GoToUrl(origin + "/users");
         Screenshot(driver, "console-users.png");
+
+        // Aliases and DKIM keys from the Domains page: the same AdminService calls as `mail alias` and `mail dkim`, so
+        // the command line sees what the console did.
+        driver.Navigate().GoToUrl(origin + "/domains");
+        driver.FindElement(By.Id("alias")).SendKeys("info@example.org");
+        driver.FindElement(By.Id("alias-targets")).SendKeys("bob@example.org, alice@example.org");
+        ClickAndWait(driver, driver.FindElement(By.Id("add-alias")));
+        Assert.Equal("alias info@example.org -> bob@example.org, alice@example.org", driver.FindElement(By.Id("ok")).Text);
+        driver.FindElement(By.Id("alias")).SendKeys("@example.org");
+        driver.FindElement(By.Id("alias-targets")).SendKeys("alice@example.org");
+        ClickAndWait(driver, driver.FindElement(By.Id("add-alias")));
+        Assert.Equal("alias @example.org -> alice@example.org", driver.FindElement(By.Id("ok")).Text);
+        driver.FindElement(By.Id("alias")).SendKeys("info@nowhere.example");
+        driver.FindElement(By.Id("alias-targets")).SendKeys("alice@example.org");
+        ClickAndWait(driver, driver.FindElement(By.Id("add-alias")));
+        Assert.Contains("nowhere.example is not a local domain", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
+        var aliasList = (await HostProcess.AdminOkAsync(_data.Path, "alias", "list")).StdOut;
+        Assert.Contains("info@example.org -> bob@example.org, alice@example.org", aliasList, StringComparison.Ordinal);
+        Assert.Contains("\n@example.org -> alice@example.org", "\n" + aliasList.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        // One target off, then the catch-all off.
+        ClickAndWait(driver, driver.FindElement(By.XPath("//tr[@data-alias='info@example.org']//form[input[@name='target' and @value='alice@example.org']]/button")));
+        Assert.Equal("alias info@example.org -> bob@example.org", driver.FindElement(By.Id("ok")).Text);
+        ClickAndWait(driver, driver.FindElement(By.Id("remove-alias-@example.org")));
+        Assert.Equal("alias @example.org removed", driver.FindElement(By.Id("ok")).Text);
+        Assert.DoesNotContain("\n@example.org ->", "\n" + (await HostProcess.AdminOkAsync(_data.Path, "alias", "list")).StdOut.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        // Mail to the alias reaches bob (the running server reads the same table); bob reads it below.
+        var toAlias = await ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "info@example.org", "--from", "carol@example.net", "--header", "Subject: via alias"]);
+        Assert.True(toAlias.ExitCode == 0, toAlias.StdOut + toAlias.StdErr);
+
+        driver.FindElement(By.XPath("//select[@id='dkim-algorithm']/option[text()='ed25519']")).Click();
+        driver.FindElement(By.Id("dkim-selector")).SendKeys("web1");
+        ClickAndWait(driver, driver.FindElement(By.Id("add-dkim")));
+        Assert.StartsWith("new DKIM key(s) web1._domainkey.example.org, signing now", driver.FindElement(By.Id("ok")).Text, StringComparison.Ordinal);
+        Assert.Equal("yes", driver.FindElement(By.CssSelector("#dkim tr[data-name='web1._domainkey.example.org']")).GetAttribute("data-active"));
+        Assert.Contains("web1._domainkey.example.org. IN TXT", driver.FindElement(By.CssSelector("#dkim tr[data-name='web1._domainkey.example.org'] pre")).Text, StringComparison.Ordinal);
+        driver.FindElement(By.XPath("//select[@id='dkim-algorithm']/option[text()='ed25519']")).Click();
+        driver.FindElement(By.Id("dkim-selector")).SendKeys("web1");
+        ClickAndWait(driver, driver.FindElement(By.Id("add-dkim")));
+        Assert.Contains("selector web1", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
+        ClickAndWait(driver, driver.FindElement(By.Id("rotate-example.org")));
+        Assert.Contains("retired web1._domainkey.example.org: keep them published until", driver.FindElement(By.Id("ok")).Text, StringComparison.Ordinal);
+        Assert.Equal("no", driver.FindElement(By.CssSelector("#dkim tr[data-name='web1._domainkey.example.org']")).GetAttribute("data-active"));
+        Screenshot(driver, "console-domains.png");
+        var dkimList = (await HostProcess.AdminOkAsync(_data.Path, "dkim", "list", "example.org")).StdOut;
+        Assert.Contains("; example.org web1 ed25519 retired", dkimList, StringComparison.Ordinal);
+        Assert.Contains("ed25519 active since", dkimList, StringComparison.Ordinal);
 
         // The DNS helper: each record's verdict and reason, as DNS answers now.
         driver.Navigate().GoToUrl(origin + "/dns?domain=example.org");
@@ -177,14 +245,92 @@ public sealed class ConsoleBrowserTests : IDisposable
             using var r = await http.SendAsync(right);
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         }
+        async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string path, string? json, string? csrf)
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = json is null ? null : Json(json) };
+            if (csrf is not null) request.Headers.Add("X-CSRF-Token", csrf);
+            using var r = await http.SendAsync(request);
+            return (r.StatusCode, await r.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/aliases", "{\"alias\":\"sales@example.org\",\"targets\":[\"bob@example.org\"]}", null)).Status);
+        var saved = await SendAsync(HttpMethod.Post, "/api/aliases", "{\"alias\":\"sales@example.org\",\"targets\":[\"bob@example.org\"]}", token);
+        Assert.Equal(HttpStatusCode.OK, saved.Status);
+        Assert.Equal("alias sales@example.org -> bob@example.org", System.Text.Json.JsonDocument.Parse(saved.Body).RootElement.GetProperty("done").GetString());
+        Assert.Contains("\"alias\":\"sales@example.org\"", await http.GetStringAsync("/api/aliases"), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Delete, "/api/aliases/sales%40example.org", null, token)).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Delete, "/api/aliases/sales%40example.org", null, token)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, "/api/aliases", "{\"alias\":\"not an address\",\"targets\":[\"bob@example.org\"]}", token)).Status);
+        var key = await SendAsync(HttpMethod.Post, "/api/dkim", "{\"domain\":\"example.org\",\"selector\":\"api1\",\"algorithm\":\"ed25519\"}", token);
+        Assert.Equal(HttpStatusCode.OK, key.Status);
+        Assert.Equal("api1._domainkey.example.org", System.Text.Json.JsonDocument.Parse(key.Body).RootElement[0].GetProperty("dnsName").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, "/api/dkim", "{\"domain\":\"example.org\",\"algorithm\":\"dsa\"}", token)).Status);
+        var rotated = await SendAsync(HttpMethod.Post, "/api/dkim/example.org/rotate", null, token);
+        Assert.Equal(HttpStatusCode.OK, rotated.Status);
+        Assert.Contains(System.Text.Json.JsonDocument.Parse(rotated.Body).RootElement.GetProperty("retired").EnumerateArray(), k => k.GetProperty("selector").GetString() == "api1");
+
+        // An administrator downloads any user's Apple profile.
+        using (var profile = await http.GetAsync("/users/alice%40example.org/mobileconfig"))
+        {
+            Assert.Equal(HttpStatusCode.OK, profile.StatusCode);
+            Assert.Equal("application/x-apple-aspen-config", profile.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("alice@example.org.mobileconfig", profile.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+            var p = Plist(await profile.Content.ReadAsStringAsync());
+            Assert.Equal("alice@example.org", p["EmailAddress"]);
+            Assert.Equal("alice@example.org", p["IncomingMailServerUsername"]);
+        }
+        using (var none = await http.GetAsync("/users/nobody%40example.org/mobileconfig"))
+            Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
         var domains = await http.GetStringAsync("/api/domains");
         Assert.Contains("new.example", domains, StringComparison.Ordinal);
         Assert.DoesNotContain("forged.example", domains, StringComparison.Ordinal);
         Assert.Contains("bob@example.org", await http.GetStringAsync("/api/users"), StringComparison.Ordinal);
 
-        // A user who is not an administrator: right password, 403.
+        // A user who is not an administrator: their own page and Apple profile, nothing else (403).
         ClickAndWait(driver, driver.FindElement(By.Id("signout")));
         SignIn(driver, "bob@example.org", "bob secret");
+        Assert.EndsWith("/me", driver.Url, StringComparison.Ordinal);
+        Assert.Contains("mail.example.org port", driver.FindElement(By.Id("settings")).Text, StringComparison.Ordinal);
+        Screenshot(driver, "console-me.png");
+        using (var bob = Http(origin, driver))
+        {
+            using var own = await bob.GetAsync(new Uri(driver.FindElement(By.Id("mobileconfig")).GetAttribute("href")!).PathAndQuery);
+            Assert.Equal(HttpStatusCode.OK, own.StatusCode);
+            var p = Plist(await own.Content.ReadAsStringAsync());
+            Assert.Equal("com.apple.mail.managed", p["PayloadType"]);
+            Assert.Equal("EmailTypeIMAP", p["EmailAccountType"]);
+            Assert.Equal("bob@example.org", p["EmailAddress"]);
+            Assert.Equal("mail.example.org", p["IncomingMailServerHostName"]);
+            Assert.Equal("mail.example.org", p["OutgoingMailServerHostName"]);
+            Assert.Equal("bob@example.org", p["IncomingMailServerUsername"]);
+            Assert.Equal("bob@example.org", p["OutgoingMailServerUsername"]);
+            Assert.Equal("true", p["IncomingMailServerUseSSL"]);
+            Assert.Equal("true", p["OutgoingMailServerUseSSL"]);
+            Assert.Equal("EmailAuthPassword", p["OutgoingMailServerAuthentication"]);
+            // The ports are the server's own listeners: IMAP with implicit TLS and submission with STARTTLS, signing in
+            // as the profile says (mail.example.org is this loopback host).
+            using (var imap = new ImapClient())
+            {
+                imap.ServerCertificateValidationCallback = (_, c, _, _) => c is not null; // the self-signed certificate of mail serve
+                await imap.ConnectAsync("127.0.0.1", int.Parse(p["IncomingMailServerPortNumber"], System.Globalization.CultureInfo.InvariantCulture), MailKit.Security.SecureSocketOptions.SslOnConnect);
+                await imap.AuthenticateAsync(p["IncomingMailServerUsername"], "bob secret");
+                await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+                Assert.Single(await imap.Inbox.SearchAsync(SearchQuery.SubjectContains("via alias")));
+            }
+            using (var smtp = new MailKit.Net.Smtp.SmtpClient())
+            {
+                smtp.ServerCertificateValidationCallback = (_, c, _, _) => c is not null; // the self-signed certificate of mail serve
+                await smtp.ConnectAsync("127.0.0.1", int.Parse(p["OutgoingMailServerPortNumber"], System.Globalization.CultureInfo.InvariantCulture), MailKit.Security.SecureSocketOptions.StartTls);
+                await smtp.AuthenticateAsync(p["OutgoingMailServerUsername"], "bob secret");
+                Assert.True(smtp.IsSecure);
+            }
+            using var other = await bob.GetAsync("/users/alice%40example.org/mobileconfig");
+            Assert.Equal(HttpStatusCode.Forbidden, other.StatusCode);
+            using var bobUsers = await bob.GetAsync("/api/users");
+            Assert.Equal(HttpStatusCode.Forbidden, bobUsers.StatusCode);
+            using var aliasApi = await bob.GetAsync("/api/aliases");
+            Assert.Equal(HttpStatusCode.Forbidden, aliasApi.StatusCode);
+        }
+        driver.Navigate().GoToUrl(origin + "/domains");
         Assert.Contains("bob@example.org is not an administrator", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
         using (var noSession = new HttpClient { BaseAddress = new Uri(origin) })
         using (var api = await noSession.GetAsync("/api/users"))
@@ -252,6 +398,37 @@ public sealed class ConsoleBrowserTests : IDisposable
         cookies.Add(new Uri(origin), new System.Net.Cookie(c.Name, c.Value, "/"));
         return new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = new Uri(origin) };
     }
+
+    /// <summary>The account payload of an Apple profile, parsed as XML (System.Xml, no DTD fetched): key to value text,
+    /// "true"/"false" for booleans.</summary>
+    private static Dictionary<string, string> Plist(string xml)
+    {
+        var doc = new System.Xml.XmlDocument();
+        using (var reader = System.Xml.XmlReader.Create(new StringReader(xml), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }))
+            doc.Load(reader);
+        Assert.Equal("plist", doc.DocumentElement!.Name);
+        Assert.Equal("Configuration", Values(doc.DocumentElement["dict"]!)["PayloadType"]);
+        var payloads = doc.SelectNodes("/plist/dict/array/dict")!;
+        Assert.Equal(1, payloads.Count);
+        return Values((System.Xml.XmlElement)payloads[0]!);
+    }
+
+    private static Dictionary<string, string> Values(System.Xml.XmlElement dict)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var children = dict.ChildNodes.OfType<System.Xml.XmlElement>().ToList();
+        for (var i = 0; i + 1 < children.Count; i += 2)
+        {
+            Assert.Equal("key", children[i].Name);
+            var v = children[i + 1];
+            values[children[i].InnerText] = v.Name is "true" or "false" ? v.Name : v.InnerText;
+        }
+        return values;
+    }
+
+    private static List<(string, string)> TopRows(IWebDriver driver, string id) =>
+        [.. driver.FindElements(By.CssSelector($"#{id} tr")).Skip(1).Select(r => r.FindElements(By.TagName("td"))).Where(c => c.Count == 2 && c[0].GetAttribute("class") == "key")
+            .Select(c => (c[0].Text, c[1].Text))];
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 

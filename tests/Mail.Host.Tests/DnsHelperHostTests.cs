@@ -7,28 +7,39 @@ namespace Mail.Host.Tests;
 /// <summary>
 /// `mail dns check DOMAIN` against a loopback DNS server (Dns:NameServers) serving one domain's records, some right and
 /// several wrong: each record printed as a zone-file line with its verdict and reason. Then the records are fixed and
-/// the same command says so (exit 0).
+/// the same command says so (exit 0). The MTA-STS policy is fetched over HTTPS from a loopback Kestrel server with a
+/// certificate of a test CA (Outbound:TlsCaFile, Outbound:MtaSts:PolicyPort), as the outbound MTA-STS tests do.
 /// </summary>
 [Collection("host")]
 public sealed class DnsHelperHostTests(ITestOutputHelper log) : IAsyncLifetime
 {
+    private const string Policy = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.org\r\nmax_age: 604800\r\n";
     private readonly TempData _data = new();
+    private readonly TestCertificateAuthority _ca = new();
     private TestDnsServer _dns = null!;
+    private PolicyServer _policy = null!;
+    private string _caFile = "";
 
     public async Task InitializeAsync()
     {
         _dns = await TestDnsServer.StartAsync();
+        // https://mta-sts.example.org/.well-known/mta-sts.txt on a loopback port, its certificate from a test CA.
+        _policy = await PolicyServer.StartAsync(_ca.Issue("mta-sts.example.org"), Policy);
+        _caFile = _ca.WriteRootPem(Path.Combine(_data.Path, "test-ca.pem"));
         await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
     }
 
     public async Task DisposeAsync()
     {
+        await _policy.DisposeAsync();
         await _dns.DisposeAsync();
+        _ca.Dispose();
         _data.Dispose();
     }
 
     private Task<ExternalProcess.Result> CheckAsync(string domain) => HostProcess.AdminAsync(_data.Path, "dns", "check", domain,
-        $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1", "--Dns:UseCache=false", "--Smtp:HostName=mail.example.org", "--Imap:HostName=mail.example.org");
+        $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1", "--Dns:UseCache=false", "--Smtp:HostName=mail.example.org", "--Imap:HostName=mail.example.org",
+        $"--Outbound:MtaSts:PolicyPort={_policy.Port}", $"--Outbound:TlsCaFile={_caFile}", "--Outbound:MtaSts:FetchTimeout=00:00:10");
 
     /// <summary>The verdict line after the zone-file line that starts with <paramref name="zoneStart"/>.</summary>
     private static string Verdict(string output, string zoneStart)
@@ -85,7 +96,10 @@ public sealed class DnsHelperHostTests(ITestOutputHelper log) : IAsyncLifetime
         // The zone line to publish is the key `mail dkim add` printed.
         Assert.StartsWith(";   wrong: DKIM key mismatch", Verdict(o, ours), StringComparison.Ordinal);
         Assert.StartsWith(";   note: p=none", Verdict(o, "_dmarc.example.org. IN TXT"), StringComparison.Ordinal);
-        Assert.StartsWith(";   right: policy id 20261206", Verdict(o, "_mta-sts.example.org. IN TXT"), StringComparison.Ordinal);
+        // The TXT id is there, but mta-sts.example.org has no address: the policy cannot be fetched, so senders have none.
+        Assert.StartsWith($";   wrong: TXT id 20261206, but the policy cannot be fetched: https://mta-sts.example.org:{_policy.Port}/.well-known/mta-sts.txt: no address for mta-sts.example.org",
+            Verdict(o, "_mta-sts.example.org. IN TXT"), StringComparison.Ordinal);
+        Assert.Equal(0, _policy.Requests);
         Assert.StartsWith(";   missing: mta-sts.example.org has no address", Verdict(o, "mta-sts.example.org. IN CNAME mail.example.org."), StringComparison.Ordinal);
         Assert.StartsWith(";   missing: no v=TLSRPTv1 record", Verdict(o, "_smtp._tls.example.org. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@example.org\""), StringComparison.Ordinal);
         Assert.StartsWith(";   wrong: different value: mail.example.org port 587, not mail.example.org port 2587",
@@ -103,6 +117,29 @@ public sealed class DnsHelperHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Equal(0, again.ExitCode);
         Assert.StartsWith(";   right: passes for 127.0.0.1", Verdict(again.StdOut, "example.org. IN TXT \"v=spf1 mx -all\""), StringComparison.Ordinal);
         Assert.StartsWith(";   right: the published key is this key", Verdict(again.StdOut, ours), StringComparison.Ordinal);
+        // The policy fetched over HTTPS from the loopback server, as a sender would: enforce, mx covering the MX.
+        var sts = Verdict(again.StdOut, "_mta-sts.example.org. IN TXT");
+        Assert.StartsWith(";   right: TXT id 20261206, policy fetched, mode enforce, mx covers mail.example.org", sts, StringComparison.Ordinal);
+        Assert.Contains("policy: mode enforce, mx mail.example.org, max_age 604800", sts, StringComparison.Ordinal);
+        Assert.Equal("mta-sts.example.org", Assert.Single(_policy.Hosts.Distinct()));
+
+        // A policy whose mx lines miss our MX: enforcing senders would not deliver; mode testing: a note.
+        _policy.Policy = "version: STSv1\nmode: enforce\nmx: *.example.net\nmax_age: 86400\n";
+        var uncovered = await CheckAsync("example.org");
+        Assert.Equal(1, uncovered.ExitCode);
+        Assert.StartsWith(";   wrong: TXT id 20261206, policy fetched (mode enforce), but its mx lines (*.example.net) do not cover the MX host mail.example.org",
+            Verdict(uncovered.StdOut, "_mta-sts.example.org. IN TXT"), StringComparison.Ordinal);
+        _policy.Policy = "version: STSv1\nmode: testing\nmx: mail.example.org\nmax_age: 86400\n";
+        Assert.StartsWith(";   note: TXT id 20261206, policy fetched, mode testing", Verdict((await CheckAsync("example.org")).StdOut, "_mta-sts.example.org. IN TXT"), StringComparison.Ordinal);
+        // A certificate the sender cannot trust: wrong, with the reason.
+        _policy.Policy = Policy;
+        await using (var stranger = await PolicyServer.StartAsync(_ca.Issue("other.example.org"), Policy))
+        {
+            var bad = await HostProcess.AdminAsync(_data.Path, "dns", "check", "example.org", $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1", "--Dns:UseCache=false",
+                "--Smtp:HostName=mail.example.org", $"--Outbound:MtaSts:PolicyPort={stranger.Port}", $"--Outbound:TlsCaFile={_caFile}");
+            Assert.Contains("but the policy cannot be fetched:", Verdict(bad.StdOut, "_mta-sts.example.org. IN TXT"), StringComparison.Ordinal);
+            Assert.Contains("certificate of mta-sts.example.org is not valid for that name", Verdict(bad.StdOut, "_mta-sts.example.org. IN TXT"), StringComparison.Ordinal);
+        }
 
         // Not one of our domains, or not a domain: one line, exit 65.
         var other = await CheckAsync("example.net");

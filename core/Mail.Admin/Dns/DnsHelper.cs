@@ -17,7 +17,9 @@ namespace Mail.Admin.Dns;
 /// check_host) for the addresses of our MX host, so an include: chain that covers us is right and a record that
 /// merely mentions the name is not. `mail dns check DOMAIN` prints it; the console shows it.
 /// </summary>
-public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminService admin)
+/// <param name="policies">Fetches the MTA-STS policy the way senders do (the outbound stage's client: Outbound:MtaSts,
+/// Outbound:TlsCaFile); null: the helper checks the TXT record only.</param>
+public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminService admin, MtaStsPolicyClient? policies = null)
 {
     /// <summary>The MTA-STS max_age we advise (a week, as RFC 8461 suggests at least).</summary>
     public const int MtaStsMaxAge = 604_800;
@@ -188,7 +190,33 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
         if (r.Records.Count == 0) return new(purpose, name, "TXT", expected, zone, [], DnsVerdict.Missing, "no v=STSv1 record");
         var (id, problem) = MtaStsTxtRecord.Parse(r.Records);
         if (id is null) return new(purpose, name, "TXT", expected, zone, r.Records, r.Records.Any(t => t.StartsWith("v=STSv1", StringComparison.Ordinal)) ? DnsVerdict.Wrong : DnsVerdict.Missing, problem ?? "no policy id");
-        return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Right, $"policy id {id} (change it whenever the policy changes)");
+        if (policies is null) return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Right, $"policy id {id} (change it whenever the policy changes)");
+        // As a sender would (RFC 8461 3.3): HTTPS to mta-sts.DOMAIN, a certificate valid for that name, 200, text/plain.
+        MtaStsPolicy fetched;
+        try
+        {
+            fetched = await policies.FetchAsync(d, ct);
+        }
+        catch (MtaStsFetchException e)
+        {
+            return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Wrong, $"TXT id {id}, but the policy cannot be fetched: {e.Message}");
+        }
+        var mode = fetched.Mode.ToString().ToLowerInvariant();
+        var found = r.Records.Append($"policy: mode {mode}, mx {string.Join(", ", fetched.Mx)}, max_age {(long)fetched.MaxAge.TotalSeconds}").ToList();
+        // The MX hosts senders will find: those published, else ours. Every one must match an mx line, or enforcing
+        // senders refuse to deliver to it.
+        var mx = await dns.MxAsync(d, ct);
+        var hosts = mx.Records.Where(m => m.Exchange.Length > 0 && m.Exchange != ".").Select(m => Trim(m.Exchange)).Distinct().ToList();
+        if (hosts.Count == 0) hosts.Add(Trim(host.MxHost));
+        var uncovered = hosts.Where(h => !fetched.Allows(h)).ToList();
+        if (fetched.Mode == MtaStsMode.None)
+            return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Wrong, $"TXT id {id}, policy fetched, but mode none: senders do not enforce TLS (publish mode: enforce)");
+        if (uncovered.Count > 0)
+            return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Wrong,
+                $"TXT id {id}, policy fetched (mode {mode}), but its mx lines ({string.Join(", ", fetched.Mx)}) do not cover the MX host {string.Join(", ", uncovered)}: enforcing senders will not deliver there");
+        if (fetched.Mode == MtaStsMode.Testing)
+            return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Note, $"TXT id {id}, policy fetched, mode testing (senders only report; publish mode: enforce), mx covers {string.Join(", ", hosts)}");
+        return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Right, $"TXT id {id}, policy fetched, mode enforce, mx covers {string.Join(", ", hosts)} (change the id whenever the policy changes)");
     }
 
     private async Task<DnsRecordCheck> TlsRptAsync(string d, CancellationToken ct)

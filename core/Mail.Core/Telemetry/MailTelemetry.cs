@@ -65,7 +65,45 @@ public static class MailTelemetry
     /// <summary>The latest sample of a queue (taken by <see cref="Queues.QueueGauges"/>), reported by the queue gauges.</summary>
     public static void ReportQueue(string queue, long depth, long dead, double oldestAgeSeconds) => s_queues[queue] = new QueueSample(depth, dead, oldestAgeSeconds);
 
-    public static void Reject(string reason) => Rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    /// <summary>Counts a refusal by reason, and tells the in-process observers (<see cref="ObserveRejections"/>) who was
+    /// refused: the client address and the MAIL FROM (null when not given yet; "" is the null sender). Those two are
+    /// never tags of the counter: addresses are not low-cardinality.</summary>
+    public static void Reject(string reason, System.Net.IPAddress? client = null, string? sender = null)
+    {
+        Rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        var observers = Volatile.Read(ref s_rejectionObservers);
+        if (observers.Length == 0) return;
+        var rejection = new Rejection(reason, client, sender);
+        foreach (var o in observers) o(rejection);
+    }
+
+    private static Action<Rejection>[] s_rejectionObservers = [];
+
+    /// <summary>Calls <paramref name="observer"/> for every refusal until the result is disposed (the console's top
+    /// rejected clients and senders). The observer runs on the SMTP session's thread: it must be quick and not throw.</summary>
+    public static IDisposable ObserveRejections(Action<Rejection> observer)
+    {
+        Action<Rejection>[] now, next;
+        do
+        {
+            now = Volatile.Read(ref s_rejectionObservers);
+            next = [.. now, observer];
+        } while (Interlocked.CompareExchange(ref s_rejectionObservers, next, now) != now);
+        return new Unsubscriber(observer);
+    }
+
+    private sealed class Unsubscriber(Action<Rejection> observer) : IDisposable
+    {
+        public void Dispose()
+        {
+            Action<Rejection>[] now, next;
+            do
+            {
+                now = Volatile.Read(ref s_rejectionObservers);
+                next = [.. now.Where(o => o != observer)];
+            } while (Interlocked.CompareExchange(ref s_rejectionObservers, next, now) != now);
+        }
+    }
 
     public static void CheckResult(string check, string result) =>
         CheckResults.Add(1, new KeyValuePair<string, object?>("check", check), new KeyValuePair<string, object?>("result", result));
@@ -90,6 +128,12 @@ public static class MailTelemetry
 
     private sealed record QueueSample(long Depth, long Dead, double OldestAge);
 }
+
+/// <summary>One refusal as <see cref="MailTelemetry.ObserveRejections"/> reports it.</summary>
+/// <param name="Reason">A <see cref="RejectReason"/> word.</param>
+/// <param name="Client">The client's address (the one the PROXY header relayed, where one did).</param>
+/// <param name="Sender">The MAIL FROM of the transaction ("" for the null sender), or null before MAIL.</param>
+public readonly record struct Rejection(string Reason, System.Net.IPAddress? Client, string? Sender);
 
 /// <summary>The reason tag of <see cref="MailTelemetry.Rejected"/>: a fixed vocabulary, one word per kind of refusal.</summary>
 public static class RejectReason

@@ -459,7 +459,7 @@ public sealed class PostfixImport(MailStores stores, string dataDirectory, IDnsR
 
         // The same commands as `mail domain add`, `mail user add`, `mail user quota`, `mail alias add`.
         var admin = new AdminCommands(stores, output);
-        var aliases = new AliasCommands(stores.Directory, output);
+        var aliases = new AliasCommands(stores.Admin, output);
         var failed = 0;
         foreach (var d in _domains) failed += await admin.DomainAddAsync(d) == 0 ? 0 : 1;
         foreach (var u in _users)

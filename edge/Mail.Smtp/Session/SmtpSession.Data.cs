@@ -35,7 +35,7 @@ internal sealed partial class SmtpSession
         {
             _logger.LogError(ex, "Session {SessionId}: cannot create message {QueueId}", Facts.SessionId, tx.QueueId);
             await tx.DiscardAsync();
-            MailTelemetry.Reject(RejectReason.LocalError);
+            Rejected(RejectReason.LocalError);
             Reply(SmtpReplies.TemporaryLocalProblem);
             return true;
         }
@@ -56,7 +56,7 @@ internal sealed partial class SmtpSession
         }
         if (_state == SmtpState.MailGiven)
         {
-            MailTelemetry.Reject(RejectReason.Content);
+            Rejected(RejectReason.Content);
             Reply(SmtpReplies.NoValidRecipients);
             return true;
         }
@@ -78,22 +78,22 @@ internal sealed partial class SmtpSession
         // Content faults first: they are permanent whatever happened to the store.
         if (data.BareLineEnding)
         {
+            Rejected(RejectReason.Content); // before the reset: the sender is still known
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Content);
             Reply(SmtpReplies.BareLineEnding);
             return true;
         }
         if (data.TooBig)
         {
+            Rejected(RejectReason.Size); // before the reset: the sender is still known
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Size);
             Reply(SmtpReplies.MessageTooBig(_options.MaxMessageSize));
             return true;
         }
         if (data.LineTooLong)
         {
+            Rejected(RejectReason.Content); // before the reset: the sender is still known
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Content);
             Reply(SmtpReplies.LineTooLongInData(_options.MaxLineLength));
             return true;
         }
@@ -143,8 +143,8 @@ internal sealed partial class SmtpSession
         if (tx.StoreFailed) return await RefuseStoreFailureAsync(tx);
         if (tooBig)
         {
+            Rejected(RejectReason.Size); // before the reset: the sender is still known
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.Size);
             Reply(SmtpReplies.MessageTooBig(_options.MaxMessageSize));
             return true;
         }
@@ -160,8 +160,8 @@ internal sealed partial class SmtpSession
     private async ValueTask<bool> RefuseStoreFailureAsync(SmtpTransaction tx)
     {
         _logger.LogError(tx.StoreError, "Session {SessionId}: writing message {QueueId} failed", Facts.SessionId, tx.QueueId);
+        Rejected(RejectReason.LocalError); // before the reset: the sender is still known
         await ResetTransactionAsync();
-        MailTelemetry.Reject(RejectReason.LocalError);
         Reply(SmtpReplies.LocalErrorInProcessing);
         return true;
     }
@@ -226,8 +226,8 @@ internal sealed partial class SmtpSession
         {
             _logger.LogError(ex, "Session {SessionId}: could not store or queue {QueueId}", Facts.SessionId, queueId);
             if (committed) await DeleteUnqueuedAsync(queueId);
+            Rejected(RejectReason.LocalError); // before the reset: the sender is still known
             await ResetTransactionAsync();
-            MailTelemetry.Reject(RejectReason.LocalError);
             Reply(SmtpReplies.LocalErrorInProcessing);
             return true;
         }

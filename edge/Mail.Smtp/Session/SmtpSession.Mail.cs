@@ -54,7 +54,7 @@ internal sealed partial class SmtpSession
                     }
                     if (s > _options.MaxMessageSize)
                     {
-                        MailTelemetry.Reject(RejectReason.Size);
+                        Rejected(RejectReason.Size, path);
                         Reply(SmtpReplies.MessageTooBig(_options.MaxMessageSize));
                         return true;
                     }
@@ -120,13 +120,13 @@ internal sealed partial class SmtpSession
             && !string.Equals(Mail.Core.Accounts.MailDirectory.Canonical(mailFrom), user, StringComparison.Ordinal))
         {
             // Postfix reject_sender_login_mismatch: a user may send as themselves (or with the null sender for bounces).
-            MailTelemetry.Reject(RejectReason.Sender);
+            Rejected(RejectReason.Sender, mailFrom);
             Reply(SmtpReplies.SenderNotOwned(mailFrom, user));
             return true;
         }
         if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Message, Facts.ClientEndPoint.Address) is { } tooMany)
         {
-            MailTelemetry.Reject(RejectReason.RateLimit);
+            Rejected(RejectReason.RateLimit, mailFrom);
             Reply(SmtpReplies.RateLimited(tooMany));
             return true;
         }
@@ -140,9 +140,9 @@ internal sealed partial class SmtpSession
             var verdict = await policy.OnMailFromAsync(Facts, _aborted.Token);
             if (verdict.Action == SmtpPolicyAction.Reject)
             {
+                Reply(verdict); // while Facts.MailFrom still names the refused sender (the console's top lists)
                 Facts.MailFrom = null;
                 Facts.MailFromParameters = null;
-                Reply(verdict);
                 return verdict.Code != 421;
             }
             Record(tx.PolicyResults, verdict);
@@ -212,13 +212,13 @@ internal sealed partial class SmtpSession
         }
         if (Facts.RecipientList.Count >= _options.MaxRecipients)
         {
-            MailTelemetry.Reject(RejectReason.Recipients);
+            Rejected(RejectReason.Recipients);
             Reply(SmtpReplies.TooManyRecipients);
             return true;
         }
         if (_rateLimiter is not null && !Facts.InMyNetworks && await _rateLimiter.CountAsync(RateEvent.Recipient, Facts.ClientEndPoint.Address) is { } tooMany)
         {
-            MailTelemetry.Reject(RejectReason.RateLimit);
+            Rejected(RejectReason.RateLimit);
             Reply(SmtpReplies.RateLimited(tooMany));
             return true;
         }
@@ -289,7 +289,7 @@ internal sealed partial class SmtpSession
             {
                 if (Facts.AuthenticatedUser is null && !Facts.InMyNetworks)
                 {
-                    MailTelemetry.Reject(RejectReason.Relay);
+                    Rejected(RejectReason.Relay);
                     Reply(SmtpReplies.RelayDenied(path));
                     return true;
                 }
@@ -300,16 +300,16 @@ internal sealed partial class SmtpSession
                 switch (resolution.Outcome)
                 {
                     case ResolutionOutcome.Unknown:
-                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
+                        Rejected(RejectReason.UnknownRecipient);
                         Reply(SmtpReplies.UserUnknown(path));
                         return true;
                     case ResolutionOutcome.AliasLoop:
                         _logger.LogWarning("Session {SessionId}: RCPT <{Recipient}> refused: {Why}", Facts.SessionId, path, resolution.Why);
-                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
+                        Rejected(RejectReason.UnknownRecipient);
                         Reply(SmtpReplies.AliasLoop(path));
                         return true;
                     case ResolutionOutcome.InvalidSrs:
-                        MailTelemetry.Reject(RejectReason.UnknownRecipient);
+                        Rejected(RejectReason.UnknownRecipient);
                         Reply(SmtpReplies.RecipientRejected(path, resolution.Why));
                         return true;
                 }

@@ -19,7 +19,7 @@ internal sealed partial class SmtpSession
         if (_quota is null) return false;
         var size = Facts.MailFromParameters!.Size ?? 0;
         if (await ReachesRoomAsync(mailbox, q => !q.IsFull && q.Fits(size))) return false;
-        Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Quota);
+        Rejected(Mail.Core.Telemetry.RejectReason.Quota);
         Reply(SmtpReplies.MailboxFull(path));
         return true;
     }
@@ -49,7 +49,7 @@ internal sealed partial class SmtpSession
             Facts.SessionId, tx.QueueId, tx.DataSize, string.Join(", ", full));
         await ResetTransactionAsync();
         var names = string.Join(", ", full.Select(a => $"<{a}>"));
-        Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Quota);
+        Rejected(Mail.Core.Telemetry.RejectReason.Quota);
         Reply(full.Count == recipients ? SmtpReplies.MessageOverQuota(names) : SmtpReplies.MessageOverQuotaForSome(names));
         return true;
     }

@@ -240,10 +240,15 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
         foreach (var (key, value) in verdict.Results) into[key] = value;
     }
 
+    /// <summary>Counts a refusal, with this client and the transaction's sender (or <paramref name="sender"/>, the MAIL
+    /// FROM being refused) for the console's top lists.</summary>
+    private void Rejected(string reason, string? sender = null) =>
+        Mail.Core.Telemetry.MailTelemetry.Reject(reason, Facts.ClientEndPoint.Address, sender ?? Facts.MailFrom);
+
     private void Reply(in SmtpPolicyResult verdict)
     {
         // Every policy verdict written here is a refusal (restriction lists, DNSBL, greylisting, policy service).
-        Mail.Core.Telemetry.MailTelemetry.Reject(Mail.Core.Telemetry.RejectReason.Policy);
+        Rejected(Mail.Core.Telemetry.RejectReason.Policy);
         _reply.Write(verdict.Code, verdict.EnhancedCode.Length > 0 ? verdict.EnhancedCode : null, verdict.Text);
         _limits.CountError();
     }

@@ -337,7 +337,9 @@ internal sealed partial class ImapSession : IListenerSession
         }
         catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
         {
-            _logger.LogError(e, "IMAP {Command} failed for {User}", name, _user);
+            // The client gets no detail (RFC 5530 SERVERBUG); the log line names the command and the exception, so a
+            // failure seen only by a client (imaptest's stress mode) can be matched to its cause.
+            _logger.LogError(e, "IMAP {Command} failed for {User}: {ExceptionType}: {ExceptionMessage}", name, _user, e.GetType().FullName, e.Message);
             completion = "NO [SERVERBUG] Internal error; the failure was logged";
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)

@@ -303,11 +303,12 @@ namespace Mail.Host
             // Admin:Endpoint: the web console (docs/console.md), started before the mail listeners.
             if (Mail.WebConsole.ConsoleSettings.Load(builder.Configuration, settings.Smtp.Certificate) is { } console)
             {
-                // The helper's policy client lives as long as the process (one HttpClient, as the outbound stage's).
-                var policies = DnsCommands.PolicyClient(settings.Outbound, dns);
-                builder.Services.AddSingleton(policies);
+                // The helper's policy client lives as long as the process (one HttpClient, as the outbound stage's);
+                // created by the container, so the container disposes it.
+                builder.Services.AddSingleton(_ => DnsCommands.PolicyClient(settings.Outbound, dns));
                 builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
-                    new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin, policies)));
+                    new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin,
+                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>())));
             }
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));

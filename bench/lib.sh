@@ -47,6 +47,17 @@ CONF
   cat >>"$dir/conf/main.cf"
 }
 
+# postfix_discard DIR PORT: a Postfix that accepts any recipient at bench.test and discards it: cleanup writes and
+# fsyncs the queue file before smtpd answers 250 (Postfix's durability), and delivery costs nothing.
+postfix_discard() {
+  postfix_configure "$1" "$2" bench.localdomain <<CONF
+mydestination = bench.test
+local_recipient_maps =
+local_transport = discard:
+default_transport = discard:
+CONF
+}
+
 # postfix_start DIR PORT: starts the instance postfix_configure wrote and waits for its smtpd.
 postfix_start() {
   postfix -c "$1/conf" check >/dev/null 2>&1 || postfix -c "$1/conf" set-permissions >/dev/null 2>&1 || true

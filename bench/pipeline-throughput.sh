@@ -88,12 +88,7 @@ send() { timeout 900 smtp-source -c -d -s "$2" -m "$3" -F "$WORK/message.eml" -f
 
 echo "== (a) postfix $(postconf -dh mail_version): queue file fsync'd, then discard"
 PF_PORT=$(free_port)
-postfix_configure "$PF" "$PF_PORT" bench.localdomain <<CONF
-mydestination = bench.test
-local_recipient_maps =
-local_transport = discard:
-default_transport = discard:
-CONF
+postfix_discard "$PF" "$PF_PORT"
 postfix_start "$PF" "$PF_PORT"
 pf_pids() { local m; m=$(tr -dc 0-9 <"$PF/queue/pid/master.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')"; }
 send "$PF_PORT" "$SESSIONS" "$WARM"

@@ -54,14 +54,7 @@ kill "${PIDS[-1]}"; unset 'PIDS[-1]'
 
 echo "== (b) postfix $(postconf -dh mail_version)"
 PF_PORT=$(free_port)
-# Accept bench.test as a local domain with any recipient, then discard: the queue file is written and fsync'd by
-# cleanup before smtpd answers 250 (Postfix's durability), and delivery costs nothing.
-postfix_configure "$PF" "$PF_PORT" bench.localdomain <<CONF
-mydestination = bench.test
-local_recipient_maps =
-local_transport = discard:
-default_transport = discard:
-CONF
+postfix_discard "$PF" "$PF_PORT"
 postfix_start "$PF" "$PF_PORT"
 warm "$PF_PORT"
 for s in $SESSIONS; do RATE[postfix,$s]=$(run_source "$PF_PORT" "$s"); echo "   $s session(s): ${RATE[postfix,$s]} msg/s"; done

@@ -39,19 +39,18 @@ internal sealed partial class SpfRecord
     /// <summary><see cref="Parse"/>, once per distinct record text.</summary>
     public static SpfRecord ParseCached(string txt)
     {
-        if (!s_parsed.TryGetValue(txt, out var cached))
+        var (record, error) = s_parsed.GetOrAdd(txt, static (t, _) =>
         {
             try
             {
-                cached = (Parse(txt), null);
+                return (Parse(t), (string?)null);
             }
             catch (SpfPermErrorException e)
             {
-                cached = (null, e.Message);
+                return ((SpfRecord?)null, e.Message);
             }
-            s_parsed.Set(txt, cached);
-        }
-        return cached.Record ?? throw new SpfPermErrorException(cached.Error!);
+        }, 0);
+        return record ?? throw new SpfPermErrorException(error!);
     }
 
     /// <summary>Parses the whole record; any syntax error anywhere is a <see cref="SpfPermErrorException"/> (RFC 7208 4.6).</summary>

@@ -41,13 +41,7 @@ public sealed class DkimKeyLookup(IDnsResolver dns)
 
     private static DkimKeyRecord? ParseCached(string txt, out string? error)
     {
-        if (s_parsed.TryGetValue(txt, out var cached))
-        {
-            error = cached.Error;
-            return cached.Record;
-        }
-        var record = DkimKeyRecord.Parse(txt, out error);
-        s_parsed.Set(txt, (record, error));
+        (var record, error) = s_parsed.GetOrAdd(txt, static (t, _) => (DkimKeyRecord.Parse(t, out var parseError), parseError), 0);
         return record;
     }
 }

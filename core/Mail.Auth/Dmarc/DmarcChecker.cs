@@ -178,13 +178,8 @@ public sealed class DmarcChecker
 
     private static DmarcRecord? ParseCached(string txt, out string? error)
     {
-        if (!s_parsed.TryGetValue(txt, out var cached))
-        {
-            cached = (DmarcRecord.Parse(txt, out var parseError), parseError);
-            s_parsed.Set(txt, cached);
-        }
-        error = cached.Error;
-        return cached.Record;
+        (var record, error) = s_parsed.GetOrAdd(txt, static (t, _) => (DmarcRecord.Parse(t, out var parseError), parseError), 0);
+        return record;
     }
 
     private async Task<(DmarcRecord? Record, string? Domain, DmarcResult? Outcome)> DiscoverAsync(string domain, CancellationToken cancellationToken)

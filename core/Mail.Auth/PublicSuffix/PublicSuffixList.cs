@@ -73,10 +73,7 @@ public sealed class PublicSuffixList
     {
         // DMARC asks for the From domain and each authenticated domain of every message: the walk over the rules
         // (a split and a join per label) is done once per domain name.
-        if (_organizational.TryGetValue(domain, out var known)) return known;
-        var organizational = FindOrganizationalDomain(domain);
-        _organizational.Set(domain, organizational);
-        return organizational;
+        return _organizational.GetOrAdd(domain, static (d, list) => list.FindOrganizationalDomain(d), this);
     }
 
     private readonly Mail.Core.Caching.ClearingCache<string, string> _organizational = new(16384, StringComparer.Ordinal);

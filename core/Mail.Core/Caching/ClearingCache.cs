@@ -33,6 +33,16 @@ public sealed class ClearingCache<TKey, TValue>(int maxEntries, IEqualityCompare
         else _entries[key] = value;
     }
 
+    /// <summary>The cached value, or <paramref name="create"/>'s (then cached); two threads missing at once may both
+    /// create, the last one kept: for values that are the same whoever makes them.</summary>
+    public TValue GetOrAdd<TArg>(TKey key, Func<TKey, TArg, TValue> create, TArg argument)
+    {
+        if (_entries.TryGetValue(key, out var value)) return value;
+        value = create(key, argument);
+        Set(key, value);
+        return value;
+    }
+
     /// <summary>Removes the entry only while it still holds <paramref name="entry"/>'s value.</summary>
     public bool TryRemove(KeyValuePair<TKey, TValue> entry)
     {

@@ -47,9 +47,9 @@ internal sealed partial class SmtpSession
         if (full.Count == 0) return false;
         _logger.LogInformation("Session {SessionId}: {QueueId} refused at end of data, {Octets} octets do not fit the quota of {Recipients}",
             Facts.SessionId, tx.QueueId, tx.DataSize, string.Join(", ", full));
+        Rejected(Mail.Core.Telemetry.RejectReason.Quota); // before the reset: the sender is still known
         await ResetTransactionAsync();
         var names = string.Join(", ", full.Select(a => $"<{a}>"));
-        Rejected(Mail.Core.Telemetry.RejectReason.Quota);
         Reply(full.Count == recipients ? SmtpReplies.MessageOverQuota(names) : SmtpReplies.MessageOverQuotaForSome(names));
         return true;
     }

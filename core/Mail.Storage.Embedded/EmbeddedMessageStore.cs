@@ -19,8 +19,12 @@ public sealed class EmbeddedMessageStore(FileMessageStore files, SegmentMessageS
     public async Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default) =>
         await originals.OpenReadAsync(id, cancellationToken) ?? await files.OpenReadAsync(id, cancellationToken);
 
-    public async Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) =>
-        await originals.ExistsAsync(id, cancellationToken) || await files.ExistsAsync(id, cancellationToken);
+    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
+
+    /// <summary>Whether the message is in the segments or the files: both look-ups are synchronous underneath (an
+    /// in-memory index, a stat), so callers that must answer synchronously, such as the inbound spool's <c>keep</c>
+    /// check at load, use this rather than blocking on <see cref="ExistsAsync"/>.</summary>
+    public bool Exists(string id) => originals.Exists(id) || files.Exists(id);
 
     public async Task DeleteAsync(string id, CancellationToken cancellationToken = default)
     {

@@ -55,7 +55,10 @@ public sealed class FileMessageStore : IMessageStore
         }
     }
 
-    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(File.Exists(PathOf(id)));
+    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
+
+    /// <summary>Whether the message file is there (one stat), for callers that must answer synchronously.</summary>
+    public bool Exists(string id) => File.Exists(PathOf(id));
 
     public Task DeleteAsync(string id, CancellationToken cancellationToken = default)
     {

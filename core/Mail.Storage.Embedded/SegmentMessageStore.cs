@@ -52,6 +52,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private readonly GroupCommit? _deferCommitTo;
     private readonly FileStream? _ownerLock;
     private readonly Lock _gate = new();
+    /// <summary>Set under the lock by <see cref="Dispose"/>: a compaction still running stops, and removes no file
+    /// (another instance may own the directory by then).</summary>
+    private bool _disposed;
     private readonly Dictionary<string, Location> _index = new(StringComparer.Ordinal);
     private readonly Dictionary<long, Segment> _segments = [];
     private readonly Stack<SegmentWriter> _idle = new();
@@ -72,12 +75,17 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         Directory.CreateDirectory(_directory);
         _ownerLock = TryLockOwner(Path.Combine(_directory, ".owner"));
         Load();
+        StartupCompaction = IsOwner ? Task.Run(CompactSparseSegmentsAsync) : Task.CompletedTask;
     }
+
+    /// <summary>The compaction of the segments found sparse at startup, running in the background (for tests and
+    /// diagnostics; it never faults).</summary>
+    public Task StartupCompaction { get; }
 
     public string Root => _directory;
 
     /// <summary>Whether this instance may remove segment files (no other process holds the spool).</summary>
-    public bool IsOwner => _ownerLock is not null;
+    public bool IsOwner => _ownerLock is not null && !Volatile.Read(ref _disposed);
 
     /// <summary>Segment files on disk known to this instance (for tests and diagnostics).</summary>
     public int SegmentCount
@@ -137,10 +145,14 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         }
     }
 
-    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default)
+    public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
+
+    /// <summary>Whether <paramref name="id"/> is committed: a look in the in-memory index, so callers that must answer
+    /// synchronously (the spool's <c>keep</c> check at load) need not block on a task.</summary>
+    public bool Exists(string id)
     {
         FileMessageStore.ValidateId(id);
-        lock (_gate) return Task.FromResult(_index.ContainsKey(id));
+        lock (_gate) return _index.ContainsKey(id);
     }
 
     public async Task DeleteAsync(string id, CancellationToken cancellationToken = default)
@@ -185,6 +197,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         {
             foreach (var (id, old) in live)
             {
+                ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
                 using var source = new FileStream(PathOf(old.Segment, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
                 await using var from = new SliceStream(source, old.DataOffset, old.Length);
                 var writer = (Writer)await CreateAsync(id);
@@ -227,6 +240,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     {
         lock (_gate)
         {
+            _disposed = true;
             while (_idle.TryPop(out var w)) w.Close();
             _shared?.Close();
             _shared = null;
@@ -327,13 +341,31 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             }
         }
         foreach (var segment in _segments.Values.ToList()) RemoveIfFinished(segment);
-        // Segments left sparse by the previous run (pinned by a few long-lived originals) are compacted now,
-        // since no further deletion in them may come to trigger it.
-        foreach (var number in _segments.Keys.ToList())
+    }
+
+    /// <summary>
+    /// Segments left sparse by the previous run (pinned by a few long-lived originals) are compacted once at startup,
+    /// since no further deletion in them may come to trigger it. In the background: the store serves reads and writes
+    /// meanwhile (the index points at the old records until the copies are durable), and a constructor does not block
+    /// on disk syncs. A failure leaves the old records where they are; the next start tries again.
+    /// </summary>
+    private async Task CompactSparseSegmentsAsync()
+    {
+        List<long> numbers;
+        lock (_gate) numbers = [.. _segments.Keys];
+        foreach (var number in numbers)
         {
             Segment? sparse;
             lock (_gate) sparse = ClaimForCompaction(number);
-            if (sparse is not null) CompactAsync(sparse).GetAwaiter().GetResult();
+            if (sparse is null) continue;
+            try
+            {
+                await CompactAsync(sparse);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                return;
+            }
         }
     }
 

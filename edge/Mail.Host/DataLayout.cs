@@ -31,7 +31,7 @@ public sealed class DataLayout
         _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), deferCommitTo: SpoolQueue.EnqueueCommit));
         _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals));
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
-            keep: envelope => Messages.ExistsAsync(envelope.MessageRef).GetAwaiter().GetResult()));
+            keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
         State = new SqliteStateStore(DatabasePath);
         Mailboxes = new SqliteMailboxStore(DatabasePath);

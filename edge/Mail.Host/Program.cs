@@ -273,7 +273,7 @@ namespace Mail.Host
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss ";
             }));
-            var settings = ServeSettings.Load(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
+            var settings = await ServeSettings.LoadAsync(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
             // Before the first socket exists (the Azure clients, the listeners): the runtime reads it once. When the
             // variable is already set, the operator's choice stands.
             if (settings.InlineSocketCompletions && Environment.GetEnvironmentVariable(ServeSettings.InlineCompletionsVariable) is null)

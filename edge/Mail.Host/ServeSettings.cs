@@ -14,7 +14,7 @@ namespace Mail.Host;
 /// so a bad setting is one clear line naming it rather than a half-started server.</summary>
 public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Imap, bool ImapEnabled, LocalWorkerOptions Worker, bool WorkerEnabled)
 {
-    public static ServeSettings Load(IConfiguration configuration, DataLayout data, ILogger log)
+    public static async Task<ServeSettings> LoadAsync(IConfiguration configuration, DataLayout data, ILogger log, CancellationToken cancellationToken = default)
     {
         var smtp = BindSmtp(configuration);
         var imap = BindImap(configuration);
@@ -39,7 +39,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         {
             throw new ConfigurationException(e.Message);
         }
-        var tls = Tls.TlsCertificate.Load(configuration, data, smtp.HostName, log);
+        var tls = await Tls.TlsCertificate.LoadAsync(configuration, data, smtp.HostName, log, cancellationToken);
         smtp.Certificate = tls.Certificate;
         imap.Certificate = tls.Certificate;
         pop3.Certificate = tls.Certificate;

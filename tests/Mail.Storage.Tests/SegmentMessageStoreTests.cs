@@ -211,6 +211,7 @@ public sealed class SegmentMessageStoreTests : IDisposable
         Abandon(s);
 
         var after = Open(segmentSize: 8 * 1024);
+        await after.StartupCompaction;
         for (var i = 0; i < 40; i++)
         {
             if (i % 5 == 0) Assert.Equal($"message {i:D2} " + new string('z', 990), await ReadAsync(after, $"M{i:D2}"));

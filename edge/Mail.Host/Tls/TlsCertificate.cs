@@ -20,9 +20,9 @@ public static class TlsCertificate
 {
     public static readonly TimeSpan DefaultReloadInterval = TimeSpan.FromMinutes(5);
 
-    public static TlsSetup Load(IConfiguration configuration, DataLayout data, string hostName, ILogger log)
+    public static async Task<TlsSetup> LoadAsync(IConfiguration configuration, DataLayout data, string hostName, ILogger log, CancellationToken cancellationToken)
     {
-        if (Acme.AcmeSettings.Read(configuration) is { } acme) return LoadAcme(configuration, acme, data, hostName, log);
+        if (Acme.AcmeSettings.Read(configuration) is { } acme) return await LoadAcmeAsync(configuration, acme, data, hostName, log, cancellationToken);
         var source = Source(configuration);
         if (source is null)
         {
@@ -33,7 +33,7 @@ public static class TlsCertificate
         var interval = configuration.GetValue("Tls:ReloadInterval", DefaultReloadInterval);
         if (interval <= TimeSpan.Zero)
             throw new ConfigurationException($"Tls:ReloadInterval must be positive (got '{configuration["Tls:ReloadInterval"]}')");
-        var chain = First(source, $"TLS certificate '{Nonblank(configuration["Tls:KeyVaultCertificate"]) ?? configuration["Tls:CertificatePath"]}'");
+        var chain = await FirstAsync(source, $"TLS certificate '{Nonblank(configuration["Tls:KeyVaultCertificate"]) ?? configuration["Tls:CertificatePath"]}'", cancellationToken);
         log.LogInformation("TLS: certificate from {Source}: {Subject}, valid until {NotAfter:u}; looked at again every {Interval}",
             source.Name, chain.Leaf.Subject, chain.Leaf.NotAfter.ToUniversalTime(), interval);
         var certificate = new ServerCertificate(chain);
@@ -44,7 +44,7 @@ public static class TlsCertificate
     /// "Tls:Acme:Directory": the certificate obtained before (data/acme/certificate.pem) if there is one, else the
     /// self-signed one until the CA has issued; the renewer obtains, renews and swaps it in while mail is served.
     /// </summary>
-    private static TlsSetup LoadAcme(IConfiguration configuration, Acme.AcmeSettings acme, DataLayout data, string hostName, ILogger log)
+    private static async Task<TlsSetup> LoadAcmeAsync(IConfiguration configuration, Acme.AcmeSettings acme, DataLayout data, string hostName, ILogger log, CancellationToken cancellationToken)
     {
         if (Nonblank(configuration["Tls:KeyVaultCertificate"]) is not null || Nonblank(configuration["Tls:CertificatePath"]) is not null)
             throw new HostFailureException(ExitCodes.Config, "TLS certificate", "Tls:Acme:Directory is set with Tls:CertificatePath or Tls:KeyVaultCertificate; set one",
@@ -54,7 +54,7 @@ public static class TlsCertificate
         CertificateChain? stored = null;
         try
         {
-            stored = source.ReadIfChangedAsync(CancellationToken.None).GetAwaiter().GetResult();
+            stored = await source.ReadIfChangedAsync(cancellationToken);
         }
         catch (Exception e) when (e is CryptographicException or ArgumentException or FormatException)
         {
@@ -109,11 +109,11 @@ public static class TlsCertificate
     }
 
     /// <summary>The first read, at startup: any failure stops the start with one line naming the setting.</summary>
-    private static CertificateChain First(ICertificateSource source, string what)
+    private static async Task<CertificateChain> FirstAsync(ICertificateSource source, string what, CancellationToken cancellationToken)
     {
         try
         {
-            return source.ReadIfChangedAsync(CancellationToken.None).GetAwaiter().GetResult()
+            return await source.ReadIfChangedAsync(cancellationToken)
                 ?? throw new InvalidOperationException("the certificate source returned nothing on its first read");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

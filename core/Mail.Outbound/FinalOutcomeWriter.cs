@@ -7,8 +7,8 @@ namespace Mail.Outbound;
 /// Group commit of the outbound stage's final outcomes (<see cref="OutboundStage.FinalPartition"/>): runs that finish
 /// while a write is in progress queue their entries, and the next write takes all of them in one
 /// <see cref="IStateStore.PutManyAsync"/> (SQLite: one transaction, one WAL sync; Table storage: entity-group
-/// transactions). Each caller's task completes once its entries are durable, so a run still settles its envelope only
-/// after its outcomes are written, as before; concurrent runs just share the sync instead of taking turns at it.
+/// transactions). Each caller's task completes once its entries are durable, so a run settles its envelope only
+/// after its outcomes are written; concurrent runs share the sync instead of taking turns at it.
 /// </summary>
 internal sealed class FinalOutcomeWriter(IStateStore state, Func<DateTimeOffset> expiresAt)
 {

@@ -9,8 +9,8 @@ namespace Mail.Storage.Embedded;
 /// <item><b>Zeros ahead of the end.</b> Appends overwrite blocks the file system has already allocated instead of
 /// extending the file. On ext4 (delayed allocation, dioread_nolock) each sync after an extending append must allocate
 /// the new blocks, write them as unwritten extents, convert those afterwards and write the grown inode; an overwrite
-/// only writes data. On the bench machine a 4 KiB message plus its envelope, appended and then synced, took
-/// 250–330 µs; written into zero-filled space, 160–175 µs. Databases prepare their logs the same way (PostgreSQL's
+/// only writes data, so the sync that acknowledges a message is shorter (bench/README.md, "Figures behind the code").
+/// Databases prepare their logs the same way (PostgreSQL's
 /// <c>wal_init_zero</c>). Readers of both formats stop at a zero frame header, so a zero tail reads as "no more
 /// records".</item>
 /// <item><b>Metadata only when it changed.</b> Every append enlists the file with the barrier. Once the zeros under an

@@ -10,10 +10,9 @@ namespace Mail.Storage.Embedded;
 /// <list type="bullet">
 /// <item>The <see cref="AppendFile"/>s appended to since the last batch (they enlist themselves). Where an overwrite
 /// needs no metadata (<see cref="AppendFile.OverwritesInPlace"/>), their pages are written back together
-/// (<c>sync_file_range</c>) and one <c>fdatasync</c> of the last flushes the device cache for all of them: on the
-/// bench machine that took 190–200 µs for three messages and their envelopes against 250–275 µs for a
-/// <c>syncfs</c>, and a third less CPU, since syncfs hands its writeback to a kernel flusher thread and waits for it
-/// twice. A file created or grown since its last sync is fsynced instead (with its directory, once); on other file
+/// (<c>sync_file_range</c>) and one <c>fdatasync</c> of the last flushes the device cache for all of them. That is
+/// cheaper than a <c>syncfs</c>, which hands its writeback to a kernel flusher thread and waits for it twice, and
+/// writes back every dirty page of the file system rather than these files'. A file created or grown since its last sync is fsynced instead (with its directory, once); on other file
 /// systems and other systems each file is.</item>
 /// <item>For <see cref="WhenDurableAsync(string)"/>: the whole file system under a directory, with one <c>syncfs(2)</c>,
 /// which writes back all dirty data and metadata (file contents, inodes, directory entries) and flushes the device
@@ -23,9 +22,8 @@ namespace Mail.Storage.Embedded;
 /// </list>
 /// Two dedicated threads rather than the thread pool, because the syncs block and the pool runs the sessions: one for
 /// the append files, one for the file system syncs. A syncfs writes back everything dirty (the worker's mailbox copies,
-/// SQLite's pages); on one thread the edge's next batch of 250s waited behind the worker's two per delivery, and one
-/// SMTP session with the worker on was accepted at a third of the rate it got with them apart (bench/README.md,
-/// "Pipeline throughput").
+/// SQLite's pages); sharing a thread with them would make the edge's next batch of 250s wait behind the worker's two
+/// syncs per delivery (bench/README.md, "Pipeline throughput").
 /// </summary>
 internal sealed class DurabilityBarrier
 {

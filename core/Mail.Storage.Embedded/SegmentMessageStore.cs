@@ -457,8 +457,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     /// Streams one record. The header, the data and the trailer go through one buffer that starts with the header.
     /// A message that fits (most do) is appended at commit, header fields filled in, with a single pwrite to the
     /// <em>shared</em> segment, where every writer's small records follow one another: a group commit then writes
-    /// one contiguous run of blocks instead of a few blocks in each of twenty files (on the bench VM that halved
-    /// the bytes and I/Os per message). The append happens under the store's lock, so records land in the order of
+    /// one contiguous run of blocks instead of a few blocks (and an inode) in each of twenty files. The append happens under the store's lock, so records land in the order of
     /// their offsets and a crash can only tear the last one. A larger message takes a segment of its own when the
     /// buffer first fills, writes the buffer out whenever it fills (header with "unfinished" placeholders first)
     /// and, at commit, writes the sequence and length into the header in place.

@@ -80,8 +80,8 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>
     /// "Sockets:InlineCompletions": whether the code after a socket read runs on the runtime's socket event threads
-    /// (one per core) instead of being handed to a thread-pool thread. For an SMTP edge that hand-off was half of the
-    /// context switches per message (bench/README.md), and every SMTP step is short; what blocks (SQLite, the
+    /// (one per core) instead of being handed to a thread-pool thread. For an SMTP edge that hand-off is a large share
+    /// of the context switches per message (bench/README.md), and every SMTP step is short; what blocks (SQLite, the
     /// password hash) moves to the pool itself (<see cref="Mail.Core.Threading.ThreadPoolHop"/>). The IMAP gateway and
     /// the worker block in many more places (message files, MimeKit, the continuations of DNS answers), so "auto",
     /// the default, turns it on only in a process that runs the SMTP edge alone (Imap:Enabled, Pop3:Enabled and Worker:Enabled false).

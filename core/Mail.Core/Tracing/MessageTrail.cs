@@ -47,9 +47,9 @@ public sealed record MessageTrailEntry(string QueueId, DateTimeOffset ReceivedAt
 /// lines; this is the record `mail trace` and the console read (no log parsing).
 /// <para>Appends are group-committed per state store and process (<see cref="GroupWriter{T}"/>): the appends of every
 /// message finishing a stage while a write is in progress are merged (several for one message in order) and written
-/// in one <see cref="IStateStore.PutManyAsync"/>, one SQLite transaction and WAL sync for all of them. With one
-/// synced transaction per message and stage, the trail was the outbound path's bottleneck: SQLite has one writer, so
-/// those syncs (1–7 ms each here) ran one after another, two per relayed message. Each caller still returns once its
+/// in one <see cref="IStateStore.PutManyAsync"/>, one SQLite transaction and WAL sync for all of them: SQLite has one
+/// writer, so a synced transaction per message and stage would put two syncs per relayed message one after another
+/// (bench/README.md, "The message trail's syncs"). Each caller still returns once its
 /// steps are written. The write is read-merge-write without a version check: a step appended by another process
 /// (the `mail` CLI) to the same message at the same moment may be lost; the trace is a diagnostic, the mail is the job.</para>
 /// </summary>

@@ -10,7 +10,8 @@ namespace Mail.Pipeline.Local;
 public sealed class LocalWorkerOptions
 {
     /// <summary>Envelopes processed at the same time. Their mailbox writes are group-committed, so more
-    /// concurrency means fewer fsyncs per message (8 measured best on a 2-core VM).</summary>
+    /// concurrency means fewer fsyncs per message; past a handful per core the deliveries only compete for the CPU
+    /// (how the default was chosen: bench/README.md, "Figures behind the code").</summary>
     public int Concurrency { get; set; } = 8;
 
     /// <summary>How long a received envelope stays locked; a crash mid-delivery makes it visible again after this

@@ -152,8 +152,8 @@ internal sealed partial class ImapSession
         for (var start = 0; start < indexes.Count; start += batch)
         {
             var slice = indexes.GetRange(start, Math.Min(batch, indexes.Count - start));
-            // One on-disk cache query per batch: larger chunks (1,024) measured slower, as the first lines then
-            // wait for the whole chunk.
+            // One on-disk cache query per batch, and batches small enough that the first lines need not wait for a
+            // long query.
             var fromDisk = needsHeader ? LoadFromDisk(slice) : null;
             var lines = needsHeader
                 ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, sel.Records[sel.Uids[i]], fromDisk) ?? Task.Run(() => SummaryAsync(i + 1, sel.Records[sel.Uids[i]]), ct)))

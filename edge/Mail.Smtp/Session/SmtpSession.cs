@@ -174,9 +174,8 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
     private void CreatePipes()
     {
         // Zero-byte reads: an idle connection holds no buffer (5,000 idle clients cost sockets, not memory); only
-        // between transactions, where a client may stay silent (WaitForDataStream). 16 KiB segments: a message's
-        // data arrives in one read rather than several (4 KiB segments took two or more reads per 4 KB message; the
-        // edge's rate went up 0–14% in four alternating pairs); a session holds one only inside a transaction.
+        // between transactions, where a client may stay silent (WaitForDataStream). 16 KiB segments: a typical
+        // message's data arrives in one read rather than several; a session holds one only inside a transaction.
         var input = new WaitForDataStream(_stream, () => !InTransaction);
         _reader = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: 16384, minimumReadSize: 4096, leaveOpen: true, useZeroByteReads: true));
         _writer = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 1024, leaveOpen: true));

@@ -10,6 +10,7 @@ using SrvRecord = Mail.Core.Ports.SrvRecord;
 using TlsaMatchingType = Mail.Core.Ports.TlsaMatchingType;
 using TlsaRecord = Mail.Core.Ports.TlsaRecord;
 using TlsaSelector = Mail.Core.Ports.TlsaSelector;
+using Mail.Core.Listening;
 
 namespace Mail.Dns;
 
@@ -92,7 +93,7 @@ public sealed class DnsResolver : IDnsResolver
     public static string ReverseName(IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        address = address.Unmapped();
         var bytes = address.GetAddressBytes();
         var sb = new StringBuilder(address.AddressFamily == AddressFamily.InterNetwork ? 29 : 73);
         if (address.AddressFamily == AddressFamily.InterNetwork)

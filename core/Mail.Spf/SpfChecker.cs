@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Mail.Core.Ports;
+using Mail.Core.Listening;
 
 namespace Mail.Spf;
 
@@ -53,7 +54,7 @@ public sealed class SpfChecker
         domain = (domain ?? "").Trim();
         sender ??= "";
         helo ??= "";
-        if (ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4(); // RFC 7208 5: an IPv4-mapped IPv6 client is an IPv4 client
+        ip = ip.Unmapped(); // RFC 7208 5: an IPv4-mapped IPv6 client is an IPv4 client
 
         var at = sender.LastIndexOf('@');
         var local = at <= 0 ? "postmaster" : sender[..at];

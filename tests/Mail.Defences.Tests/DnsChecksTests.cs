@@ -1,4 +1,5 @@
 using System.Net;
+using Mail.Core.SmtpPolicy;
 using Mail.Defences.DnsChecks;
 using Mail.Dns;
 using Mail.Testing.Dns;

@@ -90,7 +90,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
     }
 
     private async Task<SmtpServer> StartAsync(Dictionary<string, string> settings, RestrictionPolicyOptions? policyOptions = null, ContentChecks.ContentChecks? endOfData = null,
-        Mail.Spf.SpfChecker? spf = null, Func<TimeSpan, CancellationToken, Task>? sleep = null)
+        Mail.Spf.SpfChecker? spf = null, Func<TimeSpan, CancellationToken, Task>? sleep = null, string endpoint = "127.0.0.1:0")
     {
         var name = Guid.NewGuid().ToString("N");
         var store = new FileMessageStore(Path.Combine(_root, name, "messages"));
@@ -107,7 +107,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         };
         var policy = new RestrictionPolicy(RestrictionSet.FromSettings(settings, options), policyOptions);
         var server = new SmtpServer(
-            new SmtpServerOptions { HostName = "mx.example.test", Listeners = [new SmtpListenerOptions { Name = "mx", Endpoint = "127.0.0.1:0", Role = SmtpListenerRole.Mx }] },
+            new SmtpServerOptions { HostName = "mx.example.test", Listeners = [new SmtpListenerOptions { Name = "mx", Endpoint = endpoint, Role = SmtpListenerRole.Mx }] },
             new SmtpServices
             {
                 MessageStore = store,
@@ -160,6 +160,18 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         Assert.StartsWith("550 5.1.1", await clean.SendAsync("RCPT TO:<nobody@example.test>"));
         // Postfix's default smtpd_relay_restrictions end in defer_unauth_destination.
         Assert.Equal("450 4.7.1 <someone@elsewhere.test>: Relay access denied", await clean.SendAsync("RCPT TO:<someone@elsewhere.test>"));
+    }
+
+    [Fact]
+    public async Task A_listed_IPv4_client_of_a_dual_stack_listener_is_looked_up_as_IPv4()
+    {
+        // [::] sees 127.0.0.2 as ::ffff:127.0.0.2; the DNSBL query must still be 2.0.0.127.zen.test.
+        await using var server = await StartAsync(new() { ["smtpd_client_restrictions"] = "reject_rbl_client zen.test" }, endpoint: "[::]:0");
+        using var listed = new LineClient(new IPEndPoint(IPAddress.Loopback, server.BoundEndpoints["mx"].Port), Listed);
+        Assert.StartsWith("220", await listed.ReadAsync());
+        Assert.StartsWith("250", await listed.SendAsync("EHLO mx.sender.test"));
+        Assert.StartsWith("250", await listed.SendAsync("MAIL FROM:<a@sender.test>"));
+        Assert.Equal("554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using zen.test; listed for testing", await listed.SendAsync("RCPT TO:<alice@example.test>"));
     }
 
     [Fact]

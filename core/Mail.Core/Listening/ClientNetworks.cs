@@ -22,7 +22,7 @@ public sealed class ClientNetworks
 
     public bool Contains(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        address = address.Unmapped();
         foreach (var n in _networks)
             if (n.Contains(address)) return true;
         return false;
@@ -44,7 +44,7 @@ public sealed class ClientNetworks
             && (addressText.Split('.') is not { Length: 4 } octets || octets.Any(o => o.Length is 0 or > 3 || !o.All(char.IsAsciiDigit))))
             return false;
         if (!IPAddress.TryParse(addressText, out var address)) return false;
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        address = address.Unmapped();
         var max = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
         var prefix = max;
         if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out prefix) || prefix > max))

@@ -84,7 +84,7 @@ public sealed class ConnectionListener : IDisposable
                 continue;
             }
             if (proxy is not null) _ = AdmitProxiedAsync(socket, client, proxy, admit, logger, stopping);
-            else admit(socket, Unmapped(client), local);
+            else admit(socket, client.Unmapped(), local);
         }
     }
 
@@ -104,12 +104,9 @@ public sealed class ConnectionListener : IDisposable
             socket.Dispose();
             return;
         }
-        admit(socket, Unmapped(client), local);
+        admit(socket, client.Unmapped(), local);
     }
 
-    /// <summary>An IPv4 client on a dual-stack socket (or named so by a proxy) as the IPv4 endpoint it is, so that every
-    /// session, limit, throttle and log line sees one form of an address.</summary>
-    private static IPEndPoint Unmapped(IPEndPoint ep) => ep.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(ep.Address.MapToIPv4(), ep.Port) : ep;
 
     public void Dispose() => _socket.Dispose();
 }

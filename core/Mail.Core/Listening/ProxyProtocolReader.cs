@@ -82,10 +82,9 @@ public static class ProxyProtocolReader
         {
             throw new ProxyProtocolException("closed before sending a PROXY protocol header", e);
         }
-        if (!trustedProxies.Contains(peer.Address)) throw new ProxyProtocolException($"{Unmap(peer.Address)} is not a trusted proxy");
+        if (!trustedProxies.Contains(peer.Address)) throw new ProxyProtocolException($"{peer.Address.Unmapped()} is not a trusted proxy");
         var header = await ReadAsync(socket, timeout, ct);
         return header.Source is null ? (peer, local) : (header.Source, header.Destination!);
     }
 
-    private static IPAddress Unmap(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Listening;
 
 namespace Mail.Defences.DnsChecks;
 
@@ -56,7 +57,7 @@ public sealed class DnsblClient(IDnsResolver dns)
     /// <summary>"4.3.2.1" for 1.2.3.4; 32 reversed nibbles for IPv6 (RFC 5782 2.1, 2.4).</summary>
     public static string ReversedLabels(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        address = address.Unmapped();
         var b = address.GetAddressBytes();
         if (address.AddressFamily == AddressFamily.InterNetwork) return $"{b[3]}.{b[2]}.{b[1]}.{b[0]}";
         var sb = new StringBuilder(64);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Listening;
 
 namespace Mail.Defences.Greylisting;
 
@@ -31,7 +32,7 @@ public sealed class Greylist
     /// <param name="spfPassDomain">The MAIL FROM (or HELO) domain SPF returned pass for, or null.</param>
     public async Task<GreylistDecision> CheckAsync(IPAddress client, string mailFrom, string rcptTo, string? spfPassDomain, CancellationToken cancellationToken = default)
     {
-        if (client.IsIPv4MappedToIPv6) client = client.MapToIPv4();
+        client = client.Unmapped();
         var sender = NormalizeSender(mailFrom);
         var recipient = rcptTo.ToLowerInvariant();
         if (IsWhitelisted(client, sender, recipient)) return new GreylistDecision(false, GreylistReason.Whitelisted, null, null);

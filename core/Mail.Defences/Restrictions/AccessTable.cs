@@ -1,5 +1,6 @@
 using System.Net;
 using Mail.Defences.RegexpTables;
+using Mail.Core.Listening;
 
 namespace Mail.Defences.Restrictions;
 
@@ -132,7 +133,7 @@ public sealed class AccessTable : IAccessTable
     /// <summary>"1.2.3.4", "1.2.3", "1.2", "1"; for IPv6 the compressed address, then the expanded one shortened group by group.</summary>
     public static IEnumerable<string> AddressKeys(System.Net.IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        address = address.Unmapped();
         var s = address.ToString();
         yield return s;
         if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
@@ -177,7 +178,7 @@ internal sealed class CidrAccessTable : IAccessTable
     public string? Find(string key)
     {
         if (!IPAddress.TryParse(key.Trim('[', ']'), out var a)) return null;
-        if (a.IsIPv4MappedToIPv6) a = a.MapToIPv4();
+        a = a.Unmapped();
         foreach (var (n, action) in _rules)
             if (n.Contains(a)) return action;
         return null;

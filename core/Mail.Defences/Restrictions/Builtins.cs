@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.SmtpPolicy;
 using Mail.Defences.DnsChecks;
 
 namespace Mail.Defences.Restrictions;
@@ -35,7 +36,7 @@ internal static class Builtins
             : Dunno)),
 
         // client
-        ["permit_mynetworks"] = new(false, (t, _, o, _) => Sync(t, c => o.MyNetworks.Any(n => n.Contains(Unmap(c.Facts.ClientAddress))) ? RestrictionResult.Permit(t) : Dunno)),
+        ["permit_mynetworks"] = new(false, (t, _, o, _) => Sync(t, c => o.MyNetworks.Any(n => n.Contains(c.Facts.ClientAddress)) ? RestrictionResult.Permit(t) : Dunno)),
         ["permit_sasl_authenticated"] = new(false, (t, _, _, _) => Sync(t, c => string.IsNullOrEmpty(c.Facts.SaslUsername) ? Dunno : RestrictionResult.Permit(t))),
         ["reject_unknown_client_hostname"] = new(false, (t, _, o, s) => new DelegateRestriction(Need(o.Dns, t, s), (c, ct) => UnknownClient(c, t, reverseOnly: false, ct))),
         ["reject_unknown_reverse_client_hostname"] = new(false, (t, _, o, s) => new DelegateRestriction(Need(o.Dns, t, s), (c, ct) => UnknownClient(c, t, reverseOnly: true, ct))),
@@ -81,7 +82,6 @@ internal static class Builtins
         ? text
         : throw new RestrictionConfigException($"{setting}: '{text}' needs {(text.Contains("greylist", StringComparison.Ordinal) ? "greylisting configured" : "a DNS resolver")}");
 
-    private static IPAddress Unmap(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
     internal static string Subject(RestrictionContext c) => c.Stage switch
     {
@@ -142,7 +142,7 @@ internal static class Builtins
         var client = new DnsblClient(dns);
         return new DelegateRestriction(t, async (c, ct) =>
         {
-            var r = await client.LookupAddressAsync(site, Unmap(c.Facts.ClientAddress), ct);
+            var r = await client.LookupAddressAsync(site, c.Facts.ClientAddress, ct);
             if (!r.IsListed) return Dunno; // a list that does not answer never blocks (Postfix does the same)
             if (permit) return RestrictionResult.Permit(t);
             var why = r.Text is null ? "" : "; " + r.Text;

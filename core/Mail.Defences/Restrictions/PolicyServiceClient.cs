@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Mail.Core.Listening;
 
 namespace Mail.Defences.Restrictions;
 
@@ -125,7 +126,7 @@ internal sealed class PolicyServiceRestriction(string text, PolicyServiceClient 
             new("sender", f.MailFrom ?? ""),
             new("recipient", f.RcptTo ?? ""),
             new("recipient_count", f.RecipientCount.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            new("client_address", (f.ClientAddress.IsIPv4MappedToIPv6 ? f.ClientAddress.MapToIPv4() : f.ClientAddress).ToString()),
+            new("client_address", f.ClientAddress.Unmapped().ToString()),
             new("client_name", clientName ?? "unknown"),
             new("reverse_client_name", reverseName ?? "unknown"),
             new("instance", f.Instance),

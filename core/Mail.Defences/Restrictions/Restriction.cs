@@ -1,4 +1,4 @@
-using Mail.Defences.DnsChecks;
+using Mail.Core.SmtpPolicy;
 
 namespace Mail.Defences.Restrictions;
 

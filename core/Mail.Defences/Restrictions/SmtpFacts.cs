@@ -1,5 +1,5 @@
 using System.Net;
-using Mail.Defences.DnsChecks;
+using Mail.Core.SmtpPolicy;
 
 namespace Mail.Defences.Restrictions;
 

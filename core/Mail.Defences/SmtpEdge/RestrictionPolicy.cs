@@ -92,7 +92,8 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
     public async ValueTask<SmtpPolicyResult> OnConnectAsync(SmtpSessionFacts facts, CancellationToken cancellationToken)
     {
         if (!Applies(facts)) return SmtpPolicyResult.Continue;
-        var address = Unmap(facts.ClientEndPoint.Address);
+        // The session's address: IPv4 for an IPv4 client even on a dual-stack listener (ClientAddress, at accept).
+        var address = facts.ClientEndPoint.Address;
         Dictionary<string, string>? dnsbl = null;
         if (_options.DnsblScoring is { } scoring)
         {
@@ -158,7 +159,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
             state.ClientHostname = new ClientHostnameResult(ClientHostnameStatus.Verified, confirmed, confirmed, false, "confirmed by the SMTP edge");
         var f = new SmtpFacts
         {
-            ClientAddress = Unmap(facts.ClientEndPoint.Address),
+            ClientAddress = facts.ClientEndPoint.Address,
             ClientHostname = state.ClientHostname,
             Helo = facts.Helo,
             MailFrom = facts.MailFrom,
@@ -218,5 +219,4 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
         return With(SmtpPolicyResult.Continue, effects);
     }
 
-    private static IPAddress Unmap(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 }

@@ -23,7 +23,9 @@ internal sealed class RateLimiter(SmtpRateLimitOptions options, IStateStore stat
 {
     private const string Partition = "smtp-rate";
 
-    /// <summary>Counts the event; returns the refusal text when the client or its network is over its limit, else null.</summary>
+    /// <summary>Counts the event; returns the refusal text when the client or its network is over its limit, else null.
+    /// <paramref name="client"/> is the session's, which the listener gave as IPv4 for an IPv4 client
+    /// (<see cref="Mail.Core.Listening.ClientAddress"/>).</summary>
     public async ValueTask<string?> CountAsync(RateEvent kind, IPAddress client)
     {
         var (perClient, perNetwork, noun) = kind switch
@@ -33,7 +35,6 @@ internal sealed class RateLimiter(SmtpRateLimitOptions options, IStateStore stat
             _ => (options.RecipientsPerClient, options.RecipientsPerNetwork, "recipients"),
         };
         if (perClient == 0 && perNetwork == 0) return null;
-        if (client.IsIPv4MappedToIPv6) client = client.MapToIPv4();
         var now = time.GetUtcNow();
         var windowTicks = options.Window.Ticks;
         var window = now.UtcTicks / windowTicks;

@@ -1,7 +1,8 @@
 using System.Net;
 using Mail.Core.Ports;
+using Mail.Core.Listening;
 
-namespace Mail.Defences.DnsChecks;
+namespace Mail.Core.SmtpPolicy;
 
 public enum ClientHostnameStatus
 {
@@ -28,7 +29,10 @@ public sealed record ClientHostnameResult(ClientHostnameStatus Status, string? R
 /// <summary>
 /// Forward-confirmed reverse DNS (FCrDNS) as Postfix computes client_name and reverse_client_name:
 /// PTR lookup of the client address, then A (IPv4) or AAAA (IPv6) lookup of each PTR name (at most
-/// <see cref="MaxPtrNames"/>) until one maps back to the client address.
+/// <see cref="MaxPtrNames"/>: a PTR set of hundreds is an attack) until one maps back to the client address.
+/// The one FCrDNS of the system: the SMTP edge's connect-time "fcrdns" result and the restrictions'
+/// client_name both come from here. A lookup failure is <see cref="ClientHostnameStatus.TempFail"/>, never a
+/// permanent status.
 /// </summary>
 public sealed class ClientHostname(IDnsResolver dns)
 {
@@ -36,7 +40,7 @@ public sealed class ClientHostname(IDnsResolver dns)
 
     public async Task<ClientHostnameResult> ResolveAsync(IPAddress client, CancellationToken cancellationToken = default)
     {
-        if (client.IsIPv4MappedToIPv6) client = client.MapToIPv4();
+        client = client.Unmapped();
         var ptr = await dns.PtrAsync(client, cancellationToken);
         if (ptr.Status == DnsStatus.Failed)
             return new ClientHostnameResult(ClientHostnameStatus.TempFail, null, null, true, $"PTR lookup for {client} failed: {ptr.Error}");
@@ -49,6 +53,7 @@ public sealed class ClientHostname(IDnsResolver dns)
         foreach (var name in ptr.Records.Take(MaxPtrNames))
         {
             var host = name.TrimEnd('.').ToLowerInvariant();
+            if (host.Length == 0) continue;
             var fwd = client.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
                 ? await dns.AAsync(host, cancellationToken)
                 : await dns.AaaaAsync(host, cancellationToken);

@@ -5,6 +5,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 
 namespace Mail.Storage.Azure;
 

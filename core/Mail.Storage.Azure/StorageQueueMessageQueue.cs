@@ -6,6 +6,7 @@ using Azure.Storage.Queues.Models;
 using Azure.Storage.Queues.Specialized;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 
 namespace Mail.Storage.Azure;
 

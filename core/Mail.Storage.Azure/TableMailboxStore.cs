@@ -1,6 +1,7 @@
 using Azure;
 using Azure.Data.Tables;
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 
 namespace Mail.Storage.Azure;
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 
 namespace Mail.Storage.Azure;
 

@@ -3,6 +3,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Queues.Models;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Threading;
 using Mail.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
@@ -59,7 +60,7 @@ public sealed record PoisonRecord(string SourceQueue, string QueueId, string Que
 /// <summary>The poison table: what operators look at (and what a requeue tool would read).</summary>
 public sealed class PoisonLog(TableClient table)
 {
-    private readonly CreateOnceGate _created = new(ct => table.CreateIfNotExistsAsync(ct));
+    private readonly CreateOnce _created = new(ct => table.CreateIfNotExistsAsync(ct));
 
     public TableClient Table => table;
 
@@ -95,29 +96,4 @@ public sealed class PoisonLog(TableClient table)
     }
 
     private static string Key(string s) => new(s.Select(c => c is '/' or '\\' or '#' or '?' || char.IsControl(c) ? '_' : c).ToArray());
-
-    // Not IDisposable: the SemaphoreSlim never allocates a wait handle (AvailableWaitHandle is not read).
-#pragma warning disable CA1001
-    private sealed class CreateOnceGate(Func<CancellationToken, Task> create)
-#pragma warning restore CA1001
-    {
-        private readonly SemaphoreSlim _gate = new(1, 1);
-        private bool _done;
-
-        public async Task EnsureAsync(CancellationToken cancellationToken)
-        {
-            if (Volatile.Read(ref _done)) return;
-            await _gate.WaitAsync(cancellationToken);
-            try
-            {
-                if (_done) return;
-                await create(cancellationToken);
-                Volatile.Write(ref _done, true);
-            }
-            finally
-            {
-                _gate.Release();
-            }
-        }
-    }
 }

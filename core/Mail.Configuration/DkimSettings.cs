@@ -11,11 +11,13 @@ namespace Mail.Configuration;
 /// Section "Dkim": outbound signing keys, the same way for the embedded host, the Functions app and the CLI.
 /// <c>Dkim:RetiredKeyDays</c> (default 7): how long a rotated-out key stays published.
 /// <c>Dkim:KeyEncryptionKey</c> (cloud): 32 random bytes in base64 that seal private keys in Table storage.
+/// <c>Dkim:KeyCacheTtl</c> (default 5 s, 0 off, at most 1 hour): how long the signer trusts a domain's active keys.
 /// </summary>
 public static class DkimSettings
 {
     public const string SectionName = "Dkim";
     public const int DefaultRetiredKeyDays = 7;
+    public static readonly TimeSpan DefaultKeyCacheTtl = TimeSpan.FromSeconds(5);
 
     public static TimeSpan RetiredKeyPublished(IConfiguration configuration)
     {
@@ -24,6 +26,15 @@ public static class DkimSettings
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var days) || days > 3650)
             throw new SettingsException($"{SectionName}:RetiredKeyDays: '{text}' is not a number of days (0-3650)");
         return TimeSpan.FromDays(days);
+    }
+
+    public static TimeSpan KeyCacheTtl(IConfiguration configuration)
+    {
+        var text = configuration[$"{SectionName}:KeyCacheTtl"];
+        if (string.IsNullOrWhiteSpace(text)) return DefaultKeyCacheTtl;
+        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var ttl) || ttl < TimeSpan.Zero || ttl > TimeSpan.FromHours(1))
+            throw new SettingsException($"{SectionName}:KeyCacheTtl: '{text}' is not a time span between 00:00:00 and 01:00:00");
+        return ttl;
     }
 
     /// <summary>The cloud store for private keys: sealed rows in the state store; null when no key-encryption key is set.</summary>
@@ -35,14 +46,14 @@ public static class DkimSettings
         return new SealedSecretStore(state, key);
     }
 
+    /// <summary>A process's key store: build one and give it to the signer, the sealer and the console alike, so a key
+    /// the console adds or rotates signs at once (the cache of active keys is per instance).</summary>
     public static DkimKeyStore BuildKeyStore(IConfiguration configuration, IStateStore state, ISecretStore? secrets, MailDirectory directory) =>
-        new(state, secrets, directory, RetiredKeyPublished(configuration));
+        new(state, secrets, directory, RetiredKeyPublished(configuration), keyCacheTtl: KeyCacheTtl(configuration));
+
+    /// <summary>The inbound stage's ARC sealer for forwarded mail: our domains' RSA keys, or nothing without a key store.</summary>
+    public static IForwardSealer BuildSealer(DkimKeyStore keys) => keys.CanSign ? new Mail.Auth.Arc.ArcSealer(keys) : NoForwardSealer.Instance;
 
     /// <summary>The outbound stage's signer: signs with our domains' keys, or nothing where private keys have no store.</summary>
-    /// <summary>The inbound stage's ARC sealer for forwarded mail: our domains' RSA keys, or nothing without a key store.</summary>
-    public static IForwardSealer BuildSealer(IConfiguration configuration, IStateStore state, ISecretStore? secrets, MailDirectory directory) =>
-        secrets is null ? NoForwardSealer.Instance : new Mail.Auth.Arc.ArcSealer(BuildKeyStore(configuration, state, secrets, directory));
-
-    public static IOutboundSigner BuildSigner(IConfiguration configuration, IStateStore state, ISecretStore? secrets, MailDirectory directory) =>
-        secrets is null ? NoOutboundSigner.Instance : new DkimMessageSigner(BuildKeyStore(configuration, state, secrets, directory));
+    public static IOutboundSigner BuildSigner(DkimKeyStore keys) => keys.CanSign ? new DkimMessageSigner(keys) : NoOutboundSigner.Instance;
 }

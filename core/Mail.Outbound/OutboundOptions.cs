@@ -99,7 +99,8 @@ public sealed class OutboundOptions
     /// <summary>More Received: header fields than this and the message bounces as a mail loop (hopcount_limit, 50).</summary>
     public int HopCountLimit { get; set; } = 50;
 
-    /// <summary>Wait between polls of the outbound queue when nothing is due.</summary>
+    /// <summary>Longest wait of an idle worker before it looks at the outbound queue again. The embedded spool wakes it
+    /// as soon as an envelope is queued or comes due, so this is only a fallback there; cloud queues are polled.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Throws naming the setting when a value cannot work.</summary>

@@ -66,7 +66,6 @@ public sealed class OutboundStage : IAsyncDisposable
     private readonly Router _router;
     private readonly SmtpDelivery _smtp;
     private readonly ConcurrentSlots _slots;
-    private readonly QueueControl? _control;
     private readonly TlsSessionResults? _tlsResults;
     private readonly FinalOutcomeWriter? _finals;
     private readonly TlsReportJob? _tlsReports;
@@ -91,7 +90,6 @@ public sealed class OutboundStage : IAsyncDisposable
         _smtp = new SmtpDelivery(options, identity.HostName, new MtaStsCertificates(trust, _log), _tlsResults);
         _tlsReports = _tlsResults is null ? null : new TlsReportJob(state!, dns, options.TlsReporting, identity.HostName, SubmitReportAsync, _log, _time);
         _slots = new ConcurrentSlots(options.DestinationConcurrency);
-        _control = state is null ? null : new QueueControl(state);
         // Kept a little longer than any envelope can live, so any duplicate finds it.
         _finals = state is null ? null : new FinalOutcomeWriter(state, () => _time.GetUtcNow() + _options.MaximalQueueLifetime + TimeSpan.FromDays(2));
         _trail = state is null ? null : new MessageTrail(state, time);
@@ -107,19 +105,15 @@ public sealed class OutboundStage : IAsyncDisposable
         var recipients = envelope.Recipients.ToArray();
         var expires = envelope.ReceivedAt + _options.MaximalQueueLifetime;
 
-        // Outcomes already recorded by an earlier run (this envelope or a duplicate of it) stand.
-        for (var i = 0; i < recipients.Length; i++)
-            if (!recipients[i].Status.IsFinal() && await RecordedAsync(envelope.QueueId, recipients[i], cancellationToken) is { } recorded)
-                recipients[i] = recipients[i] with { Delivery = recorded };
-
-        if (_control is not null && await _control.IsDeletedAsync(envelope.QueueId, cancellationToken))
+        var (deleted, held) = await ReadRecordedAsync(envelope.QueueId, recipients, cancellationToken);
+        if (deleted)
         {
             // Postfix postsuper -d: gone without a bounce.
             _log.LogInformation("{QueueId}: removed by an operator", envelope.QueueId);
             if (_trail is not null) await _trail.AppendAsync(envelope, TraceStep.Deleted, "removed from the outbound queue by an operator (no bounce)", cancellationToken: cancellationToken);
             return new OutboundResult(envelope, true, null);
         }
-        if (envelope.Held || (_control is not null && await _control.IsHeldAsync(envelope.QueueId, cancellationToken)))
+        if (envelope.Held || held)
         {
             for (var i = 0; i < recipients.Length; i++)
                 if (!recipients[i].Status.IsFinal()) recipients[i] = recipients[i] with { Delivery = (recipients[i].Delivery ?? Fresh(expires)) with { Status = RecipientStatus.Held, NextAttemptAt = null } };
@@ -364,11 +358,23 @@ public sealed class OutboundStage : IAsyncDisposable
         return new OutboundResult(updated, done, next);
     }
 
-    private async Task<RecipientDelivery?> RecordedAsync(string queueId, Recipient r, CancellationToken cancellationToken)
+    /// <summary>
+    /// One read of what earlier runs and operators decided: the outcomes already recorded for the open recipients (by
+    /// an earlier run of this envelope or a duplicate of it; they stand, and are put into <paramref name="recipients"/>),
+    /// and whether an operator deleted or held the envelope (<see cref="QueueControl"/>).
+    /// </summary>
+    private async Task<(bool Deleted, bool Held)> ReadRecordedAsync(string queueId, Recipient[] recipients, CancellationToken cancellationToken)
     {
-        if (_state is null) return null;
-        var entry = await _state.GetAsync(FinalPartition, FinalKey(queueId, r), cancellationToken);
-        return entry is null ? null : JsonSerializer.Deserialize(entry.Value, OutboundJsonContext.Default.RecipientDelivery);
+        if (_state is null) return (false, false);
+        var open = Enumerable.Range(0, recipients.Length).Where(i => !recipients[i].Status.IsFinal()).ToList();
+        var keys = open.Select(i => (FinalPartition, FinalKey(queueId, recipients[i]))).ToList();
+        keys.Add(QueueControl.DeleteMark(queueId));
+        keys.Add(QueueControl.HoldMark(queueId));
+        var found = await _state.GetManyAsync(keys, cancellationToken);
+        for (var j = 0; j < open.Count; j++)
+            if (found[j] is { } entry && JsonSerializer.Deserialize(entry.Value, OutboundJsonContext.Default.RecipientDelivery) is { } recorded)
+                recipients[open[j]] = recipients[open[j]] with { Delivery = recorded };
+        return (found[^2] is not null, found[^1] is not null);
     }
 
     private static string FinalKey(string queueId, Recipient r) => queueId + "/" + r.Address.ToLowerInvariant();

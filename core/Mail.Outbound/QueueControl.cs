@@ -31,11 +31,11 @@ public sealed class QueueControl(IStateStore state)
     public Task RequestAsync(string queueId, QueueAction action, CancellationToken cancellationToken = default) =>
         state.PutAsync(RequestPartition, queueId, action.ToString(), DateTimeOffset.UtcNow + TimeSpan.FromDays(7), cancellationToken);
 
-    public async Task<bool> IsHeldAsync(string queueId, CancellationToken cancellationToken) =>
-        await state.GetAsync(HoldPartition, queueId, cancellationToken) is not null;
+    /// <summary>Where an envelope's delete mark is: the stage reads it together with the run's other state (one read).</summary>
+    public static (string Partition, string Key) DeleteMark(string queueId) => (DeletePartition, queueId);
 
-    public async Task<bool> IsDeletedAsync(string queueId, CancellationToken cancellationToken) =>
-        await state.GetAsync(DeletePartition, queueId, cancellationToken) is not null;
+    /// <summary>Where an envelope's hold mark is.</summary>
+    public static (string Partition, string Key) HoldMark(string queueId) => (HoldPartition, queueId);
 
     /// <summary>Applies waiting requests; returns how many.</summary>
     public async Task<int> ApplyAsync(IMessageQueue queue, ILogger log, CancellationToken cancellationToken)

@@ -23,6 +23,9 @@ namespace Mail.Storage.Embedded;
 /// older segments it knows: the journal stays about as big as the queue.
 /// Leases live in memory: a restart forgets them, so everything that was in flight becomes receivable again.
 /// One server instance per spool directory; ListAsync replays the disk, so another process sees the live state.
+/// In memory the envelopes are indexed by when they are due (waiting: visible-at; leased: lock expiry), so a receive
+/// costs O(log n) whatever the backlog, and an idle worker (<see cref="WaitForDueAsync"/>) is woken by the send that
+/// makes an envelope due instead of polling.
 /// </summary>
 public sealed class SpoolQueue : IMessageQueue
 {
@@ -43,6 +46,12 @@ public sealed class SpoolQueue : IMessageQueue
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    // Every live entry except those whose send is not yet durable is in exactly one of the two: not leased
+    // (LockedUntil null) by visible-at, leased by lock expiry; journal order breaks ties (FIFO).
+    private readonly SortedSet<Entry> _waiting = new(Comparer<Entry>.Create((x, y) => x.VisibleAt != y.VisibleAt ? x.VisibleAt.CompareTo(y.VisibleAt) : x.Order.CompareTo(y.Order)));
+    private readonly SortedSet<Entry> _leased = new(Comparer<Entry>.Create((x, y) => x.LockedUntil != y.LockedUntil ? Nullable.Compare(x.LockedUntil, y.LockedUntil) : x.Order.CompareTo(y.Order)));
+    /// <summary>Workers in <see cref="WaitForDueAsync"/>, first come first woken.</summary>
+    private readonly LinkedList<TaskCompletionSource> _idle = new();
     private readonly HashSet<long> _knownSegments = [];
     private SpoolJournal.Writer? _writer;
     private long _liveBytes;
@@ -88,10 +97,12 @@ public sealed class SpoolQueue : IMessageQueue
         var now = _time.GetUtcNow();
         var visibleAt = notBefore is { } nb && nb > now ? nb : now;
         var record = SpoolJournal.Encode(new SpoolRecord { Kind = SpoolRecord.Enqueued, Id = id, Envelope = envelope, VisibleAt = visibleAt });
+        Entry entry;
         lock (_gate)
         {
             var segment = Append(record);
-            _entries[id] = new Entry(id, envelope, visibleAt, 0, segment, record.Length) { Touched = true, Order = ++_order };
+            // Not receivable (not indexed) until durable: no worker acts on an envelope the sender may yet be refused.
+            _entries[id] = entry = new Entry(id, envelope, visibleAt, 0, segment, record.Length) { Touched = true, Order = ++_order, Durable = false };
             _liveBytes += record.Length;
         }
         try
@@ -105,6 +116,15 @@ public sealed class SpoolQueue : IMessageQueue
             // (the edge answers 451 and deletes the message).
             lock (_gate) Forget(id, SpoolRecord.Completed);
             throw;
+        }
+        lock (_gate)
+        {
+            if (_entries.ContainsKey(id))
+            {
+                entry.Durable = true;
+                Index(entry);
+                WakeFor(entry, _time.GetUtcNow());
+            }
         }
         try
         {
@@ -124,11 +144,13 @@ public sealed class SpoolQueue : IMessageQueue
         var leases = new List<QueueLease>();
         lock (_gate)
         {
-            foreach (var e in _entries.Values.Where(e => e.VisibleAt <= now && (e.LockedUntil is null || e.LockedUntil <= now))
-                         .OrderBy(e => e.VisibleAt).ThenBy(e => e.Order).Take(maxMessages))
+            ExpireLocks(now);
+            while (leases.Count < maxMessages && _waiting.Min is { } e && e.VisibleAt <= now)
             {
+                _waiting.Remove(e);
                 e.DeliveryCount++;
                 e.LockedUntil = now + lockDuration;
+                _leased.Add(e);
                 e.LockGeneration = ++_generation;
                 e.Touched = true;
                 leases.Add(new QueueLease(e.Envelope, e.DeliveryCount, $"{e.Id}:{e.LockGeneration}"));
@@ -153,9 +175,13 @@ public sealed class SpoolQueue : IMessageQueue
             // A stale lease (its lock expired and someone else holds the envelope now) must not reschedule it.
             if (_entries.TryGetValue(id, out var e) && e.LockGeneration == generation)
             {
-                e.VisibleAt = _time.GetUtcNow() + (delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
+                var now = _time.GetUtcNow();
+                Unindex(e);
+                e.VisibleAt = now + (delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
                 e.LockedUntil = null;
+                Index(e);
                 AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt });
+                WakeFor(e, now);
             }
         }
         return Task.CompletedTask;
@@ -167,15 +193,53 @@ public sealed class SpoolQueue : IMessageQueue
         var count = 0;
         lock (_gate)
         {
-            foreach (var e in _entries.Values.Where(e => e.Envelope.QueueId == queueId && e.VisibleAt > now && (e.LockedUntil is null || e.LockedUntil <= now)))
+            ExpireLocks(now);
+            foreach (var e in _entries.Values.Where(e => e.Envelope.QueueId == queueId && e.Durable && e.VisibleAt > now && e.LockedUntil is null).ToList())
             {
+                _waiting.Remove(e);
                 e.VisibleAt = now;
+                _waiting.Add(e);
+                WakeFor(e, now);
                 e.Touched = true;
                 AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = e.Id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt });
                 count++;
             }
         }
         return Task.FromResult(count);
+    }
+
+    /// <summary>Returns at once when an envelope is due; otherwise when a send, abandon or "deliver now" makes one due
+    /// (the first idle worker is woken for each), when the earliest scheduled envelope or lock expiry comes, or after
+    /// <paramref name="maxWait"/>, whichever is first.</summary>
+    public async Task WaitForDueAsync(TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        LinkedListNode<TaskCompletionSource> node;
+        TimeSpan wait;
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            var next = Min(_waiting.Min?.VisibleAt, _leased.Min?.LockedUntil);
+            if (next <= now) return;
+            wait = next is { } at && at - now < maxWait ? at - now : maxWait;
+            node = _idle.AddLast(waiter);
+        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            await Task.WhenAny(waiter.Task, Task.Delay(wait, _time, stop.Token));
+        }
+        finally
+        {
+            // Ends the timer a wake-up made unnecessary, and forgets a waiter nobody woke.
+            await stop.CancelAsync();
+            lock (_gate)
+            {
+                if (node.List is not null) _idle.Remove(node);
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     public async Task DeadLetterAsync(QueueLease lease, string reason, CancellationToken cancellationToken = default)
@@ -234,7 +298,8 @@ public sealed class SpoolQueue : IMessageQueue
         foreach (var e in replayed.Live.Values.OrderBy(e => e.Order))
         {
             // Lock expiry is ignored: this process holds no leases yet, so whatever was in flight is due now.
-            _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes) { Order = ++_order };
+            var entry = _entries[e.Id] = new Entry(e.Id, e.Envelope, e.VisibleAt, e.DeliveryCount, e.Segment, e.Bytes) { Order = ++_order };
+            Index(entry);
             _liveBytes += e.Bytes;
         }
         _knownSegments.UnionWith(replayed.Segments);
@@ -280,6 +345,46 @@ public sealed class SpoolQueue : IMessageQueue
         return new Replayed(entries, dropped, segments.Select(s => s.Number).ToList());
     }
 
+    /// <summary>Under the lock: puts a durable entry in the index its state says.</summary>
+    private void Index(Entry e)
+    {
+        if (!e.Durable) return;
+        if (e.LockedUntil is null) _waiting.Add(e);
+        else _leased.Add(e);
+    }
+
+    /// <summary>Under the lock: takes an entry out of its index, before a change of its visible-at or lock.</summary>
+    private void Unindex(Entry e)
+    {
+        if (e.LockedUntil is null) _waiting.Remove(e);
+        else _leased.Remove(e);
+    }
+
+    /// <summary>Under the lock: leases whose lock has expired wait again (a crashed or stuck consumer's envelope comes
+    /// back), in their visible-at order as before.</summary>
+    private void ExpireLocks(DateTimeOffset now)
+    {
+        while (_leased.Min is { } e && e.LockedUntil <= now)
+        {
+            _leased.Remove(e);
+            e.LockedUntil = null;
+            _waiting.Add(e);
+        }
+    }
+
+    /// <summary>Under the lock, after <paramref name="e"/> was indexed: wakes one idle worker when it is due now (one
+    /// each, so a burst of sends wakes as many workers), or when it is now the earliest, so a worker sleeping towards a
+    /// later time sets its timer again.</summary>
+    private void WakeFor(Entry e, DateTimeOffset now)
+    {
+        if (e.VisibleAt > now && !ReferenceEquals(_waiting.Min, e)) return;
+        if (_idle.First is not { } first) return;
+        _idle.RemoveFirst();
+        first.Value.TrySetResult();
+    }
+
+    private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
     /// <summary>Appends under the lock; returns the segment written.</summary>
     private long Append(byte[] record)
     {
@@ -304,6 +409,7 @@ public sealed class SpoolQueue : IMessageQueue
     private void Forget(string id, string kind)
     {
         if (!_entries.Remove(id, out var e)) return;
+        Unindex(e);
         _liveBytes -= e.Bytes;
         AppendAdvisory(new SpoolRecord { Kind = kind, Id = id });
     }
@@ -369,6 +475,8 @@ public sealed class SpoolQueue : IMessageQueue
         public int Bytes { get; set; } = bytes;
         /// <summary>Received or rescheduled by this instance since it loaded (or sent) the envelope.</summary>
         public bool Touched { get; set; }
+        /// <summary>False while its send waits for the disk: not yet receivable (in no index).</summary>
+        public bool Durable { get; set; } = true;
     }
 
     /// <summary>What the segments on disk say: the live envelopes, those the keep check refused, the segments read.</summary>

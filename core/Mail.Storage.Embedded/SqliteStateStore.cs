@@ -47,6 +47,40 @@ public sealed class SqliteStateStore : IStateStore
         return new StateEntry(partition, key, r.GetString(0), r.GetInt64(1).ToString(CultureInfo.InvariantCulture), ReadExpiry(r, 2));
     }
 
+    public async Task<IReadOnlyList<StateEntry?>> GetManyAsync(IReadOnlyList<(string Partition, string Key)> keys, CancellationToken cancellationToken = default)
+    {
+        var entries = new StateEntry?[keys.Count];
+        if (keys.Count == 0) return entries;
+        await using var c = await _db.OpenAsync(cancellationToken);
+        // Batches within SQLite's host-parameter limit; a message's recipients fit in one. Each asked row carries its
+        // index (a literal), so every answer goes back to its place.
+        const int Batch = 300;
+        for (var start = 0; start < keys.Count; start += Batch)
+        {
+            var end = Math.Min(start + Batch, keys.Count);
+            var rows = new System.Text.StringBuilder();
+            var parameters = new List<(string Name, object? Value)> { ("$now", Now) };
+            for (var i = start; i < end; i++)
+            {
+                var n = i.ToString(CultureInfo.InvariantCulture);
+                rows.Append(i == start ? "" : ",").Append($"({n},$p{n},$k{n})");
+                parameters.Add(("$p" + n, keys[i].Partition));
+                parameters.Add(("$k" + n, keys[i].Key));
+            }
+            using var cmd = SqliteDatabase.Command(c, null,
+                $"WITH asked(i, p, k) AS (VALUES {rows}) SELECT asked.i, value, version, expires_at FROM asked " +
+                "JOIN state ON state.partition=asked.p AND state.key=asked.k WHERE expires_at IS NULL OR expires_at > $now",
+                [.. parameters]);
+            using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                var i = (int)r.GetInt64(0);
+                entries[i] = new StateEntry(keys[i].Partition, keys[i].Key, r.GetString(1), r.GetInt64(2).ToString(CultureInfo.InvariantCulture), ReadExpiry(r, 3));
+            }
+        }
+        return entries;
+    }
+
     public Task<bool> TryPutAsync(string partition, string key, string value, string? expectedVersion, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
     {
         long? version = null;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mail.Auth.Dkim.Signing;
 using Mail.Configuration;
 using Mail.Core.Accounts;
 using Mail.Core.Forwarding;
@@ -49,6 +50,11 @@ public sealed class MailStores : IAsyncDisposable
     public ISecretStore? Secrets { get; }
     public string Mode { get; }
 
+    /// <summary>Our domains' DKIM keys, one instance per process: a key the console adds or rotates signs at once.</summary>
+    public DkimKeyStore DkimKeys => _dkimKeys!.Value;
+
+    private Lazy<DkimKeyStore>? _dkimKeys;
+
     /// <summary>The administration service over these stores, for the `mail` commands and the web console.</summary>
     public Mail.Admin.AdminService Admin { get; private set; } = null!;
 
@@ -61,8 +67,12 @@ public sealed class MailStores : IAsyncDisposable
     public static MailStores Open(IConfiguration configuration, DataLayout data)
     {
         var stores = OpenStores(configuration, data);
+        // One key store per process, for the console, the signer and the sealer (built when first asked: its settings
+        // are checked then, as commands that never touch DKIM need not have them right).
+        var dkimKeys = new Lazy<DkimKeyStore>(() => DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory));
+        stores._dkimKeys = dkimKeys;
         stores.Admin = new Mail.Admin.AdminService(stores.Directory, stores.Mailboxes, stores.Messages, stores.Inbound, stores.Outbound, stores.State, stores.Quotas,
-            () => DkimSettings.BuildKeyStore(configuration, stores.State, stores.Secrets, stores.Directory), stores.Mode == Cloud);
+            () => dkimKeys.Value, stores.Mode == Cloud);
         return stores;
     }
 

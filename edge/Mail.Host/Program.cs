@@ -288,8 +288,8 @@ namespace Mail.Host
             foreach (var check in InboundChecks.Build(builder.Configuration, dns, stores.State, settings.Smtp.HostName))
                 builder.Services.AddSingleton(check);
             // The outbound stage's DKIM signer: our domains' keys (mail dkim add), none where keys have no store.
-            builder.Services.AddSingleton(DkimSettings.BuildSigner(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
-            builder.Services.AddSingleton(DkimSettings.BuildSealer(builder.Configuration, stores.State, stores.Secrets, stores.Directory));
+            builder.Services.AddSingleton(DkimSettings.BuildSigner(stores.DkimKeys));
+            builder.Services.AddSingleton(DkimSettings.BuildSealer(stores.DkimKeys));
             // OpenTelemetry before MailService, so the meter and sources are subscribed when the listeners open.
             var metrics = TelemetrySettings.MetricsEndpoint(builder.Configuration);
             Action<MeterProviderBuilder>? prometheus = null;

@@ -26,7 +26,7 @@ foreach (var check in InboundChecks.BuildContentChecks(configuration)) builder.S
 builder.Services.AddSingleton(sp =>
 {
     var state = sp.GetRequiredService<IStateStore>();
-    return DkimSettings.BuildSigner(configuration, state, DkimSettings.SealedSecrets(configuration, state), sp.GetRequiredService<Mail.Core.Accounts.MailDirectory>());
+    return DkimSettings.BuildSigner(DkimSettings.BuildKeyStore(configuration, state, DkimSettings.SealedSecrets(configuration, state), sp.GetRequiredService<Mail.Core.Accounts.MailDirectory>()));
 });
 
 // SRS for forwarded mail: its secret sealed in Table storage under the same key (no SRS without one).

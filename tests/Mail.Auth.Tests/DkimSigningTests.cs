@@ -250,6 +250,24 @@ public sealed partial class DkimSigningTests : IClassFixture<DnsFixture>, IDispo
     }
 
     [Fact]
+    public async Task Active_keys_are_cached_for_their_ttl_and_a_change_through_the_same_store_signs_at_once()
+    {
+        await _directory.AddDomainAsync("example.com");
+        var server = new DkimKeyStore(_state, _secrets, _directory, TimeSpan.FromDays(7), _clock, keyCacheTtl: TimeSpan.FromSeconds(5));
+        Assert.Empty(await server.GetSigningKeysAsync("example.com"));
+
+        // Another process (the `mail dkim` CLI) adds keys: the server sees them once its answer is older than the TTL.
+        var added = await _keys.AddAsync("example.com");
+        Assert.Empty(await server.GetSigningKeysAsync("example.com"));
+        _clock.Now = _clock.Now.AddSeconds(5);
+        Assert.Equal(added.Select(k => k.Selector).Order(), (await server.GetSigningKeysAsync("example.com")).Select(k => k.Key.Selector).Order());
+
+        // A rotation through the server's own store (the web console) signs with the new keys at once.
+        var (created, _) = await server.RotateAsync("example.com");
+        Assert.Equal(created.Select(k => k.Selector).Order(), (await server.GetSigningKeysAsync("example.com")).Select(k => k.Key.Selector).Order());
+    }
+
+    [Fact]
     public async Task Zone_file_line_splits_long_records_into_255_octet_strings()
     {
         await _directory.AddDomainAsync("example.com");

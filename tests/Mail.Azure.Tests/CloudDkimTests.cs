@@ -44,7 +44,7 @@ public sealed partial class CloudDkimTests(AzuriteFixture azurite) : IDisposable
             Assert.StartsWith("v1:", row.Value, StringComparison.Ordinal);
         var settings = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Dkim:KeyEncryptionKey"] = kek }).Build();
         var signer = Assert.IsType<DkimMessageSigner>(
-            DkimSettings.BuildSigner(settings, azure.StateStore, DkimSettings.SealedSecrets(settings, azure.StateStore), new MailDirectory(azure.StateStore)));
+            DkimSettings.BuildSigner(DkimSettings.BuildKeyStore(settings, azure.StateStore, DkimSettings.SealedSecrets(settings, azure.StateStore), new MailDirectory(azure.StateStore))));
         const string message = "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: from the cloud\r\n\r\nHello.\r\n";
         var signed = await signer.SignAsync(new MemoryStream(Encoding.UTF8.GetBytes(message)), default) + message;
 

@@ -54,6 +54,25 @@ public sealed class LocalWorkerTests : IDisposable
     }
 
     [Fact]
+    public async Task An_idle_worker_is_woken_by_the_next_envelope_not_by_its_poll()
+    {
+        // A poll interval no test would wait for: the second envelope arrives while both loops are idle.
+        var options = Fast;
+        options.PollInterval = TimeSpan.FromMinutes(10);
+        await _f.Inbound.SendAsync(await _f.StoreAsync());
+        var worker = new LocalWorker(_f.Inbound, _f.Stage(), options);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var run = worker.RunAsync(cts.Token);
+        while (worker.Processed < 1) await Task.Delay(20, cts.Token);
+        await _f.Inbound.SendAsync(await _f.StoreAsync());
+        while (worker.Processed < 2 && !cts.IsCancellationRequested) await Task.Delay(20, CancellationToken.None);
+        Assert.Equal(2, worker.Processed);
+        Assert.Equal(2, (await _f.ListAsync("alice@example.org")).Count);
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Fact]
     public async Task Originals_are_kept_when_remote_recipients_still_need_them()
     {
         var env = await _f.StoreAsync(recipients: ["alice@example.org", "carol@remote.example"]);

@@ -105,6 +105,23 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
     }
 
     [Fact]
+    public async Task Idle_workers_are_woken_by_the_mail_they_are_given_not_by_their_polls()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        // Poll intervals no test waits for: the outbound worker is idle when the inbound stage queues the message,
+        // and only the spool's wake-up can start the delivery within the wait below.
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:PollInterval=00:10:00", "--Worker:PollInterval=00:10:00");
+        await using var _ = host;
+        var subject = "woken " + Guid.NewGuid().ToString("N")[..8];
+        await SubmitAsync(submission, subject, "bob@example.net");
+
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Contains(subject, Assert.Single(peer.Received).Data, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Each_recipient_gets_its_own_outcome_and_the_sender_gets_a_dsn_for_the_bounced_one()
     {
         await using var peer = new ScriptedSmtpPeer();

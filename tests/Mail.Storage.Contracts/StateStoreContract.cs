@@ -12,6 +12,25 @@ public abstract class StateStoreContract
     protected static string NewPartition() => "p" + Guid.NewGuid().ToString("N");
 
     [Fact]
+    public async Task Several_keys_of_several_partitions_are_read_at_once_in_the_order_asked()
+    {
+        var store = await CreateStoreAsync();
+        var (p, q) = (NewPartition(), NewPartition());
+        await store.PutAsync(p, "a", "1");
+        await store.PutAsync(q, "a", "2");
+        await store.PutManyAsync(p, [.. Enumerable.Range(0, 310).Select(i => new KeyValuePair<string, string>($"k{i}", $"v{i}"))]);
+
+        var found = await store.GetManyAsync([(q, "a"), (p, "missing"), (p, "a"), (q, "a")]);
+        Assert.Equal(["2", null, "1", "2"], found.Select(e => e?.Value));
+        Assert.Equal((p, "a"), (found[2]!.Partition, found[2]!.Key));
+        Assert.Empty(await store.GetManyAsync([]));
+
+        // More keys than one query carries: every answer still in its place.
+        var many = await store.GetManyAsync([.. Enumerable.Range(0, 310).Reverse().Select(i => (p, $"k{i}"))]);
+        Assert.Equal(Enumerable.Range(0, 310).Reverse().Select(i => $"v{i}"), many.Select(e => e?.Value));
+    }
+
+    [Fact]
     public async Task Insert_only_when_missing_and_update_only_with_the_current_version()
     {
         var store = await CreateStoreAsync();

@@ -215,6 +215,94 @@ public sealed class SpoolQueueTests : IDisposable
         Assert.Empty(await ListAsync(q));
     }
 
+    /// <summary>Long enough that an idle wait ending on its own would fail the test's guard; no test waits for it.</summary>
+    private static readonly TimeSpan s_poll = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task An_idle_wait_ends_at_once_when_something_is_due_and_is_woken_by_the_next_send()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("FIRST"));
+        Assert.True(q.WaitForDueAsync(s_poll).IsCompletedSuccessfully);
+
+        Assert.Single(await q.ReceiveAsync(10, TimeSpan.FromMinutes(5)));
+        var idle = q.WaitForDueAsync(s_poll);
+        Assert.False(idle.IsCompleted);
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("SECOND"));
+        await idle.WaitAsync(s_guard);
+        Assert.Equal("SECOND", Assert.Single(await q.ReceiveAsync(10, TimeSpan.FromMinutes(5))).Envelope.QueueId);
+    }
+
+    [Fact]
+    public async Task Each_send_wakes_one_idle_worker()
+    {
+        var q = Open();
+        var first = q.WaitForDueAsync(s_poll);
+        var second = q.WaitForDueAsync(s_poll);
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("A"));
+        await first.WaitAsync(s_guard);
+        Assert.False(second.IsCompleted);
+        Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5)));
+
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("B"));
+        await second.WaitAsync(s_guard);
+    }
+
+    [Fact]
+    public async Task Abandon_without_delay_and_deliver_now_wake_an_idle_worker()
+    {
+        var q = Open();
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("RETRY"));
+        var lease = Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5)));
+        var idle = q.WaitForDueAsync(s_poll);
+        await q.AbandonAsync(lease, TimeSpan.Zero);
+        await idle.WaitAsync(s_guard);
+
+        lease = Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5)));
+        await q.AbandonAsync(lease, TimeSpan.FromHours(1));
+        idle = q.WaitForDueAsync(s_poll);
+        Assert.False(idle.IsCompleted);
+        Assert.Equal(1, await q.MakeDueAsync("RETRY"));
+        await idle.WaitAsync(s_guard);
+        Assert.Equal(3, Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5))).DeliveryCount);
+    }
+
+    [Fact]
+    public async Task An_idle_wait_ends_when_the_earliest_scheduled_envelope_comes_not_at_the_poll()
+    {
+        var q = Open();
+        var idle = q.WaitForDueAsync(s_poll);
+        // Scheduled 1 s ahead of the (hand-moved) clock: the wait, woken to set its timer again, ends about then.
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("LATER"), _time.Now.AddSeconds(1));
+        await idle.WaitAsync(s_guard);
+        var again = q.WaitForDueAsync(s_poll);
+        await again.WaitAsync(s_guard);
+        _time.Now = _time.Now.AddSeconds(1);
+        Assert.Equal("LATER", Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5))).Envelope.QueueId);
+    }
+
+    [Fact]
+    public async Task Receive_takes_due_envelopes_by_visible_time_then_send_order_past_a_scheduled_backlog()
+    {
+        var q = Open();
+        for (var i = 0; i < 200; i++) await q.SendAsync(MessageQueueContract.SampleEnvelope($"S{i}"), _time.Now.AddMinutes(60 - (i % 50)));
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("NOW1"));
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("NOW2"));
+        await q.SendAsync(MessageQueueContract.SampleEnvelope("EARLY"), _time.Now.AddMinutes(5));
+        var now = await q.ReceiveAsync(10, TimeSpan.FromMinutes(5));
+        Assert.Equal(["NOW1", "NOW2"], now.Select(l => l.Envelope.QueueId));
+
+        // NOW1's lock expires and it waits again under its own visible time, ahead of EARLY.
+        await q.AbandonAsync(now[1], TimeSpan.FromMinutes(7));
+        _time.Now = _time.Now.AddMinutes(8);
+        var later = await q.ReceiveAsync(3, TimeSpan.FromMinutes(30));
+        Assert.Equal(["NOW1", "EARLY", "NOW2"], later.Select(l => l.Envelope.QueueId));
+        foreach (var lease in later) await q.CompleteAsync(lease);
+        _time.Now = _time.Now.AddMinutes(60);
+        Assert.Equal(200, (await q.ReceiveAsync(1000, TimeSpan.FromMinutes(30))).Count);
+    }
+
     [Fact]
     public void Invalid_queue_name_is_refused()
     {

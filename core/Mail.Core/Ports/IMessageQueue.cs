@@ -33,6 +33,14 @@ public interface IMessageQueue
     /// (Postfix `postqueue -i`). Returns how many; a queue that cannot reorder its messages returns 0 (the default).</summary>
     Task<int> MakeDueAsync(string queueId, CancellationToken cancellationToken = default) => Task.FromResult(0);
 
+    /// <summary>
+    /// What an idle worker does between receives that found nothing: returns when an envelope may be due, and at the
+    /// latest after <paramref name="maxWait"/>. The default sleeps <paramref name="maxWait"/> (polling: a cloud queue
+    /// cannot tell this process that another one sent). A queue that sees its own sends (the embedded spool) returns
+    /// as soon as one is made receivable, or when its earliest scheduled envelope or lock expiry comes.
+    /// </summary>
+    Task WaitForDueAsync(TimeSpan maxWait, CancellationToken cancellationToken = default) => Task.Delay(maxWait, cancellationToken);
+
     /// <summary>Everything waiting, in flight or dead-lettered, for `mailq`-style inspection.</summary>
     IAsyncEnumerable<QueueEntry> ListAsync(CancellationToken cancellationToken = default);
 }

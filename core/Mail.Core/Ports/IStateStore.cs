@@ -12,6 +12,18 @@ public interface IStateStore
     Task<StateEntry?> GetAsync(string partition, string key, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Reads several keys, of any partitions, as one read where the store can (SQLite: one query): the outbound stage
+    /// asks for a run's recorded outcomes and the operator's marks together. The answers are in the order asked, null
+    /// where missing or expired. The default reads them one by one.
+    /// </summary>
+    async Task<IReadOnlyList<StateEntry?>> GetManyAsync(IReadOnlyList<(string Partition, string Key)> keys, CancellationToken cancellationToken = default)
+    {
+        var entries = new StateEntry?[keys.Count];
+        for (var i = 0; i < keys.Count; i++) entries[i] = await GetAsync(keys[i].Partition, keys[i].Key, cancellationToken);
+        return entries;
+    }
+
+    /// <summary>
     /// Writes a value. With <paramref name="expectedVersion"/> null the key must not exist (insert);
     /// otherwise the stored version must match (update). Returns false on a conflict, never overwrites.
     /// </summary>

@@ -5,8 +5,9 @@ namespace Mail.Core.Queues;
 
 /// <summary>
 /// The receive loop every embedded stage worker runs over its queue: <c>concurrency</c> loops, each receiving one lease
-/// at a time and handing it to <c>handle</c> (which settles it and never throws), sleeping <c>pollInterval</c> when
-/// nothing is due. Cancelling stops the receiving; a lease being handled is finished (drain).
+/// at a time and handing it to <c>handle</c> (which settles it and never throws). When nothing is due a loop waits in
+/// <see cref="IMessageQueue.WaitForDueAsync"/>: woken by the next send where the queue can tell (the embedded spool),
+/// else after <c>pollInterval</c>. Cancelling stops the receiving; a lease being handled is finished (drain).
 /// </summary>
 public static class QueuePoller
 {
@@ -39,11 +40,24 @@ public static class QueuePoller
             {
                 try
                 {
-                    await Task.Delay(pollInterval, stoppingToken);
+                    await queue.WaitForDueAsync(pollInterval, stoppingToken);
                 }
-                catch (OperationCanceledException)
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
                     return;
+                }
+                catch (Exception e)
+                {
+                    // A failed wait must not become a busy loop: fall back to the plain poll.
+                    log.LogError(e, "Waiting on {Queue} failed", queue.Name);
+                    try
+                    {
+                        await Task.Delay(pollInterval, stoppingToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
                 }
                 continue;
             }

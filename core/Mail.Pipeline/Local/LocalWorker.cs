@@ -26,7 +26,8 @@ public sealed class LocalWorkerOptions
 
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Wait between polls when the queue is empty.</summary>
+    /// <summary>Longest wait of an idle worker before it looks at the queue again. The embedded spool wakes it as soon as
+    /// an envelope is queued or comes due, so this is only a fallback.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     public void Validate()

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using Mail.Core.Accounts;
+using Mail.Core.Caching;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 
@@ -26,12 +27,22 @@ public sealed class DkimKeyStore
     // Private keys never change under a name (a rotation makes new names), so a parsed key is kept for the life of
     // the process: an RSA PEM parse costs more than the signature.
     private readonly ConcurrentDictionary<string, DkimSigningKey> _signingKeys = new(StringComparer.Ordinal);
+    // The active keys per From domain, for keyCacheTtl: without it every outbound message read the domain's key rows.
+    // Bounded: the From domains of relayed mail are not all ours (theirs cache as empty).
+    private readonly ClearingCache<string, (DateTimeOffset Until, IReadOnlyList<DkimSigningKey> Keys)> _active = new(1024, StringComparer.Ordinal);
+    private readonly TimeSpan _keyCacheTtl;
+    private long _changes;
 
     /// <param name="secrets">Null where private keys have no store (cloud without Dkim:KeyEncryptionKey): keys cannot be made.</param>
     /// <param name="retiredKeyPublished">How long a rotated-out key stays in DNS (setting Dkim:RetiredKeyDays), so
     /// mail signed just before the rotation still verifies while it is in flight.</param>
-    public DkimKeyStore(IStateStore state, ISecretStore? secrets, MailDirectory directory, TimeSpan retiredKeyPublished, TimeProvider? time = null)
+    /// <param name="keyCacheTtl">How long the signer trusts a domain's list of active keys (setting Dkim:KeyCacheTtl;
+    /// zero reads it every time). Keys added or rotated through this instance (the running server's console) sign at
+    /// once; through another process (the `mail dkim` CLI) within this time.</param>
+    public DkimKeyStore(IStateStore state, ISecretStore? secrets, MailDirectory directory, TimeSpan retiredKeyPublished, TimeProvider? time = null,
+        TimeSpan keyCacheTtl = default)
     {
+        _keyCacheTtl = keyCacheTtl;
         _state = state;
         _secrets = secrets;
         _directory = directory;
@@ -57,6 +68,7 @@ public sealed class DkimKeyStore
         }
         var existing = await ListAsync(d, cancellationToken);
         var created = new List<DkimKey>();
+        using var changing = Changing();
         foreach (var alg in algorithms)
         {
             var s = selector is null ? DefaultSelector(alg, existing.Concat(created)) : algorithms.Count == 1 ? selector : selector + alg.Suffix();
@@ -77,6 +89,7 @@ public sealed class DkimKeyStore
         var active = existing.Where(k => k.IsActive).ToList();
         var algorithms = active.Count == 0 ? DefaultAlgorithms : active.Select(k => k.Algorithm).Distinct().ToList();
         var created = new List<DkimKey>();
+        using var changing = Changing();
         foreach (var alg in algorithms)
             created.Add(await CreateAsync(d, DefaultSelector(alg, existing.Concat(created)), alg, cancellationToken));
 
@@ -124,6 +137,33 @@ public sealed class DkimKeyStore
     {
         var d = Address.NormalizeDomain(domain);
         if (d is null || _secrets is null) return [];
+        if (_keyCacheTtl <= TimeSpan.Zero) return await ReadSigningKeysAsync(d, _secrets, cancellationToken);
+        var now = _time.GetUtcNow();
+        if (_active.TryGetValue(d, out var cached) && now < cached.Until) return cached.Keys;
+        // A change made while this read runs must not be hidden behind what the read found.
+        var changes = Interlocked.Read(ref _changes);
+        var keys = await ReadSigningKeysAsync(d, _secrets, cancellationToken);
+        if (Interlocked.Read(ref _changes) == changes) _active.Set(d, (now + _keyCacheTtl, keys));
+        return keys;
+    }
+
+    /// <summary>Whether private keys have a store here: without one nothing is signed.</summary>
+    public bool CanSign => _secrets is not null;
+
+    /// <summary>Forgets the cached active keys when a change through this instance ends (however it ends).</summary>
+    private Changed Changing() => new(this);
+
+    private readonly struct Changed(DkimKeyStore keys) : IDisposable
+    {
+        public void Dispose()
+        {
+            Interlocked.Increment(ref keys._changes);
+            keys._active.Clear();
+        }
+    }
+
+    private async Task<IReadOnlyList<DkimSigningKey>> ReadSigningKeysAsync(string d, ISecretStore secrets, CancellationToken cancellationToken)
+    {
         List<DkimSigningKey>? keys = null;
         await foreach (var entry in _state.ListAsync(PartitionPrefix + d, cancellationToken))
         {
@@ -131,7 +171,7 @@ public sealed class DkimKeyStore
             var name = key.SecretName;
             if (!_signingKeys.TryGetValue(name, out var signingKey))
             {
-                if (await _secrets.GetAsync(name, cancellationToken) is not { } pem) continue;
+                if (await secrets.GetAsync(name, cancellationToken) is not { } pem) continue;
                 try
                 {
                     signingKey = DkimSigningKey.FromPem(key, pem);

@@ -362,8 +362,10 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             {
                 await CompactAsync(sparse);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            catch (Exception)
             {
+                // Nobody awaits this task: whatever went wrong (a full disk, the store disposed), the old records
+                // stay readable and the next start compacts again.
                 return;
             }
         }

@@ -261,7 +261,14 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 await client.AuthenticateAsync(options.RelayUser, options.RelayPassword ?? "", cancellationToken);
             return new Connected(client, null);
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested || e is not OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled (shutdown): nothing to report for the recipients, but the connection is still ours to close.
+            socket.Dispose();
+            client.Dispose();
+            throw;
+        }
+        catch (Exception e)
         {
             socket.Dispose();
             client.Dispose();

@@ -20,6 +20,8 @@ public static class QueuePoller
 
     private static async Task LoopAsync(IMessageQueue queue, TimeSpan lockDuration, TimeSpan pollInterval, Func<QueueLease, Task> handle, ILogger log, CancellationToken stoppingToken)
     {
+        // After a failure, the plain poll whatever the queue says is due: a failing queue must not become a busy loop.
+        var failed = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             IReadOnlyList<QueueLease> leases;
@@ -35,12 +37,14 @@ public static class QueuePoller
             {
                 log.LogError(e, "Receiving from {Queue} failed", queue.Name);
                 leases = [];
+                failed = true;
             }
             if (leases.Count == 0)
             {
                 try
                 {
-                    await queue.WaitForDueAsync(pollInterval, stoppingToken);
+                    await (failed ? Task.Delay(pollInterval, stoppingToken) : queue.WaitForDueAsync(pollInterval, stoppingToken));
+                    failed = false;
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -48,16 +52,8 @@ public static class QueuePoller
                 }
                 catch (Exception e)
                 {
-                    // A failed wait must not become a busy loop: fall back to the plain poll.
                     log.LogError(e, "Waiting on {Queue} failed", queue.Name);
-                    try
-                    {
-                        await Task.Delay(pollInterval, stoppingToken);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
+                    failed = true;
                 }
                 continue;
             }

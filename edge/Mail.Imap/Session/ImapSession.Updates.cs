@@ -180,12 +180,8 @@ internal sealed partial class ImapSession
             var tick = Task.Delay(_options.IdlePollInterval, _services.Time, ct);
             if (await Task.WhenAny(done, tick) == done) break;
             await tick;
-            if (_state == SessionState.Selected)
-            {
-                await RefreshAsync(allowExpunge: true, ct);
-                await SendContextUpdatesAsync(ct);
-            }
-            await NotifyChangesAsync(ct);
+            if (!await TryReportChangesAsync(_inProgress?.Tag ?? "*", "IDLE", ReportChangesWhileIdleAsync, ct))
+                return "NO [SERVERBUG] IDLE ended by an internal error; the failure was logged";
             await _conn.FlushAsync(ct);
         }
         var line = await done;
@@ -193,5 +189,15 @@ internal sealed partial class ImapSession
         if (line.IsTooLong || !string.Equals(line.Text, "DONE", StringComparison.OrdinalIgnoreCase))
             return "BAD Expected DONE to end IDLE";
         return "OK IDLE terminated";
+    }
+
+    private async Task ReportChangesWhileIdleAsync(CancellationToken ct)
+    {
+        if (_state == SessionState.Selected)
+        {
+            await RefreshAsync(allowExpunge: true, ct);
+            await SendContextUpdatesAsync(ct);
+        }
+        await NotifyChangesAsync(ct);
     }
 }

@@ -101,25 +101,74 @@ internal sealed partial class ImapSession : IListenerSession
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 timeout.CancelAfter(_state == SessionState.NotAuthenticated ? _options.UnauthenticatedTimeout : _options.AuthenticatedTimeout);
-                if (_notify is not null) await WaitForCommandWithNotificationsAsync(timeout.Token);
+                if (_notify is not null && !await WaitForCommandWithNotificationsAsync(timeout.Token))
+                {
+                    await _conn.FlushAsync(stopping);
+                    return;
+                }
                 var command = await ReadCommandAsync(timeout.Token);
                 if (command is null) return;
                 if (command.Skip)
                 {
+                    _inProgress = null;
                     await _conn.FlushAsync(stopping);
                     continue;
                 }
                 await ExecuteAsync(command, timeout);
+                // The flush is part of the command: a big FETCH's last writes may be the ones that fail.
                 await _conn.FlushAsync(stopping);
+                _inProgress = null;
             }
         }
         catch (OperationCanceledException)
         {
             await _conn.SayLastAsync(stopping.IsCancellationRequested ? "* BYE Server shutting down" : "* BYE Autologout; idle for too long");
         }
-        catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
+        catch (Exception e) when (IsConnectionFailure(e))
         {
-            _logger.LogDebug("IMAP connection from {Remote} closed: {Message}", _remote, e.Message);
+            // Between commands a closed connection is how many clients say goodbye, and ending IDLE by hanging up is
+            // what mobile clients do: Debug. In the middle of any other command (a literal half sent, a FETCH response
+            // half written) it is worth one line an operator sees, naming the command and the cause.
+            if (_inProgress is { } c && c.Name != "IDLE")
+                _logger.LogInformation("IMAP connection from {Remote} ({User}) lost during {Tag} {Command}: {Cause}", _remote, UserForLog, c.Tag, c.Name, e.Message);
+            else
+                _logger.LogDebug("IMAP connection from {Remote} closed: {Message}", _remote, e.Message);
+        }
+    }
+
+    /// <summary>The command being read (once a literal follows its first line) or run: named in the log line when the
+    /// connection is lost in the middle of it.</summary>
+    private CommandName? _inProgress;
+
+    private readonly record struct CommandName(string Tag, string Name);
+
+    private string UserForLog => _user.Length == 0 ? "not logged in" : _user;
+
+    /// <summary>The connection failed or closed: the session ends, there is no one to answer.</summary>
+    private static bool IsConnectionFailure(Exception e) => e is IOException or SocketException or AuthenticationException or ObjectDisposedException;
+
+    /// <summary>
+    /// Runs what the session tells the client outside a command's own work: the changes to the selected mailbox and
+    /// what NOTIFY asked for, after a command, during IDLE and while waiting for a command. A store failure there is a
+    /// server fault like one inside a command (logged with the command, the user and the exception), but the session
+    /// cannot answer NO for it and carry on: the view may be half brought up to date (EXPUNGEs sent, EXISTS not yet),
+    /// and sequence numbers the client computes from it would be wrong. So the client gets BYE and the session ends.
+    /// False when that happened.
+    /// </summary>
+    private async Task<bool> TryReportChangesAsync(string tag, string command, Func<CancellationToken, Task> report, CancellationToken ct)
+    {
+        try
+        {
+            await report(ct);
+            return true;
+        }
+        catch (Exception e) when (!IsConnectionFailure(e) && e is not OperationCanceledException)
+        {
+            _logger.LogError(e, "IMAP {Tag} {Command} for {User}: reporting mailbox changes failed, session closed: {ExceptionType}: {ExceptionMessage}",
+                tag, command, UserForLog, e.GetType().FullName, e.Message);
+            _conn.WriteLine("* BYE [SERVERBUG] Internal error while reporting mailbox changes; the failure was logged");
+            _state = SessionState.Logout;
+            return false;
         }
     }
 
@@ -134,7 +183,11 @@ internal sealed partial class ImapSession : IListenerSession
         while (true)
         {
             var line = await _conn.ReadLineAsync(_options.MaxLineLength, ct);
-            if (line.IsEnd) return null;
+            if (line.IsEnd)
+            {
+                if (literals.Count == 0) return null;
+                throw new IOException("Connection closed after a literal, before the rest of the command");
+            }
             if (line.IsTooLong)
             {
                 _conn.WriteLine($"* BAD Command line longer than {_options.MaxLineLength} octets");
@@ -154,6 +207,7 @@ internal sealed partial class ImapSession : IListenerSession
             }
             if (!TryLiteralSuffix(text, out var size, out var nonSync, out var suffix)) break;
             sb.Length -= suffix;
+            _inProgress ??= NameOf(sb.ToString());
             if (size > _options.MaxLiteralSize)
             {
                 if (nonSync)
@@ -171,8 +225,8 @@ internal sealed partial class ImapSession : IListenerSession
                 _conn.WriteLine("+ Ready for literal data");
                 await _conn.FlushAsync(ct);
             }
-            var data = await _conn.ReadBytesAsync(size, ct);
-            if (data is null) return null;
+            var data = await _conn.ReadBytesAsync(size, ct)
+                ?? throw new IOException($"Connection closed in the middle of a literal of {size} octets");
             literals.Add(data);
             sb.Append('\0');
         }
@@ -196,6 +250,15 @@ internal sealed partial class ImapSession : IListenerSession
         suffixLength = line.Length - open;
         if (open > 0 && line[open - 1] == '~') suffixLength++;
         return true;
+    }
+
+    /// <summary>Tag and command name of a command's text so far, for the log (the command is not parsed yet).</summary>
+    private static CommandName NameOf(string text)
+    {
+        var words = text.Split(' ', 4);
+        var name = words.Length > 1 ? words[1].ToUpperInvariant() : "";
+        if (name == "UID" && words.Length > 2) name += " " + words[2].ToUpperInvariant();
+        return new CommandName(TagOf(text), Truncate(name));
     }
 
     private static string TagOf(string text)
@@ -267,6 +330,7 @@ internal sealed partial class ImapSession : IListenerSession
             _conn.WriteLine($"{tag} BAD {name} is not valid in the {StateName} state");
             return;
         }
+        _inProgress = new CommandName(tag, name);
 
         var ct = timeout.Token;
         string? completion;
@@ -335,7 +399,7 @@ internal sealed partial class ImapSession : IListenerSession
         {
             completion = $"NO [CANNOT] {e.Message}";
         }
-        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
+        catch (Exception e) when (!IsConnectionFailure(e) && e is not OperationCanceledException)
         {
             // The client gets no detail (RFC 5530 SERVERBUG); the log line names the command and the exception, so a
             // failure seen only by a client (imaptest's stress mode) can be matched to its cause.
@@ -343,6 +407,15 @@ internal sealed partial class ImapSession : IListenerSession
             completion = "NO [SERVERBUG] Internal error; the failure was logged";
         }
         if (completion is null) return; // the command wrote its own completion (STARTTLS)
+        // The command's outcome stands whatever happens next: its tagged reply is sent even after a BYE.
+        await TryReportChangesAsync(tag, name, ct => ReportChangesAfterAsync(name, ct), ct);
+        _conn.WriteLine($"{tag} {completion}");
+    }
+
+    /// <summary>What the client is owed after <paramref name="name"/>: the selected mailbox's changes (RFC 9051 7),
+    /// NOTIFY's events, the CONTEXT=SEARCH updates.</summary>
+    private async Task ReportChangesAfterAsync(string name, CancellationToken ct)
+    {
         var refreshed = false;
         if (_state is SessionState.Selected or SessionState.Authenticated && name != "LOGOUT" && RefreshDue(name))
         {
@@ -359,7 +432,6 @@ internal sealed partial class ImapSession : IListenerSession
         // A refresh has done this; without one (FETCH that set \Seen between polls) the lower value is still owed.
         if (!refreshed && _state == SessionState.Selected && _selected is { } held) ReportHighestModSeqIfBehind(held);
         await SendContextUpdatesAsync(ct);
-        _conn.WriteLine($"{tag} {completion}");
     }
 
     private long _lastRefresh;

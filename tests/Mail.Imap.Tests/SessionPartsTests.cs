@@ -96,4 +96,23 @@ public sealed class SessionPartsTests
         view.Put(Record(3, 12, "\\Flagged"));
         Assert.Equal(12, view.HighestHeldModSeq);
     }
+
+    [Fact]
+    public void A_refresh_holds_changed_records_drops_missing_ones_and_appends_new_mail()
+    {
+        var view = new SelectedMailbox("INBOX", readOnly: false, uidValidity: 7);
+        view.Load([Record(1, 1, "\\Seen"), Record(2, 2), Record(3, 3)]);
+        Assert.False(view.HoldChanged(Record(1, 1, "\\SEEN"))); // same MODSEQ, same flags (case aside)
+        Assert.True(view.HoldChanged(Record(2, 8, "\\Flagged")));
+        Assert.Equal(["\\Flagged"], view.Records[2].Flags);
+        Assert.False(view.HoldChanged(Record(40, 9))); // not in the view: new mail, not a change
+
+        var current = new Dictionary<long, MessageRecord> { [2] = Record(2, 8), [5] = Record(5, 10), [4] = Record(4, 9) };
+        Assert.Equal([0, 2], view.IndexesMissingFrom(current));
+        var stamp = view.Stamp;
+        Assert.Equal(2, view.AddNew([Record(2, 8), Record(4, 9), Record(5, 10)]));
+        Assert.Equal([1L, 2, 3, 4, 5], view.Uids);
+        Assert.NotEqual(stamp, view.Stamp);
+        Assert.Equal(0, view.AddNew([Record(5, 10)]));
+    }
 }

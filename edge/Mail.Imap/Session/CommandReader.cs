@@ -101,8 +101,11 @@ internal sealed class CommandReader(LineConnection conn, ImapServerOptions optio
         var words = text.Split(' ', 4);
         var name = words.Length > 1 ? words[1].ToUpperInvariant() : "";
         if (name == "UID" && words.Length > 2) name += " " + words[2].ToUpperInvariant();
-        return new CommandName(TagOf(text), name.Length > 40 ? name[..40] + "..." : name);
+        return new CommandName(TagOf(text), Truncate(name));
     }
+
+    /// <summary>A client's word as quoted back in a reply or a log line: at most 40 characters.</summary>
+    internal static string Truncate(string s) => s.Length > 40 ? s[..40] + "..." : s;
 
     internal static string TagOf(string text)
     {

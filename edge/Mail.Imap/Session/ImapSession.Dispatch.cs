@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Security.Authentication;
 using Mail.Core.Ports;
 using Mail.Imap.Protocol;
 using Microsoft.Extensions.Logging;
@@ -191,7 +189,7 @@ internal sealed partial class ImapSession
         return true;
     }
 
-    private static string Truncate(string s) => s.Length > 40 ? s[..40] + "..." : s;
+    private static string Truncate(string s) => CommandReader.Truncate(s);
 
     /// <summary>
     /// Runs what the session tells the client outside a command's own work: the changes to the selected mailbox and

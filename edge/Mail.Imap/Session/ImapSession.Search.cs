@@ -1,9 +1,6 @@
 using System.Text;
 using Mail.Core.Ports;
-using Mail.Imap.Messages;
 using Mail.Imap.Protocol;
-using MimeKit;
-using MimeKit.Utils;
 
 namespace Mail.Imap.Session;
 

@@ -1,4 +1,3 @@
-using System.Text;
 using Mail.Core.Ports;
 using Mail.Imap.Messages;
 using Mail.Imap.Protocol;

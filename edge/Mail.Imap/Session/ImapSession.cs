@@ -1,14 +1,10 @@
-using Mail.Core.Tls;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
-using Mail.Core.Accounts;
 using Mail.Core.Listening;
 using Mail.Core.Ports;
 using Mail.Imap.Messages;
-using Mail.Imap.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Imap.Session;

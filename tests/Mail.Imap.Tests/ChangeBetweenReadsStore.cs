@@ -3,9 +3,11 @@ using Mail.Core.Ports;
 namespace Mail.Imap.Tests;
 
 /// <summary>
-/// The real mailbox store with one seam: a change armed by the test runs once, right before the next expunge-log
+/// The real mailbox store with two seams. A change armed by the test runs once, right before the next expunge-log
 /// read, so it lands between the reads of one command (SELECT ... QRESYNC reads the mailbox and its message list,
-/// then the log). Under load another session's commit lands there by chance; here it always does.
+/// then the log). Under load another session's commit lands there by chance; here it always does. And mailbox
+/// lookups can be made to fail, as a store that lost its database would: the server's handling of a fault outside
+/// a command's own work (the refresh after it) is seen.
 /// </summary>
 internal sealed class ChangeBetweenReadsStore(IMailboxStore inner) : IMailboxStore
 {
@@ -20,9 +22,14 @@ internal sealed class ChangeBetweenReadsStore(IMailboxStore inner) : IMailboxSto
         return await inner.ListExpungedAsync(user, mailbox, sinceModSeq, cancellationToken);
     }
 
+    /// <summary>While set, <see cref="GetMailboxAsync"/> throws.</summary>
+    public bool FailMailboxLookups { get; set; }
+
+    public Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) =>
+        FailMailboxLookups ? throw new InvalidOperationException("mailbox store unavailable (test)") : inner.GetMailboxAsync(user, mailbox, cancellationToken);
+
     public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) => inner.EnsureUserMailboxesAsync(user, cancellationToken);
     public Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default) => inner.ListMailboxesAsync(user, cancellationToken);
-    public Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) => inner.GetMailboxAsync(user, mailbox, cancellationToken);
     public Task<MailboxInfo> CreateMailboxAsync(string user, string mailbox, string? specialUse = null, CancellationToken cancellationToken = default) => inner.CreateMailboxAsync(user, mailbox, specialUse, cancellationToken);
     public Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) => inner.DeleteMailboxAsync(user, mailbox, cancellationToken);
     public Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default) => inner.RenameMailboxAsync(user, oldName, newName, cancellationToken);

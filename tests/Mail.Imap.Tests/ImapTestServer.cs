@@ -54,6 +54,11 @@ public sealed class ImapTestServer : IAsyncDisposable
     public static Task<ImapTestServer> StartAsync(Func<IMailboxStore, IMailboxStore> interpose, Action<ImapServerOptions>? configure = null) =>
         StartInAsync(null, configure, diskCache: false, interpose: interpose);
 
+    /// <summary>A gateway that logs to <paramref name="loggerFactory"/>, its sessions reaching the store through
+    /// <paramref name="interpose"/> when given.</summary>
+    public static Task<ImapTestServer> StartAsync(Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Func<IMailboxStore, IMailboxStore>? interpose = null) =>
+        StartInAsync(null, null, diskCache: false, interpose: interpose, loggerFactory: loggerFactory);
+
     /// <summary>A gateway with its on-disk ENVELOPE cache in <see cref="CacheDirectoryOf"/> its data directory.</summary>
     public static Task<ImapTestServer> StartWithDiskCacheAsync(Action<ImapServerOptions>? configure = null) => StartInAsync(null, configure, diskCache: true);
 
@@ -67,7 +72,7 @@ public sealed class ImapTestServer : IAsyncDisposable
         return await StartInAsync(_dir, configure, Options.CacheDirectory is not null);
     }
 
-    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache, AuthCache? authCache = null, Func<IMailboxStore, IMailboxStore>? interpose = null)
+    private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache, AuthCache? authCache = null, Func<IMailboxStore, IMailboxStore>? interpose = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         var dir = existing ?? Path.Combine(Path.GetTempPath(), "imap-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -94,7 +99,7 @@ public sealed class ImapTestServer : IAsyncDisposable
         if (diskCache) options.CacheDirectory = CacheDirectoryOf(dir);
         configure?.Invoke(options);
         var quotas = new UserQuotas(state, mailboxes);
-        var server = new ImapServer(options, new ImapServices { Mailboxes = interpose is null ? mailboxes : interpose(mailboxes), Messages = messages, Directory = directory, Quotas = quotas });
+        var server = new ImapServer(options, new ImapServices { Mailboxes = interpose is null ? mailboxes : interpose(mailboxes), Messages = messages, Directory = directory, Quotas = quotas }, loggerFactory);
         await server.StartAsync();
         return new ImapTestServer(dir, server, mailboxes, messages, options) { Users = directory, DatabasePath = db, Quotas = quotas };
     }

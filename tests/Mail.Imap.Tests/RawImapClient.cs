@@ -77,6 +77,13 @@ public sealed class RawImapClient : IAsyncDisposable
         return c;
     }
 
+    /// <summary>Drops the connection with a TCP reset, as a client whose network went away mid-response.</summary>
+    public void Reset()
+    {
+        _tcp.Client.LingerState = new LingerOption(true, 0);
+        _tcp.Client.Close();
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stream.DisposeAsync();

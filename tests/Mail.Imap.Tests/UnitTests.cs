@@ -59,7 +59,7 @@ public sealed class UnitTests
     [InlineData("a APPEND INBOX ~{7}", 7L, false, 4)]
     public void Literal_suffixes(string line, long size, bool nonSync, int suffix)
     {
-        Assert.True(ImapSession.TryLiteralSuffix(line, out var n, out var ns, out var len));
+        Assert.True(CommandReader.TryLiteralSuffix(line, out var n, out var ns, out var len));
         Assert.Equal((size, nonSync, suffix), (n, ns, len));
     }
 
@@ -68,7 +68,7 @@ public sealed class UnitTests
     [InlineData("a LOGIN \"{5}\"")]
     [InlineData("a X {}")]
     [InlineData("a X {1a}")]
-    public void Not_literal_suffixes(string line) => Assert.False(ImapSession.TryLiteralSuffix(line, out _, out _, out _));
+    public void Not_literal_suffixes(string line) => Assert.False(CommandReader.TryLiteralSuffix(line, out _, out _, out _));
 
     [Fact]
     public void Dates_format_and_parse()

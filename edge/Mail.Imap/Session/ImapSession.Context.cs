@@ -107,7 +107,7 @@ internal sealed partial class ImapSession
             _conn.WriteLine($"* NO [NOUPDATE {Wire.String(tag, false)}] At most {MaxUpdatingContexts} updating contexts; CANCELUPDATE one first");
             return;
         }
-        var context = new UpdatingContext(tag, uid, sel, program, criteria) { Stamp = StampOf(sel) };
+        var context = new UpdatingContext(tag, uid, sel, program, criteria) { Stamp = sel.Stamp };
         for (var i = 0; i < results.Count; i++)
         {
             context.Results.Add(results[i].Uid);
@@ -137,8 +137,6 @@ internal sealed partial class ImapSession
     {
         if (_contexts.Count > 0) _contexts.RemoveAll(c => !ReferenceEquals(c.Mailbox, _selected));
     }
-
-    private static (long, int, long) StampOf(SelectedMailbox sel) => (sel.HighestModSeq, sel.Uids.Count, sel.MaxUid);
 
     /// <summary>
     /// Called just before EXPUNGE responses for <paramref name="expunged"/> (UIDs still in the session's view):
@@ -191,7 +189,7 @@ internal sealed partial class ImapSession
         if (_contexts.Count == 0 || _state != SessionState.Selected || _selected is not { } sel) return;
         foreach (var context in _contexts.ToList())
         {
-            var stamp = StampOf(sel);
+            var stamp = sel.Stamp;
             if (context.Stamp == stamp) continue;
             var (seenModSeq, _, seenMaxUid) = context.Stamp;
             context.Stamp = stamp;

@@ -203,8 +203,9 @@ internal sealed partial class ImapSession
     }
 
     /// <summary>Between commands, with NOTIFY set: waits for the client's next command, meanwhile reporting changes
-    /// every IdlePollInterval (RFC 5465: notifications need no command in progress). Reads nothing.</summary>
-    private async Task WaitForCommandWithNotificationsAsync(CancellationToken ct)
+    /// every IdlePollInterval (RFC 5465: notifications need no command in progress). Reads nothing. False when
+    /// reporting failed and the session said BYE.</summary>
+    private async Task<bool> WaitForCommandWithNotificationsAsync(CancellationToken ct)
     {
         var input = _conn.WaitForInputAsync(ct).AsTask();
         while (_notify is { } notify)
@@ -212,13 +213,19 @@ internal sealed partial class ImapSession
             var tick = Task.Delay(_options.IdlePollInterval, _services.Time, ct);
             if (await Task.WhenAny(input, tick) == input) break;
             await tick;
-            // No command is in progress, so sequence numbers cannot shift under one: "selected" gets expunges now,
-            // "selected-delayed" at the next command that may report them.
-            if (_state == SessionState.Selected && notify.Selected is { } g)
-                await RefreshAsync(allowExpunge: g.Filter == NotifyFilter.Selected, ct);
-            await NotifyChangesAsync(ct);
+            if (!await TryReportChangesAsync("*", "NOTIFY (between commands)", ct => ReportNotifiedChangesAsync(notify, ct), ct)) return false;
             await _conn.FlushAsync(ct);
         }
         await input;
+        return true;
+    }
+
+    private async Task ReportNotifiedChangesAsync(NotifySettings notify, CancellationToken ct)
+    {
+        // No command is in progress, so sequence numbers cannot shift under one: "selected" gets expunges now,
+        // "selected-delayed" at the next command that may report them.
+        if (_state == SessionState.Selected && notify.Selected is { } g)
+            await RefreshAsync(allowExpunge: g.Filter == NotifyFilter.Selected, ct);
+        await NotifyChangesAsync(ct);
     }
 }

@@ -3,6 +3,11 @@ using Mail.Imap.Protocol;
 
 namespace Mail.Imap.Session;
 
+/// <summary>
+/// The selected mailbox's changes as RFC 9051 7 reports them (EXISTS, EXPUNGE, FETCH FLAGS, RECENT, FLAGS,
+/// HIGHESTMODSEQ): the store compared with the session's <see cref="SelectedMailbox"/> view, the view brought up to
+/// date as each response is written.
+/// </summary>
 internal sealed partial class ImapSession
 {
     /// <summary>
@@ -24,9 +29,7 @@ internal sealed partial class ImapSession
             // Nothing appended and nothing expunged: only flags changed. Read just the changed records (CONDSTORE index).
             foreach (var now in await Mailboxes.ListMessagesAsync(_user, sel.Name, sel.HighestModSeq, ct))
             {
-                if (!sel.Records.TryGetValue(now.Uid, out var before)) continue;
-                if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
-                sel.Put(now);
+                if (!sel.HoldChanged(now)) continue;
                 AnnounceKeywords(now);
                 _conn.WriteLine($"* {sel.SequenceOf(now.Uid)} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
             }
@@ -39,9 +42,7 @@ internal sealed partial class ImapSession
         var current = await Mailboxes.ListMessagesAsync(_user, sel.Name, null, ct);
         var byUid = new Dictionary<long, MessageRecord>(current.Count);
         foreach (var m in current) byUid[m.Uid] = m;
-        var gone = new List<int>();
-        for (var i = 0; i < sel.Uids.Count; i++)
-            if (!byUid.ContainsKey(sel.Uids[i])) gone.Add(i);
+        var gone = sel.IndexesMissingFrom(byUid);
         var deferred = gone.Count > 0 && !allowExpunge;
         if (!deferred)
         {
@@ -51,23 +52,11 @@ internal sealed partial class ImapSession
         }
         for (var i = 0; i < sel.Uids.Count; i++)
         {
-            var uid = sel.Uids[i];
-            if (!byUid.TryGetValue(uid, out var now) || !sel.Records.TryGetValue(uid, out var before)) continue;
-            if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) continue;
-            sel.Put(now);
+            if (!byUid.TryGetValue(sel.Uids[i], out var now) || !sel.HoldChanged(now)) continue;
             AnnounceKeywords(now);
             _conn.WriteLine($"* {i + 1} FETCH ({FlagsAndModSeq(now, includeUid: true)})");
         }
-        var max = sel.MaxUid;
-        var added = 0;
-        foreach (var m in current)
-        {
-            if (m.Uid <= max || sel.Records.ContainsKey(m.Uid)) continue;
-            sel.Uids.Add(m.Uid);
-            sel.Put(m);
-            added++;
-        }
-        if (added > 0)
+        if (sel.AddNew(current) > 0)
         {
             ClaimRecent(sel, info.UidNext);
             _conn.WriteLine($"* {sel.Uids.Count} EXISTS");
@@ -95,9 +84,6 @@ internal sealed partial class ImapSession
         if (!_condStore || sel.HighestHeldModSeq <= sel.HighestModSeq) return;
         _conn.WriteLine($"* OK [HIGHESTMODSEQ {sel.HighestModSeq}] Highest");
     }
-
-    private static bool SameFlags(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>
-        a.Count == b.Count && a.All(f => b.Contains(f, StringComparer.OrdinalIgnoreCase));
 
     private string FlagsAndModSeq(MessageRecord m, bool includeUid)
     {
@@ -165,33 +151,5 @@ internal sealed partial class ImapSession
         var flags = sel.AnnouncedKeywords.Count == 0 ? SystemFlags : SystemFlags + " " + string.Join(' ', sel.AnnouncedKeywords);
         _conn.WriteLine($"* FLAGS ({flags})");
         _conn.WriteLine(sel.ReadOnly ? "* OK [PERMANENTFLAGS ()] Read-only mailbox" : $"* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted");
-    }
-
-    private async Task<string> IdleAsync(ArgReader r, CancellationTokenSource timeout)
-    {
-        r.ExpectEnd();
-        var ct = timeout.Token;
-        _conn.WriteLine("+ idling");
-        await _conn.FlushAsync(ct);
-        var done = _conn.ReadLineAsync(_options.MaxLineLength, ct).AsTask();
-        while (true)
-        {
-            // Deliveries may come from another process: poll the store rather than wait for an in-process signal.
-            var tick = Task.Delay(_options.IdlePollInterval, _services.Time, ct);
-            if (await Task.WhenAny(done, tick) == done) break;
-            await tick;
-            if (_state == SessionState.Selected)
-            {
-                await RefreshAsync(allowExpunge: true, ct);
-                await SendContextUpdatesAsync(ct);
-            }
-            await NotifyChangesAsync(ct);
-            await _conn.FlushAsync(ct);
-        }
-        var line = await done;
-        if (line.IsEnd) throw new IOException("Connection closed during IDLE");
-        if (line.IsTooLong || !string.Equals(line.Text, "DONE", StringComparison.OrdinalIgnoreCase))
-            return "BAD Expected DONE to end IDLE";
-        return "OK IDLE terminated";
     }
 }

@@ -94,6 +94,48 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
         Recent.Remove(uid);
     }
 
+    /// <summary>Holds <paramref name="now"/> when it is the current state of a message of the view that differs from
+    /// the one held (a new MODSEQ or other flags): true when the client is to be told (a FETCH of its flags).</summary>
+    public bool HoldChanged(MessageRecord now)
+    {
+        if (!Records.TryGetValue(now.Uid, out var before)) return false;
+        if (now.ModSeq == before.ModSeq && SameFlags(now.Flags, before.Flags)) return false;
+        Put(now);
+        return true;
+    }
+
+    private static bool SameFlags(IReadOnlyCollection<string> a, IReadOnlyCollection<string> b) =>
+        a.Count == b.Count && a.All(f => b.Contains(f, StringComparer.OrdinalIgnoreCase));
+
+    /// <summary>Indexes (0-based, ascending) of the messages of the view that are not in <paramref name="current"/>:
+    /// expunged since the view was last brought up to date.</summary>
+    public List<int> IndexesMissingFrom(IReadOnlyDictionary<long, MessageRecord> current)
+    {
+        var gone = new List<int>();
+        for (var i = 0; i < Uids.Count; i++)
+            if (!current.ContainsKey(Uids[i])) gone.Add(i);
+        return gone;
+    }
+
+    /// <summary>Appends the messages of <paramref name="current"/> above the view's highest UID (new mail, numbered
+    /// after every message the client knows); returns how many, for the EXISTS.</summary>
+    public int AddNew(IEnumerable<MessageRecord> current)
+    {
+        var max = MaxUid;
+        var added = 0;
+        foreach (var m in current)
+        {
+            if (m.Uid <= max || Records.ContainsKey(m.Uid)) continue;
+            Uids.Add(m.Uid);
+            Put(m);
+            added++;
+        }
+        return added;
+    }
+
+    /// <summary>What a CONTEXT=SEARCH update compares to see whether anything changed since it last looked.</summary>
+    public (long HighestModSeq, int Count, long MaxUid) Stamp => (HighestModSeq, Uids.Count, MaxUid);
+
     /// <summary>Sequence number (1-based) of a UID, or 0.</summary>
     public int SequenceOf(long uid)
     {

@@ -76,13 +76,17 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             _manageSieve = new ManageSieveServer(settings.ManageSieve, new ManageSieveServices { Directory = data.Directory, Throttle = throttle }, loggerFactory);
             await _manageSieve.StartAsync(cancellationToken);
         }
-        if (settings.AutoconfigEndpoint is { } autoconfig)
+        if (settings.AutoconfigEndpoint is not null || settings.AutoconfigHttpsEndpoint is not null)
         {
+            var autoconfig = settings.AutoconfigEndpoint;
             // On one endpoint (port 80 for both by default) the autoconfig host also answers the ACME HTTP-01 challenge.
             var acmeToo = settings.Acme is { } shared && shared.Settings.HttpEndpoint.Equals(autoconfig) ? shared.Challenges : null;
             _autoconfig = new Http.Autoconfig.AutoconfigServer(autoconfig, new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings)), data.Directory, loggerFactory)
             {
                 AlsoMap = acmeToo is null ? null : routes => Http.Acme.AcmeHttpResponder.Map(routes, acmeToo, loggerFactory.CreateLogger("Mail.Host.Acme")),
+                HttpsEndpoint = settings.AutoconfigHttpsEndpoint,
+                Certificate = settings.Smtp.Certificate,
+                MtaSts = settings.MtaSts,
             };
             await _autoconfig.StartAsync(cancellationToken);
         }
@@ -134,6 +138,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
         if (_manageSieve is not null) foreach (var (name, ep) in _manageSieve.BoundEndpoints) Console.WriteLine($"listening managesieve {name} {ep}");
         if (_autoconfig?.BoundEndpoint is { } http) Console.WriteLine($"listening http autoconfig {http}");
+        if (_autoconfig?.HttpsBoundEndpoint is { } https) Console.WriteLine($"listening https autoconfig+mta-sts {https}");
         if (_acmeHttp?.BoundEndpoint is { } acmeHttp) Console.WriteLine($"listening http acme-challenge {acmeHttp}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);

@@ -306,9 +306,12 @@ namespace Mail.Host
                 // The helper's policy client lives as long as the process (one HttpClient, as the outbound stage's);
                 // created by the container, so the container disposes it.
                 builder.Services.AddSingleton(_ => DnsCommands.PolicyClient(settings.Outbound, dns));
-                builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
+                // One instance: MailService puts its pages on the one HTTP host; as a hosted service it keeps the top
+                // rejected lists (read at start, written at stop).
+                builder.Services.AddSingleton(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
                     new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin,
                         s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>()), stores.State));
+                builder.Services.AddHostedService(s => s.GetRequiredService<Mail.WebConsole.ConsoleServer>());
             }
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));

@@ -5,9 +5,8 @@ using Mail.Admin.Dns;
 using Mail.Core.Accounts;
 using Mail.Core.Listening;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -24,7 +23,8 @@ public static class ConsoleApi
 }
 
 /// <summary>
-/// The web console on Kestrel (Admin:Endpoint), started and stopped with `mail serve`. Pages and /api share one
+/// The web console (Admin:Endpoint): its pipeline (<see cref="Configure"/>) runs on the one HTTP host of `mail serve`
+/// (edge/Mail.Host, HttpHost), on its own listener. Pages and /api share one
 /// session cookie; <see cref="GuardAsync"/> lets nothing but /signin and /static through without a session of a user
 /// who is an administrator now, and no state-changing request without the session's anti-forgery token.
 /// </summary>
@@ -45,50 +45,35 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     private readonly TopRejectedStore? _topStore = state is null ? null : new TopRejectedStore(state);
     private readonly CancellationTokenSource _stop = new();
     private Task? _topSaver;
-    private WebApplication? _app;
 
+    /// <summary>Where the console listens (Admin:Endpoint) and, when not loopback, the certificate it serves TLS with.</summary>
+    public ConsoleOptions Options => options;
+
+    /// <summary>Reads the kept top rejected lists and starts keeping them (the HTTP host is started by `mail serve`).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (options.UsesTls && options.Certificate is null)
+            throw new InvalidOperationException($"{ConsoleOptions.EndpointSetting} {options.Endpoint} is not loopback, so the console needs TLS, and there is no certificate");
         if (_topStore is not null)
         {
             await _topStore.LoadAsync(_traffic, cancellationToken);
             _topSaver = Task.Run(() => _topStore.RunAsync(_traffic, e => _log.LogWarning("console: the top rejected lists were not saved: {Error}", e.Message), _stop.Token), CancellationToken.None);
         }
-        if (options.UsesTls && options.Certificate is null)
-            throw new InvalidOperationException($"{ConsoleOptions.EndpointSetting} {options.Endpoint} is not loopback, so the console needs TLS, and there is no certificate");
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.AddServerHeader = false;
-            k.Listen(options.Endpoint, l =>
-            {
-                l.Protocols = HttpProtocols.Http1AndHttp2;
-                // The mail listeners' certificate, read at each handshake so a renewal needs no restart.
-                if (options.UsesTls) l.UseHttps(h => h.ServerCertificateSelector = (_, _) => options.Certificate!.Certificate);
-            });
-        });
-        var app = builder.Build();
-        app.Use(GuardAsync);
-        Map(app);
-        await app.StartAsync(cancellationToken);
-        _app = app;
         _log.LogInformation("console on {Scheme}://{Endpoint}", options.UsesTls ? "https" : "http", options.Endpoint);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_app is not null) await _app.StopAsync(cancellationToken);
         await _stop.CancelAsync();
         if (_topSaver is not null) await _topSaver;
         if (_topStore is not null) await _topStore.SaveAsync(_traffic, cancellationToken);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         _stop.Dispose();
         _traffic.Dispose();
-        if (_app is not null) await _app.DisposeAsync();
+        return ValueTask.CompletedTask;
     }
 
     private sealed record Signed(string User, string Csrf, bool Admin);
@@ -99,7 +84,8 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
 
     private static bool IsApi(HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal);
 
-    private async Task GuardAsync(HttpContext ctx, RequestDelegate next)
+    /// <summary>The console's middleware, before its routes (<see cref="Map"/>), on its own listener of the HTTP host.</summary>
+    public async Task GuardAsync(HttpContext ctx, RequestDelegate next)
     {
         var h = ctx.Response.Headers;
         h.ContentSecurityPolicy = PageCsp;
@@ -165,7 +151,8 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
 
     private static string Route(HttpContext ctx, string name) => ctx.Request.RouteValues[name] as string ?? "";
 
-    private void Map(WebApplication app)
+    /// <summary>The pages and the API.</summary>
+    public void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/static/{name}", (RequestDelegate)StaticAsync);
         app.MapGet("/signin", (RequestDelegate)SignInPageAsync);

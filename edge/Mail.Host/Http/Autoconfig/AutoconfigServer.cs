@@ -1,11 +1,7 @@
-using System.Net;
-using System.Net.Security;
 using Mail.Admin.Dns;
 using Mail.Core.Accounts;
-using Mail.Core.Tls;
 using Mail.Outbound.Tls.MtaSts;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
@@ -13,8 +9,8 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Host.Http.Autoconfig;
 
 /// <summary>
-/// The HTTP endpoint of client autoconfiguration ("Autoconfig:Endpoint", off by default): a small Kestrel host
-/// (ASP.NET Core minimal API, slim builder, no reflection: Native AOT safe) serving
+/// The HTTP endpoints of client autoconfiguration ("Autoconfig:Endpoint", "Autoconfig:HttpsEndpoint", off by default),
+/// plain <see cref="RequestDelegate"/> routes (Native AOT safe) serving
 /// <list type="bullet">
 /// <item><c>GET /.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ADDRESS</c> and
 /// <c>GET /mail/config-v1.1.xml</c> (what Thunderbird asks <c>autoconfig.DOMAIN</c>): the domain from the address,
@@ -23,74 +19,21 @@ namespace Mail.Host.Http.Autoconfig;
 /// <item><c>GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c>, the MTA-STS policy (RFC 8461 3.2), over HTTPS only,
 /// on "Autoconfig:HttpsEndpoint" with the mail listeners' certificate.</item>
 /// </list>
-/// A domain we do not serve is 404, so the endpoint tells nobody which other domains exist. The routes are mapped by
-/// <see cref="Map"/> so another host (the web console's) can carry them too.
+/// A domain we do not serve is 404, so the endpoint tells nobody which other domains exist. A part of the one HTTP host
+/// of `mail serve` (<see cref="HttpHost"/>).
 /// </summary>
-/// <param name="endpoint">Autoconfig:Endpoint (plain HTTP); null: HTTPS only.</param>
-public sealed class AutoconfigServer(IPEndPoint? endpoint, AutoconfigDocuments documents, MailDirectory directory, ILoggerFactory loggers) : IAsyncDisposable
+public static class AutoconfigServer
 {
     public const string EndpointSetting = "Autoconfig:Endpoint";
     public const string HttpsEndpointSetting = "Autoconfig:HttpsEndpoint";
     private const int MaxRequestBody = 16 * 1024;
-    private WebApplication? _app;
 
-    /// <summary>More routes on the same host (the ACME HTTP-01 responder when it shares the endpoint).</summary>
-    public Action<IEndpointRouteBuilder>? AlsoMap { get; init; }
-
-    /// <summary>Autoconfig:HttpsEndpoint: the same routes over HTTPS, and the MTA-STS policy.</summary>
-    public IPEndPoint? HttpsEndpoint { get; init; }
-
-    /// <summary>The HTTPS listener's certificate (the mail listeners' one, read at each handshake: a renewal needs no restart).</summary>
-    public ServerCertificate? Certificate { get; init; }
-
-    /// <summary>The MTA-STS policies served on the HTTPS listener; null serves none.</summary>
-    public MtaStsPublication? MtaSts { get; init; }
-
-    /// <summary>Where it listens once started (the port the system chose for port 0).</summary>
-    public IPEndPoint? BoundEndpoint { get; private set; }
-
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>The part's middleware: an autodiscover request is a few hundred bytes, and nothing here takes more.</summary>
+    public static Task LimitBodyAsync(HttpContext context, RequestDelegate next)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        if (HttpsEndpoint is not null && Certificate is null)
-            throw new HostFailureException(ExitCodes.Config, $"autoconfig {HttpsEndpoint}", "HTTPS needs a certificate and none is configured", HttpsEndpointSetting, null);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            if (endpoint is not null) k.Listen(endpoint);
-            if (HttpsEndpoint is { } https)
-                k.Listen(https, l =>
-                {
-                    l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1;
-                    // The context carries the chain; read at each handshake, so a reloaded or renewed certificate is served at once.
-                    l.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
-                    {
-                        OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions { ServerCertificateContext = Certificate!.Context }),
-                    });
-                });
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = MaxRequestBody;
-        });
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
-        Map(_app, documents, directory, loggers.CreateLogger("Mail.Host.Autoconfig"));
-        if (MtaSts is not null) MapMtaSts(_app, MtaSts, directory, loggers.CreateLogger("Mail.Host.MtaSts"));
-        AlsoMap?.Invoke(_app);
-        try
-        {
-            await _app.StartAsync(cancellationToken);
-        }
-        catch (IOException e)
-        {
-            throw new HostFailureException(ExitCodes.IoError, $"autoconfig {endpoint?.ToString() ?? HttpsEndpoint?.ToString()}", e.InnerException?.Message ?? e.Message,
-                endpoint is null ? HttpsEndpointSetting : $"{EndpointSetting}, {HttpsEndpointSetting}", e);
-        }
-        var urls = _app.Urls.Select(u => new Uri(u)).ToList();
-        BoundEndpoint = endpoint is null ? null : urls.Where(u => u.Scheme == Uri.UriSchemeHttp).Select(u => new IPEndPoint(endpoint.Address, u.Port)).FirstOrDefault() ?? endpoint;
-        HttpsBoundEndpoint = HttpsEndpoint is not { } h ? null : urls.Where(u => u.Scheme == Uri.UriSchemeHttps).Select(u => new IPEndPoint(h.Address, u.Port)).FirstOrDefault() ?? h;
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxRequestBody;
+        return next(context);
     }
-
-    /// <summary>Where the HTTPS listener listens once started.</summary>
-    public IPEndPoint? HttpsBoundEndpoint { get; private set; }
 
     /// <summary>
     /// RFC 8461 3.2: the policy of DOMAIN at https://mta-sts.DOMAIN/.well-known/mta-sts.txt, text/plain. Only over
@@ -182,12 +125,5 @@ public sealed class AutoconfigServer(IPEndPoint? endpoint, AutoconfigDocuments d
         foreach (var prefix in new[] { "autoconfig.", "autodiscover." })
             if (host.StartsWith(prefix, StringComparison.Ordinal)) return host[prefix.Length..];
         return host;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is null) return;
-        await _app.StopAsync();
-        await _app.DisposeAsync();
     }
 }

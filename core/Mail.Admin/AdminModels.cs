@@ -5,6 +5,12 @@ namespace Mail.Admin;
 /// <summary>One user as the console and `mail user list` show it. <paramref name="QuotaLimit"/> is null when unlimited.</summary>
 public sealed record UserInfo(string Address, bool Admin, long? QuotaLimit, long? QuotaUsed);
 
+/// <summary>One of a user's Sieve scripts; <paramref name="Active"/>: the one delivery runs.</summary>
+public sealed record SieveScriptInfo(string Name, bool Active);
+
+/// <param name="Limit">Octets; null: no limit.</param>
+public sealed record QuotaInfo(string User, long? Limit, long Used);
+
 /// <summary>One envelope in the inbound or outbound queue, with each recipient's state (Postfix's mailq line).</summary>
 public sealed record QueueItem(string Queue, string QueueId, string State, DateTimeOffset? VisibleAt, int Tries, string MailFrom,
     IReadOnlyList<QueueRecipient> Recipients, string? DeadLetterReason, DateTimeOffset ReceivedAt, string ClientHelo, string ClientAddress,

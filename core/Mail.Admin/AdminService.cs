@@ -116,6 +116,83 @@ public sealed class AdminService(MailDirectory directory, IMailboxStore mailboxe
     private static string CanonicalOrThrow(string address) =>
         MailDirectory.Canonical(address) ?? throw new AdminException($"'{address}' is not an address (local@domain)");
 
+    // ---- Sieve scripts and quotas (what `mail sieve` and `mail user quota` do)
+
+    /// <summary>A user's scripts, the active one marked (ManageSieve's LISTSCRIPTS).</summary>
+    public async Task<IReadOnlyList<SieveScriptInfo>> ListSieveScriptsAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        return [.. (await directory.Sieve.ListAsync(user, cancellationToken)).Select(s => new SieveScriptInfo(s.Name, s.Active))];
+    }
+
+    public async Task<string> GetSieveScriptAsync(string address, string name, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        return await directory.Sieve.GetAsync(user, name, cancellationToken) ?? throw new AdminException($"no script '{name}' for {user}", notFound: true);
+    }
+
+    /// <summary>Stores a script after compiling it with the project's Sieve parser and validator (the one delivery
+    /// runs), so a broken script is refused with its line, as ManageSieve's PUTSCRIPT does; optionally activates it.</summary>
+    public async Task<string> PutSieveScriptAsync(string address, string name, string script, bool activate = false, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        if (SieveScripts.CheckName(name) is { } bad) throw new AdminException($"script name '{name}': {bad}");
+        if (Mail.Sieve.SieveScript.Check(script) is { } error) throw new AdminException($"{name}: {error.Message}");
+        try
+        {
+            await directory.Sieve.PutAsync(user, name, script, cancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw new AdminException(e.Message.Split(" (Parameter", 2)[0]); // too long, too many scripts
+        }
+        if (activate) await directory.Sieve.ActivateAsync(user, name, cancellationToken);
+        return user;
+    }
+
+    public async Task<string> ActivateSieveScriptAsync(string address, string name, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        if (!await directory.Sieve.ActivateAsync(user, name, cancellationToken)) throw new AdminException($"no script '{name}' for {user}", notFound: true);
+        return user;
+    }
+
+    public async Task<string> DeactivateSieveAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        await directory.Sieve.DeactivateAsync(user, cancellationToken);
+        return user;
+    }
+
+    public async Task<string> RemoveSieveScriptAsync(string address, string name, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        var (removed, why) = await directory.Sieve.RemoveAsync(user, name, cancellationToken);
+        return removed ? user : throw new AdminException(why ?? $"no script '{name}' for {user}");
+    }
+
+    /// <summary>A user's storage limit (their own or Quota:Default; null: none) and the octets their mail uses.</summary>
+    public async Task<QuotaInfo> GetQuotaAsync(string address, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        var q = await quotas.GetAsync(user, cancellationToken);
+        return new QuotaInfo(user, q.Limit, q.Used);
+    }
+
+    /// <summary>Sets a user's storage limit (Dovecot's per-user quota_rule): a size (500M, 2G), "none" or 0 for
+    /// unlimited even against Quota:Default, "default" to forget the user's own limit.</summary>
+    public async Task<QuotaInfo> SetQuotaAsync(string address, string size, CancellationToken cancellationToken = default)
+    {
+        var user = await ExistingUserAsync(address, cancellationToken);
+        if (size.Trim().Equals("default", StringComparison.OrdinalIgnoreCase))
+            await quotas.ClearLimitAsync(user, cancellationToken);
+        else if (QuotaSize.TryParse(size, out var limit))
+            await quotas.SetLimitAsync(user, limit, cancellationToken);
+        else
+            throw new AdminException($"'{size}' is not a size (e.g. 500M, 2G; 0 or none for no limit; default for Quota:Default)");
+        return await GetQuotaAsync(user, cancellationToken);
+    }
+
     // ---- aliases and DKIM keys
 
     public Task<IReadOnlyList<(string Alias, IReadOnlyList<string> Targets)>> ListAliasesAsync(string? domain = null, CancellationToken cancellationToken = default) =>

@@ -70,18 +70,17 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
     /// is unlimited even against Quota:Default, "default" forgets the user's own limit.</summary>
     public async Task<int> UserQuotaAsync(string address, string size)
     {
-        var user = MailDirectory.Canonical(address);
-        if (user is null) return NotAnAddress(address);
-        if (!await data.Directory.UserExistsAsync(user)) return Fail($"no user {user}");
-        if (size.Trim().Equals("default", StringComparison.OrdinalIgnoreCase))
-            await data.Quotas.ClearLimitAsync(user);
-        else if (QuotaSize.TryParse(size, out var limit))
-            await data.Quotas.SetLimitAsync(user, limit);
-        else
-            return Fail($"'{size}' is not a size (e.g. 500M, 2G; 0 or none for no limit; default for Quota:Default)");
-        var q = await data.Quotas.GetAsync(user);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"user {user} quota {QuotaSize.Format(q.Limit)}, {q.Used} octets used"));
-        return 0;
+        if (MailDirectory.Canonical(address) is null) return NotAnAddress(address);
+        try
+        {
+            var q = await _admin.SetQuotaAsync(address, size);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"user {q.User} quota {QuotaSize.Format(q.Limit)}, {q.Used} octets used"));
+            return 0;
+        }
+        catch (AdminException e)
+        {
+            return Fail(e.Message);
+        }
     }
 
     public async Task<int> MailboxListAsync(string address, string mailbox)

@@ -54,17 +54,19 @@ public sealed class DnsCommands(DnsHelper helper, TextWriter output)
     /// <summary>The host and SRV services DNS should name, from the same listener settings `mail serve` opens
     /// (<see cref="ClientServers"/>, as autoconfiguration tells clients).</summary>
     public static MailHostProfile Profile(ServeSettings settings) =>
-        Profile(settings.Smtp.HostName, ClientServers.From(settings), settings.AutoconfigEndpoint is not null);
+        Profile(settings.Smtp.HostName, ClientServers.From(settings), settings.AutoconfigEndpoint is not null) with { MtaSts = settings.MtaSts };
 
     /// <summary>For the command: the listener settings without loading the certificate.</summary>
     public static MailHostProfile Profile(IConfiguration configuration)
     {
         var imap = ServeSettings.BindImap(configuration);
-        var settings = new ServeSettings(ServeSettings.BindSmtp(configuration), imap, configuration.GetValue("Imap:Enabled", true), new(), false)
+        var smtp = ServeSettings.BindSmtp(configuration);
+        var settings = new ServeSettings(smtp, imap, configuration.GetValue("Imap:Enabled", true), new(), false)
         {
             Pop3 = ServeSettings.BindPop3(configuration, imap),
             Pop3Enabled = configuration.GetValue("Pop3:Enabled", true),
             AutoconfigEndpoint = EndpointSetting.Read(configuration, AutoconfigServer.EndpointSetting, "0.0.0.0:80"),
+            MtaSts = MtaStsSettings.Load(configuration, smtp.HostName),
         };
         return Profile(settings);
     }

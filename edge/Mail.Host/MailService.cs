@@ -21,8 +21,9 @@ namespace Mail.Host;
 /// worker over the embedded stores. On SIGTERM/Ctrl+C: listeners stop first (SMTP sessions get 421), then the
 /// worker stops receiving and finishes what it holds.
 /// </summary>
+/// <param name="console">The web console (Admin:Endpoint), a part of the one HTTP host; null when not set.</param>
 public sealed class MailService(ServeSettings settings, MailStores data, IEnumerable<IInboundCheck> checks, IDnsResolver dns, EdgePolicy edgePolicy, ILoggerFactory loggerFactory,
-    IOutboundSigner? signer = null, IForwardSealer? sealer = null) : IHostedService, IAsyncDisposable
+    IOutboundSigner? signer = null, IForwardSealer? sealer = null, Mail.WebConsole.ConsoleServer? console = null) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _log = loggerFactory.CreateLogger("Mail.Host");
     private readonly CancellationTokenSource _stopWorker = new();
@@ -36,8 +37,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _maintenance;
     private Task? _gauges;
     private Task? _certificateReload;
-    private Http.Autoconfig.AutoconfigServer? _autoconfig;
-    private Http.Acme.AcmeHttpResponder? _acmeHttp;
+    private Http.HttpHost? _http;
     private Task? _acme;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -76,21 +76,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             _manageSieve = new ManageSieveServer(settings.ManageSieve, new ManageSieveServices { Directory = data.Directory, Throttle = throttle }, loggerFactory);
             await _manageSieve.StartAsync(cancellationToken);
         }
-        if (settings.AutoconfigEndpoint is { } autoconfig)
-        {
-            // On one endpoint (port 80 for both by default) the autoconfig host also answers the ACME HTTP-01 challenge.
-            var acmeToo = settings.Acme is { } shared && shared.Settings.HttpEndpoint.Equals(autoconfig) ? shared.Challenges : null;
-            _autoconfig = new Http.Autoconfig.AutoconfigServer(autoconfig, new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings)), data.Directory, loggerFactory)
-            {
-                AlsoMap = acmeToo is null ? null : routes => Http.Acme.AcmeHttpResponder.Map(routes, acmeToo, loggerFactory.CreateLogger("Mail.Host.Acme")),
-            };
-            await _autoconfig.StartAsync(cancellationToken);
-        }
-        if (settings.Acme is { } acme && !acme.Settings.HttpEndpoint.Equals(settings.AutoconfigEndpoint))
-        {
-            _acmeHttp = new Http.Acme.AcmeHttpResponder(acme.Settings.HttpEndpoint, acme.Challenges, loggerFactory);
-            await _acmeHttp.StartAsync(cancellationToken);
-        }
+        await StartHttpAsync(cancellationToken);
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
         if (settings.WorkerEnabled)
         {
@@ -133,13 +119,41 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) foreach (var (name, ep) in _imap.BoundEndpoints) Console.WriteLine($"listening imap {name} {ep}");
         if (_pop3 is not null) foreach (var (name, ep) in _pop3.BoundEndpoints) Console.WriteLine($"listening pop3 {name} {ep}");
         if (_manageSieve is not null) foreach (var (name, ep) in _manageSieve.BoundEndpoints) Console.WriteLine($"listening managesieve {name} {ep}");
-        if (_autoconfig?.BoundEndpoint is { } http) Console.WriteLine($"listening http autoconfig {http}");
-        if (_acmeHttp?.BoundEndpoint is { } acmeHttp) Console.WriteLine($"listening http acme-challenge {acmeHttp}");
+        if (_http?.BoundEndpoint(Mail.WebConsole.ConsoleOptions.EndpointSetting) is { } admin) Console.WriteLine($"listening {(console!.Options.UsesTls ? "https" : "http")} console {admin}");
+        if (_http?.BoundEndpoint(Http.Autoconfig.AutoconfigServer.EndpointSetting) is { } http) Console.WriteLine($"listening http autoconfig {http}");
+        if (_http?.BoundEndpoint(Http.Autoconfig.AutoconfigServer.HttpsEndpointSetting) is { } https) Console.WriteLine($"listening https autoconfig+mta-sts {https}");
+        if (settings.Acme is not null && _http?.BoundEndpoint(Http.Acme.AcmeHttpResponder.EndpointSetting) is { } acmeHttp) Console.WriteLine($"listening http acme-challenge {acmeHttp}");
         if (data.DroppedAtLoad > 0)
             _log.LogWarning("{Count} queued envelope(s) dropped: their message never reached the disk before a crash, so they were never acknowledged with 250", data.DroppedAtLoad);
         // What the runtime actually does: the operator's environment variable may have overridden the setting.
         var inline = Environment.GetEnvironmentVariable(ServeSettings.InlineCompletionsVariable) == "1";
         Console.WriteLine($"mail serve ready; mode {data.Mode}; queued {data.LocalQueueCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "n/a"}; socket completions {(inline ? "inline" : "pooled")}");
+    }
+
+    /// <summary>The one Kestrel host for the console, autoconfiguration with the MTA-STS policy, and the ACME HTTP-01
+    /// responder, each on its listener (autoconfig and ACME share port 80 by default).</summary>
+    private async Task StartHttpAsync(CancellationToken cancellationToken)
+    {
+        if (console is null && settings.AutoconfigEndpoint is null && settings.AutoconfigHttpsEndpoint is null && settings.Acme is null) return;
+        var http = _http = new Http.HttpHost(); // disposed at stop
+        if (console is not null)
+            http.Add("console", console.Options.Endpoint, Mail.WebConsole.ConsoleOptions.EndpointSetting, console.Options.UsesTls ? console.Options.Certificate : null,
+                console.Map, console.GuardAsync);
+        var documents = new Http.Autoconfig.AutoconfigDocuments(Http.Autoconfig.ClientServers.From(settings));
+        void Autoconfig(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder routes)
+        {
+            Http.Autoconfig.AutoconfigServer.Map(routes, documents, data.Directory, loggerFactory.CreateLogger("Mail.Host.Autoconfig"));
+            if (settings.AutoconfigHttpsEndpoint is not null && settings.MtaSts is { } mtaSts)
+                Http.Autoconfig.AutoconfigServer.MapMtaSts(routes, mtaSts, data.Directory, loggerFactory.CreateLogger("Mail.Host.MtaSts"));
+        }
+        if (settings.AutoconfigEndpoint is { } plain)
+            http.Add("autoconfig", plain, Http.Autoconfig.AutoconfigServer.EndpointSetting, null, Autoconfig, Http.Autoconfig.AutoconfigServer.LimitBodyAsync);
+        if (settings.AutoconfigHttpsEndpoint is { } https)
+            http.Add("autoconfig", https, Http.Autoconfig.AutoconfigServer.HttpsEndpointSetting, settings.Smtp.Certificate, Autoconfig, Http.Autoconfig.AutoconfigServer.LimitBodyAsync);
+        if (settings.Acme is { } acme)
+            http.Add("acme", acme.Settings.HttpEndpoint, Http.Acme.AcmeHttpResponder.EndpointSetting, null,
+                routes => Http.Acme.AcmeHttpResponder.Map(routes, acme.Challenges, loggerFactory.CreateLogger("Mail.Host.Acme")));
+        await http.StartAsync(cancellationToken);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -148,8 +162,11 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);
         if (_manageSieve is not null) await _manageSieve.StopAsync(cancellationToken);
-        if (_autoconfig is not null) await _autoconfig.DisposeAsync();
-        if (_acmeHttp is not null) await _acmeHttp.DisposeAsync();
+        if (_http is not null)
+        {
+            await _http.StopAsync(cancellationToken);
+            await _http.DisposeAsync();
+        }
         await _stopWorker.CancelAsync();
         if (_worker is not null) await _worker.WaitAsync(cancellationToken);
         if (_outbound is not null) await _outbound.WaitAsync(cancellationToken);

@@ -154,7 +154,7 @@ namespace Mail.Host
                 await using var stores = MailStores.Open(configuration, layout);
                 var admin = new AdminCommands(stores, Console.Out);
                 DkimCommands Dkim() => new(stores.Admin, Console.Out);
-                SieveCommands Sieve() => new(stores.Directory, Console.Out);
+                SieveCommands Sieve() => new(stores.Admin, Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
                 return (command, positional.ElementAtOrDefault(1)) switch
                 {
@@ -306,9 +306,12 @@ namespace Mail.Host
                 // The helper's policy client lives as long as the process (one HttpClient, as the outbound stage's);
                 // created by the container, so the container disposes it.
                 builder.Services.AddSingleton(_ => DnsCommands.PolicyClient(settings.Outbound, dns));
-                builder.Services.AddHostedService(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
+                // One instance: MailService puts its pages on the one HTTP host; as a hosted service it keeps the top
+                // rejected lists (read at start, written at stop).
+                builder.Services.AddSingleton(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
                     new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin,
-                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>())));
+                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>()), stores.State));
+                builder.Services.AddHostedService(s => s.GetRequiredService<Mail.WebConsole.ConsoleServer>());
             }
             builder.Services.AddHostedService<MailService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));

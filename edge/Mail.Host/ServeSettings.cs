@@ -71,8 +71,17 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             CertificateReloader = tls.Reloader,
             Acme = tls.Acme,
             AutoconfigEndpoint = EndpointSetting.Read(configuration, Http.Autoconfig.AutoconfigServer.EndpointSetting, "0.0.0.0:80"),
+            AutoconfigHttpsEndpoint = EndpointSetting.Read(configuration, Http.Autoconfig.AutoconfigServer.HttpsEndpointSetting, "0.0.0.0:443"),
+            MtaSts = Http.Autoconfig.MtaStsSettings.Load(configuration, smtp.HostName),
         };
     }
+
+    /// <summary>"Autoconfig:HttpsEndpoint" (address:port): the same host over HTTPS with the mail certificate, which also
+    /// serves the MTA-STS policy (docs/autoconfig.md); null, the default, serves no HTTPS.</summary>
+    public System.Net.IPEndPoint? AutoconfigHttpsEndpoint { get; init; }
+
+    /// <summary>The MTA-STS policies served on <see cref="AutoconfigHttpsEndpoint"/> ("MtaSts:*").</summary>
+    public Mail.Admin.Dns.MtaStsPublication? MtaSts { get; init; }
 
     /// <summary>"Autoconfig:Endpoint" (address:port): where Thunderbird autoconfig and Outlook autodiscover are served over
     /// HTTP (docs/autoconfig.md); null, the default, serves neither.</summary>

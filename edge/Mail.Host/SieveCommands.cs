@@ -1,17 +1,15 @@
-using Mail.Core.Accounts;
-using Mail.Sieve;
+using Mail.Admin;
 
 namespace Mail.Host;
 
-/// <summary>`mail sieve put|list|get|activate|deactivate|remove`: a user's Sieve scripts (<see cref="SieveScripts"/>),
-/// what Pigeonhole keeps in ~/sieve with the active one linked from ~/.dovecot.sieve. A script is compiled before it
-/// is stored, so a broken one is refused here with its line, as ManageSieve's PUTSCRIPT does.</summary>
-public sealed class SieveCommands(MailDirectory directory, TextWriter output)
+/// <summary>`mail sieve put|list|get|activate|deactivate|remove`: a user's Sieve scripts, what Pigeonhole keeps in
+/// ~/sieve with the active one linked from ~/.dovecot.sieve. The work is the <see cref="AdminService"/>'s, which the
+/// console calls too: a script is compiled before it is stored, so a broken one is refused with its line, as
+/// ManageSieve's PUTSCRIPT does.</summary>
+public sealed class SieveCommands(AdminService admin, TextWriter output)
 {
     public async Task<int> PutAsync(string address, string name, string file)
     {
-        if (await User(address) is not { } user) return Fail($"no user {address}");
-        if (SieveScripts.CheckName(name) is { } bad) return Fail($"script name '{name}': {bad}");
         string text;
         try
         {
@@ -21,63 +19,39 @@ public sealed class SieveCommands(MailDirectory directory, TextWriter output)
         {
             return Fail($"cannot read {file}: {e.Message}");
         }
-        if (SieveScript.Check(text) is { } error) return Fail($"{name}: {error.Message}");
-        try
-        {
-            await directory.Sieve.PutAsync(user, name, text);
-        }
-        catch (ArgumentException e)
-        {
-            return Fail(e.Message.Split(" (Parameter", 2)[0]);
-        }
-        output.WriteLine($"sieve script {name} stored for {user}");
-        return ExitCodes.Ok;
+        return await Run(async () => output.WriteLine($"sieve script {name} stored for {await admin.PutSieveScriptAsync(address, name, text)}"));
     }
 
     /// <summary>One line per script, "NAME" or "NAME active" (ManageSieve's LISTSCRIPTS).</summary>
-    public async Task<int> ListAsync(string address)
+    public Task<int> ListAsync(string address) => Run(async () =>
     {
-        if (await User(address) is not { } user) return Fail($"no user {address}");
-        foreach (var (name, active) in await directory.Sieve.ListAsync(user))
-            output.WriteLine(active ? name + " active" : name);
-        return ExitCodes.Ok;
-    }
+        foreach (var s in await admin.ListSieveScriptsAsync(address))
+            output.WriteLine(s.Active ? s.Name + " active" : s.Name);
+    });
 
-    public async Task<int> GetAsync(string address, string name)
+    public Task<int> GetAsync(string address, string name) => Run(async () => output.Write(await admin.GetSieveScriptAsync(address, name)));
+
+    public Task<int> ActivateAsync(string address, string name) =>
+        Run(async () => output.WriteLine($"sieve script {name} is active for {await admin.ActivateSieveScriptAsync(address, name)}"));
+
+    public Task<int> DeactivateAsync(string address) =>
+        Run(async () => output.WriteLine($"no sieve script is active for {await admin.DeactivateSieveAsync(address)}"));
+
+    public Task<int> RemoveAsync(string address, string name) =>
+        Run(async () => output.WriteLine($"sieve script {name} removed for {await admin.RemoveSieveScriptAsync(address, name)}"));
+
+    private static async Task<int> Run(Func<Task> work)
     {
-        if (await User(address) is not { } user) return Fail($"no user {address}");
-        if (await directory.Sieve.GetAsync(user, name) is not { } text) return Fail($"no script '{name}' for {user}");
-        output.Write(text);
-        return ExitCodes.Ok;
+        try
+        {
+            await work();
+            return ExitCodes.Ok;
+        }
+        catch (AdminException e)
+        {
+            return Fail(e.Message);
+        }
     }
-
-    public async Task<int> ActivateAsync(string address, string name)
-    {
-        if (await User(address) is not { } user) return Fail($"no user {address}");
-        if (!await directory.Sieve.ActivateAsync(user, name)) return Fail($"no script '{name}' for {user}");
-        output.WriteLine($"sieve script {name} is active for {user}");
-        return ExitCodes.Ok;
-    }
-
-    public async Task<int> DeactivateAsync(string address)
-    {
-        if (await User(address) is not { } user) return Fail($"no user {address}");
-        await directory.Sieve.DeactivateAsync(user);
-        output.WriteLine($"no sieve script is active for {user}");
-        return ExitCodes.Ok;
-    }
-
-    public async Task<int> RemoveAsync(string address, string name)
-    {
-        if (await User(address) is not { } user) return Fail($"no user {address}");
-        var (removed, why) = await directory.Sieve.RemoveAsync(user, name);
-        if (!removed) return Fail(why!);
-        output.WriteLine($"sieve script {name} removed for {user}");
-        return ExitCodes.Ok;
-    }
-
-    private async Task<string?> User(string address) =>
-        MailDirectory.Canonical(address) is { } user && await directory.UserExistsAsync(user) ? user : null;
 
     private static int Fail(string message)
     {

@@ -25,6 +25,12 @@ namespace Mail.WebConsole;
 [JsonSerializable(typeof(AliasRequest))]
 [JsonSerializable(typeof(DkimRequest))]
 [JsonSerializable(typeof(DkimRotation))]
+[JsonSerializable(typeof(QuotaInfo))]
+[JsonSerializable(typeof(QuotaRequest))]
+[JsonSerializable(typeof(IReadOnlyList<SieveScriptInfo>))]
+[JsonSerializable(typeof(SieveScriptRequest))]
+[JsonSerializable(typeof(TopRejectedSlot))]
+[JsonSerializable(typeof(StoredSession))]
 internal sealed partial class ConsoleJson : JsonSerializerContext;
 
 /// <param name="V">Format version of the API's bodies.</param>
@@ -50,3 +56,10 @@ public sealed record AliasRequest(string? Alias, IReadOnlyList<string>? Targets)
 
 /// <param name="Algorithm">rsa or ed25519; null: both.</param>
 public sealed record DkimRequest(string? Domain, string? Selector, string? Algorithm);
+
+/// <param name="Size">500M, 2G; "none" or 0: no limit; "default": Quota:Default again.</param>
+public sealed record QuotaRequest(string? Size);
+
+/// <summary>A Sieve script: uploaded (POST /api/users/ADDRESS/sieve) or read back (GET .../sieve/NAME, Activate then
+/// says whether it is the active one).</summary>
+public sealed record SieveScriptRequest(string? Name, string? Script, bool Activate = false, int V = ConsoleApi.Version);

@@ -5,9 +5,8 @@ using Mail.Admin.Dns;
 using Mail.Core.Accounts;
 using Mail.Core.Listening;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -24,12 +23,15 @@ public static class ConsoleApi
 }
 
 /// <summary>
-/// The web console on Kestrel (Admin:Endpoint), started and stopped with `mail serve`. Pages and /api share one
+/// The web console (Admin:Endpoint): its pipeline (<see cref="Configure"/>) runs on the one HTTP host of `mail serve`
+/// (edge/Mail.Host, HttpHost), on its own listener. Pages and /api share one
 /// session cookie; <see cref="GuardAsync"/> lets nothing but /signin and /static through without a session of a user
 /// who is an administrator now, and no state-changing request without the session's anti-forgery token.
 /// </summary>
 /// <param name="dnsHelper">The DNS helper's view of this server (null: the DNS page says it is not available).</param>
-public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers, DnsHelper? dnsHelper = null) : IHostedService, IAsyncDisposable
+/// <param name="state">Where the top rejected lists are kept across restarts (null: in this process only).</param>
+public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers, DnsHelper? dnsHelper = null, Mail.Core.Ports.IStateStore? state = null)
+    : IHostedService, IAsyncDisposable
 {
     private const string PreCookie = "mail_console_pre";
     private const string PageCsp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -37,44 +39,41 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     public const string PreviewCsp = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     private readonly ILogger _log = loggers.CreateLogger("Mail.WebConsole");
-    private readonly ConsoleSessions _sessions = new(options.SessionIdle, TimeProvider.System);
+    private readonly ConsoleSessions _sessions = new(options.SessionIdle, TimeProvider.System, state);
     private readonly LoginThrottle _throttle = new(options.MaxFailedLogins, options.FailedLoginWindow, TimeProvider.System);
     private readonly TrafficRecorder _traffic = new(TimeProvider.System);
-    private WebApplication? _app;
+    private readonly TopRejectedStore? _topStore = state is null ? null : new TopRejectedStore(state);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _topSaver;
 
+    /// <summary>Where the console listens (Admin:Endpoint) and, when not loopback, the certificate it serves TLS with.</summary>
+    public ConsoleOptions Options => options;
+
+    /// <summary>Reads the kept top rejected lists and starts keeping them (the HTTP host is started by `mail serve`).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (options.UsesTls && options.Certificate is null)
             throw new InvalidOperationException($"{ConsoleOptions.EndpointSetting} {options.Endpoint} is not loopback, so the console needs TLS, and there is no certificate");
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
+        if (_topStore is not null)
         {
-            k.AddServerHeader = false;
-            k.Listen(options.Endpoint, l =>
-            {
-                l.Protocols = HttpProtocols.Http1AndHttp2;
-                // The mail listeners' certificate, read at each handshake so a renewal needs no restart.
-                if (options.UsesTls) l.UseHttps(h => h.ServerCertificateSelector = (_, _) => options.Certificate!.Certificate);
-            });
-        });
-        var app = builder.Build();
-        app.Use(GuardAsync);
-        Map(app);
-        await app.StartAsync(cancellationToken);
-        _app = app;
+            await _topStore.LoadAsync(_traffic, cancellationToken);
+            _topSaver = Task.Run(() => _topStore.RunAsync(_traffic, e => _log.LogWarning("console: the top rejected lists were not saved: {Error}", e.Message), _stop.Token), CancellationToken.None);
+        }
         _log.LogInformation("console on {Scheme}://{Endpoint}", options.UsesTls ? "https" : "http", options.Endpoint);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_app is not null) await _app.StopAsync(cancellationToken);
+        await _stop.CancelAsync();
+        if (_topSaver is not null) await _topSaver;
+        if (_topStore is not null) await _topStore.SaveAsync(_traffic, cancellationToken);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
+        _stop.Dispose();
         _traffic.Dispose();
-        if (_app is not null) await _app.DisposeAsync();
+        return ValueTask.CompletedTask;
     }
 
     private sealed record Signed(string User, string Csrf, bool Admin);
@@ -85,7 +84,8 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
 
     private static bool IsApi(HttpContext ctx) => ctx.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal);
 
-    private async Task GuardAsync(HttpContext ctx, RequestDelegate next)
+    /// <summary>The console's middleware, before its routes (<see cref="Map"/>), on its own listener of the HTTP host.</summary>
+    public async Task GuardAsync(HttpContext ctx, RequestDelegate next)
     {
         var h = ctx.Response.Headers;
         h.ContentSecurityPolicy = PageCsp;
@@ -99,7 +99,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
             await next(ctx);
             return;
         }
-        var session = _sessions.Find(ctx.Request.Cookies[ConsoleSessions.CookieName]);
+        var session = await _sessions.FindAsync(ctx.Request.Cookies[ConsoleSessions.CookieName], ctx.RequestAborted);
         if (session is null)
         {
             if (IsApi(ctx)) await ErrorAsync(ctx, StatusCodes.Status401Unauthorized, "sign in first (POST /signin)");
@@ -151,17 +151,17 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
 
     private static string Route(HttpContext ctx, string name) => ctx.Request.RouteValues[name] as string ?? "";
 
-    private void Map(WebApplication app)
+    /// <summary>The pages and the API.</summary>
+    public void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/static/{name}", (RequestDelegate)StaticAsync);
         app.MapGet("/signin", (RequestDelegate)SignInPageAsync);
         app.MapPost("/signin", (RequestDelegate)SignInAsync);
-        app.MapPost("/signout", (RequestDelegate)(ctx =>
+        app.MapPost("/signout", (RequestDelegate)(async ctx =>
         {
-            _sessions.End(ctx.Request.Cookies[ConsoleSessions.CookieName]);
+            await _sessions.EndAsync(ctx.Request.Cookies[ConsoleSessions.CookieName], ctx.RequestAborted);
             ctx.Response.Cookies.Delete(ConsoleSessions.CookieName);
             ctx.Response.Redirect("/signin");
-            return Task.CompletedTask;
         }));
 
         // ---- pages
@@ -245,6 +245,39 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         })));
         app.MapPost("/users/{address}/remove", (RequestDelegate)(ctx => PageActionAsync(ctx, "/users", async () =>
             $"user {await admin.RemoveUserAsync(Route(ctx, "address"), ctx.RequestAborted)} removed (their mail is kept)")));
+        // One user's Sieve scripts and quota: the same AdminService calls as `mail sieve` and `mail user quota`.
+        app.MapGet("/users/{address}", (RequestDelegate)(async ctx =>
+        {
+            try
+            {
+                var user = await admin.ExistingUserAsync(Route(ctx, "address"), ctx.RequestAborted);
+                (string, string)? shown = Query(ctx, "script") is { Length: > 0 } name ? (name, await admin.GetSieveScriptAsync(user, name, ctx.RequestAborted)) : null;
+                await HtmlAsync(ctx, Pages.User(Who(ctx).User, Who(ctx).Csrf, await admin.GetQuotaAsync(user, ctx.RequestAborted),
+                    await admin.ListSieveScriptsAsync(user, ctx.RequestAborted), shown, Query(ctx, "ok"), Query(ctx, "error")));
+            }
+            catch (AdminException e)
+            {
+                await HtmlAsync(ctx, Pages.Layout("Not found", Who(ctx).User, Who(ctx).Csrf, Pages.Message(null, e.Message)), e.NotFound ? 404 : 400);
+            }
+        }));
+        app.MapPost("/users/{address}/quota", (RequestDelegate)(ctx => PageActionAsync(ctx, UserPage(ctx), async () =>
+        {
+            var q = await admin.SetQuotaAsync(Route(ctx, "address"), (await ctx.Request.ReadFormAsync(ctx.RequestAborted))["size"].ToString(), ctx.RequestAborted);
+            return $"quota of {q.User}: {(q.Limit is { } l ? QuotaSize.Format(l) : "none")}, {q.Used} octets used";
+        })));
+        app.MapPost("/users/{address}/sieve", (RequestDelegate)(ctx => PageActionAsync(ctx, UserPage(ctx), async () =>
+        {
+            var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+            var (name, activate) = (form["name"].ToString().Trim(), form["activate"] == "on");
+            var user = await admin.PutSieveScriptAsync(Route(ctx, "address"), name, form["script"].ToString(), activate, ctx.RequestAborted);
+            return $"sieve script {name} stored for {user}{(activate ? " and active" : "")}";
+        })));
+        app.MapPost("/users/{address}/sieve/deactivate", (RequestDelegate)(ctx => PageActionAsync(ctx, UserPage(ctx), async () =>
+            $"no sieve script is active for {await admin.DeactivateSieveAsync(Route(ctx, "address"), ctx.RequestAborted)}")));
+        app.MapPost("/users/{address}/sieve/{name}/activate", (RequestDelegate)(ctx => PageActionAsync(ctx, UserPage(ctx), async () =>
+            $"sieve script {Route(ctx, "name")} is active for {await admin.ActivateSieveScriptAsync(Route(ctx, "address"), Route(ctx, "name"), ctx.RequestAborted)}")));
+        app.MapPost("/users/{address}/sieve/{name}/remove", (RequestDelegate)(ctx => PageActionAsync(ctx, UserPage(ctx), async () =>
+            $"sieve script {Route(ctx, "name")} removed for {await admin.RemoveSieveScriptAsync(Route(ctx, "address"), Route(ctx, "name"), ctx.RequestAborted)}")));
         app.MapGet("/domains", (RequestDelegate)(async ctx =>
             await HtmlAsync(ctx, Pages.Domains(Who(ctx).User, Who(ctx).Csrf, await admin.ListDomainsAsync(ctx.RequestAborted), await AliasesAsync(ctx.RequestAborted),
                 await admin.ListDkimKeysAsync(null, ctx.RequestAborted), Query(ctx, "ok"), Query(ctx, "error")))));
@@ -349,6 +382,36 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         })));
         app.MapDelete("/api/users/{address}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
             new ApiDone("user removed", [await admin.RemoveUserAsync(Route(ctx, "address"), ctx.RequestAborted)]))));
+        app.MapGet("/api/users/{address}/quota", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+            await JsonAsync(ctx, await admin.GetQuotaAsync(Route(ctx, "address"), ctx.RequestAborted), ConsoleJson.Default.QuotaInfo))));
+        app.MapPost("/api/users/{address}/quota", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.QuotaRequest, ctx.RequestAborted);
+            var q = await admin.SetQuotaAsync(Route(ctx, "address"), body?.Size ?? "", ctx.RequestAborted);
+            _log.LogInformation("console: {User}: quota of {Address} set to {Limit}", Who(ctx).User, q.User, q.Limit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
+            await JsonAsync(ctx, q, ConsoleJson.Default.QuotaInfo);
+        })));
+        app.MapGet("/api/users/{address}/sieve", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+            await JsonAsync(ctx, await admin.ListSieveScriptsAsync(Route(ctx, "address"), ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListSieveScriptInfo))));
+        app.MapGet("/api/users/{address}/sieve/{name}", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
+        {
+            var (address, name) = (Route(ctx, "address"), Route(ctx, "name"));
+            var text = await admin.GetSieveScriptAsync(address, name, ctx.RequestAborted);
+            var active = (await admin.ListSieveScriptsAsync(address, ctx.RequestAborted)).Any(s => s.Active && s.Name == name);
+            await JsonAsync(ctx, new SieveScriptRequest(name, text, active), ConsoleJson.Default.SieveScriptRequest);
+        })));
+        app.MapPost("/api/users/{address}/sieve", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+        {
+            var body = await ctx.Request.ReadFromJsonAsync(ConsoleJson.Default.SieveScriptRequest, ctx.RequestAborted);
+            var user = await admin.PutSieveScriptAsync(Route(ctx, "address"), body?.Name ?? "", body?.Script ?? "", body?.Activate == true, ctx.RequestAborted);
+            return new ApiDone(body?.Activate == true ? "sieve script stored and active" : "sieve script stored", [user, body?.Name ?? ""]);
+        })));
+        app.MapPost("/api/users/{address}/sieve/{name}/activate", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+            new ApiDone("sieve script active", [await admin.ActivateSieveScriptAsync(Route(ctx, "address"), Route(ctx, "name"), ctx.RequestAborted), Route(ctx, "name")]))));
+        app.MapPost("/api/users/{address}/sieve/deactivate", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+            new ApiDone("no sieve script active", [await admin.DeactivateSieveAsync(Route(ctx, "address"), ctx.RequestAborted)]))));
+        app.MapDelete("/api/users/{address}/sieve/{name}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
+            new ApiDone("sieve script removed", [await admin.RemoveSieveScriptAsync(Route(ctx, "address"), Route(ctx, "name"), ctx.RequestAborted), Route(ctx, "name")]))));
         app.MapGet("/api/aliases", (RequestDelegate)(async ctx => await JsonAsync(ctx, await AliasesAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListAliasInfo)));
         app.MapGet("/api/dkim", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListDkimKeysAsync(null, ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListDkimKeyInfo)));
         app.MapPost("/api/aliases", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
@@ -413,9 +476,13 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         }
         ctx.Response.ContentType = AppleMailProfile.ContentType;
         ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"{AppleMailProfile.FileName(user)}\"";
-        _log.LogInformation("console: {User}: mobileconfig of {Address} downloaded", Who(ctx).User, user);
-        await ctx.Response.WriteAsync(AppleMailProfile.Build(dnsHelper.Host, user), ctx.RequestAborted);
+        var profile = AppleMailProfile.Build(dnsHelper.Host, user);
+        _log.LogInformation("console: {User}: mobileconfig of {Address} downloaded{Signed}", Who(ctx).User, user, options.Certificate is null ? " (not signed: no certificate)" : "");
+        if (options.Certificate is { } certificate) await ctx.Response.Body.WriteAsync(ProfileSigner.Sign(profile, certificate), ctx.RequestAborted);
+        else await ctx.Response.WriteAsync(profile, ctx.RequestAborted);
     }
+
+    private static string UserPage(HttpContext ctx) => "/users/" + Uri.EscapeDataString(Route(ctx, "address"));
 
     private static string? Query(HttpContext ctx, string name) => ctx.Request.Query[name].FirstOrDefault();
 
@@ -534,7 +601,7 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         }
         // A user who is not an administrator signs in to their own page only (GuardAsync keeps them there).
         var isAdmin = await admin.Directory.IsAdminAsync(who, ctx.RequestAborted);
-        var (id, _) = _sessions.Create(who);
+        var (id, _) = await _sessions.CreateAsync(who, ctx.RequestAborted);
         ctx.Response.Cookies.Delete(PreCookie);
         ctx.Response.Cookies.Append(ConsoleSessions.CookieName, id, Cookie());
         _log.LogInformation("console: {User} signed in from {Client}{Role}", who, client, isAdmin ? "" : " (not an administrator: own page only)");

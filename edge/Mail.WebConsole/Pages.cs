@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Mail.Admin;
+using Mail.Core.Accounts;
 
 namespace Mail.WebConsole;
 
@@ -173,12 +174,41 @@ internal static class Pages
             b.Append(Form($"/users/{enc}/password", csrf, "<input type=\"password\" name=\"password\" placeholder=\"new password\" required> ", "reset password"));
             b.Append(Form($"/users/{enc}/admin", csrf, $"<input type=\"hidden\" name=\"on\" value=\"{(u.Admin ? "off" : "on")}\">", u.Admin ? "revoke admin" : "make admin"));
             b.Append(Form($"/users/{enc}/remove", csrf, "", "remove"));
+            b.Append(CultureInfo.InvariantCulture, $" <a class=\"settings\" href=\"/users/{enc}\">Sieve and quota</a>");
             b.Append(CultureInfo.InvariantCulture, $" <a class=\"profile\" href=\"/users/{enc}/mobileconfig\" download>.mobileconfig</a>");
             b.Append("</td></tr>");
         }
         b.Append("</table><h2>Add a user</h2>");
         b.Append(Form("/users", csrf, $"<input name=\"address\" placeholder=\"user@{H(domains.FirstOrDefault() ?? "example.org")}\" required> <input type=\"password\" name=\"password\" placeholder=\"password\" required> <label><input type=\"checkbox\" name=\"admin\" value=\"on\"> administrator</label> ", "add user", "add-user"));
         return Layout("Users", user, csrf, b.ToString());
+    }
+
+    /// <summary>One user's Sieve scripts (view, upload, activate, remove) and storage quota (see, set), with
+    /// <paramref name="shown"/> the script whose text is shown in the editor.</summary>
+    public static string User(string user, string csrf, QuotaInfo quota, IReadOnlyList<SieveScriptInfo> scripts, (string Name, string Text)? shown, string? ok, string? error)
+    {
+        var enc = Uri.EscapeDataString(quota.User);
+        var b = new StringBuilder(Message(ok, error));
+        b.Append(CultureInfo.InvariantCulture, $"<h2>Quota</h2><p id=\"quota\">{H(quota.Limit is { } l ? $"{quota.Used} of {l} octets used ({QuotaSize.Format(l)})" : $"{quota.Used} octets used, no limit")}</p>");
+        b.Append(Form($"/users/{enc}/quota", csrf, "<input name=\"size\" id=\"quota-size\" placeholder=\"500M, 2G, none or default\" required> ", "set quota", "set-quota"));
+        b.Append("<h2>Sieve scripts</h2><table id=\"sieve\"><tr><th>Script</th><th>State</th><th></th></tr>");
+        foreach (var sc in scripts)
+        {
+            var name = Uri.EscapeDataString(sc.Name);
+            b.Append(CultureInfo.InvariantCulture, $"<tr data-script=\"{H(sc.Name)}\" data-active=\"{(sc.Active ? "yes" : "no")}\"><td><a href=\"/users/{enc}?script={name}\">{H(sc.Name)}</a></td><td>{(sc.Active ? "active" : "")}</td><td>");
+            b.Append(sc.Active
+                ? Form($"/users/{enc}/sieve/deactivate", csrf, "", "deactivate", "deactivate-" + sc.Name)
+                : Form($"/users/{enc}/sieve/{name}/activate", csrf, "", "activate", "activate-" + sc.Name) + Form($"/users/{enc}/sieve/{name}/remove", csrf, "", "remove", "remove-" + sc.Name));
+            b.Append("</td></tr>");
+        }
+        b.Append("</table><h3>Upload a script (checked by the same Sieve compiler delivery runs)</h3>");
+        b.Append(CultureInfo.InvariantCulture, $"""
+            <form method="post" action="/users/{enc}/sieve" id="sieve-form"><input type="hidden" name="csrf" value="{H(csrf)}">
+            <p><input name="name" id="sieve-name" placeholder="name" value="{H(shown?.Name)}" required> <label><input type="checkbox" name="activate" id="sieve-activate" value="on"> activate</label></p>
+            <textarea name="script" id="sieve-script" rows="14" cols="80" spellcheck="false" required>{H(shown?.Text)}</textarea>
+            <p><button id="sieve-upload">save script</button></p></form>
+            """);
+        return Layout($"User {quota.User}", user, csrf, b.ToString());
     }
 
     public static string Domains(string user, string csrf, IReadOnlyList<string> domains, IReadOnlyList<AliasInfo> aliases, IReadOnlyList<DkimKeyInfo> keys, string? ok, string? error)

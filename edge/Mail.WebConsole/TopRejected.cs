@@ -34,6 +34,20 @@ public sealed class TopRejected
     /// <summary>The <paramref name="count"/> most rejected clients and senders of the last hour and day, most first.</summary>
     public TopRejectedLists Top(DateTimeOffset now, int count) => new(_hour.Top(now, count), _day.Top(now, count));
 
+    /// <summary>The slots changed since the last call (named "hour-N" and "day-N" by ring position), to be kept.</summary>
+    public IReadOnlyList<(string Name, TopRejectedSlot Slot, DateTimeOffset Expires)> TakeChanged() => [.. _hour.TakeChanged("hour-"), .. _day.TakeChanged("day-")];
+
+    /// <summary>The names <see cref="TakeChanged"/> uses, every one of them.</summary>
+    public static IEnumerable<string> SlotNames => Enumerable.Range(0, 12).Select(i => $"hour-{i}").Concat(Enumerable.Range(0, 24).Select(i => $"day-{i}"));
+
+    /// <summary>Puts back a slot kept before a restart; one of another shape or too old is ignored.</summary>
+    public void Restore(string name, TopRejectedSlot slot)
+    {
+        var (window, prefix) = name.StartsWith("hour-", StringComparison.Ordinal) ? (_hour, "hour-") : (_day, "day-");
+        if (int.TryParse(name.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i))
+            window.Restore(i, slot);
+    }
+
     private sealed class Window(TimeSpan slotLength, int slots)
     {
         private readonly SpaceSaving[] _clients = [.. Enumerable.Range(0, slots).Select(_ => new SpaceSaving(SlotCapacity))];
@@ -41,7 +55,36 @@ public sealed class TopRejected
         // Which slot number (time / slotLength) each ring position holds; a stale one is cleared before reuse.
         private readonly long[] _slotOf = [.. Enumerable.Repeat(-1L, slots)];
 
+        private readonly bool[] _changed = new bool[slots];
+
         private long SlotNumber(DateTimeOffset at) => at.UtcTicks / slotLength.Ticks;
+
+        public IEnumerable<(string Name, TopRejectedSlot Slot, DateTimeOffset Expires)> TakeChanged(string prefix)
+        {
+            var list = new List<(string, TopRejectedSlot, DateTimeOffset)>();
+            for (var i = 0; i < slots; i++)
+            {
+                if (!_changed[i]) continue;
+                _changed[i] = false;
+                // Useless once the window has passed it: the store may drop it then.
+                var expires = new DateTimeOffset((_slotOf[i] + 1 + slots) * slotLength.Ticks, TimeSpan.Zero);
+                list.Add(($"{prefix}{i}", new TopRejectedSlot(_slotOf[i], Copy(_clients[i]), Copy(_senders[i])), expires));
+            }
+            return list;
+        }
+
+        private static Dictionary<string, long> Copy(SpaceSaving s) => new(s.Counts, StringComparer.Ordinal);
+
+        public void Restore(int i, TopRejectedSlot slot)
+        {
+            // Ring position i holds slot numbers n with n % slots == i; the newer of what is held and what was kept wins.
+            if (i < 0 || i >= slots || slot.Slot < 0 || slot.Slot % slots != i || slot.Slot <= _slotOf[i]) return;
+            _clients[i].Clear();
+            _senders[i].Clear();
+            foreach (var (k, n) in slot.Clients.Take(SlotCapacity)) _clients[i].Restore(Cut(k), n);
+            foreach (var (k, n) in slot.Senders.Take(SlotCapacity)) _senders[i].Restore(Cut(k), n);
+            _slotOf[i] = slot.Slot;
+        }
 
         public void Add(DateTimeOffset at, string? client, string? sender)
         {
@@ -55,6 +98,7 @@ public sealed class TopRejected
             }
             if (client is not null) _clients[i].Add(client);
             if (sender is not null) _senders[i].Add(sender);
+            _changed[i] = true;
         }
 
         public TopRejectedWindow Top(DateTimeOffset now, int count)
@@ -109,7 +153,17 @@ public sealed class SpaceSaving(int capacity)
     }
 
     public void Clear() => _counts.Clear();
+
+    /// <summary>A count kept before a restart.</summary>
+    public void Restore(string key, long count)
+    {
+        if (count > 0 && (_counts.Count < capacity || _counts.ContainsKey(key))) _counts[key] = count;
+    }
 }
+
+/// <summary>One slot's counts as kept in the state store (partition "console", key "top-rejected-hour-N"/"-day-N"),
+/// format <paramref name="V"/>; <paramref name="Slot"/> is the slot's number (time / slot length).</summary>
+public sealed record TopRejectedSlot(long Slot, Dictionary<string, long> Clients, Dictionary<string, long> Senders, int V = 1);
 
 /// <summary>One client or sender and how many refusals it had in the window.</summary>
 public sealed record TopRejectedEntry(string Key, long Count);

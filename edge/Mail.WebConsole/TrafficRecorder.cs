@@ -87,6 +87,17 @@ public sealed class TrafficRecorder : IDisposable
         lock (_lock) return _top.Top(now, TopCount);
     }
 
+    /// <summary>The top lists' slots changed since the last call (<see cref="TopRejectedStore"/> keeps them).</summary>
+    public IReadOnlyList<(string Name, TopRejectedSlot Slot, DateTimeOffset Expires)> TakeChangedTopRejected()
+    {
+        lock (_lock) return _top.TakeChanged();
+    }
+
+    public void RestoreTopRejected(string name, TopRejectedSlot slot)
+    {
+        lock (_lock) _top.Restore(name, slot);
+    }
+
     /// <summary>The last <see cref="Minutes"/> minutes, oldest first, per series; and the rejections by reason since start.</summary>
     public TrafficSnapshot Snapshot()
     {

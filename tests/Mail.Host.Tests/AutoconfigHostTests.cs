@@ -27,14 +27,24 @@ public sealed class AutoconfigHostTests : IDisposable
     {
         await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
         await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
-        var (http, imaps, submission, submissions) = (FreePort.Tcp(), FreePort.Tcp(), FreePort.Tcp(), FreePort.Tcp());
-        await using var host = await HostProcess.StartAsync(_data.Path,
+        var (http, imaps, submission, submissions, admin) = (FreePort.Tcp(), FreePort.Tcp(), FreePort.Tcp(), FreePort.Tcp(), FreePort.Tcp());
+        await using var host = await HostProcess.StartAsync(_data.Path, $"--Admin:Endpoint=127.0.0.1:{admin}",
             $"--Autoconfig:Endpoint=127.0.0.1:{http}", "--Smtp:HostName=mail.example.org", "--Imap:HostName=mail.example.org",
             $"--Imap:Listeners:1:Endpoint=127.0.0.1:{imaps}",
             $"--Smtp:Listeners:1:Endpoint=127.0.0.1:{submission}", "--Smtp:Listeners:1:Role=Submission",
             $"--Smtp:Listeners:2:Endpoint=127.0.0.1:{submissions}", "--Smtp:Listeners:2:Role=Submission", "--Smtp:Listeners:2:ImplicitTls=true");
         Assert.Contains($"listening http autoconfig 127.0.0.1:{http}", host.Output, StringComparison.Ordinal);
+        Assert.Contains($"listening http console 127.0.0.1:{admin}", host.Output, StringComparison.Ordinal);
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };
+
+        // One HTTP host, each listener with its own routes: no console page or API on the autoconfig port (not even the
+        // sign-in form), no autoconfig on the console's.
+        using var noRedirect = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        foreach (var path in new[] { "/", "/signin", "/api/users", "/static/console.css" })
+            using (var r = await noRedirect.GetAsync($"http://127.0.0.1:{http}{path}")) Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
+        using (var r = await noRedirect.GetAsync($"http://127.0.0.1:{admin}/signin")) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using (var r = await noRedirect.GetAsync($"http://127.0.0.1:{admin}/mail/config-v1.1.xml?emailaddress=alice%40example.org"))
+            Assert.NotEqual(HttpStatusCode.OK, r.StatusCode); // the console's guard: to /signin
 
         var response = await client.GetAsync("/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=alice%40example.org");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -148,6 +148,35 @@ public sealed class ConsoleBrowserTests : IDisposable
         driver.Navigate().GoToUrl(origin + "/users");
         Screenshot(driver, "console-users.png");
 
+        // A user's Sieve scripts and quota, from their page: the same AdminService calls as `mail sieve` and `mail user quota`.
+        ClickAndWait(driver, driver.FindElement(By.CssSelector("#users a.settings[href='/users/alice%40example.org']")));
+        Assert.Matches("^[1-9][0-9]* octets used, no limit$", driver.FindElement(By.Id("quota")).Text);
+        driver.FindElement(By.Id("quota-size")).SendKeys("10M");
+        ClickAndWait(driver, driver.FindElement(By.Id("set-quota")));
+        Assert.StartsWith("quota of alice@example.org: 10M", driver.FindElement(By.Id("ok")).Text, StringComparison.Ordinal);
+        Assert.Contains("of 10485760 octets used (10M)", driver.FindElement(By.Id("quota")).Text, StringComparison.Ordinal);
+        driver.FindElement(By.Id("sieve-name")).SendKeys("broken");
+        driver.FindElement(By.Id("sieve-script")).SendKeys("require \"fileinto\";\nif header :contains \"subject\" \"x\" { fileinto \"Junk\" }\n");
+        ClickAndWait(driver, driver.FindElement(By.Id("sieve-upload")));
+        Assert.StartsWith("broken: line 2: error: expected ';' or '{'", driver.FindElement(By.Id("error")).Text, StringComparison.Ordinal);
+        Assert.Empty(driver.FindElements(By.CssSelector("#sieve tr[data-script]")));
+        driver.FindElement(By.Id("sieve-name")).SendKeys("filters");
+        driver.FindElement(By.Id("sieve-script")).SendKeys("require \"fileinto\";\nif header :contains \"subject\" \"newsletter\" { fileinto \"Junk\"; }\n");
+        driver.FindElement(By.Id("sieve-activate")).Click();
+        ClickAndWait(driver, driver.FindElement(By.Id("sieve-upload")));
+        Assert.Equal("sieve script filters stored for alice@example.org and active", driver.FindElement(By.Id("ok")).Text);
+        Assert.Equal("yes", driver.FindElement(By.CssSelector("#sieve tr[data-script='filters']")).GetAttribute("data-active"));
+        ClickAndWait(driver, driver.FindElement(By.CssSelector("#sieve tr[data-script='filters'] a")));
+        Assert.Contains("fileinto \"Junk\";", driver.FindElement(By.Id("sieve-script")).GetAttribute("value"), StringComparison.Ordinal);
+        Screenshot(driver, "console-user.png");
+        Assert.Contains("filters active", (await HostProcess.AdminOkAsync(_data.Path, "sieve", "list", "alice@example.org")).StdOut, StringComparison.Ordinal);
+        Assert.Contains("alice@example.org  quota 10M", (await HostProcess.AdminOkAsync(_data.Path, "user", "list")).StdOut, StringComparison.Ordinal);
+        // The active script runs at delivery: a newsletter goes to Junk.
+        var news = await Swaks(host, "--header", "Subject: weekly newsletter");
+        Assert.True(news.ExitCode == 0, news.StdOut + news.StdErr);
+        await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org", "--mailbox", "Junk")).StdOut,
+            o => o.Contains("weekly newsletter", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the active Sieve script did not file the newsletter into Junk");
+
         // Aliases and DKIM keys from the Domains page: the same AdminService calls as `mail alias` and `mail dkim`, so
         // the command line sees what the console did.
         driver.Navigate().GoToUrl(origin + "/domains");
@@ -221,7 +250,7 @@ public sealed class ConsoleBrowserTests : IDisposable
         using (var traceApi = await http.GetAsync("/api/trace/alice@example.org"))
         {
             Assert.Equal(HttpStatusCode.OK, traceApi.StatusCode);
-            Assert.Equal(2, System.Text.Json.JsonDocument.Parse(await traceApi.Content.ReadAsStringAsync()).RootElement.GetArrayLength());
+            Assert.Equal(3, System.Text.Json.JsonDocument.Parse(await traceApi.Content.ReadAsStringAsync()).RootElement.GetArrayLength()); // hello, the released one, the newsletter
         }
         using (var traceNone = await http.GetAsync("/api/trace/nothing-such"))
             Assert.Equal(HttpStatusCode.NotFound, traceNone.StatusCode);
@@ -268,13 +297,32 @@ public sealed class ConsoleBrowserTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, rotated.Status);
         Assert.Contains(System.Text.Json.JsonDocument.Parse(rotated.Body).RootElement.GetProperty("retired").EnumerateArray(), k => k.GetProperty("selector").GetString() == "api1");
 
+        // Quota and Sieve over the API: refused without the token, the compiler's one line for a bad script.
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/quota", "{\"size\":\"1G\"}", null)).Status);
+        var quota = await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/quota", "{\"size\":\"1G\"}", token);
+        Assert.Equal(HttpStatusCode.OK, quota.Status);
+        Assert.Equal(1L << 30, System.Text.Json.JsonDocument.Parse(quota.Body).RootElement.GetProperty("limit").GetInt64());
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/quota", "{\"size\":\"lots\"}", token)).Status);
+        Assert.True(System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/users/alice%40example.org/quota")).RootElement.GetProperty("used").GetInt64() > 0);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/sieve", "{\"name\":\"api\",\"script\":\"keep;\"}", null)).Status);
+        var badScript = await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/sieve", "{\"name\":\"api\",\"script\":\"fileinto \\\"x\\\";\"}", token);
+        Assert.Equal(HttpStatusCode.BadRequest, badScript.Status);
+        Assert.Contains("api: line 1: error:", System.Text.Json.JsonDocument.Parse(badScript.Body).RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/sieve", "{\"name\":\"api\",\"script\":\"keep;\"}", token)).Status);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/users/alice%40example.org/sieve/api/activate", null, token)).Status);
+        var scripts = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/users/alice%40example.org/sieve")).RootElement;
+        Assert.Contains(scripts.EnumerateArray(), x => x.GetProperty("name").GetString() == "api" && x.GetProperty("active").GetBoolean());
+        Assert.Equal("keep;", System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/users/alice%40example.org/sieve/api")).RootElement.GetProperty("script").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Delete, "/api/users/alice%40example.org/sieve/filters", null, token)).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Get, "/api/users/nobody%40example.org/sieve", null, null)).Status);
+
         // An administrator downloads any user's Apple profile.
         using (var profile = await http.GetAsync("/users/alice%40example.org/mobileconfig"))
         {
             Assert.Equal(HttpStatusCode.OK, profile.StatusCode);
             Assert.Equal("application/x-apple-aspen-config", profile.Content.Headers.ContentType?.MediaType);
             Assert.Equal("alice@example.org.mobileconfig", profile.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
-            var p = Plist(await profile.Content.ReadAsStringAsync());
+            var p = Plist(await profile.Content.ReadAsByteArrayAsync());
             Assert.Equal("alice@example.org", p["EmailAddress"]);
             Assert.Equal("alice@example.org", p["IncomingMailServerUsername"]);
         }
@@ -295,8 +343,20 @@ public sealed class ConsoleBrowserTests : IDisposable
         {
             using var own = await bob.GetAsync(new Uri(driver.FindElement(By.Id("mobileconfig")).GetAttribute("href")!).PathAndQuery);
             Assert.Equal(HttpStatusCode.OK, own.StatusCode);
-            var p = Plist(await own.Content.ReadAsStringAsync());
+            var signed = await own.Content.ReadAsByteArrayAsync();
+            var p = Plist(signed);
             Assert.Equal("com.apple.mail.managed", p["PayloadType"]);
+            // As a device would check it, by another implementation: OpenSSL verifies the CMS signature (the chain is
+            // the self-signed certificate's, so only the signature: -noverify) and gives back the profile.
+            var file = Path.Combine(_data.Path, "bob.mobileconfig");
+            await File.WriteAllBytesAsync(file, signed);
+            var verify = await ExternalProcess.RunAsync("openssl", ["smime", "-verify", "-inform", "der", "-noverify", "-in", file]);
+            Assert.True(verify.ExitCode == 0, verify.StdErr);
+            Assert.Contains("Verification successful", verify.StdErr, StringComparison.Ordinal);
+            Assert.Contains("<string>bob@example.org</string>", verify.StdOut, StringComparison.Ordinal);
+            signed[^40] ^= 1; // a changed byte of the signature or the content: refused
+            await File.WriteAllBytesAsync(file, signed);
+            Assert.NotEqual(0, (await ExternalProcess.RunAsync("openssl", ["smime", "-verify", "-inform", "der", "-noverify", "-in", file])).ExitCode);
             Assert.Equal("EmailTypeIMAP", p["EmailAccountType"]);
             Assert.Equal("bob@example.org", p["EmailAddress"]);
             Assert.Equal("mail.example.org", p["IncomingMailServerHostName"]);
@@ -399,10 +459,17 @@ public sealed class ConsoleBrowserTests : IDisposable
         return new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = new Uri(origin) };
     }
 
-    /// <summary>The account payload of an Apple profile, parsed as XML (System.Xml, no DTD fetched): key to value text,
-    /// "true"/"false" for booleans.</summary>
-    private static Dictionary<string, string> Plist(string xml)
+    /// <summary>The account payload of a signed Apple profile: the CMS signature checked (SignedCms; the signer is the
+    /// server's TLS certificate, for mail.example.org), then its content parsed as XML (System.Xml, no DTD fetched): key
+    /// to value text, "true"/"false" for booleans.</summary>
+    private static Dictionary<string, string> Plist(byte[] profile)
     {
+        var cms = new System.Security.Cryptography.Pkcs.SignedCms();
+        cms.Decode(profile);
+        cms.CheckSignature(verifySignatureOnly: true); // throws when the signature does not match the content
+        Assert.Equal("CN=mail.example.org", Assert.Single(cms.SignerInfos.Cast<System.Security.Cryptography.Pkcs.SignerInfo>()).Certificate!.Subject);
+        var xml = Encoding.UTF8.GetString(cms.ContentInfo.Content);
+
         var doc = new System.Xml.XmlDocument();
         using (var reader = System.Xml.XmlReader.Create(new StringReader(xml), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }))
             doc.Load(reader);
@@ -434,14 +501,30 @@ public sealed class ConsoleBrowserTests : IDisposable
 
     /// <summary>Taken every run (a page that cannot be drawn fails the test); written into docs/images/ only with
     /// MAIL_SCREENSHOTS=1, so a test run leaves the working tree as it found it.</summary>
-    private static void Screenshot(ITakesScreenshot driver, string name)
+    private static void Screenshot(WebDriver driver, string name)
     {
-        var shot = driver.GetScreenshot();
+        // The whole page, not the 900 px of the window: the window as tall as the document for the shot, then back.
+        var height = Convert.ToInt32(driver.ExecuteScript("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);"), System.Globalization.CultureInfo.InvariantCulture);
+        var window = driver.Manage().Window;
+        var before = window.Size;
+        if (height > before.Height) window.Size = new System.Drawing.Size(before.Width, height + (before.Height - ViewportHeight(driver)));
+        Screenshot shot;
+        try
+        {
+            shot = driver.GetScreenshot();
+        }
+        finally
+        {
+            window.Size = before;
+        }
         if (Environment.GetEnvironmentVariable("MAIL_SCREENSHOTS") != "1") return;
         var dir = Path.Combine(HostProcess.RepositoryRoot, "docs", "images");
         Directory.CreateDirectory(dir);
         shot.SaveAsFile(Path.Combine(dir, name));
     }
+
+    private static int ViewportHeight(WebDriver driver) =>
+        Convert.ToInt32(driver.ExecuteScript("return window.innerHeight;"), System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task PollAsync(Func<bool> done, string failure)
     {

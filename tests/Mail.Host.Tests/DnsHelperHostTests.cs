@@ -146,4 +146,46 @@ public sealed class DnsHelperHostTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Equal(65, other.ExitCode);
         Assert.Equal("mail: example.net is not one of our domains (mail domain list)", other.StdErr.Trim());
     }
+
+    /// <summary>`mail serve` serves the policy itself (Autoconfig:HttpsEndpoint, MtaSts:*): the helper fetches it from the
+    /// running server as a sender would, over HTTPS with the mail certificate, and says right; other names get 404.</summary>
+    [Fact]
+    public async Task Serve_publishes_the_MTA_STS_policy_the_helper_then_finds_right()
+    {
+        // A policy the setting gets wrong stops the start with one line naming it.
+        var bad = await HostProcess.AdminAsync(_data.Path, "serve", "--MtaSts:Mode=strict");
+        Assert.Equal(78, bad.ExitCode);
+        Assert.Contains("MtaSts: mode 'strict' is not enforce, testing or none", bad.StdErr, StringComparison.Ordinal);
+
+        using var certificate = _ca.Issue("mail.example.org", "mta-sts.example.org");
+        var pfx = Path.Combine(_data.Path, "mail.pfx");
+        await File.WriteAllBytesAsync(pfx, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
+        var https = FreePort.Tcp();
+        await using var host = await HostProcess.StartAsync(_data.Path, $"--Autoconfig:HttpsEndpoint=127.0.0.1:{https}", $"--Tls:CertificatePath={pfx}", "--Tls:CertificatePassword=pw",
+            "--Smtp:HostName=mail.example.org", "--MtaSts:Mode=enforce", "--MtaSts:MaxAge=86400", "--MtaSts:Domains:example.com:Mode=testing");
+        Assert.Contains($"listening https autoconfig+mta-sts 127.0.0.1:{https}", host.Output, StringComparison.Ordinal);
+        Publish(_dns, fixedRecords: false);
+        _dns.Add("mta-sts.example.org", DnsRecordType.A, "127.0.0.1");
+
+        var check = await HostProcess.AdminAsync(_data.Path, "dns", "check", "example.org", $"--Dns:NameServers:0={_dns.EndPoint}", "--Dns:Retries=1", "--Dns:UseCache=false",
+            "--Smtp:HostName=mail.example.org", $"--Outbound:MtaSts:PolicyPort={https}", $"--Outbound:TlsCaFile={_caFile}", "--MtaSts:Mode=enforce", "--MtaSts:MaxAge=86400");
+        log.WriteLine(check.StdOut + check.StdErr);
+        var sts = Verdict(check.StdOut, "_mta-sts.example.org. IN TXT");
+        Assert.StartsWith(";   right: TXT id 20261206, policy fetched, mode enforce, mx covers mail.example.org", sts, StringComparison.Ordinal);
+        Assert.Contains("policy: mode enforce, mx mail.example.org, max_age 86400", sts, StringComparison.Ordinal);
+        // The advised text is the served text, so its id is the one to publish.
+        Assert.Contains(";   mode: enforce", check.StdOut, StringComparison.Ordinal);
+        Assert.Contains(";   max_age: 86400", check.StdOut, StringComparison.Ordinal);
+        Assert.Equal(0, _policy.Requests);
+
+        // As curl sees it: 200 text/plain for our domain; 404 for a domain we do not serve and for plain HTTP's absence of TLS.
+        async Task<string> Curl(string name, params string[] extra) => (await ExternalProcess.RunAsync("curl",
+            ["-sk", "-o", "/dev/stderr", "-w", "%{http_code} %{content_type}", "--resolve", $"{name}:{https}:127.0.0.1", .. extra, $"https://{name}:{https}/.well-known/mta-sts.txt"])).StdOut.Trim();
+        Assert.Equal("200 text/plain; charset=utf-8", await Curl("mta-sts.example.org"));
+        Assert.StartsWith("404", await Curl("mta-sts.example.net"), StringComparison.Ordinal);
+        Assert.StartsWith("404", await Curl("mail.example.org"), StringComparison.Ordinal);
+        var text = await ExternalProcess.RunAsync("curl", ["-sk", "--resolve", $"mta-sts.example.org:{https}:127.0.0.1", $"https://mta-sts.example.org:{https}/.well-known/mta-sts.txt"]);
+        Assert.Equal("version: STSv1\r\nmode: enforce\r\nmx: mail.example.org\r\nmax_age: 86400\r\n", text.StdOut);
+
+    }
 }

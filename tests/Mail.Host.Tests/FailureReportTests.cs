@@ -144,6 +144,9 @@ public sealed class FailureReportTests : IDisposable
     [InlineData("Smtp:Listeners:0:Endpoint")]
     [InlineData("Imap:Listeners:0:Endpoint")]
     [InlineData("Pop3:Listeners:1:Endpoint")]
+    [InlineData("Admin:Endpoint")]
+    [InlineData("Autoconfig:Endpoint")]
+    [InlineData("Autoconfig:HttpsEndpoint")]
     public async Task Listener_port_in_use_names_the_endpoint_setting(string setting)
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);

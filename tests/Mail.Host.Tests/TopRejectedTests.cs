@@ -1,9 +1,13 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Mail.Testing;
 using Mail.WebConsole;
 
 namespace Mail.Host.Tests;
 
 /// <summary>The console's top rejected clients and senders: bounded however many distinct keys come, the heavy hitter
-/// always kept, and each window forgetting what is older than it.</summary>
+/// always kept, each window forgetting what is older than it, and kept across a restart of `mail serve`.</summary>
+[Collection("host")]
 public sealed class TopRejectedTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
@@ -53,5 +57,79 @@ public sealed class TopRejectedTests
         var tomorrow = top.Top(T0.AddHours(25), 10);
         Assert.Empty(tomorrow.Day.Clients);
         Assert.Empty(tomorrow.Hour.Senders);
+    }
+
+    [Fact]
+    public void A_kept_slot_comes_back_and_an_older_one_does_not_replace_newer_counts()
+    {
+        var top = new TopRejected();
+        top.Add(T0, "192.0.2.1", "a@example.net");
+        top.Add(T0, "192.0.2.1", "a@example.net");
+        var kept = top.TakeChanged();
+        Assert.Equal(2, kept.Count); // one slot of the hour, one of the day
+        Assert.Empty(top.TakeChanged());
+
+        var restored = new TopRejected();
+        foreach (var (name, slot, _) in kept) restored.Restore(name, slot);
+        Assert.Equal([new("192.0.2.1", 2)], restored.Top(T0.AddMinutes(1), 10).Hour.Clients);
+        restored.Add(T0.AddMinutes(1), "192.0.2.9", null);
+        foreach (var (name, slot, _) in kept) restored.Restore(name, slot); // same slot number: what is held stays
+        Assert.Equal([new("192.0.2.1", 2), new("192.0.2.9", 1)], restored.Top(T0.AddMinutes(1), 10).Hour.Clients);
+    }
+
+    /// <summary>And the console's sign-in: the session cookie of before the restart still works after it.</summary>
+    [Fact]
+    public async Task The_lists_survive_a_restart_of_mail_serve()
+    {
+        using var data = new TempData();
+        await HostProcess.AdminOkAsync(data.Path, "domain", "add", "example.org");
+        await HostProcess.AdminOkAsync(data.Path, "user", "add", "admin@example.org", "--password", "pw", "--admin");
+        var port = FreePort.Tcp();
+        string[] args = [$"--Admin:Endpoint=127.0.0.1:{port}", "--Smtp:MaxMessageSize=4096"];
+        HttpClient? http = null;
+        await using (var host = await HostProcess.StartAsync(data.Path, args))
+        {
+            var big = string.Concat(Enumerable.Repeat(new string('x', 70) + "\n", 200));
+            foreach (var from in new[] { "spammer@example.net", "spammer@example.net" })
+            {
+                var refused = await ExternalProcess.RunAsync("swaks", ["--server", $"127.0.0.1:{host.SmtpPort}", "--to", "admin@example.org", "--from", from, "--body", big]);
+                Assert.Contains("<** 552", refused.StdOut, StringComparison.Ordinal);
+            }
+            var signedIn = await SignInAsync(port);
+            http = signedIn;
+            await HostProcess.PollAsync(() => signedIn.GetStringAsync("/api/stats"), s => s.Contains("\"key\":\"spammer@example.net\",\"count\":2", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(30), "the refusals were not counted");
+            Assert.Equal(0, await host.TerminateAsync());
+        }
+        await using (var again = await HostProcess.StartAsync(data.Path, args))
+        {
+            // Still signed in: the session was kept in the state store.
+            using var kept = http!;
+            var session = System.Text.Json.JsonDocument.Parse(await kept.GetStringAsync("/api/session")).RootElement;
+            Assert.Equal("admin@example.org", session.GetProperty("user").GetString());
+            var stats = System.Text.Json.JsonDocument.Parse(await kept.GetStringAsync("/api/stats")).RootElement.GetProperty("topRejected");
+            foreach (var window in new[] { "hour", "day" })
+            {
+                Assert.Equal("spammer@example.net", stats.GetProperty(window).GetProperty("senders")[0].GetProperty("key").GetString());
+                Assert.Equal(2, stats.GetProperty(window).GetProperty("senders")[0].GetProperty("count").GetInt64());
+                Assert.Equal("127.0.0.1", stats.GetProperty(window).GetProperty("clients")[0].GetProperty("key").GetString());
+            }
+            // Sign-out ends it for good, restart or not.
+            using var signOut = new HttpRequestMessage(HttpMethod.Post, "/signout") { Content = new FormUrlEncodedContent([new("csrf", session.GetProperty("csrfToken").GetString()!)]) };
+            using (var r = await kept.SendAsync(signOut)) Assert.Equal(HttpStatusCode.Redirect, r.StatusCode);
+            using (var r = await kept.GetAsync("/api/session")) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        }
+    }
+
+    /// <summary>Signs in as admin@example.org the way the form does (its anti-forgery token and cookie).</summary>
+    private static async Task<HttpClient> SignInAsync(int port)
+    {
+        var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var form = await http.GetStringAsync("/signin");
+        var csrf = Regex.Match(form, "name=\"csrf\" value=\"([^\"]+)\"").Groups[1].Value;
+        using var body = new FormUrlEncodedContent([new("user", "admin@example.org"), new("password", "pw"), new("csrf", csrf)]);
+        using var signedIn = await http.PostAsync("/signin", body);
+        Assert.Equal(HttpStatusCode.SeeOther, signedIn.StatusCode);
+        return http;
     }
 }

@@ -21,9 +21,6 @@ namespace Mail.Admin.Dns;
 /// Outbound:TlsCaFile); null: the helper checks the TXT record only.</param>
 public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminService admin, MtaStsPolicyClient? policies = null)
 {
-    /// <summary>The MTA-STS max_age we advise (a week, as RFC 8461 suggests at least).</summary>
-    public const int MtaStsMaxAge = 604_800;
-
     public MailHostProfile Host => host;
 
     public async Task<DomainDnsReport> CheckAsync(string domain, CancellationToken cancellationToken = default)
@@ -40,7 +37,7 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
         };
         list.AddRange(await DkimAsync(d, cancellationToken));
         list.Add(await DmarcAsync(d, cancellationToken));
-        var policy = MtaStsPolicy(mx);
+        var policy = host.MtaStsPolicies.For(d).ToText();
         list.Add(await MtaStsAsync(d, policy, cancellationToken));
         list.Add(await NameAsync("MTA-STS policy host (serve the policy here over HTTPS)", "mta-sts." + d, mx, cancellationToken));
         list.Add(await TlsRptAsync(d, cancellationToken));
@@ -48,9 +45,6 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
         foreach (var s in host.Services) list.Add(await SrvAsync(d, s, cancellationToken));
         return new DomainDnsReport(d, list, policy);
     }
-
-    /// <summary>The policy text of RFC 8461 3.2: enforce, our MX host, a week.</summary>
-    public static string MtaStsPolicy(string mxHost) => $"version: STSv1\nmode: enforce\nmx: {Trim(mxHost)}\nmax_age: {MtaStsMaxAge}\n";
 
     /// <summary>A policy id (RFC 8461 3.1: 1 to 32 letters and digits) that changes when the policy does.</summary>
     public static string MtaStsId(string policy) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(policy)))[..16];

@@ -41,4 +41,8 @@ public sealed record SrvService(string Service, string Host, int Port);
 /// clients find by SRV, from the listeners `mail serve` opens. <paramref name="Autoconfig"/>: Autoconfig:Endpoint is
 /// set, so the autoconfig.DOMAIN name is advised too.
 /// </summary>
-public sealed record MailHostProfile(string MxHost, IReadOnlyList<SrvService> Services, bool Autoconfig = false);
+public sealed record MailHostProfile(string MxHost, IReadOnlyList<SrvService> Services, bool Autoconfig = false, MtaStsPublication? MtaSts = null)
+{
+    /// <summary>The policies we serve (or would serve: the settings' defaults when none were given).</summary>
+    public MtaStsPublication MtaStsPolicies => MtaSts ?? MtaStsPublication.Default(MxHost);
+}

@@ -71,7 +71,8 @@ public static class TlsCertificate
             log.LogInformation("TLS: self-signed certificate for {Host} until the ACME CA {Directory} issues one", hostName, acme.Directory);
         }
         var reloader = new CertificateReloader(certificate, source, DefaultReloadInterval, log);
-        var names = Acme.AcmeRenewer.DefaultNames(hostName, data.Directory, Nonblank(configuration[Http.Autoconfig.AutoconfigServer.EndpointSetting]) is not null);
+        var names = Acme.AcmeRenewer.DefaultNames(hostName, data.Directory, Nonblank(configuration[Http.Autoconfig.AutoconfigServer.EndpointSetting]) is not null,
+            Nonblank(configuration[Http.Autoconfig.AutoconfigServer.HttpsEndpointSetting]) is not null);
         var renewer = new Acme.AcmeRenewer(acme, source, reloader, data.Secrets, new Core.Tls.Acme.AcmeHttp01Challenges(), names, log);
         return new TlsSetup(certificate, null, renewer);
     }

@@ -66,6 +66,14 @@ public sealed record MtaStsPolicy(MtaStsMode Mode, IReadOnlyList<string> Mx, Tim
         return new MtaStsPolicy(parsedMode, mx.Select(m => m.TrimEnd('.').ToLowerInvariant()).ToList(), TimeSpan.FromSeconds(Math.Min(seconds, MaxMaxAgeSeconds)));
     }
 
+    /// <summary>The policy file as served (RFC 8461 3.2: CRLF lines; <see cref="Parse"/> reads it back).</summary>
+    public string ToText()
+    {
+        var text = new System.Text.StringBuilder("version: STSv1\r\nmode: ").Append(Mode.ToString().ToLowerInvariant()).Append("\r\n");
+        foreach (var mx in Mx) text.Append("mx: ").Append(mx).Append("\r\n");
+        return text.Append(CultureInfo.InvariantCulture, $"max_age: {(long)MaxAge.TotalSeconds}\r\n").ToString();
+    }
+
     /// <summary>RFC 8461 4.1: the MX host is a pattern, or the pattern is "*.rest" and the host is one label then rest.</summary>
     public bool Allows(string mxHost)
     {

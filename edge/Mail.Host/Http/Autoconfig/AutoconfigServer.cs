@@ -1,7 +1,7 @@
-using System.Net;
+using Mail.Admin.Dns;
 using Mail.Core.Accounts;
+using Mail.Outbound.Tls.MtaSts;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
@@ -9,51 +9,52 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Host.Http.Autoconfig;
 
 /// <summary>
-/// The HTTP endpoint of client autoconfiguration ("Autoconfig:Endpoint", off by default): a small Kestrel host
-/// (ASP.NET Core minimal API, slim builder, no reflection: Native AOT safe) serving
+/// The HTTP endpoints of client autoconfiguration ("Autoconfig:Endpoint", "Autoconfig:HttpsEndpoint", off by default),
+/// plain <see cref="RequestDelegate"/> routes (Native AOT safe) serving
 /// <list type="bullet">
 /// <item><c>GET /.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ADDRESS</c> and
 /// <c>GET /mail/config-v1.1.xml</c> (what Thunderbird asks <c>autoconfig.DOMAIN</c>): the domain from the address,
 /// else from the Host header (<c>autoconfig.DOMAIN</c> or DOMAIN);</item>
-/// <item><c>POST /autodiscover/autodiscover.xml</c> (Outlook's POX, also at <c>autodiscover.DOMAIN</c>).</item>
+/// <item><c>POST /autodiscover/autodiscover.xml</c> (Outlook's POX, also at <c>autodiscover.DOMAIN</c>);</item>
+/// <item><c>GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c>, the MTA-STS policy (RFC 8461 3.2), over HTTPS only,
+/// on "Autoconfig:HttpsEndpoint" with the mail listeners' certificate.</item>
 /// </list>
-/// A domain we do not serve is 404, so the endpoint tells nobody which other domains exist. The routes are mapped by
-/// <see cref="Map"/> so another host (the web console's) can carry them too.
+/// A domain we do not serve is 404, so the endpoint tells nobody which other domains exist. A part of the one HTTP host
+/// of `mail serve` (<see cref="HttpHost"/>).
 /// </summary>
-public sealed class AutoconfigServer(IPEndPoint endpoint, AutoconfigDocuments documents, MailDirectory directory, ILoggerFactory loggers) : IAsyncDisposable
+public static class AutoconfigServer
 {
     public const string EndpointSetting = "Autoconfig:Endpoint";
+    public const string HttpsEndpointSetting = "Autoconfig:HttpsEndpoint";
     private const int MaxRequestBody = 16 * 1024;
-    private WebApplication? _app;
 
-    /// <summary>More routes on the same host (the ACME HTTP-01 responder when it shares the endpoint).</summary>
-    public Action<IEndpointRouteBuilder>? AlsoMap { get; init; }
-
-    /// <summary>Where it listens once started (the port the system chose for port 0).</summary>
-    public IPEndPoint? BoundEndpoint { get; private set; }
-
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>The part's middleware: an autodiscover request is a few hundred bytes, and nothing here takes more.</summary>
+    public static Task LimitBodyAsync(HttpContext context, RequestDelegate next)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.ConfigureKestrel(k =>
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxRequestBody;
+        return next(context);
+    }
+
+    /// <summary>
+    /// RFC 8461 3.2: the policy of DOMAIN at https://mta-sts.DOMAIN/.well-known/mta-sts.txt, text/plain. Only over
+    /// HTTPS (a sender never asks over HTTP), only for the mta-sts name of a domain we serve; anything else is 404.
+    /// </summary>
+    public static void MapMtaSts(IEndpointRouteBuilder routes, MtaStsPublication policies, MailDirectory directory, ILogger log)
+    {
+        routes.MapGet(MtaStsPolicyClient.WellKnownPath, async context =>
         {
-            k.Listen(endpoint);
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = MaxRequestBody;
+            const string prefix = "mta-sts.";
+            var host = context.Request.Host.Host.TrimEnd('.').ToLowerInvariant();
+            var domain = host.StartsWith(prefix, StringComparison.Ordinal) ? host[prefix.Length..] : null;
+            if (!context.Request.IsHttps || domain is null || !await directory.IsLocalDomainAsync(domain, context.RequestAborted))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+            log.LogInformation("MTA-STS policy of {Domain} to {Client}", domain, context.Connection.RemoteIpAddress);
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync(policies.For(domain).ToText(), context.RequestAborted);
         });
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
-        Map(_app, documents, directory, loggers.CreateLogger("Mail.Host.Autoconfig"));
-        AlsoMap?.Invoke(_app);
-        try
-        {
-            await _app.StartAsync(cancellationToken);
-        }
-        catch (IOException e)
-        {
-            throw new HostFailureException(ExitCodes.IoError, $"autoconfig {endpoint}", e.InnerException?.Message ?? e.Message, EndpointSetting, e);
-        }
-        BoundEndpoint = _app.Urls.Select(u => new Uri(u)).Select(u => new IPEndPoint(endpoint.Address, u.Port)).FirstOrDefault() ?? endpoint;
     }
 
     /// <summary>The autoconfig and autodiscover routes, on any endpoint builder.</summary>
@@ -124,12 +125,5 @@ public sealed class AutoconfigServer(IPEndPoint endpoint, AutoconfigDocuments do
         foreach (var prefix in new[] { "autoconfig.", "autodiscover." })
             if (host.StartsWith(prefix, StringComparison.Ordinal)) return host[prefix.Length..];
         return host;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_app is null) return;
-        await _app.StopAsync();
-        await _app.DisposeAsync();
     }
 }

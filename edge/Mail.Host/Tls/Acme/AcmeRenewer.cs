@@ -129,15 +129,20 @@ public sealed class AcmeRenewer(AcmeSettings settings, AcmeCertificateSource sou
 
     /// <summary>The names asked for by default: Smtp:HostName, and autoconfig.DOMAIN for every local domain when
     /// Autoconfig:Endpoint is set (Thunderbird asks that name over HTTPS first).</summary>
-    public static Func<CancellationToken, Task<IReadOnlyList<string>>> DefaultNames(string hostName, MailDirectory directory, bool autoconfig) =>
+    /// <param name="mtaSts">Autoconfig:HttpsEndpoint is set: it serves the MTA-STS policy, so mta-sts.DOMAIN too (a
+    /// sender refuses a policy whose certificate does not name that host).</param>
+    public static Func<CancellationToken, Task<IReadOnlyList<string>>> DefaultNames(string hostName, MailDirectory directory, bool autoconfig, bool mtaSts = false) =>
         async ct =>
         {
             var names = new List<string>();
             var host = hostName.Trim().TrimEnd('.').ToLowerInvariant();
             if (AcmeSettings.IsHostName(host)) names.Add(host);
-            if (autoconfig)
-                foreach (var domain in await directory.ListDomainsAsync(ct))
-                    if ($"autoconfig.{domain}" is var name && AcmeSettings.IsHostName(name) && !names.Contains(name)) names.Add(name);
+            if (!autoconfig && !mtaSts) return names;
+            foreach (var domain in await directory.ListDomainsAsync(ct))
+            {
+                if (autoconfig && $"autoconfig.{domain}" is var name && AcmeSettings.IsHostName(name) && !names.Contains(name)) names.Add(name);
+                if (mtaSts && $"mta-sts.{domain}" is var sts && AcmeSettings.IsHostName(sts) && !names.Contains(sts)) names.Add(sts);
+            }
             return names;
         };
 }

@@ -51,6 +51,21 @@ public sealed class EnvelopeFieldsTests
     }
 
     [Fact]
+    public void Address_lists_are_formatted_for_the_clients_mode()
+    {
+        // The same octets give one text for a UTF-8 client and another for the rest (RFC 2047 phrase): the formatted
+        // address lists are cached per mode, whichever comes first.
+        var header = Encoding.UTF8.GetBytes("From: \"Zoë Ölund\" <zoe@example.org>\r\n\r\n");
+        var utf8 = Structure.Envelope(header, utf8: true);
+        var ascii = Structure.Envelope(header, utf8: false);
+        Assert.Contains("Zoë Ölund", utf8, StringComparison.Ordinal);
+        Assert.DoesNotContain("Zoë", ascii, StringComparison.Ordinal);
+        Assert.Contains("=?utf-8?", ascii, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(utf8, Structure.Envelope(header, utf8: true));
+        Assert.Equal(ascii, Structure.Envelope(header, utf8: false));
+    }
+
+    [Fact]
     public void Scan_declines_what_it_might_read_differently()
     {
         Assert.NotNull(EnvelopeFields.TryScan("From: a@b.c\r\n\r\n"u8.ToArray()));

@@ -1,4 +1,5 @@
 using System.Text;
+using Mail.Core.Caching;
 using Mail.Core.Messages;
 using Mail.Imap.Protocol;
 using MimeKit;
@@ -55,9 +56,26 @@ internal static class Structure
         return raw.Replace("\r\n", "").Replace("\n", "").Trim();
     }
 
+    // Formatted address lists by their raw octets and the client's UTF-8 mode, the only inputs of the text, so an
+    // entry never goes stale. A mailbox repeats a few senders and its owner's address in To and Cc, and parsing address
+    // lists was the largest part of an ENVELOPE once the header fields were found by a scan. Bounded, as EnvelopeCache.
+    private static readonly ClearingCache<string, string> s_addressLists = new(4096, StringComparer.Ordinal);
+    private const int MaxCachedAddressBytes = 512;
+
     private static string Addresses(EnvelopeFields f, EnvelopeField field, bool utf8)
     {
         if (!f.TryGet(field, out var source, out var start, out var length)) return "NIL";
+        if (length > MaxCachedAddressBytes) return FormatAddresses(source, start, length, utf8);
+        var key = string.Create(length + 1, (source, start, utf8), static (chars, a) =>
+        {
+            chars[0] = a.utf8 ? 'u' : 'a';
+            Encoding.Latin1.GetChars(a.source.AsSpan(a.start, chars.Length - 1), chars[1..]); // one char per octet: the key is the octets
+        });
+        return s_addressLists.GetOrAdd(key, static (_, a) => FormatAddresses(a.source, a.start, a.length, a.utf8), (source, start, length, utf8));
+    }
+
+    private static string FormatAddresses(byte[] source, int start, int length, bool utf8)
+    {
         if (!InternetAddressList.TryParse(ParserOptions.Default, source, start, length, out var list) || list.Count == 0) return "NIL";
         var sb = new StringBuilder("(");
         foreach (var a in list) AppendAddress(sb, a, utf8);

@@ -7,7 +7,7 @@
 # Needs: dotnet, dovecot (Debian dovecot-imapd), root (Dovecot runs with a temp config, mail owned by nobody).
 # Writes bench/results/imap-vs-dovecot.md.   Usage: bench/imap-vs-dovecot.sh [messages] [bodies]
 # BUILD=r2r runs a self-contained composite ReadyToRun publish instead, BUILD=jit the `dotnet build` output, for
-# comparison.
+# comparison; MAIL_BIN=path/to/mail uses a `mail` already published (its directory as published: AOT needs no more).
 set -euo pipefail
 COUNT=${1:-10000}
 BODIES=${2:-1000}
@@ -42,7 +42,10 @@ wait_port() { for _ in $(seq 1 900); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev
 echo "== build"
 dotnet build "$ROOT/bench/ImapBench/ImapBench.csproj" -c Release -o "$WORK/bin" -nologo -v q >/dev/null
 BENCH="$WORK/bin/ImapBench"
-case "$BUILD" in
+case "${MAIL_BIN:+given}${MAIL_BIN:-$BUILD}" in
+  given*) # A `mail` already published (e.g. by imap-cold-ab.sh runs): no publish here.
+    mkdir -p "$WORK/mail"; ln -s "$(cd "$(dirname "$MAIL_BIN")" && pwd)/$(basename "$MAIL_BIN")" "$WORK/mail/mail"
+    GATEWAY_BUILD="\`$MAIL_BIN\` (given by MAIL_BIN)" ;;
   aot) # Exactly what edge/Dockerfile ships: one native executable, no JIT, no tiering.
     echo "== publish edge/Mail.Host as edge/Dockerfile does (Native AOT)"
     dotnet publish "$ROOT/edge/Mail.Host/Mail.Host.csproj" -c Release -r linux-x64 -o "$WORK/mail" -nologo -v q >/dev/null

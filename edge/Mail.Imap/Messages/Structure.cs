@@ -1,4 +1,6 @@
 using System.Text;
+using Mail.Core.Caching;
+using Mail.Core.Messages;
 using Mail.Imap.Protocol;
 using MimeKit;
 using MimeKit.Utils;
@@ -11,43 +13,70 @@ internal static class Structure
     public static string Envelope(HeaderList headers, bool utf8)
     {
         var sb = new StringBuilder();
-        AppendEnvelope(sb, headers, utf8);
+        AppendEnvelope(sb, EnvelopeFields.Of(headers), utf8);
         return sb.ToString();
     }
 
-    private static void AppendEnvelope(StringBuilder sb, HeaderList headers, bool utf8)
+    /// <summary>ENVELOPE of a raw header block (<see cref="HeaderBlock.ReadAsync(Stream, int, CancellationToken)"/>):
+    /// the same text as through MimeKit's header parser, without building its header list when the block is plain.</summary>
+    public static string Envelope(byte[] header, bool utf8) =>
+        EnvelopeFields.TryScan(header) is { } fields ? Envelope(fields, utf8) : Envelope(HeaderBlock.Parse(header), utf8);
+
+    private static string Envelope(EnvelopeFields fields, bool utf8)
     {
-        var from = Addresses(headers, HeaderId.From, utf8);
-        var sender = Addresses(headers, HeaderId.Sender, utf8);
-        var replyTo = Addresses(headers, HeaderId.ReplyTo, utf8);
+        var sb = new StringBuilder(256);
+        AppendEnvelope(sb, fields, utf8);
+        return sb.ToString();
+    }
+
+    private static void AppendEnvelope(StringBuilder sb, EnvelopeFields f, bool utf8)
+    {
+        var from = Addresses(f, EnvelopeField.From, utf8);
+        var sender = Addresses(f, EnvelopeField.Sender, utf8);
+        var replyTo = Addresses(f, EnvelopeField.ReplyTo, utf8);
         sb.Append('(')
-            .Append(Wire.NString(Raw(headers, HeaderId.Date), utf8)).Append(' ')
-            .Append(Wire.NString(Raw(headers, HeaderId.Subject), utf8)).Append(' ')
+            .Append(Wire.NString(Raw(f, EnvelopeField.Date), utf8)).Append(' ')
+            .Append(Wire.NString(Raw(f, EnvelopeField.Subject), utf8)).Append(' ')
             .Append(from).Append(' ')
             .Append(sender == "NIL" ? from : sender).Append(' ') // RFC 9051: default Sender and Reply-To to From
             .Append(replyTo == "NIL" ? from : replyTo).Append(' ')
-            .Append(Addresses(headers, HeaderId.To, utf8)).Append(' ')
-            .Append(Addresses(headers, HeaderId.Cc, utf8)).Append(' ')
-            .Append(Addresses(headers, HeaderId.Bcc, utf8)).Append(' ')
-            .Append(Wire.NString(Raw(headers, HeaderId.InReplyTo), utf8)).Append(' ')
-            .Append(Wire.NString(Raw(headers, HeaderId.MessageId), utf8))
+            .Append(Addresses(f, EnvelopeField.To, utf8)).Append(' ')
+            .Append(Addresses(f, EnvelopeField.Cc, utf8)).Append(' ')
+            .Append(Addresses(f, EnvelopeField.Bcc, utf8)).Append(' ')
+            .Append(Wire.NString(Raw(f, EnvelopeField.InReplyTo), utf8)).Append(' ')
+            .Append(Wire.NString(Raw(f, EnvelopeField.MessageId), utf8))
             .Append(')');
     }
 
     /// <summary>Header value as sent (encoded-words left for the client), unfolded; null when absent.</summary>
-    public static string? Raw(HeaderList headers, HeaderId id)
+    private static string? Raw(EnvelopeFields f, EnvelopeField field)
     {
-        var i = headers.IndexOf(id);
-        if (i < 0) return null;
-        var raw = Encoding.UTF8.GetString(headers[i].RawValue);
+        if (!f.TryGet(field, out var source, out var start, out var length)) return null;
+        var raw = Encoding.UTF8.GetString(source, start, length);
         return raw.Replace("\r\n", "").Replace("\n", "").Trim();
     }
 
-    private static string Addresses(HeaderList headers, HeaderId id, bool utf8)
+    // Formatted address lists by their raw octets and the client's UTF-8 mode, the only inputs of the text, so an
+    // entry never goes stale. A mailbox repeats a few senders and its owner's address in To and Cc, and parsing address
+    // lists was the largest part of an ENVELOPE once the header fields were found by a scan. Bounded, as EnvelopeCache.
+    private static readonly ClearingCache<string, string> s_addressLists = new(4096, StringComparer.Ordinal);
+    private const int MaxCachedAddressBytes = 512;
+
+    private static string Addresses(EnvelopeFields f, EnvelopeField field, bool utf8)
     {
-        var i = headers.IndexOf(id);
-        if (i < 0) return "NIL";
-        if (!InternetAddressList.TryParse(ParserOptions.Default, headers[i].RawValue, out var list) || list.Count == 0) return "NIL";
+        if (!f.TryGet(field, out var source, out var start, out var length)) return "NIL";
+        if (length > MaxCachedAddressBytes) return FormatAddresses(source, start, length, utf8);
+        var key = string.Create(length + 1, (source, start, utf8), static (chars, a) =>
+        {
+            chars[0] = a.utf8 ? 'u' : 'a';
+            Encoding.Latin1.GetChars(a.source.AsSpan(a.start, chars.Length - 1), chars[1..]); // one char per octet: the key is the octets
+        });
+        return s_addressLists.GetOrAdd(key, static (_, a) => FormatAddresses(a.source, a.start, a.length, a.utf8), (source, start, length, utf8));
+    }
+
+    private static string FormatAddresses(byte[] source, int start, int length, bool utf8)
+    {
+        if (!InternetAddressList.TryParse(ParserOptions.Default, source, start, length, out var list) || list.Count == 0) return "NIL";
         var sb = new StringBuilder("(");
         foreach (var a in list) AppendAddress(sb, a, utf8);
         return sb.Append(')').ToString();
@@ -121,7 +150,7 @@ internal static class Structure
         if (entity is MessagePart { Message: { } inner })
         {
             sb.Append(' ');
-            AppendEnvelope(sb, inner.Headers, utf8);
+            AppendEnvelope(sb, EnvelopeFields.Of(inner.Headers), utf8);
             sb.Append(' ');
             AppendBody(sb, pm, inner.Body, ext, utf8);
             sb.Append(' ').Append(Wire.Number(off.Lines));

@@ -197,7 +197,7 @@ internal sealed partial class ImapSession
                 missing = stream is null;
                 header = stream is null ? [] : await HeaderBlock.ReadAsync(stream, 1024 * 1024, ct);
             }
-            var envelope = Structure.Envelope(HeaderBlock.Parse(header), utf8);
+            var envelope = Structure.Envelope(header, utf8);
             if (!missing)
             {
                 _envelopes.Add(record.MessageRef, utf8, envelope);
@@ -254,7 +254,7 @@ internal sealed partial class ImapSession
                     _conn.Write($"MODSEQ ({record.ModSeq})");
                     break;
                 case FetchKind.Envelope:
-                    _conn.Write("ENVELOPE " + Structure.Envelope(HeaderBlock.Parse(await access.HeaderAsync(ct)), utf8));
+                    _conn.Write("ENVELOPE " + Structure.Envelope(await access.HeaderAsync(ct), utf8));
                     break;
                 case FetchKind.BodyStructure:
                     _conn.Write("BODYSTRUCTURE " + await StructureAsync(access, extensible: true, utf8, structures, ct));

@@ -77,7 +77,8 @@ internal sealed class SqliteGroupCommit
     {
         try
         {
-            await using var c = await _db.OpenAsync(CancellationToken.None);
+            await using var lease = await _db.OpenAsync(CancellationToken.None);
+            var c = lease.Connection;
             using var tx = c.BeginTransaction(deferred: false); // BEGIN IMMEDIATE
             foreach (var op in batch)
             {

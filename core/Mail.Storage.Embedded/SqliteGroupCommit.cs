@@ -43,6 +43,9 @@ internal sealed class SqliteGroupCommit
 
     private async Task<T> LeadAsync<T>(PendingWrite<T> own)
     {
+        // Let the writers that are ready to run queue first: a leader that took its batch at once ran alone, and
+        // under load the others, released together by the previous commit, each led a batch of one in turn.
+        await Task.Yield();
         await DrainAsync(own);
         return await own.Task;
     }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using Mail.Core.Ports;
 
@@ -33,7 +34,8 @@ public sealed class FileMessageStore : IMessageStore
         var tmp = Path.Combine(_directory, TempPrefix + Guid.NewGuid().ToString("N"));
         // The returned writer owns the stream: it closes it on commit or abort.
 #pragma warning disable CA2000
-        var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.None);
+        // Unbuffered: the writer buffers in a pooled array (a FileStream buffer was a fresh 64 KiB per message).
+        var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0, FileOptions.None);
 #pragma warning restore CA2000
         return Task.FromResult<IMessageWriter>(new Writer(this, id, final, tmp, stream));
     }
@@ -101,7 +103,11 @@ public sealed class FileMessageStore : IMessageStore
 
     private sealed class Writer(FileMessageStore store, string id, string finalPath, string tempPath, FileStream stream) : IMessageWriter
     {
+        private const int BufferSize = 64 * 1024;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        // The header fields come one write each: gathered here, a copy of a few KiB is one write(2).
+        private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        private int _buffered;
         private bool _done;
 
         public string Id => id;
@@ -112,14 +118,33 @@ public sealed class FileMessageStore : IMessageStore
         {
             ObjectDisposedException.ThrowIf(_done, this);
             _hash.AppendData(data.Span);
-            await stream.WriteAsync(data, cancellationToken);
             Length += data.Length;
+            var buffer = _buffer!;
+            if (_buffered + data.Length > buffer.Length)
+            {
+                await FlushBufferAsync(cancellationToken);
+                if (data.Length >= buffer.Length)
+                {
+                    await stream.WriteAsync(data, cancellationToken);
+                    return;
+                }
+            }
+            data.Span.CopyTo(buffer.AsSpan(_buffered));
+            _buffered += data.Length;
+        }
+
+        private async ValueTask FlushBufferAsync(CancellationToken cancellationToken)
+        {
+            if (_buffered == 0) return;
+            await stream.WriteAsync(_buffer.AsMemory(0, _buffered), cancellationToken);
+            _buffered = 0;
         }
 
         public async Task<StoredMessage> CommitAsync(CancellationToken cancellationToken = default)
         {
             ObjectDisposedException.ThrowIf(_done, this);
-            await stream.FlushAsync(cancellationToken);
+            await FlushBufferAsync(cancellationToken);
+            ReturnBuffer();
             if (DurabilityBarrier.SyncsFileSystem)
             {
                 await stream.DisposeAsync();
@@ -138,8 +163,16 @@ public sealed class FileMessageStore : IMessageStore
             return new StoredMessage(id, Length, sha);
         }
 
+        private void ReturnBuffer()
+        {
+            if (_buffer is null) return;
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+
         public async ValueTask DisposeAsync()
         {
+            ReturnBuffer();
             if (_done) return;
             _done = true;
             _hash.Dispose();

@@ -43,6 +43,9 @@ internal sealed class SqliteGroupCommit
 
     private async Task<T> LeadAsync<T>(PendingWrite<T> own)
     {
+        // Let the writers that are ready to run queue first: a leader that took its batch at once ran alone, and
+        // under load the others, released together by the previous commit, each led a batch of one in turn.
+        await Task.Yield();
         await DrainAsync(own);
         return await own.Task;
     }
@@ -77,7 +80,8 @@ internal sealed class SqliteGroupCommit
     {
         try
         {
-            await using var c = await _db.OpenAsync(CancellationToken.None);
+            await using var lease = await _db.OpenAsync(CancellationToken.None);
+            var c = lease.Connection;
             using var tx = c.BeginTransaction(deferred: false); // BEGIN IMMEDIATE
             foreach (var op in batch)
             {

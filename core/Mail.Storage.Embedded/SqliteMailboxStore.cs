@@ -572,7 +572,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
         return ReadMessages(cmd);
     }
 
-    private static List<MessageRecord> ReadMessages(SqliteCommand cmd)
+    private static List<MessageRecord> ReadMessages(SqliteDatabase.Statement cmd)
     {
         using var r = cmd.ExecuteReader();
         var list = new List<MessageRecord>();
@@ -637,7 +637,8 @@ public sealed class SqliteMailboxStore : IMailboxStore
 
     private async Task<T> Read<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
     {
-        await using var c = await _db.OpenAsync(cancellationToken);
+        await using var lease = await _db.OpenAsync(cancellationToken);
+        var c = lease.Connection;
         // A deferred transaction is one consistent WAL snapshot for the counts and rows read together.
         using var tx = c.BeginTransaction(deferred: true);
         return work(c, tx);

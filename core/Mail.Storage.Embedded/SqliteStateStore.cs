@@ -11,7 +11,7 @@ namespace Mail.Storage.Embedded;
 /// row behaves as missing even before <see cref="PurgeExpiredAsync"/> removes it.
 /// May share its database file with <see cref="SqliteMailboxStore"/>.
 /// </summary>
-public sealed class SqliteStateStore : IStateStore
+public sealed class SqliteStateStore : IGroupCommittedStateStore
 {
     private readonly SqliteDatabase _db;
     private readonly TimeProvider _time;
@@ -38,7 +38,8 @@ public sealed class SqliteStateStore : IStateStore
 
     public async Task<StateEntry?> GetAsync(string partition, string key, CancellationToken cancellationToken = default)
     {
-        await using var c = await _db.OpenAsync(cancellationToken);
+        await using var lease = await _db.OpenAsync(cancellationToken);
+        var c = lease.Connection;
         using var cmd = SqliteDatabase.Command(c, null,
             "SELECT value, version, expires_at FROM state WHERE partition=$p AND key=$k AND (expires_at IS NULL OR expires_at > $now)",
             ("$p", partition), ("$k", key), ("$now", Now));
@@ -135,6 +136,22 @@ public sealed class SqliteStateStore : IStateStore
         }, cancellationToken);
     }
 
+    public Task UpdateAsync(string partition, string key, Func<string?, string> update, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        var now = Now;
+        // Inside the group commit's write transaction (BEGIN IMMEDIATE): nothing writes the key between read and write.
+        return _db.Writes.Write((c, tx) =>
+        {
+            string? current;
+            using (var read = SqliteDatabase.Command(c, tx, "SELECT value FROM state WHERE partition=$p AND key=$k AND (expires_at IS NULL OR expires_at > $now)",
+                ("$p", partition), ("$k", key), ("$now", now)))
+                current = read.ExecuteScalar() as string;
+            using var write = SqliteDatabase.Command(c, tx, Upsert, ("$p", partition), ("$k", key), ("$v", update(current)), ("$e", expiresAt?.ToUnixTimeMilliseconds()));
+            return write.ExecuteNonQuery();
+        }, cancellationToken);
+    }
+
     public Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default) =>
         _db.Writes.Write((c, tx) =>
         {
@@ -176,7 +193,8 @@ public sealed class SqliteStateStore : IStateStore
 
     public async IAsyncEnumerable<StateEntry> ListAsync(string partition, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await using var c = await _db.OpenAsync(cancellationToken);
+        await using var lease = await _db.OpenAsync(cancellationToken);
+        var c = lease.Connection;
         using var cmd = SqliteDatabase.Command(c, null,
             "SELECT key, value, version, expires_at FROM state WHERE partition=$p AND (expires_at IS NULL OR expires_at > $now) ORDER BY key",
             ("$p", partition), ("$now", Now));
@@ -187,7 +205,8 @@ public sealed class SqliteStateStore : IStateStore
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        await using var c = await _db.OpenAsync(cancellationToken);
+        await using var lease = await _db.OpenAsync(cancellationToken);
+        var c = lease.Connection;
         using var cmd = SqliteDatabase.Command(c, null, "DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at <= $now", ("$now", now.ToUnixTimeMilliseconds()));
         return await cmd.ExecuteNonQueryAsync(cancellationToken);
     }

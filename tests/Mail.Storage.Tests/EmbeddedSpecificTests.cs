@@ -347,6 +347,29 @@ public sealed class FileMessageStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Writes_of_every_size_around_the_buffer_are_stored_in_order_with_their_hash()
+    {
+        var store = new FileMessageStore(_dir.Path);
+        var random = new Random(19);
+        var expected = new MemoryStream();
+        await using (var w = await store.CreateAsync("big"))
+        {
+            // Header-sized pieces, pieces that overflow the 64 KiB buffer, and pieces larger than it.
+            foreach (var size in new[] { 30, 1, 65_000, 600, 64 * 1024, 70_000, 5, 200_000, 17 })
+            {
+                var piece = new byte[size];
+                random.NextBytes(piece);
+                expected.Write(piece);
+                await w.WriteAsync(piece);
+            }
+            var stored = await w.CommitAsync();
+            Assert.Equal(expected.Length, stored.Size);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(expected.ToArray())), stored.Sha256);
+        }
+        Assert.Equal(expected.ToArray(), await File.ReadAllBytesAsync(Path.Combine(_dir.Path, "big")));
+    }
+
+    [Fact]
     public async Task Stale_temp_files_from_a_crash_are_removed_on_open()
     {
         var stale = Path.Combine(_dir.Path, ".tmp-crashed");
@@ -446,6 +469,32 @@ public sealed class SqliteStoreTests : IDisposable
         Assert.Equal(["INBOX"], await reopened.ListSubscriptionsAsync("a@example.org"));
         await reopened.CreateMailboxAsync("a@example.org", "New");
         Assert.Equal(["INBOX"], await reopened.ListSubscriptionsAsync("a@example.org"));
+    }
+
+    [Fact]
+    public async Task Concurrent_updates_of_one_key_each_see_the_value_before_them()
+    {
+        var time = new ManualTime(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var store = new SqliteStateStore(Db, time);
+        await store.PutAsync("trace", "q1", "stale;", time.Now.AddMinutes(1));
+        time.Now = time.Now.AddMinutes(1);
+        // The expired value reads as missing; then every append finds all those committed before it.
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => store.UpdateAsync("trace", "q1", v => (v ?? "") + i + ";", time.Now.AddDays(1))));
+        var parts = (await store.GetAsync("trace", "q1"))!.Value.Split(';', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).Order(), parts.Order());
+    }
+
+    [Fact]
+    public async Task A_failing_update_changes_nothing_and_the_others_of_its_batch_are_written()
+    {
+        var store = new SqliteStateStore(Db);
+        await store.PutAsync("p", "k", "before");
+        var failing = store.UpdateAsync("p", "k", _ => throw new InvalidOperationException("no"));
+        var other = store.UpdateAsync("p", "other", v => "written");
+        await Assert.ThrowsAsync<InvalidOperationException>(() => failing);
+        await other;
+        Assert.Equal("before", (await store.GetAsync("p", "k"))!.Value);
+        Assert.Equal("written", (await store.GetAsync("p", "other"))!.Value);
     }
 
     [Fact]

@@ -45,13 +45,15 @@ public sealed record MessageTrailEntry(string QueueId, DateTimeOffset ReceivedAt
 /// id, one JSON list per message) for <see cref="Retention"/>: the inbound stage records the checks and where the copies
 /// went, the outbound stage every attempt and reply, the quarantine its hold and release. The log says the same in
 /// lines; this is the record `mail trace` and the console read (no log parsing).
-/// <para>Appends are group-committed per state store and process (<see cref="GroupWriter{T}"/>): the appends of every
-/// message finishing a stage while a write is in progress are merged (several for one message in order) and written
-/// in one <see cref="IStateStore.PutManyAsync"/>, one SQLite transaction and WAL sync for all of them: SQLite has one
-/// writer, so a synced transaction per message and stage would put two syncs per relayed message one after another
-/// (bench/README.md, "The message trail's syncs"). Each caller still returns once its
-/// steps are written. The write is read-merge-write without a version check: a step appended by another process
-/// (the `mail` CLI) to the same message at the same moment may be lost; the trace is a diagnostic, the mail is the job.</para>
+/// <para>Appends are group-committed, so concurrent messages share one write and one sync: SQLite has one writer, so
+/// a synced transaction per message and stage would put two syncs per relayed message one after another
+/// (bench/README.md, "The message trail's syncs"). A store that group-commits its own writes
+/// (<see cref="IGroupCommittedStateStore"/>, SQLite) gets each append as one read-merge-write in its next transaction.
+/// For the others (Table storage) the appends of every message finishing a stage while a write is in progress are
+/// merged (several for one message in order) by a <see cref="GroupWriter{T}"/> and written in one
+/// <see cref="IStateStore.PutManyAsync"/>; that write is read-merge-write without a version check: a step appended by
+/// another instance to the same message at the same moment may be lost (the trace is a diagnostic, the mail is the
+/// job). Each caller returns once its steps are written.</para>
 /// </summary>
 public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
 {
@@ -66,9 +68,15 @@ public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
     public DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>Adds steps to the envelope's trail (created with the envelope's sender and recipients on first use).</summary>
-    public Task AppendAsync(Envelope envelope, IReadOnlyList<TraceEvent> events, CancellationToken cancellationToken = default) =>
-        events.Count == 0 ? Task.CompletedTask : s_writers.GetValue(state, s => new GroupWriter<(Envelope, IReadOnlyList<TraceEvent>)>(batch => WriteAsync(s, batch)))
+    public Task AppendAsync(Envelope envelope, IReadOnlyList<TraceEvent> events, CancellationToken cancellationToken = default)
+    {
+        if (events.Count == 0) return Task.CompletedTask;
+        // SQLite batches the writes itself: one read-merge-write of this message's entry in its next transaction.
+        if (state is IGroupCommittedStateStore direct)
+            return direct.UpdateAsync(Partition, envelope.QueueId, existing => Merge(existing, envelope, events), Now + Retention, CancellationToken.None);
+        return s_writers.GetValue(state, s => new GroupWriter<(Envelope, IReadOnlyList<TraceEvent>)>(batch => WriteAsync(s, batch)))
             .WriteAsync([(envelope, events)]);
+    }
 
     private static readonly ConditionalWeakTable<IStateStore, GroupWriter<(Envelope Envelope, IReadOnlyList<TraceEvent> Events)>> s_writers = new();
 
@@ -77,16 +85,20 @@ public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
         var entries = new List<KeyValuePair<string, string>>();
         foreach (var message in batch.GroupBy(b => b.Envelope.QueueId, StringComparer.Ordinal))
         {
-            var first = message.First().Envelope;
-            var events = message.SelectMany(m => m.Events).ToList();
             var existing = await store.GetAsync(Partition, message.Key, CancellationToken.None);
-            var entry = existing is null ? null : Parse(existing.Value);
-            var updated = entry is null
-                ? new MessageTrailEntry(first.QueueId, first.ReceivedAt, first.MailFrom, [.. first.Recipients.Select(r => r.Address)], events)
-                : entry with { Events = [.. entry.Events, .. events] };
-            entries.Add(new(message.Key, JsonSerializer.Serialize(updated, MessageTrailJson.Default.MessageTrailEntry)));
+            entries.Add(new(message.Key, Merge(existing?.Value, message.First().Envelope, [.. message.SelectMany(m => m.Events)])));
         }
         await store.PutManyAsync(Partition, entries, Now + Retention, CancellationToken.None);
+    }
+
+    /// <summary>The stored trail (JSON, or null when there is none) with <paramref name="events"/> added, as JSON.</summary>
+    private static string Merge(string? existing, Envelope first, IReadOnlyList<TraceEvent> events)
+    {
+        var entry = existing is null ? null : Parse(existing);
+        var updated = entry is null
+            ? new MessageTrailEntry(first.QueueId, first.ReceivedAt, first.MailFrom, [.. first.Recipients.Select(r => r.Address)], events)
+            : entry with { Events = [.. entry.Events, .. events] };
+        return JsonSerializer.Serialize(updated, MessageTrailJson.Default.MessageTrailEntry);
     }
 
     public Task AppendAsync(Envelope envelope, TraceStep step, string text, string? recipient = null, CancellationToken cancellationToken = default) =>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using Mail.Core.Accounts;
@@ -555,9 +556,17 @@ public sealed class InboundStage(
             {
                 await SkipAsync(body, headers.BodyOffset, cancellationToken);
             }
-            var buffer = new byte[64 * 1024];
-            int n;
-            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await write(buffer.AsMemory(0, n), cancellationToken);
+            // Pooled: a fresh 64 KiB array per copy was zeroed by the runtime every time.
+            var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
+            {
+                int n;
+                while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0) await write(buffer.AsMemory(0, n), cancellationToken);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
         finally
         {

@@ -96,7 +96,8 @@ def corpus(selector, domain, keyfile, alg, count, size, outdir):
 
 
 def verify_dir(indir, txt_env, seconds="5"):
-    """dkimpy verification rate over a directory for at least SECONDS, DNS answered from a dict (a warm cache)."""
+    """dkimpy verification rate over a directory for at least SECONDS, DNS answered from a dict (a warm cache).
+    Prints: messages, how many verify, verifications timed, elapsed seconds, process CPU seconds."""
     import time, glob
     records = dict(kv.split("=", 1) for kv in txt_env.split("|"))
     def dnsfunc(name, timeout=5):
@@ -105,13 +106,14 @@ def verify_dir(indir, txt_env, seconds="5"):
     msgs = [open(f, "rb").read() for f in files]
     ok = sum(1 for m in msgs if dkim.verify(m, dnsfunc=dnsfunc))  # warm-up, and proof the corpus verifies
     count = 0
+    cpu = time.process_time()
     start = time.perf_counter()
     while time.perf_counter() - start < float(seconds):
         for m in msgs:
             dkim.verify(m, dnsfunc=dnsfunc)
             count += 1
     elapsed = time.perf_counter() - start
-    print("%d %d %d %.6f" % (len(msgs), ok, count, elapsed))
+    print("%d %d %d %.6f %.6f" % (len(msgs), ok, count, elapsed, time.process_time() - cpu))
 
 
 def bodyhash(canon, length="-"):

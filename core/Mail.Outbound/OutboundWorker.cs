@@ -1,54 +1,22 @@
 using Mail.Core.Model;
 using Mail.Core.Ports;
-using Mail.Core.Telemetry;
+using Mail.Core.Queues;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mail.Outbound;
 
-/// <summary>What to do with an outbound lease after one run of the stage (shared by the embedded worker and the Function).</summary>
-public static class OutboundSettlement
-{
-    /// <summary>How often a held envelope is looked at again (a release also makes it due at once where the queue can).</summary>
-    public static readonly TimeSpan HeldRecheck = TimeSpan.FromMinutes(5);
-
-    /// <summary>
-    /// Done: complete, then delete the original (after, never before: until then a retry needs it). Not done: queue the
-    /// updated envelope for its next attempt first (durably), then complete the old one; a crash between the two leaves
-    /// two copies, and the stage's recorded final outcomes keep the second from sending anything twice.
-    /// </summary>
-    public static async Task SettleAsync(IMessageQueue queue, QueueLease lease, OutboundResult result, OutboundStage stage, TimeProvider time, ILogger log)
-    {
-        if (result.Done)
-        {
-            await queue.CompleteAsync(lease, CancellationToken.None);
-            try
-            {
-                await stage.DeleteOriginalAsync(result.Envelope, CancellationToken.None);
-            }
-            catch (Exception e)
-            {
-                log.LogWarning(e, "{QueueId}: could not delete the original {MessageRef}", result.Envelope.QueueId, result.Envelope.MessageRef);
-            }
-            return;
-        }
-        var next = result.NextAttemptAt ?? time.GetUtcNow() + HeldRecheck;
-        await queue.SendAsync(result.Envelope with { Attempt = result.Envelope.Attempt + 1 }, next, CancellationToken.None);
-        await queue.CompleteAsync(lease, CancellationToken.None);
-    }
-}
-
 /// <summary>
 /// The embedded driver of the <see cref="OutboundStage"/>: receives due envelopes from the "outbound" queue,
-/// <see cref="OutboundOptions.Concurrency"/> at a time, and settles each (<see cref="OutboundSettlement"/>). An envelope
+/// <see cref="OutboundOptions.Concurrency"/> at a time, and runs each through the <see cref="StageDriver"/> (<see cref="OutboundQueueStage"/>), as the Function does. An envelope
 /// whose original is gone is dead-lettered with the reason; any other failure is retried after the minimal backoff.
 /// </summary>
 public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, OutboundOptions options, ILogger<OutboundWorker>? logger = null, TimeProvider? time = null,
     QueueControl? control = null)
 {
     private readonly ILogger _log = logger ?? NullLogger<OutboundWorker>.Instance;
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private static readonly TimeSpan s_lock = TimeSpan.FromMinutes(30);
+    private readonly OutboundQueueStage _stage = new(stage, options.MinimalBackoff, time ?? TimeProvider.System, flushTlsResultsPerRun: false);
 
     public async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -131,40 +99,8 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
         }
     }
 
-    /// <summary>Runs the stage on one lease and settles it; never throws.</summary>
-    public async Task HandleAsync(QueueLease lease)
-    {
-        var env = lease.Envelope;
-        using var run = MessageRun.Begin(_log, MailTelemetry.Outbound, "outbound", OutboundStage.SpanName, env);
-        try
-        {
-            // A delivery in progress is finished even during shutdown: abandoning it mid-DATA would only send it twice.
-            var result = await stage.ProcessAsync(env, CancellationToken.None);
-            await OutboundSettlement.SettleAsync(queue, lease, result, stage, _time, _log);
-        }
-        catch (PermanentOutboundException e)
-        {
-            run.Fail(e.Message);
-            _log.LogError("{QueueId}: set aside: {Reason}", env.QueueId, e.Message);
-            await Try(() => queue.DeadLetterAsync(lease, e.Message, CancellationToken.None), env);
-        }
-        catch (Exception e)
-        {
-            run.Fail(e.Message);
-            _log.LogError(e, "{QueueId}: outbound run failed; retrying in {Delay}", env.QueueId, options.MinimalBackoff);
-            await Try(() => queue.AbandonAsync(lease, options.MinimalBackoff, CancellationToken.None), env);
-        }
-    }
-
-    private async Task Try(Func<Task> settle, Envelope env)
-    {
-        try
-        {
-            await settle();
-        }
-        catch (Exception e)
-        {
-            _log.LogError(e, "{QueueId}: could not settle the lease; it comes back when its lock expires", env.QueueId);
-        }
-    }
+    /// <summary>Runs the stage on one lease and settles it; never throws. A delivery in progress is finished even during
+    /// shutdown (CancellationToken.None): abandoning it mid-DATA would only send it twice.</summary>
+    public Task HandleAsync(QueueLease lease) =>
+        StageDriver.DriveAsync(_stage, lease.Envelope, lease.DeliveryCount, new LeaseSettlement(queue, lease, _log), _log, CancellationToken.None);
 }

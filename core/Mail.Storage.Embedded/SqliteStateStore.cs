@@ -52,7 +52,8 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     {
         var entries = new StateEntry?[keys.Count];
         if (keys.Count == 0) return entries;
-        await using var c = await _db.OpenAsync(cancellationToken);
+        await using var lease = await _db.OpenAsync(cancellationToken);
+        var c = lease.Connection;
         // Batches within SQLite's host-parameter limit; a message's recipients fit in one. Each asked row carries its
         // index (a literal), so every answer goes back to its place.
         const int Batch = 300;

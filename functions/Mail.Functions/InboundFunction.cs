@@ -1,4 +1,5 @@
 using Azure.Storage.Queues.Models;
+using Mail.Core.Queues;
 using Mail.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
@@ -28,11 +29,8 @@ public sealed class InboundFunction(InboundRunner runner, FunctionQueues queues,
             await queues.Inbound.SendAsync(envelope, nb, cancellationToken);
             return;
         }
-        var outcome = await runner.RunAsync(envelope, (int)message.DequeueCount, cancellationToken);
-        if (outcome.DeadLetterReason is { } reason)
-            await queues.Inbound.SendToDeadLetterAsync(envelope, reason, cancellationToken);
-        // Before the host deletes the queue message (it does once we return): a redelivery after this finds the
-        // copies delivered and completes without the original.
-        await runner.DeleteOriginalIfDoneAsync(envelope, outcome, cancellationToken);
+        // Done: the original is deleted before the host deletes the queue message (it does once we return); a redelivery
+        // after that finds the copies delivered and completes without the original.
+        await runner.RunAsync(envelope, (int)message.DequeueCount, new TriggerSettlement(queues.Inbound, envelope), cancellationToken);
     }
 }

@@ -1,6 +1,5 @@
 using Azure.Storage.Queues.Models;
-using Mail.Core.Model;
-using Mail.Core.Telemetry;
+using Mail.Core.Queues;
 using Mail.Outbound;
 using Mail.Storage.Azure;
 using Microsoft.Azure.Functions.Worker;
@@ -9,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Mail.Functions;
 
 /// <summary>
-/// Storage Queue trigger on "outbound": runs the same <see cref="OutboundStage"/> as the embedded worker. A retry is a
+/// Storage Queue trigger on "outbound": runs the same <see cref="OutboundStage"/> through the same <see cref="StageDriver"/>
+/// (<see cref="OutboundQueueStage"/>) as the embedded worker. A retry is a
 /// scheduled message: the updated envelope (each recipient's state) goes back on the queue hidden until its next
 /// attempt, then the host deletes this copy. When every recipient is final the original blob is deleted. Only what is
 /// truly poison is set aside: a body that is not an envelope, an envelope whose message is gone, or one that failed
@@ -31,30 +31,7 @@ public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage,
             await queues.Outbound.SendAsync(envelope, nb, cancellationToken);
             return;
         }
-        using var run = MessageRun.Begin(log, MailTelemetry.Outbound, "outbound", OutboundStage.SpanName, envelope);
-        OutboundResult result;
-        try
-        {
-            result = await stage.ProcessAsync(envelope, cancellationToken);
-            // TLS-RPT session counts of this run (none without an MTA-STS or DANE policy) go to Table storage at once:
-            // a Function instance may not live to a later flush.
-            await stage.FlushTlsResultsAsync(cancellationToken);
-        }
-        catch (PermanentOutboundException e)
-        {
-            run.Fail(e.Message);
-            log.LogError("{QueueId}: set aside: {Reason}", envelope.QueueId, e.Message);
-            await queues.Outbound.SendToDeadLetterAsync(envelope, e.Message, cancellationToken);
-            return;
-        }
-        if (result.Done)
-        {
-            await stage.DeleteOriginalAsync(result.Envelope, cancellationToken);
-            return;
-        }
-        // Durably scheduled before the host deletes this copy; a crash in between runs it twice, and the stage's
-        // recorded final outcomes keep a recipient from getting it twice.
-        var next = result.NextAttemptAt ?? time.GetUtcNow() + OutboundSettlement.HeldRecheck;
-        await queues.Outbound.SendAsync(result.Envelope with { Attempt = envelope.Attempt + 1 }, next, cancellationToken);
+        await StageDriver.DriveAsync(new OutboundQueueStage(stage, TimeSpan.Zero, time, flushTlsResultsPerRun: true), envelope, (int)message.DequeueCount,
+            new TriggerSettlement(queues.Outbound, envelope), log, cancellationToken);
     }
 }

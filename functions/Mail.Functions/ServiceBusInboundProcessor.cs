@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Azure.Messaging.ServiceBus;
+using Mail.Core.Queues;
 using Mail.Storage.Azure;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,7 +10,8 @@ namespace Mail.Functions;
 /// <summary>
 /// The Service Bus path. The Functions binding for Service Bus triggers cannot be restored in this environment, so
 /// when Azure:QueueTransport is ServiceBus the inbound stage runs under a <see cref="ServiceBusProcessor"/> hosted in
-/// the same worker process (PeekLock, no auto-complete): completed on success, dead-lettered with the reason on a
+/// the same worker process (PeekLock, no auto-complete), through the same <see cref="StageDriver"/> as every other
+/// hosting: completed on success (then the original deleted if done), dead-lettered with the reason on a
 /// permanent failure or the last allowed delivery, abandoned otherwise so Service Bus redelivers it.
 /// </summary>
 public sealed class ServiceBusInboundProcessor(AzureAdapters adapters, AzureStorageOptions azure, InboundRunner runner, FunctionsOptions options, ILogger<ServiceBusInboundProcessor> log)
@@ -54,25 +56,22 @@ public sealed class ServiceBusInboundProcessor(AzureAdapters adapters, AzureStor
             await args.DeadLetterMessageAsync(args.Message, "MalformedEnvelope", e.Message, args.CancellationToken);
             return;
         }
-        InboundOutcome outcome;
-        try
-        {
-            outcome = await runner.RunAsync(envelope, ServiceBusMessageQueue.DeliveryCount(args.Message), args.CancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Retry: Service Bus redelivers at once; the queue's MaxDeliveryCount is the backstop, and our own
-            // FunctionsOptions.MaxDeliveries dead-letters with the reason first.
-            await args.AbandonMessageAsync(args.Message, cancellationToken: args.CancellationToken);
-            return;
-        }
-        if (outcome.DeadLetterReason is { } reason)
-            await args.DeadLetterMessageAsync(args.Message, "InboundFailed", reason, args.CancellationToken);
-        else
-        {
-            await args.CompleteMessageAsync(args.Message, args.CancellationToken);
-            // After Complete, as the embedded worker does: until then a redelivery may still need the original.
-            await runner.DeleteOriginalIfDoneAsync(envelope, outcome, args.CancellationToken);
-        }
+        await runner.RunAsync(envelope, ServiceBusMessageQueue.DeliveryCount(args.Message), new MessageSettlement(args), args.CancellationToken);
+    }
+
+    /// <summary>PeekLock settlement of one message. A retry is an abandon: Service Bus redelivers at once; the queue's
+    /// MaxDeliveryCount is the backstop, and our own FunctionsOptions.MaxDeliveries dead-letters with the reason first.</summary>
+    private sealed class MessageSettlement(ProcessMessageEventArgs args) : IDeliverySettlement
+    {
+        public Task CompleteAsync(CancellationToken cancellationToken) => args.CompleteMessageAsync(args.Message, cancellationToken);
+
+        public Task SendNextAsync(Mail.Core.Model.Envelope envelope, DateTimeOffset notBefore, CancellationToken cancellationToken) =>
+            throw new NotSupportedException("The inbound stage never schedules a next copy.");
+
+        public Task RetryAsync(TimeSpan delay, Exception error, CancellationToken cancellationToken) =>
+            args.AbandonMessageAsync(args.Message, cancellationToken: cancellationToken);
+
+        public Task DeadLetterAsync(string reason, CancellationToken cancellationToken) =>
+            args.DeadLetterMessageAsync(args.Message, "InboundFailed", reason, cancellationToken);
     }
 }

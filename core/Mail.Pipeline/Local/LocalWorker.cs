@@ -1,5 +1,6 @@
+using Mail.Core.Model;
 using Mail.Core.Ports;
-using Mail.Core.Telemetry;
+using Mail.Core.Queues;
 using Mail.Pipeline.Inbound;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -59,58 +60,12 @@ public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, Local
     {
         options.Validate();
         // Settling uses CancellationToken.None (HandleAsync): a message being processed is finished even during shutdown.
-        return Core.Queues.QueuePoller.RunAsync(inbound, options.Concurrency, options.LockDuration, options.PollInterval, HandleAsync, _log, stoppingToken);
+        return QueuePoller.RunAsync(inbound, options.Concurrency, options.LockDuration, options.PollInterval, HandleAsync, _log, stoppingToken);
     }
 
-    /// <summary>Processes and settles one lease; never throws.</summary>
-    public async Task HandleAsync(Core.Ports.QueueLease lease)
-    {
-        var env = lease.Envelope;
-        using var run = MessageRun.Begin(_log, MailTelemetry.Inbound, "inbound", "inbound.stage", env);
-        run.Activity?.SetTag("messaging.message.delivery_count", lease.DeliveryCount);
-        try
-        {
-            var result = await stage.ProcessAsync(env, CancellationToken.None);
-            await inbound.CompleteAsync(lease, CancellationToken.None);
-            Interlocked.Increment(ref _processed);
-            if (result.OriginalDone)
-            {
-                // After Complete, never before: until then a retry needs the original.
-                try
-                {
-                    await stage.DeleteOriginalAsync(env, CancellationToken.None);
-                }
-                catch (Exception e)
-                {
-                    _log.LogWarning(e, "{QueueId}: could not delete the original {MessageRef}", env.QueueId, env.MessageRef);
-                }
-            }
-        }
-        catch (PermanentDeliveryException e)
-        {
-            run.Fail(e.Message);
-            _log.LogError("{QueueId}: permanent failure, dead-lettered: {Reason}", env.QueueId, e.Message);
-            await SettleAsync(() => inbound.DeadLetterAsync(lease, e.Message, CancellationToken.None), env.QueueId);
-            Interlocked.Increment(ref _processed);
-        }
-        catch (Exception e)
-        {
-            run.Fail(e.Message);
-            if (lease.DeliveryCount >= options.MaxAttempts)
-            {
-                var reason = $"{options.MaxAttempts} attempts failed; last: {e.GetType().Name}: {e.Message}";
-                _log.LogError(e, "{QueueId}: dead-lettered after {Attempts} attempts", env.QueueId, lease.DeliveryCount);
-                await SettleAsync(() => inbound.DeadLetterAsync(lease, reason, CancellationToken.None), env.QueueId);
-                Interlocked.Increment(ref _processed);
-            }
-            else
-            {
-                var delay = Backoff(lease.DeliveryCount);
-                _log.LogWarning(e, "{QueueId}: attempt {Attempt} failed, retrying in {Delay}", env.QueueId, lease.DeliveryCount, delay);
-                await SettleAsync(() => inbound.AbandonAsync(lease, delay, CancellationToken.None), env.QueueId);
-            }
-        }
-    }
+    /// <summary>Processes and settles one lease (<see cref="StageDriver"/>, as the Functions do); never throws.</summary>
+    public Task HandleAsync(QueueLease lease) =>
+        StageDriver.DriveAsync(new InboundQueueStage(stage, options.MaxAttempts, Backoff), lease.Envelope, lease.DeliveryCount, new CountingSettlement(this, new LeaseSettlement(inbound, lease, _log)), _log, CancellationToken.None);
 
     /// <summary>RetryDelay × 2^(attempt-1), capped at MaxRetryDelay.</summary>
     public TimeSpan Backoff(int attempt)
@@ -120,16 +75,23 @@ public sealed class LocalWorker(IMessageQueue inbound, InboundStage stage, Local
         return TimeSpan.FromMilliseconds(ms);
     }
 
-    private async Task SettleAsync(Func<Task> settle, string queueId)
+    /// <summary>Counts the envelopes settled for good (completed or dead-lettered) for <see cref="Processed"/>.</summary>
+    private sealed class CountingSettlement(LocalWorker worker, IDeliverySettlement inner) : IDeliverySettlement
     {
-        try
+        public async Task CompleteAsync(CancellationToken cancellationToken)
         {
-            await settle();
+            await inner.CompleteAsync(cancellationToken);
+            Interlocked.Increment(ref worker._processed);
         }
-        catch (Exception e)
+
+        public Task SendNextAsync(Envelope envelope, DateTimeOffset notBefore, CancellationToken cancellationToken) => inner.SendNextAsync(envelope, notBefore, cancellationToken);
+
+        public Task RetryAsync(TimeSpan delay, Exception error, CancellationToken cancellationToken) => inner.RetryAsync(delay, error, cancellationToken);
+
+        public async Task DeadLetterAsync(string reason, CancellationToken cancellationToken)
         {
-            // The lock will expire and the envelope come back: nothing is lost.
-            _log.LogError(e, "{QueueId}: could not settle the lease", queueId);
+            await inner.DeadLetterAsync(reason, cancellationToken);
+            Interlocked.Increment(ref worker._processed);
         }
     }
 }

@@ -107,28 +107,34 @@ public static class SmtpKeywords
 /// never refused (or a spool record taken for a torn one) over a parameter.</summary>
 public static class SmtpKeywordJsonConverter
 {
-    public sealed class Body : JsonConverter<BodyType?>
+    /// <summary>A parameter whose value is one keyword.</summary>
+    public abstract class OneKeyword<T> : JsonConverter<T?> where T : struct, Enum
     {
-        public override BodyType? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            SmtpKeywords.ParseBody(KeywordOrSkip(ref reader));
+        protected abstract T? Parse(string? keyword);
 
-        public override void Write(Utf8JsonWriter writer, BodyType? value, JsonSerializerOptions options)
+        protected abstract string KeywordOf(T value);
+
+        public override T? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => Parse(KeywordOrSkip(ref reader));
+
+        public override void Write(Utf8JsonWriter writer, T? value, JsonSerializerOptions options)
         {
-            if (value is { } v) writer.WriteStringValue(v.Keyword());
+            if (value is { } v) writer.WriteStringValue(KeywordOf(v));
             else writer.WriteNullValue();
         }
     }
 
-    public sealed class Ret : JsonConverter<DsnRet?>
+    public sealed class Body : OneKeyword<BodyType>
     {
-        public override DsnRet? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            SmtpKeywords.ParseRet(KeywordOrSkip(ref reader));
+        protected override BodyType? Parse(string? keyword) => SmtpKeywords.ParseBody(keyword);
 
-        public override void Write(Utf8JsonWriter writer, DsnRet? value, JsonSerializerOptions options)
-        {
-            if (value is { } v) writer.WriteStringValue(v.Keyword());
-            else writer.WriteNullValue();
-        }
+        protected override string KeywordOf(BodyType value) => value.Keyword();
+    }
+
+    public sealed class Ret : OneKeyword<DsnRet>
+    {
+        protected override DsnRet? Parse(string? keyword) => SmtpKeywords.ParseRet(keyword);
+
+        protected override string KeywordOf(DsnRet value) => value.Keyword();
     }
 
     public sealed class Notify : JsonConverter<DsnNotify?>

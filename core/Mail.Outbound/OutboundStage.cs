@@ -163,7 +163,7 @@ public sealed class OutboundStage : IAsyncDisposable
                 {
                     next = previous with { Status = RecipientStatus.Sent, Attempts = tries, NextAttemptAt = null, LastReply = reply };
                     status = "sent";
-                    if (Wants(r, "SUCCESS")) notices.Add(new DsnRecipient(r, DsnAction.Relayed, reply));
+                    if (Wants(r, DsnNotify.Success)) notices.Add(new DsnRecipient(r, DsnAction.Relayed, reply));
                 }
                 else if (reply.IsPermanent())
                 {
@@ -184,7 +184,7 @@ public sealed class OutboundStage : IAsyncDisposable
                     if (at > previous.ExpiresAt) at = previous.ExpiresAt;
                     next = previous with { Status = RecipientStatus.Deferred, Attempts = tries, NextAttemptAt = at, LastReply = reply };
                     status = "deferred";
-                    if (_options.DelayWarningTime > TimeSpan.Zero && !previous.DelayNotified && now - envelope.ReceivedAt >= _options.DelayWarningTime && Wants(r, "DELAY", byDefault: true))
+                    if (_options.DelayWarningTime > TimeSpan.Zero && !previous.DelayNotified && now - envelope.ReceivedAt >= _options.DelayWarningTime && Wants(r, DsnNotify.Delay, byDefault: true))
                     {
                         next = next with { DelayNotified = true };
                         notices.Add(new DsnRecipient(r with { Delivery = next }, DsnAction.Delayed, reply));
@@ -342,11 +342,10 @@ public sealed class OutboundStage : IAsyncDisposable
         await _submitNotice(queued, cancellationToken);
     }
 
-    private static bool Wants(Recipient r, string what, bool byDefault = false) =>
-        r.Notify is { Count: > 0 } n ? n.Any(x => x.Equals(what, StringComparison.OrdinalIgnoreCase)) : byDefault;
+    private static bool Wants(Recipient r, DsnNotify what, bool byDefault = false) => r.Notify.Wants(what, byDefault);
 
     /// <summary>RFC 3461 4.1: without NOTIFY a failure is reported; NOTIFY=NEVER or a list without FAILURE reports none.</summary>
-    private static bool WantsFailure(Recipient r) => Wants(r, "FAILURE", byDefault: true);
+    private static bool WantsFailure(Recipient r) => Wants(r, DsnNotify.Failure, byDefault: true);
 
     private RecipientDelivery Fresh(DateTimeOffset expires) => new(RecipientStatus.Pending, 0, null, expires, null);
 

@@ -12,8 +12,8 @@ internal static class TestData
         Size = 1234,
         Client = new ClientInfo { Address = "192.0.2.10", Port = 40000, Helo = "client.example.net", ReverseName = "client.example.net", Tls = new TlsInfo("Tls13", "TLS_AES_256_GCM_SHA384", 256) },
         MailFrom = "alice@example.net",
-        MailFromParameters = new MailFromParameters { Size = 1234, Body = "8BITMIME" },
-        Recipients = [new Recipient { Address = rcpt, Notify = ["FAILURE"], ORcpt = "rfc822;" + rcpt }],
+        MailFromParameters = new MailFromParameters { Size = 1234, Body = BodyType.EightBitMime },
+        Recipients = [new Recipient { Address = rcpt, Notify = DsnNotify.Failure, ORcpt = "rfc822;" + rcpt }],
         ConnectionResults = new Dictionary<string, string> { ["fcrdns"] = "pass" },
         TraceParent = traceParent,
     };

@@ -87,4 +87,95 @@ public sealed class EnvelopeJsonTests
         Assert.Contains($"this build reads versions up to {Envelope.CurrentFormatVersion}", e.Message, StringComparison.Ordinal);
         Assert.Throws<EnvelopeFormatException>(() => EnvelopeJson.DeserializeWithProperties(newer));
     }
+
+    /// <summary>An envelope as this build's predecessor wrote it (format version 2): DSN and BODY parameters as keyword
+    /// strings, the edge's decisions as "policy.*" connection results.</summary>
+    private const string Version2 = """
+        {"FormatVersion":2,"QueueId":"Q2","MessageRef":"Q2","ReceivedAt":"2026-01-01T00:00:00+00:00","Size":10,
+         "Client":{"Address":"192.0.2.1","Port":0,"Helo":"client.example","Protocol":"ESMTP","Listener":"mx"},
+         "MailFrom":"alice@example.org","MailFromParameters":{"Size":10,"Body":"8BITMIME","SmtpUtf8":false,"Ret":"HDRS","EnvId":"e1"},
+         "Recipients":[{"Address":"bob@example.net","Notify":["SUCCESS","DELAY"],"ORcpt":"rfc822;bob@example.net","Status":0},
+                       {"Address":"carol@example.net","Notify":["NEVER"],"Status":0},{"Address":"dave@example.net","Status":0}],
+         "ConnectionResults":{"fcrdns":"pass","dnsbl.score":"2","policy.discard":"smtpd_client_restrictions: check_client_access",
+           "policy.prepend.2":"X-B: 2","policy.prepend.1":"X-A: 1","policy.redirect":"abuse@example.org"},
+         "Attempt":1,"Held":false,"IsNullSender":false}
+        """;
+
+    [Fact]
+    public void A_version_2_envelope_reads_with_the_same_parameters_and_decisions()
+    {
+        var e = EnvelopeJson.Deserialize(Version2);
+        Assert.Equal(BodyType.EightBitMime, e.MailFromParameters.Body);
+        Assert.Equal(DsnRet.Hdrs, e.MailFromParameters.Ret);
+        Assert.Equal("e1", e.MailFromParameters.EnvId);
+        Assert.Equal(new DsnNotify?[] { DsnNotify.Success | DsnNotify.Delay, DsnNotify.Never, null }, e.Recipients.Select(r => r.Notify));
+        Assert.Equal(new EdgeDecisions
+        {
+            Discard = "smtpd_client_restrictions: check_client_access",
+            Prepend = ["X-A: 1", "X-B: 2"],
+            Redirect = "abuse@example.org",
+        }, e.Decisions);
+        Assert.Equal(new Dictionary<string, string> { ["fcrdns"] = "pass", ["dnsbl.score"] = "2" }, e.ConnectionResults);
+        // Written back, it is a version 3 record: an older build must refuse it rather than miss its decisions.
+        Assert.Equal(Envelope.CurrentFormatVersion, e.FormatVersion);
+        Assert.Equal(3, Envelope.CurrentFormatVersion);
+        using var doc = JsonDocument.Parse(EnvelopeJson.Serialize(e));
+        Assert.Equal(3, doc.RootElement.GetProperty("FormatVersion").GetInt32());
+    }
+
+    [Fact]
+    public void A_version_1_record_without_the_field_has_its_decisions_upgraded_too()
+    {
+        var v1 = JournalVersion1.Replace("\"ConnectionResults\":{\"fcrdns\":\"pass\"}", "\"ConnectionResults\":{\"fcrdns\":\"pass\",\"policy.hold\":\"why\"}", StringComparison.Ordinal);
+        Assert.NotEqual(JournalVersion1, v1);
+        var e = EnvelopeJson.Deserialize(v1);
+        Assert.Equal("why", e.Decisions?.Hold);
+        Assert.False(e.ConnectionResults.ContainsKey("policy.hold"));
+        // Nothing to upgrade: it keeps saying what it was read from.
+        Assert.Equal(1, EnvelopeJson.Deserialize(JournalVersion1).FormatVersion);
+    }
+
+    [Fact]
+    public void Version_3_round_trips_parameters_and_decisions_as_keywords()
+    {
+        var sent = Sample() with
+        {
+            MailFromParameters = new MailFromParameters { Size = 10, Body = BodyType.SevenBit, Ret = DsnRet.Full, EnvId = "e" },
+            Recipients = [new Recipient { Address = "bob@example.net", Notify = DsnNotify.Delay | DsnNotify.Success }, new Recipient { Address = "c@example.net", Notify = DsnNotify.Never }],
+            Decisions = new EdgeDecisions { Hold = "h", Filter = "smtp:[127.0.0.1]:10025", Prepend = ["X-A: 1"] },
+        };
+        var json = EnvelopeJson.Serialize(sent);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            var root = doc.RootElement;
+            Assert.Equal("7BIT", root.GetProperty("MailFromParameters").GetProperty("Body").GetString());
+            Assert.Equal("FULL", root.GetProperty("MailFromParameters").GetProperty("Ret").GetString());
+            Assert.Equal(["SUCCESS", "DELAY"], root.GetProperty("Recipients")[0].GetProperty("Notify").EnumerateArray().Select(n => n.GetString()));
+            Assert.Equal(["NEVER"], root.GetProperty("Recipients")[1].GetProperty("Notify").EnumerateArray().Select(n => n.GetString()));
+            Assert.Equal("h", root.GetProperty("Decisions").GetProperty("Hold").GetString());
+        }
+        var back = EnvelopeJson.Deserialize(json);
+        Assert.Equal(sent.MailFromParameters, back.MailFromParameters);
+        Assert.Equal(sent.Recipients.Select(r => r.Notify), back.Recipients.Select(r => r.Notify));
+        Assert.Equal(sent.Decisions, back.Decisions);
+        Assert.Equal(json, EnvelopeJson.Serialize(back));
+        // Version 3 keeps connection results as they are, whatever their names.
+        var custom = EnvelopeJson.Deserialize(EnvelopeJson.Serialize(Sample() with { ConnectionResults = new Dictionary<string, string> { ["policy.hold"] = "a fact" } }));
+        Assert.Null(custom.Decisions);
+        Assert.Equal("a fact", custom.ConnectionResults["policy.hold"]);
+    }
+
+    [Theory]
+    [InlineData("\"Body\":\"QUANTUMMIME\"", "\"Ret\":\"SOME\"", "\"Notify\":[\"LATER\"]")]
+    [InlineData("\"Body\":7", "\"Ret\":[]", "\"Notify\":\"SUCCESS\"")]
+    public void An_unknown_parameter_value_reads_as_absent(string body, string ret, string notify)
+    {
+        var json = Version2.Replace("\"Body\":\"8BITMIME\"", body, StringComparison.Ordinal).Replace("\"Ret\":\"HDRS\"", ret, StringComparison.Ordinal)
+            .Replace("\"Notify\":[\"SUCCESS\",\"DELAY\"]", notify, StringComparison.Ordinal);
+        var e = EnvelopeJson.Deserialize(json);
+        Assert.Null(e.MailFromParameters.Body);
+        Assert.Null(e.MailFromParameters.Ret);
+        Assert.Null(e.Recipients[0].Notify);
+        Assert.Equal("e1", e.MailFromParameters.EnvId);
+    }
 }

@@ -504,12 +504,12 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         }
         var byFrom = (await QueuedAsync()).ToDictionary(e => e.MailFrom);
         Assert.Equal(5, byFrom.Count);
-        Assert.Contains("check_sender_access", byFrom["held@sender.test"].ConnectionResults["policy.hold"], StringComparison.Ordinal);
-        Assert.True(byFrom["dropped@sender.test"].ConnectionResults.ContainsKey("policy.discard"));
-        Assert.Equal("X-Tag: from access table", byFrom["tagged@sender.test"].ConnectionResults.Single(kv => kv.Key.StartsWith("policy.prepend.", StringComparison.Ordinal)).Value);
-        Assert.Equal("abuse@example.test", byFrom["moved@sender.test"].ConnectionResults["policy.redirect"]);
-        Assert.DoesNotContain(byFrom["plain@sender.test"].ConnectionResults.Keys, k => k.StartsWith("policy.", StringComparison.Ordinal));
-        Assert.DoesNotContain(byFrom["dropped@sender.test"].ConnectionResults.Keys, k => k == "policy.hold");
+        Assert.Contains("check_sender_access", byFrom["held@sender.test"].Decisions?.Hold, StringComparison.Ordinal);
+        Assert.NotNull(byFrom["dropped@sender.test"].Decisions?.Discard);
+        Assert.Equal(["X-Tag: from access table"], byFrom["tagged@sender.test"].Decisions?.Prepend);
+        Assert.Equal("abuse@example.test", byFrom["moved@sender.test"].Decisions?.Redirect);
+        Assert.Null(byFrom["plain@sender.test"].Decisions);
+        Assert.Null(byFrom["dropped@sender.test"].Decisions?.Hold);
 
         async Task<Mail.Core.InboundChecks.InboundContext> Apply(string from)
         {
@@ -545,7 +545,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         }
         var envelope = Assert.Single(await QueuedAsync());
         Assert.Equal(["tag@example.test"], envelope.Recipients.Select(r => r.Address));
-        Assert.Equal("X-Policy: tagged", envelope.ConnectionResults.Single(kv => kv.Key.StartsWith("policy.prepend.", StringComparison.Ordinal)).Value);
+        Assert.Equal(["X-Policy: tagged"], envelope.Decisions?.Prepend);
         var request = policyServer.Requests.First(r => r.GetValueOrDefault("recipient") == "tag@example.test");
         Assert.Equal("a@sender.test", request["sender"]);
         Assert.Equal("127.0.0.1", request["client_address"]);
@@ -605,9 +605,9 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
             Assert.StartsWith("354", await c.SendAsync("DATA"));
             Assert.StartsWith("250", await c.SendAsync("Subject: t\r\n\r\nhello\r\n."));
         }
-        var results = Assert.Single(await QueuedAsync()).ConnectionResults;
-        Assert.False(results.ContainsKey("policy.hold"));
-        Assert.Equal("X-For: alice", results["policy.prepend.1"]);
+        var decisions = Assert.Single(await QueuedAsync()).Decisions;
+        Assert.Null(decisions?.Hold);
+        Assert.Equal(["X-For: alice"], decisions?.Prepend);
     }
     [Fact]
     public async Task Greylisting_keys_on_the_spf_domain_the_edge_verified_so_a_retry_from_another_network_passes()

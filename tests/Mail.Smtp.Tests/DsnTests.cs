@@ -1,3 +1,5 @@
+using Mail.Core.Model;
+
 namespace Mail.Smtp.Tests;
 
 /// <summary>RFC 3461 DSN parameters: parsed, xtext-decoded, validated, carried in the envelope.</summary>
@@ -16,12 +18,12 @@ public sealed class DsnTests
         await c.CommandAsync("DATA");
         Assert.Equal(250, (await c.CommandAsync("Subject: dsn\r\n\r\nx\r\n.")).Code);
         var env = Assert.Single(await s.QueuedAsync());
-        Assert.Equal("HDRS", env.MailFromParameters.Ret);
+        Assert.Equal(DsnRet.Hdrs, env.MailFromParameters.Ret);
         Assert.Equal("QQ+id=1", env.MailFromParameters.EnvId);
         Assert.Equal(500, env.MailFromParameters.Size);
-        Assert.Equal(["SUCCESS", "DELAY"], env.Recipients[0].Notify);
+        Assert.Equal(DsnNotify.Success | DsnNotify.Delay, env.Recipients[0].Notify);
         Assert.Equal("rfc822;Alice+x@example.test", env.Recipients[0].ORcpt);
-        Assert.Equal(["NEVER"], env.Recipients[1].Notify);
+        Assert.Equal(DsnNotify.Never, env.Recipients[1].Notify);
         Assert.Null(env.Recipients[1].ORcpt);
     }
 
@@ -73,9 +75,9 @@ print('sent')
         Assert.True(result.ExitCode == 0, result.StdErr);
         Assert.Contains("sent", result.StdOut);
         var env = Assert.Single(await s.QueuedAsync());
-        Assert.Equal("FULL", env.MailFromParameters.Ret);
+        Assert.Equal(DsnRet.Full, env.MailFromParameters.Ret);
         Assert.Equal("py1", env.MailFromParameters.EnvId);
-        Assert.Equal(["FAILURE"], env.Recipients[0].Notify);
+        Assert.Equal(DsnNotify.Failure, env.Recipients[0].Notify);
         Assert.Equal("py.client.test", env.Client.Helo);
     }
 }

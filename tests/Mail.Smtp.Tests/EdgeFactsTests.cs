@@ -45,15 +45,17 @@ public sealed class EdgeFactsTests
         public ValueTask<SmtpPolicyResult> OnMailFromAsync(SmtpSessionFacts facts, CancellationToken cancellationToken)
         {
             Note("mail", facts);
-            return ValueTask.FromResult(SmtpPolicyResult.Continue with { Results = new Dictionary<string, string> { ["policy.prepend.1"] = "X-Mail: " + facts.MailFrom } });
+            return ValueTask.FromResult(SmtpPolicyResult.Continue with { Decisions = new EdgeDecisions { Prepend = ["X-Mail: " + facts.MailFrom] } });
         }
 
         public ValueTask<SmtpPolicyResult> OnRcptToAsync(SmtpSessionFacts facts, Recipient recipient, CancellationToken cancellationToken)
         {
             Note("rcpt", facts);
             // HOLD asked for a recipient the edge then refuses (unknown user) must not reach the message.
-            var key = recipient.Address.StartsWith("nobody", StringComparison.Ordinal) ? "policy.discard" : "policy.hold";
-            return ValueTask.FromResult(SmtpPolicyResult.Continue with { Results = new Dictionary<string, string> { [key] = "access table said so" } });
+            var decisions = recipient.Address.StartsWith("nobody", StringComparison.Ordinal)
+                ? new EdgeDecisions { Discard = "access table said so" }
+                : new EdgeDecisions { Hold = "access table said so" };
+            return ValueTask.FromResult(SmtpPolicyResult.Continue with { Decisions = decisions });
         }
 
         public ValueTask<SmtpPolicyResult> OnDataAsync(SmtpSessionFacts facts, CancellationToken cancellationToken)
@@ -200,12 +202,12 @@ public sealed class EdgeFactsTests
         Assert.Equal(250, (await c.CommandAsync("RCPT TO:<alice@example.test>")).Code);
         Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
         Assert.Equal(250, (await c.CommandAsync("Subject: t\r\n\r\nbody\r\n.")).Code);
-        var results = (await s.QueuedAsync()).Single().ConnectionResults;
-        Assert.Equal("from connect", results["policy.session"]);
-        Assert.Equal("X-Mail: a@sender.test", results["policy.prepend.1"]);
-        Assert.Equal("access table said so", results["policy.hold"]);
+        var envelope = (await s.QueuedAsync()).Single();
+        Assert.Equal("from connect", envelope.ConnectionResults["policy.session"]);
+        Assert.Equal(["X-Mail: a@sender.test"], envelope.Decisions?.Prepend);
+        Assert.Equal("access table said so", envelope.Decisions?.Hold);
         // The refused recipient's effect was dropped with it.
-        Assert.False(results.ContainsKey("policy.discard"));
+        Assert.Null(envelope.Decisions?.Discard);
     }
     [Fact]
     public async Task A_client_that_talks_before_the_greeting_is_flagged_while_the_connect_hook_runs_and_after()

@@ -1,4 +1,5 @@
 using System.Text;
+using Mail.Core.Model;
 
 namespace Mail.Smtp.Tests;
 
@@ -184,7 +185,7 @@ public sealed class ProtocolTests
         Assert.Equal(250, (await c.CommandAsync("Subject: grüße\r\n\r\nÄÖÜ\r\n.")).Code);
         var env = Assert.Single(await s.QueuedAsync());
         Assert.True(env.MailFromParameters.SmtpUtf8);
-        Assert.Equal("8BITMIME", env.MailFromParameters.Body);
+        Assert.Equal(BodyType.EightBitMime, env.MailFromParameters.Body);
         Assert.Equal("UTF8SMTP", env.Client.Protocol);
         Assert.Contains("ÄÖÜ", await s.ReadMessageAsync(env.MessageRef));
     }

@@ -35,14 +35,15 @@ public abstract class MessageQueueContract
             Tls = new TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256),
         },
         MailFrom = "sender@example.net",
-        MailFromParameters = new MailFromParameters { Size = 1234, Body = "8BITMIME", SmtpUtf8 = true, Ret = "HDRS", EnvId = "env-1" },
+        MailFromParameters = new MailFromParameters { Size = 1234, Body = BodyType.EightBitMime, SmtpUtf8 = true, Ret = DsnRet.Hdrs, EnvId = "env-1" },
         Recipients =
         [
-            new Recipient { Address = "alice@example.org", Notify = ["SUCCESS", "FAILURE"], ORcpt = "rfc822;alice@example.org" },
+            new Recipient { Address = "alice@example.org", Notify = DsnNotify.Success | DsnNotify.Failure, ORcpt = "rfc822;alice@example.org" },
             new Recipient { Address = "bob@example.org" },
         ],
         AuthenticatedUser = null,
         ConnectionResults = new Dictionary<string, string> { ["spf"] = "pass", ["fcrdns"] = "pass" },
+        Decisions = new EdgeDecisions { Hold = "smtpd_sender_restrictions: check_sender_access", Prepend = ["X-First: 1", "X-Second: 2"] },
         TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         Attempt = 0,
     };
@@ -82,6 +83,7 @@ public abstract class MessageQueueContract
         Assert.Equal(sent.Recipients[0].ORcpt, got.Recipients[0].ORcpt);
         Assert.Null(got.Recipients[1].Notify);
         Assert.Equal(sent.ConnectionResults, got.ConnectionResults);
+        Assert.Equal(sent.Decisions, got.Decisions);
         Assert.Equal(sent.TraceParent, got.TraceParent);
         await queue.CompleteAsync(lease);
     }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Mail.Core.Model;
 
 /// <summary>
@@ -5,16 +7,29 @@ namespace Mail.Core.Model;
 /// dialogue, and a reference to the raw message in the message store (claim-check).
 /// This is what travels through the queues; it stays small whatever the message size.
 /// </summary>
-public sealed record Envelope
+public sealed record Envelope : IJsonOnDeserialized
 {
     /// <summary>The envelope wire format this build writes. 1: no per-recipient delivery state (before the outbound
-    /// stage); 2: <see cref="Recipient.Delivery"/> and <see cref="Held"/>. A reader accepts any version up to this one
+    /// stage), no version field; 2: <see cref="Recipient.Delivery"/> and <see cref="Held"/>; 3: the edge's decisions in
+    /// <see cref="Decisions"/> instead of "policy.*" strings in <see cref="ConnectionResults"/>. A reader accepts any
+    /// version up to this one (older ones are upgraded as they are read, see <see cref="IJsonOnDeserialized.OnDeserialized"/>)
     /// and refuses a newer one (<see cref="EnvelopeFormatException"/>): a newer build's fields would be lost silently.</summary>
-    public const int CurrentFormatVersion = 2;
+    public const int CurrentFormatVersion = 3;
 
-    /// <summary>Format version of the record this envelope was read from. Version 1 records carry none and read as the
-    /// current version: version 2 only added optional fields, so they mean the same.</summary>
-    public int FormatVersion { get; init; } = CurrentFormatVersion;
+    private int _formatVersion = CurrentFormatVersion;
+    private bool _formatVersionGiven;
+
+    /// <summary>Format version of the record this envelope was read from (1 for a record without the field); the current
+    /// version for an envelope built in memory, or read from an older record whose edge decisions were upgraded.</summary>
+    public int FormatVersion
+    {
+        get => _formatVersion;
+        init
+        {
+            _formatVersion = value;
+            _formatVersionGiven = true;
+        }
+    }
 
     /// <summary>Queue id given to the client in "250 2.0.0 Ok: queued as ID"; also the idempotency key.</summary>
     public required string QueueId { get; init; }
@@ -40,8 +55,15 @@ public sealed record Envelope
     /// <summary>SASL identity when the message came through authenticated submission.</summary>
     public string? AuthenticatedUser { get; init; }
 
+    private IReadOnlyDictionary<string, string> _connectionResults = new Dictionary<string, string>();
+    private EdgeDecisions? _decisions;
+
     /// <summary>Results of checks that ran during the SMTP dialogue (e.g. "spf" =&gt; "pass", "fcrdns" =&gt; "fail").</summary>
-    public IReadOnlyDictionary<string, string> ConnectionResults { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> ConnectionResults { get => _connectionResults; init => _connectionResults = value; }
+
+    /// <summary>What the edge's restrictions decided for this message and left to the pipeline (HOLD, DISCARD, PREPEND,
+    /// REDIRECT, FILTER); null when they decided nothing.</summary>
+    public EdgeDecisions? Decisions { get => _decisions; init => _decisions = value; }
 
     /// <summary>W3C traceparent started at the edge, continued by the pipeline.</summary>
     public string? TraceParent { get; init; }
@@ -53,6 +75,24 @@ public sealed record Envelope
     public bool Held { get; init; }
 
     public bool IsNullSender => MailFrom.Length == 0;
+
+    /// <summary>
+    /// Upgrades a record of an older format as it is read, whichever reader read it (queue message, spool journal, dead
+    /// letter): a record without the version field is version 1, and versions 1 and 2 kept the edge's decisions as
+    /// "policy.*" connection results, which move to <see cref="Decisions"/>. An upgraded envelope says the current
+    /// version, so that writing it back never hands an older build a record whose decisions it would not see.
+    /// </summary>
+    void IJsonOnDeserialized.OnDeserialized()
+    {
+        // The source-generated reader hands a missing init-only field in as 0; another reader may not set it at all.
+        if (!_formatVersionGiven || _formatVersion == 0) _formatVersion = 1;
+        if (_formatVersion >= 3 || _connectionResults is null) return;
+        var (decisions, rest) = EdgeDecisions.FromVersion2Results(_connectionResults);
+        if (decisions is null) return;
+        _decisions = decisions;
+        _connectionResults = rest;
+        _formatVersion = CurrentFormatVersion;
+    }
 
     /// <summary>Throws <see cref="EnvelopeFormatException"/> when this envelope was read from a newer format than this build knows.</summary>
     public Envelope EnsureReadable(string source) =>
@@ -84,11 +124,13 @@ public sealed record TlsInfo(string Protocol, string Cipher, int? CipherBits = n
 public sealed record MailFromParameters
 {
     public long? Size { get; init; }
-    /// <summary>7BIT, 8BITMIME or BINARYMIME.</summary>
-    public string? Body { get; init; }
+    /// <summary>BODY=7BIT or 8BITMIME; null when not given.</summary>
+    [JsonConverter(typeof(SmtpKeywordJsonConverter.Body))]
+    public BodyType? Body { get; init; }
     public bool SmtpUtf8 { get; init; }
-    /// <summary>DSN RET=FULL or RET=HDRS.</summary>
-    public string? Ret { get; init; }
+    /// <summary>DSN RET=FULL or RET=HDRS; null when not given.</summary>
+    [JsonConverter(typeof(SmtpKeywordJsonConverter.Ret))]
+    public DsnRet? Ret { get; init; }
     /// <summary>DSN ENVID (xtext-decoded).</summary>
     public string? EnvId { get; init; }
 }
@@ -98,8 +140,9 @@ public sealed record Recipient
 {
     /// <summary>Forward-path without angle brackets.</summary>
     public required string Address { get; init; }
-    /// <summary>DSN NOTIFY: NEVER, or a combination of SUCCESS, FAILURE, DELAY.</summary>
-    public IReadOnlyList<string>? Notify { get; init; }
+    /// <summary>DSN NOTIFY: NEVER, or a combination of SUCCESS, FAILURE, DELAY; null when not given.</summary>
+    [JsonConverter(typeof(SmtpKeywordJsonConverter.Notify))]
+    public DsnNotify? Notify { get; init; }
     /// <summary>DSN ORCPT as given (addr-type;xtext-decoded address).</summary>
     public string? ORcpt { get; init; }
 

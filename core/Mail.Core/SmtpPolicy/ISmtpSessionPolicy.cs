@@ -46,11 +46,18 @@ public readonly record struct SmtpPolicyResult(SmtpPolicyAction Action, int Code
 
     /// <summary>
     /// With Continue or Accept: facts to record with the message, copied into <see cref="Envelope.ConnectionResults"/>
-    /// (e.g. Postfix access actions as "policy.hold", "policy.discard", "policy.prepend.1", "policy.redirect", "policy.filter").
-    /// From OnConnect/OnHelo they apply to every message of the session; from the other hooks to the current transaction
-    /// only (from OnRcptTo only when the recipient is accepted). Later values replace earlier ones under the same key.
+    /// (e.g. the weighted DNSBL score). From OnConnect/OnHelo they apply to every message of the session; from the other
+    /// hooks to the current transaction only (from OnRcptTo only when the recipient is accepted). Later values replace
+    /// earlier ones under the same key.
     /// </summary>
     public IReadOnlyDictionary<string, string>? Results { get; init; }
+
+    /// <summary>
+    /// With Continue or Accept: what the message is to undergo in the pipeline (Postfix access actions HOLD, DISCARD,
+    /// PREPEND, REDIRECT, FILTER), carried by <see cref="Envelope.Decisions"/>. Same scope as <see cref="Results"/>;
+    /// decisions of later hooks follow earlier ones (<see cref="EdgeDecisions.Then"/>).
+    /// </summary>
+    public EdgeDecisions? Decisions { get; init; }
 
     /// <summary>Accept with the server's normal success reply.</summary>
     public static SmtpPolicyResult Accept { get; } = new(SmtpPolicyAction.Accept, 0, "", "");

@@ -1,14 +1,14 @@
-using System.Globalization;
 using Mail.Core.InboundChecks;
-using MimeKit;
+using Mail.Core.Model;
 
 namespace Mail.Defences.SmtpEdge;
 
 /// <summary>
 /// Applies in the pipeline what the SMTP restrictions decided for the message but could not do at the edge (Postfix
-/// access-table and policy-server actions), as <see cref="RestrictionPolicy"/> recorded them in Envelope.ConnectionResults:
-/// "policy.discard" → Discard, "policy.hold" → Quarantine, "policy.prepend.N" → header fields prepended in N order,
-/// "policy.redirect" and "policy.filter" → copied to <see cref="InboundContext.Results"/> (no stage re-routes on them yet).
+/// access-table and policy-server actions), as <see cref="RestrictionPolicy"/> recorded them in
+/// <see cref="Envelope.Decisions"/>: DISCARD → Discard, HOLD → Quarantine, PREPEND → header fields prepended in their
+/// order, REDIRECT and FILTER → copied to <see cref="InboundContext.Results"/> as "policy.redirect" and "policy.filter"
+/// (no stage re-routes on them yet).
 /// </summary>
 public sealed class EdgeDecisionsCheck : IInboundCheck
 {
@@ -16,22 +16,12 @@ public sealed class EdgeDecisionsCheck : IInboundCheck
 
     public Task RunAsync(InboundContext context, CancellationToken cancellationToken)
     {
-        var results = context.Envelope.ConnectionResults;
-        if (results.TryGetValue("policy.discard", out var discard))
-            context.Verdict.Require(Disposition.Discard, $"DISCARD at SMTP ({discard})");
-        if (results.TryGetValue("policy.hold", out var hold))
-            context.Verdict.Require(Disposition.Quarantine, $"HOLD at SMTP ({hold})");
-        if (results.TryGetValue("policy.redirect", out var redirect)) context.Results["policy.redirect"] = redirect;
-        if (results.TryGetValue("policy.filter", out var filter)) context.Results["policy.filter"] = filter;
-
-        var prepends = new List<(int Order, string Text)>();
-        foreach (var (key, value) in results)
-        {
-            if (key.StartsWith("policy.prepend.", StringComparison.Ordinal)
-                && int.TryParse(key.AsSpan("policy.prepend.".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-                prepends.Add((n, value));
-        }
-        foreach (var (_, text) in prepends.OrderBy(p => p.Order))
+        if (context.Envelope.Decisions is not { } decisions) return Task.CompletedTask;
+        if (decisions.Discard is { } discard) context.Verdict.Require(Disposition.Discard, $"DISCARD at SMTP ({discard})");
+        if (decisions.Hold is { } hold) context.Verdict.Require(Disposition.Quarantine, $"HOLD at SMTP ({hold})");
+        if (decisions.Redirect is { } redirect) context.Results["policy.redirect"] = redirect;
+        if (decisions.Filter is { } filter) context.Results["policy.filter"] = filter;
+        foreach (var text in decisions.Prepend)
             if (ActionHeader.TryParse(text, out var header)) context.PrependHeaders.Add(header);
         return Task.CompletedTask;
     }

@@ -43,8 +43,8 @@ public sealed class RestrictionPolicyOptions
 /// The restriction lists (<see cref="RestrictionSet"/>) behind the SMTP edge's <see cref="ISmtpSessionPolicy"/> seam.
 /// Lists are evaluated in Postfix order (client, helo, sender, relay, recipient at RCPT with delay_reject; data at DATA;
 /// end-of-data after the message is stored). The first reject is the reply. Access actions HOLD, DISCARD, PREPEND, FILTER
-/// and REDIRECT travel to the message as <see cref="SmtpPolicyResult.Results"/> ("policy.hold", "policy.discard",
-/// "policy.prepend.N", "policy.filter", "policy.redirect"), applied in the pipeline by <see cref="EdgeDecisionsCheck"/>.
+/// and REDIRECT travel to the message as <see cref="SmtpPolicyResult.Decisions"/> (<see cref="EdgeDecisions"/>), applied
+/// in the pipeline by <see cref="EdgeDecisionsCheck"/>.
 /// Rate limits are the edge's own (Smtp:RateLimits), not part of this policy.
 /// </summary>
 public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPolicyOptions? options = null) : ISmtpSessionPolicy
@@ -62,29 +62,22 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
         /// <summary>Client, HELO and sender lists depend only on the connection, the HELO name and the transaction:
         /// their decision is kept per key (so with delay_reject they run once, not at every RCPT), with its effects.</summary>
         public readonly Dictionary<SmtpStage, (string Key, SmtpPolicyResult? Reject, RestrictionEffects Effects, string Label)> Decided = [];
-
-        /// <summary>A number per distinct PREPEND header, in first-seen order: the same header always gets the same
-        /// "policy.prepend.N" key, so an effect repeated at every RCPT (cached client/sender decisions) is recorded once.</summary>
-        private readonly Dictionary<string, int> _prependNumbers = new(StringComparer.Ordinal);
-
-        /// <summary>Postfix access actions that change what happens to the message, as envelope results. Each hook
-        /// returns only what its own evaluation produced: the edge drops the results of a recipient it refuses.</summary>
-        public void Add(Dictionary<string, string> into, RestrictionEffects e, string decidedBy)
-        {
-            if (e.Hold) into["policy.hold"] = decidedBy;
-            if (e.Discard) into["policy.discard"] = decidedBy;
-            if (e.Filter is { } filter) into["policy.filter"] = filter;
-            if (e.Redirect is { } redirect) into["policy.redirect"] = redirect;
-            foreach (var header in e.PrependHeaders)
-            {
-                if (!_prependNumbers.TryGetValue(header, out var n)) _prependNumbers[header] = n = _prependNumbers.Count + 1;
-                into[$"policy.prepend.{n}"] = header;
-            }
-        }
     }
 
-    private static SmtpPolicyResult With(SmtpPolicyResult r, Dictionary<string, string> effects) =>
-        effects.Count == 0 ? r : r with { Results = effects };
+    /// <summary>Postfix access actions that change what happens to the message, as the edge's decisions. Each hook
+    /// returns only what its own evaluation produced: the edge drops the decisions of a recipient it refuses.</summary>
+    private static EdgeDecisions Add(EdgeDecisions into, RestrictionEffects e, string decidedBy) =>
+        into.Then(new EdgeDecisions
+        {
+            Hold = e.Hold ? decidedBy : null,
+            Discard = e.Discard ? decidedBy : null,
+            Filter = e.Filter,
+            Redirect = e.Redirect,
+            Prepend = [.. e.PrependHeaders],
+        });
+
+    private static SmtpPolicyResult With(SmtpPolicyResult r, EdgeDecisions effects) =>
+        effects.IsEmpty ? r : r with { Decisions = effects };
 
     /// <summary>Connection result holding the postscreen-style weighted DNSBL score of the client (an integer).</summary>
     public const string DnsblScoreResult = "dnsbl.score";
@@ -177,7 +170,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
             PipelinedNow = () => facts.Pipelined,
         };
         var explicitPermit = false;
-        var effects = new Dictionary<string, string>(StringComparer.Ordinal);
+        var effects = EdgeDecisions.None;
         try
         {
             foreach (var stage in stages)
@@ -192,7 +185,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
                 if (key is not null && state.Decided.TryGetValue(stage, out var known) && known.Key == key)
                 {
                     if (known.Reject is { } again) return again;
-                    state.Add(effects, known.Effects, known.Label);
+                    effects = Add(effects, known.Effects, known.Label);
                     continue;
                 }
                 var d = await restrictions.EvaluateAsync(stage, f, ct);
@@ -206,7 +199,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
                 var label = d.Result.DecidedBy.Length > 0 ? $"{RestrictionSet.SettingNames[stage]}: {d.Result.DecidedBy}" : RestrictionSet.SettingNames[stage];
                 if (key is not null) state.Decided[stage] = (key, reject, d.Effects, label);
                 if (reject is { } r) return r;
-                state.Add(effects, d.Effects, label);
+                effects = Add(effects, d.Effects, label);
                 if (stage is SmtpStage.Relay or SmtpStage.Recipient && d.Outcome == RestrictionOutcome.Permit) explicitPermit = true;
             }
         }

@@ -69,7 +69,7 @@ public static class DeliveryStatusNotice
         report.Add(status);
 
         original.Position = 0;
-        if (string.Equals(envelope.MailFromParameters.Ret, "FULL", StringComparison.OrdinalIgnoreCase) && failed)
+        if (envelope.MailFromParameters.Ret == DsnRet.Full && failed)
         {
             report.Add(new MessagePart("rfc822") { Message = MimeMessage.Load(original) });
         }

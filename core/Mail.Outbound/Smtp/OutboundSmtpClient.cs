@@ -76,10 +76,10 @@ internal sealed class OutboundSmtpClient : SmtpClient
         _recipients = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
         _rcptReplies.Clear();
         SenderRefused = null;
-        DeliveryStatusNotificationType = envelope.MailFromParameters.Ret?.ToUpperInvariant() switch
+        DeliveryStatusNotificationType = envelope.MailFromParameters.Ret switch
         {
-            "FULL" => DeliveryStatusNotificationType.Full,
-            "HDRS" => DeliveryStatusNotificationType.HeadersOnly,
+            DsnRet.Full => DeliveryStatusNotificationType.Full,
+            DsnRet.Hdrs => DeliveryStatusNotificationType.HeadersOnly,
             _ => DeliveryStatusNotificationType.Unspecified,
         };
     }
@@ -106,19 +106,12 @@ internal sealed class OutboundSmtpClient : SmtpClient
 
     protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)
     {
-        if (_recipients is null || !_recipients.TryGetValue(mailbox.Address, out var r) || r.Notify is not { Count: > 0 } notify) return null;
+        if (_recipients is null || !_recipients.TryGetValue(mailbox.Address, out var r) || r.Notify is not { } notify) return null;
+        if (notify == DsnNotify.Never) return DeliveryStatusNotification.Never;
         DeliveryStatusNotification value = 0;
-        foreach (var n in notify)
-        {
-            value |= n.ToUpperInvariant() switch
-            {
-                "NEVER" => DeliveryStatusNotification.Never,
-                "SUCCESS" => DeliveryStatusNotification.Success,
-                "FAILURE" => DeliveryStatusNotification.Failure,
-                "DELAY" => DeliveryStatusNotification.Delay,
-                _ => 0,
-            };
-        }
+        if ((notify & DsnNotify.Success) != 0) value |= DeliveryStatusNotification.Success;
+        if ((notify & DsnNotify.Failure) != 0) value |= DeliveryStatusNotification.Failure;
+        if ((notify & DsnNotify.Delay) != 0) value |= DeliveryStatusNotification.Delay;
         return value;
     }
 

@@ -103,7 +103,7 @@ internal sealed partial class SmtpSession
                 Reply(verdict);
                 return verdict.Code != 421;
             }
-            Record(Facts.ConnectionResultMap, verdict);
+            _sessionDecisions = Record(Facts.ConnectionResultMap, _sessionDecisions, verdict);
         }
         // RFC 2034 section 3: replies to HELO/EHLO carry no enhanced status code.
         _reply.Write(_hostReplies.Hello(name, Facts.ClientEndPoint.Address, continues: esmtp));

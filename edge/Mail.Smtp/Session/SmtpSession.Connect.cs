@@ -46,7 +46,7 @@ internal sealed partial class SmtpSession
                 _reply.Write(verdict.Code, null, verdict.Text);
                 return false;
             }
-            Record(Facts.ConnectionResultMap, verdict);
+            _sessionDecisions = Record(Facts.ConnectionResultMap, _sessionDecisions, verdict);
         }
         if (pregreet && _listener.PregreetBanner)
         {

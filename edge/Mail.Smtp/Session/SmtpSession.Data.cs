@@ -21,7 +21,7 @@ internal sealed partial class SmtpSession
                 Reply(verdict);
                 return verdict.Code != 421;
             }
-            Record(tx.PolicyResults, verdict);
+            tx.PolicyDecisions = Record(tx.PolicyResults, tx.PolicyDecisions, verdict);
         }
         tx.ReceivedAt = _services.Time.GetUtcNow();
         tx.QueueId = QueueId.New(tx.ReceivedAt);
@@ -195,10 +195,11 @@ internal sealed partial class SmtpSession
                     Reply(verdict);
                     return verdict.Code != 421;
                 }
-                Record(tx.PolicyResults, verdict);
+                tx.PolicyDecisions = Record(tx.PolicyResults, tx.PolicyDecisions, verdict);
             }
             var results = new Dictionary<string, string>(Facts.ConnectionResultMap, StringComparer.Ordinal);
             foreach (var (key, value) in tx.PolicyResults) results[key] = value;
+            var decisions = _sessionDecisions.Then(tx.PolicyDecisions);
             var envelope = new Envelope
             {
                 QueueId = queueId,
@@ -211,6 +212,7 @@ internal sealed partial class SmtpSession
                 Recipients = Facts.RecipientList.ToArray(),
                 AuthenticatedUser = Facts.AuthenticatedUser,
                 ConnectionResults = results,
+                Decisions = decisions.IsEmpty ? null : decisions,
                 TraceParent = activity?.Id,
             };
             await _services.InboundQueue.SendAsync(envelope);

@@ -40,7 +40,9 @@ internal sealed partial class SmtpSession
             return true;
         }
         long? size = null;
-        string? body = null, ret = null, envId = null;
+        BodyType? body = null;
+        DsnRet? ret = null;
+        string? envId = null;
         var smtpUtf8 = false;
         foreach (var p in parameters)
         {
@@ -61,10 +63,10 @@ internal sealed partial class SmtpSession
                     size = s;
                     break;
                 case "BODY":
-                    body = p.Value?.ToUpperInvariant();
-                    if (body is not ("7BIT" or "8BITMIME"))
+                    body = SmtpKeywords.ParseBody(p.Value);
+                    if (body is not (BodyType.SevenBit or BodyType.EightBitMime))
                     {
-                        Reply(body == "BINARYMIME" ? SmtpReplies.BodyNotImplemented : SmtpReplies.BodyInvalid);
+                        Reply(body == BodyType.BinaryMime ? SmtpReplies.BodyNotImplemented : SmtpReplies.BodyInvalid);
                         return true;
                     }
                     break;
@@ -77,8 +79,8 @@ internal sealed partial class SmtpSession
                     smtpUtf8 = true;
                     break;
                 case "RET":
-                    ret = p.Value?.ToUpperInvariant();
-                    if (ret is not ("FULL" or "HDRS"))
+                    ret = SmtpKeywords.ParseRet(p.Value);
+                    if (ret is null)
                     {
                         Reply(SmtpReplies.RetInvalid);
                         return true;
@@ -145,7 +147,7 @@ internal sealed partial class SmtpSession
                 Facts.MailFromParameters = null;
                 return verdict.Code != 421;
             }
-            Record(tx.PolicyResults, verdict);
+            tx.PolicyDecisions = Record(tx.PolicyResults, tx.PolicyDecisions, verdict);
         }
         _tx = tx;
         _state = SmtpState.MailGiven;
@@ -222,17 +224,15 @@ internal sealed partial class SmtpSession
             Reply(SmtpReplies.RateLimited(tooMany));
             return true;
         }
-        List<string>? notify = null;
+        DsnNotify? notify = null;
         string? orcpt = null;
         foreach (var p in parameters)
         {
             switch (p.Keyword)
             {
                 case "NOTIFY":
-                    notify = p.Value?.ToUpperInvariant().Split(',').ToList();
-                    if (notify is null || notify.Count == 0 || notify.Distinct().Count() != notify.Count
-                        || notify.Any(n => n is not ("NEVER" or "SUCCESS" or "FAILURE" or "DELAY"))
-                        || (notify.Contains("NEVER") && notify.Count > 1))
+                    notify = SmtpKeywords.ParseNotify(p.Value);
+                    if (notify is null)
                     {
                         Reply(SmtpReplies.NotifyInvalid);
                         return true;
@@ -316,7 +316,7 @@ internal sealed partial class SmtpSession
             }
         }
         if (await RefuseRecipientOverQuotaAsync(mailbox, path)) return true;
-        Record(_tx!.PolicyResults, rcptVerdict);
+        _tx!.PolicyDecisions = Record(_tx.PolicyResults, _tx.PolicyDecisions, rcptVerdict);
         Facts.RecipientList.Add(recipient);
         _state = SmtpState.RcptGiven;
         Reply(SmtpReplies.RecipientOk);

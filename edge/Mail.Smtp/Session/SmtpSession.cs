@@ -57,6 +57,9 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
     private SmtpState _state = SmtpState.Connected;
     private SmtpTransaction? _tx;
 
+    /// <summary>What the connect and HELO hooks decided (SmtpPolicyResult.Decisions): it applies to every message of the session.</summary>
+    private EdgeDecisions _sessionDecisions = EdgeDecisions.None;
+
     /// <param name="client">The client as the server admitted it: the socket's peer, or on a PROXY protocol listener the
     /// address the proxy relayed; an IPv4-mapped address is already plain IPv4 (ConnectionListener). Every check (Received:, SPF, FCrDNS, DNSBL, greylisting, limits, mynetworks) and
     /// every log line reads it from <see cref="Facts"/>, never from the socket.</param>
@@ -232,11 +235,13 @@ internal sealed partial class SmtpSession : ISmtpInput, IDisposable
         if (reply.Code >= 400) _limits.CountError();
     }
 
-    /// <summary>Keeps what a policy asked to record with the message (see <see cref="SmtpPolicyResult.Results"/>).</summary>
-    private static void Record(Dictionary<string, string> into, in SmtpPolicyResult verdict)
+    /// <summary>Keeps what a policy asked to record with the message (<see cref="SmtpPolicyResult.Results"/>) and what it
+    /// decided for it (<see cref="SmtpPolicyResult.Decisions"/>, returned after <paramref name="decisions"/>).</summary>
+    private static EdgeDecisions Record(Dictionary<string, string> into, EdgeDecisions decisions, in SmtpPolicyResult verdict)
     {
-        if (verdict.Results is null) return;
-        foreach (var (key, value) in verdict.Results) into[key] = value;
+        if (verdict.Results is { } results)
+            foreach (var (key, value) in results) into[key] = value;
+        return decisions.Then(verdict.Decisions);
     }
 
     /// <summary>Counts a refusal, with this client and the transaction's sender (or <paramref name="sender"/>, the MAIL

@@ -1,3 +1,4 @@
+using Mail.Core.Model;
 using Mail.Core.Ports;
 
 namespace Mail.Smtp.Session;
@@ -16,6 +17,9 @@ internal sealed class SmtpTransaction : Protocol.IMessageSink
 
     /// <summary>What the policy asked to record with this message (SmtpPolicyResult.Results); merged into the envelope.</summary>
     public Dictionary<string, string> PolicyResults { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What the policy decided for this message (SmtpPolicyResult.Decisions); they follow the session's in the envelope.</summary>
+    public EdgeDecisions PolicyDecisions { get; set; } = EdgeDecisions.None;
 
     /// <summary>Set once the message is being written (DATA in progress, or BDAT chunks received).</summary>
     public string? QueueId { get; set; }

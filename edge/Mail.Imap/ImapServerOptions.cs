@@ -1,4 +1,3 @@
-using Mail.Core.Tls;
 using Mail.Core.Listening;
 
 namespace Mail.Imap;
@@ -15,20 +14,10 @@ public sealed class ImapListenerOptions : ListenerOptions
     }
 }
 
-public sealed class ImapServerOptions
+/// <summary>Section "Imap"; the gateway settings every protocol shares (host name, listeners, certificate,
+/// login throttle, connection limit, PROXY networks) are in <see cref="GatewayOptions{TListener}"/>.</summary>
+public sealed class ImapServerOptions : GatewayOptions<ImapListenerOptions>
 {
-    /// <summary>Name in the greeting.</summary>
-    public string HostName { get; set; } = "localhost";
-
-    public List<ImapListenerOptions> Listeners { get; set; } = [];
-
-    /// <summary>Certificate for STARTTLS and implicit TLS listeners (read at each handshake, so a renewal needs no
-    /// restart); without one, STARTTLS is not offered.</summary>
-    public ServerCertificate? Certificate { get; set; }
-
-    /// <summary>Embedded mode convenience: allow LOGIN / AUTHENTICATE PLAIN without TLS when the client is on loopback.</summary>
-    public bool AllowPlaintextLoginOnLoopback { get; set; } = true;
-
     /// <summary>Largest literal a client may send (APPEND message size cap).</summary>
     public long MaxLiteralSize { get; set; } = 50L * 1024 * 1024;
 
@@ -43,25 +32,6 @@ public sealed class ImapServerOptions
 
     /// <summary>How often an IDLE session polls the mailbox store for deliveries by other processes.</summary>
     public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
-
-    /// <summary>Pause after each failed login (slows down password guessing).</summary>
-    public TimeSpan FailedLoginDelay { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Failed logins per client address, or per user, within <see cref="FailedLoginWindow"/> before logins are refused.</summary>
-    public int MaxFailedLogins { get; set; } = 5;
-
-    /// <summary>Window over which failures are counted, and how long a client or user stays refused.</summary>
-    public TimeSpan FailedLoginWindow { get; set; } = TimeSpan.FromMinutes(15);
-
-    public int MaxConnections { get; set; } = 1000;
-
-    /// <summary>The proxies (CIDRs or single addresses) whose PROXY protocol header a listener with
-    /// <see cref="ImapListenerOptions.ProxyProtocol"/> believes; connections from anywhere else are closed (Dovecot
-    /// haproxy_trusted_networks). Required when a listener has the option.</summary>
-    public List<string> ProxyNetworks { get; set; } = [];
-
-    /// <summary>How long a proxy may take to send the PROXY protocol header (Dovecot haproxy_timeout, 3 s).</summary>
-    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>Formatted ENVELOPEs kept in memory for the "sync" FETCH (messages are immutable, so they never go
     /// stale); about 0.5 KiB each. Zero turns the cache off.</summary>
@@ -87,20 +57,13 @@ public sealed class ImapServerOptions
     /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad setting.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(HostName)) throw new InvalidOperationException("Imap:HostName must not be empty.");
-        ListenerOptions.ThrowFirstProblem("Imap", Listeners, Certificate is not null, ProxyNetworks, ProxyTimeout);
-        if (Certificate is not null && !Certificate.Certificate.HasPrivateKey)
-            throw new InvalidOperationException("Imap:Certificate has no private key.");
+        ValidateGateway("Imap");
         if (MaxLiteralSize < 1024) throw new InvalidOperationException("Imap:MaxLiteralSize must be at least 1024.");
         if (MaxLineLength < 1024) throw new InvalidOperationException("Imap:MaxLineLength must be at least 1024.");
         if (UnauthenticatedTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Imap:UnauthenticatedTimeout must be positive.");
         if (AuthenticatedTimeout <= TimeSpan.Zero) throw new InvalidOperationException("Imap:AuthenticatedTimeout must be positive.");
         if (IdlePollInterval <= TimeSpan.Zero || IdlePollInterval > TimeSpan.FromSeconds(1))
             throw new InvalidOperationException("Imap:IdlePollInterval must be between 0 and 1 second (IDLE must wake within a second).");
-        if (FailedLoginDelay < TimeSpan.Zero) throw new InvalidOperationException("Imap:FailedLoginDelay must not be negative.");
-        if (MaxFailedLogins < 1) throw new InvalidOperationException("Imap:MaxFailedLogins must be at least 1.");
-        if (FailedLoginWindow <= TimeSpan.Zero) throw new InvalidOperationException("Imap:FailedLoginWindow must be positive.");
-        if (MaxConnections < 1) throw new InvalidOperationException("Imap:MaxConnections must be at least 1.");
         if (EnvelopeCacheSize < 0) throw new InvalidOperationException("Imap:EnvelopeCacheSize must not be negative (zero turns the cache off).");
         if (MessageListCacheSize < 0) throw new InvalidOperationException("Imap:MessageListCacheSize must not be negative (zero turns the cache off).");
         if (PersistentCacheSize < 1) throw new InvalidOperationException("Imap:PersistentCacheSize must be at least 1 (Imap:PersistentCache=false turns the cache off).");

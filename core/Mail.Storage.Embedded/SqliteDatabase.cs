@@ -152,6 +152,13 @@ internal sealed class SqliteDatabase
             }
             return new Statement(cached, cache);
         }
+        return OneOff(c, tx, sql, parameters);
+    }
+
+    /// <summary>A new command that never takes a slot in the connection's cache: for SQL built per call (a list of
+    /// values of varying length), whose texts would otherwise fill the cache and leave the fixed statements uncached.</summary>
+    public static Statement OneOff(SqliteConnection c, SqliteTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
         var cmd = c.CreateCommand();
         cmd.CommandText = sql;
         cmd.Transaction = tx;

@@ -69,7 +69,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
                 parameters.Add(("$p" + n, keys[i].Partition));
                 parameters.Add(("$k" + n, keys[i].Key));
             }
-            using var cmd = SqliteDatabase.Command(c, null,
+            using var cmd = SqliteDatabase.OneOff(c, null,
                 $"WITH asked(i, p, k) AS (VALUES {rows}) SELECT asked.i, value, version, expires_at FROM asked " +
                 "JOIN state ON state.partition=asked.p AND state.key=asked.k WHERE expires_at IS NULL OR expires_at > $now",
                 [.. parameters]);

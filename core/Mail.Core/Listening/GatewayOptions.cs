@@ -43,6 +43,9 @@ public abstract class GatewayOptions<TListener> where TListener : ListenerOption
     /// <summary>How long a proxy may take to send the PROXY protocol header (Dovecot haproxy_timeout, 3 s).</summary>
     public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad setting.</summary>
+    public abstract void Validate();
+
     /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad shared setting of
     /// <paramref name="section"/>; <paramref name="whenNone"/> and <paramref name="noImplicitTls"/> as in
     /// <see cref="ListenerOptions.Problems"/>. The protocol's own settings are checked by its Validate after this.</summary>

@@ -9,6 +9,17 @@ namespace Mail.Core.Listening;
 /// </summary>
 public class ListenerOptions
 {
+    public ListenerOptions()
+    {
+    }
+
+    /// <summary>A protocol's listener with its default <paramref name="name"/> and <paramref name="endpoint"/>.</summary>
+    protected ListenerOptions(string name, string endpoint)
+    {
+        Name = name;
+        Endpoint = endpoint;
+    }
+
     /// <summary>Name used in logs, in the servers' BoundEndpoints and (SMTP) in the envelope.</summary>
     public string Name { get; set; } = "";
 

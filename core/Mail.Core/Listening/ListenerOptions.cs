@@ -81,13 +81,4 @@ public class ListenerOptions
         }
         return errors;
     }
-
-    /// <summary>As <see cref="Problems"/> for the gateways, which stop at the first: throws
-    /// <see cref="InvalidOperationException"/> with it.</summary>
-    public static void ThrowFirstProblem(string section, IReadOnlyList<ListenerOptions>? listeners, bool hasCertificate,
-        IReadOnlyList<string>? proxyNetworks, TimeSpan proxyTimeout, string? whenNone = null, string? noImplicitTls = null)
-    {
-        var problems = Problems(section, listeners, hasCertificate, proxyNetworks, proxyTimeout, whenNone, noImplicitTls);
-        if (problems.Count > 0) throw new InvalidOperationException(problems[0]);
-    }
 }

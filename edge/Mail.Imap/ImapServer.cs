@@ -10,19 +10,14 @@ namespace Mail.Imap;
 
 /// <summary>
 /// The IMAP gateway (RFC 9051 IMAP4rev2 and RFC 3501 IMAP4rev1) over the mailbox and message stores.
-/// Set up as every <see cref="GatewayServer{TListener}"/> (one listener per <see cref="ImapListenerOptions"/>); each
+/// Set up as every <see cref="GatewayServer{TListener, TOptions, TServices}"/> (one listener per <see cref="ImapListenerOptions"/>); each
 /// connection runs an <see cref="ImapSession"/>; at shutdown every session is sent "* BYE".
 /// </summary>
-public sealed class ImapServer : GatewayServer<ImapListenerOptions>
+public sealed class ImapServer : GatewayServer<ImapListenerOptions, ImapServerOptions, ImapServices>
 {
-    private readonly ImapServerOptions _options;
-    private readonly ImapServices _services;
-
     public ImapServer(ImapServerOptions options, ImapServices services, ILoggerFactory? loggerFactory = null)
         : base("IMAP", "Imap", options, services, "* BYE Too many connections, try later", loggerFactory)
     {
-        _options = options;
-        _services = services;
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
         if (options.PersistentCache && options.CacheDirectory is not null)
         {
@@ -59,7 +54,7 @@ public sealed class ImapServer : GatewayServer<ImapListenerOptions>
     public long MessageListSnapshotWrites => _listSnapshots?.Written ?? 0;
 
     protected override IListenerSession CreateSession(Socket socket, IPEndPoint client, ListenerOptions listener) =>
-        new ImapSession(socket, client, listener.ImplicitTls, _options, _services, Throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, Logger);
+        new ImapSession(socket, client, listener.ImplicitTls, Options, Services, Throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, Logger);
 
     protected override async ValueTask DisposeResourcesAsync()
     {

@@ -1,12 +1,7 @@
 using Mail.Core.Listening;
-using Mail.Core.Ports;
 
 namespace Mail.Pop3;
 
-/// <summary>What the gateway reads and writes: the INBOX index and the raw messages, besides the user directory of
-/// every gateway.</summary>
-public sealed class Pop3Services : GatewayServices
-{
-    public required IMailboxStore Mailboxes { get; init; }
-    public required IMessageStore Messages { get; init; }
-}
+/// <summary>What the gateway reads and writes: the INBOX index, the raw messages and the user directory; nothing
+/// beyond what IMAP is given too.</summary>
+public sealed class Pop3Services : MailboxGatewayServices;

@@ -13,19 +13,22 @@ namespace Mail.Core.Listening;
 /// </summary>
 /// <param name="protocol">"IMAP", "POP3", "ManageSieve": for errors and logs.</param>
 /// <param name="section">"Imap", "Pop3", "ManageSieve": the settings section errors name; the logger is "Mail.&lt;section&gt;".</param>
-/// <param name="tooManyConnections">The reply a plaintext listener sends past <see cref="GatewayOptions{TListener}.MaxConnections"/>.</param>
-public abstract class GatewayServer<TListener> : IAsyncDisposable where TListener : ListenerOptions
+/// <param name="tooManyConnections">The reply a plaintext listener sends past <see cref="ListeningOptions{TListener}.MaxConnections"/>.</param>
+public abstract class GatewayServer<TListener, TOptions, TServices> : IAsyncDisposable
+    where TListener : ListenerOptions where TOptions : GatewayOptions<TListener> where TServices : GatewayServices
 {
     private readonly string _protocol;
     private readonly MailDirectory _directory;
     private readonly GatewayHost _host;
     private int _started;
 
-    protected GatewayServer(string protocol, string section, GatewayOptions<TListener> options, GatewayServices services, string tooManyConnections, ILoggerFactory? loggerFactory)
+    protected GatewayServer(string protocol, string section, TOptions options, TServices services, string tooManyConnections, ILoggerFactory? loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(services);
         options.Validate();
+        Options = options;
+        Services = services;
         _protocol = protocol;
         _directory = services.Directory;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Mail." + section);
@@ -33,6 +36,10 @@ public abstract class GatewayServer<TListener> : IAsyncDisposable where TListene
             new ClientNetworks(options.ProxyNetworks), options.ProxyTimeout, options.MaxConnections, tooManyConnections, Logger);
         Throttle = services.Throttle ?? new LoginThrottle(options.MaxFailedLogins, options.FailedLoginWindow, services.Time);
     }
+
+    protected TOptions Options { get; }
+
+    protected TServices Services { get; }
 
     protected ILogger Logger { get; }
 

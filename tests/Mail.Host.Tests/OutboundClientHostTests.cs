@@ -84,7 +84,7 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
             n => int.Parse(n, CultureInfo.InvariantCulture) >= count, TimeSpan.FromSeconds(30), "no notice in alice's INBOX");
         var notices = new List<MimeMessage>();
         foreach (var record in await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"))
-            notices.Add(await MimeMessage.LoadAsync(Path.Combine(_data.Path, "messages", record.MessageRef)));
+            notices.Add(await DeliveredCopies.LoadAsync(_data.Path, record.MessageRef));
         return notices;
     }
 

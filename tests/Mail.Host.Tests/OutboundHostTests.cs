@@ -153,7 +153,7 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         var records = await HostProcess.PollAsync(async () => (await mailboxes.ListMessagesAsync("alice@example.org", "INBOX")).Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
             n => n == "1", TimeSpan.FromSeconds(30), "no bounce in alice's INBOX");
         var record = Assert.Single(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
-        var bounce = await MimeMessage.LoadAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+        var bounce = await DeliveredCopies.LoadAsync(_data.Path, record.MessageRef);
         var report = Assert.IsType<MultipartReport>(bounce.Body);
         Assert.Equal("delivery-status", report.ReportType);
         var status = Assert.Single(report.OfType<MessageDeliveryStatus>());
@@ -378,7 +378,7 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         // The relay saw TLS and AUTH (its Received: says ESMTPSA).
         var mailboxes = new SqliteMailboxStore(Path.Combine(relayData.Path, "mail.db"));
         var record = Assert.Single(await mailboxes.ListMessagesAsync("bob@example.net", "INBOX"));
-        Assert.Contains("with ESMTPSA", await File.ReadAllTextAsync(Path.Combine(relayData.Path, "messages", record.MessageRef)), StringComparison.Ordinal);
+        Assert.Contains("with ESMTPSA", await DeliveredCopies.ReadTextAsync(relayData.Path, record.MessageRef), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -59,6 +59,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var workerEnabled = configuration.GetValue("Worker:Enabled", embedded);
         return new ServeSettings(smtp, imap, imapEnabled, worker, workerEnabled)
         {
+            DataRoot = data.Root,
             Pop3 = pop3,
             Pop3Enabled = pop3Enabled,
             ManageSieve = manageSieve,
@@ -111,6 +112,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>Section "Pop3": the POP3 gateway over the same INBOX as IMAP.</summary>
     public Pop3ServerOptions Pop3 { get; init; } = new();
+
+    /// <summary>The data directory (DataDirectory): where the control socket the `mail` commands reach is (<see cref="ControlSocket"/>).</summary>
+    public string? DataRoot { get; init; }
 
     /// <summary>"Pop3:Enabled", default true: false turns POP3 off (Dovecot's protocols without pop3).</summary>
     public bool Pop3Enabled { get; init; }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using Mail.Storage.Embedded;
@@ -217,7 +218,8 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains("status=deferred", StringComparison.Ordinal)) >= 2,
             TimeSpan.FromSeconds(30), "both were not deferred");
 
-        await HostProcess.AdminOkAsync(_data.Path, "queue", "hold", first);
+        // The command records the hold and tells the running server, which has applied it when the command returns.
+        Assert.Contains("applied by the running server", (await HostProcess.AdminOkAsync(_data.Path, "queue", "hold", first)).StdOut, StringComparison.Ordinal);
         await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "queue", "show", first)).StdOut,
             o => o.Contains("<later@example.net> held", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "not held");
 
@@ -349,6 +351,27 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         Assert.Equal(2, signedFields.Count);
         Assert.All(signedFields, h => Assert.StartsWith("from:from:", h, StringComparison.Ordinal));
         Assert.All(signedFields, h => Assert.Contains(":content-type", h, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_key_added_by_the_cli_signs_the_next_message_of_a_running_server_despite_its_key_cache()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        // An hour of key cache: only the CLI's word to the server (its control socket) can make the new key sign now.
+        var (host, submission) = await StartAsync(peer.Port, "--Dkim:KeyCacheTtl=01:00:00");
+        await using var _ = host;
+        await SubmitAsync(submission, "before the key", "bob@example.net");
+        await HostProcess.PollAsync(() => Task.FromResult(peer.Received.Count.ToString(CultureInfo.InvariantCulture)), n => n == "1", TimeSpan.FromSeconds(30), "first message not delivered");
+        Assert.DoesNotContain("DKIM-Signature:", peer.Received.First().Data, StringComparison.Ordinal);
+
+        var records = DkimHostTests.ZoneRecords((await HostProcess.AdminOkAsync(_data.Path, "dkim", "add", "example.org", "--algorithm", "ed25519")).StdOut);
+        await SubmitAsync(submission, "after the key", "bob@example.net");
+        await HostProcess.PollAsync(() => Task.FromResult(peer.Received.Count.ToString(CultureInfo.InvariantCulture)), n => n == "2", TimeSpan.FromSeconds(30), "second message not delivered");
+        var signed = peer.Received.Last().Data;
+        Assert.StartsWith("DKIM-Signature: ", signed, StringComparison.Ordinal);
+        Assert.All(await DkimHostTests.VerifyAsync(signed, records), v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -80,7 +80,7 @@ internal sealed partial class ImapSession
                 if (returns.Contains("MAX")) sb.Append(" MAX ").Append(numbers.Max());
                 if (returns.Contains("ALL")) sb.Append(" ALL ").Append(SequenceSet.Format(numbers.Order()));
             }
-            if (partial is { } p) sb.Append(p.Format(window.Select(m => uid ? m.Record.Uid : m.Seq).ToList(), sorted: false));
+            if (partial is { } p) sb.Append(p.Format(window.Select(m => uid ? m.Record.Uid : m.Seq).ToList()));
             if (returns.Contains("COUNT")) sb.Append(" COUNT ").Append(numbers.Count);
             if (modSeq is not null) sb.Append(" MODSEQ ").Append(modSeq);
             _conn.WriteLine(sb.ToString());

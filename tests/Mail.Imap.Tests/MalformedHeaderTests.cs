@@ -111,3 +111,42 @@ public sealed class MalformedHeaderTests : IAsyncLifetime
         Assert.Equal(MboxFirst, await reader.ReadToEndAsync());
     }
 }
+
+/// <summary>The parts under <see cref="MalformedHeaderTests"/>: the header parser and the MIME parse, each alone.</summary>
+public sealed class MalformedHeaderPartsTests
+{
+    [Theory]
+    [InlineData("From carol@example.org Mon Mar  2 10:00:00 2026\r\nSubject: s\r\n\r\n", 49, "Subject")]
+    [InlineData("no colon\r\n continued\r\nSubject: s\r\n\r\n", 22, "Subject")]
+    [InlineData("Subject: s\r\nno colon\r\n\r\n", 0, "Subject|no colon\r\n")] // further down: MimeKit's own field
+    [InlineData("no header here at all\r\n\r\n", 23, "")]
+    public void Leading_lines_that_are_not_fields_are_left_out(string header, int leading, string fields)
+    {
+        var bytes = Encoding.ASCII.GetBytes(header);
+        Assert.Equal(leading, Mail.Core.Messages.HeaderBlock.LeadingNonFields(bytes));
+        Assert.Equal(fields, string.Join('|', Mail.Core.Messages.HeaderBlock.Parse(bytes).Select(h => h.Field)));
+    }
+
+    [Theory]
+    [InlineData("Subject: s\r\n", true)]
+    [InlineData("Subject : s\r\n", true)]
+    [InlineData("From carol@example.org Mon Mar  2 10:00:00 2026\r\n", false)]
+    [InlineData(": no name\r\n", false)]
+    [InlineData(" folded\r\n", false)]
+    public void A_field_starts_with_a_name_and_a_colon(string line, bool field) =>
+        Assert.Equal(field, Mail.Core.Messages.HeaderBlock.StartsField(Encoding.ASCII.GetBytes(line)));
+
+    [Fact]
+    public async Task A_message_whose_first_line_is_not_a_field_keeps_its_offsets()
+    {
+        const string raw = "junk line\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" +
+            "more junk\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n";
+        using var pm = await Mail.Imap.Messages.ParsedMessage.LoadAsync(new MemoryStream(Encoding.ASCII.GetBytes(raw)), default);
+        var top = pm.Of(pm.Message);
+        Assert.Equal(raw.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4, top.HeadersEnd);
+        Assert.Equal("junk line\r\n", Encoding.ASCII.GetString(await pm.ReadAsync(0, 11, default))); // the stored octets
+        var structure = Mail.Imap.Messages.Structure.Body(pm, extensible: false, utf8: false);
+        Assert.StartsWith("((\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" ", structure, StringComparison.Ordinal);
+        Assert.EndsWith(" \"MIXED\")", structure, StringComparison.Ordinal);
+    }
+}

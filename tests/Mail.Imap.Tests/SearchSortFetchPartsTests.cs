@@ -205,4 +205,14 @@ public sealed class SearchSortFetchPartsTests
         search.Results.AddRange([10, 20, 30]);
         Assert.Equal("0 1:2", search.UpdatePairs(search.TakeFromResults(uid => uid < 30), removal: true));
     }
+
+    [Fact]
+    public void Esearch_lists_the_return_options_in_the_RFC_4731_order()
+    {
+        Assert.Equal("* ESEARCH (TAG \"a1\") UID MIN 7 MAX 4 ALL 7:8,3:4 COUNT 4 MODSEQ 9",
+            EsearchResponse.Format("a1", uid: true, ["COUNT", "ALL", "MAX", "MIN"], [7, 8, 3, 4], null, 9));
+        Assert.Equal("* ESEARCH (TAG \"a2\") PARTIAL (2:3 8,3) COUNT 4",
+            EsearchResponse.Format("a2", uid: false, ["COUNT"], [7, 8, 3, 4], new PartialRange(2, 3), null));
+        Assert.Equal("* ESEARCH (TAG \"a3\") COUNT 0", EsearchResponse.Format("a3", uid: false, ["MIN", "ALL", "COUNT"], [], null, null));
+    }
 }

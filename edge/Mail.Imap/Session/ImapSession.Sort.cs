@@ -1,4 +1,3 @@
-using System.Text;
 using Mail.Core.Ports;
 using Mail.Imap.Messages;
 using Mail.Imap.Protocol;
@@ -38,18 +37,7 @@ internal sealed partial class ImapSession
         }
         else
         {
-            var sb = new StringBuilder($"* ESEARCH (TAG {Wire.String(tag, false)})");
-            if (uid) sb.Append(" UID");
-            if (numbers.Count > 0)
-            {
-                // RFC 5267 3.2: MIN and MAX are the first and last of the sorted result; ALL keeps its order.
-                if (returns.Contains("MIN")) sb.Append(" MIN ").Append(numbers[0]);
-                if (returns.Contains("MAX")) sb.Append(" MAX ").Append(numbers[^1]);
-                if (returns.Contains("ALL")) sb.Append(" ALL ").Append(SequenceSet.Format(numbers));
-            }
-            if (partial is { } p) sb.Append(p.Format(p.Window(numbers)));
-            if (returns.Contains("COUNT")) sb.Append(" COUNT ").Append(numbers.Count);
-            _conn.WriteLine(sb.ToString());
+            _conn.WriteLine(EsearchResponse.Format(tag, uid, returns, numbers, partial, modSeq: null));
         }
         return uid ? "OK UID SORT completed" : "OK SORT completed";
     }

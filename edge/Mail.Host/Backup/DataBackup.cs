@@ -28,7 +28,8 @@ public sealed class DataBackup(string dataDirectory, TextWriter output)
     /// <summary>The SQLite databases of the data directory (the IMAP FETCH cache under imap-cache/ is not one to keep).</summary>
     private static readonly string[] Databases = ["mail.db"];
 
-    private static readonly string[] Skipped = ["imap-cache"];
+    // The IMAP cache is rebuilt from the index; the control socket belongs to the running server (a socket cannot be copied).
+    private static readonly string[] Skipped = ["imap-cache", ControlSocket.FileName];
 
     private readonly string _source = Path.GetFullPath(dataDirectory);
     private readonly Dictionary<string, BackupFile> _files = new(StringComparer.Ordinal);

@@ -35,37 +35,35 @@ public sealed class ImapServer : IAsyncDisposable
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
         if (options.PersistentCache && options.CacheDirectory is not null)
         {
-            _diskCache = new PersistentFetchCache(options.CacheDirectory, options.PersistentCacheSize, _logger);
-            _listSnapshots = new MessageListSnapshot(options.CacheDirectory, _logger);
+            _cacheFiles = new MailboxCacheFiles(options.CacheDirectory, options.PersistentCacheSize, _logger);
         }
-        _messageLists = new MessageListCache(options.MessageListCacheSize, _listSnapshots);
+        _messageLists = new MessageListCache(options.MessageListCacheSize, _cacheFiles);
     }
 
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
     private readonly RecentTracker _recent = new();
     private readonly MailboxKeywords _keywords = new();
-    private readonly PersistentFetchCache? _diskCache;
-    private readonly MessageListSnapshot? _listSnapshots;
+    private readonly MailboxCacheFiles? _cacheFiles;
 
     /// <summary>SELECTs answered from an on-disk message list snapshot since start (zero without a cache directory).</summary>
-    public long MessageListSnapshotHits => _listSnapshots?.Hits ?? 0;
+    public long MessageListSnapshotHits => _cacheFiles?.ListHits ?? 0;
 
     /// <summary>ENVELOPEs and BODYSTRUCTUREs served from the on-disk cache since start (zero without one): shows a
     /// cold FETCH was answered without parsing the messages.</summary>
-    public long PersistentCacheHits => _diskCache?.Hits ?? 0;
+    public long PersistentCacheHits => _cacheFiles?.Hits ?? 0;
 
     /// <summary>Entries written to the on-disk cache since start.</summary>
-    public long PersistentCacheWrites => _diskCache?.Written ?? 0;
+    public long PersistentCacheWrites => _cacheFiles?.Written ?? 0;
 
-    /// <summary>Times the on-disk cache file was found unusable and built again.</summary>
-    public long PersistentCacheRebuilds => _diskCache?.Rebuilds ?? 0;
+    /// <summary>Times an on-disk cache file was found unusable (damaged, foreign, another format version) and built again.</summary>
+    public long PersistentCacheRebuilds => _cacheFiles?.Rebuilds ?? 0;
 
     /// <summary>Waits until the on-disk cache holds everything computed so far (it is written behind the replies).</summary>
-    public Task FlushCacheAsync() => Task.WhenAll(_diskCache?.FlushAsync() ?? Task.CompletedTask, _listSnapshots?.FlushAsync() ?? Task.CompletedTask);
+    public Task FlushCacheAsync() => _cacheFiles?.FlushAsync() ?? Task.CompletedTask;
 
     /// <summary>Message list snapshots written to the cache directory since start.</summary>
-    public long MessageListSnapshotWrites => _listSnapshots?.Written ?? 0;
+    public long MessageListSnapshotWrites => _cacheFiles?.ListWritten ?? 0;
 
     /// <summary>Listener name to the endpoint actually bound (port 0 resolved).</summary>
     public IReadOnlyDictionary<string, IPEndPoint> BoundEndpoints => _host.BoundEndpoints;
@@ -77,7 +75,7 @@ public sealed class ImapServer : IAsyncDisposable
         // by its master: the first login does not pay for the store's first read and the hash library's load.
         await _services.Directory.OpenAsync(ct);
         _host.Start((socket, client, listener) =>
-            new ImapSession(socket, client, listener.ImplicitTls, _options, _services, _throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, _logger));
+            new ImapSession(socket, client, listener.ImplicitTls, _options, _services, _throttle, _envelopes, _messageLists, _recent, _keywords, _logger));
     }
 
     /// <summary>Stops accepting, sends "* BYE" to every session and waits for them to end.</summary>
@@ -86,8 +84,7 @@ public sealed class ImapServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        if (_listSnapshots is not null) await _listSnapshots.FlushAsync();
-        if (_diskCache is not null) await _diskCache.DisposeAsync();
+        if (_cacheFiles is not null) await _cacheFiles.DisposeAsync();
         _host.Dispose();
     }
 }

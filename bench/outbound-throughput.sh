@@ -4,9 +4,12 @@
 #                    MX lookup answered by a loopback dnsmasq, delivered to smtp-sink via --Outbound:RemotePort;
 #   (b) Postfix    - a private instance in a temp dir, accepting the same messages from mynetworks (no SASL),
 #                    relaying them with relayhost = [127.0.0.1]:<smtp-sink port> (no MX lookup), no DKIM milter;
+#   (b2) the same Postfix taking the messages only with AUTH PLAIN (smtpd_sasl_type = dovecot: a private Dovecot's
+#                    auth service over a passwd-file, SHA512-CRYPT), as a 587 submission service does; no milter;
 #   (c) the same Postfix with OpenDKIM as smtpd milter (RSA 2048), if opendkim is installed.
 # Measured: from the first submission to the last message counted by smtp-sink (-c), and the CPU time of the server
-# (its process; for Postfix master + its children, exited ones through master's cutime) and of the whole machine.
+# (its process; for Postfix master + its children, exited ones through master's cutime; with SASL also Dovecot's master
+# and its auth processes) and of the whole machine.
 # Writes bench/results/outbound-throughput.{md,json}. Needs root (Postfix), postfix, dnsmasq, python3, dotnet.
 set -euo pipefail
 
@@ -110,6 +113,54 @@ sleep 1
 POSTFIX_SENT=$(grep -c "status=sent" "$PF/maillog" || true)
 postfix -c "$PF/conf" stop >/dev/null
 
+# (b2) the same Postfix, but relaying only for clients that authenticate (no mynetworks), through Dovecot SASL: both
+# sides then do AUTH PLAIN per session. DOVECOT_SASL=0 skips it.
+R_postfix_sasl=""
+if [ "${DOVECOT_SASL:-1}" != 0 ] && command -v dovecot >/dev/null && command -v doveadm >/dev/null; then
+  echo "== (b2) postfix + Dovecot $(dovecot --version | cut -d' ' -f1) SASL (AUTH PLAIN, passwd-file)"
+  DV=$WORK/dovecot
+  mkdir -p "$DV/run"
+  echo "$FROM:$(doveadm pw -s SHA512-CRYPT -p bench)" >"$DV/passwd"
+  chmod 644 "$DV/passwd"
+  cat >"$DV/dovecot.conf" <<CONF
+protocols =
+base_dir = $DV/run
+log_path = $DV/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT $DV/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service auth {
+  unix_listener $DV/auth-client {
+    mode = 0666
+  }
+}
+CONF
+  dovecot -F -c "$DV/dovecot.conf" >"$DV/stdout.log" 2>&1 &
+  DOVECOT_PID=$!
+  PIDS+=($DOVECOT_PID)
+  for _ in $(seq 1 100); do [ -S "$DV/auth-client" ] && break; sleep 0.1; done
+  [ -S "$DV/auth-client" ] || { echo "dovecot auth socket never appeared:" >&2; cat "$DV/dovecot.log" "$DV/stdout.log" >&2; exit 1; }
+  postconf -c "$PF/conf" -e "mynetworks = 127.255.255.255/32" "smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = dovecot" \
+    "smtpd_sasl_path = $DV/auth-client" "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination"
+  postfix_start "$PF" "$PF_PORT"
+  pf_sasl_pids() { echo "$(pf_pids) $DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')"; }
+  measure postfix_sasl "$PF_PORT" pf_sasl_pids "$FROM" bench
+  postfix -c "$PF/conf" stop >/dev/null
+  kill "$DOVECOT_PID"; wait "$DOVECOT_PID" 2>/dev/null || true
+  postconf -c "$PF/conf" -e "mynetworks = 127.0.0.0/8" "smtpd_sasl_auth_enable = no"
+  postconf -c "$PF/conf" -X smtpd_sasl_type smtpd_sasl_path smtpd_relay_restrictions
+else
+  echo "== (b2) skipped: DOVECOT_SASL=0, or dovecot not installed"
+fi
+
 # (c) the same Postfix with OpenDKIM as its milter (RSA 2048, relaxed/relaxed): installed here when missing (Debian's
 # opendkim and opendkim-tools install cleanly; the package's own service is not used), skipped if that fails.
 R_postfix_dkim=""; PF_SIGS=0
@@ -152,7 +203,7 @@ else
 fi
 
 mkdir -p "$RESULTS"
-export MSGS SIZE SESSIONS WARM MAIL_BUILD R_mail R_postfix R_postfix_dkim PF_SIGS SIGS POSTFIX_SENT
+export MSGS SIZE SESSIONS WARM MAIL_BUILD R_mail R_postfix R_postfix_sasl R_postfix_dkim PF_SIGS SIGS POSTFIX_SENT
 python3 - "$RESULTS" <<'PY'
 import json, os, platform, sys, datetime
 out = sys.argv[1]
@@ -162,6 +213,7 @@ def parse(v):
             "server_cpu_us_per_message": server, "machine_cpu_us_per_message": machine}
 mail, pf = parse(os.environ["R_mail"]), parse(os.environ["R_postfix"])
 pfd = parse(os.environ["R_postfix_dkim"]) if os.environ.get("R_postfix_dkim") else None
+pfs = parse(os.environ["R_postfix_sasl"]) if os.environ.get("R_postfix_sasl") else None
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 load = open("/proc/loadavg").read().split()[:3]
 doc = {
@@ -169,8 +221,9 @@ doc = {
     "machine": {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "loadavg_after": load},
     "messages": int(os.environ["MSGS"]), "message_bytes": int(os.environ["SIZE"]), "sessions": int(os.environ["SESSIONS"]),
     "warmup_messages": int(os.environ["WARM"]), "mail_build": os.environ["MAIL_BUILD"],
-    "mail": mail, "postfix": pf, "postfix_opendkim": pfd,
+    "mail": mail, "postfix": pf, "postfix_dovecot_sasl": pfs, "postfix_opendkim": pfd,
     "ratio_messages_per_second": round(mail["messages_per_second"] / pf["messages_per_second"], 2),
+    "ratio_messages_per_second_vs_dovecot_sasl": round(mail["messages_per_second"] / pfs["messages_per_second"], 2) if pfs else None,
     "ratio_messages_per_second_vs_opendkim": round(mail["messages_per_second"] / pfd["messages_per_second"], 2) if pfd else None,
     "postfix_opendkim_signatures_per_message": int(os.environ["PF_SIGS"] or 0),
     "dkim_signatures_per_message": int(os.environ["SIGS"] or 0),
@@ -190,17 +243,19 @@ lines = [
     "|---|---|---|---|---|---|",
     row("mail serve: submission + AUTH PLAIN, DKIM-signed (RSA + Ed25519), MX lookup (dnsmasq), smtp-sink", mail),
     row("Postfix 3.7: from mynetworks (no SASL), relayhost [127.0.0.1]:port (no MX lookup), no DKIM milter", pf),
-] + ([row("Postfix 3.7 + OpenDKIM milter (RSA 2048, relaxed/relaxed), otherwise as above", pfd)] if pfd else []) + [
+] + ([row("Postfix 3.7: AUTH PLAIN through Dovecot SASL (passwd-file, SHA512-CRYPT), not from mynetworks; no DKIM milter; otherwise as above", pfs)] if pfs else []) + ([row("Postfix 3.7 + OpenDKIM milter (RSA 2048, relaxed/relaxed), otherwise as above", pfd)] if pfd else []) + [
     "",
     f"mail serve ÷ Postfix, delivered messages per second: **{r:.2f}×** without a milter"
     + (f", **{doc['ratio_messages_per_second_vs_opendkim']:.2f}×** against Postfix + OpenDKIM" if pfd else " (OpenDKIM not installed: no milter row)")
+    + (f", **{doc['ratio_messages_per_second_vs_dovecot_sasl']:.2f}×** against Postfix with Dovecot SASL" if pfs else "")
     + f" (target ≥ 2×: {'met' if r >= 2 else 'not met'} against Postfix without a milter).", "",
     "Time runs from the first submission to the last message counted by smtp-sink. Server CPU: `mail serve`'s process; "
-    "for Postfix its master and every child (exited ones through master's cutime/cstime: smtpd, cleanup, qmgr, smtp, trivial-rewrite). "
+    "for Postfix its master and every child (exited ones through master's cutime/cstime: smtpd, cleanup, qmgr, smtp, trivial-rewrite), "
+    "with SASL also Dovecot's master and its auth processes. "
     "Machine CPU: all busy time in /proc/stat, so it includes the Python submission client, smtp-sink, and anything else running.", "",
     "Not equal work: each message of ours is authenticated (AUTH PLAIN per session), DKIM-signed twice and routed by an MX lookup "
-    "(cached); Postfix takes the same messages from mynetworks without SASL and relays to a fixed host, signing nothing or, "
-    "with OpenDKIM, one RSA signature (its CPU counted in the server column).", "",
+    "(cached); Postfix takes the same messages from mynetworks without SASL (or, in the Dovecot SASL row, with AUTH PLAIN per session "
+    "as ours) and relays to a fixed host, signing nothing or, with OpenDKIM, one RSA signature (its CPU counted in the server column).", "",
     f"Sanity: each message at smtp-sink from mail serve carried {doc['dkim_signatures_per_message']} DKIM-Signature field(s); "
     f"Postfix logged {doc['postfix_logged_sent']} status=sent (warm-up included, no milter); "
     f"the last message from Postfix + OpenDKIM carried {doc['postfix_opendkim_signatures_per_message']} DKIM-Signature field(s).", "",

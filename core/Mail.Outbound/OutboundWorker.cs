@@ -77,26 +77,50 @@ public sealed class OutboundWorker(IMessageQueue queue, OutboundStage stage, Out
         }
     }
 
-    /// <summary>Operators' queue commands (<see cref="QueueControl"/>), applied every second.</summary>
+    // A round of the control loop: the requests recorded before it starts are applied by it. ApplyCommandsNowAsync
+    // takes the round that has not started yet and wakes the loop, so it waits for at most one round in progress.
+    private TaskCompletionSource<int> _nextRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Applies the operators' queue requests now rather than at the next poll (the `mail` command tells the running
+    /// server through its control socket); returns how many were applied. Throws when this process applies none.
+    /// </summary>
+    public Task<int> ApplyCommandsNowAsync(CancellationToken cancellationToken)
+    {
+        if (control is null) throw new InvalidOperationException("this process applies no outbound queue commands");
+        var round = Volatile.Read(ref _nextRound);
+        Volatile.Read(ref _wake).TrySetResult();
+        return round.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Operators' queue commands (<see cref="QueueControl"/>): applied when a command says so
+    /// (<see cref="ApplyCommandsNowAsync"/>), and every second in case none did (a command that could not reach us).</summary>
     private async Task ControlLoopAsync(CancellationToken stoppingToken)
     {
         if (control is null) return;
         while (!stoppingToken.IsCancellationRequested)
         {
+            _ = Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var round = Interlocked.Exchange(ref _nextRound, new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously));
             try
             {
-                await control.ApplyAsync(queue, _log, stoppingToken);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                round.TrySetResult(await control.ApplyAsync(queue, _log, stoppingToken));
             }
             catch (OperationCanceledException)
             {
+                round.TrySetCanceled(stoppingToken);
                 break;
             }
             catch (Exception e)
             {
+                round.TrySetException(e);
                 _log.LogError(e, "Applying queue commands failed");
             }
+            // The wake of a request made while this round ran is already set: the next round starts at once.
+            await Task.WhenAny(Volatile.Read(ref _wake).Task, Task.Delay(TimeSpan.FromSeconds(1), stoppingToken));
         }
+        Volatile.Read(ref _nextRound).TrySetCanceled(stoppingToken);
     }
 
     /// <summary>Runs the stage on one lease and settles it; never throws. A delivery in progress is finished even during

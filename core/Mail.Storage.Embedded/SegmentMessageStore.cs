@@ -23,10 +23,18 @@ namespace Mail.Storage.Embedded;
 /// machine crash only leaves an original behind). When every record of a segment is dead, both files go. When less
 /// than half of a full segment is live (a few originals kept for outbound, a quarantine or a discard pin it), its live
 /// records are copied into fresh segments, synced, and the old files go: the disk holds at most about twice what is live.</item>
+/// <item><c>NNNNNNNNNNNN.idx</c>: the segment's index, so that a start reads a few bytes per record instead of every
+/// message: <c>[magic "SMX1"][end i64][count i32]</c>, then per record <c>[commit sequence u64][record offset i64]
+/// [length i64][id length u16][id]</c>, then the CRC-32 of all that. Written (atomically, synced) once the records it
+/// lists are synced: by the owner after a segment is sealed, and at startup for a segment found without one (the
+/// previous run's open segments, a lost or corrupt index). It covers the records before <c>end</c>; a start checks it
+/// (magic, checksum, records contiguous from 0, the last record's header and trailer in the segment) and scans the
+/// segment after <c>end</c> with checksums as before; an index that fails a check is ignored and rebuilt.</item>
 /// <item><c>.owner</c>: held locked by the instance that may delete segment files (the server); another process
 /// (the `mail` CLI next to a running server) reads, writes and marks deletions, but never removes a segment.</item>
 /// </list>
-/// The index (id → segment, offset, length) lives in memory and is rebuilt by scanning the segments at startup;
+/// The index (id → segment, offset, length) lives in memory and is rebuilt at startup from the segments' index files
+/// and a checksummed scan of what they do not cover (the segments open when the previous run stopped);
 /// originals are deleted once delivered, so the segments stay small. When an id is committed twice, the higher
 /// commit sequence wins.
 /// <para>With <c>deferCommitTo</c> (<see cref="SpoolQueue.EnqueueCommit"/>) a commit publishes the record without waiting for the disk, unlike the
@@ -45,6 +53,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private const int Trailer = 8;
     private const string SegmentExt = ".seg";
     private const string DeadExt = ".dead";
+    private const string IndexExt = ".idx";
+    private const uint IndexMagic = 0x31584D53; // "SMX1"
 
     private readonly string _directory;
     private readonly long _segmentSize;
@@ -61,6 +71,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private SegmentWriter? _shared;
     private long _nextSegment = 1;
     private ulong _sequence;
+    /// <summary>Index files being written, one segment after another, in the background.</summary>
+    private Task _indexing = Task.CompletedTask;
 
     /// <param name="deferCommitTo">Null (the <see cref="IMessageStore"/> contract): a commit returns once its record is
     /// on stable storage. <see cref="SpoolQueue.EnqueueCommit"/>: a commit returns at once, and the caller's next step,
@@ -74,7 +86,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         _segmentSize = segmentSize;
         Directory.CreateDirectory(_directory);
         _ownerLock = TryLockOwner(Path.Combine(_directory, ".owner"));
-        Load();
+        var unindexed = Load();
+        lock (_gate)
+        {
+            foreach (var number in unindexed) QueueIndex(number);
+        }
         StartupCompaction = IsOwner ? Task.Run(CompactSparseSegmentsAsync) : Task.CompletedTask;
     }
 
@@ -83,6 +99,15 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     public Task StartupCompaction { get; }
 
     public string Root => _directory;
+
+    /// <summary>The index files queued so far, written (for tests and diagnostics; it never faults).</summary>
+    public Task Indexing
+    {
+        get
+        {
+            lock (_gate) return _indexing;
+        }
+    }
 
     /// <summary>Whether this instance may remove segment files (no other process holds the spool).</summary>
     public bool IsOwner => _ownerLock is not null && !Volatile.Read(ref _disposed);
@@ -118,6 +143,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     {
         var file = AppendFile.Create(_directory, _nextSegment, SegmentExt, FileAccess.ReadWrite, _segmentSize);
         _nextSegment = file.Number + 1;
+        // An index left by a removed segment of the same number (a crash between the two deletions) is not this one's.
+        DurableFile.TryDelete(PathOf(file.Number, IndexExt));
         var segment = new Segment(file.Number);
         _segments[file.Number] = segment;
         return new SegmentWriter(segment, file);
@@ -286,6 +313,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private void RemoveIfFinished(Segment segment)
     {
         if (!IsOwner || segment.Live > 0 || segment.Writing || !segment.Sealed) return;
+        DurableFile.TryDelete(PathOf(segment.Number, IndexExt));
         DurableFile.TryDelete(PathOf(segment.Number, SegmentExt));
         DurableFile.TryDelete(PathOf(segment.Number, DeadExt));
         _segments.Remove(segment.Number);
@@ -310,11 +338,138 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         writer.Segment.Sealed = true;
         writer.Segment.Size = writer.Length;
         RemoveIfFinished(writer.Segment);
+        if (_segments.ContainsKey(writer.Segment.Number)) QueueIndex(writer.Segment.Number);
     }
 
-    private void Load()
+    /// <summary>Under the lock: the owner writes the index file of a segment no writer of its own appends to.</summary>
+    private void QueueIndex(long number)
+    {
+        if (!IsOwner) return;
+        _indexing = _indexing.ContinueWith(_ => WriteIndex(number), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// The segment is synced first, then scanned: the index lists only records on stable storage, so a crash at any
+    /// point leaves either no index (the next start scans the segment) or one that holds.
+    /// </summary>
+    private void WriteIndex(long number)
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (!IsOwner || !_segments.ContainsKey(number)) return;
+            }
+            var path = PathOf(number, SegmentExt);
+            using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            {
+                DurableFile.DataSync(handle);
+            }
+            var records = Scan(path, number, 0).ToList();
+            if (records.Count == 0) return;
+            DurableFile.WriteAtomic(PathOf(number, IndexExt), EncodeIndex(records), sync: true);
+            lock (_gate)
+            {
+                // Removed meanwhile (all of it deleted, or compacted): its index goes too.
+                if (!_segments.ContainsKey(number)) DurableFile.TryDelete(PathOf(number, IndexExt));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // No index: the next start scans the segment and tries again.
+        }
+    }
+
+    private static byte[] EncodeIndex(List<(string Id, ulong Sequence, Location Location)> records)
+    {
+        var size = 4 + 8 + 4 + 4 + records.Sum(r => 8 + 8 + 8 + 2 + r.Id.Length);
+        var bytes = new byte[size];
+        var span = bytes.AsSpan();
+        BinaryPrimitives.WriteUInt32LittleEndian(span, IndexMagic);
+        var last = records[^1].Location;
+        BinaryPrimitives.WriteInt64LittleEndian(span[4..], last.RecordOffset + last.RecordBytes);
+        BinaryPrimitives.WriteInt32LittleEndian(span[12..], records.Count);
+        var at = 16;
+        foreach (var (id, sequence, location) in records)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(span[at..], sequence);
+            BinaryPrimitives.WriteInt64LittleEndian(span[(at + 8)..], location.RecordOffset);
+            BinaryPrimitives.WriteInt64LittleEndian(span[(at + 16)..], location.Length);
+            BinaryPrimitives.WriteUInt16LittleEndian(span[(at + 24)..], (ushort)id.Length);
+            Encoding.ASCII.GetBytes(id, span[(at + 26)..]);
+            at += 26 + id.Length;
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(span[at..], Crc32.HashToUInt32(span[..at]));
+        return bytes;
+    }
+
+    /// <summary>
+    /// The records a segment's index file lists and the end of the last, or null when there is no index file or it
+    /// fails a check: its magic or checksum, records not contiguous from offset 0, or the last record's header and
+    /// trailer not found where it says (a stale index of a removed segment whose number was reused).
+    /// </summary>
+    private (List<(string Id, ulong Sequence, Location Location)> Records, long End)? ReadIndex(long number)
+    {
+        try
+        {
+            var bytes = File.ReadAllBytes(PathOf(number, IndexExt));
+            if (bytes.Length < 20 || BinaryPrimitives.ReadUInt32LittleEndian(bytes) != IndexMagic) return null;
+            var body = bytes.AsSpan(0, bytes.Length - 4);
+            if (Crc32.HashToUInt32(body) != BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4))) return null;
+            var end = BinaryPrimitives.ReadInt64LittleEndian(body[4..]);
+            var count = BinaryPrimitives.ReadInt32LittleEndian(body[12..]);
+            if (count <= 0) return null;
+            var records = new List<(string Id, ulong Sequence, Location Location)>(Math.Min(count, body.Length / 27));
+            var at = 16;
+            long next = 0;
+            for (var i = 0; i < count; i++)
+            {
+                if (at + 26 > body.Length) return null;
+                var sequence = BinaryPrimitives.ReadUInt64LittleEndian(body[at..]);
+                var recordOffset = BinaryPrimitives.ReadInt64LittleEndian(body[(at + 8)..]);
+                var length = BinaryPrimitives.ReadInt64LittleEndian(body[(at + 16)..]);
+                var idLength = BinaryPrimitives.ReadUInt16LittleEndian(body[(at + 24)..]);
+                if (at + 26 + idLength > body.Length || idLength is 0 or > 200) return null;
+                var id = Encoding.ASCII.GetString(body.Slice(at + 26, idLength));
+                if (sequence == 0 || length < 0 || recordOffset != next || !FileMessageStore.IsValidId(id)) return null;
+                var location = new Location(number, recordOffset, recordOffset + FixedHeader + idLength, length);
+                records.Add((id, sequence, location));
+                next = recordOffset + location.RecordBytes;
+                at += 26 + idLength;
+            }
+            if (at != body.Length || next != end) return null;
+            var (lastId, lastSequence, last) = records[^1];
+            return HasRecordAt(PathOf(number, SegmentExt), lastId, lastSequence, last) ? (records, end) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether the segment holds the record's header and trailer where its index says (its data is not read).</summary>
+    private static bool HasRecordAt(string path, string id, ulong sequence, Location location)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (RandomAccess.GetLength(handle) < location.RecordOffset + location.RecordBytes) return false;
+        var header = new byte[FixedHeader + id.Length];
+        var trailer = new byte[Trailer];
+        if (RandomAccess.Read(handle, header, location.RecordOffset) != header.Length) return false;
+        if (RandomAccess.Read(handle, trailer, location.DataOffset + location.Length) != trailer.Length) return false;
+        return BinaryPrimitives.ReadUInt32LittleEndian(header) == RecordMagic
+            && BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(4)) == sequence
+            && BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(12)) == location.Length
+            && BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(20)) == id.Length
+            && header.AsSpan(FixedHeader).SequenceEqual(Encoding.ASCII.GetBytes(id))
+            && BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4)) == TrailerMagic;
+    }
+
+    /// <summary>Rebuilds the in-memory index; returns the segments whose index file is missing, fails its checks or
+    /// does not cover every record (the owner writes it).</summary>
+    private List<long> Load()
     {
         var sequences = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        var unindexed = new List<long>();
         foreach (var (number, _) in NumberedFiles.List(_directory, SegmentExt))
         {
             // Segments found at startup are never written again: this instance appends to new ones.
@@ -322,7 +477,10 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             _segments[number] = segment;
             _nextSegment = Math.Max(_nextSegment, number + 1);
             var dead = ReadDead(PathOf(number, DeadExt));
-            foreach (var r in Scan(PathOf(number, SegmentExt), number))
+            var indexed = ReadIndex(number);
+            var tail = Scan(PathOf(number, SegmentExt), number, indexed?.End ?? 0).ToList();
+            if (indexed is null || tail.Count > 0) unindexed.Add(number);
+            foreach (var r in indexed is { } i ? i.Records.Concat(tail) : tail)
             {
                 // The end of the last intact record: a crash leaves zeros (AppendFile) or a torn record after it.
                 segment.Size = r.Location.RecordOffset + r.Location.RecordBytes;
@@ -341,6 +499,16 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             }
         }
         foreach (var segment in _segments.Values.ToList()) RemoveIfFinished(segment);
+        if (IsOwner)
+        {
+            // Indexes whose segment is gone (a crash between the two deletions).
+            foreach (var (number, path) in NumberedFiles.List(_directory, IndexExt))
+            {
+                if (!_segments.ContainsKey(number)) DurableFile.TryDelete(path);
+            }
+        }
+        unindexed.RemoveAll(n => !_segments.ContainsKey(n));
+        return unindexed;
     }
 
     /// <summary>
@@ -385,14 +553,15 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         return set;
     }
 
-    /// <summary>The intact records of a segment, in order; stops at the first that does not check out.</summary>
-    private static IEnumerable<(string Id, ulong Sequence, Location Location)> Scan(string path, long number)
+    /// <summary>The intact records of a segment from <paramref name="from"/> on, in order; stops at the first that
+    /// does not check out.</summary>
+    private static IEnumerable<(string Id, ulong Sequence, Location Location)> Scan(string path, long number, long from)
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024);
         var header = new byte[FixedHeader];
         var trailer = new byte[Trailer];
         var buffer = new byte[64 * 1024];
-        long offset = 0;
+        var offset = from;
         while (true)
         {
             fs.Position = offset;

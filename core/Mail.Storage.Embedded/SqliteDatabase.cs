@@ -26,7 +26,19 @@ internal sealed class SqliteDatabase
     private readonly Lock _gate = new();
     private readonly Stack<SqliteConnection> _idle = new();
 
-    public SqliteDatabase(string databasePath)
+    /// <summary>
+    /// The database of <paramref name="databasePath"/> with one store's tables: its <paramref name="schema"/> (CREATE ...
+    /// IF NOT EXISTS, so it runs at every start) and then <paramref name="upgrade"/>, the store's changes to files made by
+    /// older versions, on one connection. Two stores may share the file, each with its own tables.
+    /// </summary>
+    public SqliteDatabase(string databasePath, string schema, Action<SqliteConnection>? upgrade = null) : this(databasePath)
+    {
+        using var c = Open();
+        Exec(c, schema);
+        upgrade?.Invoke(c);
+    }
+
+    private SqliteDatabase(string databasePath)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
         var full = Path.GetFullPath(databasePath);
@@ -98,9 +110,9 @@ internal sealed class SqliteDatabase
         c.Dispose();
     }
 
-    /// <summary>For the stores' constructors (schema creation): Microsoft.Data.Sqlite opens synchronously underneath anyway.
+    /// <summary>For the schema at construction: Microsoft.Data.Sqlite opens synchronously underneath anyway.
     /// Its commands are not cached: the schema statements run once.</summary>
-    public SqliteConnection Open()
+    private SqliteConnection Open()
     {
         var c = new SqliteConnection(_connectionString);
         c.Open();

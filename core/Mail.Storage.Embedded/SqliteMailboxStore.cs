@@ -26,63 +26,65 @@ public sealed class SqliteMailboxStore : IMailboxStore
 
     public SqliteMailboxStore(string databasePath, TimeProvider? time = null)
     {
-        _db = new SqliteDatabase(databasePath);
+        _db = new SqliteDatabase(databasePath, Schema, static c =>
+        {
+            MaintainCounts(c);
+            MaintainOctets(c);
+            MoveSubscriptionsOutOfMailboxes(c);
+        });
         _time = time ?? TimeProvider.System;
-        using var c = _db.Open();
-        SqliteDatabase.Exec(c, """
-            CREATE TABLE IF NOT EXISTS mailbox (
-              id INTEGER PRIMARY KEY AUTOINCREMENT,
-              user TEXT NOT NULL,
-              name TEXT NOT NULL,
-              uid_validity INTEGER NOT NULL,
-              uid_next INTEGER NOT NULL,
-              highest_modseq INTEGER NOT NULL,
-              special_use TEXT NULL,
-              message_count INTEGER NOT NULL DEFAULT 0,
-              unseen_count INTEGER NOT NULL DEFAULT 0,
-              octets INTEGER NOT NULL DEFAULT 0,
-              UNIQUE (user, name)
-            );
-            CREATE TABLE IF NOT EXISTS message (
-              mailbox_id INTEGER NOT NULL,
-              uid INTEGER NOT NULL,
-              message_ref TEXT NOT NULL,
-              size INTEGER NOT NULL,
-              internal_date INTEGER NOT NULL,
-              flags TEXT NOT NULL,
-              seen INTEGER NOT NULL,
-              deleted INTEGER NOT NULL,
-              modseq INTEGER NOT NULL,
-              PRIMARY KEY (mailbox_id, uid)
-            ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS message_modseq ON message(mailbox_id, modseq);
-            CREATE TABLE IF NOT EXISTS expunged (
-              mailbox_id INTEGER NOT NULL,
-              uid INTEGER NOT NULL,
-              modseq INTEGER NOT NULL,
-              PRIMARY KEY (mailbox_id, uid)
-            ) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS delivery (
-              user TEXT NOT NULL,
-              delivery_key TEXT NOT NULL,
-              mailbox_id INTEGER NOT NULL,
-              uid INTEGER NOT NULL,
-              message_ref TEXT NOT NULL,
-              size INTEGER NOT NULL,
-              internal_date INTEGER NOT NULL,
-              PRIMARY KEY (user, delivery_key)
-            ) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS mailbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS subscription (
-              user TEXT NOT NULL,
-              name TEXT NOT NULL,
-              PRIMARY KEY (user, name)
-            ) WITHOUT ROWID;
-            """);
-        MaintainCounts(c);
-        MaintainOctets(c);
-        MoveSubscriptionsOutOfMailboxes(c);
     }
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS mailbox (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          user TEXT NOT NULL,
+          name TEXT NOT NULL,
+          uid_validity INTEGER NOT NULL,
+          uid_next INTEGER NOT NULL,
+          highest_modseq INTEGER NOT NULL,
+          special_use TEXT NULL,
+          message_count INTEGER NOT NULL DEFAULT 0,
+          unseen_count INTEGER NOT NULL DEFAULT 0,
+          octets INTEGER NOT NULL DEFAULT 0,
+          UNIQUE (user, name)
+        );
+        CREATE TABLE IF NOT EXISTS message (
+          mailbox_id INTEGER NOT NULL,
+          uid INTEGER NOT NULL,
+          message_ref TEXT NOT NULL,
+          size INTEGER NOT NULL,
+          internal_date INTEGER NOT NULL,
+          flags TEXT NOT NULL,
+          seen INTEGER NOT NULL,
+          deleted INTEGER NOT NULL,
+          modseq INTEGER NOT NULL,
+          PRIMARY KEY (mailbox_id, uid)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS message_modseq ON message(mailbox_id, modseq);
+        CREATE TABLE IF NOT EXISTS expunged (
+          mailbox_id INTEGER NOT NULL,
+          uid INTEGER NOT NULL,
+          modseq INTEGER NOT NULL,
+          PRIMARY KEY (mailbox_id, uid)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS delivery (
+          user TEXT NOT NULL,
+          delivery_key TEXT NOT NULL,
+          mailbox_id INTEGER NOT NULL,
+          uid INTEGER NOT NULL,
+          message_ref TEXT NOT NULL,
+          size INTEGER NOT NULL,
+          internal_date INTEGER NOT NULL,
+          PRIMARY KEY (user, delivery_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS mailbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS subscription (
+          user TEXT NOT NULL,
+          name TEXT NOT NULL,
+          PRIMARY KEY (user, name)
+        ) WITHOUT ROWID;
+        """;
 
     /// <summary>
     /// Databases made before subscriptions had their own table kept them as a <c>subscribed</c> column of the

@@ -18,21 +18,21 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
 
     public SqliteStateStore(string databasePath, TimeProvider? time = null)
     {
-        _db = new SqliteDatabase(databasePath);
+        _db = new SqliteDatabase(databasePath, Schema);
         _time = time ?? TimeProvider.System;
-        using var c = _db.Open();
-        SqliteDatabase.Exec(c, """
-            CREATE TABLE IF NOT EXISTS state (
-              partition TEXT NOT NULL,
-              key TEXT NOT NULL,
-              value TEXT NOT NULL,
-              version INTEGER NOT NULL,
-              expires_at INTEGER NULL,
-              PRIMARY KEY (partition, key)
-            ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS state_expiry ON state(expires_at) WHERE expires_at IS NOT NULL;
-            """);
     }
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS state (
+          partition TEXT NOT NULL,
+          key TEXT NOT NULL,
+          value TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          expires_at INTEGER NULL,
+          PRIMARY KEY (partition, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS state_expiry ON state(expires_at) WHERE expires_at IS NOT NULL;
+        """;
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 

@@ -10,7 +10,7 @@ namespace Mail.Host;
 /// <summary>The admin surface of `mail`: domains, users, mailbox listing and the queue (mailq). The work is the
 /// <see cref="AdminService"/>'s (the web console calls the same); this class prints it. Each command opens the data
 /// directory itself, so it works while `mail serve` runs on the same data.</summary>
-public sealed class AdminCommands(MailStores data, TextWriter output)
+public sealed class AdminCommands(MailStores data, TextWriter output, string? dataRoot = null)
 {
     private readonly AdminService _admin = data.Admin;
 
@@ -168,6 +168,9 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
         return 0;
     }
 
+    /// <summary>How long a command waits for the running server to apply its change (after that the poll does).</summary>
+    internal static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>`mail queue hold|release|retry|delete ID|ALL`: recorded for the running server to apply (see QueueControl).</summary>
     public async Task<int> QueueActionAsync(string verb, string target)
     {
@@ -187,7 +190,10 @@ public sealed class AdminCommands(MailStores data, TextWriter output)
             output.WriteLine("Outbound queue is empty");
             return 0;
         }
-        output.WriteLine($"{verb}: {ids.Count} envelope(s) ({string.Join(", ", ids)}); the running server applies it within a second");
+        // Recorded in the state store; the running server on this data directory, told so, applies it before we return.
+        var applied = dataRoot is null ? null : await ControlSocket.RequestAsync(dataRoot, ControlCommand.Queue, ControlTimeout);
+        output.WriteLine($"{verb}: {ids.Count} envelope(s) ({string.Join(", ", ids)}); "
+            + (applied is null ? "the running server applies it within a second" : "applied by the running server"));
         return 0;
     }
 

@@ -7,7 +7,9 @@ namespace Mail.Host;
 
 /// <summary>
 /// The embedded data directory ("DataDirectory", default ./data) and the stores inside it:
-/// <c>messages/</c> the copies delivered to mailboxes, <c>queue/messages</c> the originals the edge accepted (segments),
+/// <c>mailbox-messages/</c> the copies delivered to mailboxes (segments), <c>messages/</c> those written before the
+/// copies had segments or by a process other than the server (files), <c>queue/messages</c> the originals the edge
+/// accepted (segments),
 /// <c>queue/inbound</c> and <c>queue/outbound</c> spools, <c>mail.db</c>
 /// (SQLite: users, domains, state and mailbox indexes), <c>tls/selfsigned.pfx</c>,
 /// <c>dkim/DOMAIN/SELECTOR.pem</c> (DKIM private keys, mode 0600).
@@ -29,7 +31,10 @@ public sealed class DataLayout
         // group commit, one sync for both. An envelope a machine crash kept without its message was never acknowledged:
         // dropped at load.
         _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), deferCommitTo: SpoolQueue.EnqueueCommit));
-        _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals));
+        // A mailbox copy is durable once the group commit's write-back and fdatasync cover its segment, where a file
+        // each took two syncfs (data, then name). Copies already in messages/ stay there and are read as before.
+        _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals,
+            new SegmentMessageStore(Path.Combine(root, "mailbox-messages"))));
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
             keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));

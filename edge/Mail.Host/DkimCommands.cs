@@ -8,13 +8,14 @@ namespace Mail.Host;
 /// Everything printed is zone-file text: the records to publish as lines, the rest as ';' comments, so the output can
 /// go into a zone as it is. Bad input is one line, exit 65; no store for private keys names the setting (exit 78).
 /// </summary>
-public sealed class DkimCommands(AdminService admin, TextWriter output)
+public sealed class DkimCommands(AdminService admin, TextWriter output, string? dataRoot = null)
 {
     private const string Prefix = "dkim: ";
 
     public Task<int> AddAsync(string domain, string? selector, string? algorithm) => AdminCommands.RunAsync(async () =>
     {
         var created = await admin.AddDkimKeyAsync(domain, selector, algorithm);
+        await TellServerAsync();
         output.WriteLine($"; {created[0].Domain}: new DKIM key(s) {Names(created)}, signing now; publish:");
         foreach (var key in created) output.WriteLine(key.ZoneFileLine);
     }, Prefix);
@@ -22,6 +23,7 @@ public sealed class DkimCommands(AdminService admin, TextWriter output)
     public Task<int> RotateAsync(string domain) => AdminCommands.RunAsync(async () =>
     {
         var (created, retired) = await admin.RotateDkimKeysAsync(domain);
+        await TellServerAsync();
         output.WriteLine($"; {created[0].Domain}: new DKIM key(s) {Names(created)}, signing now; publish:");
         foreach (var key in created) output.WriteLine(key.ZoneFileLine);
         if (retired.Count > 0)
@@ -50,6 +52,13 @@ public sealed class DkimCommands(AdminService admin, TextWriter output)
         foreach (var key in withdrawn)
             output.WriteLine($"; {key.DnsName} {key.Algorithm} retired {Day(key.Retired)}, published until {Day(key.PublishedUntil)}");
     }, Prefix);
+
+    /// <summary>"Signing now" holds for a running server too: told through its control socket, it reads the keys again
+    /// instead of trusting its cache for Dkim:KeyCacheTtl (a server it cannot reach still does so after that time).</summary>
+    private async Task TellServerAsync()
+    {
+        if (dataRoot is not null) await ControlSocket.RequestAsync(dataRoot, ControlCommand.Dkim, AdminCommands.ControlTimeout);
+    }
 
     private static string Names(IEnumerable<DkimKeyInfo> keys) => string.Join(", ", keys.Select(k => $"{k.Selector} ({k.Algorithm})"));
 

@@ -39,6 +39,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Task? _certificateReload;
     private Http.HttpHost? _http;
     private Task? _acme;
+    private ControlSocket? _control;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -78,13 +79,17 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         }
         await StartHttpAsync(cancellationToken);
         // Worker:Enabled=false runs the edge alone (the queue fills; another process or a later start delivers).
+        OutboundWorker? queueCommands = null;
         if (settings.WorkerEnabled)
         {
             _worker = Task.Run(() => worker.RunAsync(_stopWorker.Token), CancellationToken.None);
             _outboundStage = OutboundFor(data, settings, _smtp, dns, signer, loggerFactory);
             var outboundWorker = new OutboundWorker(data.Outbound, _outboundStage, settings.Outbound, loggerFactory.CreateLogger<OutboundWorker>(), control: new QueueControl(data.State));
             _outbound = Task.Run(() => outboundWorker.RunAsync(_stopWorker.Token), CancellationToken.None);
+            queueCommands = outboundWorker;
         }
+        if (settings.DataRoot is { } root)
+            _control = ControlSocket.Start(root, (command, ct) => ControlAsync(command, queueCommands, ct), _log);
         // mail.queue.depth / oldest_age: the queues listed every 15 s, only when a meter provider reads them, by the process
         // that runs the stages (in cloud mode the Functions app's maintenance pass samples them).
         if (settings.WorkerEnabled && Core.Telemetry.MailTelemetry.QueuesObserved)
@@ -156,8 +161,27 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         await http.StartAsync(cancellationToken);
     }
 
+    /// <summary>What a `mail` command asks through the control socket: its change is in the state store already.</summary>
+    private async Task<string> ControlAsync(ControlCommand command, OutboundWorker? outbound, CancellationToken cancellationToken)
+    {
+        switch (command)
+        {
+            case ControlCommand.Queue:
+                if (outbound is null) throw new InvalidOperationException("this server runs no outbound worker (Worker:Enabled=false or cloud mode)");
+                var applied = await outbound.ApplyCommandsNowAsync(cancellationToken);
+                return $"applied {applied.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+            case ControlCommand.Dkim:
+                data.DkimKeys.Forget();
+                return "dkim keys read again";
+            default:
+                throw new InvalidOperationException($"unknown control command {command}");
+        }
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (_control is not null) await _control.DisposeAsync();
+        _control = null;
         if (_smtp is not null) await _smtp.StopAsync(cancellationToken);
         if (_imap is not null) await _imap.StopAsync(cancellationToken);
         if (_pop3 is not null) await _pop3.StopAsync(cancellationToken);

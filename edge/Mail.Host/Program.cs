@@ -152,8 +152,8 @@ namespace Mail.Host
                     return await BackupCommand(configuration, command, positional.Count == 2 ? positional[1] : throw new UsageException($"usage: mail {command} {(command == "backup" ? "DEST" : "SRC")} [--data DIR]"));
                 var layout = DataLayout.Open(configuration);
                 await using var stores = MailStores.Open(configuration, layout);
-                var admin = new AdminCommands(stores, Console.Out);
-                DkimCommands Dkim() => new(stores.Admin, Console.Out);
+                var admin = new AdminCommands(stores, Console.Out, layout.Root);
+                DkimCommands Dkim() => new(stores.Admin, Console.Out, layout.Root);
                 SieveCommands Sieve() => new(stores.Admin, Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
                 return (command, positional.ElementAtOrDefault(1)) switch

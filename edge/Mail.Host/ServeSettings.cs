@@ -1,4 +1,5 @@
 using Mail.Configuration;
+using Mail.Core.Listening;
 using Mail.Imap;
 using Mail.ManageSieve;
 using Mail.Pop3;
@@ -58,6 +59,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         var workerEnabled = configuration.GetValue("Worker:Enabled", embedded);
         return new ServeSettings(smtp, imap, imapEnabled, worker, workerEnabled)
         {
+            DataRoot = data.Root,
             Pop3 = pop3,
             Pop3Enabled = pop3Enabled,
             ManageSieve = manageSieve,
@@ -111,6 +113,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     /// <summary>Section "Pop3": the POP3 gateway over the same INBOX as IMAP.</summary>
     public Pop3ServerOptions Pop3 { get; init; } = new();
 
+    /// <summary>The data directory (DataDirectory): where the control socket the `mail` commands reach is (<see cref="ControlSocket"/>).</summary>
+    public string? DataRoot { get; init; }
+
     /// <summary>"Pop3:Enabled", default true: false turns POP3 off (Dovecot's protocols without pop3).</summary>
     public bool Pop3Enabled { get; init; }
 
@@ -160,25 +165,16 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     {
         var options = new SmtpServerOptions();
         configuration.GetSection(SmtpServerOptions.SectionName).Bind(options);
-        if (options.Listeners.Count == 0)
-        {
-            options.Listeners.Add(new SmtpListenerOptions { Name = "mx", Endpoint = "127.0.0.1:2525", Role = SmtpListenerRole.Mx });
-            options.Listeners.Add(new SmtpListenerOptions { Name = "submission", Endpoint = "127.0.0.1:2587", Role = SmtpListenerRole.Submission });
-            options.Listeners.Add(new SmtpListenerOptions { Name = "submissions", Endpoint = "127.0.0.1:2465", Role = SmtpListenerRole.Submission, ImplicitTls = true });
-        }
-        return options;
+        return WithListeners(options, new SmtpListenerOptions(),
+            new SmtpListenerOptions { Name = "submission", Endpoint = "127.0.0.1:2587", Role = SmtpListenerRole.Submission },
+            new SmtpListenerOptions { Name = "submissions", Endpoint = "127.0.0.1:2465", Role = SmtpListenerRole.Submission, ImplicitTls = true });
     }
 
     public static ImapServerOptions BindImap(IConfiguration configuration)
     {
         var options = new ImapServerOptions();
         configuration.GetSection("Imap").Bind(options);
-        if (options.Listeners.Count == 0)
-        {
-            options.Listeners.Add(new ImapListenerOptions { Name = "imap", Endpoint = "127.0.0.1:2143" });
-            options.Listeners.Add(new ImapListenerOptions { Name = "imaps", Endpoint = "127.0.0.1:2993", ImplicitTls = true });
-        }
-        return options;
+        return WithListeners(options, new ImapListenerOptions(), new ImapListenerOptions { Name = "imaps", Endpoint = "127.0.0.1:2993", ImplicitTls = true });
     }
 
     /// <summary>Section "Pop3". Without listeners: 127.0.0.1:2110 (STLS) and 127.0.0.1:2995 (implicit TLS). Who may log
@@ -188,12 +184,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     {
         var options = new Pop3ServerOptions { HostName = imap.HostName, AllowPlaintextLoginOnLoopback = imap.AllowPlaintextLoginOnLoopback };
         configuration.GetSection("Pop3").Bind(options);
-        if (options.Listeners.Count == 0)
-        {
-            options.Listeners.Add(new Pop3ListenerOptions { Name = "pop3", Endpoint = "127.0.0.1:2110" });
-            options.Listeners.Add(new Pop3ListenerOptions { Name = "pop3s", Endpoint = "127.0.0.1:2995", ImplicitTls = true });
-        }
-        return options;
+        return WithListeners(options, new Pop3ListenerOptions(), new Pop3ListenerOptions { Name = "pop3s", Endpoint = "127.0.0.1:2995", ImplicitTls = true });
     }
 
     /// <summary>Section "ManageSieve". Without listeners: 127.0.0.1:24190 (production: 4190, the IANA port). Who may log
@@ -202,7 +193,14 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
     {
         var options = new ManageSieveServerOptions { HostName = imap.HostName, AllowPlaintextLoginOnLoopback = imap.AllowPlaintextLoginOnLoopback };
         configuration.GetSection("ManageSieve").Bind(options);
-        if (options.Listeners.Count == 0) options.Listeners.Add(new ManageSieveListenerOptions { Name = "sieve", Endpoint = "127.0.0.1:24190" });
+        return WithListeners(options, new ManageSieveListenerOptions());
+    }
+
+    /// <summary>A section that names no listeners gets <paramref name="defaults"/>; one that names any keeps just those.</summary>
+    private static TOptions WithListeners<TOptions, TListener>(TOptions options, params TListener[] defaults)
+        where TOptions : ListeningOptions<TListener> where TListener : ListenerOptions
+    {
+        if (options.Listeners.Count == 0) options.Listeners.AddRange(defaults);
         return options;
     }
 }

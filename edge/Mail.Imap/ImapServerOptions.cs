@@ -3,16 +3,9 @@ using Mail.Core.Listening;
 namespace Mail.Imap;
 
 /// <summary>One listening socket (configuration section "Imap:Listeners:N"): "143-style" (plain, STARTTLS offered) or
-/// "993-style" (implicit TLS); ProxyProtocol believes the header of a proxy in <see cref="ImapServerOptions.ProxyNetworks"/>,
+/// "993-style" (implicit TLS); ProxyProtocol believes the header of a proxy in <see cref="GatewayOptions{TListener}.ProxyNetworks"/>,
 /// and the client it names is the client for the login throttle and the logs.</summary>
-public sealed class ImapListenerOptions : ListenerOptions
-{
-    public ImapListenerOptions()
-    {
-        Name = "imap";
-        Endpoint = "127.0.0.1:2143";
-    }
-}
+public sealed class ImapListenerOptions() : ListenerOptions("imap", "127.0.0.1:2143");
 
 /// <summary>Section "Imap"; the gateway settings every protocol shares (host name, listeners, certificate,
 /// login throttle, connection limit, PROXY networks) are in <see cref="GatewayOptions{TListener}"/>.</summary>
@@ -54,8 +47,7 @@ public sealed class ImapServerOptions : GatewayOptions<ImapListenerOptions>
     /// in memory from the on-disk cache files over all mailboxes; past it they are let go and read again when needed.</summary>
     public int PersistentCacheSize { get; set; } = 1_000_000;
 
-    /// <summary>Throws <see cref="InvalidOperationException"/> naming the first bad setting.</summary>
-    public void Validate()
+    public override void Validate()
     {
         ValidateGateway("Imap");
         if (MaxLiteralSize < 1024) throw new InvalidOperationException("Imap:MaxLiteralSize must be at least 1024.");

@@ -1,20 +1,13 @@
-using Mail.Core.Tls;
 using Mail.Core.Listening;
 using Microsoft.Extensions.Options;
 
 namespace Mail.Smtp;
 
 /// <summary>One listening socket (configuration section "Smtp:Listeners:N"): what every protocol's listener has (name,
-/// endpoint, ImplicitTls for port 465, ProxyProtocol believing a proxy in <see cref="SmtpServerOptions.ProxyNetworks"/>),
+/// endpoint, ImplicitTls for port 465, ProxyProtocol believing a proxy in <see cref="ListeningOptions{TListener}.ProxyNetworks"/>),
 /// plus the SMTP role and the pregreet test. The name goes into the envelope too ("mx", "submission", "submissions").</summary>
-public sealed class SmtpListenerOptions : ListenerOptions
+public sealed class SmtpListenerOptions() : ListenerOptions("mx", "127.0.0.1:2525")
 {
-    public SmtpListenerOptions()
-    {
-        Name = "mx";
-        Endpoint = "127.0.0.1:2525";
-    }
-
     public SmtpListenerRole Role { get; set; } = SmtpListenerRole.Mx;
 
     /// <summary>
@@ -65,19 +58,19 @@ public sealed class SmtpRateLimitOptions
         || ConnectionsPerNetwork > 0 || MessagesPerNetwork > 0 || RecipientsPerNetwork > 0;
 }
 
-/// <summary>Settings of the SMTP edge (configuration section "Smtp").</summary>
-public sealed class SmtpServerOptions
+/// <summary>Settings of the SMTP edge (configuration section "Smtp"). What every listening server has (HostName,
+/// Listeners, Certificate, MaxConnections, ProxyNetworks, ProxyTimeout) is in <see cref="ListeningOptions{TListener}"/>,
+/// shared with IMAP, POP3 and ManageSieve; SMTP's defaults for those: 10 000 connections, a 5 s PROXY header timeout
+/// (Postfix smtpd_upstream_proxy_timeout).</summary>
+public sealed class SmtpServerOptions : ListeningOptions<SmtpListenerOptions>
 {
     public const string SectionName = "Smtp";
 
-    /// <summary>Our name in the greeting, the EHLO reply and the Received: header.</summary>
-    public string HostName { get; set; } = "localhost";
-
-    public List<SmtpListenerOptions> Listeners { get; set; } = [];
-
-    /// <summary>Certificate for STARTTLS and implicit TLS (read at each handshake, so a renewal needs no restart);
-    /// without one STARTTLS is not offered.</summary>
-    public ServerCertificate? Certificate { get; set; }
+    public SmtpServerOptions()
+    {
+        MaxConnections = 10_000;
+        ProxyTimeout = TimeSpan.FromSeconds(5);
+    }
 
     /// <summary>Largest message accepted, in octets (RFC 1870 SIZE). Enforced while reading.</summary>
     public long MaxMessageSize { get; set; } = 25 * 1024 * 1024;
@@ -101,9 +94,6 @@ public sealed class SmtpServerOptions
     /// <summary>Commands a session may send without starting a transaction (MAIL); then 421.</summary>
     public int MaxCommandsBeforeMail { get; set; } = 20;
 
-    /// <summary>Concurrent connections across all listeners; more get 421 4.7.0 at connect.</summary>
-    public int MaxConnections { get; set; } = 10_000;
-
     /// <summary>Concurrent connections from one client address; more get 421 4.7.0 at connect.</summary>
     public int MaxConnectionsPerClient { get; set; } = 50;
 
@@ -118,16 +108,6 @@ public sealed class SmtpServerOptions
     /// or single addresses. Empty by default: nobody relays without AUTH.
     /// </summary>
     public List<string> MyNetworks { get; set; } = [];
-
-    /// <summary>
-    /// The proxies (CIDRs or single addresses) whose PROXY protocol header a listener with
-    /// <see cref="SmtpListenerOptions.ProxyProtocol"/> believes; a connection from anywhere else is closed, since its
-    /// header could claim any client (Dovecot haproxy_trusted_networks). Required when a listener has the option.
-    /// </summary>
-    public List<string> ProxyNetworks { get; set; } = [];
-
-    /// <summary>How long a proxy may take to send the PROXY protocol header (Postfix smtpd_upstream_proxy_timeout, 5 s).</summary>
-    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Offer AUTH on Submission listeners without TLS, but only to clients connecting from a loopback address
@@ -161,7 +141,7 @@ public sealed class SmtpServerOptions
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(HostName) || HostName.Any(c => c <= ' ' || c > '~'))
             errors.Add("Smtp:HostName must be a host name (printable ASCII, no spaces).");
-        errors.AddRange(ListenerOptions.Problems(SectionName, Listeners, Certificate is not null, ProxyNetworks, ProxyTimeout));
+        errors.AddRange(ListeningProblems(SectionName));
         for (var i = 0; i < (Listeners?.Count ?? 0); i++)
         {
             var l = Listeners![i];
@@ -172,8 +152,6 @@ public sealed class SmtpServerOptions
             else if (l.PregreetDelay > TimeSpan.Zero && l.ImplicitTls)
                 errors.Add($"{key}:PregreetDelay cannot be used with ImplicitTls (the TLS client speaks first).");
         }
-        if (Certificate is not null && !Certificate.Certificate.HasPrivateKey)
-            errors.Add("Smtp:Certificate has no private key.");
         if (MaxMessageSize < 1024) errors.Add("Smtp:MaxMessageSize must be at least 1024.");
         if (MaxRecipients < 1) errors.Add("Smtp:MaxRecipients must be at least 1.");
         if (MaxCommandLineLength < 512) errors.Add("Smtp:MaxCommandLineLength must be at least 512 (RFC 5321 4.5.3.1.4).");
@@ -181,7 +159,6 @@ public sealed class SmtpServerOptions
         if (MaxLineLength < 1000) errors.Add("Smtp:MaxLineLength must be at least 1000 (RFC 5321 4.5.3.1.6).");
         if (MaxErrors < 1) errors.Add("Smtp:MaxErrors must be at least 1.");
         if (MaxCommandsBeforeMail < 1) errors.Add("Smtp:MaxCommandsBeforeMail must be at least 1.");
-        if (MaxConnections < 1) errors.Add("Smtp:MaxConnections must be at least 1.");
         if (MaxConnectionsPerClient < 1) errors.Add("Smtp:MaxConnectionsPerClient must be at least 1.");
         if (IdleTimeout <= TimeSpan.Zero) errors.Add("Smtp:IdleTimeout must be positive.");
         if (CommandTimeout <= TimeSpan.Zero) errors.Add("Smtp:CommandTimeout must be positive.");

@@ -17,18 +17,7 @@ public sealed class InboundFunction(InboundRunner runner, FunctionQueues queues,
     [Function("Inbound")]
     public async Task Run([QueueTrigger(QueueNames.Inbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
     {
-        if (!queues.Inbound.TryRead(message.MessageText, out var envelope, out var notBefore, out _))
-        {
-            log.LogError("Queue message {Id} on {Queue} is not an envelope; set aside", message.MessageId, QueueNames.Inbound);
-            await queues.Inbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);
-            return;
-        }
-        if (notBefore is { } nb && nb > DateTimeOffset.UtcNow)
-        {
-            // Scheduled beyond the 7-day visibility cap: put it back hidden until due (the host deletes this copy).
-            await queues.Inbound.SendAsync(envelope, nb, cancellationToken);
-            return;
-        }
+        if (await TriggeredEnvelope.ReadDueAsync(queues.Inbound, QueueNames.Inbound, message, DateTimeOffset.UtcNow, log, cancellationToken) is not { } envelope) return;
         // Done: the original is deleted before the host deletes the queue message (it does once we return); a redelivery
         // after that finds the copies delivered and completes without the original.
         await runner.RunAsync(envelope, (int)message.DequeueCount, new TriggerSettlement(queues.Inbound, envelope), cancellationToken);

@@ -20,17 +20,7 @@ public sealed class OutboundFunction(FunctionQueues queues, OutboundStage stage,
     [Function("Outbound")]
     public async Task Run([QueueTrigger(QueueNames.Outbound, Connection = QueueNames.Connection)] QueueMessage message, CancellationToken cancellationToken)
     {
-        if (!queues.Outbound.TryRead(message.MessageText, out var envelope, out var notBefore, out _))
-        {
-            await queues.Outbound.SendRawToDeadLetterAsync(message.MessageText, "Malformed envelope (not the JSON of an Envelope)", cancellationToken);
-            return;
-        }
-        if (notBefore is { } nb && nb > time.GetUtcNow())
-        {
-            // Scheduled beyond the 7-day visibility cap: put it back hidden until due (the host deletes this copy).
-            await queues.Outbound.SendAsync(envelope, nb, cancellationToken);
-            return;
-        }
+        if (await TriggeredEnvelope.ReadDueAsync(queues.Outbound, QueueNames.Outbound, message, time.GetUtcNow(), log, cancellationToken) is not { } envelope) return;
         await StageDriver.DriveAsync(new OutboundQueueStage(stage, TimeSpan.Zero, time, flushTlsResultsPerRun: true), envelope, (int)message.DequeueCount,
             new TriggerSettlement(queues.Outbound, envelope), log, cancellationToken);
     }

@@ -70,6 +70,66 @@ public sealed class AcmeHostTests : IDisposable
         Assert.DoesNotContain("ACME: no certificate", host.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The defaults' layout: Tls:Acme:HttpEndpoint and Autoconfig:Endpoint are one address (0.0.0.0:80), so one listener
+    /// carries both parts. Pebble's validation fetches the key authorizations through that listener, which still serves
+    /// autoconfig; the MTA-STS policy is answered only on Autoconfig:HttpsEndpoint (404 on the shared plain listener),
+    /// and no challenge answers there.
+    /// </summary>
+    [Fact]
+    public async Task Acme_challenge_and_autoconfig_share_one_listener_as_the_defaults_put_them()
+    {
+        await using var dns = await TestDnsServer.StartAsync();
+        dns.Add(Host, DnsRecordType.A, "127.0.0.1");
+        dns.Add(Autoconfig, DnsRecordType.A, "127.0.0.1");
+        dns.Add("mta-sts.example.test", DnsRecordType.A, "127.0.0.1");
+        var (shared, https) = (FreePort.Tcp(), FreePort.Tcp());
+        await using var pebble = await PebbleProcess.StartAsync(dns.EndPoint, shared, TimeSpan.FromHours(1));
+        var root = await pebble.RootAsync();
+        await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.test");
+        await using var host = await HostProcess.StartAsync(_data.Path,
+            $"--Smtp:HostName={Host}", $"--Imap:HostName={Host}",
+            $"--Autoconfig:Endpoint=127.0.0.1:{shared}", $"--Tls:Acme:HttpEndpoint=127.0.0.1:{shared}",
+            $"--Autoconfig:HttpsEndpoint=127.0.0.1:{https}", "--MtaSts:Mode=enforce", "--MtaSts:MaxAge=86400",
+            $"--Tls:Acme:Directory={pebble.Directory}", $"--Tls:Acme:DirectoryCaPath={pebble.CaPath}",
+            "--Tls:Acme:Email=postmaster@example.test");
+        Assert.Contains($"listening http autoconfig 127.0.0.1:{shared}", host.Output, StringComparison.Ordinal);
+        Assert.Contains($"listening http acme-challenge 127.0.0.1:{shared}", host.Output, StringComparison.Ordinal);
+
+        // Pebble validated every name over the shared listener: a certificate that chains to its root.
+        var presented = await WaitForAsync(() => SmtpAsync(host.SmtpPort, SecureSocketOptions.StartTls, root), p => p.ChainsToRoot, host, pebble, "a certificate from Pebble on SMTP STARTTLS");
+        Assert.Contains(Autoconfig, presented.Names);
+        Assert.Contains($"ACME: HTTP-01 challenge answered for {Host}", host.Output, StringComparison.Ordinal);
+        Assert.Contains($"ACME: HTTP-01 challenge answered for {Autoconfig}", host.Output, StringComparison.Ordinal);
+
+        using var plain = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{shared}") };
+        using (var r = await plain.GetAsync(new Uri("/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=postmaster%40example.test", UriKind.Relative)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, r.StatusCode);
+            Assert.Equal("text/xml", r.Content.Headers.ContentType?.MediaType);
+            Assert.Contains(Host, await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        // A token no authorization is pending for (all are done): 404, as for a path nothing serves.
+        using (var r = await plain.GetAsync(new Uri("/.well-known/acme-challenge/unknown-token", UriKind.Relative)))
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, r.StatusCode);
+        using (var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/.well-known/mta-sts.txt", UriKind.Relative)) { Headers = { Host = "mta-sts.example.test" } })
+        using (var r = await plain.SendAsync(request))
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, r.StatusCode);
+
+        // The HTTPS listener, with the certificate Pebble issued: the policy, and no challenge route.
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, c, chain, _) => c is not null && Read(c, chain, root)?.ChainsToRoot == true };
+        using var secure = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{https}") };
+        using (var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/.well-known/mta-sts.txt", UriKind.Relative)) { Headers = { Host = "mta-sts.example.test" } })
+        using (var r = await secure.SendAsync(request))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, r.StatusCode);
+            Assert.Equal($"version: STSv1\r\nmode: enforce\r\nmx: {Host}\r\nmax_age: 86400\r\n", await r.Content.ReadAsStringAsync());
+        }
+        using (var r = await secure.GetAsync(new Uri("/.well-known/acme-challenge/unknown-token", UriKind.Relative)))
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, r.StatusCode);
+        Assert.False(host.HasExited);
+    }
+
     [Fact]
     public async Task Validation_the_ca_refuses_is_one_line_retried_and_the_certificate_in_use_keeps_serving()
     {

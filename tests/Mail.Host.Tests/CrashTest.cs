@@ -73,11 +73,10 @@ public sealed class CrashTest(ITestOutputHelper log) : IDisposable
         }
 
         var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
-        var store = new FileMessageStore(Path.Combine(_data.Path, "messages"));
         var seen = new Dictionary<string, int>();
         foreach (var record in await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"))
         {
-            await using var s = await store.OpenReadAsync(record.MessageRef);
+            await using var s = await DeliveredCopies.TryOpenAsync(_data.Path, record.MessageRef);
             Assert.NotNull(s);
             var headers = await HeaderList.LoadAsync(s);
             var id = MimeKit.Utils.MimeUtils.EnumerateReferences(headers[HeaderId.MessageId] ?? "").Single();

@@ -254,6 +254,8 @@ public sealed class FailureReportTests : IDisposable
         "--Smtp:Listeners:0:Endpoint=127.0.0.1:0", "--Smtp:Listeners:1:Endpoint=127.0.0.1:0", "--Smtp:Listeners:2:Endpoint=127.0.0.1:0",
         "--Imap:Listeners:0:Endpoint=127.0.0.1:0", "--Imap:Listeners:1:Endpoint=127.0.0.1:0",
         "--Pop3:Listeners:0:Endpoint=127.0.0.1:0", "--Pop3:Listeners:1:Endpoint=127.0.0.1:0",
+        // Not its default port: another `mail serve` on the machine may hold it, and the test would fail on that instead.
+        "--ManageSieve:Listeners:0:Endpoint=127.0.0.1:0",
     ];
 
     private static string ClosedEndpoint() => $"http://127.0.0.1:{FreePort.Tcp()}/";

@@ -42,7 +42,7 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
         // The delivered copy, read straight from the data directory.
         var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
         var record = Assert.Single(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
-        var raw = await File.ReadAllTextAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+        var raw = await DeliveredCopies.ReadTextAsync(_data.Path, record.MessageRef);
         Assert.StartsWith("Return-Path: <bob@example.net>\r\nDelivered-To: alice@example.org\r\nAuthentication-Results: localhost;", raw, StringComparison.Ordinal);
         // The inbound checks' verdicts sit between the delivery headers and the edge's Received: header.
         var headerNames = raw[..raw.IndexOf("\r\n\r\n", StringComparison.Ordinal)].Split("\r\n")

@@ -56,7 +56,7 @@ public sealed class HostWiringTests : IDisposable
         await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
         var mailboxes = new SqliteMailboxStore(Path.Combine(_data.Path, "mail.db"));
         var record = Assert.Single(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
-        var raw = await File.ReadAllTextAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+        var raw = await DeliveredCopies.ReadTextAsync(_data.Path, record.MessageRef);
         Assert.True(raw.Contains("spf=pass smtp.mailfrom=\"bob@example.net\"", StringComparison.Ordinal), raw[..Math.Min(raw.Length, 1500)]);
         Assert.True(dns.QueryCount("example.net", DnsRecordType.TXT) >= 1);
     }

@@ -84,7 +84,7 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
             n => int.Parse(n, CultureInfo.InvariantCulture) >= count, TimeSpan.FromSeconds(30), "no notice in alice's INBOX");
         var notices = new List<MimeMessage>();
         foreach (var record in await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"))
-            notices.Add(await MimeMessage.LoadAsync(Path.Combine(_data.Path, "messages", record.MessageRef)));
+            notices.Add(await DeliveredCopies.LoadAsync(_data.Path, record.MessageRef));
         return notices;
     }
 
@@ -321,6 +321,24 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.StartsWith("2.", group["Status"], StringComparison.Ordinal);
         var envelope = Assert.Single(Assert.IsType<MultipartReport>(notice.Body).OfType<MessageDeliveryStatus>()).StatusGroups[0];
         Assert.Equal("env+id-42", envelope["Original-Envelope-Id"]);
+    }
+
+    [Fact]
+    public async Task An_orcpt_other_than_the_recipient_is_passed_on_as_given_and_the_reply_still_counts_for_the_recipient()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        // The sender wrote to a list; we deliver to one of its members: ORCPT names the list (xtext: + is +2B).
+        await SubmitRawAsync(submission, "bob@example.net", Message("orcpt", "for the list\r\n"), "",
+            "NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        Assert.Equal("RCPT TO:<bob@example.net> NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org", Assert.Single(commands, c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)));
+        Assert.Contains("to=<bob@example.net>", host.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using Mail.Storage.Embedded;
@@ -153,7 +154,7 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         var records = await HostProcess.PollAsync(async () => (await mailboxes.ListMessagesAsync("alice@example.org", "INBOX")).Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
             n => n == "1", TimeSpan.FromSeconds(30), "no bounce in alice's INBOX");
         var record = Assert.Single(await mailboxes.ListMessagesAsync("alice@example.org", "INBOX"));
-        var bounce = await MimeMessage.LoadAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+        var bounce = await DeliveredCopies.LoadAsync(_data.Path, record.MessageRef);
         var report = Assert.IsType<MultipartReport>(bounce.Body);
         Assert.Equal("delivery-status", report.ReportType);
         var status = Assert.Single(report.OfType<MessageDeliveryStatus>());
@@ -217,7 +218,8 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Split('\n').Count(l => l.Contains("status=deferred", StringComparison.Ordinal)) >= 2,
             TimeSpan.FromSeconds(30), "both were not deferred");
 
-        await HostProcess.AdminOkAsync(_data.Path, "queue", "hold", first);
+        // The command records the hold and tells the running server, which has applied it when the command returns.
+        Assert.Contains("applied by the running server", (await HostProcess.AdminOkAsync(_data.Path, "queue", "hold", first)).StdOut, StringComparison.Ordinal);
         await HostProcess.PollAsync(async () => (await HostProcess.AdminOkAsync(_data.Path, "queue", "show", first)).StdOut,
             o => o.Contains("<later@example.net> held", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "not held");
 
@@ -352,6 +354,27 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
     }
 
     [Fact]
+    public async Task A_key_added_by_the_cli_signs_the_next_message_of_a_running_server_despite_its_key_cache()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        // An hour of key cache: only the CLI's word to the server (its control socket) can make the new key sign now.
+        var (host, submission) = await StartAsync(peer.Port, "--Dkim:KeyCacheTtl=01:00:00");
+        await using var _ = host;
+        await SubmitAsync(submission, "before the key", "bob@example.net");
+        await HostProcess.PollAsync(() => Task.FromResult(peer.Received.Count.ToString(CultureInfo.InvariantCulture)), n => n == "1", TimeSpan.FromSeconds(30), "first message not delivered");
+        Assert.DoesNotContain("DKIM-Signature:", peer.Received.First().Data, StringComparison.Ordinal);
+
+        var records = DkimHostTests.ZoneRecords((await HostProcess.AdminOkAsync(_data.Path, "dkim", "add", "example.org", "--algorithm", "ed25519")).StdOut);
+        await SubmitAsync(submission, "after the key", "bob@example.net");
+        await HostProcess.PollAsync(() => Task.FromResult(peer.Received.Count.ToString(CultureInfo.InvariantCulture)), n => n == "2", TimeSpan.FromSeconds(30), "second message not delivered");
+        var signed = peer.Received.Last().Data;
+        Assert.StartsWith("DKIM-Signature: ", signed, StringComparison.Ordinal);
+        Assert.All(await DkimHostTests.VerifyAsync(signed, records), v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task With_a_relay_host_everything_goes_through_it_over_starttls_with_auth()
     {
         // The relay: a second `mail serve` that receives for example.net and lets an authenticated account relay.
@@ -378,7 +401,7 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         // The relay saw TLS and AUTH (its Received: says ESMTPSA).
         var mailboxes = new SqliteMailboxStore(Path.Combine(relayData.Path, "mail.db"));
         var record = Assert.Single(await mailboxes.ListMessagesAsync("bob@example.net", "INBOX"));
-        Assert.Contains("with ESMTPSA", await File.ReadAllTextAsync(Path.Combine(relayData.Path, "messages", record.MessageRef)), StringComparison.Ordinal);
+        Assert.Contains("with ESMTPSA", await DeliveredCopies.ReadTextAsync(relayData.Path, record.MessageRef), StringComparison.Ordinal);
     }
 
     [Fact]

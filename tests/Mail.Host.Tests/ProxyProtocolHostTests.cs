@@ -67,7 +67,7 @@ public sealed class ProxyProtocolHostTests : IDisposable
         Assert.Equal(2, records.Count);
         foreach (var record in records)
         {
-            var raw = await File.ReadAllTextAsync(Path.Combine(_data.Path, "messages", record.MessageRef));
+            var raw = await DeliveredCopies.ReadTextAsync(_data.Path, record.MessageRef);
             var header = raw[..raw.IndexOf("\r\n\r\n", StringComparison.Ordinal)];
             Assert.Contains($"Received: from client.example.net ([{Client}])", header, StringComparison.Ordinal);
             Assert.Contains($"client-ip={Client};", header, StringComparison.Ordinal);

@@ -42,7 +42,7 @@ public sealed class QuarantineHostTests : IDisposable
         Assert.Contains("delivered to alice@example.org INBOX", release.StdOut, StringComparison.Ordinal);
         var inbox = await mailboxes.ListMessagesAsync("alice@example.org", "INBOX");
         Assert.Equal(2, inbox.Count);
-        var texts = await Task.WhenAll(inbox.Select(m => File.ReadAllTextAsync(Path.Combine(_data.Path, "messages", m.MessageRef))));
+        var texts = await Task.WhenAll(inbox.Select(m => DeliveredCopies.ReadTextAsync(_data.Path, m.MessageRef)));
         Assert.Single(texts, t => t.Contains("please hold me", StringComparison.Ordinal));
         Assert.Contains("Quarantine is empty", (await HostProcess.AdminOkAsync(_data.Path, "quarantine", "list")).StdOut, StringComparison.Ordinal);
 

@@ -65,6 +65,28 @@ public sealed class EmbeddedMessageStoreContractTests : MessageStoreContract, ID
     }
 }
 
+/// <summary>As the server runs it: copies appended to segments of their own, files read for older copies.</summary>
+public sealed class EmbeddedMessageStoreWithCopySegmentsContractTests : MessageStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+    private SegmentMessageStore? _originals;
+    private SegmentMessageStore? _copies;
+
+    protected override Task<IMessageStore> CreateStoreAsync()
+    {
+        _originals = new SegmentMessageStore(System.IO.Path.Combine(_dir.Path, "originals"));
+        _copies = new SegmentMessageStore(System.IO.Path.Combine(_dir.Path, "copies"));
+        return Task.FromResult<IMessageStore>(new EmbeddedMessageStore(new FileMessageStore(System.IO.Path.Combine(_dir.Path, "messages")), _originals, _copies));
+    }
+
+    public void Dispose()
+    {
+        _originals?.Dispose();
+        _copies?.Dispose();
+        _dir.Dispose();
+    }
+}
+
 public sealed class SpoolQueueContractTests : MessageQueueContract, IDisposable
 {
     private readonly TempDir _dir = new();

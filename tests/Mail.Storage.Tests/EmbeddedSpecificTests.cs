@@ -505,3 +505,71 @@ public sealed class SqliteStoreTests : IDisposable
         await Assert.ThrowsAsync<MailboxException>(() => store.DeleteMailboxAsync("a@example.org", "inbox"));
     }
 }
+
+public sealed class EmbeddedMessageStoreTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    private string Dir(string name) => Path.Combine(_dir.Path, name);
+
+    public void Dispose() => _dir.Dispose();
+
+    private static async Task WriteAsync(IMessageStore store, string id, string text)
+    {
+        await using var w = await store.CreateAsync(id);
+        await w.WriteAsync(Encoding.ASCII.GetBytes(text));
+        await w.CommitAsync();
+    }
+
+    private static async Task<string?> ReadAsync(IMessageStore store, string id)
+    {
+        await using var s = await store.OpenReadAsync(id);
+        if (s is null) return null;
+        using var reader = new StreamReader(s);
+        return await reader.ReadToEndAsync();
+    }
+
+    [Fact]
+    public async Task Copies_go_to_segments_files_of_an_older_data_directory_are_still_read_and_both_survive_a_restart()
+    {
+        // A data directory from before the copies had segments: one copy as a file.
+        await WriteAsync(new FileMessageStore(Dir("messages")), "old-copy", "written as a file");
+        using (var originals = new SegmentMessageStore(Dir("originals")))
+        using (var copies = new SegmentMessageStore(Dir("copies")))
+        {
+            var store = new EmbeddedMessageStore(new FileMessageStore(Dir("messages")), originals, copies);
+            await WriteAsync(store, "new-copy", "appended to a segment");
+            Assert.Equal(["old-copy"], Directory.GetFiles(Dir("messages")).Select(Path.GetFileName));
+            Assert.True(copies.Exists("new-copy"));
+            Assert.Equal("written as a file", await ReadAsync(store, "old-copy"));
+        }
+        using (var originals = new SegmentMessageStore(Dir("originals")))
+        using (var copies = new SegmentMessageStore(Dir("copies")))
+        {
+            var store = new EmbeddedMessageStore(new FileMessageStore(Dir("messages")), originals, copies);
+            Assert.Equal("appended to a segment", await ReadAsync(store, "new-copy"));
+            Assert.Equal("written as a file", await ReadAsync(store, "old-copy"));
+            Assert.True(store.Exists("new-copy") && store.Exists("old-copy"));
+            await store.DeleteAsync("new-copy");
+            await store.DeleteAsync("old-copy");
+            Assert.False(store.Exists("new-copy") || store.Exists("old-copy"));
+        }
+    }
+
+    [Fact]
+    public async Task A_process_that_does_not_own_the_copies_segments_writes_a_file_the_owner_reads()
+    {
+        using var originals = new SegmentMessageStore(Dir("originals"));
+        using var ownerCopies = new SegmentMessageStore(Dir("copies"));
+        var server = new EmbeddedMessageStore(new FileMessageStore(Dir("messages")), originals, ownerCopies);
+        // A second instance on the same directories, as the CLI next to a running server: not the owner.
+        using var cliOriginals = new SegmentMessageStore(Dir("originals"));
+        using var cliCopies = new SegmentMessageStore(Dir("copies"));
+        Assert.False(cliCopies.IsOwner);
+        var cli = new EmbeddedMessageStore(new FileMessageStore(Dir("messages")), cliOriginals, cliCopies);
+        await WriteAsync(cli, "released", "released by the CLI");
+        Assert.True(File.Exists(Path.Combine(Dir("messages"), "released")));
+        Assert.Equal("released by the CLI", await ReadAsync(server, "released"));
+    }
+}
+

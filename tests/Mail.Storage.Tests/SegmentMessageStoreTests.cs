@@ -278,4 +278,91 @@ public sealed class SegmentMessageStoreTests : IDisposable
         Abandon(cli);
         Assert.False(await Open().ExistsAsync("S1"));
     }
+    private string[] IndexFiles() => Directory.GetFiles(Dir, "*.idx");
+
+    private static string Body(int i) => $"message {i:D3} " + new string((char)('a' + i % 26), 300 + i % 7) + "\r\n";
+
+    /// <summary>Many messages over many small segments, each sealed one indexed; the instance then "crashes".</summary>
+    private async Task<SegmentMessageStore> FillAsync(int count)
+    {
+        var s = Open(segmentSize: 4096);
+        for (var i = 0; i < count; i++) await PutAsync(s, $"M{i:D3}", Body(i));
+        await s.Indexing;
+        return s;
+    }
+
+    [Fact]
+    public async Task A_restart_loads_sealed_segments_from_their_index_files_without_reading_the_messages()
+    {
+        // 305: the last segment is left open (12 of these fill one).
+        var s = await FillAsync(305);
+        var sealedSegments = SegmentFiles().Order().ToArray()[..^1];
+        Assert.True(sealedSegments.Length >= 20, $"{sealedSegments.Length} sealed segments");
+        // Every sealed segment has its index; the one still open for writing has none yet.
+        Assert.Equal(string.Join(" ", sealedSegments.Select(f => Path.GetFileName(Path.ChangeExtension(f, ".idx")))), string.Join(" ", IndexFiles().Order().Select(Path.GetFileName)));
+        Abandon(s);
+        // Damage one message's data in a sealed segment: a start that scanned the data would fail its checksum and
+        // drop it and every record after it in that segment; a start from the index never reads it.
+        var damaged = sealedSegments[3];
+        var bytes = await File.ReadAllBytesAsync(damaged);
+        var at = Encoding.ASCII.GetString(bytes).IndexOf("message ", StringComparison.Ordinal) + 8;
+        bytes[at] = (byte)'X';
+        await File.WriteAllBytesAsync(damaged, bytes);
+
+        var after = Open(segmentSize: 4096);
+        var changed = 0;
+        for (var i = 0; i < 305; i++)
+        {
+            var text = await ReadAsync(after, $"M{i:D3}");
+            Assert.NotNull(text);
+            if (text != Body(i)) changed++;
+        }
+        Assert.Equal(1, changed);
+        // The segment the previous run left open (records, then zeros) is scanned, and indexed now.
+        await after.Indexing;
+        Assert.Equal(string.Join(" ", SegmentFiles().Order().Select(f => Path.GetFileName(Path.ChangeExtension(f, ".idx")))), string.Join(" ", IndexFiles().Order().Select(Path.GetFileName)));
+    }
+
+    [Fact]
+    public async Task A_missing_or_corrupt_index_file_is_ignored_and_rebuilt_from_its_segment()
+    {
+        var s = await FillAsync(120);
+        Abandon(s);
+        var indexes = IndexFiles().Order().ToArray();
+        Assert.True(indexes.Length >= 4, $"{indexes.Length} index files");
+        var originals = indexes.ToDictionary(f => f, File.ReadAllBytes);
+        File.Delete(indexes[0]);
+        var corrupt = (byte[])originals[indexes[1]].Clone();
+        corrupt[20] ^= 0x01; // inside the first record's entry: the checksum no longer matches
+        await File.WriteAllBytesAsync(indexes[1], corrupt);
+        // Consistent with itself but not with its segment (an index left by a removed segment of the same number).
+        await File.WriteAllBytesAsync(indexes[2], originals[indexes[3]]);
+
+        var after = Open(segmentSize: 4096);
+        for (var i = 0; i < 120; i++) Assert.Equal(Body(i), await ReadAsync(after, $"M{i:D3}"));
+        await after.Indexing;
+        foreach (var f in indexes) Assert.Equal(originals[f], await File.ReadAllBytesAsync(f));
+    }
+
+    [Fact]
+    public async Task A_torn_last_record_after_what_the_index_covers_is_skipped()
+    {
+        var s = await FillAsync(40);
+        await PutAsync(s, "LAST", "the last message, torn by the crash\r\n");
+        Abandon(s);
+        var open = SegmentFiles().Order().Last();
+        var bytes = await File.ReadAllBytesAsync(open);
+        var end = Encoding.ASCII.GetString(bytes).LastIndexOf("SMRE", StringComparison.Ordinal) + 4;
+        await File.WriteAllBytesAsync(open, bytes[..(end - 6)]);
+
+        var after = Open(segmentSize: 4096);
+        Assert.False(await after.ExistsAsync("LAST"));
+        for (var i = 0; i < 40; i++) Assert.Equal(Body(i), await ReadAsync(after, $"M{i:D3}"));
+        await after.Indexing;
+        // Indexed as far as its intact records go; the next start agrees.
+        Abandon(after);
+        var again = Open(segmentSize: 4096);
+        Assert.False(await again.ExistsAsync("LAST"));
+        for (var i = 0; i < 40; i++) Assert.Equal(Body(i), await ReadAsync(again, $"M{i:D3}"));
+    }
 }

@@ -58,6 +58,20 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
     private static DnsRecordCheck Failed<T>(string purpose, string name, string type, string expected, string zone, DnsResult<T> r) =>
         new(purpose, name, type, expected, zone, [], DnsVerdict.Unknown, $"DNS did not answer: {r.Error}");
 
+    /// <summary>The TXT records at <paramref name="name"/>, for the check that expects <paramref name="expected"/> there.</summary>
+    private async Task<(TxtCheck Check, DnsResult<string> Found)> LookUpTxtAsync(string purpose, string name, string expected, CancellationToken ct) =>
+        (new TxtCheck(purpose, name, expected), await dns.TxtAsync(name, ct));
+
+    /// <summary>A TXT record a check expects at a name: its zone-file line, and the check's verdicts on what was found.</summary>
+    private sealed record TxtCheck(string Purpose, string Name, string Expected)
+    {
+        private string Zone => $"{Name}. IN TXT {Quote(Expected)}";
+
+        public DnsRecordCheck Say(IReadOnlyList<string> found, DnsVerdict verdict, string text) => new(Purpose, Name, "TXT", Expected, Zone, found, verdict, text);
+
+        public DnsRecordCheck Failed<T>(DnsResult<T> r) => DnsHelper.Failed(Purpose, Name, "TXT", Expected, Zone, r);
+    }
+
     private async Task<DnsRecordCheck> MxAsync(string d, string mx, CancellationToken ct)
     {
         const string purpose = "MX: where other servers deliver mail for the domain";
@@ -100,26 +114,23 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
 
     private async Task<DnsRecordCheck> SpfAsync(string d, string mx, CancellationToken ct)
     {
-        const string purpose = "SPF: which hosts may send mail from the domain";
-        const string expected = "v=spf1 mx -all";
-        var zone = $"{d}. IN TXT {Quote(expected)}";
-        var r = await dns.TxtAsync(d, ct);
-        if (r.Status == DnsStatus.Failed) return Failed(purpose, d, "TXT", expected, zone, r);
+        var (check, r) = await LookUpTxtAsync("SPF: which hosts may send mail from the domain", d, "v=spf1 mx -all", ct);
+        if (r.Status == DnsStatus.Failed) return check.Failed(r);
         var spf = r.Records.Where(t => t.Equals("v=spf1", StringComparison.OrdinalIgnoreCase) || t.StartsWith("v=spf1 ", StringComparison.OrdinalIgnoreCase)).ToList();
-        if (spf.Count == 0) return new(purpose, d, "TXT", expected, zone, [], DnsVerdict.Missing, "no v=spf1 record");
-        if (spf.Count > 1) return new(purpose, d, "TXT", expected, zone, spf, DnsVerdict.Wrong, $"{spf.Count} v=spf1 records: receivers answer permerror (RFC 7208 4.5)");
+        if (spf.Count == 0) return check.Say([], DnsVerdict.Missing, "no v=spf1 record");
+        if (spf.Count > 1) return check.Say(spf, DnsVerdict.Wrong, $"{spf.Count} v=spf1 records: receivers answer permerror (RFC 7208 4.5)");
         var (addresses, error) = await AddressesAsync(mx, ct);
         if (addresses.Count == 0)
-            return new(purpose, d, "TXT", expected, zone, spf, DnsVerdict.Unknown, $"cannot evaluate: {mx} has no address{(error is null ? "" : $" ({error})")}");
+            return check.Say(spf, DnsVerdict.Unknown, $"cannot evaluate: {mx} has no address{(error is null ? "" : $" ({error})")}");
         var checker = new SpfChecker(dns);
         foreach (var ip in addresses)
         {
             var result = await checker.CheckHostAsync(ip, d, "postmaster@" + d, mx, ct);
             if (result.Code != SpfResultCode.Pass)
-                return new(purpose, d, "TXT", expected, zone, spf, DnsVerdict.Wrong,
+                return check.Say(spf, DnsVerdict.Wrong,
                     $"does not include our host: {result.Code.ToString().ToLowerInvariant()} for {ip} ({mx}){(result.Problem is { } p ? ": " + p : result.Mechanism.Length > 0 ? " by " + result.Mechanism : "")}");
         }
-        return new(purpose, d, "TXT", expected, zone, spf, DnsVerdict.Right, $"passes for {string.Join(", ", addresses)} ({mx})");
+        return check.Say(spf, DnsVerdict.Right, $"passes for {string.Join(", ", addresses)} ({mx})");
     }
 
     private async Task<IReadOnlyList<DnsRecordCheck>> DkimAsync(string d, CancellationToken ct)
@@ -156,35 +167,29 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
 
     private async Task<DnsRecordCheck> DmarcAsync(string d, CancellationToken ct)
     {
-        const string purpose = "DMARC: what receivers do with mail that fails SPF and DKIM, and where they report";
-        var name = "_dmarc." + d;
-        var expected = $"v=DMARC1; p=quarantine; rua=mailto:postmaster@{d}";
-        var zone = $"{name}. IN TXT {Quote(expected)}";
-        var r = await dns.TxtAsync(name, ct);
-        if (r.Status == DnsStatus.Failed) return Failed(purpose, name, "TXT", expected, zone, r);
+        var (check, r) = await LookUpTxtAsync("DMARC: what receivers do with mail that fails SPF and DKIM, and where they report",
+            "_dmarc." + d, $"v=DMARC1; p=quarantine; rua=mailto:postmaster@{d}", ct);
+        if (r.Status == DnsStatus.Failed) return check.Failed(r);
         var records = r.Records.Where(DmarcRecord.IsDmarcRecord).ToList();
-        if (records.Count == 0) return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Missing, "no v=DMARC1 record");
-        if (records.Count > 1) return new(purpose, name, "TXT", expected, zone, records, DnsVerdict.Wrong, $"{records.Count} v=DMARC1 records: receivers ignore them all (RFC 7489 6.6.3)");
+        if (records.Count == 0) return check.Say(r.Records, DnsVerdict.Missing, "no v=DMARC1 record");
+        if (records.Count > 1) return check.Say(records, DnsVerdict.Wrong, $"{records.Count} v=DMARC1 records: receivers ignore them all (RFC 7489 6.6.3)");
         if (DmarcRecord.Parse(records[0], out var error) is not { } dmarc)
-            return new(purpose, name, "TXT", expected, zone, records, DnsVerdict.Wrong, $"not a usable record: {error}");
+            return check.Say(records, DnsVerdict.Wrong, $"not a usable record: {error}");
         var rua = dmarc.AggregateReportUris.Count == 0 ? "; no rua= (no aggregate reports)" : "";
         return dmarc.Policy == DmarcPolicy.None
-            ? new(purpose, name, "TXT", expected, zone, records, DnsVerdict.Note, "p=none: receivers only report, forged mail is still delivered" + rua)
-            : new(purpose, name, "TXT", expected, zone, records, rua.Length == 0 ? DnsVerdict.Right : DnsVerdict.Note, $"p={dmarc.Policy.ToString().ToLowerInvariant()}" + rua);
+            ? check.Say(records, DnsVerdict.Note, "p=none: receivers only report, forged mail is still delivered" + rua)
+            : check.Say(records, rua.Length == 0 ? DnsVerdict.Right : DnsVerdict.Note, $"p={dmarc.Policy.ToString().ToLowerInvariant()}" + rua);
     }
 
     private async Task<DnsRecordCheck> MtaStsAsync(string d, string policy, CancellationToken ct)
     {
-        const string purpose = "MTA-STS: senders must use TLS to our MX (the policy text below, served over HTTPS)";
-        var name = MtaStsTxtRecord.Prefix + d;
-        var expected = $"v=STSv1; id={MtaStsId(policy)}";
-        var zone = $"{name}. IN TXT {Quote(expected)}";
-        var r = await dns.TxtAsync(name, ct);
-        if (r.Status == DnsStatus.Failed) return Failed(purpose, name, "TXT", expected, zone, r);
-        if (r.Records.Count == 0) return new(purpose, name, "TXT", expected, zone, [], DnsVerdict.Missing, "no v=STSv1 record");
+        var (check, r) = await LookUpTxtAsync("MTA-STS: senders must use TLS to our MX (the policy text below, served over HTTPS)",
+            MtaStsTxtRecord.Prefix + d, $"v=STSv1; id={MtaStsId(policy)}", ct);
+        if (r.Status == DnsStatus.Failed) return check.Failed(r);
+        if (r.Records.Count == 0) return check.Say([], DnsVerdict.Missing, "no v=STSv1 record");
         var (id, problem) = MtaStsTxtRecord.Parse(r.Records);
-        if (id is null) return new(purpose, name, "TXT", expected, zone, r.Records, r.Records.Any(t => t.StartsWith("v=STSv1", StringComparison.Ordinal)) ? DnsVerdict.Wrong : DnsVerdict.Missing, problem ?? "no policy id");
-        if (policies is null) return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Right, $"policy id {id} (change it whenever the policy changes)");
+        if (id is null) return check.Say(r.Records, r.Records.Any(t => t.StartsWith("v=STSv1", StringComparison.Ordinal)) ? DnsVerdict.Wrong : DnsVerdict.Missing, problem ?? "no policy id");
+        if (policies is null) return check.Say(r.Records, DnsVerdict.Right, $"policy id {id} (change it whenever the policy changes)");
         // As a sender would (RFC 8461 3.3): HTTPS to mta-sts.DOMAIN, a certificate valid for that name, 200, text/plain.
         MtaStsPolicy fetched;
         try
@@ -193,7 +198,7 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
         }
         catch (MtaStsFetchException e)
         {
-            return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Wrong, $"TXT id {id}, but the policy cannot be fetched: {e.Message}");
+            return check.Say(r.Records, DnsVerdict.Wrong, $"TXT id {id}, but the policy cannot be fetched: {e.Message}");
         }
         var mode = fetched.Mode.ToString().ToLowerInvariant();
         var found = r.Records.Append($"policy: mode {mode}, mx {string.Join(", ", fetched.Mx)}, max_age {(long)fetched.MaxAge.TotalSeconds}").ToList();
@@ -204,30 +209,27 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
         if (hosts.Count == 0) hosts.Add(Trim(host.MxHost));
         var uncovered = hosts.Where(h => !fetched.Allows(h)).ToList();
         if (fetched.Mode == MtaStsMode.None)
-            return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Wrong, $"TXT id {id}, policy fetched, but mode none: senders do not enforce TLS (publish mode: enforce)");
+            return check.Say(found, DnsVerdict.Wrong, $"TXT id {id}, policy fetched, but mode none: senders do not enforce TLS (publish mode: enforce)");
         if (uncovered.Count > 0)
-            return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Wrong,
+            return check.Say(found, DnsVerdict.Wrong,
                 $"TXT id {id}, policy fetched (mode {mode}), but its mx lines ({string.Join(", ", fetched.Mx)}) do not cover the MX host {string.Join(", ", uncovered)}: enforcing senders will not deliver there");
         if (fetched.Mode == MtaStsMode.Testing)
-            return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Note, $"TXT id {id}, policy fetched, mode testing (senders only report; publish mode: enforce), mx covers {string.Join(", ", hosts)}");
-        return new(purpose, name, "TXT", expected, zone, found, DnsVerdict.Right, $"TXT id {id}, policy fetched, mode enforce, mx covers {string.Join(", ", hosts)} (change the id whenever the policy changes)");
+            return check.Say(found, DnsVerdict.Note, $"TXT id {id}, policy fetched, mode testing (senders only report; publish mode: enforce), mx covers {string.Join(", ", hosts)}");
+        return check.Say(found, DnsVerdict.Right, $"TXT id {id}, policy fetched, mode enforce, mx covers {string.Join(", ", hosts)} (change the id whenever the policy changes)");
     }
 
     private async Task<DnsRecordCheck> TlsRptAsync(string d, CancellationToken ct)
     {
-        const string purpose = "TLS-RPT: where senders report TLS failures to us (RFC 8460)";
-        var name = "_smtp._tls." + d;
-        var expected = $"v=TLSRPTv1; rua=mailto:postmaster@{d}";
-        var zone = $"{name}. IN TXT {Quote(expected)}";
-        var r = await dns.TxtAsync(name, ct);
-        if (r.Status == DnsStatus.Failed) return Failed(purpose, name, "TXT", expected, zone, r);
+        var (check, r) = await LookUpTxtAsync("TLS-RPT: where senders report TLS failures to us (RFC 8460)",
+            "_smtp._tls." + d, $"v=TLSRPTv1; rua=mailto:postmaster@{d}", ct);
+        if (r.Status == DnsStatus.Failed) return check.Failed(r);
         var rpt = r.Records.Where(t => t.StartsWith("v=TLSRPTv1", StringComparison.Ordinal)).ToList();
-        if (rpt.Count == 0) return new(purpose, name, "TXT", expected, zone, r.Records, DnsVerdict.Missing, "no v=TLSRPTv1 record");
-        if (rpt.Count > 1) return new(purpose, name, "TXT", expected, zone, rpt, DnsVerdict.Wrong, $"{rpt.Count} v=TLSRPTv1 records: senders ignore them all (RFC 8460 3)");
+        if (rpt.Count == 0) return check.Say(r.Records, DnsVerdict.Missing, "no v=TLSRPTv1 record");
+        if (rpt.Count > 1) return check.Say(rpt, DnsVerdict.Wrong, $"{rpt.Count} v=TLSRPTv1 records: senders ignore them all (RFC 8460 3)");
         var rua = rpt[0].Split(';').Select(f => f.Trim()).FirstOrDefault(f => f.StartsWith("rua=", StringComparison.Ordinal))?[4..];
         if (string.IsNullOrWhiteSpace(rua) || !rua.Split(',').All(u => u.Trim().StartsWith("mailto:", StringComparison.Ordinal) || u.Trim().StartsWith("https:", StringComparison.Ordinal)))
-            return new(purpose, name, "TXT", expected, zone, rpt, DnsVerdict.Wrong, "rua= is missing or not mailto:/https: URIs");
-        return new(purpose, name, "TXT", expected, zone, rpt, DnsVerdict.Right, "reports go to " + rua);
+            return check.Say(rpt, DnsVerdict.Wrong, "rua= is missing or not mailto:/https: URIs");
+        return check.Say(rpt, DnsVerdict.Right, "reports go to " + rua);
     }
 
     /// <summary>A name that must reach our host (CNAME to it, or the same addresses).</summary>

@@ -318,23 +318,8 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
 
     /// <summary>What a login checks: the canonical user and the stored hash (which changes with every password change,
     /// being salted, so a login cache keyed on it forgets old passwords). Null for no such user or an unreadable record.</summary>
-    public async Task<Credential?> GetCredentialAsync(string address, CancellationToken cancellationToken = default)
-    {
-        var user = Canonical(address);
-        if (user is null) return null;
-        var entry = await state.GetAsync(UserPartition, user, cancellationToken);
-        if (entry is null) return null;
-        UserRecord? record;
-        try
-        {
-            record = JsonSerializer.Deserialize(entry.Value, AccountsJson.Default.UserRecord);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-        return record?.PasswordHash is { Length: > 0 } hash ? new Credential(user, hash) : null;
-    }
+    public async Task<Credential?> GetCredentialAsync(string address, CancellationToken cancellationToken = default) =>
+        await ReadUserAsync(address, cancellationToken) is ({ } user, { PasswordHash: { Length: > 0 } hash }) ? new Credential(user, hash) : null;
 
     /// <summary>What a server does once when it starts, as Dovecot's auth process does, so its first login does not
     /// pay for it: a first read of the directory (the store's connection is opened and its schema loaded), the user

@@ -9,6 +9,17 @@ namespace Mail.Core.Listening;
 /// </summary>
 public class ListenerOptions
 {
+    public ListenerOptions()
+    {
+    }
+
+    /// <summary>A protocol's listener with its default <paramref name="name"/> and <paramref name="endpoint"/>.</summary>
+    protected ListenerOptions(string name, string endpoint)
+    {
+        Name = name;
+        Endpoint = endpoint;
+    }
+
     /// <summary>Name used in logs, in the servers' BoundEndpoints and (SMTP) in the envelope.</summary>
     public string Name { get; set; } = "";
 
@@ -69,14 +80,5 @@ public class ListenerOptions
                 errors.Add($"{key}:ProxyProtocol needs {section}:ProxyNetworks (the addresses of the proxies whose header is believed).");
         }
         return errors;
-    }
-
-    /// <summary>As <see cref="Problems"/> for the gateways, which stop at the first: throws
-    /// <see cref="InvalidOperationException"/> with it.</summary>
-    public static void ThrowFirstProblem(string section, IReadOnlyList<ListenerOptions>? listeners, bool hasCertificate,
-        IReadOnlyList<string>? proxyNetworks, TimeSpan proxyTimeout, string? whenNone = null, string? noImplicitTls = null)
-    {
-        var problems = Problems(section, listeners, hasCertificate, proxyNetworks, proxyTimeout, whenNone, noImplicitTls);
-        if (problems.Count > 0) throw new InvalidOperationException(problems[0]);
     }
 }

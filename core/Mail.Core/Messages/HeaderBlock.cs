@@ -123,11 +123,55 @@ public sealed class HeaderBlock
         return i;
     }
 
-    /// <summary>The fields parsed by MimeKit (decoding, addresses).</summary>
+    /// <summary>
+    /// The fields parsed by MimeKit (decoding, addresses). MimeKit refuses a block whose first line is not a field (an
+    /// mbox "From " line, a line without a colon; one further down it keeps as a field of its own): such leading lines
+    /// are left out, as Dovecot leaves them out, rather than failing the message. Nothing readable left: no fields.
+    /// </summary>
     public static HeaderList Parse(byte[] header)
     {
-        using var ms = new MemoryStream(header, writable: false);
+        try
+        {
+            return Load(header, 0);
+        }
+        catch (FormatException)
+        {
+        }
+        try
+        {
+            return Load(header, LeadingNonFields(header));
+        }
+        catch (FormatException)
+        {
+            return new HeaderList();
+        }
+    }
+
+    private static HeaderList Load(byte[] header, int start)
+    {
+        using var ms = new MemoryStream(header, start, header.Length - start, writable: false);
         return HeaderList.Load(ms);
+    }
+
+    /// <summary>Length of the lines at the start of <paramref name="header"/> that are not header fields (nor the
+    /// empty line that ends the block), with their continuation lines: 0 for a block that starts with a field.</summary>
+    public static int LeadingNonFields(ReadOnlySpan<byte> header)
+    {
+        var i = 0;
+        while (i < header.Length && !StartsField(header[i..]) && header[i] is not ((byte)'\r' or (byte)'\n'))
+            i = FieldEnd(header, i);
+        return i;
+    }
+
+    /// <summary>Whether <paramref name="line"/> starts a header field: a name of printable US-ASCII other than the
+    /// colon, optional white space (RFC 5322 4.5.3 obs-optional), then the colon.</summary>
+    public static bool StartsField(ReadOnlySpan<byte> line)
+    {
+        var i = 0;
+        while (i < line.Length && line[i] is >= 33 and <= 126 and not (byte)':') i++;
+        if (i == 0) return false;
+        while (i < line.Length && line[i] is (byte)' ' or (byte)'\t') i++;
+        return i < line.Length && line[i] == ':';
     }
 
     /// <summary>IMAP HEADER.FIELDS / HEADER.FIELDS.NOT: the matching fields as sent, then the empty line.</summary>

@@ -9,7 +9,7 @@ namespace Mail.Outbound.Smtp;
 /// <summary>
 /// MailKit's SMTP client (EHLO, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING/BDAT, DSN, STARTTLS) with the hooks the
 /// outbound stage needs: each RCPT TO reply is recorded per recipient instead of failing the whole message, the DSN
-/// parameters (NOTIFY, RET, ENVID) come from the envelope, the message is written byte for byte
+/// parameters (NOTIFY, RET, ENVID, ORCPT) come from the envelope, the message is written byte for byte
 /// (<see cref="RawMessage"/>) with no re-encoding (Prepare does nothing), BODY=8BITMIME is declared for an 8-bit
 /// message, and each stage of the conversation has its own timeout (<see cref="SmtpConversation"/>).
 /// </summary>
@@ -75,6 +75,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
         _envelope = envelope;
         _recipients = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
         _rcptReplies.Clear();
+        _swapped.Clear();
         SenderRefused = null;
         DeliveryStatusNotificationType = envelope.MailFromParameters.Ret switch
         {
@@ -85,10 +86,10 @@ internal sealed class OutboundSmtpClient : SmtpClient
     }
 
     protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _rcptReplies[mailbox.Address] = response;
+        _rcptReplies[Restore(mailbox)] = response;
 
     protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _rcptReplies[mailbox.Address] = response;
+        _rcptReplies[Restore(mailbox)] = response;
 
     protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
     {
@@ -112,7 +113,45 @@ internal sealed class OutboundSmtpClient : SmtpClient
         if ((notify & DsnNotify.Success) != 0) value |= DeliveryStatusNotification.Success;
         if ((notify & DsnNotify.Failure) != 0) value |= DeliveryStatusNotification.Failure;
         if ((notify & DsnNotify.Delay) != 0) value |= DeliveryStatusNotification.Delay;
+        PassOriginalRecipient(mailbox, r);
         return value;
+    }
+
+    // RCPT TO addresses swapped for their ORCPT while MailKit builds the command, by mailbox (each transaction makes its own).
+    private readonly Dictionary<MailboxAddress, string> _swapped = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// RFC 3461 4.2: ORCPT carries the address the sender originally gave (an alias's, a list's), not ours after
+    /// rewriting. MailKit 4.18 builds "ORCPT=rfc822;" privately from the RCPT mailbox, reading it again right after
+    /// this hook (CreateRcptToCommand: RCPT TO address, then this hook, then ORCPT from the same mailbox): so the mailbox
+    /// holds the original address for that one read, and <see cref="Restore"/> puts the recipient back before its reply
+    /// is recorded. Only the rfc822 address type can go this way (MailKit writes that type); any other ORCPT is left
+    /// as MailKit makes it, the recipient's own address.
+    /// </summary>
+    private void PassOriginalRecipient(MailboxAddress mailbox, Recipient r)
+    {
+        if (r.ORcpt is not { } orcpt) return;
+        var semicolon = orcpt.IndexOf(';', StringComparison.Ordinal);
+        if (semicolon <= 0 || !orcpt.AsSpan(0, semicolon).Trim().Equals("rfc822", StringComparison.OrdinalIgnoreCase)) return;
+        var original = orcpt[(semicolon + 1)..].Trim();
+        if (original.Length == 0 || original.Equals(mailbox.Address, StringComparison.OrdinalIgnoreCase)) return;
+        var own = mailbox.Address;
+        try
+        {
+            mailbox.Address = original;
+        }
+        catch (ParseException)
+        {
+            // Not an address MimeKit can hold (the sender may put anything there): the recipient's own, as before.
+            return;
+        }
+        _swapped[mailbox] = own;
+    }
+
+    private string Restore(MailboxAddress mailbox)
+    {
+        if (_swapped.Remove(mailbox, out var own)) mailbox.Address = own;
+        return mailbox.Address;
     }
 
     /// <summary>

@@ -13,6 +13,8 @@ namespace Mail.Host.Backup;
 /// <item>the SQLite database with SQLite's online backup API: one read transaction, a snapshot of users, domains,
 /// state and mailbox indexes;</item>
 /// <item>the delivered copies again, for those written between 3 and 4 (a copy is written before its index row),
+/// the delivered copies' segments (<c>mailbox-messages/</c>), copied only now: a segment grows by appends, and a copy
+/// is committed before its index row, so the segments copied after the snapshot hold every copy it references;
 /// then everything else (DKIM keys 0600, the TLS certificate, settings kept in the data directory).</item>
 /// </list>
 /// A message accepted during the backup may be in it or not; one accepted before it is there, pending or delivered,
@@ -48,6 +50,7 @@ public sealed class DataBackup(string dataDirectory, TextWriter output)
         await CopyTreeUntilStableAsync(Path.Combine("queue", "messages"), cancellationToken);
         await CopyTreeAsync("messages", cancellationToken);
         foreach (var db in Databases) await BackupDatabaseAsync(db, cancellationToken);
+        await CopyTreeUntilStableAsync("mailbox-messages", cancellationToken);
         await CopyTreeAsync("", cancellationToken);
 
         var manifest = new BackupManifest

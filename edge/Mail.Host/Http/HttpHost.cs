@@ -5,8 +5,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Matching;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Mail.Host.Http;
@@ -15,14 +17,20 @@ namespace Mail.Host.Http;
 /// The one Kestrel host of `mail serve` (ASP.NET Core's slim builder, only <see cref="RequestDelegate"/> routes: Native
 /// AOT safe) for every HTTP endpoint: the web console (Admin:Endpoint), client autoconfiguration and the MTA-STS policy
 /// (Autoconfig:Endpoint, Autoconfig:HttpsEndpoint) and the ACME HTTP-01 responder (Tls:Acme:HttpEndpoint). A request
-/// reaches only the middleware and routes of the parts its listener (its local address and port) carries: the console's sign-in guard never sees an autoconfig request, and no console page answers on port 80.
-/// Parts on the same endpoint share one listener (autoconfig and ACME on port 80 by default). TLS listeners present the
+/// reaches only the routes and middleware of the parts its listener (its local address and port) carries: the console's
+/// sign-in guard never sees an autoconfig request, and no console page answers on port 80. All routes are in the one
+/// route table, each tagged with its part (<see cref="HttpPart"/>); a <see cref="MatcherPolicy"/> drops the candidates of
+/// parts the request's listener does not carry, and a part's middleware runs for the requests routed to it (or, when no
+/// route matched, for those on a listener that carries it). Parts on the same endpoint share one listener (autoconfig
+/// and ACME on port 80 by default). TLS listeners present the
 /// mail listeners' certificate, read at each handshake, so a reloaded or renewed one is served without a restart.
 /// </summary>
 public sealed class HttpHost : IAsyncDisposable
 {
     private const int MaxRequestBody = 1024 * 1024;
-    private const string GlobalRoutes = "__GlobalEndpointRouteBuilder";
+
+    /// <summary>The part an endpoint belongs to, in its metadata.</summary>
+    private sealed record HttpPart(string Name);
 
     private sealed class Listener(IPEndPoint endpoint, string setting, ServerCertificate? tls, string part)
     {
@@ -46,6 +54,30 @@ public sealed class HttpHost : IAsyncDisposable
     private readonly List<(string Part, Action<IEndpointRouteBuilder> Routes, Func<HttpContext, RequestDelegate, Task>? Middleware)> _parts = [];
     private readonly Dictionary<string, Listener> _bySetting = new(StringComparer.Ordinal);
     private WebApplication? _app;
+
+    /// <summary>Whether the listener <paramref name="context"/> came in on carries <paramref name="part"/>.</summary>
+    private bool Carries(HttpContext context, string part) => _listeners.Any(l => l.Parts.Contains(part) && l.Takes(context));
+
+    /// <summary>Whether <paramref name="part"/>'s middleware runs for the request: it was routed to the part, or to no
+    /// part and came in on a listener that carries it (the console's guard answers an unknown path on its listener).</summary>
+    private bool Serves(HttpContext context, string part) =>
+        context.GetEndpoint()?.Metadata.GetMetadata<HttpPart>() is { } routed ? routed.Name == part : Carries(context, part);
+
+    /// <summary>Leaves a route a candidate only on a listener that carries its part.</summary>
+    private sealed class ListenerPolicy(HttpHost host) : MatcherPolicy, IEndpointSelectorPolicy
+    {
+        public override int Order => 0;
+
+        public bool AppliesToEndpoints(IReadOnlyList<Endpoint> endpoints) => endpoints.Any(e => e.Metadata.GetMetadata<HttpPart>() is not null);
+
+        public Task ApplyAsync(HttpContext httpContext, CandidateSet candidates)
+        {
+            for (var i = 0; i < candidates.Count; i++)
+                if (candidates[i].Endpoint.Metadata.GetMetadata<HttpPart>() is { } part && !host.Carries(httpContext, part.Name))
+                    candidates.SetValidity(i, false);
+            return Task.CompletedTask;
+        }
+    }
 
     /// <summary>Adds a part on <paramref name="endpoint"/> (named by <paramref name="setting"/> in errors); with
     /// <paramref name="tls"/> that listener is HTTPS. A part added again (autoconfig on HTTP and HTTPS) is one part on
@@ -87,19 +119,16 @@ public sealed class HttpHost : IAsyncDisposable
                     }
                 });
         });
+        builder.Services.AddSingleton<MatcherPolicy>(new ListenerPolicy(this));
         var app = builder.Build();
         _app = app;
+        app.UseRouting();
         foreach (var (part, routes, middleware) in _parts)
-            app.MapWhen(context => _listeners.Any(l => l.Parts.Contains(part) && l.Takes(context)), branch =>
-            {
-                // The branch's own route table: WebApplication hands its global one to every branch's UseRouting, and a
-                // route there would be found from every listener (a console page on the autoconfig port, past the
-                // console's guard).
-                branch.Properties.Remove(GlobalRoutes);
-                branch.UseRouting();
-                if (middleware is not null) branch.Use(middleware);
-                branch.UseEndpoints(routes);
-            });
+        {
+            routes(app.MapGroup("").WithMetadata(new HttpPart(part)));
+            if (middleware is not null) app.UseWhen(context => Serves(context, part), branch => branch.Use(middleware));
+        }
+        app.UseEndpoints(_ => { });
         // A request no part of its listener takes (a path of another part): 404, as for any unknown path.
         app.Run(context =>
         {

@@ -1,3 +1,4 @@
+using Mail.Core.Messages;
 using MimeKit;
 
 namespace Mail.Imap.Messages;
@@ -19,6 +20,9 @@ internal sealed class ParsedMessage : IDisposable
     private readonly Dictionary<MimeEntity, Offsets> _entities = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<MimeMessage, Offsets> _messages = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>What MimeKit parsed when the stored octets needed masking; its bodies are read through it.</summary>
+    private LeadingLinesMask? _mask;
+
     private ParsedMessage(Stream stream) => _stream = stream;
 
     public MimeMessage Message { get; private set; } = null!;
@@ -36,17 +40,42 @@ internal sealed class ParsedMessage : IDisposable
             stream = tmp;
         }
         var parsed = new ParsedMessage(stream);
-        var parser = new MimeParser(stream, MimeFormat.Entity, persistent: true);
-        parser.MimeEntityEnd += (_, e) => parsed._entities[e.Entity] = new Offsets(0, e.HeadersEndOffset, e.EndOffset, e.Lines);
+        try
+        {
+            await parsed.ParseAsync(stream, ct);
+        }
+        catch (FormatException)
+        {
+            // MimeKit refuses a message whose first line is not a header field (but for an mbox "From " line): it is
+            // parsed again with those lines seen as one field of white space, the same length, so that every offset
+            // holds; what is read out afterwards (BODY[HEADER]) is the stored octets.
+            stream.Position = 0;
+            var header = await HeaderBlock.ReadAsync(stream, HeaderBlock.MaxHeaderBytes, ct);
+            var mask = new LeadingLinesMask(stream, HeaderBlock.LeadingNonFields(header));
+            parsed._mask = mask;
+            stream.Position = 0;
+            await parsed.ParseAsync(mask, ct);
+            mask.Masking = false;
+        }
+        return parsed;
+    }
+
+    /// <summary>Parses <paramref name="parse"/> (the stored octets, or a mask over them), which MimeKit keeps for
+    /// reading bodies.</summary>
+    private async Task ParseAsync(Stream parse, CancellationToken ct)
+    {
+        _entities.Clear();
+        _messages.Clear();
+        var parser = new MimeParser(parse, MimeFormat.Entity, persistent: true);
+        parser.MimeEntityEnd += (_, e) => _entities[e.Entity] = new Offsets(0, e.HeadersEndOffset, e.EndOffset, e.Lines);
         var begins = new Dictionary<object, long>(ReferenceEqualityComparer.Instance);
         parser.MimeEntityBegin += (_, e) => begins[e.Entity] = e.BeginOffset;
         parser.MimeMessageBegin += (_, e) => begins[e.Message] = e.BeginOffset;
-        parser.MimeMessageEnd += (_, e) => parsed._messages[e.Message] = new Offsets(begins.GetValueOrDefault(e.Message), e.HeadersEndOffset, e.EndOffset, 0);
-        parsed.Message = await parser.ParseMessageAsync(ct);
+        parser.MimeMessageEnd += (_, e) => _messages[e.Message] = new Offsets(begins.GetValueOrDefault(e.Message), e.HeadersEndOffset, e.EndOffset, 0);
+        Message = await parser.ParseMessageAsync(ct);
         // Entity begin offsets were recorded separately (the End event does not carry them).
-        foreach (var (entity, off) in parsed._entities.ToList())
-            parsed._entities[entity] = off with { Begin = begins.GetValueOrDefault(entity) };
-        return parsed;
+        foreach (var (entity, off) in _entities.ToList())
+            _entities[entity] = off with { Begin = begins.GetValueOrDefault(entity) };
     }
 
     public Offsets Of(MimeEntity entity) => _entities[entity];
@@ -71,5 +100,74 @@ internal sealed class ParsedMessage : IDisposable
         return _stream;
     }
 
-    public void Dispose() => _stream.Dispose();
+    public void Dispose()
+    {
+        _mask?.Dispose();
+        _stream.Dispose();
+    }
+
+    /// <summary>
+    /// The stored octets with the first <c>length</c> of them, lines that are not header fields, read while
+    /// <see cref="Masking"/> as "X:" and white space (line endings kept): one field MimeKit accepts, folded over the
+    /// same number of lines and octets. The stored stream stays the <see cref="ParsedMessage"/>'s to dispose.
+    /// </summary>
+    private sealed class LeadingLinesMask(Stream inner, int length) : Stream
+    {
+        public bool Masking { get; set; } = true;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+
+        public override long Position
+        {
+            get => inner.Position;
+            set => inner.Position = value;
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var at = inner.Position;
+            var n = inner.Read(buffer);
+            Mask(at, buffer[..n]);
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var at = inner.Position;
+            var n = await inner.ReadAsync(buffer, cancellationToken);
+            Mask(at, buffer.Span[..n]);
+            return n;
+        }
+
+        private void Mask(long at, Span<byte> read)
+        {
+            if (!Masking) return;
+            for (var i = 0; i < read.Length && at + i < length; i++)
+            {
+                var offset = at + i;
+                if (offset == 0) read[i] = (byte)'X';
+                else if (offset == 1) read[i] = (byte)':';
+                else if (read[i] is not ((byte)'\r' or (byte)'\n')) read[i] = (byte)' ';
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    }
 }

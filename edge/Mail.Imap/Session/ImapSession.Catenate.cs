@@ -62,7 +62,7 @@ internal sealed partial class ImapSession
         var words = section.Split('.');
         var numbers = words.TakeWhile(w => w.Length > 0 && w.All(char.IsAsciiDigit)).Select(int.Parse).ToArray();
         var suffix = string.Join('.', words.Skip(numbers.Length));
-        var target = Navigate(pm, numbers);
+        var target = BodySectionWriter.Navigate(pm, numbers);
         switch (suffix, target)
         {
             case ("", MimeMessage msg):

@@ -19,71 +19,6 @@ internal sealed partial class ImapSession
     /// <summary>The updating contexts of this session, oldest first.</summary>
     private readonly List<UpdatingContext> _contexts = [];
 
-    /// <summary>A SEARCH or SORT whose result the client asked to keep up to date.</summary>
-    private sealed class UpdatingContext(string tag, bool uid, SelectedMailbox mailbox, SearchProgram program, List<SortCriterion>? criteria)
-    {
-        public string Tag { get; } = tag;
-        public bool Uid { get; } = uid;
-
-        /// <summary>The selection the context belongs to: a new SELECT (even of the same mailbox) ends it.</summary>
-        public SelectedMailbox Mailbox { get; } = mailbox;
-
-        public SearchProgram Program { get; } = program;
-
-        /// <summary>Null for SEARCH (results kept in mailbox order, context position 0).</summary>
-        public List<SortCriterion>? Criteria { get; } = criteria;
-
-        /// <summary>UIDs of the result in the order the client keeps it: mailbox order, or the requested sort order.</summary>
-        public List<long> Results { get; } = [];
-
-        /// <summary>Sort values of the messages in <see cref="Results"/> (SORT only): they never change, since
-        /// messages are immutable but for their flags.</summary>
-        public Dictionary<long, object[]> SortValues { get; } = [];
-
-        /// <summary>The session's view of the mailbox when the context was last brought up to date: unchanged means
-        /// nothing to do; otherwise only messages with a higher MODSEQ (new flags) or UID (new mail) are matched again.</summary>
-        public (long HighestModSeq, int Count, long MaxUid) Stamp { get; set; }
-
-        public int Compare(long uidA, long uidB)
-        {
-            if (Criteria is null) return uidA.CompareTo(uidB);
-            var c = CompareSortValues(Criteria, SortValues[uidA], SortValues[uidB]);
-            return c != 0 ? c : uidA.CompareTo(uidB); // ties in sequence order, as the SORT itself
-        }
-
-        /// <summary>Index at which <paramref name="uid"/> belongs in <see cref="Results"/>.</summary>
-        public int InsertionIndex(long uid)
-        {
-            int lo = 0, hi = Results.Count;
-            while (lo < hi)
-            {
-                var mid = (lo + hi) / 2;
-                if (Compare(Results[mid], uid) < 0) lo = mid + 1; else hi = mid;
-            }
-            return lo;
-        }
-    }
-
-    /// <summary>RETURN (PARTIAL first:last) of RFC 5267 4.4: the first..last results, 1-based, of the whole result.</summary>
-    private readonly record struct PartialRange(long First, long Last)
-    {
-        /// <summary>partial-range = nz-number ":" nz-number; "500:400" is the same as "400:500", "*" is not allowed.</summary>
-        public static PartialRange Read(ArgReader r)
-        {
-            var a = r.NzNumber();
-            r.Expect(':');
-            var b = r.NzNumber();
-            return new PartialRange(Math.Min(a, b), Math.Max(a, b));
-        }
-
-        public List<T> Window<T>(List<T> results) =>
-            First > results.Count ? [] : results.GetRange((int)(First - 1), (int)(Math.Min(Last, results.Count) - First + 1));
-
-        /// <summary>" PARTIAL (first:last set)", NIL when no result falls in the range.</summary>
-        public string Format(List<long> window, bool sorted) =>
-            $" PARTIAL ({First}:{Last} {(window.Count == 0 ? "NIL" : sorted ? OrderedSet(window) : SequenceSet.Format(window))})";
-    }
-
     /// <summary>Takes CONTEXT (a hint this server does not need) and UPDATE out of the return options; true when
     /// UPDATE was asked for. RETURN (CONTEXT) alone means RETURN (): ALL.</summary>
     private bool TakeContextOptions(List<string>? returns, string tag)
@@ -99,7 +34,7 @@ internal sealed partial class ImapSession
 
     /// <summary>Keeps the result of the command tagged <paramref name="tag"/> up to date from now on, or says
     /// NOUPDATE (the other return options are still answered). <paramref name="results"/> in result order.</summary>
-    private void StartUpdates(string tag, bool uid, SearchProgram program, List<SortCriterion>? criteria, List<MessageRecord> results, List<object[]>? sortValues = null)
+    private void StartUpdates(string tag, bool uid, SearchProgram program, SortOrder? order, List<MessageRecord> results, List<object[]>? sortValues = null)
     {
         var sel = _selected!;
         if (_contexts.Count >= MaxUpdatingContexts)
@@ -107,7 +42,7 @@ internal sealed partial class ImapSession
             _conn.WriteLine($"* NO [NOUPDATE {Wire.String(tag, false)}] At most {MaxUpdatingContexts} updating contexts; CANCELUPDATE one first");
             return;
         }
-        var context = new UpdatingContext(tag, uid, sel, program, criteria) { Stamp = sel.Stamp };
+        var context = new UpdatingContext(tag, uid, sel, program, order) { Stamp = sel.Stamp };
         for (var i = 0; i < results.Count; i++)
         {
             context.Results.Add(results[i].Uid);
@@ -151,30 +86,9 @@ internal sealed partial class ImapSession
         if (gone.Count == 0) return;
         foreach (var context in _contexts)
         {
-            var removals = TakeFromResults(context, gone.Contains);
-            if (removals.Count > 0) WriteUpdate(sel, context, removals, [], modSeq: 0);
+            var removals = context.TakeFromResults(gone.Contains);
+            if (removals.Count > 0) WriteUpdate(context, removals, [], modSeq: 0);
         }
-    }
-
-    /// <summary>Removes the results <paramref name="remove"/> selects; each as (context position at its removal, UID).</summary>
-    private static List<(int Position, long Uid)> TakeFromResults(UpdatingContext context, Func<long, bool> remove)
-    {
-        var removals = new List<(int, long)>();
-        var kept = new List<long>(context.Results.Count);
-        foreach (var uid in context.Results)
-        {
-            if (!remove(uid))
-            {
-                kept.Add(uid);
-                continue;
-            }
-            // Positions count on the list as it shrinks: the one removed takes the place after those kept so far.
-            removals.Add((context.Criteria is null ? 0 : kept.Count + 1, uid));
-            context.SortValues.Remove(uid);
-        }
-        context.Results.Clear();
-        context.Results.AddRange(kept);
-        return removals;
     }
 
     /// <summary>
@@ -203,7 +117,7 @@ internal sealed partial class ImapSession
                 var record = sel.Records[uid];
                 // Every change of a message's flags gives it a new, higher MODSEQ (RFC 7162); new mail has a higher UID.
                 if (record.ModSeq <= seenModSeq && uid <= seenMaxUid) continue;
-                var matches = await MatchesAsync(context.Program, i + 1, record, ct);
+                var matches = await context.Program.MatchesAsync(_services.Messages, i + 1, record, ct);
                 if (matches == members.Contains(uid)) continue;
                 if (matches) joining.Add(uid); else leaving.Add(uid);
                 modSeq = Math.Max(modSeq, record.ModSeq);
@@ -213,58 +127,32 @@ internal sealed partial class ImapSession
                 if (!sel.Records.ContainsKey(uid)) leaving.Add(uid);
             if (joining.Count == 0 && leaving.Count == 0) continue;
 
-            var removals = leaving.Count == 0 ? [] : TakeFromResults(context, leaving.Contains);
+            var removals = leaving.Count == 0 ? [] : context.TakeFromResults(leaving.Contains);
             removals.RemoveAll(r => !sel.Records.ContainsKey(r.Uid));
-            if (context.Criteria is not null)
+            if (context.Order is { } order)
             {
                 foreach (var uid in joining)
-                    context.SortValues[uid] = await SortValuesAsync(context.Criteria, sel.Records[uid], ct);
+                    context.SortValues[uid] = await order.ValuesAsync(_services.Messages, sel.Records[uid], ct);
             }
             foreach (var uid in joining) context.Results.Insert(context.InsertionIndex(uid), uid);
             // ADDTO positions are final positions, listed in ascending order: each insertion then lands where it belongs.
             var additions = joining
-                .Select(uid => (Position: context.Criteria is null ? 0 : context.Results.IndexOf(uid) + 1, Uid: uid))
+                .Select(uid => (Position: context.Order is null ? 0 : context.Results.IndexOf(uid) + 1, Uid: uid))
                 .OrderBy(a => a.Position).ThenBy(a => a.Uid).ToList();
-            WriteUpdate(sel, context, removals, additions, _condStore ? modSeq : 0);
+            WriteUpdate(context, removals, additions, _condStore ? modSeq : 0);
         }
     }
 
     /// <summary>"* ESEARCH (TAG "t") [UID] [REMOVEFROM (...)] [ADDTO (...)] [MODSEQ n]": removals first, as they
     /// were computed against the result before the additions.</summary>
-    private void WriteUpdate(SelectedMailbox sel, UpdatingContext context, List<(int Position, long Uid)> removals, List<(int Position, long Uid)> additions, long modSeq)
+    private void WriteUpdate(UpdatingContext context, List<(int Position, long Uid)> removals, List<(int Position, long Uid)> additions, long modSeq)
     {
         if (removals.Count == 0 && additions.Count == 0) return;
         var sb = new StringBuilder($"* ESEARCH (TAG {Wire.String(context.Tag, false)})");
         if (context.Uid) sb.Append(" UID");
-        if (removals.Count > 0) sb.Append(" REMOVEFROM (").Append(UpdatePairs(sel, context, removals, removal: true)).Append(')');
-        if (additions.Count > 0) sb.Append(" ADDTO (").Append(UpdatePairs(sel, context, additions, removal: false)).Append(')');
+        if (removals.Count > 0) sb.Append(" REMOVEFROM (").Append(context.UpdatePairs(removals, removal: true)).Append(')');
+        if (additions.Count > 0) sb.Append(" ADDTO (").Append(context.UpdatePairs(additions, removal: false)).Append(')');
         if (modSeq > 0) sb.Append(" MODSEQ ").Append(modSeq);
         _conn.WriteLine(sb.ToString());
-    }
-
-    /// <summary>
-    /// context-position SP sequence-set pairs. SEARCH: one pair at position 0, in mailbox order. SORT: one pair per
-    /// run that continues the previous one (a removal at the same position, an insertion right after the last).
-    /// </summary>
-    private static string UpdatePairs(SelectedMailbox sel, UpdatingContext context, List<(int Position, long Uid)> updates, bool removal)
-    {
-        long Number(long uid) => context.Uid ? uid : sel.SequenceOf(uid);
-        if (context.Criteria is null) return "0 " + SequenceSet.Format(updates.Select(u => Number(u.Uid)).Order());
-        var groups = new List<(int Position, List<long> Numbers)>();
-        foreach (var (position, uid) in updates)
-        {
-            if (groups.Count > 0)
-            {
-                var last = groups[^1];
-                var next = removal ? last.Position : last.Position + last.Numbers.Count;
-                if (position == next)
-                {
-                    last.Numbers.Add(Number(uid));
-                    continue;
-                }
-            }
-            groups.Add((position, [Number(uid)]));
-        }
-        return string.Join(' ', groups.Select(g => $"{g.Position} {OrderedSet(g.Numbers)}"));
     }
 }

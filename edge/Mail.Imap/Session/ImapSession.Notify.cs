@@ -196,9 +196,15 @@ internal sealed partial class ImapSession
         }
         var list = items.ToList();
         if (!list.Any(i => i.Kind == FetchKind.Uid)) list.Insert(0, new FetchItem(FetchKind.Uid));
+        var writer = new FetchResponseWriter(_conn, _services.Messages, sel, _diskCache, Utf8Names);
+        var flags = list.Any(i => i.Kind == FetchKind.Flags);
         var i = sel.Uids.BinarySearch(_notifyFetchedUid + 1);
         for (i = i < 0 ? ~i : i; i < sel.Uids.Count; i++)
-            await WriteFetchAsync(i + 1, sel.Records[sel.Uids[i]], list, false, null, ct);
+        {
+            var record = sel.Records[sel.Uids[i]];
+            if (flags) AnnounceKeywords(record);
+            await writer.WriteAsync(i + 1, record, list, flagsChanged: false, ct);
+        }
         _notifyFetchedUid = Math.Max(_notifyFetchedUid, sel.MaxUid);
     }
 

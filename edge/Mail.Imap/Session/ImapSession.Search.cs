@@ -1,4 +1,3 @@
-using System.Text;
 using Mail.Core.Ports;
 using Mail.Imap.Protocol;
 
@@ -71,19 +70,8 @@ internal sealed partial class ImapSession
         }
         else
         {
-            returns ??= ["ALL"];
-            var sb = new StringBuilder($"* ESEARCH (TAG {Wire.String(tag, false)})");
-            if (uid) sb.Append(" UID");
-            if (numbers.Count > 0)
-            {
-                if (returns.Contains("MIN")) sb.Append(" MIN ").Append(numbers.Min());
-                if (returns.Contains("MAX")) sb.Append(" MAX ").Append(numbers.Max());
-                if (returns.Contains("ALL")) sb.Append(" ALL ").Append(SequenceSet.Format(numbers.Order()));
-            }
-            if (partial is { } p) sb.Append(p.Format(window.Select(m => uid ? m.Record.Uid : m.Seq).ToList(), sorted: false));
-            if (returns.Contains("COUNT")) sb.Append(" COUNT ").Append(numbers.Count);
-            if (modSeq is not null) sb.Append(" MODSEQ ").Append(modSeq);
-            _conn.WriteLine(sb.ToString());
+            // In mailbox order, so ascending: the first is the MIN, the last the MAX.
+            _conn.WriteLine(EsearchResponse.Format(tag, uid, returns ?? ["ALL"], numbers, partial, modSeq));
         }
         return uid ? "OK UID SEARCH completed" : "OK SEARCH completed";
     }

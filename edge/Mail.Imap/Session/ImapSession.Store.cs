@@ -35,7 +35,7 @@ internal sealed partial class ImapSession
         ValidateFlags(flags);
         var sel = _selected!;
         if (sel.ReadOnly) return "NO [READ-ONLY] Mailbox is read-only (EXAMINE)";
-        var indexes = Resolve(set, uid);
+        var indexes = sel.IndexesOf(set, uid);
         if (indexes.Count == 0) return "OK STORE completed (no messages)";
         var uids = indexes.Select(i => sel.Uids[i]).ToList();
         var result = await Mailboxes.StoreFlagsAsync(_user, sel.Name, uids, change, flags, unchangedSince, ct);
@@ -82,7 +82,7 @@ internal sealed partial class ImapSession
         r.ExpectEnd();
         var sel = _selected!;
         if (move && sel.ReadOnly) return "NO [READ-ONLY] Mailbox is read-only (EXAMINE)";
-        var indexes = Resolve(set, uid);
+        var indexes = sel.IndexesOf(set, uid);
         var target = await Mailboxes.GetMailboxAsync(_user, destination, ct);
         if (target is null) return "NO [TRYCREATE] No such mailbox";
         if (indexes.Count == 0) return $"OK {command} completed (no messages)";
@@ -117,7 +117,7 @@ internal sealed partial class ImapSession
         {
             r.Space();
             var set = SequenceSet.Parse(r.SequenceSetText());
-            only = Resolve(set, uid: true).Select(i => sel.Uids[i]).ToList();
+            only = sel.IndexesOf(set, uid: true).Select(i => sel.Uids[i]).ToList();
         }
         r.ExpectEnd();
         if (sel.ReadOnly) return "NO [READ-ONLY] Mailbox is read-only (EXAMINE)";

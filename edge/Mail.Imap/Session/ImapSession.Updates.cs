@@ -103,10 +103,7 @@ internal sealed partial class ImapSession
     }
 
     /// <summary>The FLAGS list of a message as this session shows it: with \Recent when it is recent here.</summary>
-    private string FlagList(MessageRecord m) =>
-        _selected is { } sel && sel.IsRecent(m.Uid) ? Wire.FlagList(m.Flags.Prepend(RecentFlag)) : Wire.FlagList(m.Flags);
-
-    private const string RecentFlag = "\\Recent";
+    private string FlagList(MessageRecord m) => _selected?.FlagList(m) ?? Wire.FlagList(m.Flags);
 
     /// <summary>Marks the session's messages from the first unclaimed UID up as recent: claimed for this session
     /// when it selected read-write, only seen when it examines.</summary>

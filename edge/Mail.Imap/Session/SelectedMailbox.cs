@@ -1,4 +1,5 @@
 using Mail.Core.Ports;
+using Mail.Imap.Protocol;
 
 namespace Mail.Imap.Session;
 
@@ -155,6 +156,44 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
 
     /// <summary>What a CONTEXT=SEARCH update compares to see whether anything changed since it last looked.</summary>
     public (long HighestModSeq, int Count, long MaxUid) Stamp => (HighestModSeq, Uids.Count, MaxUid);
+
+    /// <summary>Indexes (0-based, ascending) of the messages a sequence set names, by sequence number or by UID;
+    /// "$" (RFC 5182) names the saved result either way.</summary>
+    public List<int> IndexesOf(SequenceSet set, bool uid)
+    {
+        var result = new List<int>();
+        if (set.IsSearchResult)
+        {
+            // "$" means the same messages whether the command is a UID one or not (RFC 5182 2.1).
+            for (var i = 0; i < Uids.Count; i++)
+                if (SearchResult.Contains(Uids[i])) result.Add(i);
+            return result;
+        }
+        if (uid)
+        {
+            // Binary search per range: a client fetching one UID at a time in a big mailbox pays O(log n), not O(n).
+            var indexes = new SortedSet<int>();
+            foreach (var (lo, hi) in set.Ranges(MaxUid))
+            {
+                var i = Uids.BinarySearch(lo);
+                if (i < 0) i = ~i;
+                for (; i < Uids.Count && Uids[i] <= hi; i++) indexes.Add(i);
+            }
+            result.AddRange(indexes);
+            return result;
+        }
+        var count = Uids.Count;
+        if (count == 0) return result;
+        if (set.MaxExplicit(count) > count) throw new ImapParseException($"Message sequence number out of range (mailbox has {count} messages)");
+        for (var i = 0; i < count; i++)
+            if (set.Contains(i + 1, count)) result.Add(i);
+        return result;
+    }
+
+    /// <summary>The FLAGS list of a message as this session shows it: with \Recent when it is recent here.</summary>
+    public string FlagList(MessageRecord m) => IsRecent(m.Uid) ? Wire.FlagList(m.Flags.Prepend(RecentFlag)) : Wire.FlagList(m.Flags);
+
+    public const string RecentFlag = "\\Recent";
 
     /// <summary>Sequence number (1-based) of a UID, or 0.</summary>
     public int SequenceOf(long uid)

@@ -4,15 +4,8 @@ using Mail.Core.Listening;
 
 namespace Mail.ManageSieve.Protocol;
 
-/// <summary>What reading one command gave: its tokens, or the reply that refuses it (the command was read to its end,
-/// so the session stays in step), or a reply after which the connection must close, or the end of the stream.</summary>
-internal readonly record struct ReadResult(IReadOnlyList<Token>? Tokens, string? Refusal, bool Fatal)
-{
-    public bool IsEnd => Tokens is null && Refusal is null;
-}
-
 /// <summary>
-/// Reads one command (or one SASL response) of RFC 5804 section 4: atoms, numbers, quoted strings and literals, the
+/// Reads one command's tokens (or one SASL response) of RFC 5804 section 4: atoms, numbers, quoted strings and literals, the
 /// literal either non-synchronizing <c>{n+}</c> or <c>{n}</c> (ManageSieve has no continuation for literals, so both
 /// are read the same). A literal larger than the script limit is read and dropped, and the command refused with
 /// NO (QUOTA/MAXSIZE); one past <see cref="MaxSkippedLiteral"/> is not worth reading, and the connection is closed.
@@ -24,7 +17,7 @@ internal sealed class CommandReader(LineConnection connection, int maxLineLength
 
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
-    public async ValueTask<ReadResult> ReadAsync(CancellationToken ct)
+    public async ValueTask<CommandRead<IReadOnlyList<Token>>> ReadAsync(CancellationToken ct)
     {
         var tokens = new List<Token>();
         string? refusal = null;
@@ -32,12 +25,12 @@ internal sealed class CommandReader(LineConnection connection, int maxLineLength
         {
             var line = await connection.ReadLineAsync(maxLineLength, ct);
             if (line.IsEnd) return default;
-            if (line.IsTooLong) return new ReadResult(null, ManageSieveReplies.LineTooLong(maxLineLength), false);
+            if (line.IsTooLong) return new CommandRead<IReadOnlyList<Token>>(null, ManageSieveReplies.LineTooLong(maxLineLength), false);
             var text = line.Text!;
             var literal = TrailingLiteral(ref text);
             refusal ??= Tokenize(text, tokens);
             if (literal is not { } size) break;
-            if (size > MaxSkippedLiteral) return new ReadResult(null, ManageSieveReplies.LiteralTooLarge(size), true);
+            if (size > MaxSkippedLiteral) return new CommandRead<IReadOnlyList<Token>>(null, ManageSieveReplies.LiteralTooLarge(size), true);
             if (refusal is null && size <= maxLiteral)
             {
                 var bytes = await connection.ReadBytesAsync(size, ct);
@@ -57,7 +50,7 @@ internal sealed class CommandReader(LineConnection connection, int maxLineLength
                 refusal ??= ManageSieveReplies.TooLarge(size, maxLiteral);
             }
         }
-        return refusal is null ? new ReadResult(tokens, null, false) : new ReadResult(null, refusal, false);
+        return refusal is null ? new CommandRead<IReadOnlyList<Token>>(tokens, null, false) : new CommandRead<IReadOnlyList<Token>>(null, refusal, false);
     }
 
     /// <summary>Removes a final "{n}" or "{n+}" from the line and returns n: the line goes on after n octets.</summary>

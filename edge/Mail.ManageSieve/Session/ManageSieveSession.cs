@@ -17,106 +17,57 @@ internal enum ManageSieveState { NonAuthenticated, Authenticated }
 /// <summary>One ManageSieve connection (RFC 5804): capabilities at the greeting and after STARTTLS, AUTHENTICATE PLAIN,
 /// then the script commands over the user's scripts in <see cref="SieveScripts"/>, each script compiled by Mail.Sieve
 /// before it is stored.</summary>
-internal sealed class ManageSieveSession : IListenerSession
+internal sealed class ManageSieveSession : LineProtocolSession<ManageSieveCommand>
 {
-    private readonly Socket _socket;
+    private static readonly SessionEndReplies EndReplies =
+        new(ManageSieveReplies.TooManyBadCommands, ManageSieveReplies.IdleTimeout, ManageSieveReplies.ShuttingDown, ManageSieveReplies.InternalError);
+
     private readonly ManageSieveServerOptions _options;
     private readonly ManageSieveServices _services;
     private readonly LoginThrottle _throttle;
-    private readonly ILogger _logger;
-    private readonly IPEndPoint _remote;
-    private readonly LineConnection _conn;
     private readonly CommandReader _reader;
     private ManageSieveState _state = ManageSieveState.NonAuthenticated;
     private bool _tls;
-    private bool _closing;
-    private int _badCommands;
-    private string _user = "";
 
     public ManageSieveSession(Socket socket, IPEndPoint client, ManageSieveServerOptions options, ManageSieveServices services, LoginThrottle throttle, ILogger logger)
+        : base(socket, client, "ManageSieve", EndReplies, options.MaxBadCommands, logger)
     {
-        _socket = socket;
         _options = options;
         _services = services;
         _throttle = throttle;
-        _logger = logger;
-        // The socket's peer, or on a PROXY protocol listener the relayed client (IPv4 unmapped by the listener): the one
-        // address for the login throttle, the loopback rule and the logs.
-        _remote = client;
-        _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
-        _reader = new CommandReader(_conn, options.MaxLineLength, options.MaxScriptSize);
+        _reader = new CommandReader(Conn, options.MaxLineLength, options.MaxScriptSize);
     }
 
-    private bool LoginAllowed => _tls || (_options.AllowPlaintextLoginOnLoopback && IPAddress.IsLoopback(_remote.Address));
+    private bool LoginAllowed => _tls || (_options.AllowPlaintextLoginOnLoopback && IPAddress.IsLoopback(Remote.Address));
 
     private SieveScripts Scripts => _services.Directory.Sieve;
 
-    public async Task RunAsync(CancellationToken stopping)
+    protected override TimeSpan IdleTimeout => _options.IdleTimeout;
+
+    protected override Task GreetAsync(CancellationToken stopping)
     {
-        try
-        {
-            WriteCapabilities();
-            _conn.WriteLine(ManageSieveReplies.Greeting(_options.HostName));
-            await _conn.FlushAsync(stopping);
-            while (!_closing)
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                timeout.CancelAfter(_options.IdleTimeout);
-                var read = await _reader.ReadAsync(timeout.Token);
-                if (read.IsEnd) return;
-                if (read.Fatal)
-                {
-                    _conn.WriteLine(read.Refusal!);
-                    _closing = true;
-                }
-                else if (read.Refusal is { } refusal) Bad(refusal);
-                else await ExecuteSafelyAsync(read.Tokens!, timeout.Token);
-                if (!_conn.HasBufferedInput || _closing) await _conn.FlushAsync(stopping);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            await _conn.SayLastAsync(stopping.IsCancellationRequested ? ManageSieveReplies.ShuttingDown : ManageSieveReplies.IdleTimeout);
-        }
-        catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
-        {
-            _logger.LogDebug("ManageSieve connection from {Remote} closed: {Message}", _remote, e.Message);
-        }
+        WriteCapabilities();
+        Conn.WriteLine(ManageSieveReplies.Greeting(_options.HostName));
+        return Task.CompletedTask;
     }
 
-    /// <summary>An error reply that counts towards <see cref="ManageSieveServerOptions.MaxBadCommands"/>; past it, BYE.</summary>
-    private void Bad(string reply)
+    protected override async ValueTask<CommandRead<ManageSieveCommand>> ReadCommandAsync(CancellationToken ct)
     {
-        _conn.WriteLine(reply);
-        if (++_badCommands < _options.MaxBadCommands) return;
-        _conn.WriteLine(ManageSieveReplies.TooManyBadCommands);
-        _logger.LogInformation("ManageSieve session from {Remote} closed after {Count} bad commands", _remote, _badCommands);
-        _closing = true;
+        var read = await _reader.ReadAsync(ct);
+        if (read.Command is not { } tokens) return new(null, read.Refusal, read.Fatal);
+        return tokens is [{ Kind: TokenKind.Atom } name, ..]
+            ? CommandRead<ManageSieveCommand>.Of(new ManageSieveCommand(name.Text.ToUpperInvariant(), tokens.Skip(1).ToArray()))
+            : CommandRead<ManageSieveCommand>.Refused(ManageSieveReplies.Syntax("a command starts with its name"));
     }
 
-    /// <summary>A failure nobody foresaw (the directory or the state store down) is one NO (TRYLATER) and a log line,
-    /// and the session goes on; a broken connection or the timeout still ends it.</summary>
-    private async Task ExecuteSafelyAsync(IReadOnlyList<Token> tokens, CancellationToken ct)
-    {
-        var name = tokens.Count > 0 && tokens[0].Kind == TokenKind.Atom ? tokens[0].Text.ToUpperInvariant() : "";
-        try
-        {
-            if (name.Length == 0) Bad(ManageSieveReplies.Syntax("a command starts with its name"));
-            else await ExecuteAsync(new ManageSieveCommand(name, tokens.Skip(1).ToArray()), ct);
-        }
-        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
-        {
-            _logger.LogError(e, "ManageSieve {Command} failed for {User} from {Client}", name, _user, _remote);
-            _conn.WriteLine(ManageSieveReplies.InternalError);
-        }
-    }
+    protected override string NameOf(ManageSieveCommand command) => command.Name;
 
     private static readonly HashSet<string> AnyState = ["CAPABILITY", "LOGOUT", "NOOP"];
     private static readonly HashSet<string> NonAuthenticatedOnly = ["AUTHENTICATE", "STARTTLS"];
     private static readonly HashSet<string> AuthenticatedOnly =
         ["HAVESPACE", "PUTSCRIPT", "CHECKSCRIPT", "LISTSCRIPTS", "SETACTIVE", "GETSCRIPT", "DELETESCRIPT", "RENAMESCRIPT", "UNAUTHENTICATE"];
 
-    private async Task ExecuteAsync(ManageSieveCommand command, CancellationToken ct)
+    protected override async Task ExecuteAsync(ManageSieveCommand command, CancellationToken ct)
     {
         var name = command.Name;
         if (!AnyState.Contains(name) && !NonAuthenticatedOnly.Contains(name) && !AuthenticatedOnly.Contains(name))
@@ -139,24 +90,24 @@ internal sealed class ManageSieveSession : IListenerSession
         {
             case "CAPABILITY" when args.Count == 0:
                 WriteCapabilities();
-                _conn.WriteLine(ManageSieveReplies.CapabilityDone);
+                Conn.WriteLine(ManageSieveReplies.CapabilityDone);
                 break;
             case "LOGOUT" when args.Count == 0:
-                _conn.WriteLine(ManageSieveReplies.Logout);
-                _closing = true;
+                Conn.WriteLine(ManageSieveReplies.Logout);
+                Closing = true;
                 break;
             case "NOOP" when args.Count == 0 || (args.Count == 1 && args[0].Kind == TokenKind.String):
-                _conn.WriteLine(ManageSieveReplies.Noop(args.Count == 1 ? args[0].Text : null));
+                Conn.WriteLine(ManageSieveReplies.Noop(args.Count == 1 ? args[0].Text : null));
                 break;
             case "STARTTLS" when args.Count == 0: await StartTlsAsync(ct); break;
             case "AUTHENTICATE" when args.Count is 1 or 2 && args[0].Kind is TokenKind.String or TokenKind.Atom && (args.Count == 1 || args[1].Kind == TokenKind.String):
                 await AuthenticateAsync(args[0].Text, args.Count == 2 ? args[1].Text : null, ct);
                 break;
             case "UNAUTHENTICATE" when args.Count == 0:
-                _logger.LogInformation("ManageSieve unauthenticate {User} from {Client}", _user, _remote);
+                Logger.LogInformation("ManageSieve unauthenticate {User} from {Client}", SignedInUser, Remote);
                 _state = ManageSieveState.NonAuthenticated;
-                _user = "";
-                _conn.WriteLine(ManageSieveReplies.Unauthenticated);
+                SignedInUser = "";
+                Conn.WriteLine(ManageSieveReplies.Unauthenticated);
                 break;
             case "HAVESPACE" when args.Count == 2 && args[0].Kind == TokenKind.String && args[1].Kind == TokenKind.Number:
                 await HaveSpaceAsync(args[0].Text, args[1].Text, ct);
@@ -165,13 +116,13 @@ internal sealed class ManageSieveSession : IListenerSession
                 await PutScriptAsync(args[0].Text, args[1], ct);
                 break;
             case "CHECKSCRIPT" when args.Count == 1 && args[0].Kind == TokenKind.String:
-                if (Compile(args[0]) is { } error) _conn.WriteLine(error);
-                else _conn.WriteLine(ManageSieveReplies.ScriptValid);
+                if (Compile(args[0]) is { } error) Conn.WriteLine(error);
+                else Conn.WriteLine(ManageSieveReplies.ScriptValid);
                 break;
             case "LISTSCRIPTS" when args.Count == 0:
-                foreach (var (script, active) in await Scripts.ListAsync(_user, ct))
-                    _conn.WriteLine(active ? ManageSieveReplies.String(script) + " ACTIVE" : ManageSieveReplies.String(script));
-                _conn.WriteLine(ManageSieveReplies.Listed);
+                foreach (var (script, active) in await Scripts.ListAsync(SignedInUser, ct))
+                    Conn.WriteLine(active ? ManageSieveReplies.String(script) + " ACTIVE" : ManageSieveReplies.String(script));
+                Conn.WriteLine(ManageSieveReplies.Listed);
                 break;
             case "SETACTIVE" when args.Count == 1 && args[0].Kind == TokenKind.String: await SetActiveAsync(args[0].Text, ct); break;
             case "GETSCRIPT" when args.Count == 1 && args[0].Kind == TokenKind.String: await GetScriptAsync(args[0].Text, ct); break;
@@ -199,61 +150,61 @@ internal sealed class ManageSieveSession : IListenerSession
     /// same); STARTTLS only before TLS and login; OWNER once logged in.</summary>
     private void WriteCapabilities()
     {
-        _conn.WriteLine("\"IMPLEMENTATION\" \"Mail.ManageSieve\"");
-        _conn.WriteLine("\"SIEVE\" " + ManageSieveReplies.String(string.Join(' ', SieveScript.SupportedExtensions)));
-        _conn.WriteLine("\"MAXREDIRECTS\" " + ManageSieveReplies.String(new SieveLimits().MaxRedirects.ToString(CultureInfo.InvariantCulture)));
+        Conn.WriteLine("\"IMPLEMENTATION\" \"Mail.ManageSieve\"");
+        Conn.WriteLine("\"SIEVE\" " + ManageSieveReplies.String(string.Join(' ', SieveScript.SupportedExtensions)));
+        Conn.WriteLine("\"MAXREDIRECTS\" " + ManageSieveReplies.String(new SieveLimits().MaxRedirects.ToString(CultureInfo.InvariantCulture)));
         if (_state == ManageSieveState.NonAuthenticated)
         {
-            _conn.WriteLine("\"SASL\" " + (LoginAllowed ? "\"PLAIN\"" : "\"\""));
-            if (!_tls && _options.Certificate is not null) _conn.WriteLine("\"STARTTLS\"");
+            Conn.WriteLine("\"SASL\" " + (LoginAllowed ? "\"PLAIN\"" : "\"\""));
+            if (!_tls && _options.Certificate is not null) Conn.WriteLine("\"STARTTLS\"");
         }
-        else _conn.WriteLine("\"OWNER\" " + ManageSieveReplies.String(_user));
-        _conn.WriteLine("\"UNAUTHENTICATE\"");
-        _conn.WriteLine("\"VERSION\" \"1.0\"");
+        else Conn.WriteLine("\"OWNER\" " + ManageSieveReplies.String(SignedInUser));
+        Conn.WriteLine("\"UNAUTHENTICATE\"");
+        Conn.WriteLine("\"VERSION\" \"1.0\"");
     }
 
     private async Task StartTlsAsync(CancellationToken ct)
     {
-        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, _conn))
+        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, Conn))
         {
             case StartTlsRefusal.AlreadyActive: Bad(ManageSieveReplies.TlsActive); return;
             case StartTlsRefusal.NoCertificate: Bad(ManageSieveReplies.TlsUnavailable); return;
             case StartTlsRefusal.DataAfterCommand:
-                _conn.WriteLine(ManageSieveReplies.DataAfterStartTls);
-                _closing = true;
+                Conn.WriteLine(ManageSieveReplies.DataAfterStartTls);
+                Closing = true;
                 return;
         }
-        await ServerTls.StartTlsAsync(_conn, ManageSieveReplies.BeginTls, _options.Certificate!, ct);
+        await ServerTls.StartTlsAsync(Conn, ManageSieveReplies.BeginTls, _options.Certificate!, ct);
         _tls = true;
         // RFC 5804 2.2: after the handshake the server sends its capabilities again, now without STARTTLS.
         WriteCapabilities();
-        _conn.WriteLine(ManageSieveReplies.TlsDone);
+        Conn.WriteLine(ManageSieveReplies.TlsDone);
     }
 
     private async Task AuthenticateAsync(string mechanism, string? initialResponse, CancellationToken ct)
     {
         if (!mechanism.Equals("PLAIN", StringComparison.OrdinalIgnoreCase))
         {
-            _conn.WriteLine(ManageSieveReplies.MechanismUnsupported);
+            Conn.WriteLine(ManageSieveReplies.MechanismUnsupported);
             return;
         }
         if (!LoginAllowed)
         {
-            _conn.WriteLine(ManageSieveReplies.PlaintextDisallowed);
+            Conn.WriteLine(ManageSieveReplies.PlaintextDisallowed);
             return;
         }
         var response = initialResponse;
         if (response is null)
         {
             // RFC 5804 2.1: the challenge is a string (empty for PLAIN); the answer one string, "*" to cancel.
-            _conn.WriteLine(ManageSieveReplies.SaslContinue);
-            await _conn.FlushAsync(ct);
+            Conn.WriteLine(ManageSieveReplies.SaslContinue);
+            await Conn.FlushAsync(ct);
             var read = await _reader.ReadAsync(ct);
             if (read.IsEnd) throw new IOException("Connection closed during AUTHENTICATE");
             if (read.Fatal)
             {
-                _conn.WriteLine(read.Refusal!);
-                _closing = true;
+                Conn.WriteLine(read.Refusal!);
+                Closing = true;
                 return;
             }
             if (read.Refusal is { } refusal)
@@ -261,14 +212,14 @@ internal sealed class ManageSieveSession : IListenerSession
                 Bad(refusal);
                 return;
             }
-            if (read.Tokens is not [{ Kind: TokenKind.String } answer])
+            if (read.Command is not [{ Kind: TokenKind.String } answer])
             {
                 Bad(ManageSieveReplies.Syntax("the SASL response is one string"));
                 return;
             }
             if (answer.Text == "*")
             {
-                _conn.WriteLine(ManageSieveReplies.AuthCancelled);
+                Conn.WriteLine(ManageSieveReplies.AuthCancelled);
                 return;
             }
             response = answer.Text;
@@ -280,7 +231,7 @@ internal sealed class ManageSieveSession : IListenerSession
         }
         if (plain.ActsAsAnother)
         {
-            _conn.WriteLine(ManageSieveReplies.ActsAsAnother);
+            Conn.WriteLine(ManageSieveReplies.ActsAsAnother);
             return;
         }
         await SignInAsync(plain.User, plain.Password, ct);
@@ -288,16 +239,16 @@ internal sealed class ManageSieveSession : IListenerSession
 
     private async Task SignInAsync(string name, string password, CancellationToken ct)
     {
-        var (outcome, user) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "ManageSieve", name, password, _remote.Address, _options.FailedLoginDelay, _services.Time, _logger, ct);
+        var (outcome, user) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "ManageSieve", name, password, Remote.Address, _options.FailedLoginDelay, _services.Time, Logger, ct);
         if (outcome != LoginOutcome.LoggedIn)
         {
-            _conn.WriteLine(outcome == LoginOutcome.Throttled ? ManageSieveReplies.Throttled : ManageSieveReplies.InvalidCredentials);
+            Conn.WriteLine(outcome == LoginOutcome.Throttled ? ManageSieveReplies.Throttled : ManageSieveReplies.InvalidCredentials);
             return;
         }
-        _user = user!;
+        SignedInUser = user!;
         _state = ManageSieveState.Authenticated;
-        _logger.LogInformation("ManageSieve login {User} from {Client}", _user, _remote.Address);
-        _conn.WriteLine(ManageSieveReplies.LoggedIn);
+        Logger.LogInformation("ManageSieve login {User} from {Client}", SignedInUser, Remote.Address);
+        Conn.WriteLine(ManageSieveReplies.LoggedIn);
     }
 
     /// <summary>The refusal of a script that is too large or does not compile, or null: Pigeonhole's NO with the
@@ -312,7 +263,7 @@ internal sealed class ManageSieveSession : IListenerSession
     private async Task<string?> RoomForAsync(string name, CancellationToken ct)
     {
         if (SieveScripts.CheckName(name) is { } why) return ManageSieveReplies.BadName(why);
-        if (await Scripts.GetAsync(_user, name, ct) is null && (await Scripts.ListAsync(_user, ct)).Count >= SieveScripts.MaxScripts)
+        if (await Scripts.GetAsync(SignedInUser, name, ct) is null && (await Scripts.ListAsync(SignedInUser, ct)).Count >= SieveScripts.MaxScripts)
             return ManageSieveReplies.TooMany(SieveScripts.MaxScripts);
         return null;
     }
@@ -324,82 +275,70 @@ internal sealed class ManageSieveSession : IListenerSession
             Bad(ManageSieveReplies.BadArguments("HAVESPACE", Usage("HAVESPACE")));
             return;
         }
-        if (octets > _options.MaxScriptSize) _conn.WriteLine(ManageSieveReplies.TooLarge(octets, _options.MaxScriptSize));
-        else _conn.WriteLine(await RoomForAsync(name, ct) ?? ManageSieveReplies.HaveSpace);
+        if (octets > _options.MaxScriptSize) Conn.WriteLine(ManageSieveReplies.TooLarge(octets, _options.MaxScriptSize));
+        else Conn.WriteLine(await RoomForAsync(name, ct) ?? ManageSieveReplies.HaveSpace);
     }
 
     private async Task PutScriptAsync(string name, Token script, CancellationToken ct)
     {
         if (await RoomForAsync(name, ct) is { } refusal)
         {
-            _conn.WriteLine(refusal);
+            Conn.WriteLine(refusal);
             return;
         }
         if (Compile(script) is { } error)
         {
-            _conn.WriteLine(error);
+            Conn.WriteLine(error);
             return;
         }
-        await Scripts.PutAsync(_user, name, script.Text, ct);
-        _logger.LogInformation("ManageSieve {User} stored script {Name} ({Octets} octets)", _user, name, script.Octets);
-        _conn.WriteLine(ManageSieveReplies.Stored);
+        await Scripts.PutAsync(SignedInUser, name, script.Text, ct);
+        Logger.LogInformation("ManageSieve {User} stored script {Name} ({Octets} octets)", SignedInUser, name, script.Octets);
+        Conn.WriteLine(ManageSieveReplies.Stored);
     }
 
     private async Task SetActiveAsync(string name, CancellationToken ct)
     {
         if (name.Length == 0)
         {
-            await Scripts.DeactivateAsync(_user, ct);
-            _conn.WriteLine(ManageSieveReplies.Deactivated);
+            await Scripts.DeactivateAsync(SignedInUser, ct);
+            Conn.WriteLine(ManageSieveReplies.Deactivated);
         }
-        else _conn.WriteLine(await Scripts.ActivateAsync(_user, name, ct) ? ManageSieveReplies.Activated : ManageSieveReplies.NoSuchScript(name));
+        else Conn.WriteLine(await Scripts.ActivateAsync(SignedInUser, name, ct) ? ManageSieveReplies.Activated : ManageSieveReplies.NoSuchScript(name));
     }
 
     private async Task GetScriptAsync(string name, CancellationToken ct)
     {
-        if (await Scripts.GetAsync(_user, name, ct) is not { } script)
+        if (await Scripts.GetAsync(SignedInUser, name, ct) is not { } script)
         {
-            _conn.WriteLine(ManageSieveReplies.NoSuchScript(name));
+            Conn.WriteLine(ManageSieveReplies.NoSuchScript(name));
             return;
         }
         // Always a literal: a script is several lines, and its octets are given exactly.
-        _conn.WriteLine("{" + Encoding.UTF8.GetByteCount(script) + "}");
-        _conn.WriteLine(script);
-        _conn.WriteLine(ManageSieveReplies.Got);
+        Conn.WriteLine("{" + Encoding.UTF8.GetByteCount(script) + "}");
+        Conn.WriteLine(script);
+        Conn.WriteLine(ManageSieveReplies.Got);
     }
 
     private async Task DeleteScriptAsync(string name, CancellationToken ct)
     {
-        if (await Scripts.GetAsync(_user, name, ct) is null) _conn.WriteLine(ManageSieveReplies.NoSuchScript(name));
-        else if (await Scripts.GetActiveNameAsync(_user, ct) == name) _conn.WriteLine(ManageSieveReplies.ActiveScript(name));
+        if (await Scripts.GetAsync(SignedInUser, name, ct) is null) Conn.WriteLine(ManageSieveReplies.NoSuchScript(name));
+        else if (await Scripts.GetActiveNameAsync(SignedInUser, ct) == name) Conn.WriteLine(ManageSieveReplies.ActiveScript(name));
         else
         {
-            var (removed, _) = await Scripts.RemoveAsync(_user, name, ct);
-            _conn.WriteLine(removed ? ManageSieveReplies.Deleted : ManageSieveReplies.NoSuchScript(name));
+            var (removed, _) = await Scripts.RemoveAsync(SignedInUser, name, ct);
+            Conn.WriteLine(removed ? ManageSieveReplies.Deleted : ManageSieveReplies.NoSuchScript(name));
         }
     }
 
     private async Task RenameScriptAsync(string name, string newName, CancellationToken ct)
     {
-        if (SieveScripts.CheckName(newName) is { } why) _conn.WriteLine(ManageSieveReplies.BadName(why));
-        else if (await Scripts.GetAsync(_user, name, ct) is null) _conn.WriteLine(ManageSieveReplies.NoSuchScript(name));
-        else if (await Scripts.GetAsync(_user, newName, ct) is not null) _conn.WriteLine(ManageSieveReplies.AlreadyExists(newName));
+        if (SieveScripts.CheckName(newName) is { } why) Conn.WriteLine(ManageSieveReplies.BadName(why));
+        else if (await Scripts.GetAsync(SignedInUser, name, ct) is null) Conn.WriteLine(ManageSieveReplies.NoSuchScript(name));
+        else if (await Scripts.GetAsync(SignedInUser, newName, ct) is not null) Conn.WriteLine(ManageSieveReplies.AlreadyExists(newName));
         else
         {
-            var (renamed, _) = await Scripts.RenameAsync(_user, name, newName, ct);
-            _conn.WriteLine(renamed ? ManageSieveReplies.Renamed : ManageSieveReplies.NoSuchScript(name));
+            var (renamed, _) = await Scripts.RenameAsync(SignedInUser, name, newName, ct);
+            Conn.WriteLine(renamed ? ManageSieveReplies.Renamed : ManageSieveReplies.NoSuchScript(name));
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            await _conn.DisposeAsync();
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or AuthenticationException)
-        {
-        }
-        _socket.Dispose();
     }
 }

@@ -13,43 +13,34 @@ namespace Mail.Pop3.Session;
 internal enum Pop3State { Authorization, Transaction, Update }
 
 /// <summary>One POP3 connection (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH): reads command lines, answers
-/// from the maildrop snapshot taken at login, and expunges what DELE marked only at QUIT.</summary>
-internal sealed class Pop3Session : IListenerSession
+/// from the maildrop snapshot taken at login, and expunges what DELE marked only at QUIT: a dropped or timed-out session
+/// expunges nothing (RFC 1939 section 6: only QUIT enters UPDATE).</summary>
+internal sealed class Pop3Session : LineProtocolSession<Pop3Command>
 {
-    private readonly Socket _socket;
+    private static readonly SessionEndReplies EndReplies = new(Pop3Replies.TooManyBadCommands, Pop3Replies.IdleTimeout, Pop3Replies.ShuttingDown, Pop3Replies.InternalError);
+
     private readonly bool _implicitTls;
     private readonly Pop3ServerOptions _options;
     private readonly Pop3Services _services;
     private readonly LoginThrottle _throttle;
     private readonly MaildropLocks _locks;
-    private readonly ILogger _logger;
-    private readonly IPEndPoint _remote;
-    private readonly LineConnection _conn;
     private Pop3State _state = Pop3State.Authorization;
     private bool _tls;
-    private bool _closing;
-    private int _badCommands;
     private string? _pendingUser;
-    private string _user = "";
     private Maildrop? _maildrop;
     private string? _locked;
 
     public Pop3Session(Socket socket, IPEndPoint client, bool implicitTls, Pop3ServerOptions options, Pop3Services services, LoginThrottle throttle, MaildropLocks locks, ILogger logger)
+        : base(socket, client, "POP3", EndReplies, options.MaxBadCommands, logger)
     {
-        _socket = socket;
         _implicitTls = implicitTls;
         _options = options;
         _services = services;
         _throttle = throttle;
         _locks = locks;
-        _logger = logger;
-        // The socket's peer, or on a PROXY protocol listener the relayed client (IPv4 unmapped by the listener): the one
-        // address for the login throttle, the loopback rule and the logs.
-        _remote = client;
-        _conn = new LineConnection(new NetworkStream(socket, ownsSocket: true));
     }
 
-    private bool LoginAllowed => _tls || (_options.AllowPlaintextLoginOnLoopback && IPAddress.IsLoopback(_remote.Address));
+    private bool LoginAllowed => _tls || (_options.AllowPlaintextLoginOnLoopback && IPAddress.IsLoopback(Remote.Address));
 
     private string StateName => _state switch
     {
@@ -58,73 +49,35 @@ internal sealed class Pop3Session : IListenerSession
         _ => "UPDATE",
     };
 
-    public async Task RunAsync(CancellationToken stopping)
+    protected override TimeSpan IdleTimeout => _options.IdleTimeout;
+
+    protected override async Task GreetAsync(CancellationToken stopping)
     {
-        try
+        if (_implicitTls)
         {
-            if (_implicitTls)
-            {
-                using var hs = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                hs.CancelAfter(_options.IdleTimeout);
-                await ServerTls.HandshakeAsync(_conn, _options.Certificate!, hs.Token);
-                _tls = true;
-            }
-            _conn.WriteLine(Pop3Replies.Greeting(_options.HostName));
-            await _conn.FlushAsync(stopping);
-            while (!_closing)
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                timeout.CancelAfter(_options.IdleTimeout);
-                var line = await _conn.ReadLineAsync(_options.MaxLineLength, timeout.Token);
-                if (line.IsEnd) return;
-                if (line.IsTooLong) Bad(Pop3Replies.LineTooLong(_options.MaxLineLength));
-                else if (line.Text!.Contains('\0')) Bad(Pop3Replies.Nul);
-                else await ExecuteSafelyAsync(Pop3Command.Parse(line.Text), timeout.Token);
-                // RFC 2449 PIPELINING: answers to commands the client sent together go out together.
-                if (!_conn.HasBufferedInput || _closing) await _conn.FlushAsync(stopping);
-            }
+            using var hs = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            hs.CancelAfter(_options.IdleTimeout);
+            await ServerTls.HandshakeAsync(Conn, _options.Certificate!, hs.Token);
+            _tls = true;
         }
-        catch (OperationCanceledException)
-        {
-            // A dropped or timed-out session expunges nothing (RFC 1939 section 6: only QUIT enters UPDATE).
-            await _conn.SayLastAsync(stopping.IsCancellationRequested ? Pop3Replies.ShuttingDown : Pop3Replies.IdleTimeout);
-        }
-        catch (Exception e) when (e is IOException or SocketException or AuthenticationException or ObjectDisposedException)
-        {
-            _logger.LogDebug("POP3 connection from {Remote} closed: {Message}", _remote, e.Message);
-        }
+        Conn.WriteLine(Pop3Replies.Greeting(_options.HostName));
     }
 
-    /// <summary>An error reply that counts towards <see cref="Pop3ServerOptions.MaxBadCommands"/>.</summary>
-    private void Bad(string reply)
+    protected override async ValueTask<CommandRead<Pop3Command>> ReadCommandAsync(CancellationToken ct)
     {
-        _conn.WriteLine(reply);
-        if (++_badCommands < _options.MaxBadCommands) return;
-        _conn.WriteLine(Pop3Replies.TooManyBadCommands);
-        _logger.LogInformation("POP3 session from {Remote} closed after {Count} bad commands", _remote, _badCommands);
-        _closing = true;
+        var line = await Conn.ReadLineAsync(_options.MaxLineLength, ct);
+        if (line.IsEnd) return default;
+        if (line.IsTooLong) return CommandRead<Pop3Command>.Refused(Pop3Replies.LineTooLong(_options.MaxLineLength));
+        return line.Text!.Contains('\0') ? CommandRead<Pop3Command>.Refused(Pop3Replies.Nul) : CommandRead<Pop3Command>.Of(Pop3Command.Parse(line.Text));
     }
 
-    /// <summary>A failure nobody foresaw (the directory or a store down) is one -ERR and a log line, and the session
-    /// goes on; a broken connection or the timeout still ends it.</summary>
-    private async Task ExecuteSafelyAsync(Pop3Command command, CancellationToken ct)
-    {
-        try
-        {
-            await ExecuteAsync(command, ct);
-        }
-        catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
-        {
-            _logger.LogError(e, "POP3 {Command} failed for {User} from {Client}", command.Name, _user, _remote);
-            _conn.WriteLine(Pop3Replies.InternalError);
-        }
-    }
+    protected override string NameOf(Pop3Command command) => command.Name;
 
     private static readonly HashSet<string> AnyState = ["CAPA", "QUIT"];
     private static readonly HashSet<string> AuthorizationOnly = ["USER", "PASS", "AUTH", "STLS"];
     private static readonly HashSet<string> TransactionOnly = ["STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL"];
 
-    private async Task ExecuteAsync(Pop3Command command, CancellationToken ct)
+    protected override async Task ExecuteAsync(Pop3Command command, CancellationToken ct)
     {
         var name = command.Name;
         if (!AnyState.Contains(name) && !AuthorizationOnly.Contains(name) && !TransactionOnly.Contains(name))
@@ -147,16 +100,16 @@ internal sealed class Pop3Session : IListenerSession
             // A password may hold spaces: everything after "PASS " is the password.
             case "PASS" when args.Count >= 1: await PassAsync(string.Join(' ', args), ct); break;
             case "AUTH" when args.Count <= 2: await AuthAsync(args, ct); break;
-            case "STAT" when args.Count == 0: _conn.WriteLine(Pop3Replies.Stat(_maildrop!.Count, _maildrop.Octets)); break;
+            case "STAT" when args.Count == 0: Conn.WriteLine(Pop3Replies.Stat(_maildrop!.Count, _maildrop.Octets)); break;
             case "LIST" when args.Count <= 1: List(args, uids: false); break;
             case "UIDL" when args.Count <= 1: List(args, uids: true); break;
             case "RETR" when args.Count == 1: await RetrieveAsync(args[0], null, ct); break;
             case "TOP" when args.Count == 2: await RetrieveAsync(args[0], args[1], ct); break;
             case "DELE" when args.Count == 1: Dele(args[0]); break;
-            case "NOOP" when args.Count == 0: _conn.WriteLine(Pop3Replies.Noop); break;
+            case "NOOP" when args.Count == 0: Conn.WriteLine(Pop3Replies.Noop); break;
             case "RSET" when args.Count == 0:
                 _maildrop!.Reset();
-                _conn.WriteLine(Pop3Replies.Reset(_maildrop.Count, _maildrop.Octets));
+                Conn.WriteLine(Pop3Replies.Reset(_maildrop.Count, _maildrop.Octets));
                 break;
             default: Bad(Pop3Replies.BadArguments(name, Usage(name))); break;
         }
@@ -177,37 +130,37 @@ internal sealed class Pop3Session : IListenerSession
     /// LOGINDISABLED; STLS only before TLS and login.</summary>
     private void Capa()
     {
-        _conn.WriteLine(Pop3Replies.Capabilities);
-        _conn.WriteLine("TOP");
-        _conn.WriteLine("UIDL");
-        _conn.WriteLine("RESP-CODES");
-        _conn.WriteLine("AUTH-RESP-CODE");
-        _conn.WriteLine("PIPELINING");
+        Conn.WriteLine(Pop3Replies.Capabilities);
+        Conn.WriteLine("TOP");
+        Conn.WriteLine("UIDL");
+        Conn.WriteLine("RESP-CODES");
+        Conn.WriteLine("AUTH-RESP-CODE");
+        Conn.WriteLine("PIPELINING");
         if (_state == Pop3State.Authorization)
         {
             if (LoginAllowed)
             {
-                _conn.WriteLine("USER");
-                _conn.WriteLine("SASL PLAIN");
+                Conn.WriteLine("USER");
+                Conn.WriteLine("SASL PLAIN");
             }
-            if (!_tls && _options.Certificate is not null) _conn.WriteLine("STLS");
+            if (!_tls && _options.Certificate is not null) Conn.WriteLine("STLS");
         }
-        _conn.WriteLine("IMPLEMENTATION Mail.Pop3");
-        _conn.WriteLine(".");
+        Conn.WriteLine("IMPLEMENTATION Mail.Pop3");
+        Conn.WriteLine(".");
     }
 
     private async Task StlsAsync(CancellationToken ct)
     {
-        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, _conn))
+        switch (ServerTls.CheckStartTls(_tls, _options.Certificate, Conn))
         {
             case StartTlsRefusal.AlreadyActive: Bad(Pop3Replies.TlsActive); return;
             case StartTlsRefusal.NoCertificate: Bad(Pop3Replies.TlsUnavailable); return;
             case StartTlsRefusal.DataAfterCommand:
-                _conn.WriteLine(Pop3Replies.DataAfterStls);
-                _closing = true;
+                Conn.WriteLine(Pop3Replies.DataAfterStls);
+                Closing = true;
                 return;
         }
-        await ServerTls.StartTlsAsync(_conn, Pop3Replies.BeginTls, _options.Certificate!, ct);
+        await ServerTls.StartTlsAsync(Conn, Pop3Replies.BeginTls, _options.Certificate!, ct);
         _tls = true;
         // RFC 2595 section 4: anything learned before TLS is forgotten.
         _pendingUser = null;
@@ -217,12 +170,12 @@ internal sealed class Pop3Session : IListenerSession
     {
         if (!LoginAllowed)
         {
-            _conn.WriteLine(Pop3Replies.PlaintextDisallowed);
+            Conn.WriteLine(Pop3Replies.PlaintextDisallowed);
             return;
         }
         // The same answer for every name: USER must not tell which users exist.
         _pendingUser = name;
-        _conn.WriteLine(Pop3Replies.UserAccepted);
+        Conn.WriteLine(Pop3Replies.UserAccepted);
     }
 
     private async Task PassAsync(string password, CancellationToken ct)
@@ -235,7 +188,7 @@ internal sealed class Pop3Session : IListenerSession
         _pendingUser = null;
         if (!LoginAllowed)
         {
-            _conn.WriteLine(Pop3Replies.PlaintextDisallowed);
+            Conn.WriteLine(Pop3Replies.PlaintextDisallowed);
             return;
         }
         await SignInAsync(user, password, ct);
@@ -246,28 +199,28 @@ internal sealed class Pop3Session : IListenerSession
         if (args.Count == 0)
         {
             // The pre-RFC 5034 form some clients still send to list the mechanisms.
-            _conn.WriteLine(Pop3Replies.AuthMechanisms);
-            if (LoginAllowed) _conn.WriteLine("PLAIN");
-            _conn.WriteLine(".");
+            Conn.WriteLine(Pop3Replies.AuthMechanisms);
+            if (LoginAllowed) Conn.WriteLine("PLAIN");
+            Conn.WriteLine(".");
             return;
         }
         if (!args[0].Equals("PLAIN", StringComparison.OrdinalIgnoreCase))
         {
-            _conn.WriteLine(Pop3Replies.MechanismUnsupported);
+            Conn.WriteLine(Pop3Replies.MechanismUnsupported);
             return;
         }
         if (!LoginAllowed)
         {
-            _conn.WriteLine(Pop3Replies.PlaintextDisallowed);
+            Conn.WriteLine(Pop3Replies.PlaintextDisallowed);
             return;
         }
         string response;
         if (args.Count == 2) response = args[1];
         else
         {
-            _conn.WriteLine(Pop3Replies.SaslContinue);
-            await _conn.FlushAsync(ct);
-            var line = await _conn.ReadLineAsync(_options.MaxLineLength, ct);
+            Conn.WriteLine(Pop3Replies.SaslContinue);
+            await Conn.FlushAsync(ct);
+            var line = await Conn.ReadLineAsync(_options.MaxLineLength, ct);
             if (line.IsEnd) throw new IOException("Connection closed during AUTH");
             if (line.IsTooLong)
             {
@@ -277,7 +230,7 @@ internal sealed class Pop3Session : IListenerSession
             response = line.Text!.Trim();
             if (response == "*")
             {
-                _conn.WriteLine(Pop3Replies.AuthCancelled);
+                Conn.WriteLine(Pop3Replies.AuthCancelled);
                 return;
             }
         }
@@ -288,7 +241,7 @@ internal sealed class Pop3Session : IListenerSession
         }
         if (plain.ActsAsAnother)
         {
-            _conn.WriteLine(Pop3Replies.ActsAsAnother);
+            Conn.WriteLine(Pop3Replies.ActsAsAnother);
             return;
         }
         await SignInAsync(plain.User, plain.Password, ct);
@@ -296,11 +249,11 @@ internal sealed class Pop3Session : IListenerSession
 
     private async Task SignInAsync(string name, string password, CancellationToken ct)
     {
-        var client = _remote.Address.ToString();
-        var (outcome, signedIn) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "POP3", name, password, _remote.Address, _options.FailedLoginDelay, _services.Time, _logger, ct);
+        var client = Remote.Address.ToString();
+        var (outcome, signedIn) = await GatewayLogin.SignInAsync(_services.Directory, _throttle, "POP3", name, password, Remote.Address, _options.FailedLoginDelay, _services.Time, Logger, ct);
         if (outcome != LoginOutcome.LoggedIn)
         {
-            _conn.WriteLine(outcome == LoginOutcome.Throttled ? Pop3Replies.Throttled : Pop3Replies.InvalidCredentials);
+            Conn.WriteLine(outcome == LoginOutcome.Throttled ? Pop3Replies.Throttled : Pop3Replies.InvalidCredentials);
             return;
         }
         var user = signedIn!;
@@ -308,7 +261,7 @@ internal sealed class Pop3Session : IListenerSession
         {
             if (!_locks.TryEnter(user))
             {
-                _conn.WriteLine(Pop3Replies.InUse);
+                Conn.WriteLine(Pop3Replies.InUse);
                 return;
             }
             _locked = user;
@@ -323,14 +276,14 @@ internal sealed class Pop3Session : IListenerSession
         catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException))
         {
             Unlock();
-            _logger.LogError(e, "POP3 maildrop of {User} cannot be opened", user);
-            _conn.WriteLine(Pop3Replies.MaildropUnavailable);
+            Logger.LogError(e, "POP3 maildrop of {User} cannot be opened", user);
+            Conn.WriteLine(Pop3Replies.MaildropUnavailable);
             return;
         }
-        _user = user;
+        SignedInUser = user;
         _state = Pop3State.Transaction;
-        _logger.LogInformation("POP3 login {User} from {Client}", user, client);
-        _conn.WriteLine(Pop3Replies.LoggedIn(_maildrop.Count, _maildrop.Octets));
+        Logger.LogInformation("POP3 login {User} from {Client}", user, client);
+        Conn.WriteLine(Pop3Replies.LoggedIn(_maildrop.Count, _maildrop.Octets));
     }
 
     /// <summary>The message a number names, or null after answering why not (no such message, or marked deleted). Not
@@ -339,12 +292,12 @@ internal sealed class Pop3Session : IListenerSession
     {
         if (!Pop3Command.TryMessageNumber(argument, out var number) || !_maildrop!.Exists(number))
         {
-            _conn.WriteLine(Pop3Replies.NoSuchMessage(argument.Length > 20 ? argument[..20] : argument));
+            Conn.WriteLine(Pop3Replies.NoSuchMessage(argument.Length > 20 ? argument[..20] : argument));
             return null;
         }
         if (_maildrop.IsDeleted(number))
         {
-            _conn.WriteLine(Pop3Replies.AlreadyDeleted(number));
+            Conn.WriteLine(Pop3Replies.AlreadyDeleted(number));
             return null;
         }
         return number;
@@ -356,20 +309,20 @@ internal sealed class Pop3Session : IListenerSession
         if (args.Count == 1)
         {
             if (Find(args[0]) is not { } n) return;
-            _conn.WriteLine(uids ? Pop3Replies.UidLine(n, drop.UniqueId(n)) : Pop3Replies.ScanLine(n, drop[n].Size));
+            Conn.WriteLine(uids ? Pop3Replies.UidLine(n, drop.UniqueId(n)) : Pop3Replies.ScanLine(n, drop[n].Size));
             return;
         }
-        _conn.WriteLine(uids ? Pop3Replies.UidListing : Pop3Replies.ScanListing(drop.Count, drop.Octets));
+        Conn.WriteLine(uids ? Pop3Replies.UidListing : Pop3Replies.ScanListing(drop.Count, drop.Octets));
         foreach (var n in drop.Live)
-            _conn.WriteLine(uids ? $"{n} {drop.UniqueId(n)}" : $"{n} {drop[n].Size}");
-        _conn.WriteLine(".");
+            Conn.WriteLine(uids ? $"{n} {drop.UniqueId(n)}" : $"{n} {drop[n].Size}");
+        Conn.WriteLine(".");
     }
 
     private void Dele(string argument)
     {
         if (Find(argument) is not { } n) return;
         _maildrop!.Delete(n);
-        _conn.WriteLine(Pop3Replies.Deleted(n));
+        Conn.WriteLine(Pop3Replies.Deleted(n));
     }
 
     /// <summary>RETR (whole message) or TOP (header and <paramref name="lines"/> body lines), dot-stuffed.</summary>
@@ -394,18 +347,18 @@ internal sealed class Pop3Session : IListenerSession
         }
         catch (Exception e) when (e is not (OperationCanceledException or SocketException or ObjectDisposedException))
         {
-            _logger.LogError(e, "POP3 RETR of {User} message {Uid} failed", _user, record.Uid);
-            _conn.WriteLine(Pop3Replies.ReadFailed);
+            Logger.LogError(e, "POP3 RETR of {User} message {Uid} failed", SignedInUser, record.Uid);
+            Conn.WriteLine(Pop3Replies.ReadFailed);
             return;
         }
         if (stream is null)
         {
-            _conn.WriteLine(Pop3Replies.MessageGone(n));
+            Conn.WriteLine(Pop3Replies.MessageGone(n));
             return;
         }
         await using (stream)
         {
-            _conn.WriteLine(bodyLines is null ? Pop3Replies.Message(record.Size) : Pop3Replies.Top);
+            Conn.WriteLine(bodyLines is null ? Pop3Replies.Message(record.Size) : Pop3Replies.Top);
             var stuffer = new DotStuffer(bodyLines);
             var buffer = new byte[64 * 1024];
             int read;
@@ -413,11 +366,11 @@ internal sealed class Pop3Session : IListenerSession
             // (the IOException ends the session), so the client never takes a truncated message for a whole one.
             while (!stuffer.Done && (read = await stream.ReadAsync(buffer, ct)) > 0)
             {
-                stuffer.Feed(buffer.AsSpan(0, read), _conn.Write);
-                await _conn.MaybeFlushAsync(ct);
+                stuffer.Feed(buffer.AsSpan(0, read), Conn.Write);
+                await Conn.MaybeFlushAsync(ct);
             }
-            stuffer.Finish(_conn.Write);
-            _conn.WriteLine(".");
+            stuffer.Finish(Conn.Write);
+            Conn.WriteLine(".");
         }
         if (bodyLines is null) _maildrop.MarkRetrieved(n);
     }
@@ -426,10 +379,10 @@ internal sealed class Pop3Session : IListenerSession
     /// on what RETR sent; only then does the session end.</summary>
     private async Task QuitAsync(CancellationToken ct)
     {
-        _closing = true;
+        Closing = true;
         if (_state == Pop3State.Authorization)
         {
-            _conn.WriteLine(Pop3Replies.Bye);
+            Conn.WriteLine(Pop3Replies.Bye);
             return;
         }
         _state = Pop3State.Update;
@@ -438,23 +391,23 @@ internal sealed class Pop3Session : IListenerSession
         try
         {
             if (!_options.NoFlagUpdates && drop.RetrievedUids is { Count: > 0 } seen)
-                await _services.Mailboxes.StoreFlagsAsync(_user, Maildrop.Mailbox, seen, FlagChange.Add, [MessageFlags.Seen], cancellationToken: ct);
+                await _services.Mailboxes.StoreFlagsAsync(SignedInUser, Maildrop.Mailbox, seen, FlagChange.Add, [MessageFlags.Seen], cancellationToken: ct);
             var removed = 0;
             if (deleted.Count > 0)
             {
-                await _services.Mailboxes.StoreFlagsAsync(_user, Maildrop.Mailbox, deleted, FlagChange.Add, [MessageFlags.Deleted], cancellationToken: ct);
-                removed = (await _services.Mailboxes.ExpungeAsync(_user, Maildrop.Mailbox, deleted, ct)).Count;
+                await _services.Mailboxes.StoreFlagsAsync(SignedInUser, Maildrop.Mailbox, deleted, FlagChange.Add, [MessageFlags.Deleted], cancellationToken: ct);
+                removed = (await _services.Mailboxes.ExpungeAsync(SignedInUser, Maildrop.Mailbox, deleted, ct)).Count;
             }
-            _logger.LogInformation("POP3 logout {User}: {Removed} messages deleted", _user, removed);
+            Logger.LogInformation("POP3 logout {User}: {Removed} messages deleted", SignedInUser, removed);
             // Unlocked before the reply: a client that logs in again right after QUIT finds the maildrop free.
             Unlock();
-            _conn.WriteLine(Pop3Replies.Quit(_options.HostName, removed));
+            Conn.WriteLine(Pop3Replies.Quit(_options.HostName, removed));
         }
         catch (Exception e) when (e is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException))
         {
-            _logger.LogError(e, "POP3 UPDATE of {User} failed", _user);
+            Logger.LogError(e, "POP3 UPDATE of {User} failed", SignedInUser);
             Unlock();
-            _conn.WriteLine(Pop3Replies.NotRemoved(deleted.Count));
+            Conn.WriteLine(Pop3Replies.NotRemoved(deleted.Count));
         }
     }
 
@@ -465,16 +418,5 @@ internal sealed class Pop3Session : IListenerSession
         _locked = null;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        Unlock();
-        try
-        {
-            await _conn.DisposeAsync();
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or AuthenticationException)
-        {
-        }
-        _socket.Dispose();
-    }
+    protected override void Release() => Unlock();
 }

@@ -44,16 +44,7 @@ internal sealed partial class SmtpSession
 
     private async ValueTask<bool> DataAsync(string? argument)
     {
-        if (!InTransaction)
-        {
-            Reply(SmtpReplies.NeedMail);
-            return true;
-        }
-        if (_state == SmtpState.Chunking)
-        {
-            Reply(SmtpReplies.DataAfterBdat);
-            return true;
-        }
+        if (!InTransactionBeforeChunks(SmtpReplies.DataAfterBdat)) return true;
         if (_state == SmtpState.MailGiven)
         {
             Rejected(RejectReason.Content);

@@ -10,6 +10,41 @@ namespace Mail.Smtp.Session;
 // MAIL and RCPT: opening a transaction and collecting its recipients.
 internal sealed partial class SmtpSession
 {
+    /// <summary>The path and parameters of MAIL FROM: or RCPT TO:; false when refused, the reply written: a path
+    /// that is not RFC 5321 4.1.2 syntax, or parameters on a session that did not say EHLO (555, RFC 5321 4.1.1.11).</summary>
+    private bool TryReadPath(string argument, string prefix, SmtpReply parametersNeedEhlo, out string path, out List<EsmtpParameter> parameters)
+    {
+        var syntax = MailPathParser.TryParse(argument, prefix, out path, out parameters);
+        if (syntax is not null)
+        {
+            Reply(SmtpReplies.PathSyntax(syntax));
+            return false;
+        }
+        if (!Facts.Esmtp && parameters.Count > 0)
+        {
+            Reply(parametersNeedEhlo);
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>RCPT and DATA come after MAIL and not once BDAT has begun the data (RFC 3030 2); false when refused,
+    /// the reply written (<paramref name="afterBdat"/> names the command).</summary>
+    private bool InTransactionBeforeChunks(SmtpReply afterBdat)
+    {
+        if (!InTransaction)
+        {
+            Reply(SmtpReplies.NeedMail);
+            return false;
+        }
+        if (_state == SmtpState.Chunking)
+        {
+            Reply(afterBdat);
+            return false;
+        }
+        return true;
+    }
+
     private async ValueTask<bool> MailAsync(string argument)
     {
         if (_state == SmtpState.Connected)
@@ -28,17 +63,7 @@ internal sealed partial class SmtpSession
             Reply(SmtpReplies.AuthenticationRequired);
             return true;
         }
-        var syntax = MailPathParser.TryParse(argument, "FROM:", out var path, out var parameters);
-        if (syntax is not null)
-        {
-            Reply(SmtpReplies.PathSyntax(syntax));
-            return true;
-        }
-        if (!Facts.Esmtp && parameters.Count > 0)
-        {
-            Reply(SmtpReplies.MailParametersNeedEhlo);
-            return true;
-        }
+        if (!TryReadPath(argument, "FROM:", SmtpReplies.MailParametersNeedEhlo, out var path, out var parameters)) return true;
         long? size = null;
         BodyType? body = null;
         DsnRet? ret = null;
@@ -191,27 +216,8 @@ internal sealed partial class SmtpSession
 
     private async ValueTask<bool> RcptAsync(string argument)
     {
-        if (!InTransaction)
-        {
-            Reply(SmtpReplies.NeedMail);
-            return true;
-        }
-        if (_state == SmtpState.Chunking)
-        {
-            Reply(SmtpReplies.RcptAfterBdat);
-            return true;
-        }
-        var syntax = MailPathParser.TryParse(argument, "TO:", out var path, out var parameters);
-        if (syntax is not null)
-        {
-            Reply(SmtpReplies.PathSyntax(syntax));
-            return true;
-        }
-        if (!Facts.Esmtp && parameters.Count > 0)
-        {
-            Reply(SmtpReplies.RcptParametersNeedEhlo);
-            return true;
-        }
+        if (!InTransactionBeforeChunks(SmtpReplies.RcptAfterBdat)) return true;
+        if (!TryReadPath(argument, "TO:", SmtpReplies.RcptParametersNeedEhlo, out var path, out var parameters)) return true;
         if (Facts.RecipientList.Count >= _options.MaxRecipients)
         {
             Rejected(RejectReason.Recipients);

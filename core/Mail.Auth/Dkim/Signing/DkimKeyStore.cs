@@ -38,7 +38,8 @@ public sealed class DkimKeyStore
     /// mail signed just before the rotation still verifies while it is in flight.</param>
     /// <param name="keyCacheTtl">How long the signer trusts a domain's list of active keys (setting Dkim:KeyCacheTtl;
     /// zero reads it every time). Keys added or rotated through this instance (the running server's console) sign at
-    /// once; through another process (the `mail dkim` CLI) within this time.</param>
+    /// once; through another process (the `mail dkim` CLI) at once when it reaches the running server (<see cref="Forget"/>),
+    /// else within this time.</param>
     public DkimKeyStore(IStateStore state, ISecretStore? secrets, MailDirectory directory, TimeSpan retiredKeyPublished, TimeProvider? time = null,
         TimeSpan keyCacheTtl = default)
     {
@@ -152,6 +153,13 @@ public sealed class DkimKeyStore
 
     /// <summary>Forgets the cached active keys when a change through this instance ends (however it ends).</summary>
     private Changed Changing() => new(this);
+
+    /// <summary>Drops the cached active keys, so the next message reads them: another process (the `mail dkim` CLI)
+    /// changed them and told this one (the server's control socket), which then need not wait for Dkim:KeyCacheTtl.</summary>
+    public void Forget()
+    {
+        using var _ = Changing();
+    }
 
     private readonly struct Changed(DkimKeyStore keys) : IDisposable
     {

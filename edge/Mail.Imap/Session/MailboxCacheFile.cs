@@ -265,7 +265,7 @@ internal sealed class MailboxCacheFile
     /// <summary>Rewrites the file with <paramref name="records"/> as its list, keeping the items of listed messages.</summary>
     internal void WriteList(MailboxInfo info, IReadOnlyList<MessageRecord> records)
     {
-        var kept = new List<Range>();
+        var kept = new MemoryStream();
         var old = ReadForWriter();
         if (old is not null)
         {
@@ -284,12 +284,13 @@ internal sealed class MailboxCacheFile
                 {
                     var key = MemoryMarshal.Cast<byte, char>(old.AsSpan(rec.KeyAt, rec.KeyBytes));
                     var colon = key.IndexOf(':');
-                    if (colon >= 0 && lookup.Contains(key[(colon + 1)..])) kept.Add(at..rec.End);
+                    if (colon >= 0 && lookup.Contains(key[(colon + 1)..])) kept.Write(old, at, rec.End - at);
                     at = rec.End;
                 }
             }
         }
-        if (Replace(info, records, old, kept)) _owner.CountListWritten();
+        var header = Header(info, records);
+        if (Replace(header, kept.GetBuffer().AsSpan(0, (int)kept.Length))) _owner.CountListWritten();
     }
 
     /// <summary>The HIGHESTMODSEQ of the list in a checked header, or -1 when it holds none.</summary>
@@ -311,7 +312,7 @@ internal sealed class MailboxCacheFile
                 var (itemsAt, _) = bytes is null ? (-1, null) : Check(bytes);
                 if (itemsAt < 0)
                 {
-                    if (!Replace(null, [], null, [])) return;
+                    if (!Replace(Header(null, []), [])) return;
                 }
                 else
                 {
@@ -355,27 +356,19 @@ internal sealed class MailboxCacheFile
         }
     }
 
-    /// <summary>Writes the header and the kept item records to a temporary file and renames it over the file.</summary>
-    private bool Replace(MailboxInfo? info, IReadOnlyList<MessageRecord> records, byte[]? old, List<Range> kept)
+    /// <summary>Writes header and items to a temporary file and renames it over the file.</summary>
+    private bool Replace(ReadOnlySpan<byte> header, ReadOnlySpan<byte> items)
     {
         var temp = FilePath + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try
         {
-            long length;
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1))
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                // The header is streamed through one small buffer, not built whole: a list of 10,000 messages makes a
-                // header of 1-2 MB, and building it in memory allocated several times that on the large object heap
-                // while sessions were being answered.
-                using (var header = new HeaderWriter(file))
-                {
-                    WriteHeader(header, info, records);
-                }
-                foreach (var range in kept) file.Write(old.AsSpan(range));
-                length = file.Length;
+                file.Write(header);
+                file.Write(items);
             }
             File.Move(temp, FilePath, overwrite: true);
-            _verified = length;
+            _verified = header.Length + items.Length;
             lock (_gate) _reported = false;
             return true;
         }
@@ -392,122 +385,46 @@ internal sealed class MailboxCacheFile
         }
     }
 
-    private void WriteHeader(HeaderWriter w, MailboxInfo? info, IReadOnlyList<MessageRecord> records)
+    private byte[] Header(MailboxInfo? info, IReadOnlyList<MessageRecord> records)
     {
-        // The header length comes before the fields it counts (and is under the CRC), so it is summed first.
-        long length = Prefix + CharsLength(User) + CharsLength(Name) + 8 + 1 + 4;
-        if (info is not null)
+        var s = new MemoryStream();
+        using (var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true))
         {
-            length += 8 + 8 + 4;
-            foreach (var r in records) length += 8 + CharsLength(r.MessageRef) + 8 + 8 + 8 + 4 + 2L * FlagsChars(r.Flags);
-        }
-        if (length > int.MaxValue) throw new IOException("The message list is too large for a cache file header.");
-        w.Int32(Magic);
-        w.Int32(FormatVersion);
-        w.Int32((int)length);
-        w.Chars(User);
-        w.Chars(Name);
-        w.Int64(UidValidity);
-        w.Byte((byte)(info is null ? 0 : 1));
-        if (info is not null)
-        {
-            w.Int64(info.UidNext);
-            w.Int64(info.HighestModSeq);
-            w.Int32(records.Count);
-            foreach (var r in records)
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            w.Write(0); // the header length, set below
+            Chars(w, User);
+            Chars(w, Name);
+            w.Write(UidValidity);
+            w.Write((byte)(info is null ? 0 : 1));
+            if (info is not null)
             {
-                w.Int64(r.Uid);
-                w.Chars(r.MessageRef);
-                w.Int64(r.Size);
-                w.Int64(r.InternalDate.ToUnixTimeMilliseconds());
-                w.Int64(r.ModSeq);
-                // The flags joined by spaces, as the reader splits them, without building the joined string.
-                w.Int32(FlagsChars(r.Flags));
-                var first = true;
-                foreach (var flag in r.Flags)
+                w.Write(info.UidNext);
+                w.Write(info.HighestModSeq);
+                w.Write(records.Count);
+                foreach (var r in records)
                 {
-                    if (!first) w.Raw(MemoryMarshal.AsBytes(" ".AsSpan()));
-                    first = false;
-                    w.Raw(MemoryMarshal.AsBytes(flag.AsSpan()));
+                    w.Write(r.Uid);
+                    Chars(w, r.MessageRef);
+                    w.Write(r.Size);
+                    w.Write(r.InternalDate.ToUnixTimeMilliseconds());
+                    w.Write(r.ModSeq);
+                    Chars(w, string.Join(' ', r.Flags));
                 }
             }
         }
-        w.WriteCrc();
+        var length = (int)s.Length + 4;
+        var bytes = new byte[length];
+        s.GetBuffer().AsSpan(0, length - 4).CopyTo(bytes);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), length);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(length - 4), Crc32.HashToUInt32(bytes.AsSpan(0, length - 4)));
+        return bytes;
     }
 
-    private static long CharsLength(string s) => 4 + 2L * s.Length;
-
-    private static int FlagsChars(IReadOnlyCollection<string> flags)
+    private static void Chars(BinaryWriter w, string s)
     {
-        var chars = Math.Max(0, flags.Count - 1);
-        foreach (var flag in flags) chars += flag.Length;
-        return chars;
-    }
-
-    /// <summary>Writes the header through a pooled buffer, keeping the CRC-32 of everything written.</summary>
-    private sealed class HeaderWriter(Stream to) : IDisposable
-    {
-        private readonly Crc32 _crc = new();
-        private byte[]? _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
-        private int _used;
-
-        public void Raw(ReadOnlySpan<byte> bytes)
-        {
-            while (!bytes.IsEmpty)
-            {
-                if (_used == _buffer!.Length) Flush();
-                var n = Math.Min(bytes.Length, _buffer.Length - _used);
-                bytes[..n].CopyTo(_buffer.AsSpan(_used));
-                _used += n;
-                bytes = bytes[n..];
-            }
-        }
-
-        public void Byte(byte value) => Raw([value]);
-
-        public void Int32(int value)
-        {
-            Span<byte> b = stackalloc byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(b, value);
-            Raw(b);
-        }
-
-        public void Int64(long value)
-        {
-            Span<byte> b = stackalloc byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(b, value);
-            Raw(b);
-        }
-
-        public void Chars(string s)
-        {
-            Int32(s.Length);
-            Raw(MemoryMarshal.AsBytes(s.AsSpan()));
-        }
-
-        /// <summary>Ends the header with the CRC-32 of all bytes before it.</summary>
-        public void WriteCrc()
-        {
-            Flush();
-            Span<byte> b = stackalloc byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(b, _crc.GetCurrentHashAsUInt32());
-            to.Write(b);
-        }
-
-        private void Flush()
-        {
-            var pending = _buffer.AsSpan(0, _used);
-            _crc.Append(pending);
-            to.Write(pending);
-            _used = 0;
-        }
-
-        public void Dispose()
-        {
-            if (_buffer is null) return;
-            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
+        w.Write(s.Length);
+        w.Write(MemoryMarshal.AsBytes(s.AsSpan()));
     }
 
     private static void WriteRecord(MemoryStream to, string key, string value)

@@ -284,8 +284,8 @@ pbkdf2_median() { # $1 = cold / rebuilt
   echo "## Cold = a reboot (median of $COLD_RUNS rounds: both servers restarted with their on-disk indexes and caches kept)"
   echo
   echo "Dovecot keeps dovecot.index, dovecot.index.cache and dovecot-uidlist; the gateway keeps its SQLite mailbox index"
-  echo "and its cache directory (Imap:CacheDirectory: the ENVELOPE cache file and a snapshot of each large mailbox's message"
-  echo "list, served only when it carries the UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and count the index reports on that SELECT)."
+  echo "and its cache directory (Imap:CacheDirectory: one file per mailbox with its message list, served only when it carries"
+  echo "the UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and count the index reports on that SELECT, and its formatted ENVELOPEs)."
   echo "Both processes start empty; message files stay in the page cache. Both open their user database at start (Dovecot's"
   echo "master starts its auth process; the gateway reads its user directory and loads the hash library before it listens)."
   echo

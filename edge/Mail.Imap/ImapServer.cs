@@ -21,44 +21,41 @@ public sealed class ImapServer : GatewayServer<ImapListenerOptions, ImapServerOp
         _envelopes = new EnvelopeCache(options.EnvelopeCacheSize);
         if (options.PersistentCache && options.CacheDirectory is not null)
         {
-            _diskCache = new PersistentFetchCache(options.CacheDirectory, options.PersistentCacheSize, Logger);
-            _listSnapshots = new MessageListSnapshot(options.CacheDirectory, Logger);
+            _cacheFiles = new MailboxCacheFiles(options.CacheDirectory, options.PersistentCacheSize, Logger);
         }
-        _messageLists = new MessageListCache(options.MessageListCacheSize, _listSnapshots);
+        _messageLists = new MessageListCache(options.MessageListCacheSize, _cacheFiles);
     }
 
     private readonly EnvelopeCache _envelopes;
     private readonly MessageListCache _messageLists;
     private readonly RecentTracker _recent = new();
     private readonly MailboxKeywords _keywords = new();
-    private readonly PersistentFetchCache? _diskCache;
-    private readonly MessageListSnapshot? _listSnapshots;
+    private readonly MailboxCacheFiles? _cacheFiles;
 
     /// <summary>SELECTs answered from an on-disk message list snapshot since start (zero without a cache directory).</summary>
-    public long MessageListSnapshotHits => _listSnapshots?.Hits ?? 0;
+    public long MessageListSnapshotHits => _cacheFiles?.ListHits ?? 0;
 
     /// <summary>ENVELOPEs and BODYSTRUCTUREs served from the on-disk cache since start (zero without one): shows a
     /// cold FETCH was answered without parsing the messages.</summary>
-    public long PersistentCacheHits => _diskCache?.Hits ?? 0;
+    public long PersistentCacheHits => _cacheFiles?.Hits ?? 0;
 
     /// <summary>Entries written to the on-disk cache since start.</summary>
-    public long PersistentCacheWrites => _diskCache?.Written ?? 0;
+    public long PersistentCacheWrites => _cacheFiles?.Written ?? 0;
 
-    /// <summary>Times the on-disk cache file was found unusable and built again.</summary>
-    public long PersistentCacheRebuilds => _diskCache?.Rebuilds ?? 0;
+    /// <summary>Times an on-disk cache file was found unusable (damaged, foreign, another format version) and built again.</summary>
+    public long PersistentCacheRebuilds => _cacheFiles?.Rebuilds ?? 0;
 
     /// <summary>Waits until the on-disk cache holds everything computed so far (it is written behind the replies).</summary>
-    public Task FlushCacheAsync() => Task.WhenAll(_diskCache?.FlushAsync() ?? Task.CompletedTask, _listSnapshots?.FlushAsync() ?? Task.CompletedTask);
+    public Task FlushCacheAsync() => _cacheFiles?.FlushAsync() ?? Task.CompletedTask;
 
     /// <summary>Message list snapshots written to the cache directory since start.</summary>
-    public long MessageListSnapshotWrites => _listSnapshots?.Written ?? 0;
+    public long MessageListSnapshotWrites => _cacheFiles?.ListWritten ?? 0;
 
     protected override IListenerSession CreateSession(Socket socket, IPEndPoint client, ListenerOptions listener) =>
-        new ImapSession(socket, client, listener.ImplicitTls, Options, Services, Throttle, _envelopes, _diskCache, _messageLists, _recent, _keywords, Logger);
+        new ImapSession(socket, client, listener.ImplicitTls, Options, Services, Throttle, _envelopes, _messageLists, _recent, _keywords, Logger);
 
     protected override async ValueTask DisposeResourcesAsync()
     {
-        if (_listSnapshots is not null) await _listSnapshots.FlushAsync();
-        if (_diskCache is not null) await _diskCache.DisposeAsync();
+        if (_cacheFiles is not null) await _cacheFiles.DisposeAsync();
     }
 }

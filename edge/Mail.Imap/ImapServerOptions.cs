@@ -34,17 +34,17 @@ public sealed class ImapServerOptions : GatewayOptions<ImapListenerOptions>
     /// a mailbox larger than this is never cached. Zero turns the cache off.</summary>
     public int MessageListCacheSize { get; set; } = 200_000;
 
-    /// <summary>Directory of the on-disk FETCH cache (file <c>fetch-cache.db</c>: formatted ENVELOPE, BODYSTRUCTURE and
-    /// BODY per message), kept across restarts like Dovecot's
-    /// dovecot.index.cache; on the gateway's local disk in both modes (embedded or cloud). Unset: no on-disk cache; the
+    /// <summary>Directory of the on-disk cache (<c>boxes/</c>: one file per mailbox with its message list and the
+    /// formatted ENVELOPE, BODYSTRUCTURE and BODY of its messages), kept across restarts like Dovecot's dovecot.index
+    /// and dovecot.index.cache; on the gateway's local disk in both modes (embedded or cloud). Unset: no on-disk cache; the
     /// host chooses it (for `mail serve`, &lt;DataDirectory&gt;/imap-cache). Safe to delete at any time (it is rebuilt).</summary>
     public string? CacheDirectory { get; set; }
 
     /// <summary>Turns the on-disk FETCH cache off even when <see cref="CacheDirectory"/> is set.</summary>
     public bool PersistentCache { get; set; } = true;
 
-    /// <summary>Most entries kept in the on-disk cache (ENVELOPE about 0.3 KiB, BODYSTRUCTURE about 0.2 KiB for a
-    /// simple message); the oldest go first.</summary>
+    /// <summary>Most formatted items (ENVELOPE about 0.3 KiB, BODYSTRUCTURE about 0.2 KiB for a simple message) held
+    /// in memory from the on-disk cache files over all mailboxes; past it they are let go and read again when needed.</summary>
     public int PersistentCacheSize { get; set; } = 1_000_000;
 
     public override void Validate()

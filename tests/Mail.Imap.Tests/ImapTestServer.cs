@@ -64,12 +64,12 @@ public sealed class ImapTestServer : IAsyncDisposable
 
     /// <summary>Stops this gateway (its data stays) and starts a new one over the same data: a server restart, the
     /// in-memory caches empty. <paramref name="whileStopped"/> runs in between.</summary>
-    public async Task<ImapTestServer> RestartAsync(Action<ImapServerOptions>? configure = null, Action? whileStopped = null)
+    public async Task<ImapTestServer> RestartAsync(Action<ImapServerOptions>? configure = null, Action? whileStopped = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         await Server.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         whileStopped?.Invoke();
-        return await StartInAsync(_dir, configure, Options.CacheDirectory is not null);
+        return await StartInAsync(_dir, configure, Options.CacheDirectory is not null, loggerFactory: loggerFactory);
     }
 
     private static async Task<ImapTestServer> StartInAsync(string? existing, Action<ImapServerOptions>? configure, bool diskCache, AuthCache? authCache = null, Func<IMailboxStore, IMailboxStore>? interpose = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)

@@ -11,7 +11,7 @@ namespace Mail.Imap.Tests;
 /// delivered or expunged while it was on disk are seen. Observed with MailKit and the server's counters.</summary>
 public sealed class MessageListSnapshotTests
 {
-    private const int Count = MessageListSnapshot.MinMessages + 4;
+    private const int Count = MailboxCacheFile.MinListMessages + 4;
 
     private static async Task<ImapTestServer> StartWithMailboxAsync()
     {
@@ -117,14 +117,15 @@ public sealed class MessageListSnapshotTests
         var dir = Path.Combine(Path.GetTempPath(), "snapshot-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var snapshot = new MessageListSnapshot(dir, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            await using var files = new MailboxCacheFiles(dir, 1000, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
             string[][] sets = [["\\Seen"], [], ["\\Seen", "$Label1"], [], ["\\Seen"]];
             var records = Enumerable.Range(1, Count)
                 .Select(i => new Mail.Core.Ports.MessageRecord(i, $"ref{i}", 100 + i, DateTimeOffset.UnixEpoch.AddDays(i), sets[i % sets.Length], i))
                 .ToList();
             var info = new Mail.Core.Ports.MailboxInfo("alice@example.test", "INBOX", 7, Count + 1, Count, null, Count, 0);
-            await snapshot.SaveAsync(info, records);
-            var read = snapshot.TryRead(info);
+            files.SaveList(info, records);
+            await files.FlushAsync();
+            var read = files.TryReadList(info);
             Assert.NotNull(read);
             Assert.Equal(records.Select(r => (r.Uid, r.MessageRef, r.Size, r.InternalDate, string.Join(',', r.Flags), r.ModSeq)),
                 read.Select(r => (r.Uid, r.MessageRef, r.Size, r.InternalDate, string.Join(',', r.Flags), r.ModSeq)));
@@ -146,7 +147,7 @@ public sealed class MessageListSnapshotTests
             await server.Server.FlushCacheAsync();
             server = await server.RestartAsync(whileStopped: () =>
             {
-                foreach (var f in Directory.GetFiles(Path.Combine(ImapTestServer.CacheDirectoryOf(server.DataPath), "lists")))
+                foreach (var f in Directory.GetFiles(Path.Combine(ImapTestServer.CacheDirectoryOf(server.DataPath), MailboxCacheFiles.DirectoryName)))
                 {
                     var bytes = File.ReadAllBytes(f);
                     File.WriteAllBytes(f, bytes.AsSpan(0, bytes.Length / 2).ToArray()); // cut in the middle

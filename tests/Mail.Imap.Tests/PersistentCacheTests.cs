@@ -1,11 +1,11 @@
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Security;
-using Mail.Imap.Messages;
+using Mail.Imap.Session;
 
 namespace Mail.Imap.Tests;
 
-/// <summary>The on-disk ENVELOPE cache (Imap:CacheDirectory): a cold FETCH after a restart is answered from it,
+/// <summary>The on-disk FETCH cache (the per-mailbox files in Imap:CacheDirectory): a cold FETCH after a restart is answered from it,
 /// and a damaged file is built again. Observed through the server's counters, never through timing.</summary>
 public sealed class PersistentCacheTests
 {
@@ -38,7 +38,7 @@ public sealed class PersistentCacheTests
             Assert.Equal(0, server.Server.PersistentCacheHits); // computed from the messages, then written behind
             await server.Server.FlushCacheAsync();
             Assert.Equal(6, server.Server.PersistentCacheWrites);
-            Assert.True(File.Exists(Path.Combine(ImapTestServer.CacheDirectoryOf(server.DataPath), PersistentFetchCache.FileName)));
+            Assert.Single(Directory.GetFiles(Path.Combine(ImapTestServer.CacheDirectoryOf(server.DataPath), MailboxCacheFiles.DirectoryName), "*.box"));
 
             server = await server.RestartAsync();
             var second = await FetchEnvelopesAsync(server);
@@ -133,15 +133,11 @@ public sealed class PersistentCacheTests
             await DeliverAsync(server, 4);
             var first = await FetchEnvelopesAsync(server);
             await server.Server.FlushCacheAsync();
-            var file = Path.Combine(ImapTestServer.CacheDirectoryOf(server.DataPath), PersistentFetchCache.FileName);
+            var file = Directory.GetFiles(Path.Combine(ImapTestServer.CacheDirectoryOf(server.DataPath), MailboxCacheFiles.DirectoryName), "*.box").Single();
 
-            server = await server.RestartAsync(whileStopped: () =>
-            {
-                foreach (var extra in new[] { file + "-wal", file + "-shm" }) File.Delete(extra);
-                File.WriteAllBytes(file, System.Text.Encoding.ASCII.GetBytes(new string('x', 8192)));
-            });
-            Assert.Equal(1, server.Server.PersistentCacheRebuilds);
+            server = await server.RestartAsync(whileStopped: () => File.WriteAllBytes(file, System.Text.Encoding.ASCII.GetBytes(new string('x', 8192))));
             Assert.Equal(first, await FetchEnvelopesAsync(server));
+            Assert.Equal(1, server.Server.PersistentCacheRebuilds);
             Assert.Equal(0, server.Server.PersistentCacheHits);
             await server.Server.FlushCacheAsync();
             Assert.Equal(4, server.Server.PersistentCacheWrites);

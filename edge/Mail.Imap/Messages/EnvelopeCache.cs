@@ -22,6 +22,6 @@ internal sealed class EnvelopeCache(int maxEntries)
 
     public void AddByKey(string key, string envelope) => _entries.Set(key, envelope);
 
-    /// <summary>The key of an entry, also used by <see cref="PersistentFetchCache"/>.</summary>
+    /// <summary>The key of an entry, also used by <see cref="Session.MailboxCacheFile"/>.</summary>
     public static string Key(string messageRef, bool utf8) => (utf8 ? "u:" : "a:") + messageRef; // fixed-length prefix: unambiguous, and no NUL in SQLite text
 }

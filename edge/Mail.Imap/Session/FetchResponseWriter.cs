@@ -10,7 +10,7 @@ namespace Mail.Imap.Session;
 /// RFC822.SIZE, MODSEQ, ENVELOPE, BODYSTRUCTURE, BODY, and the sections (BODY[...], BINARY[...], through
 /// <see cref="BodySectionWriter"/>). One per FETCH command; the command handler decides which messages and items.
 /// </summary>
-internal sealed class FetchResponseWriter(LineConnection conn, IMessageStore messages, SelectedMailbox mailbox, PersistentFetchCache? diskCache, bool utf8)
+internal sealed class FetchResponseWriter(LineConnection conn, IMessageStore messages, SelectedMailbox mailbox, MailboxCacheFile? diskCache, bool utf8)
 {
     /// <summary>Formatted BODYSTRUCTUREs and BODYs of the next messages, from the on-disk cache; null without one.</summary>
     private Dictionary<string, string>? _structures;

@@ -11,7 +11,7 @@ namespace Mail.Imap.Session;
 /// are read and formatted in parallel, then written in order. ENVELOPEs come from the in-memory cache, then the
 /// on-disk cache, then the message's header.
 /// </summary>
-internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore messages, EnvelopeCache envelopes, PersistentFetchCache? diskCache, SelectedMailbox mailbox, bool utf8)
+internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore messages, EnvelopeCache envelopes, MailboxCacheFile? diskCache, SelectedMailbox mailbox, bool utf8)
 {
     private const int Batch = 64;
 

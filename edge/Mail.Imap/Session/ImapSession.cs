@@ -24,7 +24,6 @@ internal sealed partial class ImapSession : IListenerSession
     private readonly ImapServices _services;
     private readonly LoginThrottle _throttle;
     private readonly EnvelopeCache _envelopes;
-    private readonly PersistentFetchCache? _diskCache;
     private readonly MessageListCache _messageLists;
     private readonly RecentTracker _recent;
     private readonly MailboxKeywords _keywords;
@@ -36,18 +35,21 @@ internal sealed partial class ImapSession : IListenerSession
     private SessionState _state = SessionState.NotAuthenticated;
     private string _user = "";
     private SelectedMailbox? _selected;
+
+    /// <summary>The selected mailbox's on-disk cache file (formatted FETCH items), when a cache directory is set.</summary>
+    private MailboxCacheFile? _diskCache =>
+        _selected is { } s && _messageLists.Files is { } files ? s.CacheFile ??= files.Of(_user, s.Name, s.UidValidity) : null;
     private bool _rev2;
     private bool _condStore;
     private bool _utf8Accept;
     private CancellationToken _stopping;
 
-    public ImapSession(Socket socket, IPEndPoint client, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, EnvelopeCache envelopes, PersistentFetchCache? diskCache, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
+    public ImapSession(Socket socket, IPEndPoint client, bool implicitTls, ImapServerOptions options, ImapServices services, LoginThrottle throttle, EnvelopeCache envelopes, MessageListCache messageLists, RecentTracker recent, MailboxKeywords keywords, ILogger logger)
     {
         _recent = recent;
         _keywords = keywords;
         _messageLists = messageLists;
         _envelopes = envelopes;
-        _diskCache = diskCache;
         _socket = socket;
         _implicitTls = implicitTls;
         _options = options;

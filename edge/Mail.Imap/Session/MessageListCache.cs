@@ -10,25 +10,28 @@ namespace Mail.Imap.Session;
 /// change, expunge, copy or move changes one of them, in this process or in another, and the signature is read
 /// from the store on every SELECT, so a stale list is never served. Bounded by the total number of messages held;
 /// when full, it is emptied and refills with the mailboxes in use. Behind it, when configured, the on-disk
-/// <see cref="MessageListSnapshot"/> serves the first SELECT after a restart under the same signature check.
+/// <see cref="MailboxCacheFiles"/> serve the first SELECT after a restart under the same signature check.
 /// </summary>
-internal sealed class MessageListCache(int maxMessages, MessageListSnapshot? snapshot = null)
+internal sealed class MessageListCache(int maxMessages, MailboxCacheFiles? files = null)
 {
     private readonly ConcurrentDictionary<(string User, string Name), Entry> _entries = new();
     private long _held;
+
+    /// <summary>The on-disk per-mailbox cache files, when configured.</summary>
+    public MailboxCacheFiles? Files => files;
 
     public async Task<IReadOnlyList<MessageRecord>> GetAsync(IMailboxStore store, MailboxInfo info, CancellationToken ct)
     {
         var key = (info.User, info.Name);
         if (_entries.TryGetValue(key, out var e) && e.Matches(info)) return e.Records;
         // A snapshot is returned only when it matches info, checked as Consistent checks a list (and more).
-        var records = snapshot?.TryRead(info);
+        var records = files?.TryReadList(info);
         var consistent = records is not null;
         if (records is null)
         {
             records = await store.ListMessagesAsync(info.User, info.Name, null, ct);
             consistent = Consistent(records, info);
-            if (consistent && snapshot is not null) _ = snapshot.SaveAsync(info, records);
+            if (consistent) files?.SaveList(info, records);
         }
         if (maxMessages > 0 && records.Count <= maxMessages && consistent)
         {
@@ -37,6 +40,7 @@ internal sealed class MessageListCache(int maxMessages, MessageListSnapshot? sna
                 _entries.Clear();
                 Interlocked.Exchange(ref _held, records.Count);
             }
+            records = new MessageList(records);
             _entries[key] = new Entry(info.UidValidity, info.UidNext, info.HighestModSeq, info.MessageCount, records);
         }
         return records;

@@ -13,11 +13,14 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     public long UidNext { get; set; }
     public long HighestModSeq { get; set; }
 
+    /// <summary>The mailbox's on-disk cache file, looked up on first use.</summary>
+    public MailboxCacheFile? CacheFile { get; set; }
+
     /// <summary>UIDs in ascending order; index + 1 is the message sequence number.</summary>
     public List<long> Uids { get; } = [];
 
     /// <summary>Read here; written through <see cref="Put"/>, which keeps <see cref="HighestHeldModSeq"/>.</summary>
-    public Dictionary<long, MessageRecord> Records { get; } = [];
+    public Dictionary<long, MessageRecord> Records { get; private set; } = [];
 
     /// <summary>The highest MODSEQ of any record this session holds, so of any MODSEQ it may have shown in a FETCH.
     /// A client may take the highest MODSEQ it was shown as its HIGHESTMODSEQ (RFC 7162 3.2, errata 1810 of RFC 5162)
@@ -28,6 +31,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     /// <summary>Holds the current state of a message of the view (new, or changed since it was last held).</summary>
     public void Put(MessageRecord record)
     {
+        _loadedKeywords = null;
         Records[record.Uid] = record;
         if (record.ModSeq > HighestHeldModSeq) HighestHeldModSeq = record.ModSeq;
     }
@@ -57,8 +61,22 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
 
     public long MaxUid => Uids.Count > 0 ? Uids[^1] : 0;
 
+    /// <summary>The keywords of the list as loaded, until a record changes.</summary>
+    private List<string>? _loadedKeywords;
+
     public void Load(IReadOnlyList<MessageRecord> records)
     {
+        if (records is MessageList shared)
+        {
+            // A list shared by sessions comes prepared: copies, no per-record work.
+            var view = shared.Prepared;
+            Uids.Clear();
+            Uids.AddRange(view.Uids);
+            Records = new Dictionary<long, MessageRecord>(view.ByUid);
+            HighestHeldModSeq = Math.Max(HighestHeldModSeq, view.HighestModSeq);
+            _loadedKeywords = view.Keywords;
+            return;
+        }
         Uids.Clear();
         Records.Clear();
         Uids.Capacity = Math.Max(Uids.Capacity, records.Count);
@@ -76,6 +94,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     /// <summary>The keywords (flags not starting with a backslash) set on any message, each once.</summary>
     public List<string> Keywords()
     {
+        if (_loadedKeywords is not null) return [.. _loadedKeywords];
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var keywords = new List<string>();
         foreach (var uid in Uids)
@@ -90,6 +109,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     public void RemoveAt(int index)
     {
         var uid = Uids[index];
+        _loadedKeywords = null;
         Uids.RemoveAt(index);
         Records.Remove(uid);
         Recent.Remove(uid);

@@ -40,7 +40,8 @@ public sealed class AzureAdapters : IAsyncDisposable
         options.Validate();
         var clients = AzureClients.Create(options);
         var messages = new BlobMessageStore(clients.Blobs.GetBlobContainerClient(options.MessageContainer));
-        var mailboxes = new TableMailboxStore(clients.Tables, options.MailboxTable, time);
+        // A message no mailbox row references any more (expunged, its mailbox deleted) is deleted from the container.
+        var mailboxes = new TableMailboxStore(clients.Tables, options.MailboxTable, time, messages);
         var state = new TableStateStore(clients.Tables.GetTableClient(options.StateTable), time);
         IMessageQueue inbound, outbound;
         ServiceBusClient? sb = null;

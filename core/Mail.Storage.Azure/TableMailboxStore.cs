@@ -20,6 +20,11 @@ namespace Mail.Storage.Azure;
 /// Every change updates the mailbox row with its ETag in the same transaction: two Function instances appending
 /// to one mailbox at once cannot both take the same UID; the loser gets 412 and retries with fresh numbers.
 /// A transaction holds at most 100 operations, so bulk STORE/EXPUNGE/COPY/MOVE run in chunks, each atomic.
+/// COPY shares one message ref between rows. With a message store, EXPUNGE and mailbox DELETE delete the messages whose
+/// last row they removed: once the rows' transactions are committed, a query of the user's partition for rows still
+/// naming those refs finds none. A COPY conditions its transaction on the source rows' ETags, so one that read a row
+/// an EXPUNGE then removed fails and reads again rather than committing a row naming a deleted blob. A crash between
+/// the two steps leaves an unreferenced blob behind, never a row without its message.
 /// </summary>
 public sealed partial class TableMailboxStore : IMailboxStore
 {
@@ -32,14 +37,19 @@ public sealed partial class TableMailboxStore : IMailboxStore
     private readonly CreateOnce _created;
     private readonly SemaphoreSlim[] _appendStripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
-    public TableMailboxStore(TableServiceClient tables, string tableName = DefaultTableName, TimeProvider? time = null)
-        : this(tables.GetTableClient(tableName), time)
+    private readonly IMessageStore? _messages;
+
+    /// <param name="messages">Where the rows' messages live (the Blob container), so that a message no row references
+    /// any more is deleted; null keeps every message.</param>
+    public TableMailboxStore(TableServiceClient tables, string tableName = DefaultTableName, TimeProvider? time = null, IMessageStore? messages = null)
+        : this(tables.GetTableClient(tableName), time, messages)
     {
     }
 
-    public TableMailboxStore(TableClient table, TimeProvider? time = null)
+    public TableMailboxStore(TableClient table, TimeProvider? time = null, IMessageStore? messages = null)
     {
         _table = table;
+        _messages = messages;
         _time = time ?? TimeProvider.System;
         _created = new CreateOnce(ct => _table.CreateIfNotExistsAsync(ct));
     }
@@ -119,11 +129,14 @@ public sealed partial class TableMailboxStore : IMailboxStore
         }
         // The mailbox is gone for every reader now; its children are orphans keyed by an id nothing refers to,
         // so removing them can be slow or interrupted without harm.
+        var released = new List<string>();
         foreach (var prefix in new[] { "msg|", "dk|", "exp|" })
         {
             var batch = new List<TableTransactionAction>();
-            await foreach (var e in QueryRangeAsync(user, prefix + row.Id + "|", cancellationToken, select: ["PartitionKey", "RowKey"]))
+            await foreach (var e in QueryRangeAsync(user, prefix + row.Id + "|", cancellationToken, select: ["PartitionKey", "RowKey", "MessageRef"]))
             {
+                if (prefix == "msg|" && e.GetString("MessageRef") is { } messageRef) released.Add(messageRef);
+                e.Remove("MessageRef");
                 batch.Add(new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All));
                 if (batch.Count == 100)
                 {
@@ -133,6 +146,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
             }
             if (batch.Count > 0) await SubmitDeletesAsync(batch, cancellationToken);
         }
+        await DeleteUnreferencedAsync(user, released);
     }
 
     public async Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default)
@@ -350,9 +364,11 @@ public sealed partial class TableMailboxStore : IMailboxStore
                 candidates.Add(r.Uid);
         }
         var removed = new List<long>();
+        var released = new List<string>();
         // Per message: delete the record and log the expunge; 49 messages + the mailbox row per transaction.
         foreach (var chunk in candidates.Chunk(49))
         {
+            var refs = new List<string>();
             removed.AddRange(await RetryAsync(async () =>
             {
                 var box = await GetMailboxRowAsync(user, name, cancellationToken) ?? throw new MailboxNotFoundException(name);
@@ -361,6 +377,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
                 var modSeq = box.HighestModSeq + 1;
                 var actions = new List<TableTransactionAction>();
                 var gone = new List<long>();
+                refs.Clear();
                 foreach (var e in rows)
                 {
                     var r = ToRecord(e);
@@ -371,6 +388,7 @@ public sealed partial class TableMailboxStore : IMailboxStore
                     box.AddOctets(-r.Size);
                     if (!HasSeen(r.Flags)) box.UnseenCount--;
                     gone.Add(r.Uid);
+                    refs.Add(r.MessageRef);
                 }
                 if (gone.Count == 0) return gone;
                 box.HighestModSeq = modSeq;
@@ -378,8 +396,40 @@ public sealed partial class TableMailboxStore : IMailboxStore
                 await _table.SubmitTransactionAsync(actions, cancellationToken);
                 return gone;
             }, cancellationToken));
+            released.AddRange(refs);
         }
+        await DeleteUnreferencedAsync(user, released);
         return removed;
+    }
+
+    /// <summary>
+    /// Deletes the messages of <paramref name="released"/> (refs of rows just removed, their transactions committed)
+    /// that no row of the user's partition names any more. Not the caller's token: the rows are gone, so their
+    /// messages go too. A failure leaves an unreferenced blob (space, never mail).
+    /// </summary>
+    private async Task DeleteUnreferencedAsync(string user, List<string> released)
+    {
+        if (_messages is null || released.Count == 0) return;
+        var candidates = released.Where(r => r.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        var referenced = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            // A few refs per query: the filter stays short, and only the rows naming them come back.
+            foreach (var chunk in candidates.Chunk(16))
+            {
+                var any = string.Join(" or ", chunk.Select(r => "MessageRef eq " + TableKey.Quote(r)));
+                await foreach (var e in QueryRangeAsync(user, "msg|", CancellationToken.None, "(" + any + ")", select: ["MessageRef"]))
+                    if (e.GetString("MessageRef") is { } messageRef) referenced.Add(messageRef);
+            }
+            foreach (var messageRef in candidates)
+            {
+                if (!referenced.Contains(messageRef)) await _messages.DeleteAsync(messageRef, CancellationToken.None);
+            }
+        }
+        catch (RequestFailedException)
+        {
+            // An unreferenced blob stays behind.
+        }
     }
 
     public Task<CopyResult> CopyAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) =>
@@ -442,8 +492,9 @@ public sealed partial class TableMailboxStore : IMailboxStore
         var dst0 = await GetMailboxRowAsync(user, to, cancellationToken) ?? throw new MailboxNotFoundException(to);
         _ = await GetMailboxRowAsync(user, from, cancellationToken) ?? throw new MailboxNotFoundException(from);
         var wanted = uids.Distinct().Order().ToList();
-        // Copy: 98 new records + 2 mailbox rows. Move: 3 operations per message + 2 mailbox rows.
-        foreach (var chunk in wanted.Chunk(move ? 32 : 98))
+        // Copy: 49 new records, each with its source row's ETag check, + the mailbox row. Move: 3 operations per message
+        // + 2 mailbox rows.
+        foreach (var chunk in wanted.Chunk(move ? 32 : 49))
         {
             map.AddRange(await RetryAsync(async () =>
             {
@@ -464,7 +515,13 @@ public sealed partial class TableMailboxStore : IMailboxStore
                     dst.AddOctets(r.Size);
                     if (!HasSeen(r.Flags)) dst.UnseenCount++;
                     pairs.Add((r.Uid, copy.Uid));
-                    if (move)
+                    if (!move)
+                    {
+                        // The source row, unchanged, under its ETag: an EXPUNGE that removed it since (and may have
+                        // deleted its message, this copy not yet counted) fails this transaction; the retry reads again.
+                        actions.Add(new(TableTransactionActionType.UpdateMerge, e, e.ETag));
+                    }
+                    else
                     {
                         actions.Add(new(TableTransactionActionType.Delete, e, e.ETag));
                         actions.Add(new(TableTransactionActionType.Add, ExpungeEntity(user, src.Id, r.Uid, srcModSeq)));
@@ -478,7 +535,15 @@ public sealed partial class TableMailboxStore : IMailboxStore
                 actions.Insert(0, new(TableTransactionActionType.UpdateReplace, dst.Entity, dst.Entity.ETag));
                 if (move && !ReferenceEquals(src, dst))
                     actions.Insert(1, new(TableTransactionActionType.UpdateReplace, src.Entity, src.Entity.ETag));
-                await _table.SubmitTransactionAsync(actions, cancellationToken);
+                try
+                {
+                    await _table.SubmitTransactionAsync(actions, cancellationToken);
+                }
+                catch (TableTransactionFailedException e) when (e.Status == 404)
+                {
+                    // A source row (or a mailbox) went meanwhile: read again, as after a lost ETag race.
+                    throw new RequestFailedException(412, "a row of the transfer changed meanwhile", e);
+                }
                 return pairs;
             }, cancellationToken));
         }

@@ -40,10 +40,21 @@ public sealed class EmbeddedMessageStore(FileMessageStore files, SegmentMessageS
     /// check at load, use this rather than blocking on <see cref="ExistsAsync"/>.</summary>
     public bool Exists(string id) => originals.Exists(id) || (copies?.Exists(id) ?? false) || files.Exists(id);
 
+    /// <summary>Deletes the message where it lives. An id a segment holds (nearly every original and copy) is
+    /// deleted there alone: the files are asked only for an id no segment knows, so deleting a delivered original
+    /// costs no failed unlink in <c>messages/</c>.</summary>
     public async Task DeleteAsync(string id, CancellationToken cancellationToken = default)
     {
-        await originals.DeleteAsync(id, cancellationToken);
-        if (copies is not null) await copies.DeleteAsync(id, cancellationToken);
+        if (originals.Exists(id))
+        {
+            await originals.DeleteAsync(id, cancellationToken);
+            return;
+        }
+        if (copies is not null && copies.Exists(id))
+        {
+            await copies.DeleteAsync(id, cancellationToken);
+            return;
+        }
         await files.DeleteAsync(id, cancellationToken);
     }
 }

@@ -17,15 +17,25 @@ namespace Mail.Storage.Embedded;
 /// <item>Subscriptions: table <c>subscription</c>, one row per (user, name), independent of the mailbox rows
 /// (RFC 9051 6.3.7: a name may be subscribed whether or not it exists).</item>
 /// </list>
+/// <item>Raw messages: COPY shares one message ref between rows. With a message store, a write that removes rows
+/// (EXPUNGE, CLOSE, POP3 QUIT, mailbox DELETE) finds, in its own transaction, the refs no row references any more
+/// (index <c>message_ref</c>), and deletes those messages once the transaction is committed (synchronous=FULL: on
+/// disk). A crash in between leaves an unreferenced message behind, never a row without its message.</item>
+/// </list>
 /// May share its database file with <see cref="SqliteStateStore"/>.
 /// </summary>
 public sealed class SqliteMailboxStore : IMailboxStore
 {
     private readonly SqliteDatabase _db;
     private readonly TimeProvider _time;
+    private readonly Func<IMessageStore>? _messages;
 
-    public SqliteMailboxStore(string databasePath, TimeProvider? time = null)
+    /// <param name="messages">Where the rows' messages live, so that a message no row references any more is deleted;
+    /// null keeps every message (a store that only indexes). A function, so the message store is opened on first
+    /// use.</param>
+    public SqliteMailboxStore(string databasePath, TimeProvider? time = null, Func<IMessageStore>? messages = null)
     {
+        _messages = messages;
         _db = new SqliteDatabase(databasePath, Schema, static c =>
         {
             MaintainCounts(c);
@@ -62,6 +72,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
           PRIMARY KEY (mailbox_id, uid)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS message_modseq ON message(mailbox_id, modseq);
+        CREATE INDEX IF NOT EXISTS message_ref ON message(message_ref);
         CREATE TABLE IF NOT EXISTS expunged (
           mailbox_id INTEGER NOT NULL,
           uid INTEGER NOT NULL,
@@ -225,12 +236,17 @@ public sealed class SqliteMailboxStore : IMailboxStore
         });
 
     public Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) =>
-        Write(cancellationToken, (c, tx) =>
+        WriteReleasing(cancellationToken, (c, tx, released) =>
         {
             var u = User(user);
             var name = NormalizeName(mailbox);
             if (name == "INBOX") throw new MailboxException("INBOX cannot be deleted");
             var box = Find(c, tx, u, name) ?? throw new MailboxNotFoundException(name);
+            using (var refs = SqliteDatabase.Command(c, tx, "SELECT DISTINCT message_ref FROM message WHERE mailbox_id=$id", ("$id", box.Id)))
+            using (var r = refs.ExecuteReader())
+            {
+                while (r.Read()) released.Add(r.GetString(0));
+            }
             Exec(c, tx, "DELETE FROM message WHERE mailbox_id=$id", ("$id", box.Id));
             Exec(c, tx, "DELETE FROM expunged WHERE mailbox_id=$id", ("$id", box.Id));
             Exec(c, tx, "DELETE FROM mailbox WHERE id=$id", ("$id", box.Id));
@@ -376,7 +392,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
         });
 
     public Task<IReadOnlyList<long>> ExpungeAsync(string user, string mailbox, IReadOnlyCollection<long>? uids = null, CancellationToken cancellationToken = default) =>
-        Write(cancellationToken, (c, tx) =>
+        WriteReleasing(cancellationToken, (c, tx, released) =>
         {
             var name = NormalizeName(mailbox);
             var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
@@ -387,6 +403,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
                 if (Has(m.Flags, MessageFlags.Deleted) == 0) continue;
                 highest++;
                 RemoveMessage(c, tx, box.Id, m.Uid, highest);
+                released.Add(m.MessageRef);
                 gone.Add(m.Uid);
             }
             if (highest != box.HighestModSeq) Exec(c, tx, "UPDATE mailbox SET highest_modseq=$h WHERE id=$id", ("$h", highest), ("$id", box.Id));
@@ -636,6 +653,52 @@ public sealed class SqliteMailboxStore : IMailboxStore
     /// <summary>Runs a write in a transaction, group-committed with the other writes to the same file
     /// (<see cref="SqliteGroupCommit"/>).</summary>
     private Task<T> Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work) => _db.Writes.Write(work, cancellationToken);
+
+    /// <summary>
+    /// A write that removes message rows: <paramref name="work"/> adds the refs of the rows it removes to its third
+    /// argument; those no row references any more at the end of the write (checked in its transaction: a concurrent
+    /// COPY of the same rows is serialized with it by SQLite's write lock) are deleted from the message store once the
+    /// transaction is committed. A deletion that fails leaves an unreferenced message (space, not mail).
+    /// </summary>
+    private async Task<T> WriteReleasing<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, List<string>, T> work)
+    {
+        var unreferenced = new List<string>();
+        var result = await Write(cancellationToken, (c, tx) =>
+        {
+            unreferenced.Clear();
+            var released = new List<string>();
+            var value = work(c, tx, released);
+            if (_messages is not null) unreferenced.AddRange(Unreferenced(c, tx, released));
+            return value;
+        });
+        if (unreferenced.Count == 0) return result;
+        var messages = _messages!();
+        foreach (var messageRef in unreferenced)
+        {
+            try
+            {
+                // Not the caller's token: the rows are gone, so their messages go too, even if the caller gave up.
+                await messages.DeleteAsync(messageRef, CancellationToken.None);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // An unreferenced message stays behind: disk space, never a row without its message.
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Of <paramref name="refs"/>, those no message row references (index <c>message_ref</c>).</summary>
+    private static List<string> Unreferenced(SqliteConnection c, SqliteTransaction tx, List<string> refs)
+    {
+        var list = new List<string>();
+        foreach (var messageRef in refs.Distinct(StringComparer.Ordinal))
+        {
+            using var cmd = SqliteDatabase.Command(c, tx, "SELECT EXISTS (SELECT 1 FROM message WHERE message_ref=$r)", ("$r", messageRef));
+            if ((long)cmd.ExecuteScalar()! == 0) list.Add(messageRef);
+        }
+        return list;
+    }
 
     private async Task<T> Read<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
     {

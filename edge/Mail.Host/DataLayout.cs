@@ -39,7 +39,8 @@ public sealed class DataLayout
             keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
         State = new SqliteStateStore(DatabasePath);
-        Mailboxes = new SqliteMailboxStore(DatabasePath);
+        // A message no mailbox row references any more (expunged, its mailbox deleted) is deleted from the store.
+        Mailboxes = new SqliteMailboxStore(DatabasePath, messages: () => Messages);
         Secrets = new FileSecretStore(root);
         Directory = new MailDirectory(State) { Srs = new SenderRewriting(Secrets) };
     }

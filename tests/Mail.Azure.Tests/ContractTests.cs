@@ -89,6 +89,12 @@ public sealed class TableMailboxStoreContractTests(AzuriteFixture azurite) : Mai
 {
     protected override Task<IMailboxStore> CreateStoreAsync() =>
         Task.FromResult<IMailboxStore>(new TableMailboxStore(azurite.Tables, AzuriteFixture.UniqueName("mbx")));
+
+    protected override Task<(IMailboxStore Store, IMessageStore Messages)> CreateStoreWithMessagesAsync()
+    {
+        var blobs = new BlobMessageStore(azurite.Blobs.GetBlobContainerClient(AzuriteFixture.UniqueName("c")));
+        return Task.FromResult<(IMailboxStore, IMessageStore)>((new TableMailboxStore(azurite.Tables, AzuriteFixture.UniqueName("mbx"), messages: blobs), blobs));
+    }
 }
 
 [Collection(AzuriteCollection.Name)]

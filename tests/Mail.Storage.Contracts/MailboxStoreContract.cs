@@ -9,6 +9,10 @@ public abstract class MailboxStoreContract
 {
     protected abstract Task<IMailboxStore> CreateStoreAsync();
 
+    /// <summary>A store given the message store its rows' messages live in: it deletes a message once no row
+    /// references it.</summary>
+    protected abstract Task<(IMailboxStore Store, IMessageStore Messages)> CreateStoreWithMessagesAsync();
+
     protected static string NewUser() => $"u{Guid.NewGuid():N}@example.org";
 
     protected static NewMessage Msg(string? key = null, params string[] flags) =>
@@ -452,5 +456,67 @@ public abstract class MailboxStoreContract
         Assert.Single(await store.ListMessagesAsync(other, "INBOX"));
         await store.CreateMailboxAsync(user, "Mine");
         Assert.Null(await store.GetMailboxAsync(other, "Mine"));
+    }
+
+    private static async Task<NewMessage> StoredAsync(IMessageStore messages, string? key = null)
+    {
+        var id = "ref-" + Guid.NewGuid().ToString("N");
+        await using var writer = await messages.CreateAsync(id);
+        await writer.WriteAsync("Subject: stored\r\n\r\nbody\r\n"u8.ToArray());
+        var stored = await writer.CommitAsync();
+        return new NewMessage(id, stored.Size, new DateTimeOffset(2026, 12, 7, 3, 0, 0, TimeSpan.Zero), [], key);
+    }
+
+    private static async Task DeleteAsync(IMailboxStore store, string user, string mailbox, long uid)
+    {
+        await store.StoreFlagsAsync(user, mailbox, [uid], FlagChange.Add, [MessageFlags.Deleted]);
+        Assert.Equal([uid], await store.ExpungeAsync(user, mailbox, [uid]));
+    }
+
+    [Fact]
+    public async Task A_message_goes_with_its_last_row_and_stays_while_a_copy_or_a_moved_row_references_it()
+    {
+        var (store, messages) = await CreateStoreWithMessagesAsync();
+        var user = NewUser();
+        await store.EnsureUserMailboxesAsync(user);
+        var copied = await StoredAsync(messages, "key-copied");
+        var moved = await StoredAsync(messages);
+        var a = await store.AppendAsync(user, "INBOX", copied);
+        var b = await store.AppendAsync(user, "INBOX", moved);
+        var copy = (await store.CopyAsync(user, "INBOX", [a.Message.Uid], "Archive")).UidMap[0].DestinationUid;
+        var move = (await store.MoveAsync(user, "INBOX", [b.Message.Uid], "Trash")).UidMap[0].DestinationUid;
+        Assert.True(await messages.ExistsAsync(moved.MessageRef));
+
+        // Expunging nothing flagged deletes nothing.
+        Assert.Empty(await store.ExpungeAsync(user, "INBOX"));
+        await DeleteAsync(store, user, "INBOX", a.Message.Uid);
+        Assert.True(await messages.ExistsAsync(copied.MessageRef));
+        await using (var still = await messages.OpenReadAsync(copied.MessageRef))
+            Assert.Equal(copied.Size, still!.Length);
+        await DeleteAsync(store, user, "Archive", copy);
+        Assert.False(await messages.ExistsAsync(copied.MessageRef));
+        // The delivery is still remembered: a redelivery is not appended again (and names a message that is gone).
+        Assert.True((await store.AppendAsync(user, "INBOX", copied)).AlreadyPresent);
+
+        await DeleteAsync(store, user, "Trash", move);
+        Assert.False(await messages.ExistsAsync(moved.MessageRef));
+    }
+
+    [Fact]
+    public async Task Deleting_a_mailbox_deletes_the_messages_only_it_referenced()
+    {
+        var (store, messages) = await CreateStoreWithMessagesAsync();
+        var user = NewUser();
+        await store.EnsureUserMailboxesAsync(user);
+        await store.CreateMailboxAsync(user, "Projects");
+        var shared = await StoredAsync(messages);
+        var only = await StoredAsync(messages);
+        var s = await store.AppendAsync(user, "Projects", shared);
+        await store.AppendAsync(user, "Projects", only);
+        await store.CopyAsync(user, "Projects", [s.Message.Uid], "INBOX");
+        await store.DeleteMailboxAsync(user, "Projects");
+        Assert.False(await messages.ExistsAsync(only.MessageRef));
+        Assert.True(await messages.ExistsAsync(shared.MessageRef));
+        Assert.Single(await store.ListMessagesAsync(user, "INBOX"));
     }
 }

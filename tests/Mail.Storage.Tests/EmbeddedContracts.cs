@@ -109,7 +109,21 @@ public sealed class SqliteMailboxStoreContractTests : MailboxStoreContract, IDis
 {
     private readonly TempDir _dir = new();
 
+    private readonly List<SegmentMessageStore> _segments = [];
+
     protected override Task<IMailboxStore> CreateStoreAsync() => Task.FromResult<IMailboxStore>(new SqliteMailboxStore(System.IO.Path.Combine(_dir.Path, "mail.db")));
 
-    public void Dispose() => _dir.Dispose();
+    /// <summary>The messages in segments, as the server keeps mailbox copies (mailbox-messages/).</summary>
+    protected override Task<(IMailboxStore Store, IMessageStore Messages)> CreateStoreWithMessagesAsync()
+    {
+        var segments = new SegmentMessageStore(System.IO.Path.Combine(_dir.Path, "mailbox-messages-" + _segments.Count));
+        _segments.Add(segments);
+        return Task.FromResult<(IMailboxStore, IMessageStore)>((new SqliteMailboxStore(System.IO.Path.Combine(_dir.Path, "mail.db"), messages: () => segments), segments));
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _segments) s.Dispose();
+        _dir.Dispose();
+    }
 }

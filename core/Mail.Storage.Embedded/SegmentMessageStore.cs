@@ -62,8 +62,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private readonly GroupCommit? _deferCommitTo;
     private readonly FileStream? _ownerLock;
     private readonly Lock _gate = new();
-    /// <summary>Set under the lock by <see cref="Dispose"/>: a compaction still running stops, and removes no file
-    /// (another instance may own the directory by then).</summary>
+    /// <summary>Set under the lock when <see cref="Dispose"/> starts: a compaction still running stops.</summary>
     private bool _disposed;
     private readonly Dictionary<string, Location> _index = new(StringComparer.Ordinal);
     private readonly Dictionary<long, Segment> _segments = [];
@@ -73,13 +72,20 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     private ulong _sequence;
     /// <summary>Index files being written, one segment after another, in the background.</summary>
     private Task _indexing = Task.CompletedTask;
+    /// <summary>Whether this store keeps index files (the mailbox copies' segments); the spool's originals, deleted
+    /// once delivered, need none: the few segments a start finds are scanned.</summary>
+    private readonly bool _indexFiles;
 
     /// <param name="deferCommitTo">Null (the <see cref="IMessageStore"/> contract): a commit returns once its record is
     /// on stable storage. <see cref="SpoolQueue.EnqueueCommit"/>: a commit returns at once, and the caller's next step,
     /// queueing the envelope in a spool, waits for that group commit, which covers the record too.</param>
-    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, GroupCommit? deferCommitTo = null)
+    /// <param name="indexFiles">Whether sealed segments get an index file (<c>NNN.idx</c>) for the next start. The
+    /// spool's originals go without: they are deleted once delivered, so a start finds few segments to scan, and
+    /// writing an index for each transient segment only cost disk writes.</param>
+    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, GroupCommit? deferCommitTo = null, bool indexFiles = true)
     {
         _deferCommitTo = deferCommitTo;
+        _indexFiles = indexFiles;
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
         _directory = Path.GetFullPath(directory);
@@ -110,7 +116,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     }
 
     /// <summary>Whether this instance may remove segment files (no other process holds the spool).</summary>
-    public bool IsOwner => _ownerLock is not null && !Volatile.Read(ref _disposed);
+    public bool IsOwner => _ownerLock is not null && !Volatile.Read(ref _released);
+
+    /// <summary>Set under the lock at the end of <see cref="Dispose"/>, before the owner lock goes: from then on
+    /// another instance may own the directory, so this one removes no file.</summary>
+    private bool _released;
 
     /// <summary>Segment files on disk known to this instance (for tests and diagnostics).</summary>
     public int SegmentCount
@@ -145,7 +155,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         _nextSegment = file.Number + 1;
         // An index left by a removed segment of the same number (a crash between the two deletions) is not this one's.
         DurableFile.TryDelete(PathOf(file.Number, IndexExt));
-        var segment = new Segment(file.Number);
+        var segment = new Segment(file.Number) { Records = IsOwner && _indexFiles ? [] : null };
         _segments[file.Number] = segment;
         return new SegmentWriter(segment, file);
     }
@@ -263,13 +273,57 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes the store (the host does at shutdown): the open segments lose the zeros written ahead of their end and,
+    /// in a store with index files, get theirs, so the next start reads index files only. Index files being written
+    /// are waited for. A segment a writer is still streaming into is left to the next start, as after a crash.
+    /// </summary>
     public void Dispose()
+    {
+        var open = new List<long>();
+        Task indexing;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            // A compaction still running stops at its next record.
+            _disposed = true;
+            var writers = _idle.ToList();
+            _idle.Clear();
+            if (_shared is not null) writers.Add(_shared);
+            _shared = null;
+            foreach (var w in writers)
+            {
+                w.Close();
+                w.Segment.Sealed = true;
+                w.Segment.Size = w.Length;
+                if (w.Segment.Live == 0) RemoveIfFinished(w.Segment);
+                else if (_segments.ContainsKey(w.Segment.Number)) open.Add(w.Segment.Number);
+            }
+            indexing = _indexing;
+        }
+        try
+        {
+            indexing.Wait();
+        }
+        catch (AggregateException)
+        {
+            // WriteIndex never faults; nothing to add.
+        }
+        foreach (var number in open) WriteIndex(number);
+        lock (_gate) _released = true;
+        _ownerLock?.Dispose();
+    }
+
+    /// <summary>For tests: what a crash leaves. The handles and the owner lock go; nothing is trimmed, sealed or
+    /// indexed (unlike <see cref="Dispose"/>).</summary>
+    internal void Crash()
     {
         lock (_gate)
         {
             _disposed = true;
-            while (_idle.TryPop(out var w)) w.Close();
-            _shared?.Close();
+            _released = true;
+            while (_idle.TryPop(out var w)) w.File.Handle.Dispose();
+            _shared?.File.Handle.Dispose();
             _shared = null;
         }
         _ownerLock?.Dispose();
@@ -344,29 +398,31 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     /// <summary>Under the lock: the owner writes the index file of a segment no writer of its own appends to.</summary>
     private void QueueIndex(long number)
     {
-        if (!IsOwner) return;
+        if (!IsOwner || !_indexFiles) return;
         _indexing = _indexing.ContinueWith(_ => WriteIndex(number), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     /// <summary>
-    /// The segment is synced first, then scanned: the index lists only records on stable storage, so a crash at any
-    /// point leaves either no index (the next start scans the segment) or one that holds.
+    /// The index file of a sealed segment, from the records this instance wrote or loaded into it (kept in memory until
+    /// then), not from a read of the segment. The segment is synced first: the index lists only records on stable
+    /// storage, so a crash at any point leaves either no index (the next start scans the segment) or one that holds.
     /// </summary>
     private void WriteIndex(long number)
     {
         try
         {
+            List<(string Id, ulong Sequence, Location Location)> records;
             lock (_gate)
             {
-                if (!IsOwner || !_segments.ContainsKey(number)) return;
+                if (!IsOwner || !_segments.TryGetValue(number, out var segment) || segment.Records is not { Count: > 0 } kept) return;
+                // Every record listed was written before this point: the sync below covers it.
+                records = kept;
+                segment.Records = null;
             }
-            var path = PathOf(number, SegmentExt);
-            using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            using (var handle = File.OpenHandle(PathOf(number, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
             {
                 DurableFile.DataSync(handle);
             }
-            var records = Scan(path, number, 0).ToList();
-            if (records.Count == 0) return;
             DurableFile.WriteAtomic(PathOf(number, IndexExt), EncodeIndex(records), sync: true);
             lock (_gate)
             {
@@ -479,8 +535,14 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             var dead = ReadDead(PathOf(number, DeadExt));
             var indexed = ReadIndex(number);
             var tail = Scan(PathOf(number, SegmentExt), number, indexed?.End ?? 0).ToList();
-            if (indexed is null || tail.Count > 0) unindexed.Add(number);
-            foreach (var r in indexed is { } i ? i.Records.Concat(tail) : tail)
+            var all = indexed is { } i ? i.Records.Concat(tail).ToList() : tail;
+            if (indexed is null || tail.Count > 0)
+            {
+                unindexed.Add(number);
+                // Kept for the index file the owner writes (WriteIndex), then dropped.
+                if (_indexFiles && _ownerLock is not null && all.Count > 0) segment.Records = all;
+            }
+            foreach (var r in all)
             {
                 // The end of the last intact record: a crash leaves zeros (AppendFile) or a torn record after it.
                 segment.Size = r.Location.RecordOffset + r.Location.RecordBytes;
@@ -611,6 +673,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public bool Writing { get; set; }
         /// <summary>No writer of this instance will append to it again.</summary>
         public bool Sealed { get; set; }
+        /// <summary>Every record of the segment in file order (dead ones too: an index lists the records contiguously),
+        /// kept by the owner of a store with index files until <see cref="WriteIndex"/> has written them; else null.</summary>
+        public List<(string Id, ulong Sequence, Location Location)>? Records { get; set; }
     }
 
     /// <summary>An open segment and its end: the shared one, or one a message writer streams into alone.</summary>
@@ -751,7 +816,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
                 shared.File.Append(_buffer.AsSpan(0, _buffered), offset);
                 shared.Length = offset + _buffered;
                 var location = new Location(shared.Segment.Number, offset, offset + _headerLength, Length);
-                Count(shared.Segment, location);
+                Count(shared.Segment, Id, sequence, location);
                 if (shared.Length >= store._segmentSize)
                 {
                     store._shared = null;
@@ -776,16 +841,18 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             lock (_store._gate)
             {
                 segment.Length = _recordOffset + _flushed;
-                Count(segment.Segment, location);
+                Count(segment.Segment, Id, sequence, location);
                 _store.Release(segment);
             }
             return location;
         }
 
-        private static void Count(Segment segment, Location location)
+        /// <summary>Under the store's lock: a record written to the segment, live, and listed for its index file.</summary>
+        private static void Count(Segment segment, string id, ulong sequence, Location location)
         {
             segment.Live++;
             segment.LiveBytes += location.RecordBytes;
+            segment.Records?.Add((id, sequence, location));
         }
 
         public ValueTask DisposeAsync()

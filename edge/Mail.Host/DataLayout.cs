@@ -30,7 +30,8 @@ public sealed class DataLayout
         // The edge's commit does not wait for the disk: queueing the envelope in the inbound spool waits for the same
         // group commit, one sync for both. An envelope a machine crash kept without its message was never acknowledged:
         // dropped at load.
-        _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), deferCommitTo: SpoolQueue.EnqueueCommit));
+        // No index files: the originals are deleted once delivered, so a start finds few segments to scan.
+        _originals = new(() => new SegmentMessageStore(Path.Combine(root, "queue", "messages"), deferCommitTo: SpoolQueue.EnqueueCommit, indexFiles: false));
         // A mailbox copy is durable once the group commit's write-back and fdatasync cover its segment, where a file
         // each took two syncfs (data, then name). Copies already in messages/ stay there and are read as before.
         _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals,
@@ -59,6 +60,17 @@ public sealed class DataLayout
     public MailDirectory Directory { get; }
     /// <summary>Private keys as files under the data directory (secret "dkim/example.com/202612r.pem" is that path).</summary>
     public FileSecretStore Secrets { get; }
+
+    /// <summary>
+    /// Closes the message stores opened so far (`mail serve` at shutdown, once nothing writes any more): their open
+    /// segments lose the zeros written ahead of their end, and the copies' segments get their index files. A start
+    /// after a crash, without this, scans what no index covers instead.
+    /// </summary>
+    public void CloseMessageStores()
+    {
+        if (_messages.IsValueCreated) _messages.Value.Copies?.Dispose();
+        if (_originals.IsValueCreated) _originals.Value.Dispose();
+    }
 
     /// <summary>Opens (creating when missing) the data directory named by the "DataDirectory" setting.</summary>
     /// <exception cref="HostFailureException">The directory cannot be created or written (EX_IOERR), naming the setting.</exception>

@@ -85,7 +85,11 @@ public sealed class MailStores : IAsyncDisposable
         switch (mode)
         {
             case Embedded:
-                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode, null, data.Secrets, recipients, authCache, defaultQuota);
+                // The MailStores owns the close from here (its DisposeAsync runs it).
+#pragma warning disable CA2000
+                return new MailStores(data.Messages, data.Originals, data.Inbound, data.Inbound, data.Outbound, data.State, data.Mailboxes, mode,
+                    new Closing(data.CloseMessageStores), data.Secrets, recipients, authCache, defaultQuota);
+#pragma warning restore CA2000
             case Cloud:
                 var options = new AzureStorageOptions();
                 configuration.GetSection("Azure").Bind(options);
@@ -134,4 +138,14 @@ public sealed class MailStores : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _owner?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    /// <summary>The embedded stores' close, run when the stores are disposed (after the host has stopped).</summary>
+    private sealed class Closing(Action close) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            close();
+            return ValueTask.CompletedTask;
+        }
+    }
 }

@@ -24,10 +24,11 @@ public sealed class SegmentMessageStoreTests : IDisposable
         return s;
     }
 
-    /// <summary>"Crash": the instance is dropped without settling anything and its owner lock released.</summary>
+    /// <summary>"Crash": the instance is dropped without settling anything (no close: the open segments keep their
+    /// zeros and get no index file) and its owner lock released.</summary>
     private void Abandon(SegmentMessageStore s)
     {
-        s.Dispose();
+        s.Crash();
         _open.Remove(s);
     }
 
@@ -138,7 +139,9 @@ public sealed class SegmentMessageStoreTests : IDisposable
         Abandon(s);
         var file = SegmentFiles().Single();
         var bytes = await File.ReadAllBytesAsync(file);
-        await File.WriteAllBytesAsync(file, bytes[..^6]);
+        // The end of the last record (a crash leaves the zeros written ahead after it), less a few bytes.
+        var end = Encoding.ASCII.GetString(bytes).LastIndexOf("SMRE", StringComparison.Ordinal) + 4;
+        await File.WriteAllBytesAsync(file, bytes[..(end - 6)]);
 
         var after = Open();
         Assert.Equal("kept\r\n", await ReadAsync(after, "KEPT"));
@@ -364,5 +367,62 @@ public sealed class SegmentMessageStoreTests : IDisposable
         var again = Open(segmentSize: 4096);
         Assert.False(await again.ExistsAsync("LAST"));
         for (var i = 0; i < 40; i++) Assert.Equal(Body(i), await ReadAsync(again, $"M{i:D3}"));
+    }
+
+    [Fact]
+    public async Task Closing_trims_the_open_segment_and_indexes_it_so_the_next_start_reads_no_message()
+    {
+        var s = await FillAsync(30);
+        var open = SegmentFiles().Order().Last();
+        Assert.False(File.Exists(Path.ChangeExtension(open, ".idx")));
+        // The zeros written ahead of the end: the open segment is longer than its records.
+        var withZeros = new FileInfo(open).Length;
+        s.Dispose();
+        _open.Remove(s);
+        var bytes = await File.ReadAllBytesAsync(open);
+        Assert.True(bytes.Length < withZeros, $"{bytes.Length} of {withZeros} bytes");
+        Assert.Equal("SMRE", Encoding.ASCII.GetString(bytes[^4..]));
+        Assert.Equal(SegmentFiles().Length, IndexFiles().Length);
+        // Every segment is indexed: damaged message data goes unnoticed, since a start reads only the index files.
+        var at = Encoding.ASCII.GetString(bytes).LastIndexOf("message ", StringComparison.Ordinal) + 8;
+        bytes[at] = (byte)'X';
+        await File.WriteAllBytesAsync(open, bytes);
+        var after = Open(segmentSize: 4096);
+        for (var i = 0; i < 30; i++) Assert.True(await after.ExistsAsync($"M{i:D3}"), $"M{i:D3}");
+        Assert.StartsWith("message X", await ReadAsync(after, "M029"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_store_without_index_files_writes_none_and_loads_by_scanning()
+    {
+        var s = new SegmentMessageStore(Dir, 4096, indexFiles: false);
+        _open.Add(s);
+        for (var i = 0; i < 40; i++) await PutAsync(s, $"M{i:D3}", Body(i));
+        await s.DeleteAsync("M000");
+        await s.Indexing;
+        Assert.True(SegmentFiles().Length >= 3, $"{SegmentFiles().Length} segments");
+        s.Dispose();
+        _open.Remove(s);
+        Assert.Empty(IndexFiles());
+        var after = new SegmentMessageStore(Dir, 4096, indexFiles: false);
+        _open.Add(after);
+        Assert.False(await after.ExistsAsync("M000"));
+        for (var i = 1; i < 40; i++) Assert.Equal(Body(i), await ReadAsync(after, $"M{i:D3}"));
+        await after.Indexing;
+        Assert.Empty(IndexFiles());
+    }
+
+    [Fact]
+    public async Task A_segment_whose_records_are_all_deleted_goes_at_close_or_when_sealed()
+    {
+        var s = await FillAsync(30);
+        for (var i = 0; i < 30; i++) await s.DeleteAsync($"M{i:D3}");
+        // The sealed ones went as their last record died; the open one goes at close.
+        Assert.Single(SegmentFiles());
+        s.Dispose();
+        _open.Remove(s);
+        Assert.Empty(SegmentFiles());
+        Assert.Empty(IndexFiles());
+        Assert.Empty(Directory.GetFiles(Dir, "*.dead"));
     }
 }

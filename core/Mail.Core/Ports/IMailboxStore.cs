@@ -23,7 +23,8 @@ public interface IMailboxStore
     /// <summary>Creates a mailbox with a fresh UIDVALIDITY. Throws <see cref="MailboxExistsException"/> when it exists.</summary>
     Task<MailboxInfo> CreateMailboxAsync(string user, string mailbox, string? specialUse = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes a mailbox and its message records (not the raw messages). Throws <see cref="MailboxNotFoundException"/>.</summary>
+    /// <summary>Deletes a mailbox and its message records, and, in a store given the message store, the raw messages no
+    /// other record references (after the records are gone). Throws <see cref="MailboxNotFoundException"/>.</summary>
     Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default);
 
     /// <summary>Renames a mailbox and its children. Renaming INBOX moves its messages to the new mailbox (RFC 9051 6.3.6).</summary>
@@ -54,7 +55,9 @@ public interface IMailboxStore
     /// With <paramref name="unchangedSince"/> (CONDSTORE), messages whose MODSEQ is greater are left alone and reported as failed.</summary>
     Task<StoreResult> StoreFlagsAsync(string user, string mailbox, IReadOnlyCollection<long> uids, FlagChange change, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Removes messages flagged \Deleted (all of them, or only those among <paramref name="uids"/>); returns the removed UIDs.</summary>
+    /// <summary>Removes messages flagged \Deleted (all of them, or only those among <paramref name="uids"/>); returns the removed UIDs.
+    /// In a store given the message store, a raw message no record references any more (COPY shares them) is deleted
+    /// once the removal is committed: a crash in between leaves it unreferenced, never a record without its message.</summary>
     Task<IReadOnlyList<long>> ExpungeAsync(string user, string mailbox, IReadOnlyCollection<long>? uids = null, CancellationToken cancellationToken = default);
 
     /// <summary>Copies messages to another mailbox of the same user; returns the UID mapping (COPYUID).</summary>

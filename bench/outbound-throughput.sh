@@ -21,7 +21,7 @@ SESSIONS=${SESSIONS:-10}
 WARM=${WARM:-300}    # unmeasured: JIT, connection caches, DNS cache, Postfix process pools
 # MAIL_ARGS: more arguments for `mail serve` (--Logging:LogLevel:Mail.Outbound.OutboundStage=Information gives the
 # delivery log, whose delays= splits each message's time); MAIL_LOG=FILE keeps its output.
-RESULTS=$HERE/results
+RESULTS=${RESULTS:-$HERE/results}
 WORK=$(mktemp -d /var/tmp/outbound-bench.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()

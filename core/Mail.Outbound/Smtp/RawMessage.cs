@@ -161,13 +161,21 @@ internal sealed class RawBody : MimePart
     private static bool ContainsEightBit(Stream s, long start)
     {
         s.Position = start;
-        var buffer = new byte[64 * 1024];
-        int n;
-        while ((n = s.Read(buffer)) > 0)
+        // Pooled: one scan per outbound run, and a fresh 64 KB buffer each time was a large share of its allocations.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
         {
-            if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) return true;
+            int n;
+            while ((n = s.Read(buffer)) > 0)
+            {
+                if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) return true;
+            }
+            return false;
         }
-        return false;
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static bool EndsWithNewLine(Stream s)

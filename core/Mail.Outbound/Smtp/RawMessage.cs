@@ -55,7 +55,7 @@ internal sealed class RawMessage : MimeMessage
     /// <summary>Signs the message and puts the signer's fields (our DKIM-Signatures) on top.</summary>
     public async ValueTask SignAsync(IOutboundSigner signer, CancellationToken cancellationToken)
     {
-        // MimeKit's DKIM signer reads the Content-* fields from the body entity, where its parser keeps them: the body
+        // The signer reads the Content-* fields from the body entity, where MimeKit's parser keeps them: the body
         // holds copies of them for the signature only.
         foreach (var h in Headers)
         {
@@ -142,7 +142,7 @@ internal sealed class RawBody : MimePart
 
     public void Undeclare() => Headers.Clear();
 
-    /// <summary>Synchronous, as the DKIM signer hashes the body (MimeMessage.HashBody).</summary>
+    /// <summary>Synchronous: the DKIM signer hashes the body as this writes it (DkimBodyHash.Compute).</summary>
     public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
     {
         _original.Position = _start;

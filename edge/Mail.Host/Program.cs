@@ -310,7 +310,10 @@ namespace Mail.Host
                 // rejected lists (read at start, written at stop).
                 builder.Services.AddSingleton(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
                     new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin,
-                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>()), stores.State));
+                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>()), stores.State,
+                    // The path `mail queue` takes: the control socket of the server on this data directory (this
+                    // process when it runs the outbound stage), so a queue action has taken effect when the page returns.
+                    async _ => await ControlSocket.RequestAsync(data.Root, ControlCommand.Queue, AdminCommands.ControlTimeout) is not null));
                 builder.Services.AddHostedService(s => s.GetRequiredService<Mail.WebConsole.ConsoleServer>());
             }
             builder.Services.AddHostedService<MailService>();

@@ -38,7 +38,7 @@ public sealed class DataLayout
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
             keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
-        State = new SqliteStateStore(DatabasePath);
+        State = new SqliteStateStore(DatabasePath, watched: DirectoryPartitions.Contains);
         Mailboxes = new SqliteMailboxStore(DatabasePath);
         Secrets = new FileSecretStore(root);
         Directory = new MailDirectory(State) { Srs = new SenderRewriting(Secrets) };

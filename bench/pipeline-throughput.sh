@@ -10,7 +10,7 @@
 # Usage: sudo bench/pipeline-throughput.sh [N=20000] [N1=2000]
 # Env: SESSIONS (20), SIZE (4096), WARM (2000, unmeasured, per target), BUILD=aot|jit, MAIL_BIN (a `mail` already built),
 # PROFILE=1 (strace -c of mail serve's sync and file calls per run; slows it) or PROFILE=perf (CPU samples of the
-# 20-session run), RESULTS (bench/results).
+# 20-session run; its samples kept as RESULTS/perf-script.txt.gz for bench/perf-steps.py), RESULTS (bench/results).
 # Writes bench/results/pipeline-throughput.{md,json}. Needs root (Postfix), postfix, dnsmasq, dig, /usr/bin/python3 with
 # python3-dkim, dotnet. Bounded: fixed counts, every step under `timeout`.
 set -euo pipefail
@@ -163,6 +163,8 @@ mail_measure() {
       echo "   mail serve's CPU by symbol (perf, self time):"
       perf report -i "$WORK/perf.data" --no-children -g none --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep '%' | sed -n '1,60s/^/     /p' || true
       echo "   by DSO:"; perf report -i "$WORK/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | sed -n '1,15s/^/     /p' || true
+      # Kept for bench/perf-steps.py (the per-step table): the samples with their call graphs, as text.
+      mkdir -p "$RESULTS"; perf script -i "$WORK/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null | gzip >"$RESULTS/perf-script.txt.gz" || true
     else echo "   system calls of mail serve for $2 messages (strace -c):"; sed -n '1,40p' "$WORK/strace.$3" | sed 's/^/     /'; fi; fi
   BASE=$((BASE + $2))
   R[$3]=$(python3 -c "

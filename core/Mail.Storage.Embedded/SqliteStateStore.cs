@@ -15,11 +15,52 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
 {
     private readonly SqliteDatabase _db;
     private readonly TimeProvider _time;
+    private readonly Func<string, bool>? _watched;
+    private StateReadCache? _cache;
+    private long _watchedWrites;
 
-    public SqliteStateStore(string databasePath, TimeProvider? time = null)
+    /// <param name="watched">Partitions whose writes are counted (<see cref="WatchedWrites"/>) and which
+    /// <see cref="CacheReads"/> may keep in memory.</param>
+    public SqliteStateStore(string databasePath, TimeProvider? time = null, Func<string, bool>? watched = null)
     {
         _db = new SqliteDatabase(databasePath, Schema);
         _time = time ?? TimeProvider.System;
+        _watched = watched;
+    }
+
+    /// <summary>Writes to the watched partitions through this store so far: a `mail` command that made any tells the
+    /// running server to read them again.</summary>
+    public long WatchedWrites => Interlocked.Read(ref _watchedWrites);
+
+    /// <summary>Answers reads of the watched partitions from memory for <paramref name="ttl"/> (<see cref="StateReadCache"/>);
+    /// for the server, whose every message reads them. Zero leaves every read to the database. Call before the first read.</summary>
+    public void CacheReads(TimeSpan ttl)
+    {
+        if (_watched is not null && ttl > TimeSpan.Zero) _cache = new StateReadCache(_watched, ttl, _time);
+    }
+
+    /// <summary>Forgets the answers kept in memory: another process changed a watched partition.</summary>
+    public void ForgetCachedReads() => _cache?.Clear();
+
+    /// <summary>A write, counted and bracketed by the cache's forgetting when it is to a watched partition.</summary>
+    private Task<T> Write<T>(string partition, Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
+    {
+        if (_watched is null || !_watched(partition)) return _db.Writes.Write(write, cancellationToken);
+        Interlocked.Increment(ref _watchedWrites);
+        return _cache is null ? _db.Writes.Write(write, cancellationToken) : WriteForgettingAsync(_cache, write, cancellationToken);
+    }
+
+    private async Task<T> WriteForgettingAsync<T>(StateReadCache cache, Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
+    {
+        cache.Clear();
+        try
+        {
+            return await _db.Writes.Write(write, cancellationToken);
+        }
+        finally
+        {
+            cache.Clear();
+        }
     }
 
     private const string Schema = """
@@ -36,7 +77,21 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    public async Task<StateEntry?> GetAsync(string partition, string key, CancellationToken cancellationToken = default)
+    public Task<StateEntry?> GetAsync(string partition, string key, CancellationToken cancellationToken = default)
+    {
+        if (_cache is not { } cache || !cache.Caches(partition)) return ReadAsync(partition, key, cancellationToken);
+        return cache.TryGet(partition, key, out var kept) ? Task.FromResult(kept) : ReadKeepingAsync(cache, partition, key, cancellationToken);
+    }
+
+    private async Task<StateEntry?> ReadKeepingAsync(StateReadCache cache, string partition, string key, CancellationToken cancellationToken)
+    {
+        var generation = cache.Generation;
+        var entry = await ReadAsync(partition, key, cancellationToken);
+        cache.Keep(partition, key, entry, generation);
+        return entry;
+    }
+
+    private async Task<StateEntry?> ReadAsync(string partition, string key, CancellationToken cancellationToken)
     {
         await using var lease = await _db.OpenAsync(cancellationToken);
         var c = lease.Connection;
@@ -92,7 +147,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
             version = v;
         }
         var now = Now;
-        return _db.Writes.Write((c, tx) =>
+        return Write(partition, (c, tx) =>
         {
             // An expired row counts as missing: replace it, restarting its version sequence after the old one.
             using var cmd = version is null
@@ -116,7 +171,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
         """;
 
     public Task PutAsync(string partition, string key, string value, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default) =>
-        _db.Writes.Write((c, tx) =>
+        Write(partition, (c, tx) =>
         {
             using var cmd = SqliteDatabase.Command(c, tx, Upsert, ("$p", partition), ("$k", key), ("$v", value), ("$e", expiresAt?.ToUnixTimeMilliseconds()));
             return cmd.ExecuteNonQuery();
@@ -126,7 +181,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     public Task PutManyAsync(string partition, IReadOnlyList<KeyValuePair<string, string>> entries, DateTimeOffset? expiresAt = null, CancellationToken cancellationToken = default)
     {
         if (entries.Count == 0) return Task.CompletedTask;
-        return _db.Writes.Write((c, tx) =>
+        return Write(partition, (c, tx) =>
         {
             foreach (var (key, value) in entries)
             {
@@ -142,7 +197,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
         ArgumentNullException.ThrowIfNull(update);
         var now = Now;
         // Inside the group commit's write transaction (BEGIN IMMEDIATE): nothing writes the key between read and write.
-        return _db.Writes.Write((c, tx) =>
+        return Write(partition, (c, tx) =>
         {
             string? current;
             using (var read = SqliteDatabase.Command(c, tx, "SELECT value FROM state WHERE partition=$p AND key=$k AND (expires_at IS NULL OR expires_at > $now)",
@@ -154,7 +209,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     }
 
     public Task DeleteAsync(string partition, string key, CancellationToken cancellationToken = default) =>
-        _db.Writes.Write((c, tx) =>
+        Write(partition, (c, tx) =>
         {
             using var cmd = SqliteDatabase.Command(c, tx, "DELETE FROM state WHERE partition=$p AND key=$k", ("$p", partition), ("$k", key));
             return cmd.ExecuteNonQuery();
@@ -164,7 +219,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     {
         var now = Now;
         // Inside the group commit's write transaction (BEGIN IMMEDIATE): read-modify-write without lost updates.
-        return _db.Writes.Write((c, tx) =>
+        return Write(partition, (c, tx) =>
         {
             long current = 0;
             var live = false;

@@ -11,6 +11,9 @@ public enum ControlCommand
     Queue,
     /// <summary>Read the DKIM keys again (added, rotated) instead of trusting the cached ones for Dkim:KeyCacheTtl.</summary>
     Dkim,
+    /// <summary>Read domains, users, aliases, limits and Sieve scripts again instead of trusting the cached answers for
+    /// State:DirectoryCacheTtl.</summary>
+    State,
 }
 
 /// <summary>
@@ -19,7 +22,7 @@ public enum ControlCommand
 /// state store, which both share; the socket only says "read it now", so that `mail queue hold` or `mail dkim rotate`
 /// take effect before the command returns instead of at the next poll (1 s) or after Dkim:KeyCacheTtl. Without a
 /// server (or with an older one) nothing is lost: the poll and the cache lifetime still apply the change.
-/// One request a connection, one line each way: <c>MAIL-CONTROL/1 QUEUE|DKIM</c>, then <c>OK text</c> or <c>ERR text</c>.
+/// One request a connection, one line each way: <c>MAIL-CONTROL/1 QUEUE|DKIM|STATE</c>, then <c>OK text</c> or <c>ERR text</c>.
 /// </summary>
 public sealed class ControlSocket : IAsyncDisposable
 {
@@ -94,7 +97,7 @@ public sealed class ControlSocket : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
             var line = await ReadLineAsync(stream, timeout.Token);
-            reply = Parse(line) is not { } command ? $"ERR expected '{Version} QUEUE|DKIM'"
+            reply = Parse(line) is not { } command ? $"ERR expected '{Version} QUEUE|DKIM|STATE'"
                 : "OK " + await _handle(command, timeout.Token);
         }
         catch (OperationCanceledException)

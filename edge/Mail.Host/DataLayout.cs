@@ -39,7 +39,7 @@ public sealed class DataLayout
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
             keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
-        State = new SqliteStateStore(DatabasePath);
+        State = new SqliteStateStore(DatabasePath, watched: DirectoryPartitions.Contains);
         // A message no mailbox row references any more (expunged, its mailbox deleted) is deleted from the store.
         Mailboxes = new SqliteMailboxStore(DatabasePath, messages: () => Messages);
         Secrets = new FileSecretStore(root);

@@ -173,6 +173,9 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             case ControlCommand.Dkim:
                 data.DkimKeys.Forget();
                 return "dkim keys read again";
+            case ControlCommand.State:
+                (data.State as Mail.Storage.Embedded.SqliteStateStore)?.ForgetCachedReads();
+                return "directory read again";
             default:
                 throw new InvalidOperationException($"unknown control command {command}");
         }

@@ -156,6 +156,8 @@ namespace Mail.Host
                 DkimCommands Dkim() => new(stores.Admin, Console.Out, layout.Root);
                 SieveCommands Sieve() => new(stores.Admin, Console.Out);
                 string Arg(int n) => positional.Count > n ? positional[n] : throw new UsageException($"missing argument for '{string.Join(' ', positional)}'");
+                try
+                {
                 return (command, positional.ElementAtOrDefault(1)) switch
                 {
                     ("domain", "add") => await admin.DomainAddAsync(Arg(2)),
@@ -192,6 +194,13 @@ namespace Mail.Host
                     ("import", "postfix") => await new Import.PostfixImport(stores, layout.Root, DnsSettings.BuildResolver(configuration), Console.Out).RunAsync(configDir, dovecotUsers, dryRun),
                     _ => throw new UsageException($"unknown command '{string.Join(' ', positional)}'"),
                 };
+                }
+                finally
+                {
+                    // A running server keeps domains, users, aliases, limits and scripts in memory: told, it reads them
+                    // again before this command returns (without a server, or an older one, nothing to do).
+                    if (layout.State.WatchedWrites > 0) await ControlSocket.RequestAsync(layout.Root, ControlCommand.State, AdminCommands.ControlTimeout);
+                }
             }
             catch (Exception e)
             {
@@ -274,6 +283,7 @@ namespace Mail.Host
                 o.TimestampFormat = "HH:mm:ss ";
             }));
             var settings = await ServeSettings.LoadAsync(builder.Configuration, data, loggers.CreateLogger("Mail.Host"));
+            data.State.CacheReads(settings.DirectoryCacheTtl);
             // Before the first socket exists (the Azure clients, the listeners): the runtime reads it once. When the
             // variable is already set, the operator's choice stands.
             if (settings.InlineSocketCompletions && Environment.GetEnvironmentVariable(ServeSettings.InlineCompletionsVariable) is null)
@@ -310,7 +320,10 @@ namespace Mail.Host
                 // rejected lists (read at start, written at stop).
                 builder.Services.AddSingleton(s => new Mail.WebConsole.ConsoleServer(console, stores.Admin, s.GetRequiredService<ILoggerFactory>(),
                     new Mail.Admin.Dns.DnsHelper(dns, DnsCommands.Profile(settings), stores.Admin,
-                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>()), stores.State));
+                        s.GetRequiredService<Mail.Outbound.Tls.MtaSts.MtaStsPolicyClient>()), stores.State,
+                    // The path `mail queue` takes: the control socket of the server on this data directory (this
+                    // process when it runs the outbound stage), so a queue action has taken effect when the page returns.
+                    async _ => await ControlSocket.RequestAsync(data.Root, ControlCommand.Queue, AdminCommands.ControlTimeout) is not null));
                 builder.Services.AddHostedService(s => s.GetRequiredService<Mail.WebConsole.ConsoleServer>());
             }
             builder.Services.AddHostedService<MailService>();

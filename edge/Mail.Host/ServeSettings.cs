@@ -57,6 +57,9 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
         if (quarantineRetention <= TimeSpan.Zero)
             throw new ConfigurationException($"Maintenance:QuarantineRetention must be positive (got '{configuration["Maintenance:QuarantineRetention"]}')");
         var workerEnabled = configuration.GetValue("Worker:Enabled", embedded);
+        var directoryCacheTtl = configuration.GetValue(DirectoryCacheTtlSetting, TimeSpan.FromSeconds(5));
+        if (directoryCacheTtl < TimeSpan.Zero || directoryCacheTtl > TimeSpan.FromHours(1))
+            throw new ConfigurationException($"{DirectoryCacheTtlSetting} must be between 0 and 1 hour (got '{configuration[DirectoryCacheTtlSetting]}')");
         return new ServeSettings(smtp, imap, imapEnabled, worker, workerEnabled)
         {
             DataRoot = data.Root,
@@ -69,6 +72,7 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
             MaintenanceEnabled = configuration.GetValue("Maintenance:Enabled", embedded),
             MaintenanceInterval = maintenanceInterval,
             QuarantineRetention = quarantineRetention,
+            DirectoryCacheTtl = directoryCacheTtl,
             Outbound = outbound,
             CertificateReloader = tls.Reloader,
             Acme = tls.Acme,
@@ -130,6 +134,13 @@ public sealed record ServeSettings(SmtpServerOptions Smtp, ImapServerOptions Ima
 
     /// <summary>"Maintenance:Interval", default 5 minutes.</summary>
     public TimeSpan MaintenanceInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    public const string DirectoryCacheTtlSetting = "State:DirectoryCacheTtl";
+
+    /// <summary>"State:DirectoryCacheTtl", default 5 s: how long the embedded server answers reads of domains, users, aliases,
+    /// limits and Sieve scripts from memory. Its own writes (console, ManageSieve) are seen at once, a `mail` command's
+    /// when it tells the server (control socket), another process's within this time.</summary>
+    public TimeSpan DirectoryCacheTtl { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>"Maintenance:QuarantineRetention", default 30 days: quarantined messages older than this are deleted.</summary>
     public TimeSpan QuarantineRetention { get; init; } = Mail.Pipeline.Maintenance.MaintenanceStage.DefaultQuarantineRetention;

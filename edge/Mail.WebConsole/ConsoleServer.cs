@@ -30,7 +30,11 @@ public static class ConsoleApi
 /// </summary>
 /// <param name="dnsHelper">The DNS helper's view of this server (null: the DNS page says it is not available).</param>
 /// <param name="state">Where the top rejected lists are kept across restarts (null: in this process only).</param>
-public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers, DnsHelper? dnsHelper = null, Mail.Core.Ports.IStateStore? state = null)
+/// <param name="applyQueueRequests">Tells the outbound stage to apply the queue requests just recorded (hold, release,
+/// retry, delete) now, as `mail queue` does through the server's control socket; true once applied. Null, or false
+/// (no stage reached): the stage's own poll applies them within a second.</param>
+public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, ILoggerFactory loggers, DnsHelper? dnsHelper = null, Mail.Core.Ports.IStateStore? state = null,
+    Func<CancellationToken, Task<bool>>? applyQueueRequests = null)
     : IHostedService, IAsyncDisposable
 {
     private const string PreCookie = "mail_console_pre";
@@ -199,7 +203,8 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         {
             var action = AdminService.ParseQueueAction(Route(ctx, "action")) ?? throw new AdminException($"unknown queue action '{Route(ctx, "action")}'");
             var ids = await admin.QueueActionAsync(action, Route(ctx, "id"), ctx.RequestAborted);
-            return $"{Route(ctx, "action")}: {string.Join(", ", ids)} (the server applies it within a second)";
+            var applied = await ApplyQueueRequestsAsync(ctx.RequestAborted);
+            return $"{Route(ctx, "action")}: {string.Join(", ", ids)} ({(applied ? "applied by the running server" : "the server applies it within a second")})";
         })));
         app.MapGet("/quarantine", (RequestDelegate)(async ctx =>
             await HtmlAsync(ctx, Pages.Quarantine(Who(ctx).User, Who(ctx).Csrf, await admin.ListQuarantineAsync(ctx.RequestAborted), Query(ctx, "ok"), Query(ctx, "error")))));
@@ -449,7 +454,9 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
         app.MapPost("/api/queue/{id}/{action}", (RequestDelegate)(ctx => ApiActionAsync(ctx, async () =>
         {
             var action = AdminService.ParseQueueAction(Route(ctx, "action")) ?? throw new AdminException($"unknown queue action '{Route(ctx, "action")}' (hold, release, retry, delete)");
-            return new ApiDone(Route(ctx, "action"), await admin.QueueActionAsync(action, Route(ctx, "id"), ctx.RequestAborted));
+            var ids = await admin.QueueActionAsync(action, Route(ctx, "id"), ctx.RequestAborted);
+            await ApplyQueueRequestsAsync(ctx.RequestAborted);
+            return new ApiDone(Route(ctx, "action"), ids);
         })));
         app.MapGet("/api/quarantine", (RequestDelegate)(async ctx => await JsonAsync(ctx, await admin.ListQuarantineAsync(ctx.RequestAborted), ConsoleJson.Default.IReadOnlyListQuarantineItem)));
         app.MapGet("/api/quarantine/{id}", (RequestDelegate)(ctx => ApiReadAsync(ctx, async () =>
@@ -508,6 +515,9 @@ public sealed class ConsoleServer(ConsoleOptions options, AdminService admin, IL
     }
 
     /// <summary>A form's action: done, back to the list with the outcome (POST-redirect-GET), or the refusal as its one line.</summary>
+    private async Task<bool> ApplyQueueRequestsAsync(CancellationToken cancellationToken) =>
+        applyQueueRequests is not null && await applyQueueRequests(cancellationToken);
+
     private async Task PageActionAsync(HttpContext ctx, string back, Func<Task<string>> work)
     {
         string query;

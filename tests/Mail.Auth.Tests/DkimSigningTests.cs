@@ -5,6 +5,7 @@ using Mail.Auth.Dkim.Signing;
 using Mail.Core.Accounts;
 using Mail.Core.Secrets;
 using Mail.Storage.Embedded;
+using MimeKit.Cryptography;
 
 namespace Mail.Auth.Tests;
 
@@ -134,6 +135,31 @@ public sealed partial class DkimSigningTests : IClassFixture<DnsFixture>, IDispo
         var header = signed[..signed.IndexOf("Received:", StringComparison.Ordinal)];
         Assert.Contains("h=from:from:to:cc:subject:date:message-id:in-reply-to:references:mime-version:content-type;", Unfold(header), StringComparison.Ordinal);
         Assert.Contains("c=relaxed/relaxed", header, StringComparison.Ordinal);
+    }
+
+    /// <summary>Both keys sign with one body hash (computed once, the same bh= in both fields), under either body
+    /// canonicalization; a body whose trailing spaces, runs of spaces and blank lines make the two differ.</summary>
+    [Theory]
+    [InlineData(DkimCanonicalizationAlgorithm.Relaxed, "relaxed/relaxed")]
+    [InlineData(DkimCanonicalizationAlgorithm.Simple, "relaxed/simple")]
+    public async Task Both_keys_share_one_body_hash_and_dkimpy_verifies_both(DkimCanonicalizationAlgorithm body, string c)
+    {
+        await _directory.AddDomainAsync("example.com");
+        var keys = await _keys.AddAsync("example.com");
+        var message = Messages.Simple(body: "Hi  there.\r\nsecond  line\twith   runs \t \r\n\r\nlast\r\n\r\n\r\n");
+        var signer = new DkimMessageSigner(_keys, _clock, body);
+
+        var headers = await signer.SignAsync(new MemoryStream(Encoding.UTF8.GetBytes(message)), default);
+
+        var bodyHashes = Regex.Matches(Unfold(headers), "bh=([^;]+);").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(2, bodyHashes.Count);
+        Assert.Equal(bodyHashes[0], bodyHashes[1]);
+        Assert.Equal(2, Regex.Count(headers, "c=" + c + ";"));
+        var verdicts = await Dkimpy.VerifyAsync(headers + message, Dns([.. keys]));
+        Assert.Equal(2, verdicts.Count);
+        Assert.All(verdicts, v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
+        Assert.Contains(verdicts, v => v.Contains("a=rsa-sha256", StringComparison.Ordinal));
+        Assert.Contains(verdicts, v => v.Contains("a=ed25519-sha256", StringComparison.Ordinal));
     }
 
     /// <summary>Shapes where re-serializing a parsed message could drift from its bytes: what the signer hashes must be

@@ -237,6 +237,54 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         Assert.DoesNotContain("status=bounced", host.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>The console's queue actions take the CLI's path (the server's control socket): applied when the page or
+    /// the API call returns, not at the outbound stage's next poll.</summary>
+    [Fact]
+    public async Task Console_queue_actions_are_applied_by_the_running_server_before_the_reply()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.RcptReplies["later@example.net"] = "451 4.3.0 try again later";
+        _dns.AddMx("example.net", 10, "mx.example.net");
+        _dns.Add("mx.example.net", DnsRecordType.A, "127.0.0.1");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "admin@example.org", "--password", "pw", "--admin");
+        var console = FreePort.Tcp();
+        var (host, submission) = await StartAsync(peer.Port, $"--Admin:Endpoint=127.0.0.1:{console}");
+        await using var _ = host;
+        var id = QueueIdOf(await SubmitAsync(submission, "held from the console", "later@example.net"));
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        using var http = await ConsoleSignInAsync(console);
+
+        // The page: the redirect says the running server applied it, and the queue shows it held at once.
+        var form = await http.GetStringAsync("/queue");
+        var csrf = System.Text.RegularExpressions.Regex.Match(form, "name=\"csrf\" value=\"([^\"]+)\"").Groups[1].Value;
+        using (var hold = await http.PostAsync($"/queue/{id}/hold", new FormUrlEncodedContent([new("csrf", csrf)])))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, hold.StatusCode);
+            Assert.Contains("applied by the running server", Uri.UnescapeDataString(hold.Headers.Location!.ToString()), StringComparison.Ordinal);
+        }
+        Assert.Contains("<later@example.net> held", (await HostProcess.AdminOkAsync(_data.Path, "queue", "show", id)).StdOut, StringComparison.Ordinal);
+
+        // The API: the remote accepts now; release returns once applied (the envelope is due again), and it is delivered.
+        peer.RcptReplies.TryRemove("later@example.net", out string? _);
+        using var release = new HttpRequestMessage(HttpMethod.Post, $"/api/queue/{id}/release");
+        release.Headers.Add("X-CSRF-Token", csrf);
+        using (var released = await http.SendAsync(release)) Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+        await HostProcess.PollAsync(() => Task.FromResult(host.Output), o => o.Contains("status=sent", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "not sent after the release");
+        Assert.Single(peer.Received);
+    }
+
+    private static async Task<HttpClient> ConsoleSignInAsync(int port)
+    {
+        var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var form = await http.GetStringAsync("/signin");
+        var csrf = System.Text.RegularExpressions.Regex.Match(form, "name=\"csrf\" value=\"([^\"]+)\"").Groups[1].Value;
+        using var body = new FormUrlEncodedContent([new("user", "admin@example.org"), new("password", "pw"), new("csrf", csrf)]);
+        using var signedIn = await http.PostAsync("/signin", body);
+        Assert.Equal(HttpStatusCode.SeeOther, signedIn.StatusCode);
+        return http;
+    }
+
     [Fact]
     public async Task Sigkill_during_delivery_then_restart_delivers_every_recipient()
     {

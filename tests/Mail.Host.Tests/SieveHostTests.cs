@@ -74,6 +74,26 @@ public sealed class SieveHostTests(ITestOutputHelper log) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_script_activated_by_the_cli_filters_the_next_message_of_a_running_server_despite_its_directory_cache()
+    {
+        // An hour of directory cache: the server read "no active script" for the first message and keeps that answer;
+        // only the CLI's word (its control socket) can make the script filter the second.
+        await using var host = await HostProcess.StartAsync(_data.Path, "--State:DirectoryCacheTtl=01:00:00");
+        await SendAsync(host.SmtpPort, ("bob@example.net", "alice@example.org", "From: bob@example.net\nTo: alice@example.org\nSubject: before"));
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+        await HostProcess.AdminOkAsync(_data.Path, "sieve", "put", "alice@example.org", "rules", Script("rules", "require [\"fileinto\", \"mailbox\"];\nfileinto :create \"Filed\";\n"));
+        await HostProcess.AdminOkAsync(_data.Path, "sieve", "activate", "alice@example.org", "rules");
+        await SendAsync(host.SmtpPort, ("bob@example.net", "alice@example.org", "From: bob@example.net\nTo: alice@example.org\nSubject: after"));
+        await HostProcess.WaitForEmptyQueueAsync(_data.Path, TimeSpan.FromSeconds(30));
+
+        var list = (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org")).StdOut;
+        var filed = (await HostProcess.AdminOkAsync(_data.Path, "mailbox", "list", "alice@example.org", "--mailbox", "Filed")).StdOut;
+        Assert.Contains("before", list, StringComparison.Ordinal);
+        Assert.DoesNotContain("after", list, StringComparison.Ordinal);
+        Assert.Contains("after", filed, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Fileinto_create_with_flags_the_spam_verdict_and_a_failing_script_keep_in_INBOX()
     {
         await HostProcess.AdminOkAsync(_data.Path, "sieve", "put", "alice@example.org", "rules", Script("rules", """

@@ -127,3 +127,18 @@ public sealed class SqliteMailboxStoreContractTests : MailboxStoreContract, IDis
         _dir.Dispose();
     }
 }
+
+/// <summary>The contract holds with the directory cache on for every partition: this process's writes are read back at once.</summary>
+public sealed class CachedSqliteStateStoreContractTests : StateStoreContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override Task<IStateStore> CreateStoreAsync()
+    {
+        var store = new SqliteStateStore(System.IO.Path.Combine(_dir.Path, "mail.db"), watched: _ => true);
+        store.CacheReads(TimeSpan.FromHours(1));
+        return Task.FromResult<IStateStore>(store);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}

@@ -26,10 +26,36 @@ public static class DkimBodyHash
         return writer.GetHash();
     }
 
+    /// <summary>
+    /// The body hash of a body that is written rather than held (the outbound signer's: the stored body is streamed
+    /// from the message store, and one hash serves every key that signs with the same canonicalization).
+    /// </summary>
+    public static byte[] Compute(Action<Stream> writeBody, HashAlgorithmName algorithm, DkimCanonicalizationAlgorithm canonicalization)
+    {
+        using var writer = new CanonicalHashWriter(algorithm);
+        using var stream = new LineStream(canonicalization == DkimCanonicalizationAlgorithm.Relaxed, writer);
+        writeBody(stream);
+        stream.Finish();
+        return writer.GetHash();
+    }
+
     internal static void Canonicalize(ReadOnlySpan<byte> body, bool relaxed, CanonicalHashWriter writer)
     {
-        var emptyLines = 0;
-        var written = false;
+        var state = default(State);
+        Lines(body, relaxed, writer, ref state);
+        End(relaxed, writer, state);
+    }
+
+    /// <summary>Where a scan stands between calls: empty lines held back, and whether any line was written.</summary>
+    private struct State
+    {
+        public int EmptyLines;
+        public bool Written;
+    }
+
+    /// <summary>Canonicalizes lines; a piece that does not end in LF is taken as a last line without a line ending.</summary>
+    private static void Lines(ReadOnlySpan<byte> body, bool relaxed, CanonicalHashWriter writer, ref State state)
+    {
         while (!body.IsEmpty)
         {
             ReadOnlySpan<byte> line;
@@ -49,16 +75,92 @@ public static class DkimBodyHash
             if (line.IsEmpty)
             {
                 // Held back: empty lines count only when something follows them.
-                emptyLines++;
+                state.EmptyLines++;
                 continue;
             }
-            for (; emptyLines > 0; emptyLines--) writer.Write("\r\n"u8);
+            for (; state.EmptyLines > 0; state.EmptyLines--) writer.Write("\r\n"u8);
             if (relaxed) WriteReduced(line, writer);
             else writer.Write(line);
             writer.Write("\r\n"u8);
-            written = true;
+            state.Written = true;
         }
-        if (!written && !relaxed) writer.Write("\r\n"u8);
+    }
+
+    private static void End(bool relaxed, CanonicalHashWriter writer, State state)
+    {
+        if (!state.Written && !relaxed) writer.Write("\r\n"u8);
+    }
+
+    /// <summary>
+    /// A write-only stream that canonicalizes whole lines as they arrive: the bytes after the last LF of a write wait
+    /// (in a pooled buffer) for the rest of their line, so a line split across writes is scanned as one.
+    /// </summary>
+    private sealed class LineStream(bool relaxed, CanonicalHashWriter writer) : Stream
+    {
+        private State _state;
+        private byte[] _partial = [];
+        private int _partialLength;
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (_partialLength > 0)
+            {
+                var lf = buffer.IndexOf((byte)'\n');
+                var take = lf < 0 ? buffer.Length : lf + 1;
+                Hold(buffer[..take]);
+                buffer = buffer[take..];
+                if (lf < 0) return;
+                Lines(_partial.AsSpan(0, _partialLength), relaxed, writer, ref _state);
+                _partialLength = 0;
+            }
+            var last = buffer.LastIndexOf((byte)'\n');
+            if (last >= 0)
+            {
+                Lines(buffer[..(last + 1)], relaxed, writer, ref _state);
+                buffer = buffer[(last + 1)..];
+            }
+            Hold(buffer);
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public void Finish()
+        {
+            Lines(_partial.AsSpan(0, _partialLength), relaxed, writer, ref _state);
+            _partialLength = 0;
+            End(relaxed, writer, _state);
+        }
+
+        private void Hold(ReadOnlySpan<byte> bytes)
+        {
+            if (bytes.IsEmpty) return;
+            if (_partialLength + bytes.Length > _partial.Length)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_partialLength + bytes.Length, 4096));
+                _partial.AsSpan(0, _partialLength).CopyTo(larger);
+                if (_partial.Length > 0) ArrayPool<byte>.Shared.Return(_partial);
+                _partial = larger;
+            }
+            bytes.CopyTo(_partial.AsSpan(_partialLength));
+            _partialLength += bytes.Length;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (_partial.Length > 0) ArrayPool<byte>.Shared.Return(_partial);
+            _partial = [];
+            base.Dispose(disposing);
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     // RFC 6376 3.4.4: every run of WSP inside a line becomes one SP (trailing WSP is already gone).

@@ -44,7 +44,7 @@ internal static class DkimHeaderHash
     // RFC 6376 3.4.2: lower-case name, no WSP around the colon, runs of WSP (folding included) become one SP,
     // none at the end. The value comes in two parts (the signature field without its b= value); a run of WSP may
     // span them.
-    private static void WriteRelaxed(CanonicalHashWriter writer, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest, bool signatureField)
+    internal static void WriteRelaxed(CanonicalHashWriter writer, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest, bool signatureField)
     {
         foreach (var b in name) writer.Write(b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b + 32) : b);
         writer.Write((byte)':');

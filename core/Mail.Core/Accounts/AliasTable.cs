@@ -11,7 +11,7 @@ namespace Mail.Core.Accounts;
 /// </summary>
 public sealed class AliasTable(IStateStore state, Func<string, CancellationToken, Task<bool>> isLocalDomain)
 {
-    private const string Partition = "alias";
+    private const string Partition = DirectoryPartitions.Alias;
 
     /// <summary>The canonical key for an alias address, or "@domain" for a catch-all; null when neither.</summary>
     public static string? Key(string address)

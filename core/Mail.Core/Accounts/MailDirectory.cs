@@ -19,8 +19,8 @@ public sealed class MailDirectory(IStateStore state, int passwordIterations = Pa
     /// <summary>The login cache, or null when off.</summary>
     public AuthCache? AuthCache => authCache;
 
-    private const string DomainPartition = "domain";
-    private const string UserPartition = "user";
+    private const string DomainPartition = DirectoryPartitions.Domain;
+    private const string UserPartition = DirectoryPartitions.User;
 
     public async Task AddDomainAsync(string domain, CancellationToken cancellationToken = default)
     {

@@ -20,7 +20,7 @@ public sealed class SieveScripts(IStateStore state)
     private const string ActiveKey = "active";
     private const string ScriptPrefix = "script:";
 
-    private static string Partition(string user) => "sieve:" + user;
+    private static string Partition(string user) => DirectoryPartitions.SievePrefix + user;
 
     /// <summary>Why a script name is not acceptable, or null. RFC 5804 1.6 allows any Unicode but controls; we also keep
     /// it short and free of the characters Table keys refuse.</summary>

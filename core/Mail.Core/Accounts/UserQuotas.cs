@@ -16,7 +16,7 @@ namespace Mail.Core.Accounts;
 /// <param name="defaultLimit">Quota:Default, the limit of a user who has none of their own; null: unlimited.</param>
 public sealed class UserQuotas(IStateStore state, IMailboxStore mailboxes, long? defaultLimit = null)
 {
-    private const string Partition = "quota";
+    private const string Partition = DirectoryPartitions.Quota;
 
     /// <summary>What a user's own entry holds when an administrator set "none" against a default limit.</summary>
     private const string Unlimited = "0";

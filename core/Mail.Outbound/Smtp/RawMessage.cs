@@ -55,7 +55,7 @@ internal sealed class RawMessage : MimeMessage
     /// <summary>Signs the message and puts the signer's fields (our DKIM-Signatures) on top.</summary>
     public async ValueTask SignAsync(IOutboundSigner signer, CancellationToken cancellationToken)
     {
-        // MimeKit's DKIM signer reads the Content-* fields from the body entity, where its parser keeps them: the body
+        // The signer reads the Content-* fields from the body entity, where MimeKit's parser keeps them: the body
         // holds copies of them for the signature only.
         foreach (var h in Headers)
         {
@@ -142,7 +142,7 @@ internal sealed class RawBody : MimePart
 
     public void Undeclare() => Headers.Clear();
 
-    /// <summary>Synchronous, as the DKIM signer hashes the body (MimeMessage.HashBody).</summary>
+    /// <summary>Synchronous: the DKIM signer hashes the body as this writes it (DkimBodyHash.Compute).</summary>
     public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)
     {
         _original.Position = _start;
@@ -161,13 +161,21 @@ internal sealed class RawBody : MimePart
     private static bool ContainsEightBit(Stream s, long start)
     {
         s.Position = start;
-        var buffer = new byte[64 * 1024];
-        int n;
-        while ((n = s.Read(buffer)) > 0)
+        // Pooled: one scan per outbound run, and a fresh 64 KB buffer each time was a large share of its allocations.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
         {
-            if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) return true;
+            int n;
+            while ((n = s.Read(buffer)) > 0)
+            {
+                if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) return true;
+            }
+            return false;
         }
-        return false;
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static bool EndsWithNewLine(Stream s)

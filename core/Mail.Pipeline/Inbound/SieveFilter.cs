@@ -29,7 +29,7 @@ internal sealed class SieveFilter(MailDirectory directory, IMailboxStore mailbox
 {
     private readonly SieveInterpreter _interpreter = new();
 
-    public async Task<DeliveryPlan> PlanAsync(Envelope envelope, string user, string recipient, MimeMessage view, long size, string defaultMailbox, CancellationToken cancellationToken)
+    public async Task<DeliveryPlan> PlanAsync(Envelope envelope, string user, string recipient, Lazy<MimeMessage> view, long size, string defaultMailbox, CancellationToken cancellationToken)
     {
         var fallback = DeliveryPlan.Default(defaultMailbox);
         if (await directory.Sieve.GetActiveAsync(user, cancellationToken) is not { } active) return fallback;
@@ -46,7 +46,7 @@ internal sealed class SieveFilter(MailDirectory directory, IMailboxStore mailbox
         try
         {
             var script = SieveScript.Compile(text);
-            result = _interpreter.Run(script, new SieveMessage(view, size, envelope.IsNullSender ? "" : envelope.MailFrom, recipient)
+            result = _interpreter.Run(script, new SieveMessage(view.Value, size, envelope.IsNullSender ? "" : envelope.MailFrom, recipient)
             {
                 Delimiters = directory.Recipients.Delimiters,
                 MailboxExists = m => existing.Contains(Canonical(m)),

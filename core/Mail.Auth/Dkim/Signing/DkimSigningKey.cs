@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Signers;
 
 namespace Mail.Auth.Dkim.Signing;
 
@@ -36,6 +37,23 @@ public sealed class DkimSigningKey
             rsa.ImportFromPem(pem);
         }
         return new DkimSigningKey(key, privateKey, rsa);
+    }
+
+    /// <summary>
+    /// b= for a header hash (SHA-256 of the canonicalized header fields, RFC 6376 3.7): RSASSA-PKCS1-v1_5 over that
+    /// hash (rsa-sha256), or PureEdDSA Ed25519 over its 32 bytes (ed25519-sha256, RFC 8463 3).
+    /// </summary>
+    internal byte[] SignHeaderHash(byte[] sha256)
+    {
+        if (_rsa is not null)
+        {
+            // An RSA object is not documented as safe for concurrent use; one signature takes about a millisecond.
+            lock (_rsaLock) return _rsa.SignHash(sha256, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        }
+        var signer = new Ed25519Signer();
+        signer.Init(forSigning: true, PrivateKey);
+        signer.BlockUpdate(sha256, 0, sha256.Length);
+        return signer.GenerateSignature();
     }
 
     /// <summary>MimeKit's signing context: the platform's RSA where there is one, else BouncyCastle's (null).</summary>

@@ -87,7 +87,7 @@ DATA=$WORK/mail
 SUB_PORT=$(free_port)
 "${MAIL[@]}" serve --data "$DATA" \
   "--Smtp:Listeners:0:Endpoint=127.0.0.1:$(free_port)" "--Smtp:Listeners:1:Endpoint=127.0.0.1:$SUB_PORT" "--Smtp:Listeners:2:Endpoint=127.0.0.1:$(free_port)" \
-  --Smtp:AllowPlaintextAuthOnLoopback=true --Smtp:HostName=mail.example.org --Imap:Enabled=false --Pop3:Enabled=false \
+  --Smtp:AllowPlaintextAuthOnLoopback=true --Smtp:HostName=mail.example.org --Imap:Enabled=false --Pop3:Enabled=false --ManageSieve:Enabled=false \
   "--Dns:NameServers:0=127.0.0.1:$DNS_PORT" "--Outbound:RemotePort=$SINK_PORT" --Outbound:TlsPolicy=None \
   --Logging:LogLevel:Default=Warning ${MAIL_ARGS:-} >"$WORK/mail.log" 2>&1 &
 MAIL_PID=$!

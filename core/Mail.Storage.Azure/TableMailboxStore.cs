@@ -250,41 +250,91 @@ public sealed partial class TableMailboxStore : IMailboxStore
         return await RetryAsync(async () =>
         {
             var box = await GetMailboxRowAsync(user, name, cancellationToken) ?? throw new MailboxNotFoundException(name);
-            string? dkKey = message.DeliveryKey is null ? null : $"dk|{box.Id}|{TableKey.Escape(message.DeliveryKey)}";
+            string? dkKey = DeliveryRowKey(box, message);
             if (dkKey is not null)
             {
                 var present = await GetEntityAsync(user, dkKey, cancellationToken);
                 if (present is not null) return await AlreadyPresentAsync(user, box, present, cancellationToken);
             }
-            var uid = box.UidNext;
-            var modSeq = box.HighestModSeq + 1;
-            var flags = Distinct(message.Flags);
-            var record = new MessageRecord(uid, message.MessageRef, message.Size, message.InternalDate, flags, modSeq);
-            box.UidNext = uid + 1;
-            box.HighestModSeq = modSeq;
-            box.MessageCount++;
-            box.AddOctets(message.Size);
-            if (!HasSeen(flags)) box.UnseenCount++;
-            var actions = new List<TableTransactionAction>
-            {
-                new(TableTransactionActionType.UpdateReplace, box.Entity, box.Entity.ETag),
-                new(TableTransactionActionType.Add, MessageEntity(user, box.Id, record)),
-            };
-            if (dkKey is not null)
-            {
-                actions.Add(new(TableTransactionActionType.Add, new TableEntity(Pk(user), dkKey)
-                {
-                    ["Uid"] = uid,
-                    ["MessageRef"] = message.MessageRef,
-                    ["Size"] = message.Size,
-                    ["InternalDate"] = message.InternalDate.ToUniversalTime(),
-                }));
-            }
+            var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, box.Entity, box.Entity.ETag) };
+            var result = AddRow(user, box, message, dkKey, actions);
             // 412 on the mailbox row (another appender took this UID) or 409 on the delivery key (another instance
             // delivered the same envelope): RetryAsync reads again; the next round sees the new UIDNEXT or the key.
             await _table.SubmitTransactionAsync(actions, cancellationToken);
-            return new AppendResult(record, box.UidValidity, false);
+            return result;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// All the rows in one entity-group transaction (the user's partition): each mailbox row once under its ETag, the
+    /// records, the delivery keys. An EXPUNGE's query for rows still naming a ref runs after its own commit, so it sees
+    /// all these rows or none. No stripe lock (it would take several): the ETags keep concurrent appenders correct.
+    /// </summary>
+    public async Task<IReadOnlyList<AppendResult>> AppendAllAsync(string user, IReadOnlyList<(string Mailbox, NewMessage Message)> appends, CancellationToken cancellationToken = default)
+    {
+        if (appends.Count == 1) return [await AppendAsync(user, appends[0].Mailbox, appends[0].Message, cancellationToken)];
+        // 1 mailbox row + 2 operations a row must fit the 100 of a transaction; a delivery files into a few mailboxes.
+        if (appends.Count > MaxRowsAtOnce)
+            throw new ArgumentException($"At most {MaxRowsAtOnce} rows are appended at once (one Table transaction); {appends.Count} given", nameof(appends));
+        return await RetryAsync(async () =>
+        {
+            var boxes = new Dictionary<string, MailboxRow>(StringComparer.Ordinal);
+            var changed = new HashSet<string>(StringComparer.Ordinal);
+            var results = new AppendResult[appends.Count];
+            var actions = new List<TableTransactionAction>();
+            for (var i = 0; i < appends.Count; i++)
+            {
+                var (mailbox, message) = appends[i];
+                var name = Normalize(mailbox);
+                if (!boxes.TryGetValue(name, out var box))
+                    boxes[name] = box = await GetMailboxRowAsync(user, name, cancellationToken) ?? throw new MailboxNotFoundException(name);
+                var dkKey = DeliveryRowKey(box, message);
+                if (dkKey is not null && await GetEntityAsync(user, dkKey, cancellationToken) is { } present)
+                {
+                    results[i] = await AlreadyPresentAsync(user, box, present, cancellationToken);
+                    continue;
+                }
+                results[i] = AddRow(user, box, message, dkKey, actions);
+                changed.Add(name);
+            }
+            if (actions.Count == 0) return results;
+            foreach (var name in changed) actions.Insert(0, new(TableTransactionActionType.UpdateReplace, boxes[name].Entity, boxes[name].Entity.ETag));
+            await _table.SubmitTransactionAsync(actions, cancellationToken);
+            return (IReadOnlyList<AppendResult>)results;
+        }, cancellationToken);
+    }
+
+    /// <summary>Rows one <see cref="AppendAllAsync"/> takes: 3 operations each (mailbox row, record, delivery key) in 100.</summary>
+    public const int MaxRowsAtOnce = 33;
+
+    private static string? DeliveryRowKey(MailboxRow box, NewMessage message) =>
+        message.DeliveryKey is null ? null : $"dk|{box.Id}|{TableKey.Escape(message.DeliveryKey)}";
+
+    /// <summary>Adds a new row's record (and delivery key) to <paramref name="actions"/> and takes its UID and MODSEQ from
+    /// <paramref name="box"/>, whose counts it updates; the caller writes the mailbox row under its ETag in the same transaction.</summary>
+    private static AppendResult AddRow(string user, MailboxRow box, NewMessage message, string? dkKey, List<TableTransactionAction> actions)
+    {
+        var uid = box.UidNext;
+        var modSeq = box.HighestModSeq + 1;
+        var flags = Distinct(message.Flags);
+        var record = new MessageRecord(uid, message.MessageRef, message.Size, message.InternalDate, flags, modSeq);
+        box.UidNext = uid + 1;
+        box.HighestModSeq = modSeq;
+        box.MessageCount++;
+        box.AddOctets(message.Size);
+        if (!HasSeen(flags)) box.UnseenCount++;
+        actions.Add(new(TableTransactionActionType.Add, MessageEntity(user, box.Id, record)));
+        if (dkKey is not null)
+        {
+            actions.Add(new(TableTransactionActionType.Add, new TableEntity(Pk(user), dkKey)
+            {
+                ["Uid"] = uid,
+                ["MessageRef"] = message.MessageRef,
+                ["Size"] = message.Size,
+                ["InternalDate"] = message.InternalDate.ToUniversalTime(),
+            }));
+        }
+        return new AppendResult(record, box.UidValidity, false);
     }
 
     public async Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default)

@@ -324,29 +324,38 @@ public sealed class SqliteMailboxStore : IMailboxStore
         Exec(c, tx, "INSERT OR IGNORE INTO subscription(user, name) VALUES ($u, $n)", ("$u", u), ("$n", name));
 
     public Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default) =>
+        Write(cancellationToken, (c, tx) => AppendCore(c, tx, User(user), mailbox, message));
+
+    public Task<IReadOnlyList<AppendResult>> AppendAllAsync(string user, IReadOnlyList<(string Mailbox, NewMessage Message)> appends, CancellationToken cancellationToken = default) =>
         Write(cancellationToken, (c, tx) =>
         {
+            // One transaction: an EXPUNGE (same write lock) runs before or after all the rows, never between two.
             var u = User(user);
-            var name = NormalizeName(mailbox);
-            if (message.DeliveryKey is not null)
-            {
-                var existing = FindDelivery(c, tx, u, message.DeliveryKey);
-                if (existing is not null) return existing;
-            }
-            var box = Find(c, tx, u, name) ?? throw new MailboxNotFoundException(name);
-            var uid = box.UidNext;
-            var modseq = box.HighestModSeq + 1;
-            var flags = NormalizeFlags(message.Flags);
-            var date = message.InternalDate.ToUnixTimeMilliseconds();
-            InsertMessage(c, tx, box.Id, uid, message.MessageRef, message.Size, date, flags, modseq);
-            Exec(c, tx, "UPDATE mailbox SET uid_next=$n, highest_modseq=$h WHERE id=$id", ("$n", uid + 1), ("$h", modseq), ("$id", box.Id));
-            if (message.DeliveryKey is not null)
-            {
-                Exec(c, tx, "INSERT INTO delivery(user, delivery_key, mailbox_id, uid, message_ref, size, internal_date) VALUES ($u, $k, $m, $uid, $r, $s, $d)",
-                    ("$u", u), ("$k", message.DeliveryKey), ("$m", box.Id), ("$uid", uid), ("$r", message.MessageRef), ("$s", message.Size), ("$d", date));
-            }
-            return new AppendResult(new MessageRecord(uid, message.MessageRef, message.Size, FromMs(date), flags, modseq), box.UidValidity, false);
+            return (IReadOnlyList<AppendResult>)appends.Select(a => AppendCore(c, tx, u, a.Mailbox, a.Message)).ToList();
         });
+
+    private AppendResult AppendCore(SqliteConnection c, SqliteTransaction tx, string u, string mailbox, NewMessage message)
+    {
+        var name = NormalizeName(mailbox);
+        if (message.DeliveryKey is not null)
+        {
+            var existing = FindDelivery(c, tx, u, message.DeliveryKey);
+            if (existing is not null) return existing;
+        }
+        var box = Find(c, tx, u, name) ?? throw new MailboxNotFoundException(name);
+        var uid = box.UidNext;
+        var modseq = box.HighestModSeq + 1;
+        var flags = NormalizeFlags(message.Flags);
+        var date = message.InternalDate.ToUnixTimeMilliseconds();
+        InsertMessage(c, tx, box.Id, uid, message.MessageRef, message.Size, date, flags, modseq);
+        Exec(c, tx, "UPDATE mailbox SET uid_next=$n, highest_modseq=$h WHERE id=$id", ("$n", uid + 1), ("$h", modseq), ("$id", box.Id));
+        if (message.DeliveryKey is not null)
+        {
+            Exec(c, tx, "INSERT INTO delivery(user, delivery_key, mailbox_id, uid, message_ref, size, internal_date) VALUES ($u, $k, $m, $uid, $r, $s, $d)",
+                ("$u", u), ("$k", message.DeliveryKey), ("$m", box.Id), ("$uid", uid), ("$r", message.MessageRef), ("$s", message.Size), ("$d", date));
+        }
+        return new AppendResult(new MessageRecord(uid, message.MessageRef, message.Size, FromMs(date), flags, modseq), box.UidValidity, false);
+    }
 
     public Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default) =>
         Read(cancellationToken, (c, tx) =>

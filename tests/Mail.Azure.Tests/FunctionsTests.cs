@@ -11,6 +11,7 @@ using Mail.Core.InboundChecks;
 using Mail.Pipeline.Inbound;
 using Mail.Testing;
 using Mail.Storage.Azure;
+using Mail.Storage.Contracts;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mail.Azure.Tests;
@@ -405,12 +406,24 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     /// <summary>Fault injection around the real Table adapter: fails appends for one user.</summary>
-    private sealed class FaultyMailboxStore(IMailboxStore inner) : IMailboxStore
+    private sealed class FaultyMailboxStore(IMailboxStore inner) : MailboxStoreDecorator(inner)
     {
         public string? FailNextAppendFor { get; set; }
         public string? FailAlwaysFor { get; set; }
 
-        public Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default)
+        public override Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default)
+        {
+            FailIfArmed(user);
+            return Inner.AppendAsync(user, mailbox, message, cancellationToken);
+        }
+
+        public override Task<IReadOnlyList<AppendResult>> AppendAllAsync(string user, IReadOnlyList<(string Mailbox, NewMessage Message)> appends, CancellationToken cancellationToken = default)
+        {
+            FailIfArmed(user);
+            return Inner.AppendAllAsync(user, appends, cancellationToken);
+        }
+
+        private void FailIfArmed(string user)
         {
             if (user == FailAlwaysFor) throw new IOException("disk on fire");
             if (user == FailNextAppendFor)
@@ -418,24 +431,7 @@ public sealed class FunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
                 FailNextAppendFor = null;
                 throw new IOException("transient table failure");
             }
-            return inner.AppendAsync(user, mailbox, message, cancellationToken);
         }
-
-        public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) => inner.EnsureUserMailboxesAsync(user, cancellationToken);
-        public Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default) => inner.ListMailboxesAsync(user, cancellationToken);
-        public Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) => inner.GetMailboxAsync(user, mailbox, cancellationToken);
-        public Task<MailboxInfo> CreateMailboxAsync(string user, string mailbox, string? specialUse = null, CancellationToken cancellationToken = default) => inner.CreateMailboxAsync(user, mailbox, specialUse, cancellationToken);
-        public Task DeleteMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) => inner.DeleteMailboxAsync(user, mailbox, cancellationToken);
-        public Task RenameMailboxAsync(string user, string oldName, string newName, CancellationToken cancellationToken = default) => inner.RenameMailboxAsync(user, oldName, newName, cancellationToken);
-        public Task SetSubscribedAsync(string user, string mailbox, bool subscribed, CancellationToken cancellationToken = default) => inner.SetSubscribedAsync(user, mailbox, subscribed, cancellationToken);
-        public Task<IReadOnlyList<string>> ListSubscriptionsAsync(string user, CancellationToken cancellationToken = default) => inner.ListSubscriptionsAsync(user, cancellationToken);
-        public Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default) => inner.ListMessagesAsync(user, mailbox, changedSince, cancellationToken);
-        public Task<StoreResult> StoreFlagsAsync(string user, string mailbox, IReadOnlyCollection<long> uids, FlagChange change, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken cancellationToken = default) => inner.StoreFlagsAsync(user, mailbox, uids, change, flags, unchangedSince, cancellationToken);
-        public Task<IReadOnlyList<long>> ExpungeAsync(string user, string mailbox, IReadOnlyCollection<long>? uids = null, CancellationToken cancellationToken = default) => inner.ExpungeAsync(user, mailbox, uids, cancellationToken);
-        public Task<CopyResult> CopyAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) => inner.CopyAsync(user, source, uids, destination, cancellationToken);
-        public Task<CopyResult> MoveAsync(string user, string source, IReadOnlyCollection<long> uids, string destination, CancellationToken cancellationToken = default) => inner.MoveAsync(user, source, uids, destination, cancellationToken);
-        public Task<IReadOnlyList<long>> ListExpungedAsync(string user, string mailbox, long sinceModSeq, CancellationToken cancellationToken = default) => inner.ListExpungedAsync(user, mailbox, sinceModSeq, cancellationToken);
-        public Task<long> GetUsageAsync(string user, CancellationToken cancellationToken = default) => inner.GetUsageAsync(user, cancellationToken);
     }
 
     /// <summary>An inbound check that only records the ambient trace while the stage runs.</summary>

@@ -503,6 +503,49 @@ public abstract class MailboxStoreContract
     }
 
     [Fact]
+    public async Task Append_all_appends_every_row_or_none_each_idempotent_on_its_key()
+    {
+        var (store, user) = await ReadyAsync();
+        var message = Msg();
+        var appends = new List<(string, NewMessage)>
+        {
+            ("Archive", message with { DeliveryKey = "q1/u|Archive" }),
+            ("inbox", message with { DeliveryKey = "q1/u" }),
+            ("Archive", Msg("q2/u")),
+        };
+        var first = await store.AppendAllAsync(user, appends);
+        Assert.Equal([1L, 1L, 2L], first.Select(r => r.Message.Uid));
+        Assert.All(first, r => Assert.False(r.AlreadyPresent));
+        Assert.Equal(message.MessageRef, first[1].Message.MessageRef);
+        Assert.Equal(2, (await store.GetMailboxAsync(user, "Archive"))!.MessageCount);
+
+        // Again (a redelivery): every row already present, nothing appended.
+        var again = await store.AppendAllAsync(user, appends);
+        Assert.All(again, r => Assert.True(r.AlreadyPresent));
+        Assert.Equal(first.Select(r => r.Message.Uid), again.Select(r => r.Message.Uid));
+        Assert.Single(await store.ListMessagesAsync(user, "INBOX"));
+
+        // A missing mailbox among them: nothing appended.
+        await Assert.ThrowsAsync<MailboxNotFoundException>(() => store.AppendAllAsync(user, [("INBOX", Msg("q3/u")), ("Nowhere", Msg("q3/u|Nowhere"))]));
+        Assert.Single(await store.ListMessagesAsync(user, "INBOX"));
+        Assert.False((await store.AppendAsync(user, "INBOX", Msg("q3/u"))).AlreadyPresent);
+    }
+
+    [Fact]
+    public async Task A_message_appended_to_two_mailboxes_at_once_goes_with_its_last_row()
+    {
+        var (store, messages) = await CreateStoreWithMessagesAsync();
+        var user = NewUser();
+        await store.EnsureUserMailboxesAsync(user);
+        var message = await StoredAsync(messages);
+        var rows = await store.AppendAllAsync(user, [("INBOX", message with { DeliveryKey = "d/u" }), ("Archive", message with { DeliveryKey = "d/u|Archive" })]);
+        await DeleteAsync(store, user, "INBOX", rows[0].Message.Uid);
+        Assert.True(await messages.ExistsAsync(message.MessageRef));
+        await DeleteAsync(store, user, "Archive", rows[1].Message.Uid);
+        Assert.False(await messages.ExistsAsync(message.MessageRef));
+    }
+
+    [Fact]
     public async Task Deleting_a_mailbox_deletes_the_messages_only_it_referenced()
     {
         var (store, messages) = await CreateStoreWithMessagesAsync();

@@ -48,6 +48,16 @@ public interface IMailboxStore
     /// </summary>
     Task<AppendResult> AppendAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Appends several rows of one user at once, all or none, each as <see cref="AppendAsync"/> would (its own UID and
+    /// delivery key; a key already present gives that row's <see cref="AppendResult.AlreadyPresent"/> result); results in
+    /// the order given. For one delivery filing one message in several mailboxes: appended one after the other, an
+    /// EXPUNGE of the first row in between would find the message referenced by no row and delete it before the next
+    /// row names it. Here an EXPUNGE sees all the rows or none. Throws <see cref="MailboxNotFoundException"/> (nothing
+    /// appended) when a mailbox does not exist.
+    /// </summary>
+    Task<IReadOnlyList<AppendResult>> AppendAllAsync(string user, IReadOnlyList<(string Mailbox, NewMessage Message)> appends, CancellationToken cancellationToken = default);
+
     /// <summary>Message records in UID order. With <paramref name="changedSince"/>, only those whose MODSEQ is greater.</summary>
     Task<IReadOnlyList<MessageRecord>> ListMessagesAsync(string user, string mailbox, long? changedSince = null, CancellationToken cancellationToken = default);
 

@@ -279,6 +279,7 @@ public sealed class InboundStage(
                     }
                     size = await WriteCopyAsync(raw, envelope, user, messageId, headers, prepend, remove, cancellationToken);
                 }
+                var appends = new List<(string Mailbox, NewMessage Message)>(plan.Stores.Count);
                 foreach (var store in plan.Stores)
                 {
                     // One idempotency key per mailbox: the verdict's mailbox keeps the plain key (a redelivery's recovery
@@ -297,11 +298,17 @@ public sealed class InboundStage(
                             // Made meanwhile by the user's IMAP client or a parallel delivery: what :create wanted.
                         }
                     }
-                    var message = new NewMessage(messageId, size, envelope.ReceivedAt, store.Flags, key);
-                    var result = await AppendCreatingMailboxesAsync(user, store.Mailbox, message, cancellationToken);
-                    delivered.Add(new LocalDelivery(user, store.Mailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
+                    appends.Add((store.Mailbox, new NewMessage(messageId, size, envelope.ReceivedAt, store.Flags, key)));
+                }
+                // All the user's rows at once: one after the other, an EXPUNGE of the first would delete the copy before
+                // the next row names it.
+                var results = await AppendCreatingMailboxesAsync(user, appends, cancellationToken);
+                for (var i = 0; i < results.Count; i++)
+                {
+                    var (stored, result) = (appends[i].Mailbox, results[i]);
+                    delivered.Add(new LocalDelivery(user, stored, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
                     if (!result.AlreadyPresent) await NoteOverQuotaAsync(envelope, user, size, cancellationToken);
-                    _log.LogInformation("{QueueId}: delivered to {User} {Mailbox} uid {Uid}{Again}", envelope.QueueId, user, store.Mailbox, result.Message.Uid,
+                    _log.LogInformation("{QueueId}: delivered to {User} {Mailbox} uid {Uid}{Again}", envelope.QueueId, user, stored, result.Message.Uid,
                         result.AlreadyPresent ? " (already present)" : "");
                 }
             }
@@ -484,17 +491,18 @@ public sealed class InboundStage(
             envelope.QueueId, user, q.Used, q.Limit, size);
     }
 
-    /// <summary>Appends; on the first delivery to a new user (or after they deleted Junk) creates the standard mailboxes first.</summary>
-    private async Task<AppendResult> AppendCreatingMailboxesAsync(string user, string mailbox, NewMessage message, CancellationToken cancellationToken)
+    /// <summary>Appends (all or none); on the first delivery to a new user (or after they deleted Junk) creates the standard mailboxes first.</summary>
+    private async Task<IReadOnlyList<AppendResult>> AppendCreatingMailboxesAsync(string user, IReadOnlyList<(string Mailbox, NewMessage Message)> appends,
+        CancellationToken cancellationToken)
     {
         try
         {
-            return await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
+            return await mailboxes.AppendAllAsync(user, appends, cancellationToken);
         }
         catch (MailboxNotFoundException)
         {
             await mailboxes.EnsureUserMailboxesAsync(user, cancellationToken);
-            return await mailboxes.AppendAsync(user, mailbox, message, cancellationToken);
+            return await mailboxes.AppendAllAsync(user, appends, cancellationToken);
         }
     }
 
@@ -525,7 +533,7 @@ public sealed class InboundStage(
             await using var copy = await messages.OpenReadAsync(messageId, cancellationToken);
             if (copy is null) throw missing;
             var message = new NewMessage(messageId, copy.Length, envelope.ReceivedAt, [], DeliveryId.Key(envelope.QueueId, user));
-            var result = await AppendCreatingMailboxesAsync(user, InboxMailbox, message, cancellationToken);
+            var result = (await AppendCreatingMailboxesAsync(user, [(InboxMailbox, message)], cancellationToken))[0];
             delivered.Add(new LocalDelivery(user, InboxMailbox, result.Message.Uid, result.Message.MessageRef, result.AlreadyPresent));
         }
         _log.LogInformation("{QueueId}: redelivered after completion; all {Count} cop(ies) already delivered", envelope.QueueId, delivered.Count);

@@ -34,7 +34,7 @@ internal sealed partial class ImapSession
         }
         var info = await Mailboxes.GetMailboxAsync(_user, name, ct);
         if (info is null) return "NO [NONEXISTENT] No such mailbox";
-        var records = await _messageLists.GetAsync(Mailboxes, info, ct);
+        var records = await _messageLists.GetAsync(Mailboxes, info, work => _afterReply = work, ct);
         var readOnly = command == "EXAMINE";
         var sel = new SelectedMailbox(info.Name, readOnly, info.UidValidity) { UidNext = info.UidNext, HighestModSeq = info.HighestModSeq };
         sel.Load(records);

@@ -122,6 +122,7 @@ internal sealed partial class ImapSession : IListenerSession
                 // The flush is part of the command: a big FETCH's last writes may be the ones that fail.
                 await _conn.FlushAsync(stopping);
                 _inProgress = null;
+                RunAfterReply();
             }
         }
         catch (OperationCanceledException)
@@ -138,6 +139,16 @@ internal sealed partial class ImapSession : IListenerSession
             else
                 _logger.LogDebug("IMAP connection from {Remote} closed: {Message}", _remote, e.Message);
         }
+    }
+
+    /// <summary>Work a command leaves until its reply is sent (queueing a cache file write); at most one.</summary>
+    private Action? _afterReply;
+
+    private void RunAfterReply()
+    {
+        var work = _afterReply;
+        _afterReply = null;
+        work?.Invoke();
     }
 
     /// <summary>The command being run: named in the log line when the connection is lost in the middle of it (as is

@@ -18,6 +18,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     private readonly Func<string, bool>? _watched;
     private StateReadCache? _cache;
     private long _watchedWrites;
+    private Action _forgetting = static () => { };
 
     /// <param name="watched">Partitions whose writes are counted (<see cref="WatchedWrites"/>) and which
     /// <see cref="CacheReads"/> may keep in memory.</param>
@@ -40,26 +41,41 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     }
 
     /// <summary>Forgets the answers kept in memory: another process changed a watched partition.</summary>
-    public void ForgetCachedReads() => _cache?.Clear();
+    public void ForgetCachedReads() => Forget();
 
-    /// <summary>A write, counted and bracketed by the cache's forgetting when it is to a watched partition.</summary>
+    /// <summary>Also calls <paramref name="forget"/> whenever this store forgets its answers (before and after each of
+    /// its writes to a watched partition, and at <see cref="ForgetCachedReads"/>), whether or not it caches reads
+    /// itself: for the caches above it (the SMTP edge's RCPT answers), which must see the same changes.</summary>
+    public void AlsoForget(Action forget)
+    {
+        ArgumentNullException.ThrowIfNull(forget);
+        _forgetting += forget;
+    }
+
+    private void Forget()
+    {
+        _cache?.Clear();
+        _forgetting();
+    }
+
+    /// <summary>A write, counted and bracketed by the caches' forgetting when it is to a watched partition.</summary>
     private Task<T> Write<T>(string partition, Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
     {
         if (_watched is null || !_watched(partition)) return _db.Writes.Write(write, cancellationToken);
         Interlocked.Increment(ref _watchedWrites);
-        return _cache is null ? _db.Writes.Write(write, cancellationToken) : WriteForgettingAsync(_cache, write, cancellationToken);
+        return WriteForgettingAsync(write, cancellationToken);
     }
 
-    private async Task<T> WriteForgettingAsync<T>(StateReadCache cache, Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
+    private async Task<T> WriteForgettingAsync<T>(Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
     {
-        cache.Clear();
+        Forget();
         try
         {
             return await _db.Writes.Write(write, cancellationToken);
         }
         finally
         {
-            cache.Clear();
+            Forget();
         }
     }
 

@@ -59,6 +59,9 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             Quotas = data.Quotas,
         }, loggerFactory);
         await _smtp.StartAsync(cancellationToken);
+        // RCPT's answers follow the directory as the state store's own cache does: this server's writes (console,
+        // ManageSieve) and a `mail` command's STATE on the control socket drop them.
+        (data.State as Mail.Storage.Embedded.SqliteStateStore)?.AlsoForget(_smtp.ForgetDirectoryAnswers);
         // One failed-login counter for IMAP, POP3 and ManageSieve (Imap:MaxFailedLogins, Imap:FailedLoginWindow): a client guessing
         // passwords over both meets one limit, as with Dovecot's auth penalty.
         var throttle = new LoginThrottle(imapOptions.MaxFailedLogins, imapOptions.FailedLoginWindow, TimeProvider.System);

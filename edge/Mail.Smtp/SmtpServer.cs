@@ -107,6 +107,15 @@ public sealed class SmtpServer : IAsyncDisposable, IConnectionHandler<SmtpListen
     /// <summary>A session ended: its connection slot is free again.</summary>
     void IConnectionHandler<SmtpListenerOptions>.Ended(IListenerSession session) => _limiter!.Release(((SmtpSession)session).Facts.ClientEndPoint.Address);
 
+    /// <summary>Drops the answers RCPT TO keeps for Smtp:DirectoryCacheTtl (domains, users, aliases, limits): the host
+    /// calls it when the directory changed (its own write, or a `mail` command's word on the control socket), so the
+    /// next RCPT reads it again.</summary>
+    public void ForgetDirectoryAnswers()
+    {
+        _recipients?.Forget();
+        _quota?.Forget();
+    }
+
     /// <summary>Stops accepting, sends "421 4.3.2 Service shutting down" to every session at its next read, and waits
     /// for them to close. When <paramref name="ct"/> fires first, the remaining connections are dropped.</summary>
     public Task StopAsync(CancellationToken ct = default) => _host?.StopAsync(ct) ?? Task.CompletedTask;

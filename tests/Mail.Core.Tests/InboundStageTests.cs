@@ -1,5 +1,6 @@
 using Mail.Pipeline.Quarantine;
 using Mail.Core.Model;
+using Mail.Core.Ports;
 using Mail.Pipeline.Inbound;
 using MimeKit;
 
@@ -165,6 +166,27 @@ public sealed class InboundStageTests : IDisposable
         Assert.Equal(2, again.Delivered.Count);
         Assert.All(again.Delivered, d => Assert.True(d.AlreadyPresent));
         Assert.Single(await _f.ListAsync("alice@example.org"));
+        Assert.Single(await _f.ListAsync("bob@example.org"));
+    }
+
+    [Fact]
+    public async Task Redelivery_after_the_user_expunged_the_copy_completes_from_the_trail_and_brings_nothing_back()
+    {
+        // A crash between deleting the original and completing the envelope: it comes back, and alice has expunged her
+        // copy meanwhile (the copy goes with its last row). The trail says her delivery was done: no dead letter.
+        var env = await _f.StoreAsync(recipients: ["alice@example.org", "bob@example.org"]);
+        var stage = _f.HoldingStage();
+        var first = await stage.ProcessAsync(env);
+        await stage.DeleteOriginalAsync(env);
+        var uid = first.Delivered.Single(d => d.User == "alice@example.org").Uid;
+        await _f.Mailboxes.StoreFlagsAsync("alice@example.org", "INBOX", [uid], FlagChange.Add, ["\\Deleted"]);
+        await _f.Mailboxes.ExpungeAsync("alice@example.org", "INBOX");
+        await _f.Messages.DeleteAsync(DeliveryId.MessageId(env.QueueId, "alice@example.org"));
+
+        var again = await stage.ProcessAsync(env);
+        var alice = again.Delivered.Single(d => d.User == "alice@example.org");
+        Assert.Equal(("INBOX", uid, true), (alice.Mailbox, alice.Uid, alice.AlreadyPresent));
+        Assert.Empty(await _f.ListAsync("alice@example.org"));
         Assert.Single(await _f.ListAsync("bob@example.org"));
     }
 

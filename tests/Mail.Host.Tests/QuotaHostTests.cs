@@ -105,6 +105,26 @@ public sealed class QuotaHostTests : IDisposable
     }
 
     [Fact]
+    public async Task A_user_added_and_a_limit_set_by_the_cli_reach_RCPT_at_once_despite_an_hour_of_directory_cache()
+    {
+        await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "alice@example.org", "--password", "secret");
+        // An hour of RCPT answers: the server keeps "no such user" for carol and "no limit" for alice; only the CLI's
+        // word (the control socket's STATE) can make the second session see the changes.
+        await using var host = await HostProcess.StartAsync(_data.Path, "--Smtp:DirectoryCacheTtl=01:00:00");
+        Assert.Equal(["carol 550 5.1.1", "alice 250 2.1.5"], await SmtpAsync(host.SmtpPort, """
+            s.mail("bob@example.net", ["SIZE=6000"])
+            say("carol", s.rcpt("carol@example.org")); say("alice", s.rcpt("alice@example.org")); s.rset()
+            """));
+        await HostProcess.AdminOkAsync(_data.Path, "user", "add", "carol@example.org", "--password", "secret");
+        await HostProcess.AdminOkAsync(_data.Path, "user", "quota", "alice@example.org", "2K");
+        Assert.Equal(["carol 250 2.1.5", "alice 552 5.2.2"], await SmtpAsync(host.SmtpPort, """
+            s.mail("bob@example.net", ["SIZE=6000"])
+            say("carol", s.rcpt("carol@example.org")); say("alice", s.rcpt("alice@example.org")); s.rset()
+            """));
+    }
+
+    [Fact]
     public async Task Quota_command_refuses_a_bad_size_and_an_unknown_user()
     {
         await HostProcess.AdminOkAsync(_data.Path, "domain", "add", "example.org");

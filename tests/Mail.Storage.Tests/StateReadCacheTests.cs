@@ -72,5 +72,25 @@ public sealed class StateReadCacheTests : IDisposable
         Assert.Null(await server.GetAsync(DirectoryPartitions.Quota, "alice@example.org"));
     }
 
+    [Fact]
+    public async Task The_caches_above_forget_with_it_at_each_own_write_and_when_told_even_without_a_cache_here()
+    {
+        // The SMTP edge's RCPT answers (Smtp:DirectoryCacheTtl) are dropped whenever this store forgets its own: with
+        // State:DirectoryCacheTtl=0 (no cache here) they must still be.
+        foreach (var cached in new[] { true, false })
+        {
+            var server = new SqliteStateStore(Db, _time, DirectoryPartitions.Contains);
+            if (cached) server.CacheReads(TimeSpan.FromSeconds(5));
+            var forgotten = 0;
+            server.AlsoForget(() => forgotten++);
+            await server.PutAsync("greylist", "k", "1");
+            Assert.Equal(0, forgotten);
+            await server.PutAsync(DirectoryPartitions.User, "carol@example.org", "{}");
+            Assert.Equal(2, forgotten);   // before and after the write
+            server.ForgetCachedReads();
+            Assert.Equal(3, forgotten);
+        }
+    }
+
     public void Dispose() => _dir.Dispose();
 }

@@ -78,6 +78,19 @@ public sealed class InboundStage(
         foreach (var f in result.Forwarded) yield return new TraceEvent(now, TraceStep.QueuedOutbound, $"forwarded (alias): queued outbound as {ForwardId(envelope.QueueId)}", f);
     }
 
+    /// <summary>A delivery an earlier attempt recorded (the Delivered step <see cref="Outcome"/> writes), read back; null
+    /// when <paramref name="e"/> is not one for <paramref name="user"/>.</summary>
+    private static LocalDelivery? RecordedDelivery(TraceEvent e, string queueId, string user)
+    {
+        if (e.Step != TraceStep.Delivered || e.Recipient != user) return null;
+        var prefix = $"to {user} ";
+        var text = e.Text.EndsWith(" (already present)", StringComparison.Ordinal) ? e.Text[..^" (already present)".Length] : e.Text;
+        var at = text.LastIndexOf(" uid ", StringComparison.Ordinal);
+        if (!text.StartsWith(prefix, StringComparison.Ordinal) || at < prefix.Length
+            || !long.TryParse(text.AsSpan(at + 5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var uid)) return null;
+        return new LocalDelivery(user, text[prefix.Length..at], uid, DeliveryId.MessageId(queueId, user), AlreadyPresent: true);
+    }
+
     private async Task<InboundResult> ProcessStepsAsync(Envelope envelope, List<TraceEvent> steps, CancellationToken cancellationToken)
     {
         // Sort recipients first, so unknown local users are logged whatever the checks decide.
@@ -494,8 +507,9 @@ public sealed class InboundStage(
     }
 
     /// <summary>The original is gone. That is expected only when an earlier attempt delivered everything and
-    /// deleted it (then the envelope came back: a redelivery). If every local copy exists, make sure each is
-    /// indexed (idempotent) and report success; anything else is a real loss and a permanent failure.</summary>
+    /// deleted it (then the envelope came back: a redelivery). A user whose delivery the trail records is done; for the
+    /// others, if the copy exists, make sure it is indexed (idempotent). Success when every local user is one or the
+    /// other; anything else is a real loss and a permanent failure.</summary>
     private async Task<InboundResult> RecoverWithoutOriginalAsync(Envelope envelope, List<string> localUsers, List<Recipient> remote, List<string> unknown, Forward? forward,
         CancellationToken cancellationToken)
     {
@@ -503,9 +517,18 @@ public sealed class InboundStage(
         if ((localUsers.Count == 0 && forward is null) || remote.Count > 0) throw missing;
         // The forwarded copy was queued before the original could be deleted.
         if (forward is not null && !await messages.ExistsAsync(ForwardId(envelope.QueueId), cancellationToken)) throw missing;
+        // The trail is written after every copy was appended and before the original is deleted: a Delivered step there
+        // means this user's delivery was done, even if the copy is gone since (the user expunged it, and the copy went
+        // with its last row). Appending again would bring back what the user deleted, and a missing copy is no loss.
+        var recorded = _trail is null ? null : await _trail.GetAsync(envelope.QueueId, cancellationToken);
         var delivered = new List<LocalDelivery>();
         foreach (var user in localUsers)
         {
+            if (recorded?.Events.Select(e => RecordedDelivery(e, envelope.QueueId, user)).LastOrDefault(d => d is not null) is { } earlier)
+            {
+                delivered.Add(earlier);
+                continue;
+            }
             var messageId = DeliveryId.MessageId(envelope.QueueId, user);
             await using var copy = await messages.OpenReadAsync(messageId, cancellationToken);
             if (copy is null) throw missing;

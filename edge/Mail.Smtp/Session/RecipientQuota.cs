@@ -1,5 +1,4 @@
 using Mail.Core.Accounts;
-using Mail.Core.Caching;
 
 namespace Mail.Smtp.Session;
 
@@ -12,26 +11,15 @@ namespace Mail.Smtp.Session;
 /// </summary>
 internal sealed class RecipientQuota(UserQuotas quotas, TimeSpan ttl, TimeProvider time)
 {
-    private const int MaxEntries = 50_000;
-
-    private readonly ClearingCache<string, Limit> _limits = new(MaxEntries, StringComparer.Ordinal);
+    private readonly RememberedAnswers<long?> _limits = new(ttl, time);
 
     /// <summary>The user's usage and limit, or null when they have no limit (nothing to check).</summary>
     public async ValueTask<QuotaUsage?> GetAsync(string user)
     {
-        if (await LimitAsync(user) is not { } limit) return null;
+        if (await _limits.GetAsync(quotas, user, static (q, key) => q.GetLimitAsync(key)) is not { } limit) return null;
         return new QuotaUsage(await quotas.GetUsedAsync(user), limit);
     }
 
-    private async ValueTask<long?> LimitAsync(string user)
-    {
-        if (ttl <= TimeSpan.Zero) return await quotas.GetLimitAsync(user);
-        var now = time.GetTimestamp();
-        if (_limits.TryGetValue(user, out var cached) && now < cached.ExpiresAt) return cached.Value;
-        var value = await quotas.GetLimitAsync(user);
-        _limits.Set(user, new Limit(value, now + (long)(ttl.TotalSeconds * time.TimestampFrequency)));
-        return value;
-    }
-
-    private readonly record struct Limit(long? Value, long ExpiresAt);
+    /// <summary>Drops every kept limit: one changed.</summary>
+    public void Forget() => _limits.Forget();
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Mail.Core.Caching;
 using Mail.Core.Ports;
 using Microsoft.Data.Sqlite;
 
@@ -16,7 +17,8 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     private readonly SqliteDatabase _db;
     private readonly TimeProvider _time;
     private readonly Func<string, bool>? _watched;
-    private StateReadCache? _cache;
+    /// <summary>Reads of the watched partitions kept in memory (<see cref="CacheReads"/>); null: every read asks SQLite.</summary>
+    private RememberedAnswers<(string Partition, string Key), StateEntry?>? _cache;
     private long _watchedWrites;
     private Action _forgetting = static () => { };
 
@@ -33,11 +35,12 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
     /// running server to read them again.</summary>
     public long WatchedWrites => Interlocked.Read(ref _watchedWrites);
 
-    /// <summary>Answers reads of the watched partitions from memory for <paramref name="ttl"/> (<see cref="StateReadCache"/>);
-    /// for the server, whose every message reads them. Zero leaves every read to the database. Call before the first read.</summary>
+    /// <summary>Answers reads of the watched partitions from memory for <paramref name="ttl"/> (<see cref="RememberedAnswers{TKey, T}"/>);
+    /// for the server, whose every message asks "our domain? our user? an alias? a limit? a Sieve script?" several times
+    /// over. Another process's write is seen once the TTL has passed, or at once after <see cref="ForgetCachedReads"/>. Zero leaves every read to the database. Call before the first read.</summary>
     public void CacheReads(TimeSpan ttl)
     {
-        if (_watched is not null && ttl > TimeSpan.Zero) _cache = new StateReadCache(_watched, ttl, _time);
+        if (_watched is not null && ttl > TimeSpan.Zero) _cache = new(ttl, _time, stillTrue: static (entry, now) => entry?.ExpiresAt is not { } expires || expires > now);
     }
 
     /// <summary>Forgets the answers kept in memory: another process changed a watched partition.</summary>
@@ -54,7 +57,7 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
 
     private void Forget()
     {
-        _cache?.Clear();
+        _cache?.Forget();
         _forgetting();
     }
 
@@ -95,16 +98,9 @@ public sealed class SqliteStateStore : IGroupCommittedStateStore
 
     public Task<StateEntry?> GetAsync(string partition, string key, CancellationToken cancellationToken = default)
     {
-        if (_cache is not { } cache || !cache.Caches(partition)) return ReadAsync(partition, key, cancellationToken);
-        return cache.TryGet(partition, key, out var kept) ? Task.FromResult(kept) : ReadKeepingAsync(cache, partition, key, cancellationToken);
-    }
-
-    private async Task<StateEntry?> ReadKeepingAsync(StateReadCache cache, string partition, string key, CancellationToken cancellationToken)
-    {
-        var generation = cache.Generation;
-        var entry = await ReadAsync(partition, key, cancellationToken);
-        cache.Keep(partition, key, entry, generation);
-        return entry;
+        if (_cache is not { } cache || !_watched!(partition)) return ReadAsync(partition, key, cancellationToken);
+        return cache.GetAsync((Store: this, Token: cancellationToken), (partition, key),
+            static (s, k) => s.Store.ReadAsync(k.Partition, k.Key, s.Token)).AsTask();
     }
 
     private async Task<StateEntry?> ReadAsync(string partition, string key, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using Mail.Core.Accounts;
+using Mail.Core.Caching;
 
 namespace Mail.Smtp.Session;
 
@@ -10,8 +11,8 @@ namespace Mail.Smtp.Session;
 /// </summary>
 internal sealed class RecipientDirectory(MailDirectory directory, TimeSpan ttl, TimeProvider time)
 {
-    private readonly RememberedAnswers<bool> _domains = new(ttl, time);
-    private readonly RememberedAnswers<Resolution> _addresses = new(ttl, time);
+    private readonly RememberedAnswers<string, bool> _domains = new(ttl, time, StringComparer.Ordinal);
+    private readonly RememberedAnswers<string, Resolution> _addresses = new(ttl, time, StringComparer.Ordinal);
 
     public ValueTask<bool> IsLocalDomainAsync(string domain) =>
         _domains.GetAsync(directory, domain, static (d, key) => d.IsLocalDomainAsync(key));

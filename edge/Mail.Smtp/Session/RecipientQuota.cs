@@ -1,4 +1,5 @@
 using Mail.Core.Accounts;
+using Mail.Core.Caching;
 
 namespace Mail.Smtp.Session;
 
@@ -11,7 +12,7 @@ namespace Mail.Smtp.Session;
 /// </summary>
 internal sealed class RecipientQuota(UserQuotas quotas, TimeSpan ttl, TimeProvider time)
 {
-    private readonly RememberedAnswers<long?> _limits = new(ttl, time);
+    private readonly RememberedAnswers<string, long?> _limits = new(ttl, time, StringComparer.Ordinal);
 
     /// <summary>The user's usage and limit, or null when they have no limit (nothing to check).</summary>
     public async ValueTask<QuotaUsage?> GetAsync(string user)

@@ -342,6 +342,78 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     }
 
     [Fact]
+    public async Task An_orcpt_without_notify_goes_out_as_received_with_plus_and_equals_in_xtext_and_an_8bit_body_intact()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var original = Message("orcpt without notify", "d\u00e9j\u00e0 vu\r\n.a line that starts with a dot\r\n");
+        await SubmitRawAsync(submission, "bob@example.net", original, "BODY=8BITMIME RET=FULL ENVID=q+3D1", "ORCPT=rfc822;list+2Bowner+3Dsub@example.org");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        Assert.Equal("MAIL FROM:<alice@example.org> BODY=8BITMIME RET=FULL ENVID=q+3D1", Assert.Single(commands, c => c.StartsWith("MAIL FROM:", StringComparison.Ordinal)));
+        Assert.Equal("RCPT TO:<bob@example.net> ORCPT=rfc822;list+2Bowner+3Dsub@example.org", Assert.Single(commands, c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)));
+        Assert.Contains("DATA", commands);
+        // The peer undoes the dot-stuffing; the octets are the submitted ones (after our Received: field).
+        Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
+        Assert.Matches(@"to=<bob@example\.net>, relay=mx\.example\.net\[127\.0\.0\.1\]:\d+, .*dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued as SCRIPTED\)", LineFor(host, "sent"));
+    }
+
+    [Fact]
+    public async Task A_utf8_orcpt_goes_out_in_rfc6533_form_over_bdat()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        peer.Extensions.Enqueue("CHUNKING");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var original = Message("utf-8 orcpt", "for j\u00e9r\u00f4me\r\n");
+        // RFC 6533: without SMTPUTF8 the utf-8 address goes as utf-8-addr-xtext (\x{HEX} for non-ASCII and for + = \).
+        await SubmitRawAsync(submission, "bob@example.net", original, "BODY=8BITMIME", "NOTIFY=FAILURE,DELAY ORCPT=utf-8;j\\x{E9}r\\x{F4}me\\x{2B}1@example.org");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        Assert.Equal("RCPT TO:<bob@example.net> NOTIFY=FAILURE,DELAY ORCPT=utf-8;j\\x{E9}r\\x{F4}me\\x{2B}1@example.org",
+            Assert.Single(commands, c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)));
+        Assert.Single(commands, c => c.StartsWith("BDAT ", StringComparison.Ordinal) && c.EndsWith(" LAST", StringComparison.Ordinal));
+        Assert.DoesNotContain("DATA", commands);
+        Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Smtp_sink_receives_the_orcpt_without_notify_exactly_as_submitted()
+    {
+        var sinkPort = FreePort.Tcp();
+        var dumps = Path.Combine(_data.Path, "sink");
+        Directory.CreateDirectory(dumps);
+        // smtp-sink drops privileges to postfix; it must be able to write its dumps.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dumps, (UnixFileMode)0x1FF);
+        using var sink = OutboundHostTests.StartSmtpSink(sinkPort, dumps);
+        try
+        {
+            var (host, submission) = await StartAsync(sinkPort);
+            await using var _ = host;
+            await SubmitRawAsync(submission, "bob@example.net", Message("orcpt to smtp-sink", "via smtp-sink\r\n"), "RET=HDRS",
+                "ORCPT=rfc822;list+2Bowner+3Dsub@example.org");
+            var dump = await HostProcess.PollAsync(() => Task.FromResult(string.Join("\n", Directory.EnumerateFiles(dumps, "*", SearchOption.AllDirectories).Select(File.ReadAllText))),
+                d => d.Contains("via smtp-sink", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "smtp-sink never received the message");
+            log.WriteLine(dump);
+            // smtp-sink writes the MAIL FROM and RCPT TO arguments it received into its dump.
+            Assert.Contains("X-Mail-Args: <alice@example.org> RET=HDRS\n", dump, StringComparison.Ordinal);
+            Assert.Contains("X-Rcpt-Args: <bob@example.net> ORCPT=rfc822;list+2Bowner+3Dsub@example.org\n", dump, StringComparison.Ordinal);
+            await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            sink.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task A_message_larger_than_the_servers_size_is_bounced_with_5_3_4_without_being_sent()
     {
         await using var peer = new ScriptedSmtpPeer();

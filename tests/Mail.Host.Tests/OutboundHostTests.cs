@@ -62,7 +62,7 @@ public sealed partial class OutboundHostTests(ITestOutputHelper log) : IAsyncLif
         return reply;
     }
 
-    private static Process StartSmtpSink(int port, string dumpDirectory)
+    internal static Process StartSmtpSink(int port, string dumpDirectory)
     {
         Assert.True(ExternalProcess.IsOnPath("smtp-sink") || File.Exists("/usr/sbin/smtp-sink"), "smtp-sink is required (Debian package postfix)");
         var psi = new ProcessStartInfo(File.Exists("/usr/sbin/smtp-sink") ? "/usr/sbin/smtp-sink" : "smtp-sink") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };

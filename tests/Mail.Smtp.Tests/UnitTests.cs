@@ -1,4 +1,5 @@
 using System.Text;
+using Mail.Core.Model;
 using Mail.Smtp.Protocol;
 using Mail.Smtp.Session;
 using Microsoft.Extensions.Options;
@@ -81,6 +82,38 @@ public sealed class UnitTests
     [InlineData("a b")]
     [InlineData("+FF")]
     public void Xtext_refuses_malformed(string xtext) => Assert.False(Xtext.TryDecode(xtext, out _));
+
+    [Theory]
+    [InlineData("list+owner@example.org", "list+2Bowner@example.org")]
+    [InlineData("a=b c@example.org", "a+3Db+20c@example.org")]
+    [InlineData("€@example.org", "+E2+82+AC@example.org")]
+    public void Xtext_encodes_plus_equals_and_non_printables_and_reads_back(string text, string expected)
+    {
+        Assert.Equal(expected, Xtext.Encode(text));
+        Assert.True(Xtext.TryDecode(expected, out var back));
+        Assert.Equal(text, back);
+    }
+
+    [Theory]
+    // RFC 6533 3: utf-8-addr-xtext (no SMTPUTF8) escapes every non-ASCII code point, unitext keeps it; both escape + = \.
+    [InlineData("jérôme+x@example.org", false, "utf-8;j\\x{E9}r\\x{F4}me\\x{2B}x@example.org")]
+    [InlineData("jérôme+x@example.org", true, "utf-8;jérôme\\x{2B}x@example.org")]
+    [InlineData("用户=1@例子.中国", false, "utf-8;\\x{7528}\\x{6237}\\x{3D}1@\\x{4F8B}\\x{5B50}.\\x{4E2D}\\x{56FD}")]
+    public void A_utf8_orcpt_is_written_per_rfc6533_and_read_back(string address, bool smtpUtf8, string expected)
+    {
+        Assert.Equal(expected, OriginalRecipient.Format("utf-8;" + address, smtpUtf8));
+        Assert.True(OriginalRecipient.TryParse(expected, out var back));
+        Assert.Equal("utf-8;" + address, back);
+    }
+
+    [Theory]
+    [InlineData("utf-8;a\\x{E9")]
+    [InlineData("utf-8;a+b")]
+    [InlineData("utf-8;a\\y{41}")]
+    [InlineData("rfc822;a=b")]
+    [InlineData("rfc822;")]
+    [InlineData(";a@b")]
+    public void A_malformed_orcpt_is_refused(string value) => Assert.False(OriginalRecipient.TryParse(value, out _));
 
     [Fact]
     public void Queue_ids_are_unique_sortable_and_file_safe()

@@ -1,6 +1,8 @@
+using System.Text;
 using MailKit;
 using MailKit.Net.Smtp;
 using Mail.Core.Model;
+using MimeKit.IO;
 using Envelope = Mail.Core.Model.Envelope;
 using MimeKit;
 
@@ -9,7 +11,8 @@ namespace Mail.Outbound.Smtp;
 /// <summary>
 /// MailKit's SMTP client (EHLO, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING/BDAT, DSN, STARTTLS) with the hooks the
 /// outbound stage needs: each RCPT TO reply is recorded per recipient instead of failing the whole message, the DSN
-/// parameters (NOTIFY, RET, ENVID, ORCPT) come from the envelope, the message is written byte for byte
+/// parameters (NOTIFY, RET, ENVID, ORCPT) come from the envelope (a transaction with an ORCPT is written by
+/// <see cref="TrySendWithOriginalRecipientsAsync"/>, as MailKit cannot write it as received), the message is written byte for byte
 /// (<see cref="RawMessage"/>) with no re-encoding (Prepare does nothing), BODY=8BITMIME is declared for an 8-bit
 /// message, and each stage of the conversation has its own timeout (<see cref="SmtpConversation"/>).
 /// </summary>
@@ -75,7 +78,6 @@ internal sealed class OutboundSmtpClient : SmtpClient
         _envelope = envelope;
         _recipients = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
         _rcptReplies.Clear();
-        _swapped.Clear();
         SenderRefused = null;
         DeliveryStatusNotificationType = envelope.MailFromParameters.Ret switch
         {
@@ -86,10 +88,10 @@ internal sealed class OutboundSmtpClient : SmtpClient
     }
 
     protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _rcptReplies[Restore(mailbox)] = response;
+        _rcptReplies[mailbox.Address] = response;
 
     protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _rcptReplies[Restore(mailbox)] = response;
+        _rcptReplies[mailbox.Address] = response;
 
     protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
     {
@@ -113,45 +115,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
         if ((notify & DsnNotify.Success) != 0) value |= DeliveryStatusNotification.Success;
         if ((notify & DsnNotify.Failure) != 0) value |= DeliveryStatusNotification.Failure;
         if ((notify & DsnNotify.Delay) != 0) value |= DeliveryStatusNotification.Delay;
-        PassOriginalRecipient(mailbox, r);
         return value;
-    }
-
-    // RCPT TO addresses swapped for their ORCPT while MailKit builds the command, by mailbox (each transaction makes its own).
-    private readonly Dictionary<MailboxAddress, string> _swapped = new(ReferenceEqualityComparer.Instance);
-
-    /// <summary>
-    /// RFC 3461 4.2: ORCPT carries the address the sender originally gave (an alias's, a list's), not ours after
-    /// rewriting. MailKit 4.18 builds "ORCPT=rfc822;" privately from the RCPT mailbox, reading it again right after
-    /// this hook (CreateRcptToCommand: RCPT TO address, then this hook, then ORCPT from the same mailbox): so the mailbox
-    /// holds the original address for that one read, and <see cref="Restore"/> puts the recipient back before its reply
-    /// is recorded. Only the rfc822 address type can go this way (MailKit writes that type); any other ORCPT is left
-    /// as MailKit makes it, the recipient's own address.
-    /// </summary>
-    private void PassOriginalRecipient(MailboxAddress mailbox, Recipient r)
-    {
-        if (r.ORcpt is not { } orcpt) return;
-        var semicolon = orcpt.IndexOf(';', StringComparison.Ordinal);
-        if (semicolon <= 0 || !orcpt.AsSpan(0, semicolon).Trim().Equals("rfc822", StringComparison.OrdinalIgnoreCase)) return;
-        var original = orcpt[(semicolon + 1)..].Trim();
-        if (original.Length == 0 || original.Equals(mailbox.Address, StringComparison.OrdinalIgnoreCase)) return;
-        var own = mailbox.Address;
-        try
-        {
-            mailbox.Address = original;
-        }
-        catch (ParseException)
-        {
-            // Not an address MimeKit can hold (the sender may put anything there): the recipient's own, as before.
-            return;
-        }
-        _swapped[mailbox] = own;
-    }
-
-    private string Restore(MailboxAddress mailbox)
-    {
-        if (_swapped.Remove(mailbox, out var own)) mailbox.Address = own;
-        return mailbox.Address;
     }
 
     /// <summary>
@@ -178,4 +142,124 @@ internal sealed class OutboundSmtpClient : SmtpClient
 
     protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) =>
         message is RawMessage raw ? Task.FromResult(raw.Size) : base.GetSizeAsync(options, message, cancellationToken);
+
+    /// <summary>
+    /// Whether this transaction must be written by <see cref="TrySendWithOriginalRecipientsAsync"/>: a recipient has an
+    /// ORCPT (RFC 3461 4.2) and the server offers DSN. MailKit 4.18.2 writes ORCPT only with NOTIFY, only as "rfc822;"
+    /// and from the RCPT TO mailbox (its RCPT TO builder is private); everything else goes through its SendAsync.
+    /// </summary>
+    public bool PassesOriginalRecipients(IReadOnlyList<Recipient> recipients) =>
+        (Capabilities & SmtpCapabilities.Dsn) != 0 && recipients.Any(r => r.ORcpt is not null);
+
+    /// <summary>
+    /// MAIL FROM, RCPT TO (NOTIFY and ORCPT exactly as the envelope has them) and DATA or BDAT, written with MailKit's
+    /// command API on this connection (which MailKit set up: EHLO, STARTTLS, AUTH, capabilities) and followed by the
+    /// same conversation logger (stages, timeouts). One command and one reply at a time: that API reads the reply of
+    /// each command it writes, so there is no PIPELINING here (only the transactions that carry an ORCPT take this
+    /// way). The result is MailKit's: the final reply text, or an <see cref="SmtpCommandException"/> with the RCPT
+    /// replies in <see cref="RecipientReplies"/> and a refused sender in <see cref="SenderRefused"/>.
+    /// Returns Sent = false, having written nothing, when the message cannot go as a command string: MailKit encodes
+    /// commands as UTF-8, so a body with octets that are not UTF-8 (or addresses needing SMTPUTF8 that the server does
+    /// not offer) goes through MailKit's SendAsync instead.
+    /// </summary>
+    public async Task<(bool Sent, string? Text)> TrySendWithOriginalRecipientsAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, RawMessage message,
+        CancellationToken cancellationToken)
+    {
+        var international = !Ascii.IsValid(envelope.MailFrom) || recipients.Any(r => !Ascii.IsValid(r.Address));
+        if (international && (Capabilities & SmtpCapabilities.UTF8) == 0) return (false, null);
+        var chunking = (Capabilities & SmtpCapabilities.Chunking) != 0;
+        var options = FormatOptions.Default.Clone();
+        options.NewLineFormat = NewLineFormat.Dos;
+        options.EnsureNewLine = true;
+        options.International = international;
+        string content;
+        using (var buffer = new MemoryStream())
+        {
+            if (chunking)
+            {
+                await message.WriteToAsync(options, buffer, cancellationToken);
+            }
+            else
+            {
+                // The dot-stuffing of MailKit's own DATA (RFC 5321 4.5.2).
+                using var stuffed = new FilteredStream(buffer);
+                stuffed.Add(new SmtpDataFilter(false));
+                await message.WriteToAsync(options, stuffed, cancellationToken);
+                await stuffed.FlushAsync(cancellationToken);
+            }
+            try
+            {
+                content = new UTF8Encoding(false, true).GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+            }
+            catch (DecoderFallbackException)
+            {
+                return (false, null);
+            }
+        }
+
+        var mail = new StringBuilder("MAIL FROM:<").Append(envelope.IsNullSender ? "" : envelope.MailFrom).Append('>');
+        if ((Capabilities & SmtpCapabilities.Size) != 0) mail.Append(" SIZE=").Append(message.Size);
+        if (message.Body is RawBody { HasEightBitOctets: true } && (Capabilities & SmtpCapabilities.EightBitMime) != 0) mail.Append(" BODY=8BITMIME");
+        if (international) mail.Append(" SMTPUTF8");
+        if (envelope.MailFromParameters.Ret is { } ret) mail.Append(" RET=").Append(ret.Keyword());
+        if (envelope.MailFromParameters.EnvId is { } envId) mail.Append(" ENVID=").Append(Xtext.Encode(envId));
+        var reply = await SendCommandAsync(mail.ToString(), cancellationToken);
+        if ((int)reply.StatusCode >= 300)
+        {
+            SenderRefused = reply;
+            throw new SmtpCommandException(SmtpErrorCode.SenderNotAccepted, reply.StatusCode, reply.Response);
+        }
+
+        var accepted = 0;
+        foreach (var r in recipients)
+        {
+            var rcpt = new StringBuilder("RCPT TO:<").Append(r.Address).Append('>');
+            if (r.Notify is { } notify) rcpt.Append(" NOTIFY=").Append(string.Join(',', notify.Keywords()));
+            if (r.ORcpt is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, international));
+            var rcptReply = await SendCommandAsync(rcpt.ToString(), cancellationToken);
+            _rcptReplies[r.Address] = rcptReply;
+            if ((int)rcptReply.StatusCode < 300) accepted++;
+        }
+        if (accepted == 0)
+        {
+            await ResetAsync(cancellationToken);
+            throw new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, SmtpStatusCode.MailboxUnavailable, "No recipients were accepted.");
+        }
+
+        SmtpResponse final;
+        if (chunking)
+        {
+            // RFC 3030: one chunk, the octet count of the UTF-8 form the command API writes.
+            final = await SendCommandAsync($"BDAT {Encoding.UTF8.GetByteCount(content)} LAST\r\n{content}", cancellationToken);
+        }
+        else
+        {
+            var data = await SendCommandAsync("DATA", cancellationToken);
+            if (data.StatusCode != SmtpStatusCode.StartMailInput)
+            {
+                await ResetAsync(cancellationToken);
+                throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, data.StatusCode, data.Response);
+            }
+            final = await SendCommandAsync(content + ".\r\n", cancellationToken);
+        }
+        if ((int)final.StatusCode >= 300)
+        {
+            await ResetAsync(cancellationToken);
+            throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, final.StatusCode, final.Response);
+        }
+        return (true, final.Response);
+    }
+
+    /// <summary>RSET after a refused transaction, so that the kept connection starts the next one clean.</summary>
+    private async Task ResetAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await SendCommandAsync("RSET", cancellationToken);
+        }
+        catch (Exception e) when (e is SmtpProtocolException or IOException)
+        {
+            // The connection is gone (MailKit disconnected it): it is not kept.
+        }
+    }
 }

@@ -126,7 +126,10 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         SmtpCommandException? commandFailure = null;
         try
         {
-            finalText = await client.SendAsync(FormatOptions.Default, message, sender, rcpts, cancellationToken);
+            var sent = client.PassesOriginalRecipients(recipients)
+                ? await client.TrySendWithOriginalRecipientsAsync(envelope, recipients, message, cancellationToken)
+                : (false, null);
+            finalText = sent.Sent ? sent.Text : await client.SendAsync(FormatOptions.Default, message, sender, rcpts, cancellationToken);
         }
         catch (SmtpCommandException e)
         {

@@ -245,15 +245,12 @@ internal sealed partial class SmtpSession
                     }
                     break;
                 case "ORCPT":
-                    var semi = p.Value?.IndexOf(';') ?? -1;
-                    if (p.Value is null || semi <= 0 || p.Value.Length > 500
-                        || !p.Value[..semi].All(c => char.IsAsciiLetterOrDigit(c) || c == '-')
-                        || !Xtext.TryDecode(p.Value[(semi + 1)..], out var address) || address.Length == 0)
+                    if (p.Value is null || !OriginalRecipient.TryParse(p.Value, out var original))
                     {
                         Reply(SmtpReplies.OrcptInvalid);
                         return true;
                     }
-                    orcpt = $"{p.Value[..semi]};{address}";
+                    orcpt = original;
                     break;
                 default:
                     Reply(SmtpReplies.UnsupportedParameter(p.Keyword));

@@ -53,15 +53,37 @@ public sealed class InboundStage(
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var steps = new List<TraceEvent>();
-        var result = await ProcessStepsAsync(envelope, steps, cancellationToken);
+        var handOffs = new List<Task>(1);
+        InboundResult result;
+        try
+        {
+            result = await ProcessStepsAsync(envelope, steps, handOffs, cancellationToken);
+        }
+        catch
+        {
+            // A hand-off already started finishes (or fails) before the stage's failure is reported and retried.
+            try
+            {
+                await Task.WhenAll(handOffs);
+            }
+            catch (Exception)
+            {
+                // The stage's own failure is the one reported.
+            }
+            throw;
+        }
         if (_trail is not null)
         {
             var c = envelope.Client;
             steps.Insert(0, new TraceEvent(envelope.ReceivedAt, TraceStep.Received,
                 $"from {c.Helo} [{c.Address}]{(c.ReverseName is { } rn ? " (" + rn + ")" : "")} over {c.Protocol}{(c.Tls is null ? "" : " with TLS")} on {c.Listener}"
                 + $"{(envelope.AuthenticatedUser is { } u ? ", authenticated as " + u : "")}, <{envelope.MailFrom}> to {string.Join(", ", envelope.Recipients.Select(r => r.Address))}, {envelope.Size} octets"));
-            await _trail.AppendAsync(envelope, [.. steps, .. Outcome(envelope, result)], cancellationToken);
+            handOffs.Add(_trail.AppendAsync(envelope, [.. steps, .. Outcome(envelope, result)], cancellationToken));
         }
+        // The outbound hand-off's durability barrier and the trail's group commit are two syncs: waited for together
+        // rather than one after the other (each inbound loop spent its time in these waits, not in CPU). Both are
+        // durable before this returns and the inbound envelope is completed, as when they were waited for in turn.
+        await Task.WhenAll(handOffs);
         return result;
     }
 
@@ -91,7 +113,7 @@ public sealed class InboundStage(
         return new LocalDelivery(user, text[prefix.Length..at], uid, DeliveryId.MessageId(queueId, user), AlreadyPresent: true);
     }
 
-    private async Task<InboundResult> ProcessStepsAsync(Envelope envelope, List<TraceEvent> steps, CancellationToken cancellationToken)
+    private async Task<InboundResult> ProcessStepsAsync(Envelope envelope, List<TraceEvent> steps, List<Task> handOffs, CancellationToken cancellationToken)
     {
         // Sort recipients first, so unknown local users are logged whatever the checks decide.
         var (local, remote, unknown, forward) = await SortRecipientsAsync(envelope, cancellationToken);
@@ -148,7 +170,7 @@ public sealed class InboundStage(
         return await DeliverAsync(envelope, raw, local, remote, unknown, forward, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken,
             // Built only for a user with an active script: most have none, and reshaping MimeKit's header list was the
             // larger part of the Sieve step's CPU per message.
-            new Lazy<MimeMessage>(() => SieveView(parsed, prepend, context.RemoveHeaders), LazyThreadSafetyMode.None));
+            new Lazy<MimeMessage>(() => SieveView(parsed, prepend, context.RemoveHeaders), LazyThreadSafetyMode.None), handOffs);
     }
 
     /// <summary>The message as the user's Sieve script sees it: as delivered, with our checks' header fields on top
@@ -236,7 +258,7 @@ public sealed class InboundStage(
 
     private async Task<InboundResult> DeliverAsync(Envelope envelope, Stream raw, List<(string User, Recipient Rcpt)> local, List<Recipient> remote, List<string> unknown,
         Forward? forward, string mailbox, IReadOnlyList<Header> prepend, IReadOnlyList<Func<Header, bool>> remove, Disposition disposition, string? reason, CancellationToken cancellationToken,
-        Lazy<MimeMessage>? sieveView = null)
+        Lazy<MimeMessage>? sieveView = null, List<Task>? handOffs = null)
     {
         var delivered = new List<LocalDelivery>();
         if (local.Count > 0)
@@ -318,11 +340,20 @@ public sealed class InboundStage(
         {
             // No outbound stage yet: the envelope waits in the "outbound" queue, nothing is lost.
             // A redelivered inbound envelope enqueues it again; the outbound stage must dedupe on QueueId + recipient.
-            await outbound.SendAsync(envelope with { Recipients = remote }, cancellationToken: cancellationToken);
-            _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", envelope.QueueId, remote.Count, outbound.Name);
+            // Given handOffs, the caller waits for it (with its other syncs) before the envelope counts as done.
+            var send = QueueRemoteAsync(envelope with { Recipients = remote }, cancellationToken);
+            if (handOffs is null) await send;
+            else handOffs.Add(send);
         }
         if (forward is not null) await ForwardAsync(envelope, raw, forward, ForwardId(envelope.QueueId), prepend, remove, cancellationToken);
         return new InboundResult(disposition, reason, delivered, remote.Select(r => r.Address).ToList(), unknown, forward?.Targets ?? []);
+    }
+
+    /// <summary>The remote recipients' envelope into the outbound queue, durable when this returns.</summary>
+    private async Task QueueRemoteAsync(Envelope remote, CancellationToken cancellationToken)
+    {
+        await outbound.SendAsync(remote, cancellationToken: cancellationToken);
+        _log.LogInformation("{QueueId}: {Count} remote recipient(s) queued to {Queue}", remote.QueueId, remote.Recipients.Count, outbound.Name);
     }
 
     /// <summary>

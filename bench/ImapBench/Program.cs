@@ -12,7 +12,8 @@ using Mail.Storage.Embedded;
 //   generate <dir> <count>                      write <count> .eml files (the same mailbox for both servers)
 //   import <dataDir> <emlDir> <user> [<otherUser> <n>]
 //                                               import the .eml files into the data directory of `mail` (SQLite
-//                                               mailbox index + one file per message, as delivery writes them; the
+//                                               mailbox index + one file per message, or with SEGMENTS=1 the
+//                                               copies' segments as delivery writes them now; the
 //                                               first <n> also for <otherUser>) and make the domain local. The users'
 //                                               passwords are set with `mail user add ... --password-hash`.
 //   measure <label> <port> <user> <pw> <bodies> time login, SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), <bodies> full bodies
@@ -77,7 +78,10 @@ static async Task<int> ImportAsync(string dataDir, string emlDir, string user, s
     var domain = user[(user.IndexOf('@') + 1)..];
     if (!await directory.IsLocalDomainAsync(domain)) await directory.AddDomainAsync(domain);
     var mailboxes = new SqliteMailboxStore(db);
-    var messages = new FileMessageStore(Path.Combine(dataDir, "messages"));
+    // SEGMENTS=1: into the copies' segments (mailbox-messages/), where delivery puts them now; else one file each in
+    // messages/, where data directories written before the segments keep them.
+    using var segments = Environment.GetEnvironmentVariable("SEGMENTS") == "1" ? new SegmentMessageStore(Path.Combine(dataDir, "mailbox-messages")) : null;
+    IMessageStore messages = segments is not null ? segments : new FileMessageStore(Path.Combine(dataDir, "messages"));
     var files = Directory.GetFiles(emlDir, "*.eml").Order(StringComparer.Ordinal).ToArray();
     await ImportUserAsync(user, files);
     if (otherUser is not null) await ImportUserAsync(otherUser, files.Take(otherCount));

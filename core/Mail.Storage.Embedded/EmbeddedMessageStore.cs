@@ -28,10 +28,13 @@ public sealed class EmbeddedMessageStore(FileMessageStore files, SegmentMessageS
         return files.CreateAsync(id, cancellationToken);
     }
 
+    // The caller owns the stream returned.
+#pragma warning disable CA2000
     public async Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default) =>
         await originals.OpenReadAsync(id, cancellationToken)
         ?? (copies is null ? null : await copies.OpenReadAsync(id, cancellationToken))
         ?? await files.OpenReadAsync(id, cancellationToken);
+#pragma warning restore CA2000
 
     public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
 

@@ -40,22 +40,8 @@ public sealed class FileMessageStore : IMessageStore
         return Task.FromResult<IMessageWriter>(new Writer(this, id, final, tmp, stream));
     }
 
-    public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default)
-    {
-        var path = PathOf(id);
-        try
-        {
-            // Unbuffered: every reader brings a buffer of its own (IMAP copies up to 64 KiB per read straight into the
-            // socket pipe, MimeKit and the header readers read 4-16 KiB), so a FileStream buffer only added a 64 KiB
-            // allocation per message opened: 64 MB of garbage for 1,000 body FETCHes.
-            Stream s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0, FileOptions.SequentialScan);
-            return Task.FromResult<Stream?>(s);
-        }
-        catch (FileNotFoundException)
-        {
-            return Task.FromResult<Stream?>(null);
-        }
-    }
+    public Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadOnlyFile.Open(PathOf(id)));
 
     public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
 

@@ -164,22 +164,39 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     {
         FileMessageStore.ValidateId(id);
         Location location;
+        Segment? segment;
         lock (_gate)
         {
             if (!_index.TryGetValue(id, out location)) return Task.FromResult<Stream?>(null);
+            // The owner keeps one read handle per segment (IMAP reads one message per FETCH: an open and a close each
+            // otherwise). It removes the segment files itself, and drops the handle then (RemoveIfFinished); a reader
+            // holding it keeps reading the removed file until it is done, like one that opened it. Another process
+            // opens the file per read: the owner may remove it at any time, and a handle kept would keep its space.
+            segment = IsOwner ? _segments.GetValueOrDefault(location.Segment) : null;
+            if (segment?.Reader is { } reader) return Task.FromResult<Stream?>(reader.Read(location.DataOffset, location.Length));
         }
-        try
-        {
-            // The caller owns the returned slice, and the slice owns the file.
-#pragma warning disable CA2000
-            var file = new FileStream(PathOf(location.Segment, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
+        var path = PathOf(location.Segment, SegmentExt);
+        if (segment is null) return Task.FromResult(ReadOnlyFile.OpenSlice(path, location.DataOffset, location.Length));
+#pragma warning disable CA2000 // kept by the segment, disposed by RemoveIfFinished or Dispose
+        var opened = ReadOnlyFile.OpenHandle(path);
 #pragma warning restore CA2000
-            return Task.FromResult<Stream?>(new SliceStream(file, location.DataOffset, location.Length));
-        }
-        catch (FileNotFoundException)
+        if (opened is null) return Task.FromResult<Stream?>(null);
+        lock (_gate)
         {
-            return Task.FromResult<Stream?>(null);
+            // Kept unless the segment went meanwhile; another reader may have kept one first.
+            if (segment.Reader is null && !_disposed && _segments.TryGetValue(location.Segment, out var current) && current == segment)
+            {
+                segment.Reader = new ReadOnlyFile.Shared(opened);
+                return Task.FromResult<Stream?>(segment.Reader.Read(location.DataOffset, location.Length));
+            }
+            if (segment.Reader is { } kept)
+            {
+                opened.Dispose();
+                return Task.FromResult<Stream?>(kept.Read(location.DataOffset, location.Length));
+            }
         }
+        // The segment went while the file was being opened: this read alone owns the handle.
+        return Task.FromResult<Stream?>(ReadOnlyFile.Own(opened, location.DataOffset, location.Length));
     }
 
     public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
@@ -235,8 +252,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             foreach (var (id, old) in live)
             {
                 ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
-                using var source = new FileStream(PathOf(old.Segment, SegmentExt), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
-                await using var from = new SliceStream(source, old.DataOffset, old.Length);
+                await using var from = ReadOnlyFile.OpenSlice(PathOf(old.Segment, SegmentExt), old.DataOffset, old.Length)
+                    ?? throw new FileNotFoundException("segment removed during compaction", PathOf(old.Segment, SegmentExt));
                 var writer = (Writer)await CreateAsync(id);
                 await using (writer)
                 {
@@ -310,7 +327,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             // WriteIndex never faults; nothing to add.
         }
         foreach (var number in open) WriteIndex(number);
-        lock (_gate) _released = true;
+        lock (_gate)
+        {
+            _released = true;
+            DropReaders();
+        }
         _ownerLock?.Dispose();
     }
 
@@ -325,8 +346,20 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             while (_idle.TryPop(out var w)) w.File.Handle.Dispose();
             _shared?.File.Handle.Dispose();
             _shared = null;
+            DropReaders();
         }
         _ownerLock?.Dispose();
+    }
+
+    /// <summary>Under the lock, once this instance is no longer the owner: readers still holding a segment's handle
+    /// keep it until they are done.</summary>
+    private void DropReaders()
+    {
+        foreach (var segment in _segments.Values)
+        {
+            segment.Reader?.Release();
+            segment.Reader = null;
+        }
     }
 
     private string PathOf(long number, string ext) => NumberedFiles.PathOf(_directory, number, ext);
@@ -371,6 +404,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         DurableFile.TryDelete(PathOf(segment.Number, SegmentExt));
         DurableFile.TryDelete(PathOf(segment.Number, DeadExt));
         _segments.Remove(segment.Number);
+        // Closed once the last reader sharing it is done (a SafeHandle counts them).
+        segment.Reader?.Release();
+        segment.Reader = null;
     }
 
     /// <summary>Under the lock: a writer is done with its segment; it is reused until full, then sealed.</summary>
@@ -673,6 +709,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public bool Writing { get; set; }
         /// <summary>No writer of this instance will append to it again.</summary>
         public bool Sealed { get; set; }
+        /// <summary>The owner's read handle on the segment file, shared by its readers (under the store's lock).</summary>
+        public ReadOnlyFile.Shared? Reader { get; set; }
         /// <summary>Every record of the segment in file order (dead ones too: an index lists the records contiguously),
         /// kept by the owner of a store with index files until <see cref="WriteIndex"/> has written them; else null.</summary>
         public List<(string Id, ulong Sequence, Location Location)>? Records { get; set; }
@@ -882,61 +920,6 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             _private.File.Append(_buffer.AsSpan(0, _buffered), _recordOffset + _flushed);
             _flushed += _buffered;
             _buffered = 0;
-        }
-    }
-
-    /// <summary>A read-only window on one record's data in a segment file.</summary>
-    private sealed class SliceStream(FileStream file, long start, long length) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => true;
-        public override bool CanWrite => false;
-        public override long Length => length;
-
-        public override long Position
-        {
-            get => _position;
-            set => _position = Math.Clamp(value, 0, length);
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = (int)Math.Min(buffer.Length, length - _position);
-            if (n <= 0) return 0;
-            n = RandomAccess.Read(file.SafeFileHandle, buffer[..n], start + _position);
-            _position += n;
-            return n;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(Read(buffer.Span));
-
-        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            _ => length + offset,
-        };
-
-        public override void Flush()
-        {
-        }
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) file.Dispose();
-            base.Dispose(disposing);
         }
     }
 }

@@ -197,10 +197,14 @@ public sealed class SqliteMailboxStore : IMailboxStore
             return (long)cmd.ExecuteScalar()!;
         });
 
-    public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
-        Write(cancellationToken, (c, tx) =>
+    public async Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default)
+    {
+        // Every IMAP and POP3 login asks: looked at in a read first, so the common case (all there) takes no turn in
+        // the group commit (a hop to its leader and back, and SQLite's write lock). The write checks again.
+        var u = User(user);
+        if (await Read(cancellationToken, (c, tx) => SpecialUse.Defaults.All(d => Find(c, tx, u, d.Name) is not null))) return;
+        await Write(cancellationToken, (c, tx) =>
         {
-            var u = User(user);
             foreach (var (name, use) in SpecialUse.Defaults)
             {
                 if (Find(c, tx, u, name) is not null) continue;
@@ -209,6 +213,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
             }
             return true;
         });
+    }
 
     public Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
         Read(cancellationToken, (c, tx) =>

@@ -227,6 +227,68 @@ public sealed class SegmentMessageStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_message_opened_before_its_segment_is_removed_or_compacted_still_reads_whole()
+    {
+        var s = Open(segmentSize: 8 * 1024);
+        for (var i = 0; i < 40; i++) await PutAsync(s, $"M{i:D2}", $"message {i:D2} " + new string((char)('a' + i % 26), 990));
+        var before = SegmentFiles();
+        // Opened before the deletes: a FETCH in progress while the message, or its neighbours, are expunged.
+        var held = new List<(int I, Stream Stream)>();
+        for (var i = 0; i < 40; i++) held.Add((i, (await s.OpenReadAsync($"M{i:D2}"))!));
+        try
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                if (i % 5 != 0) await s.DeleteAsync($"M{i:D2}");
+            }
+            // Emptied segments are removed and pinned ones compacted although streams on them are open: an open stream
+            // does not keep a segment's name.
+            Assert.True(before.Count(File.Exists) < before.Length, "no segment removed while streams were open");
+            foreach (var (i, stream) in held)
+            {
+                using var r = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+                Assert.Equal($"message {i:D2} " + new string((char)('a' + i % 26), 990), await r.ReadToEndAsync());
+            }
+        }
+        finally
+        {
+            foreach (var (_, stream) in held) await stream.DisposeAsync();
+        }
+        Assert.Null(await s.OpenReadAsync("M01"));
+        // The kept messages read again (through the handles the store keeps for the segments left), and no handle of
+        // this process is left on a removed segment: it would keep the file's space until the process ends.
+        for (var i = 0; i < 40; i += 5) Assert.Equal($"message {i:D2} " + new string((char)('a' + i % 26), 990), await ReadAsync(s, $"M{i:D2}"));
+        if (OperatingSystem.IsLinux())
+        {
+            var removed = Directory.GetFiles("/proc/self/fd").Select(fd => new FileInfo(fd).LinkTarget).Where(t => t is not null && t.StartsWith(Dir, StringComparison.Ordinal) && t.EndsWith("(deleted)", StringComparison.Ordinal)).ToList();
+            Assert.Empty(removed);
+        }
+    }
+
+    [Fact]
+    public async Task A_message_file_opened_before_it_is_deleted_or_replaced_still_reads_whole()
+    {
+        var files = new FileMessageStore(Path.Combine(_dir.Path, "messages"));
+        await PutAsync(files, "F1", "first " + new string('f', 5000));
+        await PutAsync(files, "F2", "second");
+        await using var deleted = (await files.OpenReadAsync("F1"))!;
+        await using var replaced = (await files.OpenReadAsync("F2"))!;
+        Assert.Equal(5006, deleted.Length);
+        await files.DeleteAsync("F1");
+        await PutAsync(files, "F2", "second, replaced");
+        // A partial read from an offset, as BODY[]<start.length> does.
+        deleted.Position = 6;
+        var buffer = new byte[5000];
+        var n = 0;
+        while (n < buffer.Length && await deleted.ReadAsync(buffer.AsMemory(n)) is var k and > 0) n += k;
+        Assert.Equal(new string('f', 5000), Encoding.ASCII.GetString(buffer, 0, n));
+        Assert.Equal(0, await deleted.ReadAsync(buffer));
+        using (var r = new StreamReader(replaced, Encoding.ASCII, leaveOpen: true)) Assert.Equal("second", await r.ReadToEndAsync());
+        Assert.Null(await files.OpenReadAsync("F1"));
+        Assert.Equal("second, replaced", await ReadAsync(files, "F2"));
+    }
+
+    [Fact]
     public async Task Zeros_written_ahead_of_the_records_read_as_the_end_of_a_segment_after_a_crash()
     {
         var s = Open();

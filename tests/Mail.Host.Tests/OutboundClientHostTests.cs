@@ -360,6 +360,20 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         // The peer undoes the dot-stuffing; the octets are the submitted ones (after our Received: field).
         Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
         Assert.Matches(@"to=<bob@example\.net>, relay=mx\.example\.net\[127\.0\.0\.1\]:\d+, .*dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued as SCRIPTED\)", LineFor(host, "sent"));
+        await ASecondOrcptTransactionGoesOverTheKeptConnectionAsync(host, submission, peer);
+    }
+
+    /// <summary>A transaction written with the command API leaves nothing behind on the kept connection (no stray empty
+    /// line after the data, whose reply the next command would read as its own).</summary>
+    private async Task ASecondOrcptTransactionGoesOverTheKeptConnectionAsync(HostProcess host, int submission, ScriptedSmtpPeer peer)
+    {
+        await SubmitRawAsync(submission, "carol@example.net", Message("second", "the second one\r\n"), "", "ORCPT=rfc822;carol@example.org");
+        await host.WaitForOutputAsync("to=<carol@example.net>", TimeSpan.FromSeconds(30));
+        Assert.Contains("status=sent", host.Output.Split('\n').Last(l => l.Contains("to=<carol@example.net>", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Equal(2, peer.Received.Count);
+        var commands = peer.Commands.ToList();
+        Assert.DoesNotContain("", commands);
+        Assert.Contains("RCPT TO:<carol@example.net> ORCPT=rfc822;carol@example.org", commands);
     }
 
     [Fact]
@@ -382,6 +396,7 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.Single(commands, c => c.StartsWith("BDAT ", StringComparison.Ordinal) && c.EndsWith(" LAST", StringComparison.Ordinal));
         Assert.DoesNotContain("DATA", commands);
         Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
+        await ASecondOrcptTransactionGoesOverTheKeptConnectionAsync(host, submission, peer);
     }
 
     [Fact]

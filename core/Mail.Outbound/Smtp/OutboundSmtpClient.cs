@@ -196,6 +196,8 @@ internal sealed class OutboundSmtpClient : SmtpClient
                 return (false, null);
             }
         }
+        // A message that came in by BDAT may end without a line break; DATA needs one before its final dot.
+        if (!content.EndsWith("\r\n", StringComparison.Ordinal)) content += "\r\n";
 
         var mail = new StringBuilder("MAIL FROM:<").Append(envelope.IsNullSender ? "" : envelope.MailFrom).Append('>');
         if ((Capabilities & SmtpCapabilities.Size) != 0) mail.Append(" SIZE=").Append(message.Size);
@@ -230,7 +232,9 @@ internal sealed class OutboundSmtpClient : SmtpClient
         if (chunking)
         {
             // RFC 3030: one chunk, the octet count of the UTF-8 form the command API writes.
-            final = await SendCommandAsync($"BDAT {Encoding.UTF8.GetByteCount(content)} LAST\r\n{content}", cancellationToken);
+            // The command API ends a command with CRLF (MailKit's documentation: a command without one); the chunk's own
+            // last CRLF is left for it to write, so the octet count holds however it does that.
+            final = await SendCommandAsync($"BDAT {Encoding.UTF8.GetByteCount(content)} LAST\r\n{content[..^2]}", cancellationToken);
         }
         else
         {
@@ -240,7 +244,9 @@ internal sealed class OutboundSmtpClient : SmtpClient
                 await ResetAsync(cancellationToken);
                 throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, data.StatusCode, data.Response);
             }
-            final = await SendCommandAsync(content + ".\r\n", cancellationToken);
+            // The content ends with CRLF; the command API ends the final dot's line (a second CRLF would be read as an
+            // empty command line, and its reply as the answer to the next command on this kept connection).
+            final = await SendCommandAsync(content + ".", cancellationToken);
         }
         if ((int)final.StatusCode >= 300)
         {

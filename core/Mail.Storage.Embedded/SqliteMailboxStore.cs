@@ -197,6 +197,20 @@ public sealed class SqliteMailboxStore : IMailboxStore
             return (long)cmd.ExecuteScalar()!;
         });
 
+    /// <summary>Opens a connection of the group commit and one for reads, and prepares on them the statements of a
+    /// login (<see cref="EnsureUserMailboxesAsync"/>), LIST and SELECT, for a user that cannot exist (no name is empty).</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken = default)
+    {
+        await Write(cancellationToken, (c, tx) => Find(c, tx, "", "INBOX") is null);
+        await Read(cancellationToken, (c, tx) =>
+        {
+            GetInfo(c, tx, "", "INBOX");
+            ReadInfos(c, tx, "");
+            using var cmd = SqliteDatabase.Command(c, tx, ListSince, ("$id", -1L), ("$since", -1L));
+            return ReadMessages(cmd).Count;
+        });
+    }
+
     public Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
         Write(cancellationToken, (c, tx) =>
         {
@@ -211,15 +225,16 @@ public sealed class SqliteMailboxStore : IMailboxStore
         });
 
     public Task<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(string user, CancellationToken cancellationToken = default) =>
-        Read(cancellationToken, (c, tx) =>
-        {
-            var u = User(user);
-            using var cmd = SqliteDatabase.Command(c, tx, SelectInfo + " WHERE m.user=$u ORDER BY CASE m.name WHEN 'INBOX' THEN 0 ELSE 1 END, m.name", ("$u", u));
-            using var r = cmd.ExecuteReader();
-            var list = new List<MailboxInfo>();
-            while (r.Read()) list.Add(ReadInfo(r, u));
-            return (IReadOnlyList<MailboxInfo>)list;
-        });
+        Read(cancellationToken, (c, tx) => (IReadOnlyList<MailboxInfo>)ReadInfos(c, tx, User(user)));
+
+    private static List<MailboxInfo> ReadInfos(SqliteConnection c, SqliteTransaction tx, string u)
+    {
+        using var cmd = SqliteDatabase.Command(c, tx, SelectInfo + " WHERE m.user=$u ORDER BY CASE m.name WHEN 'INBOX' THEN 0 ELSE 1 END, m.name", ("$u", u));
+        using var r = cmd.ExecuteReader();
+        var list = new List<MailboxInfo>();
+        while (r.Read()) list.Add(ReadInfo(r, u));
+        return list;
+    }
 
     public Task<MailboxInfo?> GetMailboxAsync(string user, string mailbox, CancellationToken cancellationToken = default) =>
         Read(cancellationToken, (c, tx) => GetInfo(c, tx, User(user), NormalizeName(mailbox)));
@@ -362,7 +377,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
         {
             var name = NormalizeName(mailbox);
             var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
-            using var cmd = SqliteDatabase.Command(c, tx, SelectMessage + " WHERE mailbox_id=$id AND modseq > $since ORDER BY uid", ("$id", box.Id), ("$since", changedSince ?? -1));
+            using var cmd = SqliteDatabase.Command(c, tx, ListSince, ("$id", box.Id), ("$since", changedSince ?? -1));
             return (IReadOnlyList<MessageRecord>)ReadMessages(cmd);
         });
 
@@ -560,6 +575,8 @@ public sealed class SqliteMailboxStore : IMailboxStore
 
     // nullif: most messages have no flags at all, and an SQL NULL costs the reader no string (SELECT reads every row).
     private const string SelectMessage = "SELECT uid, message_ref, size, internal_date, nullif(flags, ''), modseq FROM message";
+
+    private const string ListSince = SelectMessage + " WHERE mailbox_id=$id AND modseq > $since ORDER BY uid";
 
     private const string SelectInfo = """
         SELECT m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,

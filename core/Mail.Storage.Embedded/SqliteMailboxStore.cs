@@ -1,5 +1,6 @@
 using Mail.Core.Ports;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Mail.Storage.Embedded;
 
@@ -206,8 +207,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
         {
             GetInfo(c, tx, "", "INBOX");
             ReadInfos(c, tx, "");
-            using var cmd = SqliteDatabase.Command(c, tx, ListSince, ("$id", -1L), ("$since", -1L));
-            return ReadMessages(cmd).Count;
+            return ReadList(c, -1, -1).Count;
         });
     }
 
@@ -377,8 +377,7 @@ public sealed class SqliteMailboxStore : IMailboxStore
         {
             var name = NormalizeName(mailbox);
             var box = Find(c, tx, User(user), name) ?? throw new MailboxNotFoundException(name);
-            using var cmd = SqliteDatabase.Command(c, tx, ListSince, ("$id", box.Id), ("$since", changedSince ?? -1));
-            return (IReadOnlyList<MessageRecord>)ReadMessages(cmd);
+            return (IReadOnlyList<MessageRecord>)ReadList(c, box.Id, changedSince ?? -1);
         });
 
     public Task<StoreResult> StoreFlagsAsync(string user, string mailbox, IReadOnlyCollection<long> uids, FlagChange change, IReadOnlyCollection<string> flags, long? unchangedSince = null, CancellationToken cancellationToken = default) =>
@@ -636,6 +635,38 @@ public sealed class SqliteMailboxStore : IMailboxStore
             list.Add(new MessageRecord(r.GetInt64(0), r.GetString(1), r.GetInt64(2), FromMs(r.GetInt64(3)), flags, r.GetInt64(5)));
         }
         return list;
+    }
+
+    /// <summary>The messages of a mailbox with a MODSEQ above <paramref name="since"/>, in UID order, read straight off
+    /// the SQLite statement (in the caller's transaction): a SELECT of a mailbox whose list is not cached reads every
+    /// row, and Microsoft.Data.Sqlite's reader checks the state and type of each column on every call, a third of the
+    /// read's CPU for 10,000 rows. The same records as <see cref="ReadMessages"/>.</summary>
+    private static List<MessageRecord> ReadList(SqliteConnection c, long mailboxId, long since)
+    {
+        var db = c.Handle!;
+        SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, ListSince, out var stmt), db);
+        using (stmt)
+        {
+            raw.sqlite3_bind_int64(stmt, raw.sqlite3_bind_parameter_index(stmt, "$id"), mailboxId);
+            raw.sqlite3_bind_int64(stmt, raw.sqlite3_bind_parameter_index(stmt, "$since"), since);
+            var list = new List<MessageRecord>();
+            Dictionary<string, string[]>? sets = null;
+            int rc;
+            while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
+            {
+                string[] flags = [];
+                if (raw.sqlite3_column_type(stmt, 4) != raw.SQLITE_NULL)
+                {
+                    var text = raw.sqlite3_column_text(stmt, 4).utf8_to_string();
+                    sets ??= new Dictionary<string, string[]>(StringComparer.Ordinal);
+                    if (!sets.TryGetValue(text, out flags!)) sets[text] = flags = text.Split(' ');
+                }
+                list.Add(new MessageRecord(raw.sqlite3_column_int64(stmt, 0), raw.sqlite3_column_text(stmt, 1).utf8_to_string(),
+                    raw.sqlite3_column_int64(stmt, 2), FromMs(raw.sqlite3_column_int64(stmt, 3)), flags, raw.sqlite3_column_int64(stmt, 5)));
+            }
+            if (rc != raw.SQLITE_DONE) SqliteException.ThrowExceptionForRC(rc, db);
+            return list;
+        }
     }
 
     private static readonly string[] s_systemFlags = [MessageFlags.Seen, MessageFlags.Answered, MessageFlags.Flagged, MessageFlags.Deleted, MessageFlags.Draft];

@@ -620,18 +620,11 @@ public sealed class SqliteMailboxStore : IMailboxStore
     {
         using var r = cmd.ExecuteReader();
         var list = new List<MessageRecord>();
-        // Messages mostly share a few flag sets ("\Seen", "\Seen \Answered"): one array per distinct set, not per row.
-        // Safe to share: MessageRecord.Flags is read-only and every change makes a new record.
         Dictionary<string, string[]>? sets = null;
         while (r.Read())
         {
             string[] flags = [];
-            if (!r.IsDBNull(4))
-            {
-                var text = r.GetString(4);
-                sets ??= new Dictionary<string, string[]>(StringComparer.Ordinal);
-                if (!sets.TryGetValue(text, out flags!)) sets[text] = flags = text.Split(' ');
-            }
+            if (!r.IsDBNull(4)) flags = FlagSet(ref sets, r.GetString(4));
             list.Add(new MessageRecord(r.GetInt64(0), r.GetString(1), r.GetInt64(2), FromMs(r.GetInt64(3)), flags, r.GetInt64(5)));
         }
         return list;
@@ -655,18 +648,22 @@ public sealed class SqliteMailboxStore : IMailboxStore
             while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
             {
                 string[] flags = [];
-                if (raw.sqlite3_column_type(stmt, 4) != raw.SQLITE_NULL)
-                {
-                    var text = raw.sqlite3_column_text(stmt, 4).utf8_to_string();
-                    sets ??= new Dictionary<string, string[]>(StringComparer.Ordinal);
-                    if (!sets.TryGetValue(text, out flags!)) sets[text] = flags = text.Split(' ');
-                }
+                if (raw.sqlite3_column_type(stmt, 4) != raw.SQLITE_NULL) flags = FlagSet(ref sets, raw.sqlite3_column_text(stmt, 4).utf8_to_string());
                 list.Add(new MessageRecord(raw.sqlite3_column_int64(stmt, 0), raw.sqlite3_column_text(stmt, 1).utf8_to_string(),
                     raw.sqlite3_column_int64(stmt, 2), FromMs(raw.sqlite3_column_int64(stmt, 3)), flags, raw.sqlite3_column_int64(stmt, 5)));
             }
             if (rc != raw.SQLITE_DONE) SqliteException.ThrowExceptionForRC(rc, db);
             return list;
         }
+    }
+
+    /// <summary>Messages mostly share a few flag sets ("\Seen", "\Seen \Answered"): one array per distinct set, not per
+    /// row. Safe to share: MessageRecord.Flags is read-only and every change makes a new record.</summary>
+    private static string[] FlagSet(ref Dictionary<string, string[]>? sets, string text)
+    {
+        sets ??= new Dictionary<string, string[]>(StringComparer.Ordinal);
+        if (!sets.TryGetValue(text, out var flags)) sets[text] = flags = text.Split(' ');
+        return flags;
     }
 
     private static readonly string[] s_systemFlags = [MessageFlags.Seen, MessageFlags.Answered, MessageFlags.Flagged, MessageFlags.Deleted, MessageFlags.Draft];

@@ -12,10 +12,10 @@ using Mail.Storage.Embedded;
 //   generate <dir> <count>                      write <count> .eml files (the same mailbox for both servers)
 //   import <dataDir> <emlDir> <user> [<otherUser> <n>]
 //                                               import the .eml files into the data directory of `mail` (SQLite
-//                                               mailbox index + one file per message, or with SEGMENTS=1 the
-//                                               copies' segments as delivery writes them now; the
-//                                               first <n> also for <otherUser>) and make the domain local. The users'
-//                                               passwords are set with `mail user add ... --password-hash`.
+//                                               mailbox index + the messages appended to mailbox-messages/ segments,
+//                                               as delivery stores them; the first <n> also for <otherUser>) and make
+//                                               the domain local. The users' passwords are set with `mail user add
+//                                               ... --password-hash`.
 //   measure <label> <port> <user> <pw> <bodies> time login, SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), <bodies> full bodies
 //   measure-login <label> <port> <user> <pw>    time connect+login only
 //   measure-wire <label> <port> <user> <pw> <bodies>
@@ -78,32 +78,32 @@ static async Task<int> ImportAsync(string dataDir, string emlDir, string user, s
     var domain = user[(user.IndexOf('@') + 1)..];
     if (!await directory.IsLocalDomainAsync(domain)) await directory.AddDomainAsync(domain);
     var mailboxes = new SqliteMailboxStore(db);
-    // SEGMENTS=1: into the copies' segments (mailbox-messages/), where delivery puts them now; else one file each in
-    // messages/, where data directories written before the segments keep them.
-    using var segments = Environment.GetEnvironmentVariable("SEGMENTS") == "1" ? new SegmentMessageStore(Path.Combine(dataDir, "mailbox-messages")) : null;
-    IMessageStore messages = segments is not null ? segments : new FileMessageStore(Path.Combine(dataDir, "messages"));
+    // Where `mail serve` delivers (edge/Mail.Host DataLayout: the copies in mailbox-messages/ segments), so the
+    // gateway reads the bench's messages as it reads delivered ones.
+    using var messages = new SegmentMessageStore(Path.Combine(dataDir, "mailbox-messages"));
     var files = Directory.GetFiles(emlDir, "*.eml").Order(StringComparer.Ordinal).ToArray();
     await ImportUserAsync(user, files);
-    if (otherUser is not null) await ImportUserAsync(otherUser, files.Take(otherCount));
+    if (otherUser is not null) await ImportUserAsync(otherUser, files.Take(otherCount).ToArray());
+    await messages.Indexing;
     return 0;
 
-    async Task ImportUserAsync(string owner, IEnumerable<string> eml)
+    async Task ImportUserAsync(string owner, string[] eml)
     {
         await mailboxes.EnsureUserMailboxesAsync(owner);
         var inbox = await mailboxes.GetMailboxAsync(owner, "INBOX");
         if (inbox!.MessageCount > 0) return;
         var sw = Stopwatch.StartNew();
-        foreach (var file in eml)
+        string Id(string file) => owner[..owner.IndexOf('@')] + "-" + Path.GetFileNameWithoutExtension(file);
+        // Written in parallel, as the worker's deliveries are (their syncs share group commits); indexed in order.
+        await Parallel.ForEachAsync(eml, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (file, ct) =>
         {
-            var id = owner[..owner.IndexOf('@')] + "-" + Path.GetFileNameWithoutExtension(file);
-            var bytes = await File.ReadAllBytesAsync(file);
-            await using (var w = await messages.CreateAsync(id))
-            {
-                await w.WriteAsync(bytes);
-                await w.CommitAsync();
-            }
-            await mailboxes.AppendAsync(owner, "INBOX", new NewMessage(id, bytes.Length, File.GetLastWriteTimeUtc(file), [], id));
-        }
+            var bytes = await File.ReadAllBytesAsync(file, ct);
+            await using var w = await messages.CreateAsync(Id(file), ct);
+            await w.WriteAsync(bytes, ct);
+            await w.CommitAsync(ct);
+        });
+        foreach (var file in eml)
+            await mailboxes.AppendAsync(owner, "INBOX", new NewMessage(Id(file), new FileInfo(file).Length, File.GetLastWriteTimeUtc(file), [], Id(file)));
         Console.WriteLine($"imported {owner} into gateway stores in {sw.Elapsed.TotalSeconds:F1} s");
     }
 }

@@ -51,6 +51,9 @@ public sealed class ImapServer : GatewayServer<ImapListenerOptions, ImapServerOp
     /// <summary>Message list snapshots written to the cache directory since start.</summary>
     public long MessageListSnapshotWrites => _cacheFiles?.ListWritten ?? 0;
 
+    /// <summary>The mailbox store's connections and the statements of a login, LIST and SELECT.</summary>
+    protected override Task PrepareAsync(CancellationToken ct) => Services.Mailboxes.OpenAsync(ct);
+
     protected override IListenerSession CreateSession(Socket socket, IPEndPoint client, ListenerOptions listener) =>
         new ImapSession(socket, client, listener.ImplicitTls, Options, Services, Throttle, _envelopes, _messageLists, _recent, _keywords, Logger);
 

@@ -35,6 +35,29 @@ public sealed class UnitTests
         Assert.Equal(expected, Enumerable.Range(1, (int)max).Select(i => (long)i).Where(n => set.Contains(n, max)));
     }
 
+    [Theory]
+    [InlineData("*", "a/b/c", true)]
+    [InlineData("%", "a/b", false)]
+    [InlineData("%", "a", true)]
+    [InlineData("a/%", "a/b", true)]
+    [InlineData("a/%", "a/b/c", false)]
+    [InlineData("a/*", "a/b/c", true)]
+    [InlineData("a%c", "abc", true)]
+    [InlineData("a%c", "a/c", false)]
+    [InlineData("a*c", "a/b/c", true)]
+    [InlineData("a*c", "a/b/cd", false)]
+    [InlineData("%/%", "x/y", true)]
+    [InlineData("", "", true)]
+    [InlineData("", "a", false)]
+    [InlineData("inbox", "INBOX", true)]
+    [InlineData("Inbox/*", "INBOX/x", true)]
+    [InlineData("inboxes", "INBOXES", false)] // only INBOX itself is case-insensitive
+    [InlineData("Sent", "sent", false)]
+    [InlineData("a.b", "aXb", false)] // no character but '*' and '%' is special
+    [InlineData("*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false)]
+    public void List_patterns_match_as_RFC_9051_describes(string pattern, string name, bool matches) =>
+        Assert.Equal(matches, ListPattern.Matches(ListPattern.Normalize(pattern), name));
+
     [Fact]
     public void Sequence_sets_format_compactly() => Assert.Equal("1:3,7,9:10", SequenceSet.Format([1, 2, 3, 7, 9, 10]));
 

@@ -54,8 +54,13 @@ public abstract class GatewayServer<TListener, TOptions, TServices> : IAsyncDisp
         // The user directory is opened before the first connection is accepted, as Dovecot's auth process is started
         // by its master: the first login does not pay for the store's first read and the hash library's load.
         await _directory.OpenAsync(ct);
+        await PrepareAsync(ct);
         _host.Start(CreateSession);
     }
+
+    /// <summary>What the protocol opens before its first connection is accepted, after the user directory (IMAP: the
+    /// mailbox store), so that the first client after a restart does not wait for it.</summary>
+    protected virtual Task PrepareAsync(CancellationToken ct) => Task.CompletedTask;
 
     /// <summary>The session of a connection from its socket, its client (the one a PROXY header names, else the peer)
     /// and its listener.</summary>

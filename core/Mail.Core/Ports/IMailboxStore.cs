@@ -11,6 +11,11 @@ namespace Mail.Core.Ports;
 /// </summary>
 public interface IMailboxStore
 {
+    /// <summary>What a server does once when it starts, before it accepts a client, so that the first login, LIST
+    /// and SELECT after a restart do not pay it (opening the store, preparing its reads and writes). Reads and
+    /// changes nothing. A store with nothing to open does nothing.</summary>
+    Task OpenAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
     /// <summary>Creates the user's standard mailboxes when missing: INBOX, Sent, Drafts, Trash, Junk, Archive
     /// with their SPECIAL-USE attributes (RFC 6154), and subscribes each one it creates. Idempotent.</summary>
     Task EnsureUserMailboxesAsync(string user, CancellationToken cancellationToken = default);

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.RegularExpressions;
 using Mail.Core.Ports;
 
 namespace Mail.Imap.Session;
@@ -45,8 +43,8 @@ internal static class MailboxListing
 {
     public static List<ListEntry> Build(IReadOnlyList<MailboxInfo> mailboxes, IReadOnlyCollection<string> subscriptions, IReadOnlyList<string> patterns, ListSelection selection)
     {
-        var regexes = patterns.Select(PatternRegex).ToList();
-        bool Matches(string name) => regexes.Any(re => re.IsMatch(name));
+        var normalized = patterns.Select(ListPattern.Normalize).ToList();
+        bool Matches(string name) => normalized.Exists(p => ListPattern.Matches(p, name));
 
         var existing = mailboxes.ToDictionary(b => b.Name, StringComparer.Ordinal);
         var subscribed = subscriptions.ToHashSet(StringComparer.Ordinal);
@@ -110,22 +108,46 @@ internal static class MailboxListing
     {
         for (var i = name.IndexOf('/'); i > 0; i = name.IndexOf('/', i + 1)) yield return name[..i];
     }
+}
 
-    /// <summary>'*' matches anything, '%' anything but the delimiter; INBOX matches case-insensitively.</summary>
-    public static Regex PatternRegex(string pattern)
+/// <summary>A LIST or LSUB mailbox pattern (RFC 9051 6.3.9): '*' matches any characters, '%' any but the hierarchy
+/// delimiter '/', everything else itself; INBOX matches case-insensitively. Matched by a scan with one row of
+/// states per pattern character (time pattern × name, no backtracking), not a regular expression: a restarted
+/// gateway's first LIST would otherwise build the regex engine's parser and interpreter inside a client's login.</summary>
+internal static class ListPattern
+{
+    private const char Delimiter = '/';
+
+    /// <summary>The pattern with a leading "inbox" (any case, alone or before '/', '*' or '%') as the store names it.</summary>
+    public static string Normalize(string pattern) =>
+        pattern.StartsWith("INBOX", StringComparison.OrdinalIgnoreCase) && (pattern.Length == 5 || pattern[5] is Delimiter or '*' or '%')
+            ? "INBOX" + pattern[5..]
+            : pattern;
+
+    /// <summary>Whether <paramref name="name"/> matches the <see cref="Normalize"/>d <paramref name="pattern"/>.</summary>
+    public static bool Matches(string pattern, string name)
     {
-        var sb = new StringBuilder("^");
-        if (pattern.StartsWith("INBOX", StringComparison.OrdinalIgnoreCase) && (pattern.Length == 5 || pattern[5] is '/' or '*' or '%'))
-            pattern = "INBOX" + pattern[5..];
+        // matched[j]: the pattern's characters so far match the first j characters of the name.
+        var n = name.Length;
+        Span<bool> matched = n < 256 ? stackalloc bool[n + 1] : new bool[n + 1];
+        matched.Clear();
+        matched[0] = true;
         foreach (var c in pattern)
         {
-            sb.Append(c switch
+            if (c == '*')
             {
-                '*' => ".*",
-                '%' => "[^/]*",
-                _ => Regex.Escape(c.ToString()),
-            });
+                for (var j = 1; j <= n; j++) matched[j] |= matched[j - 1];
+            }
+            else if (c == '%')
+            {
+                for (var j = 1; j <= n; j++) matched[j] |= matched[j - 1] && name[j - 1] != Delimiter;
+            }
+            else
+            {
+                for (var j = n; j >= 1; j--) matched[j] = matched[j - 1] && name[j - 1] == c;
+                matched[0] = false;
+            }
         }
-        return new Regex(sb.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.Singleline);
+        return matched[n];
     }
 }

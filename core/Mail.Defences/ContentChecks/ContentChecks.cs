@@ -47,7 +47,7 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
 
     /// <summary>The connection result under which the SMTP edge records that it inspected the stored message and no rule
     /// matched (<see cref="CleanResult"/>), so the pipeline need not parse-and-check the same bytes again.</summary>
-    public const string ResultName = "content_checks";
+    public const string ResultName = EdgeContentInspection.ResultName;
 
     /// <summary>What decides <see cref="Inspect"/>'s hits: the tables' fingerprints and the options. A message inspected
     /// under another configuration (tables edited, then a restart with a backlog) is checked again.</summary>

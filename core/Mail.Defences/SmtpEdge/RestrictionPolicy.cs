@@ -133,7 +133,8 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
         if (r.Action == SmtpPolicyAction.Reject || _options.EndOfDataContentChecks is not { } checks || _options.MessageStore is not { } store) return r;
         await using var stream = await store.OpenReadAsync(message.Id, cancellationToken);
         if (stream is null) return r;
-        var parsed = await MimeKit.MimeMessage.LoadAsync(stream, cancellationToken);
+        // persistent: the bodies stay slices of the stored message (read for body_checks) instead of copies in memory.
+        using var parsed = await MimeKit.MimeMessage.LoadAsync(MimeKit.ParserOptions.Default, stream, persistent: stream.CanSeek, cancellationToken);
         var hits = checks.Inspect(parsed);
         if (hits.Count == 0)
         {

@@ -57,6 +57,28 @@ public sealed class SieveDeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_message_the_edge_inspected_is_parsed_only_when_asked_and_checks_and_scripts_see_it_as_before()
+    {
+        await ActivateAsync("""
+            require "fileinto";
+            if header :contains "subject" "folded" { fileinto "Projects"; }
+            """);
+        await _f.Mailboxes.EnsureUserMailboxesAsync("alice@example.org");
+        await _f.Mailboxes.CreateMailboxAsync("alice@example.org", "Projects");
+        string? subject = null;
+        var reads = new ScriptedCheck(c => subject = c.Message.Subject);
+        // The edge's record that it parsed and inspected the stored message: the stage leaves the parse to whoever asks.
+        var env = (await _f.StoreAsync()) with
+        {
+            ConnectionResults = new Dictionary<string, string> { [Mail.Core.InboundChecks.EdgeContentInspection.ResultName] = "none 0" },
+        };
+        await _f.Stage(reads).ProcessAsync(env);
+        Assert.Equal("a folded subject line", subject);
+        Assert.Single(await _f.ListAsync("alice@example.org", "Projects"));
+        Assert.Empty(await _f.ListAsync("alice@example.org"));
+    }
+
+    [Fact]
     public async Task Junk_comes_first_the_script_sees_the_verdict_and_can_override_it()
     {
         await ActivateAsync("""

@@ -52,6 +52,36 @@ public class ContentChecksTests
     }
 
     [Fact]
+    public async Task A_clean_inspection_recorded_under_the_same_configuration_is_not_repeated_under_another_it_is()
+    {
+        const string table = "/^Subject: hello/ JUNK";
+        var checks = new ContentChecks.ContentChecks(new() { HeaderChecks = RegexpTable.Parse(table, "hc") });
+        // The same tables and options give the same fingerprint; another table text, source or option another.
+        Assert.Equal(checks.CleanResult, new ContentChecks.ContentChecks(new() { HeaderChecks = RegexpTable.Parse(table, "hc") }).CleanResult);
+        Assert.NotEqual(checks.Fingerprint, new ContentChecks.ContentChecks(new() { HeaderChecks = RegexpTable.Parse(table + " ", "hc") }).Fingerprint);
+        Assert.NotEqual(checks.Fingerprint, new ContentChecks.ContentChecks(new() { HeaderChecks = RegexpTable.Parse(table, "other") }).Fingerprint);
+        Assert.NotEqual(checks.Fingerprint, new ContentChecks.ContentChecks(new() { HeaderChecks = RegexpTable.Parse(table, "hc"), Normalize = true }).Fingerprint);
+        Assert.NotEqual(checks.Fingerprint, new ContentChecks.ContentChecks(new() { BodyChecks = RegexpTable.Parse(table, "hc") }).Fingerprint);
+
+        InboundContext Recorded(string value) => new(Context(Plain).Envelope with
+        {
+            ConnectionResults = new Dictionary<string, string> { [ContentChecks.ContentChecks.ResultName] = value },
+        }, Parse(Plain));
+        // A record under this configuration is taken as it is (the edge never writes it for a message that matches:
+        // written here for one that does, to show that the inspection is skipped).
+        var trusted = Recorded(checks.CleanResult);
+        await checks.RunAsync(trusted, CancellationToken.None);
+        Assert.Equal(Disposition.Inbox, trusted.Verdict.Disposition);
+        // Recorded under other tables (edited, then a restart with a backlog): inspected again.
+        var stale = Recorded("none " + new ContentChecks.ContentChecks(new() { HeaderChecks = RegexpTable.Parse("/^Subject: other/ JUNK", "hc") }).Fingerprint);
+        await checks.RunAsync(stale, CancellationToken.None);
+        Assert.Equal(Disposition.Junk, stale.Verdict.Disposition);
+        var none = Context(Plain);
+        await checks.RunAsync(none, CancellationToken.None);
+        Assert.Equal(Disposition.Junk, none.Verdict.Disposition);
+    }
+
+    [Fact]
     public async Task Nothing_matches_nothing_changes()
     {
         var c = await Run(new() { HeaderChecks = RegexpTable.Parse("/^Subject: viagra/ REJECT"), BodyChecks = RegexpTable.Parse("/viagra/ DISCARD") }, Plain);

@@ -305,6 +305,29 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         Assert.Contains("queued as", ok, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(1, await QueuedCountAsync());
         await client.DisconnectAsync(true);
+        // No rule matched: recorded with the message, so the pipeline's content checks need not run again.
+        Assert.Equal(checks.CleanResult, (await QueuedAsync())[0].ConnectionResults[ContentChecks.ContentChecks.ResultName]);
+    }
+
+    [Fact]
+    public async Task A_message_with_a_content_hit_the_edge_does_not_act_on_is_left_to_the_pipeline_unrecorded()
+    {
+        var checks = new ContentChecks.ContentChecks(new ContentChecks.ContentChecksOptions
+        {
+            HeaderChecks = RegexpTables.RegexpTable.Parse("/^Subject: offer/ HOLD", "header_checks"),
+        });
+        await using var server = await StartAsync([], endOfData: checks);
+        var ep = server.BoundEndpoints["mx"];
+        var m = new MimeMessage();
+        m.From.Add(MailboxAddress.Parse("a@sender.test"));
+        m.To.Add(MailboxAddress.Parse("alice@example.test"));
+        m.Subject = "offer";
+        m.Body = new TextPart("plain") { Text = "hello" };
+        using var client = new SmtpClient();
+        await client.ConnectAsync(ep.Address.ToString(), ep.Port, MailKit.Security.SecureSocketOptions.None);
+        Assert.Contains("queued as", await client.SendAsync(m), StringComparison.OrdinalIgnoreCase);
+        await client.DisconnectAsync(true);
+        Assert.False((await QueuedAsync())[0].ConnectionResults.ContainsKey(ContentChecks.ContentChecks.ResultName));
     }
     private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
     {

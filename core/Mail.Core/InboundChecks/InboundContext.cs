@@ -3,8 +3,8 @@ using MimeKit;
 
 namespace Mail.Core.InboundChecks;
 
-/// <summary>What the inbound stage knows about one message while its checks run.</summary>
-public sealed class InboundContext
+/// <summary>What the inbound stage knows about one message while its checks run. Disposing it disposes the parse.</summary>
+public sealed class InboundContext : IDisposable
 {
     private MimeMessage? _message;
 
@@ -47,6 +47,8 @@ public sealed class InboundContext
     /// <summary>The stored original, byte for byte and seekable, when the stage has it. A reader seeks where it needs
     /// to and puts the position back (MimeKit's persistent parse reads bodies from the same stream later).</summary>
     public Stream? Original { get; }
+
+    public void Dispose() => _message?.Dispose();
 
     /// <summary>Header fields to prepend to the delivered copy, in order (first = topmost).
     /// e.g. Authentication-Results, Received-SPF, X-Spam-Status.</summary>
@@ -98,4 +100,12 @@ public enum Disposition
     Junk,
     Quarantine,
     Discard,
+}
+
+/// <summary>The connection result in which the SMTP edge records its end-of-data content inspection of the stored message
+/// (written by the content checks, which also read it back): present only when the edge parsed the message with MimeKit
+/// and no rule matched.</summary>
+public static class EdgeContentInspection
+{
+    public const string ResultName = "content_checks";
 }

@@ -18,11 +18,12 @@ public sealed class RegexpTable
 
     private readonly IReadOnlyList<Node> _nodes;
 
-    private RegexpTable(string source, IReadOnlyList<Node> nodes, int ruleCount)
+    private RegexpTable(string source, IReadOnlyList<Node> nodes, int ruleCount, string fingerprint)
     {
         Source = source;
         _nodes = nodes;
         RuleCount = ruleCount;
+        Fingerprint = fingerprint;
     }
 
     /// <summary>File name (or a label) the table was read from; used in messages.</summary>
@@ -30,6 +31,10 @@ public sealed class RegexpTable
 
     /// <summary>Number of "/pattern/ ACTION" rules (not counting if/endif).</summary>
     public int RuleCount { get; }
+
+    /// <summary>Hex SHA-256 of what decides this table's matches (its text, source label, kind and match timeout): two
+    /// tables with the same fingerprint answer every input alike, so a verdict recorded under it still holds.</summary>
+    public string Fingerprint { get; }
 
     /// <summary>Raised (synchronously) when a rule's regex exceeded the match timeout; the rule is treated as not matching.</summary>
     public event Action<RegexpTable, int>? MatchTimedOut;
@@ -86,7 +91,9 @@ public sealed class RegexpTable
         }
         if (stack.Count > 0)
             throw new RegexpTableException(source, stack.Peek().Line, "'if' without 'endif'");
-        return new RegexpTable(source, root, rules);
+        var fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            Encoding.UTF8.GetBytes($"{source}\n{validateActions}\n{timeout.Ticks}\n{text}")));
+        return new RegexpTable(source, root, rules, fingerprint);
     }
 
     /// <summary>The first matching rule for <paramref name="input"/>, or null. DUNNO matches are returned too (callers treat them as "stop, do nothing").</summary>

@@ -24,7 +24,8 @@ public sealed class RestrictionPolicyOptions
 
     /// <summary>header/mime_header/body checks run on the stored message before the end-of-data reply, so a REJECT rule
     /// refuses the message while the client is still connected (550). Other actions are left to the pipeline, which
-    /// runs the same checks. Needs <see cref="MessageStore"/>.</summary>
+    /// runs the same checks, except on a message in which no rule matched: that is recorded with it
+    /// (<see cref="ContentChecks.ContentChecks.ResultName"/>) and not checked again. Needs <see cref="MessageStore"/>.</summary>
     public ContentChecks.ContentChecks? EndOfDataContentChecks { get; init; }
 
     /// <summary>Where the edge stores messages (to read them back for <see cref="EndOfDataContentChecks"/>).</summary>
@@ -132,8 +133,20 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
         if (r.Action == SmtpPolicyAction.Reject || _options.EndOfDataContentChecks is not { } checks || _options.MessageStore is not { } store) return r;
         await using var stream = await store.OpenReadAsync(message.Id, cancellationToken);
         if (stream is null) return r;
-        var parsed = await MimeKit.MimeMessage.LoadAsync(stream, cancellationToken);
-        var reject = checks.Inspect(parsed).FirstOrDefault(h => h.Match.Action.Kind == RegexpTables.TableActionKind.Reject);
+        // persistent: the bodies stay slices of the stored message (read for body_checks) instead of copies in memory.
+        using var parsed = await MimeKit.MimeMessage.LoadAsync(MimeKit.ParserOptions.Default, stream, persistent: stream.CanSeek, cancellationToken);
+        var hits = checks.Inspect(parsed);
+        if (hits.Count == 0)
+        {
+            // Recorded with the message: the pipeline's content checks skip a message the edge found clean under the
+            // same configuration (the other actions of a hit are the pipeline's, so a message with hits is checked there).
+            var results = new Dictionary<string, string>(r.Results ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+            {
+                [ContentChecks.ContentChecks.ResultName] = checks.CleanResult,
+            };
+            return r with { Results = results };
+        }
+        var reject = hits.FirstOrDefault(h => h.Match.Action.Kind == RegexpTables.TableActionKind.Reject);
         if (reject is null) return r;
         var text = reject.Match.Action.Text.Length > 0 ? reject.Match.Action.Text : "Message content rejected";
         var result = Restrictions.AccessAction.Reply(550, text, "", $"{reject.Stage} {reject.Match}");

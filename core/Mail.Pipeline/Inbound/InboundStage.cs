@@ -121,19 +121,27 @@ public sealed class InboundStage(
         var opened = await messages.OpenReadAsync(envelope.MessageRef, cancellationToken);
         if (opened is null) return await RecoverWithoutOriginalAsync(envelope, local.Select(l => l.User).ToList(), remote, unknown, forward, cancellationToken);
         await using var raw = opened;
-        MimeMessage parsed;
-        try
+        InboundContext context;
+        if (raw.CanSeek && envelope.ConnectionResults.ContainsKey(EdgeContentInspection.ResultName))
         {
-            // persistent: MimeKit keeps bodies as slices of the store's stream instead of copying them to memory.
-            parsed = await MimeMessage.LoadAsync(ParserOptions.Default, raw, persistent: raw.CanSeek, cancellationToken);
+            // The SMTP edge parsed these very bytes with MimeKit for its content checks, so they parse: MimeKit parses
+            // them here only for a check or a Sieve script that reads the parse (DKIM and DMARC read the bytes).
+            context = new InboundContext(envelope, raw);
         }
-        catch (FormatException e)
+        else
         {
-            throw new PermanentDeliveryException($"Message {envelope.MessageRef} of {envelope.QueueId} cannot be parsed: {e.Message}", e);
+            try
+            {
+                // persistent: MimeKit keeps bodies as slices of the store's stream instead of copying them to memory.
+                context = new InboundContext(envelope, await MimeMessage.LoadAsync(ParserOptions.Default, raw, persistent: raw.CanSeek, cancellationToken), raw);
+            }
+            catch (FormatException e)
+            {
+                throw new PermanentDeliveryException($"Message {envelope.MessageRef} of {envelope.QueueId} cannot be parsed: {e.Message}", e);
+            }
         }
-        using var _ = parsed;
+        using var _ = context;
 
-        var context = new InboundContext(envelope, parsed, raw);
         foreach (var check in _checks)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -170,7 +178,7 @@ public sealed class InboundStage(
         return await DeliverAsync(envelope, raw, local, remote, unknown, forward, mailbox, prepend, context.RemoveHeaders, verdict.Disposition, verdict.Reason, cancellationToken,
             // Built only for a user with an active script: most have none, and reshaping MimeKit's header list was the
             // larger part of the Sieve step's CPU per message.
-            new Lazy<MimeMessage>(() => SieveView(parsed, prepend, context.RemoveHeaders), LazyThreadSafetyMode.None), handOffs);
+            new Lazy<MimeMessage>(() => SieveView(context.Message, prepend, context.RemoveHeaders), LazyThreadSafetyMode.None), handOffs);
     }
 
     /// <summary>The message as the user's Sieve script sees it: as delivered, with our checks' header fields on top

@@ -1,7 +1,6 @@
 using Mail.Core.Accounts;
 using Mail.Core.Listening;
 using Mail.Imap.Protocol;
-using Microsoft.Extensions.Logging;
 
 namespace Mail.Imap.Session;
 
@@ -71,22 +70,6 @@ internal sealed partial class ImapSession
         await Mailboxes.EnsureUserMailboxesAsync(user, ct);
         _user = user;
         _state = SessionState.Authenticated;
-        if (_messageLists.Files is { } files && files.FirstLogin(user)) _afterReply = () => _ = Task.Run(() => PreloadInboxAsync(files, user));
         return $"OK [CAPABILITY {Capabilities}] {command} completed";
-    }
-
-    /// <summary>Reads the INBOX's cache file into memory (see <see cref="MailboxCacheFiles.FirstLogin"/>); it is only a
-    /// cache, so a failure here is one for the FETCH that needs it, not for this session.</summary>
-    private async Task PreloadInboxAsync(MailboxCacheFiles files, string user)
-    {
-        try
-        {
-            if (await Mailboxes.GetMailboxAsync(user, "INBOX", _stopping) is { MessageCount: > 0 } inbox)
-                files.Of(inbox.User, inbox.Name, inbox.UidValidity).Preload();
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            _logger.LogDebug(e, "IMAP cache: the INBOX of {User} not read ahead", user);
-        }
     }
 }

@@ -78,18 +78,6 @@ internal sealed class MailboxCacheFile
         return found;
     }
 
-    /// <summary>Reads the file's items into memory now, when this process has not yet (see
-    /// <see cref="MailboxCacheFiles.FirstLogin"/>).</summary>
-    public void Preload()
-    {
-        var loaded = 0;
-        lock (_gate)
-        {
-            if (_items is null) loaded = Load();
-        }
-        if (loaded > 0) _owner.CountLoaded(loaded);
-    }
-
     /// <summary>Keeps a formatted item: at once in memory, on disk behind the reply.</summary>
     public void Add(string key, string value)
     {

@@ -25,7 +25,6 @@ internal sealed class MailboxCacheFiles : IAsyncDisposable
     private readonly Channel<Work> _pending =
         Channel.CreateBounded<Work>(new BoundedChannelOptions(MaxPending) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly List<TaskCompletionSource> _flushWaiters = [];
-    private readonly ConcurrentDictionary<string, bool> _loggedIn = new(StringComparer.Ordinal);
     private readonly Task _writer;
     private readonly int _maxLoaded;
     private long _loaded;
@@ -77,11 +76,6 @@ internal sealed class MailboxCacheFiles : IAsyncDisposable
             if (file is null ? _files.TryAdd(key, fresh) : _files.TryUpdate(key, fresh, file)) return fresh;
         }
     }
-
-    /// <summary>True once per user and process: at the user's first login since the start, when the INBOX's file is
-    /// read into memory behind the login's reply, while the client lists and selects (as the first FETCH after a
-    /// restart would otherwise read it while the client waits).</summary>
-    public bool FirstLogin(string user) => _loggedIn.TryAdd(user.ToLowerInvariant(), true);
 
     /// <summary>The message list kept for <paramref name="info"/>, or null when there is none that matches it exactly.</summary>
     public IReadOnlyList<MessageRecord>? TryReadList(MailboxInfo info)

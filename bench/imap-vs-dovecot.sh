@@ -11,8 +11,11 @@
 set -euo pipefail
 COUNT=${1:-10000}
 BODIES=${2:-1000}
-RUNS=${RUNS:-5}        # measured warm passes per server (median reported)
-COLD_RUNS=${COLD_RUNS:-3}   # cold rounds of each kind (reboot / rebuilt; median reported)
+# A MailKit pass is a new client process, and its own start-up and parsing are most of every MailKit row; one
+# server's passes spread by +-25% on a quiet machine, so a median of 5 moved a ratio by +-0.2 between runs
+# (bench/README.md, "MailKit's rows"). Both servers get the same number of passes.
+RUNS=${RUNS:-15}        # measured warm passes per server (median reported)
+COLD_RUNS=${COLD_RUNS:-9}   # cold rounds of each kind (reboot / rebuilt; median reported)
 BUILD=${BUILD:-aot}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-"$ROOT/bench/results/imap-vs-dovecot.md"}   # OUT=/tmp/x.md for a trial run

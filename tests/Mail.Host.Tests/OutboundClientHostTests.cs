@@ -434,6 +434,35 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_bounce_names_a_utf8_orcpt_in_utf8_addr_xtext_and_an_rfc822_one_decoded()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        peer.RcptReplies["bob@example.net"] = "550 5.1.1 no such user";
+        peer.RcptReplies["dave@example.net"] = "550 5.1.1 no such user";
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("utf-8 orcpt bounced", "to a utf-8 list\r\n"), "",
+            "NOTIFY=FAILURE ORCPT=utf-8;j\\x{E9}r\\x{F4}me\\x{2B}1@example.org");
+        await SubmitRawAsync(submission, "dave@example.net", Message("rfc822 orcpt bounced", "to a list\r\n"), "",
+            "NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org");
+
+        var notices = await NoticesAsync(2);
+        var groups = notices.Select(ReportGroup).ToDictionary(g => g["Final-Recipient"] ?? "");
+        // RFC 6533 3: message/delivery-status is ASCII, so a utf-8 address is in utf-8-addr-xtext there, not decoded.
+        Assert.Equal("utf-8; j\\x{E9}r\\x{F4}me\\x{2B}1@example.org", groups["rfc822; bob@example.net"]["Original-Recipient"]);
+        // RFC 3464 2.3.1: the rfc822 ORCPT with its xtext undone.
+        Assert.Equal("rfc822; list+owner@example.org", groups["rfc822; dave@example.net"]["Original-Recipient"]);
+        foreach (var notice in notices)
+        {
+            var status = Assert.Single(Assert.IsType<MultipartReport>(notice.Body).OfType<MessageDeliveryStatus>());
+            using var raw = new MemoryStream();
+            await status.Content!.DecodeToAsync(raw);
+            Assert.True(Ascii.IsValid(raw.ToArray()), Encoding.UTF8.GetString(raw.ToArray()));
+        }
+    }
+
+    [Fact]
     public async Task Smtp_sink_receives_the_orcpt_without_notify_exactly_as_submitted()
     {
         var sinkPort = FreePort.Tcp();

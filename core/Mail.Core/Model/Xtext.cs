@@ -9,6 +9,9 @@ namespace Mail.Core.Model;
 /// </summary>
 public static class Xtext
 {
+    // Throws on octets that are not UTF-8 (an xtext value that decodes to them is refused); one instance, it keeps no state.
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     public static bool TryDecode(string text, out string decoded)
     {
         decoded = "";
@@ -27,7 +30,7 @@ public static class Xtext
         }
         try
         {
-            decoded = new UTF8Encoding(false, true).GetString(bytes.ToArray());
+            decoded = StrictUtf8.GetString(bytes.ToArray());
         }
         catch (DecoderFallbackException)
         {

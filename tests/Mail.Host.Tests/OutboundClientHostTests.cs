@@ -413,7 +413,8 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     [Fact]
     public async Task A_utf8_orcpt_goes_out_in_rfc6533_form_over_bdat()
     {
-        await using var peer = new ScriptedSmtpPeer();
+        // Replies held until the BDAT chunk: MAIL FROM, RCPT TO and BDAT with its chunk go in one pipelined group.
+        await using var peer = new ScriptedSmtpPeer { BufferRepliesUntilData = true };
         peer.Extensions.Enqueue("DSN");
         peer.Extensions.Enqueue("CHUNKING");
         var (host, submission) = await StartAsync(peer.Port);

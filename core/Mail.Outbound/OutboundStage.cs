@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Mail.Core.Model;
 using Mail.Core.Telemetry;
+using Mail.Core.Text;
 using Mail.Core.Ports;
 using Mail.Core.Tracing;
 using Mail.Outbound.Dsn;
@@ -299,7 +299,7 @@ public sealed class OutboundStage : IAsyncDisposable
         var now = _time.GetUtcNow();
         using var notice = DeliveryStatusNotice.Build(envelope, notices, original, _identity.HostName, now);
         var key = string.Join('|', notices.Select(n => n.Action + ":" + n.Recipient.Address));
-        var id = $"{envelope.QueueId}-dsn-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..12]}";
+        var id = $"{envelope.QueueId}-dsn-{Sha256Hex.Of(key, 12)}";
         var bytes = new MemoryStream();
         await notice.WriteToAsync(Dos, bytes, cancellationToken);
         await QueueOwnAsync(id, "", envelope.MailFrom, bytes.ToArray(), envelope.TraceParent, cancellationToken);

@@ -65,7 +65,7 @@ public class ContentChecksTests
 
         InboundContext Recorded(string value) => new(Context(Plain).Envelope with
         {
-            ConnectionResults = new Dictionary<string, string> { [ContentChecks.ContentChecks.ResultName] = value },
+            ConnectionResults = new Dictionary<string, string> { [EdgeContentInspection.ResultName] = value },
         }, Parse(Plain));
         // A record under this configuration is taken as it is (the edge never writes it for a message that matches:
         // written here for one that does, to show that the inspection is skipped).

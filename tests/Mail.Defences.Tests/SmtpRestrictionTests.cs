@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Mail.Core.Accounts;
+using Mail.Core.InboundChecks;
 using Mail.Defences.DnsChecks;
 using Mail.Defences.Greylisting;
 using Mail.Defences.Restrictions;
@@ -306,7 +307,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         Assert.Equal(1, await QueuedCountAsync());
         await client.DisconnectAsync(true);
         // No rule matched: recorded with the message, so the pipeline's content checks need not run again.
-        Assert.Equal(checks.CleanResult, (await QueuedAsync())[0].ConnectionResults[ContentChecks.ContentChecks.ResultName]);
+        Assert.Equal(checks.CleanResult, (await QueuedAsync())[0].ConnectionResults[EdgeContentInspection.ResultName]);
     }
 
     [Fact]
@@ -327,7 +328,7 @@ public sealed class SmtpRestrictionTests : IAsyncLifetime
         await client.ConnectAsync(ep.Address.ToString(), ep.Port, MailKit.Security.SecureSocketOptions.None);
         Assert.Contains("queued as", await client.SendAsync(m), StringComparison.OrdinalIgnoreCase);
         await client.DisconnectAsync(true);
-        Assert.False((await QueuedAsync())[0].ConnectionResults.ContainsKey(ContentChecks.ContentChecks.ResultName));
+        Assert.False((await QueuedAsync())[0].ConnectionResults.ContainsKey(EdgeContentInspection.ResultName));
     }
     private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
     {

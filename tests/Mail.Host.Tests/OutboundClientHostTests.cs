@@ -48,14 +48,15 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         return (host, submission);
     }
 
-    /// <summary>Submits raw bytes with Python's smtplib (AUTH, then MAIL FROM and RCPT TO with the given parameters), so
+    /// <summary>Submits raw bytes with Python's smtplib (AUTH, then MAIL FROM and RCPT TO, for each of the comma-separated
+    /// recipients, with the given parameters), so
     /// the message and the DSN parameters reach the server exactly as written here.</summary>
     private const string Submit = """
         import sys, smtplib
         port, rcpt, path, mail_options, rcpt_options = sys.argv[1:6]
         s = smtplib.SMTP("127.0.0.1", int(port))
         s.login("alice@example.org", "secret")
-        s.sendmail("alice@example.org", [rcpt], open(path, "rb").read(), mail_options.split(), rcpt_options.split())
+        s.sendmail("alice@example.org", rcpt.split(","), open(path, "rb").read(), mail_options.split(), rcpt_options.split())
         s.quit()
         """;
 
@@ -326,7 +327,8 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     [Fact]
     public async Task An_orcpt_other_than_the_recipient_is_passed_on_as_given_and_the_reply_still_counts_for_the_recipient()
     {
-        await using var peer = new ScriptedSmtpPeer();
+        // Without PIPELINING: one command, one reply.
+        await using var peer = new ScriptedSmtpPeer { OfferPipelining = false };
         peer.Extensions.Enqueue("DSN");
         var (host, submission) = await StartAsync(peer.Port);
         await using var _ = host;
@@ -363,6 +365,38 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         await ASecondOrcptTransactionGoesOverTheKeptConnectionAsync(host, submission, peer);
     }
 
+    [Fact]
+    public async Task An_orcpt_transaction_with_a_body_that_is_not_utf8_is_pipelined_and_sent_byte_for_byte_with_each_recipients_reply()
+    {
+        // The peer holds its MAIL FROM and RCPT TO replies until DATA (RFC 2920 3.2): a client that waits for each reply
+        // before writing the next command gets none and times out.
+        await using var peer = new ScriptedSmtpPeer { BufferRepliesUntilData = true };
+        peer.Extensions.Enqueue("DSN");
+        peer.RcptReplies["dave@example.net"] = "550 5.1.1 <dave@example.net>: Recipient address rejected";
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:Timeouts:Mail=00:00:20", "--Outbound:Timeouts:Rcpt=00:00:20");
+        await using var _ = host;
+        // ISO-8859-1 octets (not UTF-8), a dot line and no final line break.
+        var original = Encoding.Latin1.GetBytes(
+            $"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: latin-1\r\nMessage-ID: <{Guid.NewGuid():N}@example.org>\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\u00fc\u00dfe aus Z\u00fcrich\r\n.leading dot\r\n\u00e9t\u00e9");
+        await SubmitRawAsync(submission, "bob@example.net,dave@example.net", original, "BODY=8BITMIME", "NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org");
+        await host.WaitForOutputAsync("status=bounced", TimeSpan.FromSeconds(30));
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        Assert.Equal(["MAIL FROM:<alice@example.org> BODY=8BITMIME", "RCPT TO:<bob@example.net> NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org",
+                "RCPT TO:<dave@example.net> NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org", "DATA"],
+            commands.SkipWhile(c => !c.StartsWith("MAIL", StringComparison.Ordinal)).Take(4));
+        var (recipients, data) = Assert.Single(peer.Received);
+        Assert.Equal(["bob@example.net"], recipients);
+        // The octets as submitted after our Received: field; DATA adds the final line break.
+        Assert.EndsWith(Encoding.Latin1.GetString(original) + "\r\n", data, StringComparison.Ordinal);
+        Assert.Contains("550 5.1.1 <dave@example.net>: Recipient address rejected", LineFor(host, "bounced"), StringComparison.Ordinal);
+        Assert.Contains("to=<dave@example.net>", LineFor(host, "bounced"), StringComparison.Ordinal);
+        Assert.Contains("to=<bob@example.net>", LineFor(host, "sent"), StringComparison.Ordinal);
+    }
+
     /// <summary>A transaction written with the command API leaves nothing behind on the kept connection (no stray empty
     /// line after the data, whose reply the next command would read as its own).</summary>
     private async Task ASecondOrcptTransactionGoesOverTheKeptConnectionAsync(HostProcess host, int submission, ScriptedSmtpPeer peer)
@@ -379,7 +413,8 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     [Fact]
     public async Task A_utf8_orcpt_goes_out_in_rfc6533_form_over_bdat()
     {
-        await using var peer = new ScriptedSmtpPeer();
+        // Replies held until the BDAT chunk: MAIL FROM, RCPT TO and BDAT with its chunk go in one pipelined group.
+        await using var peer = new ScriptedSmtpPeer { BufferRepliesUntilData = true };
         peer.Extensions.Enqueue("DSN");
         peer.Extensions.Enqueue("CHUNKING");
         var (host, submission) = await StartAsync(peer.Port);
@@ -397,6 +432,35 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.DoesNotContain("DATA", commands);
         Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
         await ASecondOrcptTransactionGoesOverTheKeptConnectionAsync(host, submission, peer);
+    }
+
+    [Fact]
+    public async Task A_bounce_names_a_utf8_orcpt_in_utf8_addr_xtext_and_an_rfc822_one_decoded()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        peer.RcptReplies["bob@example.net"] = "550 5.1.1 no such user";
+        peer.RcptReplies["dave@example.net"] = "550 5.1.1 no such user";
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("utf-8 orcpt bounced", "to a utf-8 list\r\n"), "",
+            "NOTIFY=FAILURE ORCPT=utf-8;j\\x{E9}r\\x{F4}me\\x{2B}1@example.org");
+        await SubmitRawAsync(submission, "dave@example.net", Message("rfc822 orcpt bounced", "to a list\r\n"), "",
+            "NOTIFY=FAILURE ORCPT=rfc822;list+2Bowner@example.org");
+
+        var notices = await NoticesAsync(2);
+        var groups = notices.Select(ReportGroup).ToDictionary(g => g["Final-Recipient"] ?? "");
+        // RFC 6533 3: message/delivery-status is ASCII, so a utf-8 address is in utf-8-addr-xtext there, not decoded.
+        Assert.Equal("utf-8; j\\x{E9}r\\x{F4}me\\x{2B}1@example.org", groups["rfc822; bob@example.net"]["Original-Recipient"]);
+        // RFC 3464 2.3.1: the rfc822 ORCPT with its xtext undone.
+        Assert.Equal("rfc822; list+owner@example.org", groups["rfc822; dave@example.net"]["Original-Recipient"]);
+        foreach (var notice in notices)
+        {
+            var status = Assert.Single(Assert.IsType<MultipartReport>(notice.Body).OfType<MessageDeliveryStatus>());
+            using var raw = new MemoryStream();
+            await status.Content!.DecodeToAsync(raw);
+            Assert.True(Ascii.IsValid(raw.ToArray()), Encoding.UTF8.GetString(raw.ToArray()));
+        }
     }
 
     [Fact]

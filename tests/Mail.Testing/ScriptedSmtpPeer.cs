@@ -43,6 +43,15 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
     /// <summary>More EHLO keywords ("SIZE 1000", "DSN", "CHUNKING": BDAT is then accepted).</summary>
     public ConcurrentQueue<string> Extensions { get; } = new();
 
+    /// <summary>Offer PIPELINING (default).</summary>
+    public bool OfferPipelining { get; set; } = true;
+
+    /// <summary>
+    /// Hold the replies to MAIL FROM and RCPT TO until the command that ends the group (DATA, BDAT, RSET, ...) arrives,
+    /// as RFC 2920 3.2 allows a server to: a client that waits for each reply before the next command never gets one.
+    /// </summary>
+    public bool BufferRepliesUntilData { get; set; }
+
     /// <summary>Offer 8BITMIME (default).</summary>
     public bool Offer8BitMime { get; set; } = true;
 
@@ -111,8 +120,12 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
         Stream stream = client.GetStream();
         var tls = false;
         var reader = new StreamReader(stream, Encoding.Latin1);
-        var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
-        if (Greeting is not null) await writer.WriteLineAsync(Greeting);
+        var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = !BufferRepliesUntilData };
+        if (Greeting is not null)
+        {
+            await writer.WriteLineAsync(Greeting);
+            await writer.FlushAsync();
+        }
         var rcpts = new List<string>();
         var chunks = new StringBuilder();
         try
@@ -129,7 +142,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                 switch (verb)
                 {
                     case "EHLO":
-                        await writer.WriteAsync("250-peer.test\r\n250-PIPELINING\r\n" + (BrokenStartTls || (Certificate is not null && !tls) ? "250-STARTTLS\r\n" : "") + string.Concat(Extensions.Select(e => $"250-{e}\r\n"))
+                        await writer.WriteAsync("250-peer.test\r\n" + (OfferPipelining ? "250-PIPELINING\r\n" : "") + (BrokenStartTls || (Certificate is not null && !tls) ? "250-STARTTLS\r\n" : "") + string.Concat(Extensions.Select(e => $"250-{e}\r\n"))
                             + (Offer8BitMime ? "250 8BITMIME\r\n" : "250 ENHANCEDSTATUSCODES\r\n"));
                         break;
                     case "MAIL":
@@ -144,6 +157,7 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         break;
                     case "DATA":
                         await writer.WriteLineAsync("354 End data with <CR><LF>.<CR><LF>");
+                        await writer.FlushAsync();
                         var data = new StringBuilder();
                         // RFC 5321 4.5.2: a leading dot was doubled by the client.
                         while (await reader.ReadLineAsync() is { } d && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
@@ -178,9 +192,11 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                     case "STARTTLS" when BrokenStartTls:
                         await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
                         await writer.WriteAsync("this is not a TLS server hello\r\n");
+                        await writer.FlushAsync();
                         return;
                     case "STARTTLS" when Certificate is { } certificate && !tls:
                         await writer.WriteLineAsync("220 2.0.0 Ready to start TLS");
+                        await writer.FlushAsync();
                         var ssl = new SslStream(stream);
                         try
                         {
@@ -197,18 +213,20 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         }
                         (stream, tls) = (ssl, true);
                         reader = new StreamReader(stream, Encoding.Latin1);
-                        writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
+                        writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = !BufferRepliesUntilData };
                         break;
                     case "RSET" or "NOOP":
                         await writer.WriteLineAsync("250 2.0.0 Ok");
                         break;
                     case "QUIT":
                         await writer.WriteLineAsync("221 2.0.0 Bye");
+                        await writer.FlushAsync();
                         return;
                     default:
                         await writer.WriteLineAsync("502 5.5.2 Error: command not recognized");
                         break;
                 }
+                if (verb is not ("MAIL" or "RCPT")) await writer.FlushAsync();
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or AuthenticationException)

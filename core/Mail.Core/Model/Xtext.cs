@@ -9,6 +9,9 @@ namespace Mail.Core.Model;
 /// </summary>
 public static class Xtext
 {
+    // Throws on octets that are not UTF-8 (an xtext value that decodes to them is refused); one instance, it keeps no state.
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     public static bool TryDecode(string text, out string decoded)
     {
         decoded = "";
@@ -27,7 +30,7 @@ public static class Xtext
         }
         try
         {
-            decoded = new UTF8Encoding(false, true).GetString(bytes.ToArray());
+            decoded = StrictUtf8.GetString(bytes.ToArray());
         }
         catch (DecoderFallbackException)
         {
@@ -122,10 +125,31 @@ public static class OriginalRecipient
     /// <summary>"type;encoded" for a RCPT TO parameter; <paramref name="smtpUtf8"/>: the transaction uses SMTPUTF8.</summary>
     public static string Format(string orcpt, bool smtpUtf8)
     {
-        var semi = orcpt.IndexOf(';', StringComparison.Ordinal);
-        // An envelope written before the type was kept (a bare address) is rfc822.
-        var (type, address) = semi <= 0 ? ("rfc822", orcpt) : (orcpt[..semi], orcpt[(semi + 1)..]);
+        var (type, address) = Split(orcpt);
         return IsUtf8(type) ? $"{type};{Utf8AddressText.Encode(address, smtpUtf8)}" : $"{type};{Xtext.Encode(address)}";
+    }
+
+    /// <summary>
+    /// "type; address" for the Original-Recipient field of a message/delivery-status (RFC 3464 2.3.1: the ORCPT with
+    /// its xtext undone). That body part is ASCII: RFC 6533 3 has a utf-8 address there as utf-8-addr-xtext; the
+    /// utf-8-address form (UTF-8 as it is) belongs to message/global-delivery-status, which is not written.
+    /// </summary>
+    public static string ForDeliveryStatus(string orcpt)
+    {
+        var (type, address) = Split(orcpt);
+        return IsUtf8(type) ? $"{type}; {Utf8AddressText.Encode(address, unicode: false)}" : $"{type}; {address}";
+    }
+
+    /// <summary>"rfc822; address" for Final-Recipient, or for an address that is not ASCII "utf-8; " and its
+    /// utf-8-addr-xtext (RFC 6533 3; message/delivery-status is ASCII).</summary>
+    public static string FinalRecipient(string address) =>
+        Ascii.IsValid(address) ? $"rfc822; {address}" : $"utf-8; {Utf8AddressText.Encode(address, unicode: false)}";
+
+    // An envelope written before the type was kept (a bare address) is rfc822.
+    private static (string Type, string Address) Split(string orcpt)
+    {
+        var semi = orcpt.IndexOf(';', StringComparison.Ordinal);
+        return semi <= 0 ? ("rfc822", orcpt) : (orcpt[..semi], orcpt[(semi + 1)..]);
     }
 
     /// <summary>Whether the address needs SMTPUTF8 to go out as it is (a utf-8 ORCPT with non-ASCII).</summary>

@@ -1,5 +1,6 @@
 using Mail.Defences.RegexpTables;
 using Mail.Core.InboundChecks;
+using Mail.Core.Text;
 using MimeKit;
 
 namespace Mail.Defences.ContentChecks;
@@ -45,21 +46,17 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
 {
     public string Name => "content_checks";
 
-    /// <summary>The connection result under which the SMTP edge records that it inspected the stored message and no rule
-    /// matched (<see cref="CleanResult"/>), so the pipeline need not parse-and-check the same bytes again.</summary>
-    public const string ResultName = EdgeContentInspection.ResultName;
-
     /// <summary>What decides <see cref="Inspect"/>'s hits: the tables' fingerprints and the options. A message inspected
     /// under another configuration (tables edited, then a restart with a backlog) is checked again.</summary>
     public string Fingerprint { get; } = Hash(options);
 
-    /// <summary>The value of <see cref="ResultName"/> meaning "inspected under this configuration, no hit".</summary>
+    /// <summary>The value of <see cref="EdgeContentInspection.ResultName"/> meaning "inspected under this configuration, no hit".</summary>
     public string CleanResult => "none " + Fingerprint;
 
     private static string Hash(ContentChecksOptions o)
     {
         var text = $"{o.HeaderChecks?.Fingerprint}|{o.MimeHeaderChecks?.Fingerprint}|{o.BodyChecks?.Fingerprint}|{o.Normalize}|{o.BodyChecksSizeLimit}";
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..32];
+        return Sha256Hex.Of(text, 32);
     }
 
     public IReadOnlyList<ContentHit> Inspect(MimeMessage message)
@@ -119,7 +116,7 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
     {
         // The edge inspected these very bytes (the stored original) with the same tables and found nothing: Inspect is a
         // function of the message and the configuration, so running it again would find nothing again.
-        if (context.Envelope.ConnectionResults.TryGetValue(ResultName, out var recorded) && recorded == CleanResult) return Task.CompletedTask;
+        if (context.Envelope.ConnectionResults.TryGetValue(EdgeContentInspection.ResultName, out var recorded) && recorded == CleanResult) return Task.CompletedTask;
         foreach (var hit in Inspect(context.Message)) Apply(context, hit);
         return Task.CompletedTask;
     }

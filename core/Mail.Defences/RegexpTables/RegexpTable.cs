@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Mail.Core.Text;
 
 namespace Mail.Defences.RegexpTables;
 
@@ -91,8 +92,7 @@ public sealed class RegexpTable
         }
         if (stack.Count > 0)
             throw new RegexpTableException(source, stack.Peek().Line, "'if' without 'endif'");
-        var fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-            Encoding.UTF8.GetBytes($"{source}\n{validateActions}\n{timeout.Ticks}\n{text}")));
+        var fingerprint = Sha256Hex.Of($"{source}\n{validateActions}\n{timeout.Ticks}\n{text}");
         return new RegexpTable(source, root, rules, fingerprint);
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.CompilerServices;
+using Mail.Core.InboundChecks;
 using Mail.Core.Model;
 using Mail.Core.Ports;
 using Mail.Defences.DnsChecks;
@@ -25,7 +26,7 @@ public sealed class RestrictionPolicyOptions
     /// <summary>header/mime_header/body checks run on the stored message before the end-of-data reply, so a REJECT rule
     /// refuses the message while the client is still connected (550). Other actions are left to the pipeline, which
     /// runs the same checks, except on a message in which no rule matched: that is recorded with it
-    /// (<see cref="ContentChecks.ContentChecks.ResultName"/>) and not checked again. Needs <see cref="MessageStore"/>.</summary>
+    /// (<see cref="EdgeContentInspection.ResultName"/>) and not checked again. Needs <see cref="MessageStore"/>.</summary>
     public ContentChecks.ContentChecks? EndOfDataContentChecks { get; init; }
 
     /// <summary>Where the edge stores messages (to read them back for <see cref="EndOfDataContentChecks"/>).</summary>
@@ -142,7 +143,7 @@ public sealed class RestrictionPolicy(RestrictionSet restrictions, RestrictionPo
             // same configuration (the other actions of a hit are the pipeline's, so a message with hits is checked there).
             var results = new Dictionary<string, string>(r.Results ?? new Dictionary<string, string>(), StringComparer.Ordinal)
             {
-                [ContentChecks.ContentChecks.ResultName] = checks.CleanResult,
+                [EdgeContentInspection.ResultName] = checks.CleanResult,
             };
             return r with { Results = results };
         }

@@ -54,8 +54,8 @@ public static class DeliveryStatusNotice
         foreach (var r in recipients)
         {
             var fields = new HeaderList();
-            if (r.Recipient.ORcpt is { } orcpt) fields.Add("Original-Recipient", orcpt.Contains(';') ? orcpt : "rfc822;" + orcpt);
-            fields.Add("Final-Recipient", "rfc822; " + r.Recipient.Address);
+            if (r.Recipient.ORcpt is { } orcpt) fields.Add("Original-Recipient", OriginalRecipient.ForDeliveryStatus(orcpt));
+            fields.Add("Final-Recipient", OriginalRecipient.FinalRecipient(r.Recipient.Address));
             fields.Add("Action", r.Action.ToString().ToLowerInvariant());
             fields.Add("Status", r.Reply.EnhancedCode);
             if (r.Reply.Host is { } host) fields.Add("Remote-MTA", "dns; " + host);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using MailKit;
 using MailKit.Net.Smtp;
@@ -12,7 +13,7 @@ namespace Mail.Outbound.Smtp;
 /// MailKit's SMTP client (EHLO, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING/BDAT, DSN, STARTTLS) with the hooks the
 /// outbound stage needs: each RCPT TO reply is recorded per recipient instead of failing the whole message, the DSN
 /// parameters (NOTIFY, RET, ENVID, ORCPT) come from the envelope (a transaction with an ORCPT is written by
-/// <see cref="TrySendWithOriginalRecipientsAsync"/>, as MailKit cannot write it as received), the message is written byte for byte
+/// <see cref="SendWithOriginalRecipientsAsync"/>, as MailKit cannot write it as received), the message is written byte for byte
 /// (<see cref="RawMessage"/>) with no re-encoding (Prepare does nothing), BODY=8BITMIME is declared for an 8-bit
 /// message, and each stage of the conversation has its own timeout (<see cref="SmtpConversation"/>).
 /// </summary>
@@ -144,116 +145,191 @@ internal sealed class OutboundSmtpClient : SmtpClient
         message is RawMessage raw ? Task.FromResult(raw.Size) : base.GetSizeAsync(options, message, cancellationToken);
 
     /// <summary>
-    /// Whether this transaction must be written by <see cref="TrySendWithOriginalRecipientsAsync"/>: a recipient has an
-    /// ORCPT (RFC 3461 4.2) and the server offers DSN. MailKit 4.18.2 writes ORCPT only with NOTIFY, only as "rfc822;"
-    /// and from the RCPT TO mailbox (its RCPT TO builder is private); everything else goes through its SendAsync.
+    /// Whether this transaction must be written by <see cref="SendWithOriginalRecipientsAsync"/>: a recipient has an
+    /// ORCPT (RFC 3461 4.2) and the server offers DSN. MailKit 4.18.2 writes ORCPT only with NOTIFY, only xtext-encoded
+    /// (no utf-8-addr-unitext) and from its own builder; everything else goes through its SendAsync.
     /// </summary>
     public bool PassesOriginalRecipients(IReadOnlyList<Recipient> recipients) =>
         (Capabilities & SmtpCapabilities.Dsn) != 0 && recipients.Any(r => r.ORcpt is not null);
 
+    // MailKit's connection stream (internal SmtpStream: buffered writes and its reply parser, both reported to the
+    // protocol logger). The command API (SendCommandAsync) encodes a command as UTF-8 and reads one reply per command,
+    // so it can carry neither a body that is not UTF-8 nor a pipelined group; the stream itself can. Bound at compile
+    // time (no reflection, fine for Native AOT); a MailKit that renames them fails OutboundClientHostTests' ORCPT tests.
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Stream")]
+    [return: UnsafeAccessorType("MailKit.Net.Smtp.SmtpStream, MailKit")]
+    private static extern object GetSmtpStream(SmtpClient client);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "ReadResponseAsync")]
+    private static extern Task<SmtpResponse> ReadResponseAsync([UnsafeAccessorType("MailKit.Net.Smtp.SmtpStream, MailKit")] object stream,
+        CancellationToken cancellationToken);
+
     /// <summary>
-    /// MAIL FROM, RCPT TO (NOTIFY and ORCPT exactly as the envelope has them) and DATA or BDAT, written with MailKit's
-    /// command API on this connection (which MailKit set up: EHLO, STARTTLS, AUTH, capabilities) and followed by the
-    /// same conversation logger (stages, timeouts). One command and one reply at a time: that API reads the reply of
-    /// each command it writes, so there is no PIPELINING here (only the transactions that carry an ORCPT take this
-    /// way). The result is MailKit's: the final reply text, or an <see cref="SmtpCommandException"/> with the RCPT
-    /// replies in <see cref="RecipientReplies"/> and a refused sender in <see cref="SenderRefused"/>.
-    /// Returns Sent = false, having written nothing, when the message cannot go as a command string: MailKit encodes
-    /// commands as UTF-8, so a body with octets that are not UTF-8 (or addresses needing SMTPUTF8 that the server does
-    /// not offer) goes through MailKit's SendAsync instead.
+    /// MAIL FROM, RCPT TO (NOTIFY and ORCPT exactly as the envelope has them) and DATA or BDAT, written on MailKit's
+    /// connection (which MailKit set up: EHLO, STARTTLS, AUTH, capabilities) through its own stream, so the conversation
+    /// logger follows it as before (stages, timeouts). With PIPELINING (RFC 2920) MAIL FROM, every RCPT TO and DATA (or
+    /// the BDAT command with its one chunk) go out in one write and the replies are read in order; without it, one
+    /// command, one reply. The message goes out as octets (any 8-bit body, UTF-8 or not). The result is MailKit's: the
+    /// final reply text, or an <see cref="SmtpCommandException"/> with the RCPT replies in <see cref="RecipientReplies"/>
+    /// and a refused sender in <see cref="SenderRefused"/>.
+    /// A utf-8 ORCPT goes out as utf-8-addr-unitext only in a transaction that uses SMTPUTF8; otherwise (the server does
+    /// not offer SMTPUTF8, or no address of the envelope needs it) as utf-8-addr-xtext, RFC 6533 3's downgrade.
     /// </summary>
-    public async Task<(bool Sent, string? Text)> TrySendWithOriginalRecipientsAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, RawMessage message,
+    public async Task<string> SendWithOriginalRecipientsAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, RawMessage message,
         CancellationToken cancellationToken)
     {
         var international = !Ascii.IsValid(envelope.MailFrom) || recipients.Any(r => !Ascii.IsValid(r.Address));
-        if (international && (Capabilities & SmtpCapabilities.UTF8) == 0) return (false, null);
+        var utf8Offered = (Capabilities & SmtpCapabilities.UTF8) != 0;
+        var smtpUtf8 = international && utf8Offered;
         var chunking = (Capabilities & SmtpCapabilities.Chunking) != 0;
+        var pipelining = (Capabilities & SmtpCapabilities.Pipelining) != 0;
+        var content = await ContentAsync(message, smtpUtf8, dotStuffed: !chunking, cancellationToken);
+
+        // As MailKit's own builder: without SMTPUTF8 a domain goes out IDN-encoded (A-labels).
+        var mail = new StringBuilder("MAIL FROM:<").Append(envelope.IsNullSender ? "" : WireAddress(envelope.MailFrom, utf8Offered)).Append('>');
+        if ((Capabilities & SmtpCapabilities.Size) != 0) mail.Append(" SIZE=").Append(message.Size);
+        if (message.Body is RawBody { HasEightBitOctets: true } && (Capabilities & SmtpCapabilities.EightBitMime) != 0) mail.Append(" BODY=8BITMIME");
+        if (smtpUtf8) mail.Append(" SMTPUTF8");
+        if (envelope.MailFromParameters.Ret is { } ret) mail.Append(" RET=").Append(ret.Keyword());
+        if (envelope.MailFromParameters.EnvId is { } envId) mail.Append(" ENVID=").Append(Xtext.Encode(envId));
+
+        var stream = (Stream)GetSmtpStream(this);
+        try
+        {
+            await WriteLineAsync(stream, mail.ToString(), cancellationToken);
+            if (!pipelining && !SenderAccepted(await FlushAndReadAsync(stream, cancellationToken))) throw SenderNotAccepted();
+            var accepted = 0;
+            foreach (var r in recipients)
+            {
+                var rcpt = new StringBuilder("RCPT TO:<").Append(WireAddress(r.Address, utf8Offered)).Append('>');
+                if (r.Notify is { } notify) rcpt.Append(" NOTIFY=").Append(string.Join(',', notify.Keywords()));
+                if (r.ORcpt is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, smtpUtf8));
+                await WriteLineAsync(stream, rcpt.ToString(), cancellationToken);
+                if (!pipelining) accepted += Recipient(r, await FlushAndReadAsync(stream, cancellationToken));
+            }
+            if (!pipelining && accepted == 0) throw await NoRecipientsAsync(stream, null, cancellationToken);
+
+            if (chunking)
+            {
+                // RFC 3030: the whole message as one chunk, its octet count in the command.
+                await WriteLineAsync(stream, $"BDAT {content.Length} LAST", cancellationToken);
+                await stream.WriteAsync(content, cancellationToken);
+            }
+            else await WriteLineAsync(stream, "DATA", cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            if (pipelining)
+            {
+                // RFC 2920 3.1: the replies come in the order of the commands.
+                var senderAccepted = SenderAccepted(await ReadResponseAsync(stream, cancellationToken));
+                foreach (var r in recipients)
+                {
+                    var reply = await ReadResponseAsync(stream, cancellationToken);
+                    if (senderAccepted) accepted += Recipient(r, reply);
+                }
+                if (!senderAccepted)
+                {
+                    await AbandonAsync(stream, await ReadResponseAsync(stream, cancellationToken), cancellationToken);
+                    throw SenderNotAccepted();
+                }
+            }
+            var last = await ReadResponseAsync(stream, cancellationToken);
+            // RFC 2920 3.1: a server may answer DATA with 354 although no recipient was accepted; "." alone ends it.
+            if (accepted == 0) throw await NoRecipientsAsync(stream, last, cancellationToken);
+            if (!chunking)
+            {
+                if (last.StatusCode != SmtpStatusCode.StartMailInput)
+                {
+                    await ResetAsync(cancellationToken);
+                    throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, last.StatusCode, last.Response);
+                }
+                await stream.WriteAsync(content, cancellationToken);
+                await WriteLineAsync(stream, ".", cancellationToken);
+                last = await FlushAndReadAsync(stream, cancellationToken);
+            }
+            if ((int)last.StatusCode >= 300)
+            {
+                await ResetAsync(cancellationToken);
+                throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, last.StatusCode, last.Response);
+            }
+            return last.Response;
+        }
+        catch (Exception e) when (e is not SmtpCommandException)
+        {
+            // Where the conversation stands is unknown (a timeout, a lost or garbled reply): the connection is not kept,
+            // as MailKit drops it when its own command fails.
+            await DisconnectAsync(false, CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>The message as it goes out: CRLF line ends, dot-stuffed for DATA (RFC 5321 4.5.2), ending in CRLF.</summary>
+    private static async Task<byte[]> ContentAsync(RawMessage message, bool international, bool dotStuffed, CancellationToken cancellationToken)
+    {
         var options = FormatOptions.Default.Clone();
         options.NewLineFormat = NewLineFormat.Dos;
         options.EnsureNewLine = true;
         options.International = international;
-        string content;
-        using (var buffer = new MemoryStream())
+        using var buffer = new MemoryStream();
+        if (dotStuffed)
         {
-            if (chunking)
-            {
-                await message.WriteToAsync(options, buffer, cancellationToken);
-            }
-            else
-            {
-                // The dot-stuffing of MailKit's own DATA (RFC 5321 4.5.2).
-                using var stuffed = new FilteredStream(buffer);
-                stuffed.Add(new SmtpDataFilter(false));
-                await message.WriteToAsync(options, stuffed, cancellationToken);
-                await stuffed.FlushAsync(cancellationToken);
-            }
-            try
-            {
-                content = new UTF8Encoding(false, true).GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-            }
-            catch (DecoderFallbackException)
-            {
-                return (false, null);
-            }
+            // The dot-stuffing of MailKit's own DATA.
+            using var stuffed = new FilteredStream(buffer);
+            stuffed.Add(new SmtpDataFilter(false));
+            await message.WriteToAsync(options, stuffed, cancellationToken);
+            await stuffed.FlushAsync(cancellationToken);
         }
-        // A message that came in by BDAT may end without a line break; DATA needs one before its final dot.
-        if (!content.EndsWith("\r\n", StringComparison.Ordinal)) content += "\r\n";
+        else await message.WriteToAsync(options, buffer, cancellationToken);
+        // A message that came in by BDAT may end without a line break; DATA needs one before its final dot, and it is
+        // kept for BDAT too so that both carry the same octets.
+        var length = buffer.Length;
+        if (length < 2 || buffer.GetBuffer()[length - 2] != '\r' || buffer.GetBuffer()[length - 1] != '\n') buffer.Write("\r\n"u8);
+        return buffer.ToArray();
+    }
 
-        var mail = new StringBuilder("MAIL FROM:<").Append(envelope.IsNullSender ? "" : envelope.MailFrom).Append('>');
-        if ((Capabilities & SmtpCapabilities.Size) != 0) mail.Append(" SIZE=").Append(message.Size);
-        if (message.Body is RawBody { HasEightBitOctets: true } && (Capabilities & SmtpCapabilities.EightBitMime) != 0) mail.Append(" BODY=8BITMIME");
-        if (international) mail.Append(" SMTPUTF8");
-        if (envelope.MailFromParameters.Ret is { } ret) mail.Append(" RET=").Append(ret.Keyword());
-        if (envelope.MailFromParameters.EnvId is { } envId) mail.Append(" ENVID=").Append(Xtext.Encode(envId));
-        var reply = await SendCommandAsync(mail.ToString(), cancellationToken);
-        if ((int)reply.StatusCode >= 300)
-        {
-            SenderRefused = reply;
-            throw new SmtpCommandException(SmtpErrorCode.SenderNotAccepted, reply.StatusCode, reply.Response);
-        }
+    private static string WireAddress(string address, bool utf8Offered) =>
+        utf8Offered ? address : new MailboxAddress("", address).GetAddress(idnEncode: true);
 
-        var accepted = 0;
-        foreach (var r in recipients)
-        {
-            var rcpt = new StringBuilder("RCPT TO:<").Append(r.Address).Append('>');
-            if (r.Notify is { } notify) rcpt.Append(" NOTIFY=").Append(string.Join(',', notify.Keywords()));
-            if (r.ORcpt is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, international));
-            var rcptReply = await SendCommandAsync(rcpt.ToString(), cancellationToken);
-            _rcptReplies[r.Address] = rcptReply;
-            if ((int)rcptReply.StatusCode < 300) accepted++;
-        }
-        if (accepted == 0)
-        {
-            await ResetAsync(cancellationToken);
-            throw new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, SmtpStatusCode.MailboxUnavailable, "No recipients were accepted.");
-        }
+    private static async Task WriteLineAsync(Stream stream, string line, CancellationToken cancellationToken) =>
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\r\n"), cancellationToken);
 
-        SmtpResponse final;
-        if (chunking)
+    private static async Task<SmtpResponse> FlushAndReadAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        await stream.FlushAsync(cancellationToken);
+        return await ReadResponseAsync(stream, cancellationToken);
+    }
+
+    private bool SenderAccepted(SmtpResponse reply)
+    {
+        if ((int)reply.StatusCode < 300) return true;
+        SenderRefused = reply;
+        return false;
+    }
+
+    private SmtpCommandException SenderNotAccepted() =>
+        new(SmtpErrorCode.SenderNotAccepted, SenderRefused!.StatusCode, SenderRefused.Response);
+
+    private int Recipient(Recipient r, SmtpResponse reply)
+    {
+        _rcptReplies[r.Address] = reply;
+        return (int)reply.StatusCode < 300 ? 1 : 0;
+    }
+
+    private async Task<SmtpCommandException> NoRecipientsAsync(Stream stream, SmtpResponse? dataReply, CancellationToken cancellationToken)
+    {
+        if (dataReply is { } reply) await AbandonAsync(stream, reply, cancellationToken);
+        else await ResetAsync(cancellationToken);
+        return new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, SmtpStatusCode.MailboxUnavailable, "No recipients were accepted.");
+    }
+
+    /// <summary>Ends a pipelined transaction that will not carry the message: "." after a 354, then RSET.</summary>
+    private async Task AbandonAsync(Stream stream, SmtpResponse dataReply, CancellationToken cancellationToken)
+    {
+        if (dataReply.StatusCode == SmtpStatusCode.StartMailInput)
         {
-            // RFC 3030: one chunk, the octet count of the UTF-8 form the command API writes.
-            // The command API ends a command with CRLF (MailKit's documentation: a command without one); the chunk's own
-            // last CRLF is left for it to write, so the octet count holds however it does that.
-            final = await SendCommandAsync($"BDAT {Encoding.UTF8.GetByteCount(content)} LAST\r\n{content[..^2]}", cancellationToken);
+            await WriteLineAsync(stream, ".", cancellationToken);
+            await FlushAndReadAsync(stream, cancellationToken);
         }
-        else
-        {
-            var data = await SendCommandAsync("DATA", cancellationToken);
-            if (data.StatusCode != SmtpStatusCode.StartMailInput)
-            {
-                await ResetAsync(cancellationToken);
-                throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, data.StatusCode, data.Response);
-            }
-            // The content ends with CRLF; the command API ends the final dot's line (a second CRLF would be read as an
-            // empty command line, and its reply as the answer to the next command on this kept connection).
-            final = await SendCommandAsync(content + ".", cancellationToken);
-        }
-        if ((int)final.StatusCode >= 300)
-        {
-            await ResetAsync(cancellationToken);
-            throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, final.StatusCode, final.Response);
-        }
-        return (true, final.Response);
+        await ResetAsync(cancellationToken);
     }
 
     /// <summary>RSET after a refused transaction, so that the kept connection starts the next one clean.</summary>

@@ -126,10 +126,9 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         SmtpCommandException? commandFailure = null;
         try
         {
-            var sent = client.PassesOriginalRecipients(recipients)
-                ? await client.TrySendWithOriginalRecipientsAsync(envelope, recipients, message, cancellationToken)
-                : (false, null);
-            finalText = sent.Sent ? sent.Text : await client.SendAsync(FormatOptions.Default, message, sender, rcpts, cancellationToken);
+            finalText = client.PassesOriginalRecipients(recipients)
+                ? await client.SendWithOriginalRecipientsAsync(envelope, recipients, message, cancellationToken)
+                : await client.SendAsync(FormatOptions.Default, message, sender, rcpts, cancellationToken);
         }
         catch (SmtpCommandException e)
         {

@@ -22,6 +22,12 @@ using Mail.Storage.Embedded;
 //                                               the same steps with a bare socket client that only finds the end of each
 //                                               response (literals skipped, nothing parsed): the server's time, without
 //                                               MailKit's parsing, which is most of FETCH 1:* and varies between runs
+//   replay <label> <session> <fetch> <chunk>    MailKit's login, EXAMINE and FETCH 1:* against a listener in this
+//                                               process that replays captured responses (<session>.greeting and
+//                                               <session>.A1 ... A7 for AUTHENTICATE, NAMESPACE, LIST, LIST
+//                                               (SPECIAL-USE), EXAMINE, FETCH, LOGOUT; the FETCH from <fetch>.A6) in
+//                                               <chunk>-octet writes: MailKit's cost of one server's bytes, no server
+//                                               running. Prints the FETCH's wall and CPU ms (bench/README.md, imapf).
 return args.FirstOrDefault() switch
 {
     "generate" => Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture)),
@@ -29,12 +35,13 @@ return args.FirstOrDefault() switch
     "measure" => await MeasureAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture)),
     "measure-wire" => await MeasureWireAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture)),
     "measure-login" => await MeasureLoginAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3], args[4]),
+    "replay" => await ReplayAsync(args[1], args[2], args[3], int.Parse(args[4], CultureInfo.InvariantCulture)),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ImapBench generate <dir> <count> | import <dataDir> <emlDir> <user> [<otherUser> <n>] | measure <label> <port> <user> <pw> <bodies> | measure-login <label> <port> <user> <pw> | measure-wire <label> <port> <user> <pw> <bodies>");
+    Console.Error.WriteLine("usage: ImapBench generate <dir> <count> | import <dataDir> <emlDir> <user> [<otherUser> <n>] | measure <label> <port> <user> <pw> <bodies> | measure-login <label> <port> <user> <pw> | measure-wire <label> <port> <user> <pw> <bodies> | replay <label> <session> <fetch> <chunk>");
     return 2;
 }
 
@@ -183,6 +190,60 @@ static async Task StandInAsync(System.Net.Sockets.TcpListener listener)
         var tag = line[..line.IndexOf(' ', StringComparison.Ordinal)];
         await stream.WriteAsync(Encoding.ASCII.GetBytes($"* 1 EXISTS\r\n* 1 FETCH (UID 1 BODY[] {{5}}\r\nhello)\r\n{tag} OK done\r\n"));
         if (line.EndsWith("LOGOUT", StringComparison.Ordinal)) break;
+    }
+}
+
+static async Task<int> ReplayAsync(string label, string session, string fetch, int chunk)
+{
+    using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+    listener.Start();
+    var serve = ReplayServeAsync(listener, session, await File.ReadAllBytesAsync(fetch + ".A6"), chunk);
+    using var client = new ImapClient { Timeout = 600_000 };
+    await client.ConnectAsync("127.0.0.1", ((System.Net.IPEndPoint)listener.LocalEndpoint).Port, SecureSocketOptions.None);
+    await client.AuthenticateAsync("replay", "replay"); // the captured reply is replayed whatever is sent
+    await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    var sw = Stopwatch.StartNew();
+    var summaries = await client.Inbox.FetchAsync(0, -1, MessageSummaryItems.UniqueId | MessageSummaryItems.Flags | MessageSummaryItems.Size | MessageSummaryItems.Envelope);
+    var wall = sw.Elapsed.TotalMilliseconds;
+    var cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;
+    if (summaries.Count != client.Inbox.Count) throw new InvalidOperationException($"{label}: {summaries.Count} summaries for {client.Inbox.Count} messages");
+    await client.DisconnectAsync(true);
+    await serve;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}\tFETCH 1:* wall\t{wall:F1}\tcpu\t{cpuMs:F1}"));
+    return 0;
+}
+
+static async Task ReplayServeAsync(System.Net.Sockets.TcpListener listener, string session, byte[] fetch, int chunk)
+{
+    using var client = await listener.AcceptTcpClientAsync();
+    client.NoDelay = true;
+    var stream = client.GetStream();
+    using var reader = new StreamReader(stream, Encoding.ASCII);
+    await stream.WriteAsync(await File.ReadAllBytesAsync(session + ".greeting"));
+    while (await reader.ReadLineAsync() is { } line)
+    {
+        var tag = line[..line.IndexOf(' ', StringComparison.Ordinal)];
+        var command = line[(tag.Length + 1)..];
+        string? step = command.StartsWith("AUTHENTICATE", StringComparison.Ordinal) ? "A1"
+            : command.StartsWith("NAMESPACE", StringComparison.Ordinal) ? "A2"
+            : command.StartsWith("LIST (SPECIAL-USE)", StringComparison.Ordinal) ? "A4"
+            : command.StartsWith("LIST", StringComparison.Ordinal) ? "A3"
+            : command.StartsWith("EXAMINE", StringComparison.Ordinal) ? "A5"
+            : command.StartsWith("FETCH", StringComparison.Ordinal) ? "A6"
+            : command.StartsWith("LOGOUT", StringComparison.Ordinal) ? "A7" : null;
+        if (step is null)
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"{tag} BAD not in the capture\r\n"));
+            continue;
+        }
+        var reply = step == "A6" ? fetch : await File.ReadAllBytesAsync($"{session}.{step}");
+        // The captured tagged line carries the capture's tag (A1 ... A7): the client's own goes in its place.
+        var lastBreak = reply.AsSpan(0, reply.Length - 2).LastIndexOf("\r\n"u8);
+        var tagged = lastBreak < 0 ? 0 : lastBreak + 2;
+        var bytes = reply[..tagged].Concat(Encoding.ASCII.GetBytes(tag)).Concat(reply[(tagged + step.Length)..]).ToArray();
+        for (var o = 0; o < bytes.Length; o += chunk) await stream.WriteAsync(bytes.AsMemory(o, Math.Min(chunk, bytes.Length - o)));
+        if (step == "A7") break;
     }
 }
 

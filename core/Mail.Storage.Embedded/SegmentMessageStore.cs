@@ -359,6 +359,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         {
             segment.Reader?.Release();
             segment.Reader = null;
+            segment.DeadMarks?.Dispose();
+            segment.DeadMarks = null;
         }
     }
 
@@ -383,12 +385,22 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         var segment = _segments[location.Segment];
         segment.Live--;
         segment.LiveBytes -= location.RecordBytes;
+        Span<byte> offset = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(offset, location.RecordOffset);
         try
         {
-            using var dead = new FileStream(PathOf(location.Segment, DeadExt), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
-            Span<byte> offset = stackalloc byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(offset, location.RecordOffset);
-            dead.Write(offset);
+            if (IsOwner)
+            {
+                // The owner keeps the file open (an open and a close per delivered message otherwise); the end is taken
+                // at each write, as an append opened anew would, since another process may mark deletions too.
+                var dead = segment.DeadMarks ??= File.OpenHandle(PathOf(location.Segment, DeadExt), FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                RandomAccess.Write(dead, offset, RandomAccess.GetLength(dead));
+            }
+            else
+            {
+                using var dead = new FileStream(PathOf(location.Segment, DeadExt), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
+                dead.Write(offset);
+            }
         }
         catch (IOException)
         {
@@ -404,6 +416,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         DurableFile.TryDelete(PathOf(segment.Number, SegmentExt));
         DurableFile.TryDelete(PathOf(segment.Number, DeadExt));
         _segments.Remove(segment.Number);
+        segment.DeadMarks?.Dispose();
+        segment.DeadMarks = null;
         // Closed once the last reader sharing it is done (a SafeHandle counts them).
         segment.Reader?.Release();
         segment.Reader = null;
@@ -711,6 +725,9 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
         public bool Sealed { get; set; }
         /// <summary>The owner's read handle on the segment file, shared by its readers (under the store's lock).</summary>
         public ReadOnlyFile.Shared? Reader { get; set; }
+        /// <summary>The owner's handle on the segment's <c>.dead</c> file, kept open once it marked a deletion (under the
+        /// store's lock; closed with the segment or when this instance stops being the owner).</summary>
+        public Microsoft.Win32.SafeHandles.SafeFileHandle? DeadMarks { get; set; }
         /// <summary>Every record of the segment in file order (dead ones too: an index lists the records contiguously),
         /// kept by the owner of a store with index files until <see cref="WriteIndex"/> has written them; else null.</summary>
         public List<(string Id, ulong Sequence, Location Location)>? Records { get; set; }

@@ -103,44 +103,51 @@ internal sealed class SqliteGroupCommit
         {
             // Nothing of this batch is committed: every write in it fails (the callers retry or report).
             foreach (var op in batch) op.Fail(e);
-            return;
         }
-        foreach (var op in batch) op.Finish();
+        foreach (var op in batch) op.Done = true;
+        Resume(batch);
     }
+
+    /// <summary>
+    /// One thread-pool work item resumes the batch's writers (their continuations run inline there, one after
+    /// another): one wake-up per commit instead of one per writer, as <see cref="DurabilityBarrier"/> resumes its
+    /// waiters. Never inline on the leader: it may have the next batch to run.
+    /// </summary>
+    private static void Resume(List<PendingWrite> batch) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static b =>
+        {
+            foreach (var op in b) op.Resume();
+        }, batch, preferLocal: false);
 
     private abstract class PendingWrite
     {
+        /// <summary>Its own failure, or the whole batch's.</summary>
         public Exception? Error { get; set; }
 
-        public bool Done { get; protected set; }
+        /// <summary>Committed or failed (set by the leader before the writer is resumed).</summary>
+        public bool Done { get; set; }
 
         public abstract void Run(SqliteConnection c, SqliteTransaction tx);
 
-        public abstract void Finish();
+        public void Fail(Exception e) => Error = e;
 
-        public abstract void Fail(Exception e);
+        /// <summary>Completes the writer's task; its continuation runs on the calling thread (see <see cref="Resume(List{PendingWrite})"/>).</summary>
+        public abstract void Resume();
     }
 
     private sealed class PendingWrite<T>(Func<SqliteConnection, SqliteTransaction, T> work) : PendingWrite
     {
-        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<T> _done = new();
         private T _result = default!;
 
         public Task<T> Task => _done.Task;
 
         public override void Run(SqliteConnection c, SqliteTransaction tx) => _result = work(c, tx);
 
-        public override void Finish()
+        public override void Resume()
         {
-            Done = true;
             if (Error is not null) _done.TrySetException(Error);
             else _done.TrySetResult(_result);
-        }
-
-        public override void Fail(Exception e)
-        {
-            Done = true;
-            _done.TrySetException(e);
         }
     }
 }

@@ -343,6 +343,27 @@ public sealed class SegmentMessageStoreTests : IDisposable
         Abandon(cli);
         Assert.False(await Open().ExistsAsync("S1"));
     }
+    [Fact]
+    public async Task Deletions_marked_by_the_server_and_by_a_second_instance_in_one_segment_all_stay_deleted()
+    {
+        var server = Open();
+        foreach (var id in new[] { "A", "B", "C", "D" }) await PutAsync(server, id, $"message {id}\r\n");
+        var cli = Open();
+        // The server keeps the segment's deletion marks open after its first; the CLI's mark lands between two of its
+        // own, and the server's next must not overwrite it.
+        await server.DeleteAsync("A");
+        await cli.DeleteAsync("B");
+        await server.DeleteAsync("C");
+        Abandon(server);
+        Abandon(cli);
+
+        var after = Open();
+        Assert.Null(await ReadAsync(after, "A"));
+        Assert.Null(await ReadAsync(after, "B"));
+        Assert.Null(await ReadAsync(after, "C"));
+        Assert.Equal("message D\r\n", await ReadAsync(after, "D"));
+    }
+
     private string[] IndexFiles() => Directory.GetFiles(Dir, "*.idx");
 
     private static string Body(int i) => $"message {i:D3} " + new string((char)('a' + i % 26), 300 + i % 7) + "\r\n";

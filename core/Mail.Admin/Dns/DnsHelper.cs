@@ -1,10 +1,9 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using Mail.Auth.Dkim;
 using Mail.Auth.Dmarc;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Text;
 using Mail.Outbound.Tls.MtaSts;
 using Mail.Spf;
 
@@ -47,7 +46,7 @@ public sealed class DnsHelper(IDnsResolver dns, MailHostProfile host, AdminServi
     }
 
     /// <summary>A policy id (RFC 8461 3.1: 1 to 32 letters and digits) that changes when the policy does.</summary>
-    public static string MtaStsId(string policy) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(policy)))[..16];
+    public static string MtaStsId(string policy) => Sha256Hex.Of(policy, 16);
 
     private static string Trim(string name) => name.Trim().TrimEnd('.').ToLowerInvariant();
 

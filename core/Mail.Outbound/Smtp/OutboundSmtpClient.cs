@@ -263,7 +263,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
     }
 
     /// <summary>The message as it goes out: CRLF line ends, dot-stuffed for DATA (RFC 5321 4.5.2), ending in CRLF.</summary>
-    private static async Task<byte[]> ContentAsync(RawMessage message, bool international, bool dotStuffed, CancellationToken cancellationToken)
+    private static async Task<ReadOnlyMemory<byte>> ContentAsync(RawMessage message, bool international, bool dotStuffed, CancellationToken cancellationToken)
     {
         var options = FormatOptions.Default.Clone();
         options.NewLineFormat = NewLineFormat.Dos;
@@ -283,7 +283,8 @@ internal sealed class OutboundSmtpClient : SmtpClient
         // kept for BDAT too so that both carry the same octets.
         var length = buffer.Length;
         if (length < 2 || buffer.GetBuffer()[length - 2] != '\r' || buffer.GetBuffer()[length - 1] != '\n') buffer.Write("\r\n"u8);
-        return buffer.ToArray();
+        // The stream's own array, not a second copy of the message (GetBuffer still works once the stream is closed).
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
     private static string WireAddress(string address, bool utf8Offered) =>

@@ -1,5 +1,4 @@
-using System.Security.Cryptography;
-using System.Text;
+using Mail.Core.Text;
 
 namespace Mail.Pipeline.Inbound;
 
@@ -18,9 +17,7 @@ public static class DeliveryId
     {
         var q = queueId.Length is > 0 and <= 64 && queueId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
             ? queueId
-            : Hex(queueId, 24);
-        return $"dlv-{q}-{Hex(canonicalRecipient, 16)}";
+            : Sha256Hex.Of(queueId, 24);
+        return $"dlv-{q}-{Sha256Hex.Of(canonicalRecipient, 16)}";
     }
-
-    private static string Hex(string s, int chars) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)))[..chars];
 }

@@ -1,8 +1,8 @@
-using System.Security.Cryptography;
 using System.Text;
 using Mail.Core.Accounts;
 using Mail.Core.Model;
 using Mail.Core.Ports;
+using Mail.Core.Text;
 using Mail.Sieve;
 using MimeKit;
 using MimeKit.Utils;
@@ -55,7 +55,7 @@ internal static class VacationResponder
     public static string RecordKey(string sender, VacationAction vacation)
     {
         var handle = vacation.Handle ?? vacation.Reason + "\n" + vacation.Subject + "\n" + vacation.From + (vacation.Mime ? "\nmime" : "");
-        return sender.ToLowerInvariant() + "|" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(handle)))[..16];
+        return sender.ToLowerInvariant() + "|" + Sha256Hex.Of(handle, 16);
     }
 
     /// <summary>The reply as RFC 5322 bytes.</summary>

@@ -10,19 +10,17 @@ using MimeKit;
 namespace Mail.Outbound.Smtp;
 
 /// <summary>
-/// MailKit's SMTP client (EHLO, PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING/BDAT, DSN, STARTTLS) with the hooks the
-/// outbound stage needs: each RCPT TO reply is recorded per recipient instead of failing the whole message, the DSN
-/// parameters (NOTIFY, RET, ENVID, ORCPT) come from the envelope (a transaction with an ORCPT is written by
-/// <see cref="SendWithOriginalRecipientsAsync"/>, as MailKit cannot write it as received), the message is written byte for byte
-/// (<see cref="RawMessage"/>) with no re-encoding (Prepare does nothing), BODY=8BITMIME is declared for an 8-bit
-/// message, and each stage of the conversation has its own timeout (<see cref="SmtpConversation"/>).
+/// MailKit's SMTP client for the connection (connect, EHLO, STARTTLS, AUTH, capabilities, RSET, QUIT) and our own
+/// writer for every mail transaction (<see cref="SendTransactionAsync"/>) on MailKit's connection stream: each RCPT TO
+/// reply is recorded per recipient instead of failing the whole message, the DSN parameters (NOTIFY, RET, ENVID,
+/// ORCPT) go out exactly as the envelope has them, the message is written byte for byte (<see cref="RawMessage"/>)
+/// with no re-encoding, BODY=8BITMIME is declared for an 8-bit message, and each stage of the conversation has its own
+/// timeout (<see cref="SmtpConversation"/>).
 /// </summary>
 internal sealed class OutboundSmtpClient : SmtpClient
 {
     private readonly Dictionary<string, SmtpResponse> _rcptReplies = new(StringComparer.OrdinalIgnoreCase);
     private readonly SmtpConversation _conversation;
-    private Envelope? _envelope;
-    private Dictionary<string, Recipient>? _recipients;
 
     public OutboundSmtpClient(OutboundTimeouts timeouts)
         : this(new SmtpConversation(timeouts))
@@ -64,93 +62,11 @@ internal sealed class OutboundSmtpClient : SmtpClient
         return SmtpReplies.Local("4.4.2", $"conversation with {host}[{where}] failed while {stage}: {e.Message}", host, where);
     }
 
-    /// <summary>BDAT whenever the server offers CHUNKING (RFC 3030): no dot-stuffing pass over the message.</summary>
-    protected override bool PreferSendAsBinaryData => true;
-
     /// <summary>The RCPT TO replies of the last transaction, by address.</summary>
     public IReadOnlyDictionary<string, SmtpResponse> RecipientReplies => _rcptReplies;
 
     /// <summary>The MAIL FROM reply when the server refused the sender (then no RCPT was answered).</summary>
     public SmtpResponse? SenderRefused { get; private set; }
-
-    /// <summary>Starts a transaction's bookkeeping: the envelope gives the DSN parameters.</summary>
-    public void Begin(Envelope envelope, IReadOnlyList<Recipient> recipients)
-    {
-        _envelope = envelope;
-        _recipients = recipients.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
-        _rcptReplies.Clear();
-        SenderRefused = null;
-        DeliveryStatusNotificationType = envelope.MailFromParameters.Ret switch
-        {
-            DsnRet.Full => DeliveryStatusNotificationType.Full,
-            DsnRet.Hdrs => DeliveryStatusNotificationType.HeadersOnly,
-            _ => DeliveryStatusNotificationType.Unspecified,
-        };
-    }
-
-    protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _rcptReplies[mailbox.Address] = response;
-
-    protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _rcptReplies[mailbox.Address] = response;
-
-    protected override void OnSenderNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-    {
-        if (message.Body is RawBody body) body.Undeclare();
-        SenderRefused = response;
-        base.OnSenderNotAccepted(message, mailbox, response);
-    }
-
-    protected override void OnNoRecipientsAccepted(MimeMessage message)
-    {
-        // MailKit then throws "No recipients were accepted" and resets; the per-recipient replies are what count.
-    }
-
-    protected override string GetEnvelopeId(MimeMessage message) => _envelope?.MailFromParameters.EnvId!;
-
-    protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)
-    {
-        if (_recipients is null || !_recipients.TryGetValue(mailbox.Address, out var r) || r.Notify is not { } notify) return null;
-        if (notify == DsnNotify.Never) return DeliveryStatusNotification.Never;
-        DeliveryStatusNotification value = 0;
-        if ((notify & DsnNotify.Success) != 0) value |= DeliveryStatusNotification.Success;
-        if ((notify & DsnNotify.Failure) != 0) value |= DeliveryStatusNotification.Failure;
-        if ((notify & DsnNotify.Delay) != 0) value |= DeliveryStatusNotification.Delay;
-        return value;
-    }
-
-    /// <summary>
-    /// Sent as stored: no re-encoding, which would break the sender's signatures. An 8-bit message gets BODY=8BITMIME
-    /// when the server offers 8BITMIME (RFC 6152): MailKit chooses that parameter right after this call from the parts'
-    /// Content-Transfer-Encoding, so the raw body says "8bit" for that moment (<see cref="RawBody.DeclareEightBit"/>)
-    /// and takes it back once MAIL FROM is answered, before any octet of the message is written
-    /// (<see cref="OnSenderAccepted"/>). A server without 8BITMIME gets the octets as they are, as Postfix with
-    /// disable_mime_output_conversion does (converting would break the DKIM signatures).
-    /// </summary>
-    protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
-    {
-        if (message.Body is RawBody body) body.DeclareEightBit();
-    }
-
-    protected override void OnSenderAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-    {
-        if (message.Body is RawBody body) body.Undeclare();
-        base.OnSenderAccepted(message, mailbox, response);
-    }
-
-    protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) =>
-        message is RawMessage raw ? raw.Size : base.GetSize(options, message, cancellationToken);
-
-    protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) =>
-        message is RawMessage raw ? Task.FromResult(raw.Size) : base.GetSizeAsync(options, message, cancellationToken);
-
-    /// <summary>
-    /// Whether this transaction must be written by <see cref="SendWithOriginalRecipientsAsync"/>: a recipient has an
-    /// ORCPT (RFC 3461 4.2) and the server offers DSN. MailKit 4.18.2 writes ORCPT only with NOTIFY, only xtext-encoded
-    /// (no utf-8-addr-unitext) and from its own builder; everything else goes through its SendAsync.
-    /// </summary>
-    public bool PassesOriginalRecipients(IReadOnlyList<Recipient> recipients) =>
-        (Capabilities & SmtpCapabilities.Dsn) != 0 && recipients.Any(r => r.ORcpt is not null);
 
     // MailKit's connection stream (internal SmtpStream: buffered writes and its reply parser, both reported to the
     // protocol logger). The command API (SendCommandAsync) encodes a command as UTF-8 and reads one reply per command,
@@ -165,19 +81,27 @@ internal sealed class OutboundSmtpClient : SmtpClient
         CancellationToken cancellationToken);
 
     /// <summary>
-    /// MAIL FROM, RCPT TO (NOTIFY and ORCPT exactly as the envelope has them) and DATA or BDAT, written on MailKit's
-    /// connection (which MailKit set up: EHLO, STARTTLS, AUTH, capabilities) through its own stream, so the conversation
-    /// logger follows it as before (stages, timeouts). With PIPELINING (RFC 2920) MAIL FROM, every RCPT TO and DATA (or
-    /// the BDAT command with its one chunk) go out in one write and the replies are read in order; without it, one
-    /// command, one reply. The message goes out as octets (any 8-bit body, UTF-8 or not). The result is MailKit's: the
-    /// final reply text, or an <see cref="SmtpCommandException"/> with the RCPT replies in <see cref="RecipientReplies"/>
-    /// and a refused sender in <see cref="SenderRefused"/>.
+    /// One mail transaction: MAIL FROM, RCPT TO and DATA or BDAT, written on MailKit's connection (which MailKit set
+    /// up: EHLO, STARTTLS, AUTH, capabilities) through its own stream, so the conversation logger follows it as before
+    /// (stages, timeouts). With PIPELINING (RFC 2920) MAIL FROM, every RCPT TO and DATA (or the BDAT command with its
+    /// one chunk) go out in one write and the replies are read in order; without it, one command, one reply. BDAT
+    /// whenever the server offers CHUNKING (RFC 3030: no dot-stuffing pass), else DATA. The message goes out as octets
+    /// (any 8-bit body, UTF-8 or not); an 8-bit one is declared BODY=8BITMIME to a server that offers 8BITMIME (RFC
+    /// 6152) and sent as it is to one that does not, as Postfix with disable_mime_output_conversion does (converting
+    /// would break the DKIM signatures). SIZE= (RFC 1870) to a server that offers SIZE. To a server that offers DSN
+    /// (RFC 3461) RET, ENVID, NOTIFY and ORCPT exactly as the envelope has them; to one that does not, none of them.
     /// A utf-8 ORCPT goes out as utf-8-addr-unitext only in a transaction that uses SMTPUTF8; otherwise (the server does
     /// not offer SMTPUTF8, or no address of the envelope needs it) as utf-8-addr-xtext, RFC 6533 3's downgrade.
+    /// The result: the final reply text, or an <see cref="SmtpCommandException"/> with the RCPT replies in
+    /// <see cref="RecipientReplies"/> and a refused sender in <see cref="SenderRefused"/>.
     /// </summary>
-    public async Task<string> SendWithOriginalRecipientsAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, RawMessage message,
+    public async Task<string> SendTransactionAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, RawMessage message,
         CancellationToken cancellationToken)
     {
+        if (!IsConnected) throw new ServiceNotConnectedException("The SMTP client is not connected.");
+        _rcptReplies.Clear();
+        SenderRefused = null;
+        var dsn = (Capabilities & SmtpCapabilities.Dsn) != 0;
         var international = !Ascii.IsValid(envelope.MailFrom) || recipients.Any(r => !Ascii.IsValid(r.Address));
         var utf8Offered = (Capabilities & SmtpCapabilities.UTF8) != 0;
         var smtpUtf8 = international && utf8Offered;
@@ -190,8 +114,8 @@ internal sealed class OutboundSmtpClient : SmtpClient
         if ((Capabilities & SmtpCapabilities.Size) != 0) mail.Append(" SIZE=").Append(message.Size);
         if (message.Body is RawBody { HasEightBitOctets: true } && (Capabilities & SmtpCapabilities.EightBitMime) != 0) mail.Append(" BODY=8BITMIME");
         if (smtpUtf8) mail.Append(" SMTPUTF8");
-        if (envelope.MailFromParameters.Ret is { } ret) mail.Append(" RET=").Append(ret.Keyword());
-        if (envelope.MailFromParameters.EnvId is { } envId) mail.Append(" ENVID=").Append(Xtext.Encode(envId));
+        if (dsn && envelope.MailFromParameters.Ret is { } ret) mail.Append(" RET=").Append(ret.Keyword());
+        if (dsn && envelope.MailFromParameters.EnvId is { } envId) mail.Append(" ENVID=").Append(Xtext.Encode(envId));
 
         var stream = (Stream)GetSmtpStream(this);
         try
@@ -202,8 +126,8 @@ internal sealed class OutboundSmtpClient : SmtpClient
             foreach (var r in recipients)
             {
                 var rcpt = new StringBuilder("RCPT TO:<").Append(WireAddress(r.Address, utf8Offered)).Append('>');
-                if (r.Notify is { } notify) rcpt.Append(" NOTIFY=").Append(string.Join(',', notify.Keywords()));
-                if (r.ORcpt is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, smtpUtf8));
+                if (dsn && r.Notify is { } notify) rcpt.Append(" NOTIFY=").Append(string.Join(',', notify.Keywords()));
+                if (dsn && r.ORcpt is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, smtpUtf8));
                 await WriteLineAsync(stream, rcpt.ToString(), cancellationToken);
                 if (!pipelining) accepted += Recipient(r, await FlushAndReadAsync(stream, cancellationToken));
             }
@@ -246,7 +170,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
                 await WriteLineAsync(stream, ".", cancellationToken);
                 last = await FlushAndReadAsync(stream, cancellationToken);
             }
-            if ((int)last.StatusCode >= 300)
+            if (!last.IsPositive())
             {
                 await ResetAsync(cancellationToken);
                 throw new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, last.StatusCode, last.Response);
@@ -301,7 +225,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
 
     private bool SenderAccepted(SmtpResponse reply)
     {
-        if ((int)reply.StatusCode < 300) return true;
+        if (reply.IsPositive()) return true;
         SenderRefused = reply;
         return false;
     }
@@ -312,7 +236,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
     private int Recipient(Recipient r, SmtpResponse reply)
     {
         _rcptReplies[r.Address] = reply;
-        return (int)reply.StatusCode < 300 ? 1 : 0;
+        return reply.IsPositive() ? 1 : 0;
     }
 
     private async Task<SmtpCommandException> NoRecipientsAsync(Stream stream, SmtpResponse? dataReply, CancellationToken cancellationToken)

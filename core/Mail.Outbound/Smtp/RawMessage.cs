@@ -26,8 +26,7 @@ internal sealed class RawMessage : MimeMessage
         // Every field, Content-* too, stays in the message's list in its stored order. MimeKit's parser would keep the
         // Content-* fields with the body entity, and MimeMessage then writes the two lists merged by parse offset: the
         // fields we put in front (parsed apart, offsets from 0) could land after a Content-* field. So the body entity
-        // has fields only for a moment: copies of the Content-* fields while the signer reads them (SignAsync), and
-        // the Content-Transfer-Encoding that RawBody.DeclareEightBit sets while MAIL FROM is written.
+        // has fields only for a moment: copies of the Content-* fields while the signer reads them (SignAsync).
         foreach (var h in headers) Headers.Add(h);
         Body = body;
         Size = headerBytes + body.Length;
@@ -139,16 +138,6 @@ internal sealed class RawBody : MimePart
 
     /// <summary>The body has octets above 127 (RFC 6152: it needs BODY=8BITMIME).</summary>
     public bool HasEightBitOctets { get; }
-
-    /// <summary>Says "8bit" to MailKit's choice of the BODY parameter, through this entity's Content-Transfer-Encoding.
-    /// The entity's fields are never written (the message's own list holds the stored ones), and
-    /// <see cref="Undeclare"/> takes the field away again once MAIL FROM is written.</summary>
-    public void DeclareEightBit()
-    {
-        if (HasEightBitOctets) ContentTransferEncoding = ContentEncoding.EightBit;
-    }
-
-    public void Undeclare() => Headers.Clear();
 
     /// <summary>Synchronous: the DKIM signer hashes the body as this writes it (DkimBodyHash.Compute).</summary>
     public override void WriteTo(FormatOptions options, Stream stream, bool contentOnly, CancellationToken cancellationToken = default)

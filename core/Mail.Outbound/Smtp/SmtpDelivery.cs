@@ -10,7 +10,6 @@ using Mail.Outbound.Routing;
 using Mail.Outbound.Tls.MtaSts;
 using Mail.Outbound.Tls.Dane;
 using Mail.Outbound.Tls.Reporting;
-using MimeKit;
 
 namespace Mail.Outbound.Smtp;
 
@@ -119,16 +118,11 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
             var tooBig = new RemoteReply(552, "5.3.4", $"Message size exceeds fixed limit (message {message.Size} octets, {host} accepts {client.MaxSize})", host, where);
             return new Transaction(false, null, recipients.Select(r => new RecipientReply(r, tooBig)).ToList());
         }
-        client.Begin(envelope, recipients);
-        var sender = envelope.IsNullSender ? new MailboxAddress("", "") : new MailboxAddress("", envelope.MailFrom);
-        var rcpts = recipients.Select(r => new MailboxAddress("", r.Address)).ToList();
         string? finalText = null;
         SmtpCommandException? commandFailure = null;
         try
         {
-            finalText = client.PassesOriginalRecipients(recipients)
-                ? await client.SendWithOriginalRecipientsAsync(envelope, recipients, message, cancellationToken)
-                : await client.SendAsync(FormatOptions.Default, message, sender, rcpts, cancellationToken);
+            finalText = await client.SendTransactionAsync(envelope, recipients, message, cancellationToken);
         }
         catch (SmtpCommandException e)
         {
@@ -142,7 +136,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
             var lost = client.Failure(e, host, where);
             if (client.RecipientReplies.Count == 0 && client.SenderRefused is null) return new Transaction(true, lost, null);
             return new Transaction(false, null, recipients.Select(r => new RecipientReply(r,
-                client.RecipientReplies.TryGetValue(r.Address, out var rr) && (int)rr.StatusCode >= 300 ? SmtpReplies.FromServer((int)rr.StatusCode, rr.Response, host, where) : lost)).ToList());
+                client.RecipientReplies.TryGetValue(r.Address, out var rr) && !rr.IsPositive() ? SmtpReplies.FromServer((int)rr.StatusCode, rr.Response, host, where) : lost)).ToList());
         }
 
         if (client.SenderRefused is { } refused)
@@ -155,7 +149,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
         var replies = new List<RecipientReply>(recipients.Count);
         RemoteReply? dataReply = null;
         if (commandFailure is null) dataReply = SmtpReplies.FromServer(250, finalText ?? "Ok", host, where);
-        else if (client.RecipientReplies.Values.Any(r => (int)r.StatusCode < 300))
+        else if (client.RecipientReplies.Values.Any(r => r.IsPositive()))
             dataReply = SmtpReplies.FromServer((int)commandFailure.StatusCode, commandFailure.Message, host, where);
         foreach (var r in recipients)
         {
@@ -164,7 +158,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
                 replies.Add(new RecipientReply(r, dataReply ?? SmtpReplies.FromServer((int)(commandFailure?.StatusCode ?? SmtpStatusCode.TransactionFailed), commandFailure?.Message ?? "no reply", host, where)));
                 continue;
             }
-            replies.Add(new RecipientReply(r, (int)rcpt.StatusCode >= 300
+            replies.Add(new RecipientReply(r, !rcpt.IsPositive()
                 ? SmtpReplies.FromServer((int)rcpt.StatusCode, rcpt.Response, host, where)
                 : dataReply!));
         }

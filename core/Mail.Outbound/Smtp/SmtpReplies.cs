@@ -39,6 +39,9 @@ internal static partial class SmtpReplies
 
     public static bool IsSuccess(this RemoteReply r) => r.Code is >= 200 and < 300;
 
+    /// <summary>A server's 2xx (RFC 5321 4.2.1: the requested action was taken); 354 and every 4xx and 5xx are not.</summary>
+    public static bool IsPositive(this MailKit.Net.Smtp.SmtpResponse r) => (int)r.StatusCode is >= 200 and < 300;
+
     /// <summary>"250 2.0.0 Ok: queued as X" as Postfix's log and DSNs show it.</summary>
     public static string Describe(this RemoteReply r) =>
         r.Code == 0 ? r.Text : $"{r.Code} {r.EnhancedCode} {r.Text}";

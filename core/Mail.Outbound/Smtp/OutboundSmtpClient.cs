@@ -107,7 +107,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
         var smtpUtf8 = international && utf8Offered;
         var chunking = (Capabilities & SmtpCapabilities.Chunking) != 0;
         var pipelining = (Capabilities & SmtpCapabilities.Pipelining) != 0;
-        var content = await ContentAsync(message, smtpUtf8, dotStuffed: !chunking, cancellationToken);
+        var content = Content(message, dotStuffed: !chunking);
 
         // As MailKit's own builder: without SMTPUTF8 a domain goes out IDN-encoded (A-labels).
         var mail = new StringBuilder("MAIL FROM:<").Append(envelope.IsNullSender ? "" : WireAddress(envelope.MailFrom, utf8Offered)).Append('>');
@@ -187,22 +187,18 @@ internal sealed class OutboundSmtpClient : SmtpClient
     }
 
     /// <summary>The message as it goes out: CRLF line ends, dot-stuffed for DATA (RFC 5321 4.5.2), ending in CRLF.</summary>
-    private static async Task<ReadOnlyMemory<byte>> ContentAsync(RawMessage message, bool international, bool dotStuffed, CancellationToken cancellationToken)
+    private static ReadOnlyMemory<byte> Content(RawMessage message, bool dotStuffed)
     {
-        var options = FormatOptions.Default.Clone();
-        options.NewLineFormat = NewLineFormat.Dos;
-        options.EnsureNewLine = true;
-        options.International = international;
-        using var buffer = new MemoryStream();
+        var buffer = new MemoryStream((int)Math.Min(message.Size + 64, int.MaxValue));
         if (dotStuffed)
         {
             // The dot-stuffing of MailKit's own DATA.
             using var stuffed = new FilteredStream(buffer);
             stuffed.Add(new SmtpDataFilter(false));
-            await message.WriteToAsync(options, stuffed, cancellationToken);
-            await stuffed.FlushAsync(cancellationToken);
+            message.WriteOctets(stuffed);
+            stuffed.Flush();
         }
-        else await message.WriteToAsync(options, buffer, cancellationToken);
+        else message.WriteOctets(buffer);
         // A message that came in by BDAT may end without a line break; DATA needs one before its final dot, and it is
         // kept for BDAT too so that both carry the same octets.
         var length = buffer.Length;

@@ -56,6 +56,24 @@ internal sealed class RawMessage : MimeMessage
         return new RawMessage(headers, original, bodyStart, headerBytes.Length);
     }
 
+    /// <summary>
+    /// The message's octets as they go on the wire (before dot-stuffing): each header field as its raw bytes (the
+    /// parsed stored ones and those the signer put on top), the blank line, the stored body. MimeKit's
+    /// <see cref="MimeMessage.WriteTo(FormatOptions, Stream, CancellationToken)"/> writes the same octets for these
+    /// fields, through a format pass the raw bytes do not need.
+    /// </summary>
+    public void WriteOctets(Stream stream)
+    {
+        foreach (var h in Headers)
+        {
+            stream.Write(h.RawField);
+            stream.WriteByte((byte)':');
+            stream.Write(h.RawValue);
+        }
+        stream.Write("\r\n"u8);
+        _body.WriteTo(FormatOptions.Default, stream, contentOnly: true);
+    }
+
     /// <summary>How many header fields of this kind the stored message has (Received: the hop count).</summary>
     public int Count(HeaderId id) => Headers.Count(h => h.Id == id);
 

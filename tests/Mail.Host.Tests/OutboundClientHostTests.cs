@@ -325,6 +325,43 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_transaction_without_orcpt_is_pipelined_up_to_data_and_a_server_without_dsn_gets_no_dsn_parameter()
+    {
+        // The peer holds its MAIL FROM and RCPT TO replies until DATA (RFC 2920 3.2): only a client that writes MAIL FROM,
+        // RCPT TO and DATA in one group gets them; one that waits for each reply times out.
+        await using var peer = new ScriptedSmtpPeer { BufferRepliesUntilData = true };
+        peer.RcptReplies["dave@example.net"] = "450 4.2.1 <dave@example.net>: try later";
+        var (host, submission) = await StartAsync(peer.Port, "--Outbound:Timeouts:Mail=00:00:20", "--Outbound:Timeouts:Rcpt=00:00:20");
+        await using var _ = host;
+        var original = Message("no dsn here", "a line\r\n.a line that starts with a dot\r\n");
+        await SubmitRawAsync(submission, "bob@example.net,dave@example.net", original, "RET=HDRS ENVID=env42", "NOTIFY=SUCCESS,FAILURE");
+        await host.WaitForOutputAsync("status=deferred", TimeSpan.FromSeconds(30));
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+
+        var commands = peer.Commands.ToList();
+        log.WriteLine(string.Join("\n", commands));
+        Assert.Equal(["MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>", "RCPT TO:<dave@example.net>", "DATA"],
+            commands.SkipWhile(c => !c.StartsWith("MAIL", StringComparison.Ordinal)).Take(4));
+        var (recipients, data) = Assert.Single(peer.Received);
+        Assert.Equal(["bob@example.net"], recipients);
+        Assert.EndsWith(Encoding.Latin1.GetString(original), data, StringComparison.Ordinal);
+        Assert.Contains("450 4.2.1 <dave@example.net>: try later", LineFor(host, "deferred"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Notify_without_orcpt_to_a_dsn_server_adds_an_orcpt_naming_the_recipient()
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        peer.Extensions.Enqueue("DSN");
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        await SubmitRawAsync(submission, "bob@example.net", Message("implied orcpt", "notify only\r\n"), "", "NOTIFY=FAILURE");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(30));
+        Assert.Equal("RCPT TO:<bob@example.net> NOTIFY=FAILURE ORCPT=rfc822;bob@example.net",
+            Assert.Single(peer.Commands, c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task An_orcpt_other_than_the_recipient_is_passed_on_as_given_and_the_reply_still_counts_for_the_recipient()
     {
         // Without PIPELINING: one command, one reply.

@@ -127,7 +127,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
             {
                 var rcpt = new StringBuilder("RCPT TO:<").Append(WireAddress(r.Address, utf8Offered)).Append('>');
                 if (dsn && r.Notify is { } notify) rcpt.Append(" NOTIFY=").Append(string.Join(',', notify.Keywords()));
-                if (dsn && r.ORcpt is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, smtpUtf8));
+                if (dsn && (r.ORcpt ?? Implied(r)) is { } orcpt) rcpt.Append(" ORCPT=").Append(OriginalRecipient.Format(orcpt, smtpUtf8));
                 await WriteLineAsync(stream, rcpt.ToString(), cancellationToken);
                 if (!pipelining) accepted += Recipient(r, await FlushAndReadAsync(stream, cancellationToken));
             }
@@ -206,6 +206,11 @@ internal sealed class OutboundSmtpClient : SmtpClient
         // The stream's own array, not a second copy of the message (GetBuffer still works once the stream is closed).
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
+
+    /// <summary>RFC 3461 4.2: a relay that received no ORCPT may add one naming the recipient; added (as MailKit did
+    /// on its own path) for a recipient that asks for notices, so its DSNs name the address it was sent to.</summary>
+    private static string? Implied(Recipient r) =>
+        r.Notify is null ? null : (Ascii.IsValid(r.Address) ? "rfc822;" : "utf-8;") + r.Address;
 
     private static string WireAddress(string address, bool utf8Offered) =>
         utf8Offered ? address : new MailboxAddress("", address).GetAddress(idnEncode: true);

@@ -28,11 +28,18 @@ public static class EnvelopeJson
 
     public static byte[] SerializeToUtf8Bytes(Envelope envelope) => JsonSerializer.SerializeToUtf8Bytes(envelope, EnvelopeJsonContext.Default.Envelope);
 
+    /// <summary>Into a caller's writer (the spool journal reuses one buffer for every record it encodes).</summary>
+    public static void Serialize(Utf8JsonWriter writer, Envelope envelope) => JsonSerializer.Serialize(writer, envelope, EnvelopeJsonContext.Default.Envelope);
+
     /// <param name="source">Where the envelope was read from (a queue, a journal path), for the refusal's line.</param>
     /// <exception cref="EnvelopeFormatException">The envelope was written by a newer build (its format version).</exception>
     /// <exception cref="JsonException">Not an envelope.</exception>
     public static Envelope Deserialize(string json, string source = "queue message") =>
         (JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.")).EnsureReadable(source);
+
+    /// <inheritdoc cref="Deserialize(string, string)"/>
+    public static Envelope Deserialize(ReadOnlySpan<byte> utf8, string source) =>
+        (JsonSerializer.Deserialize(utf8, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.")).EnsureReadable(source);
 
     /// <summary>Envelope plus adapter properties.</summary>
     public static string Serialize(Envelope envelope, IEnumerable<KeyValuePair<string, string?>> extra)

@@ -1,13 +1,13 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mail.Core.Model;
 
 namespace Mail.Storage.Embedded;
 
-/// <summary>One record of a spool journal: an envelope queued, its advisory state, or its settlement. The envelope is in
-/// the one envelope wire form (<see cref="EnvelopeJson"/>, with its format version); the record's own fields are short.</summary>
+/// <summary>One record of a spool journal: an envelope queued, its advisory state, or its settlement. Written in binary
+/// (<see cref="SpoolRecordFormat"/>); the JSON names are those of format 1, which older builds wrote. The envelope is in
+/// the one envelope wire form (<see cref="EnvelopeJson"/>, with its format version) in both.</summary>
 internal sealed record SpoolRecord
 {
     public const string Enqueued = "E";
@@ -23,7 +23,7 @@ internal sealed record SpoolRecord
     [JsonPropertyName("lock")] public DateTimeOffset? LockedUntil { get; init; }
 }
 
-/// <summary>Compile-time JSON for journal records: the reflection serializer was a noticeable part of queueing a message.</summary>
+/// <summary>Compile-time JSON for format-1 journal records (read only) and dead letters.</summary>
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SpoolRecord))]
 [JsonSerializable(typeof(SpoolQueue.DeadFile))]
@@ -31,7 +31,8 @@ internal sealed partial class SpoolJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// The on-disk form of a spool: segment files <c>NNNNNNNNNNNN.journal</c> of framed records
-/// <c>[length u32 LE][CRC-32 of payload u32 LE][payload: UTF-8 JSON]</c>. Each record is written with one write(2)
+/// <c>[length u32 LE][CRC-32 of payload u32 LE][payload]</c>, the payload in a format its first byte names
+/// (<see cref="SpoolRecordFormat"/>: binary, or the JSON of older builds). Each record is written with one write(2)
 /// at the writer's end of records, so a crash can only tear the last record of a segment; a reader stops at the first
 /// frame whose length or checksum does not hold, or at the zeros written ahead of the end (<see cref="AppendFile"/>),
 /// and the writer of the next instance starts a new segment.
@@ -47,18 +48,23 @@ internal static class SpoolJournal
     /// <summary>The segments in a spool directory, oldest first.</summary>
     public static List<(long Number, string Path)> Segments(string dir) => NumberedFiles.List(dir, Extension);
 
-    public static byte[] Encode(SpoolRecord record)
+    public static byte[] Encode(SpoolRecord record) => Frame(SpoolRecordFormat.Encode(record, HeaderSize));
+
+    /// <summary>Fills in the header of a frame whose payload follows its first <see cref="HeaderSize"/> bytes.</summary>
+    private static byte[] Frame(byte[] frame)
     {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(record, SpoolJsonContext.Default.SpoolRecord);
-        var frame = new byte[HeaderSize + payload.Length];
+        var payload = frame.AsSpan(HeaderSize);
         BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(4), Crc32.HashToUInt32(payload));
-        payload.CopyTo(frame.AsSpan(HeaderSize));
         return frame;
     }
 
+    /// <summary>The first record of every segment this build creates (<see cref="SpoolRecordFormat.Marker"/>).</summary>
+    private static readonly byte[] MarkerFrame = Frame([.. new byte[HeaderSize], .. SpoolRecordFormat.Marker]);
+
     /// <summary>The intact records of one segment with their framed sizes; stops at a torn or corrupt frame.</summary>
-    /// <exception cref="EnvelopeFormatException">An intact record holds an envelope of a newer format than this build reads.</exception>
+    /// <exception cref="EnvelopeFormatException">An intact record is of a newer format than this build reads, or holds
+    /// an envelope of a newer format.</exception>
     public static IEnumerable<(SpoolRecord Record, int Bytes)> Read(string path)
     {
         byte[] data;
@@ -80,20 +86,14 @@ internal static class SpoolJournal
             if (length == 0 || length > MaxRecord || length > data.Length - offset - HeaderSize) yield break;
             var payload = data.AsSpan(offset + HeaderSize, (int)length);
             if (Crc32.HashToUInt32(payload) != BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(offset + 4))) yield break;
-            SpoolRecord? record;
-            try
-            {
-                record = JsonSerializer.Deserialize(payload, SpoolJsonContext.Default.SpoolRecord);
-            }
-            catch (JsonException)
-            {
-                yield break;
-            }
-            if (record is null || !FileMessageStore.IsValidId(record.Id)) yield break;
-            // Intact but newer than this build: stop loudly instead of taking it for a torn tail and losing it.
-            record.Envelope?.EnsureReadable(path);
+            // Intact but newer than this build: Decode and EnsureReadable stop loudly instead of taking it for a torn
+            // tail and losing it.
+            var record = SpoolRecordFormat.Decode(payload, path, out var marker);
             var bytes = HeaderSize + (int)length;
             offset += bytes;
+            if (marker) continue;
+            if (record is null || !FileMessageStore.IsValidId(record.Id)) yield break;
+            record.Envelope?.EnsureReadable(path);
             yield return (record, bytes);
         }
     }
@@ -103,7 +103,19 @@ internal static class SpoolJournal
     {
         private readonly AppendFile _file;
 
-        private Writer(AppendFile file) => _file = file;
+        private Writer(AppendFile file)
+        {
+            _file = file;
+            try
+            {
+                Append(MarkerFrame);
+            }
+            catch
+            {
+                file.Close(0);
+                throw;
+            }
+        }
 
         public long Number => _file.Number;
 

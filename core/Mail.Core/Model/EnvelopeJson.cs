@@ -6,7 +6,8 @@ namespace Mail.Core.Model;
 
 /// <summary>
 /// The one wire form of an <see cref="Envelope"/>, wherever it is kept: the Azure queue messages (Storage Queues, Service
-/// Bus) and the embedded spool journal's records (through <see cref="EnvelopeJsonConverter"/>). JSON, small by design
+/// Bus), the embedded spool journal's records (a field of their binary form) and its dead letters (through
+/// <see cref="EnvelopeJsonConverter"/>). JSON, small by design
 /// (claim-check: the message itself is only referenced by <see cref="Envelope.MessageRef"/>), with the format version
 /// in <see cref="Envelope.FormatVersion"/>: a reader takes any version up to <see cref="Envelope.CurrentFormatVersion"/>
 /// and refuses a newer one with one line (<see cref="EnvelopeFormatException"/>) instead of dropping its fields.
@@ -28,11 +29,18 @@ public static class EnvelopeJson
 
     public static byte[] SerializeToUtf8Bytes(Envelope envelope) => JsonSerializer.SerializeToUtf8Bytes(envelope, EnvelopeJsonContext.Default.Envelope);
 
+    /// <summary>Into a caller's writer (the spool journal reuses one buffer for every record it encodes).</summary>
+    public static void Serialize(Utf8JsonWriter writer, Envelope envelope) => JsonSerializer.Serialize(writer, envelope, EnvelopeJsonContext.Default.Envelope);
+
     /// <param name="source">Where the envelope was read from (a queue, a journal path), for the refusal's line.</param>
     /// <exception cref="EnvelopeFormatException">The envelope was written by a newer build (its format version).</exception>
     /// <exception cref="JsonException">Not an envelope.</exception>
     public static Envelope Deserialize(string json, string source = "queue message") =>
         (JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.")).EnsureReadable(source);
+
+    /// <inheritdoc cref="Deserialize(string, string)"/>
+    public static Envelope Deserialize(ReadOnlySpan<byte> utf8, string source) =>
+        (JsonSerializer.Deserialize(utf8, EnvelopeJsonContext.Default.Envelope) ?? throw new JsonException("Envelope JSON was null.")).EnsureReadable(source);
 
     /// <summary>Envelope plus adapter properties.</summary>
     public static string Serialize(Envelope envelope, IEnumerable<KeyValuePair<string, string?>> extra)
@@ -54,7 +62,8 @@ public static class EnvelopeJson
 }
 
 /// <summary>
-/// For a record that carries an envelope inside its own JSON (the spool journal's): writes and reads the envelope in
+/// For a record that carries an envelope inside its own JSON (the spool's dead letters, the journal records of older
+/// builds): writes and reads the envelope in
 /// <see cref="EnvelopeJson"/>'s form whatever the record's own options. The version check stays with the record's
 /// reader, which knows where the record came from.
 /// </summary>

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mail.Core.Model;
@@ -54,6 +55,8 @@ public sealed record MessageTrailEntry(string QueueId, DateTimeOffset ReceivedAt
 /// <see cref="IStateStore.PutManyAsync"/>; that write is read-merge-write without a version check: a step appended by
 /// another instance to the same message at the same moment may be lost (the trace is a diagnostic, the mail is the
 /// job). Each caller returns once its steps are written.</para>
+/// <para>Either way a step is appended to the stored JSON's <c>Events</c> array in place, not by parsing and writing
+/// the whole entry again (<see cref="Merge"/>).</para>
 /// </summary>
 public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
 {
@@ -92,13 +95,39 @@ public sealed class MessageTrail(IStateStore state, TimeProvider? time = null)
     }
 
     /// <summary>The stored trail (JSON, or null when there is none) with <paramref name="events"/> added, as JSON.</summary>
-    private static string Merge(string? existing, Envelope first, IReadOnlyList<TraceEvent> events)
+    internal static string Merge(string? existing, Envelope first, IReadOnlyList<TraceEvent> events)
     {
+        if (existing is not null && AppendInPlace(existing, events) is { } appended) return appended;
         var entry = existing is null ? null : Parse(existing);
         var updated = entry is null
             ? new MessageTrailEntry(first.QueueId, first.ReceivedAt, first.MailFrom, [.. first.Recipients.Select(r => r.Address)], events)
             : entry with { Events = [.. entry.Events, .. events] };
         return JsonSerializer.Serialize(updated, MessageTrailJson.Default.MessageTrailEntry);
+    }
+
+    /// <summary>The end of an entry as this class writes it: <see cref="MessageTrailEntry.Events"/>, then only the version.</summary>
+    private static readonly string s_eventsEnd = $"],\"V\":{FormatVersion}}}";
+
+    /// <summary>
+    /// Adds the events inside the stored entry's <c>Events</c> array, serializing only them: a step costs the same
+    /// whatever the message's trail already holds, instead of a parse and a write of the whole entry. This class is the
+    /// partition's one writer and writes <c>Events</c> as the last property but the version, so an entry ending in
+    /// <c>],"V":1}</c> ends with that array (a string value cannot end the document). Null for any other form (a newer
+    /// version's, a damaged one): the caller parses it as before.
+    /// </summary>
+    private static string? AppendInPlace(string existing, IReadOnlyList<TraceEvent> events)
+    {
+        if (!existing.EndsWith(s_eventsEnd, StringComparison.Ordinal)) return null;
+        var close = existing.Length - s_eventsEnd.Length;
+        var json = new StringBuilder(existing.Length + 160 * events.Count).Append(existing, 0, close);
+        var empty = close > 0 && existing[close - 1] == '[';
+        foreach (var e in events)
+        {
+            if (!empty) json.Append(',');
+            empty = false;
+            json.Append(JsonSerializer.Serialize(e, MessageTrailJson.Default.TraceEvent));
+        }
+        return json.Append(existing, close, existing.Length - close).ToString();
     }
 
     public Task AppendAsync(Envelope envelope, TraceStep step, string text, string? recipient = null, CancellationToken cancellationToken = default) =>

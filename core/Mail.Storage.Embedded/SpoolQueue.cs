@@ -27,7 +27,7 @@ namespace Mail.Storage.Embedded;
 /// costs O(log n) whatever the backlog, and an idle worker (<see cref="WaitForDueAsync"/>) is woken by the send that
 /// makes an envelope due instead of polling.
 /// </summary>
-public sealed class SpoolQueue : IMessageQueue
+public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklog
 {
     /// <summary>The group commit <see cref="SendAsync"/> waits for before it returns. It covers every embedded store's
     /// appends made before it, so a store may defer its own commit to the enqueue that follows it
@@ -57,6 +57,7 @@ public sealed class SpoolQueue : IMessageQueue
     private long _liveBytes;
     private long _generation;
     private long _order; // journal order: FIFO among envelopes visible at the same time
+    private int _incoming; // waiting entries never received (DeliveryCount 0): IIncomingBacklog.Incoming
 
     /// <param name="keep">Asked once per envelope found on disk at load; false drops it. The embedded inbound spool
     /// drops envelopes whose message is not in the message store: with the edge's single group commit, a machine crash
@@ -89,6 +90,13 @@ public sealed class SpoolQueue : IMessageQueue
             lock (_gate) return _entries.Count;
         }
     }
+
+    /// <summary>Envelopes queued (durably) that no worker has received yet; not those in flight or waiting for a
+    /// retry. Read without the lock: the in-flow control's cheap look at the backlog (<see cref="Mail.Core.Queues.InFlowControl"/>).</summary>
+    public int Incoming => Volatile.Read(ref _incoming);
+
+    /// <summary>Raised after a receive took envelopes that had never been received, with their number (outside the lock).</summary>
+    public event Action<int>? Taken;
 
     public async Task SendAsync(Envelope envelope, DateTimeOffset? notBefore = null, CancellationToken cancellationToken = default)
     {
@@ -142,12 +150,18 @@ public sealed class SpoolQueue : IMessageQueue
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lockDuration, TimeSpan.Zero);
         var now = _time.GetUtcNow();
         var leases = new List<QueueLease>();
+        var taken = 0;
         lock (_gate)
         {
             ExpireLocks(now);
             while (leases.Count < maxMessages && _waiting.Min is { } e && e.VisibleAt <= now)
             {
                 _waiting.Remove(e);
+                if (e.DeliveryCount == 0)
+                {
+                    _incoming--;
+                    taken++;
+                }
                 e.DeliveryCount++;
                 e.LockedUntil = now + lockDuration;
                 _leased.Add(e);
@@ -157,6 +171,7 @@ public sealed class SpoolQueue : IMessageQueue
                 AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = e.Id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt, LockedUntil = e.LockedUntil });
             }
         }
+        if (taken > 0) Taken?.Invoke(taken);
         return Task.FromResult<IReadOnlyList<QueueLease>>(leases);
     }
 
@@ -349,14 +364,20 @@ public sealed class SpoolQueue : IMessageQueue
     private void Index(Entry e)
     {
         if (!e.Durable) return;
-        if (e.LockedUntil is null) _waiting.Add(e);
+        if (e.LockedUntil is null)
+        {
+            if (_waiting.Add(e) && e.DeliveryCount == 0) _incoming++;
+        }
         else _leased.Add(e);
     }
 
     /// <summary>Under the lock: takes an entry out of its index, before a change of its visible-at or lock.</summary>
     private void Unindex(Entry e)
     {
-        if (e.LockedUntil is null) _waiting.Remove(e);
+        if (e.LockedUntil is null)
+        {
+            if (_waiting.Remove(e) && e.DeliveryCount == 0) _incoming--;
+        }
         else _leased.Remove(e);
     }
 

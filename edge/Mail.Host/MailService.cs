@@ -40,6 +40,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
     private Http.HttpHost? _http;
     private Task? _acme;
     private ControlSocket? _control;
+    private Mail.Core.Queues.InFlowControl? _inFlow;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -47,6 +48,10 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         // Checks (SPF, DKIM, DMARC, ...) run in registration order: services.AddSingleton<IInboundCheck, X>() in Program.
         var stage = new InboundStage(data.Messages, data.Mailboxes, data.Directory, data.Outbound, checks, loggerFactory.CreateLogger<InboundStage>(), data.State, sealer: sealer, quotas: data.Quotas);
         var worker = new LocalWorker(data.Inbound, stage, workerOptions, loggerFactory.CreateLogger<LocalWorker>());
+        // In-flow control only where this process delivers what its edge accepts: an edge alone (Worker:Enabled=false) or
+        // in cloud mode has no worker of its own to wait for.
+        if (settings.WorkerEnabled && data.LocalBacklog is { } backlog && smtpOptions.InFlowDelay > TimeSpan.Zero)
+            _inFlow = new Mail.Core.Queues.InFlowControl(backlog, smtpOptions.InFlowBacklog, smtpOptions.InFlowDelay);
         _smtp = new SmtpServer(smtpOptions, new SmtpServices
         {
             MessageStore = data.EdgeMessages,
@@ -57,6 +62,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
             Policy = edgePolicy.Policy,
             Spf = edgePolicy.Spf,
             Quotas = data.Quotas,
+            InFlow = _inFlow,
         }, loggerFactory);
         await _smtp.StartAsync(cancellationToken);
         // RCPT's answers follow the directory as the state store's own cache does: this server's writes (console,
@@ -209,6 +215,7 @@ public sealed class MailService(ServeSettings settings, MailStores data, IEnumer
         if (_pop3 is not null) await _pop3.DisposeAsync();
         if (_manageSieve is not null) await _manageSieve.DisposeAsync();
         if (_outboundStage is not null) await _outboundStage.DisposeAsync();
+        _inFlow?.Dispose();
         _log.LogInformation("Stopped; {Count} envelope(s) left in the local inbound queue", data.LocalQueueCount);
     }
 

@@ -61,6 +61,9 @@ public sealed class MailStores : IAsyncDisposable
     /// <summary>Envelopes waiting in the local inbound spool (embedded mode), for the startup line.</summary>
     public int? LocalQueueCount => _localInbound?.Count;
 
+    /// <summary>The local inbound spool's backlog, for the edge's in-flow control (embedded mode); null in cloud mode.</summary>
+    public Mail.Core.Queues.IIncomingBacklog? LocalBacklog => _localInbound;
+
     /// <summary>Inbound envelopes dropped at load because their message never reached the disk (embedded mode).</summary>
     public int DroppedAtLoad => _localInbound?.DroppedAtLoad ?? 0;
 

@@ -135,6 +135,18 @@ public sealed class SmtpServerOptions : ListeningOptions<SmtpListenerOptions>
 
     public SmtpRateLimitOptions RateLimits { get; set; } = new();
 
+    /// <summary>
+    /// In-flow control (Postfix in_flow_delay): when the worker in the same process has more than
+    /// <see cref="InFlowBacklog"/> envelopes it has not taken yet, a new transaction waits up to this long before its
+    /// first recipient's reply, going on as soon as the worker takes an envelope for it. 0 turns it off; at most 10 s
+    /// (as Postfix). Only `mail serve` with its worker on applies it.
+    /// </summary>
+    public TimeSpan InFlowDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Envelopes the inbound backlog may hold before <see cref="InFlowDelay"/> applies (the tokens qmgr keeps
+    /// ready: Postfix's default process limit, 100).</summary>
+    public int InFlowBacklog { get; set; } = 100;
+
     /// <summary>Throws <see cref="OptionsValidationException"/> listing every bad setting by its configuration key.</summary>
     public void Validate()
     {
@@ -172,6 +184,8 @@ public sealed class SmtpServerOptions : ListeningOptions<SmtpListenerOptions>
         if (ReverseDnsTimeout <= TimeSpan.Zero) errors.Add("Smtp:ReverseDnsTimeout must be positive.");
         if (DirectoryCacheTtl < TimeSpan.Zero || DirectoryCacheTtl > TimeSpan.FromHours(1)) errors.Add("Smtp:DirectoryCacheTtl must be between 0 and 1 hour.");
         if (SpfTimeout <= TimeSpan.Zero) errors.Add("Smtp:SpfTimeout must be positive.");
+        if (InFlowDelay < TimeSpan.Zero || InFlowDelay > TimeSpan.FromSeconds(10)) errors.Add("Smtp:InFlowDelay must be between 0 (off) and 10 seconds.");
+        if (InFlowBacklog < 0) errors.Add("Smtp:InFlowBacklog must not be negative.");
         if (RateLimits is null) errors.Add("Smtp:RateLimits must not be null.");
         else
         {

@@ -30,6 +30,10 @@ public sealed class SmtpServices
     /// at RCPT or at the end of data, never bounced later. Null: no quota checks at the edge.</summary>
     public UserQuotas? Quotas { get; init; }
 
+    /// <summary>In-flow control (Smtp:InFlowDelay, Smtp:InFlowBacklog): a transaction waits before its first recipient's
+    /// reply while the worker in the same process is behind. Null (edge-only and cloud hostings, or the delay 0): never.</summary>
+    public Mail.Core.Queues.InFlowControl? InFlow { get; init; }
+
     /// <summary>Connection-stage restrictions (greylisting, DNSBL, ...); null means none.</summary>
     public ISmtpSessionPolicy? Policy { get; init; }
 }

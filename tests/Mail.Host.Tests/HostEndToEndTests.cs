@@ -164,6 +164,8 @@ public sealed class HostEndToEndTests(ITestOutputHelper log) : IDisposable
     [InlineData("--Smtp:Listeners:0:ProxyProtocol=true", "Smtp:Listeners:0:ProxyProtocol needs Smtp:ProxyNetworks")]
     [InlineData("--Smtp:ProxyNetworks:0=10.0.0.0/33", "Smtp:ProxyNetworks:0")]
     [InlineData("--Smtp:ProxyTimeout=00:00:00", "Smtp:ProxyTimeout")]
+    [InlineData("--Smtp:InFlowDelay=00:00:11", "Smtp:InFlowDelay must be between 0 (off) and 10 seconds")]
+    [InlineData("--Smtp:InFlowBacklog=-1", "Smtp:InFlowBacklog must not be negative")]
     [InlineData("--Quota:Default=lots", "Quota:Default")]
     public async Task Bad_setting_is_a_startup_error_naming_it(string setting, string name) => await BadSettingAsync(setting, name, "--Imap:Enabled=false");
 

@@ -181,7 +181,7 @@ public sealed class PostfixImportHostTests(ITestOutputHelper log) : IDisposable
     public async Task Every_unmapped_parameter_is_listed_with_its_reason_and_a_second_import_changes_nothing()
     {
         // A table whose text source is gone (only the .db postmap made is left).
-        await WriteConfigAsync($"smtpd_helo_restrictions = check_helo_access hash:{Path.Combine(_dir.Path, "pf", "helo_access")}");
+        await WriteConfigAsync($"smtpd_helo_restrictions = check_helo_access hash:{Path.Combine(_dir.Path, "pf", "helo_access")}\nin_flow_delay = 2s");
         await File.WriteAllTextAsync(Path.Combine(Conf, "helo_access"), "bad.example REJECT\n");
         await PostfixInstance.PostmapAsync(Path.Combine(Conf, "helo_access"));
         File.Delete(Path.Combine(Conf, "helo_access"));
@@ -211,6 +211,7 @@ public sealed class PostfixImportHostTests(ITestOutputHelper log) : IDisposable
         // Mapped ones are not listed.
         Assert.DoesNotContain(notMapped, l => l.StartsWith("not mapped: smtpd_sender_restrictions", StringComparison.Ordinal));
         Assert.DoesNotContain(notMapped, l => l.StartsWith("not mapped: header_checks", StringComparison.Ordinal));
+        Assert.DoesNotContain(notMapped, l => l.StartsWith("not mapped: in_flow_delay", StringComparison.Ordinal));
 
         async Task<string> StateAsync() => string.Join("\n---\n",
             await File.ReadAllTextAsync(Path.Combine(Data, "settings.json")),
@@ -221,6 +222,7 @@ public sealed class PostfixImportHostTests(ITestOutputHelper log) : IDisposable
         var once = await StateAsync();
         Assert.Contains("alice@example.org  quota 1G", once, StringComparison.Ordinal);
         Assert.Contains("team@example.org -> alice@example.org, bob@example.org", once, StringComparison.Ordinal);
+        Assert.Contains("\"InFlowDelay\": \"00:00:02\"", once, StringComparison.Ordinal);
         Assert.Contains("\"smtpd_sender_restrictions\": \"reject_non_fqdn_sender, check_sender_access hash:" + Path.Combine(Data, "postfix", "sender_access") + ", reject_unknown_sender_domain\"", once, StringComparison.Ordinal);
         var second = await ImportAsync();
         Assert.True(second.ExitCode == 0, second.StdOut + second.StdErr);

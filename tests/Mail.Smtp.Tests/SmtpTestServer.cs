@@ -54,7 +54,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
     public IPEndPoint Submission => Server.BoundEndpoints["submission"];
 
     public static async Task<SmtpTestServer> StartAsync(Action<SmtpServerOptions>? configure = null, ISmtpSessionPolicy? policy = null,
-        Func<IMessageQueue, IMessageQueue>? wrapQueue = null, Func<IMessageStore, IMessageStore>? wrapStore = null, IDnsResolver? dns = null, Mail.Spf.SpfChecker? spf = null)
+        Func<IMessageQueue, IMessageQueue>? wrapQueue = null, Func<IMessageStore, IMessageStore>? wrapStore = null, IDnsResolver? dns = null, Mail.Spf.SpfChecker? spf = null,
+        Func<SpoolQueue, Mail.Core.Queues.InFlowControl>? inFlow = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "mail-smtp-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(root);
@@ -83,7 +84,7 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         options.RateLimits.Window = TestRateWindow;
         configure?.Invoke(options);
         var seen = wrapQueue?.Invoke(queue) ?? queue;
-        var server = new SmtpServer(options, new SmtpServices { MessageStore = wrapStore?.Invoke(store) ?? store, InboundQueue = seen, Directory = directory, Policy = policy, Dns = dns, State = state, Spf = spf });
+        var server = new SmtpServer(options, new SmtpServices { MessageStore = wrapStore?.Invoke(store) ?? store, InboundQueue = seen, Directory = directory, Policy = policy, Dns = dns, State = state, Spf = spf, InFlow = inFlow?.Invoke(queue) });
         await server.StartAsync();
         return new SmtpTestServer(root, store, queue, seen, directory, server, options, state);
     }

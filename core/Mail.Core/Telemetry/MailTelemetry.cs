@@ -43,6 +43,12 @@ public static class MailTelemetry
     /// <summary>Outbound delivery attempts per recipient by status (sent, deferred, bounced, expired): the delivery log's status=.</summary>
     public static readonly Counter<long> DeliveryResults = Meter.CreateCounter<long>("mail.delivery.results", "{recipient}", "Outbound delivery attempts per recipient, by status");
 
+    /// <summary>Transactions the edge paused before their first recipient's reply because the inbound backlog was over
+    /// Smtp:InFlowBacklog (<see cref="Queues.InFlowControl"/>), by outcome: released (the worker took an envelope) or
+    /// timeout (Smtp:InFlowDelay passed).</summary>
+    public static readonly Counter<long> InFlowDelayed = Meter.CreateCounter<long>("mail.smtp.transactions.delayed", "{transaction}",
+        "SMTP transactions paused by in-flow control (inbound backlog over Smtp:InFlowBacklog), by outcome");
+
     /// <summary>How long a stage took for one message: stage = smtp.transaction, inbound, outbound.</summary>
     public static readonly Histogram<double> StageDuration = Meter.CreateHistogram<double>("mail.stage.duration", "s", "Time one message spent in a stage");
 
@@ -107,6 +113,8 @@ public static class MailTelemetry
 
     public static void CheckResult(string check, string result) =>
         CheckResults.Add(1, new KeyValuePair<string, object?>("check", check), new KeyValuePair<string, object?>("result", result));
+
+    public static void InFlow(string outcome) => InFlowDelayed.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     public static void Delivery(string status) => DeliveryResults.Add(1, new KeyValuePair<string, object?>("status", status));
 

@@ -205,6 +205,15 @@ public sealed class PostfixImport(MailStores stores, string dataDirectory, IDnsR
             Done("anvil_rate_time_unit");
         }
 
+        // In-flow control: the same pause, before the first accepted recipient's reply, while mail serve's own worker is behind.
+        if (cf.IsSet("in_flow_delay"))
+        {
+            if (PostfixTime(cf["in_flow_delay"]) is { } delay && delay <= TimeSpan.FromSeconds(10))
+                Set("Smtp:InFlowDelay", delay.ToString("c", CultureInfo.InvariantCulture));
+            else NotMapped("in_flow_delay", cf["in_flow_delay"], "not a Postfix time value of 0 to 10 seconds");
+            Done("in_flow_delay");
+        }
+
         ReadAliases(cf);
         Done("virtual_alias_maps", "virtual_mailbox_maps");
 
@@ -537,7 +546,7 @@ public sealed class PostfixImport(MailStores stores, string dataDirectory, IDnsR
         "compatibility_level" or "queue_directory" or "command_directory" or "daemon_directory" or "data_directory" or "meta_directory"
             or "shlib_directory" or "sample_directory" or "readme_directory" or "html_directory" or "manpage_directory" or "sendmail_path"
             or "newaliases_path" or "mailq_path" or "mail_owner" or "setgid_group" or "biff" or "maillog_file" or "maillog_file_prefixes"
-            or "import_environment" or "process_name" or "syslog_name" or "default_process_limit" or "in_flow_delay"
+            or "import_environment" or "process_name" or "syslog_name" or "default_process_limit"
             => "Postfix's own installation and process settings; `mail` has none of these",
         "inet_interfaces" or "inet_protocols" => "listeners are Smtp:Listeners:N:Endpoint (address and port)",
         "alias_maps" or "alias_database" or "local_recipient_maps" or "home_mailbox" or "mailbox_command" or "mailbox_transport"

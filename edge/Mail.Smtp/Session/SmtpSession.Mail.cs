@@ -322,8 +322,25 @@ internal sealed partial class SmtpSession
         _tx!.PolicyDecisions = Record(_tx.PolicyResults, _tx.PolicyDecisions, rcptVerdict);
         Facts.RecipientList.Add(recipient);
         _state = SmtpState.RcptGiven;
+        if (Facts.RecipientList.Count == 1) await WaitForInFlowAsync();
         Reply(SmtpReplies.RecipientOk);
         return true;
+    }
+
+    /// <summary>
+    /// In-flow control (<see cref="SmtpServices.InFlow"/>): before the first accepted recipient's reply, where Postfix's
+    /// smtpd opens its cleanup(8) stream (smtpd_delay_open_until_valid_rcpt, the default) and cleanup waits for qmgr's
+    /// token. So only a transaction that will carry a message waits, once, before any of its data is sent; a refused
+    /// recipient or a probe never waits, and the 250 after the data is never held back.
+    /// </summary>
+    private async ValueTask WaitForInFlowAsync()
+    {
+        if (_services.InFlow is not { } inFlow) return;
+        var started = _services.Time.GetTimestamp();
+        var outcome = await inFlow.WaitAsync(_aborted.Token);
+        if (outcome != Mail.Core.Queues.InFlowWait.None)
+            _logger.LogDebug("Session {SessionId}: waited {Elapsed} ms for the worker (in-flow control, inbound backlog over Smtp:InFlowBacklog): {Outcome}",
+                Facts.SessionId, (long)_services.Time.GetElapsedTime(started).TotalMilliseconds, outcome);
     }
 
     /// <summary>Our host name when it is one of our domains, else the first local domain.</summary>

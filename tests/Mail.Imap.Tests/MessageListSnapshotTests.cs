@@ -137,6 +137,55 @@ public sealed class MessageListSnapshotTests
         }
     }
 
+    private static (long, string, long, DateTimeOffset, string, long) Fields(Mail.Core.Ports.MessageRecord r) =>
+        (r.Uid, r.MessageRef, r.Size, r.InternalDate, string.Join(',', r.Flags), r.ModSeq);
+
+    [Fact]
+    public async Task Sessions_over_one_list_read_from_the_file_keep_their_own_changes()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "snapshot-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var files = new MailboxCacheFiles(dir, 1000, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            // Every message seen but the 100th; UIDs with gaps (2, 4, 6, ...).
+            var records = Enumerable.Range(1, Count)
+                .Select(i => new Mail.Core.Ports.MessageRecord(2 * i, $"ref{i}", 100 + i, DateTimeOffset.UnixEpoch.AddDays(i), i == 100 ? ["Work"] : ["\\Seen"], i))
+                .ToList();
+            var info = new Mail.Core.Ports.MailboxInfo("alice@example.test", "INBOX", 7, 2 * Count + 1, Count, null, Count, 0);
+            files.SaveList(info, records);
+            await files.FlushAsync();
+            var list = files.TryReadList(info);
+            Assert.NotNull(list);
+
+            var one = new SelectedMailbox("INBOX", readOnly: false, uidValidity: 7);
+            var two = new SelectedMailbox("INBOX", readOnly: true, uidValidity: 7);
+            one.Load(list);
+            two.Load(list);
+            Assert.Equal(records.Select(r => r.Uid), one.Uids);
+            Assert.Equal(100, one.FirstUnseen());
+            Assert.Equal(["Work"], one.Keywords());
+            Assert.Equal(Count, one.HighestHeldModSeq);
+            Assert.Equal(Fields(records[41]), Fields(one.Records[84]));
+            Assert.False(one.Records.ContainsKey(83));
+
+            one.Put(records[99] with { Flags = ["\\Seen"], ModSeq = Count + 1 });
+            one.RemoveAt(0);
+            Assert.Equal(0, one.FirstUnseen());
+            Assert.False(one.Records.ContainsKey(2));
+            Assert.False(one.Records.TryGetValue(2, out _));
+            Assert.Equal(Count + 1, one.HighestHeldModSeq);
+            // The other session, and the shared list, are as read.
+            Assert.True(two.Records.ContainsKey(2));
+            Assert.Equal(100, two.FirstUnseen());
+            Assert.Equal(["Work"], two.Records[200].Flags);
+            Assert.Equal(records.Select(Fields), list.Select(Fields));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
     [Fact]
     public async Task A_damaged_snapshot_is_a_miss_not_an_error()
     {

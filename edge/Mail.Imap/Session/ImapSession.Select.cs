@@ -44,8 +44,8 @@ internal sealed partial class ImapSession
         if (!_rev2)
         {
             WriteRecent(sel, always: true);
-            var firstUnseen = sel.Uids.FindIndex(u => !HasFlag(sel.Records[u], MessageFlags.Seen));
-            if (firstUnseen >= 0) _conn.WriteLine($"* OK [UNSEEN {firstUnseen + 1}] First unseen");
+            var firstUnseen = sel.FirstUnseen();
+            if (firstUnseen > 0) _conn.WriteLine($"* OK [UNSEEN {firstUnseen}] First unseen");
         }
         _conn.WriteLine($"* OK [UIDVALIDITY {sel.UidValidity}] UIDs valid");
         _conn.WriteLine($"* OK [UIDNEXT {info.UidNext}] Predicted next UID");

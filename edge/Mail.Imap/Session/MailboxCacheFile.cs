@@ -97,7 +97,7 @@ internal sealed class MailboxCacheFile
     }
 
     /// <summary>The list in the file when it matches <paramref name="info"/>; reads only the header.</summary>
-    internal IReadOnlyList<MessageRecord>? TryReadList(MailboxInfo info)
+    internal MessageList? TryReadList(MailboxInfo info)
     {
         byte[] header;
         try
@@ -121,10 +121,10 @@ internal sealed class MailboxCacheFile
         var h = ParseHeader(header, out var reason);
         if (h is null) return Unusable(reason!);
         if (!h.Value.Own) return null;
-        return h.Value.List is { } at ? DecodeList(header.AsSpan(at, header.Length - 4 - at), info) : null;
+        return h.Value.List is { } at ? DecodeList(header, at, info) : null;
     }
 
-    private List<MessageRecord>? Unusable(string reason)
+    private MessageList? Unusable(string reason)
     {
         lock (_gate)
         {
@@ -204,44 +204,75 @@ internal sealed class MailboxCacheFile
         }
     }
 
-    private static List<MessageRecord>? DecodeList(ReadOnlySpan<byte> data, MailboxInfo info)
+    /// <summary>The list as arrays over <paramref name="header"/>'s bytes: each message's UID, where its record starts
+    /// and its flag set. Checks every record; makes no object per message (<see cref="DecodeRecord"/> does, when a
+    /// command asks for one).</summary>
+    private static MessageList? DecodeList(byte[] header, int at, MailboxInfo info)
     {
         try
         {
+            var data = header.AsSpan(at, header.Length - 4 - at);
             var r = new Reader(data);
             if (r.Int64() != info.UidNext || r.Int64() != info.HighestModSeq) return null;
             var count = r.Int32();
             if (count != info.MessageCount) return null;
-            var list = new List<MessageRecord>(count);
+            var uids = new long[count];
+            var starts = new int[count];
+            var flagSet = new int[count];
             // Messages mostly share a few flag sets: one array per distinct set, as the store's reader does.
-            Dictionary<string, string[]>? sets = null;
-            var (lastText, lastFlags) = ("", Array.Empty<string>());
+            var sets = new List<string[]>();
+            var setIndexes = new Dictionary<string, int>(StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+            var lastText = ReadOnlySpan<char>.Empty;
+            var last = -1;
             var previous = 0L;
+            var highest = 0L;
             for (var i = 0; i < count; i++)
             {
+                starts[i] = at + data.Length - r.Remaining;
                 var uid = r.Int64();
-                var reference = new string(r.Chars());
-                var size = r.Int64();
-                var date = DateTimeOffset.FromUnixTimeMilliseconds(r.Int64());
+                r.Chars(); // the message reference
+                r.Int64(); // size
+                r.Int64(); // INTERNALDATE
                 var modSeq = r.Int64();
                 var text = r.Chars();
-                if (!text.SequenceEqual(lastText))
+                if (last < 0 || !text.SequenceEqual(lastText))
                 {
-                    lastText = new string(text);
-                    sets ??= new Dictionary<string, string[]>(StringComparer.Ordinal);
-                    if (!sets.TryGetValue(lastText, out lastFlags!)) sets[lastText] = lastFlags = lastText.Length == 0 ? [] : lastText.Split(' ');
+                    lastText = text;
+                    if (!setIndexes.TryGetValue(text, out last))
+                    {
+                        last = sets.Count;
+                        var key = new string(text);
+                        setIndexes.Dictionary[key] = last;
+                        sets.Add(key.Length == 0 ? [] : key.Split(' '));
+                    }
                 }
                 // Ascending UIDs below UIDNEXT and MODSEQs up to HIGHESTMODSEQ, or it is not a list of this mailbox.
                 if (uid <= previous || uid >= info.UidNext || modSeq > info.HighestModSeq) return null;
                 previous = uid;
-                list.Add(new MessageRecord(uid, reference, size, date, lastFlags, modSeq));
+                if (modSeq > highest) highest = modSeq;
+                uids[i] = uid;
+                flagSet[i] = last;
             }
-            return r.Remaining == 0 ? list : null;
+            if (r.Remaining != 0) return null;
+            IReadOnlyCollection<string>[] flagSets = [.. sets];
+            return new MessageList(uids, flagSet, flagSets, highest, i => DecodeRecord(header, starts[i], flagSets[flagSet[i]]));
         }
         catch (FormatException)
         {
             return null;
         }
+    }
+
+    /// <summary>The record at <paramref name="start"/> of a header <see cref="DecodeList"/> has checked.</summary>
+    private static MessageRecord DecodeRecord(byte[] header, int start, IReadOnlyCollection<string> flags)
+    {
+        var r = new Reader(header.AsSpan(start));
+        var uid = r.Int64();
+        var reference = new string(r.Chars());
+        var size = r.Int64();
+        var date = DateTimeOffset.FromUnixTimeMilliseconds(r.Int64());
+        var modSeq = r.Int64();
+        return new MessageRecord(uid, reference, size, date, flags, modSeq);
     }
 
     /// <summary>The record at <paramref name="at"/> when it is whole and its CRC checks.</summary>

@@ -78,7 +78,7 @@ internal sealed class MailboxCacheFiles : IAsyncDisposable
     }
 
     /// <summary>The message list kept for <paramref name="info"/>, or null when there is none that matches it exactly.</summary>
-    public IReadOnlyList<MessageRecord>? TryReadList(MailboxInfo info)
+    public MessageList? TryReadList(MailboxInfo info)
     {
         if (info.MessageCount < MailboxCacheFile.MinListMessages || !BitConverter.IsLittleEndian) return null;
         var list = Of(info.User, info.Name, info.UidValidity).TryReadList(info);

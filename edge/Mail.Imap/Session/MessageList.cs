@@ -4,27 +4,24 @@ using Mail.Core.Ports;
 namespace Mail.Imap.Session;
 
 /// <summary>
-/// A mailbox's message list as <see cref="MessageListCache"/> shares it between sessions, with what every SELECT of
-/// it would otherwise work out again from 10,000 records: the UID-to-record map a <see cref="SelectedMailbox"/>
-/// starts from (copied, not rebuilt: the copy reuses the stored hash codes), the UIDs in order, the keywords set on
-/// any message and the highest MODSEQ. Built once, on the first SELECT that uses it; immutable after that.
+/// A mailbox's message list as <see cref="MessageListCache"/> shares it between sessions, held as arrays: the UIDs in
+/// ascending order, each message's flag set (an index into the distinct sets), the keywords set on any message and
+/// the highest MODSEQ. A <see cref="MessageRecord"/> is made only when a command asks for that message, and then
+/// kept for the next session. A list read from a cache file holds no object per message at all until then
+/// (<see cref="MailboxCacheFile"/> decodes it from the file's bytes), so a SELECT after a restart touches a few
+/// arrays, not an object and a string per message. Immutable once built (the records made on demand are equal
+/// whoever makes them); a session copies only the UIDs and keeps its own changes in <see cref="HeldRecords"/>.
 /// </summary>
-internal sealed class MessageList(IReadOnlyList<MessageRecord> records) : IReadOnlyList<MessageRecord>
+internal sealed class MessageList : IReadOnlyList<MessageRecord>
 {
-    private View? _view;
+    private readonly long[] _uids;
+    private readonly int[] _flagSet;
+    private readonly IReadOnlyCollection<string>[] _flagSets;
+    private readonly MessageRecord?[] _records;
+    private readonly Func<int, MessageRecord>? _decode;
 
-    public int Count => records.Count;
-
-    public MessageRecord this[int index] => records[index];
-
-    public IEnumerator<MessageRecord> GetEnumerator() => records.GetEnumerator();
-
-    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
-
-    /// <summary>The prepared view (safe to share: only ever copied).</summary>
-    public View Prepared => _view ??= Prepare(records); // a race builds it twice, both equal
-
-    private static View Prepare(IReadOnlyList<MessageRecord> records)
+    /// <summary>A list read from the store (or given by a test): sorted by UID when it is not already.</summary>
+    public MessageList(IReadOnlyList<MessageRecord> records)
     {
         var ordered = records;
         for (var i = 1; i < records.Count; i++)
@@ -35,24 +32,74 @@ internal sealed class MessageList(IReadOnlyList<MessageRecord> records) : IReadO
                 break;
             }
         }
-        var uids = new List<long>(ordered.Count);
-        var byUid = new Dictionary<long, MessageRecord>(ordered.Count);
-        var keywords = new List<string>();
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var flagSets = new HashSet<IReadOnlyCollection<string>>(ReferenceEqualityComparer.Instance);
-        var highest = 0L;
-        foreach (var r in ordered)
+        _uids = new long[ordered.Count];
+        _flagSet = new int[ordered.Count];
+        _records = new MessageRecord?[ordered.Count];
+        // Records share one flag array per distinct set (store and file readers both do): index each set once.
+        var sets = new Dictionary<IReadOnlyCollection<string>, int>(ReferenceEqualityComparer.Instance);
+        var flagSets = new List<IReadOnlyCollection<string>>();
+        for (var i = 0; i < ordered.Count; i++)
         {
-            uids.Add(r.Uid);
-            byUid[r.Uid] = r;
-            if (r.ModSeq > highest) highest = r.ModSeq;
-            // Records share one flag array per distinct set (store and file readers both do): look at each set once.
-            if (r.Flags.Count > 0 && flagSets.Add(r.Flags))
-                foreach (var f in r.Flags)
-                    if (!f.StartsWith('\\') && seen.Add(f)) keywords.Add(f);
+            var r = ordered[i];
+            _uids[i] = r.Uid;
+            _records[i] = r;
+            if (!sets.TryGetValue(r.Flags, out var set))
+            {
+                sets[r.Flags] = set = flagSets.Count;
+                flagSets.Add(r.Flags);
+            }
+            _flagSet[i] = set;
+            if (r.ModSeq > HighestModSeq) HighestModSeq = r.ModSeq;
         }
-        return new View(uids, byUid, keywords, highest);
+        _flagSets = [.. flagSets];
+        Keywords = KeywordsOf(_flagSets);
     }
 
-    internal sealed record View(List<long> Uids, Dictionary<long, MessageRecord> ByUid, List<string> Keywords, long HighestModSeq);
+    /// <summary>A packed list: ascending <paramref name="uids"/>, each message's index into <paramref name="flagSets"/>,
+    /// and <paramref name="decode"/> to make the record at an index when it is asked for.</summary>
+    public MessageList(long[] uids, int[] flagSet, IReadOnlyCollection<string>[] flagSets, long highestModSeq, Func<int, MessageRecord> decode)
+    {
+        _uids = uids;
+        _flagSet = flagSet;
+        _flagSets = flagSets;
+        _records = new MessageRecord?[uids.Length];
+        _decode = decode;
+        HighestModSeq = highestModSeq;
+        Keywords = KeywordsOf(flagSets);
+    }
+
+    public int Count => _uids.Length;
+
+    public MessageRecord this[int index] => _records[index] ??= _decode!(index); // a race makes it twice, both equal
+
+    /// <summary>The UIDs, ascending (shared: never to be changed).</summary>
+    public ReadOnlySpan<long> Uids => _uids;
+
+    /// <summary>The keywords (flags not starting with a backslash) set on any message, each once.</summary>
+    public List<string> Keywords { get; }
+
+    public long HighestModSeq { get; }
+
+    /// <summary>The index of <paramref name="uid"/>, or a negative number.</summary>
+    public int IndexOf(long uid) => Array.BinarySearch(_uids, uid);
+
+    /// <summary>The flags of the message at <paramref name="index"/>, without making its record.</summary>
+    public IReadOnlyCollection<string> FlagsAt(int index) => _flagSets[_flagSet[index]];
+
+    public IEnumerator<MessageRecord> GetEnumerator()
+    {
+        for (var i = 0; i < _uids.Length; i++) yield return this[i];
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private static List<string> KeywordsOf(IReadOnlyCollection<string>[] flagSets)
+    {
+        var keywords = new List<string>();
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var set in flagSets)
+            foreach (var f in set)
+                if (!f.StartsWith('\\') && seen.Add(f)) keywords.Add(f);
+        return keywords;
+    }
 }

@@ -28,7 +28,7 @@ internal sealed class MessageListCache(int maxMessages, MailboxCacheFiles? files
         var key = (info.User, info.Name);
         if (_entries.TryGetValue(key, out var e) && e.Matches(info)) return e.Records;
         // A snapshot is returned only when it matches info, checked as Consistent checks a list (and more).
-        var records = files?.TryReadList(info);
+        IReadOnlyList<MessageRecord>? records = files?.TryReadList(info);
         var consistent = records is not null;
         if (records is null)
         {
@@ -47,7 +47,7 @@ internal sealed class MessageListCache(int maxMessages, MailboxCacheFiles? files
                 _entries.Clear();
                 Interlocked.Exchange(ref _held, records.Count);
             }
-            records = new MessageList(records);
+            records = records as MessageList ?? new MessageList(records);
             _entries[key] = new Entry(info.UidValidity, info.UidNext, info.HighestModSeq, info.MessageCount, records);
         }
         return records;

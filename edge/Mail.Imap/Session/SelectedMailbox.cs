@@ -20,7 +20,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     public List<long> Uids { get; } = [];
 
     /// <summary>Read here; written through <see cref="Put"/>, which keeps <see cref="HighestHeldModSeq"/>.</summary>
-    public Dictionary<long, MessageRecord> Records { get; private set; } = [];
+    public HeldRecords Records { get; private set; } = new();
 
     /// <summary>The highest MODSEQ of any record this session holds, so of any MODSEQ it may have shown in a FETCH.
     /// A client may take the highest MODSEQ it was shown as its HIGHESTMODSEQ (RFC 7162 3.2, errata 1810 of RFC 5162)
@@ -32,7 +32,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     public void Put(MessageRecord record)
     {
         _loadedKeywords = null;
-        Records[record.Uid] = record;
+        Records.Put(record);
         if (record.ModSeq > HighestHeldModSeq) HighestHeldModSeq = record.ModSeq;
     }
 
@@ -66,29 +66,13 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
 
     public void Load(IReadOnlyList<MessageRecord> records)
     {
-        if (records is MessageList shared)
-        {
-            // A list shared by sessions comes prepared: copies, no per-record work.
-            var view = shared.Prepared;
-            Uids.Clear();
-            Uids.AddRange(view.Uids);
-            Records = new Dictionary<long, MessageRecord>(view.ByUid);
-            HighestHeldModSeq = Math.Max(HighestHeldModSeq, view.HighestModSeq);
-            _loadedKeywords = view.Keywords;
-            return;
-        }
+        // A list shared by sessions comes as arrays: the session copies the UIDs and reads the rest in place.
+        var list = records as MessageList ?? new MessageList(records);
         Uids.Clear();
-        Records.Clear();
-        Uids.Capacity = Math.Max(Uids.Capacity, records.Count);
-        Records.EnsureCapacity(records.Count);
-        // The store and the snapshot list messages in UID order already: sort only what is not.
-        var ascending = true;
-        for (var i = 1; i < records.Count && ascending; i++) ascending = records[i - 1].Uid < records[i].Uid;
-        foreach (var r in ascending ? records : records.OrderBy(r => r.Uid).ToList())
-        {
-            Uids.Add(r.Uid);
-            Put(r);
-        }
+        Uids.AddRange(list.Uids);
+        Records = new HeldRecords(list);
+        HighestHeldModSeq = Math.Max(HighestHeldModSeq, list.HighestModSeq);
+        _loadedKeywords = list.Keywords;
     }
 
     /// <summary>The keywords (flags not starting with a backslash) set on any message, each once.</summary>
@@ -99,10 +83,25 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
         var keywords = new List<string>();
         foreach (var uid in Uids)
         {
-            foreach (var f in Records[uid].Flags)
+            foreach (var f in Records.FlagsOf(uid))
                 if (!f.StartsWith('\\') && seen.Add(f)) keywords.Add(f);
         }
         return keywords;
+    }
+
+    /// <summary>The sequence number of the first message without \Seen, or 0.</summary>
+    public int FirstUnseen()
+    {
+        // Messages share a few flag sets: look into each set once in a row, not once per message.
+        IReadOnlyCollection<string>? seen = null;
+        for (var i = 0; i < Uids.Count; i++)
+        {
+            var flags = Records.FlagsOf(Uids[i]);
+            if (ReferenceEquals(flags, seen)) continue;
+            if (!flags.Contains(MessageFlags.Seen, StringComparer.OrdinalIgnoreCase)) return i + 1;
+            seen = flags;
+        }
+        return 0;
     }
 
     /// <summary>Forgets the message at <paramref name="index"/> (0-based), as an EXPUNGE response tells the client.</summary>

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using Microsoft.Win32.SafeHandles;
+
 namespace Mail.Storage.Embedded;
 
 /// <summary>
@@ -14,6 +17,15 @@ namespace Mail.Storage.Embedded;
 /// cheaper than a <c>syncfs</c>, which hands its writeback to a kernel flusher thread and waits for it twice, and
 /// writes back every dirty page of the file system rather than these files'. A file created or grown since its last sync is fsynced instead (with its directory, once); on other file
 /// systems and other systems each file is.</item>
+/// <item>Logs written by someone else (a SQLite database's write-ahead log, <see cref="EnlistLog"/>): their pages are
+/// written back with the rest and each is <c>fdatasync</c>ed last, which covers their size when they grew and flushes the
+/// device cache for the whole batch. A SQLite commit then costs no sync of its own: it shares the batch of the SMTP
+/// edge's appends and the mailbox copies.</item>
+/// <item>A deferrable request (the worker's mailbox copies and SQLite commits: nobody waits on the wire for them)
+/// that finds no other waiting, while the SMTP edge is sending (a request that is not deferrable came within
+/// <see cref="SenderActive"/>), waits up to <see cref="DeferWindow"/> for the edge's next request and shares its sync.
+/// At one session the edge and the worker otherwise take turns on the device, one flush each, and every 250 waits
+/// for the worker's flush before its own (bench/README.md, "Pipeline throughput").</item>
 /// <item>For <see cref="WhenDurableAsync(string)"/>: the whole file system under a directory, with one <c>syncfs(2)</c>,
 /// which writes back all dirty data and metadata (file contents, inodes, directory entries) and flushes the device
 /// cache: for stores that create, rename and delete files (mailbox messages, dead letters). Where syncfs does not
@@ -37,6 +49,17 @@ internal sealed class DurabilityBarrier
     private List<Request> _spareDirectories = [];
     private HashSet<AppendFile> _enlisted = [];
     private HashSet<AppendFile> _spareFiles = [];
+    private HashSet<SafeFileHandle> _enlistedLogs = [];
+    private HashSet<SafeFileHandle> _spareLogs = [];
+    /// <summary>Requests in <see cref="_pending"/> that are not deferrable.</summary>
+    private int _urgentPending;
+    private long _lastUrgent;
+
+    /// <summary>How long deferrable requests alone wait for a request that is not (see the class remarks).</summary>
+    public static readonly TimeSpan DeferWindow = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>How recent the last request that is not deferrable must be for deferrable ones to wait for the next.</summary>
+    public static readonly TimeSpan SenderActive = TimeSpan.FromMilliseconds(10);
 
     private DurabilityBarrier()
     {
@@ -61,8 +84,25 @@ internal sealed class DurabilityBarrier
         }
     }
 
+    /// <summary>The next batch makes what was written to <paramref name="log"/> before this call durable (Linux only: the
+    /// batch ends with its <c>fdatasync</c>). Its handle stays open until then.</summary>
+    public void EnlistLog(SafeFileHandle log)
+    {
+        lock (_gate)
+        {
+            if (_enlistedLogs.Contains(log)) return;
+            var added = false;
+            log.DangerousAddRef(ref added);
+            _enlistedLogs.Add(log);
+        }
+    }
+
     /// <summary>Completes once everything appended to any <see cref="AppendFile"/> before this call is on stable storage.</summary>
     public Task WhenDurableAsync() => Enqueue(new Request(null));
+
+    /// <summary>As <see cref="WhenDurableAsync()"/>, for a writer nobody waits for on the wire: the sync may wait up to
+    /// <see cref="DeferWindow"/> for a request that is not deferrable to share it (see the class remarks).</summary>
+    public Task WhenDurableDeferrableAsync() => Enqueue(new Request(null) { Deferrable = true });
 
     /// <summary>Completes once everything written (data, creations, renames, deletions) under <paramref name="directory"/>
     /// before this call is on stable storage.</summary>
@@ -75,7 +115,12 @@ internal sealed class DurabilityBarrier
             lock (_gate)
             {
                 _pending.Add(request);
-                if (_pending.Count == 1) Monitor.Pulse(_gate);
+                if (!request.Deferrable)
+                {
+                    _urgentPending++;
+                    _lastUrgent = Stopwatch.GetTimestamp();
+                }
+                if (_pending.Count == 1 || _urgentPending == 1) Monitor.Pulse(_gate);
             }
         }
         else
@@ -96,19 +141,30 @@ internal sealed class DurabilityBarrier
         {
             List<Request> batch;
             HashSet<AppendFile> files;
+            HashSet<SafeFileHandle> logs;
             lock (_gate)
             {
                 while (_pending.Count == 0) Monitor.Wait(_gate);
+                if (_urgentPending == 0 && Stopwatch.GetElapsedTime(_lastUrgent) < SenderActive)
+                {
+                    var since = Stopwatch.GetTimestamp();
+                    while (_urgentPending == 0 && Stopwatch.GetElapsedTime(since) is var waited && waited < DeferWindow)
+                        Monitor.Wait(_gate, DeferWindow - waited);
+                }
+                _urgentPending = 0;
                 batch = _pending;
                 _pending = _spare;
                 files = _enlisted;
                 _enlisted = _spareFiles;
+                logs = _enlistedLogs;
+                _enlistedLogs = _spareLogs;
             }
-            var error = Sync(files);
+            var error = Sync(files, logs);
             Resume(batch.Select(r => (r.Done, error)).ToArray());
             batch.Clear();
             files.Clear();
-            lock (_gate) (_spare, _spareFiles) = (batch, files);
+            logs.Clear();
+            lock (_gate) (_spare, _spareFiles, _spareLogs) = (batch, files, logs);
         }
     }
 
@@ -157,15 +213,16 @@ internal sealed class DurabilityBarrier
         }, waiters, preferLocal: false);
     }
 
-    /// <summary>The enlisted files' appends to stable storage (see the class remarks); releases their handles.</summary>
-    private static Exception? Sync(HashSet<AppendFile> files)
+    /// <summary>The enlisted files' appends and logs to stable storage (see the class remarks); releases their handles.</summary>
+    private static Exception? Sync(HashSet<AppendFile> files, HashSet<SafeFileHandle> logs)
     {
-        if (files.Count == 0) return null;
+        if (files.Count == 0 && logs.Count == 0) return null;
         try
         {
             if (!OperatingSystem.IsLinux())
             {
                 foreach (var f in files) SyncMetadata(f);
+                foreach (var l in logs) RandomAccess.FlushToDisk(l);
                 return null;
             }
             AppendFile? last = null;
@@ -173,13 +230,20 @@ internal sealed class DurabilityBarrier
             {
                 if (Overwrites(f)) DurableFile.StartWriteback(f.Handle);
             }
+            foreach (var l in logs) DurableFile.StartWriteback(l);
             foreach (var f in files)
             {
                 if (last is not null) SyncAlone(last);
                 last = f;
             }
+            if (logs.Count > 0)
+            {
+                if (last is not null) SyncAlone(last);
+                // Last: an fdatasync also writes the size of a log that grew, and its flush covers every page above.
+                foreach (var l in logs) DurableFile.DataSync(l);
+            }
             // After every other file's pages reached the device: its flush covers them all.
-            if (Overwrites(last!)) DurableFile.DataSync(last!.Handle);
+            else if (Overwrites(last!)) DurableFile.DataSync(last!.Handle);
             else SyncMetadata(last!);
             return null;
         }
@@ -190,6 +254,7 @@ internal sealed class DurabilityBarrier
         finally
         {
             foreach (var f in files) f.Handle.DangerousRelease();
+            foreach (var l in logs) l.DangerousRelease();
         }
 
         static bool Overwrites(AppendFile f) => f.OverwritesInPlace && !f.MetadataPending;
@@ -245,5 +310,8 @@ internal sealed class DurabilityBarrier
         /// <summary>Null: the enlisted append files only.</summary>
         public string? Directory { get; } = directory;
         public TaskCompletionSource Done { get; } = new();
+
+        /// <summary>May wait a moment for a request that is not deferrable (append files only).</summary>
+        public bool Deferrable { get; init; }
     }
 }

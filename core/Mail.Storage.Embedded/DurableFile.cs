@@ -58,6 +58,18 @@ internal static partial class DurableFile
         return ((ulong)*(uint*)(buffer + 136) << 32) | *(uint*)(buffer + 140);
     });
 
+    /// <summary>Whether <paramref name="handle"/> is still the file named <paramref name="path"/> (same device and inode,
+    /// from statx(2)); false when the name is gone or names another file now.</summary>
+    public static unsafe bool SameFile(SafeFileHandle handle, string path)
+    {
+        // stx_ino at offset 32, stx_dev_major/minor at 136/140 (see DeviceOf).
+        var named = stackalloc byte[256];
+        var open = stackalloc byte[256];
+        if (Statx(-100 /* AT_FDCWD */, path, 0, 0x100 /* STATX_INO */, named) != 0) return false;
+        if (Statx((int)handle.DangerousGetHandle(), "", 0x1000 /* AT_EMPTY_PATH */, 0x100, open) != 0) return false;
+        return *(ulong*)(named + 32) == *(ulong*)(open + 32) && *(ulong*)(named + 136) == *(ulong*)(open + 136);
+    }
+
     /// <summary>
     /// Whether overwriting written blocks of this file changes no metadata that reading them back depends on: true for
     /// ext2/3/4, XFS and tmpfs (from fstatfs(2)), false elsewhere, notably on copy-on-write file systems (Btrfs, ZFS,

@@ -75,6 +75,8 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     /// <summary>Whether this store keeps index files (the mailbox copies' segments); the spool's originals, deleted
     /// once delivered, need none: the few segments a start finds are scanned.</summary>
     private readonly bool _indexFiles;
+    /// <summary>Whether a commit's sync may wait a moment for the SMTP edge's (<see cref="DurabilityBarrier.WhenDurableDeferrableAsync"/>).</summary>
+    private readonly bool _deferrable;
 
     /// <param name="deferCommitTo">Null (the <see cref="IMessageStore"/> contract): a commit returns once its record is
     /// on stable storage. <see cref="SpoolQueue.EnqueueCommit"/>: a commit returns at once, and the caller's next step,
@@ -82,8 +84,11 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     /// <param name="indexFiles">Whether sealed segments get an index file (<c>NNN.idx</c>) for the next start. The
     /// spool's originals go without: they are deleted once delivered, so a start finds few segments to scan, and
     /// writing an index for each transient segment only cost disk writes.</param>
-    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, GroupCommit? deferCommitTo = null, bool indexFiles = true)
+    /// <param name="deferrable">Whether nobody waits on the wire for this store's commits (the mailbox copies the worker
+    /// writes): a commit's sync may then wait up to <see cref="DurabilityBarrier.DeferWindow"/> to share the SMTP edge's.</param>
+    public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, GroupCommit? deferCommitTo = null, bool indexFiles = true, bool deferrable = false)
     {
+        _deferrable = deferrable;
         _deferCommitTo = deferCommitTo;
         _indexFiles = indexFiles;
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
@@ -812,7 +817,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
             {
                 try
                 {
-                    await DurabilityBarrier.Shared.WhenDurableAsync();
+                    await (_store._deferrable ? DurabilityBarrier.Shared.WhenDurableDeferrableAsync() : DurabilityBarrier.Shared.WhenDurableAsync());
                 }
                 catch
                 {

@@ -128,7 +128,8 @@ internal sealed class SqliteDatabase
         {
             // synchronous=FULL: in WAL mode NORMAL may lose the last commits on power loss. A mailbox append is
             // what lets the worker complete (delete) the queued envelope, so it must be on disk first.
-            // The cost is one WAL fsync per write transaction.
+            // The cost is one WAL fsync per write transaction, except for the group commit's batches, whose log the
+            // process's durability barrier syncs with its other files (SqliteGroupCommit).
             Exec(c, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;");
             s_configured.AddOrUpdate(handle, s_configured);
         }

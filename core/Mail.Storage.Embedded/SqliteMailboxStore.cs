@@ -20,7 +20,7 @@ namespace Mail.Storage.Embedded;
 /// </list>
 /// <item>Raw messages: COPY shares one message ref between rows. With a message store, a write that removes rows
 /// (EXPUNGE, CLOSE, POP3 QUIT, mailbox DELETE) finds, in its own transaction, the refs no row references any more
-/// (index <c>message_ref</c>), and deletes those messages once the transaction is committed (synchronous=FULL: on
+/// (index <c>message_ref</c>), and deletes those messages once the transaction is committed (and durable: on
 /// disk). A crash in between leaves an unreferenced message behind, never a row without its message.</item>
 /// </list>
 /// May share its database file with <see cref="SqliteStateStore"/>.

@@ -35,7 +35,7 @@ public sealed class DataLayout
         // A mailbox copy is durable once the group commit's write-back and fdatasync cover its segment, where a file
         // each took two syncfs (data, then name). Copies already in messages/ stay there and are read as before.
         _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals,
-            new SegmentMessageStore(Path.Combine(root, "mailbox-messages"))));
+            new SegmentMessageStore(Path.Combine(root, "mailbox-messages"), deferrable: true)));
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
             keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));

@@ -392,6 +392,36 @@ public sealed class SqliteStoreTests : IDisposable
     private string Db => Path.Combine(_dir.Path, "mail.db");
 
     [Fact]
+    public async Task The_group_commit_finds_the_log_sqlite_writes_and_follows_it_when_it_is_replaced()
+    {
+        if (!OperatingSystem.IsLinux()) return; // the barrier syncs SQLite's log on Linux only (statx)
+        var state = new SqliteStateStore(Db);
+        await state.PutAsync("p", "k", "v");
+        // The log the group commit hands to the barrier is the one SQLite writes.
+        var live = new SqliteWriteAheadLog(Db).Current();
+        Assert.NotNull(live);
+        Assert.True(DurableFile.SameFile(live, Db + "-wal"));
+        Assert.Equal("v", (await state.GetAsync("p", "k"))?.Value);
+
+        // SQLite removes its log when the last connection closes and starts another: the handle follows the name.
+        var other = Path.Combine(_dir.Path, "other.db");
+        await File.WriteAllBytesAsync(other + "-wal", new byte[4096]);
+        var log = new SqliteWriteAheadLog(other);
+        var first = log.Current();
+        Assert.NotNull(first);
+        Assert.Same(first, log.Current());
+        File.Delete(other + "-wal");
+        await File.WriteAllBytesAsync(other + "-wal", new byte[4096]);
+        var second = log.Current();
+        Assert.NotNull(second);
+        Assert.NotSame(first, second);
+        Assert.True(first.IsClosed);
+        Assert.True(DurableFile.SameFile(second, other + "-wal"));
+        File.Delete(other + "-wal");
+        Assert.Null(log.Current());
+    }
+
+    [Fact]
     public async Task Expiry_follows_the_time_provider()
     {
         var time = new ManualTime(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));

@@ -155,6 +155,10 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         if (reply.StartsWith('2')) rcpts.Add(address);
                         await writer.WriteLineAsync(reply);
                         break;
+                    case "DATA" when rcpts.Count == 0:
+                        // RFC 5321 3.3, as Postfix's smtpd answers a pipelined DATA after every RCPT TO was refused.
+                        await writer.WriteLineAsync("554 5.5.1 Error: no valid recipients");
+                        break;
                     case "DATA":
                         await writer.WriteLineAsync("354 End data with <CR><LF>.<CR><LF>");
                         await writer.FlushAsync();

@@ -164,7 +164,10 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         await writer.FlushAsync();
                         var data = new StringBuilder();
                         // RFC 5321 4.5.2: a leading dot was doubled by the client.
-                        while (await reader.ReadLineAsync() is { } d && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
+                        string? d;
+                        while ((d = await reader.ReadLineAsync()) is not null && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
+                        // A connection closed before the final dot carried no message (RFC 5321 4.1.1.4).
+                        if (d is null) return;
                         if (DisconnectAfterData) return;
                         if (HoldDataReply is { } hold)
                         {

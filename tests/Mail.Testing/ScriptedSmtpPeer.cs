@@ -155,12 +155,19 @@ public sealed class ScriptedSmtpPeer : IAsyncDisposable
                         if (reply.StartsWith('2')) rcpts.Add(address);
                         await writer.WriteLineAsync(reply);
                         break;
+                    case "DATA" when rcpts.Count == 0:
+                        // RFC 5321 3.3, as Postfix's smtpd answers a pipelined DATA after every RCPT TO was refused.
+                        await writer.WriteLineAsync("554 5.5.1 Error: no valid recipients");
+                        break;
                     case "DATA":
                         await writer.WriteLineAsync("354 End data with <CR><LF>.<CR><LF>");
                         await writer.FlushAsync();
                         var data = new StringBuilder();
                         // RFC 5321 4.5.2: a leading dot was doubled by the client.
-                        while (await reader.ReadLineAsync() is { } d && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
+                        string? d;
+                        while ((d = await reader.ReadLineAsync()) is not null && d != ".") data.Append(d.StartsWith("..", StringComparison.Ordinal) ? d[1..] : d).Append("\r\n");
+                        // A connection closed before the final dot carried no message (RFC 5321 4.1.1.4).
+                        if (d is null) return;
                         if (DisconnectAfterData) return;
                         if (HoldDataReply is { } hold)
                         {

@@ -93,7 +93,8 @@ internal sealed class MessageList : IReadOnlyList<MessageRecord>
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    private static List<string> KeywordsOf(IReadOnlyCollection<string>[] flagSets)
+    /// <summary>The keywords (flags not starting with a backslash) in <paramref name="flagSets"/>, each once, in order.</summary>
+    internal static List<string> KeywordsOf(IEnumerable<IReadOnlyCollection<string>> flagSets)
     {
         var keywords = new List<string>();
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

@@ -79,14 +79,7 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     public List<string> Keywords()
     {
         if (_loadedKeywords is not null) return [.. _loadedKeywords];
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var keywords = new List<string>();
-        foreach (var uid in Uids)
-        {
-            foreach (var f in Records.FlagsOf(uid))
-                if (!f.StartsWith('\\') && seen.Add(f)) keywords.Add(f);
-        }
-        return keywords;
+        return MessageList.KeywordsOf(Uids.Select(Records.FlagsOf));
     }
 
     /// <summary>The sequence number of the first message without \Seen, or 0.</summary>

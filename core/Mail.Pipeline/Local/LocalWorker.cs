@@ -10,10 +10,11 @@ namespace Mail.Pipeline.Local;
 /// <summary>Settings of the embedded worker (configuration section "Worker").</summary>
 public sealed class LocalWorkerOptions
 {
-    /// <summary>Envelopes processed at the same time. Their mailbox writes are group-committed, so more
-    /// concurrency means fewer fsyncs per message; past a handful per core the deliveries only compete for the CPU
-    /// (how the default was chosen: bench/README.md, "Figures behind the code").</summary>
-    public int Concurrency { get; set; } = 8;
+    /// <summary>Envelopes processed at the same time. Their mailbox writes and queue settlements are group-committed,
+    /// so more deliveries in flight share each sync: at least as many as the SMTP sessions a burst brings, so that
+    /// the worker takes every accepted message while the edge syncs the next. Each holds its message in memory during
+    /// the checks, which bounds the memory (how the default was chosen: bench/README.md, "Figures behind the code").</summary>
+    public int Concurrency { get; set; } = 64;
 
     /// <summary>How long a received envelope stays locked; a crash mid-delivery makes it visible again after this
     /// (the embedded spool also makes it visible at once on restart).</summary>

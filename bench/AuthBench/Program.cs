@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Mail.Auth;
 using Mail.Auth.Dkim;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using Mail.Core.Model;
 using Mail.Dns;
 using Mail.Auth.Arc;

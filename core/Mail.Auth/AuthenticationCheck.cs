@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Net;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using Mail.Auth.Arc;
 using Mail.Auth.Dkim;
 using Mail.Auth.Dmarc;

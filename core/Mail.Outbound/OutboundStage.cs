@@ -128,9 +128,9 @@ public sealed class OutboundStage : IAsyncDisposable
         await using var original = await SeekableAsync(opened, cancellationToken);
 
         var notices = new List<DsnRecipient>();
-        // One parse of the stored message for the whole run: the hop count, the signer and the sending all read it.
-        using var message = RawMessage.Parse(original);
-        var hops = message.Count(HeaderId.Received);
+        // One read of the stored header section for the whole run: the hop count, the signer and the sending all use it.
+        var message = await OutgoingMessage.ReadAsync(original, cancellationToken);
+        var hops = message.Count("Received");
         await message.SignAsync(_signer, cancellationToken);
 
         // One attempt per destination domain, at the same time, each within its domain's concurrency limit.
@@ -228,7 +228,7 @@ public sealed class OutboundStage : IAsyncDisposable
     public ValueTask DisposeAsync() => _smtp.DisposeAsync();
 
     private async Task<(IReadOnlyList<RecipientReply> Replies, bool Relay, Timing Timing)> AttemptAsync(Envelope envelope, string domain, List<Recipient> subset, int hops,
-        RawMessage message, Stream original, bool shared, CancellationToken cancellationToken)
+        OutgoingMessage message, Stream original, bool shared, CancellationToken cancellationToken)
     {
         List<RecipientReply> All(RemoteReply reply) => subset.Select(r => new RecipientReply(r, reply)).ToList();
         if (hops > _options.HopCountLimit)
@@ -246,10 +246,8 @@ public sealed class OutboundStage : IAsyncDisposable
         var copy = shared ? null : await CopyAsync(original, cancellationToken);
         try
         {
-            // The copy's view shares the header list with `message` and reads `copy`, which the finally disposes.
-#pragma warning disable CA2000
+            // The copy's view shares the header section with `message` and reads `copy`, which the finally disposes.
             var own = copy is null ? message : message.WithBody(copy);
-#pragma warning restore CA2000
             var replies = await _smtp.DeliverAsync(route, envelope, subset, () => own, cancellationToken);
             return (replies, route.Relay, new Timing(waited, routing, clock.Elapsed - waited - routing));
         }

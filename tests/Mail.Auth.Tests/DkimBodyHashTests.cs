@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Mail.Auth.Dkim;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using MimeKit;
 using MimeKit.Cryptography;
 

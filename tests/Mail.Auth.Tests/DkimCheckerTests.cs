@@ -1,5 +1,5 @@
 using Mail.Auth.Dkim;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using Mail.Testing.Dns;
 using MimeKit;
 using MimeKit.Cryptography;

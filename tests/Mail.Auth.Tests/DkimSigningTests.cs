@@ -137,6 +137,31 @@ public sealed partial class DkimSigningTests : IClassFixture<DnsFixture>, IDispo
         Assert.Contains("c=relaxed/relaxed", header, StringComparison.Ordinal);
     }
 
+    /// <summary>The signer reads the stored header section itself (no MIME parse): repeated fields are signed as many
+    /// times as they occur, bottom-up as the verifier selects them (RFC 6376 5.4.2), Content-* fields among the rest,
+    /// folded and 8-bit values as stored, and the From domain from an encoded display name.</summary>
+    [Theory]
+    [InlineData("Received: from a by b; Sat, 28 Nov 2026 12:00:00 +0000\r\nFrom: \"Alice, A.\"\r\n <alice@example.com>\r\n" +
+        "To: Bob <bob@example.net>,\r\n\tCarol <carol@example.net>\r\nTo: Dave <dave@example.net>\r\nCc: x@example.net\r\n" +
+        "Subject: folded\r\n  subject   line \t \r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n" +
+        "Content-Type: text/plain;\r\n\tcharset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nContent-Type: text/html\r\n\r\nH\u00e9llo w\u00f6rld  \r\n\r\n\r\n",
+        "from:from:to:to:cc:subject:date:mime-version:content-type:content-type:content-transfer-encoding;")]
+    [InlineData("From: =?utf-8?q?J=C3=B6rg?= <joerg@Example.COM>\r\nSubject: Gr\u00fc\u00dfe aus K\u00f6ln\r\nTO: bob@example.net\r\n" +
+        "Subject: second\r\nReferences: <a@b>\r\n <c@d>\r\nIn-Reply-To: <c@d>\r\nReply-To: r@example.com\r\n\r\nno final line break",
+        "from:from:to:subject:subject:reply-to:in-reply-to:references;")]
+    public async Task Repeated_folded_and_8bit_fields_are_signed_as_stored(string message, string signedFields)
+    {
+        await _directory.AddDomainAsync("example.com");
+        var keys = await _keys.AddAsync("example.com");
+
+        var headers = await SignHeadersAsync(message);
+
+        Assert.Equal(2, Regex.Count(Unfold(headers), "h=" + signedFields));
+        var verdicts = await Dkimpy.VerifyAsync(headers + message, Dns([.. keys]));
+        Assert.Equal(2, verdicts.Count);
+        Assert.All(verdicts, v => Assert.EndsWith(" pass", v, StringComparison.Ordinal));
+    }
+
     /// <summary>Both keys sign with one body hash (computed once, the same bh= in both fields), under either body
     /// canonicalization; a body whose trailing spaces, runs of spaces and blank lines make the two differ.</summary>
     [Theory]

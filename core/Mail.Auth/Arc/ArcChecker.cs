@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using Mail.Auth.Dkim;
 using Mail.Core.Ports;
 using MimeKit;

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Mail.Core.Ports;
 using MimeKit;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Crypto.Signers;
 using Org.BouncyCastle.Crypto;

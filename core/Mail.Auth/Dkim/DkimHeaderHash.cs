@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using MimeKit.Cryptography;
 
 namespace Mail.Auth.Dkim;
@@ -17,7 +17,21 @@ internal static class DkimHeaderHash
     {
         using var writer = new CanonicalHashWriter(hashAlgorithm);
         var relaxed = canonicalization == DkimCanonicalizationAlgorithm.Relaxed;
-        // The fields used already, so that a repeated name takes the next physically higher instance.
+        WriteSignedFields(writer, message, signedHeaders, relaxed);
+
+        // The DKIM-Signature field itself with b='s value cut out: the parts before and after it, written in turn.
+        var signature = message[signatureIndex];
+        var raw = message.RawValue(signature);
+        var (cutStart, cutEnd) = SignatureValueRange(raw);
+        if (relaxed) WriteRelaxed(writer, message.Name(signature), raw[..cutStart], raw[cutEnd..], signatureField: true);
+        else WriteSimple(writer, message.RawName(signature), raw[..cutStart], raw[cutEnd..], signatureField: true);
+        return writer.GetHash();
+    }
+
+    /// <summary>The fields h= names, canonicalized: a repeated name takes the next physically higher instance
+    /// (RFC 6376 5.4.2), a name with no field left signs nothing. The verifier's and the signer's one selection.</summary>
+    internal static void WriteSignedFields(CanonicalHashWriter writer, RawMessage message, IReadOnlyList<string> signedHeaders, bool relaxed)
+    {
         Span<bool> used = message.Count <= 256 ? stackalloc bool[message.Count] : new bool[message.Count];
         foreach (var name in signedHeaders)
         {
@@ -29,14 +43,6 @@ internal static class DkimHeaderHash
             if (relaxed) WriteRelaxed(writer, message.Name(field), message.RawValue(field), default, signatureField: false);
             else WriteSimple(writer, message.RawName(field), message.RawValue(field), default, signatureField: false);
         }
-
-        // The DKIM-Signature field itself with b='s value cut out: the parts before and after it, written in turn.
-        var signature = message[signatureIndex];
-        var raw = message.RawValue(signature);
-        var (cutStart, cutEnd) = SignatureValueRange(raw);
-        if (relaxed) WriteRelaxed(writer, message.Name(signature), raw[..cutStart], raw[cutEnd..], signatureField: true);
-        else WriteSimple(writer, message.RawName(signature), raw[..cutStart], raw[cutEnd..], signatureField: true);
-        return writer.GetHash();
     }
 
     private static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';

@@ -2,7 +2,7 @@ using Mail.Auth.Dkim;
 using Mail.Auth.PublicSuffix;
 using Mail.Core.Model;
 using Mail.Core.Ports;
-using Mail.Auth.Message;
+using Mail.Core.Messages;
 using MimeKit;
 
 namespace Mail.Auth.Dmarc;

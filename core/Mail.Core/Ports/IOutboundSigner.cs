@@ -1,4 +1,4 @@
-using MimeKit;
+using Mail.Core.Messages;
 
 namespace Mail.Core.Ports;
 
@@ -11,17 +11,16 @@ public interface IOutboundSigner
 {
     /// <summary>
     /// The header fields to prepend (each a complete field ending in CRLF, usually one DKIM-Signature per key), or
-    /// an empty string when no key covers the message's From domain. <paramref name="message"/> is the stored message
-    /// as the outbound stage parsed it, once per attempt: its header fields as stored (the Content-* ones also in the
-    /// body entity's list, as MimeKit keeps them) and a body that writes the stored body bytes. The signer may add
-    /// fields while it works but must leave the message as it found it.
+    /// an empty string when no key covers the message's From domain. <paramref name="header"/> is the stored
+    /// message's header section split into fields as stored (no MIME parse: the outbound stage's one split per
+    /// attempt); <paramref name="writeBody"/> writes the stored body bytes, synchronously, to the stream it is given.
     /// </summary>
-    ValueTask<string> SignAsync(MimeMessage message, CancellationToken cancellationToken);
+    ValueTask<string> SignAsync(RawMessage header, Action<Stream> writeBody, CancellationToken cancellationToken);
 }
 
 /// <summary>Signs nothing: the default where no DKIM key store is configured.</summary>
 public sealed class NoOutboundSigner : IOutboundSigner
 {
     public static readonly NoOutboundSigner Instance = new();
-    public ValueTask<string> SignAsync(MimeMessage message, CancellationToken cancellationToken) => ValueTask.FromResult("");
+    public ValueTask<string> SignAsync(RawMessage header, Action<Stream> writeBody, CancellationToken cancellationToken) => ValueTask.FromResult("");
 }

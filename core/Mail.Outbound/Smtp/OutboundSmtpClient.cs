@@ -13,7 +13,7 @@ namespace Mail.Outbound.Smtp;
 /// MailKit's SMTP client for the connection (connect, EHLO, STARTTLS, AUTH, capabilities, RSET, QUIT) and our own
 /// writer for every mail transaction (<see cref="SendTransactionAsync"/>) on MailKit's connection stream: each RCPT TO
 /// reply is recorded per recipient instead of failing the whole message, the DSN parameters (NOTIFY, RET, ENVID,
-/// ORCPT) go out exactly as the envelope has them, the message is written byte for byte (<see cref="RawMessage"/>)
+/// ORCPT) go out exactly as the envelope has them, the message is written byte for byte (<see cref="OutgoingMessage"/>)
 /// with no re-encoding, BODY=8BITMIME is declared for an 8-bit message, and each stage of the conversation has its own
 /// timeout (<see cref="SmtpConversation"/>).
 /// </summary>
@@ -95,7 +95,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
     /// The result: the final reply text, or an <see cref="SmtpCommandException"/> with the RCPT replies in
     /// <see cref="RecipientReplies"/> and a refused sender in <see cref="SenderRefused"/>.
     /// </summary>
-    public async Task<string> SendTransactionAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, RawMessage message,
+    public async Task<string> SendTransactionAsync(Envelope envelope, IReadOnlyList<Recipient> recipients, OutgoingMessage message,
         CancellationToken cancellationToken)
     {
         if (!IsConnected) throw new ServiceNotConnectedException("The SMTP client is not connected.");
@@ -112,7 +112,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
         // As MailKit's own builder: without SMTPUTF8 a domain goes out IDN-encoded (A-labels).
         var mail = new StringBuilder("MAIL FROM:<").Append(envelope.IsNullSender ? "" : WireAddress(envelope.MailFrom, utf8Offered)).Append('>');
         if ((Capabilities & SmtpCapabilities.Size) != 0) mail.Append(" SIZE=").Append(message.Size);
-        if (message.Body is RawBody { HasEightBitOctets: true } && (Capabilities & SmtpCapabilities.EightBitMime) != 0) mail.Append(" BODY=8BITMIME");
+        if (message.HasEightBitOctets && (Capabilities & SmtpCapabilities.EightBitMime) != 0) mail.Append(" BODY=8BITMIME");
         if (smtpUtf8) mail.Append(" SMTPUTF8");
         if (dsn && envelope.MailFromParameters.Ret is { } ret) mail.Append(" RET=").Append(ret.Keyword());
         if (dsn && envelope.MailFromParameters.EnvId is { } envId) mail.Append(" ENVID=").Append(Xtext.Encode(envId));
@@ -187,7 +187,7 @@ internal sealed class OutboundSmtpClient : SmtpClient
     }
 
     /// <summary>The message as it goes out: CRLF line ends, dot-stuffed for DATA (RFC 5321 4.5.2), ending in CRLF.</summary>
-    private static ReadOnlyMemory<byte> Content(RawMessage message, bool dotStuffed)
+    private static ReadOnlyMemory<byte> Content(OutgoingMessage message, bool dotStuffed)
     {
         var buffer = new MemoryStream((int)Math.Min(message.Size + 64, int.MaxValue));
         if (dotStuffed)

@@ -28,7 +28,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
 {
     private readonly ConcurrentDictionary<string, ConcurrentBag<(OutboundSmtpClient Client, DateTime IdleSince)>> _idle = new();
 
-    public async Task<IReadOnlyList<RecipientReply>> DeliverAsync(Route route, Envelope envelope, IReadOnlyList<Recipient> recipients, Func<RawMessage> message,
+    public async Task<IReadOnlyList<RecipientReply>> DeliverAsync(Route route, Envelope envelope, IReadOnlyList<Recipient> recipients, Func<OutgoingMessage> message,
         CancellationToken cancellationToken)
     {
         RemoteReply? last = null;
@@ -110,7 +110,7 @@ internal sealed class SmtpDelivery(OutboundOptions options, string heloName, Mta
     }
 
     private async Task<Transaction> TransactAsync(OutboundSmtpClient client, string host, string where, Envelope envelope, IReadOnlyList<Recipient> recipients,
-        RawMessage message, CancellationToken cancellationToken)
+        OutgoingMessage message, CancellationToken cancellationToken)
     {
         if (client.MaxSize > 0 && (ulong)message.Size > (ulong)client.MaxSize)
         {

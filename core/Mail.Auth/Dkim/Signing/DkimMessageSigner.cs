@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Mail.Core.Ports;
+using Mail.Core.Messages;
 using MimeKit;
 using MimeKit.Cryptography;
 
@@ -12,8 +13,8 @@ namespace Mail.Auth.Dkim.Signing;
 /// occurs (so no second From can be added without breaking the signature). The message itself is never rewritten:
 /// only the new header fields are returned. The body is canonicalized and hashed once for all keys
 /// (<see cref="DkimBodyHash"/>, the checks' own scan; every key signs with SHA-256 and the same canonicalization,
-/// so bh= is the same), the header fields as the checks' verifier reads them (<see cref="DkimHeaderHash"/>); MimeKit
-/// only supplies the parsed header fields and writes the body.
+/// so bh= is the same), the header fields from the stored header section as the checks' verifier selects and reads
+/// them (<see cref="RawMessage"/>, <see cref="DkimHeaderHash"/>): no MIME parse; MimeKit only reads the From address.
 /// </summary>
 public sealed class DkimMessageSigner : IOutboundSigner
 {
@@ -24,7 +25,6 @@ public sealed class DkimMessageSigner : IOutboundSigner
         "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
     ];
 
-    private static readonly FormatOptions s_format = CreateFormat();
     private readonly DkimKeyStore _keys;
     private readonly TimeProvider _time;
     private readonly DkimCanonicalizationAlgorithm _bodyCanonicalization;
@@ -34,37 +34,31 @@ public sealed class DkimMessageSigner : IOutboundSigner
         DkimCanonicalizationAlgorithm bodyCanonicalization = DkimCanonicalizationAlgorithm.Relaxed) =>
         (_keys, _time, _bodyCanonicalization) = (keys, time ?? TimeProvider.System, bodyCanonicalization);
 
-    /// <summary>Signs a message given as bytes (parsed here); the outbound stage gives its own parse instead.</summary>
+    /// <summary>Signs a message given as bytes (its header section read and split here, the rest hashed as the body),
+    /// as the outbound stage does with its stored original.</summary>
     public async ValueTask<string> SignAsync(Stream message, CancellationToken cancellationToken)
     {
-        MimeMessage mime;
-        try
+        var header = RawMessage.Parse(await HeaderBlock.ReadAsync(message, HeaderBlock.MaxHeaderBytes, cancellationToken));
+        var bodyStart = header.Bytes.Length;
+        return await SignAsync(header, stream =>
         {
-            mime = await new MimeParser(message, MimeFormat.Entity, persistent: false).ParseMessageAsync(cancellationToken);
-        }
-        catch (FormatException)
-        {
-            // Not a message MimeKit can read (no header block): it goes out unsigned rather than not at all.
-            return "";
-        }
-        return await SignAsync(mime, cancellationToken);
+            message.Position = bodyStart;
+            message.CopyTo(stream);
+        }, cancellationToken);
     }
 
-    public async ValueTask<string> SignAsync(MimeMessage mime, CancellationToken cancellationToken)
+    public async ValueTask<string> SignAsync(RawMessage header, Action<Stream> writeBody, CancellationToken cancellationToken)
     {
-        if (FromDomain(mime) is not { } domain) return "";
+        if (FromDomain(header) is not { } domain) return "";
         var signingKeys = await _keys.GetSigningKeysAsync(domain, cancellationToken);
         if (signingKeys.Count == 0) return "";
-        return Sign(mime, signingKeys);
+        return Sign(header, writeBody, signingKeys);
     }
 
-    private string Sign(MimeMessage mime, IReadOnlyList<DkimSigningKey> signingKeys)
+    private string Sign(RawMessage header, Action<Stream> writeBody, IReadOnlyList<DkimSigningKey> signingKeys)
     {
-        var fields = FieldsToSign(mime);
-        var signed = SignedHeaders(mime, fields);
-        // What MimeKit's signer hashed: the body entity's content as it writes it, CRLF line ends.
-        var bodyHash = Convert.ToBase64String(DkimBodyHash.Compute(
-            stream => mime.Body?.WriteTo(s_format, stream, contentOnly: true), HashAlgorithmName.SHA256, _bodyCanonicalization));
+        var fields = FieldsToSign(header);
+        var bodyHash = Convert.ToBase64String(DkimBodyHash.Compute(writeBody, HashAlgorithmName.SHA256, _bodyCanonicalization));
         var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
         var canonicalization = _bodyCanonicalization == DkimCanonicalizationAlgorithm.Relaxed ? "relaxed/relaxed" : "relaxed/simple";
         var result = new StringBuilder();
@@ -80,43 +74,19 @@ public sealed class DkimMessageSigner : IOutboundSigner
             field.List("h=", fields, ':');
             field.Tag($"bh={bodyHash};");
             field.Tag("b=");
-            var headerHash = HeaderHash(signed, field.Value);
+            var headerHash = HeaderHash(header, fields, field.Value);
             field.Base64(Convert.ToBase64String(key.SignHeaderHash(headerHash)));
             result.Append("DKIM-Signature:").Append(field.Value).Append("\r\n");
         }
         return result.ToString();
     }
 
-    /// <summary>The field each h= name signs (RFC 6376 5.4.2: repeated names from the bottom up; a name with no field
-    /// left, as From's extra one, signs nothing), read from the list MimeKit keeps it in.</summary>
-    private static List<Header> SignedHeaders(MimeMessage mime, string[] fields)
-    {
-        var used = new HashSet<Header>(ReferenceEqualityComparer.Instance);
-        var signed = new List<Header>(fields.Length);
-        foreach (var name in fields)
-        {
-            var headers = name.StartsWith("content-", StringComparison.Ordinal) ? mime.Body?.Headers : mime.Headers;
-            if (headers is null) continue;
-            for (var i = headers.Count - 1; i >= 0; i--)
-            {
-                var header = headers[i];
-                if (!header.Field.Equals(name, StringComparison.OrdinalIgnoreCase) || !used.Add(header)) continue;
-                signed.Add(header);
-                break;
-            }
-        }
-        return signed;
-    }
-
-    /// <summary>RFC 6376 3.7 step 2 with relaxed header canonicalization: the signed fields, then this signature's own
-    /// field with an empty b=, without its line break.</summary>
-    private static byte[] HeaderHash(List<Header> signed, string signatureValue)
+    /// <summary>RFC 6376 3.7 step 2 with relaxed header canonicalization: the signed fields (chosen as the verifier
+    /// chooses them), then this signature's own field with an empty b=, without its line break.</summary>
+    private static byte[] HeaderHash(RawMessage header, string[] fields, string signatureValue)
     {
         using var writer = new CanonicalHashWriter(HashAlgorithmName.SHA256);
-        foreach (var header in signed)
-        {
-            DkimHeaderHash.WriteRelaxed(writer, Encoding.ASCII.GetBytes(header.Field), header.RawValue, default, signatureField: false);
-        }
+        DkimHeaderHash.WriteSignedFields(writer, header, fields, relaxed: true);
         DkimHeaderHash.WriteRelaxed(writer, "DKIM-Signature"u8, Encoding.ASCII.GetBytes(signatureValue), default, signatureField: true);
         return writer.GetHash();
     }
@@ -177,28 +147,31 @@ public sealed class DkimMessageSigner : IOutboundSigner
         }
     }
 
-    /// <summary>The domain of the (first) From mailbox, the one DMARC aligns with; null without one.</summary>
-    private static string? FromDomain(MimeMessage message) =>
-        message.From.Mailboxes.FirstOrDefault()?.Domain is { Length: > 0 } d ? Core.Model.Address.NormalizeDomain(d) : null;
+    /// <summary>The domain of the first From mailbox (over every From field in order, as MimeKit's
+    /// <c>MimeMessage.From</c> lists them), the one DMARC aligns with; null without one.</summary>
+    private static string? FromDomain(RawMessage header)
+    {
+        for (var i = header.IndexOf("From"); i >= 0; i = header.IndexOf("From", i + 1))
+        {
+            var value = header.RawValue(header[i]).ToArray();
+            if (!InternetAddressList.TryParse(ParserOptions.Default, value, 0, value.Length, out var list)) continue;
+            if (list.Mailboxes.FirstOrDefault() is not { } mailbox) continue;
+            return mailbox.Domain is { Length: > 0 } d ? Core.Model.Address.NormalizeDomain(d) : null;
+        }
+        return null;
+    }
 
-    private static string[] FieldsToSign(MimeMessage message)
+    private static string[] FieldsToSign(RawMessage header)
     {
         var fields = new List<string>();
         foreach (var name in s_signedFields)
         {
-            // MimeKit keeps a parsed message's Content-* fields with its body entity, and signs them from there.
-            var headers = name.StartsWith("Content-", StringComparison.Ordinal) ? message.Body?.Headers : message.Headers;
-            var count = headers?.Count(h => h.Field.Equals(name, StringComparison.OrdinalIgnoreCase)) ?? 0;
+            var count = 0;
+            for (var i = header.IndexOf(name); i >= 0; i = header.IndexOf(name, i + 1)) count++;
             if (name == "From") count++;
-            for (var i = 0; i < count; i++) fields.Add(name.ToLowerInvariant());
+            var lower = name.ToLowerInvariant();
+            for (var i = 0; i < count; i++) fields.Add(lower);
         }
         return [.. fields];
-    }
-
-    private static FormatOptions CreateFormat()
-    {
-        var format = FormatOptions.Default.Clone();
-        format.NewLineFormat = NewLineFormat.Dos;
-        return format;
     }
 }

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 
-namespace Mail.Auth.Message;
+namespace Mail.Core.Messages;
 
 /// <summary>One header field of a <see cref="RawMessage"/>: offsets into the message bytes.</summary>
 /// <param name="Start">First byte of the field name.</param>
@@ -13,7 +13,7 @@ public readonly record struct RawHeaderField(int Start, int Colon, int End);
 /// A message as stored, byte for byte, with its header section split into fields by one scan: what DKIM, ARC and
 /// DMARC read, without a MIME parse. Each field keeps its folded lines and line endings as received (DKIM's simple
 /// canonicalization hashes them as they are); the body is everything after the empty line. Like MimeKit's parser
-/// and <c>Mail.Pipeline.Inbound.HeaderBlock</c> (the stream-based splitter the delivery copy uses), a line starting
+/// and <see cref="HeaderBlock"/> (the stream-based reader the delivery copy and the IMAP gateway use), a line starting
 /// with SP or HTAB continues the field above, and a bare LF ends a line as CRLF does.
 /// </summary>
 public sealed class RawMessage

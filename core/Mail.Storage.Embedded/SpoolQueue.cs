@@ -25,8 +25,7 @@ namespace Mail.Storage.Embedded;
 /// One server instance per spool directory; ListAsync replays the disk, so another process sees the live state.
 /// In memory the envelopes are indexed by when they are due (waiting: visible-at; leased: lock expiry), so a receive
 /// costs O(log n) whatever the backlog, and an idle worker (<see cref="WaitForDueAsync"/>) is woken by the send that
-/// makes an envelope due, or by the one timer the spool keeps for its earliest scheduled envelope or lock expiry,
-/// instead of polling.
+/// makes an envelope due instead of polling.
 /// </summary>
 public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklog
 {
@@ -53,9 +52,6 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
     private readonly SortedSet<Entry> _leased = new(Comparer<Entry>.Create((x, y) => x.LockedUntil != y.LockedUntil ? Nullable.Compare(x.LockedUntil, y.LockedUntil) : x.Order.CompareTo(y.Order)));
     /// <summary>Workers in <see cref="WaitForDueAsync"/>, first come first woken.</summary>
     private readonly LinkedList<TaskCompletionSource> _idle = new();
-    /// <summary>The idle workers' one timer, towards the earliest scheduled envelope or lock expiry (<see cref="ArmTimer"/>).</summary>
-    private ITimer? _timer;
-    private DateTimeOffset? _timerAt;
     private readonly HashSet<long> _knownSegments = [];
     private SpoolJournal.Writer? _writer;
     private long _liveBytes;
@@ -174,8 +170,6 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
                 leases.Add(new QueueLease(e.Envelope, e.DeliveryCount, $"{e.Id}:{e.LockGeneration}"));
                 AppendAdvisory(new SpoolRecord { Kind = SpoolRecord.State, Id = e.Id, DeliveryCount = e.DeliveryCount, VisibleAt = e.VisibleAt, LockedUntil = e.LockedUntil });
             }
-            // A worker idle since before this lease must still see it come back if its lock expires.
-            if (leases.Count > 0) ArmTimer(now);
         }
         if (taken > 0) Taken?.Invoke(taken);
         return Task.FromResult<IReadOnlyList<QueueLease>>(leases);
@@ -230,58 +224,37 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
     }
 
     /// <summary>Returns at once when an envelope is due; otherwise when a send, abandon or "deliver now" makes one due
-    /// (the first idle worker is woken for each), or when the earliest scheduled envelope or lock expiry comes (every
-    /// idle worker is woken, by one timer the spool keeps for all of them). <paramref name="maxWait"/> is not needed
-    /// here: every change that makes an envelope due wakes a worker, so an idle worker costs nothing until then. A poll
-    /// of its own per worker (a timer made and cancelled at every wait, firing every <paramref name="maxWait"/> per
-    /// idle loop) was the embedded workers' largest source of wake-ups (bench/README.md, "Outbound throughput").</summary>
+    /// (the first idle worker is woken for each), when the earliest scheduled envelope or lock expiry comes, or after
+    /// <paramref name="maxWait"/>, whichever is first.</summary>
     public async Task WaitForDueAsync(TimeSpan maxWait, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         LinkedListNode<TaskCompletionSource> node;
+        TimeSpan wait;
         lock (_gate)
         {
             var now = _time.GetUtcNow();
             var next = Min(_waiting.Min?.VisibleAt, _leased.Min?.LockedUntil);
             if (next <= now) return;
+            wait = next is { } at && at - now < maxWait ? at - now : maxWait;
             node = _idle.AddLast(waiter);
-            ArmTimer(now);
         }
-        using (cancellationToken.UnsafeRegister(static w => ((TaskCompletionSource)w!).TrySetResult(), waiter))
-            await waiter.Task;
-        lock (_gate)
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
         {
-            // A waiter nobody woke (cancelled) is forgotten.
-            if (node.List is not null) _idle.Remove(node);
+            await Task.WhenAny(waiter.Task, Task.Delay(wait, _time, stop.Token));
+        }
+        finally
+        {
+            // Ends the timer a wake-up made unnecessary, and forgets a waiter nobody woke.
+            await stop.CancelAsync();
+            lock (_gate)
+            {
+                if (node.List is not null) _idle.Remove(node);
+            }
         }
         cancellationToken.ThrowIfCancellationRequested();
-    }
-
-    /// <summary>Under the lock, with idle workers: sets the timer towards the earliest scheduled envelope or lock expiry,
-    /// unless it is already set for that time or earlier (leases are taken in time order, so it rarely moves).</summary>
-    private void ArmTimer(DateTimeOffset now)
-    {
-        if (_idle.Count == 0 || Min(_waiting.Min?.VisibleAt, _leased.Min?.LockedUntil) is not { } next) return;
-        if (_timerAt is { } at && at <= next) return;
-        _timerAt = next;
-        var due = next - now;
-        if (due < TimeSpan.Zero) due = TimeSpan.Zero;
-        _timer ??= _time.CreateTimer(static q => ((SpoolQueue)q!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _timer.Change(due, Timeout.InfiniteTimeSpan);
-    }
-
-    /// <summary>The timer came: every idle worker looks again (whoever finds nothing due waits again, setting it anew).</summary>
-    private void OnTimer()
-    {
-        List<TaskCompletionSource> woken;
-        lock (_gate)
-        {
-            _timerAt = null;
-            woken = [.. _idle];
-            _idle.Clear();
-        }
-        foreach (var w in woken) w.TrySetResult();
     }
 
     public async Task DeadLetterAsync(QueueLease lease, string reason, CancellationToken cancellationToken = default)
@@ -421,15 +394,11 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
     }
 
     /// <summary>Under the lock, after <paramref name="e"/> was indexed: wakes one idle worker when it is due now (one
-    /// each, so a burst of sends wakes as many workers); when it is due later, sets the idle workers' timer towards it
-    /// if it is now the earliest.</summary>
+    /// each, so a burst of sends wakes as many workers), or when it is now the earliest, so a worker sleeping towards a
+    /// later time sets its timer again.</summary>
     private void WakeFor(Entry e, DateTimeOffset now)
     {
-        if (e.VisibleAt > now)
-        {
-            ArmTimer(now);
-            return;
-        }
+        if (e.VisibleAt > now && !ReferenceEquals(_waiting.Min, e)) return;
         if (_idle.First is not { } first) return;
         _idle.RemoveFirst();
         first.Value.TrySetResult();

@@ -283,35 +283,6 @@ public sealed class SpoolQueueTests : IDisposable
     }
 
     [Fact]
-    public async Task An_idle_wait_ends_when_a_lock_taken_after_it_began_expires()
-    {
-        var q = Open();
-        var first = q.WaitForDueAsync(s_poll);
-        var second = q.WaitForDueAsync(s_poll);
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("STUCK"));
-        await first.WaitAsync(s_guard);
-        // Its consumer never settles it: the worker still idle must be woken when the lock expires, with no poll.
-        Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromSeconds(1)));
-        Assert.False(second.IsCompleted);
-        await second.WaitAsync(s_guard);
-        _time.Now = _time.Now.AddSeconds(1);
-        Assert.Equal(2, Assert.Single(await q.ReceiveAsync(1, TimeSpan.FromMinutes(5))).DeliveryCount);
-    }
-
-    [Fact]
-    public async Task A_cancelled_idle_wait_ends_and_the_next_send_wakes_another()
-    {
-        var q = Open();
-        using var stop = new CancellationTokenSource();
-        var cancelled = q.WaitForDueAsync(s_poll, stop.Token);
-        var other = q.WaitForDueAsync(s_poll);
-        await stop.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(s_guard));
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("NEXT"));
-        await other.WaitAsync(s_guard);
-    }
-
-    [Fact]
     public async Task Receive_takes_due_envelopes_by_visible_time_then_send_order_past_a_scheduled_backlog()
     {
         var q = Open();

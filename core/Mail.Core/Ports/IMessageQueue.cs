@@ -34,10 +34,10 @@ public interface IMessageQueue
     Task<int> MakeDueAsync(string queueId, CancellationToken cancellationToken = default) => Task.FromResult(0);
 
     /// <summary>
-    /// What an idle worker does between receives that found nothing: returns when an envelope may be due. The default
-    /// sleeps <paramref name="maxWait"/> (polling: a cloud queue cannot tell this process that another one sent). A
-    /// queue that sees its own sends (the embedded spool) returns as soon as one is made receivable, or when its
-    /// earliest scheduled envelope or lock expiry comes, and needs no poll (it may wait longer than <paramref name="maxWait"/>).
+    /// What an idle worker does between receives that found nothing: returns when an envelope may be due, and at the
+    /// latest after <paramref name="maxWait"/>. The default sleeps <paramref name="maxWait"/> (polling: a cloud queue
+    /// cannot tell this process that another one sent). A queue that sees its own sends (the embedded spool) returns
+    /// as soon as one is made receivable, or when its earliest scheduled envelope or lock expiry comes.
     /// </summary>
     Task WaitForDueAsync(TimeSpan maxWait, CancellationToken cancellationToken = default) => Task.Delay(maxWait, cancellationToken);
 

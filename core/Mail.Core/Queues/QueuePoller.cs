@@ -6,8 +6,8 @@ namespace Mail.Core.Queues;
 /// <summary>
 /// The receive loop every embedded stage worker runs over its queue: <c>concurrency</c> loops, each receiving one lease
 /// at a time and handing it to <c>handle</c> (which settles it and never throws). When nothing is due a loop waits in
-/// <see cref="IMessageQueue.WaitForDueAsync"/>: woken by the next send or due time where the queue can tell (the
-/// embedded spool, which then needs no poll), else after <c>pollInterval</c>. Cancelling stops the receiving; a lease being handled is finished (drain).
+/// <see cref="IMessageQueue.WaitForDueAsync"/>: woken by the next send where the queue can tell (the embedded spool),
+/// else after <c>pollInterval</c>. Cancelling stops the receiving; a lease being handled is finished (drain).
 /// </summary>
 public static class QueuePoller
 {

@@ -56,11 +56,30 @@ measure() {
   wait_sink $((base + WARM))
   sleep 1
   base=$(sink_count)
+  # PROFILE=1 (mail serve's row only): count its system calls during the measured part (strace -f -c; slows it, so the
+  # rates mean nothing then); PROFILE=stack: its syncs (or STRACE_CALLS=call,call) with the stacks that issued them (strace -k).
+  local tracer=""
+  if [ "$name" = mail ] && [ "${PROFILE:-0}" = 1 ]; then
+    strace -f -c -p "$($pidfn)" -o "$WORK/strace.$name" 2>/dev/null & tracer=$!; sleep 1
+  elif [ "$name" = mail ] && [ "${PROFILE:-0}" = calls ]; then
+    # PROFILE=calls: the managed call stacks of chosen system calls (PERF_EVENTS=syscalls:sys_enter_X,...), for
+    # `perf report`; run with DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 so JIT'd frames have names.
+    perf record -g -e "${PERF_EVENTS:-syscalls:sys_enter_fdatasync}" -p "$($pidfn)" -o "$WORK/perf.$name" >/dev/null 2>&1 & tracer=$!; sleep 1
+  elif [ "$name" = mail ] && [ "${PROFILE:-0}" = stack ]; then
+    strace -f -k -e "trace=${STRACE_CALLS:-fsync,fdatasync}" -p "$($pidfn)" -o "$WORK/strace.$name" 2>/dev/null & tracer=$!; sleep 1
+  fi
   c0=$(proc_cpu $($pidfn)); m0=$(machine_cpu); t0=$(now)
   timeout 900 python3 "$HERE/outbound-submit.py" "$port" "$MSGS" "$SESSIONS" "$SIZE" "$FROM" "$RCPT" "$@" >/dev/null
   local t_sub; t_sub=$(now)
   wait_sink $((base + MSGS))
   t1=$(now); c1=$(proc_cpu $($pidfn)); m1=$(machine_cpu)
+  if [ -n "$tracer" ]; then
+    kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
+    mkdir -p "$RESULTS"
+    if [ "${PROFILE:-0}" = calls ]; then perf script -i "$WORK/perf.$name" 2>/dev/null | gzip >"$RESULTS/perf-calls-$name.txt.gz"
+    else cp "$WORK/strace.$name" "$RESULTS/strace-$name.txt"; fi
+    echo "   system calls of mail serve for $MSGS messages: $RESULTS/"
+  fi
   local r
   r=$(python3 -c "n=$MSGS; dt=$t1-$t0; print(f'{n/dt:.1f} {($t_sub-$t0):.2f} {dt:.2f} {($c1-$c0)/$TCK/n*1e6:.0f} {($m1-$m0)/$TCK/n*1e6:.0f}')")
   printf -v "R_$name" '%s' "$r"

@@ -198,11 +198,13 @@ public sealed class OutboundStage : IAsyncDisposable
                 if (next.IsFinal && _state is not null) finals[FinalKey(envelope.QueueId, r)] = JsonSerializer.Serialize(next, OutboundJsonContext.Default.RecipientDelivery);
             }
         }
-        if (finals.Count > 0 && _finals is not null)
-            // Group commit with the other runs finishing now (one sync for all of them).
-            await _finals.WriteAsync(finals.ToList());
-
-        if (_trail is not null) await _trail.AppendAsync(envelope, steps, cancellationToken);
+        // The final outcomes and the trail's steps are written together: with SQLite both join the same group commit
+        // (one transaction, one sync for this run and the others finishing now) instead of two commits in turn. Both
+        // are durable before the run returns and the envelope is settled, as when they were written one after the other.
+        var writes = new List<Task>(2);
+        if (finals.Count > 0 && _finals is not null) writes.Add(_finals.WriteAsync(finals.ToList()));
+        if (_trail is not null) writes.Add(_trail.AppendAsync(envelope, steps, cancellationToken));
+        await Task.WhenAll(writes);
         if (notices.Count > 0) await SendNoticeAsync(envelope, notices, original, cancellationToken);
         return Result(envelope, recipients);
     }

@@ -22,11 +22,10 @@ namespace Mail.Storage.Embedded;
 /// device cache for the whole batch. A SQLite commit then costs no sync of its own: it shares the batch of the SMTP
 /// edge's appends and the mailbox copies.</item>
 /// <item>A deferrable request (the worker's mailbox copies and SQLite commits: nobody waits on the wire for them)
-/// that finds no other waiting, while the SMTP edge is sending, waits for the edge's next request and shares its
-/// sync. The edge counts as sending until <see cref="SenderActive"/> has passed since its last request; then the
-/// deferrable requests sync alone (the drain after the last 250, a restart's backlog). At one session the edge and
-/// the worker otherwise take turns on the device, one flush each, and every 250 waits for the worker's flush before
-/// its own (bench/README.md, "Pipeline throughput").</item>
+/// that finds no other waiting, while the SMTP edge is sending (a request that is not deferrable came within
+/// <see cref="SenderActive"/>), waits up to <see cref="DeferWindow"/> for the edge's next request and shares its sync.
+/// At one session the edge and the worker otherwise take turns on the device, one flush each, and every 250 waits
+/// for the worker's flush before its own (bench/README.md, "Pipeline throughput").</item>
 /// <item>For <see cref="WhenDurableAsync(string)"/>: the whole file system under a directory, with one <c>syncfs(2)</c>,
 /// which writes back all dirty data and metadata (file contents, inodes, directory entries) and flushes the device
 /// cache: for stores that create, rename and delete files (mailbox messages, dead letters). Where syncfs does not
@@ -56,8 +55,10 @@ internal sealed class DurabilityBarrier
     private int _urgentPending;
     private long _lastUrgent;
 
-    /// <summary>How long after its last request the SMTP edge still counts as sending: deferrable requests wait for its
-    /// next one until then (see the class remarks). Longer than one session's time between two messages.</summary>
+    /// <summary>How long deferrable requests alone wait for a request that is not (see the class remarks).</summary>
+    public static readonly TimeSpan DeferWindow = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>How recent the last request that is not deferrable must be for deferrable ones to wait for the next.</summary>
     public static readonly TimeSpan SenderActive = TimeSpan.FromMilliseconds(10);
 
     private DurabilityBarrier()
@@ -100,7 +101,7 @@ internal sealed class DurabilityBarrier
     public Task WhenDurableAsync() => Enqueue(new Request(null));
 
     /// <summary>As <see cref="WhenDurableAsync()"/>, for a writer nobody waits for on the wire: the sync may wait up to
-    /// <see cref="SenderActive"/> for a request that is not deferrable to share it (see the class remarks).</summary>
+    /// <see cref="DeferWindow"/> for a request that is not deferrable to share it (see the class remarks).</summary>
     public Task WhenDurableDeferrableAsync() => Enqueue(new Request(null) { Deferrable = true });
 
     /// <summary>Completes once everything written (data, creations, renames, deletions) under <paramref name="directory"/>
@@ -144,8 +145,12 @@ internal sealed class DurabilityBarrier
             lock (_gate)
             {
                 while (_pending.Count == 0) Monitor.Wait(_gate);
-                while (_urgentPending == 0 && Stopwatch.GetElapsedTime(_lastUrgent) is var idle && idle < SenderActive)
-                    Monitor.Wait(_gate, SenderActive - idle);
+                if (_urgentPending == 0 && Stopwatch.GetElapsedTime(_lastUrgent) < SenderActive)
+                {
+                    var since = Stopwatch.GetTimestamp();
+                    while (_urgentPending == 0 && Stopwatch.GetElapsedTime(since) is var waited && waited < DeferWindow)
+                        Monitor.Wait(_gate, DeferWindow - waited);
+                }
                 _urgentPending = 0;
                 batch = _pending;
                 _pending = _spare;

@@ -85,7 +85,7 @@ public sealed class SegmentMessageStore : IMessageStore, IDisposable
     /// spool's originals go without: they are deleted once delivered, so a start finds few segments to scan, and
     /// writing an index for each transient segment only cost disk writes.</param>
     /// <param name="deferrable">Whether nobody waits on the wire for this store's commits (the mailbox copies the worker
-    /// writes): a commit's sync may then wait for the SMTP edge's next one and share it (<see cref="DurabilityBarrier.SenderActive"/>).</param>
+    /// writes): a commit's sync may then wait up to <see cref="DurabilityBarrier.DeferWindow"/> to share the SMTP edge's.</param>
     public SegmentMessageStore(string directory, long segmentSize = DefaultSegmentSize, GroupCommit? deferCommitTo = null, bool indexFiles = true, bool deferrable = false)
     {
         _deferrable = deferrable;

@@ -509,9 +509,9 @@ public sealed class SegmentMessageStoreTests : IDisposable
         Assert.Empty(Directory.GetFiles(Dir, "*.dead"));
     }
 
-    /// <summary>The worker's copies (a deferrable store) wait for the SMTP edge's next sync while it sends, and sync
-    /// alone once it stops: a copy committed after the edge's last message still completes, and every copy is there
-    /// after a crash.</summary>
+    /// <summary>The worker's copies (a deferrable store) may wait a moment for the SMTP edge's next sync while it sends
+    /// (<see cref="DurabilityBarrier.DeferWindow"/>), and sync alone once it stops: a copy committed after the edge's
+    /// last message still completes, and every copy is there after a crash.</summary>
     [Fact]
     public async Task Deferrable_commits_share_the_senders_syncs_and_complete_once_it_stops()
     {

@@ -508,4 +508,28 @@ public sealed class SegmentMessageStoreTests : IDisposable
         Assert.Empty(IndexFiles());
         Assert.Empty(Directory.GetFiles(Dir, "*.dead"));
     }
+
+    /// <summary>The worker's copies (a deferrable store) may wait a moment for the SMTP edge's next sync while it sends
+    /// (<see cref="DurabilityBarrier.DeferWindow"/>), and sync alone once it stops: a copy committed after the edge's
+    /// last message still completes, and every copy is there after a crash.</summary>
+    [Fact]
+    public async Task Deferrable_commits_share_the_senders_syncs_and_complete_once_it_stops()
+    {
+        var edge = new SegmentMessageStore(Path.Combine(_dir.Path, "edge"));
+        _open.Add(edge);
+        var copies = new SegmentMessageStore(Dir, deferrable: true);
+        _open.Add(copies);
+        for (var i = 0; i < 20; i++)
+        {
+            var copy = PutAsync(copies, $"copy{i}", $"copy {i}\r\n");
+            await PutAsync(edge, $"msg{i}", $"message {i}\r\n");
+            await copy.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        // The edge has stopped: nothing comes to share this one's sync.
+        await PutAsync(copies, "last", "after the last message\r\n").WaitAsync(TimeSpan.FromSeconds(30));
+        Abandon(copies);
+        var reopened = Open();
+        for (var i = 0; i < 20; i++) Assert.Equal($"copy {i}\r\n", await ReadAsync(reopened, $"copy{i}"));
+        Assert.Equal("after the last message\r\n", await ReadAsync(reopened, "last"));
+    }
 }

@@ -39,7 +39,7 @@ internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore mess
         }
     }
 
-    private MessageRecord RecordAt(int index) => mailbox.RecordAt(index);
+    private MessageRecord RecordAt(int index) => mailbox.Records[mailbox.Uids[index]];
 
     /// <summary>After a restart the in-memory cache is empty: one query to the on-disk cache for the batch's misses.</summary>
     private Dictionary<string, string>? LoadFromDisk(List<int> slice)

@@ -6,8 +6,7 @@ namespace Mail.Imap.Session;
 /// <summary>
 /// The records a session holds for its selected mailbox, by UID: the shared <see cref="MessageList"/> it selected
 /// (read, never copied) under the session's own changes (records put since, and UIDs expunged since). So a SELECT
-/// copies no record and builds no map per message; a lookup by UID is a binary search of the list's UIDs, one by
-/// position (<see cref="At"/>) none while the session's sequence numbers still match the list's.
+/// copies no record and builds no map per message; a lookup is a binary search of the list's UIDs.
 /// </summary>
 internal sealed class HeldRecords(MessageList? loaded = null)
 {
@@ -27,18 +26,6 @@ internal sealed class HeldRecords(MessageList? loaded = null)
         }
         record = null;
         return false;
-    }
-
-    /// <summary>The record of <paramref name="uid"/>, which the session holds at <paramref name="index"/> (0-based):
-    /// read at that index of the shared list when it is there too (no expunge before it since the SELECT), so a
-    /// FETCH 1:* walks the list in order instead of searching it for every message.</summary>
-    public MessageRecord At(int index, long uid)
-    {
-        if (_changed.TryGetValue(uid, out var record)) return record;
-        if (loaded is not null && (uint)index < (uint)loaded.Count && loaded.Uids[index] == uid
-            && (_removed is null || !_removed.Contains(uid)))
-            return loaded[index];
-        return this[uid];
     }
 
     public bool ContainsKey(long uid) => _changed.ContainsKey(uid) || LoadedIndex(uid) >= 0;

@@ -21,7 +21,7 @@ internal sealed partial class ImapSession
         if (request.ChangedSince is { } changedSince)
         {
             if (request.Vanished) await WriteFetchVanishedAsync(sel, request.Set, changedSince, ct);
-            indexes.RemoveAll(i => sel.RecordAt(i).ModSeq <= changedSince);
+            indexes.RemoveAll(i => sel.Records[sel.Uids[i]].ModSeq <= changedSince);
         }
         var items = request.Items;
         // With QRESYNC every FETCH response carries the UID (RFC 7162 3.2.4); with CHANGEDSINCE every one its MODSEQ.
@@ -39,8 +39,8 @@ internal sealed partial class ImapSession
         for (var n = 0; n < indexes.Count; n++)
         {
             // Structures from the on-disk cache: one query per 64 messages.
-            if (n % 64 == 0) writer.PrefetchStructures(indexes.Skip(n).Take(64).Select(i => sel.RecordAt(i)), items);
-            var record = sel.RecordAt(indexes[n]);
+            if (n % 64 == 0) writer.PrefetchStructures(indexes.Skip(n).Take(64).Select(i => sel.Records[sel.Uids[i]]), items);
+            var record = sel.Records[sel.Uids[indexes[n]]];
             var flagsChanged = seen.Contains(record.Uid);
             if (flagsChanged || flags) AnnounceKeywords(record);
             await writer.WriteAsync(indexes[n] + 1, record, items, flagsChanged, ct);

@@ -201,7 +201,7 @@ internal sealed partial class ImapSession
         var i = sel.Uids.BinarySearch(_notifyFetchedUid + 1);
         for (i = i < 0 ? ~i : i; i < sel.Uids.Count; i++)
         {
-            var record = sel.RecordAt(i);
+            var record = sel.Records[sel.Uids[i]];
             if (flags) AnnounceKeywords(record);
             await writer.WriteAsync(i + 1, record, list, flagsChanged: false, ct);
         }

@@ -67,7 +67,7 @@ internal sealed partial class ImapSession
         WriteVanishedEarlier(NotInView(sel, gone).Where(u => request.KnownUids is null || request.KnownUids.Contains(u, max)));
         for (var i = 0; i < sel.Uids.Count; i++)
         {
-            var m = sel.RecordAt(i);
+            var m = sel.Records[sel.Uids[i]];
             if (m.ModSeq <= request.ModSeq || (request.KnownUids is not null && !request.KnownUids.Contains(m.Uid, max))) continue;
             _conn.WriteLine($"* {i + 1} FETCH ({FlagsAndModSeq(m, includeUid: true)})");
             await _conn.MaybeFlushAsync(ct);

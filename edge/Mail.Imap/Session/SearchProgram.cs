@@ -55,7 +55,7 @@ internal sealed class SearchProgram
         var matches = new List<(int Seq, MessageRecord Record)>();
         for (var i = 0; i < mailbox.Uids.Count; i++)
         {
-            var record = mailbox.RecordAt(i);
+            var record = mailbox.Records[mailbox.Uids[i]];
             if (await MatchesAsync(messages, i + 1, record, ct)) matches.Add((i + 1, record));
         }
         return matches;

@@ -22,9 +22,6 @@ internal sealed class SelectedMailbox(string name, bool readOnly, long uidValidi
     /// <summary>Read here; written through <see cref="Put"/>, which keeps <see cref="HighestHeldModSeq"/>.</summary>
     public HeldRecords Records { get; private set; } = new();
 
-    /// <summary>The record of the message at <paramref name="index"/> (0-based: the sequence number - 1).</summary>
-    public MessageRecord RecordAt(int index) => Records.At(index, Uids[index]);
-
     /// <summary>The highest MODSEQ of any record this session holds, so of any MODSEQ it may have shown in a FETCH.
     /// A client may take the highest MODSEQ it was shown as its HIGHESTMODSEQ (RFC 7162 3.2, errata 1810 of RFC 5162)
     /// and later resynchronise from it; while this is above <see cref="HighestModSeq"/> (everything up to which the

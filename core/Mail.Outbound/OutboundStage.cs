@@ -130,7 +130,7 @@ public sealed class OutboundStage : IAsyncDisposable
         var notices = new List<DsnRecipient>();
         // One read of the stored header section for the whole run: the hop count, the signer and the sending all use it.
         var message = await OutgoingMessage.ReadAsync(original, cancellationToken);
-        var hops = message.Count("Received");
+        var hops = message.Header.CountOf("Received");
         await message.SignAsync(_signer, cancellationToken);
 
         // One attempt per destination domain, at the same time, each within its domain's concurrency limit.

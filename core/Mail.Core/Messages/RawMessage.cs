@@ -92,6 +92,14 @@ public sealed class RawMessage
         return -1;
     }
 
+    /// <summary>How many fields are named <paramref name="name"/>.</summary>
+    public int CountOf(string name)
+    {
+        var count = 0;
+        for (var i = IndexOf(name); i >= 0; i = IndexOf(name, i + 1)) count++;
+        return count;
+    }
+
     private static readonly SearchValues<byte> LineEnd = SearchValues.Create("\n"u8);
 
     /// <summary>Splits the header section of <paramref name="bytes"/>; never throws (anything is some header section).</summary>

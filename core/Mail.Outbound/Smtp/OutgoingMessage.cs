@@ -60,14 +60,6 @@ internal sealed class OutgoingMessage
     public OutgoingMessage WithBody(Stream copy) =>
         new(Header, copy, _separator, _needsNewLine, HasEightBitOctets) { _prepended = _prepended };
 
-    /// <summary>How many header fields of this name the stored message has (Received: the hop count).</summary>
-    public int Count(string name)
-    {
-        var count = 0;
-        for (var i = Header.IndexOf(name); i >= 0; i = Header.IndexOf(name, i + 1)) count++;
-        return count;
-    }
-
     /// <summary>Signs the message and puts the signer's fields (our DKIM-Signatures) on top.</summary>
     public async ValueTask SignAsync(IOutboundSigner signer, CancellationToken cancellationToken) =>
         _prepended = System.Text.Encoding.UTF8.GetBytes(await signer.SignAsync(Header, WriteBody, cancellationToken)).Concat(_prepended).ToArray();

@@ -166,8 +166,7 @@ public sealed class DkimMessageSigner : IOutboundSigner
         var fields = new List<string>();
         foreach (var name in s_signedFields)
         {
-            var count = 0;
-            for (var i = header.IndexOf(name); i >= 0; i = header.IndexOf(name, i + 1)) count++;
+            var count = header.CountOf(name);
             if (name == "From") count++;
             var lower = name.ToLowerInvariant();
             for (var i = 0; i < count; i++) fields.Add(lower);

@@ -61,6 +61,47 @@ public sealed class PersistentCacheTests
         }
     }
 
+    /// <summary>The sync FETCH's response lines, as a bare client reads them (one session: a FETCH 1:* twice).</summary>
+    private static async Task<(List<string> First, List<string> Second)> FetchSummaryLinesTwiceAsync(ImapTestServer server)
+    {
+        await using var raw = await RawImapClient.ConnectAsync(server.Port);
+        await raw.LoginAsync();
+        await raw.CommandAsync("s", "EXAMINE INBOX");
+        var first = await raw.CommandAsync("f", "FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)");
+        var second = await raw.CommandAsync("g", "FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)");
+        Assert.StartsWith("f OK", first[^1], StringComparison.Ordinal);
+        Assert.StartsWith("g OK", second[^1], StringComparison.Ordinal);
+        return (first[..^1], second[..^1]);
+    }
+
+    [Fact]
+    public async Task A_sync_fetch_after_a_restart_writes_the_same_bytes_from_the_file()
+    {
+        // Envelopes read from the file are written from its bytes, never made into strings: the lines must be the
+        // ones computed from the messages, 8-bit header text included, in the first FETCH after a restart and the next.
+        var server = await ImapTestServer.StartWithDiskCacheAsync();
+        try
+        {
+            await DeliverAsync(server, 5);
+            await server.DeliverAsync(ImapTestServer.Alice, "INBOX", ImapTestServer.Message("Grüße aus Köln \"quoted\"", from: "Jürgen Groß <j@example.org>"));
+            var (computed, fromMemory) = await FetchSummaryLinesTwiceAsync(server);
+            Assert.Equal(6, computed.Count(l => l.StartsWith("* ", StringComparison.Ordinal) && l.Contains(" FETCH (", StringComparison.Ordinal)));
+            Assert.Equal(computed, fromMemory);
+            await server.Server.FlushCacheAsync();
+
+            server = await server.RestartAsync();
+            var (fromFile, again) = await FetchSummaryLinesTwiceAsync(server);
+            Assert.Equal(computed, fromFile);
+            Assert.Equal(computed, again);
+            Assert.True(server.Server.PersistentCacheHits >= 6, $"{server.Server.PersistentCacheHits} items served from the file");
+            Assert.Equal(0, server.Server.PersistentCacheWrites);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+
     private static async Task<List<string>> FetchStructuresAsync(ImapTestServer server)
     {
         await using var raw = await RawImapClient.ConnectAsync(server.Port);

@@ -114,7 +114,10 @@ public sealed class LineConnection : IAsyncDisposable
         return data;
     }
 
-    public void Write(string text)
+    public void Write(string text) => Write(text.AsSpan());
+
+    /// <summary>Writes text kept elsewhere than in a string (an IMAP cache file's bytes) without copying it into one.</summary>
+    public void Write(ReadOnlySpan<char> text)
     {
         var max = Encoding.UTF8.GetMaxByteCount(text.Length);
         var span = _writer.GetSpan(max);

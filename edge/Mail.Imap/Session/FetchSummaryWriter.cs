@@ -9,7 +9,7 @@ namespace Mail.Imap.Session;
 /// The FETCH responses of the mail-client "sync" fetch (UID FLAGS RFC822.SIZE ENVELOPE over the whole mailbox,
 /// <see cref="FetchRequest.OnlySummary"/>): each message needs only its record and header block, so batches of them
 /// are read and formatted in parallel, then written in order. ENVELOPEs come from the in-memory cache, then the
-/// on-disk cache, then the message's header.
+/// on-disk cache, then the message's header; each response is written straight into the connection's buffer.
 /// </summary>
 internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore messages, EnvelopeCache envelopes, MailboxCacheFile? diskCache, SelectedMailbox mailbox, bool utf8)
 {
@@ -19,21 +19,26 @@ internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore mess
     /// <paramref name="beforeFlags"/> runs before a response that shows a message's FLAGS.</summary>
     public async Task WriteAsync(List<int> indexes, IReadOnlyList<FetchItem> items, Action<MessageRecord> beforeFlags, CancellationToken ct)
     {
-        var needsHeader = items.Any(i => i.Kind == FetchKind.Envelope);
+        var needsEnvelope = items.Any(i => i.Kind == FetchKind.Envelope);
         var flags = items.Any(i => i.Kind == FetchKind.Flags);
+        var records = new MessageRecord[Batch];
+        var cached = new CachedText[Batch];
+        var parsed = new Task<string>?[Batch];
         for (var start = 0; start < indexes.Count; start += Batch)
         {
-            var slice = indexes.GetRange(start, Math.Min(Batch, indexes.Count - start));
-            // One on-disk cache query per batch, and batches small enough that the first lines need not wait for a
-            // long query.
-            var fromDisk = needsHeader ? LoadFromDisk(slice) : null;
-            var lines = needsHeader
-                ? await Task.WhenAll(slice.Select(i => CachedSummary(i + 1, RecordAt(i), items, fromDisk) ?? Task.Run(() => SummaryAsync(i + 1, RecordAt(i), items, ct), ct)))
-                : slice.Select(i => Line(i + 1, RecordAt(i), items, null)).ToArray();
-            for (var k = 0; k < lines.Length; k++)
+            var count = Math.Min(Batch, indexes.Count - start);
+            // The ENVELOPEs neither cache holds are read from their messages' headers in parallel, a batch at a time,
+            // small enough that the first lines need not wait for long.
+            for (var k = 0; k < count; k++)
             {
-                if (flags) beforeFlags(RecordAt(slice[k]));
-                conn.Write(lines[k]);
+                var record = records[k] = RecordAt(indexes[start + k]);
+                parsed[k] = !needsEnvelope || TryCached(record, out cached[k]) ? null : Task.Run(() => EnvelopeAsync(record, ct), ct);
+            }
+            for (var k = 0; k < count; k++)
+            {
+                if (parsed[k] is { } parsing) cached[k] = new CachedText(await parsing);
+                if (flags) beforeFlags(records[k]);
+                WriteResponse(indexes[start + k] + 1, records[k], items, cached[k].Span);
             }
             await conn.MaybeFlushAsync(ct);
         }
@@ -41,29 +46,20 @@ internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore mess
 
     private MessageRecord RecordAt(int index) => mailbox.Records[mailbox.Uids[index]];
 
-    /// <summary>After a restart the in-memory cache is empty: one query to the on-disk cache for the batch's misses.</summary>
-    private Dictionary<string, string>? LoadFromDisk(List<int> slice)
+    /// <summary>The ENVELOPE from the in-memory cache, else from the on-disk cache (after a restart the in-memory
+    /// one is empty; the file's items, once read, are held as they are and written from there).</summary>
+    private bool TryCached(MessageRecord record, out CachedText envelope)
     {
-        if (diskCache is null) return null;
-        var missing = new List<string>();
-        foreach (var i in slice)
+        if (envelopes.TryGet(record.MessageRef, utf8, out var text))
         {
-            var messageRef = RecordAt(i).MessageRef;
-            if (!envelopes.TryGet(messageRef, utf8, out _)) missing.Add(EnvelopeCache.Key(messageRef, utf8));
+            envelope = new CachedText(text);
+            return true;
         }
-        if (missing.Count == 0) return null;
-        var found = diskCache.GetMany(missing);
-        foreach (var (key, envelope) in found) envelopes.AddByKey(key, envelope);
-        return found;
+        envelope = default;
+        return diskCache is not null && diskCache.TryGet(EnvelopeCache.Key(record.MessageRef, utf8), out envelope);
     }
 
-    private Task<string>? CachedSummary(int seq, MessageRecord record, IReadOnlyList<FetchItem> items, Dictionary<string, string>? fromDisk) =>
-        envelopes.TryGet(record.MessageRef, utf8, out var envelope)
-        || (fromDisk is not null && fromDisk.TryGetValue(EnvelopeCache.Key(record.MessageRef, utf8), out envelope))
-            ? Task.FromResult(Line(seq, record, items, envelope))
-            : null;
-
-    private async Task<string> SummaryAsync(int seq, MessageRecord record, IReadOnlyList<FetchItem> items, CancellationToken ct)
+    private async Task<string> EnvelopeAsync(MessageRecord record, CancellationToken ct)
     {
         byte[] header;
         bool missing;
@@ -78,14 +74,23 @@ internal sealed class FetchSummaryWriter(LineConnection conn, IMessageStore mess
             envelopes.Add(record.MessageRef, utf8, envelope);
             diskCache?.Add(EnvelopeCache.Key(record.MessageRef, utf8), envelope);
         }
-        return Line(seq, record, items, envelope);
+        return envelope;
     }
 
-    private string Line(int seq, MessageRecord record, IReadOnlyList<FetchItem> items, string? envelope)
+    private void WriteResponse(int seq, MessageRecord record, IReadOnlyList<FetchItem> items, ReadOnlySpan<char> envelope)
     {
-        var parts = new List<string>(items.Count);
-        foreach (var item in items)
-            parts.Add(FetchResponseWriter.RecordItem(item.Kind, record, mailbox) ?? "ENVELOPE " + envelope);
-        return $"* {seq} FETCH ({string.Join(' ', parts)})\r\n";
+        conn.Write($"* {seq} FETCH (");
+        for (var k = 0; k < items.Count; k++)
+        {
+            if (k > 0) conn.Write(" ");
+            if (FetchResponseWriter.RecordItem(items[k].Kind, record, mailbox) is { } text)
+            {
+                conn.Write(text);
+                continue;
+            }
+            conn.Write("ENVELOPE ");
+            conn.Write(envelope);
+        }
+        conn.Write(")\r\n");
     }
 }

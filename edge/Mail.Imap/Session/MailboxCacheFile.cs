@@ -39,7 +39,7 @@ internal sealed class MailboxCacheFile
 
     private readonly MailboxCacheFiles _owner;
     private readonly Lock _gate = new();
-    private Dictionary<string, string>? _items;
+    private Dictionary<string, CachedText>? _items;
     private bool _reported;
     private long _verified = -1; // the writer's: the file's length up to which it is known good
 
@@ -71,10 +71,26 @@ internal sealed class MailboxCacheFile
         {
             if (_items is null) loaded = Load();
             foreach (var key in keys)
-                if (_items!.TryGetValue(key, out var value)) found[key] = value;
+                if (_items!.TryGetValue(key, out var value)) found[key] = value.ToString();
         }
         if (loaded > 0) _owner.CountLoaded(loaded);
         _owner.CountHits(found.Count);
+        return found;
+    }
+
+    /// <summary>Looks up one formatted item, to be written as it is held (no string made of an item read from the
+    /// file); the first call in this process reads the file's items in one pass.</summary>
+    public bool TryGet(string key, out CachedText text)
+    {
+        var loaded = 0;
+        bool found;
+        lock (_gate)
+        {
+            if (_items is null) loaded = Load();
+            found = _items!.TryGetValue(key, out text);
+        }
+        if (loaded > 0) _owner.CountLoaded(loaded);
+        if (found) _owner.CountHits(1);
         return found;
     }
 
@@ -84,7 +100,7 @@ internal sealed class MailboxCacheFile
         bool held;
         lock (_gate)
         {
-            if (_items is not null && !_items.TryAdd(key, value)) return;
+            if (_items is not null && !_items.TryAdd(key, new CachedText(value))) return;
             held = _items is not null;
         }
         if (held) _owner.CountLoaded(1);
@@ -138,7 +154,7 @@ internal sealed class MailboxCacheFile
     /// <summary>Reads the file's items into memory (under the gate); returns how many.</summary>
     private int Load()
     {
-        _items = new Dictionary<string, string>(StringComparer.Ordinal);
+        _items = new Dictionary<string, CachedText>(StringComparer.Ordinal);
         byte[] bytes;
         try
         {
@@ -159,8 +175,10 @@ internal sealed class MailboxCacheFile
             return 0;
         }
         // Later records win: a key appended twice (a miss computed again while the file was not loaded) is the same text.
+        // The texts stay in the bytes read (a FETCH writes them from there), so a 10,000-message file is one array
+        // and 10,000 keys, not 20,000 strings to copy and promote through the GC's generations.
         for (var at = itemsAt; NextRecord(bytes, at) is { } rec; at = rec.End)
-            _items[new string(MemoryMarshal.Cast<byte, char>(bytes.AsSpan(rec.KeyAt, rec.KeyBytes)))] = new string(MemoryMarshal.Cast<byte, char>(bytes.AsSpan(rec.ValueAt, rec.ValueBytes)));
+            _items[new string(MemoryMarshal.Cast<byte, char>(bytes.AsSpan(rec.KeyAt, rec.KeyBytes)))] = new CachedText(bytes, rec.ValueAt, rec.ValueBytes);
         return _items.Count;
     }
 

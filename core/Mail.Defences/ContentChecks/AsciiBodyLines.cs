@@ -27,21 +27,11 @@ internal static class AsciiBodyLines
         if (content.Stream is not { CanSeek: true } stream || stream.Length > sizeLimit) return null;
 
         var length = (int)stream.Length;
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        var buffer = ArrayPool<byte>.Shared.Rent(length + 1);
         try
         {
             using (var raw = content.Open())
-            {
-                var read = 0;
-                while (read < length)
-                {
-                    var n = raw.Read(buffer, read, length - read);
-                    if (n == 0) break;
-                    read += n;
-                }
-                if (raw.Read(buffer, read, buffer.Length - read) != 0) return null; // longer than it said: let MimeKit read it
-                length = read;
-            }
+                if (raw.ReadAtLeast(buffer.AsSpan(0, length + 1), length + 1, throwOnEndOfStream: false) != length) return null; // not the length it gave
             var bytes = buffer.AsSpan(0, length);
             if (!Ascii.IsValid(bytes)) return null;
 

@@ -170,6 +170,40 @@ public class ContentChecksTests
         Assert.All(hits, h => Assert.Equal(ContentStage.Body, h.Stage));
     }
 
+    // Parts read straight from their bytes (plain ASCII, no transfer encoding) and parts MimeKit decodes must give
+    // body_checks the same lines as MimeKit's decoded text split at LF with its CRs trimmed: lone and doubled CRs, a
+    // last line without CRLF, each charset, 8-bit bytes, UTF-7, base64, HTML, a part over the size limit.
+    [Theory]
+    [InlineData("", "7bit", "one\r\ntwo\r\n\r\n  three \r\n")]
+    [InlineData("; charset=us-ascii", "", "a\rb\r\nc\r\r\n\r\r\nd\r")]
+    [InlineData("; charset=\"UTF-8\"", "8bit", "tab\there\r\n\u0001ctl\r\nlast line without CRLF")]
+    [InlineData("; charset=iso-8859-1", "binary", "plain ascii under latin1\r\n")]
+    [InlineData("; charset=utf-8", "8bit", "caf\u00c3\u00a9 in UTF-8 bytes\r\nsecond\r\n")]
+    [InlineData("", "8bit", "latin1 byte \u00e9 without charset\r\n")]
+    [InlineData("; charset=utf-7", "7bit", "+AGEAYgBj- utf-7\r\n")]
+    [InlineData("; charset=us-ascii", "base64", "b25lCnR3bw0KdGhyZWUNCg==\r\n")]
+    [InlineData("; charset=us-ascii", "7bit", "a line over the size limit of sixty-four characters, cut by MimeKit's path\r\nnext\r\n")]
+    public void Body_lines_read_from_the_bytes_are_the_lines_of_the_decoded_text(string charset, string transfer, string body)
+    {
+        foreach (var type in new[] { "text/plain", "text/html" })
+        {
+            var head = $"From: a@example.org\r\nSubject: lines\r\nMIME-Version: 1.0\r\nContent-Type: {type}{charset}\r\n"
+                + (transfer.Length > 0 ? $"Content-Transfer-Encoding: {transfer}\r\n" : "") + "\r\n";
+            var bytes = Encoding.Latin1.GetBytes(head + body);
+            foreach (var persistent in new[] { false, true })
+            {
+                var message = MimeMessage.Load(new MemoryStream(bytes), persistent);
+                var part = Assert.IsType<TextPart>(message.Body);
+                var text = part.Text;
+                if (part.IsHtml) text = HtmlText.ToText(text);
+                if (text.Length > 64) text = text[..64];
+                var expected = text.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToList();
+                var checks = new ContentChecks.ContentChecks(new() { BodyChecks = RegexpTable.Parse("/^/ WARN line"), BodyChecksSizeLimit = 64 });
+                Assert.Equal(expected, checks.Inspect(message).Select(h => h.Input));
+            }
+        }
+    }
+
     [Fact]
     public void Mime_header_checks_see_part_headers_and_fall_back_to_header_checks()
     {

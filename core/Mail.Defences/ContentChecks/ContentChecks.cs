@@ -65,17 +65,20 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
         var headerTable = options.HeaderChecks;
         var mimeTable = options.MimeHeaderChecks ?? options.HeaderChecks;
 
+        var topTexts = new List<string>(message.Headers.Count);
         foreach (var h in message.Headers)
         {
             var isMime = h.Field.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || h.Field.Equals("MIME-Version", StringComparison.OrdinalIgnoreCase);
             var table = isMime ? mimeTable : headerTable;
-            if (Check(table, isMime ? ContentStage.MimeHeader : ContentStage.Header, HeaderText(h), h, hits)) return hits;
+            var text = HeaderText(h);
+            topTexts.Add(text);
+            if (Check(table, isMime ? ContentStage.MimeHeader : ContentStage.Header, text, h, hits)) return hits;
         }
 
         if (mimeTable is not null)
         {
             // A single-part message's Content-* fields may also sit on its root entity: check each field once.
-            var seen = new HashSet<string>(message.Headers.Select(HeaderText), StringComparer.Ordinal);
+            var seen = new HashSet<string>(topTexts, StringComparer.Ordinal);
             foreach (var entity in Multiparts(message.Body).Concat(message.BodyParts).Distinct())
                 foreach (var h in entity.Headers)
                 {
@@ -90,6 +93,12 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
             foreach (var part in message.BodyParts.OfType<TextPart>())
             {
                 if (part.IsAttachment && !part.IsPlain && !part.IsHtml) continue;
+                if (AsciiBodyLines.TryRead(part, options.BodyChecksSizeLimit) is { } lines)
+                {
+                    foreach (var l in lines)
+                        if (Check(body, ContentStage.Body, l, null, hits)) return hits;
+                    continue;
+                }
                 string text;
                 try
                 {

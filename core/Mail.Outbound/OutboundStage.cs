@@ -282,22 +282,9 @@ public sealed class OutboundStage : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Largest original read whole into memory for a run. A run reads the original several times (the header section,
-    /// the 8-bit scan, the last octet, the body for the signer's hash, the body for sending), each a seek and a read of
-    /// the store; in memory they are copies. Most mail is far smaller; anything larger is streamed from the store as
-    /// before, so a run's memory stays bounded by this times the outbound loops.
-    /// </summary>
-    internal const int InMemoryOriginal = 256 * 1024;
-
-    /// <summary>The original in memory when it is small (<see cref="InMemoryOriginal"/>) or the store's stream cannot
-    /// seek (blobs over some transports); else the store's stream.</summary>
+    /// <summary>The store's stream when it can seek, else the message read into memory (blobs over some transports).</summary>
     private static async Task<Stream> SeekableAsync(Stream opened, CancellationToken cancellationToken)
     {
-        if (opened.CanSeek && opened.Length <= InMemoryOriginal)
-        {
-            await using (opened) return await PooledOriginal.ReadAsync(opened, (int)opened.Length, cancellationToken);
-        }
         if (opened.CanSeek) return opened;
         var copy = new MemoryStream();
         await using (opened) await opened.CopyToAsync(copy, cancellationToken);

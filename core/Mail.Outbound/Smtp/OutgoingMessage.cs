@@ -61,11 +61,8 @@ internal sealed class OutgoingMessage
         new(Header, copy, _separator, _needsNewLine, HasEightBitOctets) { _prepended = _prepended };
 
     /// <summary>Signs the message and puts the signer's fields (our DKIM-Signatures) on top.</summary>
-    public async ValueTask SignAsync(IOutboundSigner signer, CancellationToken cancellationToken)
-    {
-        var fields = System.Text.Encoding.UTF8.GetBytes(await signer.SignAsync(Header, WriteBody, cancellationToken));
-        _prepended = _prepended.Length == 0 ? fields : [.. fields, .. _prepended];
-    }
+    public async ValueTask SignAsync(IOutboundSigner signer, CancellationToken cancellationToken) =>
+        _prepended = System.Text.Encoding.UTF8.GetBytes(await signer.SignAsync(Header, WriteBody, cancellationToken)).Concat(_prepended).ToArray();
 
     /// <summary>
     /// The message's octets as they go on the wire (before dot-stuffing): the fields put on top, the stored fields as
@@ -90,8 +87,6 @@ internal sealed class OutgoingMessage
 
     private static bool ContainsEightBit(Stream s, long start)
     {
-        if (s is MemoryStream memory && memory.TryGetBuffer(out var all))
-            return start < all.Count && all.AsSpan((int)start).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0;
         s.Position = start;
         // Pooled: one scan per outbound run, and a fresh 64 KB buffer each time was a large share of its allocations.
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);

@@ -282,9 +282,9 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.EndsWith(Encoding.Latin1.GetString(original), delivered, StringComparison.Ordinal);
     }
 
-    /// <summary>Either side of OutboundStage.InMemoryOriginal (256 KiB): read once into memory for the run, or streamed
-    /// from the store. The only 8-bit octets are in the last line, past the 64 KiB blocks of the streamed scan, and
-    /// every other line starts with a dot, which DATA must stuff.</summary>
+    /// <summary>Messages larger than the 64 KiB blocks in which the outbound stage reads the stored original: the only
+    /// 8-bit octets are in the last line, past the first blocks of the 8-bit scan, and every other line starts with a
+    /// dot, which DATA must stuff.</summary>
     [Theory]
     [InlineData(100_000)]
     [InlineData(400_000)]

@@ -282,6 +282,29 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
         Assert.EndsWith(Encoding.Latin1.GetString(original), delivered, StringComparison.Ordinal);
     }
 
+    /// <summary>Messages larger than the 64 KiB blocks in which the outbound stage reads the stored original: the only
+    /// 8-bit octets are in the last line, past the first blocks of the 8-bit scan, and every other line starts with a
+    /// dot, which DATA must stuff.</summary>
+    [Theory]
+    [InlineData(100_000)]
+    [InlineData(400_000)]
+    public async Task A_small_or_large_message_arrives_byte_for_byte_with_8bitmime_found_in_its_last_line(int bodySize)
+    {
+        await using var peer = new ScriptedSmtpPeer();
+        var (host, submission) = await StartAsync(peer.Port);
+        await using var _ = host;
+        var line = "." + new string('x', 68) + "\r\n";
+        var original = Encoding.UTF8.GetBytes(
+            $"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: {bodySize} octets\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + "Content-Transfer-Encoding: 8bit\r\n\r\n" + string.Concat(Enumerable.Repeat(line, bodySize / line.Length)) + "Grüße\r\n");
+        await SubmitRawAsync(submission, "bob@example.net", original, "BODY=8BITMIME");
+        await host.WaitForOutputAsync("status=sent", TimeSpan.FromSeconds(60));
+        var mail = Assert.Single(peer.Commands, c => c.StartsWith("MAIL FROM:", StringComparison.Ordinal));
+        Assert.Contains(" BODY=8BITMIME", mail, StringComparison.Ordinal);
+        Assert.Contains("DATA", peer.Commands);
+        Assert.EndsWith(Encoding.Latin1.GetString(original), Assert.Single(peer.Received).Data, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_8bit_message_to_a_server_without_8bitmime_is_sent_as_it_is_with_no_body_parameter()
     {

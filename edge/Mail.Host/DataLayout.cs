@@ -37,7 +37,7 @@ public sealed class DataLayout
         _messages = new(() => new EmbeddedMessageStore(new FileMessageStore(Path.Combine(root, "messages")), Originals,
             new SegmentMessageStore(Path.Combine(root, "mailbox-messages"), deferrable: true)));
         _inbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "inbound",
-            keep: envelope => Messages.Exists(envelope.MessageRef), linger: InboundLinger, lingerBatch: InboundLingerBatch));
+            keep: envelope => Messages.Exists(envelope.MessageRef)));
         _outbound = new(() => new SpoolQueue(Path.Combine(root, "queue"), "outbound"));
         State = new SqliteStateStore(DatabasePath, watched: DirectoryPartitions.Contains);
         // A message no mailbox row references any more (expunged, its mailbox deleted) is deleted from the store.
@@ -45,12 +45,6 @@ public sealed class DataLayout
         Secrets = new FileSecretStore(root);
         Directory = new MailDirectory(State) { Srs = new SenderRewriting(Secrets) };
     }
-
-    /// <summary>How long a fresh inbound envelope may wait for others before a worker is woken, and how many wake
-    /// workers at once: one SMTP session's messages then reach the mailbox a few at a time, sharing the group commits
-    /// (<see cref="SpoolQueue"/>'s linger). A delivery comes at most this much later; under load the batch fills first.</summary>
-    internal static readonly TimeSpan InboundLinger = TimeSpan.FromMilliseconds(10);
-    internal const int InboundLingerBatch = 16;
 
     public string Root { get; }
     public string DatabasePath => Path.Combine(Root, "mail.db");

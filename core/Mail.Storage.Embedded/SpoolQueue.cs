@@ -58,25 +58,12 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
     private long _generation;
     private long _order; // journal order: FIFO among envelopes visible at the same time
     private int _incoming; // waiting entries never received (DeliveryCount 0): IIncomingBacklog.Incoming
-    private readonly TimeSpan _linger;
-    private readonly int _lingerBatch;
-    private int _lingering; // fresh sends due now that no idle worker was woken for yet (see the constructor's linger)
-    private ITimer? _lingerTimer;
 
     /// <param name="keep">Asked once per envelope found on disk at load; false drops it. The embedded inbound spool
     /// drops envelopes whose message is not in the message store: with the edge's single group commit, a machine crash
     /// can keep an envelope whose message never reached the disk, and such an envelope was never acknowledged.</param>
-    /// <param name="linger">Zero: each send wakes an idle worker at once. Otherwise a send wakes workers only once
-    /// <paramref name="lingerBatch"/> fresh envelopes are due, or <paramref name="linger"/> after the first of them:
-    /// at one SMTP session the worker then delivers several messages together, and their mailbox copies, index rows
-    /// and trail entries share one group commit instead of a sync each beside every 250 (bench/README.md, "Pipeline
-    /// throughput"). Under load the batch fills at once and nothing waits.</param>
-    public SpoolQueue(string directory, string name, TimeProvider? time = null, long segmentSize = DefaultSegmentSize, Func<Envelope, bool>? keep = null,
-        TimeSpan linger = default, int lingerBatch = 1)
+    public SpoolQueue(string directory, string name, TimeProvider? time = null, long segmentSize = DefaultSegmentSize, Func<Envelope, bool>? keep = null)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(linger, TimeSpan.Zero);
-        ArgumentOutOfRangeException.ThrowIfLessThan(lingerBatch, 1);
-        (_linger, _lingerBatch) = (linger, lingerBatch);
         _keep = keep;
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentSize, 1);
         _segmentSize = segmentSize;
@@ -144,9 +131,7 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
             {
                 entry.Durable = true;
                 Index(entry);
-                var durableAt = _time.GetUtcNow();
-                if (_linger == TimeSpan.Zero || entry.VisibleAt > durableAt) WakeFor(entry, durableAt);
-                else Linger();
+                WakeFor(entry, _time.GetUtcNow());
             }
         }
         try
@@ -176,8 +161,6 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
                 {
                     _incoming--;
                     taken++;
-                    // A worker back from a delivery took it: nobody has to be woken for it.
-                    if (_lingering > 0) _lingering--;
                 }
                 e.DeliveryCount++;
                 e.LockedUntil = now + lockDuration;
@@ -419,36 +402,6 @@ public sealed class SpoolQueue : IMessageQueue, Mail.Core.Queues.IIncomingBacklo
         if (_idle.First is not { } first) return;
         _idle.RemoveFirst();
         first.Value.TrySetResult();
-    }
-
-    /// <summary>Under the lock, after a fresh send made an envelope due: counts it towards the next batch, and wakes
-    /// as many idle workers as the batch holds once it is full; the timer wakes them for a batch that is not.</summary>
-    private void Linger()
-    {
-        if (++_lingering >= _lingerBatch)
-        {
-            _lingerTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            WakeLingering();
-            return;
-        }
-        if (_lingering > 1) return;
-        _lingerTimer ??= _time.CreateTimer(static q =>
-        {
-            var queue = (SpoolQueue)q!;
-            lock (queue._gate) queue.WakeLingering();
-        }, this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _lingerTimer.Change(_linger, Timeout.InfiniteTimeSpan);
-    }
-
-    /// <summary>Under the lock: one idle worker for each envelope the linger held back.</summary>
-    private void WakeLingering()
-    {
-        for (; _lingering > 0 && _idle.First is { } first; _lingering--)
-        {
-            _idle.RemoveFirst();
-            first.Value.TrySetResult();
-        }
-        _lingering = 0;
     }
 
     private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;

@@ -250,44 +250,6 @@ public sealed class SpoolQueueTests : IDisposable
     }
 
     [Fact]
-    public async Task Lingering_sends_wake_idle_workers_once_the_batch_is_full_one_each()
-    {
-        var q = new SpoolQueue(_dir.Path, "inbound", _time, linger: s_poll, lingerBatch: 3);
-        var idle = Enumerable.Range(0, 4).Select(_ => q.WaitForDueAsync(s_poll)).ToList();
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("A"));
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("B"));
-        Assert.DoesNotContain(idle, w => w.IsCompleted);
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("C"));
-        await Task.WhenAll(idle.Take(3)).WaitAsync(s_guard);
-        Assert.False(idle[3].IsCompleted);
-        Assert.Equal(["A", "B", "C"], (await q.ReceiveAsync(10, TimeSpan.FromMinutes(5))).Select(l => l.Envelope.QueueId));
-    }
-
-    [Fact]
-    public async Task A_lingering_batch_that_does_not_fill_is_released_by_its_timer()
-    {
-        var q = new SpoolQueue(_dir.Path, "inbound", _time, linger: TimeSpan.FromMilliseconds(20), lingerBatch: 100);
-        var idle = q.WaitForDueAsync(s_poll);
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("ALONE"));
-        await idle.WaitAsync(s_guard);
-        Assert.Equal("ALONE", Assert.Single(await q.ReceiveAsync(10, TimeSpan.FromMinutes(5))).Envelope.QueueId);
-    }
-
-    [Fact]
-    public async Task A_lingering_envelope_a_busy_worker_took_wakes_nobody()
-    {
-        var q = new SpoolQueue(_dir.Path, "inbound", _time, linger: s_poll, lingerBatch: 2);
-        var idle = q.WaitForDueAsync(s_poll);
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("TAKEN"));
-        // A worker back from a delivery receives without waiting: the envelope no longer counts towards the batch.
-        Assert.Equal("TAKEN", Assert.Single(await q.ReceiveAsync(10, TimeSpan.FromMinutes(5))).Envelope.QueueId);
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("NEXT"));
-        Assert.False(idle.IsCompleted);
-        await q.SendAsync(MessageQueueContract.SampleEnvelope("FULL"));
-        await idle.WaitAsync(s_guard);
-    }
-
-    [Fact]
     public async Task Abandon_without_delay_and_deliver_now_wake_an_idle_worker()
     {
         var q = Open();

@@ -288,7 +288,7 @@ public sealed class OutboundClientHostTests(ITestOutputHelper log) : IAsyncLifet
     [Theory]
     [InlineData(100_000)]
     [InlineData(400_000)]
-    public async Task A_small_or_large_message_arrives_byte_for_byte_with_8bitmime_found_in_its_last_line(int bodySize)
+    public async Task A_message_of_several_read_blocks_arrives_byte_for_byte_with_8bitmime_found_in_its_last_line(int bodySize)
     {
         await using var peer = new ScriptedSmtpPeer();
         var (host, submission) = await StartAsync(peer.Port);

@@ -93,32 +93,30 @@ public sealed class ContentChecks(ContentChecksOptions options) : IInboundCheck
             foreach (var part in message.BodyParts.OfType<TextPart>())
             {
                 if (part.IsAttachment && !part.IsPlain && !part.IsHtml) continue;
-                if (AsciiBodyLines.TryRead(part, options.BodyChecksSizeLimit) is { } lines)
-                {
-                    foreach (var l in lines)
-                        if (Check(body, ContentStage.Body, l, null, hits)) return hits;
-                    continue;
-                }
-                string text;
-                try
-                {
-                    text = part.Text ?? "";
-                }
-                catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
-                {
-                    continue; // undecodable part: nothing to read, not the sender's win either (other parts still checked)
-                }
-                if (part.IsHtml) text = HtmlText.ToText(text);
-                if (text.Length > options.BodyChecksSizeLimit) text = text[..options.BodyChecksSizeLimit];
-                foreach (var line in text.Split('\n'))
-                {
-                    var l = line.TrimEnd('\r');
-                    if (l.Length == 0) continue;
-                    if (Check(body, ContentStage.Body, l, null, hits)) return hits;
-                }
+                foreach (var line in BodyLines(part))
+                    if (Check(body, ContentStage.Body, line, null, hits)) return hits;
             }
         }
         return hits;
+    }
+
+    /// <summary>The non-empty lines of a text part's decoded text (an HTML part's as text), cut at
+    /// <see cref="ContentChecksOptions.BodyChecksSizeLimit"/>: split at LF with their CRs trimmed.</summary>
+    private IEnumerable<string> BodyLines(TextPart part)
+    {
+        if (AsciiBodyLines.TryRead(part, options.BodyChecksSizeLimit) is { } lines) return lines;
+        string text;
+        try
+        {
+            text = part.Text ?? "";
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+        {
+            return []; // undecodable part: nothing to read, not the sender's win either (other parts still checked)
+        }
+        if (part.IsHtml) text = HtmlText.ToText(text);
+        if (text.Length > options.BodyChecksSizeLimit) text = text[..options.BodyChecksSizeLimit];
+        return text.Split('\n').Select(line => line.TrimEnd('\r')).Where(line => line.Length > 0);
     }
 
     public Task RunAsync(InboundContext context, CancellationToken cancellationToken)

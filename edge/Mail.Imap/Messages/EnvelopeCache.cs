@@ -18,9 +18,7 @@ internal sealed class EnvelopeCache(int maxEntries)
     public bool TryGet(string messageRef, bool utf8, out string envelope) =>
         _entries.TryGetValue(Key(messageRef, utf8), out envelope!);
 
-    public void Add(string messageRef, bool utf8, string envelope) => AddByKey(Key(messageRef, utf8), envelope);
-
-    public void AddByKey(string key, string envelope) => _entries.Set(key, envelope);
+    public void Add(string messageRef, bool utf8, string envelope) => _entries.Set(Key(messageRef, utf8), envelope);
 
     /// <summary>The key of an entry, also used by <see cref="Session.MailboxCacheFile"/>.</summary>
     public static string Key(string messageRef, bool utf8) => (utf8 ? "u:" : "a:") + messageRef; // fixed-length prefix: unambiguous, and no NUL in SQLite text

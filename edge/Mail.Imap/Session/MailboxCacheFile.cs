@@ -65,16 +65,8 @@ internal sealed class MailboxCacheFile
     public Dictionary<string, string> GetMany(IReadOnlyList<string> keys)
     {
         var found = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (keys.Count == 0) return found;
-        var loaded = 0;
-        lock (_gate)
-        {
-            if (_items is null) loaded = Load();
-            foreach (var key in keys)
-                if (_items!.TryGetValue(key, out var value)) found[key] = value.ToString();
-        }
-        if (loaded > 0) _owner.CountLoaded(loaded);
-        _owner.CountHits(found.Count);
+        foreach (var key in keys)
+            if (TryGet(key, out var text)) found[key] = text.ToString();
         return found;
     }
 

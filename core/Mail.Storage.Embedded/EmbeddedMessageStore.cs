@@ -38,13 +38,6 @@ public sealed class EmbeddedMessageStore(FileMessageStore files, SegmentMessageS
 
     public Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default) => Task.FromResult(Exists(id));
 
-    /// <summary>The segments' in-memory indexes, and the files only when they may hold messages this process knows of
-    /// (<see cref="FileMessageStore.MayHoldMessages"/>): on a first attempt, an earlier attempt's copy can only be in
-    /// the segments (a crash restarts the process, and a restarted process has seen the files at open). This leaves
-    /// out the stat of a missing file at every delivery.</summary>
-    public Task<bool> ExistsBeforeFirstWriteAsync(string id, CancellationToken cancellationToken = default) =>
-        Task.FromResult(originals.Exists(id) || (copies?.Exists(id) ?? false) || (files.MayHoldMessages && files.Exists(id)));
-
     /// <summary>Whether the message is in the segments or the files: the look-ups are synchronous underneath (in-memory
     /// indexes, a stat), so callers that must answer synchronously, such as the inbound spool's <c>keep</c>
     /// check at load, use this rather than blocking on <see cref="ExistsAsync"/>.</summary>

@@ -17,7 +17,6 @@ public sealed class FileMessageStore : IMessageStore
 {
     private const string TempPrefix = ".tmp-";
     private readonly string _directory;
-    private volatile bool _mayHoldMessages;
 
     public FileMessageStore(string directory)
     {
@@ -25,19 +24,13 @@ public sealed class FileMessageStore : IMessageStore
         _directory = Path.GetFullPath(directory);
         Directory.CreateDirectory(_directory);
         RemoveStaleTempFiles();
-        _mayHoldMessages = System.IO.Directory.EnumerateFiles(_directory).Any(f => !Path.GetFileName(f).StartsWith(TempPrefix, StringComparison.Ordinal));
     }
-
-    /// <summary>False when the directory held no message when this instance opened it and this instance has created
-    /// none since: a message file can then only come from another process (the `mail` CLI next to a running server).</summary>
-    public bool MayHoldMessages => _mayHoldMessages;
 
     public string Root => _directory;
 
     public Task<IMessageWriter> CreateAsync(string id, CancellationToken cancellationToken = default)
     {
         var final = PathOf(id);
-        _mayHoldMessages = true;
         var tmp = Path.Combine(_directory, TempPrefix + Guid.NewGuid().ToString("N"));
         // The returned writer owns the stream: it closes it on commit or abort.
 #pragma warning disable CA2000

@@ -587,37 +587,6 @@ public sealed class EmbeddedMessageStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Before_a_first_write_the_files_are_asked_only_when_they_may_hold_a_message_this_process_knows_of()
-    {
-        // An older data directory's file copy, there when the store opens: found by both questions.
-        await WriteAsync(new FileMessageStore(Dir("old/messages")), "old-copy", "written as a file");
-        using (var originals = new SegmentMessageStore(Dir("old/originals")))
-        using (var copies = new SegmentMessageStore(Dir("old/copies")))
-        {
-            var store = new EmbeddedMessageStore(new FileMessageStore(Dir("old/messages")), originals, copies);
-            Assert.True(store.Files.MayHoldMessages);
-            Assert.True(await store.ExistsBeforeFirstWriteAsync("old-copy"));
-            Assert.False(await store.ExistsBeforeFirstWriteAsync("missing"));
-        }
-
-        // No file at open: the segments answer, and a file this instance writes (no copies' segments) is asked again.
-        using var newOriginals = new SegmentMessageStore(Dir("new/originals"));
-        using var newCopies = new SegmentMessageStore(Dir("new/copies"));
-        var server = new EmbeddedMessageStore(new FileMessageStore(Dir("new/messages")), newOriginals, newCopies);
-        Assert.False(server.Files.MayHoldMessages);
-        await WriteAsync(server, "segment-copy", "appended to a segment");
-        Assert.True(await server.ExistsBeforeFirstWriteAsync("segment-copy"));
-        Assert.False(server.Files.MayHoldMessages);
-        var filesOnly = new EmbeddedMessageStore(new FileMessageStore(Dir("new/messages")), newOriginals);
-        await WriteAsync(filesOnly, "file-copy", "written as a file");
-        Assert.True(filesOnly.Files.MayHoldMessages);
-        Assert.True(await filesOnly.ExistsBeforeFirstWriteAsync("file-copy"));
-        // What only another process wrote after the open is left out; the full question still finds it.
-        Assert.False(await server.ExistsBeforeFirstWriteAsync("file-copy"));
-        Assert.True(await server.ExistsAsync("file-copy"));
-    }
-
-    [Fact]
     public async Task A_process_that_does_not_own_the_copies_segments_writes_a_file_the_owner_reads()
     {
         using var originals = new SegmentMessageStore(Dir("originals"));

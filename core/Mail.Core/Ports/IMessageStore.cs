@@ -15,13 +15,6 @@ public interface IMessageStore
 
     Task<bool> ExistsAsync(string id, CancellationToken cancellationToken = default);
 
-    /// <summary>
-    /// Whether the message exists, asked before writing it on the first delivery attempt this process makes of an
-    /// envelope: a store may leave out the places only another process could have written since this one opened it
-    /// (embedded: the <c>messages/</c> files, when there were none and this process wrote none).
-    /// </summary>
-    Task<bool> ExistsBeforeFirstWriteAsync(string id, CancellationToken cancellationToken = default) => ExistsAsync(id, cancellationToken);
-
     /// <summary>Deletes a message; deleting a missing message is not an error (idempotent).</summary>
     Task DeleteAsync(string id, CancellationToken cancellationToken = default);
 }

@@ -286,12 +286,7 @@ public sealed class InboundStage(
                 write?.SetTag("mail.mailbox", mailbox);
                 var messageId = DeliveryId.MessageId(envelope.QueueId, user);
                 long size;
-                // On a first attempt (the spool's delivery count, exact within one process), no earlier attempt of
-                // this process can have written the copy anywhere but where the store looks first.
-                var exists = envelope.Attempt == 0
-                    ? await messages.ExistsBeforeFirstWriteAsync(messageId, cancellationToken)
-                    : await messages.ExistsAsync(messageId, cancellationToken);
-                if (exists)
+                if (await messages.ExistsAsync(messageId, cancellationToken))
                 {
                     // Written by an earlier attempt: reuse it, never rewrite a copy a mailbox may already reference.
                     await using var existing = await messages.OpenReadAsync(messageId, cancellationToken)

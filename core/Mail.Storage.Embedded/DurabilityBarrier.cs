@@ -55,14 +55,6 @@ internal sealed class DurabilityBarrier
     private int _urgentPending;
     private long _lastUrgent;
 
-    /// <summary>Deferrable batches handed to the <c>storage deferred commit</c> thread, in order (see <see cref="Run"/>).</summary>
-    private readonly Queue<Batch> _deferred = new();
-    /// <summary>Deferrable batches handed off and synced so far (under <see cref="_deferred"/>'s lock).</summary>
-    private long _handedOff;
-    private long _deferredSynced;
-    /// <summary>The failures of deferrable batches by number, until the batch that covers them reports them.</summary>
-    private readonly List<(long Number, Exception Error)> _deferredErrors = [];
-
     /// <summary>How long deferrable requests alone wait for a request that is not (see the class remarks).</summary>
     public static readonly TimeSpan DeferWindow = TimeSpan.FromMilliseconds(1);
 
@@ -73,7 +65,6 @@ internal sealed class DurabilityBarrier
     {
         new Thread(Run) { IsBackground = true, Name = "storage group commit" }.Start();
         new Thread(RunDirectories) { IsBackground = true, Name = "storage file system sync" }.Start();
-        new Thread(RunDeferred) { IsBackground = true, Name = "storage deferred commit" }.Start();
     }
 
     /// <summary>True where one barrier covers file contents too; false where each writer must fsync its own files.</summary>
@@ -143,17 +134,14 @@ internal sealed class DurabilityBarrier
         return request.Done.Task;
     }
 
-    /// <summary>The append files' batches: what the SMTP edge's 250s wait for. A batch of deferrable requests alone (the
-    /// worker's, when the edge sent nothing within <see cref="DeferWindow"/>) is handed to <see cref="RunDeferred"/>, so
-    /// the edge's next request never queues behind the worker's sync: both syncs run at once and the device may serve
-    /// them with one flush. A batch still completes only after every deferrable batch handed off before it: those hold
-    /// files enlisted before its requests, which <see cref="WhenDurableAsync()"/> promises to cover.</summary>
+    /// <summary>The append files' batches: what the SMTP edge's 250s wait for.</summary>
     private void Run()
     {
         while (true)
         {
-            Batch batch;
-            long after;
+            List<Request> batch;
+            HashSet<AppendFile> files;
+            HashSet<SafeFileHandle> logs;
             lock (_gate)
             {
                 while (_pending.Count == 0) Monitor.Wait(_gate);
@@ -163,69 +151,20 @@ internal sealed class DurabilityBarrier
                     while (_urgentPending == 0 && Stopwatch.GetElapsedTime(since) is var waited && waited < DeferWindow)
                         Monitor.Wait(_gate, DeferWindow - waited);
                 }
-                var deferrable = _urgentPending == 0;
                 _urgentPending = 0;
-                batch = new Batch(_pending, _enlisted, _enlistedLogs);
-                if (deferrable)
-                {
-                    // Handed off: the next batch gets lists of its own.
-                    (_pending, _enlisted, _enlistedLogs) = ([], [], []);
-                    lock (_deferred)
-                    {
-                        batch.Number = ++_handedOff;
-                        _deferred.Enqueue(batch);
-                        Monitor.Pulse(_deferred);
-                    }
-                    continue;
-                }
-                (_pending, _enlisted, _enlistedLogs) = (_spare, _spareFiles, _spareLogs);
-                lock (_deferred) after = _handedOff;
+                batch = _pending;
+                _pending = _spare;
+                files = _enlisted;
+                _enlisted = _spareFiles;
+                logs = _enlistedLogs;
+                _enlistedLogs = _spareLogs;
             }
-            var error = Sync(batch.Files, batch.Logs);
-            var earlier = AfterDeferred(after);
-            error ??= earlier;
-            Resume(batch.Requests.Select(r => (r.Done, error)).ToArray());
+            var error = Sync(files, logs);
+            Resume(batch.Select(r => (r.Done, error)).ToArray());
             batch.Clear();
-            lock (_gate) (_spare, _spareFiles, _spareLogs) = (batch.Requests, batch.Files, batch.Logs);
-        }
-    }
-
-    /// <summary>Waits until the deferrable batches up to number <paramref name="last"/> are synced; returns the first
-    /// failure among them not yet reported.</summary>
-    private Exception? AfterDeferred(long last)
-    {
-        lock (_deferred)
-        {
-            while (_deferredSynced < last) Monitor.Wait(_deferred);
-            var index = _deferredErrors.FindIndex(e => e.Number <= last);
-            if (index < 0) return null;
-            var error = _deferredErrors[index].Error;
-            _deferredErrors.RemoveAll(e => e.Number <= last);
-            return error;
-        }
-    }
-
-    /// <summary>The deferrable batches <see cref="Run"/> hands off, synced one after another.</summary>
-    private void RunDeferred()
-    {
-        while (true)
-        {
-            Batch batch;
-            lock (_deferred)
-            {
-                while (_deferred.Count == 0) Monitor.Wait(_deferred);
-                batch = _deferred.Peek();
-            }
-            var error = Sync(batch.Files, batch.Logs);
-            Resume(batch.Requests.Select(r => (r.Done, error)).ToArray());
-            lock (_deferred)
-            {
-                _deferred.Dequeue();
-                _deferredSynced = batch.Number;
-                if (error is not null) _deferredErrors.Add((batch.Number, error));
-                if (_deferredErrors.Count > 16) _deferredErrors.RemoveAt(0);
-                Monitor.PulseAll(_deferred);
-            }
+            files.Clear();
+            logs.Clear();
+            lock (_gate) (_spare, _spareFiles, _spareLogs) = (batch, files, logs);
         }
     }
 
@@ -363,23 +302,6 @@ internal sealed class DurabilityBarrier
         {
             if (device is { } d) synced[d] = e;
             return e;
-        }
-    }
-
-    /// <summary>One batch of the append files: its requests, and the files and logs it syncs (handles referenced).</summary>
-    private sealed class Batch(List<Request> requests, HashSet<AppendFile> files, HashSet<SafeFileHandle> logs)
-    {
-        public List<Request> Requests { get; } = requests;
-        public HashSet<AppendFile> Files { get; } = files;
-        public HashSet<SafeFileHandle> Logs { get; } = logs;
-        /// <summary>Its place among the deferrable batches handed off (0 for the others).</summary>
-        public long Number { get; set; }
-
-        public void Clear()
-        {
-            Requests.Clear();
-            Files.Clear();
-            Logs.Clear();
         }
     }
 

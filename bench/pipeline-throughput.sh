@@ -172,7 +172,7 @@ mail_measure() {
       echo "   by DSO:"; perf report -i "$WORK/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | sed -n '1,15s/^/     /p' || true
       # Kept for bench/perf-steps.py (the per-step table): the samples with their call graphs, as text.
       mkdir -p "$RESULTS"; perf script -i "$WORK/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null | gzip >"$RESULTS/perf-script.txt.gz" || true
-    elif [ "${PROFILE:-0}" = sched ]; then echo "   perf sched timehist -s -i $RESULTS/sched.data (mail serve's pid: $MAIL_PID)"
+    elif [ "${PROFILE:-0}" = sched ]; then echo "   per thread: bench/sched-split.py $RESULTS/sched.data $MAIL_PID $2 (perf sched timehist -i $RESULTS/sched.data for the events)"
     elif [ "${PROFILE:-0}" = count ]; then echo "   per message ($2), mail serve:"; awk -F, -v n="$2" '$3 ~ /:|switches/ { printf "     %s %.2f\n", $3, $1 / n }' "$WORK/count-calls.$3"
     else echo "   system calls of mail serve for $2 messages (strace -c):"; sed -n '1,40p' "$WORK/strace.$3" | sed 's/^/     /'; fi; fi
   BASE=$((BASE + $2))

@@ -9,7 +9,7 @@
 # 0.1 s) and whether the backlog drained within 2 s of the last 250.
 # Usage: sudo bench/pipeline-throughput.sh [N=20000] [N1=2000]   (N=0: the one-session runs only)
 # Env: SESSIONS (20), SIZE (4096), WARM (2000, unmeasured, per target), BUILD=aot|jit, MAIL_BIN (a `mail` already built),
-# PROFILE=1 (strace -c of mail serve's sync and file calls per run; slows it), PROFILE=count (its syncs, futex calls and
+# PROFILE=sched (perf sched record -a during the one-session run, kept in RESULTS), PROFILE=1 (strace -c of mail serve's sync and file calls per run; slows it), PROFILE=count (its syncs, futex calls and
 # context switches per message, perf stat on tracepoints; barely slows it) or PROFILE=perf (CPU samples of the
 # 20-session run; its samples kept as RESULTS/perf-script.txt.gz for bench/perf-steps.py), RESULTS (bench/results).
 # Writes bench/results/pipeline-throughput.{md,json}. Needs root (Postfix), postfix, dnsmasq, dig, /usr/bin/python3 with
@@ -155,6 +155,9 @@ mail_measure() {
   # PROFILE=count: the server's syncs and wake-ups per run, counted by kernel tracepoints (perf stat; barely slows it).
   if [ "${PROFILE:-0}" = count ]; then perf stat -x, -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_sync_file_range,syscalls:sys_enter_futex,context-switches \
     -p "$MAIL_PID" -o "$WORK/count-calls.$3" & tracer=$!; sleep 1; fi
+  # PROFILE=sched: the whole machine's scheduler events during the one-session run (perf sched record -a), kept in
+  # RESULTS for `perf sched timehist`: where each thread's time went (running, waiting for the CPU, sleeping).
+  if [ "${PROFILE:-0}" = sched ] && [ "$1" = 1 ]; then mkdir -p "$RESULTS"; perf sched record -a -o "$RESULTS/sched.data" >/dev/null 2>&1 & tracer=$!; sleep 1; fi
   if [ "${PROFILE:-0}" = 1 ]; then strace -f -c -e trace=fsync,fdatasync,syncfs,sync_file_range,rename,renameat,renameat2,openat,unlink,unlinkat,pwrite64,write \
     -p "$MAIL_PID" -o "$WORK/strace.$3" 2>/dev/null & tracer=$!; sleep 1; fi
   c0=$(proc_cpu "$MAIL_PID"); m0=$(machine_cpu); t0=$(now)
@@ -169,6 +172,7 @@ mail_measure() {
       echo "   by DSO:"; perf report -i "$WORK/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | sed -n '1,15s/^/     /p' || true
       # Kept for bench/perf-steps.py (the per-step table): the samples with their call graphs, as text.
       mkdir -p "$RESULTS"; perf script -i "$WORK/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null | gzip >"$RESULTS/perf-script.txt.gz" || true
+    elif [ "${PROFILE:-0}" = sched ]; then echo "   per thread: bench/sched-split.py $RESULTS/sched.data $MAIL_PID $2 (perf sched timehist -i $RESULTS/sched.data for the events)"
     elif [ "${PROFILE:-0}" = count ]; then echo "   per message ($2), mail serve:"; awk -F, -v n="$2" '$3 ~ /:|switches/ { printf "     %s %.2f\n", $3, $1 / n }' "$WORK/count-calls.$3"
     else echo "   system calls of mail serve for $2 messages (strace -c):"; sed -n '1,40p' "$WORK/strace.$3" | sed 's/^/     /'; fi; fi
   BASE=$((BASE + $2))

@@ -132,6 +132,7 @@ internal sealed class MailboxCacheFile
             return null; // none yet (FileNotFoundException is an IOException), or being replaced
         }
         var h = ParseHeader(header.Span, out var reason);
+        GC.KeepAlive(header); // not freed while ParseHeader reads it, whatever follows
         if (h is null) return Unusable(reason!);
         if (!h.Value.Own) return null;
         return h.Value.List is { } at ? DecodeList(header, at, info) : null;

@@ -18,9 +18,15 @@ internal sealed unsafe class UnmanagedBytes
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         _data = (byte*)NativeMemory.Alloc((nuint)Math.Max(length, 1));
         Length = length;
+        // The GC does not see this memory: told of it, it collects lists no longer used as it would arrays as large.
+        GC.AddMemoryPressure(Math.Max(length, 1));
     }
 
-    ~UnmanagedBytes() => NativeMemory.Free(_data);
+    ~UnmanagedBytes()
+    {
+        NativeMemory.Free(_data);
+        GC.RemoveMemoryPressure(Math.Max(Length, 1));
+    }
 
     public int Length { get; }
 

@@ -107,26 +107,32 @@ internal sealed class MailboxCacheFile
     /// <summary>The list in the file when it matches <paramref name="info"/>; reads only the header.</summary>
     internal MessageList? TryReadList(MailboxInfo info)
     {
-        byte[] header;
+        // Outside the GC heap: the list decodes its records from these bytes for as long as it is shared.
+        UnmanagedBytes header;
         try
         {
-            using var file = new FileStream(FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
+            using var file = File.OpenHandle(FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             Span<byte> prefix = stackalloc byte[Prefix];
-            if (file.ReadAtLeast(prefix, Prefix, throwOnEndOfStream: false) < Prefix) return Unusable("is shorter than its header");
+            if (RandomAccess.Read(file, prefix, 0) < Prefix) return Unusable("is shorter than its header");
             if (BinaryPrimitives.ReadInt32LittleEndian(prefix) != Magic) return Unusable("is not an IMAP cache file");
             var version = BinaryPrimitives.ReadInt32LittleEndian(prefix[4..]);
             if (version != FormatVersion) return Unusable($"has format version {version}, this build reads {FormatVersion}");
             var length = BinaryPrimitives.ReadInt32LittleEndian(prefix[8..]);
-            if (length < Prefix + 4 || length > file.Length) return Unusable("has a header longer than the file");
-            header = new byte[length];
-            prefix.CopyTo(header);
-            file.ReadExactly(header, Prefix, length - Prefix);
+            if (length < Prefix + 4 || length > RandomAccess.GetLength(file)) return Unusable("has a header longer than the file");
+            header = new UnmanagedBytes(length);
+            for (var read = 0; read < length;)
+            {
+                var n = RandomAccess.Read(file, header.Span[read..], read);
+                if (n == 0) return Unusable("has a header longer than the file");
+                read += n;
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null; // none yet (FileNotFoundException is an IOException), or being replaced
         }
-        var h = ParseHeader(header, out var reason);
+        var h = ParseHeader(header.Span, out var reason);
+        GC.KeepAlive(header); // not freed while ParseHeader reads it, whatever follows
         if (h is null) return Unusable(reason!);
         if (!h.Value.Own) return null;
         return h.Value.List is { } at ? DecodeList(header, at, info) : null;
@@ -217,11 +223,11 @@ internal sealed class MailboxCacheFile
     /// <summary>The list as arrays over <paramref name="header"/>'s bytes: each message's UID, where its record starts
     /// and its flag set. Checks every record; makes no object per message (<see cref="DecodeRecord"/> does, when a
     /// command asks for one).</summary>
-    private static MessageList? DecodeList(byte[] header, int at, MailboxInfo info)
+    private static MessageList? DecodeList(UnmanagedBytes header, int at, MailboxInfo info)
     {
         try
         {
-            var data = header.AsSpan(at, header.Length - 4 - at);
+            var data = header.Span.Slice(at, header.Length - 4 - at);
             var r = new Reader(data);
             if (r.Int64() != info.UidNext || r.Int64() != info.HighestModSeq) return null;
             var count = r.Int32();
@@ -271,17 +277,22 @@ internal sealed class MailboxCacheFile
         {
             return null;
         }
+        finally
+        {
+            GC.KeepAlive(header);
+        }
     }
 
     /// <summary>The record at <paramref name="start"/> of a header <see cref="DecodeList"/> has checked.</summary>
-    private static MessageRecord DecodeRecord(byte[] header, int start, IReadOnlyCollection<string> flags)
+    private static MessageRecord DecodeRecord(UnmanagedBytes header, int start, IReadOnlyCollection<string> flags)
     {
-        var r = new Reader(header.AsSpan(start));
+        var r = new Reader(header.Span[start..]);
         var uid = r.Int64();
         var reference = new string(r.Chars());
         var size = r.Int64();
         var date = DateTimeOffset.FromUnixTimeMilliseconds(r.Int64());
         var modSeq = r.Int64();
+        GC.KeepAlive(header);
         return new MessageRecord(uid, reference, size, date, flags, modSeq);
     }
 

@@ -17,10 +17,11 @@ namespace Mail.Auth.Dkim.Signing;
 /// </summary>
 public sealed class DkimSigningKey
 {
-    private readonly RsaKeyPool? _rsa;
+    private readonly RSA? _rsa;
+    private readonly Lock _rsaLock = new();
     private readonly NSecKey? _ed25519;
 
-    private DkimSigningKey(DkimKey key, AsymmetricKeyParameter privateKey, RsaKeyPool? rsa, NSecKey? ed25519) =>
+    private DkimSigningKey(DkimKey key, AsymmetricKeyParameter privateKey, RSA? rsa, NSecKey? ed25519) =>
         (Key, PrivateKey, _rsa, _ed25519) = (key, privateKey, rsa, ed25519);
 
     public DkimKey Key { get; }
@@ -33,12 +34,13 @@ public sealed class DkimSigningKey
     public static DkimSigningKey FromPem(DkimKey key, string pem)
     {
         var privateKey = DkimKeyMaterial.ReadPrivateKey(pem);
-        RsaKeyPool? rsa = null;
+        RSA? rsa = null;
         NSecKey? ed25519 = null;
 #pragma warning disable CA2000 // ownership moves to the DkimSigningKey, which signs with it for as long as the key is cached
         if (key.Algorithm == DkimKeyAlgorithm.Rsa)
         {
-            rsa = new RsaKeyPool(pem);
+            rsa = RSA.Create();
+            rsa.ImportFromPem(pem);
         }
         else if (privateKey is Ed25519PrivateKeyParameters edKey)
         {
@@ -59,17 +61,21 @@ public sealed class DkimSigningKey
     /// </summary>
     internal byte[] SignHeaderHash(byte[] sha256)
     {
-        if (_rsa is not null) return _rsa.SignHash(sha256);
+        if (_rsa is not null)
+        {
+            // An RSA object is not documented as safe for concurrent use; one signature takes about a millisecond.
+            lock (_rsaLock) return _rsa.SignHash(sha256, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        }
         // libsodium's crypto_sign_detached: stateless, safe to call from several threads with one key.
         return Ed25519Algorithm.Ed25519.Sign(_ed25519!, sha256);
     }
 
     /// <summary>MimeKit's signing context: the platform's RSA where there is one, else BouncyCastle's (null).</summary>
-    internal ISigner? CreatePlatformSigner() => _rsa is null ? null : new PlatformRsaSha256Signer(_rsa);
+    internal ISigner? CreatePlatformSigner() => _rsa is null ? null : new PlatformRsaSha256Signer(_rsa, _rsaLock);
 
     /// <summary>rsa-sha256 (RSASSA-PKCS1-v1_5 over SHA-256, RFC 6376 3.3.1) as BouncyCastle's ISigner, which MimeKit
     /// feeds the canonicalized header block. Signing only.</summary>
-    private sealed class PlatformRsaSha256Signer(RsaKeyPool rsa) : ISigner
+    private sealed class PlatformRsaSha256Signer(RSA rsa, Lock rsaLock) : ISigner
     {
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -80,70 +86,14 @@ public sealed class DkimSigningKey
         public void BlockUpdate(ReadOnlySpan<byte> input) => _hash.AppendData(input);
         public int GetMaxSignatureSize() => rsa.KeySize / 8;
 
-        public byte[] GenerateSignature() => rsa.SignHash(_hash.GetHashAndReset());
+        public byte[] GenerateSignature()
+        {
+            var digest = _hash.GetHashAndReset();
+            // An RSA object is not documented as safe for concurrent use; one signature takes about a millisecond.
+            lock (rsaLock) return rsa.SignHash(digest, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        }
 
         public bool VerifySignature(byte[] signature) => throw new NotSupportedException();
         public void Reset() => _hash.GetHashAndReset();
-    }
-
-    /// <summary>
-    /// The RSA key as several platform RSA objects, one per signature in progress: an RSA object is not documented as
-    /// safe for concurrent use, and the outbound loops sign at the same time, so one object under a lock made them
-    /// wait for each other (spinning, then sleeping). Up to one idle object per core is kept; a signature that finds
-    /// none idle imports its own from the PEM, and one returned when every slot is full is dropped.
-    /// </summary>
-    private sealed class RsaKeyPool
-    {
-        private readonly string _pem;
-        private readonly RSA?[] _idle = new RSA?[Environment.ProcessorCount];
-
-        public RsaKeyPool(string pem)
-        {
-            _pem = pem;
-            var first = Import(pem); // a bad key fails here, when the key is cached, not at its first signature
-            KeySize = first.KeySize;
-            _idle[0] = first;
-        }
-
-        public int KeySize { get; }
-
-        /// <summary>RSASSA-PKCS1-v1_5 over a SHA-256 hash.</summary>
-        public byte[] SignHash(byte[] sha256)
-        {
-            var rsa = Rent();
-            try
-            {
-                return rsa.SignHash(sha256, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            }
-            finally
-            {
-                Return(rsa);
-            }
-        }
-
-        private RSA Rent()
-        {
-            for (var i = 0; i < _idle.Length; i++)
-            {
-                if (Interlocked.Exchange(ref _idle[i], null) is { } rsa) return rsa;
-            }
-            return Import(_pem);
-        }
-
-        private void Return(RSA rsa)
-        {
-            for (var i = 0; i < _idle.Length; i++)
-            {
-                if (Interlocked.CompareExchange(ref _idle[i], rsa, null) is null) return;
-            }
-            rsa.Dispose();
-        }
-
-        private static RSA Import(string pem)
-        {
-            var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
-            return rsa;
-        }
     }
 }

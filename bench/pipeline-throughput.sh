@@ -9,8 +9,9 @@
 # 0.1 s) and whether the backlog drained within 2 s of the last 250.
 # Usage: sudo bench/pipeline-throughput.sh [N=20000] [N1=2000]   (N=0: the one-session runs only)
 # Env: SESSIONS (20), SIZE (4096), WARM (2000, unmeasured, per target), BUILD=aot|jit, MAIL_BIN (a `mail` already built),
-# PROFILE=sched (perf sched record -a during the one-session run, kept in RESULTS), PROFILE=1 (strace -c of mail serve's sync and file calls per run; slows it), PROFILE=count (its syncs, futex calls and
-# context switches per message, perf stat on tracepoints; barely slows it) or PROFILE=perf (CPU samples of the
+# PROFILE=sched (perf sched record -a during the one-session run, kept in RESULTS), PROFILE=1 (strace -c of mail
+# serve's sync and file calls per run; slows it), PROFILE=count (its syncs, futex calls and context switches per
+# message, perf stat on tracepoints; barely slows it) or PROFILE=perf (CPU samples of the
 # 20-session run; its samples kept as RESULTS/perf-script.txt.gz for bench/perf-steps.py), RESULTS (bench/results).
 # Writes bench/results/pipeline-throughput.{md,json}. Needs root (Postfix), postfix, dnsmasq, dig, /usr/bin/python3 with
 # python3-dkim, dotnet. Bounded: fixed counts, every step under `timeout`.

@@ -114,11 +114,7 @@ internal sealed class MailboxCacheFile
             using var file = File.OpenHandle(FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             Span<byte> prefix = stackalloc byte[Prefix];
             if (RandomAccess.Read(file, prefix, 0) < Prefix) return Unusable("is shorter than its header");
-            if (BinaryPrimitives.ReadInt32LittleEndian(prefix) != Magic) return Unusable("is not an IMAP cache file");
-            var version = BinaryPrimitives.ReadInt32LittleEndian(prefix[4..]);
-            if (version != FormatVersion) return Unusable($"has format version {version}, this build reads {FormatVersion}");
-            var length = BinaryPrimitives.ReadInt32LittleEndian(prefix[8..]);
-            if (length < Prefix + 4 || length > RandomAccess.GetLength(file)) return Unusable("has a header longer than the file");
+            if (CheckPrefix(prefix, RandomAccess.GetLength(file), out var length) is { } problem) return Unusable(problem);
             header = new UnmanagedBytes(length);
             for (var read = 0; read < length;)
             {
@@ -184,14 +180,22 @@ internal sealed class MailboxCacheFile
     private (int ItemsAt, string? Reason) Check(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < Prefix + 4) return (-1, "is shorter than its header");
-        if (BinaryPrimitives.ReadInt32LittleEndian(bytes) != Magic) return (-1, "is not an IMAP cache file");
-        var version = BinaryPrimitives.ReadInt32LittleEndian(bytes[4..]);
-        if (version != FormatVersion) return (-1, $"has format version {version}, this build reads {FormatVersion}");
-        var length = BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]);
-        if (length < Prefix + 4 || length > bytes.Length) return (-1, "has a header longer than the file");
+        if (CheckPrefix(bytes[..Prefix], bytes.Length, out var length) is { } problem) return (-1, problem);
         var h = ParseHeader(bytes[..length], out var reason);
         if (h is null) return (-1, reason);
         return h.Value.Own ? (length, null) : (-1, null);
+    }
+
+    /// <summary>Why a file of <paramref name="fileLength"/> bytes that starts with <paramref name="prefix"/> (magic,
+    /// format version, header length) cannot be read, or null and the length of its header.</summary>
+    private static string? CheckPrefix(ReadOnlySpan<byte> prefix, long fileLength, out int headerLength)
+    {
+        headerLength = 0;
+        if (BinaryPrimitives.ReadInt32LittleEndian(prefix) != Magic) return "is not an IMAP cache file";
+        var version = BinaryPrimitives.ReadInt32LittleEndian(prefix[4..]);
+        if (version != FormatVersion) return $"has format version {version}, this build reads {FormatVersion}";
+        headerLength = BinaryPrimitives.ReadInt32LittleEndian(prefix[8..]);
+        return headerLength < Prefix + 4 || headerLength > fileLength ? "has a header longer than the file" : null;
     }
 
     /// <summary>Checks a whole header (CRC, then names); null and why when it is damaged. Own is false for another
